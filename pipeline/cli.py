@@ -1,0 +1,232 @@
+"""The `route` command.
+
+Exit codes: 0 success; 1 the run failed (nothing or part delivered: the message says which);
+2 the route or the command line is invalid (nothing was run). No traceback for anything a user can
+cause; `--debug` shows one for the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from .context import RunOptions
+from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, RouteError, RouteInvalid
+from .plugins import Registry
+
+_DEBUG = {"on": False}
+
+
+class RouteGroup(click.Group):
+    """Turns click's usage errors into exit code 2 and RouteErrors into clean messages."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RouteError as exc:
+            _print_error(str(exc))
+            raise SystemExit(exc.exit_code) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise SystemExit(EXIT_FAILED) from None
+        except Exception as exc:
+            if _DEBUG["on"]:
+                traceback.print_exc()
+            else:
+                _print_error(f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the details, "
+                             "and please report it)")
+            raise SystemExit(EXIT_FAILED) from None
+
+
+def _print_error(message: str) -> None:
+    click.echo(message if message.startswith(("error", "internal")) or ":" in message.split(" ")[0] else f"error: {message}",
+               err=True)
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise RouteInvalid(f"error: --set takes NAME=value, got '{item}'")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def variables_with(sets: tuple[str, ...]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(parse_sets(sets))
+    return env
+
+
+def route_files(paths: tuple[str, ...]) -> list[Path]:
+    """Route files named on the command line; a folder means every *.yaml / *.yml in it."""
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(q for q in path.iterdir() if q.suffix in (".yaml", ".yml") and q.name != "defaults.yaml"
+                           and not q.name.startswith("."))
+            if not found:
+                raise RouteInvalid(f"error: {p}: no route files (*.yaml) in this folder")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+@click.group(cls=RouteGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="route-etl", prog_name="route")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+def cli(debug: bool) -> None:
+    """route: publish open data from files and databases to Socrata portals, files and tables."""
+    _DEBUG["on"] = debug
+
+
+@cli.command()
+@click.argument("routes", nargs=-1, required=True, type=click.Path())
+@click.option("--dry-run", is_flag=True, help="Read and check everything, deliver nothing; say what would happen.")
+@click.option("--limit", type=click.IntRange(min=0), help="Read at most N rows from the source.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
+@click.option("--state", type=click.Path(file_okay=False), help="State folder (default: .route beside the route file).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON instead of a table.")
+@click.option("--force", is_flag=True, help="Allow a replace that would shrink or empty the dataset.")
+@click.option("--full", is_flag=True, help="Ignore the incremental high-water mark for this run.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), help="Rows per chunk (default 50,000).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def execute(routes, dry_run, limit, sets, state, as_json, force, full, chunk_rows, quiet):
+    """Run ROUTES (route files or folders of them) and print a summary."""
+    from .runner import run_route
+
+    variables = variables_with(sets)
+    options = RunOptions(dry_run=dry_run, limit=limit, force=force, full=full, chunk_rows=chunk_rows)
+    console = Console(highlight=False, soft_wrap=True)
+    worst = EXIT_OK
+    reports = []
+    registry = Registry.discover()
+    for route in route_files(routes):
+        try:
+            report = run_route(route, variables=variables, registry=registry, state_dir=state, options=options,
+                               quiet=quiet or as_json, console=None if as_json else console)
+        except RouteInvalid as exc:
+            _print_error(str(exc))
+            worst = max(worst, EXIT_INVALID)
+            continue
+        reports.append(report)
+        if not report.ok:
+            worst = max(worst, EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports] if len(reports) != 1 else reports[0].to_dict(), indent=2, default=str))
+    raise SystemExit(worst)
+
+
+@cli.command()
+@click.argument("routes", nargs=-1, required=True, type=click.Path())
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
+def validate(routes, sets):
+    """Check ROUTES (files or folders) without running them: every problem, with its line."""
+    from .plan import build_plan
+
+    variables = variables_with(sets)
+    registry = Registry.discover()
+    failed = False
+    for route in route_files(routes):
+        try:
+            build_plan(route, variables=variables, registry=registry)
+        except RouteInvalid as exc:
+            _print_error(str(exc))
+            failed = True
+            continue
+        click.echo(f"{route}: ok")
+    raise SystemExit(EXIT_INVALID if failed else EXIT_OK)
+
+
+@cli.command()
+@click.argument("name", required=False)
+def rules(name):
+    """List the rules (built-in and plugins), or show one rule's options and example."""
+    from .rulesdoc import describe, listing
+
+    click.echo(describe(name, Registry.discover()) if name else listing(Registry.discover()))
+
+
+@cli.command()
+@click.argument("route", type=click.Path())
+@click.option("--rows", default=10, show_default=True, type=click.IntRange(min=1), help="Rows to show per stage.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
+@click.option("--state", type=click.Path(file_okay=False), help="State folder.")
+def preview(route, rows, sets, state):
+    """Show the first rows after every stage, per target, without delivering anything."""
+    from .preview import preview_route
+
+    preview_route(Path(route), rows=rows, variables=variables_with(sets), registry=Registry.discover(),
+                  state_dir=state, console=Console(highlight=False, soft_wrap=True))
+
+
+@cli.command()
+@click.argument("route", required=False)
+@click.option("--state", type=click.Path(file_okay=False), help="State folder (default: .route beside ROUTE, or ./.route).")
+@click.option("--status", "status", help="Only runs with this status (success, failed, partial, dry-run, running).")
+@click.option("--since", help="Only runs started on or after this date (YYYY-MM-DD).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True)
+def history(route, state, status, since, limit, as_json):
+    """List past runs (of ROUTE: a route file or a route name)."""
+    from .history import History
+
+    name = route
+    state_dir = Path(state) if state else Path(".route")
+    if route and (route.endswith((".yaml", ".yml")) or Path(route).is_file()):
+        from .plan import default_state_dir
+        from .yamlfile import load_yaml_file
+
+        doc = load_yaml_file(route, variables={k: "" for k in os.environ} | dict(os.environ))
+        name = str((doc.data or {}).get("name") or Path(route).stem)
+        if not state:
+            state_dir = default_state_dir(Path(route).resolve())
+    runs = History(state_dir).runs(name, status, since, limit)
+    if as_json:
+        for r in runs:
+            r.pop("report", None)
+        click.echo(json.dumps(runs, indent=2))
+        return
+    if not runs:
+        click.echo(f"no runs recorded in {state_dir}")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("run", "route", "started", "status", "read", "rejected", "delivered", "error"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r["run_id"], r["route"], r["started"], r["status"], str(r["rows_read"]), str(r["rows_rejected"]),
+                      str(r["rows_delivered"]), (r["error"] or "")[:80])
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+def _add_optional_commands() -> None:
+    """Command groups that live beside their feature (portal, scheduling, tests of routes)."""
+    try:
+        from .portal.cli import portal_group
+    except ImportError:  # pragma: no cover - only while the portal is not installed
+        return
+    cli.add_command(portal_group)
+
+
+_add_optional_commands()
+
+
+def main() -> None:
+    cli(prog_name="route")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,98 @@
+"""What a person sees: progress while a route runs, and the summary when it ends.
+
+On a terminal, a rich progress bar with rows and rows/s; otherwise (logs, CI, cron) a plain line
+every few seconds. The summary is a table of rows read, rejected and delivered per step and target.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from .report import RunReport
+
+PLAIN_EVERY = 5.0
+
+
+def _fmt(n: int | float) -> str:
+    return f"{n:,}" if isinstance(n, int) else f"{n:,.0f}"
+
+
+class ProgressView:
+    """Progress on stderr: a live bar on a terminal, plain lines otherwise, nothing when quiet."""
+
+    def __init__(self, stream=None, quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.live = (not quiet) and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = 0.0
+        self._lock = threading.Lock()
+        self._progress = None
+        self._task = None
+
+    def start(self, route: str) -> None:
+        self._route = route
+        self._t0 = time.time()
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=None),
+                                      TextColumn("{task.fields[rows]} rows"), TextColumn("{task.fields[rate]} rows/s"),
+                                      TimeElapsedColumn(), console=Console(file=self.stream), transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(route, total=None, rows="0", rate="-")
+
+    def __call__(self, report: RunReport) -> None:
+        if self.quiet:
+            return
+        now = time.time()
+        elapsed = max(now - self._t0, 1e-9)
+        with self._lock:
+            if self._progress is not None:
+                self._progress.update(self._task, rows=_fmt(report.rows_read), rate=_fmt(report.rows_read / elapsed))
+            elif now - self._last >= PLAIN_EVERY:
+                self._last = now
+                print(f"{self._route}: {report.rows_read:,} rows read ({report.rows_read / elapsed:,.0f} rows/s)",
+                      file=self.stream, flush=True)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def summary(report: RunReport, console: Console) -> None:
+    """The end-of-run table: per step and per target, then where the rejects are."""
+    status = {"success": "[green]success[/]", "dry-run": "[cyan]dry run: nothing was written[/]",
+              "failed": "[red]FAILED[/]", "partial": "[red]PARTIAL: only part was delivered[/]"}.get(report.status, report.status)
+    rate = report.rows_read / report.seconds if report.seconds > 0 else 0
+    console.print(f"route [bold]{report.route}[/] run {report.run_id}: {status} in {report.seconds:.2f} s "
+                  f"({_fmt(report.rows_read)} rows read, {rate:,.0f} rows/s)")
+    steps = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("stage", "step", "line", "target", "in", "out", "rejected", "dropped", "seconds"):
+        steps.add_column(col, justify="right" if col in ("line", "in", "out", "rejected", "dropped", "seconds") else "left")
+    for s in report.steps:
+        steps.add_row(s.stage, s.step, str(s.line), s.target or "", _fmt(s.rows_in), _fmt(s.rows_out),
+                      _fmt(s.rejected), _fmt(s.dropped), f"{s.seconds:.2f}")
+    console.print(steps)
+    targets = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("target", "delivery", "routed", "delivered", "created", "updated", "deleted", "rejected", "status", "where"):
+        targets.add_column(col, justify="right" if col in ("routed", "delivered", "created", "updated", "deleted", "rejected") else "left")
+    for t in report.targets:
+        targets.add_row(t.name, t.kind, _fmt(t.routed), _fmt(t.delivered), _fmt(t.created), _fmt(t.updated),
+                        _fmt(t.deleted), _fmt(t.rejected), t.status, t.location)
+    console.print(targets)
+    if report.rows_unrouted:
+        where = f" (written to {report.unrouted_file})" if report.unrouted_file else ""
+        console.print(f"{_fmt(report.rows_unrouted)} rows matched no target{where}")
+    if report.rows_rejected:
+        console.print(f"[yellow]{_fmt(report.rows_rejected)} rows rejected[/]: see {report.rejects_file}")
+    for t in report.targets:
+        if t.details and report.dry_run:
+            console.print(f"{t.name} would: " + ", ".join(f"{k} {v}" for k, v in t.details.items()))
+    if report.error:
+        console.print(f"[red]error:[/] {report.error}", highlight=False)

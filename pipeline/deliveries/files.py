@@ -1,0 +1,163 @@
+"""File deliveries: CSV and JSON Lines, written atomically.
+
+Rows go to a temporary file beside the target and the file is renamed into place only when the
+run succeeds, so a failed run never leaves a half-written file where the last good one was.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..errors import OptionError, RunFailed
+from ..plugins import delivery
+from .base import Delivery, DeliveryResult
+from .textformat import iso_timestamps, to_arrow
+
+_COMMON = {
+    "path": {"type": "string", "minLength": 1, "description": "The file to write; relative to the route file."},
+    "encoding": {"type": "string", "default": "utf-8"},
+}
+
+
+class _AtomicFile(Delivery):
+    """Writes to a temporary file in the target's folder; close() renames it over the target."""
+
+    def __init__(self, options: dict, ctx):
+        super().__init__(options, ctx)
+        self.path: Path = ctx.resolve_path(options["path"])
+        self.encoding = options.get("encoding", "utf-8")
+        try:
+            "".encode(self.encoding)
+        except LookupError:
+            raise OptionError(f"unknown encoding '{self.encoding}'", ("encoding",)) from None
+        self.rows = 0
+        self._tmp: Path | None = None
+        self._out = None
+
+    def open(self, columns: list[str]) -> None:
+        self.columns = columns
+        if self.ctx.run.options.dry_run:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        except OSError as exc:
+            raise RunFailed(f"cannot write in {self.path.parent}: {exc.strerror}; check the folder and its permissions") from None
+        self._tmp = Path(tmp)
+        self._out = os.fdopen(fd, "wb")
+        self._start()
+
+    def write(self, chunk: pd.DataFrame) -> None:
+        if list(chunk.columns) != self.columns:
+            raise RunFailed(f"the columns changed between chunks ({', '.join(map(str, self.columns))} then "
+                            f"{', '.join(map(str, chunk.columns))}); a file needs the same columns in every row")
+        self.rows += len(chunk)
+        if self._out is None or not len(chunk):
+            return
+        data = self._encode(iso_timestamps(to_arrow(chunk)))
+        try:
+            self._out.write(data)
+        except OSError as exc:
+            raise RunFailed(f"writing {self.path} failed: {exc.strerror}") from None
+
+    def close(self) -> DeliveryResult:
+        if self.ctx.run.options.dry_run or self._out is None:
+            return DeliveryResult(delivered=0 if self.ctx.run.options.dry_run else self.rows, location=str(self.path),
+                                  details={"would_write": self.rows} if self.ctx.run.options.dry_run else {})
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        self._out = None
+        os.replace(self._tmp, self.path)
+        return DeliveryResult(delivered=self.rows, created=self.rows, location=str(self.path))
+
+    def abort(self, exc) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+
+    def _start(self) -> None:
+        pass
+
+    def _encode(self, table: pa.Table) -> bytes:
+        raise NotImplementedError
+
+    def _recode(self, data: bytes) -> bytes:
+        return data if self.encoding.replace("_", "-").lower() in ("utf-8", "utf8") else \
+            data.decode("utf-8").encode(self.encoding, errors="strict")
+
+
+@delivery({
+    "type": "object",
+    "required": ["path"],
+    "additionalProperties": False,
+    "properties": {
+        **_COMMON,
+        "delimiter": {"type": "string", "minLength": 1, "maxLength": 1, "default": ","},
+        "header": {"type": "boolean", "default": True},
+        "bom": {"type": "boolean", "default": False, "description": "Start with a UTF-8 byte order mark (for Excel)."},
+    },
+})
+class CsvDelivery(_AtomicFile):
+    """Write the rows to a CSV file (header line, quoted where needed, ISO dates), atomically.
+
+    Example:
+
+        deliver:
+          csv: {path: out/payroll.csv, delimiter: ",", bom: false}
+    """
+
+    def _start(self) -> None:
+        self._header = self.options.get("header", True)
+        if self.options.get("bom"):
+            self._out.write("\ufeff".encode(self.encoding))
+        if self._header:
+            buf = io.BytesIO()
+            names = pa.schema([(str(c), pa.string()) for c in self.columns])
+            pacsv.write_csv(names.empty_table(), buf, pacsv.WriteOptions(include_header=True, delimiter=self._delimiter))
+            self._out.write(self._recode(buf.getvalue()))
+
+    @property
+    def _delimiter(self) -> str:
+        return self.options.get("delimiter", ",")
+
+    def _encode(self, table: pa.Table) -> bytes:
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, delimiter=self._delimiter,
+                                                      quoting_style="needed"))
+        try:
+            return self._recode(buf.getvalue())
+        except UnicodeEncodeError as exc:
+            raise RunFailed(f"a value cannot be written in {self.encoding}: {exc.object[exc.start:exc.end]!r}; "
+                            f"use encoding: utf-8") from None
+
+
+@delivery({
+    "type": "object",
+    "required": ["path"],
+    "additionalProperties": False,
+    "properties": {**_COMMON},
+})
+class JsonlDelivery(_AtomicFile):
+    """Write the rows to a JSON Lines file (one object a line, nulls as null), atomically.
+
+    Example:
+
+        deliver:
+          jsonl: {path: out/payroll.jsonl}
+    """
+
+    def _encode(self, table: pa.Table) -> bytes:
+        buf = io.BytesIO()
+        pl.from_arrow(table, rechunk=False).write_ndjson(buf)
+        return self._recode(buf.getvalue())

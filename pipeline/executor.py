@@ -1,0 +1,410 @@
+"""The stage executor: source -> source_transforms -> routing -> target_transforms -> delivery.
+
+Chunks flow through three kinds of threads joined by bounded channels, so reading, transforming
+and delivering overlap and memory stays bounded by a few chunks per stage:
+
+    reader thread ──► main thread ─────────────────► one thread per target
+    source.chunks()   source_transforms, routing     target_transforms, delivery.write
+
+Any failure cancels every thread; then every delivery is aborted (so a file delivery leaves the
+last good file and a replace leaves the old rows), and the report says what was delivered.
+Deliveries are committed (closed) only after every chunk reached every target.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pandas as pd
+
+from .dtypes import TEXT
+from .channels import Cancelled, Channel, produce_in_thread
+from .errors import DeliveryFailed, OptionError, RouteError, RouteInvalid, RunFailed, StepFailed, TooManyRejects
+from .plan import Component, Plan, Target
+from .rejects import RejectSink
+from .report import RunReport, StepStats, TargetStats
+
+Progress = Callable[[RunReport], None]
+
+
+class Executor:
+    """Runs one planned route once. `progress(report)` is called as rows are read."""
+
+    def __init__(self, plan: Plan, progress: Progress | None = None, capture: dict | None = None):
+        self.plan = plan
+        self.run = plan.run
+        self.progress = progress or (lambda report: None)
+        # preview: {target name: [frames]} receives what each target would get instead of delivering
+        self.capture = capture
+        self.report = RunReport(plan.name, str(plan.route_file), self.run.run_id, dry_run=self.run.options.dry_run)
+        self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def execute(self) -> RunReport:
+        run, plan, report = self.run, self.plan, self.report
+        rejects_path = run.state_dir / "rejects" / f"{plan.name}-{run.run_id}.csv"
+        run.rejects = RejectSink(rejects_path)
+        cancel = run.cancelled
+        deliveries = []
+        try:
+            source = self._instantiate(plan.source)
+            if self.capture is None:
+                deliveries = [self._instantiate(t.delivery) for t in plan.targets]
+            report.targets = [TargetStats(t.name, t.delivery.name) for t in plan.targets]
+            channels = [Channel(cancel, maxsize=2) for _ in plan.targets]
+            workers = [self._start_target(t, ch, deliveries[i] if deliveries else None, report.targets[i])
+                       for i, (t, ch) in enumerate(zip(plan.targets, channels))]
+            try:
+                self._route_chunks(source, channels)
+            except Cancelled:
+                pass
+            except BaseException as exc:
+                self._fail(exc)
+            for ch in channels:
+                if not cancel.is_set():
+                    ch.close()
+            for w in workers:
+                while w.is_alive():
+                    w.join(0.1)
+            if not self._errors:
+                self._check_rejects(final=True)
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            run.rejects.close()
+        report.rows_rejected = run.rejects.count
+        if run.rejects.written:
+            report.rejects_file = str(rejects_path)
+        if self._errors:
+            for d, t in zip(deliveries, report.targets):
+                self._abort(d, t)
+            report.status = "partial" if any(t.delivered for t in report.targets) else "failed"
+            report.error = run.mask(_message(self._errors[0]))
+        else:
+            self._commit(deliveries)
+            if not self._errors and hasattr(source, "on_delivered") and not run.options.dry_run and self.capture is None:
+                source.on_delivered()
+        report.ended = time.time()
+        return report
+
+    def _instantiate(self, comp: Component):
+        comp.ctx.run = self.run
+        try:
+            return comp.impl(comp.options, comp.ctx)
+        except OptionError as exc:
+            raise RouteInvalid([self.plan.doc.problem(comp.path + exc.path, str(exc), offset=exc.offset)]) from None
+
+    def _route_chunks(self, source, channels: list[Channel]) -> None:
+        """Main thread: read (via the reader thread), transform, route to each target."""
+        plan, report, cancel = self.plan, self.report, self.run.cancelled
+        self._stats(plan.source, None)
+        reader = produce_in_thread(lambda: self._read(source), cancel, self._errors, "route-reader")
+        chunks = self._apply_steps(plan.steps, iter(reader), None)
+        unrouted_writer = None
+        for chunk in chunks:
+            self._check_rejects(final=False)
+            matched = None
+            for target, channel in zip(plan.targets, channels):
+                if target.when is None:
+                    part = chunk
+                    matched = pd.Series(True, index=chunk.index) if matched is None else matched | True
+                else:
+                    mask = self._when(target, chunk)
+                    part = chunk[mask.to_numpy()]
+                    part.attrs = dict(chunk.attrs)
+                    matched = mask if matched is None else (matched | mask)
+                channel.put(part)
+            if matched is not None and len(chunk):
+                missed = int((~matched).sum())
+                if missed:
+                    report.rows_unrouted += missed
+                    if plan.unrouted is not None:
+                        unrouted_writer = unrouted_writer or _CsvAppender(plan.unrouted)
+                        unrouted_writer.write(chunk[(~matched).to_numpy()])
+        if unrouted_writer is not None:
+            unrouted_writer.close()
+            report.unrouted_file = str(plan.unrouted)
+
+    def _read(self, source) -> Iterator[pd.DataFrame]:
+        """The source's chunks, cut at --limit, counted; at least one (maybe empty) chunk."""
+        limit = self.run.options.limit
+        report = self.report
+        stats = self._find_stats(self.plan.source)
+        yielded = False
+        try:
+            it = iter(source.chunks())
+            while limit is None or report.rows_read < limit:
+                t0 = time.perf_counter()
+                chunk = next(it, None)
+                stats.seconds += time.perf_counter() - t0  # time waiting downstream is not the source's
+                if chunk is None:
+                    break
+                if limit is not None and report.rows_read + len(chunk) > limit:
+                    chunk = chunk.iloc[: limit - report.rows_read]
+                report.rows_read += len(chunk)
+                stats.rows_in = stats.rows_out = report.rows_read
+                stats.rejected = self.plan.source.ctx.rejected
+                yielded = True
+                self.progress(report)
+                yield chunk
+        except (Cancelled, GeneratorExit):
+            raise
+        except RouteError as exc:
+            raise _located(exc, self.plan, self.plan.source) from exc
+        except Exception as exc:
+            raise _wrapped(exc, self.plan, self.plan.source, None) from exc
+        finally:
+            close = getattr(source, "close", None)
+            if close:
+                close()
+        stats.rejected = self.plan.source.ctx.rejected
+        if not yielded:
+            columns = getattr(source, "columns", lambda: None)() or []
+            yield pd.DataFrame({c: pd.Series([], dtype=TEXT) for c in columns})
+
+    def _apply_steps(self, steps: list[Component], chunks: Iterable[pd.DataFrame], target: str | None) -> Iterator[pd.DataFrame]:
+        it: Iterable[pd.DataFrame] = chunks
+        for step in steps:
+            it = self._chunk_step(step, it, target) if step.scope == "chunk" else self._stream_step(step, it, target)
+        return iter(it)
+
+    def _chunk_step(self, step: Component, chunks: Iterable[pd.DataFrame], target: str | None):
+        stats = self._stats(step, target)
+        fn, options, ctx = step.impl, step.options, step.ctx
+        for chunk in chunks:
+            ctx.source_name = chunk.attrs.get("source")
+            t0 = time.perf_counter()
+            try:
+                out = fn(chunk, options, ctx)
+            except (Cancelled, GeneratorExit):
+                raise
+            except RouteError as exc:
+                raise _located(exc, self.plan, step, chunk) from exc
+            except Exception as exc:
+                raise _wrapped(exc, self.plan, step, chunk) from exc
+            stats.seconds += time.perf_counter() - t0
+            if not out.attrs and chunk.attrs:
+                out.attrs = dict(chunk.attrs)
+            stats.rows_in += len(chunk)
+            stats.rows_out += len(out)
+            stats.rejected = ctx.rejected
+            yield out
+
+    def _stream_step(self, step: Component, chunks: Iterable[pd.DataFrame], target: str | None):
+        stats = self._stats(step, target)
+        ctx = step.ctx
+        upstream = _Timed(chunks, stats)
+        try:
+            for out in step.impl(upstream, step.options, ctx):
+                stats.rows_out += len(out)
+                stats.rejected = ctx.rejected
+                yield out
+        except (Cancelled, GeneratorExit):
+            raise
+        except RouteError as exc:
+            raise _located(exc, self.plan, step) from exc
+        except Exception as exc:
+            raise _wrapped(exc, self.plan, step, None) from exc
+        stats.rejected = ctx.rejected
+
+    def _when(self, target: Target, chunk: pd.DataFrame) -> pd.Series:
+        try:
+            result = target.when.evaluate(chunk)
+        except Exception as exc:
+            line = self.plan.doc.mark(target.path + ("when",))[0]
+            raise StepFailed(f"{self.plan.doc.file}:{line}: targets[{target.path[1]}].when: "
+                             f"{getattr(exc, 'message', None) or exc}") from exc
+        if not isinstance(result, pd.Series):
+            return pd.Series(bool(result), index=chunk.index)
+        return result.fillna(False).astype(bool)
+
+    # -- targets -----------------------------------------------------------------------------
+
+    def _start_target(self, target: Target, channel: Channel, delivery, stats: TargetStats) -> threading.Thread:
+        cancel = self.run.cancelled
+
+        def work():
+            t0 = time.perf_counter()
+            try:
+                opened = False
+                for chunk in self._apply_steps(target.steps, _counted(channel, stats), target.name):
+                    if self.capture is not None:
+                        self.capture.setdefault(target.name, []).append(chunk)
+                        continue
+                    if not opened:
+                        self._call(delivery, "open", target, list(chunk.columns))
+                        opened = True
+                    self._call(delivery, "write", target, chunk)
+                if not opened and self.capture is None:
+                    self._call(delivery, "open", target, [])
+            except Cancelled:
+                pass
+            except BaseException as exc:
+                stats.status = "failed"
+                self._fail(exc)
+            finally:
+                stats.seconds += time.perf_counter() - t0
+
+        thread = threading.Thread(target=work, name=f"route-target-{target.name}", daemon=True)
+        thread.start()
+        return thread
+
+    def _call(self, delivery, method: str, target: Target, arg):
+        try:
+            return getattr(delivery, method)(arg)
+        except (Cancelled, DeliveryFailed):
+            raise
+        except RouteError as exc:
+            raise _located(exc, self.plan, target.delivery) from exc
+        except Exception as exc:
+            raise _wrapped(exc, self.plan, target.delivery, arg if isinstance(arg, pd.DataFrame) else None) from exc
+
+    def _commit(self, deliveries) -> None:
+        """Close every delivery in order; one that fails does not undo the others, but is reported."""
+        if self.capture is not None:
+            self.report.status = "success"
+            return
+        for target, delivery, stats in zip(self.plan.targets, deliveries, self.report.targets):
+            t0 = time.perf_counter()
+            try:
+                result = delivery.close()
+            except BaseException as exc:
+                stats.status = "failed"
+                stats.error = self.run.mask(_message(exc))
+                if isinstance(exc, DeliveryFailed):
+                    stats.delivered = exc.delivered
+                self._errors.append(exc if isinstance(exc, RouteError) else _wrapped(exc, self.plan, target.delivery, None))
+                continue
+            finally:
+                stats.seconds += time.perf_counter() - t0
+            stats.delivered, stats.created, stats.updated = result.delivered, result.created, result.updated
+            stats.deleted, stats.location, stats.details = result.deleted, result.location, result.details
+            stats.rejected += result.rejected
+            stats.status = "dry-run" if self.run.options.dry_run else "delivered"
+        report = self.report
+        if self._errors:
+            report.error = self.run.mask(_message(self._errors[0]))
+            report.status = "partial" if any(t.status == "delivered" for t in report.targets) else "failed"
+        else:
+            report.status = "dry-run" if self.run.options.dry_run else "success"
+
+    def _abort(self, delivery, stats: TargetStats) -> None:
+        if stats.status not in ("failed",):
+            stats.status = "aborted"
+        try:
+            delivery.abort(self._errors[0] if self._errors else None)
+        except Exception as exc:  # an abort that fails is reported, never raised over the real error
+            stats.error = self.run.mask(f"could not clean up after the failure: {exc}")
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if not isinstance(exc, Cancelled):
+                self._errors.append(exc)
+        self.run.cancelled.set()
+
+    def _check_rejects(self, final: bool) -> None:
+        limit = self.plan.max_rejects
+        if limit is None:
+            return
+        count = self.run.rejects.count
+        if isinstance(limit, float):
+            if not final:
+                return
+            allowed = limit * max(self.report.rows_read, 1)
+            what = f"{limit * 100:g}% of the {self.report.rows_read} rows read"
+        else:
+            allowed, what = limit, str(limit)
+        if count > allowed:
+            raise TooManyRejects(f"{count} rows were rejected, more than on_error.max_rejects allows ({what}); "
+                                 f"nothing more is delivered. See the reasons in {self.run.rejects.path}")
+
+    def _stats(self, comp: Component, target: str | None) -> StepStats:
+        stats = StepStats(comp.ctx.stage, comp.label, comp.line, target)
+        self.report.steps.append(stats)
+        return stats
+
+    def _find_stats(self, comp: Component) -> StepStats:
+        for s in self.report.steps:
+            if s.stage == comp.ctx.stage and s.line == comp.line:
+                return s
+        return self._stats(comp, None)
+
+
+class _Timed:
+    """Wraps a stream rule's input to count rows in and keep upstream time out of its own."""
+
+    def __init__(self, chunks: Iterable[pd.DataFrame], stats: StepStats):
+        self._it, self._stats = iter(chunks), stats
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> pd.DataFrame:
+        chunk = next(self._it)
+        self._stats.rows_in += len(chunk)
+        return chunk
+
+
+def _counted(channel: Channel, stats: TargetStats) -> Iterator[pd.DataFrame]:
+    for chunk in channel:
+        stats.routed += len(chunk)
+        yield chunk
+
+
+class _CsvAppender:
+    """Writes rows that matched no target to a CSV file, for the publisher to look at."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self._header = path, True
+        self._file = open(path, "w", newline="", encoding="utf-8")
+
+    def write(self, rows: pd.DataFrame) -> None:
+        rows.to_csv(self._file, header=self._header, index=False)
+        self._header = False
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _where(plan: Plan, comp: Component) -> str:
+    return f"{plan.doc.file}:{comp.line}: {_stage_word(comp)} '{comp.label}'"
+
+
+def _stage_word(comp: Component) -> str:
+    return {"rules": "rule", "sources": "source", "deliveries": "delivery"}[comp.kind]
+
+
+def _rows(chunk: pd.DataFrame | None) -> str:
+    if chunk is None or not len(chunk):
+        return ""
+    src = chunk.attrs.get("source")
+    first, last = chunk.index[0], chunk.index[-1]
+    return f" (rows at lines {first}-{last}{' of ' + str(src) if src else ''})"
+
+
+def _located(exc: RouteError, plan: Plan, comp: Component, chunk: pd.DataFrame | None = None) -> RouteError:
+    """A component's own error, prefixed once with where in the route it happened."""
+    text = str(exc)
+    if text.startswith(plan.doc.file + ":"):
+        return exc
+    cls = type(exc) if isinstance(exc, RunFailed) else StepFailed
+    new = cls.__new__(cls)
+    RouteError.__init__(new, f"{_where(plan, comp)}: {text}")
+    new.__dict__.update(exc.__dict__)
+    return new
+
+
+def _wrapped(exc: BaseException, plan: Plan, comp: Component, chunk: pd.DataFrame | None) -> StepFailed:
+    return StepFailed(f"{_where(plan, comp)} failed{_rows(chunk)}: {type(exc).__name__}: {exc}")
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, RouteError) else f"{type(exc).__name__}: {exc}"

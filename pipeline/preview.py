@@ -1,0 +1,73 @@
+"""`route preview`: the first rows after every step, per target, and nothing delivered.
+
+It runs the real plan on the first rows of the source, with each step's output captured, so what
+it shows is exactly what `execute` would do to those rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from .context import RunOptions
+from .executor import Executor
+from .plan import Component, build_plan
+from .plugins import Registry
+
+
+def preview_route(route: Path, *, rows: int, variables: Mapping[str, str], registry: Registry,
+                  state_dir=None, console: Console) -> None:
+    plan = build_plan(route, variables=variables, registry=registry, state_dir=state_dir,
+                      options=RunOptions(limit=rows, preview=True, dry_run=True))
+    shown: dict[str, list[pd.DataFrame]] = {}
+    order: list[str] = []
+
+    def capture(title: str, step: Component) -> None:
+        inner = step.impl
+        if step.scope != "chunk":
+            return
+
+        def tapped(chunk, options, ctx, _inner=inner, _title=title):
+            out = _inner(chunk, options, ctx)
+            shown.setdefault(_title, []).append(out)
+            return out
+
+        step.impl = tapped
+        order.append(title)
+
+    for i, step in enumerate(plan.steps):
+        capture(f"source_transforms[{i}] {step.label} (line {step.line})", step)
+    for target in plan.targets:
+        for i, step in enumerate(target.steps):
+            capture(f"target {target.name}: target_transforms[{i}] {step.label} (line {step.line})", step)
+    captured: dict[str, list[pd.DataFrame]] = {}
+    report = Executor(plan, capture=captured).execute()
+    if report.error:
+        console.print(f"[red]error:[/] {report.error}")
+    for title in order:
+        _show(console, title, shown.get(title, []), rows)
+    for target in plan.targets:
+        _show(console, f"target {target.name}: would deliver ({target.delivery.name})", captured.get(target.name, []), rows)
+    if report.rows_rejected:
+        console.print(f"[yellow]{report.rows_rejected} rows rejected[/]: see {report.rejects_file}")
+
+
+def _show(console: Console, title: str, frames: list[pd.DataFrame], rows: int) -> None:
+    frame = pd.concat(frames) if frames else pd.DataFrame()
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("line", justify="right", style="dim")
+    for c in frame.columns:
+        table.add_column(f"{c}\n[dim]{_dtype(frame[c].dtype)}[/]")
+    for idx, row in frame.head(rows).iterrows():
+        table.add_row(str(idx), *["[dim]null[/]" if pd.isna(v) else str(v) for v in row.tolist()])
+    console.print(table)
+
+
+def _dtype(dtype) -> str:
+    from .dtypes import route_type_of
+
+    return route_type_of(dtype)
