@@ -1,0 +1,1 @@
+"""An example route plugin: see rules.py."""

@@ -1,0 +1,74 @@
+"""Small factories shared by the tests: a route written into tmp_path, and the `route` command."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_route_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> CliResult:
+    """Run `route ARGS` in-process, as a user would from a shell, and capture what they would see."""
+    runner = CliRunner()
+    old = os.getcwd()
+    if cwd:
+        os.chdir(cwd)
+    try:
+        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def route_cli():
+    return run_route_cli
+
+
+@pytest.fixture
+def write_route(tmp_path):
+    """write_route(yaml_text, **files) -> path of route.yaml in tmp_path; files are name=text|bytes."""
+
+    def write(text: str, name: str = "route.yaml", **files) -> Path:
+        for fname, content in files.items():
+            p = tmp_path / fname.replace("__", "/")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                p.write_bytes(content)
+            else:
+                p.write_text(textwrap.dedent(content), encoding="utf-8")
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    import orjson
+
+    return [orjson.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
+
+
+def read_csv_rows(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return list(csv.DictReader(f))
