@@ -51,6 +51,14 @@ def _print_error(message: str) -> None:
                err=True)
 
 
+def make_console() -> Console:
+    """stdout as a rich console; wide enough off a terminal that tables never wrap in logs."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=True, width=240)
+    return console
+
+
 def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in values:
@@ -108,7 +116,7 @@ def execute(routes, dry_run, limit, sets, state, as_json, force, full, chunk_row
 
     variables = variables_with(sets)
     options = RunOptions(dry_run=dry_run, limit=limit, force=force, full=full, chunk_rows=chunk_rows)
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     worst = EXIT_OK
     reports = []
     registry = Registry.discover()
@@ -168,7 +176,7 @@ def preview(route, rows, sets, state):
     from .preview import preview_route
 
     preview_route(Path(route), rows=rows, variables=variables_with(sets), registry=Registry.discover(),
-                  state_dir=state, console=Console(highlight=False, soft_wrap=True))
+                  state_dir=state, console=make_console())
 
 
 @cli.command()
@@ -209,7 +217,7 @@ def history(route, state, status, since, limit, as_json):
     for r in runs:
         table.add_row(r["run_id"], r["route"], r["started"], r["status"], str(r["rows_read"]), str(r["rows_rejected"]),
                       str(r["rows_delivered"]), (r["error"] or "")[:80])
-    Console(highlight=False, soft_wrap=True).print(table)
+    make_console().print(table)
 
 
 def _add_optional_commands() -> None:

@@ -36,7 +36,7 @@ class ProgressView:
 
     def start(self, route: str) -> None:
         self._route = route
-        self._t0 = time.time()
+        self._t0 = self._last = time.time()
         if self.live:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -56,6 +56,7 @@ class Executor:
             if self.capture is None:
                 deliveries = [self._instantiate(t.delivery) for t in plan.targets]
             report.targets = [TargetStats(t.name, t.delivery.name) for t in plan.targets]
+            self._plan_stats()
             channels = [Channel(cancel, maxsize=2) for _ in plan.targets]
             workers = [self._start_target(t, ch, deliveries[i] if deliveries else None, report.targets[i])
                        for i, (t, ch) in enumerate(zip(plan.targets, channels))]
@@ -102,7 +103,6 @@ class Executor:
     def _route_chunks(self, source, channels: list[Channel]) -> None:
         """Main thread: read (via the reader thread), transform, route to each target."""
         plan, report, cancel = self.plan, self.report, self.run.cancelled
-        self._stats(plan.source, None)
         reader = produce_in_thread(lambda: self._read(source), cancel, self._errors, "route-reader")
         chunks = self._apply_steps(plan.steps, iter(reader), None)
         unrouted_writer = None
@@ -134,7 +134,7 @@ class Executor:
         """The source's chunks, cut at --limit, counted; at least one (maybe empty) chunk."""
         limit = self.run.options.limit
         report = self.report
-        stats = self._find_stats(self.plan.source)
+        stats = self._stats(self.plan.source)
         yielded = False
         try:
             it = iter(source.chunks())
@@ -214,14 +214,11 @@ class Executor:
 
     def _when(self, target: Target, chunk: pd.DataFrame) -> pd.Series:
         try:
-            result = target.when.evaluate(chunk)
+            return pd.Series(target.when.mask(chunk), index=chunk.index)
         except Exception as exc:
             line = self.plan.doc.mark(target.path + ("when",))[0]
             raise StepFailed(f"{self.plan.doc.file}:{line}: targets[{target.path[1]}].when: "
                              f"{getattr(exc, 'message', None) or exc}") from exc
-        if not isinstance(result, pd.Series):
-            return pd.Series(bool(result), index=chunk.index)
-        return result.fillna(False).astype(bool)
 
     # -- targets -----------------------------------------------------------------------------
 
@@ -325,16 +322,18 @@ class Executor:
             raise TooManyRejects(f"{count} rows were rejected, more than on_error.max_rejects allows ({what}); "
                                  f"nothing more is delivered. See the reasons in {self.run.rejects.path}")
 
-    def _stats(self, comp: Component, target: str | None) -> StepStats:
-        stats = StepStats(comp.ctx.stage, comp.label, comp.line, target)
-        self.report.steps.append(stats)
-        return stats
+    def _plan_stats(self) -> None:
+        """One StepStats per step, in the order of the route, so the summary reads like the file."""
+        self._by_step: dict[int, StepStats] = {}
+        comps = [(self.plan.source, None)] + [(s, None) for s in self.plan.steps]
+        comps += [(s, t.name) for t in self.plan.targets for s in t.steps]
+        for comp, target in comps:
+            stats = StepStats(comp.ctx.stage, comp.label, comp.line, target)
+            self._by_step[id(comp)] = stats
+            self.report.steps.append(stats)
 
-    def _find_stats(self, comp: Component) -> StepStats:
-        for s in self.report.steps:
-            if s.stage == comp.ctx.stage and s.line == comp.line:
-                return s
-        return self._stats(comp, None)
+    def _stats(self, comp: Component, target: str | None = None) -> StepStats:
+        return self._by_step[id(comp)]
 
 
 class _Timed:

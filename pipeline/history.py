@@ -35,7 +35,7 @@ CREATE INDEX IF NOT EXISTS runs_route_started ON runs(route, started);
 
 
 def _iso(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 class History:

@@ -208,7 +208,7 @@ class _Binder:
         from .expressions import ExpressionError, parse
 
         try:
-            return parse(str(text))
+            return parse(str(text), condition=True)
         except ExpressionError as exc:
             self.problems.append(self.doc.problem(path, f"{exc.message}", offset=exc.position))
             return None

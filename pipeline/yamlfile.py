@@ -45,6 +45,15 @@ class Document:
             path = path[:-1]
         return self.marks.get((), (1, 1))
 
+    def _value(self, path: Path_):
+        value = self.data
+        for part in path:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return value
+
     def key_mark(self, path: Path_) -> tuple[int, int]:
         """Line and column of the key that introduces `path` (falls back to the value's)."""
         return self.key_marks.get(tuple(path)) or self.mark(path)
@@ -53,8 +62,10 @@ class Document:
         """A Problem at `path`; `offset` points inside a one-line scalar (an expression)."""
         line, col = self.key_mark(path) if at_key else self.mark(path)
         style = self.styles.get(tuple(path))
-        if offset is not None and style in ("", "'", '"'):
+        if offset is not None and style in ("", "'", '"') and "\n" not in str(self._value(path)):
             col += offset + (1 if style in ("'", '"') else 0)
+        elif offset is not None:  # a block scalar: the file column is unknown, say where in the text
+            message = f"at column {offset + 1} of the expression: {message}"
         return Problem(self.file, line, col, format_path(path), message)
 
 
@@ -83,7 +94,11 @@ def load_yaml(text: str, file: str, variables: Mapping[str, str] | None = None) 
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = exc.problem or "invalid YAML"
         if exc.context:
-            reason = f"{exc.context}, {reason}"
+            started = exc.context_mark
+            if started is not None and mark is not None and started.line != mark.line:
+                reason = f"{exc.context} (opened on line {started.line + 1}, column {started.column + 1}), {reason}"
+            else:
+                reason = f"{exc.context}, {reason}"
         raise RouteInvalid([Problem(file, line, col, "", f"invalid YAML: {reason}")]) from None
     except yaml.YAMLError as exc:
         raise RouteInvalid([Problem(file, 1, 1, "", f"invalid YAML: {exc}")]) from None

@@ -30,7 +30,8 @@ def test_bad_yaml_points_at_the_line(route_cli, write_route):
     """)
     result = route_cli("validate", str(path))
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"{path}:4:1: invalid YAML")
+    assert result.stderr.strip() == (f"{path}:4:8: invalid YAML: while parsing a flow mapping (opened on line 3, "
+                                     "column 8), expected ',' or '}', but got ':'")
 
 
 def test_unknown_rule_gets_a_suggestion(route_cli, write_route):
@@ -141,3 +142,27 @@ def test_unknown_command_option_is_exit_2(route_cli, tmp_path):
     result = route_cli("execute", "--colour", "x.yaml")
     assert result.exit_code == 2
     assert "No such option '--colour'" in result.stderr
+
+
+def test_dunder_and_unknown_function_in_expressions_are_refused(route_cli, write_route):
+    path = write_route("""
+        name: t
+        source:
+          csv: {path: data.csv}
+        source_transforms:
+          - filter: "__class__ == 1"
+          - derive: {x: "open('/etc/passwd')"}
+        targets:
+          - name: out
+            when: "town.__class__ is null"
+            deliver:
+              jsonl: {path: out.jsonl}
+    """)
+    result = route_cli("validate", str(path))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(f"{path}:5:14: source_transforms[0].filter: ")
+    assert "__class__" in lines[0]
+    assert lines[1].startswith(f"{path}:6:18: source_transforms[1].derive.x: unknown function 'open'")
+    assert lines[2].startswith(f"{path}:9:16: targets[0].when: '.' is not allowed")

@@ -1,0 +1,123 @@
+"""Plugins: found by entry point (a real installed example package) or by dotted path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import read_jsonl
+from pipeline.plugins import Registry, rule
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def example_plugin_installed():
+    """The example plugin package, installed as a user would (pip), if it is not already."""
+    if "fix_town" not in Registry.discover().names("rules"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT / "examples/route-rules-example")],
+                       check=True)
+        import importlib
+
+        importlib.invalidate_caches()
+    assert "fix_town" in Registry.discover().names("rules")
+
+
+def test_installed_plugin_is_listed_with_its_distribution(example_plugin_installed, route_cli):
+    result = route_cli("rules")
+    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("fix_town"))
+    assert "[route-rules-example]" in line
+    shown = route_cli("rules", "fix_town").stdout
+    assert "fix_town: {column: town, unknown: reject" in shown  # the docstring's YAML example
+
+
+def test_installed_plugin_runs_by_name(example_plugin_installed, route_cli, write_route, tmp_path):
+    path = write_route("""
+        name: towns
+        source:
+          csv: {path: data.csv}
+        source_transforms:
+          - fix_town: {column: town, unknown: reject, towns: [Hartford, West Hartford]}
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+    """, **{"data.csv": "town\n hartford\nW HARTFORD\nGotham\n"})
+    result = route_cli("execute", str(path))
+    assert result.exit_code == 0, result.output
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"town": "Hartford"}, {"town": "West Hartford"}]
+    assert "1 rows rejected" in result.stdout
+
+
+def test_plugin_options_are_checked_against_its_schema(example_plugin_installed, route_cli, write_route):
+    path = write_route("""
+        name: towns
+        source:
+          csv: {path: data.csv}
+        source_transforms:
+          - fix_town: {column: town, unknown: drop}
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+    """, **{"data.csv": "town\nx\n"})
+    result = route_cli("validate", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"{path}:5:39: source_transforms[0].fix_town.unknown: "
+                                     "'drop' is not one of: keep, reject")
+
+
+def test_dotted_path_plugin_that_fails_to_import_is_reported_at_its_line(route_cli, write_route, tmp_path):
+    (tmp_path / "broken_rules.py").write_text("import not_a_module_anywhere\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        path = write_route("""
+            name: broken
+            source:
+              csv: {path: data.csv}
+            source_transforms:
+              - broken_rules:fix: {}
+            targets:
+              - name: out
+                deliver: {jsonl: {path: out.jsonl}}
+        """, **{"data.csv": "a\n1\n"})
+        result = route_cli("validate", str(path))
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"{path}:5:5: source_transforms[0].broken_rules:fix: rule 'broken_rules:fix' cannot be used: "
+        "cannot import 'broken_rules': ModuleNotFoundError: No module named 'not_a_module_anywhere'")
+
+
+def test_unmarked_function_is_refused(route_cli, write_route, tmp_path):
+    (tmp_path / "plain_rules.py").write_text("def fix(chunk, options, ctx):\n    return chunk\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        path = write_route("""
+            name: plain
+            source:
+              csv: {path: data.csv}
+            source_transforms:
+              - plain_rules:fix: {}
+            targets:
+              - name: out
+                deliver: {jsonl: {path: out.jsonl}}
+        """, **{"data.csv": "a\n1\n"})
+        result = route_cli("validate", str(path))
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert result.exit_code == 2
+    assert "is not marked as a route component: decorate it with pipeline.plugins.rule(...)" in result.stderr
+
+
+def test_a_registry_can_be_built_empty():
+    @rule({"type": "object"})
+    def noop(chunk, options, ctx):
+        return chunk
+
+    registry = Registry()
+    assert registry.names("rules") == []
+    registry.add("rules", "noop", noop)
+    assert registry.names("rules") == ["noop"] and registry.load("rules", "noop") is noop
