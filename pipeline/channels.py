@@ -54,7 +54,7 @@ class Channel:
 
 
 def produce_in_thread(iterator_factory, cancel: threading.Event, errors: list, name: str,
-                      maxsize: int = 2) -> Channel:
+                      maxsize: int = 1) -> Channel:
     """Run `iterator_factory()` in a daemon thread, feeding its items into a Channel."""
     channel = Channel(cancel, maxsize)
 

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import pandas as pd
+import pyarrow.csv as pacsv
 
+from .deliveries.textformat import iso_timestamps, to_arrow
 from .dtypes import TEXT
 from .channels import Cancelled, Channel, produce_in_thread
 from .errors import DeliveryFailed, OptionError, RouteError, RouteInvalid, RunFailed, StepFailed, TooManyRejects
@@ -28,6 +30,8 @@ from .rejects import RejectSink
 from .report import RunReport, StepStats, TargetStats
 
 Progress = Callable[[RunReport], None]
+# The capture key of rows that matched no target (target names cannot start with ':').
+UNROUTED = ":unrouted"
 
 
 class Executor:
@@ -57,7 +61,7 @@ class Executor:
                 deliveries = [self._instantiate(t.delivery) for t in plan.targets]
             report.targets = [TargetStats(t.name, t.delivery.name) for t in plan.targets]
             self._plan_stats()
-            channels = [Channel(cancel, maxsize=2) for _ in plan.targets]
+            channels = [Channel(cancel, maxsize=1) for _ in plan.targets]
             workers = [self._start_target(t, ch, deliveries[i] if deliveries else None, report.targets[i])
                        for i, (t, ch) in enumerate(zip(plan.targets, channels))]
             try:
@@ -123,12 +127,17 @@ class Executor:
                 missed = int((~matched).sum())
                 if missed:
                     report.rows_unrouted += missed
-                    if plan.unrouted is not None:
+                    rows = chunk[(~matched).to_numpy()]
+                    if self.capture is not None:  # preview and `route test` see them; nothing is written
+                        self.capture.setdefault(UNROUTED, []).append(rows)
+                    elif plan.unrouted is not None and not self.run.options.dry_run:
                         unrouted_writer = unrouted_writer or _CsvAppender(plan.unrouted)
-                        unrouted_writer.write(chunk[(~matched).to_numpy()])
+                        unrouted_writer.write(rows)
         if unrouted_writer is not None:
             unrouted_writer.close()
             report.unrouted_file = str(plan.unrouted)
+        elif plan.unrouted is not None and self.capture is None and not self.run.options.dry_run:
+            plan.unrouted.unlink(missing_ok=True)  # a file left by an earlier run would describe that run
 
     def _read(self, source) -> Iterator[pd.DataFrame]:
         """The source's chunks, cut at --limit, counted; at least one (maybe empty) chunk."""
@@ -358,15 +367,18 @@ def _counted(channel: Channel, stats: TargetStats) -> Iterator[pd.DataFrame]:
 
 
 class _CsvAppender:
-    """Writes rows that matched no target to a CSV file, for the publisher to look at."""
+    """Writes rows that matched no target to a CSV file, for the publisher to look at.
+
+    Values are written as the csv delivery writes them (ISO dates, `10` not `10.0`)."""
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self._header = path, True
-        self._file = open(path, "w", newline="", encoding="utf-8")
+        self._file = open(path, "wb")
 
     def write(self, rows: pd.DataFrame) -> None:
-        rows.to_csv(self._file, header=self._header, index=False)
+        pacsv.write_csv(iso_timestamps(to_arrow(rows)), self._file,
+                        pacsv.WriteOptions(include_header=self._header, quoting_style="needed"))
         self._header = False
 
     def close(self) -> None:

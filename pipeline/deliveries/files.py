@@ -62,9 +62,8 @@ class _AtomicFile(Delivery):
         self.rows += len(chunk)
         if self._out is None or not len(chunk):
             return
-        data = self._encode(iso_timestamps(to_arrow(chunk)))
         try:
-            self._out.write(data)
+            self._emit(iso_timestamps(to_arrow(chunk)))
         except OSError as exc:
             raise RunFailed(f"writing {self.path} failed: {exc.strerror}") from None
 
@@ -89,12 +88,18 @@ class _AtomicFile(Delivery):
     def _start(self) -> None:
         pass
 
+    def _emit(self, table: pa.Table) -> None:
+        self._out.write(self._encode(table))
+
     def _encode(self, table: pa.Table) -> bytes:
         raise NotImplementedError
 
+    @property
+    def _utf8(self) -> bool:
+        return self.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+
     def _recode(self, data: bytes) -> bytes:
-        return data if self.encoding.replace("_", "-").lower() in ("utf-8", "utf8") else \
-            data.decode("utf-8").encode(self.encoding, errors="strict")
+        return data if self._utf8 else data.decode("utf-8").encode(self.encoding, errors="strict")
 
 
 @delivery({
@@ -156,6 +161,12 @@ class JsonlDelivery(_AtomicFile):
         deliver:
           jsonl: {path: out/payroll.jsonl}
     """
+
+    def _emit(self, table: pa.Table) -> None:
+        if self._utf8:  # straight into the file: no second copy of the chunk's JSON in memory
+            pl.from_arrow(table, rechunk=False).write_ndjson(self._out)
+        else:
+            super()._emit(table)
 
     def _encode(self, table: pa.Table) -> bytes:
         buf = io.BytesIO()
