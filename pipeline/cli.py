@@ -110,9 +110,11 @@ def cli(debug: bool) -> None:
 @click.option("--full", is_flag=True, help="Ignore the incremental high-water mark for this run.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), help="Rows per chunk (default 50,000).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def execute(routes, dry_run, limit, sets, state, as_json, force, full, chunk_rows, quiet):
+@click.option("--profile", help="A profile of the folder's defaults.yaml (`local`: the embedded local portal).")
+def execute(routes, dry_run, limit, sets, state, as_json, force, full, chunk_rows, quiet, profile):
     """Run ROUTES (route files or folders of them) and print a summary."""
     from .runner import run_route
+    from .scheduling.locks import RouteBusy
 
     variables = variables_with(sets)
     options = RunOptions(dry_run=dry_run, limit=limit, force=force, full=full, chunk_rows=chunk_rows)
@@ -123,10 +125,14 @@ def execute(routes, dry_run, limit, sets, state, as_json, force, full, chunk_row
     for route in route_files(routes):
         try:
             report = run_route(route, variables=variables, registry=registry, state_dir=state, options=options,
-                               quiet=quiet or as_json, console=None if as_json else console)
+                               quiet=quiet or as_json, console=None if as_json else console, profile=profile)
         except RouteInvalid as exc:
             _print_error(str(exc))
             worst = max(worst, EXIT_INVALID)
+            continue
+        except RouteBusy as exc:
+            _print_error(str(exc))
+            worst = max(worst, EXIT_FAILED)
             continue
         reports.append(report)
         if not report.ok:
@@ -139,7 +145,8 @@ def execute(routes, dry_run, limit, sets, state, as_json, force, full, chunk_row
 @cli.command()
 @click.argument("routes", nargs=-1, required=True, type=click.Path())
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
-def validate(routes, sets):
+@click.option("--profile", help="Check with this profile of the folder's defaults.yaml applied.")
+def validate(routes, sets, profile):
     """Check ROUTES (files or folders) without running them: every problem, with its line."""
     from .plan import build_plan
 
@@ -148,7 +155,7 @@ def validate(routes, sets):
     failed = False
     for route in route_files(routes):
         try:
-            build_plan(route, variables=variables, registry=registry)
+            build_plan(route, variables=variables, registry=registry, profile=profile)
         except RouteInvalid as exc:
             _print_error(str(exc))
             failed = True
@@ -222,11 +229,13 @@ def history(route, state, status, since, limit, as_json):
 
 def _add_optional_commands() -> None:
     """Command groups that live beside their feature (portal, scheduling, tests of routes)."""
-    try:
-        from .portal.cli import portal_group
-    except ImportError:  # pragma: no cover - only while the portal is not installed
-        return
-    cli.add_command(portal_group)
+    from .portal.cli import portal_group
+    from .routeinit import init_command
+    from .routetest import test_command
+    from .scheduling.commands import schedule_command, status_command
+
+    for command in (portal_group, init_command, test_command, schedule_command, status_command):
+        cli.add_command(command)
 
 
 _add_optional_commands()
