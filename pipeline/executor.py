@@ -49,6 +49,17 @@ class Executor:
 
     # -- the run -----------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Build the source and the deliveries from their options.
+
+        Raises RouteInvalid (exit 2, nothing ran) when a component refuses its options; call it
+        before recording the run so that an invalid route leaves no run behind.
+        """
+        if getattr(self, "_prepared", None) is None:
+            source = self._instantiate(self.plan.source)
+            deliveries = [] if self.capture is not None else [self._instantiate(t.delivery) for t in self.plan.targets]
+            self._prepared = (source, deliveries)
+
     def execute(self) -> RunReport:
         run, plan, report = self.run, self.plan, self.report
         rejects_path = run.state_dir / "rejects" / f"{plan.name}-{run.run_id}.csv"
@@ -56,9 +67,8 @@ class Executor:
         cancel = run.cancelled
         deliveries = []
         try:
-            source = self._instantiate(plan.source)
-            if self.capture is None:
-                deliveries = [self._instantiate(t.delivery) for t in plan.targets]
+            self.prepare()
+            source, deliveries = self._prepared
             report.targets = [TargetStats(t.name, t.delivery.name) for t in plan.targets]
             self._plan_stats()
             channels = [Channel(cancel, maxsize=1) for _ in plan.targets]

@@ -45,7 +45,9 @@ def preview_route(route: Path, *, rows: int, variables: Mapping[str, str], regis
         for i, step in enumerate(target.steps):
             capture(f"target {target.name}: target_transforms[{i}] {step.label} (line {step.line})", step)
     captured: dict[str, list[pd.DataFrame]] = {}
-    report = Executor(plan, capture=captured).execute()
+    executor = Executor(plan, capture=captured)
+    executor.prepare()
+    report = executor.execute()
     if report.error:
         console.print(f"[red]error:[/] {report.error}")
     for title in order:
