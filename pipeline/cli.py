@@ -7,6 +7,7 @@ cause; `--debug` shows one for the rest.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -189,24 +190,33 @@ def preview(route, rows, sets, state):
 @cli.command()
 @click.argument("route", required=False)
 @click.option("--state", type=click.Path(file_okay=False), help="State folder (default: .route beside ROUTE, or ./.route).")
-@click.option("--status", "status", help="Only runs with this status (success, failed, partial, dry-run, running).")
+@click.option("--status", "status", type=click.Choice(["success", "failed", "partial", "dry-run", "running"]),
+              help="Only runs with this status.")
 @click.option("--since", help="Only runs started on or after this date (YYYY-MM-DD).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
 def history(route, state, status, since, limit, as_json):
     """List past runs (of ROUTE: a route file or a route name)."""
     from .history import History
+    from .project import LenientVariables, load_project, state_dir_for
+
+    if since:
+        try:
+            since = dt.datetime.fromisoformat(since).isoformat() if "T" in since else dt.date.fromisoformat(since).isoformat()
+        except ValueError:
+            raise RouteInvalid(f"error: --since takes a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM), "
+                               f"got '{since}'") from None
 
     name = route
-    state_dir = Path(state) if state else Path(".route")
+    # a route name: the state of the project in this folder (defaults.yaml `state`), else ./.route
+    state_dir = state_dir_for(Path("route.yaml"), state, load_project(Path.cwd(), LenientVariables(os.environ)))
     if route and (route.endswith((".yaml", ".yml")) or Path(route).is_file()):
-        from .plan import default_state_dir
-        from .yamlfile import load_yaml_file
+        from .scheduling.catalog import load_entry
 
-        doc = load_yaml_file(route, variables={k: "" for k in os.environ} | dict(os.environ))
-        name = str((doc.data or {}).get("name") or Path(route).stem)
-        if not state:
-            state_dir = default_state_dir(Path(route).resolve())
+        entry = load_entry(Path(route), os.environ, state=state)  # unset ${VAR}s do not matter here
+        if entry.problem and not Path(route).is_file():
+            raise RouteInvalid(entry.problem)
+        name, state_dir = entry.name, entry.state_dir
     runs = History(state_dir).runs(name, status, since, limit)
     if as_json:
         for r in runs:

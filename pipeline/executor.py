@@ -86,6 +86,9 @@ class Executor:
             for w in workers:
                 while w.is_alive():
                     w.join(0.1)
+            if cancel.is_set() and not self._errors:
+                # Cancelled from outside (a signal, a scheduler shutting down): never commit part.
+                self._errors.append(RunFailed("the run was stopped before it finished; nothing was committed"))
             if not self._errors:
                 self._check_rejects(final=True)
         except BaseException as exc:
@@ -166,8 +169,11 @@ class Executor:
                 if limit is not None and report.rows_read + len(chunk) > limit:
                     chunk = chunk.iloc[: limit - report.rows_read]
                 report.rows_read += len(chunk)
-                stats.rows_in = stats.rows_out = report.rows_read
                 stats.rejected = self.plan.source.ctx.rejected
+                # "in" counts the records the source rejected (ragged rows) too, so that in = out +
+                # rejected reads the same for the source as for every rule
+                stats.rows_out = report.rows_read
+                stats.rows_in = stats.rows_out + stats.rejected
                 yielded = True
                 self.progress(report)
                 yield chunk
@@ -182,6 +188,7 @@ class Executor:
             if close:
                 close()
         stats.rejected = self.plan.source.ctx.rejected
+        stats.rows_in = stats.rows_out + stats.rejected
         if not yielded:
             columns = getattr(source, "columns", lambda: None)() or []
             yield pd.DataFrame({c: pd.Series([], dtype=TEXT) for c in columns})

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 from .context import RunContext, RunOptions, StepContext
 from .errors import OptionError, Problem, RouteError, RouteInvalid
 from .plugins import ComponentSpec, PluginLoadError, Registry, spec_of
+from .project import Project, state_dir_for, with_project
 from .schemacheck import check, route_schema, suggest
 from .yamlfile import Document, format_path, load_yaml_file
 
@@ -69,6 +70,7 @@ class Plan:
     schedule: str | None = None
     timezone: str | None = None
     raw: dict = field(default_factory=dict)
+    project: Project | None = None  # the folder's defaults.yaml (and profile), when there is one
 
 
 def new_run_id() -> str:
@@ -82,16 +84,22 @@ def default_state_dir(route_file: Path) -> Path:
 
 def build_plan(route_file: str | Path, *, variables: Mapping[str, str], registry: Registry,
                state_dir: str | Path | None = None, options: RunOptions | None = None,
-               run_id: str | None = None) -> Plan:
-    """Load and check `route_file`; raise RouteInvalid with every problem found."""
+               run_id: str | None = None, project: Project | None = None, profile: str | None = None) -> Plan:
+    """Load and check `route_file`; raise RouteInvalid with every problem found.
+
+    The defaults.yaml beside the route (or `project`) fills what the route leaves out, with `profile`
+    applied; problems in those values are reported at defaults.yaml's lines."""
     route_path = Path(route_file)
     doc = load_yaml_file(route_path, variables, shown_as=str(route_file))
     problems: list[Problem] = []
     data = doc.data
     if not isinstance(data, dict):
         raise RouteInvalid([doc.problem((), "a route file is a mapping with name, source and targets")])
+    doc, project, found = with_project(doc, route_path, variables, project=project, profile=profile)
+    problems += found
+    data = doc.data
     problems += check(doc, data, route_schema())
-    state = Path(state_dir) if state_dir else default_state_dir(route_path.resolve())
+    state = state_dir_for(route_path, state_dir, project)
     options = options or RunOptions()
     run = RunContext(route_name=str(data.get("name") or route_path.stem), route_file=route_path.resolve(),
                      state_dir=state, run_id=run_id or new_run_id(), options=options,
@@ -132,7 +140,7 @@ def build_plan(route_file: str | Path, *, variables: Mapping[str, str], registry
     if problems:
         raise RouteInvalid(problems)
     return Plan(doc, route_path, run.route_name, run, source, steps, targets, max_rejects, unrouted,
-                data.get("schedule"), data.get("timezone"), data)
+                data.get("schedule"), data.get("timezone"), data, project)
 
 
 class _Binder:
