@@ -1,0 +1,119 @@
+"""How fast the excel source reads, against the two readers it could be built on.
+
+    python bench/bench_excel.py [--rows 100000] [--reps 3] [--file path.xlsx]
+
+Writes a typed workbook (int, float, date, datetime, text, text codes, empty cells; about 13
+columns like shared/bench/gen.py) once, then times each case in a fresh interpreter and prints the
+median seconds, rows/s, peak RSS and the RSS before the timed region (imports done):
+
+    openpyxl_ro      openpyxl load_workbook(read_only=True, data_only=True) + iter_rows(values_only)
+    calamine_iter    python_calamine sheet.iter_rows(), rows as Python lists
+    excel_source     pipeline.sources.excel.ExcelSource: typed Arrow-backed chunks of 50,000 rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CASES = ("openpyxl_ro", "calamine_iter", "excel_source")
+HEADER = ["id", "list_year", "date_recorded", "town", "zip", "address", "assessed_value", "sale_amount",
+          "property_type", "remarks", "latitude", "longitude", "updated_at"]
+
+
+def write_workbook(path: Path, rows: int) -> None:
+    import random
+
+    from openpyxl import Workbook
+
+    rnd = random.Random(20240601)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("sales")
+    ws.append(HEADER)
+    base = dt.datetime(2001, 1, 1)
+    towns = ["Hartford", "New Haven", "Stamford", "West Hartford", "Bridgeport", "Waterbury"]
+    for i in range(1, rows + 1):
+        day = base + dt.timedelta(days=rnd.randrange(8400))
+        value = round(rnd.lognormvariate(11.8, 0.8), 2)
+        ws.append([
+            i, day.year, day.date(), rnd.choice(towns), f"{rnd.randrange(6001, 6999):05d}",
+            f"{rnd.randrange(1, 2500)} MAIN ST", value,
+            None if rnd.random() < 0.01 else round(value * 1.4, 2),
+            rnd.choice(["Residential", "Commercial", "Vacant Land", None]),
+            None if rnd.random() < 0.45 else "Short sale, lender approved, \"as is\"",
+            None if rnd.random() < 0.08 else round(41.5 + rnd.random(), 6),
+            None if rnd.random() < 0.08 else round(-72.5 + rnd.random(), 6),
+            day + dt.timedelta(days=rnd.randrange(30, 400), seconds=rnd.randrange(86400)),
+        ])
+    wb.save(path)
+
+
+def run_case(case: str, path: str) -> dict:
+    """One repetition, in this (fresh) process; imports are outside the timed region."""
+    if case == "excel_source":
+        from pipeline.context import RunContext, StepContext
+        from pipeline.sources.excel import ExcelSource
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    rows = 0
+    if case == "openpyxl_ro":
+        from openpyxl import load_workbook
+
+        wb = load_workbook(path, read_only=True, data_only=True)
+        for _ in wb.worksheets[0].iter_rows(values_only=True):
+            rows += 1
+        rows -= 1
+    elif case == "calamine_iter":
+        from python_calamine import CalamineWorkbook
+
+        for _ in CalamineWorkbook.from_path(path).get_sheet_by_index(0).iter_rows():
+            rows += 1
+        rows -= 1
+    else:
+        run = RunContext("bench", Path(path).parent / "route.yaml", Path(tempfile.gettempdir()), "bench")
+        for chunk in ExcelSource({"path": path}, StepContext(run, "source", "excel")).chunks():
+            rows += len(chunk)
+    seconds = time.perf_counter() - start
+    return {"case": case, "rows": rows, "seconds": seconds, "base_rss_mb": base,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--file", help="an existing workbook to read instead of a generated one")
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_case(args.one, args.file)))
+        return
+    path = Path(args.file) if args.file else Path(tempfile.gettempdir()) / f"route_bench_{args.rows}.xlsx"
+    if not path.exists():
+        print(f"writing {path} ({args.rows:,} rows) ...", file=sys.stderr)
+        write_workbook(path, args.rows)
+    print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, {args.reps} fresh processes per case\n")
+    print(f"{'case':<15} {'rows':>9} {'median s':>9} {'min-max s':>13} {'rows/s':>9} {'peak RSS MB':>12} {'RSS before':>11}")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    for case in args.cases.split(","):
+        runs = [json.loads(subprocess.run([sys.executable, __file__, "--one", case, "--file", str(path)],
+                                          check=True, capture_output=True, text=True, env=env).stdout)
+                for _ in range(args.reps)]
+        secs = [r["seconds"] for r in runs]
+        med = statistics.median(secs)
+        print(f"{case:<15} {runs[0]['rows']:>9,} {med:>9.3f} {min(secs):>6.2f}-{max(secs):<6.2f} "
+              f"{runs[0]['rows'] / med:>9,.0f} {max(r['peak_rss_mb'] for r in runs):>12.0f} {runs[0]['base_rss_mb']:>11.0f}")
+
+
+if __name__ == "__main__":
+    main()

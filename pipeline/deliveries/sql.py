@@ -1,0 +1,295 @@
+"""The sql delivery: rows into a table of any SQLAlchemy database, all or nothing.
+
+Every mode runs in one transaction on one connection, committed by close() and rolled back by
+abort(), so a failed run leaves the table as it was and nothing half-delivered is reported:
+
+- append: INSERT the rows.
+- replace: the table ends up holding exactly the route's rows. PostgreSQL and SQLite delete the
+  old rows and load the new ones in one transaction: readers see the old rows until the commit,
+  and the table keeps its definition, indexes, grants and dependent views. MySQL/MariaDB commit
+  DDL implicitly, so they load a new table beside the old one (`<table>__route_new`, created LIKE
+  it) and swap the two with one atomic RENAME TABLE; abort() drops the new table.
+- upsert on `key`: the database's own upsert (ON CONFLICT ... DO UPDATE for PostgreSQL and SQLite,
+  ON DUPLICATE KEY UPDATE for MySQL/MariaDB); the table needs a primary key or unique index on
+  exactly the key columns. Within a chunk, the last row of a key wins.
+- delete: DELETE the rows whose key matches a route row (other columns are ignored).
+
+A missing table is created from the route's column types (pipeline/deliveries/sql_tables.py).
+PostgreSQL rows go through COPY; other databases get executemany of `batch_rows` rows.
+With --dry-run the delivery connects and checks the table and columns, writes nothing, and
+reports what it would have done.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy.pool import NullPool
+
+from ..errors import DeliveryFailed, OptionError, RouteError
+from ..plugins import delivery
+from ..sqlurls import connect_error, make_engine, mask_text, mask_url, reason, sqlite_file
+from . import sql_tables as tables
+from .base import DeliveryResult
+from .sql_writers import PARAMSTYLES, Writer
+
+MODES = ("append", "replace", "upsert", "delete")
+
+OPTIONS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["url", "table"],
+    "properties": {
+        "url": {"type": "string", "minLength": 1,
+                "description": "a SQLAlchemy URL: postgresql://user:${DB_PASSWORD}@host/db, "
+                               "mysql://..., sqlite:///out/local.db"},
+        "table": {"type": "string", "minLength": 1,
+                  "description": "the table to write (or schema.table); created from the route's types if missing"},
+        "schema": {"type": "string", "minLength": 1, "description": "the table's schema"},
+        "mode": {"enum": list(MODES), "description": "append (default), replace, upsert or delete"},
+        "key": {"oneOf": [{"type": "string", "minLength": 1},
+                          {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}],
+                "description": "the column(s) that identify a row: for upsert and delete, and the "
+                               "primary key of a created table"},
+        "batch_rows": {"type": "integer", "minimum": 1,
+                       "description": "rows per executemany (default 10,000); PostgreSQL's COPY "
+                                      "takes each chunk whole"},
+    },
+}
+
+
+def _sqlite_transactions(engine) -> None:
+    """Let SQLite run DDL inside our transaction (pysqlite commits before DDL on its own)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+
+@delivery(OPTIONS_SCHEMA)
+class SqlDelivery:
+    """Rows into a database table: append, replace, upsert or delete by key.
+
+    ```yaml
+    deliver:
+      sql:
+        url: postgresql://writer:${DB_PASSWORD}@db.example.org/open_data
+        table: payroll
+        schema: public
+        mode: upsert            # append (default), replace, upsert, delete
+        key: [employee_id, pay_date]
+        batch_rows: 10000
+    ```
+    """
+
+    def __init__(self, options: dict, ctx):
+        self.options = options
+        self.ctx = ctx
+        self.mode = options.get("mode", "append")
+        key = options.get("key") or []
+        self.key = [key] if isinstance(key, str) else list(key)
+        if self.mode in ("upsert", "delete") and not self.key:
+            raise OptionError(f"mode {self.mode} needs key: the column(s) that identify a row", ("key",))
+        self.batch_rows = options.get("batch_rows", 10_000)
+        self.url = options["url"]
+        self.schema = options.get("schema")
+        self.table = options["table"]
+        if not self.schema and "." in self.table:
+            self.schema, self.table = self.table.split(".", 1)
+        self.engine = make_engine(self.url, ctx.route_dir, poolclass=NullPool)  # one connection, closed after
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_transactions(self.engine)
+        self.dialect = self.engine.dialect.name
+        self.mysql = self.dialect in ("mysql", "mariadb")
+        if self.engine.dialect.paramstyle not in PARAMSTYLES:
+            raise OptionError(f"the sql delivery cannot send rows through the {self.engine.driver} driver "
+                              f"(parameter style {self.engine.dialect.paramstyle}); use one of PostgreSQL, "
+                              "MySQL/MariaDB, SQLite or a driver with ? or %s parameters", ("url",))
+        if self.mode == "upsert" and self.dialect not in ("postgresql", "sqlite", "mysql", "mariadb"):
+            raise OptionError(f"mode upsert is not available for {self.dialect}: it works with PostgreSQL, "
+                              "SQLite and MySQL/MariaDB", ("mode",))
+        self.where = f"{self.schema}.{self.table}" if self.schema else self.table
+        self.dry_run = bool(ctx.run.options.dry_run)
+        self.conn = None
+        self.info = None
+        self.writer = None
+        self.target_sql = None      # where rows go: the table, or the new table beside it (MySQL replace)
+        self.stage = None
+        self.rows = 0
+        self.changed = 0
+        self.count_before = None
+
+    # -- the contract ----------------------------------------------------------------------------
+
+    def open(self, columns: list[str]) -> None:
+        self.columns = list(columns)
+        if not self.columns:  # nothing reached this target, not even an empty chunk: nothing to do
+            return
+        missing = [k for k in self.key if k not in self.columns]
+        if missing:
+            raise DeliveryFailed(f"key column {', '.join(missing)} is not among the route's columns "
+                                 f"({', '.join(self.columns)}); nothing was delivered")
+        self.sent_columns = self.key if self.mode == "delete" else self.columns
+        path = sqlite_file(self.engine.url)
+        if path is not None and not self.dry_run:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = self.engine.connect()
+        except Exception as exc:  # DBAPIError, or a driver's own socket error
+            raise connect_error(exc, self.url) from None
+        try:
+            self.info = tables.reflect(self.conn, self.table, self.schema)
+            if self.info is not None:
+                tables.check_columns(self.info, self.sent_columns, self.mode, self.key, self.mysql)
+            elif self.mode == "delete":
+                raise DeliveryFailed(f"cannot delete from {self.where}: {mask_url(self.url)} has no such table")
+            if self.conn.in_transaction():
+                self.conn.rollback()  # reflection's implicit transaction: start ours clean
+        except RouteError:
+            self._close_connection()
+            raise
+        except Exception as exc:
+            self._close_connection()
+            raise self._failed("cannot read the table", exc) from None
+
+    def write(self, chunk: pd.DataFrame) -> None:
+        absent = [c for c in self.sent_columns if c not in chunk.columns]
+        if absent:
+            raise DeliveryFailed(f"the chunk has no column {', '.join(absent)} for {self.where}")
+        if self.dry_run:
+            self.rows += len(chunk)
+            return
+        try:
+            if self.writer is None:
+                self._prepare(chunk)
+            if len(chunk) == 0:
+                return
+            if self.mode == "upsert":
+                self.rows += self.writer.upsert(chunk)
+            elif self.mode == "delete":
+                self.rows += len(chunk)
+                self.changed += self.writer.delete(chunk)
+            else:
+                self.rows += self.writer.insert(chunk, self.target_sql)
+        except RouteError:
+            raise
+        except Exception as exc:
+            raise self._failed("writing failed", exc) from None
+
+    def close(self) -> DeliveryResult:
+        if self.dry_run:
+            self._close_connection()
+            return DeliveryResult(location=self.where, details={"dry_run": True, "rows": self.rows,
+                                                                "plan": self._plan()})
+        try:
+            if self.conn is None:  # opened with no columns
+                return DeliveryResult(location=self.where)
+            if self.writer is None and self.mode == "replace" and self.info is not None:
+                self._prepare(pd.DataFrame(columns=self.columns))  # no chunk at all: empty the table
+            elif self.writer is None:  # no chunk at all: nothing to create or change
+                self.conn.rollback()
+                self._close_connection()
+                return DeliveryResult(location=self.where)
+            result = self._finish()
+        except RouteError:
+            self.abort(None)
+            raise
+        except Exception as exc:
+            self.abort(exc)
+            raise self._failed("committing failed", exc) from None
+        self._close_connection()
+        return result
+
+    def abort(self, exc: BaseException | None) -> None:
+        if self.conn is None:
+            return
+        try:
+            if self.conn.in_transaction():
+                self.conn.rollback()
+            if self.stage and self.mysql:
+                self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.stage}")
+                self.conn.commit()
+        except Exception:  # the connection may be gone; the database rolls back on its own then
+            pass
+        finally:
+            self._close_connection()
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _prepare(self, chunk: pd.DataFrame) -> None:
+        """First chunk: begin, create what is missing, count what is there."""
+        conn = self.conn
+        table_sql = tables.qualified(conn.dialect, self.table, self.schema)
+        self.target_sql = table_sql
+        if self.mode == "replace" and self.mysql:
+            name = tables.side_name(self.table, "__route_new")
+            self.stage = tables.qualified(conn.dialect, name, self.schema)
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.stage}")
+            if self.info is not None:
+                conn.exec_driver_sql(f"CREATE TABLE {self.stage} LIKE {table_sql}")
+            else:
+                tables.create(conn, name, self.schema, chunk, self.columns, self.key)
+            conn.commit()  # MySQL DDL commits anyway; the rows follow in their own transaction
+            self.target_sql = self.stage
+        elif self.info is None:
+            tables.create(conn, self.table, self.schema, chunk, self.columns, self.key)
+        elif self.mode == "replace":
+            conn.exec_driver_sql(f"DELETE FROM {table_sql}")
+        if not conn.in_transaction():
+            conn.begin()  # COPY goes through the driver's connection: make the transaction ours to commit
+        if self.mode == "upsert":
+            self.count_before = self._count(table_sql)
+        self.writer = Writer(conn, table_sql, self.sent_columns, self.key, self.batch_rows)
+
+    def _finish(self) -> DeliveryResult:
+        conn = self.conn
+        table_sql = tables.qualified(conn.dialect, self.table, self.schema)
+        result = DeliveryResult(delivered=self.rows, location=self.where)
+        if self.mode == "upsert":
+            result.created = self._count(table_sql) - self.count_before
+            result.updated = self.rows - result.created
+        elif self.mode == "delete":
+            result.deleted = self.changed
+        else:
+            result.created = self.rows
+        conn.commit()
+        if self.stage:  # MySQL replace: swap the loaded table in, atomically
+            old_name = tables.side_name(self.table, "__route_old")
+            old = tables.qualified(conn.dialect, old_name, self.schema)
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {old}")
+            if self.info is not None:
+                conn.exec_driver_sql(f"RENAME TABLE {table_sql} TO {old}, {self.stage} TO {table_sql}")
+                self.stage = None
+                conn.exec_driver_sql(f"DROP TABLE {old}")
+            else:
+                conn.exec_driver_sql(f"RENAME TABLE {self.stage} TO {table_sql}")
+                self.stage = None
+            conn.commit()
+        if self.mode == "replace" and self.info is not None:
+            result.details["replaced"] = True
+        return result
+
+    def _count(self, table_sql: str) -> int:
+        return int(self.conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table_sql}").scalar())
+
+    def _plan(self) -> str:
+        table = f"table {self.where} ({'exists' if self.info is not None else 'would be created'})"
+        verb = {"append": "append", "replace": "replace every row of", "upsert": "upsert by "
+                f"{', '.join(self.key)} into", "delete": f"delete by {', '.join(self.key)} from"}[self.mode]
+        return f"{verb} {table}: {self.rows} row(s)"
+
+    def _failed(self, what: str, exc: BaseException) -> DeliveryFailed:
+        text = mask_text(f"{what} for {self.where} at {mask_url(self.url)}: {reason(exc)}; "
+                         "nothing was delivered (the transaction was rolled back)", self.url)
+        return DeliveryFailed(self.ctx.run.mask(text))
+
+    def _close_connection(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None

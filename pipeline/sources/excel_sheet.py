@@ -1,0 +1,212 @@
+"""Reading one worksheet for the excel source: the header, the data rows, merged cells.
+
+A SheetReader walks calamine's rows once: it finds the header (the given Excel row, the first row
+of the range, or the first non-empty row), skips what comes before the data, copies each merged
+range's top-left value into the range's other cells, drops rows whose cells are all empty, and
+types each block of rows column by column (pipeline/sources/excel_cells.py).
+
+calamine's iter_rows() yields every row from the sheet's row 1, and each row's cells from the
+first column that holds data (sheet.start[1]); rows and columns here are 0-based.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import OptionError, RunFailed
+from . import excel_cells as cells
+
+_RANGE = re.compile(r"^([A-Z]{1,3})([1-9][0-9]*)?(?::([A-Z]{1,3})([1-9][0-9]*)?)?$")
+
+
+def column_letters(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def column_index(letters: str) -> int:
+    """A -> 0, AA -> 26."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+@dataclass
+class Window:
+    """The cells to read, 0-based and inclusive; None = to the end of the sheet's data."""
+
+    row_lo: int = 0
+    row_hi: int | None = None
+    col_lo: int = 0
+    col_hi: int | None = None
+    given: bool = False
+
+
+def parse_range(text: str) -> Window:
+    m = _RANGE.match(text.strip().upper())
+    if not m:
+        raise OptionError(f"range '{text}' is not a cell range such as A3:H500 (or A3:H, or B:F)", ("range",))
+    c1, r1, c2, r2 = m.groups()
+    w = Window(int(r1) - 1 if r1 else 0, int(r2) - 1 if r2 else None,
+               column_index(c1), column_index(c2) if c2 else None, True)
+    if c2 is None:  # "A3" alone: from that cell to the end
+        w.col_hi = None
+    if (w.row_hi is not None and w.row_hi < w.row_lo) or (w.col_hi is not None and w.col_hi < w.col_lo):
+        raise OptionError(f"range '{text}' ends before it starts", ("range",))
+    return w
+
+
+@dataclass
+class Sheet:
+    """What was read from one sheet: column names and typed blocks of rows."""
+
+    name: str
+    names: list[str] = field(default_factory=list)
+    blocks: list[tuple[np.ndarray, dict[str, tuple[str, pa.Array]]]] = field(default_factory=list)
+
+
+class SheetReader:
+    """Reads one sheet into a Sheet of typed blocks of at most `chunk_rows` rows."""
+
+    def __init__(self, sheet, window: Window, header_row: int | None, skip_rows: int, chunk_rows: int,
+                 label: str):
+        self.sheet = sheet
+        self.window = window
+        self.header_row = header_row
+        self.skip_rows = skip_rows
+        self.chunk_rows = chunk_rows
+        self.label = label
+        self.merges: list[tuple[int, int, int, int]] = []
+        self.topleft: dict[tuple[int, int], object] = {}
+
+    def read(self) -> Sheet:
+        sheet, w = self.sheet, self.window
+        out = Sheet(sheet.name)
+        if sheet.start is None:  # an empty sheet
+            return out
+        (row0, col0), (row_end, col_end) = sheet.start, sheet.end
+        self.col0 = col0
+        self.lo, self.hi = max(w.col_lo, col0), col_end if w.col_hi is None else min(w.col_hi, col_end)
+        last = row_end if w.row_hi is None else min(w.row_hi, row_end)
+        if self.hi < self.lo:
+            return out
+        self.merges = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (sheet.merged_cell_ranges or [])
+                       if c1 >= self.lo and c0 <= self.hi]
+        first = max(w.row_lo, row0)
+        if self.header_row is None and w.given and w.row_lo >= row0:
+            header = w.row_lo
+        elif self.header_row is None:
+            header = self._first_filled(first)
+        else:
+            header = self.header_row - 1 if self.header_row else None
+        if header is not None and header > last:
+            raise RunFailed(f"{self.label}: header_row {header + 1} is below the last row ({last + 1}) "
+                            f"of sheet '{sheet.name}'")
+        start = max((header + 1 if header is not None else first) + self.skip_rows, w.row_lo)
+        rows = sheet.iter_rows()
+        for r in range(min(start, last + 1)):  # the rows above the data
+            row = next(rows, None)
+            if row is None:
+                break
+            self._remember(r, [row])
+            if r == header:
+                out.names = self._header(row, r)
+        if header is None:
+            out.names = [column_letters(c) for c in range(self.lo, self.hi + 1)]
+        r = start
+        while r <= last:
+            block = list(islice(rows, min(self.chunk_rows, last - r + 1)))
+            if not block:
+                break
+            self._take_block(out, block, r)
+            r += len(block)
+        self._drop_unnamed_empty(out)
+        return out
+
+    def _first_filled(self, first: int) -> int:
+        a, b = self.lo - self.col0, self.hi - self.col0 + 1
+        for r, row in enumerate(self.sheet.iter_rows()):
+            if r >= first and any(v != "" for v in row[a:b]):
+                return r
+        return first
+
+    def _remember(self, r_first: int, block: list) -> None:
+        """Keep the top-left value of every merged range that starts in these rows."""
+        r_last = r_first + len(block) - 1
+        for r0, c0, _, _ in self.merges:
+            if r_first <= r0 <= r_last and (r0, c0) not in self.topleft:
+                row = block[r0 - r_first]
+                if 0 <= c0 - self.col0 < len(row):
+                    self.topleft[(r0, c0)] = row[c0 - self.col0]
+
+    def _header(self, row, r: int) -> list[str]:
+        lo, hi = self.lo, self.hi
+        values = list(row[lo - self.col0:hi - self.col0 + 1])
+        for r0, c0, r1, c1 in self.merges:
+            if r0 <= r <= r1:
+                for c in range(max(c0, lo), min(c1, hi) + 1):
+                    values[c - lo] = self.topleft.get((r0, c0), "")
+        names, seen = [], set()
+        for offset, value in enumerate(values):
+            name = (cells.render(value) or "").strip() or f"\0{column_letters(lo + offset)}"
+            base, n = name, 1
+            while name in seen:
+                n += 1
+                name = f"{base}_{n}"
+            seen.add(name)
+            names.append(name)
+        return names  # "\0F": a column without a header, renamed (or dropped) once its data is known
+
+    def _take_block(self, out: Sheet, block: list, r_first: int) -> None:
+        self._remember(r_first, block)
+        r_last = r_first + len(block) - 1
+        grid = np.empty((len(block), len(block[0])), dtype=object)
+        grid[:] = block  # rows are lists of one length: numpy copies them in C
+        lo, hi = self.lo, self.hi
+        arrays = [grid[:, c - self.col0].copy() for c in range(lo, hi + 1)]
+        for r0, c0, r1, c1 in self.merges:
+            if r1 < r_first or r0 > r_last:
+                continue
+            value = self.topleft.get((r0, c0), "")
+            a, b = max(r0, r_first) - r_first, min(r1, r_last) - r_first + 1
+            for c in range(max(c0, lo), min(c1, hi) + 1):
+                arrays[c - lo][a:b] = value
+        converted = [cells.convert(values) for values in arrays]
+        filled = ~np.logical_and.reduce([empty for _, _, empty in converted])
+        if not filled.any():
+            return
+        keep = pa.array(filled)
+        index = np.arange(r_first, r_last + 1, dtype=np.int64)[filled]
+        out.blocks.append((index, {name: (kind, arr.filter(keep))
+                                   for name, (kind, arr, _) in zip(out.names, converted)}))
+
+    @staticmethod
+    def _drop_unnamed_empty(out: Sheet) -> None:
+        """Columns without a header: dropped when empty everywhere, else named by their letter."""
+        names = []
+        for name in out.names:
+            if not name.startswith("\0"):
+                names.append(name)
+                continue
+            letter = name[1:]
+            while letter in out.names or letter in names:
+                letter += "_"
+            if any(blk[name][0] != cells.NULL for _, blk in out.blocks):
+                names.append(letter)
+                for _, blk in out.blocks:
+                    blk[letter] = blk.pop(name)
+            else:
+                for _, blk in out.blocks:
+                    blk.pop(name)
+        out.names = names

@@ -1,0 +1,341 @@
+"""The excel source on workbooks written here with openpyxl: exact rows, types, row numbers, messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import openpyxl
+import pandas as pd
+import pytest
+
+from pipeline.context import RunContext, StepContext
+from pipeline.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT
+from pipeline.errors import OptionError, RunFailed
+from pipeline.plugins import spec_of
+from pipeline.sources.excel import OPTIONS_SCHEMA, ExcelSource
+from pipeline.sources.excel_sheet import column_index, column_letters, parse_range
+
+
+def make_ctx(tmp_path: Path, chunk_rows: int = 50_000) -> StepContext:
+    run = RunContext(route_name="test", route_file=tmp_path / "route.yaml", state_dir=tmp_path / ".route",
+                     run_id="1", chunk_rows=chunk_rows)
+    return StepContext(run=run, stage="source", step="excel")
+
+
+def read_chunks(tmp_path: Path, chunk_rows: int = 50_000, **options) -> list[pd.DataFrame]:
+    options.setdefault("path", "book.xlsx")
+    return list(ExcelSource(options, make_ctx(tmp_path, chunk_rows)).chunks())
+
+
+def read(tmp_path: Path, **options) -> pd.DataFrame:
+    chunks = read_chunks(tmp_path, **options)
+    frame = pd.concat(chunks)
+    frame.attrs = chunks[0].attrs
+    return frame
+
+
+def rows(frame: pd.DataFrame) -> list[list]:
+    """Cell values as plain Python, None for null."""
+    return [[None if pd.isna(v) else v for v in rec] for rec in frame.astype(object).itertuples(index=False)]
+
+
+def save(wb: openpyxl.Workbook, tmp_path: Path, name: str = "book.xlsx") -> Path:
+    path = tmp_path / name
+    wb.save(path)
+    return path
+
+
+def set_cached_values(path: Path, sheet_no: int, values: dict[str, object]) -> None:
+    """Write the cached result of formula cells, as Excel would when it saves (openpyxl does not)."""
+    member = f"xl/worksheets/sheet{sheet_no}.xml"
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    xml = parts[member].decode()
+    for ref, value in values.items():
+        kind = ' t="str"' if isinstance(value, str) else ""
+        xml, n = re.subn(rf'<c r="{ref}"([^>]*)><f>(.*?)</f><v\s*/>', rf'<c r="{ref}"\1{kind}><f>\2</f><v>{value}</v>', xml)
+        assert n == 1, ref
+    parts[member] = xml.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+
+
+@pytest.fixture
+def permits(tmp_path):
+    """A report-style sheet: a merged title, a header on row 3, typed cells, a formula, an empty row."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Permits"
+    ws["A1"] = "Building permits, 2024"
+    ws.merge_cells("A1:G1")
+    ws.append([])
+    ws.append(["id", "zip", "issued", "inspected", "fee", "paid", "fee_x2"])
+    ws.append([1, "06103", dt.date(2024, 1, 5), dt.datetime(2024, 1, 6, 9, 30), 120.5, True, "=E4*2"])
+    ws.append([2, "06010", dt.date(2024, 2, 1), dt.datetime(2024, 2, 2, 14, 0, 15), 80, False, "=E5*2"])
+    ws.append([])
+    ws.append([3, "00501", None, None, None, None, "=E7*2"])
+    wb.create_sheet("Notes")["A1"] = "about"
+    path = save(wb, tmp_path)
+    set_cached_values(path, 1, {"G4": 241, "G5": 160})  # G7 keeps no cached value
+    return path
+
+
+def test_header_on_row_3_gives_typed_rows_indexed_by_excel_row(tmp_path, permits):
+    frame = read(tmp_path, header_row=3)
+    assert list(frame.columns) == ["id", "zip", "issued", "inspected", "fee", "paid", "fee_x2"]
+    assert list(frame.index) == [4, 5, 7]  # row 6 is empty and skipped
+    assert frame.dtypes.to_dict() == {"id": INTEGER, "zip": TEXT, "issued": DATE, "inspected": DATETIME,
+                                      "fee": NUMBER, "paid": BOOLEAN, "fee_x2": INTEGER}
+    assert rows(frame) == [
+        [1, "06103", dt.date(2024, 1, 5), pd.Timestamp("2024-01-06 09:30"), 120.5, True, 241],
+        [2, "06010", dt.date(2024, 2, 1), pd.Timestamp("2024-02-02 14:00:15"), 80.0, False, 160],
+        [3, "00501", None, None, None, None, None],  # a formula without a cached value is empty
+    ]
+    assert frame.attrs["source"] == "book.xlsx[Permits]"
+
+
+def test_header_is_found_below_empty_rows(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["B3"], ws["C3"] = "town", "count"
+    ws["B4"], ws["C4"] = "Hartford", 3
+    save(wb, tmp_path)
+    frame = read(tmp_path)
+    assert list(frame.columns) == ["town", "count"]
+    assert list(frame.index) == [4]
+    assert rows(frame) == [["Hartford", 3]]
+
+
+def test_merged_cells_take_the_top_left_value(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["region", "town", "population", None])
+    ws.merge_cells("C1:D1")  # one header over two columns
+    ws.append(["North", "Enfield", 42141, 2020])
+    ws.append([None, "Suffield", 15752, 2020])
+    ws.append([None, "Somers", 10255, 2021])
+    ws.merge_cells("A2:A4")
+    ws.append(["South", "Milford", 52044, 2020])
+    save(wb, tmp_path)
+    frame = read(tmp_path, chunk_rows=2)  # the merged range crosses a chunk boundary
+    assert list(frame.columns) == ["region", "town", "population", "population_2"]
+    assert rows(frame) == [["North", "Enfield", 42141, 2020], ["North", "Suffield", 15752, 2020],
+                           ["North", "Somers", 10255, 2021], ["South", "Milford", 52044, 2020]]
+
+
+def test_several_sheets_are_stacked_with_the_sheet_name(tmp_path):
+    wb = openpyxl.Workbook()
+    a = wb.active
+    a.title = "2023"
+    a.append(["id", "amount"])
+    a.append([1, 10])
+    b = wb.create_sheet("2024")
+    b.append(["id", "amount", "note"])
+    b.append([2, 12.5, "late"])
+    wb.create_sheet("empty")
+    save(wb, tmp_path)
+    frame = read(tmp_path, sheets=["2023", "2024"])
+    assert list(frame.columns) == ["sheet", "id", "amount", "note"]
+    assert frame.dtypes.to_dict() == {"sheet": TEXT, "id": INTEGER, "amount": NUMBER, "note": TEXT}
+    assert rows(frame) == [["2023", 1, 10.0, None], ["2024", 2, 12.5, "late"]]
+    assert list(frame.index) == [2, 2]
+    every = read(tmp_path, sheets="*", sheet_column="year")
+    assert list(every["year"]) == ["2023", "2024"]
+    by_position = read(tmp_path, sheets=[2], sheet_column="tab")
+    assert rows(by_position) == [["2024", 2, 12.5, "late"]]
+
+
+def test_sheet_by_name_and_by_position(tmp_path, permits):
+    assert rows(read(tmp_path, sheet="Notes", header_row=0)) == [["about"]]
+    assert rows(read(tmp_path, sheet=2, header_row=0)) == [["about"]]
+
+
+def test_a_missing_sheet_names_the_sheets_that_exist(tmp_path, permits):
+    with pytest.raises(RunFailed) as err:
+        read(tmp_path, sheet="Permit")
+    assert str(err.value) == ("book.xlsx has no sheet named 'Permit' (did you mean 'Permits'?); "
+                              "the sheets are 'Permits', 'Notes'")
+    with pytest.raises(RunFailed) as err:
+        read(tmp_path, sheet=3)
+    assert str(err.value) == ("book.xlsx has 2 sheet(s), so there is no sheet number 3; "
+                              "the sheets are 'Permits', 'Notes'")
+
+
+def test_a_number_that_is_a_sheet_name_gets_a_hint(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.title = "2024"
+    save(wb, tmp_path)
+    with pytest.raises(RunFailed, match=r"write it in quotes: sheet: \"2024\""):
+        read(tmp_path, sheet=2024)
+
+
+def test_range_limits_rows_and_columns(tmp_path, permits):
+    frame = read(tmp_path, range="B3:C5")
+    assert list(frame.columns) == ["zip", "issued"]
+    assert rows(frame) == [["06103", dt.date(2024, 1, 5)], ["06010", dt.date(2024, 2, 1)]]
+    open_ended = read(tmp_path, range="A3:B")
+    assert rows(open_ended) == [[1, "06103"], [2, "06010"], [3, "00501"]]
+
+
+def test_skip_rows_drops_lines_under_the_header(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["station", "rain"])
+    ws.append(["name", "mm"])
+    ws.append(["Bradley", 12.5])
+    save(wb, tmp_path)
+    frame = read(tmp_path, skip_rows=1)
+    assert rows(frame) == [["Bradley", 12.5]]
+    assert list(frame.index) == [3]
+    assert frame["rain"].dtype == NUMBER
+
+
+def test_no_header_names_columns_by_letter(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["B1"], ws["C1"] = "x", 1
+    save(wb, tmp_path)
+    frame = read(tmp_path, header_row=0)
+    assert list(frame.columns) == ["B", "C"]
+    assert rows(frame) == [["x", 1]]
+
+
+def test_mixed_columns_become_text_written_as_a_person_would(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["code"])
+    for value in [3, 2.5, "N/A", dt.date(2024, 3, 1), dt.datetime(2024, 3, 1, 8, 0), True, 12345678901]:
+        ws.append([value])
+    save(wb, tmp_path)
+    frame = read(tmp_path)
+    assert frame["code"].dtype == TEXT
+    assert list(frame["code"]) == ["3", "2.5", "N/A", "2024-03-01", "2024-03-01T08:00:00", "true", "12345678901"]
+
+
+def test_types_are_the_same_in_every_chunk(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["n", "mixed", "when"])
+    ws.append([1, 1, dt.date(2024, 1, 1)])
+    ws.append([2, 2, dt.date(2024, 1, 2)])
+    ws.append([3.5, "three", dt.datetime(2024, 1, 3, 12, 0)])
+    save(wb, tmp_path)
+    chunks = read_chunks(tmp_path, chunk_rows=2)
+    assert [len(c) for c in chunks] == [2, 1]
+    for chunk in chunks:
+        assert chunk.dtypes.to_dict() == {"n": NUMBER, "mixed": TEXT, "when": DATETIME}
+    assert list(pd.concat(chunks)["mixed"]) == ["1", "2", "three"]
+
+
+def test_headers_duplicated_missing_or_unused(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append([" name ", "name", None, None, "kept"])
+    ws.append(["a", "b", "c", None, None])
+    ws["F3"] = None
+    save(wb, tmp_path)
+    frame = read(tmp_path)
+    assert list(frame.columns) == ["name", "name_2", "C", "kept"]
+    assert rows(frame) == [["a", "b", "c", None]]
+
+
+def test_a_sheet_with_a_header_only_gives_an_empty_typed_chunk(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.append(["id", "name"])
+    save(wb, tmp_path)
+    chunks = read_chunks(tmp_path)
+    assert len(chunks) == 1 and len(chunks[0]) == 0
+    assert chunks[0].dtypes.to_dict() == {"id": TEXT, "name": TEXT}
+
+
+def test_chunks_are_bounded_and_rows_exact(tmp_path):
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("data")
+    ws.append(["i", "label"])
+    for i in range(1, 1001):
+        ws.append([i, f"row {i}"] if i % 100 else [None, None])  # every 100th row empty
+    save(wb, tmp_path)
+    chunks = read_chunks(tmp_path, chunk_rows=128)
+    assert all(len(c) <= 128 for c in chunks)
+    frame = pd.concat(chunks)
+    assert len(frame) == 990
+    assert frame["i"].tolist() == [i for i in range(1, 1001) if i % 100]
+    assert list(frame.index) == [i + 1 for i in range(1, 1001) if i % 100]
+
+
+@pytest.mark.parametrize("options, message, path", [
+    ({"path": "data.csv"}, "'data.csv' is not a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods); "
+                           "use the csv source for text files", ("path",)),
+    ({"path": "b.xlsx", "sheet": "a", "sheets": ["b"]}, "give either sheet or sheets, not both", ("sheets",)),
+    ({"path": "b.xlsx", "range": "3A:B"}, "range '3A:B' is not a cell range such as A3:H500 (or A3:H, or B:F)",
+     ("range",)),
+    ({"path": "b.xlsx", "range": "C5:A1"}, "range 'C5:A1' ends before it starts", ("range",)),
+])
+def test_bad_options_are_reported_at_their_key(tmp_path, options, message, path):
+    with pytest.raises(OptionError) as err:
+        ExcelSource(options, make_ctx(tmp_path))
+    assert str(err.value) == message
+    assert err.value.path == path
+
+
+def test_a_missing_file_or_a_broken_workbook_fails_the_run(tmp_path):
+    with pytest.raises(RunFailed, match=r"^nope.xlsx: no such file \("):
+        read(tmp_path, path="nope.xlsx")
+    (tmp_path / "broken.xlsx").write_bytes(b"not a zip")
+    with pytest.raises(RunFailed, match=r"^broken.xlsx: cannot read the workbook: "):
+        read(tmp_path, path="broken.xlsx")
+
+
+def test_header_row_below_the_data(tmp_path, permits):
+    with pytest.raises(RunFailed, match=r"header_row 40 is below the last row \(7\) of sheet 'Permits'"):
+        read(tmp_path, header_row=40)
+
+
+def test_columns_for_planning(tmp_path, permits):
+    src = ExcelSource({"path": "book.xlsx", "header_row": 3}, make_ctx(tmp_path))
+    assert src.columns() == ["id", "zip", "issued", "inspected", "fee", "paid", "fee_x2"]
+
+
+def test_spec_and_schema():
+    assert spec_of(ExcelSource).kind == "sources"
+    jsonschema.validate({"path": "a.xlsx", "sheets": ["x", 2], "header_row": 3, "range": "A3:H"}, OPTIONS_SCHEMA)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"path": "a.xlsx", "sheet": 0}, OPTIONS_SCHEMA)
+
+
+def test_cell_references():
+    assert [column_letters(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+    assert [column_index(s) for s in ("A", "Z", "AA", "ZZ", "AAA")] == [0, 25, 26, 701, 702]
+    w = parse_range("b2:d10")
+    assert (w.row_lo, w.row_hi, w.col_lo, w.col_hi) == (1, 9, 1, 3)
+
+
+def test_an_opendocument_spreadsheet(tmp_path):
+    """.ods is read by the same reader (merged cells are not reported for .ods)."""
+    cell = '<table:table-cell office:value-type="{t}"{v}><text:p>{p}</text:p></table:table-cell>'
+    header = "".join(cell.format(t="string", v="", p=p) for p in ("town", "zip", "since", "n"))
+    data = (cell.format(t="string", v="", p="Hartford") + cell.format(t="string", v="", p="06103")
+            + cell.format(t="date", v=' office:date-value="2024-01-05"', p="2024-01-05")
+            + cell.format(t="float", v=' office:value="3"', p="3"))
+    content = ('<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+               'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+               'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
+               f'<office:spreadsheet><table:table table:name="Towns"><table:table-row>{header}</table:table-row>'
+               f'<table:table-row>{data}</table:table-row></table:table></office:spreadsheet></office:body>'
+               '</office:document-content>')
+    with zipfile.ZipFile(tmp_path / "towns.ods", "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", content)
+        z.writestr("META-INF/manifest.xml", '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+                   'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+                   '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                   '</manifest:manifest>')
+    frame = read(tmp_path, path="towns.ods", sheet="Towns")
+    assert frame.dtypes.to_dict() == {"town": TEXT, "zip": TEXT, "since": DATE, "n": INTEGER}
+    assert rows(frame) == [["Hartford", "06103", dt.date(2024, 1, 5), 3]]
