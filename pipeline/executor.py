@@ -269,6 +269,8 @@ class Executor:
                 pass
             except BaseException as exc:
                 stats.status = "failed"
+                if isinstance(exc, DeliveryFailed):  # what certainly arrived before it failed
+                    stats.delivered = exc.delivered
                 self._fail(exc)
             finally:
                 stats.seconds += time.perf_counter() - t0

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Upsert a 1,000,000-row CSV through route, and through a plain sodapy script doing the same work.
+
+Both read the same CSV, apply the same rules (casts of ids, years, dates, timestamps, amounts and
+coordinates) and upsert in 10,000-row batches to a dataset keyed by `id`, sent to:
+
+  (a) bench/sink.py, a minimal endpoint that parses each JSON body and answers like an upsert:
+      this isolates the client's own cost;
+  (b) the local portal (pipeline.portal), served in its own process, a fresh dataset per run.
+
+Every case runs in a fresh process; wall time covers the whole process (imports included) and peak
+RSS is that process's maximum resident set (os.wait4). The receivers' row counts are checked.
+
+    python bench/bench_socrata.py [--rows 1000000] [--reps 3] [--only sink|portal] [--data DIR]
+
+The CSV is made with ../shared/bench/gen.py when it is missing. Not part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+GEN = Path(os.environ.get("ROUTE_BENCH_GEN", "/work/shared/bench/gen.py"))
+COLUMNS = [("id", "number"), ("list_year", "number"), ("date_recorded", "calendar_date"), ("town", "text"),
+           ("address", "text"), ("assessed_value", "number"), ("sale_amount", "number"),
+           ("property_type", "text"), ("residential_type", "text"), ("remarks", "text"),
+           ("latitude", "number"), ("longitude", "number"), ("updated_at", "calendar_date")]
+USER, SECRET = "bench", "bench-secret"
+
+ROUTE = """\
+name: bench-socrata
+source:
+  csv: {{path: {csv}}}
+source_transforms:
+  - cast: {{id: integer, list_year: integer, date_recorded: date, updated_at: datetime,
+           assessed_value: number, sale_amount: number, latitude: number, longitude: number}}
+targets:
+  - name: portal
+    deliver:
+      {delivery}:
+        domain: {url}
+        dataset: {dataset}
+        mode: upsert
+        batch_rows: 10000
+        auth: {{username: {user}, password: {secret}}}
+"""
+
+SODAPY = '''\
+import sys, numpy as np, pandas as pd, requests
+from sodapy import Socrata
+csv, host, dataset, user, secret = sys.argv[1:6]
+client = Socrata(host, None, username=user, password=secret, timeout=300,
+                 session_adapter={"prefix": "http://", "adapter": requests.adapters.HTTPAdapter()})
+for chunk in pd.read_csv(csv, chunksize=50_000, dtype=str, keep_default_na=False, na_values=[""]):
+    # the same rules as the route: integers, numbers, a date and a date-time, sent as Socrata wants them
+    for c in ("id", "list_year"):
+        chunk[c] = pd.to_numeric(chunk[c]).astype("Int64")
+    for c in ("assessed_value", "sale_amount", "latitude", "longitude"):
+        chunk[c] = pd.to_numeric(chunk[c])
+    chunk["date_recorded"] = pd.to_datetime(chunk["date_recorded"], format="%Y-%m-%d").dt.strftime("%Y-%m-%dT00:00:00")
+    chunk["updated_at"] = pd.to_datetime(chunk["updated_at"], format="%Y-%m-%dT%H:%M:%S").dt.strftime("%Y-%m-%dT%H:%M:%S")
+    # rows as dicts, nulls as None (NaN is not JSON); per-column lists + zip is the fastest plain way
+    names = list(chunk.columns)
+    values = [chunk[c].astype(object).where(chunk[c].notna(), None).tolist() for c in names]
+    records = [dict(zip(names, row)) for row in zip(*values)]
+    for i in range(0, len(records), 10_000):
+        client.upsert(dataset, records[i:i + 10_000])
+'''
+
+PORTAL = '''\
+import sys, time
+from pipeline.portal import LocalPortal
+portal = LocalPortal(sys.argv[1], users={sys.argv[2]: sys.argv[3]})
+server = portal.serve(host="127.0.0.1", port=0, tls=False)
+print(server.url, flush=True)
+try:
+    time.sleep(float(sys.argv[4]))
+finally:
+    server.stop()
+'''
+
+
+def timed(cmd: list[str], cwd: Path) -> dict:
+    """Run `cmd`; wall seconds and the process's own peak RSS (MB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}
+
+
+def start(cmd: list[str]) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def delivery_name() -> str:
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="route.deliveries")}
+    return "socrata" if "socrata" in names else "pipeline.deliveries.socrata:SocrataDelivery"
+
+
+class Sink:
+    def __init__(self):
+        spec = ",".join(f"{f}:{t}" for f, t in COLUMNS)
+        self.proc, line = start([sys.executable, str(HERE / "sink.py"), "--columns", spec, "--row-id", "id",
+                                 "--max-seconds", "3600"])
+        self.url = f"http://127.0.0.1:{line.split()[1]}"
+
+    def dataset(self) -> str:
+        requests.post(self.url + "/reset", timeout=10)
+        return "abcd-1234"
+
+    def rows(self, dataset: str) -> int:
+        return requests.get(self.url + "/stats", timeout=10).json()["rows"]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+class Portal:
+    def __init__(self, folder: Path):
+        self.proc, self.url = start([sys.executable, "-c", PORTAL, str(folder / "portal.sqlite"), USER, SECRET, "3600"])
+        self.session = requests.Session()
+        self.session.auth = (USER, SECRET)
+        self.n = 0
+
+    def dataset(self) -> str:
+        self.n += 1
+        body = {"name": f"bench {self.n}", "columns": [{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS],
+                "metadata": {"rowIdentifier": "id"}}
+        view = self.session.post(self.url + "/api/views.json", json=body, timeout=60).json()
+        self.session.post(f"{self.url}/api/views/{view['id']}/publication.json", timeout=60)
+        return view["id"]
+
+    def rows(self, dataset: str) -> int:
+        body = self.session.get(f"{self.url}/resource/{dataset}.json", params={"$select": "count(*)"}, timeout=600).json()
+        return int(next(iter(body[0].values())))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def run_case(client: str, target, csv: Path, work: Path, rows: int) -> dict:
+    dataset = target.dataset()
+    if client == "route":
+        route = work / "route.yaml"
+        route.write_text(ROUTE.format(csv=csv, delivery=delivery_name(), url=target.url, dataset=dataset,
+                                      user=USER, secret=SECRET))
+        result = timed(["route", "execute", str(route), "--state", str(work / "state")], work)
+    else:
+        script = work / "sodapy_upsert.py"
+        script.write_text(SODAPY)
+        host = target.url.split("://", 1)[1]
+        result = timed([sys.executable, str(script), str(csv), host, dataset, USER, SECRET], work)
+    got = target.rows(dataset)
+    if got != rows:
+        raise SystemExit(f"{client}: the receiver has {got} rows, expected {rows}")
+    result["rows_per_s"] = rows / result["seconds"]
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", choices=["sink", "portal"])
+    ap.add_argument("--data", default=os.environ.get("ROUTE_BENCH_DATA", str(Path(tempfile.gettempdir()) / "route-bench")))
+    args = ap.parse_args()
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    csv = data / f"ct_{args.rows}.csv"
+    if not csv.exists():
+        subprocess.run([sys.executable, str(GEN), "csv", "--rows", str(args.rows), "--out", str(csv)], check=True)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name in ("sink", "portal"):
+            if args.only and args.only != name:
+                continue
+            target = Sink() if name == "sink" else Portal(work)
+            try:
+                # Interleaved (route, sodapy, route, ...) so that a busy machine slows both alike.
+                for _ in range(args.reps):
+                    for client in ("route", "sodapy"):
+                        results.setdefault((name, client), []).append(run_case(client, target, csv, work, args.rows))
+                for client in ("route", "sodapy"):
+                    runs = results[(name, client)]
+                    med = statistics.median(r["seconds"] for r in runs)
+                    print(f"{name:6} {client:6} median {med:6.2f} s  {args.rows / med:>9,.0f} rows/s  "
+                          f"peak RSS {max(r['peak_rss_mb'] for r in runs):5.0f} MB  "
+                          f"CPU {statistics.median(r['cpu_s'] for r in runs):5.1f} s  "
+                          f"(runs: {', '.join(format(r['seconds'], '.2f') for r in runs)})", flush=True)
+            finally:
+                target.stop()
+    for name in ("sink", "portal"):
+        if (name, "route") in results:
+            r = statistics.median(x["seconds"] for x in results[(name, "route")])
+            s = statistics.median(x["seconds"] for x in results[(name, "sodapy")])
+            goal = 2.0 if name == "sink" else 1.5
+            print(f"{name}: route is {s / r:.2f}x as fast as sodapy (goal {goal}x)")
+    print(json.dumps({f"{k[0]}/{k[1]}": v for k, v in results.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""The socrata delivery: publish the route's rows to a dataset on a Socrata portal.
+
+Modes: upsert and append send SODA batches (several in flight over one keep-alive session);
+delete sends `{row_id, ":deleted": true}` rows; replace uploads the rows as CSV into a revision
+and applies it, so readers see the old rows until the new ones are complete. Before anything is
+sent the dataset's columns are read and every mismatch is reported at once. See docs/socrata.md.
+
+    deliver:
+      socrata:
+        domain: https://data.ct.gov        # omitted or `local`: the embedded local portal
+        dataset: abcd-1234
+        mode: upsert
+        auth: {username: "${SOCRATA_USERNAME}", password: "${SOCRATA_PASSWORD}"}
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from ..errors import DeliveryFailed
+from ..plugins import delivery
+from ..socrata import local, reader, report, state
+from ..socrata.batching import Rebatcher
+from ..socrata.columns import (
+    ID,
+    Mapping,
+    creation_columns,
+    match,
+    route_types,
+    tz_columns,
+)
+from ..socrata.convert import to_wire
+from ..socrata.dryrun import Plan, normalise
+from ..socrata.errors import SocrataError
+from ..socrata.http import SocrataSession
+from ..socrata.options import DELIVERY_SCHEMA, bind_delivery, check_delivery
+from ..socrata.replace import Spool, replace, shrink_problem
+from ..socrata.soda import BatchSender
+from ..socrata.views import Dataset, create_dataset, field_name, read_dataset
+from .base import DeliveryResult
+
+NUMERIC = ("number", "money", "double")
+
+
+@delivery(DELIVERY_SCHEMA, bind=bind_delivery)
+class SocrataDelivery:
+    """Publish rows to a Socrata dataset: upsert, append, delete, or replace through a revision.
+
+    Example:
+
+        deliver:
+          socrata: {domain: https://data.ct.gov, dataset: abcd-1234, mode: upsert,
+                    auth: {username: "${SOCRATA_USERNAME}", password: "${SOCRATA_PASSWORD}"}}
+    """
+
+    def __init__(self, options: dict, ctx):
+        self.options = check_delivery(options)
+        self.ctx = ctx
+        self.run = ctx.run
+        self.mode = self.options["mode"]
+        self.dry_run = bool(getattr(self.run.options, "dry_run", False))
+        self.force = bool(getattr(self.run.options, "force", False))
+        for key in ("password", "api_key_secret", "app_token"):
+            secret = (self.options.get("auth") or {}).get(key)
+            if secret:
+                self.run.secrets.add(secret)
+        self.http: SocrataSession | None = None
+        self.dataset: Dataset | None = None
+        self.mapping: Mapping | None = None
+        self.sender: BatchSender | None = None
+        self.batches = Rebatcher(self.options["batch_rows"])
+        self.spool: Spool | None = None
+        self.revision = None
+        self.plan: Plan | None = None
+        self.route_columns: dict[str, str | None] = {}
+        self.zoned: set[str] = set()
+        self.prepared = False
+        self.local = False
+        self.rejected = 0
+        self.would_create: dict | None = None
+
+    # -- messages ---------------------------------------------------------------------------
+
+    @property
+    def head(self) -> str:
+        where = f"{self.run.route_file.name}:{self.ctx.line}: " if self.ctx.line else ""
+        target = f"target '{self.ctx.target}': " if self.ctx.target else ""
+        ds = self.dataset.label if self.dataset else (self.options.get("dataset") or "the dataset")
+        return f"{where}{target}socrata {self.mode} to dataset {ds}"
+
+    def _fail(self, message: str) -> DeliveryFailed:
+        return DeliveryFailed(self.run.mask(message))
+
+    @property
+    def _state_key(self) -> str:
+        return f"{self.run.route_name}/{self.ctx.target or 'socrata'}"
+
+    # -- open: connect, find the dataset -----------------------------------------------------
+
+    def open(self, columns) -> None:
+        """Connect and read the dataset; checks run now when column types are known, else on the
+        first chunk (still before anything is sent)."""
+        self.route_columns = route_types(columns)
+        self.zoned = tz_columns(columns) if hasattr(columns, "items") else set()
+        auth = dict(self.options.get("auth") or {})
+        domain = self.options["domain"]
+        try:
+            if domain == "local":
+                domain, auth = local.acquire(self.run, auth)
+                self.local = True
+            self.http = SocrataSession(domain, auth=auth, timeout=self.options["timeout"],
+                                       retries=self.options["retries"], backoff=self.options["backoff"],
+                                       pool=self.options["concurrency"] + 2, cancelled=self.run.cancelled,
+                                       log=self.ctx.log)
+            self.dataset = self._find_dataset()
+        except SocrataError as exc:
+            raise self._fail(f"{self.head}: {exc}") from None
+        if self.dataset is not None and self.dataset.derived:
+            raise self._fail(f"{self.head}: it is a derived view ({self.dataset.display_type}), not a "
+                             f"dataset; deliver to the dataset it is built on")
+        if self.route_columns and all(t is not None for t in self.route_columns.values()):
+            self._prepare()
+
+    def _find_dataset(self) -> Dataset | None:
+        create = self.options.get("create")
+        dataset_id = self.options.get("dataset")
+        portal = "local" if self.local else self.http.base
+        if dataset_id is None:
+            dataset_id = state.lookup(self.run.state_dir, portal, self._state_key, create.get("name"))
+        if dataset_id is None:
+            if self.mode == "delete":
+                raise SocrataError(f"there is no dataset to delete from: give `dataset` (its 4x4 id); no "
+                                   f"dataset named \"{create['name']}\" was created by a route here yet")
+            return None
+        try:
+            return read_dataset(self.http, dataset_id)
+        except SocrataError as exc:
+            if exc.status != 404 or not create or self.mode == "delete":
+                raise
+            if not self.options.get("dataset"):
+                state.forget(self.run.state_dir, portal, self._state_key)   # deleted since: make it again
+            return None
+
+    # -- prepare: once types are known, check everything, create the dataset, get ready -------
+
+    def _prepare(self) -> None:
+        self.prepared = True
+        if self.dataset is None:
+            self._create_dataset()
+        self.mapping = match(self.route_columns, self.dataset, mode=self.mode,
+                             explicit=self.options.get("columns"), row_identifier=self.options.get("row_identifier"))
+        if self.mapping.problems:
+            listed = "\n".join(f"  - {p}" for p in self.mapping.problems)
+            raise self._fail(f"{self.head}: the route's output does not fit the dataset, so nothing was sent:\n{listed}")
+        if self.mapping.ignored:
+            self.ctx.log.info("%s: delete uses only the row identifier; ignoring %s", self.head,
+                              ", ".join(self.mapping.ignored))
+        if self.dry_run:
+            self._start_plan()
+        elif self.mode == "replace":
+            self.spool = Spool(self.run.state_dir, self.run.run_id, [t.field for t in self.mapping.targets])
+        else:
+            self.sender = BatchSender(self.http, self.dataset.id, concurrency=self.options["concurrency"],
+                                      repeatable=self.mapping.key is not None, verb=self.mode)
+
+    def _create_dataset(self) -> None:
+        create = self.options.get("create")
+        if not create:
+            raise self._fail(f"{self.head}: dataset {self.options.get('dataset')} was not found on "
+                             f"{self.http.base}; check the id, or add `create:` to the delivery")
+        explicit = self.options.get("columns") or {}
+        cols = creation_columns(self.route_columns, create.get("types"), explicit, self.zoned)
+        ri = self.options.get("row_identifier")
+        ri_field = (explicit.get(ri) or field_name(ri)) if ri else None
+        if ri and ri_field not in {c.field for c in cols}:
+            raise self._fail(f"{self.head}: row_identifier '{ri}' is not a column of the route's output "
+                             f"({', '.join(self.route_columns)})")
+        if self.dry_run:
+            self.would_create = {"name": create["name"], "row_identifier": ri_field,
+                                 "columns": {c.field: c.type for c in cols}}
+            self.dataset = Dataset("(new)", create["name"], cols, ri_field)
+            return
+        try:
+            self.dataset = create_dataset(self.http, name=create["name"], columns=cols, row_identifier=ri_field,
+                                          description=create.get("description", ""),
+                                          category=create.get("category", ""), tags=create.get("tags") or ())
+        except SocrataError as exc:
+            raise self._fail(f"{self.head}: {exc}") from None
+        state.record(self.run.state_dir, "local" if self.local else self.http.base, self._state_key,
+                     self.dataset.id, create["name"])
+        self.ctx.log.info("%s: created dataset %s", self.head, self.dataset.label)
+
+    def _start_plan(self) -> None:
+        key = self.mapping.key
+        existing, existing_rows, key_type = None, None, "text"
+        try:
+            if key is not None and key.field != ID:
+                key_type = key.type
+                if self.dataset.id == "(new)":
+                    existing = pa.array([], pa.float64() if key_type in NUMERIC else pa.string())
+                else:
+                    existing = normalise(reader.values(self.http, self.dataset.id, key.field, key.type), key_type)
+            elif self.mode == "replace" and self.dataset.id != "(new)":
+                existing_rows = reader.count(self.http, self.dataset.id)
+        except SocrataError as exc:
+            raise self._fail(f"{self.head}: {exc}") from None
+        self.plan = Plan(self.mode, existing, existing_rows, key_type)
+
+    # -- write ------------------------------------------------------------------------------
+
+    def write(self, chunk) -> None:
+        if not self.prepared:
+            self.route_columns = route_types(chunk.dtypes, self.route_columns)
+            self.zoned = tz_columns(chunk.dtypes)
+            self._prepare()
+        self._raise_if_failed()
+        if len(chunk) == 0:
+            return
+        key = self.mapping.key
+        wc = to_wire(chunk, self.mapping, mode=self.mode, form="csv" if self.mode == "replace" else "json",
+                     timezone=self.options.get("timezone"), ctx=self.ctx,
+                     needs_key=key is not None and key.field != ID)
+        self.rejected += wc.rejected
+        if wc.table.num_rows == 0:
+            return
+        if self.dry_run:
+            self.plan.add(wc.keys if key is not None and key.field != ID else None, wc.table.num_rows)
+        elif self.mode == "replace":
+            self.spool.add(wc.table)
+        else:
+            self.batches.add(wc, chunk.attrs.get("source") or "")
+            self._send(final=False)
+
+    def _send(self, final: bool) -> None:
+        for batch in self.batches.batches(final):
+            self.sender.submit(batch)
+            if self.sender.failed:
+                return
+
+    def _raise_if_failed(self) -> None:
+        if self.sender is not None and self.sender.failed:
+            self.sender.drain()
+            spill = self.run.state_dir / "uncertain" / f"{self.run.route_name}-{self.run.run_id}-{self.ctx.target or 'socrata'}.txt"
+            raise report.failure(self.sender, head=self.head, unsent_rows=self.batches.rows, mode=self.mode,
+                                 repeatable=self.sender.repeatable, mask=self.run.mask, spill=spill)
+
+    # -- close / abort ----------------------------------------------------------------------
+
+    def close(self) -> DeliveryResult:
+        try:
+            if not self.prepared:
+                if not self.route_columns:
+                    # No chunk ever came (nothing was routed here): nothing to check or send; a
+                    # replace still means "the dataset has no rows", which the shrink guard judges.
+                    if self.dataset is None or self.mode != "replace":
+                        return self._nothing()
+                    self.route_columns = {c.field: None for c in self.dataset.columns}
+                self._prepare()
+            if self.dry_run:
+                return self._dry_result()
+            if self.mode == "replace":
+                return self._replace()
+            self._send(final=True)
+            self.sender.drain()
+            self._raise_if_failed()
+            return self._soda_result()
+        finally:
+            self._cleanup()
+
+    def abort(self, exc: BaseException | None) -> None:
+        """Stop sending (batches in flight finish); a replace leaves the dataset as it was."""
+        try:
+            if self.sender is not None:
+                self.sender.stop()
+            if self.revision is not None:
+                self.revision.discard()
+        finally:
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self.sender is not None:
+            self.sender.close()
+        if self.spool is not None:
+            self.spool.remove()
+        if self.http is not None:
+            self.http.close()
+        if self.local:
+            self.local = False
+            local.release(self.run)
+
+    # -- results ----------------------------------------------------------------------------
+
+    def _location(self) -> str:
+        if self.local:
+            return f"local portal dataset {self.dataset.id} ({self.run.state_dir / 'portal.sqlite'})"
+        return f"{self.http.base}/d/{self.dataset.id}"
+
+    def _details(self, **more) -> dict:
+        return {"dataset": self.dataset.id, "dataset_name": self.dataset.name, "mode": self.mode,
+                "domain": "local" if self.local else self.http.base, **more}
+
+    def _nothing(self) -> DeliveryResult:
+        details = self._details(dry_run=True) if self.dataset is not None and self.dry_run else {}
+        return DeliveryResult(location=self._location() if self.dataset is not None else "", details=details)
+
+    def _soda_result(self) -> DeliveryResult:
+        outcomes = sorted(self.sender.outcomes, key=lambda o: o.batch.seq)
+        delivered = sum(o.batch.rows for o in outcomes)
+        created = sum(o.created for o in outcomes)
+        updated = sum(o.updated for o in outcomes)
+        deleted = sum(o.deleted for o in outcomes)
+        if self.mode != "delete":
+            refused = report.row_errors(outcomes, head=self.head, delivered=delivered, mask=self.run.mask)
+            if refused is not None:
+                raise refused
+        details = self._details(request_ids=[o.request_id for o in outcomes][:1000], batches=len(outcomes))
+        if self.mode == "delete":
+            details["not_found"] = sum(o.error_count for o in outcomes) or max(0, delivered - deleted)
+        return DeliveryResult(delivered=delivered, created=created, updated=updated, deleted=deleted,
+                              rejected=self.rejected, location=self._location(), details=details)
+
+    def _replace(self) -> DeliveryResult:
+        try:
+            done = replace(self.http, self.dataset, self.spool, max_shrink=self.options["max_shrink"],
+                           force=self.force, head=self.head, mask=self.run.mask, log=self.ctx.log,
+                           on_revision=lambda r: setattr(self, "revision", r))
+        except SocrataError as exc:
+            raise self._fail(f"{self.head}: {exc} The dataset keeps its old rows.") from None
+        self.revision = None
+        details = self._details(revision=done["revision"], job=done["job"], request_ids=[done["request_id"]],
+                                rows_before=done["rows_before"], status=done["status"])
+        return DeliveryResult(delivered=self.spool.rows, created=done["created"], updated=done["updated"],
+                              deleted=done["deleted"], rejected=self.rejected, location=self._location(),
+                              details=details)
+
+    def _dry_result(self) -> DeliveryResult:
+        counts = self.plan.finish()
+        # Counts first: the summary prints the details of a dry run in order.
+        details = {**counts, "reject": self.rejected, **self._details(dry_run=True)}
+        if self.would_create:
+            details["would_create_dataset"] = self.would_create
+        if self.mode == "replace":
+            current = self.plan.existing_rows if self.plan.existing is None else len(self.plan.existing)
+            problem = shrink_problem(current or 0, counts["rows_after"], self.options["max_shrink"])
+            if problem:
+                details["stop"] = f"would stop before replacing: {problem}" + (" (--force given)" if self.force else "")
+        return DeliveryResult(rejected=self.rejected, location=self._location() if self.dataset.id != "(new)" else "",
+                              details=details)
+

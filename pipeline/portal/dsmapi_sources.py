@@ -1,0 +1,190 @@
+"""Dataset Management API sources: create, upload (whole or in chunks), commit, and read the file.
+
+Chunks may arrive in any order (socrata-py sends them in parallel); a commit checks they cover the
+file exactly, then reads it at once, so the commit's answer already shows the input schema and the
+proposed output schema, converted.
+"""
+
+from __future__ import annotations
+
+from . import behaviour, dsm_store, storage, uploads
+from .dsm_store import now_iso
+from .errors import bad_request
+from .http import Request, Response, json_response
+
+_PARSE_DEFAULTS = {"header_count": 1, "column_header": 1, "encoding": "utf-8", "column_separator": ",",
+                   "quote_char": '"', "parse_source": True, "trim_whitespace": True, "remove_empty_rows": True}
+
+
+def _enveloped(resource, links: dict, status: int = 200) -> Response:
+    return json_response({"resource": resource, "links": links}, status)
+
+
+def _source_answer(conn, source: dict, status: int = 200) -> Response:
+    return _enveloped(dsm_store.render_source(conn, source), dsm_store.source_links(source["id"]), status)
+
+
+def _new_source(conn, req: Request, revision: dict | None) -> dict:
+    body = req.json_object()
+    source_type = body.get("source_type") or {"type": "upload"}
+    if source_type.get("type") != "upload":
+        raise bad_request("unsupported", f"Sources of type '{source_type.get('type')}' are not supported by "
+                          "the local portal; upload the file instead")
+    options = {**_PARSE_DEFAULTS, **(body.get("parse_options") or {})}
+    return dsm_store.new(conn, "source", {
+        "source_type": source_type, "parse_options": options, "content_type": None, "filesize": None,
+        "finished_at": None, "failed_at": None, "failure_details": None, "blob": None,
+        "created_by": {"user_id": req.user}, "_fourfour": revision["fourfour"] if revision else None},
+        dataset=revision["fourfour"] if revision else None, parent=revision["id"] if revision else None)
+
+
+def create_source(req: Request, fourfour: str, seq: str) -> Response:
+    req.require_user()
+    with req.portal.store.write() as conn:
+        rev = dsm_store.revision(conn, fourfour, seq)
+        return _source_answer(conn, _new_source(conn, req, rev), 201)
+
+
+def create_free_source(req: Request) -> Response:
+    req.require_user()
+    with req.portal.store.write() as conn:
+        return _source_answer(conn, _new_source(conn, req, None), 201)
+
+
+def list_sources(req: Request, fourfour: str, seq: str) -> Response:
+    req.require_user()
+    with req.portal.store.read() as conn:
+        rev = dsm_store.revision(conn, fourfour, seq)
+        body = [{"resource": dsm_store.render_source(conn, s), "links": dsm_store.source_links(s["id"])}
+                for s in dsm_store.children(conn, "source", rev["id"])]
+    return json_response(body)
+
+
+def show_source(req: Request, source: str) -> Response:
+    req.require_user()
+    with req.portal.store.read() as conn:
+        return _source_answer(conn, dsm_store.need(conn, "source", source))
+
+
+def add_to_revision(req: Request, source: str) -> Response:
+    req.require_user()
+    target = (req.json_object().get("revision") or {})
+    with req.portal.store.write() as conn:
+        src = dsm_store.need(conn, "source", source)
+        rev = dsm_store.revision(conn, target.get("fourfour"), target.get("revision_seq"))
+        src["_fourfour"] = rev["fourfour"]
+        dsm_store.save(conn, "source", src, parent=rev["id"])
+        conn.execute("UPDATE dsm SET dataset=? WHERE kind='source' AND id=?", (rev["fourfour"], src["id"]))
+        return _source_answer(conn, src)
+
+
+def update_source(req: Request, source: str) -> Response:
+    req.require_user()
+    body = req.json_object()
+    with req.portal.store.write() as conn:
+        src = dsm_store.need(conn, "source", source)
+        src["parse_options"] = {**src["parse_options"], **(body.get("parse_options") or {})}
+        dsm_store.save(conn, "source", src)
+        committed = src.get("filesize") is not None
+    if committed:
+        _process(req.portal, src["id"])
+    with req.portal.store.read() as conn:
+        return _source_answer(conn, dsm_store.need(conn, "source", source), 201)
+
+
+def initiate(req: Request, source: str) -> Response:
+    req.require_user()
+    body = req.json_object()
+    with req.portal.store.write() as conn:
+        src = dsm_store.need(conn, "source", source)
+        src["content_type"] = body.get("content_type") or "text/csv"
+        dsm_store.save(conn, "source", src)
+    return json_response({"preferred_chunk_size": behaviour.PREFERRED_CHUNK_SIZE,
+                          "preferred_upload_parallelism": behaviour.PREFERRED_UPLOAD_PARALLELISM})
+
+
+def chunk(req: Request, source: str, seq: str, offset: str) -> Response:
+    req.require_user()
+    with req.portal.store.write() as conn:
+        src = dsm_store.need(conn, "source", source)
+        if src.get("filesize") is not None:
+            raise bad_request("already_committed", f"Source {source} is already committed")
+        conn.execute("INSERT OR REPLACE INTO dsm_chunks(source, seq, offset, data) VALUES(?,?,?,?)",
+                     (src["id"], int(seq), int(offset), req.body))
+    return json_response({"resource": {"seq_num": int(seq), "byte_offset": int(offset),
+                                       "end_byte_offset": int(offset) + len(req.body)}})
+
+
+def commit(req: Request, source: str, seq: str, offset: str) -> Response:
+    req.require_user()
+    with req.portal.store.write() as conn:
+        src = dsm_store.need(conn, "source", source)
+        if src.get("filesize") is None:
+            try:
+                uploads.check_chunks(conn, src["id"], int(offset))
+            except uploads.UploadError as exc:
+                raise bad_request("invalid_upload", str(exc)) from None
+            src["filesize"] = int(offset)
+            src["content_type"] = src.get("content_type") or "text/csv"
+            dsm_store.save(conn, "source", src)
+    _process(req.portal, src["id"])
+    with req.portal.store.read() as conn:
+        return _source_answer(conn, dsm_store.need(conn, "source", source))
+
+
+def upload_bytes(req: Request, source: str) -> Response:
+    req.require_user()
+    with req.portal.store.write() as conn:
+        src = dsm_store.need(conn, "source", source)
+        conn.execute("DELETE FROM dsm_chunks WHERE source=?", (src["id"],))
+        conn.execute("INSERT INTO dsm_chunks(source, seq, offset, data) VALUES(?,?,?,?)", (src["id"], 0, 0, req.body))
+        src.update(filesize=len(req.body), content_type=req.content_type or src.get("content_type") or "text/csv")
+        dsm_store.save(conn, "source", src)
+    _process(req.portal, src["id"])
+    with req.portal.store.read() as conn:
+        return _source_answer(conn, dsm_store.need(conn, "source", source), 201)
+
+
+def _process(portal, source_id: int) -> None:
+    """Read a committed upload: input schema, the proposed output schema, its converted rows."""
+    store = portal.store
+    with store.read() as conn:
+        src = dsm_store.need(conn, "source", source_id)
+        fourfour = src.get("_fourfour")
+        ds = storage.load(conn, fourfour) if fourfour else None
+        if not src["parse_options"].get("parse_source", True):
+            is_body = None
+        else:
+            try:
+                is_body = uploads.input_schema(conn, src, ds)
+            except uploads.UploadError as exc:
+                is_body = exc
+    with store.write() as conn:
+        src = dsm_store.need(conn, "source", source_id)
+        if isinstance(is_body, uploads.UploadError):
+            src.update(failed_at=now_iso(), failure_details={"message": str(is_body)})
+            dsm_store.save(conn, "source", src)
+            return
+        if is_body is None:
+            src["finished_at"] = now_iso()
+            dsm_store.save(conn, "source", src)
+            return
+        first = storage.next_id(conn, "dsm_input_column", count=len(is_body["input_columns"]))
+        for i, c in enumerate(is_body["input_columns"]):
+            c["id"] = first + i
+        is_body["source_id"] = source_id
+        is_ = dsm_store.new(conn, "input_schema", is_body, dataset=fourfour, parent=source_id)
+        os_ = dsm_store.new(conn, "output_schema",
+                            uploads.build_output_schema(conn, src, is_, uploads.default_output_columns(conn, is_, ds)),
+                            dataset=fourfour, parent=is_["id"])
+    if fourfour:
+        uploads.evaluate(store, fourfour, os_["id"])
+    with store.write() as conn:
+        src = dsm_store.need(conn, "source", source_id)
+        src["finished_at"] = now_iso()
+        dsm_store.save(conn, "source", src)
+        revision_id = dsm_store.parent_of(conn, "source", source_id)
+        if revision_id:
+            rev = dsm_store.need(conn, "revision", revision_id)
+            rev["output_schema_id"] = os_["id"]
+            dsm_store.save(conn, "revision", rev)

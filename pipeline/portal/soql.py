@@ -1,0 +1,338 @@
+"""SoQL parsing: $select, $where, $order, $group, $having and whole $query statements -> trees.
+
+The grammar is the part of SoQL that publishers and clients use: column references (bare, in
+backticks, or system fields such as `:id`), text/number/boolean/null literals, comparisons,
+`and`/`or`/`not`, `is [not] null`, `[not] in (...)`, `[not] like`, `[not] between ... and ...`,
+arithmetic, `||`, and function calls (aggregates included). Trees are plain tuples; query.py turns
+them into SQL. A syntax error is a 400 `query.compiler.malformed` that quotes the clause.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import bad_request
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<str>'(?:[^']|'')*'|"(?:[^"]|"")*")
+  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
+  | (?P<quoted>`(?:[^`]|``)*`)
+  | (?P<sysstar>:\*)
+  | (?P<ident>[A-Za-z_:@][A-Za-z0-9_:@]*)
+  | (?P<op>>=|<=|!=|<>|==|\|\||[=<>+\-*/%(),])
+""", re.X)
+
+_KEYWORDS = {"and", "or", "not", "is", "null", "in", "like", "between", "as", "asc", "desc",
+             "true", "false", "distinct", "select", "where", "group", "having", "order", "by",
+             "limit", "offset", "search", "first", "last", "nulls"}
+
+
+class Token:
+    __slots__ = ("kind", "value", "pos")
+
+    def __init__(self, kind, value, pos):
+        self.kind, self.value, self.pos = kind, value, pos
+
+    def word(self) -> str | None:
+        return self.value.lower() if self.kind == "ident" else None
+
+
+def tokenize(text: str, clause: str) -> list[Token]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise malformed(clause, text, f"unexpected character {text[pos]!r} at position {pos + 1}")
+        kind = m.lastgroup
+        if kind != "ws":
+            value = m.group()
+            if kind == "str":
+                value = value[1:-1].replace(value[0] * 2, value[0])
+            elif kind == "quoted":
+                value, kind = value[1:-1].replace("``", "`"), "ident_q"
+            tokens.append(Token(kind, value, pos))
+        pos = m.end()
+    return tokens
+
+
+def malformed(clause: str, text: str, why: str):
+    return bad_request("query.compiler.malformed", f"Could not parse SoQL {clause} '{text}': {why}",
+                       query=text, clause=clause)
+
+
+class Parser:
+    def __init__(self, text: str, clause: str):
+        self.text, self.clause = text, clause
+        self.tokens = tokenize(text, clause)
+        self.i = 0
+
+    # -- helpers
+    def peek(self, ahead: int = 0) -> Token | None:
+        j = self.i + ahead
+        return self.tokens[j] if j < len(self.tokens) else None
+
+    def word(self, *words) -> bool:
+        t = self.peek()
+        return t is not None and t.word() in words
+
+    def op(self, *ops) -> bool:
+        t = self.peek()
+        return t is not None and t.kind == "op" and t.value in ops
+
+    def take(self) -> Token:
+        t = self.peek()
+        if t is None:
+            raise self.error("unexpected end")
+        self.i += 1
+        return t
+
+    def expect_op(self, op: str) -> None:
+        if not self.op(op):
+            raise self.error(f"expected '{op}'")
+        self.i += 1
+
+    def expect_word(self, word: str) -> None:
+        if not self.word(word):
+            raise self.error(f"expected {word.upper()}")
+        self.i += 1
+
+    def error(self, why: str):
+        t = self.peek()
+        where = f" at position {t.pos + 1} ('{t.value}')" if t else " at the end"
+        return malformed(self.clause, self.text, why + where)
+
+    def done(self) -> None:
+        if self.peek() is not None:
+            raise self.error("unexpected text")
+
+    # -- clauses
+    def select_list(self) -> list:
+        items = []
+        while True:
+            if self.op("*"):
+                self.i += 1
+                items.append(("all", None))
+            elif self.peek() is not None and self.peek().kind == "sysstar":
+                self.i += 1
+                items.append(("system", None))
+            else:
+                start = self.i
+                node = self.expr()
+                alias = None
+                if self.word("as"):
+                    self.i += 1
+                    t = self.take()
+                    if t.kind not in ("ident", "ident_q"):
+                        raise self.error("expected an alias after AS")
+                    alias = t.value
+                items.append(("expr", (node, alias, self.tokens[start:self.i])))
+            if not self.op(","):
+                break
+            self.i += 1
+        self.done()
+        return items
+
+    def order_list(self) -> list:
+        items = []
+        while True:
+            node = self.expr()
+            desc = False
+            if self.word("asc", "desc"):
+                desc = self.take().word() == "desc"
+            if self.word("nulls"):
+                self.i += 1
+                if not self.word("first", "last"):
+                    raise self.error("expected FIRST or LAST")
+                self.i += 1
+            items.append((node, desc))
+            if not self.op(","):
+                break
+            self.i += 1
+        self.done()
+        return items
+
+    def expr_list(self) -> list:
+        items = [self.expr()]
+        while self.op(","):
+            self.i += 1
+            items.append(self.expr())
+        self.done()
+        return items
+
+    def condition(self):
+        node = self.expr()
+        self.done()
+        return node
+
+    # -- expressions, lowest precedence first
+    def expr(self):
+        return self.or_()
+
+    def or_(self):
+        node = self.and_()
+        while self.word("or"):
+            self.i += 1
+            node = ("bin", "OR", node, self.and_())
+        return node
+
+    def and_(self):
+        node = self.not_()
+        while self.word("and"):
+            self.i += 1
+            node = ("bin", "AND", node, self.not_())
+        return node
+
+    def not_(self):
+        if self.word("not"):
+            self.i += 1
+            return ("not", self.not_())
+        return self.compare()
+
+    def compare(self):
+        node = self.concat()
+        if self.op("=", "==", "!=", "<>", "<", "<=", ">", ">="):
+            op = self.take().value
+            op = {"==": "=", "!=": "<>"}.get(op, op)
+            return ("bin", op, node, self.concat())
+        if self.word("is"):
+            self.i += 1
+            negated = self.word("not")
+            if negated:
+                self.i += 1
+            self.expect_word("null")
+            return ("isnull", node, negated)
+        negated = False
+        if self.word("not") and self.peek(1) is not None and self.peek(1).word() in ("in", "like", "between"):
+            self.i += 1
+            negated = True
+        if self.word("in"):
+            self.i += 1
+            self.expect_op("(")
+            items = [self.expr()]
+            while self.op(","):
+                self.i += 1
+                items.append(self.expr())
+            self.expect_op(")")
+            return ("in", node, items, negated)
+        if self.word("like"):
+            self.i += 1
+            return ("like", node, self.concat(), negated)
+        if self.word("between"):
+            self.i += 1
+            low = self.concat()
+            self.expect_word("and")
+            return ("between", node, low, self.concat(), negated)
+        if negated:
+            raise self.error("expected IN, LIKE or BETWEEN after NOT")
+        return node
+
+    def concat(self):
+        node = self.additive()
+        while self.op("||"):
+            self.i += 1
+            node = ("bin", "||", node, self.additive())
+        return node
+
+    def additive(self):
+        node = self.term()
+        while self.op("+", "-"):
+            node = ("bin", self.take().value, node, self.term())
+        return node
+
+    def term(self):
+        node = self.unary()
+        while self.op("*", "/", "%"):
+            node = ("bin", self.take().value, node, self.unary())
+        return node
+
+    def unary(self):
+        if self.op("-"):
+            self.i += 1
+            return ("neg", self.unary())
+        if self.op("+"):
+            self.i += 1
+            return self.unary()
+        return self.primary()
+
+    def primary(self):
+        t = self.take()
+        if t.kind == "str":
+            return ("lit", t.value, "text")
+        if t.kind == "num":
+            value = float(t.value) if any(c in t.value for c in ".eE") else int(t.value)
+            return ("lit", value, "number")
+        if t.kind == "op" and t.value == "(":
+            node = self.expr()
+            self.expect_op(")")
+            return node
+        if t.kind == "ident_q":
+            return ("col", t.value)
+        if t.kind == "ident":
+            w = t.word()
+            if w in ("true", "false"):
+                return ("lit", w == "true", "bool")
+            if w == "null":
+                return ("lit", None, "null")
+            if self.op("("):
+                return self.call(t.value.lower())
+            if w in _KEYWORDS and w not in ("first", "last", "search", "limit", "offset", "order",
+                                            "group", "having", "select", "where", "by", "nulls"):
+                self.i -= 1
+                raise self.error("expected a value")
+            return ("col", t.value)
+        self.i -= 1
+        raise self.error("expected a value")
+
+    def call(self, name: str):
+        self.expect_op("(")
+        distinct = False
+        args = []
+        if self.op("*"):
+            self.i += 1
+            args.append(("star",))
+        elif not self.op(")"):
+            if self.word("distinct"):
+                self.i += 1
+                distinct = True
+            args.append(self.expr())
+            while self.op(","):
+                self.i += 1
+                args.append(self.expr())
+        self.expect_op(")")
+        return ("func", name, args, distinct)
+
+
+_CLAUSES = [("select",), ("where",), ("group", "by"), ("having",), ("order", "by"), ("limit",),
+            ("offset",), ("search",)]
+
+
+def split_query(text: str) -> dict[str, str]:
+    """A whole `$query` statement -> {"$select": ..., "$where": ..., ...}."""
+    tokens = tokenize(text, "$query")
+    marks, depth, i = [], 0, 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t.kind == "op" and t.value == "(":
+            depth += 1
+        elif t.kind == "op" and t.value == ")":
+            depth -= 1
+        elif depth == 0 and t.kind == "ident":
+            for words in _CLAUSES:
+                if all(i + k < len(tokens) and tokens[i + k].word() == w for k, w in enumerate(words)):
+                    end = tokens[i + len(words) - 1]
+                    marks.append(("$" + words[0], t.pos, end.pos + len(end.value)))
+                    i += len(words) - 1
+                    break
+        i += 1
+    if not marks or marks[0][1] != 0:
+        raise malformed("$query", text, "expected SELECT, WHERE, ORDER BY, ... clauses")
+    out = {}
+    for j, (name, _start, body_start) in enumerate(marks):
+        stop = marks[j + 1][1] if j + 1 < len(marks) else len(text)
+        out["$q" if name == "$search" else name] = text[body_start:stop].strip()
+    for name in ("$search",):
+        out.pop(name, None)
+    if "$q" in out:
+        out["$q"] = out["$q"].strip("'\"")
+    return out

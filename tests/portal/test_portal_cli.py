@@ -1,0 +1,94 @@
+"""`route portal` commands: create, list, show (in-process) and serve (a real process)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import requests
+from click.testing import CliRunner
+
+from pipeline.portal import LocalPortal
+from pipeline.portal.cli import portal_group
+
+
+def run(*args):
+    result = CliRunner().invoke(portal_group, list(args))
+    return result.exit_code, result.output
+
+
+def test_create_list_show(tmp_path):
+    data = str(tmp_path / "p.sqlite")
+    code, out = run("create", "--name", "Payroll", "--columns", "employee_id:number, paid:calendar_date,name",
+                    "--row-id", "employee_id", "--description", "Weekly", "--data", data)
+    assert code == 0
+    ff = out.strip()
+    assert len(ff) == 9 and ff[4] == "-"
+    view = LocalPortal(data).view(ff)
+    assert [(c["fieldName"], c["dataTypeName"]) for c in view["columns"]] == \
+        [("employee_id", "number"), ("paid", "calendar_date"), ("name", "text")]
+    assert view["publicationStage"] == "published" and view["description"] == "Weekly"
+
+    code, out = run("list", "--data", data)
+    assert code == 0 and ff in out and "Payroll" in out
+
+    code, out = run("show", ff, "--data", data)
+    assert code == 0
+    assert "employee_id" in out and "(row identifier)" in out and "0 rows" in out
+
+    code, out = run("show", ff, "--json", "--data", data)
+    assert code == 0 and f'"id": "{ff}"' in out
+
+
+def test_state_folder_and_private(tmp_path):
+    code, out = run("create", "--name", "Secret", "--columns", "a:text", "--private", "--state", str(tmp_path / "st"))
+    assert code == 0
+    assert (tmp_path / "st" / "portal.sqlite").exists()
+    code, out = run("list", "--state", str(tmp_path / "st"))
+    assert "(private)" in out
+
+
+def test_bad_input_is_a_usage_error(tmp_path):
+    data = str(tmp_path / "p.sqlite")
+    code, out = run("create", "--name", "x", "--columns", "a:nonsense", "--data", data)
+    assert code == 2 and "'nonsense' (column a) is not a type" in out
+    code, out = run("create", "--name", "x", "--columns", "a:text", "--row-id", "b", "--data", data)
+    assert code == 2 and "'b' is not one of the columns" in out
+    code, out = run("create", "--name", "x", "--columns", "bad name:text", "--data", data)
+    assert code == 2 and "bad name" in out
+    code, out = run("show", "zzzz-zzzz", "--data", data)
+    assert code == 1 and "no dataset zzzz-zzzz" in out
+    code, out = run("list", "--data", str(tmp_path / "missing.sqlite"))
+    assert code == 0 and "No portal" in out
+
+
+def test_serve_a_real_process(tmp_path):
+    data = tmp_path / "p.sqlite"
+    ff = LocalPortal(data).create_dataset(name="x", columns=[{"fieldName": "a"}])
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.portal.cli", "serve", "--port", "0", "--data", str(data),
+                             "--user", "me:pw", "--faults", "503@2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("Local portal at http://127.0.0.1:"), first + proc.stderr.read()
+        url = first.split()[3]
+        with requests.Session() as s:
+            s.auth = ("me", "pw")
+            assert s.post(f"{url}/resource/{ff}.json", data='[{"a": "1"}]').status_code == 200
+            assert s.post(f"{url}/resource/{ff}.json", data='[{"a": "2"}]').status_code == 503
+            assert s.get(f"{url}/resource/{ff}.json").json() == [{"a": "1"}]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Stopped." in out and "pw" not in out + err
+
+
+def test_serve_refuses_bad_options(tmp_path):
+    code, out = run("serve", "--user", "nosecret", "--data", str(tmp_path / "p.sqlite"))
+    assert code == 2 and "NAME:SECRET" in out
+    code, out = run("serve", "--faults", "boom", "--data", str(tmp_path / "p.sqlite"))
+    assert code == 2 and "KIND@N" in out
