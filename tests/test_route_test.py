@@ -113,11 +113,11 @@ def test_values_compare_in_canonical_form(payroll):
     (case / "published.csv").write_text(text)
     (case / "archive.csv").unlink()
     (case / "archive.jsonl").write_text(textwrap.dedent("""\
-        {"employee_id": "00017", "name": "Ada Lovelace", "department": "Revenue Services", "pay_date": "2024-06-14", "gross": 3210.55, "town": "Hartford", "zip": "06103", "fiscal_year": 2024}
-        {"employee_id": "00018", "name": "Grace Hopper", "department": "Transportation", "pay_date": "2024-06-28", "gross": 2980.10, "town": "New Haven", "zip": "06510", "fiscal_year": 2024.0}
-        {"employee_id": "00019", "name": "O'Brien, Pat", "department": "Public Health", "pay_date": "2024-07-12", "gross": 3105, "town": "Bridgeport", "zip": "06604", "fiscal_year": "2025"}
-        {"employee_id": "00022", "name": "Dorothy Vaughan", "department": "Public Health", "pay_date": "2024-08-09", "gross": null, "town": "Waterbury", "zip": "06702", "fiscal_year": 2025}
-        {"employee_id": "00023", "name": "Edsger Dijkstra", "department": "Energy & Environment", "pay_date": "2024-08-23", "gross": 3050.75, "town": "Norwalk", "zip": "06850", "fiscal_year": 2025}
+        {"employee_id": "00017", "name": "Ada Lovelace", "department": "Revenue Services", "pay_date": "2024-06-14", "gross": 3210.55, "town": "Hartford", "zip": "06103", "fiscal_year": 2024, "payment_id": "00017-2024-06-14"}
+        {"employee_id": "00018", "name": "Grace Hopper", "department": "Transportation", "pay_date": "2024-06-28", "gross": 2980.10, "town": "New Haven", "zip": "06510", "fiscal_year": 2024.0, "payment_id": "00018-2024-06-28"}
+        {"employee_id": "00019", "name": "O'Brien, Pat", "department": "Public Health", "pay_date": "2024-07-12", "gross": 3105, "town": "Bridgeport", "zip": "06604", "fiscal_year": "2025", "payment_id": "00019-2024-07-12"}
+        {"employee_id": "00022", "name": "Dorothy Vaughan", "department": "Public Health", "pay_date": "2024-08-09", "gross": null, "town": "Waterbury", "zip": "06702", "fiscal_year": 2025, "payment_id": "00022-2024-08-09"}
+        {"employee_id": "00023", "name": "Edsger Dijkstra", "department": "Energy & Environment", "pay_date": "2024-08-23", "gross": 3050.75, "town": "Norwalk", "zip": "06850", "fiscal_year": 2025, "payment_id": "00023-2024-08-23"}
     """))
     code, out = route_test(str(payroll / "payroll.tests/basic"))
     assert code == 0, out
