@@ -11,6 +11,7 @@ import threading
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .report import RunReport
@@ -70,29 +71,29 @@ def summary(report: RunReport, console: Console) -> None:
     status = {"success": "[green]success[/]", "dry-run": "[cyan]dry run: nothing was written[/]",
               "failed": "[red]FAILED[/]", "partial": "[red]PARTIAL: only part was delivered[/]"}.get(report.status, report.status)
     rate = report.rows_read / report.seconds if report.seconds > 0 else 0
-    console.print(f"route [bold]{report.route}[/] run {report.run_id}: {status} in {report.seconds:.2f} s "
+    console.print(f"route [bold]{escape(report.route)}[/] run {report.run_id}: {status} in {report.seconds:.2f} s "
                   f"({_fmt(report.rows_read)} rows read, {rate:,.0f} rows/s)")
     steps = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("stage", "step", "line", "target", "in", "out", "rejected", "dropped", "seconds"):
         steps.add_column(col, justify="right" if col in ("line", "in", "out", "rejected", "dropped", "seconds") else "left")
     for s in report.steps:
-        steps.add_row(s.stage, s.step, str(s.line), s.target or "", _fmt(s.rows_in), _fmt(s.rows_out),
+        steps.add_row(s.stage, escape(s.step), str(s.line), escape(s.target or ""), _fmt(s.rows_in), _fmt(s.rows_out),
                       _fmt(s.rejected), _fmt(s.dropped), f"{s.seconds:.2f}")
     console.print(steps)
     targets = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("target", "delivery", "routed", "delivered", "created", "updated", "deleted", "rejected", "status", "where"):
         targets.add_column(col, justify="right" if col in ("routed", "delivered", "created", "updated", "deleted", "rejected") else "left")
     for t in report.targets:
-        targets.add_row(t.name, t.kind, _fmt(t.routed), _fmt(t.delivered), _fmt(t.created), _fmt(t.updated),
-                        _fmt(t.deleted), _fmt(t.rejected), t.status, t.location)
+        targets.add_row(escape(t.name), escape(t.kind), _fmt(t.routed), _fmt(t.delivered), _fmt(t.created), _fmt(t.updated),
+                        _fmt(t.deleted), _fmt(t.rejected), t.status, escape(t.location))
     console.print(targets)
     if report.rows_unrouted:
         where = f" (written to {report.unrouted_file})" if report.unrouted_file else ""
         console.print(f"{_fmt(report.rows_unrouted)} rows matched no target{where}")
     if report.rows_rejected:
-        console.print(f"[yellow]{_fmt(report.rows_rejected)} rows rejected[/]: see {report.rejects_file}")
+        console.print(f"[yellow]{_fmt(report.rows_rejected)} rows rejected[/]: see {escape(report.rejects_file)}")
     for t in report.targets:
         if t.details and report.dry_run:
             console.print(f"{t.name} would: " + ", ".join(f"{k} {v}" for k, v in t.details.items()))
     if report.error:
-        console.print(f"[red]error:[/] {report.error}", highlight=False)
+        console.print(f"[red]error:[/] {escape(report.error)}", highlight=False)

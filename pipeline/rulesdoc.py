@@ -37,6 +37,8 @@ def describe(name: str, registry: Registry) -> str:
             try:
                 impl = registry.load(kind, name)
             except PluginLoadError as exc:
+                if ":" in name and "component, not one of" in str(exc):
+                    continue  # a dotted reference to another kind of component: try the next kind
                 raise RouteInvalid(f"error: {name}: {exc}") from None
             spec = spec_of(impl)
             doc = inspect.getdoc(impl) or "(no description)"
