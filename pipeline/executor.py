@@ -314,7 +314,10 @@ class Executor:
         report = self.report
         if self._errors:
             report.error = self.run.mask(_message(self._errors[0]))
-            report.status = "partial" if any(t.status == "delivered" for t in report.targets) else "failed"
+            # Partial: a target delivered, or a failed one got some rows in before it stopped
+            # (as when the failure shows while writing, above).
+            report.status = ("partial" if any(t.status == "delivered" or t.delivered for t in report.targets)
+                             else "failed")
         else:
             report.status = "dry-run" if self.run.options.dry_run else "success"
 
@@ -337,6 +340,13 @@ class Executor:
     def _check_rejects(self, final: bool) -> None:
         limit = self.plan.max_rejects
         if limit is None:
+            # No limit set: rejects are reported, but a run where every row was rejected is not a
+            # success (a wrong delimiter or header would otherwise replace good data with nothing).
+            count = self.run.rejects.count
+            records = self.report.rows_read + self.plan.source.ctx.rejected  # the source's rejects too
+            if final and count and count >= records:
+                raise TooManyRejects(f"every row was rejected ({count} rows); nothing is delivered. See the reasons "
+                                     f"in {self.run.rejects.path}, or set on_error.max_rejects to allow it")
             return
         count = self.run.rejects.count
         if isinstance(limit, float):

@@ -39,6 +39,24 @@ def preview_route(route: Path, *, rows: int, variables: Mapping[str, str], regis
         step.impl = tapped
         order.append(title)
 
+    # the rows as the source read them first: the place to see a wrong header_row or encoding
+    source_title = f"source {plan.source.label} (line {plan.source.line})"
+    order.append(source_title)
+    make_source = plan.source.impl
+
+    def tapped_source(options, ctx):
+        instance = make_source(options, ctx)
+        chunks = instance.chunks
+
+        def tapped_chunks():
+            for chunk in chunks():
+                shown.setdefault(source_title, []).append(chunk)
+                yield chunk
+
+        instance.chunks = tapped_chunks
+        return instance
+
+    plan.source.impl = tapped_source
     for i, step in enumerate(plan.steps):
         capture(f"source_transforms[{i}] {step.label} (line {step.line})", step)
     for target in plan.targets:

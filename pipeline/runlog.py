@@ -85,14 +85,35 @@ class RunLog:
         self.handler.setFormatter(JsonLines(route, run_id) if fmt == "json" else Plain())
         self.handler.addFilter(MaskSecrets(mask))
         self.logger.addHandler(self.handler)
+        self._mask = mask
+        self._extra_handlers: list[logging.Handler] = []
         _prune(folder, route, keep)
+
+    def echo_warnings(self, stream=None) -> None:
+        """Show warnings on the terminal too: a hint such as `set delimiter: ';'` must be seen."""
+        import sys
+
+        echo = logging.StreamHandler(stream or sys.stderr)
+        echo.setLevel(logging.WARNING)
+        echo.setFormatter(logging.Formatter("%(levelname)s: %(message)s".replace("%(levelname)s", "warning")))
+        echo.addFilter(MaskSecrets(self._mask))
+        self.logger.addHandler(echo)
+        self._extra_handlers.append(echo)
+
+    def stop_echo(self) -> None:
+        """The run is over: its summary speaks for it on the terminal from here."""
+        for handler in self._extra_handlers:
+            self.logger.removeHandler(handler)
+            handler.flush()
+        self._extra_handlers.clear()
 
     def info(self, message: str, **fields) -> None:
         self.logger.info(message, extra={"fields": fields} if fields else None)
 
     def close(self) -> None:
-        self.logger.removeHandler(self.handler)
-        self.handler.close()
+        for handler in [self.handler, *self._extra_handlers]:
+            self.logger.removeHandler(handler)
+            handler.close() if handler is self.handler else handler.flush()
 
 
 def _prune(folder: Path, route: str, keep: int) -> None:

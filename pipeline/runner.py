@@ -53,6 +53,8 @@ def run_route(route_file: str | Path, *, variables: Mapping[str, str], registry:
         run_log = RunLog(run.state_dir, plan.name, run.run_id, run.mask, fmt=logs.get("format", "plain"),
                          level=logs.get("level", "info"), keep=logs.get("keep", DEFAULT_KEEP))
         run.log = run_log.logger
+        if not quiet:
+            run_log.echo_warnings()
         try:
             run_log.info(f"route {plan.name} run {run.run_id} started", route_file=str(plan.route_file),
                          state=str(run.state_dir), profile=profile, dry_run=run.options.dry_run)
@@ -64,6 +66,7 @@ def run_route(route_file: str | Path, *, variables: Mapping[str, str], registry:
                     report = executor.execute()
             finally:
                 progress.stop()
+                run_log.stop_echo()
             history.finish(report)
             _log_result(run_log, report)
             finish_run(plan, report, run.log, run_log.path)

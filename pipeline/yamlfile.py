@@ -66,7 +66,25 @@ class Document:
             col += offset + (1 if style in ("'", '"') else 0)
         elif offset is not None:  # a block scalar: the file column is unknown, say where in the text
             message = f"at column {offset + 1} of the expression: {message}"
-        return Problem(self.file, line, col, format_path(path), message)
+        return Problem(self.file, line, col, format_path(path), self.mask(message))
+
+    def mask(self, text: str) -> str:
+        """`text` with the value of every secret variable replaced by ***: a problem message may
+        quote the value it refuses (`chunk_rows: expected a whole number, got '...'`)."""
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _hint(exc: yaml.MarkedYAMLError) -> str:
+    """What to do about the two PyYAML messages publishers meet most, which do not say it."""
+    problem = exc.problem or ""
+    if "'\\t'" in problem:
+        return "; indent with spaces, not tabs"
+    if "expected <block end>" in problem:
+        return "; check the indentation of this line against the lines above"
+    return ""
 
 
 def format_path(path: Path_) -> str:
@@ -99,7 +117,7 @@ def load_yaml(text: str, file: str, variables: Mapping[str, str] | None = None) 
                 reason = f"{exc.context} (opened on line {started.line + 1}, column {started.column + 1}), {reason}"
             else:
                 reason = f"{exc.context}, {reason}"
-        raise RouteInvalid([Problem(file, line, col, "", f"invalid YAML: {reason}")]) from None
+        raise RouteInvalid([Problem(file, line, col, "", f"invalid YAML: {reason}{_hint(exc)}")]) from None
     except yaml.YAMLError as exc:
         raise RouteInvalid([Problem(file, 1, 1, "", f"invalid YAML: {exc}")]) from None
     finally:

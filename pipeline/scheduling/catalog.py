@@ -8,6 +8,7 @@ each run. A change of the route file or of its folder's defaults.yaml re-reads t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -103,7 +104,8 @@ def write_keys(data: dict, file: Path, state_dir: Path) -> frozenset:
             portal = f"local:{state_dir.resolve()}" if domain == "local" else domain.split("://")[-1]
             keys.add(("socrata", portal, opts.get("dataset") or f"create:{(opts.get('create') or {}).get('name')}"))
         elif "path" in opts:
-            keys.add(("file", str((file.resolve().parent / str(opts["path"])).resolve())))
+            # normpath, not resolve(): the path may still hold an unset ${VAR} marker
+            keys.add(("file", os.path.normpath(file.resolve().parent / str(opts["path"]))))
         elif "table" in opts:
             keys.add((kind, str(opts.get("url")), str(opts.get("schema") or ""), str(opts["table"])))
         else:
