@@ -48,23 +48,27 @@ def frame_from_arrow(table: pa.Table | pa.RecordBatch, index=None) -> pd.DataFra
     return df
 
 
+def arrow_type_name(t: pa.DataType) -> str:
+    """The route type name of an Arrow type: text, integer, number, boolean, date, datetime."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_date(t):
+        return "date"
+    if pa.types.is_timestamp(t):
+        return "datetime"
+    return str(t)
+
+
 def route_type_of(dtype) -> str:
     """The route type name (text, integer, ...) of a pandas dtype, for messages and schemas."""
     if isinstance(dtype, pd.ArrowDtype):
-        t = dtype.pyarrow_dtype
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            return "text"
-        if pa.types.is_integer(t):
-            return "integer"
-        if pa.types.is_floating(t) or pa.types.is_decimal(t):
-            return "number"
-        if pa.types.is_boolean(t):
-            return "boolean"
-        if pa.types.is_date(t):
-            return "date"
-        if pa.types.is_timestamp(t):
-            return "datetime"
-        return str(t)
+        return arrow_type_name(dtype.pyarrow_dtype)
     if pd.api.types.is_bool_dtype(dtype):
         return "boolean"
     if pd.api.types.is_integer_dtype(dtype):

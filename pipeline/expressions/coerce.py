@@ -23,6 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..dtypes import ROUTE_TYPES, arrow_type_name
+
 from .errors import ExpressionError
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
@@ -49,19 +51,8 @@ def category(d: Datum) -> str:
     t = d.type
     if pa.types.is_null(t):
         return "null"
-    if pa.types.is_boolean(t):
-        return "boolean"
-    if pa.types.is_integer(t):
-        return "integer"
-    if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "number"
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "text"
-    if pa.types.is_date(t):
-        return "date"
-    if pa.types.is_timestamp(t):
-        return "datetime"
-    return "other"
+    name = arrow_type_name(t)
+    return name if name in ROUTE_TYPES else "other"
 
 
 def normalize(d: Datum) -> Datum:
