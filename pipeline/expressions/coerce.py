@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..dtypes import ROUTE_TYPES, arrow_type_name
-
 from .errors import ExpressionError
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
