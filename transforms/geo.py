@@ -33,7 +33,7 @@ def _coordinates(series: pd.Series):
     """A column of coordinates as float64 (NaN for null) and a mask of values that are not numbers."""
     data = to_arrow(series)
     if pa.types.is_integer(data.type) or pa.types.is_floating(data.type) or pa.types.is_decimal(data.type):
-        numbers = pc.cast(data, pa.float64())
+        numbers = pc.cast(data, pa.float64(), safe=False)  # a huge integer is then out of range, not a crash
         bad = np.zeros(len(series), dtype=bool)
     else:
         text = pc.utf8_trim_whitespace(text_of(series))

@@ -158,7 +158,8 @@ def aggregate(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataF
         if column is None:
             columns[name] = part(None, "count_all")
         elif fn == "mean":
-            columns[name] = pc.divide(pc.cast(part(column, "sum"), pa.float64()),
+            # safe=False: an int64 sum beyond 2**53 becomes the nearest float, as a mean may
+            columns[name] = pc.divide(pc.cast(part(column, "sum"), pa.float64(), safe=False),
                                       pc.cast(part(column, "count"), pa.float64()))
         else:
             columns[name] = part(column, fn)
@@ -275,7 +276,7 @@ def pivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame
         table = table.filter(named)
     values = table.column(len(index) + 1)
     if agg == "mean":
-        values = pc.divide(pc.cast(values, pa.float64()), pc.cast(table.column(len(index) + 2), pa.float64()))
+        values = pc.divide(pc.cast(values, pa.float64(), safe=False), pc.cast(table.column(len(index) + 2), pa.float64()))
     n = table.num_rows
     if index:
         keys = pd.DataFrame({f"k{i}": arrow_series(table.column(i), pd.RangeIndex(n), f"k{i}")

@@ -372,7 +372,12 @@ def _parse_boolean(text: pa.Array, spec: ColumnCast):
 def _numeric(data: pa.Array, kind: str, spec: ColumnCast):
     """Integer, number and boolean columns between each other: exact values only."""
     target = spec.arrow_type
-    widening = (kind == "boolean" and spec.type != "boolean") or (kind, spec.type) == ("integer", "number")
+    if (kind, spec.type) == ("integer", "number"):  # exact up to 2**53 only: larger integers are rejected
+        exact = pc.and_(pc.greater_equal(data, -2 ** 53), pc.less_equal(data, 2 ** 53))
+        kept = pc.if_else(exact, data, pa.scalar(None, pa.int64()))
+        return pc.cast(kept, target), lambda: [
+            (pc.invert(exact), "is too large to be held exactly as a number (beyond 2^53); keep it an integer")]
+    widening = kind == "boolean" and spec.type != "boolean"
     if spec.type == kind or widening:
         return pc.cast(data, target), lambda: []
     if spec.type == "integer":  # from number: whole values within int64 only

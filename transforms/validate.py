@@ -186,7 +186,7 @@ def range(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:  # noqa: A001 - th
             chunk = reject_where(chunk, not_number, "is not a number", column, ctx)
             data = pc.filter(data, pa.array(~not_number))
     elif numeric:
-        data = pc.cast(data, pa.float64())
+        data = pc.cast(data, pa.float64(), safe=False)  # integers beyond 2**53 compare as the nearest float
     exclusive = options.get("exclusive", False)
     for key, op, word in (("min", pc.less_equal if exclusive else pc.less, "below the minimum"),
                           ("max", pc.greater_equal if exclusive else pc.greater, "above the maximum")):

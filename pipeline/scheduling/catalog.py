@@ -32,6 +32,7 @@ class RouteEntry:
     project: Project | None = None
     stamp: tuple = ()
     data: dict = field(default_factory=dict)
+    carried: bool = False                 # unreadable now: schedule (and name, notify) kept from before
 
 
 def route_paths(paths: list[str | Path]) -> list[Path]:
@@ -133,6 +134,8 @@ class Catalog:
             if old is not None and old.stamp == stamp_of(file):
                 continue
             entry = load_entry(file, self.variables, self.profile, self.state)
+            if entry.problem and entry.schedule is None and old is not None and old.schedule is not None:
+                entry = _carry(entry, old)
             self.entries[key] = entry
             changes.append(("added" if old is None else "changed", entry))
         for key in [k for k in self.entries if k not in seen]:
@@ -153,3 +156,14 @@ class Catalog:
 
     def routes(self) -> list[RouteEntry]:
         return sorted(self.entries.values(), key=lambda e: e.name)
+
+
+def _carry(entry: RouteEntry, old: RouteEntry) -> RouteEntry:
+    """A route file that read before and no longer does keeps its last schedule, so that the
+    scheduler can record (and notify) each run it misses instead of dropping the route silently;
+    what the file can no longer say (its name, state folder, notify) comes from the last version."""
+    if not entry.data:  # not even YAML: nothing of the new version can be trusted
+        entry.name, entry.state_dir, entry.notify = old.name, old.state_dir, old.notify
+        entry.project, entry.keys = old.project, old.keys
+    entry.schedule, entry.schedule_text, entry.carried = old.schedule, old.schedule_text, True
+    return entry

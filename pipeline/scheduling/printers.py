@@ -75,6 +75,12 @@ def on_calendar(entry: RouteEntry) -> list[str]:
     return [f"{days + ' ' if days else ''}*-{part(month)}-{part(dom)} {time}{zone}"]
 
 
+def _specifiers(text: str) -> str:
+    """Text for a unit file, where % starts a specifier (%h, %n...): a literal % is %%. (ExecStart
+    also expands $VAR, so a literal $ there is $$.)"""
+    return text.replace("%", "%%")
+
+
 def systemd(entries: list[RouteEntry], profile: str | None = None, state=None) -> str:
     """A .service and a .timer unit per route."""
     out = ["# route schedules as systemd timers: save each unit under /etc/systemd/system/ (or",
@@ -92,9 +98,9 @@ def systemd(entries: list[RouteEntry], profile: str | None = None, state=None) -
             calendar, once = ["minutely"], True
         out += [f"# ---- {unit}.service", "[Unit]", f"Description=route {entry.name}",
                 "Wants=network-online.target", "After=network-online.target", "", "[Service]", "Type=oneshot",
-                f"WorkingDirectory={entry.file.resolve().parent}",
+                f"WorkingDirectory={_specifiers(str(entry.file.resolve().parent))}",
                 "# EnvironmentFile=/etc/route/route.env   # the ${VAR}s the route needs (credentials)",
-                f"ExecStart={shlex.join(command(entry, profile, state, once=once))}", "",
+                f"ExecStart={_specifiers(shlex.join(command(entry, profile, state, once=once))).replace('$', '$$')}", "",
                 f"# ---- {unit}.timer", "[Unit]", f"Description=route {entry.name}: {entry.schedule.describe()}", "",
                 "[Timer]"]
         out += [f"OnCalendar={value}" for value in calendar]

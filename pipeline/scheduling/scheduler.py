@@ -29,7 +29,7 @@ from ..plan import new_run_id
 from ..report import RunReport
 from .catalog import Catalog, RouteEntry
 from .cron import UTC, parse_iso
-from .jobs import Job, start_process, start_thread
+from .jobs import Job, Outcome, start_process, start_thread
 from .locks import RouteLock
 
 TICK_SECONDS = 1.0
@@ -77,7 +77,10 @@ class Scheduler:
             return []
         started = []
         busy_keys = set().union(*(j.entry.keys for j in self.running.values())) if self.running else set()
-        for entry, slot in self.due(now):
+        due = self.due(now)
+        for entry, slot in [d for d in due if d[0].problem]:
+            self._refuse(entry, slot)
+        for entry, slot in [d for d in due if not d[0].problem]:
             if len(self.running) >= self.workers:
                 break
             if entry.keys & busy_keys:
@@ -92,7 +95,7 @@ class Scheduler:
         """Routes due at `now` and not running, oldest slot first."""
         out = []
         for entry in self.catalog.routes():
-            if entry.schedule is None or entry.problem or entry.name in self.running:
+            if entry.schedule is None or (entry.problem and not entry.carried) or entry.name in self.running:
                 continue
             known = self._not_before.get(entry.name)
             if known is not None and known[0] is entry and now < known[1]:
@@ -131,6 +134,20 @@ class Scheduler:
         else:
             start_process(job, self.variables, self.profile, self.state, self._done)
         return job
+
+    def _refuse(self, entry: RouteEntry, slot: dt.datetime) -> None:
+        """A route whose file no longer reads fell due: record the run it misses as failed (and
+        notify it), as for a crash, rather than let the dataset go stale without a word."""
+        lock = RouteLock(entry.state_dir, entry.name)
+        if not lock.acquire():
+            return
+        try:
+            job = Job(entry, new_run_id(), slot, outcome=Outcome("invalid", entry.problem or ""), started=time.time())
+            self.slots[entry.name] = max(slot, self.clock.now())
+            self._finish(job)
+            self.finished.append(job)
+        finally:
+            lock.release()
 
     def _done(self, job: Job) -> None:
         self.wake.set()
@@ -204,6 +221,9 @@ class Scheduler:
     def _announce(self, change: str, entry: RouteEntry) -> None:
         if change == "removed":
             self.log.info("%s: %s is gone; no longer scheduled", entry.name, entry.file)
+        elif entry.problem and entry.carried:
+            self.log.warning("%s: %s no longer reads; until it is fixed, each run it misses is recorded as failed: %s",
+                             entry.name, entry.file, entry.problem)
         elif entry.problem:
             self.log.warning("%s: %s cannot be scheduled: %s", entry.name, entry.file, entry.problem)
         elif entry.schedule is None:
@@ -225,8 +245,16 @@ class Scheduler:
         self.reap()
 
     def run_once(self) -> list[Job]:
-        """Run every route due now (each once), `workers` at a time; return the finished runs."""
+        """Run every route due now (each once), `workers` at a time; return the finished runs.
+        SIGTERM or Ctrl-C stop it as they stop run_forever: no run is left going behind it."""
         self.stopping.clear()
+        previous = self._catch_signals()
+        try:
+            return self._run_once()
+        finally:
+            self._restore_signals(previous)
+
+    def _run_once(self) -> list[Job]:
         tried: set[str] = set()
         while True:
             self.tick(launch=False)
@@ -238,19 +266,24 @@ class Scheduler:
             for entry, slot in pending:
                 if len(self.running) >= self.workers or self.stopping.is_set():
                     break
+                if entry.problem:
+                    tried.add(entry.name)
+                    self._refuse(entry, slot)
+                    continue
                 if entry.keys & busy:
                     continue
                 tried.add(entry.name)
                 if self._launch(entry, slot) is not None:
                     busy |= entry.keys
-            if self.stopping.is_set() and not self.running:
+            if self.stopping.is_set():
+                self.shutdown()
                 return self.finished
             self.wake.wait(0.2)
             self.wake.clear()
 
     def run_forever(self) -> None:
         """Tick until stopped; then finish or stop the running routes (see the module docstring)."""
-        previous = {sig: signal.signal(sig, self._signalled) for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = self._catch_signals()
         try:
             while not self.stopping.is_set():
                 self.tick()
@@ -258,8 +291,18 @@ class Scheduler:
                 self.clock.sleep(self._seconds_to_next(), self.wake)
             self.shutdown()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            self._restore_signals(previous)
+
+    def _catch_signals(self) -> dict:
+        """SIGTERM and SIGINT stop the scheduler (only the main thread can catch signals)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._signalled) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def _restore_signals(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
     def shutdown(self) -> None:
         """Wait `grace` seconds for running routes, then stop them cleanly; return when all ended."""
