@@ -71,11 +71,16 @@ class _AtomicFile(Delivery):
         if self.ctx.run.options.dry_run or self._out is None:
             return DeliveryResult(delivered=0 if self.ctx.run.options.dry_run else self.rows, location=str(self.path),
                                   details={"would_write": self.rows} if self.ctx.run.options.dry_run else {})
-        self._out.flush()
-        os.fsync(self._out.fileno())
-        self._out.close()
-        self._out = None
-        os.replace(self._tmp, self.path)
+        try:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            self._out = None
+            os.replace(self._tmp, self.path)
+        except OSError as exc:  # the executor calls no abort() after a failed close(): clean up here
+            self.abort(exc)
+            why = "a folder has that name" if self.path.is_dir() else exc.strerror
+            raise RunFailed(f"cannot write {self.path}: {why}; nothing was written there") from None
         return DeliveryResult(delivered=self.rows, created=self.rows, location=str(self.path))
 
     def abort(self, exc) -> None:

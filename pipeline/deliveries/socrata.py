@@ -36,7 +36,13 @@ from ..socrata.http import SocrataSession
 from ..socrata.options import DELIVERY_SCHEMA, bind_delivery, check_delivery
 from ..socrata.replace import Spool, replace, shrink_problem
 from ..socrata.soda import BatchSender
-from ..socrata.views import Dataset, create_dataset, field_name, read_dataset
+from ..socrata.views import (
+    Dataset,
+    create_dataset,
+    field_name,
+    publish_dataset,
+    read_dataset,
+)
 from .base import DeliveryResult
 
 NUMERIC = ("number", "money", "double")
@@ -85,7 +91,9 @@ class SocrataDelivery:
     def head(self) -> str:
         where = f"{self.run.route_file.name}:{self.ctx.line}: " if self.ctx.line else ""
         target = f"target '{self.ctx.target}': " if self.ctx.target else ""
-        ds = self.dataset.label if self.dataset else (self.options.get("dataset") or "the dataset")
+        create = self.options.get("create") or {}
+        named = f"\"{create['name']}\" (to be created)" if create.get("name") else "the dataset"
+        ds = self.dataset.label if self.dataset else (self.options.get("dataset") or named)
         return f"{where}{target}socrata {self.mode} to dataset {ds}"
 
     def _fail(self, message: str) -> DeliveryFailed:
@@ -111,7 +119,7 @@ class SocrataDelivery:
             self.http = SocrataSession(domain, auth=auth, timeout=self.options["timeout"],
                                        retries=self.options["retries"], backoff=self.options["backoff"],
                                        pool=self.options["concurrency"] + 2, cancelled=self.run.cancelled,
-                                       log=self.ctx.log)
+                                       log=self.ctx.log, label=local.label(self.run) if self.local else None)
             self.dataset = self._find_dataset()
         except SocrataError as exc:
             raise self._fail(f"{self.head}: {exc}") from None
@@ -133,13 +141,18 @@ class SocrataDelivery:
                                    f"dataset named \"{create['name']}\" was created by a route here yet")
             return None
         try:
-            return read_dataset(self.http, dataset_id)
+            found = read_dataset(self.http, dataset_id)
         except SocrataError as exc:
             if exc.status != 404 or not create or self.mode == "delete":
                 raise
             if not self.options.get("dataset"):
                 state.forget(self.run.state_dir, portal, self._state_key)   # deleted since: make it again
             return None
+        if (create and not self.options.get("dataset") and not self.dry_run
+                and found.meta.get("publicationStage") == "unpublished"):
+            # Created by an earlier run that stopped before publishing it: finish that now.
+            found = read_dataset(self.http, publish_dataset(self.http, found.id))
+        return found
 
     # -- prepare: once types are known, check everything, create the dataset, get ready -------
 
@@ -167,7 +180,7 @@ class SocrataDelivery:
         create = self.options.get("create")
         if not create:
             raise self._fail(f"{self.head}: dataset {self.options.get('dataset')} was not found on "
-                             f"{self.http.base}; check the id, or add `create:` to the delivery")
+                             f"{self.http.label}; check the id, or add `create:` to the delivery")
         explicit = self.options.get("columns") or {}
         cols = creation_columns(self.route_columns, create.get("types"), explicit, self.zoned)
         ri = self.options.get("row_identifier")
@@ -181,13 +194,16 @@ class SocrataDelivery:
             self.dataset = Dataset("(new)", create["name"], cols, ri_field)
             return
         try:
-            self.dataset = create_dataset(self.http, name=create["name"], columns=cols, row_identifier=ri_field,
-                                          description=create.get("description", ""),
-                                          category=create.get("category", ""), tags=create.get("tags") or ())
+            self.dataset = create_dataset(
+                self.http, name=create["name"], columns=cols, row_identifier=ri_field,
+                description=create.get("description", ""), category=create.get("category", ""),
+                tags=create.get("tags") or (),
+                on_created=lambda ds_id: state.record(self.run.state_dir, "local" if self.local else self.http.base,
+                                                      self._state_key, ds_id, create["name"]))
         except SocrataError as exc:
             raise self._fail(f"{self.head}: {exc}") from None
         state.record(self.run.state_dir, "local" if self.local else self.http.base, self._state_key,
-                     self.dataset.id, create["name"])
+                     self.dataset.id, create["name"])      # the published id, should the portal change it
         self.ctx.log.info("%s: created dataset %s", self.head, self.dataset.label)
 
     def _start_plan(self) -> None:

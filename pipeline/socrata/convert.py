@@ -53,10 +53,13 @@ def to_wire(chunk: pd.DataFrame, mapping: Mapping, *, mode: str, form: str, time
                 reason = f"{conv.reason} (for {t.label})"
                 rejected += ctx.reject(chunk[mask], reason, column=t.column)
                 bad |= mask
-        names.append(t.field)
-        arrays.append(conv.values)
+        values = conv.values
         if mapping.key is not None and t.field == mapping.key.field:
-            key_values = conv.values
+            if t.type in wire.NUMBERS:
+                values = wire.number_key(values)     # one spelling per key, whatever the chunk holds
+            key_values = values
+        names.append(t.field)
+        arrays.append(values)
     if needs_key and key_values is not None:
         missing = np.asarray(pc.is_null(key_values).to_numpy(zero_copy_only=False), dtype=bool) & ~bad
         if missing.any():

@@ -218,7 +218,10 @@ class Revision:
             if status == "failure":
                 log = task.get("log") or []
                 last = log[-1].get("details") if log and isinstance(log[-1], dict) else ""
-                raise SocrataError(f"{what}: the portal's job failed; the dataset keeps its old rows. {last or ''}".rstrip())
+                if isinstance(last, dict):      # the portal's words, not a Python dict
+                    last = last.get("message") or last.get("error") or ", ".join(f"{k}: {v}" for k, v in last.items())
+                said = f": {str(last).rstrip('.')}." if last else "."
+                raise SocrataError(f"{what}: the portal's job failed{said}")
             if status == "successful" or (task.get("finished_at") and status not in ("failure",)):
                 return task
             return None

@@ -86,8 +86,9 @@ class SocrataSession:
 
     def __init__(self, domain: str, *, auth: dict | None = None, timeout: float = 120.0,
                  retries: int = 5, backoff: float = 1.0, pool: int = 8,
-                 cancelled: threading.Event | None = None, log=None):
+                 cancelled: threading.Event | None = None, log=None, label: str | None = None):
         self.base = normalise_domain(domain)
+        self.label = label or self.base        # the portal as messages name it
         self.host = urlsplit(self.base).netloc
         self.timeout = timeout
         self.retries = retries
@@ -158,7 +159,7 @@ class SocrataSession:
                     return response
                 code, message = error_fields(_body(response))
                 if status not in TRANSIENT:
-                    raise SocrataError(explain(status, code, message, what=what, dataset=dataset, domain=self.base),
+                    raise SocrataError(explain(status, code, message, what=what, dataset=dataset, domain=self.label),
                                        status=status, code=code, server_message=message,
                                        request_id=request_id, outcome=NOT_APPLIED)
                 outcome = NOT_APPLIED if status in NOT_PROCESSED else UNKNOWN

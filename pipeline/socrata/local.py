@@ -61,6 +61,11 @@ def acquire(run, auth: dict | None) -> tuple[str, dict]:
         return shared.server.url, use
 
 
+def label(run) -> str:
+    """The embedded portal as messages name it (its port changes every run, so not its URL)."""
+    return f"the local portal in {run.state_dir / 'portal.sqlite'}"
+
+
 def release(run) -> None:
     """Stop the local portal when its last user is done."""
     lock = run.extras.setdefault(_KEY + ".lock", threading.Lock())

@@ -36,7 +36,8 @@ def failure(sender: BatchSender, *, head: str, unsent_rows: int, mode: str, repe
     failed = [b for b, e in real if not isinstance(e, OutcomeUnknown)]
     not_sent = _rows(failed) + _rows(sender.skipped()) + unsent_rows
     first = real[0][1] if real else None
-    parts = [f"{head}: {first}" if first else f"{head}: stopped"]
+    opening = f"{head}: {first}" if first else f"{head}: stopped"
+    parts = [opening if opening.endswith((".", "!", "?")) else opening + "."]   # sentences follow
     source = next((b.source for b in delivered_batches + uncertain + failed if b.source), "")
     if delivered:
         parts.append(f"Arrived for certain: {delivered:,} rows "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .errors import OutcomeUnknown
 from .http import SocrataSession
 
 FOURFOUR = re.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}$")
@@ -98,7 +99,7 @@ def read_dataset(http: SocrataSession, dataset_id: str) -> Dataset:
     if not isinstance(meta, dict) or "columns" not in meta:
         from .errors import SocrataError
         raise SocrataError(f"reading dataset {dataset_id}: the portal's answer has no columns; is "
-                           f"{http.base} a Socrata portal?")
+                           f"{http.label} a Socrata portal?")
     return parse_view(meta)
 
 
@@ -111,8 +112,12 @@ def field_name(name: str) -> str:
 
 
 def create_dataset(http: SocrataSession, *, name: str, columns: list[Column], row_identifier: str | None,
-                   description: str = "", category: str = "", tags=(), publish: bool = True) -> Dataset:
-    """Create a dataset (`POST /api/views.json`) with these columns, then publish it."""
+                   description: str = "", category: str = "", tags=(), publish: bool = True,
+                   on_created=None) -> Dataset:
+    """Create a dataset (`POST /api/views.json`) with these columns, then publish it.
+
+    `on_created(dataset_id)` runs as soon as the dataset exists, before publishing, so a run that
+    fails to publish still remembers it (and the next run publishes it instead of making another)."""
     body: dict = {"name": name, "columns": [
         {"fieldName": c.field, "name": c.name, "dataTypeName": c.type} for c in columns]}
     if description:
@@ -124,13 +129,25 @@ def create_dataset(http: SocrataSession, *, name: str, columns: list[Column], ro
     if row_identifier:
         body["metadata"] = {"rowIdentifier": row_identifier}
     what = f'creating dataset "{name}"'
-    meta = http.send_json("POST", "/api/views.json", body, what=what, params={"nbe": "true"},
-                          repeatable=False)
+    try:
+        meta = http.send_json("POST", "/api/views.json", body, what=what, params={"nbe": "true"},
+                              repeatable=False)
+    except OutcomeUnknown as exc:   # not resent: a second dataset could be made; say what to check
+        raise OutcomeUnknown(f"{exc}. If a dataset named \"{name}\" now exists (unpublished) on {http.label}, "
+                             f"give its id as `dataset:` or delete it, then run the route again",
+                             status=exc.status, request_id=exc.request_id, outcome=exc.outcome) from None
     dataset_id = meta["id"]
+    if on_created is not None:
+        on_created(dataset_id)
     if publish and meta.get("publicationStage", "published") != "published":
-        published = http.send_json("POST", f"/api/views/{dataset_id}/publication.json", None,
-                                   what=f"publishing dataset {dataset_id}", dataset=dataset_id)
-        if isinstance(published, dict) and published.get("id"):
-            meta = published
-            dataset_id = meta["id"]
+        dataset_id = publish_dataset(http, dataset_id)
     return read_dataset(http, dataset_id)
+
+
+def publish_dataset(http: SocrataSession, dataset_id: str) -> str:
+    """Publish a dataset (`POST /api/views/{4x4}/publication.json`); returns the published id."""
+    published = http.send_json("POST", f"/api/views/{dataset_id}/publication.json", None,
+                               what=f"publishing dataset {dataset_id}", dataset=dataset_id)
+    if isinstance(published, dict) and published.get("id"):
+        return published["id"]
+    return dataset_id

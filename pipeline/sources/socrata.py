@@ -56,7 +56,8 @@ class SocrataSource:
         if is_local:
             domain, auth = local.acquire(self.run, auth)
         http = SocrataSession(domain, auth=auth, timeout=self.options["timeout"], retries=self.options["retries"],
-                              backoff=self.options["backoff"], cancelled=self.run.cancelled, log=self.ctx.log)
+                              backoff=self.options["backoff"], cancelled=self.run.cancelled, log=self.ctx.log,
+                              label=local.label(self.run) if is_local else None)
         return http, is_local
 
     def _fields(self, dataset: Dataset) -> tuple[list[str], dict[str, str]]:
