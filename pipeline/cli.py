@@ -220,8 +220,12 @@ def history(route, state, status, since, limit, as_json):
     runs = History(state_dir).runs(name, status, since, limit)
     if as_json:
         for r in runs:
-            r.pop("report", None)
-        click.echo(json.dumps(runs, indent=2))
+            report = json.loads(r.pop("report", None) or "{}")
+            # per target: rows created, updated, deleted, rejected, and the revision or request ids
+            r["targets"] = [{k: t.get(k) for k in ("name", "kind", "status", "routed", "delivered", "created",
+                                                   "updated", "deleted", "rejected", "location", "error", "details")}
+                            for t in report.get("targets", [])]
+        click.echo(json.dumps(runs, indent=2, default=str))
         return
     if not runs:
         click.echo(f"no runs recorded in {state_dir}")

@@ -17,6 +17,9 @@ from rich.table import Table
 from .report import RunReport
 
 PLAIN_EVERY = 5.0
+# Details a delivery reports for the history that mean nothing in a dry-run summary line.
+_INTERNAL_DETAILS = {"dataset", "dataset_name", "mode", "domain", "dry_run", "request_ids", "batches",
+                     "revision", "job", "plan"}
 
 
 def _fmt(n: int | float) -> str:
@@ -89,11 +92,12 @@ def summary(report: RunReport, console: Console) -> None:
     console.print(targets)
     if report.rows_unrouted:
         where = f" (written to {report.unrouted_file})" if report.unrouted_file else ""
-        console.print(f"{_fmt(report.rows_unrouted)} rows matched no target{where}")
+        console.print(f"{_fmt(report.rows_unrouted)} {'row' if report.rows_unrouted == 1 else 'rows'} matched no target{where}")
     if report.rows_rejected:
-        console.print(f"[yellow]{_fmt(report.rows_rejected)} rows rejected[/]: see {escape(report.rejects_file)}")
+        console.print(f"[yellow]{_fmt(report.rows_rejected)} {'row' if report.rows_rejected == 1 else 'rows'} rejected[/]: see {escape(report.rejects_file)}")
     for t in report.targets:
-        if t.details and report.dry_run:
-            console.print(f"{t.name} would: " + ", ".join(f"{k} {v}" for k, v in t.details.items()))
+        shown = {k: v for k, v in t.details.items() if k not in _INTERNAL_DETAILS}
+        if shown and report.dry_run:
+            console.print(escape(f"{t.name} would: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items())))
     if report.error:
         console.print(f"[red]error:[/] {escape(report.error)}", highlight=False)

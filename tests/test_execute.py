@@ -48,8 +48,8 @@ def test_rows_flow_through_rules_to_two_targets(route_cli, write_route, tmp_path
     rejects = next((tmp_path / ".route/rejects").glob("flow-*.csv"))
     rows = read_csv_rows(rejects)
     assert [(r["step"], r["column"], r["value"], r["line"]) for r in rows] == [("cast", "amount", "abc", "4")]
-    assert "1 rows matched no target" in result.stdout
-    assert "1 rows rejected" in result.stdout
+    assert "1 row matched no target" in result.stdout
+    assert "1 row rejected" in result.stdout
 
 
 def test_json_report_counts(route_cli, write_route):

@@ -48,7 +48,7 @@ def test_installed_plugin_runs_by_name(example_plugin_installed, route_cli, writ
     result = route_cli("execute", str(path))
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "out.jsonl") == [{"town": "Hartford"}, {"town": "West Hartford"}]
-    assert "1 rows rejected" in result.stdout
+    assert "1 row rejected" in result.stdout
 
 
 def test_plugin_options_are_checked_against_its_schema(example_plugin_installed, route_cli, write_route):

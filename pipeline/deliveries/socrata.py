@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ..errors import DeliveryFailed
+from ..errors import DeliveryFailed, RunFailed
 from ..plugins import delivery
 from ..socrata import local, reader, report, state
 from ..socrata.batching import Rebatcher
@@ -108,6 +108,10 @@ class SocrataDelivery:
     def open(self, columns) -> None:
         """Connect and read the dataset; checks run now when column types are known, else on the
         first chunk (still before anything is sent)."""
+        opts = self.run.options
+        if self.mode == "replace" and opts.limit is not None and not opts.force and not opts.dry_run:
+            raise RunFailed(f"{self.head}: --limit reads only the first {opts.limit} rows, and a replace would leave "
+                             "the dataset with only those; use --dry-run to try the route, or add --force")
         self.route_columns = route_types(columns)
         self.zoned = tz_columns(columns) if hasattr(columns, "items") else set()
         auth = dict(self.options.get("auth") or {})
