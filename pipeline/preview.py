@@ -11,6 +11,7 @@ from typing import Mapping
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .context import RunOptions
@@ -29,6 +30,16 @@ def preview_route(route: Path, *, rows: int, variables: Mapping[str, str], regis
     def capture(title: str, step: Component) -> None:
         inner = step.impl
         if step.scope != "chunk":
+            # A stream rule (sort, dedupe, aggregate...) sees only the previewed rows: say so.
+            title += f" [on the first {rows} rows only]"
+
+            def streamed(chunks, options, ctx, _inner=inner, _title=title):
+                for out in _inner(chunks, options, ctx):
+                    shown.setdefault(_title, []).append(out)
+                    yield out
+
+            step.impl = streamed
+            order.append(title)
             return
 
         def tapped(chunk, options, ctx, _inner=inner, _title=title):
@@ -67,7 +78,7 @@ def preview_route(route: Path, *, rows: int, variables: Mapping[str, str], regis
     executor.prepare()
     report = executor.execute()
     if report.error:
-        console.print(f"[red]error:[/] {report.error}")
+        console.print(f"[red]error:[/] {escape(report.error)}")
     for title in order:
         _show(console, title, shown.get(title, []), rows)
     for target in plan.targets:
@@ -78,13 +89,20 @@ def preview_route(route: Path, *, rows: int, variables: Mapping[str, str], regis
 
 def _show(console: Console, title: str, frames: list[pd.DataFrame], rows: int) -> None:
     frame = pd.concat(frames) if frames else pd.DataFrame()
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(title=escape(title), title_justify="left", header_style="bold")
     table.add_column("line", justify="right", style="dim")
     for c in frame.columns:
-        table.add_column(f"{c}\n[dim]{_dtype(frame[c].dtype)}[/]")
+        table.add_column(f"{escape(str(c))}\n[dim]{_dtype(frame[c].dtype)}[/]")
     for idx, row in frame.head(rows).iterrows():
-        table.add_row(str(idx), *["[dim]null[/]" if pd.isna(v) else str(v) for v in row.tolist()])
+        table.add_row(str(idx), *["[dim]null[/]" if _is_null(v) else escape(str(v)) for v in row.tolist()])
     console.print(table)
+
+
+def _is_null(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or dict held in a cell
+        return False
 
 
 def _dtype(dtype) -> str:
