@@ -106,7 +106,11 @@ class Executor:
         else:
             self._commit(deliveries)
             if not self._errors and hasattr(source, "on_delivered") and not run.options.dry_run and self.capture is None:
-                source.on_delivered()
+                try:
+                    source.on_delivered()  # e.g. commit the incremental high-water mark
+                except Exception as exc:
+                    report.status = "partial"
+                    report.error = run.mask(f"every target delivered, but the source failed afterwards: {_message(exc)}")
         report.ended = time.time()
         return report
 

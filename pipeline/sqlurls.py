@@ -33,7 +33,7 @@ def parse_url(url: str):
     from sqlalchemy.exc import ArgumentError
 
     try:
-        parsed = make_url(url)
+        parsed = make_url(_quote_credentials(url))
     except (ArgumentError, ValueError) as exc:
         raise OptionError(f"'{mask_text(url, url)}' is not a database URL such as "
                           "postgresql://user:${DB_PASSWORD}@host/db or sqlite:///data/local.db "
@@ -42,6 +42,19 @@ def parse_url(url: str):
     if "+" not in name and name in DEFAULT_DRIVERS:
         parsed = parsed.set(drivername=f"{'postgresql' if name == 'postgres' else name}+{DEFAULT_DRIVERS[name]}")
     return parsed
+
+
+def _quote_credentials(url: str) -> str:
+    """`url` with its user and password URL-quoted when they hold an '@' (a `${DB_PASSWORD}` such as
+    `p@ss` written as is): the last '@' is the one before the host. SQLAlchemy would split at the
+    first, connect to a host named after the end of the password and show that part in messages.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or rest.count("@") < 2:
+        return url
+    userinfo, host = rest.rsplit("@", 1)
+    user, colon, password = userinfo.partition(":")
+    return f"{scheme}://{quote(user, safe='')}{colon}{quote(password, safe='')}@{host}"
 
 
 def mask_url(url) -> str:
@@ -56,11 +69,11 @@ def mask_url(url) -> str:
 def _secrets(url) -> list[str]:
     password = None
     try:
-        from sqlalchemy.engine import make_url
+        from sqlalchemy.engine import make_url  # not parse_url: its own error message masks through here
 
-        password = make_url(url).password if isinstance(url, str) else url.password
-    except Exception:  # an unparsable URL: fall back to what looks like user:password@
-        m = re.search(r"://[^:/@]*:([^@]*)@", str(url))
+        password = make_url(_quote_credentials(url)).password if isinstance(url, str) else url.password
+    except Exception:  # an unparsable URL: fall back to what looks like user:password@ (to the last @)
+        m = re.search(r"://[^:/@]*:(.*)@", str(url))
         password = m.group(1) if m else None
     if not password:
         return []

@@ -27,6 +27,12 @@ _COMMON = {
 }
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class _AtomicFile(Delivery):
     """Writes to a temporary file in the target's folder; close() renames it over the target."""
 
@@ -52,6 +58,7 @@ class _AtomicFile(Delivery):
         except OSError as exc:
             raise RunFailed(f"cannot write in {self.path.parent}: {exc.strerror}; check the folder and its permissions") from None
         self._tmp = Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file should read like any other
         self._out = os.fdopen(fd, "wb")
         self._start()
 

@@ -14,7 +14,8 @@ abort(), so a failed run leaves the table as it was and nothing half-delivered i
   exactly the key columns. Within a chunk, the last row of a key wins.
 - delete: DELETE the rows whose key matches a route row (other columns are ignored).
 
-A missing table is created from the route's column types (pipeline/deliveries/sql_tables.py).
+A missing table is created from the route's column types (pipeline/deliveries/sql_tables.py);
+MySQL/MariaDB commit the CREATE at once, so a failed run drops the table it created.
 PostgreSQL rows go through COPY; other databases get executemany of `batch_rows` rows.
 With --dry-run the delivery connects and checks the table and columns, writes nothing, and
 reports what it would have done.
@@ -119,6 +120,7 @@ class SqlDelivery:
         self.writer = None
         self.target_sql = None      # where rows go: the table, or the new table beside it (MySQL replace)
         self.stage = None
+        self.created_mysql = None   # a table MySQL created (DDL commits there): dropped again by abort()
         self.rows = 0
         self.changed = 0
         self.count_before = None
@@ -195,6 +197,7 @@ class SqlDelivery:
                 self._close_connection()
                 return DeliveryResult(location=self.where)
             result = self._finish()
+            self.created_mysql = None  # delivered: the table stays
         except RouteError:
             self.abort(None)
             raise
@@ -210,9 +213,10 @@ class SqlDelivery:
         try:
             if self.conn.in_transaction():
                 self.conn.rollback()
-            if self.stage and self.mysql:
-                self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.stage}")
-                self.conn.commit()
+            for table in (self.stage, self.created_mysql) if self.mysql else ():
+                if table:
+                    self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+                    self.conn.commit()
         except Exception:  # the connection may be gone; the database rolls back on its own then
             pass
         finally:
@@ -237,6 +241,8 @@ class SqlDelivery:
             self.target_sql = self.stage
         elif self.info is None:
             tables.create(conn, self.table, self.schema, chunk, self.columns, self.key)
+            if self.mysql:  # committed at once by MySQL: a failed run must not leave it behind
+                self.created_mysql = table_sql
         elif self.mode == "replace":
             conn.exec_driver_sql(f"DELETE FROM {table_sql}")
         if not conn.in_transaction():
