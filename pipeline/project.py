@@ -25,7 +25,7 @@ from typing import Any, Iterator, Mapping
 
 from .errors import Problem, RouteInvalid
 from .schemacheck import _to_problems, route_schema, suggest
-from .yamlfile import Document, format_path, load_yaml_file
+from .yamlfile import Document, format_path, load_yaml_file, value_at
 
 DEFAULTS_NAMES = ("defaults.yaml", "defaults.yml")
 # Profiles that work without a defaults.yaml: `--profile local` writes to the embedded portal.
@@ -142,7 +142,7 @@ class Project:
         secrets = set(doc.secrets) | (self.doc.secrets if self.doc else set())
         merged = MergedDocument(file=doc.file, data=data, marks=doc.marks, key_marks=doc.key_marks,
                                 styles=doc.styles, secrets=secrets, origins=origins)
-        return merged, [p for path in origins for p in _unset(merged, path, _get(data, path))]
+        return merged, [p for path in origins for p in _unset(merged, path, value_at(data, path))]
 
     def _fill(self, data: dict, origins: dict) -> None:
         if "notify" in self.settings and (self.origins["notify"][0] == "profiles" or "notify" not in data):
@@ -301,14 +301,6 @@ def _unset(doc: Document, base: tuple, value: Any, sub: tuple = ()) -> list[Prob
         return [p for i, v in enumerate(value) for p in _unset(doc, base, v, sub + (i,))]
     return []
 
-
-def _get(data: Any, path: tuple) -> Any:
-    for part in path:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
 
 
 def _same_domain(a: Any, b: Any) -> bool:

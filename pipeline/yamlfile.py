@@ -46,13 +46,7 @@ class Document:
         return self.marks.get((), (1, 1))
 
     def _value(self, path: Path_):
-        value = self.data
-        for part in path:
-            try:
-                value = value[part]
-            except (KeyError, IndexError, TypeError):
-                return None
-        return value
+        return value_at(self.data, path)
 
     def key_mark(self, path: Path_) -> tuple[int, int]:
         """Line and column of the key that introduces `path` (falls back to the value's)."""
@@ -85,6 +79,16 @@ def _hint(exc: yaml.MarkedYAMLError) -> str:
     if "expected <block end>" in problem:
         return "; check the indentation of this line against the lines above"
     return ""
+
+
+def value_at(data: Any, path: Path_) -> Any:
+    """The value at `path` inside plain data, or None where the path leads nowhere."""
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def format_path(path: Path_) -> str:
