@@ -3,7 +3,13 @@
 Cells are read with python-calamine, which bench/bench_excel.py measured at about 8x the speed of
 openpyxl's read-only mode and which gives what the route needs: cached values of formulas, dates
 as dates, text as text and the merged ranges of .xlsx/.xls sheets. calamine holds the whole sheet
-in memory while it is read (about 1 KB per row of 13 columns); chunks are cut from it.
+in memory while it is read (about 1.6 KB per row of 13 columns); chunks are cut from it.
+
+`engine` chooses the reader: `calamine`; `openpyxl`, which streams an .xlsx/.xlsm sheet with
+openpyxl's read-only mode in bounded memory (one chunk at a time; slower, as the sheet is read
+twice: once to settle the column types, once for the rows; see pipeline/sources/excel_stream.py);
+or `auto` (the default): calamine, unless a chosen sheet's XML is larger than 100 MB
+uncompressed. Both give the same rows, values, row numbers and types.
 
 Rules, as a user sees them:
 
@@ -27,7 +33,10 @@ Rules, as a user sees them:
 from __future__ import annotations
 
 import difflib
+import functools
+import zipfile
 from typing import Iterator
+from xml.etree import ElementTree as ET
 
 import pandas as pd
 import pyarrow as pa
@@ -37,6 +46,7 @@ from ..errors import OptionError, RunFailed
 from ..plugins import source
 from . import excel_cells as cells
 from .excel_sheet import Sheet, SheetReader, Window, parse_range
+from .excel_stream import STREAM_SUFFIXES, StreamSheet, choose_engine, sheet_members
 
 SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
@@ -62,6 +72,10 @@ OPTIONS_SCHEMA = {
         "skip_rows": {"type": "integer", "minimum": 0,
                       "description": "rows under the header that are not data (a units line)"},
         "range": {"type": "string", "description": "the cells to read: A3:H500, A3:H (to the last row) or B:F"},
+        "engine": {"enum": ["auto", "calamine", "openpyxl"],
+                   "description": "the reader: calamine (fast, holds the sheet in memory), openpyxl "
+                                  "(.xlsx/.xlsm only: streams the sheet in bounded memory, slower) or auto "
+                                  "(default: calamine unless a sheet's XML is over 100 MB, then openpyxl)"},
     },
 }
 
@@ -77,6 +91,7 @@ class ExcelSource:
         sheet: Permits          # or 2 (the second sheet); or sheets: [2023, 2024]
         header_row: 3           # Excel's row number
         range: A3:H500          # optional
+        engine: auto            # or calamine, or openpyxl (streams a huge .xlsx in bounded memory)
     ```
     """
 
@@ -87,31 +102,42 @@ class ExcelSource:
         if self.path.suffix.lower() not in SUFFIXES:
             raise OptionError(f"'{options['path']}' is not a workbook ({', '.join(SUFFIXES)}); "
                               "use the csv source for text files", ("path",))
+        self.engine = options.get("engine", "auto")
+        if self.engine == "openpyxl" and self.path.suffix.lower() not in STREAM_SUFFIXES:
+            raise OptionError(f"engine openpyxl reads .xlsx and .xlsm workbooks only, not "
+                              f"'{options['path']}': use engine calamine (or auto)", ("engine",))
         try:
-            import python_calamine  # noqa: F401 - the excel extra
-        except ImportError:
-            raise OptionError("reading workbooks needs python-calamine: pip install 'route-etl[excel]'") from None
+            if self.engine == "openpyxl":
+                import openpyxl  # noqa: F401
+            else:
+                import python_calamine  # noqa: F401 - the excel extra
+        except ImportError as exc:
+            raise OptionError(f"reading workbooks needs {exc.name}: pip install 'route-etl[excel]'") from None
         if "sheet" in options and "sheets" in options:
             raise OptionError("give either sheet or sheets, not both", ("sheets",))
         self.window = parse_range(options["range"]) if "range" in options else Window()
         self.sheet_column = options.get("sheet_column", "sheet") if "sheets" in options else None
         self._sheets: list[Sheet] | None = None
         self._names: list[str] | None = None
+        self._book = None  # the open openpyxl workbook of a streamed read
 
     def columns(self) -> list[str]:
         self._load()
         return list(self._names)
 
     def close(self) -> None:
-        """Called by the executor when it stops reading: let go of the sheet's data."""
+        """Called by the executor when it stops reading: let go of the sheet's data (and file)."""
         self._sheets = []
+        if self._book is not None:
+            self._book.close()
+            self._book = None
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         self._load()
         names = self._names
-        kinds = {n: cells.unify(blk[n][0] for s in self._sheets for _, blk in s.blocks if n in blk)
+        kinds = {n: cells.unify(s.kinds[n] for s in self._sheets if n in s.kinds)
                  for n in names if n != self.sheet_column}
-        if not any(sheet.blocks for sheet in self._sheets):  # no data row: the columns, typed, no rows
+        if not any(sheet.rows for sheet in self._sheets):  # no data row: the columns, typed, no rows
             self._sheets = []
             arrays = [pa.array([], cells.ARROW[kinds.get(n, cells.TEXT)]) for n in names]
             frame = frame_from_arrow(pa.Table.from_arrays(arrays, names=names), index=pd.Index([], dtype="int64"))
@@ -120,8 +146,7 @@ class ExcelSource:
         while self._sheets:
             sheet = self._sheets.pop(0)
             label = f"{self.options['path']}[{sheet.name}]"
-            while sheet.blocks:
-                index, block = sheet.blocks.pop(0)
+            for index, block in self._blocks(sheet):
                 n = len(index)
                 arrays = []
                 for name in names:
@@ -134,25 +159,27 @@ class ExcelSource:
                 frame = frame_from_arrow(pa.Table.from_arrays(arrays, names=names), index=pd.Index(index + 1))
                 frame.attrs["source"] = label
                 yield frame
+        self.close()
+
+    @staticmethod
+    def _blocks(sheet: Sheet) -> Iterator:
+        """A sheet's blocks: read again when streamed, else let go of each once it is given."""
+        if sheet.again is not None:
+            yield from sheet.again()
+        while sheet.blocks:
+            yield sheet.blocks.pop(0)
 
     # -- reading ---------------------------------------------------------------------------------
 
     def _load(self) -> None:
         if self._sheets is not None:
             return
-        import python_calamine
-
         if not self.path.exists():
             raise RunFailed(f"{self.options['path']}: no such file ({self.path})")
-        try:
-            book = python_calamine.CalamineWorkbook.from_path(str(self.path))
-        except Exception as exc:  # calamine raises several types for unreadable files
-            raise RunFailed(f"{self.options['path']}: cannot read the workbook: {exc}") from exc
-        with book:
-            self._sheets = [SheetReader(book.get_sheet_by_name(name), self.window, self.options.get("header_row"),
-                                        self.options.get("skip_rows", 0), self.ctx.run.chunk_rows,
-                                        str(self.options["path"])).read()
-                            for name in self._pick(book)]
+        if self._engine() == "openpyxl":
+            self._sheets = self._load_stream()
+        else:
+            self._sheets = self._load_calamine()
         names: list[str] = [self.sheet_column] if self.sheet_column else []
         for sheet in self._sheets:
             if self.sheet_column in sheet.names:
@@ -161,12 +188,58 @@ class ExcelSource:
             names += [n for n in sheet.names if n not in names]
         self._names = names
 
-    def _pick(self, book) -> list[str]:
-        """The sheet names to read, in order; a sheet that does not exist names those that do."""
-        available = list(book.sheet_names)
-        if self.options.get("sheets") == "*":
+    def _engine(self) -> str:
+        """calamine or openpyxl; `auto` streams only when a chosen sheet's XML is huge."""
+        if self.engine != "auto" or self.path.suffix.lower() not in STREAM_SUFFIXES:
+            return "calamine" if self.engine == "auto" else self.engine
+        try:
+            members = list(sheet_members(self.path))
+            return choose_engine(self.path, self._choose(members, members))
+        except (OSError, KeyError, ValueError, RunFailed, zipfile.BadZipFile, ET.ParseError):
+            return "calamine"  # which then says what is wrong
+
+    def _reader(self, sheet) -> SheetReader:
+        return SheetReader(sheet, self.window, self.options.get("header_row"), self.options.get("skip_rows", 0),
+                           self.ctx.run.chunk_rows, str(self.options["path"]))
+
+    def _load_stream(self) -> list[Sheet]:
+        import openpyxl
+
+        try:
+            self._book = book = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises several types for unreadable files
+            raise RunFailed(f"{self.options['path']}: cannot read the workbook: {exc}") from exc
+        worksheets = [ws.title for ws in book.worksheets]
+        sheets = []
+        for name in self._choose(book.sheetnames, worksheets):
+            if name not in worksheets:
+                raise RunFailed(f"{self.options['path']}: sheet '{name}' is a chart sheet, with no cells to read")
+            stream_sheet = StreamSheet(book, name)
+            surveyed = self._reader(stream_sheet).survey()
+            surveyed.again = functools.partial(self._restream, stream_sheet, surveyed)
+            sheets.append(surveyed)
+        return sheets
+
+    def _restream(self, stream_sheet: StreamSheet, surveyed: Sheet) -> Iterator:
+        return self._reader(stream_sheet).stream(surveyed)
+
+    def _load_calamine(self) -> list[Sheet]:
+        import python_calamine
+
+        try:
+            book = python_calamine.CalamineWorkbook.from_path(str(self.path))
+        except Exception as exc:  # calamine raises several types for unreadable files
+            raise RunFailed(f"{self.options['path']}: cannot read the workbook: {exc}") from exc
+        with book:
             kinds = {m.name: str(m.typ) for m in book.sheets_metadata}
-            return [n for n in available if kinds.get(n, "WorkSheet").endswith("WorkSheet")]
+            available = list(book.sheet_names)
+            worksheets = [n for n in available if kinds.get(n, "WorkSheet").endswith("WorkSheet")]
+            return [self._reader(book.get_sheet_by_name(name)).read() for name in self._choose(available, worksheets)]
+
+    def _choose(self, available: list[str], worksheets: list[str]) -> list[str]:
+        """The sheet names to read, in order; a sheet that does not exist names those that do."""
+        if self.options.get("sheets") == "*":
+            return list(worksheets)
         wanted = self.options.get("sheets") or [self.options.get("sheet", 1)]
         return [self._find(w, available) for w in wanted]
 

@@ -1,12 +1,16 @@
 """Reading one worksheet for the excel source: the header, the data rows, merged cells.
 
-A SheetReader walks calamine's rows once: it finds the header (the given Excel row, the first row
-of the range, or the first non-empty row), skips what comes before the data, copies each merged
+A SheetReader walks a sheet's rows: it finds the header (the given Excel row, the first row of
+the range, or the first non-empty row), skips what comes before the data, copies each merged
 range's top-left value into the range's other cells, drops rows whose cells are all empty, and
-types each block of rows column by column (pipeline/sources/excel_cells.py).
+types each block of rows column by column (pipeline/sources/excel_cells.py). `read` keeps the
+blocks (calamine has the sheet in memory anyway); `survey` then `stream` read a sheet twice, the
+first time for the column kinds only, so a streamed sheet never sits in memory
+(pipeline/sources/excel_stream.py).
 
-calamine's iter_rows() yields every row from the sheet's row 1, and each row's cells from the
-first column that holds data (sheet.start[1]); rows and columns here are 0-based.
+The sheet is calamine's or excel_stream.StreamSheet: iter_rows() yields every row from the
+sheet's row 1, and each row's cells from the first column that holds data (sheet.start[1]);
+rows and columns here are 0-based.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -69,11 +74,22 @@ def parse_range(text: str) -> Window:
 
 @dataclass
 class Sheet:
-    """What was read from one sheet: column names and typed blocks of rows."""
+    """What was read from one sheet: column names, each column's kind over the sheet, and either
+    the typed blocks of rows (calamine) or a way to read them again (a streamed sheet)."""
 
     name: str
     names: list[str] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)  # NULL: no value in the whole sheet
+    rows: int = 0
     blocks: list[tuple[np.ndarray, dict[str, tuple[str, pa.Array]]]] = field(default_factory=list)
+    again: Callable[[], Iterator] | None = None
+    renames: dict[str, str | None] = field(default_factory=dict)
+
+
+def sheet_kind(kinds) -> str:
+    """The kind of a column over the blocks that gave `kinds`; NULL when none held a value."""
+    kinds = set(kinds)
+    return cells.unify(kinds) if kinds - {cells.NULL} else cells.NULL
 
 
 class SheetReader:
@@ -91,16 +107,37 @@ class SheetReader:
         self.topleft: dict[tuple[int, int], object] = {}
 
     def read(self) -> Sheet:
+        """The whole sheet, its typed blocks kept in memory."""
+        out = Sheet(self.sheet.name)
+        out.blocks = list(self.iter_blocks(out))
+        return self._finish(out, [blk for _, blk in out.blocks])
+
+    def survey(self) -> Sheet:
+        """Names and kinds of a sheet whose rows are read again later (`stream`): no rows kept."""
+        out = Sheet(self.sheet.name)
+        seen: dict[str, set] = {}
+        for index, block in self.iter_blocks(out):
+            out.rows += len(index)
+            for name, (kind, _) in block.items():
+                seen.setdefault(name, set()).add(kind)
+        return self._finish(out, [{n: (sheet_kind(seen.get(n, ())), None) for n in out.names}])
+
+    def stream(self, surveyed: Sheet) -> Iterator[tuple[np.ndarray, dict]]:
+        """The typed blocks again, under the names that `survey` settled."""
+        for index, block in self.iter_blocks(Sheet(self.sheet.name)):
+            yield index, {surveyed.renames[n]: v for n, v in block.items() if surveyed.renames[n]}
+
+    def iter_blocks(self, out: Sheet) -> Iterator[tuple[np.ndarray, dict]]:
+        """Typed blocks of at most chunk_rows rows; sets out.names from the header on the way."""
         sheet, w = self.sheet, self.window
-        out = Sheet(sheet.name)
         if sheet.start is None:  # an empty sheet
-            return out
+            return
         (row0, col0), (row_end, col_end) = sheet.start, sheet.end
         self.col0 = col0
         self.lo, self.hi = max(w.col_lo, col0), col_end if w.col_hi is None else min(w.col_hi, col_end)
         last = row_end if w.row_hi is None else min(w.row_hi, row_end)
         if self.hi < self.lo:
-            return out
+            return
         self.merges = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (sheet.merged_cell_ranges or [])
                        if c1 >= self.lo and c0 <= self.hi]
         first = max(w.row_lo, row0)
@@ -129,10 +166,10 @@ class SheetReader:
             block = list(islice(rows, min(self.chunk_rows, last - r + 1)))
             if not block:
                 break
-            self._take_block(out, block, r)
+            taken = self._take_block(out, block, r)
+            if taken is not None:
+                yield taken
             r += len(block)
-        self._drop_unnamed_empty(out)
-        return out
 
     def _first_filled(self, first: int) -> int:
         a, b = self.lo - self.col0, self.hi - self.col0 + 1
@@ -168,7 +205,7 @@ class SheetReader:
             names.append(name)
         return names  # "\0F": a column without a header, renamed (or dropped) once its data is known
 
-    def _take_block(self, out: Sheet, block: list, r_first: int) -> None:
+    def _take_block(self, out: Sheet, block: list, r_first: int):
         self._remember(r_first, block)
         r_last = r_first + len(block) - 1
         grid = np.empty((len(block), len(block[0])), dtype=object)
@@ -185,28 +222,39 @@ class SheetReader:
         converted = [cells.convert(values) for values in arrays]
         filled = ~np.logical_and.reduce([empty for _, _, empty in converted])
         if not filled.any():
-            return
+            return None
         keep = pa.array(filled)
         index = np.arange(r_first, r_last + 1, dtype=np.int64)[filled]
-        out.blocks.append((index, {name: (kind, arr.filter(keep))
-                                   for name, (kind, arr, _) in zip(out.names, converted)}))
+        return index, {name: (kind, arr.filter(keep)) for name, (kind, arr, _) in zip(out.names, converted)}
 
     @staticmethod
-    def _drop_unnamed_empty(out: Sheet) -> None:
-        """Columns without a header: dropped when empty everywhere, else named by their letter."""
-        names = []
+    def _finish(out: Sheet, blocks: list[dict]) -> Sheet:
+        """Columns without a header: dropped when empty everywhere, else named by their letter.
+
+        Sets out.renames (header name -> final name, None when dropped) and out.kinds, and renames
+        the columns of `blocks` in place.
+        """
+        names, renames = [], {}
         for name in out.names:
+            renames[name] = name
             if not name.startswith("\0"):
                 names.append(name)
                 continue
             letter = name[1:]
             while letter in out.names or letter in names:
                 letter += "_"
-            if any(blk[name][0] != cells.NULL for _, blk in out.blocks):
+            if any(blk[name][0] != cells.NULL for blk in blocks):
                 names.append(letter)
-                for _, blk in out.blocks:
+                renames[name] = letter
+                for blk in blocks:
                     blk[letter] = blk.pop(name)
             else:
-                for _, blk in out.blocks:
+                renames[name] = None
+                for blk in blocks:
                     blk.pop(name)
         out.names = names
+        out.renames = renames
+        out.kinds = {n: sheet_kind(blk[n][0] for blk in blocks) for n in names}
+        if out.blocks:
+            out.rows = sum(len(index) for index, _ in out.blocks)
+        return out
