@@ -99,5 +99,5 @@ def summary(report: RunReport, console: Console) -> None:
         shown = {k: v for k, v in t.details.items() if k not in _INTERNAL_DETAILS}
         if shown and report.dry_run:
             console.print(escape(f"{t.name} would: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items())))
-    if report.error:
-        console.print(f"[red]error:[/] {escape(report.error)}", highlight=False)
+    if report.error:  # on stderr, like every other error, so that `2>` and cron mail catch it
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(report.error)}")

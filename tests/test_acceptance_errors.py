@@ -307,7 +307,7 @@ def test_the_real_command_prints_messages_not_tracebacks(tmp_path):
     result = _route("execute", "encoding.yaml", cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
-    assert result.stdout.splitlines()[-1] == (
+    assert result.stderr.splitlines()[-1] == (
         "error: encoding.yaml:3: source 'csv': data.csv: line 2, byte offset 15 (0xe9) is not valid utf-8; if the "
         "file was saved by Excel or another Windows program, set encoding: cp1252 (or latin-1)")
 

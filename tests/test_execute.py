@@ -125,7 +125,7 @@ def test_a_failing_step_names_route_line_and_rows_and_keeps_the_old_file(route_c
     result = route_cli("execute", str(path))
     assert result.exit_code == 1
     assert f"{path}:5: rule 'plugins_for_tests:explode' failed (rows at lines 2-6 of data.csv): " \
-           "ZeroDivisionError: division by zero" in result.stdout
+           "ZeroDivisionError: division by zero" in result.stderr
     assert "Traceback" not in result.output
     assert (tmp_path / "out.jsonl").read_text() == '{"old": true}\n'
     assert not list(tmp_path.glob(".out.jsonl.*"))
@@ -146,7 +146,7 @@ def test_too_many_rejects_fails_the_run_and_delivers_nothing(route_cli, write_ro
     """, **{"data.csv": DATA})
     result = route_cli("execute", str(path))
     assert result.exit_code == 1
-    assert "2 rows were rejected, more than on_error.max_rejects allows (1)" in result.stdout
+    assert "2 rows were rejected, more than on_error.max_rejects allows (1)" in result.stderr
     assert not (tmp_path / "out.jsonl").exists()
 
 

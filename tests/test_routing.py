@@ -147,8 +147,8 @@ def test_a_when_on_an_unknown_column_is_an_error_naming_the_line(route_cli, writ
     """, **{"data.csv": DATA})
     result = route_cli("execute", str(path))
     assert result.exit_code == 1
-    assert f"{path}:6: targets[0].when:" in result.stdout
-    assert "tonw" in result.stdout
+    assert f"{path}:6: targets[0].when:" in result.stderr
+    assert "tonw" in result.stderr
     assert "Traceback" not in result.output
 
 
