@@ -68,23 +68,29 @@ def test_plugin_options_are_checked_against_its_schema(example_plugin_installed,
                                      "'drop' is not one of: keep, reject")
 
 
-def test_dotted_path_plugin_that_fails_to_import_is_reported_at_its_line(route_cli, write_route, tmp_path):
-    (tmp_path / "broken_rules.py").write_text("import not_a_module_anywhere\n")
+def _validate_with_module(route_cli, write_route, tmp_path, module: str, code: str):
+    """`route validate` of a route using `<module>:fix`, with the module importable from tmp_path."""
+    (tmp_path / f"{module}.py").write_text(code)
     sys.path.insert(0, str(tmp_path))
     try:
-        path = write_route("""
-            name: broken
+        path = write_route(f"""
+            name: plugin
             source:
-              csv: {path: data.csv}
+              csv: {{path: data.csv}}
             source_transforms:
-              - broken_rules:fix: {}
+              - {module}:fix: {{}}
             targets:
               - name: out
-                deliver: {jsonl: {path: out.jsonl}}
+                deliver: {{jsonl: {{path: out.jsonl}}}}
         """, **{"data.csv": "a\n1\n"})
-        result = route_cli("validate", str(path))
+        return path, route_cli("validate", str(path))
     finally:
         sys.path.remove(str(tmp_path))
+
+
+def test_dotted_path_plugin_that_fails_to_import_is_reported_at_its_line(route_cli, write_route, tmp_path):
+    path, result = _validate_with_module(route_cli, write_route, tmp_path, "broken_rules",
+                                         "import not_a_module_anywhere\n")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"{path}:5:5: source_transforms[0].broken_rules:fix: rule 'broken_rules:fix' cannot be used: "
@@ -92,22 +98,8 @@ def test_dotted_path_plugin_that_fails_to_import_is_reported_at_its_line(route_c
 
 
 def test_unmarked_function_is_refused(route_cli, write_route, tmp_path):
-    (tmp_path / "plain_rules.py").write_text("def fix(chunk, options, ctx):\n    return chunk\n")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        path = write_route("""
-            name: plain
-            source:
-              csv: {path: data.csv}
-            source_transforms:
-              - plain_rules:fix: {}
-            targets:
-              - name: out
-                deliver: {jsonl: {path: out.jsonl}}
-        """, **{"data.csv": "a\n1\n"})
-        result = route_cli("validate", str(path))
-    finally:
-        sys.path.remove(str(tmp_path))
+    _, result = _validate_with_module(route_cli, write_route, tmp_path, "plain_rules",
+                                      "def fix(chunk, options, ctx):\n    return chunk\n")
     assert result.exit_code == 2
     assert "is not marked as a route component: decorate it with pipeline.plugins.rule(...)" in result.stderr
 

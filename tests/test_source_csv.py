@@ -15,13 +15,13 @@ import jsonschema
 import pandas as pd
 import pytest
 
-from pipeline.context import RunContext, StepContext
+from pipeline.context import StepContext
 from pipeline.dtypes import TEXT
 from pipeline.errors import OptionError, RunFailed
 from pipeline.plugins import spec_of
-from pipeline.rejects import RejectSink
 from pipeline.sources import csv_readers, csv_stream
 from pipeline.sources.csv import CsvSource
+from sourcekit import logged, make_ctx, rejects, rows
 
 ENGINES = ["pyarrow", "python"]
 
@@ -31,58 +31,15 @@ def engine(request):
     return request.param
 
 
-class Messages(logging.Handler):
-    """The messages a step logged, on a logger of its own (no global logging state involved)."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-    def at(self, level: int) -> list[str]:
-        return [r.getMessage() for r in self.records if r.levelno == level]
-
-
-def make_ctx(tmp_path: Path, chunk_rows: int = 50_000) -> StepContext:
-    log = logging.Logger("route-test", logging.DEBUG)
-    log.addHandler(Messages())
-    run = RunContext(route_name="test", route_file=tmp_path / "route.yaml", state_dir=tmp_path / ".route",
-                     run_id="1", rejects=RejectSink(tmp_path / "rejects.csv"), log=log, chunk_rows=chunk_rows)
-    return StepContext(run=run, stage="source", step="csv")
-
-
-def logged(ctx: StepContext, level: int) -> list[str]:
-    return ctx.run.log.handlers[0].at(level)
-
-
 def read(tmp_path: Path, content: bytes | str, name: str = "data.csv", chunk_rows: int = 50_000,
          **options) -> tuple[list[pd.DataFrame], StepContext]:
     path = tmp_path / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    ctx = make_ctx(tmp_path, chunk_rows)
+    ctx = make_ctx(tmp_path, chunk_rows, step="csv")
     chunks = list(CsvSource({"path": name, **options}, ctx).chunks())
     ctx.run.rejects.close()
     return chunks, ctx
-
-
-def rows(chunks: list[pd.DataFrame]) -> list[tuple]:
-    """(line, {column: value}) for every row, nulls as None."""
-    out = []
-    for chunk in chunks:
-        for line, rec in zip(chunk.index, chunk.astype(object).where(chunk.notna(), None).to_dict("records")):
-            out.append((int(line), rec))
-    return out
-
-
-def rejects(tmp_path: Path) -> list[tuple[str, str, str]]:
-    path = tmp_path / "rejects.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [(r["line"], r["reason"], r["value"]) for r in csv.DictReader(f)]
 
 
 # -- values are text, exactly as written ---------------------------------------------------------

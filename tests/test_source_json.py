@@ -18,34 +18,17 @@ import pandas as pd
 import pytest
 from conftest import read_jsonl
 
-from pipeline.context import RunContext, StepContext
+from pipeline.context import StepContext
 from pipeline.dtypes import TEXT
 from pipeline.errors import OptionError, RunFailed
-from pipeline.rejects import RejectSink
 from pipeline.sources.json import JsonSource
+from sourcekit import make_ctx, rejects, rows
 
 SOURCE = "json"
 TOKEN = "s3cr3t-Tok3n-value"
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-class Messages(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-def make_ctx(tmp_path: Path, chunk_rows: int = 50_000) -> StepContext:
-    log = logging.Logger("route-test", logging.DEBUG)
-    log.addHandler(Messages())
-    run = RunContext(route_name="test", route_file=tmp_path / "route.yaml", state_dir=tmp_path / ".route",
-                     run_id="1", rejects=RejectSink(tmp_path / "rejects.csv"), log=log, chunk_rows=chunk_rows)
-    return StepContext(run=run, stage="source", step="json")
-
 
 def warnings(ctx: StepContext) -> list[str]:
     return [r.getMessage() for r in ctx.run.log.handlers[0].records if r.levelno == logging.WARNING]
@@ -55,27 +38,10 @@ def read(tmp_path: Path, files: dict[str, str | bytes] | None = None, chunk_rows
          **options) -> tuple[list[pd.DataFrame], StepContext]:
     for name, content in (files or {}).items():
         (tmp_path / name).write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    ctx = make_ctx(tmp_path, chunk_rows)
+    ctx = make_ctx(tmp_path, chunk_rows, step="json")
     chunks = list(JsonSource(options, ctx).chunks())
     ctx.run.rejects.close()
     return chunks, ctx
-
-
-def rows(chunks: list[pd.DataFrame]) -> list[tuple]:
-    """(index, {column: value}) for every row, nulls as None."""
-    out = []
-    for chunk in chunks:
-        for i, rec in zip(chunk.index, chunk.astype(object).where(chunk.notna(), None).to_dict("records")):
-            out.append((int(i), rec))
-    return out
-
-
-def rejects(tmp_path: Path) -> list[tuple[str, str, str]]:
-    path = tmp_path / "rejects.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [(r["line"], r["reason"], r["value"]) for r in csv.DictReader(f)]
 
 
 class Api:
