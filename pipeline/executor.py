@@ -26,6 +26,7 @@ from .dtypes import TEXT
 from .channels import Cancelled, Channel, produce_in_thread
 from .errors import DeliveryFailed, OptionError, RouteError, RouteInvalid, RunFailed, StepFailed, TooManyRejects
 from .plan import Component, Plan, Target
+from .plugins import KIND_WORD
 from .rejects import RejectSink
 from .report import RunReport, StepStats, TargetStats
 
@@ -253,8 +254,6 @@ class Executor:
     # -- targets -----------------------------------------------------------------------------
 
     def _start_target(self, target: Target, channel: Channel, delivery, stats: TargetStats) -> threading.Thread:
-        cancel = self.run.cancelled
-
         def work():
             t0 = time.perf_counter()
             try:
@@ -419,11 +418,7 @@ class _CsvAppender:
 
 
 def _where(plan: Plan, comp: Component) -> str:
-    return f"{plan.doc.file}:{comp.line}: {_stage_word(comp)} '{comp.label}'"
-
-
-def _stage_word(comp: Component) -> str:
-    return {"rules": "rule", "sources": "source", "deliveries": "delivery"}[comp.kind]
+    return f"{plan.doc.file}:{comp.line}: {KIND_WORD[comp.kind]} '{comp.label}'"
 
 
 def _rows(chunk: pd.DataFrame | None) -> str:

@@ -10,18 +10,17 @@ import datetime as dt
 import secrets as _secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from .context import RunContext, RunOptions, StepContext
 from .errors import OptionError, Problem, RouteError, RouteInvalid
-from .plugins import ComponentSpec, PluginLoadError, Registry, spec_of
+from .plugins import KIND_WORD, ComponentSpec, PluginLoadError, Registry, spec_of
 from .project import Project, state_dir_for, with_project
 from .schemacheck import check, route_schema, suggest
-from .yamlfile import Document, format_path, load_yaml_file
+from .yamlfile import Document, load_yaml_file
 
 DEFAULT_CHUNK_ROWS = 50_000
 
-_KIND_WORD = {"rules": "rule", "sources": "source", "deliveries": "delivery"}
 
 
 @dataclass
@@ -159,7 +158,7 @@ class _Binder:
 
     def component(self, kind: str, item, path: tuple, stage: str, target: str | None = None) -> Component | None:
         doc = self.doc
-        word = _KIND_WORD[kind]
+        word = KIND_WORD[kind]
         if not isinstance(item, dict):
             return None  # the route schema has reported it
         keys = [k for k in item if k != "label"]

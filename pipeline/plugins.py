@@ -19,6 +19,8 @@ from .errors import RouteError
 
 KINDS = ("rules", "sources", "deliveries")
 GROUPS = {kind: f"route.{kind}" for kind in KINDS}
+# The singular word for each kind, in messages ("unknown rule 'x'"), and the marker that declares it.
+KIND_WORD = {"rules": "rule", "sources": "source", "deliveries": "delivery"}
 
 Scope = Literal["chunk", "stream", "table"]
 
@@ -134,15 +136,15 @@ class Registry:
         elif name in self._entries[kind]:
             value = self._entries[kind][name].value
         else:
-            raise PluginLoadError(f"unknown {kind[:-1] if kind != 'deliveries' else 'delivery'} '{name}'")
+            raise PluginLoadError(f"unknown {KIND_WORD[kind]} '{name}'")
         component = load_reference(value)
         spec = spec_of(component)
         if spec is None:
             raise PluginLoadError(
                 f"'{value}' is not marked as a route component: decorate it with "
-                f"pipeline.plugins.{ {'rules': 'rule', 'sources': 'source', 'deliveries': 'delivery'}[kind] }(...)")
+                f"pipeline.plugins.{KIND_WORD[kind]}(...)")
         if spec.kind != kind:
-            raise PluginLoadError(f"'{value}' is a {spec.kind[:-1]} component, not one of {kind}")
+            raise PluginLoadError(f"'{value}' is a {KIND_WORD[spec.kind]} component, not one of {kind}")
         self._loaded[key] = component
         return component
 

@@ -160,7 +160,7 @@ def _suggest_column(name: str, column: pd.Series) -> Suggestion:
     if typed != "text":
         return Suggestion(name, None, f"{typed} in the workbook{tail}", example, typed)
     if n == 0:
-        return Suggestion(name, None, f"stays text: every sampled value is empty", "", "text")
+        return Suggestion(name, None, "stays text: every sampled value is empty", "", "text")
     present = present.cast(pa.string())
     seen = f"{n} sampled values like {example}{tail}"
     share = {}

@@ -6,7 +6,7 @@ import inspect
 import json
 
 from .errors import RouteInvalid
-from .plugins import PluginLoadError, Registry, spec_of
+from .plugins import KIND_WORD, PluginLoadError, Registry, spec_of
 from .schemacheck import suggest
 
 
@@ -45,6 +45,6 @@ def describe(name: str, registry: Registry) -> str:
             schema = json.dumps(spec.options_schema, indent=2)
             extra = f"\nShorthand: a bare value or list is the '{spec.shorthand}' option." if spec.shorthand else ""
             scope = f"\nWorks on: {'each chunk' if spec.scope == 'chunk' else 'the whole stream'}" if kind == "rules" else ""
-            return f"{name} ({kind[:-1] if kind != 'deliveries' else 'delivery'})\n\n{doc}\n{scope}{extra}\n\nOptions (JSON Schema):\n{schema}"
+            return f"{name} ({KIND_WORD[kind]})\n\n{doc}\n{scope}{extra}\n\nOptions (JSON Schema):\n{schema}"
     known = registry.names("rules") + registry.names("sources") + registry.names("deliveries")
     raise RouteInvalid(f"error: no rule, source or delivery named '{name}'{suggest(name, known)}")

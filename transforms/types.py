@@ -234,7 +234,7 @@ def convert(source: pd.Series, spec: ColumnCast):
     elif kind in ("integer", "number", "boolean") and spec.type in ("integer", "number", "boolean"):
         result, special = _numeric(data, kind, spec)
     else:
-        hint = (f"; to read integers like 20240115 as dates give formats: [\"%Y%m%d\"]"
+        hint = ("; to read integers like 20240115 as dates give formats: [\"%Y%m%d\"]"
                 if kind == "integer" else "")
         raise RunFailed(f"cast: column '{spec.column}' is {kind} and cannot be cast to {spec.type}{hint}")
     failed_arrow = pc.and_(pc.is_valid(given), pc.is_null(result))

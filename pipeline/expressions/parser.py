@@ -137,7 +137,7 @@ class _Parser:
             return node
         if self.is_op("==", "!=", "<", "<=", ">", ">=") or self.is_word("in", "is"):
             raise ExpressionError(
-                f"comparisons cannot be chained: write 'a < b and b < c', or use parentheses",
+                "comparisons cannot be chained: write 'a < b and b < c', or use parentheses",
                 self.tok.pos)
         return node
 
