@@ -34,7 +34,7 @@ from ..socrata.dryrun import Plan, normalise
 from ..socrata.errors import SocrataError
 from ..socrata.http import SocrataSession
 from ..socrata.options import DELIVERY_SCHEMA, bind_delivery, check_delivery
-from ..socrata.replace import Spool, replace, shrink_problem
+from ..socrata.replace import Spool, replace
 from ..socrata.soda import BatchSender
 from ..socrata.views import (
     Dataset,
@@ -44,6 +44,7 @@ from ..socrata.views import (
     read_dataset,
 )
 from .base import DeliveryResult
+from .guards import shrink_problem
 
 NUMERIC = ("number", "money", "double")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..deliveries.guards import shrink_fraction
 from ..errors import OptionError
 from .http import normalise_domain
 from .local import is_local
@@ -137,12 +138,6 @@ def check_source(options: dict) -> dict:
     if isinstance(out.get("select"), list):
         out["select"] = ", ".join(out["select"])
     return out
-
-
-def shrink_fraction(value) -> float:
-    if isinstance(value, str):
-        return float(value.strip().rstrip("%").strip()) / 100.0
-    return float(value)
 
 
 def bind_delivery(options: dict, ctx) -> dict:

@@ -20,6 +20,7 @@ from . import reader
 from .dsmapi import Revision
 from .http import SocrataSession
 from .views import Dataset
+from ..deliveries.guards import shrink_problem
 
 
 class Spool:
@@ -52,19 +53,6 @@ class Spool:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
-
-
-def shrink_problem(current: int, new: int, max_shrink: float) -> str | None:
-    """Why a replace from `current` to `new` rows must not go ahead, or None."""
-    if current <= 0:
-        return None
-    if new == 0:
-        return f"it would empty the dataset (it has {current:,} rows and the route delivers none)"
-    lost = (current - new) / current
-    if lost > max_shrink:
-        return (f"it would shrink the dataset from {current:,} to {new:,} rows ({lost:.0%} fewer, more than "
-                f"max_shrink {max_shrink:.0%})")
-    return None
 
 
 def replace(http: SocrataSession, dataset: Dataset, spool: Spool, *, max_shrink: float, force: bool,
