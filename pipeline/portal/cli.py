@@ -57,9 +57,21 @@ def portal_group():
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate file (PEM).")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key file (PEM).")
 @click.option("--faults", metavar="SPEC", help="Failures on purpose, e.g. '500@3,429@5=2,drop@7' (see docs/portal.md).")
-def serve(host, port, data, state, users, tls, cert, key, faults):
+@click.option("--max-body", "max_body", default="256MB", show_default=True, metavar="SIZE",
+              help="Largest request body, on the wire and once decompressed (e.g. 64MB, 1GB); larger: 413.")
+@click.option("--read-timeout", "read_timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              metavar="SECONDS", help="Close a connection that stays silent this long.")
+def serve(host, port, data, state, users, tls, cert, key, faults, max_body, read_timeout):
     """Serve the portal over HTTP (or https with --tls) until interrupted."""
+    from .bodies import parse_size
     from .faults import FaultError
+
+    try:
+        max_body = parse_size(max_body)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--max-body") from None
+    if max_body < 1:
+        raise click.BadParameter("must be at least 1 byte", param_hint="--max-body")
 
     accounts = {}
     for spec in users:
@@ -74,7 +86,8 @@ def serve(host, port, data, state, users, tls, cert, key, faults):
     except FaultError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
     try:
-        server = portal.serve(host=host, port=port, tls=tls or bool(cert), cert=cert, key=key)
+        server = portal.serve(host=host, port=port, tls=tls or bool(cert), cert=cert, key=key,
+                              max_body=max_body, read_timeout=read_timeout)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
                                    "pick another --port") from None

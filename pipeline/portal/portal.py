@@ -31,10 +31,11 @@ class LocalPortal:
 
     # ---- serving
     def serve(self, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
-              cert: str | None = None, key: str | None = None):
-        """Start serving in a background thread; returns a PortalServer (`url`, `stop()`, `with`)."""
+              cert: str | None = None, key: str | None = None, **limits):
+        """Start serving in a background thread; returns a PortalServer (`url`, `stop()`, `with`).
+        `limits` are PortalServer's `max_body` (bytes) and `read_timeout` (seconds)."""
         from .server import PortalServer
-        return PortalServer(self, host, port, tls, cert, key)
+        return PortalServer(self, host, port, tls, cert, key, **limits)
 
     def add_user(self, name: str, secret: str) -> None:
         """Allow one more user (or API key id) with its secret."""

@@ -4,11 +4,17 @@ http.server is enough here: every request is one SQLite transaction, so the serv
 small beside the work, and it brings no dependency. Two details matter for speed: responses go out
 with Nagle off (otherwise each one waits ~40 ms for a delayed ACK), and connections stay open. Each
 connection gets a thread; TLS handshakes happen in that thread, never in the accepting one.
+
+Hostile or broken clients (issue 11) meet three limits here. Every connection has a read timeout, so
+a silent or slow client cannot hold its thread. Credentials are checked from the headers before the
+body is read: an unauthenticated write is answered 401/403 without a byte of its body buffered or
+decompressed. The body itself is read by bodies.py within the maximum body size. A request answered
+without its body being read is closed "lingering" (shut the write side, discard what is still
+arriving for a moment), so the client reads the answer instead of a connection reset.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import socket
 import ssl
@@ -18,11 +24,17 @@ import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import behaviour
+import orjson
+
+from . import behaviour, bodies
 from .errors import PortalError
-from .http import WRITE_METHODS, Request, Response, error_response
+from .http import JSON, WRITE_METHODS, Request, Response, error_response
 
 log = logging.getLogger("pipeline.portal")
+
+DEFAULT_READ_TIMEOUT = 30.0   # seconds a connection may stay silent (between requests or inside one)
+_LINGER_SECONDS = 2.0         # at most this long discarding an unread body after answering
+_LINGER_READ = 0.5            # ... and at most this long waiting for each piece of it
 
 
 class _Dropped(Exception):
@@ -33,10 +45,36 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "route-local-portal/1"
-    timeout = 300
+    timeout = DEFAULT_READ_TIMEOUT
+
+    def setup(self):
+        self.timeout = self.server.read_timeout      # StreamRequestHandler sets it on the socket
+        super().setup()
 
     def log_message(self, fmt, *args):   # the query string may hold an app token: log the path only
         pass
+
+    def handle_expect_100(self):
+        # `Expect: 100-continue` is answered when the body is about to be read (_read_body), so a
+        # client whose request is refused from its headers never sends the body at all.
+        return True
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (request line too long, too many headers, ...) in Socrata's
+        error body rather than an HTML page."""
+        err = PortalError(code, "req.malformed", message or self.responses.get(code, ("Bad request",))[0])
+        self.close_connection = True
+        try:
+            self.send_response(code, message)
+            body = orjson.dumps(err.body())
+            self.send_header("Content-Type", JSON)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:
+            pass
 
     def do_GET(self):
         self._serve()
@@ -46,22 +84,23 @@ class Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         portal = self.server.portal
         started = time.perf_counter()
-        try:
-            body = self._read_body()
-        except (OSError, ValueError):
-            self.close_connection = True     # the client went away mid-body: nothing is written
-            return
-        request = Request.parse(self.command, self.path, self.headers, body, portal)
+        request = Request.parse(self.command, self.path, self.headers, b"", portal)
         dsmapi = request.path.startswith("/api/publishing/")
+        self._body_unread = True
         drop_after = False
         try:
             try:
+                length = bodies.framing(self.headers, self.server.max_body)
+                self._body_unread = length != 0
                 if self.command == "OPTIONS":
                     response = Response(204, b"", "text/plain", {"Access-Control-Allow-Methods":
                                                                   "GET, POST, PUT, PATCH, DELETE, OPTIONS",
                                                                   "Access-Control-Allow-Headers": "*"})
                 else:
                     request.user = portal.auth.identify(self.headers)
+                    if self.command in WRITE_METHODS and request.user is None and not portal.auth.open:
+                        raise behaviour.not_logged_in()     # every write needs a user: refuse unread
+                    request.body = self._read_body(length)
                     if self.command in WRITE_METHODS:
                         wait, rule = portal.faults.on_write(self.command, request.path)
                         if wait:
@@ -80,7 +119,7 @@ class Handler(BaseHTTPRequestHandler):
                     response = handler(request, **groups)
             except PortalError as err:
                 response = error_response(err, dsmapi)
-            except _Dropped:
+            except (_Dropped, bodies.ClientGone, OSError):
                 raise
             except Exception:   # a bug: answer 500 with a body clients can read, keep serving
                 log.error("local portal: %s %s failed:\n%s", self.command, request.path, traceback.format_exc())
@@ -89,42 +128,58 @@ class Handler(BaseHTTPRequestHandler):
             if drop_after:
                 raise _Dropped()
             self._send(response, request)
+            if self._body_unread:
+                self._linger()
         except _Dropped:
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        except TimeoutError:          # silent mid-body: say so if it still listens, and hang up
+            self.close_connection = True
+            self._send(error_response(PortalError(408, "req.timeout", "The request body stopped arriving "
+                                                  f"for {self.timeout:g} s"), dsmapi), request, quiet=True)
+        except (bodies.ClientGone, OSError):
+            self.close_connection = True     # the client went away mid-body: nothing is written
         log.debug("%s %s %.1f ms", self.command, request.path, (time.perf_counter() - started) * 1000)
 
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts = []
-            while True:
-                line = self.rfile.readline(1024)
-                if not line:
-                    raise ValueError("connection closed in a chunked body")
-                size = int(line.split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                data = self.rfile.read(size)
-                if len(data) < size:
-                    raise ValueError("connection closed in a chunk")
-                parts.append(data)
-                self.rfile.readline(1024)
-            body = b"".join(parts)
-        else:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            if len(body) < length:
-                raise ValueError("connection closed before the whole body arrived")
-        if self.headers.get("Content-Encoding", "").lower() == "gzip":
-            body = gzip.decompress(body)
+    def _read_body(self, length: int | None) -> bytes:
+        if length == 0:
+            return b""
+        if self.headers.get("Expect", "").lower() == "100-continue" and self.request_version != "HTTP/1.0":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = bodies.read(self.rfile, self.headers, length, self.server.max_body)
+        self._body_unread = False
         return body
 
-    def _send(self, response: Response, request: Request) -> None:
+    def _linger(self) -> None:
+        """Close after answering a request whose body was not read: shut our side, then discard
+        what the client is still sending for a moment. Closing with unread data would reset the
+        connection, and a reset can destroy the answer before the client reads it."""
+        self.close_connection = True
+        conn = self.connection
+        try:
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(_LINGER_READ)
+            deadline = time.monotonic() + _LINGER_SECONDS
+            budget = self.server.max_body
+            while budget > 0 and time.monotonic() < deadline:
+                data = conn.recv(bodies.PIECE)
+                if not data:
+                    break
+                budget -= len(data)
+        except (OSError, ValueError):
+            pass
+
+    def _send(self, response: Response, request: Request, quiet: bool = False) -> None:
+        if quiet:
+            try:
+                return self._send(response, request)
+            except OSError:
+                return None
+        if self._body_unread:
+            self.close_connection = True
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -132,6 +187,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Socrata-RequestId", self.headers.get("X-Socrata-RequestId") or uuid.uuid4().hex)
         for key, value in response.headers.items():
             self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
@@ -142,9 +199,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, portal, ssl_context):
+    def __init__(self, address, portal, ssl_context, max_body: int, read_timeout: float):
         self.portal = portal
         self.ssl_context = ssl_context
+        self.max_body = max_body
+        self.read_timeout = read_timeout
         self.connections: set = set()
         self._conn_lock = threading.Lock()
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
@@ -153,6 +212,7 @@ class _Server(ThreadingHTTPServer):
 
     def finish_request(self, request, client_address):
         conn = request
+        request.settimeout(self.read_timeout)      # a client silent in the TLS handshake is let go too
         if self.ssl_context is not None:
             try:
                 conn = self.ssl_context.wrap_socket(request, server_side=True)
@@ -187,10 +247,17 @@ class _Server(ThreadingHTTPServer):
 
 
 class PortalServer:
-    """A running portal. `url` is where it answers; `stop()` (or leaving `with`) ends it."""
+    """A running portal. `url` is where it answers; `stop()` (or leaving `with`) ends it.
+
+    `max_body` bounds a request body in bytes, on the wire and once decompressed (413 beyond it);
+    `read_timeout` is how many seconds a connection may stay silent before it is closed.
+    """
 
     def __init__(self, portal, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
-                 cert: str | None = None, key: str | None = None):
+                 cert: str | None = None, key: str | None = None, *,
+                 max_body: int = bodies.DEFAULT_MAX_BODY, read_timeout: float = DEFAULT_READ_TIMEOUT):
+        if max_body < 1 or read_timeout <= 0:
+            raise ValueError("max_body and read_timeout must be positive")
         self.portal = portal
         self.cert_path = None
         self._tmp = None
@@ -198,7 +265,7 @@ class PortalServer:
         if tls or cert:
             from .tls import server_context
             context, self.cert_path, self._tmp = server_context(host, cert, key)
-        self._server = _Server((host, port), portal, context)
+        self._server = _Server((host, port), portal, context, max_body, read_timeout)
         self.host = host
         self.port = self._server.server_address[1]
         scheme = "https" if context else "http"
