@@ -12,10 +12,12 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
 import zipfile
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -297,22 +299,66 @@ def test_typed_rows_survive_table_to_route_to_table(db, route_cli, write_route, 
     assert made_kinds["amount"] == "number" and made_kinds["day"] == "date" and made_kinds["at"] == "datetime"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "two sql targets writing one SQLite file: each delivery holds its write transaction from its first "
-    "chunk to the end of the run, so the second waits for SQLite's lock and fails with 'database is "
-    "locked' (after 5 s by default; 0.2 s here)"))
-def test_two_sql_targets_into_one_sqlite_file(route_cli, write_route, tmp_path):
-    path = write_route("""
+def two_tables_route(write_route, rows: list[str], archive_mode: str = "append") -> Path:
+    """A route whose two targets write two tables of one SQLite file (0.2 s: a lock shows at once)."""
+    return write_route(f"""
         name: two-tables
         source:
-          csv: {path: data.csv}
+          csv: {{path: data.csv}}
+        source_transforms:
+          - cast: {{id: integer}}
         targets:
           - name: published
-            deliver: {sql: {url: "sqlite:///out.db?timeout=0.2", table: published}}
+            deliver: {{sql: {{url: "sqlite:///out.db?timeout=0.2", table: published, mode: replace}}}}
           - name: archive
-            deliver: {sql: {url: "sqlite:///out.db?timeout=0.2", table: archive}}
-    """, **{"data.csv": "id\n1\n2\n"})
-    execute(route_cli, path)
+            deliver: {{sql: {{url: "sqlite:///out.db?timeout=0.2", table: archive, mode: {archive_mode}}}}}
+    """, **{"data.csv": "id,name\n" + "".join(f"{r}\n" for r in rows)})
+
+
+def sqlite_rows(path: Path, sql: str) -> list[tuple]:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_two_sql_targets_into_one_sqlite_file(route_cli, write_route, tmp_path):
+    # Both targets write from their own threads, chunk after chunk, into one file and one transaction.
+    path = two_tables_route(write_route, [f"{i},n{i}" for i in range(1, 501)])
+    report = execute(route_cli, path, "--chunk-rows", "7")
+    assert [t["delivered"] for t in report["targets"]] == [500, 500]
+    for table in ("published", "archive"):
+        assert sqlite_rows(tmp_path / "out.db", f"SELECT count(*), sum(id), max(name) FROM {table}") == \
+            [(500, 125250, "n99")]
+    execute(route_cli, path)  # again: published replaced, archive appended
+    assert sqlite_rows(tmp_path / "out.db", "SELECT count(*) FROM published") == [(500,)]
+    assert sqlite_rows(tmp_path / "out.db", "SELECT count(*) FROM archive") == [(1000,)]
+
+
+def test_when_the_second_target_into_one_sqlite_file_fails_neither_table_changes(route_cli, write_route,
+                                                                                 tmp_path):
+    db_file = tmp_path / "out.db"
+    with closing(sqlite3.connect(db_file)) as conn, conn:
+        conn.execute("CREATE TABLE published (id INTEGER, name TEXT)")
+        conn.execute("INSERT INTO published VALUES (1, 'old')")
+        conn.execute("CREATE TABLE archive (id INTEGER CHECK (id < 300), name TEXT)")
+    path = two_tables_route(write_route, [f"{i},new" for i in range(1, 501)])
+
+    # archive refuses row 300, long after published loaded its first chunks
+    result = route_cli("execute", "--chunk-rows", "50", str(path))
+    assert result.exit_code == 1, result.output
+    assert "CHECK constraint failed" in result.output and "nothing was delivered" in result.output
+    assert sqlite_rows(db_file, "SELECT id, name FROM published") == [(1, "old")]
+    assert sqlite_rows(db_file, "SELECT count(*) FROM archive") == [(0,)]
+
+    # archive's replace guard stops at the commit: published, already settled, is not changed either
+    with closing(sqlite3.connect(db_file)) as conn, conn:
+        conn.executemany("INSERT INTO archive VALUES (?, 'old')", [(i,) for i in range(1, 11)])
+    path = two_tables_route(write_route, ["1,new", "2,new"], archive_mode="replace")
+    result = route_cli("execute", str(path))
+    assert result.exit_code == 1, result.output
+    assert ("target 'archive': sql replace into table archive: stopped before replacing: it would shrink the "
+            "table from 10 to 2 rows (80% fewer, more than max_shrink 50%). Nothing was changed.") in result.output
+    assert sqlite_rows(db_file, "SELECT id, name FROM published") == [(1, "old")]
+    assert sqlite_rows(db_file, "SELECT count(*) FROM archive WHERE name = 'old'") == [(10,)]
 
 
 def test_a_zoned_time_stamp_is_stored_as_its_instant(db, route_cli, write_route, tmp_path):

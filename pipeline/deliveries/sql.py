@@ -1,24 +1,30 @@
 """The sql delivery: rows into a table of any SQLAlchemy database, all or nothing.
 
 Every mode runs in one transaction on one connection, committed by close() and rolled back by
-abort(), so a failed run leaves the table as it was and nothing half-delivered is reported:
+abort(), so a failed run, or one killed outright, leaves the table as it was and nothing
+half-delivered is reported:
 
 - append: INSERT the rows.
 - replace: the table ends up holding exactly the route's rows. PostgreSQL and SQLite delete the
   old rows and load the new ones in one transaction: readers see the old rows until the commit,
   and the table keeps its definition, indexes, grants and dependent views. MySQL/MariaDB commit
   DDL implicitly, so they load a new table beside the old one (`<table>__route_new`, created LIKE
-  it) and swap the two with one atomic RENAME TABLE; abort() drops the new table.
+  it) and swap the two with one atomic RENAME TABLE; abort() drops the new table, and open()
+  drops one a killed run left behind (saying so in the log).
+  A replace that would empty the table or shrink it by more than `max_shrink` (pipeline/deliveries/
+  guards.py) stops at close(), rolled back, unless the run has --force or the target allow_empty.
 - upsert on `key`: the database's own upsert (ON CONFLICT ... DO UPDATE for PostgreSQL and SQLite,
   ON DUPLICATE KEY UPDATE for MySQL/MariaDB); the table needs a primary key or unique index on
   exactly the key columns. Within a chunk, the last row of a key wins.
 - delete: DELETE the rows whose key matches a route row (other columns are ignored).
 
+Targets of one run writing tables of one SQLite file share one connection and one transaction
+(pipeline/deliveries/sql_links.py): their tables change together or not at all.
 A missing table is created from the route's column types (pipeline/deliveries/sql_tables.py);
 MySQL/MariaDB commit the CREATE at once, so a failed run drops the table it created.
 PostgreSQL rows go through COPY; other databases get executemany of `batch_rows` rows.
 With --dry-run the delivery connects and checks the table and columns, writes nothing, and
-reports what it would have done.
+reports what it would have done, and whether the replace guard would stop it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from ..plugins import delivery
 from ..sqlurls import connect_error, make_engine, mask_text, mask_url, reason, sqlite_file
 from . import sql_tables as tables
 from .base import DeliveryResult
+from .guards import SHRINK_OPTIONS, guard, shrink_fraction, shrink_problem, stop_message
+from .sql_links import link_for
 from .sql_writers import PARAMSTYLES, Writer
 
 MODES = ("append", "replace", "upsert", "delete")
@@ -46,7 +54,8 @@ OPTIONS_SCHEMA = {
         "table": {"type": "string", "minLength": 1,
                   "description": "the table to write (or schema.table); created from the route's types if missing"},
         "schema": {"type": "string", "minLength": 1, "description": "the table's schema"},
-        "mode": {"enum": list(MODES), "description": "append (default), replace, upsert or delete"},
+        "mode": {"enum": list(MODES), "description": "append (default), replace, upsert or delete; "
+                                                     "replace is guarded by max_shrink and allow_empty"},
         "key": {"oneOf": [{"type": "string", "minLength": 1},
                           {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}],
                 "description": "the column(s) that identify a row: for upsert and delete, and the "
@@ -54,6 +63,7 @@ OPTIONS_SCHEMA = {
         "batch_rows": {"type": "integer", "minimum": 1,
                        "description": "rows per executemany (default 10,000); PostgreSQL's COPY "
                                       "takes each chunk whole"},
+        **SHRINK_OPTIONS,
     },
 }
 
@@ -85,7 +95,18 @@ class SqlDelivery:
         key: [employee_id, pay_date]
         batch_rows: 10000
     ```
+
+    A replace that would empty the table, or shrink it by more than max_shrink, stops with
+    nothing changed unless the run has --force:
+
+    ```yaml
+    deliver:
+      sql: {url: "sqlite:///out/archive.db", table: payroll, mode: replace, max_shrink: "20%"}
+    ```
     """
+
+    atomic = True       # every mode is one transaction: a failed run leaves the table as it was
+    commit_order = 1    # the executor commits remote revisions (0), then database tables (1), then files (2)
 
     def __init__(self, options: dict, ctx):
         self.options = options
@@ -115,6 +136,7 @@ class SqlDelivery:
                               "SQLite and MySQL/MariaDB", ("mode",))
         self.where = f"{self.schema}.{self.table}" if self.schema else self.table
         self.dry_run = bool(ctx.run.options.dry_run)
+        self.link = None            # the connection, shared by the targets writing one SQLite file
         self.conn = None
         self.info = None
         self.writer = None
@@ -139,24 +161,28 @@ class SqlDelivery:
         path = sqlite_file(self.engine.url)
         if path is not None and not self.dry_run:
             path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = self.engine.connect()
-        except Exception as exc:  # DBAPIError, or a driver's own socket error
-            raise connect_error(exc, self.url) from None
-        try:
-            self.info = tables.reflect(self.conn, self.table, self.schema)
-            if self.info is not None:
-                tables.check_columns(self.info, self.sent_columns, self.mode, self.key, self.mysql)
-            elif self.mode == "delete":
-                raise DeliveryFailed(f"cannot delete from {self.where}: {mask_url(self.url)} has no such table")
-            if self.conn.in_transaction():
-                self.conn.rollback()  # reflection's implicit transaction: start ours clean
-        except RouteError:
-            self._close_connection()
-            raise
-        except Exception as exc:
-            self._close_connection()
-            raise self._failed("cannot read the table", exc) from None
+        self.link = link_for(self.engine, self.ctx.run, share=not self.dry_run)
+        with self.link.lock:
+            try:
+                self.conn = self.link.join(self)
+            except Exception as exc:  # DBAPIError, or a driver's own socket error
+                raise connect_error(exc, self.url) from None
+            try:
+                self.info = tables.reflect(self.conn, self.table, self.schema)
+                if self.info is not None:
+                    tables.check_columns(self.info, self.sent_columns, self.mode, self.key, self.mysql)
+                elif self.mode == "delete":
+                    raise DeliveryFailed(f"cannot delete from {self.where}: {mask_url(self.url)} has no such table")
+                if self.mode == "replace" and self.mysql:
+                    self._remove_leftovers()
+                if self.conn.in_transaction() and not self.link.writing:
+                    self.conn.rollback()  # reflection's implicit transaction: start ours clean
+            except RouteError:
+                self._leave()
+                raise
+            except Exception as exc:
+                self._leave()
+                raise self._failed("cannot read the table", exc) from None
 
     def write(self, chunk: pd.DataFrame) -> None:
         absent = [c for c in self.sent_columns if c not in chunk.columns]
@@ -165,68 +191,83 @@ class SqlDelivery:
         if self.dry_run:
             self.rows += len(chunk)
             return
-        try:
-            if self.writer is None:
-                self._prepare(chunk)
-            if len(chunk) == 0:
-                return
-            if self.mode == "upsert":
-                self.rows += self.writer.upsert(chunk)
-            elif self.mode == "delete":
-                self.rows += len(chunk)
-                self.changed += self.writer.delete(chunk)
-            else:
-                self.rows += self.writer.insert(chunk, self.target_sql)
-        except RouteError:
-            raise
-        except Exception as exc:
-            raise self._failed("writing failed", exc) from None
+        with self.link.lock:  # targets sharing a SQLite file take turns
+            if self.link.failure is not None:
+                raise self._rolled_back()
+            try:
+                if self.writer is None:
+                    self._prepare(chunk)
+                if len(chunk) == 0:
+                    return
+                if self.mode == "upsert":
+                    self.rows += self.writer.upsert(chunk)
+                elif self.mode == "delete":
+                    self.rows += len(chunk)
+                    self.changed += self.writer.delete(chunk)
+                else:
+                    self.rows += self.writer.insert(chunk, self.target_sql)
+            except RouteError:
+                raise
+            except Exception as exc:
+                raise self._failed("writing failed", exc) from None
 
     def close(self) -> DeliveryResult:
         if self.dry_run:
-            self._close_connection()
-            return DeliveryResult(location=self.where, details={"dry_run": True, "rows": self.rows,
-                                                                "plan": self._plan()})
-        try:
-            if self.conn is None:  # opened with no columns
-                return DeliveryResult(location=self.where)
-            if self.writer is None and self.mode == "replace" and self.info is not None:
-                self._prepare(pd.DataFrame(columns=self.columns))  # no chunk at all: empty the table
-            elif self.writer is None:  # no chunk at all: nothing to create or change
-                self.conn.rollback()
-                self._close_connection()
-                return DeliveryResult(location=self.where)
-            result = self._finish()
-            self.created_mysql = None  # delivered: the table stays
-        except RouteError:
-            self.abort(None)
-            raise
-        except Exception as exc:
-            self.abort(exc)
-            raise self._failed("committing failed", exc) from None
-        self._close_connection()
-        return result
+            try:
+                return self._dry_result()
+            finally:
+                self._leave()
+        if self.conn is None:  # opened with no columns
+            return DeliveryResult(location=self.where)
+        link = self.link
+        with link.lock:
+            try:
+                if not link.committed:
+                    self._commit_link()
+                return link.results.pop(self)
+            finally:
+                self._leave()
 
     def abort(self, exc: BaseException | None) -> None:
-        if self.conn is None:
+        link = self.link
+        if link is None or self.conn is None:
             return
-        try:
-            if self.conn.in_transaction():
-                self.conn.rollback()
-            for table in (self.stage, self.created_mysql) if self.mysql else ():
-                if table:
-                    self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-                    self.conn.commit()
-        except Exception:  # the connection may be gone; the database rolls back on its own then
-            pass
-        finally:
-            self._close_connection()
+        with link.lock:
+            try:
+                if link.committed:  # a target sharing the file closed first and committed this one too
+                    self.ctx.log.warning("%s: already committed together with the other tables of its SQLite "
+                                         "file; it stays delivered", self.head)
+                elif link.failure is None:
+                    self._undo(exc if exc is not None else DeliveryFailed(f"{self.head}: aborted"))
+            except Exception:  # the connection may be gone; the database rolls back on its own then
+                pass
+            finally:
+                self._leave()
 
     # -- steps -----------------------------------------------------------------------------------
+
+    def _remove_leftovers(self) -> None:
+        """MySQL replace: drop the new (or old) table beside this one that a killed run left behind."""
+        from sqlalchemy import inspect
+
+        insp = inspect(self.conn)
+        for suffix in ("__route_new", "__route_old"):
+            name = tables.side_name(self.table, suffix)
+            if not insp.has_table(name, schema=self.schema):
+                continue
+            where = f"{self.schema}.{name}" if self.schema else name
+            if self.dry_run:
+                self.ctx.log.warning("%s: %s was left behind by a run that did not finish; a run will remove it",
+                                     self.head, where)
+                continue
+            self.conn.exec_driver_sql(f"DROP TABLE {tables.qualified(self.conn.dialect, name, self.schema)}")
+            self.conn.commit()
+            self.ctx.log.warning("%s: removed %s, left behind by a run that did not finish", self.head, where)
 
     def _prepare(self, chunk: pd.DataFrame) -> None:
         """First chunk: begin, create what is missing, count what is there."""
         conn = self.conn
+        self.link.writing = True
         table_sql = tables.qualified(conn.dialect, self.table, self.schema)
         self.target_sql = table_sql
         if self.mode == "replace" and self.mysql:
@@ -244,6 +285,7 @@ class SqlDelivery:
             if self.mysql:  # committed at once by MySQL: a failed run must not leave it behind
                 self.created_mysql = table_sql
         elif self.mode == "replace":
+            self.count_before = self._count(table_sql)  # what the replace removes, for the guard
             conn.exec_driver_sql(f"DELETE FROM {table_sql}")
         if not conn.in_transaction():
             conn.begin()  # COPY goes through the driver's connection: make the transaction ours to commit
@@ -251,9 +293,33 @@ class SqlDelivery:
             self.count_before = self._count(table_sql)
         self.writer = Writer(conn, table_sql, self.sent_columns, self.key, self.batch_rows)
 
-    def _finish(self) -> DeliveryResult:
-        conn = self.conn
-        table_sql = tables.qualified(conn.dialect, self.table, self.schema)
+    def _commit_link(self) -> None:
+        """Settle every target of the link (this one first), commit them at once, swap MySQL tables in."""
+        link = self.link
+        if link.failure is not None:
+            raise self._rolled_back()
+        try:
+            results = [(m, m._settle()) for m in [self] + link.others(self)]
+            link.conn.commit()
+            for member, _ in results:
+                member._swap()
+        except RouteError as exc:
+            self._undo(exc)
+            raise
+        except Exception as exc:
+            failed = self._failed("committing failed", exc)
+            self._undo(failed)
+            raise failed from None
+        link.committed = True
+        link.results = dict(results)
+
+    def _settle(self) -> DeliveryResult:
+        """All rows written: the counts to report, or the replace guard's stop."""
+        if self.writer is None and self.mode == "replace" and self.info is not None:
+            self._prepare(pd.DataFrame(columns=self.columns))  # no chunk at all: empty the table
+        elif self.writer is None:  # no chunk at all: nothing to create or change
+            return DeliveryResult(location=self.where)
+        table_sql = tables.qualified(self.conn.dialect, self.table, self.schema)
         result = DeliveryResult(delivered=self.rows, location=self.where)
         if self.mode == "upsert":
             result.created = self._count(table_sql) - self.count_before
@@ -262,25 +328,65 @@ class SqlDelivery:
             result.deleted = self.changed
         else:
             result.created = self.rows
-        conn.commit()
-        if self.stage:  # MySQL replace: swap the loaded table in, atomically
-            old_name = tables.side_name(self.table, "__route_old")
-            old = tables.qualified(conn.dialect, old_name, self.schema)
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {old}")
-            if self.info is not None:
-                conn.exec_driver_sql(f"RENAME TABLE {table_sql} TO {old}, {self.stage} TO {table_sql}")
-                self.stage = None
-                conn.exec_driver_sql(f"DROP TABLE {old}")
-            else:
-                conn.exec_driver_sql(f"RENAME TABLE {self.stage} TO {table_sql}")
-                self.stage = None
-            conn.commit()
         if self.mode == "replace" and self.info is not None:
+            current = self._count(table_sql) if self.stage else self.count_before  # MySQL: before the swap
+            problem = guard(self.head, current, self.rows, self.options, self.ctx.run, "table")
+            if problem:
+                raise DeliveryFailed(self.ctx.run.mask(stop_message(self.head, problem)))
             result.details["replaced"] = True
         return result
 
+    def _swap(self) -> None:
+        """Committed: MySQL replace swaps the loaded table in, atomically."""
+        self.created_mysql = None  # delivered: the table stays
+        if not self.stage:
+            return
+        conn = self.conn
+        table_sql = tables.qualified(conn.dialect, self.table, self.schema)
+        old = tables.qualified(conn.dialect, tables.side_name(self.table, "__route_old"), self.schema)
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {old}")
+        if self.info is not None:
+            conn.exec_driver_sql(f"RENAME TABLE {table_sql} TO {old}, {self.stage} TO {table_sql}")
+            self.stage = None
+            conn.exec_driver_sql(f"DROP TABLE {old}")
+        else:
+            conn.exec_driver_sql(f"RENAME TABLE {self.stage} TO {table_sql}")
+            self.stage = None
+        conn.commit()
+
+    def _undo(self, failure: BaseException) -> None:
+        """Roll back every target of the link; MySQL drops the tables its DDL committed."""
+        link = self.link
+        try:
+            link.rollback(failure)
+        finally:
+            for member in list(link.members):
+                member._drop_committed_tables()
+
+    def _drop_committed_tables(self) -> None:
+        for table in (self.stage, self.created_mysql) if self.mysql else ():
+            if not table:
+                continue
+            try:
+                self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+                self.conn.commit()
+            except Exception:  # the connection may be gone: the next run removes a leftover new table
+                pass
+        self.stage = self.created_mysql = None
+
     def _count(self, table_sql: str) -> int:
         return int(self.conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table_sql}").scalar())
+
+    def _dry_result(self) -> DeliveryResult:
+        details = {"dry_run": True, "rows": self.rows, "plan": self._plan()}
+        if self.conn is not None and self.mode == "replace" and self.info is not None \
+                and not self.options.get("allow_empty"):
+            current = self._count(tables.qualified(self.conn.dialect, self.table, self.schema))
+            problem = shrink_problem(current, self.rows, shrink_fraction(self.options.get("max_shrink")), "table")
+            if problem:
+                forced = " (--force given)" if self.ctx.run.options.force else ""
+                details["stop"] = f"would stop before replacing: {problem}{forced}"
+        return DeliveryResult(location=self.where, details=details)
 
     def _plan(self) -> str:
         table = f"table {self.where} ({'exists' if self.info is not None else 'would be created'})"
@@ -288,14 +394,28 @@ class SqlDelivery:
                 f"{', '.join(self.key)} into", "delete": f"delete by {', '.join(self.key)} from"}[self.mode]
         return f"{verb} {table}: {self.rows} row(s)"
 
+    # -- messages --------------------------------------------------------------------------------
+
+    @property
+    def head(self) -> str:
+        where = f"{self.ctx.run.route_file.name}:{self.ctx.line}: " if self.ctx.line else ""
+        target = f"target '{self.ctx.target}': " if self.ctx.target else ""
+        return f"{where}{target}sql {self.mode} into table {self.where}"
+
     def _failed(self, what: str, exc: BaseException) -> DeliveryFailed:
         text = mask_text(f"{what} for {self.where} at {mask_url(self.url)}: {reason(exc)}; "
                          "nothing was delivered (the transaction was rolled back)", self.url)
         return DeliveryFailed(self.ctx.run.mask(text))
 
-    def _close_connection(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            finally:
-                self.conn = None
+    def _rolled_back(self) -> DeliveryFailed:
+        """Another target sharing this SQLite file failed: its rollback took this table's rows too."""
+        cause = self.link.failure
+        if isinstance(cause, RouteError):
+            return DeliveryFailed(str(cause))
+        return DeliveryFailed(self.ctx.run.mask(f"{self.head}: nothing was delivered: another target writing "
+                                                f"the same SQLite file failed ({reason(cause)})"))
+
+    def _leave(self) -> None:
+        if self.link is not None and self.conn is not None:
+            self.conn = None
+            self.link.leave(self)
