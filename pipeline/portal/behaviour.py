@@ -16,6 +16,9 @@ from .errors import PortalError
 
 DEFAULT_LIMIT = 1000          # [C] documented default; kept here beside the choices that use it
 MAX_LIMIT: int | None = None  # [U] 2.0's 50,000 cap is not enforced; 2.1 is unlimited
+# [U] a $limit beyond SQLite's 64-bit range (9223372036854775807) reads every row, as "unlimited"
+# on 2.1 suggests; such an $offset reads past the end (no rows). False: both are a 400.
+HUGE_COUNTS = True
 # [U] "results are not implicitly ordered": we order by :id (insertion order) so that paging
 # without $order (DataSync port jobs, sodapy get_all) is stable. An explicit $order gets :id as a
 # tie-breaker for the same reason.

@@ -8,6 +8,7 @@ are left out of row objects, as Socrata does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import behaviour, rowids
@@ -277,6 +278,13 @@ class Query:
 def build(ds: Dataset, params: dict[str, str], *, extra_where: str | None = None,
           extra_params: dict | None = None, default_limit: int | None = behaviour.DEFAULT_LIMIT) -> Query:
     """The SQL for a SODA read of `ds` with these query parameters (first value of each)."""
+    try:
+        return _build(ds, params, extra_where, extra_params, default_limit)
+    except RecursionError:   # soql.py bounds nesting and depth; this is the net under that bound
+        raise bad_request("query.compiler.malformed", "The query is nested too deeply") from None
+
+
+def _build(ds, params, extra_where, extra_params, default_limit) -> Query:
     params = dict(params)
     if params.get("$query"):
         params.update(split_query(params.pop("$query")))
@@ -359,15 +367,25 @@ def build(ds: Dataset, params: dict[str, str], *, extra_where: str | None = None
     return Query(sql, c.params, outputs)
 
 
+_WHOLE = re.compile(r"\s*\+?([0-9]+)\s*")
+_INT64 = 2 ** 63 - 1
+
+
 def _count(text, name, default):
+    """$limit / $offset: a whole number, 0 or more. One beyond SQLite's 64 bits means "all rows" for
+    $limit and "past the end" for $offset (behaviour.HUGE_COUNTS); never a 500."""
     if text in (None, ""):
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise bad_request("query.compiler.malformed", f"{name} must be a whole number, 0 or more; got '{text}'")
+    m = _WHOLE.fullmatch(text)
+    if not m:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise bad_request("query.compiler.malformed", f"{name} must be a whole number, 0 or more; got '{shown}'")
+    digits = m.group(1).lstrip("0") or "0"
+    if len(digits) > 19 or int(digits) > _INT64:
+        if not behaviour.HUGE_COUNTS:
+            raise bad_request("query.compiler.malformed", f"{name} must be at most {_INT64}")
+        return None if name == "$limit" else _INT64
+    value = int(digits)
     if name == "$limit" and behaviour.MAX_LIMIT is not None:
         value = min(value, behaviour.MAX_LIMIT)
     return value
@@ -379,7 +397,9 @@ def run(conn, q: Query) -> tuple[list[str], list[list]]:
 
     try:
         rows = conn.execute(q.sql, q.params).fetchall()
-    except sqlite3.OperationalError as exc:
+    except (sqlite3.OperationalError, sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
+        # SQLite's own limits (too many terms, expression too deep, a value out of range) are the
+        # query's fault: 400. Anything else (a broken file) stays a 500.
         raise bad_request("query.compiler.malformed", f"Could not run the query: {exc}") from None
     names = [o.name for o in q.outputs]
     if not rows:

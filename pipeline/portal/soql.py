@@ -5,6 +5,13 @@ backticks, or system fields such as `:id`), text/number/boolean/null literals, c
 `and`/`or`/`not`, `is [not] null`, `[not] in (...)`, `[not] like`, `[not] between ... and ...`,
 arithmetic, `||`, and function calls (aggregates included). Trees are plain tuples; query.py turns
 them into SQL. A syntax error is a 400 `query.compiler.malformed` that quotes the clause.
+
+Hostile input is bounded here, so that every wrong query is a 400 and none is a 500 or a
+RecursionError: parentheses, function calls, `not` and signs nest at most MAX_NESTING deep (the
+parser recurses once per level), a finished tree is at most MAX_DEPTH deep (the compiler recurses
+once per level, SQLite refuses expressions deeper than 1000), and a literal is at most
+MAX_NUMBER_CHARS / MAX_TEXT_CHARS long. `and`/`or` chains are not nesting: a flat chain of any
+length becomes a balanced tree, so a 3,000-term `or` is only 12 levels deep and simply works.
 """
 
 from __future__ import annotations
@@ -22,6 +29,13 @@ _TOKEN = re.compile(r"""
   | (?P<ident>[A-Za-z_:@][A-Za-z0-9_:@]*)
   | (?P<op>>=|<=|!=|<>|==|\|\||[=<>+\-*/%(),])
 """, re.X)
+
+MAX_NESTING = 40            # parentheses, calls, IN lists, NOT and signs inside one another
+MAX_DEPTH = 100             # levels of the finished tree (a + b + c ... is one level per term)
+MAX_NUMBER_CHARS = 100
+MAX_TEXT_CHARS = 100_000
+_INT64 = 2 ** 63 - 1
+_SHOWN = 200                # characters of a clause quoted in an error message
 
 _KEYWORDS = {"and", "or", "not", "is", "null", "in", "like", "between", "as", "asc", "desc",
              "true", "false", "distinct", "select", "where", "group", "having", "order", "by",
@@ -57,8 +71,31 @@ def tokenize(text: str, clause: str) -> list[Token]:
 
 
 def malformed(clause: str, text: str, why: str):
-    return bad_request("query.compiler.malformed", f"Could not parse SoQL {clause} '{text}': {why}",
+    shown = text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+    return bad_request("query.compiler.malformed", f"Could not parse SoQL {clause} '{shown}': {why}",
                        query=text, clause=clause)
+
+
+def depth(node) -> int:
+    """Levels of a tree, counted without recursion (the tree may be the thing that is too deep)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        deepest = max(deepest, d)
+        for part in n[1:]:
+            if isinstance(part, tuple) and part and isinstance(part[0], str):
+                stack.append((part, d + 1))
+            elif isinstance(part, list):
+                stack.extend((p, d + 1) for p in part if isinstance(p, tuple))
+    return deepest
+
+
+def _balanced(op: str, items: list):
+    """`a op b op c ...` as a balanced tree: same meaning for AND and OR, log2(n) levels deep."""
+    while len(items) > 1:
+        pairs = [("bin", op, items[k], items[k + 1]) for k in range(0, len(items) - 1, 2)]
+        items = pairs + ([items[-1]] if len(items) % 2 else [])
+    return items[0]
 
 
 class Parser:
@@ -66,6 +103,7 @@ class Parser:
         self.text, self.clause = text, clause
         self.tokens = tokenize(text, clause)
         self.i = 0
+        self.nesting = 0
 
     # -- helpers
     def peek(self, ahead: int = 0) -> Token | None:
@@ -99,12 +137,27 @@ class Parser:
 
     def error(self, why: str):
         t = self.peek()
-        where = f" at position {t.pos + 1} ('{t.value}')" if t else " at the end"
+        value = t.value if t is None or len(t.value) <= 40 else t.value[:40] + "..."
+        where = f" at position {t.pos + 1} ('{value}')" if t else " at the end"
         return malformed(self.clause, self.text, why + where)
 
     def done(self) -> None:
         if self.peek() is not None:
             raise self.error("unexpected text")
+
+    def nest(self) -> None:
+        """One level deeper; refused past MAX_NESTING (the caller undoes it with `self.nesting -= 1`)."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise self.error(f"nested more than {MAX_NESTING} levels deep (parentheses, function calls, "
+                             "IN lists, NOT and signs)")
+
+    def checked(self, node):
+        """A finished expression, refused when deeper than MAX_DEPTH."""
+        if depth(node) > MAX_DEPTH:
+            raise malformed(self.clause, self.text, f"the expression is more than {MAX_DEPTH} levels deep; "
+                            "write long chains of + - * / || with fewer terms")
+        return node
 
     # -- clauses
     def select_list(self) -> list:
@@ -118,7 +171,7 @@ class Parser:
                 items.append(("system", None))
             else:
                 start = self.i
-                node = self.expr()
+                node = self.checked(self.expr())
                 alias = None
                 if self.word("as"):
                     self.i += 1
@@ -136,7 +189,7 @@ class Parser:
     def order_list(self) -> list:
         items = []
         while True:
-            node = self.expr()
+            node = self.checked(self.expr())
             desc = False
             if self.word("asc", "desc"):
                 desc = self.take().word() == "desc"
@@ -153,40 +206,46 @@ class Parser:
         return items
 
     def expr_list(self) -> list:
-        items = [self.expr()]
+        items = [self.checked(self.expr())]
         while self.op(","):
             self.i += 1
-            items.append(self.expr())
+            items.append(self.checked(self.expr()))
         self.done()
         return items
 
     def condition(self):
-        node = self.expr()
+        node = self.checked(self.expr())
         self.done()
         return node
 
     # -- expressions, lowest precedence first
     def expr(self):
-        return self.or_()
+        self.nest()
+        node = self.or_()
+        self.nesting -= 1
+        return node
 
     def or_(self):
-        node = self.and_()
+        items = [self.and_()]
         while self.word("or"):
             self.i += 1
-            node = ("bin", "OR", node, self.and_())
-        return node
+            items.append(self.and_())
+        return _balanced("OR", items)
 
     def and_(self):
-        node = self.not_()
+        items = [self.not_()]
         while self.word("and"):
             self.i += 1
-            node = ("bin", "AND", node, self.not_())
-        return node
+            items.append(self.not_())
+        return _balanced("AND", items)
 
     def not_(self):
         if self.word("not"):
             self.i += 1
-            return ("not", self.not_())
+            self.nest()
+            node = ("not", self.not_())
+            self.nesting -= 1
+            return node
         return self.compare()
 
     def compare(self):
@@ -247,21 +306,23 @@ class Parser:
         return node
 
     def unary(self):
-        if self.op("-"):
-            self.i += 1
-            return ("neg", self.unary())
-        if self.op("+"):
-            self.i += 1
-            return self.unary()
+        if self.op("-", "+"):
+            sign = self.take().value
+            self.nest()
+            node = self.unary()
+            self.nesting -= 1
+            return ("neg", node) if sign == "-" else node
         return self.primary()
 
     def primary(self):
         t = self.take()
         if t.kind == "str":
+            if len(t.value) > MAX_TEXT_CHARS:
+                self.i -= 1
+                raise self.error(f"a text literal longer than {MAX_TEXT_CHARS:,} characters")
             return ("lit", t.value, "text")
         if t.kind == "num":
-            value = float(t.value) if any(c in t.value for c in ".eE") else int(t.value)
-            return ("lit", value, "number")
+            return ("lit", self.number(t), "number")
         if t.kind == "op" and t.value == "(":
             node = self.expr()
             self.expect_op(")")
@@ -283,6 +344,22 @@ class Parser:
             return ("col", t.value)
         self.i -= 1
         raise self.error("expected a value")
+
+    def number(self, t: Token):
+        """A number literal: an int when it fits SQLite's 64 bits, else a float (numbers compare as
+        REAL in the SQL anyway); longer than MAX_NUMBER_CHARS is refused, not rounded to infinity."""
+        if len(t.value) > MAX_NUMBER_CHARS:
+            self.i -= 1
+            raise self.error(f"a number literal longer than {MAX_NUMBER_CHARS} characters")
+        if not any(c in t.value for c in ".eE"):
+            value = int(t.value)
+            if value <= _INT64:
+                return value
+        value = float(t.value)
+        if value in (float("inf"), float("-inf")):
+            self.i -= 1
+            raise self.error("a number literal too large for a double")
+        return value
 
     def call(self, name: str):
         self.expect_op("(")
