@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import Problem, RouteInvalid
+from .yamllimits import MAX_FILE_BYTES, BoundedLoader, LimitExceeded, reader_problem, scalar_problem, too_long
 
 Path_ = tuple  # a path into the document: keys and list indexes
 
@@ -108,9 +109,16 @@ def load_yaml(text: str, file: str, variables: Mapping[str, str] | None = None) 
     Raises RouteInvalid listing every problem found (syntax, duplicate keys, missing variables).
     """
     variables = os.environ if variables is None else variables
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = BoundedLoader(text)  # checks every character at once: NUL and the like end here
+    except yaml.reader.ReaderError as exc:
+        line, col, message = reader_problem(text, exc)
+        raise RouteInvalid([Problem(file, line, col, "", message)]) from None
     try:
         root = loader.get_single_node()
+    except LimitExceeded as exc:
+        mark = exc.problem_mark
+        raise RouteInvalid([Problem(file, mark.line + 1, mark.column + 1, "", exc.problem)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -149,6 +157,10 @@ def load_yaml_file(path: str | os.PathLike, variables: Mapping[str, str] | None 
     """Read and load a YAML file; unreadable files are a RouteInvalid naming the file."""
     shown = shown_as or str(path)
     try:
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:  # before reading: a scheduler's folder may hold any big file
+            raise RouteInvalid([Problem(shown, 1, 1, "", f"the file is {size / 2 ** 20:.1f} MiB; a route file is "
+                                                         f"at most {MAX_FILE_BYTES // 2 ** 20} MiB")])
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise RouteInvalid([Problem(shown, 1, 1, "", "file not found")]) from None
@@ -173,7 +185,7 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        value = self.loader.construct_object(node, deep=True)
+        value = self._construct(node, path)
         self.doc.styles[path] = node.style or ""
         if isinstance(value, str) and "$" in value:
             value = self._substitute(value, node, path)
@@ -184,7 +196,7 @@ class _Builder:
         out: dict = {}
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self._construct(key_node, path)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                 self.problems.append(Problem(self.doc.file, line, col, format_path(path), "a key must be a plain value"))
@@ -199,6 +211,20 @@ class _Builder:
             self.doc.key_marks[path + (key,)] = (key_line, key_node.start_mark.column + 1)
             out[key] = self.build(value_node, path + (key,))
         return out
+
+    def _construct(self, node: yaml.Node, path: Path_) -> Any:
+        """The Python value of a scalar (or of a complex key); a value PyYAML recognises by its
+        form but cannot build (2024-13-45, a 5,000-digit number) is a problem at its line."""
+        try:
+            value = self.loader.construct_object(node, deep=True)
+            reason = too_long(value)
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            reason = scalar_problem(node, exc) if isinstance(node, yaml.ScalarNode) else f"not a valid value ({exc})"
+        if reason is None:
+            return value
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        self.problems.append(Problem(self.doc.file, line, col, format_path(path), reason))
+        return None
 
     def _substitute(self, value: str, node: yaml.Node, path: Path_) -> str:
         def replace(match: re.Match) -> str:

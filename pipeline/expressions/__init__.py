@@ -26,11 +26,9 @@ from .errors import ExpressionError
 from .evaluator import Evaluator
 from .functions import FUNCTIONS
 from .nodes import ARITHMETIC, Binary, Call, Column, InList, IsNull, Literal, Node, Unary, columns_of
-from .parser import parse_tree
+from .parser import TOO_DEEP, parse_tree
 
 __all__ = ["parse", "Expression", "ExpressionError", "FUNCTIONS"]
-
-TOO_DEEP = "the expression is nested too deeply; split it into several derive steps"
 
 
 def parse(text: str, *, condition: bool = False) -> "Expression":
@@ -38,7 +36,7 @@ def parse(text: str, *, condition: bool = False) -> "Expression":
     (like `amount + 1`), as `filter` and `when` need a condition."""
     try:
         expr = Expression(text, parse_tree(text))
-    except RecursionError:
+    except RecursionError:  # the parser bounds depth itself; this is the last line of defence
         raise ExpressionError(TOO_DEEP, 0) from None
     if condition and expr.kind not in ("boolean", "any", "null"):
         raise ExpressionError(f"this must be a condition (true or false for each row), but it gives "

@@ -111,10 +111,18 @@ def _number(text: str, start: int) -> Token:
             f"'{text[start:i + 1]}' is not a number; a column whose name starts with a digit "
             f"must be written in backticks", start)
     raw = text[start:i]
-    value = float(raw) if is_float else int(raw)
-    if isinstance(value, int) and value >= 2 ** 63:  # beyond a 64-bit integer column: a decimal
+    # Past 19 digits a whole number is beyond a 64-bit integer column: read it as a decimal, which
+    # float() does for any length (int() refuses more than 4,300 digits).
+    value = float(raw) if is_float or len(raw) > 19 else int(raw)
+    if isinstance(value, int) and value >= 2 ** 63:
         value = float(value)
+    if value == float("inf"):
+        raise ExpressionError(f"the number {_shorten(raw)} is too large; the largest is about 1.8e308", start)
     return Token("number", value, start, i)
+
+
+def _shorten(raw: str) -> str:
+    return raw if len(raw) <= 24 else f"{raw[:10]}...{raw[-6:]} ({len(raw):,} characters)"
 
 
 def _string(text: str, start: int) -> Token:

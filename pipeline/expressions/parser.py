@@ -5,6 +5,11 @@ Precedence, loosest first: `or`, `and`, `not`, comparisons (`== != < <= > >=`, `
 function calls and parentheses. Keywords are case-insensitive (`AND`, `NULL`); a column whose name
 is a keyword is written in backticks. Function calls are checked against the fixed list here, so a
 route with an unknown function or a wrong argument count never starts running.
+
+Depth is bounded here, not left to Python's stack: parentheses, calls and unary operators nest at
+most MAX_NESTING deep (each level is a few frames of this parser), and the tree at most MAX_DEPTH
+deep (`a + a + a + ...` parses in a loop but is evaluated recursively), so hostile text gets an
+ExpressionError at the place where it goes too deep instead of a RecursionError.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from .nodes import Binary, Call, Column, InList, IsNull, Literal, Node, Unary
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
 # Python's own words mean someone is writing code, not an expression: refuse them outright.
 PYTHON_WORDS = {w.lower() for w in keyword.kwlist} - KEYWORDS - {"if"}
+MAX_NESTING = 50      # parentheses, calls and unary operators inside each other
+MAX_DEPTH = 100       # levels of the syntax tree, counting every operator
+TOO_DEEP = "the expression is nested too deeply; split it into several derive steps"
+
 HINTS = {"none": "write null", "elif": "nest if(cond, a, if(cond2, b, c))", "else": "use if(cond, a, b)",
          "import": "expressions cannot import anything", "lambda": "expressions cannot define functions"}
 
@@ -38,6 +47,9 @@ class _Parser:
         self._stream = tokenize(text)
         self.tokens: list[Token] = []
         self.i = 0
+        self.nesting = 0
+        # id(node) -> (depth of its tree, node); the node is kept so that its id is not reused
+        self.depths: dict[int, tuple[int, Node]] = {}
 
     # -- token helpers -------------------------------------------------------------------------
     def peek(self, ahead: int = 0) -> Token:
@@ -75,6 +87,24 @@ class _Parser:
         hint = f" to close the '{opened.value}' at column {opened.pos + 1}" if opened else ""
         raise ExpressionError(f"expected '{op}'{hint} but found {self.describe(self.tok)}", self.tok.pos)
 
+    # -- depth ---------------------------------------------------------------------------------
+    def made(self, node: Node, at: int, *children: Node) -> Node:
+        """`node`, built from `children`, once its tree is known not to be too deep."""
+        depth = 1 + max((self.depths.get(id(c), (1,))[0] for c in children), default=0)
+        if depth > MAX_DEPTH:
+            raise ExpressionError(TOO_DEEP, at)
+        self.depths[id(node)] = (depth, node)
+        return node
+
+    def enter(self, tok: Token) -> None:
+        """One more level of recursion in the parser; `leave()` undoes it."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise ExpressionError(TOO_DEEP, tok.pos)
+
+    def leave(self) -> None:
+        self.nesting -= 1
+
     # -- grammar -------------------------------------------------------------------------------
     def parse(self) -> Node:
         node = self.or_expr()
@@ -91,7 +121,7 @@ class _Parser:
         while self.is_word("or"):
             op = self.advance()
             right = self.and_expr()
-            node = Binary(node.pos, right.end, "or", node, right, op.pos)
+            node = self.made(Binary(node.pos, right.end, "or", node, right, op.pos), op.pos, node, right)
         return node
 
     def and_expr(self) -> Node:
@@ -99,14 +129,16 @@ class _Parser:
         while self.is_word("and"):
             op = self.advance()
             right = self.not_expr()
-            node = Binary(node.pos, right.end, "and", node, right, op.pos)
+            node = self.made(Binary(node.pos, right.end, "and", node, right, op.pos), op.pos, node, right)
         return node
 
     def not_expr(self) -> Node:
         if self.is_word("not"):
             op = self.advance()
+            self.enter(op)
             operand = self.not_expr()
-            return Unary(op.pos, operand.end, "not", operand)
+            self.leave()
+            return self.made(Unary(op.pos, operand.end, "not", operand), op.pos, operand)
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -114,14 +146,14 @@ class _Parser:
         if self.is_op("==", "!=", "<", "<=", ">", ">="):
             op = self.advance()
             right = self.additive()
-            node = Binary(node.pos, right.end, op.value, node, right, op.pos)
+            node = self.made(Binary(node.pos, right.end, op.value, node, right, op.pos), op.pos, node, right)
         elif self.is_word("in") or (self.is_word("not") and self.is_word("in", ahead=1)):
             negated = self.is_word("not")
             if negated:
                 self.advance()
             self.advance()
             items, end = self.literal_list()
-            node = InList(node.pos, end, node, items, negated)
+            node = self.made(InList(node.pos, end, node, items, negated), node.pos, node)
         elif self.is_word("is"):
             self.advance()
             negated = self.is_word("not")
@@ -132,7 +164,7 @@ class _Parser:
                     f"expected 'null' after 'is{' not' if negated else ''}' but found "
                     f"{self.describe(self.tok)}; compare values with == or !=", self.tok.pos)
             end = self.advance().end
-            node = IsNull(node.pos, end, node, negated)
+            node = self.made(IsNull(node.pos, end, node, negated), node.pos, node)
         else:
             return node
         if self.is_op("==", "!=", "<", "<=", ">", ">=") or self.is_word("in", "is"):
@@ -146,7 +178,7 @@ class _Parser:
         while self.is_op("+", "-"):
             op = self.advance()
             right = self.multiplicative()
-            node = Binary(node.pos, right.end, op.value, node, right, op.pos)
+            node = self.made(Binary(node.pos, right.end, op.value, node, right, op.pos), op.pos, node, right)
         return node
 
     def multiplicative(self) -> Node:
@@ -154,17 +186,19 @@ class _Parser:
         while self.is_op("*", "/", "%"):
             op = self.advance()
             right = self.unary()
-            node = Binary(node.pos, right.end, op.value, node, right, op.pos)
+            node = self.made(Binary(node.pos, right.end, op.value, node, right, op.pos), op.pos, node, right)
         return node
 
     def unary(self) -> Node:
         if self.is_op("-", "+"):
             op = self.advance()
+            self.enter(op)
             operand = self.unary()
+            self.leave()
             if isinstance(operand, Literal) and operand.kind in ("integer", "number"):
                 value = -operand.value if op.value == "-" else operand.value
                 return Literal(op.pos, operand.end, value, operand.kind)
-            return Unary(op.pos, operand.end, op.value, operand)
+            return self.made(Unary(op.pos, operand.end, op.value, operand), op.pos, operand)
         return self.primary()
 
     def primary(self) -> Node:
@@ -180,7 +214,9 @@ class _Parser:
             return Column(tok.pos, tok.end, tok.value)
         if self.is_op("("):
             opened = self.advance()
+            self.enter(opened)
             node = self.or_expr()
+            self.leave()
             close = self.expect_op(")", opened)
             # Keep the parenthesised span so messages quote what the user wrote.
             return node if not isinstance(node, Literal) else Literal(opened.pos, close.end, node.value, node.kind)
@@ -218,14 +254,17 @@ class _Parser:
                 suggestion = "; the functions are: " + ", ".join(sorted(functions.FUNCTIONS))
             raise ExpressionError(f"unknown function '{name.value}'{suggestion}", name.pos)
         opened = self.advance()
+        self.enter(opened)
         args: list[Node] = []
         if not self.is_op(")"):
             args.append(self.or_expr())
             while self.is_op(","):
                 self.advance()
                 args.append(self.or_expr())
+        self.leave()
         close = self.expect_op(")", opened)
-        return functions.check_call(Call(name.pos, close.end, fname, tuple(args)))
+        call = self.made(Call(name.pos, close.end, fname, tuple(args)), name.pos, *args)
+        return functions.check_call(call)
 
     def literal_list(self) -> tuple[tuple[Literal, ...], int]:
         if not self.is_op("["):
