@@ -248,3 +248,77 @@ def test_a_relative_sqlite_file_is_created_beside_the_route(tmp_path):
     d.write(frame([1, 2])[["id"]])
     assert d.close().delivered == 2
     assert (tmp_path / "out" / "copy.db").exists()
+
+
+# -- targets writing one SQLite file -------------------------------------------------------------
+
+def one_file(tmp_path, *tables, ctx=None):
+    """Deliveries of one run into tables of one SQLite file (0.2 s: a lock would show at once)."""
+    ctx = ctx or make_ctx(tmp_path, stage="deliver")
+    url = f"sqlite:///{tmp_path / 'one.db'}?timeout=0.2"
+    return [SqlDelivery({"url": url, "table": t, "mode": "replace"}, ctx) for t in tables]
+
+
+def sqlite_tables(tmp_path) -> dict[str, list[int]]:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(tmp_path / "one.db")) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {n: [r[0] for r in conn.execute(f"SELECT id FROM {n} ORDER BY id")] for n in names}
+
+
+def test_targets_writing_one_sqlite_file_take_turns_and_commit_together(tmp_path):
+    import threading
+
+    a, b = one_file(tmp_path, "a", "b")
+    a.open(list(frame([1]).columns))
+    b.open(list(frame([1]).columns))
+
+    def load(d, first):  # as the executor does: each target from its own thread
+        for start in range(first, first + 400, 4):
+            d.write(frame(list(range(start, start + 4)), start=start))
+
+    threads = [threading.Thread(target=load, args=(d, first)) for d, first in ((a, 1), (b, 1001))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sqlite_tables(tmp_path) == {}  # nothing shows before the commit
+    result_a = a.close()  # the first close commits both tables at once
+    assert sqlite_tables(tmp_path) == {"a": list(range(1, 401)), "b": list(range(1001, 1401))}
+    result_b = b.close()
+    assert (result_a.delivered, result_b.delivered) == (400, 400)
+
+
+def test_a_failed_target_rolls_back_every_table_of_its_sqlite_file(tmp_path):
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(tmp_path / "one.db")) as conn, conn:
+        conn.execute("CREATE TABLE a (id INTEGER, name TEXT, amount REAL, day DATE, at TIMESTAMP, ok BOOLEAN)")
+        conn.execute("INSERT INTO a (id) VALUES (99)")
+    a, b = one_file(tmp_path, "a", "b")
+    a.open(list(frame([1]).columns))
+    b.open(list(frame([1]).columns))
+    a.write(frame([1, 2]))
+    b.write(frame([3]))
+    b.abort(RuntimeError("a later chunk of b failed"))
+    with pytest.raises(DeliveryFailed) as err:
+        a.write(frame([4]))
+    assert str(err.value) == ("sql replace into table a: nothing was delivered: another target writing the "
+                              "same SQLite file failed (a later chunk of b failed)")
+    a.abort(err.value)
+    assert sqlite_tables(tmp_path) == {"a": [99]}
+
+
+def test_a_target_aborted_after_its_sqlite_file_was_committed_stays_delivered(tmp_path, caplog):
+    a, b = one_file(tmp_path, "a", "b")
+    for d, ids in ((a, [1]), (b, [2, 3])):
+        d.open(list(frame([1]).columns))
+        d.write(frame(ids))
+    a.close()
+    b.abort(RuntimeError("a target committed after these failed"))
+    assert "sql replace into table b: already committed together with the other tables of its SQLite file" \
+        in caplog.text
+    assert sqlite_tables(tmp_path) == {"a": [1], "b": [2, 3]}
