@@ -137,9 +137,10 @@ class Parser:
 
     def error(self, why: str):
         t = self.peek()
-        value = t.value if t is None or len(t.value) <= 40 else t.value[:40] + "..."
-        where = f" at position {t.pos + 1} ('{value}')" if t else " at the end"
-        return malformed(self.clause, self.text, why + where)
+        if t is None:
+            return malformed(self.clause, self.text, why + " at the end")
+        value = t.value if len(t.value) <= 40 else t.value[:40] + "..."
+        return malformed(self.clause, self.text, f"{why} at position {t.pos + 1} ('{value}')")
 
     def done(self) -> None:
         if self.peek() is not None:
