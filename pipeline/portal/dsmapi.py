@@ -14,7 +14,7 @@ from .dsmapi_schemas import (input_row_errors, output_rows, schema_errors, show_
 from .dsmapi_sources import (add_to_revision, chunk, commit, create_free_source, create_source, initiate,
                              list_sources, show_source, update_source, upload_bytes)
 from .errors import bad_request
-from .http import FOURFOUR, Request, Response, json_response
+from .http import FOURFOUR, Request, Response, json_response, member
 
 _ACTIONS = ("update", "replace", "delete")
 
@@ -47,7 +47,7 @@ def _new_revision(conn, fourfour: str, action: dict, metadata: dict, user: str) 
 def create_dataset_revision(req: Request) -> Response:
     user = req.require_user()
     body = req.json_object()
-    action, metadata = body.get("action") or {}, body.get("metadata") or {}
+    action, metadata = member(body, "action"), member(body, "metadata")
     with req.portal.store.write() as conn:
         ds = storage.create_dataset(conn, metadata.get("name") or "Untitled dataset", [], None,
                                     metadata.get("description") or "",
@@ -64,7 +64,7 @@ def create_revision(req: Request, fourfour: str) -> Response:
                           "revision with an action instead")
     with req.portal.store.write() as conn:
         storage.require(conn, fourfour)
-        rev = _new_revision(conn, fourfour, body.get("action") or {}, body.get("metadata") or {}, user)
+        rev = _new_revision(conn, fourfour, member(body, "action"), member(body, "metadata"), user)
         return _revision_answer(conn, rev, 201)
 
 
@@ -155,10 +155,10 @@ def show_task_set(req: Request, fourfour: str, seq: str, task_set: str) -> Respo
 
 def routes(router) -> None:
     rev = rf"{ROOT}/revision/{FOURFOUR}"
-    one = rf"{rev}/(?P<seq>\d+)"
-    src = rf"{ROOT}/source/(?P<source>\d+)"
-    schema = rf"{src}/schema/(?P<input_schema>\d+)"
-    output = rf"{schema}/output/(?P<output_schema>\d+|latest)"
+    one = rf"{rev}/(?P<seq>\d{{1,18}})"
+    src = rf"{ROOT}/source/(?P<source>\d{{1,18}})"
+    schema = rf"{src}/schema/(?P<input_schema>\d{{1,18}})"
+    output = rf"{schema}/output/(?P<output_schema>\d{{1,18}}|latest)"
     router.add("POST", rf"{ROOT}/revision", create_dataset_revision)
     router.add("GET", rev, list_revisions)
     router.add("POST", rev, create_revision)
@@ -166,7 +166,7 @@ def routes(router) -> None:
     router.add("PUT PATCH", one, update_revision)
     router.add("DELETE", one, discard_revision)
     router.add("PUT POST", rf"{one}/apply", apply)
-    router.add("GET", rf"{one}/apply/(?P<task_set>\d+)", show_task_set)
+    router.add("GET", rf"{one}/apply/(?P<task_set>\d{{1,18}})", show_task_set)
     router.add("GET", rf"{one}/plan", plan)
     router.add("POST", rf"{one}/source", create_source)
     router.add("GET", rf"{one}/source", list_sources)
@@ -176,8 +176,8 @@ def routes(router) -> None:
     router.add("PATCH", src, add_to_revision)
     router.add("POST", rf"{src}/options", update_source)
     router.add("POST", rf"{src}/initiate", initiate)
-    router.add("POST", rf"{src}/chunk/(?P<seq>\d+)/(?P<offset>\d+)", chunk)
-    router.add("POST", rf"{src}/chunk/(?P<seq>\d+)/(?P<offset>\d+)/commit", commit)
+    router.add("POST", rf"{src}/chunk/(?P<seq>\d{{1,18}})/(?P<offset>\d{{1,18}})", chunk)
+    router.add("POST", rf"{src}/chunk/(?P<seq>\d{{1,18}})/(?P<offset>\d{{1,18}})/commit", commit)
     router.add("PUT POST", rf"{src}/(?:load|cancel)", unsupported)
     router.add("GET", schema, show_input_schema)
     router.add("POST", schema, transform)
@@ -185,6 +185,6 @@ def routes(router) -> None:
     router.add("GET", output, show_output_schema)
     router.add("GET", rf"{output}/rows", output_rows)
     router.add("GET", rf"{output}/errors", schema_errors)
-    router.add("GET", rf"{output}/validate_row_id/(?P<transform_id>\d+)", validate_row_id)
-    router.add("GET", rf"{src}/transform/(?P<transform_id>\d+)", show_transform)
+    router.add("GET", rf"{output}/validate_row_id/(?P<transform_id>\d{{1,18}})", validate_row_id)
+    router.add("GET", rf"{src}/transform/(?P<transform_id>\d{{1,18}})", show_transform)
     router.add("GET POST PUT PATCH DELETE", rf"{ROOT}/config(?:/.*)?", unsupported)

@@ -82,10 +82,7 @@ def show_output_schema(req: Request, source: str, input_schema: str, output_sche
 
 
 def _limit_offset(req: Request) -> tuple[int, int]:
-    try:
-        return max(0, int(req.param("limit", 500))), max(0, int(req.param("offset", 0)))
-    except ValueError:
-        raise bad_request("invalid_paging", "limit and offset must be whole numbers") from None
+    return req.whole("limit", 500), req.whole("offset", 0)
 
 
 def output_rows(req: Request, source: str, input_schema: str, output_schema: str) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import behaviour, dsm_store, storage, uploads
 from .dsm_store import now_iso
 from .errors import bad_request
-from .http import Request, Response, json_response
+from .http import Request, Response, json_response, member
 
 _PARSE_DEFAULTS = {"header_count": 1, "column_header": 1, "encoding": "utf-8", "column_separator": ",",
                    "quote_char": '"', "parse_source": True, "trim_whitespace": True, "remove_empty_rows": True}
@@ -26,11 +26,11 @@ def _source_answer(conn, source: dict, status: int = 200) -> Response:
 
 def _new_source(conn, req: Request, revision: dict | None) -> dict:
     body = req.json_object()
-    source_type = body.get("source_type") or {"type": "upload"}
+    source_type = member(body, "source_type") or {"type": "upload"}
     if source_type.get("type") != "upload":
         raise bad_request("unsupported", f"Sources of type '{source_type.get('type')}' are not supported by "
                           "the local portal; upload the file instead")
-    options = {**_PARSE_DEFAULTS, **(body.get("parse_options") or {})}
+    options = {**_PARSE_DEFAULTS, **member(body, "parse_options")}
     return dsm_store.new(conn, "source", {
         "source_type": source_type, "parse_options": options, "content_type": None, "filesize": None,
         "finished_at": None, "failed_at": None, "failure_details": None, "blob": None,
@@ -68,7 +68,7 @@ def show_source(req: Request, source: str) -> Response:
 
 def add_to_revision(req: Request, source: str) -> Response:
     req.require_user()
-    target = (req.json_object().get("revision") or {})
+    target = member(req.json_object(), "revision")
     with req.portal.store.write() as conn:
         src = dsm_store.need(conn, "source", source)
         rev = dsm_store.revision(conn, target.get("fourfour"), target.get("revision_seq"))
@@ -83,7 +83,7 @@ def update_source(req: Request, source: str) -> Response:
     body = req.json_object()
     with req.portal.store.write() as conn:
         src = dsm_store.need(conn, "source", source)
-        src["parse_options"] = {**src["parse_options"], **(body.get("parse_options") or {})}
+        src["parse_options"] = {**src["parse_options"], **member(body, "parse_options")}
         dsm_store.save(conn, "source", src)
         committed = src.get("filesize") is not None
     if committed:

@@ -75,6 +75,16 @@ class Request:
             raise bad_request("req.body.not-an-object", "The request body must be a JSON object")
         return body
 
+    def whole(self, name: str, default: int) -> int:
+        """A query parameter that must be a whole number, 0 or more (400 otherwise; capped at 2^63-1)."""
+        text = self.param(name)
+        if text in (None, ""):
+            return default
+        if not text.strip().isascii() or not text.strip().isdigit():
+            raise bad_request("req.param.not-a-number", f"{name} must be a whole number, 0 or more; got '{text[:40]}'")
+        digits = text.strip().lstrip("0") or "0"
+        return 2 ** 63 - 1 if len(digits) > 19 else min(int(digits), 2 ** 63 - 1)
+
     # ---- auth
     def require_user(self) -> str:
         """The authenticated user; 403 when the request carries no credentials and needs them."""
@@ -87,6 +97,17 @@ class Request:
     def check_read(self, ds) -> None:
         if ds.private:
             self.require_user()
+
+
+def member(body: dict, key: str) -> dict:
+    """`body[key]` as a JSON object: {} when absent or null, 400 when it is anything but an object
+    (hostile bodies such as {"action": 5} must not reach `.get` on an int)."""
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request("req.body.not-an-object", f"'{key}' in the request body must be a JSON object", key=key)
+    return value
 
 
 class Router:

@@ -72,8 +72,8 @@ def catalog(req: Request) -> Response:
     """A small part of the Discovery API (`/api/catalog/v1`), enough for sodapy's datasets()."""
     with req.portal.store.read() as conn:
         datasets = [d for d in storage.all_datasets(conn) if not d.private]
-    offset = int(req.param("offset", 0) or 0)
-    limit = int(req.param("limit", 0) or 0) or len(datasets)
+    offset = req.whole("offset", 0)
+    limit = req.whole("limit", 0) or len(datasets)
     results = [{"resource": {"id": d.id, "name": d.name, "description": d.description, "type": "dataset",
                              "updatedAt": d.rows_updated_at, "columns_field_name": [c.field for c in d.columns]},
                 "metadata": {"domain": req.headers.get("Host", "")}, "permalink": f"/d/{d.id}"}

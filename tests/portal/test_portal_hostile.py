@@ -314,3 +314,25 @@ def test_hostile_select_order_group_and_query_are_400(rows_portal):
             assert r.status_code == 200 and len(r.json()) == 10
         else:
             error_body(r, 400, "query.compiler.malformed")
+
+
+# ---- odd shapes elsewhere: 400 or 404, never 500 -------------------------------------------------------
+
+def test_odd_shapes_in_bodies_paths_and_parameters_are_4xx(client):
+    ff = client.dataset()
+    cases = [
+        (client.post, "/api/publishing/v1/revision", {"action": 5}, 400, "req.body.not-an-object"),
+        (client.post, "/api/publishing/v1/revision", {"metadata": "x"}, 400, "req.body.not-an-object"),
+        (client.post, f"/api/publishing/v1/revision/{ff}", {"action": [1]}, 400, "req.body.not-an-object"),
+        (client.post, "/api/publishing/v1/source", {"source_type": "upload"}, 400, "req.body.not-an-object"),
+        (client.post, "/api/publishing/v1/source", {"parse_options": 1}, 400, "req.body.not-an-object"),
+        (client.post, "/api/publishing/v1/source/99999999999999999999/chunk/99999999999999999999/0", b"x", 404,
+         "not_found"),
+        (client.get, "/api/catalog/v1?offset=-5", None, 400, "req.param.not-a-number"),
+        (client.get, "/api/catalog/v1?limit=abc", None, 400, "req.param.not-a-number"),
+    ]
+    for method, path, body, status, code in cases:
+        r = method(path, body) if body is not None else method(path)
+        assert r.status_code == status and r.json()["code"] == code, (path, body, r.text)
+    r = client.get("/api/catalog/v1?offset=99999999999999999999999")
+    assert r.status_code == 200 and r.json()["results"] == []
