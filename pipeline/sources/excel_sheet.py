@@ -15,6 +15,7 @@ rows and columns here are 0-based.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from itertools import islice
@@ -25,6 +26,12 @@ import pyarrow as pa
 
 from ..errors import OptionError, RunFailed
 from . import excel_cells as cells
+
+# A block of rows holds at most this many cells (a wide sheet reads fewer rows at a time), and a
+# sheet read with a window of more cells than MAX_READ_CELLS is refused: a stray far cell must
+# neither fill memory nor keep a run going for hours.
+MAX_BLOCK_CELLS = 4_000_000
+MAX_READ_CELLS = 200_000_000
 
 _RANGE = re.compile(r"^([A-Z]{1,3})([1-9][0-9]*)?(?::([A-Z]{1,3})([1-9][0-9]*)?)?$")
 
@@ -133,11 +140,17 @@ class SheetReader:
         if sheet.start is None:  # an empty sheet
             return
         (row0, col0), (row_end, col_end) = sheet.start, sheet.end
-        self.col0 = col0
+        columns = getattr(sheet, "used_columns", None) or range(col0, col_end + 1)
         self.lo, self.hi = max(w.col_lo, col0), col_end if w.col_hi is None else min(w.col_hi, col_end)
         last = row_end if w.row_hi is None else min(w.row_hi, row_end)
         if self.hi < self.lo:
             return
+        # the columns read, their places in a row of the sheet, and their places here
+        self.cols = [c for c in columns if self.lo <= c <= self.hi]
+        if not self.cols:
+            return
+        self.place = {c: i for i, c in enumerate(columns)}  # also outside the window: merges
+        self.first_at = self.place[self.cols[0]]
         self.merges = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (sheet.merged_cell_ranges or [])
                        if c1 >= self.lo and c0 <= self.hi]
         first = max(w.row_lo, row0)
@@ -151,6 +164,13 @@ class SheetReader:
             raise RunFailed(f"{self.label}: header_row {header + 1} is below the last row ({last + 1}) "
                             f"of sheet '{sheet.name}'")
         start = max((header + 1 if header is not None else first) + self.skip_rows, w.row_lo)
+        cells = (last - min(start, last) + 1) * len(self.cols)
+        if cells > MAX_READ_CELLS:
+            corner = f"{column_letters(self.cols[-1])}{last + 1}"
+            raise RunFailed(f"{self.label}: sheet '{sheet.name}' spans {last - start + 1:,} rows x {len(self.cols):,} "
+                            f"columns up to cell {corner}, {cells:,} cells to read (at most {MAX_READ_CELLS:,}); "
+                            f"set range to the cells that hold the data (e.g. range: A1:H5000)")
+        step = max(1, min(self.chunk_rows, MAX_BLOCK_CELLS // len(columns)))
         rows = sheet.iter_rows()
         for r in range(min(start, last + 1)):  # the rows above the data
             row = next(rows, None)
@@ -160,10 +180,10 @@ class SheetReader:
             if r == header:
                 out.names = self._header(row, r)
         if header is None:
-            out.names = [column_letters(c) for c in range(self.lo, self.hi + 1)]
+            out.names = [column_letters(c) for c in self.cols]
         r = start
         while r <= last:
-            block = list(islice(rows, min(self.chunk_rows, last - r + 1)))
+            block = list(islice(rows, min(step, last - r + 1)))
             if not block:
                 break
             taken = self._take_block(out, block, r)
@@ -172,7 +192,7 @@ class SheetReader:
             r += len(block)
 
     def _first_filled(self, first: int) -> int:
-        a, b = self.lo - self.col0, self.hi - self.col0 + 1
+        a, b = self.first_at, self.first_at + len(self.cols)
         for r, row in enumerate(self.sheet.iter_rows()):
             if r >= first and any(v != "" for v in row[a:b]):
                 return r
@@ -184,19 +204,23 @@ class SheetReader:
         for r0, c0, _, _ in self.merges:
             if r_first <= r0 <= r_last and (r0, c0) not in self.topleft:
                 row = block[r0 - r_first]
-                if 0 <= c0 - self.col0 < len(row):
-                    self.topleft[(r0, c0)] = row[c0 - self.col0]
+                place = self.place.get(c0)
+                if place is not None and place < len(row):
+                    self.topleft[(r0, c0)] = row[place]
+
+    def _merged_columns(self, c0: int, c1: int) -> range:
+        """Places (in self.cols) of the columns read that the merged range c0..c1 covers."""
+        return range(bisect.bisect_left(self.cols, c0), bisect.bisect_right(self.cols, c1))
 
     def _header(self, row, r: int) -> list[str]:
-        lo, hi = self.lo, self.hi
-        values = list(row[lo - self.col0:hi - self.col0 + 1])
+        values = list(row[self.first_at:self.first_at + len(self.cols)])
         for r0, c0, r1, c1 in self.merges:
             if r0 <= r <= r1:
-                for c in range(max(c0, lo), min(c1, hi) + 1):
-                    values[c - lo] = self.topleft.get((r0, c0), "")
+                for i in self._merged_columns(c0, c1):
+                    values[i] = self.topleft.get((r0, c0), "")
         names, seen = [], set()
         for offset, value in enumerate(values):
-            name = (cells.render(value) or "").strip() or f"\0{column_letters(lo + offset)}"
+            name = (cells.render(value) or "").strip() or f"\0{column_letters(self.cols[offset])}"
             base, n = name, 1
             while name in seen:
                 n += 1
@@ -210,15 +234,14 @@ class SheetReader:
         r_last = r_first + len(block) - 1
         grid = np.empty((len(block), len(block[0])), dtype=object)
         grid[:] = block  # rows are lists of one length: numpy copies them in C
-        lo, hi = self.lo, self.hi
-        arrays = [grid[:, c - self.col0].copy() for c in range(lo, hi + 1)]
+        arrays = [grid[:, self.first_at + i].copy() for i in range(len(self.cols))]
         for r0, c0, r1, c1 in self.merges:
             if r1 < r_first or r0 > r_last:
                 continue
             value = self.topleft.get((r0, c0), "")
             a, b = max(r0, r_first) - r_first, min(r1, r_last) - r_first + 1
-            for c in range(max(c0, lo), min(c1, hi) + 1):
-                arrays[c - lo][a:b] = value
+            for i in self._merged_columns(c0, c1):
+                arrays[i][a:b] = value
         converted = [cells.convert(values) for values in arrays]
         filled = ~np.logical_and.reduce([empty for _, _, empty in converted])
         if not filled.any():

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Iterator
 from xml.etree import ElementTree as ET
 
+from .excel_xml import GuardedXml
+
 AUTO_STREAM_BYTES = 100 * 1024 * 1024  # above this uncompressed sheet XML, auto streams with openpyxl
 STREAM_SUFFIXES = (".xlsx", ".xlsm")
 
@@ -74,10 +76,13 @@ def choose_engine(path: Path, names: list[str], threshold: int = AUTO_STREAM_BYT
     return "openpyxl" if size > threshold else "calamine"
 
 
-def survey(source) -> tuple[tuple[int, int] | None, tuple[int, int] | None, list]:
-    """(start, end, merged ranges) of a sheet's XML stream, 0-based as calamine gives them."""
+def survey(source) -> tuple[tuple[int, int] | None, tuple[int, int] | None, list, list[int]]:
+    """(start, end, merged ranges, used columns) of a sheet's XML stream, 0-based as calamine
+    gives them. The used columns are those with a value, and those a merged range covers within
+    the sheet's extent: a stray far cell makes the extent wide, never the rows we build."""
     r_lo = c_lo = r_hi = c_hi = None
     merges = []
+    used: set[int] = set()
     row_no = 0
     parent = None
     for event, elem in ET.iterparse(source, events=("start", "end")):
@@ -98,6 +103,7 @@ def survey(source) -> tuple[tuple[int, int] | None, tuple[int, int] | None, list
                 r_hi = row_no
                 c_lo = col_no if c_lo is None else min(c_lo, col_no)
                 c_hi = col_no if c_hi is None else max(c_hi, col_no)
+                used.add(col_no)
             elem.clear()
             if parent is not None:
                 parent.clear()  # nothing of a row stays once it is counted
@@ -105,8 +111,10 @@ def survey(source) -> tuple[tuple[int, int] | None, tuple[int, int] | None, list
             first, _, last = elem.get("ref").partition(":")
             merges.append((_cell_ref(first), _cell_ref(last or first)))
     if r_lo is None:
-        return None, None, merges
-    return (r_lo, c_lo), (r_hi, c_hi), merges
+        return None, None, merges, []
+    for (_, m0), (_, m1) in merges:
+        used.update(range(max(m0, c_lo), min(m1, c_hi) + 1))
+    return (r_lo, c_lo), (r_hi, c_hi), merges, sorted(used)
 
 
 def _has_value(cell) -> bool:
@@ -120,25 +128,32 @@ def _has_value(cell) -> bool:
 
 
 class StreamSheet:
-    """One worksheet of a read-only openpyxl workbook, shaped like a calamine sheet."""
+    """One worksheet of a read-only openpyxl workbook, shaped like a calamine sheet.
+
+    Its rows hold only the `used_columns` (excel_sheet.SheetReader maps them back to their
+    letters), so a value in XFD1048576 adds one column to each row, not 16,000. The sheet's XML
+    is read through excel_xml.GuardedXml: comments dropped, every other token bounded.
+    """
 
     def __init__(self, book, name: str):
         self.book = book
         self.ws = book[name]
         self.name = name
-        with self.ws._get_source() as src:
-            self.start, self.end, self.merged_cell_ranges = survey(src)
+        with GuardedXml(self.ws._get_source()) as src:
+            self.start, self.end, self.merged_cell_ranges, self.used_columns = survey(src)
 
     def iter_rows(self) -> Iterator[list]:
-        """Every row from the sheet's row 1 to its last, cells from its first column to its last."""
+        """Every row from the sheet's row 1 to its last, holding the cells of used_columns."""
         from openpyxl.worksheet._reader import WorkSheetParser
 
         if self.start is None:
             return
-        c0, width, last = self.start[1], self.end[1] - self.start[1] + 1, self.end[0]
+        last = self.end[0]
+        where = {c: i for i, c in enumerate(self.used_columns)}
+        width = len(where)
         empty = [""] * width  # never changed by the reader, so shared by every empty row
         book = self.book
-        with self.ws._get_source() as src:
+        with GuardedXml(self.ws._get_source()) as src:
             parser = WorkSheetParser(src, self.ws._shared_strings, data_only=True, epoch=book.epoch,
                                      date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
             r = 0
@@ -152,8 +167,8 @@ class StreamSheet:
                 row = [""] * width
                 for cell in cells:
                     value = cell["value"]
-                    col = cell["column"] - 1 - c0
-                    if value is None or cell["data_type"] == "e" or not 0 <= col < width:
+                    col = where.get(cell["column"] - 1)
+                    if value is None or cell["data_type"] == "e" or col is None:
                         continue
                     kind = type(value)
                     if kind is int:
