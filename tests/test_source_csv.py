@@ -158,10 +158,18 @@ def test_chunks_have_at_most_chunk_rows(tmp_path, engine):
     assert [list(c.index) for c in chunks] == [[2, 3, 4], [5, 6, 7], [8]]
 
 
-def test_empty_file_yields_nothing(tmp_path, engine):
-    chunks, ctx = read(tmp_path, "\n\n", engine=engine)
+@pytest.mark.parametrize("content", ["", "\n\n", "\r\n  \n"])
+def test_empty_file_is_an_error_naming_it(tmp_path, engine, content):
+    with pytest.raises(RunFailed) as caught:
+        read(tmp_path, content, engine=engine)
+    assert str(caught.value) == ("data.csv is empty: it has no header line (and no rows); a csv source "
+                                 "file starts with its header")
+
+
+def test_empty_file_without_header_yields_nothing(tmp_path, engine):
+    chunks, ctx = read(tmp_path, "", engine=engine, header=False)
     assert chunks == []
-    assert logged(ctx, logging.WARNING) == ["data.csv is empty: no header, no rows"]
+    assert logged(ctx, logging.WARNING) == ["data.csv is empty: no rows"]
 
 
 def test_header_only_file_yields_one_empty_chunk(tmp_path, engine):

@@ -42,10 +42,16 @@ from ..dtypes import TEXT, frame_from_arrow
 from ..errors import OptionError, RunFailed
 from ..plugins import source
 from .csv_head import Head, read_head, unique_names
-from .csv_readers import BadRow, Dialect, Part, read_careful, read_fast
+from .csv_readers import PARSE_BLOCK, BadRow, Dialect, Part, RecordTooLong, read_careful, read_fast
 from .csv_stream import LineReader, Utf8Stream, any_line_starts_with
 
 _CHAR = {"type": "string", "minLength": 1, "maxLength": 1}
+# A record must fit in one of pyarrow's parse blocks, which start at 4 MiB and grow 4 times on
+# each record too long for them (reading the file again up to it), up to this: enough for a
+# field holding a document or an image in base64, and a bound on memory when a quote is never
+# closed and the rest of the file would be one field. pyarrow's block size is a 32-bit integer.
+DEFAULT_MAX_FIELD_MIB = 64
+MAX_FIELD_MIB_CAP = 1024
 
 OPTIONS_SCHEMA = {
     "type": "object",
@@ -77,6 +83,11 @@ OPTIONS_SCHEMA = {
                         "description": "add a column holding each row's file"},
         "engine": {"enum": ["auto", "pyarrow", "python"], "default": "auto",
                    "description": "auto: pyarrow, or Python's csv module when comment is set"},
+        "max_field_mib": {"type": "integer", "minimum": 1, "maximum": MAX_FIELD_MIB_CAP,
+                          "default": DEFAULT_MAX_FIELD_MIB,
+                          "description": f"the longest field (strictly, record) sure to be read, in MiB (default "
+                                         f"{DEFAULT_MAX_FIELD_MIB}, at most {MAX_FIELD_MIB_CAP}); one too long "
+                                         f"stops the run, naming its line"},
     },
 }
 
@@ -176,6 +187,7 @@ class CsvSource:
         if self.engine == "pyarrow" and not self.ascii:
             raise OptionError("engine: pyarrow reads only ASCII delimiter, quote and escape "
                               "characters; use engine: auto", path=("engine",))
+        self.max_field = int(options.get("max_field_mib", DEFAULT_MAX_FIELD_MIB)) << 20
         self.file_column = options.get("file_column")
         if self.file_column and self.names and self.file_column in self.names:
             raise OptionError(f"file_column {self.file_column!r} is also in names; choose another name",
@@ -259,8 +271,11 @@ class CsvSource:
         for path, shown in self.files():
             stream, lines, head = self._open(path, shown)
             try:
+                if head is None and self.header:
+                    raise RunFailed(f"{shown} is empty: it has no header line (and no rows); a csv source "
+                                    f"file starts with its header")
                 if head is None:
-                    self.ctx.log.warning("%s is empty: no header, no rows", shown)
+                    self.ctx.log.warning("%s is empty: no rows", shown)
                     continue
                 names = self._names(head, shown)
                 order = None
@@ -268,14 +283,51 @@ class CsvSource:
                     first = (names, shown)
                 elif names != first[0]:
                     order = self._align(names, first, shown)
-                reader = read_careful if self._careful(path, shown) else read_fast
-                self.ctx.log.debug("%s: reading with %s", shown,
-                                   "Python's csv module" if reader is read_careful else "pyarrow")
-                parts = reader(lines.rest(self.dialect.trailer(head.ncols)), head.ncols,
-                               head.first_line, self.dialect, shown)
-                yield from self._chunked(parts, names, order, shown)
+                yield from self._chunked(self._parts(path, shown, head, lines), names, order, shown)
             finally:
                 stream.close()
+
+    def _parts(self, path: Path, shown: str, head: Head, lines: LineReader) -> Iterator[Part]:
+        """The reader's parts. pyarrow needs each record inside one parse block: on a longer one,
+        read the file again with a block 4 times larger, skipping the records already read, up to
+        max_field_mib; past it, or with Python's csv module, stop with the record's line."""
+        trailer = self.dialect.trailer(head.ncols)
+        careful = self._careful(path, shown)
+        self.ctx.log.debug("%s: reading with %s", shown, "Python's csv module" if careful else "pyarrow")
+        if careful:
+            try:
+                yield from read_careful(lines.rest(trailer), head.ncols, head.first_line, self.dialect, shown,
+                                        max_record=self.max_field)
+            except RecordTooLong as exc:
+                raise self._too_long(shown, exc) from None
+            return
+        block, skip, data, again = min(PARSE_BLOCK, self.max_field), 0, lines.rest(trailer), None
+        try:
+            while True:
+                try:
+                    yield from read_fast(data, head.ncols, head.first_line, self.dialect, shown,
+                                         block_size=block, skip=skip)
+                    return
+                except RecordTooLong as exc:
+                    if block >= self.max_field:
+                        raise self._too_long(shown, exc) from None
+                    skip, block = exc.done, min(block * 4, self.max_field)
+                    self.ctx.log.debug("%s: line %d holds a record longer than the parse block; reading "
+                                       "again with a block of %d MiB", shown, exc.line, block >> 20)
+                    if again is not None:
+                        again.close()
+                    again, reopened, _ = self._open(path, shown)
+                    data = reopened.rest(trailer)
+        finally:
+            if again is not None:
+                again.close()
+
+    def _too_long(self, shown: str, exc: RecordTooLong) -> RunFailed:
+        mib = self.max_field >> 20
+        return RunFailed(f"{shown}: line {exc.line}: the record starting here is longer than {mib} MiB, "
+                         f"the limit for a field; if a field really is that long, raise max_field_mib "
+                         f"(a csv source option); otherwise look for a quote opened on that line and "
+                         f"never closed")
 
     def _careful(self, path: Path, shown: str) -> bool:
         """Python's csv module when asked, or when comment lines follow the header: pyarrow cannot

@@ -136,8 +136,26 @@ def _bad_rows(lines, texts, dialect: Dialect, ncols: int) -> list[BadRow]:
     return rows
 
 
-def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str) -> Iterator[Part]:
-    """Parts from pyarrow's streaming CSV reader (see the module docstring for the line numbers)."""
+class RecordTooLong(Exception):
+    """pyarrow met a record longer than its parse block. `done` records were read (and their parts
+    yielded) before it; `line` is where it starts. The caller may read again with a larger block,
+    skipping the `done` records it already has."""
+
+    def __init__(self, done: int, line: int):
+        super().__init__(f"record {done + 1} on line {line} is longer than the parse block")
+        self.done, self.line = done, line
+
+
+def _straddles(exc: Exception) -> bool:
+    return isinstance(exc, pa.ArrowInvalid) and "straddl" in str(exc)
+
+
+def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str,
+              block_size: int = PARSE_BLOCK, skip: int = 0) -> Iterator[Part]:
+    """Parts from pyarrow's streaming CSV reader (see the module docstring for the line numbers).
+
+    A record must fit in one parse block of `block_size` bytes: a longer one raises RecordTooLong.
+    The first `skip` records are read but not yielded (they were, by an attempt with a smaller block)."""
     names = [f"f{i}" for i in range(ncols)]
     bad: list[tuple[int, str]] = []
 
@@ -145,9 +163,24 @@ def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str)
         bad.append((row.number, row.text))
         return "skip"
 
-    reader = pacsv.open_csv(
+    at = [0, 0]         # records (good and bad) numbered so far, line breaks inside them
+    try:
+        reader = _open_fast(stream, names, dialect, block_size, on_invalid)
+        yield from _parts(reader, bad, ncols, first_line, dialect, shown, skip, at)
+    except pa.ArrowInvalid as exc:
+        if not _straddles(exc):
+            raise
+        done, breaks = at
+        # The long record follows the last one placed, and any bad ones still waiting.
+        waiting = [b for b in bad if b[0] > done]
+        line = first_line + breaks + done + sum(1 + _breaks_in(t) for _, t in waiting)
+        raise RecordTooLong(done, line) from None   # the waiting bad ones were not yielded yet
+
+
+def _open_fast(stream, names: list[str], dialect: Dialect, block_size: int, on_invalid):
+    return pacsv.open_csv(
         stream,
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=PARSE_BLOCK, column_names=names),
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=block_size, column_names=names),
         parse_options=pacsv.ParseOptions(
             delimiter=dialect.delimiter, quote_char=dialect.quote or False, double_quote=True,
             escape_char=dialect.escape or False, newlines_in_values=True, ignore_empty_lines=False,
@@ -155,8 +188,13 @@ def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str)
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, null_values=["", *dialect.null_values],
             strings_can_be_null=True, quoted_strings_can_be_null=True, check_utf8=False))
-    done = 0            # records (good and bad) numbered so far
-    breaks = 0          # line breaks inside those records
+
+
+def _parts(reader, bad: list, ncols: int, first_line: int, dialect: Dialect, shown: str, skip: int,
+           at: list[int]) -> Iterator[Part]:
+    """The batches of `reader` as Parts with their lines; `at` is [records done, breaks in them],
+    kept up to date for RecordTooLong."""
+    done, breaks = at
     last_line = first_line
     ended = False
     for batch in reader:
@@ -187,12 +225,19 @@ def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str)
             lines, bad_lines = all_lines[:n], all_lines[n:]
             breaks_here = int(all_breaks.sum())
         done, breaks = int(ordinals[-1]), breaks + breaks_here
+        at[:] = done, breaks
         del bad[:m]         # placed: forget them, so memory does not grow with the file
         last_line = int(lines[-1])
         table = pa.Table.from_batches([batch])
         if batch.column(0)[n - 1].as_py() == SENTINEL:
             ended = True
-            table, lines = table.slice(0, n - 1), lines[:n - 1]
+            table, lines, ordinals = table.slice(0, n - 1), lines[:n - 1], ordinals[:n - 1]
+        if skip >= done:    # all read before: only the counting above was needed
+            continue
+        if skip:
+            keep = ordinals > skip
+            table, lines = table.filter(pa.array(keep)), lines[keep]
+            bad_lines, bad_texts = bad_lines[pending[:m] > skip], [t for o, t in zip(pending[:m], bad_texts) if o > skip]
         table, lines = drop_empty_rows(table, lines)
         yield Part(table, lines, _bad_rows(bad_lines, bad_texts, dialect, ncols))
     if not ended:
@@ -212,23 +257,39 @@ def _columns(rows: list[list[str]], names: list[str], nulls: pa.Array) -> pa.Tab
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def read_careful(stream, ncols: int, first_line: int, dialect: Dialect, shown: str) -> Iterator[Part]:
-    """Parts from Python's csv module, one record at a time (exact, and comment-aware)."""
+def read_careful(stream, ncols: int, first_line: int, dialect: Dialect, shown: str,
+                 max_record: int = 1 << 62) -> Iterator[Part]:
+    """Parts from Python's csv module, one record at a time (exact, and comment-aware).
+
+    A record longer than `max_record` characters raises RecordTooLong: lines are read at most
+    that long, so a file that is one endless line or quote never sits whole in memory."""
     if csv.field_size_limit() < sys.maxsize >> 1:
         csv.field_size_limit(sys.maxsize >> 1)   # pyarrow has no field size limit either
     names = [f"f{i}" for i in range(ncols)]
     nulls = pa.array(["", *dialect.null_values], pa.string())
     text = io.TextIOWrapper(io.BufferedReader(stream, BLOCK), encoding="utf-8", newline="")
     comment = dialect.comment
-    at = {"consumed": 0, "start": 0, "raw": [], "fresh": True}
+    at = {"consumed": 0, "start": 0, "raw": [], "fresh": True, "size": 0, "records": 0}
+
+    def too_long() -> RecordTooLong:
+        return RecordTooLong(at["records"], first_line - 1 + (at["start"] if not at["fresh"] else at["consumed"]))
 
     def physical_lines():
-        for line in text:
+        while True:
+            line = text.readline(max_record + 1)
+            if not line:
+                return
             at["consumed"] += 1
+            if len(line) > max_record:
+                raise too_long()
             if at["fresh"]:
                 if comment and line.startswith(comment):
                     continue
-                at["start"], at["raw"], at["fresh"] = at["consumed"], [], False
+                at["start"], at["raw"], at["fresh"], at["size"] = at["consumed"], [], False, 0
+                at["records"] += 1
+            at["size"] += len(line)
+            if at["size"] > max_record:
+                raise too_long()
             at["raw"].append(line)
             yield line
 

@@ -250,15 +250,31 @@ class DataStream(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes, without first allocating `size` (pyarrow asks for whole blocks)."""
-        if not self._next():
-            return b""
-        if self._pos == 0 and (size < 0 or size >= len(self._cur)):
+        """`size` bytes (fewer only at the end, or to avoid ending on \r), gathered from as many
+        pieces as that takes: pyarrow parses each read as one block, and a record must fit in
+        a block, so a short read would limit records to the piece size whatever the block size.
+        The pieces are joined once; the one piece that covers a read is returned without a copy."""
+        if size < 0:
+            if not self._next():
+                return b""
+            data = self._cur[self._pos:]
             self._pos = len(self._cur)
-            return self._cur
-        data = self._slice(len(self._cur) if size < 0 else size)
-        self._pos += len(data)
-        return data
+            return data
+        pieces: list[bytes] = []
+        total = 0
+        while total < size and self._next():
+            piece = self._cur[self._pos:] if self._pos else self._cur
+            pieces.append(piece)
+            total += len(piece)
+            self._pos = len(self._cur)
+        if not pieces:
+            return b""
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        if len(data) <= size:
+            return data         # ends where a piece ends: never on \r unless the data does
+        end = size - 1 if size > 1 and data[size - 1] == 13 else size
+        self._cur, self._pos = data, end    # the rest is read next
+        return data[:end]
 
     def readinto(self, buffer) -> int:
         if not self._next():
