@@ -29,6 +29,7 @@ from ..plan import new_run_id
 from ..report import RunReport
 from .catalog import Catalog, RouteEntry
 from .cron import UTC, parse_iso
+from .isolation import own_process_reason
 from .jobs import Job, Outcome, start_process, start_thread
 from .locks import RouteLock
 
@@ -63,6 +64,7 @@ class Scheduler:
         self._lock = threading.Lock()
         self._stale_checked: dt.datetime | None = None
         self._not_before: dict[str, tuple[RouteEntry, dt.datetime]] = {}  # name -> (entry, earliest due time)
+        self._told: dict[str, str] = {}  # name -> why it runs in its own process, once said
 
     # -- one pass -----------------------------------------------------------------------------
 
@@ -129,7 +131,11 @@ class Scheduler:
         with self._lock:
             self.running[entry.name] = job
         self.log.info("%s: run %s started (due %s)", entry.name, job.run_id, _hm(slot))
-        if self.isolation == "thread":
+        reason = own_process_reason(entry) if self.isolation == "thread" else None
+        if reason and self._told.get(entry.name) != reason:
+            self._told[entry.name] = reason
+            self.log.info("%s: runs in a process of its own despite --isolation thread: %s", entry.name, reason)
+        if self.isolation == "thread" and not reason:
             start_thread(job, self.variables, self.profile, self.state, self.registry, self._done)
         else:
             start_process(job, self.variables, self.profile, self.state, self._done)

@@ -45,8 +45,10 @@ from ..dtypes import frame_from_arrow
 from ..errors import OptionError, RunFailed
 from ..plugins import source
 from . import excel_cells as cells
+from . import excel_engine
+from .excel_guard import check_shared_strings, guarded
 from .excel_sheet import Sheet, SheetReader, Window, parse_range
-from .excel_stream import STREAM_SUFFIXES, StreamSheet, choose_engine, sheet_members
+from .excel_stream import STREAM_SUFFIXES, StreamSheet, sheet_members
 
 SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
@@ -189,14 +191,16 @@ class ExcelSource:
         self._names = names
 
     def _engine(self) -> str:
-        """calamine or openpyxl; `auto` streams only when a chosen sheet's XML is huge."""
-        if self.engine != "auto" or self.path.suffix.lower() not in STREAM_SUFFIXES:
-            return "calamine" if self.engine == "auto" else self.engine
+        """calamine or openpyxl, by excel_engine.choose; warns when a far cell decided it."""
         try:
             members = list(sheet_members(self.path))
-            return choose_engine(self.path, self._choose(members, members))
+            names = self._choose(members, members)
         except (OSError, KeyError, ValueError, RunFailed, zipfile.BadZipFile, ET.ParseError):
-            return "calamine"  # which then says what is wrong
+            names = []  # not a readable .xlsx: the reader says what is wrong
+        choice = excel_engine.choose(self.path, self.engine, names, str(self.options["path"]))
+        for warning in choice.warnings:
+            self.ctx.log.warning("%s", warning)
+        return choice.engine
 
     def _reader(self, sheet) -> SheetReader:
         return SheetReader(sheet, self.window, self.options.get("header_row"), self.options.get("skip_rows", 0),
@@ -205,23 +209,27 @@ class ExcelSource:
     def _load_stream(self) -> list[Sheet]:
         import openpyxl
 
+        label = str(self.options["path"])
+        check_shared_strings(self.path, label)
         try:
             self._book = book = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises several types for unreadable files
-            raise RunFailed(f"{self.options['path']}: cannot read the workbook: {exc}") from exc
+            raise RunFailed(f"{label}: cannot read the workbook: {exc}") from exc
         worksheets = [ws.title for ws in book.worksheets]
         sheets = []
         for name in self._choose(book.sheetnames, worksheets):
             if name not in worksheets:
-                raise RunFailed(f"{self.options['path']}: sheet '{name}' is a chart sheet, with no cells to read")
-            stream_sheet = StreamSheet(book, name)
-            surveyed = self._reader(stream_sheet).survey()
+                raise RunFailed(f"{label}: sheet '{name}' is a chart sheet, with no cells to read")
+            with guarded(self.path, label, name):
+                stream_sheet = StreamSheet(book, name)
+                surveyed = self._reader(stream_sheet).survey()
             surveyed.again = functools.partial(self._restream, stream_sheet, surveyed)
             sheets.append(surveyed)
         return sheets
 
     def _restream(self, stream_sheet: StreamSheet, surveyed: Sheet) -> Iterator:
-        return self._reader(stream_sheet).stream(surveyed)
+        with guarded(self.path, str(self.options["path"]), stream_sheet.name):
+            yield from self._reader(stream_sheet).stream(surveyed)
 
     def _load_calamine(self) -> list[Sheet]:
         import python_calamine

@@ -91,7 +91,7 @@ def clean_pieces(raw: Iterable[bytes], *, drop_comments: bool = True,
         chunk = next(chunks, b"")
         done = not chunk
         buf = pending + chunk
-        base = offset
+        base = offset - len(pending)  # the byte of the part at buf[0]
         offset += len(chunk)
         i, out, specials = 0, [], _Specials(buf)
         while True:
@@ -140,7 +140,7 @@ def clean_pieces(raw: Iterable[bytes], *, drop_comments: bool = True,
         pending = buf[i:]
         piece = b"".join(out)
         if piece:
-            runs.feed(piece, base)
+            runs.feed(piece, base)  # (offsets past a dropped comment are approximate)
             yield piece
 
 
