@@ -106,18 +106,28 @@ def cli(debug: bool) -> None:
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
 @click.option("--state", type=click.Path(file_okay=False), help="State folder (default: .route beside the route file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON instead of a table.")
-@click.option("--force", is_flag=True, help="Allow a replace that would shrink or empty the dataset.")
+@click.option("--force", is_flag=True, help="Allow a replace that would shrink or empty its output; append again "
+              "after an append that stopped part way, sending every row.")
+@click.option("--resume", is_flag=True, help="After an append that stopped part way: send only the rows that did "
+              "not arrive.")
+@click.option("--in-doubt", type=click.Choice(["send", "skip"]), help="With --resume: send (or skip) the rows in "
+              "doubt when route cannot check them against the dataset.")
 @click.option("--full", is_flag=True, help="Ignore the incremental high-water mark for this run.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), help="Rows per chunk (default 50,000).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--profile", help="A profile of the folder's defaults.yaml (`local`: the embedded local portal).")
-def execute(routes, dry_run, limit, sets, state, as_json, force, full, chunk_rows, quiet, profile):
+def execute(routes, dry_run, limit, sets, state, as_json, force, resume, in_doubt, full, chunk_rows, quiet, profile):
     """Run ROUTES (route files or folders of them) and print a summary."""
     from .runner import run_route
     from .scheduling.locks import RouteBusy
 
+    if in_doubt and not resume:
+        raise click.UsageError("--in-doubt goes with --resume")
+    if resume and force:
+        raise click.UsageError("--resume sends only what did not arrive, --force sends everything: choose one")
     variables = variables_with(sets)
-    options = RunOptions(dry_run=dry_run, limit=limit, force=force, full=full, chunk_rows=chunk_rows)
+    options = RunOptions(dry_run=dry_run, limit=limit, force=force, full=full, chunk_rows=chunk_rows,
+                         resume=resume, in_doubt=in_doubt)
     console = make_console()
     worst = EXIT_OK
     reports = []

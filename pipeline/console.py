@@ -83,13 +83,19 @@ def summary(report: RunReport, console: Console) -> None:
         steps.add_row(s.stage, escape(s.step), str(s.line), escape(s.target or ""), _fmt(s.rows_in), _fmt(s.rows_out),
                       _fmt(s.rejected), _fmt(s.dropped), f"{s.seconds:.2f}")
     console.print(steps)
+    failed = report.status in ("failed", "partial")
+    counts = ["routed", "delivered"] + (["in doubt", "not sent"] if failed else []) + ["created", "updated", "deleted",
+                                                                                      "rejected"]
     targets = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for col in ("target", "delivery", "routed", "delivered", "created", "updated", "deleted", "rejected", "status", "where"):
-        targets.add_column(col, justify="right" if col in ("routed", "delivered", "created", "updated", "deleted", "rejected") else "left")
+    for col in ["target", "delivery", *counts, "status", "where"]:
+        targets.add_column(col, justify="right" if col in counts else "left")
     for t in report.targets:
-        targets.add_row(escape(t.name), escape(t.kind), _fmt(t.routed), _fmt(t.delivered), _fmt(t.created), _fmt(t.updated),
-                        _fmt(t.deleted), _fmt(t.rejected), t.status, escape(t.location))
+        numbers = [t.routed, t.delivered] + ([t.in_doubt, t.not_sent] if failed else []) + [t.created, t.updated,
+                                                                                          t.deleted, t.rejected]
+        targets.add_row(escape(t.name), escape(t.kind), *map(_fmt, numbers), t.status, escape(t.location))
     console.print(targets)
+    if failed:
+        console.print(escape(outcome_line(report)))
     if report.rows_unrouted:
         where = f" (written to {report.unrouted_file})" if report.unrouted_file else ""
         console.print(f"{_fmt(report.rows_unrouted)} {'row' if report.rows_unrouted == 1 else 'rows'} matched no target{where}")
@@ -101,3 +107,20 @@ def summary(report: RunReport, console: Console) -> None:
             console.print(escape(f"{t.name} would: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items())))
     if report.error:  # on stderr, like every other error, so that `2>` and cron mail catch it
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(report.error)}")
+
+
+def outcome_line(report: RunReport) -> str:
+    """Which targets of a failed run were committed and which were left as they were."""
+    def names(found):
+        return ", ".join(t.name for t in found) if found else "none"
+
+    committed = [t for t in report.targets if t.status == "delivered"]
+    untouched = [t for t in report.targets if t.status == "untouched"
+                 or (t.status in ("failed", "aborted", "pending") and not (t.delivered or t.in_doubt))]
+    parts = [f"Committed: {names(committed)}.", f"Left untouched: {names(untouched)}."]
+    stopped = [t for t in report.targets if t.status in ("failed", "aborted") and (t.delivered or t.in_doubt)]
+    if stopped:
+        parts.append("Stopped part way: " + ", ".join(f"{t.name} ({t.delivered:,} rows arrived"
+                                                      + (f", {t.in_doubt:,} in doubt" if t.in_doubt else "") + ")"
+                                                      for t in stopped) + ".")
+    return " ".join(parts)

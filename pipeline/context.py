@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from .journal import NoJournal
 from .rejects import RejectSink
 
 
@@ -29,6 +30,8 @@ class RunOptions:
     chunk_rows: int | None = None
     preview: bool = False
     test: bool = False
+    resume: bool = False                # after an interrupted append: send only what did not arrive
+    in_doubt: str | None = None         # with resume: "send" or "skip" rows route cannot check
 
 
 @dataclass
@@ -44,6 +47,12 @@ class RunContext:
     extras: dict[str, Any] = field(default_factory=dict)
     cancelled: threading.Event = field(default_factory=threading.Event)
     chunk_rows: int = 50_000
+    # The delivery journal (pipeline/journal.py); a NoJournal for dry runs, previews and tests.
+    journal: Any = field(default_factory=NoJournal)
+    # Per target name: what an interrupted append before this run delivered (with --resume).
+    resume: dict[str, Any] = field(default_factory=dict)
+    # Per target name: revisions and other remote leftovers of interrupted runs, to discard.
+    leftovers: dict[str, list] = field(default_factory=dict)
 
     @property
     def route_dir(self) -> Path:

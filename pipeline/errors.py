@@ -87,12 +87,22 @@ class StepFailed(RunFailed):
 
 
 class DeliveryFailed(RunFailed):
-    """A delivery failed. `delivered` counts rows that certainly arrived, `uncertain` rows that may have."""
+    """A delivery failed. `delivered` counts rows that certainly arrived, `uncertain` rows that may have.
 
-    def __init__(self, message: str, delivered: int = 0, uncertain: int = 0):
-        super().__init__(message)
+    The rows not sent are only known once the executor has counted the rest of the input, so a
+    delivery leaves that sentence to it: `message` goes first, then the executor's `not sent`
+    sentence (see `count_not_sent`), then `advice`.
+    """
+
+    def __init__(self, message: str, delivered: int = 0, uncertain: int = 0, advice: str = ""):
+        super().__init__(" ".join(p for p in (message, advice) if p))
+        self.message, self.advice = message, advice
         self.delivered = delivered
         self.uncertain = uncertain
+
+    def count_not_sent(self, sentence: str) -> None:
+        """Put the true `Not sent: ...` sentence between the message and the advice."""
+        self.args = (" ".join(p for p in (self.message, sentence, self.advice) if p),)
 
 
 class TooManyRejects(RunFailed):

@@ -21,11 +21,14 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 import pyarrow.csv as pacsv
 
+from .deliveries.base import REMOTE
 from .deliveries.textformat import iso_timestamps, to_arrow
 from .dtypes import TEXT
 from .channels import Cancelled, Channel, produce_in_thread
 from .errors import DeliveryFailed, OptionError, RouteError, RouteInvalid, RunFailed, StepFailed, TooManyRejects
 from .plan import Component, Plan, Target
+from . import recovery
+from .journal import Journal
 from .plugins import KIND_WORD
 from .rejects import RejectSink
 from .report import RunReport, StepStats, TargetStats
@@ -47,6 +50,12 @@ class Executor:
         self.report = RunReport(plan.name, str(plan.route_file), self.run.run_id, dry_run=self.run.options.dry_run)
         self._errors: list[BaseException] = []
         self._lock = threading.Lock()
+        # Set when a delivery failed part way: every target stops delivering, but the rows go on
+        # being read, transformed and routed, only to be counted, so that the failure can say how
+        # many rows were not sent (see _count_failure).
+        self._draining = threading.Event()
+        self._failed_by: dict[str, DeliveryFailed] = {}
+        self._sources: set = set()
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -61,6 +70,12 @@ class Executor:
             deliveries = [] if self.capture is not None else [self._instantiate(t.delivery) for t in self.plan.targets]
             self._prepared = (source, deliveries)
 
+    @property
+    def deliveries(self) -> list:
+        """The deliveries prepare() built, one per target (empty for previews)."""
+        self.prepare()
+        return self._prepared[1]
+
     def execute(self) -> RunReport:
         run, plan, report = self.run, self.plan, self.report
         rejects_path = run.state_dir / "rejects" / f"{plan.name}-{run.run_id}.csv"
@@ -72,6 +87,7 @@ class Executor:
             source, deliveries = self._prepared
             report.targets = [TargetStats(t.name, t.delivery.name) for t in plan.targets]
             self._plan_stats()
+            self._start_journal(deliveries)
             channels = [Channel(cancel, maxsize=1) for _ in plan.targets]
             workers = [self._start_target(t, ch, deliveries[i] if deliveries else None, report.targets[i])
                        for i, (t, ch) in enumerate(zip(plan.targets, channels))]
@@ -102,7 +118,8 @@ class Executor:
         if self._errors:
             for d, t in zip(deliveries, report.targets):
                 self._abort(d, t)
-            report.status = "partial" if any(t.delivered for t in report.targets) else "failed"
+            self._count_failure(deliveries)
+            report.status = "partial" if any(t.delivered or t.in_doubt for t in report.targets) else "failed"
             report.error = run.mask(_message(self._errors[0]))
         else:
             self._commit(deliveries)
@@ -113,7 +130,25 @@ class Executor:
                     report.status = "partial"
                     report.error = run.mask(f"every target delivered, but the source failed afterwards: {_message(exc)}")
         report.ended = time.time()
+        run.journal.end(report.status)
+        run.journal.close()
         return report
+
+    def _start_journal(self, deliveries) -> None:
+        """Open the run's delivery journal, after refusing to append twice over an unfinished append."""
+        run, plan = self.run, self.plan
+        if self.capture is not None or run.options.dry_run:
+            return
+        pending = recovery.unfinished(plan, run)
+        if pending and not (run.options.resume or run.options.force):
+            raise recovery.UnfinishedAppend(recovery.refusal(plan, pending))
+        journal = Journal(run.state_dir, plan.name, run.run_id)
+        run.journal = journal
+        journal.begin(plan.name, self.report.started)
+        for target, delivery in zip(plan.targets, deliveries):
+            journal.target(target.name, target.delivery.name, (target.delivery.options or {}).get("mode"),
+                           bool(getattr(delivery, "atomic", True)))
+        run.resume = recovery.take_over(plan, run, journal)
 
     def _instantiate(self, comp: Component):
         comp.ctx.run = self.run
@@ -173,6 +208,10 @@ class Executor:
                     break
                 if limit is not None and report.rows_read + len(chunk) > limit:
                     chunk = chunk.iloc[: limit - report.rows_read]
+                label = chunk.attrs.get("source")
+                if label is not None and label not in self._sources:
+                    self._sources.add(label)
+                    self.run.journal.source(str(label), recovery.fingerprint(self.run, str(label)))
                 report.rows_read += len(chunk)
                 stats.rejected = self.plan.source.ctx.rejected
                 # "in" counts the records the source rejected (ragged rows) too, so that in = out +
@@ -259,14 +298,22 @@ class Executor:
             try:
                 opened = False
                 for chunk in self._apply_steps(target.steps, _counted(channel, stats), target.name):
+                    stats.to_send += len(chunk)
                     if self.capture is not None:
                         self.capture.setdefault(target.name, []).append(chunk)
                         continue
-                    if not opened:
-                        self._call(delivery, "open", target, list(chunk.columns))
-                        opened = True
-                    self._call(delivery, "write", target, chunk)
-                if not opened and self.capture is None:
+                    if self._draining.is_set():
+                        continue                        # a delivery failed: only counting now
+                    try:
+                        if not opened:
+                            self._call(delivery, "open", target, list(chunk.columns))
+                            opened = True
+                        self._call(delivery, "write", target, chunk)
+                    except DeliveryFailed as exc:
+                        if not (exc.delivered or exc.uncertain):
+                            raise                       # nothing went out: no need to count the rest
+                        self._stop_delivering(target, stats, exc)
+                if not opened and self.capture is None and not self._draining.is_set():
                     self._call(delivery, "open", target, [])
             except Cancelled:
                 pass
@@ -274,6 +321,7 @@ class Executor:
                 stats.status = "failed"
                 if isinstance(exc, DeliveryFailed):  # what certainly arrived before it failed
                     stats.delivered = exc.delivered
+                    self._failed_by[target.name] = exc
                 self._fail(exc)
             finally:
                 stats.seconds += time.perf_counter() - t0
@@ -293,11 +341,20 @@ class Executor:
             raise _wrapped(exc, self.plan, target.delivery, arg if isinstance(arg, pd.DataFrame) else None) from exc
 
     def _commit(self, deliveries) -> None:
-        """Close every delivery in order; one that fails does not undo the others, but is reported."""
+        """Commit every target, remote ones first, then SQL tables, then files (see commit_order).
+
+        Remote targets are independent of each other; but once any target has failed, no SQL
+        table is committed and no file is replaced: local outputs change only with a run that
+        succeeded everywhere."""
         if self.capture is not None:
             self.report.status = "success"
             return
-        for target, delivery, stats in zip(self.plan.targets, deliveries, self.report.targets):
+        journal = self.run.journal
+        for target, delivery, stats in sorted(zip(self.plan.targets, deliveries, self.report.targets),
+                                              key=lambda tds: commit_order(tds[1])):
+            if self._errors and commit_order(delivery) > REMOTE:
+                self._abort(delivery, stats)
+                continue
             t0 = time.perf_counter()
             try:
                 result = delivery.close()
@@ -306,6 +363,7 @@ class Executor:
                 stats.error = self.run.mask(_message(exc))
                 if isinstance(exc, DeliveryFailed):
                     stats.delivered = exc.delivered
+                    self._failed_by[target.name] = exc
                 self._errors.append(exc if isinstance(exc, RouteError) else _wrapped(exc, self.plan, target.delivery, None))
                 continue
             finally:
@@ -314,23 +372,54 @@ class Executor:
             stats.deleted, stats.location, stats.details = result.deleted, result.location, result.details
             stats.rejected += result.rejected
             stats.status = "dry-run" if self.run.options.dry_run else "delivered"
+            journal.committed(target.name, result.delivered)
         report = self.report
         if self._errors:
+            self._count_failure(deliveries)
             report.error = self.run.mask(_message(self._errors[0]))
             # Partial: a target delivered, or a failed one got some rows in before it stopped
             # (as when the failure shows while writing, above).
-            report.status = ("partial" if any(t.status == "delivered" or t.delivered for t in report.targets)
-                             else "failed")
+            report.status = ("partial" if any(t.status == "delivered" or t.delivered or t.in_doubt
+                                              for t in report.targets) else "failed")
         else:
             report.status = "dry-run" if self.run.options.dry_run else "success"
 
     def _abort(self, delivery, stats: TargetStats) -> None:
         if stats.status not in ("failed",):
-            stats.status = "aborted"
+            stats.status = "untouched" if getattr(delivery, "atomic", True) else "aborted"
         try:
             delivery.abort(self._errors[0] if self._errors else None)
         except Exception as exc:  # an abort that fails is reported, never raised over the real error
             stats.error = self.run.mask(f"could not clean up after the failure: {exc}")
+
+    def _stop_delivering(self, target: Target, stats: TargetStats, exc: DeliveryFailed) -> None:
+        """A delivery failed after rows went out: stop every delivery, go on counting rows."""
+        stats.status = "failed"
+        stats.delivered = exc.delivered
+        with self._lock:
+            self._errors.append(exc)
+            self._failed_by[target.name] = exc
+        self._draining.set()
+
+    def _count_failure(self, deliveries) -> None:
+        """Per target: rows that arrived, that may have, and that were not sent, adding up to the rows
+        the run would have sent; the failure messages get their true `Not sent` sentence."""
+        counted_all = not self.run.cancelled.is_set()
+        state = getattr(self.run.journal, "state", None)
+        for target, delivery, stats in zip(self.plan.targets, deliveries, self.report.targets):
+            logged = state.targets.get(target.name) if state is not None else None
+            if logged is not None and not logged.atomic:
+                stats.delivered = logged.arrived - logged.carried_rows
+                stats.in_doubt = logged.in_doubt_rows
+            elif stats.status != "delivered":
+                stats.delivered, stats.in_doubt = (0, 0) if getattr(delivery, "atomic", True) else (stats.delivered, 0)
+            rejected = target.delivery.ctx.rejected
+            stats.not_sent = max(0, stats.to_send - stats.delivered - stats.in_doubt - rejected)
+            if stats.status == "delivered":
+                stats.not_sent = 0
+            exc = self._failed_by.get(target.name)
+            if exc is not None:
+                exc.count_not_sent(not_sent_sentence(stats.not_sent, counted_all, self.report.rows_read))
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -415,6 +504,18 @@ class _CsvAppender:
 
     def close(self) -> None:
         self._file.close()
+
+
+def commit_order(delivery) -> int:
+    """When a delivery commits: remote revisions first, then database tables, then files."""
+    return getattr(delivery, "commit_order", REMOTE)
+
+
+def not_sent_sentence(rows: int, counted_all: bool, read: int) -> str:
+    if counted_all:
+        return f"Not sent: {rows:,} {'row' if rows == 1 else 'rows'}."
+    return (f"Not sent: {rows:,} of the {read:,} rows read before the run stopped, and every row after them "
+            f"(the rest of the input was not read).")
 
 
 def _where(plan: Plan, comp: Component) -> str:

@@ -33,12 +33,15 @@ class TargetStats:
     name: str
     kind: str
     routed: int = 0
-    delivered: int = 0
+    to_send: int = 0          # rows out of the target's transforms: what the delivery was (to be) given
+    delivered: int = 0        # rows that certainly arrived
+    in_doubt: int = 0         # a failed run: rows that may or may not have arrived
+    not_sent: int = 0         # a failed run: rows the run would have sent and did not
     created: int = 0
     updated: int = 0
     deleted: int = 0
     rejected: int = 0
-    status: str = "pending"   # pending, delivered, dry-run, failed, aborted, partial
+    status: str = "pending"   # pending, delivered, dry-run, failed, aborted (part sent), untouched
     location: str = ""
     error: str = ""
     seconds: float = 0.0

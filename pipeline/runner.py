@@ -23,6 +23,7 @@ from .executor import Executor
 from .history import History
 from .plan import build_plan
 from .plugins import Registry
+from .recovery import clean_leftovers
 from .report import RunReport
 from .runlog import DEFAULT_KEEP, RunLog
 from .scheduling.locks import route_lock
@@ -59,6 +60,11 @@ def run_route(route_file: str | Path, *, variables: Mapping[str, str], registry:
             run_log.info(f"route {plan.name} run {run.run_id} started", route_file=str(plan.route_file),
                          state=str(run.state_dir), profile=profile, dry_run=run.options.dry_run)
             history = History(run.state_dir)
+            if not run.options.dry_run:
+                # What earlier runs of this route left: killed runs recorded as interrupted, their
+                # temp files and spools removed, their open revisions handed to the deliveries.
+                history.settle(plan.name)
+                run.leftovers = clean_leftovers(run.state_dir, plan.name, run.log)
             history.start(executor.report)
             progress.start(plan.name)
             try:

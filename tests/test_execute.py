@@ -165,9 +165,11 @@ def test_a_refused_commit_is_not_success(route_cli, write_route, tmp_path):
     result = route_cli("execute", "--json", str(path))
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert report["status"] == "partial"
-    assert [(t["name"], t["status"]) for t in report["targets"]] == [("file", "delivered"), ("portal", "failed")]
+    # Remote targets commit first; once one has failed, no local file is replaced.
+    assert report["status"] == "failed"
+    assert [(t["name"], t["status"]) for t in report["targets"]] == [("file", "untouched"), ("portal", "failed")]
     assert "the portal refused the commit (403)" in report["error"]
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_history_records_runs(route_cli, write_route, tmp_path):

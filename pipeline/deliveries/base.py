@@ -24,6 +24,12 @@ from typing import Any
 import pandas as pd
 
 
+# When a delivery commits (its `commit_order` attribute; plugins without one count as remote):
+# remote datasets first, then database tables, then files. Once a target has failed, nothing
+# local is committed, so files and tables change only with a run that succeeded everywhere.
+REMOTE, DATABASE, FILE = 0, 1, 2
+
+
 @dataclass
 class DeliveryResult:
     """What a delivery did: counts for the summary and history, and ids to find it again."""

@@ -1,7 +1,10 @@
 """File deliveries: CSV and JSON Lines, written atomically.
 
-Rows go to a temporary file beside the target and the file is renamed into place only when the
-run succeeds, so a failed run never leaves a half-written file where the last good one was.
+Rows go to a temporary file beside the target and the file is renamed into place only when every
+target of the run succeeded (files commit last), so a failed run never leaves a half-written or
+empty file where the last good one was. The temporary file is named in the delivery journal, so a
+killed run's leftover is removed by the next run. A replace that would empty an existing file or
+shrink it by more than `max_shrink` stops unless forced (see guards.py).
 """
 
 from __future__ import annotations
@@ -18,13 +21,25 @@ import pyarrow.csv as pacsv
 
 from ..errors import OptionError, RunFailed
 from ..plugins import delivery
-from .base import Delivery, DeliveryResult
+from .base import FILE, Delivery, DeliveryResult
+from .guards import SHRINK_OPTIONS, guard, shrink_fraction, stop_message
 from .textformat import iso_timestamps, to_arrow
 
 _COMMON = {
     "path": {"type": "string", "minLength": 1, "description": "The file to write; relative to the route file."},
     "encoding": {"type": "string", "default": "utf-8"},
+    **SHRINK_OPTIONS,
 }
+
+
+def count_lines(path: Path) -> int:
+    """Line breaks in a file (a last line without one counts), read in blocks."""
+    count, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
 
 
 def _umask() -> int:
@@ -35,6 +50,8 @@ def _umask() -> int:
 
 class _AtomicFile(Delivery):
     """Writes to a temporary file in the target's folder; close() renames it over the target."""
+
+    commit_order = FILE
 
     def __init__(self, options: dict, ctx):
         super().__init__(options, ctx)
@@ -58,6 +75,7 @@ class _AtomicFile(Delivery):
         except OSError as exc:
             raise RunFailed(f"cannot write in {self.path.parent}: {exc.strerror}; check the folder and its permissions") from None
         self._tmp = Path(tmp)
+        self.ctx.run.journal.hold(self.ctx.target, "tmp", path=str(self._tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file should read like any other
         self._out = os.fdopen(fd, "wb")
         self._start()
@@ -83,11 +101,16 @@ class _AtomicFile(Delivery):
             os.fsync(self._out.fileno())
             self._out.close()
             self._out = None
+            self._guard()
             os.replace(self._tmp, self.path)
+        except RunFailed:
+            self.abort(None)
+            raise
         except OSError as exc:  # the executor calls no abort() after a failed close(): clean up here
             self.abort(exc)
             why = "a folder has that name" if self.path.is_dir() else exc.strerror
             raise RunFailed(f"cannot write {self.path}: {why}; nothing was written there") from None
+        self.ctx.run.journal.let(self.ctx.target, "tmp", path=str(self._tmp))
         return DeliveryResult(delivered=self.rows, created=self.rows, location=str(self.path))
 
     def abort(self, exc) -> None:
@@ -96,6 +119,28 @@ class _AtomicFile(Delivery):
             self._out = None
         if self._tmp is not None and self._tmp.exists():
             self._tmp.unlink()
+            self.ctx.run.journal.let(self.ctx.target, "tmp", path=str(self._tmp))
+
+    def _guard(self) -> None:
+        """Stop before replacing a file that holds rows with far fewer (see guards.py)."""
+        if not self.path.is_file():
+            return
+        fraction = shrink_fraction(self.options.get("max_shrink"))
+        # Cheap first: the file's line count bounds its rows; count exactly only when that is close.
+        bound = count_lines(self.path) - self._header_lines()
+        if bound <= 0 or self.rows >= bound * (1 - fraction):
+            return
+        current = self._count_rows()
+        head = f"{self.ctx.run.route_file.name}:{self.ctx.line}: target '{self.ctx.target}': {self.path}"
+        problem = guard(head, current, self.rows, self.options, self.ctx.run, "file")
+        if problem:
+            raise RunFailed(stop_message(head, problem))
+
+    def _header_lines(self) -> int:
+        return 0
+
+    def _count_rows(self) -> int:
+        return count_lines(self.path)
 
     def _start(self) -> None:
         pass
@@ -147,6 +192,21 @@ class CsvDelivery(_AtomicFile):
     @property
     def _delimiter(self) -> str:
         return self.options.get("delimiter", ",")
+
+    def _header_lines(self) -> int:
+        return 1 if self.options.get("header", True) else 0
+
+    def _count_rows(self) -> int:
+        """Rows of the existing file, quoted line breaks and all (a streaming read, bounded memory)."""
+        header = self._header_lines()
+        try:   # one column, as text: counting is all this read is for
+            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(
+                encoding=self.encoding, skip_rows=header, autogenerate_column_names=True),
+                parse_options=pacsv.ParseOptions(delimiter=self._delimiter, newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}))
+            return sum(batch.num_rows for batch in reader)
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError):
+            return max(0, count_lines(self.path) - self._header_lines())
 
     def _encode(self, table: pa.Table) -> bytes:
         buf = io.BytesIO()

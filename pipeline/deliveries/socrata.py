@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from .. import recovery
 from ..errors import DeliveryFailed, RunFailed
 from ..plugins import delivery
 from ..socrata import local, reader, report, state
@@ -31,6 +32,8 @@ from ..socrata.columns import (
 )
 from ..socrata.convert import to_wire
 from ..socrata.dryrun import Plan, normalise
+from ..socrata.dsmapi import discard_revision
+from ..socrata.resume import Resume
 from ..socrata.errors import SocrataError
 from ..socrata.http import SocrataSession
 from ..socrata.options import DELIVERY_SCHEMA, bind_delivery, check_delivery
@@ -85,6 +88,9 @@ class SocrataDelivery:
         self.local = False
         self.rejected = 0
         self.would_create: dict | None = None
+        # A replace swaps the rows in all at once; the other modes deliver batch by batch.
+        self.atomic = self.mode == "replace"
+        self.resume: Resume | None = None
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -126,6 +132,7 @@ class SocrataDelivery:
                                        pool=self.options["concurrency"] + 2, cancelled=self.run.cancelled,
                                        log=self.ctx.log, label=local.label(self.run) if self.local else None)
             self.dataset = self._find_dataset()
+            self._discard_leftovers()
         except SocrataError as exc:
             raise self._fail(f"{self.head}: {exc}") from None
         if self.dataset is not None and self.dataset.derived:
@@ -175,11 +182,28 @@ class SocrataDelivery:
                               ", ".join(self.mapping.ignored))
         if self.dry_run:
             self._start_plan()
-        elif self.mode == "replace":
+            return
+        journal, name = self.run.journal, self.ctx.target
+        key = self.mapping.key
+        info = {"dataset": self.dataset.id, "dataset_label": self.dataset.label,
+                "domain": "local" if self.local else self.http.base,
+                "row_identifier": key.field if key is not None and key.field != ID else None}
+        if self.mode == "append" and name not in self.run.resume:
+            try:   # the dataset's size before anything is sent: what --resume counts from
+                info["rows_before"] = reader.count(self.http, self.dataset.id)
+            except SocrataError as exc:
+                raise self._fail(f"{self.head}: {exc}") from None
+        journal.info(name, **info)
+        if self.mode == "replace":
             self.spool = Spool(self.run.state_dir, self.run.run_id, [t.field for t in self.mapping.targets])
-        else:
-            self.sender = BatchSender(self.http, self.dataset.id, concurrency=self.options["concurrency"],
-                                      repeatable=self.mapping.key is not None, verb=self.mode)
+            journal.hold(name, "spool", path=str(self.spool.path))
+            return
+        if name in self.run.resume:
+            self.resume = Resume(self, self.run.resume[name])
+        self.sender = BatchSender(
+            self.http, self.dataset.id, concurrency=self.options["concurrency"], repeatable=key is not None,
+            verb=self.mode, on_send=lambda b: journal.sent(name, b.seq, b.source, b.runs, b.rows),
+            on_done=lambda o: journal.confirmed(name, o.batch.seq), on_refused=lambda b: journal.refused(name, b.seq))
 
     def _create_dataset(self) -> None:
         create = self.options.get("create")
@@ -242,6 +266,8 @@ class SocrataDelivery:
                      timezone=self.options.get("timezone"), ctx=self.ctx,
                      needs_key=key is not None and key.field != ID)
         self.rejected += wc.rejected
+        if self.resume is not None:
+            wc = self.resume.remaining(wc, chunk.attrs.get("source") or "")
         if wc.table.num_rows == 0:
             return
         if self.dry_run:
@@ -262,7 +288,7 @@ class SocrataDelivery:
         if self.sender is not None and self.sender.failed:
             self.sender.drain()
             spill = self.run.state_dir / "uncertain" / f"{self.run.route_name}-{self.run.run_id}-{self.ctx.target or 'socrata'}.txt"
-            raise report.failure(self.sender, head=self.head, unsent_rows=self.batches.rows, mode=self.mode,
+            raise report.failure(self.sender, head=self.head, mode=self.mode,
                                  repeatable=self.sender.repeatable, mask=self.run.mask, spill=spill)
 
     # -- close / abort ----------------------------------------------------------------------
@@ -295,6 +321,7 @@ class SocrataDelivery:
                 self.sender.stop()
             if self.revision is not None:
                 self.revision.discard()
+                self._let_revision(self.revision)
         finally:
             self._cleanup()
 
@@ -303,11 +330,34 @@ class SocrataDelivery:
             self.sender.close()
         if self.spool is not None:
             self.spool.remove()
+            self.run.journal.let(self.ctx.target, "spool", path=str(self.spool.path))
         if self.http is not None:
             self.http.close()
         if self.local:
             self.local = False
             local.release(self.run)
+
+    # -- what interrupted runs left -------------------------------------------------------------
+
+    def _hold_revision(self, revision) -> None:
+        """A revision is open: should the run die now, the next run discards it (see recovery.py)."""
+        self.revision = revision
+        self.run.journal.hold(self.ctx.target, "revision", id=revision.seq, dataset=self.dataset.id,
+                              domain="local" if self.local else self.http.base)
+
+    def _let_revision(self, revision) -> None:
+        self.run.journal.let(self.ctx.target, "revision", id=revision.seq)
+
+    def _discard_leftovers(self) -> None:
+        """Discard revisions that interrupted runs of this target opened and never applied."""
+        domain = "local" if self.local else self.http.base
+        for journal_path, hold in self.run.leftovers.get(self.ctx.target or "", []):
+            if hold.get("domain") != domain or hold.get("id") is None:
+                continue
+            discard_revision(self.http, hold["dataset"], hold["id"])
+            self.ctx.log.info("%s: discarded revision %s of dataset %s, left open by an interrupted run",
+                              self.head, hold["id"], hold["dataset"])
+            recovery.let_go(journal_path, hold)
 
     # -- results ----------------------------------------------------------------------------
 
@@ -335,6 +385,8 @@ class SocrataDelivery:
             if refused is not None:
                 raise refused
         details = self._details(request_ids=[o.request_id for o in outcomes][:1000], batches=len(outcomes))
+        if self.resume is not None:
+            details["resumed"] = self.resume.summary()
         if self.mode == "delete":
             details["not_found"] = sum(o.error_count for o in outcomes) or max(0, delivered - deleted)
         return DeliveryResult(delivered=delivered, created=created, updated=updated, deleted=deleted,
@@ -343,10 +395,12 @@ class SocrataDelivery:
     def _replace(self) -> DeliveryResult:
         try:
             done = replace(self.http, self.dataset, self.spool, max_shrink=self.options["max_shrink"],
-                           force=self.force, head=self.head, mask=self.run.mask, log=self.ctx.log,
-                           on_revision=lambda r: setattr(self, "revision", r))
+                           force=self.force or bool(self.options.get("allow_empty")), head=self.head,
+                           mask=self.run.mask, log=self.ctx.log, on_revision=self._hold_revision)
         except SocrataError as exc:
             raise self._fail(f"{self.head}: {exc} The dataset keeps its old rows.") from None
+        if self.revision is not None:
+            self._let_revision(self.revision)
         self.revision = None
         details = self._details(revision=done["revision"], job=done["job"], request_ids=[done["request_id"]],
                                 rows_before=done["rows_before"], status=done["status"])

@@ -97,8 +97,11 @@ def schedule_command(paths, workers, once, print_as, profile, state, sets, isola
 @_PROFILE
 @_STATE
 @click.option("--json", "as_json", is_flag=True, help="Print the statuses as JSON.")
-@click.option("--check", is_flag=True, help="Exit with 1 when a route is stale, failing or invalid (for monitoring).")
-def status_command(paths, profile, state, as_json, check):
+@click.option("--check", is_flag=True, help="Exit with 1 when a route is stale, failing, invalid or needs attention "
+              "(for monitoring).")
+@click.option("--repair", is_flag=True, help="Clean up after interrupted runs now: record them as interrupted, remove "
+              "their temporary files and spools, discard the revisions they left open.")
+def status_command(paths, profile, state, as_json, check, repair):
     """Show, per route in PATHS (default: .), its schedule, next and last run, last success and flags."""
     from ..cli import make_console, variables_with
     from .catalog import Catalog
@@ -106,9 +109,15 @@ def status_command(paths, profile, state, as_json, check):
 
     catalog = Catalog(_paths(paths), variables_with(()), profile, state)
     catalog.scan()
+    if repair:
+        from .repair import repair_route
+
+        for entry in catalog.routes():
+            for line in repair_route(entry, variables_with(()), profile):
+                click.echo(line)
     now = dt.datetime.now(dt.timezone.utc)
     statuses = [route_status(entry, now) for entry in catalog.routes()]
-    bad = [s for s in statuses if s.state in ("stale", "failing", "invalid")]
+    bad = [s for s in statuses if s.state in ("stale", "failing", "invalid", "needs attention")]
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
     else:
@@ -122,9 +131,11 @@ def _table(statuses, console) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("route", "schedule", "next run", "last run", "result", "last success", "delivered", "status"):
         table.add_column(col, justify="right" if col == "delivered" else "left")
-    colours = {"ok": "green", "stale": "red", "failing": "red", "invalid": "red", "running": "cyan"}
+    colours = {"ok": "green", "stale": "red", "failing": "red", "invalid": "red", "running": "cyan",
+               "needs attention": "red"}
+    loud = ("stale", "failing", "invalid", "needs attention")
     for s in statuses:
-        flag = f"[{colours.get(s.state, 'default')}]{s.state.upper() if s.state in ('stale', 'failing', 'invalid') else s.state}[/]"
+        flag = f"[{colours.get(s.state, 'default')}]{s.state.upper() if s.state in loud else s.state}[/]"
         if s.reason:
             flag += f": {s.reason}"
         table.add_row(s.route, s.schedule or "-", "due now" if s.due and s.next_run else _local(s.next_run),

@@ -17,6 +17,7 @@ clock is an object so tests can move time by minutes without waiting for them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import signal
 import threading
@@ -26,7 +27,7 @@ from typing import Mapping
 
 from ..history import History
 from ..plan import new_run_id
-from ..report import RunReport
+from ..report import RunReport, TargetStats
 from .catalog import Catalog, RouteEntry
 from .cron import UTC, parse_iso
 from .isolation import own_process_reason
@@ -191,11 +192,17 @@ class Scheduler:
         entry = job.entry
         history = History(entry.state_dir)
         mine = [r for r in history.runs(entry.name, limit=20) if r["run_id"] == job.run_id]
-        if mine and mine[0]["status"] != "running":
+        if mine and mine[0]["status"] not in ("running", "interrupted"):
             return  # the run recorded itself before it died
         what = "the route file is invalid, so the run did not start" if job.outcome.status == "invalid" else "the run crashed"
         report = RunReport(entry.name, str(entry.file), job.run_id, started=job.started, ended=time.time(),
                            status="failed", error=f"{what}: {job.outcome.error.strip()}")
+        if mine and mine[0]["status"] == "interrupted":   # what its journal says it delivered before dying
+            report.targets = [TargetStats(t["name"], t.get("kind", ""), delivered=t.get("delivered", 0),
+                                          in_doubt=t.get("in_doubt", 0), status=t.get("status", ""))
+                              for t in json.loads(mine[0]["report"] or "{}").get("targets", [])]
+            if any(t.delivered or t.in_doubt for t in report.targets):
+                report.error += "; " + (mine[0]["error"] or "").partition("; ")[2]
         try:
             history.finish(report)
             from ..afterrun import notify_run, where_to_look

@@ -15,6 +15,7 @@ from typing import Any
 from ..afterrun import stale_failures
 from ..history import History
 from ..project import parse_duration
+from ..recovery import dead_journals
 from .catalog import RouteEntry
 from .cron import UTC, parse_iso
 from .locks import is_locked
@@ -28,7 +29,8 @@ class RouteStatus:
     """One row of `route status`."""
     route: str
     file: str
-    state: str                         # ok, failing, stale, running, never run, invalid, not scheduled
+    state: str                         # ok, failing, stale, running, needs attention, never run, invalid,
+                                       # not scheduled
     schedule: str | None = None
     next_run: str | None = None        # ISO UTC
     due: bool = False
@@ -97,8 +99,14 @@ def route_status(entry: RouteEntry, now: dt.datetime) -> RouteStatus:
     if out.failures >= limit:
         reasons.append(f"failed {out.failures} times in a row")
     out.stale, out.reason = bool(reasons), "; ".join(reasons)
+    attention = [] if running else unfinished_appends(entry)
+    if attention:
+        reasons.insert(0, attention[0])
+        out.reason = "; ".join(reasons)
     if running:
         out.state = "running"
+    elif attention:
+        out.state = "needs attention"
     elif out.stale:
         out.state = "stale"
     elif last and last["status"] in FAILED:
@@ -108,6 +116,17 @@ def route_status(entry: RouteEntry, now: dt.datetime) -> RouteStatus:
     elif entry.schedule is None:
         out.state = "not scheduled"
     return out
+
+
+def unfinished_appends(entry: RouteEntry) -> list[str]:
+    """Why the route needs a person: an append that stopped part way, which no run may repeat blindly."""
+    found = []
+    for log in dead_journals(entry.state_dir, entry.name):
+        for t in log.unfinished_appends:
+            found.append(f"run {log.run_id} stopped part way through its append to target '{t.name}' "
+                         f"({t.arrived:,} rows arrived, {t.in_doubt_rows:,} in doubt): run `route execute "
+                         f"{entry.file} --resume` to send the rest")
+    return found[-1:]
 
 
 def _written(entry: RouteEntry) -> dt.datetime:

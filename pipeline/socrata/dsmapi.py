@@ -248,3 +248,12 @@ class Revision:
             if isinstance(details, dict) and ("Rows Created" in details or "rows_created" in details):
                 return details
         return {}
+
+
+def discard_revision(http: SocrataSession, dataset_id: str, seq) -> None:
+    """Discard revision `seq` of a dataset, as an interrupted run left it; never raises."""
+    try:
+        http.request("DELETE", f"{ROOT}/revision/{dataset_id}/{seq}", what=f"discarding revision {seq}",
+                     dataset=dataset_id)
+    except SocrataError:
+        pass

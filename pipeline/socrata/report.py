@@ -8,7 +8,7 @@ may not be in the dataset now.
 from __future__ import annotations
 
 from ..errors import DeliveryFailed
-from . import lines as L
+from .. import lines as L
 from .errors import OutcomeUnknown
 from .soda import BatchSender
 
@@ -26,15 +26,16 @@ def _spill(runs, path) -> str:
     return f" Every one of those lines is listed in {path}."
 
 
-def failure(sender: BatchSender, *, head: str, unsent_rows: int, mode: str, repeatable: bool,
-            mask, spill=None) -> DeliveryFailed:
-    """DeliveryFailed for a sender that has failures (after draining it)."""
+def failure(sender: BatchSender, *, head: str, mode: str, repeatable: bool, mask, spill=None) -> DeliveryFailed:
+    """DeliveryFailed for a sender that has failures (after draining it).
+
+    It says what arrived and what may have; the executor adds what was not sent once it has
+    counted every row the run would have sent (rows never read included)."""
     real = sender.real_failures()
     delivered_batches = [o.batch for o in sender.outcomes]
     delivered = _rows(delivered_batches)
     uncertain = [b for b, e in real if isinstance(e, OutcomeUnknown)]
     failed = [b for b, e in real if not isinstance(e, OutcomeUnknown)]
-    not_sent = _rows(failed) + _rows(sender.skipped()) + unsent_rows
     first = real[0][1] if real else None
     opening = f"{head}: {first}" if first else f"{head}: stopped"
     parts = [opening if opening.endswith((".", "!", "?")) else opening + "."]   # sentences follow
@@ -50,11 +51,13 @@ def failure(sender: BatchSender, *, head: str, unsent_rows: int, mode: str, repe
                   "the dataset for them first" if not repeatable else "sending them again is safe")
         parts.append(f"May or may not have arrived: {_rows(uncertain):,} rows "
                      f"({L.describe_runs(runs, source)}); {advice}.{_spill(runs, spill)}")
-    if not_sent:
-        parts.append(f"Not sent: {not_sent:,} rows.")
     if repeatable:
-        parts.append(f"Mode {mode} is safe to repeat: run the route again once the cause is fixed.")
-    return DeliveryFailed(mask(" ".join(parts)), delivered=delivered, uncertain=_rows(uncertain))
+        advice = f"Mode {mode} is safe to repeat: run the route again once the cause is fixed."
+    else:
+        advice = ("Once the cause is fixed, run the route again with --resume to send only the rows that did "
+                  "not arrive (rows in doubt are checked first).")
+    return DeliveryFailed(mask(" ".join(parts)), delivered=delivered, uncertain=_rows(uncertain),
+                          advice=mask(advice))
 
 
 def row_errors(outcomes, *, head: str, delivered: int, mask) -> DeliveryFailed | None:

@@ -19,9 +19,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import SocrataError
+from .errors import OutcomeUnknown, SocrataError
 from .http import SocrataSession
-from .lines import describe_runs, ranges
+from ..lines import describe_runs, ranges
 
 
 def encode_json(table: pa.Table) -> bytes:
@@ -117,13 +117,16 @@ class BatchSender:
     """Sends batches to one dataset's `/resource` endpoint, at most `concurrency` at a time."""
 
     def __init__(self, http: SocrataSession, dataset_id: str, *, concurrency: int, repeatable: bool,
-                 verb: str, on_done=None):
+                 verb: str, on_send=None, on_done=None, on_refused=None):
         self.http = http
         self.dataset_id = dataset_id
         self.concurrency = max(1, concurrency)
         self.repeatable = repeatable
         self.verb = verb                      # "upsert", "append" or "delete", for messages
+        # Journal hooks: a batch about to go out, confirmed by the portal, certainly refused by it.
+        self.on_send = on_send
         self.on_done = on_done
+        self.on_refused = on_refused
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="socrata-batch")
         self.inflight: dict[Future, Batch] = {}
         self.outcomes: list[BatchOutcome] = []
@@ -163,6 +166,9 @@ class BatchSender:
             exc = future.exception()
             if exc is not None:
                 self.failures.append((batch, exc))
+                sent = not isinstance(exc, _Skipped)
+                if sent and not isinstance(exc, OutcomeUnknown) and self.on_refused is not None:
+                    self.on_refused(batch)
             else:
                 self.outcomes.append(future.result())
 
@@ -171,6 +177,8 @@ class BatchSender:
             raise _Skipped()
         body = encode_json(batch.table)
         what = f"{self.verb} of {batch.describe()} to dataset {self.dataset_id}"
+        if self.on_send is not None:
+            self.on_send(batch)
         response = self.http.request("POST", f"/resource/{self.dataset_id}.json", what=what,
                                      dataset=self.dataset_id, data=body, repeatable=self.repeatable,
                                      headers={"Content-Type": "application/json"})
