@@ -25,7 +25,7 @@ from pipeline.portal.soql import Parser, split_query
 
 settings.register_profile("route-portal-fuzz", max_examples=100, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("route-portal-fuzz-long", max_examples=20_000, deadline=None, database=None,
+settings.register_profile("route-portal-fuzz-long", max_examples=10_000, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings.get_profile("route-portal-fuzz-long" if os.environ.get("ROUTE_FUZZ") == "long"
                             else "route-portal-fuzz")
