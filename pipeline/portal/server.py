@@ -41,6 +41,10 @@ class _Dropped(Exception):
     """Close the connection without an answer (a fault)."""
 
 
+class _Silent(Exception):
+    """The body stopped arriving for the read timeout."""
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -119,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
                     response = handler(request, **groups)
             except PortalError as err:
                 response = error_response(err, dsmapi)
-            except (_Dropped, bodies.ClientGone, OSError):
+            except (_Dropped, bodies.ClientGone, _Silent):
                 raise
             except Exception:   # a bug: answer 500 with a body clients can read, keep serving
                 log.error("local portal: %s %s failed:\n%s", self.command, request.path, traceback.format_exc())
@@ -136,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        except TimeoutError:          # silent mid-body: say so if it still listens, and hang up
+        except _Silent:               # silent mid-body: say so if it still listens, and hang up
             self.close_connection = True
             self._send(error_response(PortalError(408, "req.timeout", "The request body stopped arriving "
                                                   f"for {self.timeout:g} s"), dsmapi), request, quiet=True)
@@ -147,9 +151,14 @@ class Handler(BaseHTTPRequestHandler):
     def _read_body(self, length: int | None) -> bytes:
         if length == 0:
             return b""
-        if self.headers.get("Expect", "").lower() == "100-continue" and self.request_version != "HTTP/1.0":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = bodies.read(self.rfile, self.headers, length, self.server.max_body)
+        try:
+            if self.headers.get("Expect", "").lower() == "100-continue" and self.request_version != "HTTP/1.0":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            body = bodies.read(self.rfile, self.headers, length, self.server.max_body)
+        except TimeoutError:
+            raise _Silent() from None
+        except OSError:
+            raise bodies.ClientGone() from None
         self._body_unread = False
         return body
 
