@@ -102,7 +102,8 @@ class DeliveryFailed(RunFailed):
 
     def count_not_sent(self, sentence: str) -> None:
         """Put the true `Not sent: ...` sentence between the message and the advice."""
-        self.args = (" ".join(p for p in (self.message, sentence, self.advice) if p),)
+        message = self.message if self.message.endswith((".", "!", "?")) else self.message + "."
+        self.args = (" ".join(p for p in (message, sentence, self.advice) if p),)
 
 
 class TooManyRejects(RunFailed):

@@ -21,7 +21,6 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 import pyarrow.csv as pacsv
 
-from .deliveries.base import REMOTE
 from .deliveries.textformat import iso_timestamps, to_arrow
 from .dtypes import TEXT
 from .channels import Cancelled, Channel, produce_in_thread
@@ -341,18 +340,29 @@ class Executor:
             raise _wrapped(exc, self.plan, target.delivery, arg if isinstance(arg, pd.DataFrame) else None) from exc
 
     def _commit(self, deliveries) -> None:
-        """Commit every target, remote ones first, then SQL tables, then files (see commit_order).
+        """Commit every target: remote ones first, then SQL tables, then files (see commit_order).
 
-        Remote targets are independent of each other; but once any target has failed, no SQL
-        table is committed and no file is replaced: local outputs change only with a run that
-        succeeded everywhere."""
+        Local outputs first check what they can (replace guards, paths); then targets commit in
+        order, and once any target has failed nothing more is committed: no revision applied, no
+        table committed, no file replaced. Local outputs change only with a run that succeeded
+        everywhere."""
         if self.capture is not None:
             self.report.status = "success"
             return
         journal = self.run.journal
-        for target, delivery, stats in sorted(zip(self.plan.targets, deliveries, self.report.targets),
-                                              key=lambda tds: commit_order(tds[1])):
-            if self._errors and commit_order(delivery) > REMOTE:
+        ordered = sorted(zip(self.plan.targets, deliveries, self.report.targets), key=lambda tds: commit_order(tds[1]))
+        for target, delivery, stats in ordered:
+            # Local outputs check all they can (replace guards, the path) before anything commits.
+            if hasattr(delivery, "prepare_commit") and not self._errors:
+                try:
+                    delivery.prepare_commit()
+                except BaseException as exc:
+                    stats.status = "failed"
+                    stats.error = self.run.mask(_message(exc))
+                    self._errors.append(exc if isinstance(exc, RouteError)
+                                        else _wrapped(exc, self.plan, target.delivery, None))
+        for target, delivery, stats in ordered:
+            if self._errors:            # once anything failed, nothing more is committed
                 self._abort(delivery, stats)
                 continue
             t0 = time.perf_counter()
@@ -418,7 +428,7 @@ class Executor:
             if stats.status == "delivered":
                 stats.not_sent = 0
             exc = self._failed_by.get(target.name)
-            if exc is not None:
+            if exc is not None and (stats.delivered or stats.in_doubt):   # part went out: say what did not
                 exc.count_not_sent(not_sent_sentence(stats.not_sent, counted_all, self.report.rows_read))
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -508,7 +518,7 @@ class _CsvAppender:
 
 def commit_order(delivery) -> int:
     """When a delivery commits: remote revisions first, then database tables, then files."""
-    return getattr(delivery, "commit_order", REMOTE)
+    return getattr(delivery, "commit_order", 0)
 
 
 def not_sent_sentence(rows: int, counted_all: bool, read: int) -> str:

@@ -20,10 +20,10 @@ ROUTE = [sys.executable, "-m", "pipeline.cli"]
 class PortalProcess:
     """`route portal serve --port 0` in its own process on 127.0.0.1."""
 
-    def __init__(self, data: Path):
+    def __init__(self, data: Path, *extra: str):
         self.data = data
         self.proc = subprocess.Popen(
-            [*ROUTE, "portal", "serve", "--port", "0", "--data", str(data), "--user", f"{USER}:{SECRET}"],
+            [*ROUTE, "portal", "serve", "--port", "0", "--data", str(data), "--user", f"{USER}:{SECRET}", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
         first = self.proc.stdout.readline()
         if not first.startswith("Local portal at "):
@@ -96,7 +96,8 @@ def socrata_route(folder: Path, url: str, ds: str, mode: str, *, rows_file: str 
                 auth: {{username: {USER}, password: "${{PORTAL_PW}}"}}
     """
     path = folder / "route.yaml"
-    path.write_text(textwrap.dedent(text).lstrip() + textwrap.dedent(extra_targets), encoding="utf-8")
+    path.write_text(textwrap.dedent(text).lstrip() + textwrap.indent(textwrap.dedent(extra_targets), "  "),
+                    encoding="utf-8")
     return path
 
 

@@ -93,25 +93,37 @@ class _AtomicFile(Delivery):
             raise RunFailed(f"writing {self.path} failed: {exc.strerror}") from None
 
     def close(self) -> DeliveryResult:
-        if self.ctx.run.options.dry_run or self._out is None:
+        if self.ctx.run.options.dry_run or self._tmp is None:
             return DeliveryResult(delivered=0 if self.ctx.run.options.dry_run else self.rows, location=str(self.path),
                                   details={"would_write": self.rows} if self.ctx.run.options.dry_run else {})
         try:
-            self._out.flush()
-            os.fsync(self._out.fileno())
-            self._out.close()
-            self._out = None
-            self._guard()
+            self.prepare_commit()
             os.replace(self._tmp, self.path)
         except RunFailed:
             self.abort(None)
             raise
         except OSError as exc:  # the executor calls no abort() after a failed close(): clean up here
             self.abort(exc)
-            why = "a folder has that name" if self.path.is_dir() else exc.strerror
-            raise RunFailed(f"cannot write {self.path}: {why}; nothing was written there") from None
+            raise RunFailed(f"cannot write {self.path}: {exc.strerror}; nothing was written there") from None
         self.ctx.run.journal.let(self.ctx.target, "tmp", path=str(self._tmp))
         return DeliveryResult(delivered=self.rows, created=self.rows, location=str(self.path))
+
+    def prepare_commit(self) -> None:
+        """Everything but the rename: the data on disk, the path usable, the replace guard passed.
+
+        The executor calls it for every local target before any commits, so that a file that cannot
+        be replaced stops the run before a table is committed."""
+        if self._out is not None:
+            try:
+                self._out.flush()
+                os.fsync(self._out.fileno())
+                self._out.close()
+            except OSError as exc:
+                raise RunFailed(f"writing {self.path} failed: {exc.strerror}; nothing was written there") from None
+            self._out = None
+        if self.path.is_dir():
+            raise RunFailed(f"cannot write {self.path}: a folder has that name; nothing was written there")
+        self._guard()
 
     def abort(self, exc) -> None:
         if self._out is not None:
