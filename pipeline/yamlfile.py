@@ -218,7 +218,10 @@ class _Builder:
         try:
             value = self.loader.construct_object(node, deep=True)
             reason = too_long(value)
-        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors fail in many ways on text
+            # like `!!float` with no value (IndexError) or `!!bool maybe` (KeyError): all bad input
             reason = scalar_problem(node, exc) if isinstance(node, yaml.ScalarNode) else f"not a valid value ({exc})"
         if reason is None:
             return value

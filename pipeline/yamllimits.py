@@ -105,8 +105,8 @@ def scalar_problem(node: yaml.ScalarNode, exc: Exception) -> str:
         if digits > MAX_INT_DIGITS:
             return f"a whole number of {digits:,} digits is too long; quote it if it is text"
     kind = _KINDS.get(node.tag.rsplit(":", 1)[-1], "value")
-    reason = exc.args[0] if isinstance(exc, (ValueError, OverflowError)) and exc.args else "not a valid value"
-    return f"'{text}' reads as {kind} but is not a valid one ({reason}); quote it to keep it as text"
+    reason = f" ({exc.args[0]})" if isinstance(exc, (ValueError, OverflowError)) and exc.args else ""
+    return f"'{text}' reads as {kind} but is not a valid one{reason}; quote it to keep it as text"
 
 
 _KINDS = {"int": "a whole number", "float": "a number", "bool": "true/false", "timestamp": "a date",

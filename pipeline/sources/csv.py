@@ -12,7 +12,9 @@ A record with too many or too few fields is rejected with its line ("line 17 has
 header has 4") and reading goes on. A blank line, or a row whose every cell is empty, is no row.
 A quote that is never closed, or a byte the encoding cannot decode, stops the run with the file,
 line (and byte offset) to look at. A file with a header and no rows yields one empty chunk with
-the header's columns; an empty file yields nothing (with a warning). Empty header names become
+the header's columns; an empty file (no header line) stops the run naming it, or with `header:
+false` yields nothing (with a warning). A record longer than pyarrow's parse block is read again
+with a larger block, up to max_field_mib (see _parts). Empty header names become
 `column_<n>` and repeated ones get `_2`, `_3`, each with a warning; without a header the columns
 are `names`, or `column_1`, `column_2`, ... The files a glob matches are read in sorted order and
 must have the same columns (in any order: later files are put in the first file's order).

@@ -100,6 +100,9 @@ class Utf8Stream(io.RawIOBase):
         except UnicodeDecodeError as exc:
             raise RunFailed(decode_error_message(self.path, self.shown, self.encoding,
                                                  start - pending + exc.start)) from None
+        except UnicodeError as exc:     # a codec's own complaint, e.g. UTF-16 without a byte order mark
+            raise RunFailed(f"{self.shown}: is not valid {self.encoding} text ({exc}); check the "
+                            f"encoding option") from None
         self._first = self._first and not out
         self._out, self._pos = out, 0
 
