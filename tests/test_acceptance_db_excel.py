@@ -398,8 +398,8 @@ def people_route(write_route, url: str, table: str, mode: str, rows: list[tuple]
 def test_every_delivery_mode_end_to_end(db, route_cli, write_route):
     table = db.name("people")
 
-    def run(mode, rows):
-        report = execute(route_cli, people_route(write_route, db.url, table, mode, rows))
+    def run(mode, rows, *args):
+        report = execute(route_cli, people_route(write_route, db.url, table, mode, rows), *args)
         t = report["targets"][0]
         return t["delivered"], t["created"], t["updated"], t["deleted"]
 
@@ -411,7 +411,12 @@ def test_every_delivery_mode_end_to_end(db, route_cli, write_route):
                                             (5, "Eve 2", 50.0), (6, "Fay", 6.0)]
     assert run("delete", [(1, "", ""), (6, "", ""), (99, "", "")]) == (3, 0, 0, 2)
     assert [r[0] for r in table_rows(db.engine, table)] == [2, 3, 4, 5]
-    assert run("replace", [(10, "Gus", 10)]) == (1, 1, 0, 0)
+    # 4 rows to 1: the replace guard stops it (table untouched) until --force
+    stopped = route_cli("execute", str(people_route(write_route, db.url, table, "replace", [(10, "Gus", 10)])))
+    assert stopped.exit_code == 1
+    assert "stopped before replacing: it would shrink the table from 4 to 1 rows (75% fewer" in stopped.stderr
+    assert [r[0] for r in table_rows(db.engine, table)] == [2, 3, 4, 5]
+    assert run("replace", [(10, "Gus", 10)], "--force") == (1, 1, 0, 0)
     assert table_rows(db.engine, table) == [(10, "Gus", 10.0)]
 
 

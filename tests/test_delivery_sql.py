@@ -306,7 +306,7 @@ def test_a_failed_target_rolls_back_every_table_of_its_sqlite_file(tmp_path):
     b.abort(RuntimeError("a later chunk of b failed"))
     with pytest.raises(DeliveryFailed) as err:
         a.write(frame([4]))
-    assert str(err.value) == ("sql replace into table a: nothing was delivered: another target writing the "
+    assert str(err.value) == ("sql table a: nothing was delivered: another target writing the "
                               "same SQLite file failed (a later chunk of b failed)")
     a.abort(err.value)
     assert sqlite_tables(tmp_path) == {"a": [99]}
@@ -319,6 +319,6 @@ def test_a_target_aborted_after_its_sqlite_file_was_committed_stays_delivered(tm
         d.write(frame(ids))
     a.close()
     b.abort(RuntimeError("a target committed after these failed"))
-    assert "sql replace into table b: already committed together with the other tables of its SQLite file" \
+    assert "sql table b: already committed together with the other tables of its SQLite file" \
         in caplog.text
     assert sqlite_tables(tmp_path) == {"a": [1], "b": [2, 3]}

@@ -44,7 +44,7 @@ def leftovers(db, table: str) -> list[str]:
 
 
 def stop_text(table: str, problem: str) -> str:
-    return (f"route.yaml:9: target 'db': sql replace into table {table}: stopped before replacing: {problem}. "
+    return (f"route.yaml:9: target 'db': sql table {table}: stopped before replacing: {problem}. "
             "Nothing was changed.")
 
 
@@ -73,7 +73,7 @@ def test_a_header_only_input_does_not_empty_the_table(db, route_cli, write_route
 
     forced = route_cli("execute", "--force", str(path))
     assert forced.exit_code == 0, forced.output
-    assert (f"target 'db': sql replace into table {table}: it would empty the table (it has 3 rows and the route "
+    assert (f"target 'db': sql table {table}: it would empty the table (it has 3 rows and the route "
             "delivers none); going ahead because of --force") in forced.stderr
     assert ids_in(db, table) == []
 

@@ -400,7 +400,7 @@ class SqlDelivery:
     def head(self) -> str:
         where = f"{self.ctx.run.route_file.name}:{self.ctx.line}: " if self.ctx.line else ""
         target = f"target '{self.ctx.target}': " if self.ctx.target else ""
-        return f"{where}{target}sql {self.mode} into table {self.where}"
+        return f"{where}{target}sql table {self.where}"
 
     def _failed(self, what: str, exc: BaseException) -> DeliveryFailed:
         text = mask_text(f"{what} for {self.where} at {mask_url(self.url)}: {reason(exc)}; "
