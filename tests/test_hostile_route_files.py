@@ -242,6 +242,21 @@ def test_scheduler_reports_bombs_as_invalid_routes(route_cli, tmp_path):
     assert statuses["nul"]["reason"].startswith(f"{tmp_path / 'nul.yaml'}:1:8: the control character U+0000")
 
 
+def test_route_schedule_once_runs_the_good_route_and_names_the_bombs(route_cli, tmp_path):
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "good.yaml").write_text(GOOD.replace("name: t", 'name: good\nschedule: "0 6 * * *"'))
+    (tmp_path / "bomb.yaml").write_text(alias_bomb(9))
+    (tmp_path / "deep.yaml").write_text("a: " + "{a: " * 100_000 + "\n")
+    started = time.monotonic()
+    result = route_cli("schedule", "--once", "--isolation", "thread", str(tmp_path))
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert f"bomb.yaml cannot be scheduled: {tmp_path / 'bomb.yaml'}:6:35: the alias *l3" in result.output
+    assert f"deep.yaml cannot be scheduled: {tmp_path / 'deep.yaml'}:1:256: lists and mappings" in result.output
+    assert (tmp_path / "out.jsonl").exists()     # the good route ran
+
+
 # Runs `route validate FILE` as a child and reports its exit code, time and peak memory (MB).
 MEASURE = """
 import json, resource, subprocess, sys, time
