@@ -9,7 +9,8 @@ in memory while it is read (about 1.6 KB per row of 13 columns); chunks are cut 
 openpyxl's read-only mode in bounded memory (one chunk at a time; slower, as the sheet is read
 twice: once to settle the column types, once for the rows; see pipeline/sources/excel_stream.py);
 or `auto` (the default): calamine, unless a chosen sheet's XML is larger than 100 MB
-uncompressed. Both give the same rows, values, row numbers and types.
+uncompressed or its cells span a grid calamine cannot hold (a stray value in XFD1048576; see
+pipeline/sources/excel_engine.py). Both give the same rows, values, row numbers and types.
 
 Rules, as a user sees them:
 
@@ -75,9 +76,11 @@ OPTIONS_SCHEMA = {
                       "description": "rows under the header that are not data (a units line)"},
         "range": {"type": "string", "description": "the cells to read: A3:H500, A3:H (to the last row) or B:F"},
         "engine": {"enum": ["auto", "calamine", "openpyxl"],
-                   "description": "the reader: calamine (fast, holds the sheet in memory), openpyxl "
-                                  "(.xlsx/.xlsm only: streams the sheet in bounded memory, slower) or auto "
-                                  "(default: calamine unless a sheet's XML is over 100 MB, then openpyxl)"},
+                   "description": "the reader: calamine (fast, holds the sheet in memory; refuses a sheet "
+                                  "whose cells span over 25,000,000 cells), openpyxl (.xlsx/.xlsm only: streams "
+                                  "the sheet in bounded memory, slower) or auto (default: calamine unless a "
+                                  "sheet's XML is over 100 MB or its cells span over 25,000,000 cells, then "
+                                  "openpyxl)"},
     },
 }
 

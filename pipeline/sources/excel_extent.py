@@ -87,7 +87,8 @@ def scan_stream(stream, out: Extent) -> Extent:
             looking = not found and b"sheetData" not in buf
         cut = buf.rfind(b">") + 1  # every tag before the cut is whole
         _scan_buffer(buf[:cut], out)
-        carry = buf[cut:]
+        lt = buf.rfind(b"<", cut)
+        carry = buf[lt:] if lt >= 0 else b""  # the start of a tag (the text before it holds no cell)
         if len(carry) > 2 * MAX_TOKEN:  # a tag that never ends: we cannot tell what it holds
             out.irregular = True
             carry = b""
