@@ -19,6 +19,9 @@ MAX_LIMIT: int | None = None  # [U] 2.0's 50,000 cap is not enforced; 2.1 is unl
 # [U] a $limit beyond SQLite's 64-bit range (9223372036854775807) reads every row, as "unlimited"
 # on 2.1 suggests; such an $offset reads past the end (no rows). False: both are a 400.
 HUGE_COUNTS = True
+# [U] number arithmetic in $select beyond a double (n * n * ... on big numbers) reads as these
+# strings, the way double columns write non-finite values, rather than failing the read.
+NON_FINITE = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}
 # [U] "results are not implicitly ordered": we order by :id (insertion order) so that paging
 # without $order (DataSync port jobs, sodapy get_all) is stable. An explicit $order gets :id as a
 # tie-breaker for the same reason.

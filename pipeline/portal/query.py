@@ -8,6 +8,7 @@ are left out of row objects, as Socrata does.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -75,8 +76,11 @@ class Output:
 def _number_out(v):
     if v is None or type(v) is str:
         return v
-    if type(v) is float and v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
+    if type(v) is float:
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        if v != v or v in (math.inf, -math.inf):   # arithmetic beyond a double: behaviour.NON_FINITE
+            return behaviour.NON_FINITE["nan" if v != v else ("inf" if v > 0 else "-inf")]
     return number_text(v)
 
 

@@ -336,3 +336,10 @@ def test_odd_shapes_in_bodies_paths_and_parameters_are_4xx(client):
         assert r.status_code == status and r.json()["code"] == code, (path, body, r.text)
     r = client.get("/api/catalog/v1?offset=99999999999999999999999")
     assert r.status_code == 200 and r.json()["results"] == []
+
+
+def test_arithmetic_beyond_a_double_reads_as_infinity(client):
+    ff = client.dataset(columns=[{"fieldName": "n", "name": "n", "dataTypeName": "number"}], row_identifier=None)
+    assert client.post(f"/resource/{ff}.json", [{"n": "12345678901234567890"}, {"n": "-1e300"}]).status_code == 200
+    r = client.get(f"/resource/{ff}.json", params={"$select": " * ".join(["n"] * 17) + " as big"})
+    assert r.status_code == 200 and r.json() == [{"big": "Infinity"}, {"big": "-Infinity"}]
