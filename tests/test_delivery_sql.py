@@ -322,3 +322,24 @@ def test_a_target_aborted_after_its_sqlite_file_was_committed_stays_delivered(tm
     assert "sql table b: already committed together with the other tables of its SQLite file" \
         in caplog.text
     assert sqlite_tables(tmp_path) == {"a": [1], "b": [2, 3]}
+
+
+def test_a_guard_stop_in_prepare_commit_rolls_back_every_table_of_its_sqlite_file(tmp_path):
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(tmp_path / "one.db")) as conn, conn:
+        conn.execute("CREATE TABLE b (id INTEGER, name TEXT, amount REAL, day DATE, at TIMESTAMP, ok BOOLEAN)")
+        conn.executemany("INSERT INTO b (id) VALUES (?)", [(i,) for i in range(10, 20)])
+    a, b = one_file(tmp_path, "a", "b")
+    for d, ids in ((a, [1, 2]), (b, [3])):
+        d.open(list(frame([1]).columns))
+        d.write(frame(ids))
+    a.prepare_commit()  # as the executor does: every local target checks before any commits
+    with pytest.raises(DeliveryFailed) as err:
+        b.prepare_commit()
+    assert str(err.value).startswith("sql table b: stopped before replacing: it would shrink the table from 10 "
+                                     "to 1 rows (90% fewer, more than max_shrink 50%). Nothing was changed.")
+    a.abort(err.value)
+    b.abort(err.value)
+    assert sqlite_tables(tmp_path) == {"b": list(range(10, 20))}

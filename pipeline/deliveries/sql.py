@@ -29,6 +29,8 @@ reports what it would have done, and whether the replace guard would stop it.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pandas as pd
 from sqlalchemy.pool import NullPool
 
@@ -36,7 +38,7 @@ from ..errors import DeliveryFailed, OptionError, RouteError
 from ..plugins import delivery
 from ..sqlurls import connect_error, make_engine, mask_text, mask_url, reason, sqlite_file
 from . import sql_tables as tables
-from .base import DeliveryResult
+from .base import DATABASE, DeliveryResult
 from .guards import SHRINK_OPTIONS, guard, shrink_fraction, shrink_problem, stop_message
 from .sql_links import link_for
 from .sql_writers import PARAMSTYLES, Writer
@@ -105,8 +107,8 @@ class SqlDelivery:
     ```
     """
 
-    atomic = True       # every mode is one transaction: a failed run leaves the table as it was
-    commit_order = 1    # the executor commits remote revisions (0), then database tables (1), then files (2)
+    atomic = True               # every mode is one transaction: a failed run leaves the table as it was
+    commit_order = DATABASE     # after remote revisions, before files
 
     def __init__(self, options: dict, ctx):
         self.options = options
@@ -146,6 +148,7 @@ class SqlDelivery:
         self.rows = 0
         self.changed = 0
         self.count_before = None
+        self.settled = None         # the result to report, once every row is written and the guard passed
 
     # -- the contract ----------------------------------------------------------------------------
 
@@ -228,6 +231,22 @@ class SqlDelivery:
             finally:
                 self._leave()
 
+    def prepare_commit(self) -> None:
+        """Everything but the commit: the counts, and the replace guard (a stop rolls back).
+
+        The executor calls it for every local target before any commits, so that a table the guard
+        protects stops the run before another table or a file changes."""
+        if self.dry_run or self.conn is None:
+            return
+        link = self.link
+        with link.lock:
+            if link.committed:
+                return
+            if link.failure is not None:
+                raise self._rolled_back()
+            with self._undone_on_failure():
+                self._settle()
+
     def abort(self, exc: BaseException | None) -> None:
         link = self.link
         if link is None or self.conn is None:
@@ -298,11 +317,21 @@ class SqlDelivery:
         link = self.link
         if link.failure is not None:
             raise self._rolled_back()
-        try:
-            results = [(m, m._settle()) for m in [self] + link.others(self)]
+        members = [self] + link.others(self)
+        with self._undone_on_failure():
+            for member in members:
+                member._settle()
             link.conn.commit()
-            for member, _ in results:
+            for member in members:
                 member._swap()
+        link.committed = True
+        link.results = {m: m.settled for m in members}
+
+    @contextmanager
+    def _undone_on_failure(self):
+        """Any failure inside rolls back every target of the link."""
+        try:
+            yield
         except RouteError as exc:
             self._undo(exc)
             raise
@@ -310,15 +339,16 @@ class SqlDelivery:
             failed = self._failed("committing failed", exc)
             self._undo(failed)
             raise failed from None
-        link.committed = True
-        link.results = dict(results)
 
     def _settle(self) -> DeliveryResult:
-        """All rows written: the counts to report, or the replace guard's stop."""
+        """All rows written: the counts to report, or the replace guard's stop. Once only."""
+        if self.settled is not None:
+            return self.settled
         if self.writer is None and self.mode == "replace" and self.info is not None:
             self._prepare(pd.DataFrame(columns=self.columns))  # no chunk at all: empty the table
         elif self.writer is None:  # no chunk at all: nothing to create or change
-            return DeliveryResult(location=self.where)
+            self.settled = DeliveryResult(location=self.where)
+            return self.settled
         table_sql = tables.qualified(self.conn.dialect, self.table, self.schema)
         result = DeliveryResult(delivered=self.rows, location=self.where)
         if self.mode == "upsert":
@@ -334,6 +364,7 @@ class SqlDelivery:
             if problem:
                 raise DeliveryFailed(self.ctx.run.mask(stop_message(self.head, problem)))
             result.details["replaced"] = True
+        self.settled = result
         return result
 
     def _swap(self) -> None:

@@ -4,9 +4,10 @@ A sql delivery holds its transaction from its first chunk to close(). SQLite let
 at a time write a file, so two targets of a run writing tables of one SQLite file, each on a
 connection of its own, would wait for each other until "database is locked". They share a Link
 instead: one connection and one transaction, their writes taking turns under the Link's lock (the
-executor writes targets from parallel threads). The first close() settles every target of the Link
-(counts, replace guards), commits them all at once and leaves each its result; an abort before that
-rolls all of them back. The tables of one file change together or not at all.
+executor writes targets from parallel threads). Each target's prepare_commit() settles it (counts,
+replace guard); the first close() settles any target not yet settled, commits them all at once and
+leaves each its result; a failure or an abort before that rolls all of them back. The tables of one
+file change together or not at all.
 
 Every other target gets a Link of its own, so the delivery drives both cases the same way.
 """
