@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from killkit import PortalProcess, execute, kill_when, socrata_route, start, write_cases
+from killkit import SECRET, PortalProcess, execute, kill_when, socrata_route, start, write_cases
 
 ROWS = 200_000
 
@@ -140,3 +140,44 @@ def execute_history(folder) -> str:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def route_command(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_status_says_an_unfinished_append_needs_attention(tmp_path, portal):
+    ds = portal.create(row_identifier=None)
+    write_cases(tmp_path / "cases.csv", 60_000)
+    route = socrata_route(tmp_path, portal.url, ds, "append")
+    kill_when(start(route), lambda: portal.count(ds) >= 4_000)
+    shown = route_command("status", str(tmp_path), "--check")
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "NEEDS ATTENTION" in text and "--resume" in text
+    assert execute(route, "--resume").returncode == 0
+    after = route_command("status", str(tmp_path), "--json")
+    assert json.loads(after.stdout)[0]["state"] == "not scheduled"
+
+
+def test_repair_discards_the_revision_a_killed_replace_left_open(tmp_path):
+    # Every write to a revision waits 3 s: the run is killed while its revision is open.
+    served = PortalProcess(tmp_path / "portal", "--faults", "delay@1x*=3/api/publishing/v1/revision")
+    try:
+        ds = served.create(row_identifier="case_id")
+        write_cases(tmp_path / "cases.csv", 2_000)
+        route = socrata_route(tmp_path, served.url, ds, "replace", row_identifier="case_id")
+        kill_when(start(route), lambda: bool(served.open_revisions(ds)))
+        assert served.open_revisions(ds)
+        repaired = route_command("status", str(tmp_path), "--repair", "--set", f"PORTAL_PW={SECRET}")
+        assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+        text = " ".join(repaired.stdout.split())
+        assert "recorded 1 run(s) as interrupted" in text
+        assert "discarded revision" in text and "removed a spool" in text
+        assert served.open_revisions(ds) == []
+        assert list((tmp_path / ".route" / "tmp").glob("*")) == []
+    finally:
+        served.stop()

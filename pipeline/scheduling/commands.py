@@ -101,19 +101,22 @@ def schedule_command(paths, workers, once, print_as, profile, state, sets, isola
               "(for monitoring).")
 @click.option("--repair", is_flag=True, help="Clean up after interrupted runs now: record them as interrupted, remove "
               "their temporary files and spools, discard the revisions they left open.")
-def status_command(paths, profile, state, as_json, check, repair):
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+              help="Set a ${NAME} variable (repeatable): credentials --repair needs to discard revisions.")
+def status_command(paths, profile, state, as_json, check, repair, sets):
     """Show, per route in PATHS (default: .), its schedule, next and last run, last success and flags."""
     from ..cli import make_console, variables_with
     from .catalog import Catalog
     from .status import route_status
 
-    catalog = Catalog(_paths(paths), variables_with(()), profile, state)
+    variables = variables_with(sets)
+    catalog = Catalog(_paths(paths), variables, profile, state)
     catalog.scan()
     if repair:
         from .repair import repair_route
 
         for entry in catalog.routes():
-            for line in repair_route(entry, variables_with(()), profile):
+            for line in repair_route(entry, variables, profile):
                 click.echo(line)
     now = dt.datetime.now(dt.timezone.utc)
     statuses = [route_status(entry, now) for entry in catalog.routes()]
