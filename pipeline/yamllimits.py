@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import yaml
 
-# PyYAML's pure-Python parser (the one that keeps positions) reads about a megabyte, or 20,000
-# values, a second: these keep the worst file a few seconds away, and are far above any real route.
-MAX_FILE_BYTES = 2 * 1024 * 1024    # a real route is a few kilobytes; a big lookup table inline, 100 KB
+# PyYAML's pure-Python parser (the one that keeps positions) reads about 400 KB, or 20,000 values,
+# a second: these keep the worst file a few seconds away, and are far above any real route.
+MAX_FILE_BYTES = 1024 * 1024        # a real route is a few kilobytes; a big lookup table inline, 100 KB
 MAX_VALUES = 50_000                 # values (scalars, lists, mappings) once aliases are expanded
 MAX_DEPTH = 64                      # lists and mappings inside each other; a route nests about 8 deep
 MAX_INT_DIGITS = 300                # longer whole numbers are data or a mistake, never an option

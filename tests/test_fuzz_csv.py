@@ -57,7 +57,7 @@ def read_all(tmp_path: Path, content: bytes, options: dict):
         return message
     finally:
         ctx.run.rejects.close()
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 30
     lines = [int(i) for c in chunks for i in c.index]
     assert all(line >= 1 for line in lines) and lines == sorted(lines) and len(set(lines)) == len(lines)
     bad = rejects(tmp_path)
@@ -125,7 +125,7 @@ def test_route_execute_on_mutated_csv_files(tmp_path, route_cli):
         (tmp_path / "out.jsonl").unlink(missing_ok=True)   # each run a first delivery
         started = time.monotonic()
         result = route_cli("execute", str(route))
-        assert time.monotonic() - started < 10, content
+        assert time.monotonic() - started < 30, content
         assert "Traceback" not in result.output and "internal error" not in result.output, (content, result.output)
         assert result.exit_code in codes, (content, result.output)
         codes[result.exit_code] += 1

@@ -49,7 +49,7 @@ def check_loaded(text: str) -> None:
             assert str(problem).startswith(f"route.yaml:{problem.line}:{problem.col}: ")
     else:
         assert isinstance(doc, Document)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # a hang, not a benchmark: a mutation can be 1 MB of text
 
 
 @FUZZ
@@ -141,7 +141,7 @@ def test_route_validate_on_mutated_routes(tmp_path, route_cli):
         path.write_text(text, encoding="utf-8")
         started = time.monotonic()
         result = route_cli("validate", str(path), env=VARIABLES)
-        assert time.monotonic() - started < 5, text
+        assert time.monotonic() - started < 30, text
         assert "Traceback" not in result.output and "internal error" not in result.output, (text, result.output)
         assert result.exit_code in counts, (text, result.output)
         counts[result.exit_code] += 1

@@ -136,7 +136,7 @@ def test_a_huge_file_is_refused_unread(route_cli, tmp_path):
     with open(path, "wb") as f:
         f.write(GOOD.encode())
         f.truncate(MAX_FILE_BYTES + 1)
-    assert one_problem(route_cli, path) == f"{path}:1:1: the file is 2.0 MiB; a route file is at most 2 MiB"
+    assert one_problem(route_cli, path) == f"{path}:1:1: the file is 1.0 MiB; a route file is at most 1 MiB"
 
 
 def test_a_file_of_too_many_values_is_refused(route_cli, tmp_path):
