@@ -32,7 +32,7 @@ class TokenTooLong(Exception):
 
     def __init__(self, kind: str, size: int, offset: int):
         self.kind, self.size, self.offset = kind, size, offset
-        what = "a document type declaration" if kind == "DOCTYPE" else f"a {kind} of more than {_mb(size)}"
+        what = "a document type declaration" if kind == "DOCTYPE" else f"a {kind} longer than {_mb(MAX_TOKEN)}"
         super().__init__(f"{what} at byte {offset:,} of its XML")
 
 
