@@ -120,6 +120,12 @@ class Executor:
             self._count_failure(deliveries)
             report.status = "partial" if any(t.delivered or t.in_doubt for t in report.targets) else "failed"
             report.error = run.mask(_message(self._errors[0]))
+        elif self._nothing_new(source):
+            for d, t in zip(deliveries, report.targets):
+                self._abort(d, t)
+                t.status = "untouched"
+            report.status = "success"
+            run.log.info("the incremental source found no new rows: every target was left as it was")
         else:
             self._commit(deliveries)
             if not self._errors and hasattr(source, "on_delivered") and not run.options.dry_run and self.capture is None:
@@ -132,6 +138,11 @@ class Executor:
         run.journal.end(report.status)
         run.journal.close()
         return report
+
+    def _nothing_new(self, source) -> bool:
+        """An incremental source read no new row: there is nothing to deliver, and nothing to replace."""
+        return (getattr(source, "incremental", False) and self.report.rows_read == 0 and self.capture is None
+                and not self.run.options.dry_run)
 
     def _start_journal(self, deliveries) -> None:
         """Open the run's delivery journal, after refusing to append twice over an unfinished append."""
@@ -351,9 +362,11 @@ class Executor:
             return
         journal = self.run.journal
         ordered = sorted(zip(self.plan.targets, deliveries, self.report.targets), key=lambda tds: commit_order(tds[1]))
+        checked = bool(self._errors)
         for target, delivery, stats in ordered:
-            # Local outputs check all they can (replace guards, the path) before anything commits.
-            if hasattr(delivery, "prepare_commit") and not self._errors:
+            # Local outputs check all they can (replace guards, the path) before anything commits;
+            # every one of them, so that the run names every target that would stop.
+            if hasattr(delivery, "prepare_commit") and not checked:
                 try:
                     delivery.prepare_commit()
                 except BaseException as exc:
@@ -386,7 +399,7 @@ class Executor:
         report = self.report
         if self._errors:
             self._count_failure(deliveries)
-            report.error = self.run.mask(_message(self._errors[0]))
+            report.error = self.run.mask("\n".join(dict.fromkeys(_message(e) for e in self._errors)))
             # Partial: a target delivered, or a failed one got some rows in before it stopped
             # (as when the failure shows while writing, above).
             report.status = ("partial" if any(t.status == "delivered" or t.delivered or t.in_doubt

@@ -58,7 +58,11 @@ class History:
         have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
         for name, kind in _ADDED.items():
             if name not in have:
-                con.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                try:
+                    con.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:   # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
         return con
 
     def start(self, report: RunReport) -> None:

@@ -566,12 +566,13 @@ def test_the_mark_moves_only_when_every_target_delivered(db, route_cli, write_ro
     def dst_ids():
         return [r[0] for r in db.rows(f"SELECT id FROM {dst} ORDER BY id")]
 
-    # 1. the table commits, then the file cannot be put in place (a folder has its name): partial
+    # 1. the file cannot be put in place (a folder has its name): found before anything commits,
+    #    so the table is left as it was too, and the run failed
     (out / "sales.csv").mkdir(parents=True)
     report = run(code=1)
-    assert report["status"] == "partial" and report["rows_read"] == 2
-    assert [t["status"] for t in report["targets"]] == ["delivered", "failed"]
-    assert dst_ids() == [2, 3]
+    assert report["status"] == "failed" and report["rows_read"] == 2
+    assert [t["status"] for t in report["targets"]] == ["untouched", "failed"]
+    assert dst_ids() == []
     assert report["error"].endswith(f"cannot write {out / 'sales.csv'}: a folder has that name; "
                                     "nothing was written there")
     assert sorted(p.name for p in out.iterdir()) == ["sales.csv"]  # no temporary file left behind

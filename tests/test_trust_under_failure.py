@@ -47,7 +47,8 @@ def test_an_empty_input_changes_no_output_without_force(route_cli, write_route, 
     result = route_cli("execute", str(route))
     assert result.exit_code == 1
     if data:
-        assert "stopped before replacing: it would empty the file (it has 4 rows" in result.stderr
+        for what in ("file", "table"):      # every guard that stops says so, not only the first
+            assert f"stopped before replacing: it would empty the {what} (it has 4 rows" in result.stderr
         assert "--force" in result.stderr and "allow_empty: true" in result.stderr
     else:
         assert "data.csv is empty" in result.stderr

@@ -129,6 +129,9 @@ class SqlSource:
             self.schema, self.table = table.split(".", 1)
         inc = options.get("incremental")
         self.inc_column = inc["column"] if inc else None
+        # An incremental read that finds nothing new delivers nothing: the executor leaves every
+        # target as it is rather than replacing an output with no rows.
+        self.incremental = inc is not None
         if inc and options.get("columns") and self.inc_column not in options["columns"]:
             raise OptionError(f"add '{self.inc_column}' to columns: the incremental column is read to know "
                               "where the next run starts", ("columns",))
