@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_route_started ON runs(route, started);
 """
 # Columns added since the first release, added to older files as they are opened.
-_ADDED = {"pid": "INTEGER", "host": "TEXT", "state_dir": "TEXT"}
+_ADDED = {"pid": "INTEGER", "host": "TEXT"}
 
 
 def _iso(ts: float | None) -> str | None:
