@@ -158,6 +158,16 @@ def test_chunks_have_at_most_chunk_rows(tmp_path, engine):
     assert [list(c.index) for c in chunks] == [[2, 3, 4], [5, 6, 7], [8]]
 
 
+@pytest.mark.parametrize("content,header", [("id,name\r\n\ufeff1,Ann\r\n", True),
+                                            ("\ufeff\ufeff1,Ann\n", False)], ids=["after-header", "second-bom"])
+def test_a_byte_order_mark_in_the_data_is_data(tmp_path, engine, content, header):
+    """Only a byte order mark at the start of the file is one; pyarrow would also skip one at the
+    start of the data it is given (the first record), the source keeps it there as data."""
+    options = {} if header else {"header": False, "names": ["id", "name"]}
+    chunks, _ = read(tmp_path, content, engine=engine, **options)
+    assert rows(chunks) == [(2 if header else 1, {"id": "\ufeff1", "name": "Ann"})]
+
+
 @pytest.mark.parametrize("content", ["", "\n\n", "\r\n  \n"])
 def test_empty_file_is_an_error_naming_it(tmp_path, engine, content):
     with pytest.raises(RunFailed) as caught:

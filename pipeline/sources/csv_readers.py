@@ -164,8 +164,9 @@ def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str,
         return "skip"
 
     at = [0, 0]         # records (good and bad) numbered so far, line breaks inside them
+    first_line -= 1     # for the blank line _Lead puts first
     try:
-        reader = _open_fast(stream, names, dialect, block_size, on_invalid)
+        reader = _open_fast(_Lead(stream), names, dialect, block_size, on_invalid)
         yield from _parts(reader, bad, ncols, first_line, dialect, shown, skip, at)
     except pa.ArrowInvalid as exc:
         if not _straddles(exc):
@@ -175,6 +176,24 @@ def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str,
         waiting = [b for b in bad if b[0] > done]
         line = first_line + breaks + done + sum(1 + _breaks_in(t) for _, t in waiting)
         raise RecordTooLong(done, line) from None   # the waiting bad ones were not yielded yet
+
+
+class _Lead(io.RawIOBase):
+    """`stream` after a blank line. pyarrow skips a UTF-8 byte order mark at the start of what it
+    reads, but here that start is the first record, and a U+FEFF there is data (Python's csv module
+    keeps it): behind a blank line, which is no row, it stays data."""
+
+    def __init__(self, stream):
+        self._stream, self._first = stream, True
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._first or size == 0:
+            return self._stream.read(size)
+        self._first = False
+        return b"\n" + (self._stream.read(size - 1) if size != 1 else b"")
 
 
 def _open_fast(stream, names: list[str], dialect: Dialect, block_size: int, on_invalid):
