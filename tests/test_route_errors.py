@@ -114,7 +114,7 @@ def test_every_problem_is_reported_at_once_sorted(route_cli, write_route):
     _check(route_cli, path, [
         "ROUTE:3:3: source.csvv: unknown source 'csvv'; did you mean 'csv'?",
         "ROUTE:5:5: source_transforms[0].uppr: unknown rule 'uppr'; did you mean 'upper'? (`route rules` lists the rules)",
-        "ROUTE:9:32: targets[0].deliver.jsonl.colour: unknown key 'colour' (known keys: path, encoding)",
+        "ROUTE:9:32: targets[0].deliver.jsonl.colour: unknown key 'colour' (known keys: path, encoding, max_shrink, allow_empty)",
     ])
 
 
