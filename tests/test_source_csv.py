@@ -168,6 +168,13 @@ def test_a_byte_order_mark_in_the_data_is_data(tmp_path, engine, content, header
     assert rows(chunks) == [(2 if header else 1, {"id": "\ufeff1", "name": "Ann"})]
 
 
+@pytest.mark.parametrize("content", [b"\x00\x00", b"\x00\x00\x00\xdc"], ids=["no-bom", "no-bom-bad-pair"])
+def test_utf16_without_a_byte_order_mark_is_a_clean_error(tmp_path, engine, content):
+    with pytest.raises(RunFailed) as caught:
+        read(tmp_path, content, engine=engine, encoding="utf-16")
+    assert str(caught.value).startswith("data.csv: ")
+
+
 @pytest.mark.parametrize("content", ["", "\n\n", "\r\n  \n"])
 def test_empty_file_is_an_error_naming_it(tmp_path, engine, content):
     with pytest.raises(RunFailed) as caught:

@@ -101,7 +101,7 @@ class Utf8Stream(io.RawIOBase):
             raise RunFailed(decode_error_message(self.path, self.shown, self.encoding,
                                                  start - pending + exc.start)) from None
         except UnicodeError as exc:     # a codec's own complaint, e.g. UTF-16 without a byte order mark
-            raise RunFailed(f"{self.shown}: is not valid {self.encoding} text ({exc}); check the "
+            raise RunFailed(f"{self.shown}: not valid {self.encoding} text ({exc}); check the "
                             f"encoding option") from None
         self._first = self._first and not out
         self._out, self._pos = out, 0
@@ -120,7 +120,10 @@ def decode_error_message(path: Path, shown: str, encoding: str, offset: int) -> 
             if not block:
                 break
             left -= len(block)
-            text = decoder.decode(block)
+            try:
+                text = decoder.decode(block)
+            except UnicodeError:    # a codec that fails even with errors="replace" (UTF-16, no BOM)
+                text = block.decode("latin-1")
             line += text.count("\n") + text.count("\r") - text.count("\r\n")
             line -= after_cr and text.startswith("\n")     # a \r\n split between blocks
             after_cr = text.endswith("\r") if text else after_cr
