@@ -181,3 +181,21 @@ def test_repair_discards_the_revision_a_killed_replace_left_open(tmp_path):
         assert list((tmp_path / ".route" / "tmp").glob("*")) == []
     finally:
         served.stop()
+
+
+def test_the_scheduler_never_appends_over_an_unfinished_append(tmp_path, portal):
+    ds = portal.create(row_identifier=None)
+    write_cases(tmp_path / "cases.csv", 60_000)
+    route = socrata_route(tmp_path, portal.url, ds, "append")
+    route.write_text('schedule: "* * * * *"\n' + route.read_text())
+    kill_when(start(route), lambda: portal.count(ds) >= 4_000)
+    arrived = portal.count(ds)
+    with sqlite3.connect(tmp_path / ".route" / "history.sqlite") as con:   # it was killed an hour ago
+        con.execute("UPDATE runs SET started = '2026-01-01T00:00:00.000+00:00'")
+    scheduled = route_command("schedule", "--once", str(tmp_path), "--set", f"PORTAL_PW={SECRET}")
+    assert scheduled.returncode == 1, scheduled.stdout + scheduled.stderr
+    assert portal.count(ds) == arrived                         # nothing appended twice
+    runs = history(tmp_path)
+    assert runs[-1]["status"] == "failed" and "--resume" in runs[-1]["error"]
+    status = json.loads(route_command("status", str(tmp_path), "--json").stdout)[0]
+    assert status["state"] == "needs attention" and "--resume" in status["reason"]
