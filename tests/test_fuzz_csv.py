@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,16 +77,20 @@ def check(tmp_path: Path, content: bytes, options: dict) -> None:
         assert results["pyarrow"] == results["python"], content
 
 
+# Each example in a folder of its own that goes with it: thousands of pytest tmp folders (the long
+# profile) would outlive pytest's retention, which other test sessions on the machine apply.
 @FUZZ
 @given(CSV_BYTES | CSV_SOUP.map(lambda s: s.encode("utf-8")), OPTIONS)
-def test_csv_source_on_random_bytes(tmp_path_factory, content, options):
-    check(tmp_path_factory.mktemp("csv"), content, options)
+def test_csv_source_on_random_bytes(content, options):
+    with tempfile.TemporaryDirectory() as folder:
+        check(Path(folder), content, options)
 
 
 @FUZZ
 @given(MUTATED, OPTIONS)
-def test_csv_source_on_mutated_files(tmp_path_factory, text, options):
-    check(tmp_path_factory.mktemp("csv"), text.encode("utf-8"), options)
+def test_csv_source_on_mutated_files(text, options):
+    with tempfile.TemporaryDirectory() as folder:
+        check(Path(folder), text.encode("utf-8"), options)
 
 
 # -- the real command --------------------------------------------------------------------------
