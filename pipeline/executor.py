@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import pandas as pd
-import pyarrow.csv as pacsv
 
-from .deliveries.textformat import iso_timestamps, to_arrow
+from .context import StepContext
+from .deliveries.capture import UNROUTED, CaptureDelivery
+from .deliveries.unrouted import UnroutedFile
 from .dtypes import TEXT
 from .channels import Cancelled, Channel, produce_in_thread
 from .errors import DeliveryFailed, OptionError, RouteError, RouteInvalid, RunFailed, StepFailed, TooManyRejects
@@ -31,10 +31,10 @@ from .journal import Journal
 from .plugins import KIND_WORD
 from .rejects import RejectSink
 from .report import RunReport, StepStats, TargetStats
+from .routing import Router
 
 Progress = Callable[[RunReport], None]
-# The capture key of rows that matched no target (target names cannot start with ':').
-UNROUTED = ":unrouted"
+__all__ = ["Executor", "UNROUTED", "commit_order"]
 
 
 class Executor:
@@ -44,8 +44,12 @@ class Executor:
         self.plan = plan
         self.run = plan.run
         self.progress = progress or (lambda report: None)
-        # preview: {target name: [frames]} receives what each target would get instead of delivering
+        # preview and `route test`: {target name: [frames]} receives, through capture deliveries,
+        # what each target would get (and UNROUTED the rows no target took)
         self.capture = capture
+        # Does this run change anything (journal, marks, outputs)? Not a dry run, preview or test.
+        self.writes = capture is None and not self.run.options.dry_run
+        self.router = Router(plan)
         self.report = RunReport(plan.name, str(plan.route_file), self.run.run_id, dry_run=self.run.options.dry_run)
         self._errors: list[BaseException] = []
         self._lock = threading.Lock()
@@ -66,8 +70,17 @@ class Executor:
         """
         if getattr(self, "_prepared", None) is None:
             source = self._instantiate(self.plan.source)
-            deliveries = [] if self.capture is not None else [self._instantiate(t.delivery) for t in self.plan.targets]
+            if self.capture is not None:
+                deliveries = [CaptureDelivery(self.capture, t.name) for t in self.plan.targets]
+                unrouted = CaptureDelivery(self.capture, UNROUTED)
+            else:
+                deliveries = [self._instantiate(t.delivery) for t in self.plan.targets]
+                unrouted = None
+                if self.plan.unrouted is not None:
+                    ctx = StepContext(self.run, stage="routing", step="unrouted", target=UNROUTED)
+                    unrouted = UnroutedFile(self.plan.unrouted, ctx)
             self._prepared = (source, deliveries)
+            self._unrouted = unrouted
 
     @property
     def deliveries(self) -> list:
@@ -88,7 +101,7 @@ class Executor:
             self._plan_stats()
             self._start_journal(deliveries)
             channels = [Channel(cancel, maxsize=1) for _ in plan.targets]
-            workers = [self._start_target(t, ch, deliveries[i] if deliveries else None, report.targets[i])
+            workers = [self._start_target(t, ch, deliveries[i], report.targets[i])
                        for i, (t, ch) in enumerate(zip(plan.targets, channels))]
             try:
                 self._route_chunks(source, channels)
@@ -114,9 +127,11 @@ class Executor:
         report.rows_rejected = run.rejects.count
         if run.rejects.written:
             report.rejects_file = str(rejects_path)
+        report.rows_unrouted = self.router.unrouted
         if self._errors:
             for d, t in zip(deliveries, report.targets):
                 self._abort(d, t)
+            self._abort_unrouted()
             self._count_failure(deliveries)
             report.status = "partial" if any(t.delivered or t.in_doubt for t in report.targets) else "failed"
             report.error = run.mask(_message(self._errors[0]))
@@ -124,11 +139,12 @@ class Executor:
             for d, t in zip(deliveries, report.targets):
                 self._abort(d, t)
                 t.status = "untouched"
+            self._abort_unrouted()
             report.status = "success"
             run.log.info("the incremental source found no new rows: every target was left as it was")
         else:
             self._commit(deliveries)
-            if not self._errors and hasattr(source, "on_delivered") and not run.options.dry_run and self.capture is None:
+            if not self._errors and hasattr(source, "on_delivered") and self.writes:
                 try:
                     source.on_delivered()  # e.g. commit the incremental high-water mark
                 except Exception as exc:
@@ -141,13 +157,12 @@ class Executor:
 
     def _nothing_new(self, source) -> bool:
         """An incremental source read no new row: there is nothing to deliver, and nothing to replace."""
-        return (getattr(source, "incremental", False) and self.report.rows_read == 0 and self.capture is None
-                and not self.run.options.dry_run)
+        return getattr(source, "incremental", False) and self.report.rows_read == 0 and self.writes
 
     def _start_journal(self, deliveries) -> None:
         """Open the run's delivery journal, after refusing to append twice over an unfinished append."""
         run, plan = self.run, self.plan
-        if self.capture is not None or run.options.dry_run:
+        if not self.writes:
             return
         pending = recovery.unfinished(plan, run)
         if pending and not (run.options.resume or run.options.force):
@@ -169,38 +184,19 @@ class Executor:
 
     def _route_chunks(self, source, channels: list[Channel]) -> None:
         """Main thread: read (via the reader thread), transform, route to each target."""
-        plan, report, cancel = self.plan, self.report, self.run.cancelled
+        plan, cancel = self.plan, self.run.cancelled
         reader = produce_in_thread(lambda: self._read(source), cancel, self._errors, "route-reader")
-        chunks = self._apply_steps(plan.steps, iter(reader), None)
-        unrouted_writer = None
-        for chunk in chunks:
+        unrouted, opened = self._unrouted, False
+        for chunk in self._apply_steps(plan.steps, iter(reader), None):
             self._check_rejects(final=False)
-            matched = None
-            for target, channel in zip(plan.targets, channels):
-                if target.when is None:
-                    part = chunk
-                    matched = pd.Series(True, index=chunk.index) if matched is None else matched | True
-                else:
-                    mask = self._when(target, chunk)
-                    part = chunk[mask.to_numpy()]
-                    part.attrs = dict(chunk.attrs)
-                    matched = mask if matched is None else (matched | mask)
+            parts, missed = self.router.route(chunk)
+            for part, channel in zip(parts, channels):
                 channel.put(part)
-            if matched is not None and len(chunk):
-                missed = int((~matched).sum())
-                if missed:
-                    report.rows_unrouted += missed
-                    rows = chunk[(~matched).to_numpy()]
-                    if self.capture is not None:  # preview and `route test` see them; nothing is written
-                        self.capture.setdefault(UNROUTED, []).append(rows)
-                    elif plan.unrouted is not None and not self.run.options.dry_run:
-                        unrouted_writer = unrouted_writer or _CsvAppender(plan.unrouted)
-                        unrouted_writer.write(rows)
-        if unrouted_writer is not None:
-            unrouted_writer.close()
-            report.unrouted_file = str(plan.unrouted)
-        elif plan.unrouted is not None and self.capture is None and not self.run.options.dry_run:
-            plan.unrouted.unlink(missing_ok=True)  # a file left by an earlier run would describe that run
+            if missed is not None and unrouted is not None and not self._draining.is_set():
+                if not opened:
+                    unrouted.open(list(missed.columns))
+                    opened = True
+                unrouted.write(missed)
 
     def _read(self, source) -> Iterator[pd.DataFrame]:
         """The source's chunks, cut at --limit, counted; at least one (maybe empty) chunk."""
@@ -292,14 +288,6 @@ class Executor:
             raise _wrapped(exc, self.plan, step, None) from exc
         stats.rejected = ctx.rejected
 
-    def _when(self, target: Target, chunk: pd.DataFrame) -> pd.Series:
-        try:
-            return pd.Series(target.when.mask(chunk), index=chunk.index)
-        except Exception as exc:
-            line = self.plan.doc.mark(target.path + ("when",))[0]
-            raise StepFailed(f"{self.plan.doc.file}:{line}: targets[{target.path[1]}].when: "
-                             f"{getattr(exc, 'message', None) or exc}") from exc
-
     # -- targets -----------------------------------------------------------------------------
 
     def _start_target(self, target: Target, channel: Channel, delivery, stats: TargetStats) -> threading.Thread:
@@ -309,9 +297,6 @@ class Executor:
                 opened = False
                 for chunk in self._apply_steps(target.steps, _counted(channel, stats), target.name):
                     stats.to_send += len(chunk)
-                    if self.capture is not None:
-                        self.capture.setdefault(target.name, []).append(chunk)
-                        continue
                     if self._draining.is_set():
                         continue                        # a delivery failed: only counting now
                     try:
@@ -323,7 +308,7 @@ class Executor:
                         if not (exc.delivered or exc.uncertain):
                             raise                       # nothing went out: no need to count the rest
                         self._stop_delivering(target, stats, exc)
-                if not opened and self.capture is None and not self._draining.is_set():
+                if not opened and not self._draining.is_set():
                     self._call(delivery, "open", target, [])
             except Cancelled:
                 pass
@@ -357,9 +342,6 @@ class Executor:
         order, and once any target has failed nothing more is committed: no revision applied, no
         table committed, no file replaced. Local outputs change only with a run that succeeded
         everywhere."""
-        if self.capture is not None:
-            self.report.status = "success"
-            return
         journal = self.run.journal
         ordered = sorted(zip(self.plan.targets, deliveries, self.report.targets), key=lambda tds: commit_order(tds[1]))
         checked = bool(self._errors)
@@ -397,6 +379,7 @@ class Executor:
             stats.status = "dry-run" if self.run.options.dry_run else "delivered"
             journal.committed(target.name, result.delivered)
         report = self.report
+        self._commit_unrouted()
         if self._errors:
             self._count_failure(deliveries)
             report.error = self.run.mask("\n".join(dict.fromkeys(_message(e) for e in self._errors)))
@@ -405,7 +388,29 @@ class Executor:
             report.status = ("partial" if any(t.status == "delivered" or t.delivered or t.in_doubt
                                               for t in report.targets) else "failed")
         else:
-            report.status = "dry-run" if self.run.options.dry_run else "success"
+            report.status = "dry-run" if self.run.options.dry_run and self.capture is None else "success"
+
+    def _commit_unrouted(self) -> None:
+        """The unrouted file commits last, with the files, and only when everything else did."""
+        if self._unrouted is None:
+            return
+        if self._errors:
+            self._abort_unrouted()
+            return
+        try:
+            result = self._unrouted.close()
+        except BaseException as exc:
+            self._errors.append(exc if isinstance(exc, RouteError) else RunFailed(f"the unrouted file: {exc}"))
+            return
+        if result.location and self.router.unrouted and self.writes:
+            self.report.unrouted_file = result.location
+
+    def _abort_unrouted(self) -> None:
+        if self._unrouted is not None:
+            try:
+                self._unrouted.abort(None)
+            except Exception:   # never raised over the run's own error
+                pass
 
     def _abort(self, delivery, stats: TargetStats) -> None:
         if stats.status not in ("failed",):
@@ -508,25 +513,6 @@ def _counted(channel: Channel, stats: TargetStats) -> Iterator[pd.DataFrame]:
     for chunk in channel:
         stats.routed += len(chunk)
         yield chunk
-
-
-class _CsvAppender:
-    """Writes rows that matched no target to a CSV file, for the publisher to look at.
-
-    Values are written as the csv delivery writes them (ISO dates, `10` not `10.0`)."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self._header = path, True
-        self._file = open(path, "wb")
-
-    def write(self, rows: pd.DataFrame) -> None:
-        pacsv.write_csv(iso_timestamps(to_arrow(rows)), self._file,
-                        pacsv.WriteOptions(include_header=self._header, quoting_style="needed"))
-        self._header = False
-
-    def close(self) -> None:
-        self._file.close()
 
 
 def commit_order(delivery) -> int:

@@ -27,7 +27,8 @@ import click
 
 from .context import RunOptions
 from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Problem, RouteInvalid
-from .executor import UNROUTED, Executor
+from .deliveries.capture import UNROUTED
+from .executor import Executor
 from .plan import Component, Plan, _Binder, build_plan
 from .plugins import Registry
 from .rejects import FIELDS as REJECT_FIELDS
