@@ -23,7 +23,7 @@ def test_marks_keep_their_type(value):
 
 
 def test_a_boolean_is_no_mark():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="a boolean column cannot be an incremental mark"):
         encode(True)
 
 

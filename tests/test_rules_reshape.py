@@ -56,7 +56,7 @@ def test_aggregate_errors(ctx):
         apply(aggregate, {"by": "yr", "compute": {"s": {"sum": "town"}}}, [SALES], ctx)
     with pytest.raises(OptionError, match="'town' is both a `by` column and a computed column"):
         bind_options(aggregate, {"by": "town", "compute": {"town": "count"}}, ctx)
-    with pytest.raises(OptionError):
+    with pytest.raises(OptionError, match=r"\{'median': 'amt'\} is not valid"):
         bind_options(aggregate, {"compute": {"x": {"median": "amt"}}}, ctx)
 
 

@@ -304,7 +304,7 @@ def test_columns_for_planning(tmp_path, permits):
 def test_spec_and_schema():
     assert spec_of(ExcelSource).kind == "sources"
     jsonschema.validate({"path": "a.xlsx", "sheets": ["x", 2], "header_row": 3, "range": "A3:H"}, OPTIONS_SCHEMA)
-    with pytest.raises(jsonschema.ValidationError):
+    with pytest.raises(jsonschema.ValidationError, match="0 is less than the minimum of 1"):
         jsonschema.validate({"path": "a.xlsx", "sheet": 0}, OPTIONS_SCHEMA)
 
 

@@ -179,7 +179,7 @@ def test_a_broken_workbook_fails_the_run_with_openpyxl_too(tmp_path):
 
 def test_engine_option(tmp_path):
     jsonschema.validate({"path": "a.xlsx", "engine": "openpyxl"}, OPTIONS_SCHEMA)
-    with pytest.raises(jsonschema.ValidationError):
+    with pytest.raises(jsonschema.ValidationError, match="'pandas' is not one of"):
         jsonschema.validate({"path": "a.xlsx", "engine": "pandas"}, OPTIONS_SCHEMA)
     with pytest.raises(OptionError) as err:
         ExcelSource({"path": "towns.ods", "engine": "openpyxl"}, make_ctx(tmp_path))

@@ -236,7 +236,7 @@ def test_start_values_bind_with_the_column_type():
 def test_spec_and_schema():
     assert spec_of(SqlSource).kind == "sources"
     jsonschema.validate({"url": "sqlite://", "table": "t", "incremental": {"column": "c", "start": 5}}, OPTIONS_SCHEMA)
-    with pytest.raises(jsonschema.ValidationError):
+    with pytest.raises(jsonschema.ValidationError, match="'column' is a required property"):
         jsonschema.validate({"url": "sqlite://", "table": "t", "incremental": {"start": 5}}, OPTIONS_SCHEMA)
 
 

@@ -205,6 +205,6 @@ def test_tls_with_the_generated_or_given_certificate(tmp_path):
     with portal.serve(cert=str(cert), key=str(key)) as server:
         assert server.url.startswith("https://")
         assert requests.get(server.url + "/api/views.json", verify=str(cert)).json() == []
-        with pytest.raises(requests.exceptions.SSLError):
+        with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
             requests.get(server.url + "/")
     portal.close()

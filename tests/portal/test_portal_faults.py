@@ -51,7 +51,7 @@ def test_delay(client):
 def test_drop_before_commit_writes_nothing(client):
     ff = client.dataset()
     client.portal.faults.drop(1)
-    with pytest.raises(requests.exceptions.ConnectionError):
+    with pytest.raises(requests.exceptions.ConnectionError, match=r"(?i)aborted|closed|reset|disconnected"):
         client.post(f"/resource/{ff}.json", [{"case_id": "A"}])
     assert client.rows(ff) == []
     assert client.post(f"/resource/{ff}.json", [{"case_id": "A"}]).status_code == 200
@@ -60,7 +60,7 @@ def test_drop_before_commit_writes_nothing(client):
 def test_drop_after_commit_keeps_the_write(client):
     ff = client.dataset()
     client.portal.faults.drop(1, after_commit=True)
-    with pytest.raises(requests.exceptions.ConnectionError):
+    with pytest.raises(requests.exceptions.ConnectionError, match=r"(?i)aborted|closed|reset|disconnected"):
         client.post(f"/resource/{ff}.json", [{"case_id": "A"}])
     assert client.rows(ff) == [{"case_id": "A"}]
 
@@ -72,8 +72,9 @@ def test_fault_spec_text():
                      ("status", 2, 1, 429, 1.5, 0.0, False, None), ("delay", 1, 1, 500, None, 0.25, False, None),
                      ("drop", 4, 1, 500, None, 0.0, False, None), ("drop", 6, 1, 500, None, 0.0, True, "/resource"),
                      ("status", 1, None, 500, None, 0.0, False, None)]
-    for bad in ("500", "boom@1", "500@0", "200@1"):
-        with pytest.raises(FaultError):
+    for bad, why in (("500", "is not KIND@N"), ("boom@1", "is not KIND@N"), ("500@0", "nth counts from 1"),
+                     ("200@1", "the status must be 4xx or 5xx")):
+        with pytest.raises(FaultError, match=why):
             Faults(bad)
 
 
