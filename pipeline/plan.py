@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .context import RunContext, RunOptions, StepContext
 from .errors import OptionError, Problem, RouteError, RouteInvalid
-from .plugins import KIND_WORD, ComponentSpec, PluginLoadError, Registry, spec_of
+from .plugins import KIND_WORD, ComponentSpec, PluginLoadError, Registry, signature_problems, spec_of
 from .project import Project, state_dir_for, with_project
 from .schemacheck import check, route_schema, suggest
 from .yamlfile import Document, load_yaml_file
@@ -105,7 +105,7 @@ def build_plan(route_file: str | Path, *, variables: Mapping[str, str], registry
                      secrets=set(doc.secrets))
     chunk_rows = options.chunk_rows or data.get("chunk_rows") or DEFAULT_CHUNK_ROWS
     run.chunk_rows = int(chunk_rows) if isinstance(chunk_rows, int) and chunk_rows > 0 else DEFAULT_CHUNK_ROWS
-    binder = _Binder(doc, registry, run, problems)
+    binder = Binder(doc, registry, run, problems)
 
     source = binder.component("sources", data.get("source"), ("source",), stage="source")
     steps = binder.steps(data.get("source_transforms"), ("source_transforms",), stage="source_transforms")
@@ -142,7 +142,7 @@ def build_plan(route_file: str | Path, *, variables: Mapping[str, str], registry
                 data.get("schedule"), data.get("timezone"), data, project)
 
 
-class _Binder:
+class Binder:
     """Resolves components by name, validates their options and binds rules, collecting problems."""
 
     def __init__(self, doc: Document, registry: Registry, run: RunContext, problems: list[Problem]):
@@ -184,6 +184,10 @@ class _Binder:
             self.problems.append(doc.problem(opath, f"{word} '{name}' cannot be used: {exc}", at_key=True))
             return None
         spec = spec_of(impl)
+        wrong = signature_problems(impl, spec)
+        if wrong:
+            self.problems.append(doc.problem(opath, f"{word} '{name}' cannot be used: {'; '.join(wrong)}", at_key=True))
+            return None
         options = item[keys[0]]
         implied = None
         if spec.shorthand and not isinstance(options, dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -117,6 +118,10 @@ class Registry:
         self._entries[kind][name] = Entry(name, f"<object {component!r}>", None)
         self._loaded[(kind, name)] = component
 
+    def entry(self, kind: str, name: str) -> Entry | None:
+        """The listed entry called `name`, or None (dotted references are not listed)."""
+        return self._entries[kind].get(name)
+
     def names(self, kind: str) -> list[str]:
         return sorted(self._entries[kind])
 
@@ -169,5 +174,99 @@ def load_reference(value: str) -> Any:
 
 
 def distribution_of(kind: str, name: str, registry: Registry) -> str | None:
-    entry = registry._entries[kind].get(name)
+    entry = registry.entry(kind, name)
     return entry.distribution if entry else None
+
+
+# How the executor calls each kind of component, checked when a route is planned so that a wrong
+# signature is a problem at the route line, not a TypeError at the first chunk. Parameter names are
+# what the messages show; only the number of positional arguments is checked.
+RULE_CALLS = {"chunk": ("chunk", "options", "ctx"), "stream": ("chunks", "options", "ctx")}
+CONSTRUCTOR = ("options", "ctx")
+# kind -> (required methods, optional methods), each method -> its parameters after self.
+METHODS: dict[str, tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = {
+    "sources": ({"chunks": ()}, {"columns": (), "close": (), "on_delivered": ()}),
+    "deliveries": ({"open": ("columns",), "write": ("chunk",), "close": (), "abort": ("exc",)},
+                   {"prepare_commit": ()}),
+}
+
+
+def signature_problems(component: Any, spec: ComponentSpec | None = None) -> list[str]:
+    """What is wrong with how `component` can be called, as sentences; [] when it fits its kind.
+
+    A rule must accept (chunk, options, ctx), or (chunks, options, ctx) for scope "stream"; a source
+    or delivery class must accept (options, ctx) and have the methods the executor calls; a `bind`
+    must accept (options, ctx)."""
+    spec = spec or spec_of(component)
+    if spec is None:
+        return []
+    problems = []
+    if spec.kind == "rules":
+        params = RULE_CALLS.get(spec.scope, RULE_CALLS["chunk"])
+        what = f"a {spec.scope} rule" if spec.scope in RULE_CALLS else "a rule"
+        problem = _call_problem(component, params, f"{what} is called as fn({', '.join(params)})")
+        problems += [problem] if problem else []
+    else:
+        word = KIND_WORD[spec.kind]
+        problem = _call_problem(component, CONSTRUCTOR, f"a {word} is built as {word.title()}(options, ctx)")
+        problems += [problem] if problem else []
+        if inspect.isclass(component):
+            required, optional = METHODS[spec.kind]
+            missing = [m for m in required if not callable(getattr(component, m, None))]
+            if missing:
+                problems.append(f"it has no {', '.join(m + '()' for m in missing)} method"
+                                f"{'s' if len(missing) > 1 else ''}; a {word} needs "
+                                + ", ".join(f"{m}({', '.join(p)})" for m, p in required.items()))
+            for method, params in {**required, **optional}.items():
+                problem = _method_problem(component, method, params)
+                problems += [problem] if problem else []
+    if spec.bind is not None:
+        problem = _call_problem(spec.bind, ("options", "ctx"), "bind is called as bind(options, ctx)")
+        problems += [problem] if problem else []
+    return problems
+
+
+def _call_problem(fn: Any, params: tuple[str, ...], expected: str) -> str | None:
+    """None when `fn` accepts len(params) positional arguments, else a sentence saying so."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+        return None
+    try:
+        sig.bind(*params)
+    except TypeError:
+        return f"{expected}, but {_shown(fn)} takes {_params(sig)}"
+    return None
+
+
+def _method_problem(cls: type, method: str, params: tuple[str, ...]) -> str | None:
+    raw = inspect.getattr_static(cls, method, None)
+    if raw is None or not inspect.isfunction(raw):  # absent, a property, a static or class method
+        return None
+    try:
+        sig = inspect.signature(raw)
+    except (TypeError, ValueError):
+        return None
+    try:
+        sig.bind("self", *params)
+    except TypeError:
+        after_self = sig.replace(parameters=list(sig.parameters.values())[1:])
+        return (f"the executor calls {method}({', '.join(params)}), but {cls.__name__}.{method} takes "
+                f"{_params(after_self)}")
+    return None
+
+
+def _shown(fn: Any) -> str:
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{name}.__init__" if inspect.isclass(fn) else name
+
+
+def _params(sig: inspect.Signature) -> str:
+    """`(chunk, options)`, `(chunk, *, options)`, `(*args)`: names only, annotations left out."""
+    shown, star = [], False
+    for p in sig.parameters.values():
+        if p.kind is p.KEYWORD_ONLY and not star:
+            shown.append("*")
+        star = star or p.kind in (p.KEYWORD_ONLY, p.VAR_POSITIONAL)
+        shown.append({p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name)
+    return f"({', '.join(shown)})"

@@ -29,7 +29,7 @@ from .context import RunOptions
 from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Problem, RouteInvalid
 from .deliveries.capture import UNROUTED
 from .executor import Executor
-from .plan import Component, Plan, _Binder, build_plan
+from .plan import Binder, Component, Plan, build_plan
 from .plugins import Registry
 from .rejects import FIELDS as REJECT_FIELDS
 from .routetest_diff import Table, align, compare, from_frames, read_expected, write_expected
@@ -161,7 +161,7 @@ class Case:
             if isinstance(options, dict) and isinstance(options.get("path"), str):
                 options["path"] = self._relative(options["path"])
         problems: list[Problem] = []
-        comp = _Binder(doc, self.registry, plan.run, problems).component("sources", item, path, stage="source")
+        comp = Binder(doc, self.registry, plan.run, problems).component("sources", item, path, stage="source")
         if path == ("source_options",):  # the kind is the route's, not written in case.yaml
             problems = [replace(p, path=p.path.replace(f"source_options.{kind}", "source_options", 1)) for p in problems]
         if problems or comp is None:

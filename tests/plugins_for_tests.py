@@ -6,7 +6,7 @@ import pandas as pd
 
 from pipeline.dtypes import TEXT
 from pipeline.errors import RunFailed
-from pipeline.plugins import delivery, rule
+from pipeline.plugins import delivery, rule, source
 from pipeline.deliveries.base import Delivery, DeliveryResult
 
 
@@ -37,3 +37,56 @@ class Refusing(Delivery):
 
     def close(self):
         raise RunFailed("the portal refused the commit (403): ask for publishing rights")
+
+
+# -- components with the wrong shape: `route validate` reports them at the line that uses them ----
+
+@rule({"type": "object"})
+def two_args(chunk, options):
+    """Forgot ctx: the planner reports the signature it expected."""
+    return chunk
+
+
+@rule({"type": "object"}, scope="stream")
+def stream_one_arg(chunks):
+    """A stream rule that takes only the stream."""
+    yield from chunks
+
+
+@source({"type": "object"})
+class NoCtxSource:
+    """Its constructor takes only the options."""
+
+    def __init__(self, options):
+        self.options = options
+
+    def chunks(self):
+        yield pd.DataFrame({"a": pd.Series(["1"], dtype=TEXT)})
+
+
+@source({"type": "object"})
+class NoChunksSource:
+    """Has everything but chunks()."""
+
+    def __init__(self, options, ctx):
+        self.options = options
+
+    def close(self):
+        pass
+
+
+@delivery({"type": "object"})
+class HalfDelivery:
+    """No abort(), and a write() that takes no chunk."""
+
+    def __init__(self, options, ctx):
+        self.options = options
+
+    def open(self, columns):
+        pass
+
+    def write(self):
+        pass
+
+    def close(self):
+        return DeliveryResult()

@@ -43,6 +43,7 @@ import pyarrow as pa
 from ..dtypes import TEXT, frame_from_arrow
 from ..errors import OptionError, RunFailed
 from ..plugins import source
+from .base import Source
 from .csv_head import Head, read_head, unique_names
 from .csv_readers import PARSE_BLOCK, BadRow, Dialect, Part, RecordTooLong, read_careful, read_fast
 from .csv_stream import LineReader, Utf8Stream, any_line_starts_with
@@ -134,7 +135,7 @@ def check_options(options: dict, ctx) -> dict:
 
 
 @source(OPTIONS_SCHEMA, bind=check_options)
-class CsvSource:
+class CsvSource(Source):
     """Read CSV, TSV and other delimited text files: one file, or every file a glob matches.
 
     Every value is read as text, exactly as written: `06103` stays `06103`, `1e5` and `NA` stay

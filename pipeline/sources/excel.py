@@ -45,6 +45,7 @@ import pyarrow as pa
 from ..dtypes import frame_from_arrow
 from ..errors import OptionError, RunFailed
 from ..plugins import source
+from .base import Source
 from . import excel_cells as cells
 from . import excel_engine
 from .excel_guard import check_shared_strings, guarded
@@ -86,7 +87,7 @@ OPTIONS_SCHEMA = {
 
 
 @source(OPTIONS_SCHEMA)
-class ExcelSource:
+class ExcelSource(Source):
     """Rows of a worksheet, typed from the cells.
 
     ```yaml

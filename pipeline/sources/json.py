@@ -34,6 +34,7 @@ import pandas as pd
 from ..errors import OptionError, RunFailed
 from ..plugins import source
 from ..socrata.http import is_loopback
+from .base import Source
 from . import json_http
 from .json_files import BOM, parse_json, read_json, read_jsonl
 from .json_records import Framer, compile_expression, missing, select
@@ -93,7 +94,7 @@ def check_options(options: dict, ctx) -> dict:
 
 
 @source(OPTIONS_SCHEMA, bind=check_options)
-class JsonSource:
+class JsonSource(Source):
     """Read records from a JSON file, a JSON Lines file or an HTTP(S) endpoint, paging if asked.
 
     `records` is a JMESPath to the list of records (default: the document is the list). Each field

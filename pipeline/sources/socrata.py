@@ -27,10 +27,11 @@ from ..socrata.errors import SocrataError
 from ..socrata.http import SocrataSession
 from ..socrata.options import SOURCE_SCHEMA, bind_source, check_source
 from ..socrata.views import Dataset, read_dataset
+from .base import Source
 
 
 @source(SOURCE_SCHEMA, bind=bind_source)
-class SocrataSource:
+class SocrataSource(Source):
     """Read a Socrata dataset page by page, typed from its column types (port jobs, copies).
 
     Example:

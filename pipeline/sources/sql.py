@@ -31,6 +31,7 @@ from ..errors import OptionError, RunFailed
 from ..incremental import marks_for
 from ..plugins import source
 from ..sqlurls import connect_error, make_engine, mask_text, mask_url, parse_url, reason, sqlite_file
+from .base import Source
 from . import sql_types as st
 from .sql_cursor import driver_errors, open_cursor
 
@@ -92,7 +93,7 @@ def typed_start(value: Any, kind: str | None = None) -> Any:
 
 
 @source(OPTIONS_SCHEMA)
-class SqlSource:
+class SqlSource(Source):
     """Rows of a database table or query.
 
     ```yaml
