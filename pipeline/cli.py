@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 
 from .context import RunOptions
-from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, RouteError, RouteInvalid
+from .errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK, RouteError, RouteInvalid
 from .plugins import Registry
 
 _DEBUG = {"on": False}
@@ -35,8 +35,8 @@ class RouteGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            raise SystemExit(EXIT_FAILED) from None
+            click.echo("cancelled", err=True)
+            raise SystemExit(EXIT_CANCELLED) from None
         except Exception as exc:
             if _DEBUG["on"]:
                 traceback.print_exc()
@@ -145,6 +145,9 @@ def execute(routes, dry_run, limit, sets, state, as_json, force, resume, in_doub
             worst = max(worst, EXIT_FAILED)
             continue
         reports.append(report)
+        if report.status == "cancelled":
+            worst = EXIT_CANCELLED
+            break                       # Ctrl+C stops the whole command, not only this route
         if not report.ok:
             worst = max(worst, EXIT_FAILED)
     if as_json:
@@ -199,7 +202,7 @@ def preview(route, rows, sets, state):
 @cli.command()
 @click.argument("route", required=False)
 @click.option("--state", type=click.Path(file_okay=False), help="State folder (default: .route beside ROUTE, or ./.route).")
-@click.option("--status", "status", type=click.Choice(["success", "failed", "partial", "dry-run", "running"]),
+@click.option("--status", "status", type=click.Choice(["success", "failed", "partial", "cancelled", "interrupted", "dry-run", "running"]),
               help="Only runs with this status.")
 @click.option("--since", help="Only runs started on or after this date (YYYY-MM-DD).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))

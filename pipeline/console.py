@@ -72,7 +72,8 @@ class ProgressView:
 def summary(report: RunReport, console: Console) -> None:
     """The end-of-run table: per step and per target, then where the rejects are."""
     status = {"success": "[green]success[/]", "dry-run": "[cyan]dry run: nothing was written[/]",
-              "failed": "[red]FAILED[/]", "partial": "[red]PARTIAL: only part was delivered[/]"}.get(report.status, report.status)
+              "failed": "[red]FAILED[/]", "partial": "[red]PARTIAL: only part was delivered[/]",
+              "cancelled": "[yellow]cancelled (Ctrl+C)[/]"}.get(report.status, report.status)
     rate = report.rows_read / report.seconds if report.seconds > 0 else 0
     console.print(f"route [bold]{escape(report.route)}[/] run {report.run_id}: {status} in {report.seconds:.2f} s "
                   f"({_fmt(report.rows_read)} rows read, {rate:,.0f} rows/s)")
@@ -83,7 +84,7 @@ def summary(report: RunReport, console: Console) -> None:
         steps.add_row(s.stage, escape(s.step), str(s.line), escape(s.target or ""), _fmt(s.rows_in), _fmt(s.rows_out),
                       _fmt(s.rejected), _fmt(s.dropped), f"{s.seconds:.2f}")
     console.print(steps)
-    failed = report.status in ("failed", "partial")
+    failed = report.status in ("failed", "partial", "cancelled")
     counts = ["routed", "delivered"] + (["in doubt", "not sent"] if failed else []) + ["created", "updated", "deleted",
                                                                                       "rejected"]
     targets = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")

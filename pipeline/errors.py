@@ -12,6 +12,7 @@ only thing that may show a traceback (and only with --debug).
         ├── StepFailed              an exception inside a step, wrapped once at the stage boundary
         │                           with the route, the step, its line and the chunk's rows
         ├── DeliveryFailed          a delivery refused or broke; says what was and was not delivered
+        ├── RunCancelled            Ctrl+C (exit 130); the run is recorded as cancelled, not failed
         └── TooManyRejects          on_error.max_rejects was exceeded
 
 Components raise RouteError subclasses with messages that say what to do; the executor wraps
@@ -26,6 +27,7 @@ from typing import Any, Sequence
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_CANCELLED = 130    # as a shell reports a command stopped by Ctrl+C
 
 
 @dataclass(frozen=True, order=True)
@@ -80,6 +82,12 @@ class RunFailed(RouteError):
     """The run started and did not complete; the message says what was delivered, if anything."""
 
     exit_code = EXIT_FAILED
+
+
+class RunCancelled(RunFailed):
+    """The person running the route pressed Ctrl+C: nothing more was sent, nothing committed."""
+
+    exit_code = EXIT_CANCELLED
 
 
 class StepFailed(RunFailed):

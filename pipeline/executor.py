@@ -24,7 +24,8 @@ from .deliveries.capture import UNROUTED, CaptureDelivery
 from .deliveries.unrouted import UnroutedFile
 from .dtypes import TEXT
 from .channels import Cancelled, Channel, produce_in_thread
-from .errors import DeliveryFailed, OptionError, RouteError, RouteInvalid, RunFailed, StepFailed, TooManyRejects
+from .errors import (DeliveryFailed, OptionError, RouteError, RouteInvalid, RunCancelled, RunFailed, StepFailed,
+                     TooManyRejects)
 from .plan import Component, Plan, Target
 from . import recovery
 from .journal import Journal
@@ -107,6 +108,8 @@ class Executor:
                 self._route_chunks(source, channels)
             except Cancelled:
                 pass
+            except KeyboardInterrupt:
+                self._cancel_by_user()
             except BaseException as exc:
                 self._fail(exc)
             for ch in channels:
@@ -120,6 +123,8 @@ class Executor:
                 self._errors.append(RunFailed("the run was stopped before it finished; nothing was committed"))
             if not self._errors:
                 self._check_rejects(final=True)
+        except KeyboardInterrupt:
+            self._cancel_by_user()
         except BaseException as exc:
             self._fail(exc)
         finally:
@@ -134,6 +139,8 @@ class Executor:
             self._abort_unrouted()
             self._count_failure(deliveries)
             report.status = "partial" if any(t.delivered or t.in_doubt for t in report.targets) else "failed"
+            if isinstance(self._errors[0], RunCancelled):
+                report.status = "cancelled"
             report.error = run.mask(_message(self._errors[0]))
         elif self._nothing_new(source):
             for d, t in zip(deliveries, report.targets):
@@ -419,6 +426,13 @@ class Executor:
             delivery.abort(self._errors[0] if self._errors else None)
         except Exception as exc:  # an abort that fails is reported, never raised over the real error
             stats.error = self.run.mask(f"could not clean up after the failure: {exc}")
+
+    def _cancel_by_user(self) -> None:
+        """Ctrl+C: stop every thread; deliveries are aborted as for any failure, and the run says so."""
+        with self._lock:
+            self._errors.insert(0, RunCancelled("cancelled (Ctrl+C) before the run finished: nothing more was sent "
+                                                "and nothing was committed"))
+        self.run.cancelled.set()
 
     def _stop_delivering(self, target: Target, stats: TargetStats, exc: DeliveryFailed) -> None:
         """A delivery failed after rows went out: stop every delivery, go on counting rows."""

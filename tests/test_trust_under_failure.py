@@ -195,3 +195,29 @@ def test_a_killed_file_delivery_leaves_the_old_file_and_the_next_run_cleans_up(t
     logs = sorted((tmp_path / ".route" / "logs").glob("bigfile-*.log"))
     assert re.search(r"removed a temporary file left by interrupted run \S+: .*\.cases\.csv\..*\.tmp",
                      logs[-1].read_text())
+
+
+def test_ctrl_c_cancels_the_run_leaves_the_outputs_and_is_not_a_failure(tmp_path, write_route):
+    write_cases(tmp_path / "cases.csv", 5_000)
+    route = write_route("""
+        name: cancel-me
+        source:
+          csv: {path: cases.csv}
+        targets:
+          - name: out
+            deliver: {csv: {path: out/cases.csv}}
+    """)
+    assert execute(route).returncode == 0
+    before = (tmp_path / "out" / "cases.csv").read_bytes()
+    write_cases(tmp_path / "cases.csv", 1_500_000)
+    proc = start(route)
+    kill_when(proc, lambda: any((tmp_path / "out").glob(".cases.csv.*.tmp")), sig=signal.SIGINT)
+    assert proc.returncode == 130, proc.stderr.read() if proc.stderr else ""
+    assert (tmp_path / "out" / "cases.csv").read_bytes() == before
+    assert list((tmp_path / "out").glob(".*.tmp")) == []          # aborted cleanly: nothing left
+    with sqlite3.connect(tmp_path / ".route" / "history.sqlite") as con:
+        last = con.execute("SELECT status, error FROM runs ORDER BY started DESC LIMIT 1").fetchone()
+    assert last[0] == "cancelled" and "cancelled (Ctrl+C)" in last[1]
+    status = __import__("subprocess").run([*__import__("killkit").ROUTE, "status", "--json", str(route)],
+                                          capture_output=True, text=True)
+    assert json.loads(status.stdout)[0]["state"] == "not scheduled"
