@@ -4,18 +4,16 @@
     log_dataset: {dataset: abcd-1234}     # domain and auth default to the project's socrata settings
 
 `route portal create --log-dataset` makes a dataset with LOG_COLUMNS (row identifier run_id, so a
-row sent twice is one row). Sending is a plain SODA upsert with HTTP Basic auth, retried a few
-times; a failure is logged and never fails the run.
+row sent twice is one row). The row goes through the Socrata client as any upsert does (one
+SODA batch over a SocrataSession, so retries, Retry-After and refusals are the client's), with
+few retries and short waits; a failure is logged and never fails the run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import socket
-import time
 from typing import Any
-
-import requests
 
 from .report import RunReport
 
@@ -31,7 +29,9 @@ LOG_FIELDS = [
     ("targets", "Targets", "text"), ("route_file", "Route file", "text"), ("host", "Host", "text"),
 ]
 LOG_COLUMNS = [{"fieldName": f, "name": n, "dataTypeName": t} for f, n, t in LOG_FIELDS]
-ATTEMPTS = 3
+RETRIES = 2          # after the first attempt
+BACKOFF = 0.5
+TIMEOUT = 30.0
 
 
 def log_row(report: RunReport) -> dict[str, Any]:
@@ -56,57 +56,44 @@ def log_row(report: RunReport) -> dict[str, Any]:
 
 def append_run(options: dict, report: RunReport, run, log) -> bool:
     """Upsert the run's row; True when the portal took it. Never raises."""
-    from .socrata.local import acquire, is_local, release
+    from .socrata import local
 
     dataset = options["dataset"]
-    local = is_local(options.get("domain"))
+    is_local = local.is_local(options.get("domain"))
     try:
-        if local:
-            base, auth = acquire(run, options.get("auth"))
+        if is_local:
+            domain, auth = local.acquire(run, options.get("auth"))
         else:
-            base, auth = _base(options["domain"]), options.get("auth") or {}
+            domain, auth = options["domain"], options.get("auth") or {}
         try:
-            _post(base, dataset, auth, [log_row(report)])
+            _upsert(domain, dataset, auth, log_row(report), run, log, local.label(run) if is_local else None)
         finally:
-            if local:
-                release(run)
+            if is_local:
+                local.release(run)
     except Exception as exc:
-        log.warning("could not add this run to the log dataset %s: %s", dataset, exc)
+        log.warning("could not add this run to the log dataset %s: %s", dataset, run.mask(str(exc)))
         return False
     log.info("added this run to the log dataset %s", dataset)
     return True
 
 
-def _post(base: str, dataset: str, auth: dict, rows: list[dict]) -> None:
-    user = auth.get("username") or auth.get("api_key_id")
-    secret = auth.get("password") if auth.get("username") else auth.get("api_key_secret")
-    headers = {"X-App-Token": auth["app_token"]} if auth.get("app_token") else {}
-    url = f"{base}/resource/{dataset}.json"
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            response = requests.post(url, json=rows, auth=(user, secret) if user and secret else None,
-                                     headers=headers, timeout=30)
-        except requests.RequestException as exc:
-            if attempt == ATTEMPTS:
-                raise RuntimeError(f"cannot reach {base}: {type(exc).__name__}") from None
-            time.sleep(0.5 * attempt)
-            continue
-        if response.status_code >= 500 and attempt < ATTEMPTS:
-            time.sleep(0.5 * attempt)
-            continue
-        if response.status_code >= 300:
-            raise RuntimeError(f"{base} answered {response.status_code}: {response.text[:300]}")
-        body = response.json() if response.content else {}
-        errors = body.get("Errors", 0) if isinstance(body, dict) else 0
-        if errors:
-            raise RuntimeError(f"{base} refused the row ({errors} errors): check the dataset has the log columns "
-                               f"(`route portal create --log-dataset` makes one)")
-        return
+def _upsert(domain: str, dataset: str, auth: dict, row: dict, run, log, label: str | None) -> None:
+    import pyarrow as pa
 
+    from .socrata.errors import SocrataError
+    from .socrata.http import SocrataSession
+    from .socrata.soda import Batch, send_batch
 
-def _base(domain: str) -> str:
-    domain = domain.strip().rstrip("/")
-    return domain if "://" in domain else "https://" + domain
+    http = SocrataSession(domain, auth=auth, timeout=TIMEOUT, retries=RETRIES, backoff=BACKOFF,
+                          log=log, label=label)    # not the run's cancel: the run is over
+    try:
+        outcome = send_batch(http, dataset, Batch(0, pa.Table.from_pylist([row]), None), verb="upsert",
+                             repeatable=True, what="upsert of this run's row")
+    finally:
+        http.close()
+    if outcome.error_count:
+        raise SocrataError(f"{http.label} refused the row ({outcome.error_count} errors): check the dataset has "
+                           f"the log columns (`route portal create --log-dataset` makes one)")
 
 
 def create_log_dataset(domain: str | None, auth: dict | None = None, name: str = LOG_DATASET_NAME,

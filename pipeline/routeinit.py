@@ -17,7 +17,6 @@ import re
 from pathlib import Path
 
 import click
-import requests
 
 from .errors import RouteError, RouteInvalid, RunFailed
 from .routeinit_sample import Sample, Suggestion, read_sample, suggest
@@ -28,12 +27,12 @@ COMMENT_AT = 44   # column of trailing comments
 
 
 def fetch_dataset(domain: str | None, dataset: str, route_file: Path, state: Path | None):
-    """The dataset (columns, row identifier) from GET {domain}/api/views/{4x4}.json, and its domain
-    as the route should write it."""
+    """The dataset (columns, row identifier) as the Socrata client reads it (GET /api/views/{4x4}),
+    and its domain as the route should write it."""
     from .project import load_project, state_dir_for
     from .socrata import local
     from .socrata.http import normalise_domain
-    from .socrata.views import FOURFOUR, parse_view
+    from .socrata.views import FOURFOUR
 
     if not FOURFOUR.match(dataset):
         raise RouteInvalid(f"error: --dataset {dataset!r} is not a dataset id: it has the form abcd-1234, as in "
@@ -47,39 +46,36 @@ def fetch_dataset(domain: str | None, dataset: str, route_file: Path, state: Pat
                          state_dir=state_dir_for(route_file, state, project))
         url, auth = local.acquire(run, None)
         try:
-            meta = _get(url, dataset, (auth["username"], auth["password"]),
-                        f"the local portal ({run.state_dir / 'portal.sqlite'})")
+            return _read(url, dataset, auth, f"the local portal ({run.state_dir / 'portal.sqlite'})"), "local"
         finally:
             local.release(run)
-        return parse_view(meta), "local"
-    else:
-        try:
-            url = normalise_domain(domain)
-        except ValueError as exc:
-            raise RouteInvalid(f"error: --domain: {exc}") from None
-        user, password = os.environ.get("SOCRATA_USERNAME"), os.environ.get("SOCRATA_PASSWORD")
-        meta = _get(url, dataset, (user, password) if user and password else None, url)
-    return parse_view(meta), url
+    try:
+        url = normalise_domain(domain)
+    except ValueError as exc:
+        raise RouteInvalid(f"error: --domain: {exc}") from None
+    user, password = os.environ.get("SOCRATA_USERNAME"), os.environ.get("SOCRATA_PASSWORD")
+    auth = {"username": user, "password": password} if user and password else {}
+    return _read(url, dataset, auth, url), url
 
 
-def _get(url: str, dataset: str, auth, where: str) -> dict:
+def _read(url: str, dataset: str, auth: dict, where: str):
+    """The dataset through the client's read (views.read_dataset), its failures in init's words."""
+    from .socrata.errors import SocrataError
+    from .socrata.http import SocrataSession
+    from .socrata.views import read_dataset
+
+    http = SocrataSession(url, auth=auth, timeout=30.0, retries=2, label=where)
     try:
-        response = requests.get(f"{url}/api/views/{dataset}.json", auth=auth, timeout=30)
-    except requests.RequestException as exc:
-        raise RunFailed(f"error: cannot reach {where}: {type(exc).__name__}: {exc}") from None
-    if response.status_code == 404:
-        raise RouteInvalid(f"error: there is no dataset {dataset} on {where}")
-    if response.status_code in (401, 403):
-        raise RouteInvalid(f"error: {where} refused to show dataset {dataset} ({response.status_code}): for a "
-                           f"private dataset, export SOCRATA_USERNAME and SOCRATA_PASSWORD")
-    try:
-        meta = response.json()
-    except ValueError:
-        meta = None
-    if response.status_code != 200 or not isinstance(meta, dict) or "columns" not in meta:
-        raise RunFailed(f"error: reading dataset {dataset} from {where} gave HTTP {response.status_code}, not a "
-                        f"dataset's description; is it a Socrata portal?")
-    return meta
+        return read_dataset(http, dataset)
+    except SocrataError as exc:
+        if exc.status == 404:
+            raise RouteInvalid(f"error: there is no dataset {dataset} on {where}") from None
+        if exc.status in (401, 403):
+            raise RouteInvalid(f"error: {where} refused to show dataset {dataset} ({exc.status}): for a "
+                               f"private dataset, export SOCRATA_USERNAME and SOCRATA_PASSWORD") from None
+        raise RunFailed(f"error: {exc}") from None
+    finally:
+        http.close()
 
 
 def match_columns(columns: list[str], dataset) -> dict:

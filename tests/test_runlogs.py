@@ -135,7 +135,9 @@ def test_a_log_dataset_that_refuses_does_not_fail_the_run(tmp_path, route_cli, p
     assert result.exit_code == 0
     run_id = run_id_of(result)
     log = (tmp_path / ".route" / "logs" / f"payments-{run_id}.log").read_text()
-    assert f"WARNING could not add this run to the log dataset none-0000: {server.url} answered 40" in log
+    assert (f"WARNING could not add this run to the log dataset none-0000: upsert of this run's row: the portal on "
+            f"{server.url} refused the credentials (HTTP 401)") in log
+    assert "wrong" not in log
     assert route.exists()
 
 

@@ -4,16 +4,16 @@
       - webhook: {url: "${SLACK_WEBHOOK_URL}", format: slack}
         on: [failure, recovery]
 
-A webhook URL usually embeds its secret, so messages name only its host.
+A webhook URL usually embeds its secret, so messages name only its host, and the URL and header
+values are masked in any message all the same. Sent through the shared HTTP layer: one retry
+on a dropped connection, 429 or 5xx, never waiting long (a notification must not hold up a run).
 """
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
-import requests
-
+from .. import http as layer
 from .email import DEFAULT_TIMEOUT, NotifyError
 from .events import Event
 
@@ -39,26 +39,29 @@ def payload(fmt: str, event: Event) -> dict:
     return {"event": event.kind, "text": event.text(), **event.to_dict()}
 
 
+RETRIES = 1
+BACKOFF = 0.5
+MAX_WAIT = 10.0      # a Retry-After longer than this is not waited for in full
+
+
 def send_webhook(options: dict, event: Event) -> None:
     """POST the payload; one retry on a dropped connection, 429 or 5xx. NotifyError on failure."""
     url = options["url"]
     host = urlsplit(url).netloc or url
-    body = payload(options.get("format", "json"), event)
-    headers = {"User-Agent": "route-notify", **(options.get("headers") or {})}
-    timeout = float(options.get("timeout") or DEFAULT_TIMEOUT)
-    for attempt in (1, 2):
-        try:
-            response = requests.post(url, json=body, headers=headers, timeout=timeout)
-        except requests.RequestException as exc:
-            if attempt == 2:
-                raise NotifyError(f"cannot reach the webhook at {host}: {type(exc).__name__}") from None
-            time.sleep(0.5)
-            continue
-        if response.status_code < 300:
-            return
-        if attempt == 2 or not (response.status_code == 429 or response.status_code >= 500):
-            raise NotifyError(f"the webhook at {host} answered {response.status_code}: {response.text[:200]}")
-        time.sleep(0.5)
+    headers = options.get("headers") or {}
+    path = urlsplit(url).path.strip("/")       # Slack and Teams keep the secret in the path
+    secrets = [url, path if len(path) >= 16 else "", *(str(v) for v in headers.values() if len(str(v)) >= 4)]
+    session = layer.Session(policy=layer.RetryPolicy(RETRIES, BACKOFF, MAX_WAIT),
+                            timeout=float(options.get("timeout") or DEFAULT_TIMEOUT), headers=headers,
+                            secrets=secrets,
+                            peer="the webhook", user_agent="route-notify")
+    try:
+        session.request("POST", url, json=payload(options.get("format", "json"), event),
+                        what=f"the webhook at {host}")
+    except layer.HttpError as exc:      # no answer at all: say so first
+        raise NotifyError(f"cannot reach {exc}" if exc.status is None else str(exc)) from None
+    finally:
+        session.close()
 
 
 def describe(options: dict) -> str:

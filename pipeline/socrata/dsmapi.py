@@ -199,7 +199,7 @@ class Revision:
                 if revision.get("task_sets"):
                     answer = {"resource": revision, "links": {"show": revision_show}}
                     break
-                if self.http.cancelled.wait(self.http._delay(attempt, None)):
+                if self.http.cancelled.wait(self.http.policy.delay(attempt)):
                     raise SocrataError(f"{what}: cancelled") from None
         if answer is None:
             raise SocrataError(f"{what}: no answer from the portal after {self.http.retries + 1} attempts")

@@ -113,6 +113,27 @@ def _line(batch: Batch, index):
     return None
 
 
+def send_batch(http: SocrataSession, dataset_id: str, batch: Batch, *, verb: str, repeatable: bool,
+               on_send=None, what: str | None = None) -> BatchOutcome:
+    """POST one batch to the dataset's `/resource` endpoint, in the caller's thread.
+
+    `on_send(batch)` runs once the body is encoded, just before it goes out; `what` names the
+    request in messages (default: the verb and the batch's source lines)."""
+    body = encode_json(batch.table)
+    what = what or f"{verb} of {batch.describe()} to dataset {dataset_id}"
+    if on_send is not None:
+        on_send(batch)
+    response = http.request("POST", f"/resource/{dataset_id}.json", what=what, dataset=dataset_id, data=body,
+                            repeatable=repeatable, headers={"Content-Type": "application/json"})
+    try:
+        summary = response.json() if response.content else {}
+    except ValueError:
+        raise SocrataError(f"{what}: the portal's answer is not JSON") from None
+    outcome = parse_summary(summary, batch)
+    outcome.request_id = getattr(response, "request_id", "")
+    return outcome
+
+
 class BatchSender:
     """Sends batches to one dataset's `/resource` endpoint, at most `concurrency` at a time."""
 
@@ -175,19 +196,8 @@ class BatchSender:
     def _send(self, batch: Batch) -> BatchOutcome:
         if self.failures or self.stopped:
             raise _Skipped()
-        body = encode_json(batch.table)
-        what = f"{self.verb} of {batch.describe()} to dataset {self.dataset_id}"
-        if self.on_send is not None:
-            self.on_send(batch)
-        response = self.http.request("POST", f"/resource/{self.dataset_id}.json", what=what,
-                                     dataset=self.dataset_id, data=body, repeatable=self.repeatable,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            summary = response.json() if response.content else {}
-        except ValueError:
-            raise SocrataError(f"{what}: the portal's answer is not JSON") from None
-        outcome = parse_summary(summary, batch)
-        outcome.request_id = getattr(response, "request_id", "")
+        outcome = send_batch(self.http, self.dataset_id, batch, verb=self.verb, repeatable=self.repeatable,
+                             on_send=self.on_send)
         if self.on_done is not None:
             self.on_done(outcome)
         return outcome

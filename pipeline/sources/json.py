@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..errors import OptionError, RunFailed
 from ..plugins import source
-from ..socrata.http import is_loopback
+from ..http import is_loopback
 from .base import Source
 from . import json_http
 from .json_files import BOM, parse_json, read_json, read_jsonl

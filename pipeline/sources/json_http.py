@@ -1,39 +1,30 @@
-"""HTTP for the json source: one GET with retries, and the page loop (by link, offset or page number).
+"""HTTP for the json source: GETs through the shared HTTP layer, and the page loop (by link,
+offset or page number).
 
-429, 5xx, timeouts and dropped connections are retried with exponential back-off and jitter, or
-after the Retry-After the server asked for; any other 4xx stops the run with the server's own
-message. Header values (credentials) are never part of a message or log line: requests are named
-by the page number and the URL without the `params`, and every message goes through the run's
-secret mask. Redirects are followed by hand so that headers are never sent to another host.
+Retries (429, 5xx, timeouts, dropped connections; back-off or the server's Retry-After) and
+refusals with the server's message are the layer's (pipeline/http/). Header values (credentials)
+are never part of a message or log line: requests are named by the page number and the URL
+without the `params`, and every message goes through the run's secret mask. With credentials in
+the headers, redirects are followed only within the url's host, so headers never reach another.
 """
 
 from __future__ import annotations
 
-import random
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-import orjson
 import requests
 
+from .. import http as layer
 from ..errors import RunFailed
-from ..socrata.http import retry_after_seconds
 
 USER_AGENT = "route-etl (json source)"
-MAX_WAIT = 300.0          # never wait longer than this between attempts, whatever Retry-After says
-MAX_REDIRECTS = 10
 _HINTS = {400: "check params", 401: "check the credentials in headers",
           403: "the credentials in headers may not read this", 404: "check the url",
           405: "the url does not accept GET", 422: "check params"}
-
-
-def origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()
 
 
 @dataclass
@@ -50,90 +41,38 @@ class Paging:
     start: int = 0
 
 
+class JsonSession(layer.Session):
+    """The layer's session, naming failures without an answer as the json source always has."""
+
+    def describe(self, failure: str, host: str) -> str:
+        if failure in ("timeout", "connect_timeout"):
+            return f"no answer within {self.timeout:g} s"
+        return f"could not connect to {host}, or the connection dropped"
+
+
 class HttpClient:
     """GETs to one endpoint with the source's headers, timeout and retry policy."""
 
     def __init__(self, url: str, *, headers: dict, credentials: bool, timeout: float, retries: int,
                  backoff: float, cancelled: threading.Event, log, mask: Callable[[str], str]):
-        self.origin = origin(url)
-        self.credentials = credentials  # headers other than Accept, User-Agent, ...
-        self.timeout, self.retries, self.backoff = timeout, retries, backoff
-        self.cancelled, self.log, self.mask = cancelled, log, mask
-        self.session = requests.Session()
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        self.session.headers.update(headers)
+        self.mask = mask
+        self.session = JsonSession(policy=layer.RetryPolicy(retries, backoff), timeout=timeout, headers=headers,
+                                   cancelled=cancelled, log=log, mask=mask, user_agent=USER_AGENT,
+                                   same_host_redirects=credentials)
 
     def close(self) -> None:
         self.session.close()
 
     def get(self, url: str, params: dict | None, what: str) -> requests.Response:
-        """The answer to GET `url`, after retries and same-host redirects; RunFailed otherwise."""
-        attempt = 0
-        while True:
-            attempt += 1
-            wait, reason = None, ""
-            try:
-                response = self._follow(url, params, what)
-            except requests.exceptions.Timeout:
-                reason = f"no answer within {self.timeout:g} s"
-            except requests.exceptions.ConnectionError:
-                reason = f"could not connect to {urlsplit(url).netloc}, or the connection dropped"
-            except requests.exceptions.RequestException as exc:
-                raise RunFailed(self.mask(f"{what}: the request failed: {type(exc).__name__}")) from None
-            else:
-                status = response.status_code
-                if status < 300:
-                    return response
-                message = server_message(response)
-                if status != 429 and status < 500:
-                    hint = _HINTS.get(status)
-                    raise RunFailed(self.mask(
-                        f"{what} was refused: HTTP {status} {response.reason or ''}".rstrip()
-                        + (f": {message}" if message else "") + (f" ({hint})" if hint else "")))
-                wait = retry_after_seconds(response.headers.get("Retry-After"))
-                reason = f"HTTP {status}" + (f" ({message})" if message else "")
-                response.close()
-            if attempt > self.retries:
-                raise RunFailed(self.mask(f"{what}: gave up after {attempt} attempts; last: {reason}"))
-            delay = min(MAX_WAIT, wait) if wait is not None else \
-                min(MAX_WAIT, self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
-            self.log.warning("%s", self.mask(f"{what}: {reason}; retrying in {delay:.1f} s "
-                                             f"(attempt {attempt + 1} of {self.retries + 1})"))
-            if self.cancelled.wait(delay):
-                raise RunFailed(self.mask(f"{what}: cancelled while waiting to retry ({reason})"))
-
-    def _follow(self, url: str, params: dict | None, what: str) -> requests.Response:
-        for _ in range(MAX_REDIRECTS + 1):
-            response = self.session.get(url, params=params, allow_redirects=False,
-                                        timeout=(min(10.0, self.timeout), self.timeout))
-            location = response.headers.get("Location")
-            if not (response.is_redirect and location):
-                return response
-            response.close()
-            target = urljoin(response.url, location)
-            if self.credentials and origin(target) != self.origin:
-                raise RunFailed(self.mask(f"{what} redirects to another host ({urlsplit(target).netloc}); the "
-                                          "source sends its headers only to the url's host: use the final "
-                                          "address as url"))
-            url, params = target, None
-        raise RunFailed(self.mask(f"{what}: more than {MAX_REDIRECTS} redirects"))
-
-
-def server_message(response: requests.Response, most: int = 300) -> str:
-    """What the server said about a refusal: a JSON body's message field, else its text."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = response.text
-    for _ in range(3):  # {"error": {"message": ...}} and [{"message": ...}]
-        if isinstance(body, list) and body:
-            body = body[0]
-        if isinstance(body, dict):
-            found = next((body[k] for k in ("message", "error_description", "error", "detail", "title",
-                                            "errors", "msg") if body.get(k)), None)
-            body = found if found is not None else orjson.dumps(body).decode()
-    text = re.sub(r"\s+", " ", body if isinstance(body, str) else orjson.dumps(body).decode()).strip()
-    return text if len(text) <= most else text[: most - 3] + "..."
+        """The answer to GET `url`, after retries and redirects; RunFailed otherwise."""
+        try:
+            return self.session.request("GET", url, params=params, what=what)
+        except layer.Refused as exc:
+            hint = _HINTS.get(exc.status)
+            raise RunFailed(f"{exc}" + (f" ({hint})" if hint else "")) from None
+        except layer.RedirectRefused as exc:
+            raise RunFailed(self.mask(f"{what} redirects to another host ({exc.host}); the source sends its "
+                                      "headers only to the url's host: use the final address as url")) from None
 
 
 def pages(client: HttpClient, url: str, params: dict, paging: Paging, max_pages: int | None,

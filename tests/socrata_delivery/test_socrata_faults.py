@@ -149,7 +149,7 @@ def test_a_replace_that_fails_leaves_the_old_rows(portal, deliver):
 
 
 def test_retry_after_forms():
-    from pipeline.socrata.http import retry_after_seconds
+    from pipeline.http import retry_after_seconds
 
     assert retry_after_seconds("2") == 2.0 and retry_after_seconds("0.25") == 0.25
     assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
