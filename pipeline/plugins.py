@@ -147,7 +147,7 @@ class Registry:
         if spec is None:
             raise PluginLoadError(
                 f"'{value}' is not marked as a route component: decorate it with "
-                f"pipeline.plugins.{KIND_WORD[kind]}(...)")
+                f"pipeline.api.{KIND_WORD[kind]}(...)")
         if spec.kind != kind:
             raise PluginLoadError(f"'{value}' is a {KIND_WORD[spec.kind]} component, not one of {kind}")
         self._loaded[key] = component

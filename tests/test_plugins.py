@@ -16,14 +16,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def example_plugin_installed():
-    """The example plugin package, installed as a user would (pip), if it is not already."""
-    if "fix_town" not in Registry.discover().names("rules"):
+    """The example plugin package, installed as a user would (pip), if it is not already (or is an
+    older install without its source)."""
+    if not _example_listed(Registry.discover()):
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT / "examples/route-rules-example")],
                        check=True)
         import importlib
 
         importlib.invalidate_caches()
-    assert "fix_town" in Registry.discover().names("rules")
+    assert _example_listed(Registry.discover())
+
+
+def _example_listed(registry: Registry) -> bool:
+    return "fix_town" in registry.names("rules") and "fixed_width" in registry.names("sources")
 
 
 def test_installed_plugin_is_listed_with_its_distribution(example_plugin_installed, route_cli):
@@ -101,7 +106,7 @@ def test_unmarked_function_is_refused(route_cli, write_route, tmp_path):
     _, result = _validate_with_module(route_cli, write_route, tmp_path, "plain_rules",
                                       "def fix(chunk, options, ctx):\n    return chunk\n")
     assert result.exit_code == 2
-    assert "is not marked as a route component: decorate it with pipeline.plugins.rule(...)" in result.stderr
+    assert "is not marked as a route component: decorate it with pipeline.api.rule(...)" in result.stderr
 
 
 def test_a_registry_can_be_built_empty():
@@ -113,3 +118,47 @@ def test_a_registry_can_be_built_empty():
     assert registry.names("rules") == []
     registry.add("rules", "noop", noop)
     assert registry.names("rules") == ["noop"] and registry.load("rules", "noop") is noop
+
+
+def test_installed_source_plugin_runs_by_name_with_the_installed_rule(example_plugin_installed, route_cli,
+                                                                      write_route, tmp_path):
+    path = write_route("""
+        name: towns
+        chunk_rows: 2
+        source:
+          fixed_width:
+            path: towns.txt
+            skip_rows: 1
+            fields: {code: 4, town: 12, population: 7}
+        source_transforms:
+          - fix_town: {column: town}
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+    """, **{"towns.txt": "COD TOWN        POPULAT\n"
+                          "001 hartford     121054\n"
+                          "002 W HARTFORD    64083\n"
+                          "\n"
+                          "003 NEW HAVEN   134023 and more\n"
+                          "004 ansonia\n"})
+    result = route_cli("execute", str(path))
+    assert result.exit_code == 0, result.output
+    assert read_jsonl(tmp_path / "out.jsonl") == [
+        {"code": "001", "town": "Hartford", "population": "121054"},
+        {"code": "002", "town": "West Hartford", "population": "64083"},
+        {"code": "004", "town": "Ansonia", "population": None}]
+    assert "1 row rejected" in result.stdout
+
+
+def test_installed_source_plugin_options_are_checked_at_their_line(example_plugin_installed, route_cli, write_route):
+    path = write_route("""
+        name: towns
+        source:
+          fixed_width: {path: towns.txt, fields: {code: 0}}
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+    """)
+    result = route_cli("validate", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"{path}:3:49: source.fixed_width.fields.code: 0 is less than the minimum of 1"

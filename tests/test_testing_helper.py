@@ -100,7 +100,7 @@ def test_a_good_rule_passes_and_returns_its_output():
                                  "most ctx.run.chunk_rows (2)"),
     (whole_frame, {"column": "town"}, "whole_frame is a stream rule and must return an iterator of DataFrames, "
                                       "not DataFrame"),
-    (plain_function, {}, "plain_function is not marked with @rule(...) from pipeline.plugins"),
+    (plain_function, {}, "plain_function is not marked with @rule(...) from pipeline.api"),
     (shout, {"colum": "town"}, "shout: options rejected: 'column' is a required property"),
     (shout, {"column": 5}, "shout: options rejected at column: 5 is not of type 'string'"),
 ])

@@ -1,1 +1,1 @@
-"""An example route plugin: see rules.py."""
+"""An example route plugin, written against pipeline.api alone: a rule (rules.py) and a source (sources.py)."""

@@ -6,8 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.dtypes import arrow, series
-from pipeline.plugins import rule
+from pipeline.api import StepContext, arrow, rule, series
 
 # Spellings seen in agency files, mapped to the official name.
 ALIASES = {"W HARTFORD": "West Hartford", "WEST HTFD": "West Hartford", "E HARTFORD": "East Hartford",
@@ -26,7 +25,7 @@ ALIASES = {"W HARTFORD": "West Hartford", "WEST HTFD": "West Hartford", "E HARTF
                   "description": "The official list; rows with other towns are rejected when unknown: reject."},
     },
 }, shorthand="column")
-def fix_town(chunk: pd.DataFrame, options: dict, ctx) -> pd.DataFrame:
+def fix_town(chunk: pd.DataFrame, options: dict, ctx: StepContext) -> pd.DataFrame:
     """Normalise town names: trim, fix known abbreviations, Title Case.
 
     Example:

@@ -1,0 +1,39 @@
+"""The public API for plugin authors: everything a rule, source or delivery needs, from one module.
+
+    from pipeline.api import rule, StepContext, TEXT, arrow, series, check_rule
+
+`__all__` below is the contract: these names keep their meaning across releases, and a change to
+one is announced. Everything else under `pipeline` is internal and may move; a plugin that imports
+it may break on any upgrade. docs/plugins.md describes each name.
+
+Why a module of the engine and not a package of its own (`route_sdk`): the names already live in
+the `route-etl` distribution every plugin depends on, so one more module costs plugin authors
+nothing to install and keeps one version number for the engine and the API it promises.
+"""
+
+from __future__ import annotations
+
+from .context import StepContext
+from .deliveries.base import Delivery, DeliveryResult
+from .dtypes import (BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT, arrow, datetime_dtype, frame_from_arrow,
+                     route_type_of, series)
+from .errors import DeliveryFailed, OptionError, RouteError, RunFailed
+from .plugins import delivery, rule, source
+from .sources.base import Source, SourceProtocol
+from .testing import (CheckResult, DeliveryCheck, SourceCheck, check_delivery, check_rule, check_source,
+                      step_context)
+
+__all__ = [
+    # markers: declare a component (registration is by entry point or dotted path)
+    "rule", "source", "delivery",
+    # what a component is handed and builds on
+    "StepContext", "Source", "SourceProtocol", "Delivery", "DeliveryResult",
+    # errors a component raises
+    "RouteError", "OptionError", "RunFailed", "DeliveryFailed",
+    # column types of the canonical table, and zero-copy Arrow helpers
+    "TEXT", "INTEGER", "NUMBER", "BOOLEAN", "DATE", "DATETIME", "datetime_dtype",
+    "arrow", "series", "frame_from_arrow", "route_type_of",
+    # conformance kits for the plugin's own tests
+    "check_rule", "check_source", "check_delivery", "step_context",
+    "CheckResult", "SourceCheck", "DeliveryCheck",
+]
