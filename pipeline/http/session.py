@@ -9,6 +9,7 @@ and hosts by name only, and go through `mask`, which replaces every secret the s
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 import threading
@@ -57,7 +58,9 @@ class Session:
         self.log = log
         self.peer = peer
         self.same_host_redirects = same_host_redirects
-        known = set(secrets) | ({auth[1]} if auth else set())     # header values are secrets only if named
+        known = set(secrets)                  # header values are secrets only when the caller says so
+        if auth and auth[1]:                  # the password, and the Basic header a server might echo
+            known |= {auth[1], base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()}
         self.secrets = sorted((s for s in known if s), key=len, reverse=True)
         self.outer_mask = mask
         self.requests = requests.Session()
