@@ -49,7 +49,7 @@ from .csv_readers import PARSE_BLOCK, BadRow, Dialect, Part, RecordTooLong, read
 from .csv_stream import LineReader, Utf8Stream, any_line_starts_with
 
 _CHAR = {"type": "string", "minLength": 1, "maxLength": 1}
-# A record must fit in one of pyarrow's parse blocks, which start at 4 MiB and grow 4 times on
+# A record must fit in one of pyarrow's parse blocks, which start at 1 MiB and grow 4 times on
 # each record too long for them (reading the file again up to it), up to this: enough for a
 # field holding a document or an image in base64, and a bound on memory when a quote is never
 # closed and the rest of the file would be one field. pyarrow's block size is a 32-bit integer.
