@@ -23,6 +23,7 @@ from .context import StepContext
 from .deliveries.capture import UNROUTED, CaptureDelivery
 from .deliveries.unrouted import UnroutedFile
 from .dtypes import TEXT
+from .sources.base import Source, as_source
 from .channels import Cancelled, Channel, produce_in_thread
 from .errors import (DeliveryFailed, OptionError, RouteError, RouteInvalid, RunCancelled, RunFailed, StepFailed,
                      TooManyRejects)
@@ -70,7 +71,7 @@ class Executor:
         before recording the run so that an invalid route leaves no run behind.
         """
         if getattr(self, "_prepared", None) is None:
-            source = self._instantiate(self.plan.source)
+            source = as_source(self._instantiate(self.plan.source))
             if self.capture is not None:
                 deliveries = [CaptureDelivery(self.capture, t.name) for t in self.plan.targets]
                 unrouted = CaptureDelivery(self.capture, UNROUTED)
@@ -151,7 +152,7 @@ class Executor:
             run.log.info("the incremental source found no new rows: every target was left as it was")
         else:
             self._commit(deliveries)
-            if not self._errors and hasattr(source, "on_delivered") and self.writes:
+            if not self._errors and self.writes:
                 try:
                     source.on_delivered()  # e.g. commit the incremental high-water mark
                 except Exception as exc:
@@ -164,7 +165,7 @@ class Executor:
 
     def _nothing_new(self, source) -> bool:
         """An incremental source read no new row: there is nothing to deliver, and nothing to replace."""
-        return getattr(source, "incremental", False) and self.report.rows_read == 0 and self.writes
+        return source.incremental and self.report.rows_read == 0 and self.writes
 
     def _start_journal(self, deliveries) -> None:
         """Open the run's delivery journal, after refusing to append twice over an unfinished append."""
@@ -205,7 +206,7 @@ class Executor:
                     opened = True
                 unrouted.write(missed)
 
-    def _read(self, source) -> Iterator[pd.DataFrame]:
+    def _read(self, source: Source) -> Iterator[pd.DataFrame]:
         """The source's chunks, cut at --limit, counted; at least one (maybe empty) chunk."""
         limit = self.run.options.limit
         report = self.report
@@ -241,13 +242,11 @@ class Executor:
         except Exception as exc:
             raise _wrapped(exc, self.plan, self.plan.source, None) from exc
         finally:
-            close = getattr(source, "close", None)
-            if close:
-                close()
+            source.close()
         stats.rejected = self.plan.source.ctx.rejected
         stats.rows_in = stats.rows_out + stats.rejected
         if not yielded:
-            columns = getattr(source, "columns", lambda: None)() or []
+            columns = source.columns() or []
             yield pd.DataFrame({c: pd.Series([], dtype=TEXT) for c in columns})
 
     def _apply_steps(self, steps: list[Component], chunks: Iterable[pd.DataFrame], target: str | None) -> Iterator[pd.DataFrame]:

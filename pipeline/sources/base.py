@@ -61,3 +61,34 @@ class Source:
 
     def on_delivered(self) -> None:
         """Every target delivered: commit what the next run starts from (an incremental mark)."""
+
+
+class _Adapted(Source):
+    """A plugin source that does not inherit Source, given the defaults of the members it lacks."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.options, self.ctx = getattr(inner, "options", {}), getattr(inner, "ctx", None)
+        self.incremental = bool(getattr(inner, "incremental", False))
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        return self.inner.chunks()
+
+    def columns(self) -> list[str] | None:
+        found = getattr(self.inner, "columns", None)
+        return found() if callable(found) else None
+
+    def close(self) -> None:
+        found = getattr(self.inner, "close", None)
+        if callable(found):
+            found()
+
+    def on_delivered(self) -> None:
+        found = getattr(self.inner, "on_delivered", None)
+        if callable(found):
+            found()
+
+
+def as_source(component: Any) -> Source:
+    """`component` as a Source: itself when it inherits from Source, else wrapped with the defaults."""
+    return component if isinstance(component, Source) else _Adapted(component)
