@@ -164,6 +164,11 @@ class SqlDelivery:
         path = sqlite_file(self.engine.url)
         if path is not None and not self.dry_run:
             path.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None and self.dry_run and not path.exists():
+            # A dry run writes nothing, and connecting would create the file: the table would be created.
+            if self.mode == "delete":
+                raise DeliveryFailed(f"cannot delete from {self.where}: {path} does not exist")
+            return
         self.link = link_for(self.engine, self.ctx.run, share=not self.dry_run)
         with self.link.lock:
             try:
