@@ -20,7 +20,16 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from .errors import NOT_APPLIED, NOT_PROCESSED, TRANSIENT, UNKNOWN, HttpError, RedirectRefused, Refused, Transient
+from .errors import (
+    NOT_APPLIED,
+    NOT_PROCESSED,
+    TRANSIENT,
+    UNKNOWN,
+    HttpError,
+    RedirectRefused,
+    Refused,
+    Transient,
+)
 from .retry import RetryPolicy, retry_after_seconds
 
 MAX_REDIRECTS = 10

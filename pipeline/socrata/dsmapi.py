@@ -13,6 +13,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ..http import NOT_APPLIED, Transient
 from .errors import OutcomeUnknown, SocrataError
 from .http import SocrataSession
 from .views import Dataset
@@ -187,22 +188,19 @@ class Revision:
         what = self._what("applying")
         path = self.links.get("apply") or f"{ROOT}/revision/{self.dataset.id}/{self.seq}/apply"
         revision_show = self.links.get("show") or f"{ROOT}/revision/{self.dataset.id}/{self.seq}"
-        answer = None
-        for attempt in range(1, max(1, self.http.retries + 1) + 1):
+
+        def attempt():
             try:
-                answer = self.http.send_json("PUT", path, {"output_schema_id": output_schema_id}, what=what,
-                                             dataset=self.dataset.id, repeatable=False)
-                break
-            except OutcomeUnknown:
+                return self.http.send_json("PUT", path, {"output_schema_id": output_schema_id}, what=what,
+                                           dataset=self.dataset.id, repeatable=False)
+            except OutcomeUnknown as exc:
                 # Applying twice is refused, so look before sending it again: a job means it took.
                 revision, _ = _unwrap(self.http.get_json(revision_show, what=what, dataset=self.dataset.id))
                 if revision.get("task_sets"):
-                    answer = {"resource": revision, "links": {"show": revision_show}}
-                    break
-                if self.http.cancelled.wait(self.http.policy.delay(attempt)):
-                    raise SocrataError(f"{what}: cancelled") from None
-        if answer is None:
-            raise SocrataError(f"{what}: no answer from the portal after {self.http.retries + 1} attempts")
+                    return {"resource": revision, "links": {"show": revision_show}}
+                raise Transient(f"HTTP {exc.status}" if exc.status else "no answer", outcome=NOT_APPLIED) from None
+
+        answer = self.http.retrying(attempt, what=what)
         if isinstance(answer, dict) and answer.get("key") == "approval_submitted":
             self.job = {"status": "approval_submitted"}
             return self.job

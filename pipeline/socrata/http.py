@@ -21,7 +21,14 @@ import requests
 
 from .. import http as layer
 from ..http import is_loopback
-from .errors import NOT_APPLIED, UNKNOWN, OutcomeUnknown, SocrataError, error_fields, explain
+from .errors import (
+    NOT_APPLIED,
+    UNKNOWN,
+    OutcomeUnknown,
+    SocrataError,
+    error_fields,
+    explain,
+)
 
 USER_AGENT = "route-etl (socrata delivery)"
 
@@ -112,6 +119,16 @@ class SocrataSession:
             raise SocrataError(str(exc), status=exc.status, request_id=request_id, outcome=exc.outcome) from None
         response.request_id = response.headers.get("X-Socrata-RequestId") or request_id
         return response
+
+    def retrying(self, attempt, *, what: str):
+        """`attempt()` under this session's retry policy: it raises pipeline.http.Transient to be
+        tried again (a step that must look before it repeats a request); SocrataError when it never
+        succeeds."""
+        try:
+            return self.policy.run(attempt, what=what, cancelled=self.cancelled, log=self.session.log,
+                                   mask=self.session.mask, peer="the portal")
+        except layer.HttpError as exc:
+            raise SocrataError(str(exc), status=exc.status, outcome=exc.outcome) from None
 
     def get_json(self, path: str, *, what: str, dataset: str = "", params=None):
         response = self.request("GET", path, what=what, dataset=dataset, params=params)

@@ -128,7 +128,10 @@ def test_append_retries_what_the_portal_did_not_take(portal, deliver):
     lambda f: f.fail(4, status=503),
     lambda f: f.fail(1, status=503, path="/api/publishing/v1/revision/"),
     lambda f: f.drop(1, after_commit=True, path="/api/publishing/v1/revision/"),
-], ids=["500-open", "drop-upload", "503", "503-revision", "drop-after-commit-revision"])
+    lambda f: f.drop(3, after_commit=True, path="/api/publishing/v1/revision/"),   # the apply: looked up, not resent
+    lambda f: f.fail(3, status=500, path="/api/publishing/v1/revision/"),          # the apply: not taken, sent again
+], ids=["500-open", "drop-upload", "503", "503-revision", "drop-after-commit-revision", "drop-after-commit-apply",
+        "500-apply"])
 def test_replace_ends_with_exactly_the_new_rows(portal, deliver, fault):
     ds = portal.create(NO_RI, row_identifier="case_id")
     deliver(upsert_opts(portal, ds), cases(6)[["case_id", "amount"]])
