@@ -39,19 +39,30 @@ def _cpu() -> float:
 
 
 def run_source(path: str, engine: str, chunk_rows: int) -> dict:
-    from pipeline.context import RunContext, StepContext
-    from pipeline.rejects import RejectSink
+    from pipeline.basics.context import RunContext, StepContext
+    from pipeline.basics.rejects import RejectSink
     from pipeline.sources.csv import CsvSource
 
     state = Path(tempfile.mkdtemp(prefix="bench-csv-"))
-    run = RunContext(route_name="bench", route_file=state / "route.yaml", state_dir=state, run_id="1",
-                     rejects=RejectSink(state / "rejects.csv"), chunk_rows=chunk_rows)
+    run = RunContext(
+        route_name="bench",
+        route_file=state / "route.yaml",
+        state_dir=state,
+        run_id="1",
+        rejects=RejectSink(state / "rejects.csv"),
+        chunk_rows=chunk_rows,
+    )
     src = CsvSource({"path": path, "engine": engine}, StepContext(run=run, stage="source", step="csv"))
     base, cpu = _peak_mb(), _cpu()
     t0 = time.perf_counter()
     rows = sum(len(chunk) for chunk in src.chunks())
-    return {"case": f"route csv source, engine {engine}", "rows": rows,
-            "seconds": time.perf_counter() - t0, "cpu_s": _cpu() - cpu, "base_mb": base}
+    return {
+        "case": f"route csv source, engine {engine}",
+        "rows": rows,
+        "seconds": time.perf_counter() - t0,
+        "cpu_s": _cpu() - cpu,
+        "base_mb": base,
+    }
 
 
 def run_candidate(path: str, name: str, chunk_rows: int) -> dict:
@@ -65,26 +76,34 @@ def run_candidate(path: str, name: str, chunk_rows: int) -> dict:
     t0 = time.perf_counter()
     rows = 0
     if name == "pandas":
-        for df in pd.read_csv(path, chunksize=chunk_rows, dtype=pd.ArrowDtype(pa.string()),
-                              keep_default_na=False, na_values=[""]):
+        for df in pd.read_csv(
+            path, chunksize=chunk_rows, dtype=pd.ArrowDtype(pa.string()), keep_default_na=False, na_values=[""]
+        ):
             rows += len(df)
     elif name == "pyarrow":
         names = [f"c{i}" for i in range(ncols)]
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(use_threads=False, skip_rows=1,
-                                                                     column_names=names),
-                                parse_options=pacsv.ParseOptions(newlines_in_values=True,
-                                                                 invalid_row_handler=lambda r: "skip"),
-                                convert_options=pacsv.ConvertOptions(
-                                    column_types={n: pa.string() for n in names}, null_values=[""],
-                                    strings_can_be_null=True))
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False, skip_rows=1, column_names=names),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda r: "skip"),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, null_values=[""], strings_can_be_null=True
+            ),
+        )
         for batch in reader:
             rows += batch.to_pandas(types_mapper=pd.ArrowDtype).shape[0]
     elif name == "polars":
         import polars as pl
+
         for batch in pl.scan_csv(path, infer_schema=False).collect_batches(chunk_size=chunk_rows):
             rows += len(batch.to_pandas(types_mapper=pd.ArrowDtype))
-    return {"case": f"bare {name} reader (text columns, to pandas)", "rows": rows,
-            "seconds": time.perf_counter() - t0, "cpu_s": _cpu() - cpu, "base_mb": base}
+    return {
+        "case": f"bare {name} reader (text columns, to pandas)",
+        "rows": rows,
+        "seconds": time.perf_counter() - t0,
+        "cpu_s": _cpu() - cpu,
+        "base_mb": base,
+    }
 
 
 def main() -> None:
@@ -110,8 +129,11 @@ def main() -> None:
         path = os.path.join(tempfile.gettempdir(), f"route-bench-{args.rows}.csv")
         if not os.path.exists(path):
             gen = [sys.executable, args.gen]
-            gen += (["csv", "--rows", str(args.rows), "--out", path] if Path(args.gen).name == "gen.py"
-                    else [str(args.rows), path])
+            gen += (
+                ["csv", "--rows", str(args.rows), "--out", path]
+                if Path(args.gen).name == "gen.py"
+                else [str(args.rows), path]
+            )
             subprocess.run(gen, check=True)
     cases = [("source", e) for e in args.engines.split(",") if e]
     if args.candidates:
@@ -120,16 +142,22 @@ def main() -> None:
     for kind, name in cases:
         results = []
         for _ in range(max(1, args.reps)):
-            out = subprocess.run([sys.executable, __file__, "--file", path, "--chunk-rows",
-                                  str(args.chunk_rows), "--one", kind, name],
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--file", path, "--chunk-rows", str(args.chunk_rows), "--one", kind, name],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
         results.sort(key=lambda r: r["seconds"])
         r = results[len(results) // 2]
         speeds = [x["rows"] / x["seconds"] for x in results]
-        print(f"{r['case']:48s} {r['rows']:>10,} rows {r['seconds']:6.2f} s {r['rows'] / r['seconds']:>11,.0f} "
-              f"rows/s ({min(speeds):,.0f}-{max(speeds):,.0f})  CPU {r['cpu_s']:.2f} s  "
-              f"peak RSS {max(x['peak_mb'] for x in results):.0f} MB (before reading {r['base_mb']:.0f} MB)")
+        print(
+            f"{r['case']:48s} {r['rows']:>10,} rows {r['seconds']:6.2f} s {r['rows'] / r['seconds']:>11,.0f} "
+            f"rows/s ({min(speeds):,.0f}-{max(speeds):,.0f})  CPU {r['cpu_s']:.2f} s  "
+            f"peak RSS {max(x['peak_mb'] for x in results):.0f} MB (before reading {r['base_mb']:.0f} MB)"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -26,8 +26,21 @@ import time
 from pathlib import Path
 
 CASES = ("openpyxl_ro", "calamine_iter", "excel_source")
-HEADER = ["id", "list_year", "date_recorded", "town", "zip", "address", "assessed_value", "sale_amount",
-          "property_type", "remarks", "latitude", "longitude", "updated_at"]
+HEADER = [
+    "id",
+    "list_year",
+    "date_recorded",
+    "town",
+    "zip",
+    "address",
+    "assessed_value",
+    "sale_amount",
+    "property_type",
+    "remarks",
+    "latitude",
+    "longitude",
+    "updated_at",
+]
 
 
 def write_workbook(path: Path, rows: int) -> None:
@@ -44,23 +57,30 @@ def write_workbook(path: Path, rows: int) -> None:
     for i in range(1, rows + 1):
         day = base + dt.timedelta(days=rnd.randrange(8400))
         value = round(rnd.lognormvariate(11.8, 0.8), 2)
-        ws.append([
-            i, day.year, day.date(), rnd.choice(towns), f"{rnd.randrange(6001, 6999):05d}",
-            f"{rnd.randrange(1, 2500)} MAIN ST", value,
-            None if rnd.random() < 0.01 else round(value * 1.4, 2),
-            rnd.choice(["Residential", "Commercial", "Vacant Land", None]),
-            None if rnd.random() < 0.45 else "Short sale, lender approved, \"as is\"",
-            None if rnd.random() < 0.08 else round(41.5 + rnd.random(), 6),
-            None if rnd.random() < 0.08 else round(-72.5 + rnd.random(), 6),
-            day + dt.timedelta(days=rnd.randrange(30, 400), seconds=rnd.randrange(86400)),
-        ])
+        ws.append(
+            [
+                i,
+                day.year,
+                day.date(),
+                rnd.choice(towns),
+                f"{rnd.randrange(6001, 6999):05d}",
+                f"{rnd.randrange(1, 2500)} MAIN ST",
+                value,
+                None if rnd.random() < 0.01 else round(value * 1.4, 2),
+                rnd.choice(["Residential", "Commercial", "Vacant Land", None]),
+                None if rnd.random() < 0.45 else 'Short sale, lender approved, "as is"',
+                None if rnd.random() < 0.08 else round(41.5 + rnd.random(), 6),
+                None if rnd.random() < 0.08 else round(-72.5 + rnd.random(), 6),
+                day + dt.timedelta(days=rnd.randrange(30, 400), seconds=rnd.randrange(86400)),
+            ]
+        )
     wb.save(path)
 
 
 def run_case(case: str, path: str) -> dict:
     """One repetition, in this (fresh) process; imports are outside the timed region."""
     if case == "excel_source":
-        from pipeline.context import RunContext, StepContext
+        from pipeline.basics.context import RunContext, StepContext
         from pipeline.sources.excel import ExcelSource
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
@@ -83,8 +103,13 @@ def run_case(case: str, path: str) -> dict:
         for chunk in ExcelSource({"path": path}, StepContext(run, "source", "excel")).chunks():
             rows += len(chunk)
     seconds = time.perf_counter() - start
-    return {"case": case, "rows": rows, "seconds": seconds, "base_rss_mb": base,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "case": case,
+        "rows": rows,
+        "seconds": seconds,
+        "base_rss_mb": base,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main(argv=None) -> None:
@@ -103,16 +128,29 @@ def main(argv=None) -> None:
         print(f"writing {path} ({args.rows:,} rows) ...", file=sys.stderr)
         write_workbook(path, args.rows)
     print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, {args.reps} fresh processes per case\n")
-    print(f"{'case':<15} {'rows':>9} {'median s':>9} {'min-max s':>13} {'rows/s':>9} {'peak RSS MB':>12} {'RSS before':>11}")
+    print(
+        f"{'case':<15} {'rows':>9} {'median s':>9} {'min-max s':>13} {'rows/s':>9} {'peak RSS MB':>12} {'RSS before':>11}"
+    )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     for case in args.cases.split(","):
-        runs = [json.loads(subprocess.run([sys.executable, __file__, "--one", case, "--file", str(path)],
-                                          check=True, capture_output=True, text=True, env=env).stdout)
-                for _ in range(args.reps)]
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, __file__, "--one", case, "--file", str(path)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                ).stdout
+            )
+            for _ in range(args.reps)
+        ]
         secs = [r["seconds"] for r in runs]
         med = statistics.median(secs)
-        print(f"{case:<15} {runs[0]['rows']:>9,} {med:>9.3f} {min(secs):>6.2f}-{max(secs):<6.2f} "
-              f"{runs[0]['rows'] / med:>9,.0f} {max(r['peak_rss_mb'] for r in runs):>12.0f} {runs[0]['base_rss_mb']:>11.0f}")
+        print(
+            f"{case:<15} {runs[0]['rows']:>9,} {med:>9.3f} {min(secs):>6.2f}-{max(secs):<6.2f} "
+            f"{runs[0]['rows'] / med:>9,.0f} {max(r['peak_rss_mb'] for r in runs):>12.0f} {runs[0]['base_rss_mb']:>11.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -26,11 +26,13 @@ sys.path.insert(0, str(HERE))
 from bench_socrata import GEN, ROUTE, SECRET, USER, Sink, delivery_name, timed  # noqa: E402
 
 # `route execute` with the journal replaced by the no-op one (for the "off" runs only).
-NO_JOURNAL = ("import sys, pipeline.executor as e, pipeline.journal as j\n"
-              "e.Journal = lambda *a, **k: j.NoJournal()\n"
-              "from pipeline.cli import main\n"
-              "sys.argv = ['route'] + sys.argv[1:]\n"
-              "main()\n")
+NO_JOURNAL = (
+    "import sys, pipeline.engine.executor as e, pipeline.runs.journal as j\n"
+    "e.Journal = lambda *a, **k: j.NoJournal()\n"
+    "from pipeline.cli import main\n"
+    "sys.argv = ['route'] + sys.argv[1:]\n"
+    "main()\n"
+)
 
 
 def make_csv(path: Path, rows: int) -> Path:
@@ -56,22 +58,30 @@ def main() -> int:
             for mode in ("on", "off") if rep % 2 == 0 else ("off", "on"):
                 dataset = sink.dataset()
                 route = work / "route.yaml"
-                route.write_text(ROUTE.format(csv=csv, delivery=delivery_name(), url=sink.url, dataset=dataset,
-                                              user=USER, secret=SECRET))
-                cmd = ([sys.executable, "-m", "pipeline.cli"] if mode == "on" else [sys.executable, "-c", NO_JOURNAL])
+                route.write_text(
+                    ROUTE.format(
+                        csv=csv, delivery=delivery_name(), url=sink.url, dataset=dataset, user=USER, secret=SECRET
+                    )
+                )
+                cmd = [sys.executable, "-m", "pipeline.cli"] if mode == "on" else [sys.executable, "-c", NO_JOURNAL]
                 result = timed([*cmd, "execute", str(route), "--state", str(work / f"state-{mode}"), "-q"], work)
                 got = sink.rows(dataset)
                 if got != args.rows:
                     raise SystemExit(f"journal {mode}: the sink has {got} rows, expected {args.rows}")
                 results[mode].append(args.rows / result["seconds"])
-                print(f"rep {rep + 1} journal {mode:3}: {args.rows / result['seconds']:>10,.0f} rows/s "
-                      f"({result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB)", flush=True)
+                print(
+                    f"rep {rep + 1} journal {mode:3}: {args.rows / result['seconds']:>10,.0f} rows/s "
+                    f"({result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB)",
+                    flush=True,
+                )
     finally:
         sink.stop()
     on, off = statistics.median(results["on"]), statistics.median(results["off"])
     cost = (off - on) / off
-    print(f"median: journal on {on:,.0f} rows/s, off {off:,.0f} rows/s: the journal costs {cost:.1%} "
-          f"of throughput (goal < 5%)")
+    print(
+        f"median: journal on {on:,.0f} rows/s, off {off:,.0f} rows/s: the journal costs {cost:.1%} "
+        f"of throughput (goal < 5%)"
+    )
     return 0
 
 

@@ -28,12 +28,38 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-COLUMNS = [("id", "number"), ("list_year", "number"), ("date_recorded", "calendar_date"), ("town", "text"),
-           ("address", "text"), ("assessed_value", "number"), ("sale_amount", "number"),
-           ("property_type", "text"), ("residential_type", "text"), ("remarks", "text"),
-           ("latitude", "number"), ("longitude", "number"), ("updated_at", "calendar_date")]
-TOWNS = ["Andover", "Ansonia", "Ashford", "Avon", "Berlin", "Bethel", "Bristol", "Canton", "Darien",
-         "Enfield", "Hartford", "New Haven", "Stamford", "West Haven", "Windsor"]
+COLUMNS = [
+    ("id", "number"),
+    ("list_year", "number"),
+    ("date_recorded", "calendar_date"),
+    ("town", "text"),
+    ("address", "text"),
+    ("assessed_value", "number"),
+    ("sale_amount", "number"),
+    ("property_type", "text"),
+    ("residential_type", "text"),
+    ("remarks", "text"),
+    ("latitude", "number"),
+    ("longitude", "number"),
+    ("updated_at", "calendar_date"),
+]
+TOWNS = [
+    "Andover",
+    "Ansonia",
+    "Ashford",
+    "Avon",
+    "Berlin",
+    "Bethel",
+    "Bristol",
+    "Canton",
+    "Darien",
+    "Enfield",
+    "Hartford",
+    "New Haven",
+    "Stamford",
+    "West Haven",
+    "Windsor",
+]
 TYPES = ["Residential", "Commercial", "Vacant Land", "Condo", "Single Family", None]
 
 
@@ -47,9 +73,10 @@ def bodies(rows: int, batch: int, seed: int = 1) -> list[bytes]:
         years = rng.integers(2001, 2024, n).tolist()
         days = rng.integers(0, 8000, n)
         dates = np.datetime_as_string(np.datetime64("2001-01-01") + days.astype("timedelta64[D]"), unit="D").tolist()
-        stamps = np.datetime_as_string(np.datetime64("2001-01-01T00:00:00") +
-                                       (days * 86400 + rng.integers(0, 86400, n)).astype("timedelta64[s]"),
-                                       unit="s").tolist()
+        stamps = np.datetime_as_string(
+            np.datetime64("2001-01-01T00:00:00") + (days * 86400 + rng.integers(0, 86400, n)).astype("timedelta64[s]"),
+            unit="s",
+        ).tolist()
         assessed = np.round(rng.lognormal(11.8, 0.8, n), 2).tolist()
         sale = np.round(rng.lognormal(12.1, 0.8, n), 2).tolist()
         lat = np.round(rng.uniform(40.98, 42.05, n), 6).tolist()
@@ -57,11 +84,24 @@ def bodies(rows: int, batch: int, seed: int = 1) -> list[bytes]:
         town = [TOWNS[i] for i in rng.integers(0, len(TOWNS), n)]
         ptype = [TYPES[i] for i in rng.integers(0, len(TYPES), n)]
         number = rng.integers(1, 2500, n).tolist()
-        records = [{"id": ids[i], "list_year": years[i], "date_recorded": dates[i], "town": town[i],
-                    "address": f"{number[i]} MAIN ST", "assessed_value": assessed[i], "sale_amount": sale[i],
-                    "property_type": ptype[i], "residential_type": None,
-                    "remarks": 'Short sale, "as is", lender approved' if i % 2 else None,
-                    "latitude": lat[i], "longitude": lon[i], "updated_at": stamps[i]} for i in range(n)]
+        records = [
+            {
+                "id": ids[i],
+                "list_year": years[i],
+                "date_recorded": dates[i],
+                "town": town[i],
+                "address": f"{number[i]} MAIN ST",
+                "assessed_value": assessed[i],
+                "sale_amount": sale[i],
+                "property_type": ptype[i],
+                "residential_type": None,
+                "remarks": 'Short sale, "as is", lender approved' if i % 2 else None,
+                "latitude": lat[i],
+                "longitude": lon[i],
+                "updated_at": stamps[i],
+            }
+            for i in range(n)
+        ]
         out.append(orjson.dumps(records))
     return out
 
@@ -70,8 +110,9 @@ def serve(path: str, ready, stop) -> None:
     from pipeline.portal import LocalPortal
 
     portal = LocalPortal(path, users={"bench": "secret"})
-    ff = portal.create_dataset(name="bench", columns=[{"fieldName": f, "name": f, "dataTypeName": t}
-                                                      for f, t in COLUMNS], row_identifier="id")
+    ff = portal.create_dataset(
+        name="bench", columns=[{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS], row_identifier="id"
+    )
     server = portal.serve()
     ready.send((server.url, ff))
     stop.recv()
@@ -129,8 +170,11 @@ def main(argv=None) -> None:
         for label in ("insert (new keys)", "update (same keys)"):
             seconds = post_all(url, ff, payloads, a.clients)
             results.append((label, seconds))
-            print(f"{label:20s} {a.rows:,} rows, {size / 1e6:.0f} MB JSON in {seconds:.2f} s: "
-                  f"{a.rows / seconds:,.0f} rows/s", flush=True)
+            print(
+                f"{label:20s} {a.rows:,} rows, {size / 1e6:.0f} MB JSON in {seconds:.2f} s: "
+                f"{a.rows / seconds:,.0f} rows/s",
+                flush=True,
+            )
         count = requests.get(f"{url}/resource/{ff}.json", params={"$select": "count(*)"}).json()[0]["count"]
         stop_parent.send(True)
         cpu = ready_parent.recv()

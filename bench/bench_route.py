@@ -9,7 +9,6 @@ one's peak RSS. Each runs in its own process, measured the same way.
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import textwrap

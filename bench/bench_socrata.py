@@ -32,10 +32,21 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 GEN = Path(os.environ.get("ROUTE_BENCH_GEN", "/work/shared/bench/gen.py"))
-COLUMNS = [("id", "number"), ("list_year", "number"), ("date_recorded", "calendar_date"), ("town", "text"),
-           ("address", "text"), ("assessed_value", "number"), ("sale_amount", "number"),
-           ("property_type", "text"), ("residential_type", "text"), ("remarks", "text"),
-           ("latitude", "number"), ("longitude", "number"), ("updated_at", "calendar_date")]
+COLUMNS = [
+    ("id", "number"),
+    ("list_year", "number"),
+    ("date_recorded", "calendar_date"),
+    ("town", "text"),
+    ("address", "text"),
+    ("assessed_value", "number"),
+    ("sale_amount", "number"),
+    ("property_type", "text"),
+    ("residential_type", "text"),
+    ("remarks", "text"),
+    ("latitude", "number"),
+    ("longitude", "number"),
+    ("updated_at", "calendar_date"),
+]
 USER, SECRET = "bench", "bench-secret"
 
 ROUTE = """\
@@ -56,7 +67,7 @@ targets:
         auth: {{username: {user}, password: {secret}}}
 """
 
-SODAPY = '''\
+SODAPY = """\
 import sys, numpy as np, pandas as pd, requests
 from sodapy import Socrata
 csv, host, dataset, user, secret = sys.argv[1:6]
@@ -76,9 +87,9 @@ for chunk in pd.read_csv(csv, chunksize=50_000, dtype=str, keep_default_na=False
     records = [dict(zip(names, row)) for row in zip(*values)]
     for i in range(0, len(records), 10_000):
         client.upsert(dataset, records[i:i + 10_000])
-'''
+"""
 
-PORTAL = '''\
+PORTAL = """\
 import sys, time
 from pipeline.portal import LocalPortal
 portal = LocalPortal(sys.argv[1], users={sys.argv[2]: sys.argv[3]})
@@ -88,7 +99,7 @@ try:
     time.sleep(float(sys.argv[4]))
 finally:
     server.stop()
-'''
+"""
 
 
 def timed(cmd: list[str], cwd: Path) -> dict:
@@ -119,8 +130,9 @@ def delivery_name() -> str:
 class Sink:
     def __init__(self):
         spec = ",".join(f"{f}:{t}" for f, t in COLUMNS)
-        self.proc, line = start([sys.executable, str(HERE / "sink.py"), "--columns", spec, "--row-id", "id",
-                                 "--max-seconds", "3600"])
+        self.proc, line = start(
+            [sys.executable, str(HERE / "sink.py"), "--columns", spec, "--row-id", "id", "--max-seconds", "3600"]
+        )
         self.url = f"http://127.0.0.1:{line.split()[1]}"
 
     def dataset(self) -> str:
@@ -144,14 +156,19 @@ class Portal:
 
     def dataset(self) -> str:
         self.n += 1
-        body = {"name": f"bench {self.n}", "columns": [{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS],
-                "metadata": {"rowIdentifier": "id"}}
+        body = {
+            "name": f"bench {self.n}",
+            "columns": [{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS],
+            "metadata": {"rowIdentifier": "id"},
+        }
         view = self.session.post(self.url + "/api/views.json", json=body, timeout=60).json()
         self.session.post(f"{self.url}/api/views/{view['id']}/publication.json", timeout=60)
         return view["id"]
 
     def rows(self, dataset: str) -> int:
-        body = self.session.get(f"{self.url}/resource/{dataset}.json", params={"$select": "count(*)"}, timeout=600).json()
+        body = self.session.get(
+            f"{self.url}/resource/{dataset}.json", params={"$select": "count(*)"}, timeout=600
+        ).json()
         return int(next(iter(body[0].values())))
 
     def stop(self):
@@ -163,8 +180,9 @@ def run_case(client: str, target, csv: Path, work: Path, rows: int) -> dict:
     dataset = target.dataset()
     if client == "route":
         route = work / "route.yaml"
-        route.write_text(ROUTE.format(csv=csv, delivery=delivery_name(), url=target.url, dataset=dataset,
-                                      user=USER, secret=SECRET))
+        route.write_text(
+            ROUTE.format(csv=csv, delivery=delivery_name(), url=target.url, dataset=dataset, user=USER, secret=SECRET)
+        )
         result = timed(["route", "execute", str(route), "--state", str(work / "state")], work)
     else:
         script = work / "sodapy_upsert.py"
@@ -183,7 +201,9 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", choices=["sink", "portal"])
-    ap.add_argument("--data", default=os.environ.get("ROUTE_BENCH_DATA", str(Path(tempfile.gettempdir()) / "route-bench")))
+    ap.add_argument(
+        "--data", default=os.environ.get("ROUTE_BENCH_DATA", str(Path(tempfile.gettempdir()) / "route-bench"))
+    )
     args = ap.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
@@ -205,10 +225,13 @@ def main() -> int:
                 for client in ("route", "sodapy"):
                     runs = results[(name, client)]
                     med = statistics.median(r["seconds"] for r in runs)
-                    print(f"{name:6} {client:6} median {med:6.2f} s  {args.rows / med:>9,.0f} rows/s  "
-                          f"peak RSS {max(r['peak_rss_mb'] for r in runs):5.0f} MB  "
-                          f"CPU {statistics.median(r['cpu_s'] for r in runs):5.1f} s  "
-                          f"(runs: {', '.join(format(r['seconds'], '.2f') for r in runs)})", flush=True)
+                    print(
+                        f"{name:6} {client:6} median {med:6.2f} s  {args.rows / med:>9,.0f} rows/s  "
+                        f"peak RSS {max(r['peak_rss_mb'] for r in runs):5.0f} MB  "
+                        f"CPU {statistics.median(r['cpu_s'] for r in runs):5.1f} s  "
+                        f"(runs: {', '.join(format(r['seconds'], '.2f') for r in runs)})",
+                        flush=True,
+                    )
             finally:
                 target.stop()
     for name in ("sink", "portal"):

@@ -29,11 +29,24 @@ CASES = {
     "dedupe-last": ("transforms.rows:dedupe", {"keys": ["parcel"], "keep": "last"}),
     "unique": ("transforms.validate:unique", {"columns": ["id"]}),
     "sort": ("transforms.rows:sort", {"by": ["town", "amount"]}),
-    "aggregate-towns": ("transforms.reshape:aggregate", {"by": ["town", "year"], "compute": {
-        "sales": "count", "total": {"sum": "amount"}, "mean": {"mean": "amount"}, "low": {"min": "amount"},
-        "high": {"max": "amount"}, "first_remark": {"first": "remarks"}}}),
-    "aggregate-parcels": ("transforms.reshape:aggregate", {"by": ["parcel"], "compute": {
-        "sales": "count", "total": {"sum": "amount"}, "last_year": {"max": "year"}}}),
+    "aggregate-towns": (
+        "transforms.reshape:aggregate",
+        {
+            "by": ["town", "year"],
+            "compute": {
+                "sales": "count",
+                "total": {"sum": "amount"},
+                "mean": {"mean": "amount"},
+                "low": {"min": "amount"},
+                "high": {"max": "amount"},
+                "first_remark": {"first": "remarks"},
+            },
+        },
+    ),
+    "aggregate-parcels": (
+        "transforms.reshape:aggregate",
+        {"by": ["parcel"], "compute": {"sales": "count", "total": {"sum": "amount"}, "last_year": {"max": "year"}}},
+    ),
 }
 
 
@@ -41,35 +54,41 @@ def chunks(rows: int, chunk_rows: int):
     import numpy as np
     import pandas as pd
     import pyarrow as pa
-
-    from pipeline.dtypes import INTEGER, NUMBER
-
     import pyarrow.compute as pc
+
+    from pipeline.basics.dtypes import INTEGER, NUMBER
 
     rng = np.random.default_rng(2024)
     towns = pa.array([f"Town {i:03d}" for i in range(169)])
     words = "short sale estate lender approved vacant family transfer deed quit claim".split()
-    remarks = pa.array([f"{words[i % 11]} {words[i // 11 % 11]} MLS #{rng.integers(1000, 99999)}" for i in range(10_000)])
+    remarks = pa.array(
+        [f"{words[i % 11]} {words[i // 11 % 11]} MLS #{rng.integers(1000, 99999)}" for i in range(10_000)]
+    )
     for start in range(0, rows, chunk_rows):
         n = min(chunk_rows, rows - start)
         ids = np.arange(start, start + n)
         repeat = rng.random(n) < 0.01
         ids[repeat] = rng.integers(0, max(1, start + 1), int(repeat.sum()))
-        parcel = pc.binary_join_element_wise("P-", pc.cast(pa.array(rng.integers(0, int(rows * 0.5), n)), pa.string()), "")
-        df = pd.DataFrame({
-            "id": pd.array(ids, dtype=INTEGER),
-            "parcel": pd.arrays.ArrowExtensionArray(parcel),
-            "town": pd.arrays.ArrowExtensionArray(towns.take(pa.array(rng.integers(0, 169, n)))),
-            "year": pd.array(rng.integers(2000, 2025, n), dtype=INTEGER),
-            "amount": pd.array(np.round(rng.random(n) * 900_000, 2), dtype=NUMBER),
-            "remarks": pd.arrays.ArrowExtensionArray(remarks.take(pa.array(rng.integers(0, 10_000, n)))),
-        }, index=pd.RangeIndex(start + 2, start + n + 2))
+        parcel = pc.binary_join_element_wise(
+            "P-", pc.cast(pa.array(rng.integers(0, int(rows * 0.5), n)), pa.string()), ""
+        )
+        df = pd.DataFrame(
+            {
+                "id": pd.array(ids, dtype=INTEGER),
+                "parcel": pd.arrays.ArrowExtensionArray(parcel),
+                "town": pd.arrays.ArrowExtensionArray(towns.take(pa.array(rng.integers(0, 169, n)))),
+                "year": pd.array(rng.integers(2000, 2025, n), dtype=INTEGER),
+                "amount": pd.array(np.round(rng.random(n) * 900_000, 2), dtype=NUMBER),
+                "remarks": pd.arrays.ArrowExtensionArray(remarks.take(pa.array(rng.integers(0, 10_000, n)))),
+            },
+            index=pd.RangeIndex(start + 2, start + n + 2),
+        )
         df.attrs["source"] = "generated.csv"
         yield df
 
 
 def run_case(name: str, rows: int, chunk_rows: int) -> dict:
-    from pipeline.plugins import load_reference
+    from pipeline.basics.plugins import load_reference
     from pipeline.testing import bind_options, step_context
 
     folder = Path(tempfile.mkdtemp(prefix="bench-stream-"))
@@ -88,10 +107,17 @@ def run_case(name: str, rows: int, chunk_rows: int) -> dict:
         out_chunks += 1
         biggest = max(biggest, len(out))
     seconds = time.perf_counter() - t0
-    return {"case": name, "rows": rows, "seconds": round(seconds, 2), "rows_per_s": int(rows / seconds),
-            "rows_out": out_rows, "rejected": ctx.rejected, "biggest_chunk": biggest,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "base_rss_mb": round(base, 1)}
+    return {
+        "case": name,
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_s": int(rows / seconds),
+        "rows_out": out_rows,
+        "rejected": ctx.rejected,
+        "biggest_chunk": biggest,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "base_rss_mb": round(base, 1),
+    }
 
 
 def main() -> None:
@@ -104,16 +130,24 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_case(args.one, args.rows, args.chunk_rows)))
         return
-    print(f"{'case':<18} {'seconds':>8} {'rows/s':>10} {'rows out':>10} {'rejected':>9} {'peak MB':>8} {'max chunk':>9}")
+    print(
+        f"{'case':<18} {'seconds':>8} {'rows/s':>10} {'rows out':>10} {'rejected':>9} {'peak MB':>8} {'max chunk':>9}"
+    )
     for name in args.cases.split(","):
-        done = subprocess.run([sys.executable, __file__, str(args.rows), "--one", name,
-                               "--chunk-rows", str(args.chunk_rows)], capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, __file__, str(args.rows), "--one", name, "--chunk-rows", str(args.chunk_rows)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode:
             print(f"{name:<18} failed:\n{done.stderr}")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{name:<18} {r['seconds']:>8} {r['rows_per_s']:>10,} {r['rows_out']:>10,} {r['rejected']:>9,} "
-              f"{r['peak_rss_mb']:>8} {r['biggest_chunk']:>9,}", flush=True)
+        print(
+            f"{name:<18} {r['seconds']:>8} {r['rows_per_s']:>10,} {r['rows_out']:>10,} {r['rejected']:>9,} "
+            f"{r['peak_rss_mb']:>8} {r['biggest_chunk']:>9,}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -14,19 +14,101 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-TOWNS = ["Hartford", "New Haven", "Bridgeport", "Stamford", "Waterbury", "Norwalk", "Danbury",
-         "New Britain", "West Hartford", "Greenwich", "Hamden", "Meriden", "Bristol", "Manchester",
-         "West Haven", "Milford", "Stratford", "East Hartford", "Middletown", "Wallingford",
-         "Enfield", "Southington", "Shelton", "Norwich", "Groton", "Torrington", "Trumbull",
-         "Glastonbury", "Naugatuck", "Newington", "Cheshire", "Vernon", "Windsor", "New London",
-         "Branford", "Fairfield", "Ridgefield", "Farmington", "Simsbury", "Old Saybrook"]
-ZIPS = ["06103", "06510", "06604", "06901", "06702", "06850", "06810", "06051", "06107", "06830",
-        "06514", "06450", "06010", "06040", "06516", "06460", "06614", "06108", "06457", "06492",
-        "06082", "06489", "06484", "06360", "06340", "06790", "06611", "06033", "06770", "06111",
-        "06410", "06066", "06095", "06320", "06405", "06824", "06877", "06032", "06070", "06475"]
+TOWNS = [
+    "Hartford",
+    "New Haven",
+    "Bridgeport",
+    "Stamford",
+    "Waterbury",
+    "Norwalk",
+    "Danbury",
+    "New Britain",
+    "West Hartford",
+    "Greenwich",
+    "Hamden",
+    "Meriden",
+    "Bristol",
+    "Manchester",
+    "West Haven",
+    "Milford",
+    "Stratford",
+    "East Hartford",
+    "Middletown",
+    "Wallingford",
+    "Enfield",
+    "Southington",
+    "Shelton",
+    "Norwich",
+    "Groton",
+    "Torrington",
+    "Trumbull",
+    "Glastonbury",
+    "Naugatuck",
+    "Newington",
+    "Cheshire",
+    "Vernon",
+    "Windsor",
+    "New London",
+    "Branford",
+    "Fairfield",
+    "Ridgefield",
+    "Farmington",
+    "Simsbury",
+    "Old Saybrook",
+]
+ZIPS = [
+    "06103",
+    "06510",
+    "06604",
+    "06901",
+    "06702",
+    "06850",
+    "06810",
+    "06051",
+    "06107",
+    "06830",
+    "06514",
+    "06450",
+    "06010",
+    "06040",
+    "06516",
+    "06460",
+    "06614",
+    "06108",
+    "06457",
+    "06492",
+    "06082",
+    "06489",
+    "06484",
+    "06360",
+    "06340",
+    "06790",
+    "06611",
+    "06033",
+    "06770",
+    "06111",
+    "06410",
+    "06066",
+    "06095",
+    "06320",
+    "06405",
+    "06824",
+    "06877",
+    "06032",
+    "06070",
+    "06475",
+]
 TYPES = ["Residential", "Commercial", "Vacant Land", "Apartments", "Industrial", "Condo"]
-REMARKS = ["", "FAMILY SALE", 'SOLD "AS IS", NO WARRANTY', "ESTATE SALE, PROBATE", "FORECLOSURE",
-           "CORRECTED DEED; SEE #1234", "Price includes 2 lots, one, two", "  leading and trailing  "]
+REMARKS = [
+    "",
+    "FAMILY SALE",
+    'SOLD "AS IS", NO WARRANTY',
+    "ESTATE SALE, PROBATE",
+    "FORECLOSURE",
+    "CORRECTED DEED; SEE #1234",
+    "Price includes 2 lots, one, two",
+    "  leading and trailing  ",
+]
 
 
 def generate(rows: int, seed: int = 7) -> pa.Table:
@@ -43,25 +125,28 @@ def generate(rows: int, seed: int = 7) -> pa.Table:
     empty = rng.random(rows) < 0.03
     lat = np.round(41.0 + rng.random(rows) * 1.0, 6)
     lon = np.round(-73.7 + rng.random(rows) * 1.9, 6)
-    return pa.table({
-        "Serial Number": pa.array(np.arange(1, rows + 1)).cast(pa.string()),
-        "Town": pa.array(np.array(TOWNS, dtype=object)[town_idx]),
-        "ZIP": pa.array(np.array(ZIPS, dtype=object)[town_idx]),
-        "Sale Date": us_dates,
-        "Recorded At": pc.strftime(pa.array(stamps), "%Y-%m-%dT%H:%M:%S"),
-        "Sale Amount": pa.array(np.where(empty, None, amount.astype(str)), pa.string()),
-        "Property Type": pa.array(np.array(TYPES, dtype=object)[rng.integers(0, len(TYPES), rows)]),
-        "Remarks": pa.array(np.array(REMARKS, dtype=object)[rng.integers(0, len(REMARKS), rows)]),
-        "Latitude": pa.array(lat.astype(str)),
-        "Longitude": pa.array(lon.astype(str)),
-    })
+    return pa.table(
+        {
+            "Serial Number": pa.array(np.arange(1, rows + 1)).cast(pa.string()),
+            "Town": pa.array(np.array(TOWNS, dtype=object)[town_idx]),
+            "ZIP": pa.array(np.array(ZIPS, dtype=object)[town_idx]),
+            "Sale Date": us_dates,
+            "Recorded At": pc.strftime(pa.array(stamps), "%Y-%m-%dT%H:%M:%S"),
+            "Sale Amount": pa.array(np.where(empty, None, amount.astype(str)), pa.string()),
+            "Property Type": pa.array(np.array(TYPES, dtype=object)[rng.integers(0, len(TYPES), rows)]),
+            "Remarks": pa.array(np.array(REMARKS, dtype=object)[rng.integers(0, len(REMARKS), rows)]),
+            "Latitude": pa.array(lat.astype(str)),
+            "Longitude": pa.array(lon.astype(str)),
+        }
+    )
 
 
 def write_csv(rows: int, out: Path, seed: int = 7) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     step = 200_000
-    with pacsv.CSVWriter(str(out), generate(1).schema,
-                         write_options=pacsv.WriteOptions(quoting_style="needed")) as writer:
+    with pacsv.CSVWriter(
+        str(out), generate(1).schema, write_options=pacsv.WriteOptions(quoting_style="needed")
+    ) as writer:
         for start in range(0, rows, step):
             table = generate(min(step, rows - start), seed + start)
             serial = pa.array(np.arange(start + 1, start + table.num_rows + 1)).cast(pa.string())

@@ -49,10 +49,19 @@ class Counters:
 
 
 def view(dataset_id: str, columns: list[tuple[str, str]], row_id: str | None) -> dict:
-    cols = [{"id": 100 + i, "fieldName": f, "name": f, "dataTypeName": t, "position": i + 1}
-            for i, (f, t) in enumerate(columns)]
-    out = {"id": dataset_id, "name": f"bench {dataset_id}", "viewType": "tabular", "displayType": "table",
-           "publicationStage": "published", "columns": cols, "metadata": {}}
+    cols = [
+        {"id": 100 + i, "fieldName": f, "name": f, "dataTypeName": t, "position": i + 1}
+        for i, (f, t) in enumerate(columns)
+    ]
+    out = {
+        "id": dataset_id,
+        "name": f"bench {dataset_id}",
+        "viewType": "tabular",
+        "displayType": "table",
+        "publicationStage": "published",
+        "columns": cols,
+        "metadata": {},
+    }
     for c in cols:
         if c["fieldName"] == row_id:
             out["rowIdentifierColumnId"] = c["id"]
@@ -62,7 +71,7 @@ def view(dataset_id: str, columns: list[tuple[str, str]], row_id: str | None) ->
 def make_handler(counters: Counters, columns, row_id):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True     # without it every answer waits ~40 ms for a delayed ACK
+        disable_nagle_algorithm = True  # without it every answer waits ~40 ms for a delayed ACK
 
         def log_message(self, *args):
             pass
@@ -84,8 +93,15 @@ def make_handler(counters: Counters, columns, row_id):
                 return self._answer(200, view(m.group(1), columns, row_id))
             if self.path == "/stats":
                 with counters.lock:
-                    return self._answer(200, {"rows": counters.rows, "requests": counters.requests,
-                                              "bytes": counters.bytes, "parse_s": counters.parse_s})
+                    return self._answer(
+                        200,
+                        {
+                            "rows": counters.rows,
+                            "requests": counters.requests,
+                            "bytes": counters.bytes,
+                            "parse_s": counters.parse_s,
+                        },
+                    )
             self._answer(404, {"code": "not-found", "error": True, "message": "not found"})
 
         def do_POST(self):
@@ -104,8 +120,17 @@ def make_handler(counters: Counters, columns, row_id):
             if not isinstance(rows, list):
                 return self._answer(400, {"code": "req.body.not-an-array", "error": True, "message": "not an array"})
             counters.add(len(rows), len(body), time.perf_counter() - start)
-            self._answer(200, {"Rows Created": len(rows), "Rows Updated": 0, "Rows Deleted": 0, "Errors": 0,
-                               "By RowIdentifier": 0, "By SID": 0})
+            self._answer(
+                200,
+                {
+                    "Rows Created": len(rows),
+                    "Rows Updated": 0,
+                    "Rows Deleted": 0,
+                    "Errors": 0,
+                    "By RowIdentifier": 0,
+                    "By SID": 0,
+                },
+            )
 
     return Handler
 

@@ -13,27 +13,68 @@ nothing to install and keeps one version number for the engine and the API it pr
 
 from __future__ import annotations
 
-from .context import StepContext
-from .deliveries.base import Delivery, DeliveryResult
-from .dtypes import (BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT, arrow, datetime_dtype, frame_from_arrow,
-                     route_type_of, series)
-from .errors import DeliveryFailed, OptionError, RouteError, RunFailed
-from .plugins import delivery, rule, source
-from .sources.base import Source, SourceProtocol
-from .testing import (CheckResult, DeliveryCheck, SourceCheck, check_delivery, check_rule, check_source,
-                      step_context)
+from pipeline.basics.context import StepContext
+from pipeline.basics.dtypes import (
+    BOOLEAN,
+    DATE,
+    DATETIME,
+    INTEGER,
+    NUMBER,
+    TEXT,
+    arrow,
+    datetime_dtype,
+    frame_from_arrow,
+    route_type_of,
+    series,
+)
+from pipeline.basics.errors import DeliveryFailed, OptionError, RouteError, RunFailed
+from pipeline.basics.plugins import delivery, rule, source
+from pipeline.deliveries.base import Delivery, DeliveryResult
+from pipeline.sources.base import Source, SourceProtocol
+from pipeline.testing import (
+    CheckResult,
+    DeliveryCheck,
+    SourceCheck,
+    check_delivery,
+    check_rule,
+    check_source,
+    step_context,
+)
 
 __all__ = [
     # markers: declare a component (registration is by entry point or dotted path)
-    "rule", "source", "delivery",
+    "rule",
+    "source",
+    "delivery",
     # what a component is handed and builds on
-    "StepContext", "Source", "SourceProtocol", "Delivery", "DeliveryResult",
+    "StepContext",
+    "Source",
+    "SourceProtocol",
+    "Delivery",
+    "DeliveryResult",
     # errors a component raises
-    "RouteError", "OptionError", "RunFailed", "DeliveryFailed",
+    "RouteError",
+    "OptionError",
+    "RunFailed",
+    "DeliveryFailed",
     # column types of the canonical table, and zero-copy Arrow helpers
-    "TEXT", "INTEGER", "NUMBER", "BOOLEAN", "DATE", "DATETIME", "datetime_dtype",
-    "arrow", "series", "frame_from_arrow", "route_type_of",
+    "TEXT",
+    "INTEGER",
+    "NUMBER",
+    "BOOLEAN",
+    "DATE",
+    "DATETIME",
+    "datetime_dtype",
+    "arrow",
+    "series",
+    "frame_from_arrow",
+    "route_type_of",
     # conformance kits for the plugin's own tests
-    "check_rule", "check_source", "check_delivery", "step_context",
-    "CheckResult", "SourceCheck", "DeliveryCheck",
+    "check_rule",
+    "check_source",
+    "check_delivery",
+    "step_context",
+    "CheckResult",
+    "SourceCheck",
+    "DeliveryCheck",
 ]

@@ -14,11 +14,11 @@ import traceback
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from .context import RunOptions
-from .errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK, RouteError, RouteInvalid
-from .plugins import Registry
+from pipeline.basics.context import RunOptions
+from pipeline.basics.errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK, RouteError, RouteInvalid
+from pipeline.basics.plugins import Registry
+from pipeline.commands.common import make_console, print_error, route_files, variables_with
 
 _DEBUG = {"on": False}
 
@@ -30,7 +30,7 @@ class RouteGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RouteError as exc:
-            _print_error(str(exc))
+            print_error(str(exc))
             raise SystemExit(exc.exit_code) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
@@ -41,54 +41,11 @@ class RouteGroup(click.Group):
             if _DEBUG["on"]:
                 traceback.print_exc()
             else:
-                _print_error(f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the details, "
-                             "and please report it)")
+                print_error(
+                    f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the details, "
+                    "and please report it)"
+                )
             raise SystemExit(EXIT_FAILED) from None
-
-
-def _print_error(message: str) -> None:
-    click.echo(message if message.startswith(("error", "internal")) or ":" in message.split(" ")[0] else f"error: {message}",
-               err=True)
-
-
-def make_console() -> Console:
-    """stdout as a rich console; wide enough off a terminal that tables never wrap in logs."""
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=True, width=240)
-    return console
-
-
-def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for item in values:
-        if "=" not in item:
-            raise RouteInvalid(f"error: --set takes NAME=value, got '{item}'")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v
-    return out
-
-
-def variables_with(sets: tuple[str, ...]) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(parse_sets(sets))
-    return env
-
-
-def route_files(paths: tuple[str, ...]) -> list[Path]:
-    """Route files named on the command line; a folder means every *.yaml / *.yml in it."""
-    files: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = sorted(q for q in path.iterdir() if q.suffix in (".yaml", ".yml") and q.name != "defaults.yaml"
-                           and not q.name.startswith("."))
-            if not found:
-                raise RouteInvalid(f"error: {p}: no route files (*.yaml) in this folder")
-            files.extend(found)
-        else:
-            files.append(path)
-    return files
 
 
 @click.group(cls=RouteGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -106,52 +63,73 @@ def cli(debug: bool) -> None:
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
 @click.option("--state", type=click.Path(file_okay=False), help="State folder (default: .route beside the route file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON instead of a table.")
-@click.option("--force", is_flag=True, help="Allow a replace that would shrink or empty its output; append again "
-              "after an append that stopped part way, sending every row.")
-@click.option("--resume", is_flag=True, help="After an append that stopped part way: send only the rows that did "
-              "not arrive.")
-@click.option("--in-doubt", type=click.Choice(["send", "skip"]), help="With --resume: send (or skip) the rows in "
-              "doubt when route cannot check them against the dataset.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Allow a replace that would shrink or empty its output; append again "
+    "after an append that stopped part way, sending every row.",
+)
+@click.option(
+    "--resume", is_flag=True, help="After an append that stopped part way: send only the rows that did not arrive."
+)
+@click.option(
+    "--in-doubt",
+    type=click.Choice(["send", "skip"]),
+    help="With --resume: send (or skip) the rows in doubt when route cannot check them against the dataset.",
+)
 @click.option("--full", is_flag=True, help="Ignore the incremental high-water mark for this run.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), help="Rows per chunk (default 50,000).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--profile", help="A profile of the folder's defaults.yaml (`local`: the embedded local portal).")
 def execute(routes, dry_run, limit, sets, state, as_json, force, resume, in_doubt, full, chunk_rows, quiet, profile):
     """Run ROUTES (route files or folders of them) and print a summary."""
-    from .runner import run_route
-    from .scheduling.locks import RouteBusy
+    from pipeline.ops.runner import run_route
+    from pipeline.runs.locks import RouteBusy
 
     if in_doubt and not resume:
         raise click.UsageError("--in-doubt goes with --resume")
     if resume and force:
         raise click.UsageError("--resume sends only what did not arrive, --force sends everything: choose one")
     variables = variables_with(sets)
-    options = RunOptions(dry_run=dry_run, limit=limit, force=force, full=full, chunk_rows=chunk_rows,
-                         resume=resume, in_doubt=in_doubt)
+    options = RunOptions(
+        dry_run=dry_run, limit=limit, force=force, full=full, chunk_rows=chunk_rows, resume=resume, in_doubt=in_doubt
+    )
     console = make_console()
     worst = EXIT_OK
     reports = []
     registry = Registry.discover()
     for route in route_files(routes):
         try:
-            report = run_route(route, variables=variables, registry=registry, state_dir=state, options=options,
-                               quiet=quiet or as_json, console=None if as_json else console, profile=profile)
+            report = run_route(
+                route,
+                variables=variables,
+                registry=registry,
+                state_dir=state,
+                options=options,
+                quiet=quiet or as_json,
+                console=None if as_json else console,
+                profile=profile,
+            )
         except RouteInvalid as exc:
-            _print_error(str(exc))
+            print_error(str(exc))
             worst = max(worst, EXIT_INVALID)
             continue
         except RouteBusy as exc:
-            _print_error(str(exc))
+            print_error(str(exc))
             worst = max(worst, EXIT_FAILED)
             continue
         reports.append(report)
         if report.status == "cancelled":
             worst = EXIT_CANCELLED
-            break                       # Ctrl+C stops the whole command, not only this route
+            break  # Ctrl+C stops the whole command, not only this route
         if not report.ok:
             worst = max(worst, EXIT_FAILED)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in reports] if len(reports) != 1 else reports[0].to_dict(), indent=2, default=str))
+        click.echo(
+            json.dumps(
+                [r.to_dict() for r in reports] if len(reports) != 1 else reports[0].to_dict(), indent=2, default=str
+            )
+        )
     raise SystemExit(worst)
 
 
@@ -161,7 +139,7 @@ def execute(routes, dry_run, limit, sets, state, as_json, force, resume, in_doub
 @click.option("--profile", help="Check with this profile of the folder's defaults.yaml applied.")
 def validate(routes, sets, profile):
     """Check ROUTES (files or folders) without running them: every problem, with its line."""
-    from .plan import build_plan
+    from pipeline.route.plan import build_plan
 
     variables = variables_with(sets)
     registry = Registry.discover()
@@ -170,7 +148,7 @@ def validate(routes, sets, profile):
         try:
             build_plan(route, variables=variables, registry=registry, profile=profile)
         except RouteInvalid as exc:
-            _print_error(str(exc))
+            print_error(str(exc))
             failed = True
             continue
         click.echo(f"{route}: ok")
@@ -181,7 +159,7 @@ def validate(routes, sets, profile):
 @click.argument("name", required=False)
 def rules(name):
     """List the rules (built-in and plugins), or show one rule's options and example."""
-    from .rulesdoc import describe, listing
+    from pipeline.commands.rulesdoc import describe, listing
 
     click.echo(describe(name, Registry.discover()) if name else listing(Registry.discover()))
 
@@ -193,37 +171,54 @@ def rules(name):
 @click.option("--state", type=click.Path(file_okay=False), help="State folder.")
 def preview(route, rows, sets, state):
     """Show the first rows after every stage, per target, without delivering anything."""
-    from .preview import preview_route
+    from pipeline.commands.preview import preview_route
 
-    preview_route(Path(route), rows=rows, variables=variables_with(sets), registry=Registry.discover(),
-                  state_dir=state, console=make_console())
+    preview_route(
+        Path(route),
+        rows=rows,
+        variables=variables_with(sets),
+        registry=Registry.discover(),
+        state_dir=state,
+        console=make_console(),
+    )
 
 
 @cli.command()
 @click.argument("route", required=False)
-@click.option("--state", type=click.Path(file_okay=False), help="State folder (default: .route beside ROUTE, or ./.route).")
-@click.option("--status", "status", type=click.Choice(["success", "failed", "partial", "cancelled", "interrupted", "dry-run", "running"]),
-              help="Only runs with this status.")
+@click.option(
+    "--state", type=click.Path(file_okay=False), help="State folder (default: .route beside ROUTE, or ./.route)."
+)
+@click.option(
+    "--status",
+    "status",
+    type=click.Choice(["success", "failed", "partial", "cancelled", "interrupted", "dry-run", "running"]),
+    help="Only runs with this status.",
+)
 @click.option("--since", help="Only runs started on or after this date (YYYY-MM-DD).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
 def history(route, state, status, since, limit, as_json):
     """List past runs (of ROUTE: a route file or a route name)."""
-    from .history import History
-    from .project import LenientVariables, load_project, state_dir_for
+    from pipeline.route.project import LenientVariables, load_project, state_dir_for
+    from pipeline.runs.history import History
 
     if since:
         try:
-            since = dt.datetime.fromisoformat(since).isoformat() if "T" in since else dt.date.fromisoformat(since).isoformat()
+            since = (
+                dt.datetime.fromisoformat(since).isoformat()
+                if "T" in since
+                else dt.date.fromisoformat(since).isoformat()
+            )
         except ValueError:
-            raise RouteInvalid(f"error: --since takes a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM), "
-                               f"got '{since}'") from None
+            raise RouteInvalid(
+                f"error: --since takes a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM), got '{since}'"
+            ) from None
 
     name = route
     # a route name: the state of the project in this folder (defaults.yaml `state`), else ./.route
     state_dir = state_dir_for(Path("route.yaml"), state, load_project(Path.cwd(), LenientVariables(os.environ)))
     if route and (route.endswith((".yaml", ".yml")) or Path(route).is_file()):
-        from .scheduling.catalog import load_entry
+        from pipeline.ops.scheduling.catalog import load_entry
 
         entry = load_entry(Path(route), os.environ, state=state)  # unset ${VAR}s do not matter here
         if entry.problem and not Path(route).is_file():
@@ -234,9 +229,26 @@ def history(route, state, status, since, limit, as_json):
         for r in runs:
             report = json.loads(r.pop("report", None) or "{}")
             # per target: rows created, updated, deleted, rejected, and the revision or request ids
-            r["targets"] = [{k: t.get(k) for k in ("name", "kind", "status", "routed", "delivered", "created",
-                                                   "updated", "deleted", "rejected", "location", "error", "details")}
-                            for t in report.get("targets", [])]
+            r["targets"] = [
+                {
+                    k: t.get(k)
+                    for k in (
+                        "name",
+                        "kind",
+                        "status",
+                        "routed",
+                        "delivered",
+                        "created",
+                        "updated",
+                        "deleted",
+                        "rejected",
+                        "location",
+                        "error",
+                        "details",
+                    )
+                }
+                for t in report.get("targets", [])
+            ]
         click.echo(json.dumps(runs, indent=2, default=str))
         return
     if not runs:
@@ -248,17 +260,25 @@ def history(route, state, status, since, limit, as_json):
     for col in ("run", "route", "started", "status", "read", "rejected", "delivered", "error"):
         table.add_column(col)
     for r in runs:
-        table.add_row(r["run_id"], r["route"], r["started"], r["status"], str(r["rows_read"]), str(r["rows_rejected"]),
-                      str(r["rows_delivered"]), (r["error"] or "")[:80])
+        table.add_row(
+            r["run_id"],
+            r["route"],
+            r["started"],
+            r["status"],
+            str(r["rows_read"]),
+            str(r["rows_rejected"]),
+            str(r["rows_delivered"]),
+            (r["error"] or "")[:80],
+        )
     make_console().print(table)
 
 
 def _add_optional_commands() -> None:
     """Command groups that live beside their feature (portal, scheduling, tests of routes)."""
-    from .portal.cli import portal_group
-    from .routeinit import init_command
-    from .routetest import test_command
-    from .scheduling.commands import schedule_command, status_command
+    from pipeline.commands.init import init_command
+    from pipeline.commands.portal import portal_group
+    from pipeline.commands.schedule import schedule_command, status_command
+    from pipeline.commands.test import test_command
 
     for command in (portal_group, init_command, test_command, schedule_command, status_command):
         cli.add_command(command)

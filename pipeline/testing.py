@@ -16,22 +16,26 @@ and the same input in chunks of half its size) and deliveries (a dry run, a norm
 run, an empty run and two chunks in a row), each in a temporary folder that stands for the route's.
 """
 
+# Longer than 400 lines because it holds the three conformance kits (rules, sources, deliveries)
+# that plugin authors import from one place.
+
 from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import jsonschema
 import pandas as pd
 
-from .context import RunContext, StepContext
-from .deliveries.base import DeliveryResult
-from .errors import OptionError
-from .plugins import KIND_WORD, signature_problems, spec_of
-from .rejects import RejectSink
+from pipeline.basics.context import RunContext, StepContext
+from pipeline.basics.errors import OptionError
+from pipeline.basics.plugins import KIND_WORD, signature_problems, spec_of
+from pipeline.basics.rejects import RejectSink
+from pipeline.deliveries.base import DeliveryResult
 
 
 class RecordingContext(StepContext):
@@ -46,14 +50,25 @@ class RecordingContext(StepContext):
         return super().reject(rows, reason, column=column, value=value)
 
 
-def step_context(folder: str | Path, *, chunk_rows: int = 50_000, step: str = "rule",
-                 route_name: str = "test", stage: str = "source_transforms",
-                 target: str | None = None) -> RecordingContext:
+def step_context(
+    folder: str | Path,
+    *,
+    chunk_rows: int = 50_000,
+    step: str = "rule",
+    route_name: str = "test",
+    stage: str = "source_transforms",
+    target: str | None = None,
+) -> RecordingContext:
     """A context for running one component by hand: `folder` stands for the route's folder (relative
     paths resolve there), with state and rejects under `folder`/.route."""
     folder = Path(folder)
-    run = RunContext(route_name=route_name, route_file=folder / "route.yaml", state_dir=folder / ".route",
-                     run_id="test", rejects=RejectSink(folder / ".route" / "rejects" / f"{route_name}-test.csv"))
+    run = RunContext(
+        route_name=route_name,
+        route_file=folder / "route.yaml",
+        state_dir=folder / ".route",
+        run_id="test",
+        rejects=RejectSink(folder / ".route" / "rejects" / f"{route_name}-test.csv"),
+    )
     run.chunk_rows = chunk_rows
     return RecordingContext(run=run, stage=stage, step=step, target=target)
 
@@ -63,8 +78,9 @@ def bind_options(component: Callable, options: Any, ctx: StepContext) -> Any:
     its schema (OptionError for the first problem, with its path) and run its `bind`."""
     spec = spec_of(component)
     if spec is None:
-        raise AssertionError(f"{_name(component)} is not marked with @rule(...), @source(...) or "
-                             "@delivery(...) from pipeline.api")
+        raise AssertionError(
+            f"{_name(component)} is not marked with @rule(...), @source(...) or @delivery(...) from pipeline.api"
+        )
     if spec.shorthand and not isinstance(options, dict):
         options = {spec.shorthand: options}
     validator = jsonschema.Draft202012Validator(spec.options_schema)
@@ -106,8 +122,10 @@ def check_rule(rule_fn: Callable, options: Any, sample_frame: pd.DataFrame) -> C
 
         whole = _checked_run(rule_fn, prepared, [sample_frame], ctx, name, "a normal chunk")
         if not whole:
-            raise AssertionError(f"{name} returned nothing for a normal chunk" +
-                                 ("" if stream else ": a chunk rule must return a DataFrame"))
+            raise AssertionError(
+                f"{name} returned nothing for a normal chunk"
+                + ("" if stream else ": a chunk rule must return a DataFrame")
+            )
         reference = whole[0]
         rejected = ctx.rejected
 
@@ -125,9 +143,11 @@ def check_rule(rule_fn: Callable, options: Any, sample_frame: pd.DataFrame) -> C
             try:
                 pd.testing.assert_frame_equal(pd.concat(whole), joined)
             except AssertionError as exc:
-                raise AssertionError(f"{name} gives different rows when the same input arrives in two "
-                                     f"chunks: a chunk rule must not depend on where a chunk begins "
-                                     f"(use scope='stream' for rules that need the whole stream)\n{exc}") from None
+                raise AssertionError(
+                    f"{name} gives different rows when the same input arrives in two "
+                    f"chunks: a chunk rule must not depend on where a chunk begins "
+                    f"(use scope='stream' for rules that need the whole stream)\n{exc}"
+                ) from None
         output = pd.concat(whole) if len(whole) > 1 else reference
         return CheckResult(output=output, rejected=rejected)
 
@@ -140,8 +160,9 @@ def _checked_run(rule_fn, prepared, chunks, ctx: RecordingContext, name: str, wh
     if spec.scope == "stream":
         result = rule_fn(iter(list(chunks)), prepared, ctx)
         if isinstance(result, pd.DataFrame) or not hasattr(result, "__iter__"):
-            raise AssertionError(f"{name} is a stream rule and must return an iterator of DataFrames, "
-                                 f"not {type(result).__name__}")
+            raise AssertionError(
+                f"{name} is a stream rule and must return an iterator of DataFrames, not {type(result).__name__}"
+            )
         outputs = list(result)
     else:
         outputs = [rule_fn(chunk, prepared, ctx) for chunk in chunks]
@@ -152,14 +173,18 @@ def _checked_run(rule_fn, prepared, chunks, ctx: RecordingContext, name: str, wh
             dupes = sorted(set(out.columns[out.columns.duplicated()].astype(str)))
             raise AssertionError(f"{name} returned duplicate column names for {what}: {', '.join(dupes)}")
         if spec.scope == "stream" and len(out) > ctx.run.chunk_rows:
-            raise AssertionError(f"{name} yielded a chunk of {len(out)} rows for {what}; stream rules "
-                                 f"yield at most ctx.run.chunk_rows ({ctx.run.chunk_rows})")
+            raise AssertionError(
+                f"{name} yielded a chunk of {len(out)} rows for {what}; stream rules "
+                f"yield at most ctx.run.chunk_rows ({ctx.run.chunk_rows})"
+            )
     for chunk, (before, attrs) in zip(chunks, snapshots):
         try:
             pd.testing.assert_frame_equal(chunk, before, check_exact=True)
         except AssertionError as exc:
-            raise AssertionError(f"{name} changed its input chunk ({what}): rules must return a new "
-                                 f"frame and leave the input as it was\n{exc}") from None
+            raise AssertionError(
+                f"{name} changed its input chunk ({what}): rules must return a new "
+                f"frame and leave the input as it was\n{exc}"
+            ) from None
         if dict(chunk.attrs) != attrs:
             raise AssertionError(f"{name} changed its input chunk's attrs ({what})")
     if spec.scope != "stream":
@@ -167,26 +192,36 @@ def _checked_run(rule_fn, prepared, chunks, ctx: RecordingContext, name: str, wh
         for out in outputs:
             unknown = out.index.difference(seen)
             if len(unknown):
-                raise AssertionError(f"{name} lost the index for {what}: its output has index values "
-                                     f"{list(unknown[:5])} that are not in its input; keep the index, "
-                                     f"it is the source line rejects and messages name")
+                raise AssertionError(
+                    f"{name} lost the index for {what}: its output has index values "
+                    f"{list(unknown[:5])} that are not in its input; keep the index, "
+                    f"it is the source line rejects and messages name"
+                )
         if seen.is_unique and ctx.rejected_index:
             kept = set(ctx.rejected_index) & set(pd.Index([]).append([o.index for o in outputs]))
             if kept:
-                raise AssertionError(f"{name} rejected rows {sorted(kept)[:5]} for {what} but still "
-                                     f"returned them: drop the rows you pass to ctx.reject")
+                raise AssertionError(
+                    f"{name} rejected rows {sorted(kept)[:5]} for {what} but still "
+                    f"returned them: drop the rows you pass to ctx.reject"
+                )
     return outputs
 
 
 def _same_dtypes(name: str, a: pd.DataFrame, b: pd.DataFrame, what_a: str, what_b: str) -> None:
     if list(a.columns) != list(b.columns):
-        raise AssertionError(f"{name} returned columns {list(b.columns)} for {what_b} but "
-                             f"{list(a.columns)} for {what_a}: every chunk must have the same columns")
-    changed = [f"'{c}': {a[c].dtype} for {what_a}, {b[c].dtype} for {what_b}"
-               for c in a.columns if a[c].dtype != b[c].dtype]
+        raise AssertionError(
+            f"{name} returned columns {list(b.columns)} for {what_b} but "
+            f"{list(a.columns)} for {what_a}: every chunk must have the same columns"
+        )
+    changed = [
+        f"'{c}': {a[c].dtype} for {what_a}, {b[c].dtype} for {what_b}" for c in a.columns if a[c].dtype != b[c].dtype
+    ]
     if changed:
-        raise AssertionError(f"{name} changed dtypes between chunks: " + "; ".join(changed) +
-                             " (every chunk must have the same dtypes, whatever its values)")
+        raise AssertionError(
+            f"{name} changed dtypes between chunks: "
+            + "; ".join(changed)
+            + " (every chunk must have the same dtypes, whatever its values)"
+        )
 
 
 def _name(component) -> str:
@@ -222,7 +257,9 @@ def _build(component, options, ctx: StepContext):
         return component(_bound(component, options, ctx), ctx)
     except OptionError as exc:
         where = ".".join(str(p) for p in exc.path)
-        raise AssertionError(f"{_name(component)} refused its options{' at ' + where if where else ''}: {exc}") from None
+        raise AssertionError(
+            f"{_name(component)} refused its options{' at ' + where if where else ''}: {exc}"
+        ) from None
 
 
 def _write_files(folder: Path, files: dict[str, str | bytes] | None) -> None:
@@ -237,8 +274,11 @@ def _write_files(folder: Path, files: dict[str, str | bytes] | None) -> None:
 
 def _folder_state(folder: Path) -> dict[str, str]:
     """Every file under `folder` but the state folder, with a digest of its content."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and ".route" not in p.relative_to(folder).parts}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".route" not in p.relative_to(folder).parts
+    }
 
 
 def _changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -258,8 +298,9 @@ class SourceCheck:
     rejected: int
 
 
-def check_source(source_cls: type, options: Any, *, empty: Any = None,
-                 files: dict[str, str | bytes] | None = None) -> SourceCheck:
+def check_source(
+    source_cls: type, options: Any, *, empty: Any = None, files: dict[str, str | bytes] | None = None
+) -> SourceCheck:
     """Read with `source_cls` the way the executor does and raise AssertionError naming the broken
     part of the source contract.
 
@@ -279,8 +320,10 @@ def check_source(source_cls: type, options: Any, *, empty: Any = None,
         whole, rejected = _read(source_cls, options, folder, 50_000, "a normal input")
         reference = pd.concat(whole) if whole else None
         if reference is None or len(reference) < 2:
-            raise AssertionError(f"check_source needs options for an input of at least 2 rows; {name} read "
-                                 f"{0 if reference is None else len(reference)}")
+            raise AssertionError(
+                f"check_source needs options for an input of at least 2 rows; {name} read "
+                f"{0 if reference is None else len(reference)}"
+            )
         half = (len(reference) + 1) // 2
         parts, _ = _read(source_cls, options, folder, half, f"chunks of {half} rows")
         for k, part in enumerate(parts):
@@ -288,9 +331,11 @@ def check_source(source_cls: type, options: Any, *, empty: Any = None,
         try:
             pd.testing.assert_frame_equal(pd.concat(parts), reference)
         except AssertionError as exc:
-            raise AssertionError(f"{name} reads different rows in chunks of {half} rows than in one chunk: "
-                                 f"the rows (and their index, the source line) must not depend on the "
-                                 f"chunk size\n{exc}") from None
+            raise AssertionError(
+                f"{name} reads different rows in chunks of {half} rows than in one chunk: "
+                f"the rows (and their index, the source line) must not depend on the "
+                f"chunk size\n{exc}"
+            ) from None
         if empty is not None:
             chunks, _ = _read(source_cls, empty, folder, 50_000, "an empty input")
             rows = sum(len(c) for c in chunks)
@@ -302,8 +347,10 @@ def check_source(source_cls: type, options: Any, *, empty: Any = None,
         _close_early(source_cls, options, folder)
         changed = _changed(before, _folder_state(folder))
         if changed:
-            raise AssertionError(f"{name} changed files it read or wrote others: {', '.join(changed)}; "
-                                 "a source only reads (state belongs under ctx.run.state_dir)")
+            raise AssertionError(
+                f"{name} changed files it read or wrote others: {', '.join(changed)}; "
+                "a source only reads (state belongs under ctx.run.state_dir)"
+            )
         return SourceCheck(output=reference, chunks=len(whole), rejected=rejected)
 
 
@@ -315,30 +362,36 @@ def _read(source_cls, options, folder: Path, chunk_rows: int, what: str) -> tupl
     try:
         produced = src.chunks()
         if isinstance(produced, pd.DataFrame) or not hasattr(produced, "__iter__"):
-            raise AssertionError(f"{name}.chunks() must return an iterator of DataFrames, not "
-                                 f"{type(produced).__name__}")
+            raise AssertionError(
+                f"{name}.chunks() must return an iterator of DataFrames, not {type(produced).__name__}"
+            )
         for chunk in produced:
             if not isinstance(chunk, pd.DataFrame):
                 raise AssertionError(f"{name} yielded {type(chunk).__name__} for {what}; chunks are DataFrames")
             if len(chunk) > chunk_rows:
-                raise AssertionError(f"{name} yielded a chunk of {len(chunk)} rows for {what}; sources yield "
-                                     f"at most ctx.run.chunk_rows ({chunk_rows})")
+                raise AssertionError(
+                    f"{name} yielded a chunk of {len(chunk)} rows for {what}; sources yield "
+                    f"at most ctx.run.chunk_rows ({chunk_rows})"
+                )
             if chunk.columns.duplicated().any():
                 raise AssertionError(f"{name} yielded duplicate column names for {what}")
             if out:
                 _same_dtypes(name, out[0], chunk, "its first chunk", f"a later chunk of {what}")
                 seen = pd.Index([]).append([c.index for c in out])
                 if len(seen.intersection(chunk.index)):
-                    raise AssertionError(f"{name} repeated index values across chunks for {what}: the index "
-                                         "is the source line (or record number) and goes on from chunk to chunk")
+                    raise AssertionError(
+                        f"{name} repeated index values across chunks for {what}: the index "
+                        "is the source line (or record number) and goes on from chunk to chunk"
+                    )
             out.append(chunk)
     finally:
         if callable(getattr(src, "close", None)):
             src.close()
     announced = src.columns() if callable(getattr(src, "columns", None)) else None
     if announced is not None and out and list(announced) != list(out[0].columns):
-        raise AssertionError(f"{name}.columns() says {list(announced)} but its chunks have "
-                             f"{list(out[0].columns)} for {what}")
+        raise AssertionError(
+            f"{name}.columns() says {list(announced)} but its chunks have {list(out[0].columns)} for {what}"
+        )
     return out, ctx.rejected
 
 
@@ -363,9 +416,14 @@ class DeliveryCheck:
     results: dict[str, DeliveryResult] = field(default_factory=dict)
 
 
-def check_delivery(delivery_cls: type, options: Any, sample_frame: pd.DataFrame, *,
-                   files: dict[str, str | bytes] | None = None,
-                   read_back: Callable[[Path], Any] | None = None) -> DeliveryCheck:
+def check_delivery(
+    delivery_cls: type,
+    options: Any,
+    sample_frame: pd.DataFrame,
+    *,
+    files: dict[str, str | bytes] | None = None,
+    read_back: Callable[[Path], Any] | None = None,
+) -> DeliveryCheck:
     """Drive `delivery_cls` the way the executor does and raise AssertionError naming the broken
     part of the delivery contract (see pipeline.deliveries.base).
 
@@ -400,15 +458,21 @@ def check_delivery(delivery_cls: type, options: Any, sample_frame: pd.DataFrame,
         results["a normal run"] = _deliver(delivery_cls, options, folder, [sample_frame], "a normal run")
         delivered = target_state()
         _deliver(delivery_cls, options, folder, [first], "an aborted run", abort=True)
-        _unchanged(name, delivered, target_state(), "an aborted run",
-                   "abort() leaves the last good state in place")
-        results["two chunks in a row"] = _deliver(delivery_cls, options, folder, [first, second],
-                                                  "two chunks in a row")
+        _unchanged(name, delivered, target_state(), "an aborted run", "abort() leaves the last good state in place")
+        results["two chunks in a row"] = _deliver(delivery_cls, options, folder, [first, second], "two chunks in a row")
         return DeliveryCheck(result=results["a normal run"], output=delivered[1], results=results)
 
 
-def _deliver(delivery_cls, options, folder: Path, chunks: list[pd.DataFrame], what: str, *,
-             dry_run: bool = False, abort: bool = False) -> DeliveryResult | None:
+def _deliver(
+    delivery_cls,
+    options,
+    folder: Path,
+    chunks: list[pd.DataFrame],
+    what: str,
+    *,
+    dry_run: bool = False,
+    abort: bool = False,
+) -> DeliveryResult | None:
     name = _name(delivery_cls)
     ctx = step_context(folder, step=name, stage="deliver", target="check")
     ctx.run.options.dry_run = dry_run
@@ -431,12 +495,15 @@ def _deliver(delivery_cls, options, folder: Path, chunks: list[pd.DataFrame], wh
         d.prepare_commit()
     result = d.close()
     if not isinstance(result, DeliveryResult):
-        raise AssertionError(f"{name}.close() returned {type(result).__name__} for {what}; it must return "
-                             "a DeliveryResult")
+        raise AssertionError(
+            f"{name}.close() returned {type(result).__name__} for {what}; it must return a DeliveryResult"
+        )
     rows = sum(len(c) for c in chunks)
     if not dry_run and result.delivered + result.rejected != rows:
-        raise AssertionError(f"{name}.close() reported {result.delivered} delivered and {result.rejected} "
-                             f"rejected for {what}, but {rows} rows were written")
+        raise AssertionError(
+            f"{name}.close() reported {result.delivered} delivered and {result.rejected} "
+            f"rejected for {what}, but {rows} rows were written"
+        )
     return result
 
 

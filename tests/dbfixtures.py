@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.pool import NullPool
 
-from pipeline.context import RunContext, RunOptions, StepContext
-from pipeline.sqlurls import make_engine, mask_url, reason
+from pipeline.basics.context import RunContext, RunOptions, StepContext
+from pipeline.basics.sqlurls import make_engine, mask_url, reason
 
 SERVERS = {
     "postgresql": os.environ.get("ROUTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
@@ -90,8 +90,11 @@ def make_db(kind: str, tmp_path: Path) -> Db:
     return Db(kind, url, make_engine(url, poolclass=NullPool))
 
 
-DB_PARAMS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres),
-             pytest.param("mariadb", marks=pytest.mark.mariadb)]
+DB_PARAMS = [
+    pytest.param("sqlite"),
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+]
 
 
 @pytest.fixture(params=DB_PARAMS)
@@ -110,6 +113,12 @@ def pg(tmp_path):
 
 def make_ctx(tmp_path: Path, chunk_rows: int = 50_000, stage: str = "source", **options) -> StepContext:
     """A step context for a component called directly, with run options (dry_run, full, ...)."""
-    run = RunContext(route_name="test", route_file=tmp_path / "route.yaml", state_dir=tmp_path / ".route",
-                     run_id="1", options=RunOptions(**options), chunk_rows=chunk_rows)
+    run = RunContext(
+        route_name="test",
+        route_file=tmp_path / "route.yaml",
+        state_dir=tmp_path / ".route",
+        run_id="1",
+        options=RunOptions(**options),
+        chunk_rows=chunk_rows,
+    )
     return StepContext(run=run, stage=stage, step="sql")

@@ -16,10 +16,20 @@ from hypothesis import strategies as st
 
 LONG = os.environ.get("ROUTE_FUZZ") == "long"
 
-settings.register_profile("route-fuzz", max_examples=150, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-settings.register_profile("route-fuzz-long", max_examples=20_000, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+settings.register_profile(
+    "route-fuzz",
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.register_profile(
+    "route-fuzz-long",
+    max_examples=20_000,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 FUZZ = settings.get_profile("route-fuzz-long" if LONG else "route-fuzz")
 
 
@@ -29,12 +39,73 @@ def scaled(default: int, long: int) -> int:
 
 
 # Pieces that mean something to YAML, to CSV or to the expression parser, and some that break them.
-SPICE = ["\x00", "\x07", "\x1b", "\x7f", "\ufeff", "\u2028", "\r", "\r\n", "\t", "\n", " ", "'", '"', "`",
-         "\\", ":", ": ", "- ", "-", ",", ";", "|", ">", "#", "&a ", "*a", "<<: *a", "!!python/object:os.system",
-         "!!binary", "!!int", "!!float", "!!timestamp", "? ", "---", "...", "%YAML 1.1", "{", "}", "[", "]",
-         "${HOME}", "${MISSING_VAR}", "$${X}", "9" * 5000, "0x" + "f" * 400, "1e999", "-.inf", ".nan",
-         "2024-13-45", "1:2:3", "0o777", "~", "null", "yes", "((((", "))))", "not not", "__class__", "a.b",
-         "if(", "coalesce(", "in [", "is null", "é", "中"]
+SPICE = [
+    "\x00",
+    "\x07",
+    "\x1b",
+    "\x7f",
+    "\ufeff",
+    "\u2028",
+    "\r",
+    "\r\n",
+    "\t",
+    "\n",
+    " ",
+    "'",
+    '"',
+    "`",
+    "\\",
+    ":",
+    ": ",
+    "- ",
+    "-",
+    ",",
+    ";",
+    "|",
+    ">",
+    "#",
+    "&a ",
+    "*a",
+    "<<: *a",
+    "!!python/object:os.system",
+    "!!binary",
+    "!!int",
+    "!!float",
+    "!!timestamp",
+    "? ",
+    "---",
+    "...",
+    "%YAML 1.1",
+    "{",
+    "}",
+    "[",
+    "]",
+    "${HOME}",
+    "${MISSING_VAR}",
+    "$${X}",
+    "9" * 5000,
+    "0x" + "f" * 400,
+    "1e999",
+    "-.inf",
+    ".nan",
+    "2024-13-45",
+    "1:2:3",
+    "0o777",
+    "~",
+    "null",
+    "yes",
+    "((((",
+    "))))",
+    "not not",
+    "__class__",
+    "a.b",
+    "if(",
+    "coalesce(",
+    "in [",
+    "is null",
+    "é",
+    "中",
+]
 
 
 def mutate(text: str, rnd: random.Random, times: int = 3) -> str:
@@ -52,7 +123,7 @@ def mutate(text: str, rnd: random.Random, times: int = 3) -> str:
             text = text[:j] + text[i:j] * rnd.choice([1, 2, 50]) + text[j:]
         elif op == 2:
             k = rnd.randrange(len(text))
-            text = text[:i] + text[k] + text[i + 1:]
+            text = text[:i] + text[k] + text[i + 1 :]
         elif op == 3:
             text = text[:i]
         else:
@@ -63,5 +134,6 @@ def mutate(text: str, rnd: random.Random, times: int = 3) -> str:
 
 def mutations(seeds: list[str]):
     """A hypothesis strategy: one of `seeds`, mutated 1 to 6 times."""
-    return st.tuples(st.sampled_from(seeds), st.integers(0, 2 ** 32), st.integers(1, 6)).map(
-        lambda t: mutate(t[0], random.Random(t[1]), t[2]))
+    return st.tuples(st.sampled_from(seeds), st.integers(0, 2**32), st.integers(1, 6)).map(
+        lambda t: mutate(t[0], random.Random(t[1]), t[2])
+    )

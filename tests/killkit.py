@@ -24,7 +24,11 @@ class PortalProcess:
         self.data = data
         self.proc = subprocess.Popen(
             [*ROUTE, "portal", "serve", "--port", "0", "--data", str(data), "--user", f"{USER}:{SECRET}", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
         first = self.proc.stdout.readline()
         if not first.startswith("Local portal at "):
             self.proc.kill()
@@ -34,25 +38,33 @@ class PortalProcess:
     def create(self, row_identifier: str | None) -> str:
         from pipeline.portal import LocalPortal
 
-        columns = [{"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
-                   {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"}]
+        columns = [
+            {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
+            {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"},
+        ]
         return LocalPortal(self.data).create_dataset(name="Cases", columns=columns, row_identifier=row_identifier)
 
     def count(self, ds: str) -> int:
-        r = requests.get(f"{self.url}/resource/{ds}.json", params={"$select": "count(*)"}, auth=(USER, SECRET),
-                         timeout=30)
+        r = requests.get(
+            f"{self.url}/resource/{ds}.json", params={"$select": "count(*)"}, auth=(USER, SECRET), timeout=30
+        )
         r.raise_for_status()
         return int(next(iter(r.json()[0].values())))
 
     def ids(self, ds: str) -> list[str]:
-        r = requests.get(f"{self.url}/resource/{ds}.json", params={"$select": "case_id", "$limit": "10000000"},
-                         auth=(USER, SECRET), timeout=120)
+        r = requests.get(
+            f"{self.url}/resource/{ds}.json",
+            params={"$select": "case_id", "$limit": "10000000"},
+            auth=(USER, SECRET),
+            timeout=120,
+        )
         r.raise_for_status()
         return [row["case_id"] for row in r.json()]
 
     def open_revisions(self, ds: str) -> list:
-        r = requests.get(f"{self.url}/api/publishing/v1/revision/{ds}", params={"open": "true"},
-                         auth=(USER, SECRET), timeout=30)
+        r = requests.get(
+            f"{self.url}/api/publishing/v1/revision/{ds}", params={"open": "true"}, auth=(USER, SECRET), timeout=30
+        )
         r.raise_for_status()
         return r.json()
 
@@ -75,8 +87,18 @@ def write_cases(path: Path, rows: int, start: int = 1, amount: float = 1.0) -> P
     return path
 
 
-def socrata_route(folder: Path, url: str, ds: str, mode: str, *, rows_file: str = "cases.csv", batch_rows: int = 2000,
-                  extra_targets: str = "", row_identifier: str | None = None, name: str = "kill") -> Path:
+def socrata_route(
+    folder: Path,
+    url: str,
+    ds: str,
+    mode: str,
+    *,
+    rows_file: str = "cases.csv",
+    batch_rows: int = 2000,
+    extra_targets: str = "",
+    row_identifier: str | None = None,
+    name: str = "kill",
+) -> Path:
     ri = f"\n                row_identifier: {row_identifier}" if row_identifier else ""
     text = f"""
         name: {name}
@@ -96,19 +118,30 @@ def socrata_route(folder: Path, url: str, ds: str, mode: str, *, rows_file: str 
                 auth: {{username: {USER}, password: "${{PORTAL_PW}}"}}
     """
     path = folder / "route.yaml"
-    path.write_text(textwrap.dedent(text).lstrip() + textwrap.indent(textwrap.dedent(extra_targets), "  "),
-                    encoding="utf-8")
+    path.write_text(
+        textwrap.dedent(text).lstrip() + textwrap.indent(textwrap.dedent(extra_targets), "  "), encoding="utf-8"
+    )
     return path
 
 
 def execute(route: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*ROUTE, "execute", str(route), "--set", f"PORTAL_PW={SECRET}", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=route.parent)
+    return subprocess.run(
+        [*ROUTE, "execute", str(route), "--set", f"PORTAL_PW={SECRET}", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=route.parent,
+    )
 
 
 def start(route: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([*ROUTE, "execute", str(route), "--set", f"PORTAL_PW={SECRET}", "-q", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=route.parent)
+    return subprocess.Popen(
+        [*ROUTE, "execute", str(route), "--set", f"PORTAL_PW={SECRET}", "-q", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=route.parent,
+    )
 
 
 def kill_when(proc: subprocess.Popen, ready, timeout: float = 120, sig=signal.SIGKILL) -> None:

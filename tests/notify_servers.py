@@ -127,8 +127,14 @@ class HttpServer(_Collector):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status = outer.statuses.pop(0) if outer.statuses else 200
-                outer.add({"path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"null"),
-                           "status": status})
+                outer.add(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "json": json.loads(body or b"null"),
+                        "status": status,
+                    }
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.end_headers()

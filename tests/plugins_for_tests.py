@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.dtypes import TEXT
-from pipeline.errors import RunFailed
-from pipeline.plugins import delivery, rule, source
+from pipeline.basics.dtypes import TEXT
+from pipeline.basics.errors import RunFailed
+from pipeline.basics.plugins import delivery, rule, source
 from pipeline.deliveries.base import Delivery, DeliveryResult
 
 
@@ -40,6 +40,7 @@ class Refusing(Delivery):
 
 
 # -- components with the wrong shape: `route validate` reports them at the line that uses them ----
+
 
 @rule({"type": "object"})
 def two_args(chunk, options):

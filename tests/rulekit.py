@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.dtypes import BOOLEAN, DATE, INTEGER, NUMBER, TEXT
+from pipeline.basics.dtypes import BOOLEAN, DATE, INTEGER, NUMBER, TEXT
 from pipeline.testing import bind_options, run_rule, step_context
 
-__all__ = ["TEXT", "INTEGER", "NUMBER", "BOOLEAN", "DATE", "frame", "make_ctx", "apply", "rejects",
-           "values"]
+__all__ = ["TEXT", "INTEGER", "NUMBER", "BOOLEAN", "DATE", "frame", "make_ctx", "apply", "rejects", "values"]
 
 
 def frame(data: dict, lines=None, dtypes: dict | None = None, source: str = "in.csv") -> pd.DataFrame:
@@ -46,11 +45,15 @@ def rejects(ctx) -> list[dict]:
     if not sink.path.exists():
         return []
     with open(sink.path, newline="", encoding="utf-8") as f:
-        return [{"line": r["line"], "column": r["column"], "value": r["value"], "reason": r["reason"]}
-                for r in csv.DictReader(f)]
+        return [
+            {"line": r["line"], "column": r["column"], "value": r["value"], "reason": r["reason"]}
+            for r in csv.DictReader(f)
+        ]
 
 
 def values(series: pd.Series) -> list:
     """A column as plain Python values, None for null."""
-    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
-            for v in series.astype(object).tolist()]
+    return [
+        None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
+        for v in series.astype(object).tolist()
+    ]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.context import RunContext, StepContext
-from pipeline.rejects import RejectSink
+from pipeline.basics.context import RunContext, StepContext
+from pipeline.basics.rejects import RejectSink
 
 
 class Messages(logging.Handler):
@@ -30,8 +30,15 @@ class Messages(logging.Handler):
 def make_ctx(tmp_path: Path, chunk_rows: int = 50_000, step: str = "source") -> StepContext:
     log = logging.Logger("route-test", logging.DEBUG)
     log.addHandler(Messages())
-    run = RunContext(route_name="test", route_file=tmp_path / "route.yaml", state_dir=tmp_path / ".route",
-                     run_id="1", rejects=RejectSink(tmp_path / "rejects.csv"), log=log, chunk_rows=chunk_rows)
+    run = RunContext(
+        route_name="test",
+        route_file=tmp_path / "route.yaml",
+        state_dir=tmp_path / ".route",
+        run_id="1",
+        rejects=RejectSink(tmp_path / "rejects.csv"),
+        log=log,
+        chunk_rows=chunk_rows,
+    )
     return StepContext(run=run, stage="source", step=step)
 
 

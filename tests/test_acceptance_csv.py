@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import read_csv_rows, read_jsonl
 
 
@@ -29,8 +28,10 @@ def rejects(state: Path, route: str) -> list[tuple]:
         return []
     assert len(files) == 1, files
     rows = read_csv_rows(files[0])
-    out = [(r["stage"], r["step"], r["target"], r["column"], r["value"], r["reason"], r["source"], int(r["line"]))
-           for r in rows]
+    out = [
+        (r["stage"], r["step"], r["target"], r["column"], r["value"], r["reason"], r["source"], int(r["line"]))
+        for r in rows
+    ]
     return sorted(out, key=lambda r: (r[6], r[7], r[3]))
 
 
@@ -41,20 +42,21 @@ def report(result) -> dict:
 # -- cp1252, semicolons, CRLF, ragged rows, quoted delimiters and line breaks ----------------------
 
 CP1252 = (
-    "id;town;zip;amount;paid;note\r\n"                                             # line 1
-    "1;Montr\u00e9al;06103;1.234,50;03/15/2024 02:30 PM;\u201cquoted\u201d\r\n"   # 2: “ ” are 0x93 0x94
-    "2;caf\u00e9;00501;12;03/16/2024 11:00 AM;\"a;b\"\r\n"                          # 3
-    "3;x;1;2\r\n"                                                                  # 4: 4 fields
-    "4;HARTFORD;06106;abc;03/17/2024 09:00 AM;\"multi\r\nline \"\"q\"\"\"\r\n"     # 5-6: bad amount
-    "5;y;06120;1;2;3;4;5\r\n"                                                      # 7: 8 fields
-    "6;;;;;\r\n"                                                                   # 8: only an id
-    "7; new haven ;06510;NA;2024-03-10T01:00:00;N/A\r\n"                           # 9
+    "id;town;zip;amount;paid;note\r\n"  # line 1
+    "1;Montr\u00e9al;06103;1.234,50;03/15/2024 02:30 PM;\u201cquoted\u201d\r\n"  # 2: “ ” are 0x93 0x94
+    '2;caf\u00e9;00501;12;03/16/2024 11:00 AM;"a;b"\r\n'  # 3
+    "3;x;1;2\r\n"  # 4: 4 fields
+    '4;HARTFORD;06106;abc;03/17/2024 09:00 AM;"multi\r\nline ""q"""\r\n'  # 5-6: bad amount
+    "5;y;06120;1;2;3;4;5\r\n"  # 7: 8 fields
+    "6;;;;;\r\n"  # 8: only an id
+    "7; new haven ;06510;NA;2024-03-10T01:00:00;N/A\r\n"  # 9
 ).encode("cp1252")
 
 
 def test_cp1252_semicolons_ragged_rows_and_two_targets(route_cli, write_route, tmp_path):
     assert b"\x93quoted\x94" in CP1252 and b"Montr\xe9al" in CP1252
-    path = write_route("""
+    path = write_route(
+        """
         name: towns
         source:
           csv:
@@ -79,7 +81,9 @@ def test_cp1252_semicolons_ragged_rows_and_two_targets(route_cli, write_route, t
           - name: all
             deliver:
               csv: {path: out/all.csv}
-    """, **{"data/towns.csv": CP1252})
+    """,
+        **{"data/towns.csv": CP1252},
+    )
     result = run(route_cli, path, "--json")
     assert read_jsonl(tmp_path / "out/coded.jsonl") == [
         {"zip": "06103", "town": "Montréal", "amount": 1234.5, "note": "\u201cquoted\u201d"},
@@ -87,13 +91,31 @@ def test_cp1252_semicolons_ragged_rows_and_two_targets(route_cli, write_route, t
         {"zip": "06510", "town": "New Haven", "amount": None, "note": None},
     ]
     assert read_csv_rows(tmp_path / "out/all.csv") == [
-        {"id": "1", "town": "Montréal", "zip": "06103", "amount": "1234.5",
-         "paid": "2024-03-15T14:30:00.000000-04:00", "note": "\u201cquoted\u201d"},
-        {"id": "2", "town": "Café", "zip": "00501", "amount": "12",
-         "paid": "2024-03-16T11:00:00.000000-04:00", "note": "a;b"},
+        {
+            "id": "1",
+            "town": "Montréal",
+            "zip": "06103",
+            "amount": "1234.5",
+            "paid": "2024-03-15T14:30:00.000000-04:00",
+            "note": "\u201cquoted\u201d",
+        },
+        {
+            "id": "2",
+            "town": "Café",
+            "zip": "00501",
+            "amount": "12",
+            "paid": "2024-03-16T11:00:00.000000-04:00",
+            "note": "a;b",
+        },
         {"id": "6", "town": "", "zip": "", "amount": "", "paid": "", "note": ""},
-        {"id": "7", "town": "New Haven", "zip": "06510", "amount": "",
-         "paid": "2024-03-10T01:00:00.000000-05:00", "note": ""},
+        {
+            "id": "7",
+            "town": "New Haven",
+            "zip": "06510",
+            "amount": "",
+            "paid": "2024-03-10T01:00:00.000000-05:00",
+            "note": "",
+        },
     ]
     # the CSV file is UTF-8 and keeps the leading zeros as written
     text = (tmp_path / "out/all.csv").read_bytes().decode("utf-8")
@@ -101,8 +123,7 @@ def test_cp1252_semicolons_ragged_rows_and_two_targets(route_cli, write_route, t
     assert rejects(tmp_path / ".route", "towns") == [
         ("source", "csv", "", "", "3;x;1;2", "line 4 has 4 fields, the header has 6", "data/towns.csv", 4),
         ("source_transforms", "cast", "", "amount", "abc", "'abc' is not a number", "data/towns.csv", 5),
-        ("source", "csv", "", "", "5;y;06120;1;2;3;4;5", "line 7 has 8 fields, the header has 6",
-         "data/towns.csv", 7),
+        ("source", "csv", "", "", "5;y;06120;1;2;3;4;5", "line 7 has 8 fields, the header has 6", "data/towns.csv", 7),
     ]
     rep = report(result)
     assert (rep["status"], rep["rows_read"], rep["rows_rejected"], rep["rows_delivered"]) == ("success", 5, 3, 7)
@@ -115,7 +136,8 @@ def test_cp1252_semicolons_ragged_rows_and_two_targets(route_cli, write_route, t
 
 def test_the_same_file_read_as_latin_1_keeps_the_control_characters(route_cli, write_route, tmp_path):
     # latin-1 maps 0x93/0x94 to C1 control characters, not quotes: the encoding option is honoured as given
-    path = write_route("""
+    path = write_route(
+        """
         name: latin
         source:
           csv: {path: towns.csv, delimiter: semicolon, encoding: latin-1}
@@ -125,7 +147,9 @@ def test_the_same_file_read_as_latin_1_keeps_the_control_characters(route_cli, w
               - select: [id, town, note]
             deliver:
               jsonl: {path: out.jsonl}
-    """, **{"towns.csv": CP1252})
+    """,
+        **{"towns.csv": CP1252},
+    )
     run(route_cli, path)
     rows = read_jsonl(tmp_path / "out.jsonl")
     assert rows[0] == {"id": "1", "town": "Montréal", "note": "\x93quoted\x94"}
@@ -135,16 +159,16 @@ def test_the_same_file_read_as_latin_1_keeps_the_control_characters(route_cli, w
 # -- UTF-8 with a BOM: quotes, line breaks, ragged rows and chunk boundaries ------------------------
 
 BOM_CSV = (
-    b"\xef\xbb\xbfzip,town,amount,comment\r\n"        # 1
-    b"06103,Hartford,10,\"a, b\"\r\n"                 # 2
-    b"06510,\"New\r\nHaven\",20,\"say \"\"hi\"\"\"\r\n"  # 3-4
-    b"00501,,30,\r\n"                                 # 5: empty cells are null
-    b"06901,Stamford\r\n"                             # 6: too few fields
-    b"\r\n"                                           # 7: a blank line is no row
-    b"06604,Bridgeport,40,x,extra\r\n"                # 8: too many fields
-    b"\"06107\",\"West Hartford\",\"050\",\"\"\r\n"   # 9: quoted values, a quoted empty cell
-    b"06109,Wethersfield,60,\"three\nlines\nhere\"\r\n"  # 10-12
-    b"06111,Newington,70,end"                         # 13: no final newline
+    b"\xef\xbb\xbfzip,town,amount,comment\r\n"  # 1
+    b'06103,Hartford,10,"a, b"\r\n'  # 2
+    b'06510,"New\r\nHaven",20,"say ""hi"""\r\n'  # 3-4
+    b"00501,,30,\r\n"  # 5: empty cells are null
+    b"06901,Stamford\r\n"  # 6: too few fields
+    b"\r\n"  # 7: a blank line is no row
+    b"06604,Bridgeport,40,x,extra\r\n"  # 8: too many fields
+    b'"06107","West Hartford","050",""\r\n'  # 9: quoted values, a quoted empty cell
+    b'06109,Wethersfield,60,"three\nlines\nhere"\r\n'  # 10-12
+    b"06111,Newington,70,end"  # 13: no final newline
 )
 
 BOM_ROWS = [
@@ -165,7 +189,8 @@ BOM_REJECTS = [
 
 @pytest.mark.parametrize("chunk_rows", [None, "1", "2"])
 def test_utf8_bom_quoted_fields_and_ragged_rows_in_any_chunking(route_cli, write_route, tmp_path, chunk_rows):
-    path = write_route("""
+    path = write_route(
+        """
         name: bom
         source:
           csv: {path: bom.csv}
@@ -183,7 +208,9 @@ def test_utf8_bom_quoted_fields_and_ragged_rows_in_any_chunking(route_cli, write
               - drop: [line_ok]
             deliver:
               csv: {path: out.csv}
-    """, **{"bom.csv": BOM_CSV})
+    """,
+        **{"bom.csv": BOM_CSV},
+    )
     args = ("--chunk-rows", chunk_rows) if chunk_rows else ()
     run(route_cli, path, *args)
     expected = [r for r in BOM_ROWS if r["amount"] != "60"]
@@ -194,7 +221,8 @@ def test_utf8_bom_quoted_fields_and_ragged_rows_in_any_chunking(route_cli, write
 
 def test_leading_zero_codes_survive_every_output_and_only_cast_types(route_cli, write_route, tmp_path):
     data = b"code,fips,n\n06103,09003,007\n00501,00001,0\n"
-    path = write_route("""
+    path = write_route(
+        """
         name: zeros
         source:
           csv: {path: codes.csv}
@@ -205,12 +233,18 @@ def test_leading_zero_codes_survive_every_output_and_only_cast_types(route_cli, 
             deliver: {jsonl: {path: out.jsonl}}
           - name: c
             deliver: {csv: {path: out.csv}}
-    """, **{"codes.csv": data})
+    """,
+        **{"codes.csv": data},
+    )
     run(route_cli, path)
-    assert read_jsonl(tmp_path / "out.jsonl") == [{"code": "06103", "fips": "09003", "n": 7},
-                                                  {"code": "00501", "fips": "00001", "n": 0}]
-    assert read_csv_rows(tmp_path / "out.csv") == [{"code": "06103", "fips": "09003", "n": "7"},
-                                                   {"code": "00501", "fips": "00001", "n": "0"}]
+    assert read_jsonl(tmp_path / "out.jsonl") == [
+        {"code": "06103", "fips": "09003", "n": 7},
+        {"code": "00501", "fips": "00001", "n": 0},
+    ]
+    assert read_csv_rows(tmp_path / "out.csv") == [
+        {"code": "06103", "fips": "09003", "n": "7"},
+        {"code": "00501", "fips": "00001", "n": "0"},
+    ]
     raw = (tmp_path / "out.jsonl").read_text(encoding="utf-8")
     assert '"code":"06103"' in raw and '"n":7' in raw
 
@@ -218,13 +252,16 @@ def test_leading_zero_codes_survive_every_output_and_only_cast_types(route_cli, 
 # -- a glob of latin-1 exports with comments above and inside, and the file of each row ------------
 
 EXPORT_2023 = "# exported 2023-12-31\nTown report\ncode,name\n06510,New Haven\n".encode("latin-1")
-EXPORT_2024 = ("# exported 2024-12-31\nTown report\ncode,name\n# a comment line between rows\n"
-               "06103,Montr\xe9al\n00501,caf\xe9,extra\n06901,Stamford\n").encode("latin-1")
+EXPORT_2024 = (
+    "# exported 2024-12-31\nTown report\ncode,name\n# a comment line between rows\n"
+    "06103,Montr\xe9al\n00501,caf\xe9,extra\n06901,Stamford\n"
+).encode("latin-1")
 
 
 @pytest.mark.parametrize("where", ["header_row: 3", "skip_rows: 2"])
 def test_glob_of_latin_1_files_with_comments_and_file_column(route_cli, write_route, tmp_path, where):
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: exports
         source:
           csv:
@@ -237,8 +274,13 @@ def test_glob_of_latin_1_files_with_comments_and_file_column(route_cli, write_ro
           - name: out
             deliver:
               jsonl: {{path: out.jsonl}}
-    """, **{"exports/towns-2024.csv": EXPORT_2024, "exports/towns-2023.csv": EXPORT_2023,
-            "exports/readme.txt": b"not matched"})
+    """,
+        **{
+            "exports/towns-2024.csv": EXPORT_2024,
+            "exports/towns-2023.csv": EXPORT_2023,
+            "exports/readme.txt": b"not matched",
+        },
+    )
     run(route_cli, path)
     # files in sorted order: 2023 before 2024, whatever order they were written in
     assert read_jsonl(tmp_path / "out.jsonl") == [
@@ -247,22 +289,35 @@ def test_glob_of_latin_1_files_with_comments_and_file_column(route_cli, write_ro
         {"code": "06901", "name": "Stamford", "file": "exports/towns-2024.csv"},
     ]
     assert rejects(tmp_path / ".route", "exports") == [
-        ("source", "csv", "", "", "00501,café,extra", "line 6 has 3 fields, the header has 2",
-         "exports/towns-2024.csv", 6)]
+        (
+            "source",
+            "csv",
+            "",
+            "",
+            "00501,café,extra",
+            "line 6 has 3 fields, the header has 2",
+            "exports/towns-2024.csv",
+            6,
+        )
+    ]
 
 
 # -- TSV by its extension; a file without a header --------------------------------------------------
 
+
 def test_tsv_by_extension_with_quoted_tabs(route_cli, write_route, tmp_path):
-    data = b"code\tname\tnote\n06103\tHartford\t\"a\tb\"\n06510\tNew Haven\t\n"
-    path = write_route("""
+    data = b'code\tname\tnote\n06103\tHartford\t"a\tb"\n06510\tNew Haven\t\n'
+    path = write_route(
+        """
         name: tsv
         source:
           csv: {path: towns.tsv}
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"towns.tsv": data})
+    """,
+        **{"towns.tsv": data},
+    )
     run(route_cli, path)
     assert read_jsonl(tmp_path / "out.jsonl") == [
         {"code": "06103", "name": "Hartford", "note": "a\tb"},
@@ -272,7 +327,8 @@ def test_tsv_by_extension_with_quoted_tabs(route_cli, write_route, tmp_path):
 
 def test_no_header_with_names_and_skipped_lines(route_cli, write_route, tmp_path):
     data = b"Payments export\ngenerated by the ledger\n06103,Hartford,-\n06510,New Haven,12\n06901\n"
-    path = write_route("""
+    path = write_route(
+        """
         name: noheader
         source:
           csv:
@@ -284,49 +340,58 @@ def test_no_header_with_names_and_skipped_lines(route_cli, write_route, tmp_path
         targets:
           - name: out
             deliver: {csv: {path: out.csv}}
-    """, **{"pay.txt": data})
+    """,
+        **{"pay.txt": data},
+    )
     run(route_cli, path)
     assert read_csv_rows(tmp_path / "out.csv") == [
         {"zip": "06103", "town": "Hartford", "amount": ""},
         {"zip": "06510", "town": "New Haven", "amount": "12"},
     ]
     assert rejects(tmp_path / ".route", "noheader") == [
-        ("source", "csv", "", "", "06901", "line 5 has 1 fields, names lists 3", "pay.txt", 5)]
+        ("source", "csv", "", "", "06901", "line 5 has 1 fields, names lists 3", "pay.txt", 5)
+    ]
 
 
 def test_other_quote_and_escape_characters(route_cli, write_route, tmp_path):
     data = b"id|name|note\n1|'a|b'|x\\|y\n2|'it''s'|z\n"
-    path = write_route("""
+    path = write_route(
+        """
         name: quoting
         source:
           csv: {path: d.txt, delimiter: pipe, quote: "'", escape: "\\\\"}
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"d.txt": data})
+    """,
+        **{"d.txt": data},
+    )
     run(route_cli, path)
-    assert read_jsonl(tmp_path / "out.jsonl") == [{"id": "1", "name": "a|b", "note": "x|y"},
-                                                  {"id": "2", "name": "it's", "note": "z"}]
+    assert read_jsonl(tmp_path / "out.jsonl") == [
+        {"id": "1", "name": "a|b", "note": "x|y"},
+        {"id": "2", "name": "it's", "note": "z"},
+    ]
 
 
 # -- casts: formats, time zones, and a reject naming row, column, value and reason ------------------
 
 CASTS = (
-    "id,count,active,opened,clock_in\n"
-    "1,12,yes,03/15/2024,03/15/2024 02:30 PM\n"             # 2: good
-    "2,1.5,no,03/16/2024,\n"                                 # 3: not a whole number
-    "3,7,maybe,,\n"                                          # 4: not a boolean
-    "4,8,n,13/45/2024,\n"                                    # 5: no format fits
-    "5,9,Y,2024-02-30,\n"                                    # 6: no such day
-    "6,10,0,1/2/24,03/10/2024 02:30 AM\n"                   # 7: skipped by the DST change
-    "7,11,T,2024-01-05,2024-11-03T01:30:00\n"               # 8: repeated hour: the earlier one
-    "8, 12.0 ,f,,2024-06-01T12:00:00Z\n"                     # 9: an offset keeps its instant
-    "9,,,,\n"                                                # 10: empty is null, not an error
-).encode()
+    b"id,count,active,opened,clock_in\n"
+    b"1,12,yes,03/15/2024,03/15/2024 02:30 PM\n"  # 2: good
+    b"2,1.5,no,03/16/2024,\n"  # 3: not a whole number
+    b"3,7,maybe,,\n"  # 4: not a boolean
+    b"4,8,n,13/45/2024,\n"  # 5: no format fits
+    b"5,9,Y,2024-02-30,\n"  # 6: no such day
+    b"6,10,0,1/2/24,03/10/2024 02:30 AM\n"  # 7: skipped by the DST change
+    b"7,11,T,2024-01-05,2024-11-03T01:30:00\n"  # 8: repeated hour: the earlier one
+    b"8, 12.0 ,f,,2024-06-01T12:00:00Z\n"  # 9: an offset keeps its instant
+    b"9,,,,\n"  # 10: empty is null, not an error
+)
 
 
 def test_casts_with_formats_and_time_zone(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: casts
         source:
           csv: {path: casts.csv}
@@ -340,7 +405,9 @@ def test_casts_with_formats_and_time_zone(route_cli, write_route, tmp_path):
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"casts.csv": CASTS})
+    """,
+        **{"casts.csv": CASTS},
+    )
     run(route_cli, path)
     assert read_jsonl(tmp_path / "out.jsonl") == [
         {"id": 1, "count": 12, "active": True, "opened": "2024-03-15", "clock_in": "2024-03-15T14:30:00.000000-04:00"},
@@ -351,32 +418,51 @@ def test_casts_with_formats_and_time_zone(route_cli, write_route, tmp_path):
     cast = ("source_transforms", "cast", "")
     assert rejects(tmp_path / ".route", "casts") == [
         cast + ("count", "1.5", "'1.5' is not a whole number", "casts.csv", 3),
-        cast + ("active", "maybe", "'maybe' is not a boolean (true: true, yes, y, t, 1; false: false, no, n, f, 0)",
-                "casts.csv", 4),
-        cast + ("opened", "13/45/2024", "'13/45/2024' matches none of the formats %m/%d/%Y, %m/%d/%y, ISO 8601",
-                "casts.csv", 5),
-        cast + ("opened", "2024-02-30", "'2024-02-30' is not a valid date: that month has no such day",
-                "casts.csv", 6),
-        cast + ("clock_in", "03/10/2024 02:30 AM", "'03/10/2024 02:30 AM' does not exist in America/New_York "
-                "(clocks skip that hour at the daylight-saving change)", "casts.csv", 7),
+        cast
+        + (
+            "active",
+            "maybe",
+            "'maybe' is not a boolean (true: true, yes, y, t, 1; false: false, no, n, f, 0)",
+            "casts.csv",
+            4,
+        ),
+        cast
+        + (
+            "opened",
+            "13/45/2024",
+            "'13/45/2024' matches none of the formats %m/%d/%Y, %m/%d/%y, ISO 8601",
+            "casts.csv",
+            5,
+        ),
+        cast + ("opened", "2024-02-30", "'2024-02-30' is not a valid date: that month has no such day", "casts.csv", 6),
+        cast
+        + (
+            "clock_in",
+            "03/10/2024 02:30 AM",
+            "'03/10/2024 02:30 AM' does not exist in America/New_York "
+            "(clocks skip that hour at the daylight-saving change)",
+            "casts.csv",
+            7,
+        ),
     ]
 
 
 # -- text rules, fill, replace, filter, derive and routing with `when` ------------------------------
 
 PAYROLL = (
-    "EMP_ID,Name,Dept,Pay Date,Gross,Status\n"
-    "101,  ada LOVELACE ,eng,03/01/2024,\"1,200.50\",Active\n"     # 2
-    "102,grace hopper,,03/15/2024,800,N/A\n"                       # 3: no dept
-    "103,ALAN TURING,Eng ,07/01/2024,-20,active\n"                 # 4: negative: filtered out
-    "104,edsger dijkstra,ops,08/15/2023,950,?\n"                   # 5
-    "105,barbara liskov,OPS,12/31/2024,,inactive\n"                # 6: no gross: null fails the filter
-    "106,ken thompson,legal,01/15/2025,3000,ACTIVE\n"              # 7: in no target's `when`
-).encode()
+    b"EMP_ID,Name,Dept,Pay Date,Gross,Status\n"
+    b'101,  ada LOVELACE ,eng,03/01/2024,"1,200.50",Active\n'  # 2
+    b"102,grace hopper,,03/15/2024,800,N/A\n"  # 3: no dept
+    b"103,ALAN TURING,Eng ,07/01/2024,-20,active\n"  # 4: negative: filtered out
+    b"104,edsger dijkstra,ops,08/15/2023,950,?\n"  # 5
+    b"105,barbara liskov,OPS,12/31/2024,,inactive\n"  # 6: no gross: null fails the filter
+    b"106,ken thompson,legal,01/15/2025,3000,ACTIVE\n"  # 7: in no target's `when`
+)
 
 
 def test_text_rules_fill_replace_filter_derive_and_when(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: payroll
         source:
           csv: {path: payroll.csv}
@@ -412,17 +498,37 @@ def test_text_rules_fill_replace_filter_derive_and_when(route_cli, write_route, 
               - select: [employee_id, name, dept, status, tag, pioneer]
             deliver:
               csv: {path: out/ops.csv}
-    """, **{"payroll.csv": PAYROLL})
+    """,
+        **{"payroll.csv": PAYROLL},
+    )
     result = run(route_cli, path, "--json")
     assert read_jsonl(tmp_path / "out/eng.jsonl") == [
-        {"employee_id": 101, "name": "Ada Lovelace", "gross": 1200.5, "fiscal_year": 2024, "band": "high",
-         "pioneer": True},
+        {
+            "employee_id": 101,
+            "name": "Ada Lovelace",
+            "gross": 1200.5,
+            "fiscal_year": 2024,
+            "band": "high",
+            "pioneer": True,
+        },
     ]
     assert read_csv_rows(tmp_path / "out/ops.csv") == [
-        {"employee_id": "102", "name": "Grace Hopper", "dept": "unassigned", "status": "UNKNOWN",
-         "tag": "unassigned-102", "pioneer": "true"},
-        {"employee_id": "104", "name": "Edsger Dijkstra", "dept": "operations", "status": "UNKNOWN",
-         "tag": "operations-104", "pioneer": "false"},
+        {
+            "employee_id": "102",
+            "name": "Grace Hopper",
+            "dept": "unassigned",
+            "status": "UNKNOWN",
+            "tag": "unassigned-102",
+            "pioneer": "true",
+        },
+        {
+            "employee_id": "104",
+            "name": "Edsger Dijkstra",
+            "dept": "operations",
+            "status": "UNKNOWN",
+            "tag": "operations-104",
+            "pioneer": "false",
+        },
     ]
     assert rejects(tmp_path / ".route", "payroll") == []
     rep = report(result)
@@ -433,7 +539,8 @@ def test_text_rules_fill_replace_filter_derive_and_when(route_cli, write_route, 
 
 def test_too_many_rejects_fail_the_run_and_keep_the_last_good_file(route_cli, write_route, tmp_path):
     (tmp_path / "out.jsonl").write_text('{"last": "good"}\n')
-    path = write_route("""
+    path = write_route(
+        """
         name: strict
         source:
           csv: {path: casts.csv}
@@ -444,7 +551,9 @@ def test_too_many_rejects_fail_the_run_and_keep_the_last_good_file(route_cli, wr
             deliver: {jsonl: {path: out.jsonl}}
         on_error:
           max_rejects: 1
-    """, **{"casts.csv": CASTS})
+    """,
+        **{"casts.csv": CASTS},
+    )
     result = run(route_cli, path, code=1)
     assert "rows were rejected, more than on_error.max_rejects allows (1)" in result.output
     assert (tmp_path / "out.jsonl").read_text() == '{"last": "good"}\n'
@@ -467,7 +576,8 @@ def _preview_lines(text: str, title: str) -> list[str]:
 
 
 def test_preview_shows_the_rows_as_read_then_after_each_step(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: towns
         source:
           csv: {path: towns.csv, delimiter: ";", encoding: cp1252, null_values: [NA, N/A]}
@@ -476,7 +586,9 @@ def test_preview_shows_the_rows_as_read_then_after_each_step(route_cli, write_ro
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"towns.csv": CP1252})
+    """,
+        **{"towns.csv": CP1252},
+    )
     result = route_cli("preview", "--rows", "10", str(path))
     assert result.exit_code == 0, result.output
     # the source's own rows come first, with their lines: a wrong header_row or encoding shows here
@@ -522,19 +634,32 @@ def test_random_messy_file_matches_pythons_csv_module_in_small_chunks(route_cli,
         if not record:
             continue
         if len(record) != 3:
-            expected_rejects.append(("source", "csv", "", "", ",".join(record),
-                                     f"line {start} has {len(record)} fields, the header has 3", "messy.csv", start))
+            expected_rejects.append(
+                (
+                    "source",
+                    "csv",
+                    "",
+                    "",
+                    ",".join(record),
+                    f"line {start} has {len(record)} fields, the header has 3",
+                    "messy.csv",
+                    start,
+                )
+            )
         else:
             expected_rows.append({"id": record[0], "code": record[1], "text": record[2] or None})
 
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: messy
         source:
           csv: {{path: messy.csv, engine: {engine}}}
         targets:
           - name: out
             deliver: {{jsonl: {{path: out.jsonl}}}}
-    """, **{"messy.csv": data.encode("utf-8")})
+    """,
+        **{"messy.csv": data.encode("utf-8")},
+    )
     run(route_cli, path, "--chunk-rows", "97")
     assert read_jsonl(tmp_path / "out.jsonl") == expected_rows
     assert rejects(tmp_path / ".route", "messy") == expected_rejects

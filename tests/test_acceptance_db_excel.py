@@ -25,12 +25,12 @@ from urllib.parse import quote, quote_plus
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
-
 from conftest import read_csv_rows, read_jsonl
 from dbfixtures import db, make_db  # noqa: F401 - fixture
-from pipeline.plugins import rule
-from pipeline.sqlurls import make_engine, parse_url
+from sqlalchemy.pool import NullPool
+
+from pipeline.basics.plugins import rule
+from pipeline.basics.sqlurls import make_engine, parse_url
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -54,9 +54,19 @@ def kinds(engine, table: str) -> dict[str, str]:
     out = {}
     for col in sa.inspect(engine).get_columns(table):
         t = col["type"]
-        out[col["name"]] = ("boolean" if isinstance(t, sa.Boolean) else "integer" if isinstance(t, sa.Integer)
-                            else "number" if isinstance(t, (sa.Float, sa.Numeric)) else "datetime"
-                            if isinstance(t, sa.DateTime) else "date" if isinstance(t, sa.Date) else "text")
+        out[col["name"]] = (
+            "boolean"
+            if isinstance(t, sa.Boolean)
+            else "integer"
+            if isinstance(t, sa.Integer)
+            else "number"
+            if isinstance(t, (sa.Float, sa.Numeric))
+            else "datetime"
+            if isinstance(t, sa.DateTime)
+            else "date"
+            if isinstance(t, sa.Date)
+            else "text"
+        )
     return out
 
 
@@ -69,6 +79,7 @@ def table_rows(engine, table: str, order: str = "id") -> list[tuple]:
 
 # -- workbooks -------------------------------------------------------------------------------------
 
+
 def cache_formulas(path: Path, sheet_no: int, values: dict[str, object]) -> None:
     """Store the results of formula cells, as Excel does when it saves (openpyxl leaves them empty)."""
     member = f"xl/worksheets/sheet{sheet_no}.xml"
@@ -77,9 +88,11 @@ def cache_formulas(path: Path, sheet_no: int, values: dict[str, object]) -> None
     xml = parts[member].decode()
     for ref, value in values.items():
         kind = ' t="str"' if isinstance(value, str) else ""
-        xml, n = re.subn(rf'<c r="{ref}"([^>]*)>(<f>[^<]*</f>)<v\s*/>',
-                         lambda m, ref=ref, kind=kind, value=value:
-                         f'<c r="{ref}"{m.group(1)}{kind}>{m.group(2)}<v>{value}</v>', xml)
+        xml, n = re.subn(
+            rf'<c r="{ref}"([^>]*)>(<f>[^<]*</f>)<v\s*/>',
+            lambda m, ref=ref, kind=kind, value=value: f'<c r="{ref}"{m.group(1)}{kind}>{m.group(2)}<v>{value}</v>',
+            xml,
+        )
         assert n == 1, ref
     parts[member] = xml.encode()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
@@ -94,22 +107,50 @@ def make_workbook(path: Path) -> Path:
     wb.active["A1"] = "Building permits: read me first"
     ws = wb.create_sheet("Permits")
     ws["A1"] = "Building permits, 2024"
-    ws.merge_cells("A1:K1")                                   # a merged title over the table
-    ws.append([])                                             # row 2: empty
-    ws.append(["permit", "zip", "district", "issued", "inspected", "fee", "units", "paid",
-               "fee_x2", "due", "code"])                      # row 3: the header
-    ws.append(["P-001", "06103", "North", dt.date(2024, 1, 5), dt.datetime(2024, 1, 6, 9, 30), 120.5, 3, True,
-               "=F4*2", "=D4+30", '=B4&"-"&A4'])
-    ws.append(["P-002", "06010", None, dt.date(2024, 2, 1), dt.datetime(2024, 2, 2, 14, 0, 15), 80, 12, False,
-               "=F5*2", "=D5+30", '=B5&"-"&A5'])
-    ws.merge_cells("C4:C5")                                   # one district for two permits
-    ws.append([])                                             # row 6: empty
-    ws.append(["P-003", "00501", "South", dt.date(2024, 3, 9), None, 0.25, None, None,
-               "=F7*2", "=D7+30", '=B7&"-"&A7'])
+    ws.merge_cells("A1:K1")  # a merged title over the table
+    ws.append([])  # row 2: empty
+    ws.append(
+        ["permit", "zip", "district", "issued", "inspected", "fee", "units", "paid", "fee_x2", "due", "code"]
+    )  # row 3: the header
+    ws.append(
+        [
+            "P-001",
+            "06103",
+            "North",
+            dt.date(2024, 1, 5),
+            dt.datetime(2024, 1, 6, 9, 30),
+            120.5,
+            3,
+            True,
+            "=F4*2",
+            "=D4+30",
+            '=B4&"-"&A4',
+        ]
+    )
+    ws.append(
+        [
+            "P-002",
+            "06010",
+            None,
+            dt.date(2024, 2, 1),
+            dt.datetime(2024, 2, 2, 14, 0, 15),
+            80,
+            12,
+            False,
+            "=F5*2",
+            "=D5+30",
+            '=B5&"-"&A5',
+        ]
+    )
+    ws.merge_cells("C4:C5")  # one district for two permits
+    ws.append([])  # row 6: empty
+    ws.append(["P-003", "00501", "South", dt.date(2024, 3, 9), None, 0.25, None, None, "=F7*2", "=D7+30", '=B7&"-"&A7'])
     for row in (4, 5, 7):
-        ws[f"J{row}"].number_format = "yyyy-mm-dd"            # a formula whose result is a date
-    for name, rows in (("Q1", [["P-101", "06103", 10], [], ["P-102", "06902", 20.5]]),
-                       ("Q2", [["P-201", 30, "06010"]])):
+        ws[f"J{row}"].number_format = "yyyy-mm-dd"  # a formula whose result is a date
+    for name, rows in (
+        ("Q1", [["P-101", "06103", 10], [], ["P-102", "06902", 20.5]]),
+        ("Q2", [["P-201", 30, "06010"]]),
+    ):
         q = wb.create_sheet(name)
         q["A1"] = f"Quarter {name[1]}"
         q.merge_cells("A1:C1")
@@ -119,19 +160,64 @@ def make_workbook(path: Path) -> Path:
             q.append(r)
     wb.create_sheet("Summary")["B1"] = "=SUM(Permits!F4:F7)"
     wb.save(path)
-    cache_formulas(path, 2, {"I4": 241, "I5": 160, "I7": 0.5, "J4": 45326, "J5": 45353, "J7": 45390,
-                             "K4": "06103-P-001", "K5": "06010-P-002", "K7": "00501-P-003"})
+    cache_formulas(
+        path,
+        2,
+        {
+            "I4": 241,
+            "I5": 160,
+            "I7": 0.5,
+            "J4": 45326,
+            "J5": 45353,
+            "J7": 45390,
+            "K4": "06103-P-001",
+            "K5": "06010-P-002",
+            "K7": "00501-P-003",
+        },
+    )
     return path
 
 
 PERMIT_ROWS = [  # (type, value) of every cell, in column order
-    [("str", "P-001"), ("str", "06103"), ("str", "North"), ("str", "2024-01-05"), ("str", "2024-01-06T09:30:00.000000"),
-     ("float", 120.5), ("int", 3), ("bool", True), ("float", 241.0), ("str", "2024-02-04"), ("str", "06103-P-001")],
-    [("str", "P-002"), ("str", "06010"), ("str", "North"), ("str", "2024-02-01"), ("str", "2024-02-02T14:00:15.000000"),
-     ("float", 80.0), ("int", 12), ("bool", False), ("float", 160.0), ("str", "2024-03-02"), ("str", "06010-P-002")],
-    [("str", "P-003"), ("str", "00501"), ("str", "South"), ("str", "2024-03-09"), ("NoneType", None),
-     ("float", 0.25), ("NoneType", None), ("NoneType", None), ("float", 0.5), ("str", "2024-04-08"),
-     ("str", "00501-P-003")],
+    [
+        ("str", "P-001"),
+        ("str", "06103"),
+        ("str", "North"),
+        ("str", "2024-01-05"),
+        ("str", "2024-01-06T09:30:00.000000"),
+        ("float", 120.5),
+        ("int", 3),
+        ("bool", True),
+        ("float", 241.0),
+        ("str", "2024-02-04"),
+        ("str", "06103-P-001"),
+    ],
+    [
+        ("str", "P-002"),
+        ("str", "06010"),
+        ("str", "North"),
+        ("str", "2024-02-01"),
+        ("str", "2024-02-02T14:00:15.000000"),
+        ("float", 80.0),
+        ("int", 12),
+        ("bool", False),
+        ("float", 160.0),
+        ("str", "2024-03-02"),
+        ("str", "06010-P-002"),
+    ],
+    [
+        ("str", "P-003"),
+        ("str", "00501"),
+        ("str", "South"),
+        ("str", "2024-03-09"),
+        ("NoneType", None),
+        ("float", 0.25),
+        ("NoneType", None),
+        ("NoneType", None),
+        ("float", 0.5),
+        ("str", "2024-04-08"),
+        ("str", "00501-P-003"),
+    ],
 ]
 PERMIT_COLUMNS = ["permit", "zip", "district", "issued", "inspected", "fee", "units", "paid", "fee_x2", "due", "code"]
 
@@ -157,20 +243,63 @@ def test_a_report_style_sheet_gives_exact_rows_and_types_in_a_file_and_a_table(d
     assert typed(rows) == PERMIT_ROWS
 
     # the table was created from the route's types, and holds the same values
-    expected_kinds = {"permit": "text", "zip": "text", "district": "text", "issued": "date", "inspected": "datetime",
-                      "fee": "number", "units": "integer", "paid": "boolean", "fee_x2": "number", "due": "date",
-                      "code": "text"}
+    expected_kinds = {
+        "permit": "text",
+        "zip": "text",
+        "district": "text",
+        "issued": "date",
+        "inspected": "datetime",
+        "fee": "number",
+        "units": "integer",
+        "paid": "boolean",
+        "fee_x2": "number",
+        "due": "date",
+        "code": "text",
+    }
     if db.kind == "mariadb":
         expected_kinds["paid"] = "integer"  # MySQL's BOOLEAN is TINYINT(1)
     assert kinds(db.engine, table) == expected_kinds
     got = table_rows(db.engine, table, order="permit")
     assert [[bool(v) if c == "paid" and v is not None else v for c, v in zip(PERMIT_COLUMNS, r)] for r in got] == [
-        ["P-001", "06103", "North", dt.date(2024, 1, 5), dt.datetime(2024, 1, 6, 9, 30), 120.5, 3, True, 241.0,
-         dt.date(2024, 2, 4), "06103-P-001"],
-        ["P-002", "06010", "North", dt.date(2024, 2, 1), dt.datetime(2024, 2, 2, 14, 0, 15), 80.0, 12, False, 160.0,
-         dt.date(2024, 3, 2), "06010-P-002"],
-        ["P-003", "00501", "South", dt.date(2024, 3, 9), None, 0.25, None, None, 0.5, dt.date(2024, 4, 8),
-         "00501-P-003"],
+        [
+            "P-001",
+            "06103",
+            "North",
+            dt.date(2024, 1, 5),
+            dt.datetime(2024, 1, 6, 9, 30),
+            120.5,
+            3,
+            True,
+            241.0,
+            dt.date(2024, 2, 4),
+            "06103-P-001",
+        ],
+        [
+            "P-002",
+            "06010",
+            "North",
+            dt.date(2024, 2, 1),
+            dt.datetime(2024, 2, 2, 14, 0, 15),
+            80.0,
+            12,
+            False,
+            160.0,
+            dt.date(2024, 3, 2),
+            "06010-P-002",
+        ],
+        [
+            "P-003",
+            "00501",
+            "South",
+            dt.date(2024, 3, 9),
+            None,
+            0.25,
+            None,
+            None,
+            0.5,
+            dt.date(2024, 4, 8),
+            "00501-P-003",
+        ],
     ]
 
 
@@ -186,19 +315,32 @@ def test_stacked_sheets_match_columns_by_header_name(route_cli, write_route, tmp
     """)
     execute(route_cli, path)
     assert typed(read_jsonl(tmp_path / "out" / "quarters.jsonl")) == [
-        [("str", "Q1"), ("str", "P-101"), ("str", "06103"), ("float", 10.0)],   # row 5 of Q1 is empty
+        [("str", "Q1"), ("str", "P-101"), ("str", "06103"), ("float", 10.0)],  # row 5 of Q1 is empty
         [("str", "Q1"), ("str", "P-102"), ("str", "06902"), ("float", 20.5)],
         [("str", "Q2"), ("str", "P-201"), ("str", "06010"), ("float", 30.0)],
     ]
     assert list(read_jsonl(tmp_path / "out" / "quarters.jsonl")[0]) == ["sheet", "permit", "zip", "fee"]
 
 
-@pytest.mark.parametrize("sheet, message", [
-    ("Permit", ("permits.xlsx has no sheet named 'Permit' (did you mean 'Permits'?); the sheets are "
-                "'Cover', 'Permits', 'Q1', 'Q2', 'Summary'")),
-    (9, ("permits.xlsx has 5 sheet(s), so there is no sheet number 9; the sheets are "
-         "'Cover', 'Permits', 'Q1', 'Q2', 'Summary'")),
-])
+@pytest.mark.parametrize(
+    "sheet, message",
+    [
+        (
+            "Permit",
+            (
+                "permits.xlsx has no sheet named 'Permit' (did you mean 'Permits'?); the sheets are "
+                "'Cover', 'Permits', 'Q1', 'Q2', 'Summary'"
+            ),
+        ),
+        (
+            9,
+            (
+                "permits.xlsx has 5 sheet(s), so there is no sheet number 9; the sheets are "
+                "'Cover', 'Permits', 'Q1', 'Q2', 'Summary'"
+            ),
+        ),
+    ],
+)
 def test_a_missing_sheet_names_the_sheets_that_exist(route_cli, write_route, tmp_path, sheet, message):
     make_workbook(tmp_path / "permits.xlsx")
     path = write_route(f"""
@@ -224,11 +366,11 @@ def test_a_missing_sheet_names_the_sheets_that_exist(route_cli, write_route, tmp
 
 SOURCE_DDL = {  # the same columns in each database's own words
     "sqlite": "CREATE TABLE {t} (id INTEGER PRIMARY KEY, code VARCHAR(10), amount NUMERIC(12,2), day DATE, "
-              "flag BOOLEAN, at TIMESTAMP, note TEXT)",
+    "flag BOOLEAN, at TIMESTAMP, note TEXT)",
     "postgresql": "CREATE TABLE {t} (id INTEGER PRIMARY KEY, code VARCHAR(10), amount NUMERIC(12,2), day DATE, "
-                  "flag BOOLEAN, at TIMESTAMP, note TEXT, at_tz TIMESTAMPTZ)",
+    "flag BOOLEAN, at TIMESTAMP, note TEXT, at_tz TIMESTAMPTZ)",
     "mariadb": "CREATE TABLE {t} (id INTEGER PRIMARY KEY, code VARCHAR(10), amount DECIMAL(12,2), day DATE, "
-               "flag BOOLEAN, at DATETIME(6), note TEXT)",
+    "flag BOOLEAN, at DATETIME(6), note TEXT)",
 }
 SOURCE_ROWS = [
     "(1, '06103', 1234567.89, '2024-02-29', TRUE, '2024-03-10 02:30:00.123456', 'say \"hi\", naïve'{tz1})",
@@ -244,10 +386,16 @@ def test_typed_rows_survive_table_to_route_to_table(db, route_cli, write_route, 
     # see test_two_sql_targets_into_one_sqlite_file)
     made_url = f"sqlite:///{tmp_path / 'made.db'}" if db.kind == "sqlite" else db.url
     made_engine = make_engine(made_url, poolclass=NullPool)
-    tz = {"tz1": ", '2024-03-10 08:30:00+05'", "tz2": ", NULL", "tz3": ", '2024-11-03 01:30:00-04'"} if pg else \
-        {"tz1": "", "tz2": "", "tz3": ""}
-    db.execute(SOURCE_DDL[db.kind].format(t=src), SOURCE_DDL[db.kind].format(t=copy),
-               f"INSERT INTO {src} VALUES " + ", ".join(r.format(**tz) for r in SOURCE_ROWS))
+    tz = (
+        {"tz1": ", '2024-03-10 08:30:00+05'", "tz2": ", NULL", "tz3": ", '2024-11-03 01:30:00-04'"}
+        if pg
+        else {"tz1": "", "tz2": "", "tz3": ""}
+    )
+    db.execute(
+        SOURCE_DDL[db.kind].format(t=src),
+        SOURCE_DDL[db.kind].format(t=copy),
+        f"INSERT INTO {src} VALUES " + ", ".join(r.format(**tz) for r in SOURCE_ROWS),
+    )
     path = write_route(f"""
         name: round-trip
         source:
@@ -268,31 +416,50 @@ def test_typed_rows_survive_table_to_route_to_table(db, route_cli, write_route, 
     first = table_rows(db.engine, copy)[0]
     assert first[2] == Decimal("1234567.89") and first[5] == dt.datetime(2024, 3, 10, 2, 30, 0, 123456)
     if pg:
-        assert first[7] == dt.datetime(2024, 3, 10, 3, 30, tzinfo=dt.timezone.utc)
+        assert first[7] == dt.datetime(2024, 3, 10, 3, 30, tzinfo=dt.UTC)
 
     flag = (lambda v: ("int", v)) if db.kind == "mariadb" else (lambda v: ("bool", bool(v)))
     expected = [
-        [("int", 1), ("str", "06103"), ("float", 1234567.89), ("str", "2024-02-29"), flag(1),
-         ("str", "2024-03-10T02:30:00.123456"), ("str", 'say "hi", naïve')],
+        [
+            ("int", 1),
+            ("str", "06103"),
+            ("float", 1234567.89),
+            ("str", "2024-02-29"),
+            flag(1),
+            ("str", "2024-03-10T02:30:00.123456"),
+            ("str", 'say "hi", naïve'),
+        ],
         [("int", 2)] + [("NoneType", None)] * 6,
-        [("int", 3), ("str", ""), ("float", -0.01), ("str", "1999-12-31"), flag(0),
-         ("str", "2000-01-01T00:00:00.000000"), ("str", "line\nbreak")],
+        [
+            ("int", 3),
+            ("str", ""),
+            ("float", -0.01),
+            ("str", "1999-12-31"),
+            flag(0),
+            ("str", "2000-01-01T00:00:00.000000"),
+            ("str", "line\nbreak"),
+        ],
     ]
     if pg:
-        for row, stamp in zip(expected, [("str", "2024-03-10T03:30:00.000000Z"), ("NoneType", None),
-                                         ("str", "2024-11-03T05:30:00.000000Z")]):
+        for row, stamp in zip(
+            expected,
+            [("str", "2024-03-10T03:30:00.000000Z"), ("NoneType", None), ("str", "2024-11-03T05:30:00.000000Z")],
+        ):
             row.append(stamp)
     assert typed(read_jsonl(tmp_path / "out" / "src.jsonl")) == expected
 
     # the created table gives back the same rows, of the same route types, through the sql source
-    back = write_route(f"""
+    back = write_route(
+        f"""
         name: back
         source:
           sql: {{url: "{made_url}", table: {made}}}
         targets:
           - name: file
             deliver: {{jsonl: {{path: out/made.jsonl}}}}
-    """, name="back.yaml")
+    """,
+        name="back.yaml",
+    )
     execute(route_cli, back)
     assert typed(read_jsonl(tmp_path / "out" / "made.jsonl")) == expected
     made_kinds = kinds(made_engine, made)
@@ -301,7 +468,8 @@ def test_typed_rows_survive_table_to_route_to_table(db, route_cli, write_route, 
 
 def two_tables_route(write_route, rows: list[str], archive_mode: str = "append") -> Path:
     """A route whose two targets write two tables of one SQLite file (0.2 s: a lock shows at once)."""
-    return write_route(f"""
+    return write_route(
+        f"""
         name: two-tables
         source:
           csv: {{path: data.csv}}
@@ -312,7 +480,9 @@ def two_tables_route(write_route, rows: list[str], archive_mode: str = "append")
             deliver: {{sql: {{url: "sqlite:///out.db?timeout=0.2", table: published, mode: replace}}}}
           - name: archive
             deliver: {{sql: {{url: "sqlite:///out.db?timeout=0.2", table: archive, mode: {archive_mode}}}}}
-    """, **{"data.csv": "id,name\n" + "".join(f"{r}\n" for r in rows)})
+    """,
+        **{"data.csv": "id,name\n" + "".join(f"{r}\n" for r in rows)},
+    )
 
 
 def sqlite_rows(path: Path, sql: str) -> list[tuple]:
@@ -326,15 +496,15 @@ def test_two_sql_targets_into_one_sqlite_file(route_cli, write_route, tmp_path):
     report = execute(route_cli, path, "--chunk-rows", "7")
     assert [t["delivered"] for t in report["targets"]] == [500, 500]
     for table in ("published", "archive"):
-        assert sqlite_rows(tmp_path / "out.db", f"SELECT count(*), sum(id), max(name) FROM {table}") == \
-            [(500, 125250, "n99")]
+        assert sqlite_rows(tmp_path / "out.db", f"SELECT count(*), sum(id), max(name) FROM {table}") == [
+            (500, 125250, "n99")
+        ]
     execute(route_cli, path)  # again: published replaced, archive appended
     assert sqlite_rows(tmp_path / "out.db", "SELECT count(*) FROM published") == [(500,)]
     assert sqlite_rows(tmp_path / "out.db", "SELECT count(*) FROM archive") == [(1000,)]
 
 
-def test_when_the_second_target_into_one_sqlite_file_fails_neither_table_changes(route_cli, write_route,
-                                                                                 tmp_path):
+def test_when_the_second_target_into_one_sqlite_file_fails_neither_table_changes(route_cli, write_route, tmp_path):
     db_file = tmp_path / "out.db"
     with closing(sqlite3.connect(db_file)) as conn, conn:
         conn.execute("CREATE TABLE published (id INTEGER, name TEXT)")
@@ -355,15 +525,18 @@ def test_when_the_second_target_into_one_sqlite_file_fails_neither_table_changes
     path = two_tables_route(write_route, ["1,new", "2,new"], archive_mode="replace")
     result = route_cli("execute", str(path))
     assert result.exit_code == 1, result.output
-    assert ("target 'archive': sql table archive: stopped before replacing: it would shrink the "
-            "table from 10 to 2 rows (80% fewer, more than max_shrink 50%). Nothing was changed.") in result.output
+    assert (
+        "target 'archive': sql table archive: stopped before replacing: it would shrink the "
+        "table from 10 to 2 rows (80% fewer, more than max_shrink 50%). Nothing was changed."
+    ) in result.output
     assert sqlite_rows(db_file, "SELECT id, name FROM published") == [(1, "old")]
     assert sqlite_rows(db_file, "SELECT count(*) FROM archive WHERE name = 'old'") == [(10,)]
 
 
 def test_a_zoned_time_stamp_is_stored_as_its_instant(db, route_cli, write_route, tmp_path):
     table = db.name("zoned")
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: zoned
         source:
           csv: {{path: data.csv}}
@@ -372,18 +545,25 @@ def test_a_zoned_time_stamp_is_stored_as_its_instant(db, route_cli, write_route,
         targets:
           - name: db
             deliver: {{sql: {{url: "{db.url}", table: {table}}}}}
-    """, **{"data.csv": "id,local\n1,2024-07-01 12:00:00\n2,2024-11-03 01:30:00\n3,\n"})
+    """,
+        **{"data.csv": "id,local\n1,2024-07-01 12:00:00\n2,2024-11-03 01:30:00\n3,\n"},
+    )
     execute(route_cli, path)
-    utc = dt.timezone.utc if db.kind == "postgresql" else None  # MySQL and SQLite keep UTC wall time
-    assert table_rows(db.engine, table) == [(1, dt.datetime(2024, 7, 1, 16, 0, tzinfo=utc)),
-                                            (2, dt.datetime(2024, 11, 3, 5, 30, tzinfo=utc)), (3, None)]
+    utc = dt.UTC if db.kind == "postgresql" else None  # MySQL and SQLite keep UTC wall time
+    assert table_rows(db.engine, table) == [
+        (1, dt.datetime(2024, 7, 1, 16, 0, tzinfo=utc)),
+        (2, dt.datetime(2024, 11, 3, 5, 30, tzinfo=utc)),
+        (3, None),
+    ]
 
 
 # -- sql delivery modes ------------------------------------------------------------------------------
 
+
 def people_route(write_route, url: str, table: str, mode: str, rows: list[tuple]) -> Path:
     data = "id,name,score\n" + "".join(f"{i},{n},{s}\n" for i, n, s in rows)
-    return write_route(f"""
+    return write_route(
+        f"""
         name: people-{mode}
         source:
           csv: {{path: {mode}.csv}}
@@ -392,7 +572,9 @@ def people_route(write_route, url: str, table: str, mode: str, rows: list[tuple]
         targets:
           - name: db
             deliver: {{sql: {{url: "{url}", table: {table}, mode: {mode}, key: id}}}}
-    """, **{f"{mode}.csv": data})
+    """,
+        **{f"{mode}.csv": data},
+    )
 
 
 def test_every_delivery_mode_end_to_end(db, route_cli, write_route):
@@ -407,8 +589,14 @@ def test_every_delivery_mode_end_to_end(db, route_cli, write_route):
     assert kinds(db.engine, table) == {"id": "integer", "name": "text", "score": "number"}
     assert run("append", [(4, "Dee", 4), (5, "Eve", 5)]) == (2, 2, 0, 0)
     assert run("upsert", [(5, "Eve 2", 50), (6, "Fay", 6)]) == (2, 1, 1, 0)
-    assert table_rows(db.engine, table) == [(1, "Ann", 1.5), (2, "Bob", 2.0), (3, "Cy", None), (4, "Dee", 4.0),
-                                            (5, "Eve 2", 50.0), (6, "Fay", 6.0)]
+    assert table_rows(db.engine, table) == [
+        (1, "Ann", 1.5),
+        (2, "Bob", 2.0),
+        (3, "Cy", None),
+        (4, "Dee", 4.0),
+        (5, "Eve 2", 50.0),
+        (6, "Fay", 6.0),
+    ]
     assert run("delete", [(1, "", ""), (6, "", ""), (99, "", "")]) == (3, 0, 0, 2)
     assert [r[0] for r in table_rows(db.engine, table)] == [2, 3, 4, 5]
     # 4 rows to 1: the replace guard stops it (table untouched) until --force
@@ -424,6 +612,7 @@ def test_every_delivery_mode_end_to_end(db, route_cli, write_route):
 # the run is writing (chunks before `at_line` have been written by then: a target's rules and its
 # delivery take turns in one thread).
 
+
 def snapshot(url: str, table: str) -> list:
     engine = make_engine(url, poolclass=NullPool)
     try:
@@ -433,9 +622,19 @@ def snapshot(url: str, table: str) -> list:
         engine.dispose()
 
 
-@rule({"type": "object", "required": ["url", "table", "at_line", "log"], "additionalProperties": False,
-       "properties": {"url": {"type": "string"}, "table": {"type": "string"}, "at_line": {"type": "integer"},
-                      "log": {"type": "string"}}})
+@rule(
+    {
+        "type": "object",
+        "required": ["url", "table", "at_line", "log"],
+        "additionalProperties": False,
+        "properties": {
+            "url": {"type": "string"},
+            "table": {"type": "string"},
+            "at_line": {"type": "integer"},
+            "log": {"type": "string"},
+        },
+    }
+)
 def peek(chunk, options, ctx):
     """Record what another connection sees of the target table when the chunk holding `at_line` passes.
 
@@ -452,11 +651,14 @@ def peek(chunk, options, ctx):
 
 def test_replace_is_atomic_for_a_concurrent_reader(db, route_cli, write_route, tmp_path):
     table = db.name("atomic")
-    db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, tag VARCHAR(8))",
-               f"INSERT INTO {table} VALUES " + ", ".join(f"({i}, 'old')" for i in range(1, 301)))
+    db.execute(
+        f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, tag VARCHAR(8))",
+        f"INSERT INTO {table} VALUES " + ", ".join(f"({i}, 'old')" for i in range(1, 301)),
+    )
     old, new = [300, "old", "old"], [2000, "new", "new"]
     log = tmp_path / "peeks.jsonl"
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: atomic
         chunk_rows: 100
         source:
@@ -468,7 +670,9 @@ def test_replace_is_atomic_for_a_concurrent_reader(db, route_cli, write_route, t
             target_transforms:
               - test_acceptance_db_excel:peek: {{url: "{db.url}", table: {table}, at_line: 1500, log: "{log}"}}
             deliver: {{sql: {{url: "{db.url}", table: {table}, mode: replace}}}}
-    """, **{"data.csv": "id,tag\n" + "".join(f"{i},new\n" for i in range(1001, 3001))})
+    """,
+        **{"data.csv": "id,tag\n" + "".join(f"{i},new\n" for i in range(1001, 3001))},
+    )
 
     seen, done, failures = [], threading.Event(), []
 
@@ -498,13 +702,16 @@ def test_replace_is_atomic_for_a_concurrent_reader(db, route_cli, write_route, t
 def test_a_failing_run_leaves_the_table_as_it_was_in_every_mode(db, route_cli, write_route):
     """The run fails after two chunks reached the delivery (a plugin bug on the third)."""
     table = db.name("keep")
-    db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(20), score DOUBLE PRECISION)",
-               f"INSERT INTO {table} VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)")
+    db.execute(
+        f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(20), score DOUBLE PRECISION)",
+        f"INSERT INTO {table} VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)",
+    )
     before = table_rows(db.engine, table)
 
     def failing(target, mode, rows):
         data = "id,name,score\n" + "".join(f"{i},{n},{s}\n" for i, n, s in rows)
-        path = write_route(f"""
+        path = write_route(
+            f"""
             name: failing-{mode}
             chunk_rows: 2
             source:
@@ -516,7 +723,9 @@ def test_a_failing_run_leaves_the_table_as_it_was_in_every_mode(db, route_cli, w
                 target_transforms:
                   - plugins_for_tests:explode: {{at_line: 6}}
                 deliver: {{sql: {{url: "{db.url}", table: {target}, mode: {mode}, key: id}}}}
-        """, **{"data.csv": data})
+        """,
+            **{"data.csv": data},
+        )
         report = execute(route_cli, path, code=1)
         assert report["status"] == "failed" and report["targets"][0]["delivered"] == 0, report
         assert "plugins_for_tests:explode" in report["error"]
@@ -552,11 +761,13 @@ targets:
 def test_the_mark_moves_only_when_every_target_delivered(db, route_cli, write_route, tmp_path):
     src, dst, narrow = db.name("src"), db.name("dst"), db.name("narrow")
     stamp = {"sqlite": "TIMESTAMP", "postgresql": "TIMESTAMPTZ", "mariadb": "DATETIME(6)"}[db.kind]
-    db.execute(f"CREATE TABLE {src} (id INTEGER PRIMARY KEY, name VARCHAR(20), updated_at {stamp})",
-               f"INSERT INTO {src} VALUES (1, 'old', '2023-12-31 09:00:00'), (2, 'a', '2024-01-02 09:00:00'), "
-               "(3, 'b', '2024-01-03 09:00:00')",
-               f"CREATE TABLE {dst} (id INTEGER PRIMARY KEY, name VARCHAR(20), updated_at {stamp})",
-               f"CREATE TABLE {narrow} (id INTEGER PRIMARY KEY, updated_at {stamp})")  # lacks `name`
+    db.execute(
+        f"CREATE TABLE {src} (id INTEGER PRIMARY KEY, name VARCHAR(20), updated_at {stamp})",
+        f"INSERT INTO {src} VALUES (1, 'old', '2023-12-31 09:00:00'), (2, 'a', '2024-01-02 09:00:00'), "
+        "(3, 'b', '2024-01-03 09:00:00')",
+        f"CREATE TABLE {dst} (id INTEGER PRIMARY KEY, name VARCHAR(20), updated_at {stamp})",
+        f"CREATE TABLE {narrow} (id INTEGER PRIMARY KEY, updated_at {stamp})",
+    )  # lacks `name`
     out = tmp_path / "out"
 
     def run(*args, table=dst, csv="out/sales.csv", code=0):
@@ -573,8 +784,9 @@ def test_the_mark_moves_only_when_every_target_delivered(db, route_cli, write_ro
     assert report["status"] == "failed" and report["rows_read"] == 2
     assert [t["status"] for t in report["targets"]] == ["untouched", "failed"]
     assert dst_ids() == []
-    assert report["error"].endswith(f"cannot write {out / 'sales.csv'}: a folder has that name; "
-                                    "nothing was written there")
+    assert report["error"].endswith(
+        f"cannot write {out / 'sales.csv'}: a folder has that name; nothing was written there"
+    )
     assert sorted(p.name for p in out.iterdir()) == ["sales.csv"]  # no temporary file left behind
     # 2. the same rows are read again, never skipped
     (out / "sales.csv").rmdir()
@@ -656,12 +868,20 @@ def test_a_mark_that_cannot_be_saved_is_a_recorded_failure(route_cli, write_rout
 
 # -- secrets -----------------------------------------------------------------------------------------
 
+
 def everything_shown(route_cli, path: Path, env: dict) -> tuple[list[str], object]:
     """Every text a user sees: the summary, the --json report, history as a table and as JSON."""
     table = route_cli("execute", str(path), env=env)
     report = route_cli("execute", "--json", str(path), env=env)
-    texts = [r.stdout + "\n" + r.stderr for r in
-             (table, report, route_cli("history", str(path), env=env), route_cli("history", "--json", str(path), env=env))]
+    texts = [
+        r.stdout + "\n" + r.stderr
+        for r in (
+            table,
+            report,
+            route_cli("history", str(path), env=env),
+            route_cli("history", "--json", str(path), env=env),
+        )
+    ]
     return texts, table
 
 
@@ -677,7 +897,7 @@ def assert_never_shown(secret: str, texts: list[str], state: Path) -> None:
                 assert piece.encode() not in f.read_bytes(), (piece, f)
 
 
-WRONG = "Wr0ng:p@ssw0rd/x%41-77"   # ':', '@', '/' and '%' as a real password may hold
+WRONG = "Wr0ng:p@ssw0rd/x%41-77"  # ':', '@', '/' and '%' as a real password may hold
 
 
 def test_a_wrong_mariadb_password_is_never_shown(route_cli, write_route, tmp_path):
@@ -690,16 +910,18 @@ def test_a_wrong_mariadb_password_is_never_shown(route_cli, write_route, tmp_pat
         url = f"mysql://{server.username}:${{DB_PASSWORD}}@{where}"
         for role in ("source", "delivery"):
             source = f'sql: {{url: "{url}", table: {table}}}' if role == "source" else "csv: {path: data.csv}"
-            deliver = (f'sql: {{url: "{url}", table: {table}}}' if role == "delivery"
-                       else "jsonl: {path: out.jsonl}")
-            path = write_route(f"""
+            deliver = f'sql: {{url: "{url}", table: {table}}}' if role == "delivery" else "jsonl: {path: out.jsonl}"
+            path = write_route(
+                f"""
                 name: secret-{role}
                 source:
                   {source}
                 targets:
                   - name: t
                     deliver: {{{deliver}}}
-            """, **{"data.csv": "id\n1\n"})
+            """,
+                **{"data.csv": "id\n1\n"},
+            )
             texts, shown = everything_shown(route_cli, path, {"DB_PASSWORD": WRONG})
             assert shown.exit_code == 1
             # the host is the one after the last '@', and the message names it without the password
@@ -714,8 +936,10 @@ def test_a_postgres_password_never_shows_on_success_rejects_or_refusal(route_cli
     pgdb = make_db("postgresql", tmp_path)
     try:
         src, dst = pgdb.name("src"), pgdb.name("dst")
-        pgdb.execute(f"CREATE TABLE {src} (id INTEGER, amount TEXT)",
-                     f"INSERT INTO {src} VALUES (1, '10'), (2, 'ten'), (3, '30')")
+        pgdb.execute(
+            f"CREATE TABLE {src} (id INTEGER, amount TEXT)",
+            f"INSERT INTO {src} VALUES (1, '10'), (2, 'ten'), (3, '30')",
+        )
         server = parse_url(pgdb.url)
         # the project's test server trusts 127.0.0.1, so any password connects; a server given with
         # its own password (ROUTE_TEST_POSTGRES_URL) is tested with that one
@@ -735,8 +959,10 @@ def test_a_postgres_password_never_shows_on_success_rejects_or_refusal(route_cli
             texts, shown = everything_shown(route_cli, path, {"PGPASSWORD": secret})
             assert shown.exit_code == code, shown.output
             if code:
-                assert f"cannot connect to postgresql+psycopg://{server.username}:***@{server.host}:1/" \
+                assert (
+                    f"cannot connect to postgresql+psycopg://{server.username}:***@{server.host}:1/"
                     f"{server.database}: " in shown.output
+                )
             else:
                 assert pgdb.rows(f"SELECT id, amount FROM {dst} ORDER BY id") == [(1, 10.0), (3, 30.0)]
                 rejects = list((tmp_path / ".route" / "rejects").glob("pg-secret-*.csv"))
@@ -765,15 +991,28 @@ def test_an_unparsable_url_with_a_password_is_refused_without_it(route_cli, writ
 
 # -- the CI rule of tests/dbfixtures.py --------------------------------------------------------------
 
+
 def test_a_missing_server_skips_locally_and_fails_under_ci(tmp_path):
     (tmp_path / "test_needs_pg.py").write_text(
-        "from dbfixtures import pg  # noqa: F401\n\n\ndef test_needs_postgres(pg):\n    pass\n")
+        "from dbfixtures import pg  # noqa: F401\n\n\ndef test_needs_postgres(pg):\n    pass\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "CI"}
-    env.update(PYTHONPATH=os.pathsep.join([str(TESTS), str(REPO)]),
-               ROUTE_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:1/test")
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(TESTS), str(REPO)]),
+        ROUTE_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:1/test",
+    )
     cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "test_needs_pg.py"]
-    runs = {ci: subprocess.Popen(cmd, cwd=tmp_path, env=env | ({"CI": "true"} if ci else {}), text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for ci in (False, True)}
+    runs = {
+        ci: subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            env=env | ({"CI": "true"} if ci else {}),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for ci in (False, True)
+    }
     out = {ci: p.communicate(timeout=60)[0] for ci, p in runs.items()}
     reason = "postgresql at postgresql+psycopg://postgres@127.0.0.1:1/test does not answer"
     assert runs[False].returncode == 0 and "1 skipped" in out[False] and reason in out[False], out[False]
@@ -782,6 +1021,7 @@ def test_a_missing_server_skips_locally_and_fails_under_ci(tmp_path):
 
 
 # -- the example routes, as they stand ---------------------------------------------------------------
+
 
 def portal_rows(route_cli, state: Path) -> list[str]:
     listing = route_cli("portal", "list", "--state", str(state))

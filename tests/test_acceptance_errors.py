@@ -31,8 +31,9 @@ def invalid(route_cli, path: Path, expected: list[str], history: bool = True) ->
     for command in ("validate", "execute"):
         result = route_cli(command, str(path))
         assert result.exit_code == 2, result.output
-        assert [l for l in result.stderr.splitlines() if l.strip()] == \
-            [e.replace("ROUTE", str(path)) for e in expected], command
+        assert [l for l in result.stderr.splitlines() if l.strip()] == [
+            e.replace("ROUTE", str(path)) for e in expected
+        ], command
         assert "Traceback" not in result.output
     assert not (path.parent / "out.jsonl").exists()
     if history:  # nothing ran, so nothing is recorded
@@ -55,6 +56,7 @@ def failed(route_cli, path: Path, expected: str) -> None:
 
 # -- the route is invalid: exit 2, file:line:col ----------------------------------------------------
 
+
 def test_wrong_option_types_inside_sources_rules_and_deliveries(route_cli, write_route):
     path = write_route("""
         name: t
@@ -71,90 +73,155 @@ def test_wrong_option_types_inside_sources_rules_and_deliveries(route_cli, write
             deliver:
               jsonl: {path: out.jsonl, encoding: 8}
     """)
-    invalid(route_cli, path, [
-        "ROUTE:3:37: source.csv.header_row: expected a whole number, got 'first'",
-        "ROUTE:5:16: source_transforms[0].cast.id: 'integr' is not one of: text, integer, number, boolean, date, "
-        "datetime; did you mean 'integer'?",
-        "ROUTE:6:11: source_transforms[1].trim: expected a list, got 5",
-        "ROUTE:7:11: source_transforms[2].fill: expected a mapping, got a list",
-        "ROUTE:8:13: source_transforms[3].filter: expected a text, got 5",
-        "ROUTE:9:17: source_transforms[4].rename.a: expected a text, got a list",
-        "ROUTE:13:42: targets[0].deliver.jsonl.encoding: expected a text, got 8",
-    ])
+    invalid(
+        route_cli,
+        path,
+        [
+            "ROUTE:3:37: source.csv.header_row: expected a whole number, got 'first'",
+            "ROUTE:5:16: source_transforms[0].cast.id: 'integr' is not one of: text, integer, number, boolean, date, "
+            "datetime; did you mean 'integer'?",
+            "ROUTE:6:11: source_transforms[1].trim: expected a list, got 5",
+            "ROUTE:7:11: source_transforms[2].fill: expected a mapping, got a list",
+            "ROUTE:8:13: source_transforms[3].filter: expected a text, got 5",
+            "ROUTE:9:17: source_transforms[4].rename.a: expected a text, got a list",
+            "ROUTE:13:42: targets[0].deliver.jsonl.encoding: expected a text, got 8",
+        ],
+    )
 
 
 def test_source_options_that_contradict_each_other(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: data.csv, delimiter: ";;", encoding: utf-9}
-    """ + TAIL)
-    invalid(route_cli, path, [
-        "ROUTE:3:36: source.csv.delimiter: delimiter must be one character (or tab, comma, semicolon, pipe, space), "
-        "not ';;'",
-    ])
-    path = write_route("""
+    """
+        + TAIL
+    )
+    invalid(
+        route_cli,
+        path,
+        [
+            "ROUTE:3:36: source.csv.delimiter: delimiter must be one character (or tab, comma, semicolon, pipe, space), "
+            "not ';;'",
+        ],
+    )
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: data.csv, encoding: utf-9, names: [a, b]}
-    """ + TAIL)
-    invalid(route_cli, path, [
-        "ROUTE:3:35: source.csv.encoding: unknown encoding 'utf-9'; use a Python codec name such as utf-8, cp1252, "
-        "latin-1 or utf-16",
-    ])
+    """
+        + TAIL
+    )
+    invalid(
+        route_cli,
+        path,
+        [
+            "ROUTE:3:35: source.csv.encoding: unknown encoding 'utf-9'; use a Python codec name such as utf-8, cp1252, "
+            "latin-1 or utf-16",
+        ],
+    )
 
 
-@pytest.mark.parametrize("expression, col, message", [
-    ("id >> 2", 18, "expected a value (a column, a literal or a function call) but found '>'"),
-    ("upper(town", 24, "expected ')' to close the '(' at column 6 but found the end of the expression"),
-    ("concat(town, )", 27, "expected a value (a column, a literal or a function call) but found ')'"),
-    ("'unterminated", 14, "text starting here is not closed: add the closing '"),
-    ("town in ('a', 'b')", 22, "expected a list like [1, 2] after 'in' but found '('"),
-    ("id = 1", 17, "'=' is not an operator here: use '==' to compare values"),
-    ("id is nul", 20, "expected 'null' after 'is' but found 'nul'; compare values with == or !="),
-    ("if(id > 1, 'a')", 14, "if() takes 3 arguments, not 2: if(condition, a, b)"),
-    ("matches(town, '(')", 28, "the second argument of matches() is not a valid regular expression (RE2 syntax): "
-                               "missing ): ("),
-    ("id == 1; import os", 21, "unexpected character ';'"),
-    ("__import__('os').system('ls')", 14, "names starting with '__' are not allowed ('__import__'); a column with "
-                                          "this name must be written in backticks: `__import__`"),
-    ("town.__class__", 18, "'.' is not allowed: expressions have no attribute access; write a column whose name "
-                           "holds a dot in backticks, like `a.b`"),
-    ("__class__", 14, "names starting with '__' are not allowed ('__class__'); a column with this name must be "
-                      "written in backticks: `__class__`"),
-    ("eval('1')", 14, "unknown function 'eval'; the functions are: abs, ceil, coalesce, concat, contains, day, "
-                      "endswith, floor, hour, if, length, lower, ltrim, matches, minute, month, nullif, quarter, "
-                      "replace, round, rtrim, startswith, substr, title, to_date, to_datetime, to_number, to_text, "
-                      "today, trim, upper, weekday, year"),
-    ("lambda: 1", 14, "'lambda' is not allowed here: expressions cannot define functions; a column with this name "
-                      "must be written in backticks: `lambda`"),
-])
+@pytest.mark.parametrize(
+    "expression, col, message",
+    [
+        ("id >> 2", 18, "expected a value (a column, a literal or a function call) but found '>'"),
+        ("upper(town", 24, "expected ')' to close the '(' at column 6 but found the end of the expression"),
+        ("concat(town, )", 27, "expected a value (a column, a literal or a function call) but found ')'"),
+        ("'unterminated", 14, "text starting here is not closed: add the closing '"),
+        ("town in ('a', 'b')", 22, "expected a list like [1, 2] after 'in' but found '('"),
+        ("id = 1", 17, "'=' is not an operator here: use '==' to compare values"),
+        ("id is nul", 20, "expected 'null' after 'is' but found 'nul'; compare values with == or !="),
+        ("if(id > 1, 'a')", 14, "if() takes 3 arguments, not 2: if(condition, a, b)"),
+        (
+            "matches(town, '(')",
+            28,
+            "the second argument of matches() is not a valid regular expression (RE2 syntax): missing ): (",
+        ),
+        ("id == 1; import os", 21, "unexpected character ';'"),
+        (
+            "__import__('os').system('ls')",
+            14,
+            "names starting with '__' are not allowed ('__import__'); a column with "
+            "this name must be written in backticks: `__import__`",
+        ),
+        (
+            "town.__class__",
+            18,
+            "'.' is not allowed: expressions have no attribute access; write a column whose name "
+            "holds a dot in backticks, like `a.b`",
+        ),
+        (
+            "__class__",
+            14,
+            "names starting with '__' are not allowed ('__class__'); a column with this name must be "
+            "written in backticks: `__class__`",
+        ),
+        (
+            "eval('1')",
+            14,
+            "unknown function 'eval'; the functions are: abs, ceil, coalesce, concat, contains, day, "
+            "endswith, floor, hour, if, length, lower, ltrim, matches, minute, month, nullif, quarter, "
+            "replace, round, rtrim, startswith, substr, title, to_date, to_datetime, to_number, to_text, "
+            "today, trim, upper, weekday, year",
+        ),
+        (
+            "lambda: 1",
+            14,
+            "'lambda' is not allowed here: expressions cannot define functions; a column with this name "
+            "must be written in backticks: `lambda`",
+        ),
+    ],
+)
 def test_bad_expressions_point_at_the_character(route_cli, write_route, expression, col, message):
     quoted = expression.replace('"', '\\"')
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: t
         source:
           csv: {{path: data.csv}}
         source_transforms:
           - filter: "{quoted}"
-    """ + TAIL)
+    """
+        + TAIL
+    )
     invalid(route_cli, path, [f"ROUTE:5:{col}: source_transforms[0].filter: {message}"])
 
 
 def test_bad_yaml_says_what_to_do(route_cli, write_route, tmp_path):
     tabs = tmp_path / "tabs.yaml"
     tabs.write_text("name: t\nsource:\n\tcsv: {path: data.csv}\n")
-    invalid(route_cli, tabs, ["ROUTE:3:1: invalid YAML: while scanning for the next token, found character '\\t' "
-                              "that cannot start any token; indent with spaces, not tabs"])
+    invalid(
+        route_cli,
+        tabs,
+        [
+            "ROUTE:3:1: invalid YAML: while scanning for the next token, found character '\\t' "
+            "that cannot start any token; indent with spaces, not tabs"
+        ],
+    )
     indent = tmp_path / "indent.yaml"
     indent.write_text("name: t\nsource:\n  csv: {path: data.csv}\n targets: []\n")
-    invalid(route_cli, indent, ["ROUTE:4:2: invalid YAML: while parsing a block mapping (opened on line 1, column 1), "
-                                "expected <block end>, but found '<block mapping start>'; check the indentation of "
-                                "this line against the lines above"])
+    invalid(
+        route_cli,
+        indent,
+        [
+            "ROUTE:4:2: invalid YAML: while parsing a block mapping (opened on line 1, column 1), "
+            "expected <block end>, but found '<block mapping start>'; check the indentation of "
+            "this line against the lines above"
+        ],
+    )
     quote = tmp_path / "quote.yaml"
     quote.write_text('name: t\nsource:\n  csv: {path: "data.csv}\ntargets: []\n')
-    invalid(route_cli, quote, ["ROUTE:5:1: invalid YAML: while scanning a quoted scalar (opened on line 3, column 15), "
-                               "found unexpected end of stream"])
+    invalid(
+        route_cli,
+        quote,
+        [
+            "ROUTE:5:1: invalid YAML: while scanning a quoted scalar (opened on line 3, column 15), "
+            "found unexpected end of stream"
+        ],
+    )
 
 
 def test_a_missing_variable_in_a_target_names_it_and_its_column(route_cli, write_route):
@@ -167,8 +234,15 @@ def test_a_missing_variable_in_a_target_names_it_and_its_column(route_cli, write
             deliver:
               jsonl: {path: "out/${RUN_DATE}.jsonl"}
     """)
-    invalid(route_cli, path, ["ROUTE:7:26: targets[0].deliver.jsonl.path: variable ${RUN_DATE} is not set: "
-                              "export RUN_DATE=... or pass --set RUN_DATE=..."], history=False)
+    invalid(
+        route_cli,
+        path,
+        [
+            "ROUTE:7:26: targets[0].deliver.jsonl.path: variable ${RUN_DATE} is not set: "
+            "export RUN_DATE=... or pass --set RUN_DATE=..."
+        ],
+        history=False,
+    )
 
 
 def test_history_of_a_route_whose_output_path_has_an_unset_variable(route_cli, write_route):
@@ -188,87 +262,147 @@ def test_history_of_a_route_whose_output_path_has_an_unset_variable(route_cli, w
 
 # -- the run fails: exit 1, the route line, the file, row or column at fault ------------------------
 
+
 def test_a_data_file_that_does_not_exist(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: data/missing.csv}
-    """ + TAIL)
-    failed(route_cli, path, f"ROUTE:3: source 'csv': csv source: file not found: data/missing.csv "
-                            f"(looked in {tmp_path / 'data'})")
+    """
+        + TAIL
+    )
+    failed(
+        route_cli,
+        path,
+        f"ROUTE:3: source 'csv': csv source: file not found: data/missing.csv (looked in {tmp_path / 'data'})",
+    )
 
 
 def test_a_glob_that_matches_nothing(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: "exports/*.csv"}
-    """ + TAIL, **{"exports/readme.txt": b"x"})
-    failed(route_cli, path, f"ROUTE:3: source 'csv': csv source: no file matches exports/*.csv "
-                            f"(looked in {tmp_path / 'exports'})")
+    """
+        + TAIL,
+        **{"exports/readme.txt": b"x"},
+    )
+    failed(
+        route_cli,
+        path,
+        f"ROUTE:3: source 'csv': csv source: no file matches exports/*.csv (looked in {tmp_path / 'exports'})",
+    )
 
 
 def test_a_source_path_that_is_a_folder(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: exports}
-    """ + TAIL, **{"exports/a.csv": DATA})
-    failed(route_cli, path, "ROUTE:3: source 'csv': csv source: exports is a folder; to read its files use a glob "
-                            "such as exports/*.csv")
+    """
+        + TAIL,
+        **{"exports/a.csv": DATA},
+    )
+    failed(
+        route_cli,
+        path,
+        "ROUTE:3: source 'csv': csv source: exports is a folder; to read its files use a glob such as exports/*.csv",
+    )
 
 
 def test_a_file_in_another_encoding(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: towns.csv}
-    """ + TAIL, **{"towns.csv": "id,town\n1,Hartford\n2,Montr\xe9al\n".encode("cp1252")})
-    failed(route_cli, path, "ROUTE:3: source 'csv': towns.csv: line 3, byte offset 26 (0xe9) is not valid utf-8; "
-                            "if the file was saved by Excel or another Windows program, set encoding: cp1252 "
-                            "(or latin-1)")
+    """
+        + TAIL,
+        **{"towns.csv": "id,town\n1,Hartford\n2,Montr\xe9al\n".encode("cp1252")},
+    )
+    failed(
+        route_cli,
+        path,
+        "ROUTE:3: source 'csv': towns.csv: line 3, byte offset 26 (0xe9) is not valid utf-8; "
+        "if the file was saved by Excel or another Windows program, set encoding: cp1252 "
+        "(or latin-1)",
+    )
 
 
 def test_an_unclosed_quote(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: towns.csv}
-    """ + TAIL, **{"towns.csv": b'id,town\n1,Hartford\n2,"New Haven\n3,Stamford\n'})
-    failed(route_cli, path, "ROUTE:3: source 'csv': towns.csv: the record starting on line 3 opens a quoted field "
-                            "that is never closed, so the rest of the file would be read into it; look for a stray "
-                            "quote character there (or set quote: false if the file does not quote its fields)")
+    """
+        + TAIL,
+        **{"towns.csv": b'id,town\n1,Hartford\n2,"New Haven\n3,Stamford\n'},
+    )
+    failed(
+        route_cli,
+        path,
+        "ROUTE:3: source 'csv': towns.csv: the record starting on line 3 opens a quoted field "
+        "that is never closed, so the rest of the file would be read into it; look for a stray "
+        "quote character there (or set quote: false if the file does not quote its fields)",
+    )
 
 
-@pytest.mark.parametrize("step, line, message", [
-    ("- rename: {twn: town_name}", 5, "rule 'rename': rename: no column 'twn' in the data; did you mean 'town'? "
-                                      "(columns: id, town, amount)"),
-    ("- select: [id, amount, towns]", 5, "rule 'select': select: no column 'towns' in the data; did you mean 'town'? "
-                                         "(columns: id, town, amount)"),
-    ("- cast: {amout: number}", 5, "rule 'cast': cast: no column 'amout' in the data; did you mean 'amount'? "
-                                   "(columns: id, town, amount)"),
-    ("- filter: \"amout > 5\"", 5, "rule 'filter': \"amout > 5\" at column 1: unknown column 'amout'; "
-                                   "did you mean 'amount'?"),
-])
+@pytest.mark.parametrize(
+    "step, line, message",
+    [
+        (
+            "- rename: {twn: town_name}",
+            5,
+            "rule 'rename': rename: no column 'twn' in the data; did you mean 'town'? (columns: id, town, amount)",
+        ),
+        (
+            "- select: [id, amount, towns]",
+            5,
+            "rule 'select': select: no column 'towns' in the data; did you mean 'town'? (columns: id, town, amount)",
+        ),
+        (
+            "- cast: {amout: number}",
+            5,
+            "rule 'cast': cast: no column 'amout' in the data; did you mean 'amount'? (columns: id, town, amount)",
+        ),
+        (
+            '- filter: "amout > 5"',
+            5,
+            "rule 'filter': \"amout > 5\" at column 1: unknown column 'amout'; did you mean 'amount'?",
+        ),
+    ],
+)
 def test_an_unknown_column_at_run_time(route_cli, write_route, step, line, message):
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: t
         source:
           csv: {{path: data.csv}}
         source_transforms:
           {step}
-    """ + TAIL, **{"data.csv": DATA})
+    """
+        + TAIL,
+        **{"data.csv": DATA},
+    )
     failed(route_cli, path, f"ROUTE:{line}: {message}")
 
 
 def test_a_failed_run_is_in_the_history_with_its_message(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: hist
         source:
           csv: {path: data.csv}
         source_transforms:
           - select: [towns]
-    """ + TAIL, **{"data.csv": DATA})
+    """
+        + TAIL,
+        **{"data.csv": DATA},
+    )
     assert route_cli("execute", str(path)).exit_code == 1
     result = route_cli("history", str(path), "--json")
     assert result.exit_code == 0, result.output
@@ -279,18 +413,28 @@ def test_a_failed_run_is_in_the_history_with_its_message(route_cli, write_route)
 
 # -- the real command: no traceback reaches the terminal --------------------------------------------
 
+
 def _route(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROUTE), *args], cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={"PATH": str(ROUTE.parent), "HOME": str(cwd), "LANG": "C.UTF-8"})
+    return subprocess.run(
+        [str(ROUTE), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": str(ROUTE.parent), "HOME": str(cwd), "LANG": "C.UTF-8"},
+    )
 
 
 def test_the_real_command_prints_messages_not_tracebacks(tmp_path):
     (tmp_path / "data.csv").write_bytes("id,town\n1,Montr\xe9al\n".encode("latin-1"))
     (tmp_path / "bad-yaml.yaml").write_text("name: t\nsource:\n  csv: {path: data.csv\n")
-    (tmp_path / "dunder.yaml").write_text("name: t\nsource:\n  csv: {path: data.csv}\nsource_transforms:\n"
-                                          "  - filter: \"town.__class__ is null\"\n  - trimm: [town]\n"
-                                          + TAIL.replace("        ", ""))
-    (tmp_path / "encoding.yaml").write_text("name: t\nsource:\n  csv: {path: data.csv}\n" + TAIL.replace("        ", ""))
+    (tmp_path / "dunder.yaml").write_text(
+        "name: t\nsource:\n  csv: {path: data.csv}\nsource_transforms:\n"
+        '  - filter: "town.__class__ is null"\n  - trimm: [town]\n' + TAIL.replace("        ", "")
+    )
+    (tmp_path / "encoding.yaml").write_text(
+        "name: t\nsource:\n  csv: {path: data.csv}\n" + TAIL.replace("        ", "")
+    )
 
     result = _route("validate", "bad-yaml.yaml", "dunder.yaml", cwd=tmp_path)
     assert result.returncode == 2
@@ -309,7 +453,8 @@ def test_the_real_command_prints_messages_not_tracebacks(tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stderr.splitlines()[-1] == (
         "error: encoding.yaml:3: source 'csv': data.csv: line 2, byte offset 15 (0xe9) is not valid utf-8; if the "
-        "file was saved by Excel or another Windows program, set encoding: cp1252 (or latin-1)")
+        "file was saved by Excel or another Windows program, set encoding: cp1252 (or latin-1)"
+    )
 
     result = _route("execute", "--set", "X=1", "missing.yaml", cwd=tmp_path)
     assert (result.returncode, result.stderr.strip()) == (2, "missing.yaml:1:1: file not found")

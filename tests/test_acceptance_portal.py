@@ -38,9 +38,27 @@ class ServedProcess:
         self.data = data
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "portal", "serve", "--port", "0", "--data", str(data),
-             "--user", f"{USER}:{SECRET}", "--user", f"{KEY_ID}:{KEY_SECRET}", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "portal",
+                "serve",
+                "--port",
+                "0",
+                "--data",
+                str(data),
+                "--user",
+                f"{USER}:{SECRET}",
+                "--user",
+                f"{KEY_ID}:{KEY_SECRET}",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         first = self.proc.stdout.readline()
         if not first.startswith("Local portal at "):
             self.proc.kill()
@@ -97,8 +115,13 @@ def tls_portal(tmp_path_factory):
 def soda_client(served: ServedProcess, username=USER, password=SECRET):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return sodapy.Socrata(served.domain, "tok-acceptance-app", username=username, password=password,
-                              session_adapter={"prefix": "http://", "adapter": HTTPAdapter()})
+        return sodapy.Socrata(
+            served.domain,
+            "tok-acceptance-app",
+            username=username,
+            password=password,
+            session_adapter={"prefix": "http://", "adapter": HTTPAdapter()},
+        )
 
 
 def publishing(served: ServedProcess):
@@ -107,7 +130,7 @@ def publishing(served: ServedProcess):
     auth = Authorization(served.domain, username=USER, password=SECRET)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        auth.live_dangerously()          # the certificate is self-signed
+        auth.live_dangerously()  # the certificate is self-signed
     return socrata_py.Socrata(auth)
 
 
@@ -117,39 +140,68 @@ def publishing(served: ServedProcess):
 def test_sodapy_create_read_with_paging_upsert_replace_delete(http_portal):
     client = soda_client(http_portal)
     try:
-        columns = [{"fieldName": "permit", "name": "Permit", "dataTypeName": "text"},
-                   {"fieldName": "cost", "name": "Cost", "dataTypeName": "number"},
-                   {"fieldName": "issued", "name": "Issued", "dataTypeName": "calendar_date"},
-                   {"fieldName": "final", "name": "Final", "dataTypeName": "checkbox"},
-                   {"fieldName": "spot", "name": "Spot", "dataTypeName": "point"}]
-        ff = client.create("Permits", description="Building permits", columns=columns, row_identifier="permit",
-                           category="Housing", tags=["a"], new_backend=True)["id"]
+        columns = [
+            {"fieldName": "permit", "name": "Permit", "dataTypeName": "text"},
+            {"fieldName": "cost", "name": "Cost", "dataTypeName": "number"},
+            {"fieldName": "issued", "name": "Issued", "dataTypeName": "calendar_date"},
+            {"fieldName": "final", "name": "Final", "dataTypeName": "checkbox"},
+            {"fieldName": "spot", "name": "Spot", "dataTypeName": "point"},
+        ]
+        ff = client.create(
+            "Permits",
+            description="Building permits",
+            columns=columns,
+            row_identifier="permit",
+            category="Housing",
+            tags=["a"],
+            new_backend=True,
+        )["id"]
         assert client.publish(ff)["publicationStage"] == "published"
         meta = client.get_metadata(ff)
         assert next(c for c in meta["columns"] if c["id"] == meta["rowIdentifierColumnId"])["fieldName"] == "permit"
 
-        rows = [{"permit": f"P-{i:05d}", "cost": i * 10 + 0.5, "issued": f"2024-03-{i % 28 + 1:02d}T08:15:00",
-                 "final": i % 3 == 0, "spot": {"type": "Point", "coordinates": [-72.5, 41.0 + i / 10000]}}
-                for i in range(2500)]
+        rows = [
+            {
+                "permit": f"P-{i:05d}",
+                "cost": i * 10 + 0.5,
+                "issued": f"2024-03-{i % 28 + 1:02d}T08:15:00",
+                "final": i % 3 == 0,
+                "spot": {"type": "Point", "coordinates": [-72.5, 41.0 + i / 10000]},
+            }
+            for i in range(2500)
+        ]
         for start in range(0, 2500, 1000):
-            result = client.upsert(ff, rows[start:start + 1000])
-            assert result["Errors"] == 0 and result["Rows Created"] == len(rows[start:start + 1000])
+            result = client.upsert(ff, rows[start : start + 1000])
+            assert result["Errors"] == 0 and result["Rows Created"] == len(rows[start : start + 1000])
 
         # Paged reads: get_all with the server's default page (no $limit sent) and with limit=700.
         default_pages = list(client.get_all(ff, order="permit"))
         pages_of_700 = list(client.get_all(ff, order="permit", limit=700))
         assert default_pages == pages_of_700 and len(default_pages) == 2500
-        assert default_pages[7] == {"permit": "P-00007", "cost": "70.5", "issued": "2024-03-08T08:15:00.000",
-                                    "final": False, "spot": {"type": "Point", "coordinates": [-72.5, 41.0007]}}
+        assert default_pages[7] == {
+            "permit": "P-00007",
+            "cost": "70.5",
+            "issued": "2024-03-08T08:15:00.000",
+            "final": False,
+            "spot": {"type": "Point", "coordinates": [-72.5, 41.0007]},
+        }
         assert default_pages[9]["final"] is True
         assert client.get(ff, limit=3, offset=2498, order="permit") == default_pages[2498:]
         assert client.get(ff, select="count(*)") == [{"count": "2500"}]
         assert client.get(ff, where="cost between 100 and 120", select="permit", order="permit") == [
-            {"permit": "P-00010"}, {"permit": "P-00011"}]
+            {"permit": "P-00010"},
+            {"permit": "P-00011"},
+        ]
 
         # Upsert: update, merge, delete, create; CSV body too.
-        result = client.upsert(ff, [{"permit": "P-00001", "cost": "99.90"}, {"permit": "P-00002", ":deleted": True},
-                                    {"permit": "N-1", "final": True}])
+        result = client.upsert(
+            ff,
+            [
+                {"permit": "P-00001", "cost": "99.90"},
+                {"permit": "P-00002", ":deleted": True},
+                {"permit": "N-1", "final": True},
+            ],
+        )
         assert (result["Rows Updated"], result["Rows Deleted"], result["Rows Created"]) == (1, 1, 1)
         assert client.get(ff, permit="P-00001") == [{**default_pages[1], "cost": "99.90"}]
         assert client.upsert(ff, io.StringIO("permit,cost\nN-2,5\n"))["Rows Created"] == 1
@@ -168,9 +220,14 @@ def test_sodapy_create_read_with_paging_upsert_replace_delete(http_portal):
 def test_sodapy_refusals_and_credentials(http_portal):
     client = soda_client(http_portal)
     try:
-        ff = client.create("Refusals", columns=[{"fieldName": "k", "name": "K", "dataTypeName": "text"},
-                                                {"fieldName": "n", "name": "N", "dataTypeName": "number"}],
-                           row_identifier="k")["id"]
+        ff = client.create(
+            "Refusals",
+            columns=[
+                {"fieldName": "k", "name": "K", "dataTypeName": "text"},
+                {"fieldName": "n", "name": "N", "dataTypeName": "number"},
+            ],
+            row_identifier="k",
+        )["id"]
         client.publish(ff)
         with pytest.raises(requests.exceptions.HTTPError, match="400"):
             client.upsert(ff, [{"k": "a", "n": 1}, {"k": "b", "n": "many"}])
@@ -185,7 +242,7 @@ def test_sodapy_refusals_and_credentials(http_portal):
             bad.upsert(ff, [{"k": "a"}])
     finally:
         bad.close()
-    keyed = soda_client(http_portal, username=KEY_ID, password=KEY_SECRET)      # an API key works the same
+    keyed = soda_client(http_portal, username=KEY_ID, password=KEY_SECRET)  # an API key works the same
     try:
         assert keyed.upsert(ff, [{"k": "a", "n": "1.50"}])["Rows Created"] == 1
         assert keyed.get(ff) == [{"k": "a", "n": "1.50"}]
@@ -201,29 +258,36 @@ def test_socrata_py_creates_then_replaces_through_revisions(tls_portal):
         warnings.simplefilter("ignore")
         pub = publishing(tls_portal)
         rev, output = pub.create(name="Weather", description="Daily readings").csv(
-            io.BytesIO(b"station,celsius,day\nA,11.5,2024-05-01\nB,9,2024-05-02\nC,,2024-05-03\n"), "weather.csv")
+            io.BytesIO(b"station,celsius,day\nA,11.5,2024-05-01\nB,9,2024-05-02\nC,,2024-05-03\n"), "weather.csv"
+        )
         output = output.set_row_id("station").run().wait_for_finish()
         assert rev.apply(output_schema=output).wait_for_finish().attributes["status"] == "successful"
         ff = rev.attributes["fourfour"]
         assert all_rows(tls_portal.url, ff) == [
             {"station": "A", "celsius": "11.5", "day": "2024-05-01T00:00:00.000"},
             {"station": "B", "celsius": "9", "day": "2024-05-02T00:00:00.000"},
-            {"station": "C", "day": "2024-05-03T00:00:00.000"}]
+            {"station": "C", "day": "2024-05-03T00:00:00.000"},
+        ]
 
         view = pub.views.lookup(ff)
         replace = view.revisions.create_replace_revision()
         source = replace.create_upload("weather-2.csv").csv(
-            io.BytesIO(b"station,celsius,day\nD,-3.25,2024-06-01\nE,30,2024-06-02\n"))
+            io.BytesIO(b"station,celsius,day\nD,-3.25,2024-06-01\nE,30,2024-06-02\n")
+        )
         new_output = source.get_latest_input_schema().get_latest_output_schema().wait_for_finish()
         assert new_output.attributes["error_count"] == 0
         job = replace.apply(output_schema=new_output).wait_for_finish()
         assert job.attributes["status"] == "successful"
     assert all_rows(tls_portal.url, ff) == [
         {"station": "D", "celsius": "-3.25", "day": "2024-06-01T00:00:00.000"},
-        {"station": "E", "celsius": "30", "day": "2024-06-02T00:00:00.000"}]
+        {"station": "E", "celsius": "30", "day": "2024-06-02T00:00:00.000"},
+    ]
     meta = get(f"{tls_portal.url}/api/views/{ff}.json", auth=(USER, SECRET)).json()
     assert [(c["fieldName"], c["dataTypeName"]) for c in meta["columns"]] == [
-        ("station", "text"), ("celsius", "number"), ("day", "calendar_date")]
+        ("station", "text"),
+        ("celsius", "number"),
+        ("day", "calendar_date"),
+    ]
     assert next(c for c in meta["columns"] if c["id"] == meta["rowIdentifierColumnId"])["fieldName"] == "station"
 
 
@@ -249,8 +313,13 @@ def test_a_replace_revision_never_shows_a_mix_to_a_reader(tls_portal):
             warnings.simplefilter("ignore")
             while not stop.is_set():
                 try:
-                    rows = s.get(f"{tls_portal.url}/resource/{ff}.json", params={"$limit": "100000"},
-                                 auth=(USER, SECRET), verify=False, timeout=30).json()
+                    rows = s.get(
+                        f"{tls_portal.url}/resource/{ff}.json",
+                        params={"$limit": "100000"},
+                        auth=(USER, SECRET),
+                        verify=False,
+                        timeout=30,
+                    ).json()
                 except Exception as exc:  # noqa: BLE001 (a failed read is a finding, not a crash)
                     problems.append(repr(exc))
                     return
@@ -285,9 +354,11 @@ def test_a_replace_revision_never_shows_a_mix_to_a_reader(tls_portal):
 def test_a_server_killed_in_the_middle_of_a_replace_leaves_old_or_new_rows_never_a_mix(tmp_path):
     data = tmp_path / "portal.sqlite"
     portal = LocalPortal(data)
-    ff = portal.create_dataset(name="Killed", columns=[{"fieldName": "k", "dataTypeName": "text"},
-                                                       {"fieldName": "gen", "dataTypeName": "text"}],
-                               row_identifier="k")
+    ff = portal.create_dataset(
+        name="Killed",
+        columns=[{"fieldName": "k", "dataTypeName": "text"}, {"fieldName": "gen", "dataTypeName": "text"}],
+        row_identifier="k",
+    )
     portal.close()
     served = ServedProcess(data)
     try:
@@ -298,9 +369,16 @@ def test_a_server_killed_in_the_middle_of_a_replace_leaves_old_or_new_rows_never
         host, port = served.url.removeprefix("http://").split(":")
         auth = base64.b64encode(f"{USER}:{SECRET}".encode())
         with socket.create_connection((host, int(port))) as sock:
-            sock.sendall(b"PUT /resource/" + ff.encode() + b".json HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + auth
-                         + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
-                         + b"\r\n\r\n" + body)
+            sock.sendall(
+                b"PUT /resource/"
+                + ff.encode()
+                + b".json HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+                + auth
+                + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
             # Kill it once SQLite has started writing this request's pages (the WAL grows), or after 3 s.
             wal = Path(str(data) + "-wal")
             start_size = wal.stat().st_size if wal.exists() else 0
@@ -317,8 +395,9 @@ def test_a_server_killed_in_the_middle_of_a_replace_leaves_old_or_new_rows_never
         rows = all_rows(again.url, ff)
         gens = {r["gen"] for r in rows}
         assert (gens, len(rows)) in (({"old"}, 3000), ({"new"}, 60000)), (gens, len(rows))
-        r = requests.post(f"{again.url}/resource/{ff}.json", json=[{"k": "after", "gen": "x"}], auth=(USER, SECRET),
-                          timeout=30)
+        r = requests.post(
+            f"{again.url}/resource/{ff}.json", json=[{"k": "after", "gen": "x"}], auth=(USER, SECRET), timeout=30
+        )
         assert r.status_code == 200, "the portal file still takes writes"
     finally:
         again.stop()
@@ -327,10 +406,16 @@ def test_a_server_killed_in_the_middle_of_a_replace_leaves_old_or_new_rows_never
 def test_many_writers_at_once_in_two_processes_on_one_file(http_portal):
     """Eight clients upsert at once, half to the served process and half to a second portal
     served from this test's process on the same SQLite file."""
-    r = requests.post(f"{http_portal.url}/api/views.json", auth=(USER, SECRET), timeout=30,
-                      json={"name": "Busy", "columns": [{"fieldName": "k", "dataTypeName": "text"},
-                                                        {"fieldName": "w", "dataTypeName": "number"}],
-                            "metadata": {"rowIdentifier": "k"}})
+    r = requests.post(
+        f"{http_portal.url}/api/views.json",
+        auth=(USER, SECRET),
+        timeout=30,
+        json={
+            "name": "Busy",
+            "columns": [{"fieldName": "k", "dataTypeName": "text"}, {"fieldName": "w", "dataTypeName": "number"}],
+            "metadata": {"rowIdentifier": "k"},
+        },
+    )
     assert r.status_code == 200, r.text
     ff = r.json()["id"]
     errors = []
@@ -347,8 +432,9 @@ def test_many_writers_at_once_in_two_processes_on_one_file(http_portal):
     other = LocalPortal(http_portal.data, users={USER: SECRET})
     try:
         with other.serve() as second:
-            threads = [threading.Thread(target=writer, args=(http_portal.url if w % 2 else second.url, w))
-                       for w in range(8)]
+            threads = [
+                threading.Thread(target=writer, args=(http_portal.url if w % 2 else second.url, w)) for w in range(8)
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -366,8 +452,9 @@ def test_many_writers_at_once_in_two_processes_on_one_file(http_portal):
 def test_the_html_page_lists_datasets_and_shows_rows(http_portal):
     client = soda_client(http_portal)
     try:
-        ff = client.create("Shown <here>",
-                           columns=[{"fieldName": "town", "name": "Town", "dataTypeName": "text"}])["id"]
+        ff = client.create("Shown <here>", columns=[{"fieldName": "town", "name": "Town", "dataTypeName": "text"}])[
+            "id"
+        ]
         client.publish(ff)
         client.upsert(ff, [{"town": "Hartford & <Avon>"}])
     finally:

@@ -25,12 +25,13 @@ import pandas as pd
 import pytest
 from conftest import read_csv_rows, read_jsonl
 
-from pipeline.plugins import Registry
+from pipeline.basics.plugins import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 def execute(route_cli, path: Path, *args: str, env: dict | None = None) -> dict:
     """`route execute --json ROUTE`; the report (the run must succeed)."""
@@ -64,7 +65,8 @@ TEXT_DATA = (
 
 
 def test_text_family_end_to_end(route_cli, write_route, tmp_path):
-    path = write_route(r"""
+    path = write_route(
+        r"""
         name: text-family
         chunk_rows: 2
         source: {csv: {path: data.csv}}
@@ -81,19 +83,51 @@ def test_text_family_end_to_end(route_cli, write_route, tmp_path):
             target_transforms:
               - select: [id, phone, year, seq, owner, last, first, zip, address, remarks]
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": TEXT_DATA})
+    """,
+        **{"data.csv": TEXT_DATA},
+    )
     report = execute(route_cli, path)
     assert read_jsonl(tmp_path / "out.jsonl") == [
-        {"id": "1", "phone": "8605550100", "year": "2021", "seq": "0042", "owner": "Doe, Jane", "last": "Doe",
-         "first": "Jane", "zip": "06103", "address": "1 Main St, Hartford, 06103", "remarks": "short"},
-        {"id": "3", "phone": "2035550199", "year": "1999", "seq": "1", "owner": "\u674e , \u5c0f\u9f8d",
-         "last": "\u674e", "first": "\u5c0f\u9f8d", "zip": "06001", "address": "2 Elm, 06001",
-         "remarks": "\u00c4\u00d6\u00dc\u00e4\u00f6\u00fc\u00df\u00e9\u00e8\u2026"},
-        {"id": "4", "phone": None, "year": None, "seq": None, "owner": None, "last": None, "first": None,
-         "zip": None, "address": None, "remarks": None},
+        {
+            "id": "1",
+            "phone": "8605550100",
+            "year": "2021",
+            "seq": "0042",
+            "owner": "Doe, Jane",
+            "last": "Doe",
+            "first": "Jane",
+            "zip": "06103",
+            "address": "1 Main St, Hartford, 06103",
+            "remarks": "short",
+        },
+        {
+            "id": "3",
+            "phone": "2035550199",
+            "year": "1999",
+            "seq": "1",
+            "owner": "\u674e , \u5c0f\u9f8d",
+            "last": "\u674e",
+            "first": "\u5c0f\u9f8d",
+            "zip": "06001",
+            "address": "2 Elm, 06001",
+            "remarks": "\u00c4\u00d6\u00dc\u00e4\u00f6\u00fc\u00df\u00e9\u00e8\u2026",
+        },
+        {
+            "id": "4",
+            "phone": None,
+            "year": None,
+            "seq": None,
+            "owner": None,
+            "last": None,
+            "first": None,
+            "zip": None,
+            "address": None,
+            "remarks": None,
+        },
     ]
     assert rejects_of(report) == [
-        (3, "regex_extract", "permit", "B-7", "does not match " + repr(r"^(?P<year>\d{4})-(?P<seq>\d+)$"))]
+        (3, "regex_extract", "permit", "B-7", "does not match " + repr(r"^(?P<year>\d{4})-(?P<seq>\d+)$"))
+    ]
     assert (report["rows_read"], report["rows_rejected"], report["rows_delivered"]) == (4, 1, 3)
 
 
@@ -111,7 +145,8 @@ id,parcel,sale_date,amount
 
 
 def test_rows_family_end_to_end(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: rows-family
         chunk_rows: 3
         source: {csv: {path: data.csv}}
@@ -136,7 +171,9 @@ def test_rows_family_end_to_end(route_cli, write_route, tmp_path):
           - name: some
             target_transforms: [{sample: {rows: 3, seed: 1}}]
             deliver: {jsonl: {path: some.jsonl}}
-    """, **{"data.csv": ROWS_DATA})
+    """,
+        **{"data.csv": ROWS_DATA},
+    )
     report = execute(route_cli, path)
 
     def ids(name):
@@ -148,7 +185,8 @@ def test_rows_family_end_to_end(route_cli, write_route, tmp_path):
     assert read_jsonl(tmp_path / "top.jsonl") == [
         {"id": 7, "parcel": "P-2", "sale_date": "2024-01-11", "amount": 300.0},
         {"id": 1, "parcel": "P-1", "sale_date": "2024-01-05", "amount": 100.0},
-        {"id": 4, "parcel": "P-1", "sale_date": "2024-01-08", "amount": 75.0}]
+        {"id": 4, "parcel": "P-1", "sale_date": "2024-01-08", "amount": 75.0},
+    ]
     # nulls first on every key; text sorts by code point (P < p < Ö); equal keys keep their order
     assert ids("by_parcel") == [5, 6, 4, 1, 2, 7, 3, 8]
     some = ids("some")
@@ -161,7 +199,8 @@ def test_lookup_family_end_to_end(route_cli, write_route, tmp_path):
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE acs (tract INTEGER, population INTEGER)")
         conn.executemany("INSERT INTO acs VALUES (?, ?)", [(101, 3500), (102, 1200)])
-    path = write_route("""
+    path = write_route(
+        """
         name: lookup-family
         chunk_rows: 2
         source: {csv: {path: data.csv}}
@@ -182,8 +221,12 @@ def test_lookup_family_end_to_end(route_cli, write_route, tmp_path):
             target_transforms:
               - select: [id, town, label, taxable, population]
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": "id,town_code,type,tract\n1,001,R,101\n2,002,C,102\n3,1,X,\n4,,R,104\n5,010,C,101\n6,002,Q,\n",
-            "lookups__towns.csv": "code,town_name,county\n001,Andover,Tolland\n002,Ansonia,New Haven\n010,Z\u00fcrich,\n"})
+    """,
+        **{
+            "data.csv": "id,town_code,type,tract\n1,001,R,101\n2,002,C,102\n3,1,X,\n4,,R,104\n5,010,C,101\n6,002,Q,\n",
+            "lookups__towns.csv": "code,town_name,county\n001,Andover,Tolland\n002,Ansonia,New Haven\n010,Z\u00fcrich,\n",
+        },
+    )
     report = execute(route_cli, path)
     assert read_jsonl(tmp_path / "out.jsonl") == [
         {"id": "1", "town": "Andover", "label": "Residential", "taxable": True, "population": 3500},
@@ -200,15 +243,16 @@ GEO_DATA = (
     "id,lat,lon,street,town,geom\n"
     '1,41.7637,-72.6851,"12 ""Main"" St",Hartford,POINT (-72.68 41.76)\n'
     "2,,,,,\n"
-    "3,95,-72,x,y,\"LINESTRING (30 10, 10 30)\"\n"
+    '3,95,-72,x,y,"LINESTRING (30 10, 10 30)"\n'
     "4,abc,-72,,,\n"
     '5, 41.5 ,-72.10,\u00c4hrenweg 1,\u65e5\u672c,"{""type"":""Point"",""coordinates"":[1,2]}"\n'
-    "6,-90,180,,,\"POLYGON ((30 10, 40 40, 20 40, 30 10))\"\n"
+    '6,-90,180,,,"POLYGON ((30 10, 40 40, 20 40, 30 10))"\n'
 )
 
 
 def test_geo_family_end_to_end(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: geo-family
         chunk_rows: 2
         source: {csv: {path: data.csv}}
@@ -221,7 +265,9 @@ def test_geo_family_end_to_end(route_cli, write_route, tmp_path):
             target_transforms:
               - select: [id, pt, loc, geom]
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": GEO_DATA})
+    """,
+        **{"data.csv": GEO_DATA},
+    )
     report = execute(route_cli, path)
     rows = read_jsonl(tmp_path / "out.jsonl")
     assert project(rows, "id", "pt", "geom") == [
@@ -230,13 +276,22 @@ def test_geo_family_end_to_end(route_cli, write_route, tmp_path):
         ("6", "POINT (180 -90)", '{"type":"Polygon","coordinates":[[[30,10],[40,40],[20,40],[30,10]]]}'),
     ]
     assert json.loads(json.loads(rows[0]["loc"])["human_address"]) == {
-        "address": '12 "Main" St', "city": "Hartford", "state": "", "zip": ""}
+        "address": '12 "Main" St',
+        "city": "Hartford",
+        "state": "",
+        "zip": "",
+    }
     assert rows[1]["loc"] is None and rows[2]["loc"] is None
     assert rejects_of(report) == [
         (5, "point", "lat", "abc", "latitude is not a number"),
         (4, "point", "lat", "95", "latitude is out of range (-90 to 90)"),
-        (6, "wkt", "geom", '{"type":"Point","coordinates":[1,2]}',
-         "not a WKT geometry (POINT, LINESTRING, POLYGON or their MULTI forms)"),
+        (
+            6,
+            "wkt",
+            "geom",
+            '{"type":"Point","coordinates":[1,2]}',
+            "not a WKT geometry (POINT, LINESTRING, POLYGON or their MULTI forms)",
+        ),
     ]
 
 
@@ -257,7 +312,8 @@ H-5,06004,100,Vacant Land,
 
 
 def test_validate_family_end_to_end(route_cli, write_route, tmp_path):
-    path = write_route(r"""
+    path = write_route(
+        r"""
         name: validate-family
         chunk_rows: 2
         source: {csv: {path: data.csv}}
@@ -275,7 +331,9 @@ def test_validate_family_end_to_end(route_cli, write_route, tmp_path):
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": VALIDATE_DATA})
+    """,
+        **{"data.csv": VALIDATE_DATA},
+    )
     report = execute(route_cli, path)
     assert [r["permit"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["A-1", "H-5"]
     pattern_reason = "does not match the pattern " + repr(r"\d{5}(-\d{4})?")
@@ -305,7 +363,8 @@ A,,5,9,10
 
 
 def test_reshape_family_end_to_end(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: reshape-family
         chunk_rows: 2
         source: {csv: {path: data.csv}}
@@ -334,18 +393,63 @@ def test_reshape_family_end_to_end(route_cli, write_route, tmp_path):
             target_transforms:
               - pivot: {index: [town], name: yr, value: amt, agg: sum, names: ["2020", "2021"]}
             deliver: {jsonl: {path: wide.jsonl}}
-    """, **{"data.csv": RESHAPE_DATA})
+    """,
+        **{"data.csv": RESHAPE_DATA},
+    )
     report = execute(route_cli, path)
     assert read_jsonl(tmp_path / "totals.jsonl") == [
-        {"town": "B", "rows": 2, "total": 5.5, "mean": 2.75, "lo": 1.5, "hi": 4.0, "first_yr": "2020", "last_yr": "2021"},
-        {"town": "A", "rows": 2, "total": 5.0, "mean": 5.0, "lo": 5.0, "hi": 5.0, "first_yr": "2020", "last_yr": "2020"},
-        {"town": None, "rows": 1, "total": 3.0, "mean": 3.0, "lo": 3.0, "hi": 3.0, "first_yr": "2021", "last_yr": "2021"},
-        {"town": "\u00e9", "rows": 1, "total": None, "mean": None, "lo": None, "hi": None, "first_yr": "2020",
-         "last_yr": "2020"},
+        {
+            "town": "B",
+            "rows": 2,
+            "total": 5.5,
+            "mean": 2.75,
+            "lo": 1.5,
+            "hi": 4.0,
+            "first_yr": "2020",
+            "last_yr": "2021",
+        },
+        {
+            "town": "A",
+            "rows": 2,
+            "total": 5.0,
+            "mean": 5.0,
+            "lo": 5.0,
+            "hi": 5.0,
+            "first_yr": "2020",
+            "last_yr": "2020",
+        },
+        {
+            "town": None,
+            "rows": 1,
+            "total": 3.0,
+            "mean": 3.0,
+            "lo": 3.0,
+            "hi": 3.0,
+            "first_yr": "2021",
+            "last_yr": "2021",
+        },
+        {
+            "town": "\u00e9",
+            "rows": 1,
+            "total": None,
+            "mean": None,
+            "lo": None,
+            "hi": None,
+            "first_yr": "2020",
+            "last_yr": "2020",
+        },
     ]
     assert project(read_jsonl(tmp_path / "long.jsonl"), "town", "quarter", "n") == [
-        ("B", "q1", 1), ("B", "q2", 2), ("A", "q1", 3), (None, "q1", 5), (None, "q2", 6),
-        ("B", "q1", 7), ("B", "q2", 8), ("A", "q1", 9), ("A", "q2", 10)]
+        ("B", "q1", 1),
+        ("B", "q2", 2),
+        ("A", "q1", 3),
+        (None, "q1", 5),
+        (None, "q2", 6),
+        ("B", "q1", 7),
+        ("B", "q2", 8),
+        ("A", "q1", 9),
+        ("A", "q2", 10),
+    ]
     assert read_jsonl(tmp_path / "wide.jsonl") == [
         {"town": "B", "2020": 1.5, "2021": 4.0},
         {"town": "A", "2020": None, "2021": None},
@@ -366,7 +470,8 @@ JSON_DATA = (
 
 
 def test_json_family_end_to_end(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: json-family
         chunk_rows: 2
         source: {csv: {path: data.csv}}
@@ -383,7 +488,9 @@ def test_json_family_end_to_end(route_cli, write_route, tmp_path):
             target_transforms:
               - select: [id, inspector, violations, codes, score]
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": JSON_DATA})
+    """,
+        **{"data.csv": JSON_DATA},
+    )
     report = execute(route_cli, path)
     assert read_jsonl(tmp_path / "out.jsonl") == [
         {"id": "1", "inspector": "Zo\u00eb", "violations": 2, "codes": '["A1","B2"]', "score": 91.0},
@@ -394,10 +501,10 @@ def test_json_family_end_to_end(route_cli, write_route, tmp_path):
     assert rejects_of(report) == [(4, "jmespath", "payload", "not json", "is not valid JSON (line 1, column 1)")]
 
 
-
 def test_json_source_and_jmespath_end_to_end(route_cli, write_route, tmp_path):
     """JSON Lines records with nulls, missing fields, mixed types, a blank line and unicode."""
-    path = write_route("""
+    path = write_route(
+        """
         name: json-source
         chunk_rows: 2
         source: {json: {path: data.jsonl}}
@@ -412,13 +519,18 @@ def test_json_source_and_jmespath_end_to_end(route_cli, write_route, tmp_path):
           - name: out
             target_transforms: [{select: [id, name, score, ok, extra, inspector, n]}]
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.jsonl": (
-        '{"id": 1, "name": "Zo\u00eb", "score": 91, "detail": {"inspector": {"name": "Al"}, '
-        '"violations": [{"code": "A1"}]}, "ok": true}\n'
-        '{"id": 2, "name": null, "score": "88", "detail": null}\n'
-        "\n"
-        '{"id": 3, "name": "\u65e5\u672c", "score": 9.5, "detail": {"violations": []}, "ok": false, "extra": "x"}\n'
-        '{"id": 4, "score": null, "detail": "not an object", "ok": null}\n')})
+    """,
+        **{
+            "data.jsonl": (
+                '{"id": 1, "name": "Zo\u00eb", "score": 91, "detail": {"inspector": {"name": "Al"}, '
+                '"violations": [{"code": "A1"}]}, "ok": true}\n'
+                '{"id": 2, "name": null, "score": "88", "detail": null}\n'
+                "\n"
+                '{"id": 3, "name": "\u65e5\u672c", "score": 9.5, "detail": {"violations": []}, "ok": false, "extra": "x"}\n'
+                '{"id": 4, "score": null, "detail": "not an object", "ok": null}\n'
+            )
+        },
+    )
     report = execute(route_cli, path)
     assert read_jsonl(tmp_path / "out.jsonl") == [
         {"id": 1, "name": "Zo\u00eb", "score": 91.0, "ok": True, "extra": None, "inspector": "Al", "n": 1},
@@ -433,7 +545,8 @@ def test_integers_beyond_2_53_never_crash_a_rule(route_cli, write_route, tmp_pat
     """int64 values a float64 cannot hold exactly (ids, counters): numeric rules compare and average
     them, cast to number rejects them rather than rounding them, and nothing fails with Arrow's
     "Integer value ... not in range" (each of these used to stop the run)."""
-    path = write_route("""
+    path = write_route(
+        """
         name: big-integers
         source: {csv: {path: data.csv}}
         source_transforms:
@@ -452,24 +565,36 @@ def test_integers_beyond_2_53_never_crash_a_rule(route_cli, write_route, tmp_pat
           - name: numbers
             target_transforms: [{cast: {id: number}}, {select: [id]}]
             deliver: {jsonl: {path: numbers.jsonl}}
-    """, **{"data.csv": "id,n,lat,lon\n1844674407370955161,9007199254740993,41,-72\n"
-                         "9007199254740992,1,9007199254740993,1\n-5,2,0,0\n"})
+    """,
+        **{
+            "data.csv": "id,n,lat,lon\n1844674407370955161,9007199254740993,41,-72\n"
+            "9007199254740992,1,9007199254740993,1\n-5,2,0,0\n"
+        },
+    )
     report = execute(route_cli, path)
     assert read_jsonl(tmp_path / "ranged.jsonl") == [{"id": 9007199254740992}]
-    assert read_jsonl(tmp_path / "mean.jsonl") == [
-        {"total": 9007199254740996, "mean": 9007199254740996 / 3, "rows": 3}]
+    assert read_jsonl(tmp_path / "mean.jsonl") == [{"total": 9007199254740996, "mean": 9007199254740996 / 3, "rows": 3}]
     assert read_jsonl(tmp_path / "points.jsonl") == [
-        {"id": 1844674407370955161, "p": "POINT (-72 41)"}, {"id": -5, "p": "POINT (0 0)"}]
+        {"id": 1844674407370955161, "p": "POINT (-72 41)"},
+        {"id": -5, "p": "POINT (0 0)"},
+    ]
     assert read_jsonl(tmp_path / "numbers.jsonl") == [{"id": 9007199254740992.0}, {"id": -5.0}]
     assert sorted(rejects_of(report)) == [
-        (2, "cast", "id", "1844674407370955161",
-         "'1844674407370955161' is too large to be held exactly as a number (beyond 2^53); keep it an integer"),
+        (
+            2,
+            "cast",
+            "id",
+            "1844674407370955161",
+            "'1844674407370955161' is too large to be held exactly as a number (beyond 2^53); keep it an integer",
+        ),
         (2, "range", "id", "1844674407370955161", "above the maximum 1000000000000000000"),
         (3, "point", "lat", "9007199254740993", "latitude is out of range (-90 to 90)"),
         (4, "range", "id", "-5", "below the minimum 0"),
     ]
 
+
 # --- every rule's docstring example: shown by `route rules NAME`, valid in a route ------------
+
 
 def rule_examples() -> list[tuple[str, int, str]]:
     """(rule, n, YAML text) for every example in every installed rule's docstring: the indented
@@ -481,7 +606,7 @@ def rule_examples() -> list[tuple[str, int, str]]:
         blocks = re.findall(r"```yaml\n(.*?)```", doc, re.DOTALL)
         marker = re.search(r"^Examples?:\n", doc, re.MULTILINE)
         if marker:
-            blocks.append(textwrap.dedent(doc[marker.end():]).strip("\n") + "\n")
+            blocks.append(textwrap.dedent(doc[marker.end() :]).strip("\n") + "\n")
         out += [(entry.name, n, block) for n, block in enumerate(blocks)]
     return out
 
@@ -522,8 +647,9 @@ def test_each_example_validates_in_a_route(route_cli, write_route, tmp_path, nam
         with sqlite3.connect(tmp_path / "census.db") as conn:
             conn.execute("CREATE TABLE acs (tract TEXT, population INTEGER)")
         block = re.sub(r'"postgresql://[^"]*"', '"sqlite:///census.db"', block)
-    path = write_route(f"""\
-name: example-{name.replace('_', '-')}-{n}
+    path = write_route(
+        f"""\
+name: example-{name.replace("_", "-")}-{n}
 source:
   csv: {{path: data.csv}}
 source_transforms:
@@ -531,7 +657,9 @@ source_transforms:
 targets:
   - name: out
     deliver: {{jsonl: {{path: out.jsonl}}}}
-""", **{"data.csv": "a\n1\n", **FIXTURES})
+""",
+        **{"data.csv": "a\n1\n", **FIXTURES},
+    )
     result = route_cli("validate", str(path))
     assert result.exit_code == 0, f"{name} example:\n{block}\n{result.output}"
     assert result.stdout.strip() == f"{path}: ok"
@@ -551,8 +679,9 @@ def stream_csv(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     ids = np.arange(n)
     repeat = rng.random(n) < 0.02
     ids[repeat] = rng.integers(0, n, int(repeat.sum()))
-    towns = np.array([f"Town {i:03d}" for i in range(150)] + ["Z\u00fcrich", "\u65e5\u672c", "k\u00f8benhavn", "a"],
-                     dtype=object)
+    towns = np.array(
+        [f"Town {i:03d}" for i in range(150)] + ["Z\u00fcrich", "\u65e5\u672c", "k\u00f8benhavn", "a"], dtype=object
+    )
     town = towns[rng.integers(0, len(towns), n)]
     town[rng.random(n) < 0.03] = ""
     parcel = np.char.add("P-", rng.integers(0, n // 3, n).astype(str)).astype(object)
@@ -566,8 +695,9 @@ def stream_csv(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     raw.to_csv(path, index=False)
     whole = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     whole.index = pd.RangeIndex(2, n + 2)  # source lines
-    typed = whole.assign(id=whole["id"].astype("int64"), year=whole["year"].astype("int64"),
-                         amount=whole["amount"].astype("float64"))
+    typed = whole.assign(
+        id=whole["id"].astype("int64"), year=whole["year"].astype("int64"), amount=whole["amount"].astype("float64")
+    )
     return path, typed
 
 
@@ -579,7 +709,8 @@ def test_stream_rules_agree_with_pandas_on_the_whole_table(route_cli, tmp_path, 
     data, df = stream_csv
     shutil.copy(data, tmp_path / "sales.csv")
     route = tmp_path / "stream.yaml"
-    route.write_text(textwrap.dedent(f"""\
+    route.write_text(
+        textwrap.dedent(f"""\
         name: stream
         chunk_rows: {STREAM_CHUNK}
         source: {{csv: {{path: sales.csv}}}}
@@ -606,7 +737,8 @@ def test_stream_rules_agree_with_pandas_on_the_whole_table(route_cli, tmp_path, 
                   compute: {{n: count, total: {{sum: amount}}, mean: {{mean: amount}}, low: {{min: amount}},
                              high: {{max: amount}}, first: {{first: parcel}}, last: {{last: parcel}}}}
             deliver: {{jsonl: {{path: totals.jsonl}}}}
-        """))
+        """)
+    )
     report = execute(route_cli, route)
     assert report["rows_read"] == STREAM_ROWS
 
@@ -621,7 +753,8 @@ def test_stream_rules_agree_with_pandas_on_the_whole_table(route_cli, tmp_path, 
     unique_rejects = [r for r in rejects_of(report) if r[1] == "unique"]
     assert [(line, value, reason) for line, _, _, value, reason in unique_rejects] == [
         (line, str(i), f"duplicate of line {first}")
-        for line, i, first in zip(df.index[dup], df.loc[dup, "id"], first_line[dup.to_numpy()])]
+        for line, i, first in zip(df.index[dup], df.loc[dup, "id"], first_line[dup.to_numpy()])
+    ]
     assert report["rows_rejected"] == int(dup.sum())
     # nulls last on both keys, text by code point, equal keys in input order
     expected = df.sort_values(["town", "amount"], ascending=[True, False], na_position="last", kind="stable")
@@ -631,28 +764,46 @@ def test_stream_rules_agree_with_pandas_on_the_whole_table(route_cli, tmp_path, 
 
     got = frame_of(tmp_path / "totals.jsonl")
     g = df.groupby(["town", "year"], sort=False, dropna=False)
-    want = pd.DataFrame({"n": g.size(), "total": g["amount"].sum(min_count=1), "mean": g["amount"].mean(),
-                         "low": g["amount"].min(), "high": g["amount"].max(), "first": g["parcel"].first(),
-                         "last": g["parcel"].last()}).reset_index()
-    assert got[["town", "year"]].astype(object).where(got[["town", "year"]].notna(), None).values.tolist() == \
-        want[["town", "year"]].astype(object).where(want[["town", "year"]].notna(), None).values.tolist()
+    want = pd.DataFrame(
+        {
+            "n": g.size(),
+            "total": g["amount"].sum(min_count=1),
+            "mean": g["amount"].mean(),
+            "low": g["amount"].min(),
+            "high": g["amount"].max(),
+            "first": g["parcel"].first(),
+            "last": g["parcel"].last(),
+        }
+    ).reset_index()
+    assert (
+        got[["town", "year"]].astype(object).where(got[["town", "year"]].notna(), None).values.tolist()
+        == want[["town", "year"]].astype(object).where(want[["town", "year"]].notna(), None).values.tolist()
+    )
     assert got["n"].tolist() == want["n"].tolist()
     for column in ("total", "mean", "low", "high"):
         np.testing.assert_allclose(got[column].to_numpy(dtype=float), want[column].to_numpy(dtype=float), rtol=1e-9)
     for column in ("first", "last"):
-        assert got[column].where(got[column].notna(), None).tolist() == \
-            want[column].where(want[column].notna(), None).tolist()
+        assert (
+            got[column].where(got[column].notna(), None).tolist()
+            == want[column].where(want[column].notna(), None).tolist()
+        )
 
 
 # --- routing: three targets, each row exactly where its conditions send it ---------------------
+
 
 def test_three_targets_route_each_row_exactly_as_their_conditions_say(route_cli, write_route, tmp_path):
     rng = np.random.default_rng(7)
     n = 3_000
     towns = np.array(["Hartford", "New Haven", "Stamford", "Z\u00fcrich", "hartford", ""], dtype=object)
-    raw = pd.DataFrame({"id": np.arange(1, n + 1), "town": towns[rng.integers(0, len(towns), n)],
-                        "amount": np.where(rng.random(n) < 0.1, "", rng.integers(-500, 1500, n).astype(str)),
-                        "kind": rng.choice(["sale", "refund", "Sale", ""], n)})
+    raw = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "town": towns[rng.integers(0, len(towns), n)],
+            "amount": np.where(rng.random(n) < 0.1, "", rng.integers(-500, 1500, n).astype(str)),
+            "kind": rng.choice(["sale", "refund", "Sale", ""], n),
+        }
+    )
     raw.to_csv(tmp_path / "data.csv", index=False)
     path = write_route("""
         name: three-way
@@ -684,8 +835,9 @@ def test_three_targets_route_each_row_exactly_as_their_conditions_say(route_cli,
     unknown = amount.isna() | df["town"].isna()
     ids = df["id"].astype(int)
     assert [r["id"] for r in read_jsonl(tmp_path / "out/big.jsonl")] == ids[big].tolist()
-    assert [(int(r["id"]), r["town"]) for r in read_csv_rows(tmp_path / "out/city.csv")] == \
-        list(zip(ids[city], df["town"][city]))
+    assert [(int(r["id"]), r["town"]) for r in read_csv_rows(tmp_path / "out/city.csv")] == list(
+        zip(ids[city], df["town"][city])
+    )
     assert [r["id"] for r in read_jsonl(tmp_path / "out/unknown.jsonl")] == ids[unknown].tolist()
     nowhere = ~(big | city | unknown)
     assert [int(r["id"]) for r in read_csv_rows(tmp_path / "out/unrouted.csv")] == ids[nowhere].tolist()
@@ -696,6 +848,7 @@ def test_three_targets_route_each_row_exactly_as_their_conditions_say(route_cli,
 
 
 # --- `route test` on the example route ------------------------------------------------------------
+
 
 @pytest.fixture
 def payroll(tmp_path) -> Path:
@@ -713,22 +866,59 @@ def test_route_test_passes_on_the_example_and_touches_nothing(route_cli, payroll
     assert sorted(p.relative_to(payroll) for p in payroll.rglob("*")) == before
 
 
-@pytest.mark.parametrize("case, file, old, new, diff", [
-    ("basic", "published.csv", "3210.55,2024", "3210.56,2024",
-     ["  FAIL     basic", "           target published (expected/published.csv):",
-      "             row 1 (source line 2): gross: expected '3210.56', got '3210.55'"]),
-    ("basic", "portal.csv", "O'Brien, Pat", "O\u2019Brien, Pat",
-     ["  FAIL     basic", "           target portal (expected/portal.csv):",
-      "             row 3 (source line 4): name: expected 'O\u2019Brien, Pat', got \"O'Brien, Pat\""]),
-    ("fiscal-year", "published.csv", "2024-07-01,1000,2025", "2024-07-01,1000,2024",
-     ["  FAIL     fiscal-year", "           target published (expected/published.csv):",
-      "             row (source line 3): fiscal_year: expected '2024', got '2025'"]),
-    ("basic", "rejects.csv", "6,cast", "7,cast",
-     ["  FAIL     basic", "           rejects (expected/rejects.csv):",
-      "             row with line='6': line: expected '7', got '6'"]),
-], ids=["number", "unicode-text", "unordered-case", "rejects"])
-def test_route_test_fails_with_a_clear_diff_when_one_expected_value_changes(route_cli, payroll, case, file, old,
-                                                                            new, diff):
+@pytest.mark.parametrize(
+    "case, file, old, new, diff",
+    [
+        (
+            "basic",
+            "published.csv",
+            "3210.55,2024",
+            "3210.56,2024",
+            [
+                "  FAIL     basic",
+                "           target published (expected/published.csv):",
+                "             row 1 (source line 2): gross: expected '3210.56', got '3210.55'",
+            ],
+        ),
+        (
+            "basic",
+            "portal.csv",
+            "O'Brien, Pat",
+            "O\u2019Brien, Pat",
+            [
+                "  FAIL     basic",
+                "           target portal (expected/portal.csv):",
+                "             row 3 (source line 4): name: expected 'O\u2019Brien, Pat', got \"O'Brien, Pat\"",
+            ],
+        ),
+        (
+            "fiscal-year",
+            "published.csv",
+            "2024-07-01,1000,2025",
+            "2024-07-01,1000,2024",
+            [
+                "  FAIL     fiscal-year",
+                "           target published (expected/published.csv):",
+                "             row (source line 3): fiscal_year: expected '2024', got '2025'",
+            ],
+        ),
+        (
+            "basic",
+            "rejects.csv",
+            "6,cast",
+            "7,cast",
+            [
+                "  FAIL     basic",
+                "           rejects (expected/rejects.csv):",
+                "             row with line='6': line: expected '7', got '6'",
+            ],
+        ),
+    ],
+    ids=["number", "unicode-text", "unordered-case", "rejects"],
+)
+def test_route_test_fails_with_a_clear_diff_when_one_expected_value_changes(
+    route_cli, payroll, case, file, old, new, diff
+):
     expected = payroll / "payroll.tests" / case / "expected" / file
     text = expected.read_text(encoding="utf-8")
     assert text.count(old) == 1
@@ -737,12 +927,13 @@ def test_route_test_fails_with_a_clear_diff_when_one_expected_value_changes(rout
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
     start = lines.index(diff[0])
-    assert lines[start:start + len(diff)] == diff
+    assert lines[start : start + len(diff)] == diff
     assert result.stdout.endswith("2 cases: 1 passed, 1 failed\n")
     assert "Traceback" not in result.output
 
 
 # --- `route init`: the route written runs as it stands ---------------------------------------------
+
 
 def init_validate_execute(route_cli, folder: Path, source: str, name: str) -> list[dict]:
     result = route_cli("init", "--from", source, cwd=folder)
@@ -757,11 +948,13 @@ def init_validate_execute(route_cli, folder: Path, source: str, name: str) -> li
 
 
 def test_route_init_from_a_csv_file_runs_as_it_stands(route_cli, tmp_path):
-    lines = ["N\u00ba;Munic\u00edpio;Valor (\u20ac);Data;Hora;Ativo;Obs",
-             '00123;S\u00e3o Paulo;1.234,50;31/12/2024;2024-12-31T08:30:00;sim;"linha1\nlinha2"',
-             "00456;Z\u00fcrich;12,00;01/02/2024;2024-02-01T17:05:00;n\u00e3o;",
-             ";;;;;;",
-             '00789;Krak\u00f3w;;15/03/2024;;sim;"aspas ""x"""']
+    lines = [
+        "N\u00ba;Munic\u00edpio;Valor (\u20ac);Data;Hora;Ativo;Obs",
+        '00123;S\u00e3o Paulo;1.234,50;31/12/2024;2024-12-31T08:30:00;sim;"linha1\nlinha2"',
+        "00456;Z\u00fcrich;12,00;01/02/2024;2024-02-01T17:05:00;n\u00e3o;",
+        ";;;;;;",
+        '00789;Krak\u00f3w;;15/03/2024;;sim;"aspas ""x"""',
+    ]
     (tmp_path / "dados.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252", errors="replace"))
     rows = init_validate_execute(route_cli, tmp_path, "dados.csv", "dados")
     text = (tmp_path / "dados.yaml").read_text(encoding="utf-8")
@@ -800,4 +993,7 @@ def test_route_init_from_a_workbook_runs_as_it_stands(route_cli, tmp_path):
         (1003, "2024-03-07", "40", "06001", None, "Zo\u00eb \u2603"),
     ]
     assert [r["Inspected At"] and r["Inspected At"][:19] for r in rows] == [
-        "2024-01-05T08:30:00", None, "2024-03-07T17:00:00"]
+        "2024-01-05T08:30:00",
+        None,
+        "2024-03-07T17:00:00",
+    ]

@@ -41,7 +41,8 @@ def everything(route_cli, path: Path, *args: str, env: dict) -> tuple[list[str],
 
 
 def test_a_database_password_in_a_refused_connection(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: to-db
         source:
           csv: {path: data.csv}
@@ -52,7 +53,9 @@ def test_a_database_password_in_a_refused_connection(route_cli, write_route, tmp
                 url: postgresql://postgres:${PGPASS}@127.0.0.1:1/test
                 table: towns
                 mode: replace
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     texts, table, report = everything(route_cli, path, env={"PGPASS": PGPASS})
     assert table.exit_code == 1 and report.exit_code == 1
     assert "cannot connect to postgresql+psycopg://postgres:***@127.0.0.1:1/test" in table.output
@@ -98,7 +101,8 @@ def test_a_password_with_url_characters_does_not_leak_in_pieces(route_cli, write
 
 def test_a_validation_message_does_not_quote_a_secret(route_cli, write_route, tmp_path):
     # the schema check would say "expected a whole number, got '<value>'"
-    path = write_route("""
+    path = write_route(
+        """
         name: quoted
         chunk_rows: ${API_TOKEN}
         source:
@@ -106,7 +110,9 @@ def test_a_validation_message_does_not_quote_a_secret(route_cli, write_route, tm
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     for command in ("validate", "execute"):
         result = route_cli(command, str(path), env={"API_TOKEN": TOKEN})
         assert result.exit_code == 2
@@ -142,7 +148,8 @@ def echo_portal():
 
 
 def test_portal_credentials_quoted_back_by_the_server(route_cli, write_route, tmp_path, echo_portal):
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: to-portal
         source:
           csv: {{path: data.csv}}
@@ -154,7 +161,9 @@ def test_portal_credentials_quoted_back_by_the_server(route_cli, write_route, tm
                 dataset: abcd-1234
                 mode: replace
                 auth: {{username: me, password: "${{SOCRATA_PASSWORD}}", app_token: "${{SOCRATA_APP_TOKEN}}"}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     texts, table, report = everything(route_cli, path, env={"SOCRATA_PASSWORD": PASSWORD, "SOCRATA_APP_TOKEN": TOKEN})
     assert table.exit_code == 1
     assert "token *** is not valid for ***" in table.output

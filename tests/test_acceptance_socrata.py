@@ -18,8 +18,8 @@ import requests
 from pipeline.portal import LocalPortal
 
 USER = "publisher"
-SECRET = "Pw-7f3Kq-acceptance-9zX"      # the served portal's password, given with --set
-TOKEN = "AppTok-acceptance-55rQ"        # an app token, also secret
+SECRET = "Pw-7f3Kq-acceptance-9zX"  # the served portal's password, given with --set
+TOKEN = "AppTok-acceptance-55rQ"  # an app token, also secret
 
 COLUMNS = [
     {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
@@ -44,11 +44,25 @@ TYPED = """\
   - drop: [lat, lon]
 """
 
-ROW1 = {"case_id": "C-1", "amount": "12.5", "visits": "3", "opened": "2024-01-05T09:30:15.000", "closed": True,
-        "spot": {"type": "Point", "coordinates": [-72.6851, 41.7637]}, "note": "first"}
+ROW1 = {
+    "case_id": "C-1",
+    "amount": "12.5",
+    "visits": "3",
+    "opened": "2024-01-05T09:30:15.000",
+    "closed": True,
+    "spot": {"type": "Point", "coordinates": [-72.6851, 41.7637]},
+    "note": "first",
+}
 ROW2 = {"case_id": "C-2", "amount": "7.25", "visits": "0", "opened": "2024-02-29T00:00:00.000", "closed": False}
-ROW3 = {"case_id": "C-3", "amount": "1000000.75", "visits": "12", "opened": "2023-12-31T23:59:59.000",
-        "closed": False, "spot": {"type": "Point", "coordinates": [-72.9279, 41.3083]}, "note": 'comma, "quoted"'}
+ROW3 = {
+    "case_id": "C-3",
+    "amount": "1000000.75",
+    "visits": "12",
+    "opened": "2023-12-31T23:59:59.000",
+    "closed": False,
+    "spot": {"type": "Point", "coordinates": [-72.9279, 41.3083]},
+    "note": 'comma, "quoted"',
+}
 
 
 def soda_rows(url: str, dataset: str, auth=None, **params) -> list[dict]:
@@ -75,8 +89,7 @@ class Served:
         return self.local.create_dataset(name=name, columns=columns, row_identifier=row_identifier)
 
     def target(self, dataset: str) -> str:
-        return (f"domain: {self.url}\ndataset: {dataset}\n"
-                'auth: {username: publisher, password: "${PORTAL_PW}"}\n')
+        return f'domain: {self.url}\ndataset: {dataset}\nauth: {{username: publisher, password: "${{PORTAL_PW}}"}}\n'
 
     def rows(self, dataset: str, **params) -> list[dict]:
         return soda_rows(self.url, dataset, (USER, SECRET), **params)
@@ -144,14 +157,24 @@ def indent(text: str, n: int) -> str:
     return textwrap.indent(text, " " * n)
 
 
-def route(name: str, target: str, mode: str, *, source: str = "csv: {path: cases.csv}", transforms: str = TYPED,
-          extra: str = "", target_transforms: str = "") -> str:
+def route(
+    name: str,
+    target: str,
+    mode: str,
+    *,
+    source: str = "csv: {path: cases.csv}",
+    transforms: str = TYPED,
+    extra: str = "",
+    target_transforms: str = "",
+) -> str:
     """A route file: the source, the typing rules, and one socrata target."""
     tt = f"    target_transforms:\n{indent(target_transforms, 6)}" if target_transforms else ""
-    return (f"name: {name}\nsource:\n  {source}\n"
-            + (f"source_transforms:\n{transforms}" if transforms else "")
-            + f"targets:\n  - name: portal\n{tt}    deliver:\n      socrata:\n"
-            + indent(target + f"mode: {mode}\nbackoff: 0.01\n" + extra, 8))
+    return (
+        f"name: {name}\nsource:\n  {source}\n"
+        + (f"source_transforms:\n{transforms}" if transforms else "")
+        + f"targets:\n  - name: portal\n{tt}    deliver:\n      socrata:\n"
+        + indent(target + f"mode: {mode}\nbackoff: 0.01\n" + extra, 8)
+    )
 
 
 def execute(route_cli, path: Path, where, *args: str):
@@ -179,7 +202,8 @@ def test_upsert_with_row_identifier_creates_updates_merges_and_clears(where, rou
         "case_id,amount,visits,opened,closed,lat,lon,note\n"
         "C-2,8.75,1,2024-03-01 12:00,Y,41.5,-72.5,second\n"
         "C-1,12.50,3,2024-01-05 09:30:15,Y,41.7637,-72.6851,\n"
-        "C-4,0.5,,,,,,new\n")
+        "C-4,0.5,,,,,,new\n"
+    )
     second = execute(route_cli, path, where, "--json")
     assert second.exit_code == 0, second.output
     report = json.loads(second.stdout)
@@ -187,8 +211,15 @@ def test_upsert_with_row_identifier_creates_updates_merges_and_clears(where, rou
     assert (report["status"], target["created"], target["updated"], target["delivered"]) == ("success", 1, 2, 3)
     assert where.rows(ds) == [
         {k: v for k, v in ROW1.items() if k != "note"},
-        {"case_id": "C-2", "amount": "8.75", "visits": "1", "opened": "2024-03-01T12:00:00.000", "closed": True,
-         "spot": {"type": "Point", "coordinates": [-72.5, 41.5]}, "note": "second"},
+        {
+            "case_id": "C-2",
+            "amount": "8.75",
+            "visits": "1",
+            "opened": "2024-03-01T12:00:00.000",
+            "closed": True,
+            "spot": {"type": "Point", "coordinates": [-72.5, 41.5]},
+            "note": "second",
+        },
         ROW3,
         {"case_id": "C-4", "amount": "0.5", "note": "new"},
     ]
@@ -198,8 +229,11 @@ def test_upsert_of_only_some_columns_keeps_the_others(where, route_cli, write_ro
     ds = where.create()
     path = write_route(route("cases", where.target(ds), "upsert"), **{"cases.csv": CASES})
     assert execute(route_cli, path, where).exit_code == 0
-    path2 = write_route(route("notes", where.target(ds), "upsert", source="csv: {path: notes.csv}",
-                              transforms=""), name="notes.yaml", **{"notes.csv": "case_id,note\nC-2,called back\n"})
+    path2 = write_route(
+        route("notes", where.target(ds), "upsert", source="csv: {path: notes.csv}", transforms=""),
+        name="notes.yaml",
+        **{"notes.csv": "case_id,note\nC-2,called back\n"},
+    )
     result = execute(route_cli, path2, where)
     assert result.exit_code == 0, result.output
     assert where.rows(ds) == [ROW1, {**ROW2, "note": "called back"}, ROW3]
@@ -239,13 +273,15 @@ def test_socrata_row_ids_update_and_delete_a_dataset_without_row_identifier(wher
     assert execute(route_cli, path, where).exit_code == 0
     ids = [r[":id"] for r in where.rows(ds, **{"$select": ":id"})]
     (tmp_path / "ids.csv").write_text(f":id,note\n{ids[1]},found\n")
-    up = write_route(route("by-id", where.target(ds), "upsert", source="csv: {path: ids.csv}", transforms=""),
-                     name="up.yaml")
+    up = write_route(
+        route("by-id", where.target(ds), "upsert", source="csv: {path: ids.csv}", transforms=""), name="up.yaml"
+    )
     result = execute(route_cli, up, where)
     assert result.exit_code == 0, result.output
     (tmp_path / "gone.csv").write_text(f":id\n{ids[0]}\n{ids[2]}\n")
-    rm = write_route(route("rm-by-id", where.target(ds), "delete", source="csv: {path: gone.csv}", transforms=""),
-                     name="rm.yaml")
+    rm = write_route(
+        route("rm-by-id", where.target(ds), "delete", source="csv: {path: gone.csv}", transforms=""), name="rm.yaml"
+    )
     result = execute(route_cli, rm, where)
     assert result.exit_code == 0, result.output
     assert where.rows(ds, **{"$select": ":id, *"}) == [{":id": ids[1], **ROW2, "note": "found"}]
@@ -255,8 +291,11 @@ def test_delete_by_row_identifier_counts_misses_and_can_be_repeated(where, route
     ds = where.create()
     load = write_route(route("cases", where.target(ds), "upsert"), **{"cases.csv": CASES})
     assert execute(route_cli, load, where).exit_code == 0
-    rm = write_route(route("closed", where.target(ds), "delete", source="csv: {path: closed.csv}", transforms=""),
-                     name="rm.yaml", **{"closed.csv": "case_id,reason\nC-1,paid\nC-9,unknown\nC-3,paid\n"})
+    rm = write_route(
+        route("closed", where.target(ds), "delete", source="csv: {path: closed.csv}", transforms=""),
+        name="rm.yaml",
+        **{"closed.csv": "case_id,reason\nC-1,paid\nC-9,unknown\nC-3,paid\n"},
+    )
     first = execute(route_cli, rm, where, "--json")
     assert first.exit_code == 0, first.output
     target = json.loads(first.stdout)["targets"][0]
@@ -271,8 +310,11 @@ def test_delete_without_row_identifier_or_row_ids_stops_before_writing(where, ro
     ds = where.create(row_identifier=None)
     load = write_route(route("cases", where.target(ds), "append"), **{"cases.csv": CASES})
     assert execute(route_cli, load, where).exit_code == 0
-    rm = write_route(route("closed", where.target(ds), "delete", source="csv: {path: closed.csv}", transforms=""),
-                     name="rm.yaml", **{"closed.csv": "case_id\nC-1\n"})
+    rm = write_route(
+        route("closed", where.target(ds), "delete", source="csv: {path: closed.csv}", transforms=""),
+        name="rm.yaml",
+        **{"closed.csv": "case_id\nC-1\n"},
+    )
     result = execute(route_cli, rm, where)
     assert result.exit_code == 1, result.output
     assert "row identifier" in result.output and "Traceback" not in result.output
@@ -284,24 +326,38 @@ def test_replace_makes_the_dataset_exactly_the_rows(where, route_cli, write_rout
     ds = where.create(row_identifier=row_identifier)
     load = write_route(route("cases", where.target(ds), "append"), **{"cases.csv": CASES})
     assert execute(route_cli, load, where).exit_code == 0
-    path = write_route(route("snapshot", where.target(ds), "replace", source="csv: {path: snap.csv}"),
-                       name="snap.yaml", **{"snap.csv": "case_id,amount,visits,opened,closed,lat,lon,note\n"
-                                                        "C-3,1000000.75,12,2023-12-31 23:59:59,N,41.3083,-72.9279,"
-                                                        '"comma, ""quoted"""\n'
-                                                        "C-5,-3.5,7,2024-06-30 00:00:01,Y,,,\n"})
+    path = write_route(
+        route("snapshot", where.target(ds), "replace", source="csv: {path: snap.csv}"),
+        name="snap.yaml",
+        **{
+            "snap.csv": "case_id,amount,visits,opened,closed,lat,lon,note\n"
+            "C-3,1000000.75,12,2023-12-31 23:59:59,N,41.3083,-72.9279,"
+            '"comma, ""quoted"""\n'
+            "C-5,-3.5,7,2024-06-30 00:00:01,Y,,,\n"
+        },
+    )
     result = execute(route_cli, path, where, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["status"] == "success" and report["targets"][0]["delivered"] == 2
-    assert where.rows(ds) == [ROW3, {"case_id": "C-5", "amount": "-3.5", "visits": "7",
-                                     "opened": "2024-06-30T00:00:01.000", "closed": True}]
+    assert where.rows(ds) == [
+        ROW3,
+        {"case_id": "C-5", "amount": "-3.5", "visits": "7", "opened": "2024-06-30T00:00:01.000", "closed": True},
+    ]
 
 
 def test_a_number_row_identifier_is_one_key_however_the_chunk_spells_it(where, route_cli, write_route):
-    ds = where.create([{"fieldName": "id", "name": "ID", "dataTypeName": "number"},
-                       {"fieldName": "v", "name": "V", "dataTypeName": "text"}], row_identifier="id")
-    first = write_route(route("ids", where.target(ds), "upsert", transforms="  - cast: {id: number}\n"),
-                        **{"cases.csv": "id,v\n1,a\n2,b\n10,c\n"})
+    ds = where.create(
+        [
+            {"fieldName": "id", "name": "ID", "dataTypeName": "number"},
+            {"fieldName": "v", "name": "V", "dataTypeName": "text"},
+        ],
+        row_identifier="id",
+    )
+    first = write_route(
+        route("ids", where.target(ds), "upsert", transforms="  - cast: {id: number}\n"),
+        **{"cases.csv": "id,v\n1,a\n2,b\n10,c\n"},
+    )
     assert execute(route_cli, first, where).exit_code == 0
     # 2.5 makes the chunk fractional, so without care 10 would go as 10.0: another key on the portal.
     first.parent.joinpath("cases.csv").write_text("id,v\n2.5,new\n10,changed\n")
@@ -309,9 +365,16 @@ def test_a_number_row_identifier_is_one_key_however_the_chunk_spells_it(where, r
     assert "portal would: create 1, update 1, delete 0" in dry.output, dry.output
     assert execute(route_cli, first, where).exit_code == 0
     assert sorted(where.rows(ds), key=lambda r: float(r["id"])) == [
-        {"id": "1", "v": "a"}, {"id": "2", "v": "b"}, {"id": "2.5", "v": "new"}, {"id": "10", "v": "changed"}]
-    gone = write_route(route("gone", where.target(ds), "delete", source="csv: {path: gone.csv}", transforms=""),
-                       name="gone.yaml", **{"gone.csv": "id\n10.0\n2.50\n"})
+        {"id": "1", "v": "a"},
+        {"id": "2", "v": "b"},
+        {"id": "2.5", "v": "new"},
+        {"id": "10", "v": "changed"},
+    ]
+    gone = write_route(
+        route("gone", where.target(ds), "delete", source="csv: {path: gone.csv}", transforms=""),
+        name="gone.yaml",
+        **{"gone.csv": "id\n10.0\n2.50\n"},
+    )
     result = execute(route_cli, gone, where, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["targets"][0]["deleted"] == 2
@@ -319,33 +382,48 @@ def test_a_number_row_identifier_is_one_key_however_the_chunk_spells_it(where, r
 
 
 def test_every_wire_type_through_a_route(where, route_cli, write_route):
-    columns = [{"fieldName": "id", "name": "ID", "dataTypeName": "number"},
-               {"fieldName": "price", "name": "Price", "dataTypeName": "money"},
-               {"fieldName": "ratio", "name": "Ratio", "dataTypeName": "double"},
-               {"fieldName": "seen", "name": "Seen", "dataTypeName": "date"},
-               {"fieldName": "day", "name": "Day", "dataTypeName": "calendar_date"},
-               {"fieldName": "ok", "name": "OK", "dataTypeName": "checkbox"},
-               {"fieldName": "place", "name": "Place", "dataTypeName": "location"},
-               {"fieldName": "link", "name": "Link", "dataTypeName": "url"},
-               {"fieldName": "zip", "name": "ZIP", "dataTypeName": "text"}]
+    columns = [
+        {"fieldName": "id", "name": "ID", "dataTypeName": "number"},
+        {"fieldName": "price", "name": "Price", "dataTypeName": "money"},
+        {"fieldName": "ratio", "name": "Ratio", "dataTypeName": "double"},
+        {"fieldName": "seen", "name": "Seen", "dataTypeName": "date"},
+        {"fieldName": "day", "name": "Day", "dataTypeName": "calendar_date"},
+        {"fieldName": "ok", "name": "OK", "dataTypeName": "checkbox"},
+        {"fieldName": "place", "name": "Place", "dataTypeName": "location"},
+        {"fieldName": "link", "name": "Link", "dataTypeName": "url"},
+        {"fieldName": "zip", "name": "ZIP", "dataTypeName": "text"},
+    ]
     ds = where.create(columns, row_identifier="id")
-    data = ("id,price,ratio,seen,day,ok,place,link,zip\n"
-            '1,7.90,0.125,2024-07-01 08:00:00,2024-07-01,true,"12 Elm St (41.76, -72.68)",'
-            "Portal (https://data.ct.gov),06103\n")
-    transforms = ("  - cast: {id: integer, ratio: number, ok: boolean, day: date,\n"
-                  "          seen: {type: datetime, timezone: America/New_York}}\n")
+    data = (
+        "id,price,ratio,seen,day,ok,place,link,zip\n"
+        '1,7.90,0.125,2024-07-01 08:00:00,2024-07-01,true,"12 Elm St (41.76, -72.68)",'
+        "Portal (https://data.ct.gov),06103\n"
+    )
+    transforms = (
+        "  - cast: {id: integer, ratio: number, ok: boolean, day: date,\n"
+        "          seen: {type: datetime, timezone: America/New_York}}\n"
+    )
     for mode in ("upsert", "replace"):
-        path = write_route(route("types", where.target(ds), mode, transforms=transforms, extra="max_shrink: 100%\n"),
-                           **{"cases.csv": data})
+        path = write_route(
+            route("types", where.target(ds), mode, transforms=transforms, extra="max_shrink: 100%\n"),
+            **{"cases.csv": data},
+        )
         result = execute(route_cli, path, where)
         assert result.exit_code == 0, result.output
         rows = where.rows(ds)
         assert len(rows) == 1
         row = rows[0]
         place = row.pop("place")
-        assert row == {"id": "1", "price": "7.90", "ratio": 0.125, "seen": "2024-07-01T12:00:00.000Z",
-                       "day": "2024-07-01T00:00:00.000", "ok": True,
-                       "link": {"url": "https://data.ct.gov", "description": "Portal"}, "zip": "06103"}, mode
+        assert row == {
+            "id": "1",
+            "price": "7.90",
+            "ratio": 0.125,
+            "seen": "2024-07-01T12:00:00.000Z",
+            "day": "2024-07-01T00:00:00.000",
+            "ok": True,
+            "link": {"url": "https://data.ct.gov", "description": "Portal"},
+            "zip": "06103",
+        }, mode
         assert (place["latitude"], place["longitude"]) == ("41.76", "-72.68")
         assert json.loads(place["human_address"])["address"] == "12 Elm St"
 
@@ -363,14 +441,17 @@ def expected(n=N_ROWS, amount=0) -> list[dict]:
     return [{"case_id": f"K-{i:04d}", "amount": str(i + amount)} for i in range(1, n + 1)]
 
 
-SMALL = [{"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
-         {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"}]
+SMALL = [
+    {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
+    {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"},
+]
 SMALL_TYPED = "  - cast: {amount: integer}\n"
 
 
 def small_route(served, ds, mode, extra="batch_rows: 5\nconcurrency: 2\n", data="cases.csv"):
-    return route("faults", served.target(ds), mode, source=f"csv: {{path: {data}}}", transforms=SMALL_TYPED,
-                 extra=extra)
+    return route(
+        "faults", served.target(ds), mode, source=f"csv: {{path: {data}}}", transforms=SMALL_TYPED, extra=extra
+    )
 
 
 FAULTS = {
@@ -401,29 +482,46 @@ def test_delete_with_faults_ends_with_exactly_the_rows(served, route_cli, write_
     assert execute(route_cli, load, served).exit_code == 0
     FAULTS[fault](served.local.faults)
     gone = "case_id\n" + "".join(f"K-{i:04d}\n" for i in range(1, N_ROWS + 1, 2))
-    rm = write_route(route("rm", served.target(ds), "delete", source="csv: {path: gone.csv}", transforms="",
-                           extra="batch_rows: 3\nconcurrency: 2\n"), name="rm.yaml", **{"gone.csv": gone})
+    rm = write_route(
+        route(
+            "rm",
+            served.target(ds),
+            "delete",
+            source="csv: {path: gone.csv}",
+            transforms="",
+            extra="batch_rows: 3\nconcurrency: 2\n",
+        ),
+        name="rm.yaml",
+        **{"gone.csv": gone},
+    )
     result = execute(route_cli, rm, served)
     assert result.exit_code == 0, result.output
     assert served.local.faults.fired
     assert sorted(served.rows(ds), key=lambda r: r["case_id"]) == [r for i, r in enumerate(expected()) if i % 2]
 
 
-@pytest.mark.parametrize("fault", [
-    lambda f: f.fail(1, status=500, times=2),
-    lambda f: f.throttle(2, retry_after=1),
-    lambda f: f.drop(3),
-    lambda f: f.drop(3, after_commit=True),
-    lambda f: f.drop(1, after_commit=True, path="/api/publishing/v1/revision/"),
-    lambda f: f.delay(2, seconds=0.3),
-], ids=["500-open", "429-source", "drop-upload", "drop-after-upload", "drop-after-open", "delay"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda f: f.fail(1, status=500, times=2),
+        lambda f: f.throttle(2, retry_after=1),
+        lambda f: f.drop(3),
+        lambda f: f.drop(3, after_commit=True),
+        lambda f: f.drop(1, after_commit=True, path="/api/publishing/v1/revision/"),
+        lambda f: f.delay(2, seconds=0.3),
+    ],
+    ids=["500-open", "429-source", "drop-upload", "drop-after-upload", "drop-after-open", "delay"],
+)
 def test_replace_with_faults_ends_with_exactly_the_new_rows(served, route_cli, write_route, fault):
     ds = served.create(SMALL)
     load = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases()})
     assert execute(route_cli, load, served).exit_code == 0
     fault(served.local.faults)
-    snap = write_route(small_route(served, ds, "replace", extra="", data="snap.csv"), name="snap.yaml",
-                       **{"snap.csv": many_cases(20, amount=100)})
+    snap = write_route(
+        small_route(served, ds, "replace", extra="", data="snap.csv"),
+        name="snap.yaml",
+        **{"snap.csv": many_cases(20, amount=100)},
+    )
     result = execute(route_cli, snap, served)
     assert result.exit_code == 0, result.output
     assert served.local.faults.fired
@@ -435,8 +533,11 @@ def test_a_replace_the_portal_keeps_refusing_leaves_the_old_rows(served, route_c
     load = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases()})
     assert execute(route_cli, load, served).exit_code == 0
     served.local.faults.fail(1, status=500, times=None, path="/api/publishing/v1/source/")
-    snap = write_route(small_route(served, ds, "replace", extra="retries: 1\n", data="snap.csv"), name="snap.yaml",
-                       **{"snap.csv": many_cases(20, amount=100)})
+    snap = write_route(
+        small_route(served, ds, "replace", extra="retries: 1\n", data="snap.csv"),
+        name="snap.yaml",
+        **{"snap.csv": many_cases(20, amount=100)},
+    )
     result = execute(route_cli, snap, served, "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -447,8 +548,10 @@ def test_a_replace_the_portal_keeps_refusing_leaves_the_old_rows(served, route_c
 def test_an_upsert_that_gives_up_is_partial_and_safe_to_repeat(served, route_cli, write_route):
     ds = served.create(SMALL)
     served.local.faults.fail(3, status=500, times=None)
-    path = write_route(small_route(served, ds, "upsert", extra="batch_rows: 5\nconcurrency: 1\nretries: 2\n"),
-                       **{"cases.csv": many_cases(20)})
+    path = write_route(
+        small_route(served, ds, "upsert", extra="batch_rows: 5\nconcurrency: 1\nretries: 2\n"),
+        **{"cases.csv": many_cases(20)},
+    )
     result = execute(route_cli, path, served, "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -468,8 +571,9 @@ def test_an_upsert_that_gives_up_is_partial_and_safe_to_repeat(served, route_cli
 def test_an_append_is_retried_when_the_portal_certainly_did_not_take_it(served, route_cli, write_route):
     ds = served.create(SMALL, row_identifier=None)
     served.local.faults.fail(1, status=503).throttle(3, retry_after=1)
-    path = write_route(small_route(served, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"),
-                       **{"cases.csv": many_cases(15)})
+    path = write_route(
+        small_route(served, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"), **{"cases.csv": many_cases(15)}
+    )
     result = execute(route_cli, path, served)
     assert result.exit_code == 0, result.output
     assert len(served.local.faults.fired) == 2
@@ -479,16 +583,21 @@ def test_an_append_is_retried_when_the_portal_certainly_did_not_take_it(served, 
 def test_a_timeout_resends_an_upsert_but_stops_an_append(served, route_cli, write_route):
     ds = served.create(SMALL)
     served.local.faults.delay(2, seconds=0.6)
-    path = write_route(small_route(served, ds, "upsert", extra="batch_rows: 5\nconcurrency: 1\ntimeout: 0.25\n"),
-                       **{"cases.csv": many_cases()})
+    path = write_route(
+        small_route(served, ds, "upsert", extra="batch_rows: 5\nconcurrency: 1\ntimeout: 0.25\n"),
+        **{"cases.csv": many_cases()},
+    )
     result = execute(route_cli, path, served)
     assert result.exit_code == 0, result.output
     assert served.rows(ds, **{"$order": "case_id"}) == expected()
 
     log = served.create(SMALL, row_identifier=None, name="Log")
     served.local.faults.delay(2, seconds=0.6)
-    path = write_route(small_route(served, log, "append", extra="batch_rows: 5\nconcurrency: 1\ntimeout: 0.25\n"),
-                       name="log.yaml", **{"cases.csv": many_cases(15)})
+    path = write_route(
+        small_route(served, log, "append", extra="batch_rows: 5\nconcurrency: 1\ntimeout: 0.25\n"),
+        name="log.yaml",
+        **{"cases.csv": many_cases(15)},
+    )
     result = execute(route_cli, path, served)
     assert result.exit_code == 1
     assert "PARTIAL" in result.output
@@ -496,13 +605,17 @@ def test_a_timeout_resends_an_upsert_but_stops_an_append(served, route_cli, writ
     assert "Not sent: 5 rows." in result.output
 
 
-@pytest.mark.parametrize("fault", [lambda f: f.drop(2, after_commit=True), lambda f: f.fail(2, status=500),
-                                   lambda f: f.drop(2)], ids=["drop-after-commit", "500", "drop"])
+@pytest.mark.parametrize(
+    "fault",
+    [lambda f: f.drop(2, after_commit=True), lambda f: f.fail(2, status=500), lambda f: f.drop(2)],
+    ids=["drop-after-commit", "500", "drop"],
+)
 def test_append_with_an_unknown_outcome_fails_naming_the_lines(served, route_cli, write_route, fault):
     ds = served.create(SMALL, row_identifier=None)
     fault(served.local.faults)
-    path = write_route(small_route(served, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"),
-                       **{"cases.csv": many_cases(20)})
+    path = write_route(
+        small_route(served, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"), **{"cases.csv": many_cases(20)}
+    )
     table = execute(route_cli, path, served)
     assert table.exit_code == 1
     assert "success" not in table.output.lower()
@@ -513,14 +626,15 @@ def test_append_with_an_unknown_outcome_fails_naming_the_lines(served, route_cli
     assert "Not sent: 10 rows." in table.output
     committed = served.rows(ds)
     assert committed[:5] == expected(5)
-    assert committed[5:] in ([], expected(10)[5:])       # the uncertain batch: there or not, never twice
+    assert committed[5:] in ([], expected(10)[5:])  # the uncertain batch: there or not, never twice
 
 
 def test_append_failing_at_the_last_batch_is_partial_not_failed(served, route_cli, write_route):
     ds = served.create(SMALL, row_identifier=None)
     served.local.faults.drop(4, after_commit=True)
-    path = write_route(small_route(served, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"),
-                       **{"cases.csv": many_cases(20)})
+    path = write_route(
+        small_route(served, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"), **{"cases.csv": many_cases(20)}
+    )
     result = execute(route_cli, path, served, "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -533,8 +647,11 @@ def test_a_replace_the_portal_refuses_to_apply_keeps_the_old_rows_and_says_why(s
     ds = served.create(SMALL)
     load = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases(10)})
     assert execute(route_cli, load, served).exit_code == 0
-    snap = write_route(small_route(served, ds, "replace", data="snap.csv"), name="snap.yaml",
-                       **{"snap.csv": many_cases(10) + "K-0003,33\n"})
+    snap = write_route(
+        small_route(served, ds, "replace", data="snap.csv"),
+        name="snap.yaml",
+        **{"snap.csv": many_cases(10) + "K-0003,33\n"},
+    )
     result = execute(route_cli, snap, served)
     assert result.exit_code == 1
     assert "The row identifier column has repeated values. The dataset keeps its old rows." in result.output
@@ -546,11 +663,12 @@ def test_history_records_per_target_counts_and_revision_or_request_ids(served, r
     ds = served.create(SMALL)
     up = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases(10)})
     assert execute(route_cli, up, served).exit_code == 0
-    snap = write_route(small_route(served, ds, "replace", data="snap.csv"), name="snap.yaml",
-                       **{"snap.csv": many_cases(8)})
+    snap = write_route(
+        small_route(served, ds, "replace", data="snap.csv"), name="snap.yaml", **{"snap.csv": many_cases(8)}
+    )
     assert execute(route_cli, snap, served).exit_code == 0
     with sqlite3.connect(tmp_path / ".route" / "history.sqlite") as conn:
-        reports = [json.loads(r) for r, in conn.execute("SELECT report FROM runs ORDER BY started")]
+        reports = [json.loads(r) for (r,) in conn.execute("SELECT report FROM runs ORDER BY started")]
     first, second = (r["targets"][0] for r in reports)
     assert (first["created"], first["updated"], first["delivered"]) == (10, 0, 10)
     assert len(first["details"]["request_ids"]) == 2 and all(first["details"]["request_ids"])
@@ -559,8 +677,13 @@ def test_history_records_per_target_counts_and_revision_or_request_ids(served, r
 
 
 def creating_route(served, extra=""):
-    return route("mk", f"domain: {served.url}\n" + 'auth: {username: publisher, password: "${PORTAL_PW}"}\n',
-                 "upsert", transforms=SMALL_TYPED, extra="row_identifier: case_id\ncreate: {name: Made}\n" + extra)
+    return route(
+        "mk",
+        f"domain: {served.url}\n" + 'auth: {username: publisher, password: "${PORTAL_PW}"}\n',
+        "upsert",
+        transforms=SMALL_TYPED,
+        extra="row_identifier: case_id\ncreate: {name: Made}\n" + extra,
+    )
 
 
 def test_creating_a_dataset_is_never_resent_blindly_and_says_what_to_check(served, route_cli, write_route):
@@ -569,14 +692,13 @@ def test_creating_a_dataset_is_never_resent_blindly_and_says_what_to_check(serve
     result = execute(route_cli, path, served)
     assert result.exit_code == 1
     assert 'socrata upsert to dataset "Made" (to be created): creating dataset "Made": ' in result.output
-    assert ('If a dataset named "Made" now exists (unpublished) on http://127.0.0.1:'
-            in flat(result.output))
-    assert [d["name"] for d in served.local.datasets()] == ["Made"]       # made once, not twice
+    assert 'If a dataset named "Made" now exists (unpublished) on http://127.0.0.1:' in flat(result.output)
+    assert [d["name"] for d in served.local.datasets()] == ["Made"]  # made once, not twice
 
 
 def test_a_dataset_created_but_not_published_is_published_by_the_next_run(served, route_cli, write_route):
     path = write_route(creating_route(served, "retries: 1\n"), **{"cases.csv": many_cases(10)})
-    served.local.faults.fail(1, status=500, times=None, path="/api/views/")   # publishing fails
+    served.local.faults.fail(1, status=500, times=None, path="/api/views/")  # publishing fails
     result = execute(route_cli, path, served)
     assert result.exit_code == 1 and "publishing dataset" in result.output
     served.local.faults.clear()
@@ -601,8 +723,8 @@ def assert_no_secret(outputs: list[str], state: Path, secrets=(SECRET, TOKEN)) -
     db = state / "history.sqlite"
     if db.exists():
         with sqlite3.connect(db) as conn:
-            for table, in conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
-                dump = repr(conn.execute(f"SELECT * FROM \"{table}\"").fetchall())
+            for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                dump = repr(conn.execute(f'SELECT * FROM "{table}"').fetchall())
                 for secret in secrets:
                     assert secret not in dump, table
 
@@ -619,7 +741,8 @@ def test_column_mismatches_stop_before_any_write_and_name_everything(served, rou
     writes = served.writes
     transforms = "  - cast: {amount: number, opened: boolean}\n  - rename: {case_id: ref}\n"
     text = route("misfit", served.target(ds), "upsert", transforms=transforms).replace(
-        'password: "${PORTAL_PW}"}', 'password: "${PORTAL_PW}", app_token: "${APP_TOKEN}"}')
+        'password: "${PORTAL_PW}"}', 'password: "${PORTAL_PW}", app_token: "${APP_TOKEN}"}'
+    )
     path = write_route(text, **{"cases.csv": MISFIT})
     table = route_cli("execute", "--set", f"PORTAL_PW={SECRET}", "--set", f"APP_TOKEN={TOKEN}", str(path))
     report = route_cli("execute", "--json", "--set", f"PORTAL_PW={SECRET}", "--set", f"APP_TOKEN={TOKEN}", str(path))
@@ -641,18 +764,24 @@ def test_column_mismatches_stop_before_any_write_and_name_everything(served, rou
     assert_no_secret([table.output, report.output, history.output, history_json.output], tmp_path / ".route")
 
 
-@pytest.mark.parametrize("auth", [
-    'auth: {username: publisher, password: "${PORTAL_PW}"}',
-    'auth: {username: somebody, password: "${PORTAL_PW}"}',
-    'auth: {api_key_id: publisher, api_key_secret: "${PORTAL_PW}", app_token: "${APP_TOKEN}"}',
-], ids=["wrong-password", "unknown-user", "wrong-api-key"])
-def test_bad_credentials_stop_before_any_write_and_never_show_the_secret(served, route_cli, write_route, tmp_path,
-                                                                         auth):
+@pytest.mark.parametrize(
+    "auth",
+    [
+        'auth: {username: publisher, password: "${PORTAL_PW}"}',
+        'auth: {username: somebody, password: "${PORTAL_PW}"}',
+        'auth: {api_key_id: publisher, api_key_secret: "${PORTAL_PW}", app_token: "${APP_TOKEN}"}',
+    ],
+    ids=["wrong-password", "unknown-user", "wrong-api-key"],
+)
+def test_bad_credentials_stop_before_any_write_and_never_show_the_secret(
+    served, route_cli, write_route, tmp_path, auth
+):
     ds = served.create()
     wrong = "Wr0ng-" + SECRET[::-1]
     writes = served.writes
     text = route("creds", served.target(ds), "upsert").replace(
-        'auth: {username: publisher, password: "${PORTAL_PW}"}', auth)
+        'auth: {username: publisher, password: "${PORTAL_PW}"}', auth
+    )
     path = write_route(text, **{"cases.csv": CASES + "C-4,not a number,1,,,,,\n"})
     args = ("--set", f"PORTAL_PW={wrong}", "--set", f"APP_TOKEN={TOKEN}", str(path))
     table = route_cli("execute", *args)
@@ -709,21 +838,28 @@ def test_dry_run_reports_creates_updates_deletes_and_writes_nothing(served, rout
     assert execute(route_cli, load, served).exit_code == 0
     writes = served.writes
     # 14 rows: 10 updates, 3 new, and one whose amount the delivery cannot convert (no cast here).
-    up = write_route(route("up", served.target(ds), "upsert", source="csv: {path: up.csv}", transforms=""),
-                     name="up.yaml", **{"up.csv": many_cases(13) + "K-0099,x\n"})
+    up = write_route(
+        route("up", served.target(ds), "upsert", source="csv: {path: up.csv}", transforms=""),
+        name="up.yaml",
+        **{"up.csv": many_cases(13) + "K-0099,x\n"},
+    )
     result = execute(route_cli, up, served, "--dry-run")
     assert result.exit_code == 0, result.output
     assert "portal would: create 3, update 10, delete 0, reject 1" in result.output
     assert "dry run: nothing was written" in result.output
 
-    rm = write_route(route("rm", served.target(ds), "delete", source="csv: {path: gone.csv}", transforms=""),
-                     name="rm.yaml", **{"gone.csv": "case_id\nK-0001\nK-0002\nK-0404\n"})
+    rm = write_route(
+        route("rm", served.target(ds), "delete", source="csv: {path: gone.csv}", transforms=""),
+        name="rm.yaml",
+        **{"gone.csv": "case_id\nK-0001\nK-0002\nK-0404\n"},
+    )
     result = execute(route_cli, rm, served, "--dry-run", "--json")
     details = json.loads(result.stdout)["targets"][0]["details"]
     assert (details["delete"], details["not_found"]) == (2, 1)
 
-    snap = write_route(small_route(served, ds, "replace", data="snap.csv"), name="snap.yaml",
-                       **{"snap.csv": many_cases(3)})
+    snap = write_route(
+        small_route(served, ds, "replace", data="snap.csv"), name="snap.yaml", **{"snap.csv": many_cases(3)}
+    )
     result = execute(route_cli, snap, served, "--dry-run", "--json")
     assert result.exit_code == 0
     details = json.loads(result.stdout)["targets"][0]["details"]
@@ -736,11 +872,15 @@ def test_dry_run_reports_creates_updates_deletes_and_writes_nothing(served, rout
 @pytest.mark.parametrize("keep, stops", [(5, False), (4, True), (0, True)])
 def test_replace_that_shrinks_too_much_stops_unless_forced(where, route_cli, write_route, keep, stops):
     ds = where.create(SMALL)
-    load = write_route(route("load", where.target(ds), "upsert", transforms=SMALL_TYPED),
-                       **{"cases.csv": many_cases(10)})
+    load = write_route(
+        route("load", where.target(ds), "upsert", transforms=SMALL_TYPED), **{"cases.csv": many_cases(10)}
+    )
     assert execute(route_cli, load, where).exit_code == 0
-    snap = write_route(route("snap", where.target(ds), "replace", source="csv: {path: snap.csv}",
-                             transforms=SMALL_TYPED), name="snap.yaml", **{"snap.csv": many_cases(keep)})
+    snap = write_route(
+        route("snap", where.target(ds), "replace", source="csv: {path: snap.csv}", transforms=SMALL_TYPED),
+        name="snap.yaml",
+        **{"snap.csv": many_cases(keep)},
+    )
     result = execute(route_cli, snap, where)
     if not stops:
         assert result.exit_code == 0, result.output
@@ -757,13 +897,15 @@ def test_replace_that_shrinks_too_much_stops_unless_forced(where, route_cli, wri
 
 # -- port job -----------------------------------------------------------------------------------------
 
-PORT_COLUMNS = [{"fieldName": "id", "name": "ID", "dataTypeName": "number"},
-                {"fieldName": "town", "name": "Town", "dataTypeName": "text"},
-                {"fieldName": "price", "name": "Price", "dataTypeName": "money"},
-                {"fieldName": "sold", "name": "Sold", "dataTypeName": "calendar_date"},
-                {"fieldName": "recorded", "name": "Recorded", "dataTypeName": "date"},
-                {"fieldName": "residential", "name": "Residential", "dataTypeName": "checkbox"},
-                {"fieldName": "spot", "name": "Spot", "dataTypeName": "point"}]
+PORT_COLUMNS = [
+    {"fieldName": "id", "name": "ID", "dataTypeName": "number"},
+    {"fieldName": "town", "name": "Town", "dataTypeName": "text"},
+    {"fieldName": "price", "name": "Price", "dataTypeName": "money"},
+    {"fieldName": "sold", "name": "Sold", "dataTypeName": "calendar_date"},
+    {"fieldName": "recorded", "name": "Recorded", "dataTypeName": "date"},
+    {"fieldName": "residential", "name": "Residential", "dataTypeName": "checkbox"},
+    {"fieldName": "spot", "name": "Spot", "dataTypeName": "point"},
+]
 
 
 def test_port_job_between_two_served_portals(route_cli, write_route, tmp_path):
@@ -771,17 +913,27 @@ def test_port_job_between_two_served_portals(route_cli, write_route, tmp_path):
     dest = Served(tmp_path / "b")
     try:
         src = source.create(PORT_COLUMNS, row_identifier="id", name="Sales")
-        rows = [{"id": i, "town": ["Hartford", "Avon", None][i % 3], "price": f"{1000 * i}.50",
-                 "sold": f"2024-01-{i % 28 + 1:02d}T10:15:00", "recorded": f"2024-02-01T0{i % 10}:00:00Z",
-                 "residential": i % 2 == 0, "spot": f"POINT (-72.{i:03d} 41.5)"} for i in range(1, 2501)]
+        rows = [
+            {
+                "id": i,
+                "town": ["Hartford", "Avon", None][i % 3],
+                "price": f"{1000 * i}.50",
+                "sold": f"2024-01-{i % 28 + 1:02d}T10:15:00",
+                "recorded": f"2024-02-01T0{i % 10}:00:00Z",
+                "residential": i % 2 == 0,
+                "spot": f"POINT (-72.{i:03d} 41.5)",
+            }
+            for i in range(1, 2501)
+        ]
         r = requests.post(f"{source.url}/resource/{src}.json", json=rows, auth=(USER, SECRET), timeout=30)
         assert r.status_code == 200, r.text
         dst = dest.create(PORT_COLUMNS, row_identifier="id", name="Sales copy")
-        text = (f"name: port\nsource:\n  socrata:\n    domain: {source.url}\n    dataset: {src}\n"
-                f"    where: \"id <= 2400\"\n    page_rows: 1000\n"
-                f'    auth: {{username: publisher, password: "${{PORTAL_PW}}"}}\n'
-                f"targets:\n  - name: copy\n    deliver:\n      socrata:\n"
-                + indent(dest.target(dst) + "mode: upsert\n", 8))
+        text = (
+            f"name: port\nsource:\n  socrata:\n    domain: {source.url}\n    dataset: {src}\n"
+            f'    where: "id <= 2400"\n    page_rows: 1000\n'
+            f'    auth: {{username: publisher, password: "${{PORTAL_PW}}"}}\n'
+            f"targets:\n  - name: copy\n    deliver:\n      socrata:\n" + indent(dest.target(dst) + "mode: upsert\n", 8)
+        )
         path = write_route(text)
         result = route_cli("execute", "--set", f"PORTAL_PW={SECRET}", str(path))
         assert result.exit_code == 0, result.output
@@ -800,19 +952,31 @@ def test_port_job_between_two_served_portals(route_cli, write_route, tmp_path):
 def test_a_port_job_copies_numbers_exactly_as_the_source_shows_them(served, route_cli, write_route, mode):
     """A number column holding both whole and fractional values: each value is copied as it reads
     (7 stays "7", not "7.0" because its page also holds 2.5)."""
-    cols = [{"fieldName": "id", "name": "ID", "dataTypeName": "text"},
-            {"fieldName": "n", "name": "N", "dataTypeName": "number"},
-            {"fieldName": "d", "name": "D", "dataTypeName": "double"}]
+    cols = [
+        {"fieldName": "id", "name": "ID", "dataTypeName": "text"},
+        {"fieldName": "n", "name": "N", "dataTypeName": "number"},
+        {"fieldName": "d", "name": "D", "dataTypeName": "double"},
+    ]
     src = served.create(cols, row_identifier="id", name="Src")
     dst = served.create(cols, row_identifier="id", name="Dst")
-    r = requests.post(f"{served.url}/resource/{src}.json", auth=(USER, SECRET), timeout=30,
-                      json=[{"id": "a", "n": 7, "d": 7}, {"id": "b", "n": 2.5, "d": 2.5},
-                            {"id": "c", "n": -3, "d": 0.1}, {"id": "d", "n": "1000000", "d": 1e20}])
+    r = requests.post(
+        f"{served.url}/resource/{src}.json",
+        auth=(USER, SECRET),
+        timeout=30,
+        json=[
+            {"id": "a", "n": 7, "d": 7},
+            {"id": "b", "n": 2.5, "d": 2.5},
+            {"id": "c", "n": -3, "d": 0.1},
+            {"id": "d", "n": "1000000", "d": 1e20},
+        ],
+    )
     assert r.status_code == 200, r.text
-    text = (f"name: copy\nsource:\n  socrata:\n    domain: {served.url}\n    dataset: {src}\n"
-            f'    auth: {{username: publisher, password: "${{PORTAL_PW}}"}}\n'
-            f"targets:\n  - name: copy\n    deliver:\n      socrata:\n"
-            + indent(served.target(dst) + f"mode: {mode}\nmax_shrink: 100%\n", 8))
+    text = (
+        f"name: copy\nsource:\n  socrata:\n    domain: {served.url}\n    dataset: {src}\n"
+        f'    auth: {{username: publisher, password: "${{PORTAL_PW}}"}}\n'
+        f"targets:\n  - name: copy\n    deliver:\n      socrata:\n"
+        + indent(served.target(dst) + f"mode: {mode}\nmax_shrink: 100%\n", 8)
+    )
     result = execute(route_cli, write_route(text), served)
     assert result.exit_code == 0, result.output
     assert served.rows(dst) == served.rows(src)
@@ -824,18 +988,18 @@ def test_a_port_job_copies_numbers_exactly_as_the_source_shows_them(served, rout
 def test_a_reader_never_sees_a_mix_during_a_route_replace(served, route_cli, write_route):
     ds = served.create(SMALL)
     n = 3000
-    load = write_route(small_route(served, ds, "upsert", extra="batch_rows: 5000\n"),
-                       **{"cases.csv": many_cases(n)})
+    load = write_route(small_route(served, ds, "upsert", extra="batch_rows: 5000\n"), **{"cases.csv": many_cases(n)})
     assert execute(route_cli, load, served).exit_code == 0
-    served.local.faults.slow_jobs(0.3)       # the apply takes a while, so the reader sees it happen
+    served.local.faults.slow_jobs(0.3)  # the apply takes a while, so the reader sees it happen
     seen, problems, stop = [], [], threading.Event()
 
     def read():
         with requests.Session() as s:
             while not stop.is_set():
                 try:
-                    rows = s.get(f"{served.url}/resource/{ds}.json", params={"$limit": "100000"},
-                                 auth=(USER, SECRET), timeout=30).json()
+                    rows = s.get(
+                        f"{served.url}/resource/{ds}.json", params={"$limit": "100000"}, auth=(USER, SECRET), timeout=30
+                    ).json()
                 except Exception as exc:  # noqa: BLE001 (a failed read is a finding, not a crash)
                     problems.append(repr(exc))
                     return
@@ -850,8 +1014,11 @@ def test_a_reader_never_sees_a_mix_during_a_route_replace(served, route_cli, wri
         deadline = time.monotonic() + 10
         while not seen and time.monotonic() < deadline:
             time.sleep(0.01)
-        snap = write_route(small_route(served, ds, "replace", extra="", data="snap.csv"), name="snap.yaml",
-                           **{"snap.csv": many_cases(n, amount=1000)})
+        snap = write_route(
+            small_route(served, ds, "replace", extra="", data="snap.csv"),
+            name="snap.yaml",
+            **{"snap.csv": many_cases(n, amount=1000)},
+        )
         result = execute(route_cli, snap, served)
         after = len(seen)
         while len(seen) < after + 2 and reader.is_alive() and time.monotonic() < deadline:

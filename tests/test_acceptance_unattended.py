@@ -25,17 +25,18 @@ from pathlib import Path
 import pytest
 from notify_servers import HttpServer, SmtpServer, free_port
 
-from pipeline.history import History
-from pipeline.scheduling.catalog import load_entry
-from pipeline.scheduling.locks import RouteLock
-from pipeline.scheduling.scheduler import Scheduler
-from pipeline.scheduling.status import route_status
+from pipeline.ops.scheduling.catalog import load_entry
+from pipeline.ops.scheduling.scheduler import Scheduler
+from pipeline.ops.scheduling.status import route_status
+from pipeline.runs.history import History
+from pipeline.runs.locks import RouteLock
 
 TESTS = Path(__file__).parent
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 class StepClock:
     """Scheduler time moved by the test, a day ahead of the wall clock (history records wall-clock
@@ -79,21 +80,31 @@ def wait_until(condition, timeout: float = 30.0, what: str = "a condition") -> N
         time.sleep(0.02)
 
 
-def write_route(folder: Path, name: str, schedule: str | None = "* * * * *", rule: str = "", out: str | None = None,
-                extra: str = "", source: str = "data.csv") -> Path:
+def write_route(
+    folder: Path,
+    name: str,
+    schedule: str | None = "* * * * *",
+    rule: str = "",
+    out: str | None = None,
+    extra: str = "",
+    source: str = "data.csv",
+) -> Path:
     """A route reading data.csv (3 rows) into out-<name>.csv; `rule` options for unattended_plugins:record."""
     options = f"log: {folder / 'runs.log'}" + (f", {rule}" if rule else "")
     path = folder / f"{name}.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         name: {name}
-        {f'schedule: "{schedule}"' if schedule else ''}
+        {f'schedule: "{schedule}"' if schedule else ""}
         source: {{csv: {{path: {source}}}}}
         source_transforms:
           - unattended_plugins:record: {{{options}}}
         targets:
           - name: out
-            deliver: {{csv: {{path: {out or 'out-' + name + '.csv'}}}}}
-        """) + textwrap.dedent(extra))
+            deliver: {{csv: {{path: {out or "out-" + name + ".csv"}}}}}
+        """)
+        + textwrap.dedent(extra)
+    )
     if not (folder / "data.csv").exists():
         (folder / "data.csv").write_text("id,v\n1,a\n2,b\n3,c\n")
     return path
@@ -123,6 +134,7 @@ def runs_of(folder: Path, name: str) -> list[dict]:
 
 # --- the scheduler, several minutes of a folder of routes -----------------------------------------
 
+
 @pytest.fixture
 def hooks():
     server = HttpServer()
@@ -137,15 +149,25 @@ def test_a_folder_of_routes_over_six_minutes(tmp_path, hooks):
     write_route(folder, "third", "*/3 * * * *")
     write_route(folder, "failing", rule="fail: the portal said no")
     slow = write_route(folder, "slow", rule=f"started: {folder / 'slow-started'}, wait_for: {folder / 'release'}")
-    broken = write_route(folder, "broken", extra=f"""\
+    broken = write_route(
+        folder,
+        "broken",
+        extra=f"""\
         notify:
           - webhook: {{url: "{hooks.url}/broken"}}
             on: [failure]
-        """)
+        """,
+    )
     (folder / "README.txt").write_text("not a route")
     clock = StepClock()
-    s = Scheduler([folder], variables=ENV, workers=2, isolation="thread", clock=clock,
-                  log=logging.getLogger("test.acceptance.schedule"))
+    s = Scheduler(
+        [folder],
+        variables=ENV,
+        workers=2,
+        isolation="thread",
+        clock=clock,
+        log=logging.getLogger("test.acceptance.schedule"),
+    )
 
     def minute(m: int) -> list[str]:
         """Move to minute m and run what is due there (slow may keep running); the routes started."""
@@ -168,8 +190,7 @@ def test_a_folder_of_routes_over_six_minutes(tmp_path, hooks):
     # the unreadable route is not run, but the run it misses is recorded as failed, and said
     failure = hooks.wait_for(1)[0]["json"]
     assert (failure["kind"], failure["route"]) == ("failure", "broken")
-    assert failure["error"].startswith("the route file is invalid, so the run did not start: "
-                                       f"{broken}:4:")
+    assert failure["error"].startswith(f"the route file is invalid, so the run did not start: {broken}:4:")
     (folder / "release").write_text("go")
     wait_until(lambda: "slow" not in s.running or s.running["slow"].done, what="slow to end")
     # slow missed minutes 1 and 2 (one run for both, on its new schedule); a new route appears
@@ -181,14 +202,24 @@ def test_a_folder_of_routes_over_six_minutes(tmp_path, hooks):
     assert minute(5) == ["broken", "failing"]
     s.wait_idle()
 
-    count = {name: len(runs_of(folder, name)) for name in
-             ("every", "even", "third", "failing", "slow", "broken", "added")}
+    count = {
+        name: len(runs_of(folder, name)) for name in ("every", "even", "third", "failing", "slow", "broken", "added")
+    }
     assert count == {"every": 5, "even": 3, "third": 2, "failing": 6, "slow": 3, "broken": 6, "added": 1}
     assert {r["status"] for r in runs_of(folder, "failing")} == {"failed"}
-    assert all(r["status"] == "success" and r["rows_delivered"] == 3
-               for name in ("every", "even", "third", "slow", "added") for r in runs_of(folder, name))
-    assert [r["status"] for r in runs_of(folder, "broken")] == ["success", "success", "failed", "failed", "success",
-                                                                "success"]
+    assert all(
+        r["status"] == "success" and r["rows_delivered"] == 3
+        for name in ("every", "even", "third", "slow", "added")
+        for r in runs_of(folder, name)
+    )
+    assert [r["status"] for r in runs_of(folder, "broken")] == [
+        "success",
+        "success",
+        "failed",
+        "failed",
+        "success",
+        "success",
+    ]
     assert [e["json"]["kind"] for e in hooks.items] == ["failure", "failure"]
     # never two runs of a route at once (spans() asserts it), and slow's runs one after the other
     slow_spans = spans(folder, failing=("failing",))["slow"]
@@ -204,13 +235,25 @@ def test_a_route_that_crashes_its_process_every_minute(tmp_path, hooks, route_cl
     keeps running the other route; `route status` then flags it."""
     (tmp_path / "defaults.yaml").write_text("stale: {failures: 2}\n")
     clock = NearClock()
-    crash = write_route(tmp_path, "crash", clock.minutes(0, 1), rule="exit: 3", extra=f"""\
+    crash = write_route(
+        tmp_path,
+        "crash",
+        clock.minutes(0, 1),
+        rule="exit: 3",
+        extra=f"""\
         notify:
           - webhook: {{url: "{hooks.url}/ops"}}
-        """)
+        """,
+    )
     write_route(tmp_path, "fine", clock.minutes(0, 1))
-    s = Scheduler([tmp_path], variables=ENV, workers=2, isolation="process", clock=clock,
-                  log=logging.getLogger("test.acceptance.schedule"))
+    s = Scheduler(
+        [tmp_path],
+        variables=ENV,
+        workers=2,
+        isolation="process",
+        clock=clock,
+        log=logging.getLogger("test.acceptance.schedule"),
+    )
     for m in (0, 1):
         clock.at(m)
         assert sorted(j.entry.name for j in s.tick()) == ["crash", "fine"]
@@ -218,8 +261,11 @@ def test_a_route_that_crashes_its_process_every_minute(tmp_path, hooks, route_cl
     assert [r["status"] for r in runs_of(tmp_path, "fine")] == ["success", "success"]
     crashes = runs_of(tmp_path, "crash")
     assert [r["status"] for r in crashes] == ["failed", "failed"]
-    assert all(r["error"] == "the run crashed: the run process ended with exit code 3 before reporting a result; "
-                             "see the run's log file" for r in crashes)
+    assert all(
+        r["error"] == "the run crashed: the run process ended with exit code 3 before reporting a result; "
+        "see the run's log file"
+        for r in crashes
+    )
     events = [e["json"] for e in hooks.wait_for(3)]
     assert [e["kind"] for e in events] == ["failure", "failure", "stale"]
     first = events[0]
@@ -243,8 +289,14 @@ def test_runs_missed_while_the_machine_was_off_run_once_and_defaults_are_re_read
     assert route_cli("execute", str(path), env=ENV).exit_code == 0  # its last run: a day before the clock
     (tmp_path / "defaults.yaml").write_text("timezone: UTC\n")
     clock = StepClock()
-    s = Scheduler([tmp_path], variables=ENV, workers=2, isolation="thread", clock=clock,
-                  log=logging.getLogger("test.acceptance.schedule"))
+    s = Scheduler(
+        [tmp_path],
+        variables=ENV,
+        workers=2,
+        isolation="thread",
+        clock=clock,
+        log=logging.getLogger("test.acceptance.schedule"),
+    )
     clock.at(0)
     assert [j.entry.name for j in s.tick()] == ["often"]  # 24 runs missed: one run
     s.wait_idle()
@@ -259,17 +311,23 @@ def test_runs_missed_while_the_machine_was_off_run_once_and_defaults_are_re_read
     assert s.catalog.routes()[0].schedule.timezone == "Asia/Kolkata"
     s.wait_idle()
 
+
 # --- `route schedule` as a service: SIGTERM ---------------------------------------------------------
+
 
 def scheduler_process(folder: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     err = folder / "scheduler.err"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "schedule", str(folder), *args],
-                            stdout=subprocess.DEVNULL, stderr=open(err, "wb"), env=ENV)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "schedule", str(folder), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=open(err, "wb"),
+        env=ENV,
+    )
     return proc, err
 
 
 def worker_pids(route_file: Path) -> list[int]:
-    """Run processes (python -m pipeline.scheduling.worker ... ROUTE) alive for this route file."""
+    """Run processes (python -m pipeline.ops.scheduling.worker ... ROUTE) alive for this route file."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -279,7 +337,7 @@ def worker_pids(route_file: Path) -> list[int]:
             state = (entry / "stat").read_text().split(")")[-1].split()[0]
         except OSError:
             continue
-        if b"pipeline.scheduling.worker" in argv and str(route_file).encode() in argv and state != "Z":
+        if b"pipeline.ops.scheduling.worker" in argv and str(route_file).encode() in argv and state != "Z":
             pids.append(int(entry.name))
     return pids
 
@@ -312,8 +370,14 @@ def test_sigterm_on_an_idle_scheduler(tmp_path):
     write_route(tmp_path, "yearly", "0 0 1 1 *")  # never ran: due at once, then idle for a year
     proc, err = scheduler_process(tmp_path, "--isolation", "thread")
     try:
-        wait_until(lambda: History(tmp_path / ".route").runs("yearly") and
-                   History(tmp_path / ".route").runs("yearly")[0]["status"] == "success", 60, "the first run")
+        wait_until(
+            lambda: (
+                History(tmp_path / ".route").runs("yearly")
+                and History(tmp_path / ".route").runs("yearly")[0]["status"] == "success"
+            ),
+            60,
+            "the first run",
+        )
         wait_until(lambda: "yearly: run " in err.read_text() and " success: " in err.read_text(), 30, "the log line")
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -329,8 +393,12 @@ def test_ctrl_c_on_schedule_once_leaves_no_run_going(tmp_path):
     """`route schedule --once` from a terminal, interrupted twice: the run is stopped, not orphaned."""
     route = write_route(tmp_path, "blocked", rule=f"started: {tmp_path / 'started'}, until_stopped: true")
     err = tmp_path / "once.err"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "schedule", "--once", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=open(err, "wb"), env=ENV)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "schedule", "--once", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(err, "wb"),
+        env=ENV,
+    )
     try:
         wait_until(lambda: (tmp_path / "started").exists(), 60, "the route to start")
         proc.send_signal(signal.SIGINT)
@@ -345,7 +413,9 @@ def test_ctrl_c_on_schedule_once_leaves_no_run_going(tmp_path):
     assert run["status"] == "failed" and run["error"].startswith("the run was stopped before it finished")
     assert not (tmp_path / "out-blocked.csv").exists()
 
+
 # --- `route schedule --once` and `--print` ----------------------------------------------------------
+
 
 def test_schedule_once_from_cron(tmp_path, route_cli):
     """(In threads, to be quick: the secrets test below runs --once with the default process isolation.)"""
@@ -393,16 +463,18 @@ def test_print_gives_commands_the_system_scheduler_can_run(tmp_path, route_cli):
     lines = cron.stdout.splitlines()
     sales = next(line for line in lines if line.startswith("30 6 * * MON-FRI "))
     # cron turns a bare % into a new line: it must be escaped; the shell then sees one argument
-    assert sales.endswith(f" execute --quiet --profile local --state {state} "
-                          f"'{folder}/sales.yaml'".replace("%", "\\%") + " > /dev/null")
+    assert sales.endswith(
+        f" execute --quiet --profile local --state {state} '{folder}/sales.yaml'".replace("%", "\\%") + " > /dev/null"
+    )
     assert lines[lines.index("CRON_TZ=Europe/Paris") + 1].startswith("0 7 1 * * ")
     assert "# manual: no schedule in " in cron.stdout
     systemd = route_cli("schedule", "--print", "systemd", *args).stdout
     starts = [line for line in systemd.splitlines() if line.startswith(("ExecStart=", "WorkingDirectory="))]
     # in a unit file % starts a specifier: a literal one is %%
     assert f"WorkingDirectory={str(folder).replace('%', '%%')}" in starts
-    assert any(line.startswith("ExecStart=") and line.endswith(f"'{folder}/sales.yaml'".replace("%", "%%"))
-               for line in starts)
+    assert any(
+        line.startswith("ExecStart=") and line.endswith(f"'{folder}/sales.yaml'".replace("%", "%%")) for line in starts
+    )
     assert "OnCalendar=Mon,Tue,Wed,Thu,Fri *-*-* 06:30:00" in systemd
     assert "OnCalendar=*-*-01 07:00:00 Europe/Paris" in systemd
     windows = route_cli("schedule", "--print", "windows", *args).stdout
@@ -419,7 +491,8 @@ PAYMENTS = "id,amount\n1,10\n2,abc\n3,7\n4,x\n5,1\n"
 
 def payments_route(folder: Path, notify: str, source: str = "data.csv") -> Path:
     path = folder / "payments.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         name: payments
         source: {{csv: {{path: {source}}}}}
         source_transforms:
@@ -427,7 +500,9 @@ def payments_route(folder: Path, notify: str, source: str = "data.csv") -> Path:
         targets:
           - name: out
             deliver: {{csv: {{path: out.csv}}}}
-        """) + textwrap.dedent(notify))
+        """)
+        + textwrap.dedent(notify)
+    )
     return path
 
 
@@ -444,23 +519,26 @@ def where_lines(body: str) -> dict[str, str]:
 
 
 def test_emails_say_what_happened_with_the_counts_and_where_to_look(tmp_path, route_cli, smtp):
-    route = payments_route(tmp_path, f"""\
+    route = payments_route(
+        tmp_path,
+        f"""\
         notify:
           - email: {{to: [data@example.gov, ops@example.gov], from: route@example.gov, host: 127.0.0.1,
                      port: {smtp.port}}}
             on: [failure, rejects, recovery, success]
             rejects_over: "30%"
-        """)
+        """,
+    )
     data = tmp_path / "data.csv"
     data.write_text(PAYMENTS)  # 2 of 5 rows rejected: 40 %
     ok = json.loads(route_cli("execute", "--json", str(route)).stdout)
     data.unlink()
     failed = json.loads(route_cli("execute", "--json", str(route)).stdout)
-    data.write_text("id,amount\n1,10\n")   # a third of the rows before: forced past the replace guard
+    data.write_text("id,amount\n1,10\n")  # a third of the rows before: forced past the replace guard
     recovered = json.loads(route_cli("execute", "--json", "--force", str(route)).stdout)
     assert [r["status"] for r in (ok, failed, recovered)] == ["success", "failed", "success"]
     mails = smtp.wait_for(5)
-    assert len(smtp.items) == 5     # notifications are sent before the run returns: none is still coming
+    assert len(smtp.items) == 5  # notifications are sent before the run returns: none is still coming
     assert [(m["message"]["X-Route-Event"], m["message"]["Subject"]) for m in mails] == [
         ("success", f"[route] route payments succeeded (run {ok['run_id']})"),
         ("rejects", f"[route] route payments rejected 2 rows (run {ok['run_id']})"),
@@ -468,8 +546,10 @@ def test_emails_say_what_happened_with_the_counts_and_where_to_look(tmp_path, ro
         ("success", f"[route] route payments succeeded (run {recovered['run_id']})"),
         ("recovery", f"[route] route payments recovered: the run succeeded (run {recovered['run_id']})"),
     ]
-    assert all(m["to"] == ["data@example.gov", "ops@example.gov"] and m["from"] == "route@example.gov"
-               and not m["tls"] for m in mails)
+    assert all(
+        m["to"] == ["data@example.gov", "ops@example.gov"] and m["from"] == "route@example.gov" and not m["tls"]
+        for m in mails
+    )
     rejects = mails[1]["message"].get_content().replace("\r\n", "\n")
     assert "rows      5 read, 2 rejected, 3 delivered (3 created, 0 updated, 0 deleted)" in rejects
     assert f"targets   out (csv): delivered, 3 delivered -> {tmp_path / 'out.csv'}" in rejects
@@ -508,12 +588,15 @@ def test_email_over_smtps_with_a_password_from_the_environment(tmp_path, route_c
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        route = payments_route(tmp_path, f"""\
+        route = payments_route(
+            tmp_path,
+            f"""\
             notify:
               - email: {{to: ops@example.gov, host: 127.0.0.1, port: {listener.getsockname()[1]}, ssl: true,
                          ca_file: "{cert}", username: alerts, password: "${{SMTP_PASSWORD}}"}}
                 on: [success]
-            """)
+            """,
+        )
         (tmp_path / "data.csv").write_text(PAYMENTS)
         result = route_cli("execute", str(route), env={"SMTP_PASSWORD": "smtps-pa55"})
         assert result.exit_code == 0, result.output
@@ -523,6 +606,7 @@ def test_email_over_smtps_with_a_password_from_the_environment(tmp_path, route_c
         smtp.close()
     assert mail["user"] == "alerts" and mail["to"] == ["ops@example.gov"]
     assert mail["message"]["Subject"].startswith("[route] route payments succeeded (run ")
+
 
 class SlowHook(BaseHTTPRequestHandler):
     """Accepts a POST and never answers (a webhook endpoint that hangs)."""
@@ -542,7 +626,9 @@ def test_no_notification_problem_fails_the_run(tmp_path, route_cli, hooks):
     hanging.hung, hanging.release = threading.Event(), threading.Event()
     threading.Thread(target=hanging.serve_forever, daemon=True).start()
     try:
-        route = payments_route(tmp_path, f"""\
+        route = payments_route(
+            tmp_path,
+            f"""\
             notify:
               - email: {{to: ops@example.gov, host: 127.0.0.1, port: {free_port()}}}
                 on: [success]
@@ -553,10 +639,13 @@ def test_no_notification_problem_fails_the_run(tmp_path, route_cli, hooks):
                 on: [success]
               - webhook: {{url: "{hooks.url}/ok", headers: {{Authorization: "Bearer ${{HOOK_TOKEN}}"}}}}
                 on: [success]
-            """)
+            """,
+        )
         (tmp_path / "data.csv").write_text(PAYMENTS)
         started = time.monotonic()
-        result = route_cli("execute", "--json", str(route), env={"SMTP_PASSWORD": "wr0ng-pa55", "HOOK_TOKEN": "t0k-777"})
+        result = route_cli(
+            "execute", "--json", str(route), env={"SMTP_PASSWORD": "wr0ng-pa55", "HOOK_TOKEN": "t0k-777"}
+        )
         took = time.monotonic() - started
     finally:
         hanging.release.set()
@@ -573,10 +662,12 @@ def test_no_notification_problem_fails_the_run(tmp_path, route_cli, hooks):
     state = tmp_path / ".route"
     saved = json.loads((state / "rejects" / f"payments-{report['run_id']}.json").read_text())
     outcomes = [(n["ok"], n["error"].split(":")[0] if not n["ok"] else "") for n in saved["notifications"]]
-    assert outcomes == [(False, "cannot reach the SMTP server 127.0.0.1"),
-                        (False, "the SMTP server 127.0.0.1"),
-                        (False, "cannot reach the webhook at 127.0.0.1"),
-                        (True, "")]
+    assert outcomes == [
+        (False, "cannot reach the SMTP server 127.0.0.1"),
+        (False, "the SMTP server 127.0.0.1"),
+        (False, "cannot reach the webhook at 127.0.0.1"),
+        (True, ""),
+    ]
     assert "refused the login of alerts: bad credentials" in saved["notifications"][1]["error"]
     log = (state / "logs" / f"payments-{report['run_id']}.log").read_text()
     assert log.count("WARNING could not send the success notification") == 3
@@ -589,6 +680,7 @@ def test_no_notification_problem_fails_the_run(tmp_path, route_cli, hooks):
 
 
 # --- `route status` ------------------------------------------------------------------------------------
+
 
 def status(route_cli, folder: Path) -> dict[str, dict]:
     result = route_cli("status", "--json", str(folder))
@@ -623,7 +715,10 @@ def test_status_flags_failing_and_stale_routes_from_real_runs(tmp_path, route_cl
     (tmp_path / "gone.csv").write_text("id\n1\n")
     assert route_cli("execute", str(flaky)).exit_code == 0 and route_cli("execute", str(oops)).exit_code == 0
     assert {name: s["state"] for name, s in status(route_cli, tmp_path).items()} == {
-        "daily": "ok", "flaky": "ok", "oops": "ok"}
+        "daily": "ok",
+        "flaky": "ok",
+        "oops": "ok",
+    }
     assert route_cli("status", "--check", str(tmp_path)).exit_code == 0
     (tmp_path / "daily.yaml").write_text(daily.read_text().replace("source:", "source: [oops\n"))
     assert status(route_cli, tmp_path)["daily"]["state"] == "invalid"
@@ -632,9 +727,11 @@ def test_status_flags_failing_and_stale_routes_from_real_runs(tmp_path, route_cl
 
 # --- secrets ---------------------------------------------------------------------------------------------
 
+
 def test_secrets_are_masked_in_what_the_scheduler_and_its_runs_write(tmp_path, hooks):
     secret, token = "hidden-name-4711", "tok-secret-9q"
-    (tmp_path / "leaky.yaml").write_text(textwrap.dedent(f"""\
+    (tmp_path / "leaky.yaml").write_text(
+        textwrap.dedent(f"""\
         name: leaky
         schedule: "0 0 1 1 *"
         source: {{csv: {{path: "${{DATA_SECRET}}.csv"}}}}
@@ -643,8 +740,10 @@ def test_secrets_are_masked_in_what_the_scheduler_and_its_runs_write(tmp_path, h
             deliver: {{csv: {{path: out.csv}}}}
         notify:
           - webhook: {{url: "{hooks.url}/ops", headers: {{X-Api-Key: "${{OPS_TOKEN}}"}}}}
-        """))
-    (tmp_path / "talky.yaml").write_text(textwrap.dedent("""\
+        """)
+    )
+    (tmp_path / "talky.yaml").write_text(
+        textwrap.dedent("""\
         name: talky
         schedule: "0 0 1 1 *"
         source: {csv: {path: data.csv}}
@@ -653,16 +752,22 @@ def test_secrets_are_masked_in_what_the_scheduler_and_its_runs_write(tmp_path, h
         targets:
           - name: out
             deliver: {csv: {path: out-talky.csv}}
-        """))
+        """)
+    )
     (tmp_path / "data.csv").write_text("id\n1\n")
     env = dict(ENV, DATA_SECRET=secret, API_TOKEN=token, OPS_TOKEN=token)
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "schedule", "--once", str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "schedule", "--once", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 1, done.stderr  # leaky failed
     assert "leaky: run " in done.stderr and "FAILED" in done.stderr and "***.csv" in done.stderr
     event = hooks.wait_for(1)[0]
     assert event["headers"]["X-Api-Key"] == token  # the webhook gets its credential...
-    assert "***.csv" in event["json"]["error"]      # ...but the message does not carry the other secret
+    assert "***.csv" in event["json"]["error"]  # ...but the message does not carry the other secret
     assert secret not in json.dumps(event["json"])
     talky_log = next((tmp_path / ".route" / "logs").glob("talky-*.log")).read_text()
     assert "calling the API with ***" in talky_log

@@ -8,12 +8,12 @@ import math
 import jsonschema
 import pandas as pd
 import pytest
-
 from dbfixtures import db, make_ctx  # noqa: F401 - fixtures
+
+from pipeline.basics.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT, datetime_dtype
+from pipeline.basics.errors import DeliveryFailed, OptionError
+from pipeline.basics.plugins import spec_of
 from pipeline.deliveries.sql import OPTIONS_SCHEMA, SqlDelivery
-from pipeline.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT, datetime_dtype
-from pipeline.errors import DeliveryFailed, OptionError
-from pipeline.plugins import spec_of
 from pipeline.sources.sql import SqlSource
 
 
@@ -21,14 +21,19 @@ def frame(ids, names=None, start: int = 1) -> pd.DataFrame:
     """Route-typed rows: every canonical dtype, with nulls."""
     n = len(ids)
     names = names if names is not None else [f"name {i}" for i in ids]
-    return pd.DataFrame({
-        "id": pd.array(ids, dtype=INTEGER),
-        "name": pd.array(names, dtype=TEXT),
-        "amount": pd.array([i * 1.25 if i % 3 else None for i in ids], dtype=NUMBER),
-        "day": pd.array([dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in ids], dtype=DATE),
-        "at": pd.array([dt.datetime(2024, 1, 1, 8, 30, 0, 123456) + dt.timedelta(hours=i) for i in ids], dtype=DATETIME),
-        "ok": pd.array([bool(i % 2) for i in ids], dtype=BOOLEAN),
-    }, index=pd.RangeIndex(start, start + n))
+    return pd.DataFrame(
+        {
+            "id": pd.array(ids, dtype=INTEGER),
+            "name": pd.array(names, dtype=TEXT),
+            "amount": pd.array([i * 1.25 if i % 3 else None for i in ids], dtype=NUMBER),
+            "day": pd.array([dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in ids], dtype=DATE),
+            "at": pd.array(
+                [dt.datetime(2024, 1, 1, 8, 30, 0, 123456) + dt.timedelta(hours=i) for i in ids], dtype=DATETIME
+            ),
+            "ok": pd.array([bool(i % 2) for i in ids], dtype=BOOLEAN),
+        },
+        index=pd.RangeIndex(start, start + n),
+    )
 
 
 def deliver(db, table, *chunks, ctx=None, tmp_path=None, **options):
@@ -87,8 +92,15 @@ def test_nan_is_delivered_as_null(db, tmp_path):
 def test_append_adds_rows_in_batches(db, tmp_path):
     table = db.name()
     deliver(db, table, frame([1]), tmp_path=tmp_path)
-    result = deliver(db, table, frame(list(range(2, 1202))), frame(list(range(1202, 2501))), tmp_path=tmp_path,
-                     mode="append", batch_rows=500)
+    result = deliver(
+        db,
+        table,
+        frame(list(range(2, 1202))),
+        frame(list(range(1202, 2501))),
+        tmp_path=tmp_path,
+        mode="append",
+        batch_rows=500,
+    )
     assert result.delivered == 2500 - 1
     assert ids(db, table) == list(range(1, 2501))
 
@@ -110,7 +122,9 @@ def test_replace_is_atomic_for_readers_and_undone_by_abort(db, tmp_path):
 
 def test_replace_keeps_the_table_definition(db, tmp_path):
     table = db.name()
-    db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL, extra VARCHAR(5) DEFAULT 'x')")
+    db.execute(
+        f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL, extra VARCHAR(5) DEFAULT 'x')"
+    )
     db.execute(f"INSERT INTO {table} (id, name) VALUES (1, 'old')")
     deliver(db, table, frame([5])[["id", "name"]], tmp_path=tmp_path, mode="replace")
     assert db.rows(f"SELECT id, name, extra FROM {table}") == [(5, "name 5", "x")]
@@ -136,7 +150,12 @@ def test_upsert_inserts_and_updates_on_the_key(db, tmp_path):
     result = deliver(db, table, changed, frame([5], start=5), tmp_path=tmp_path, mode="upsert", key="id")
     assert (result.delivered, result.created, result.updated) == (4, 2, 2)
     assert db.rows(f"SELECT id, name FROM {table} ORDER BY id") == [
-        (1, "name 1"), (2, "two"), (3, "three"), (4, "four"), (5, "name 5")]
+        (1, "name 1"),
+        (2, "two"),
+        (3, "three"),
+        (4, "four"),
+        (5, "name 5"),
+    ]
 
 
 def test_upsert_on_a_composite_key_and_key_only_columns(db, tmp_path):
@@ -153,8 +172,9 @@ def test_upsert_needs_a_unique_key_on_the_table(db, tmp_path):
     db.execute(f"CREATE TABLE {table} (id INTEGER, name TEXT)")
     with pytest.raises(DeliveryFailed) as err:
         deliver(db, table, frame([1])[["id", "name"]], tmp_path=tmp_path, mode="upsert", key="id")
-    assert str(err.value) == (f"upsert into {table} needs a primary key or unique index on (id); the table has "
-                              "none; nothing was delivered")
+    assert str(err.value) == (
+        f"upsert into {table} needs a primary key or unique index on (id); the table has none; nothing was delivered"
+    )
 
 
 def test_delete_by_key(db, tmp_path):
@@ -171,8 +191,11 @@ def test_dry_run_writes_nothing_and_says_what_it_would_do(db, tmp_path):
     ctx = make_ctx(tmp_path, stage="deliver", dry_run=True)
     result = deliver(db, table, frame([1, 2]), ctx=ctx, mode="replace")
     assert result.delivered == 0
-    assert result.details == {"dry_run": True, "rows": 2,
-                              "plan": f"replace every row of table {table} (would be created): 2 row(s)"}
+    assert result.details == {
+        "dry_run": True,
+        "rows": 2,
+        "plan": f"replace every row of table {table} (would be created): 2 row(s)",
+    }
     from sqlalchemy import inspect
 
     assert not inspect(db.engine).has_table(table)
@@ -183,8 +206,10 @@ def test_a_column_the_table_lacks_is_refused_before_any_row(db, tmp_path):
     db.execute(f"CREATE TABLE {table} (id INTEGER, name TEXT)")
     with pytest.raises(DeliveryFailed) as err:
         deliver(db, table, frame([1])[["id", "name", "ok"]], tmp_path=tmp_path)
-    assert str(err.value) == (f"table {table} has no column ok (it has id, name); add the column, or select "
-                              "and rename the route's columns to match; nothing was delivered")
+    assert str(err.value) == (
+        f"table {table} has no column ok (it has id, name); add the column, or select "
+        "and rename the route's columns to match; nothing was delivered"
+    )
 
 
 def test_a_value_the_table_refuses_fails_without_delivering(db, tmp_path):
@@ -213,9 +238,14 @@ def test_failures_never_show_the_password(tmp_path):
 
 def test_timestamps_with_a_zone_are_stored_in_utc(db, tmp_path):
     table = db.name()
-    chunk = pd.DataFrame({"id": pd.array([1], dtype=INTEGER),
-                          "at": pd.array([pd.Timestamp("2024-07-01 12:00", tz="America/New_York")],
-                                         dtype=datetime_dtype("America/New_York"))})
+    chunk = pd.DataFrame(
+        {
+            "id": pd.array([1], dtype=INTEGER),
+            "at": pd.array(
+                [pd.Timestamp("2024-07-01 12:00", tz="America/New_York")], dtype=datetime_dtype("America/New_York")
+            ),
+        }
+    )
     deliver(db, table, chunk, tmp_path=tmp_path)
     back = read_back(db, table, tmp_path)["at"][0]
     if db.kind == "postgresql":
@@ -224,10 +254,13 @@ def test_timestamps_with_a_zone_are_stored_in_utc(db, tmp_path):
         assert back == pd.Timestamp("2024-07-01 16:00")  # no zone type: UTC wall time
 
 
-@pytest.mark.parametrize("options, message, path", [
-    ({"mode": "upsert"}, "mode upsert needs key: the column(s) that identify a row", ("key",)),
-    ({"mode": "delete"}, "mode delete needs key: the column(s) that identify a row", ("key",)),
-])
+@pytest.mark.parametrize(
+    "options, message, path",
+    [
+        ({"mode": "upsert"}, "mode upsert needs key: the column(s) that identify a row", ("key",)),
+        ({"mode": "delete"}, "mode delete needs key: the column(s) that identify a row", ("key",)),
+    ],
+)
 def test_bad_options(tmp_path, options, message, path):
     with pytest.raises(OptionError) as err:
         SqlDelivery({"url": "sqlite://", "table": "t", **options}, make_ctx(tmp_path, stage="deliver"))
@@ -251,6 +284,7 @@ def test_a_relative_sqlite_file_is_created_beside_the_route(tmp_path):
 
 
 # -- targets writing one SQLite file -------------------------------------------------------------
+
 
 def one_file(tmp_path, *tables, ctx=None):
     """Deliveries of one run into tables of one SQLite file (0.2 s: a lock would show at once)."""
@@ -306,8 +340,10 @@ def test_a_failed_target_rolls_back_every_table_of_its_sqlite_file(tmp_path):
     b.abort(RuntimeError("a later chunk of b failed"))
     with pytest.raises(DeliveryFailed) as err:
         a.write(frame([4]))
-    assert str(err.value) == ("sql table a: nothing was delivered: another target writing the "
-                              "same SQLite file failed (a later chunk of b failed)")
+    assert str(err.value) == (
+        "sql table a: nothing was delivered: another target writing the "
+        "same SQLite file failed (a later chunk of b failed)"
+    )
     a.abort(err.value)
     assert sqlite_tables(tmp_path) == {"a": [99]}
 
@@ -319,8 +355,7 @@ def test_a_target_aborted_after_its_sqlite_file_was_committed_stays_delivered(tm
         d.write(frame(ids))
     a.close()
     b.abort(RuntimeError("a target committed after these failed"))
-    assert "sql table b: already committed together with the other tables of its SQLite file" \
-        in caplog.text
+    assert "sql table b: already committed together with the other tables of its SQLite file" in caplog.text
     assert sqlite_tables(tmp_path) == {"a": [1], "b": [2, 3]}
 
 
@@ -338,8 +373,10 @@ def test_a_guard_stop_in_prepare_commit_rolls_back_every_table_of_its_sqlite_fil
     a.prepare_commit()  # as the executor does: every local target checks before any commits
     with pytest.raises(DeliveryFailed) as err:
         b.prepare_commit()
-    assert str(err.value).startswith("sql table b: stopped before replacing: it would shrink the table from 10 "
-                                     "to 1 rows (90% fewer, more than max_shrink 50%). Nothing was changed.")
+    assert str(err.value).startswith(
+        "sql table b: stopped before replacing: it would shrink the table from 10 "
+        "to 1 rows (90% fewer, more than max_shrink 50%). Nothing was changed."
+    )
     a.abort(err.value)
     b.abort(err.value)
     assert sqlite_tables(tmp_path) == {"b": list(range(10, 20))}

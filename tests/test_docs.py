@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.plugins import Registry
-from pipeline.refdoc import render
+from pipeline.basics.plugins import Registry
+from pipeline.commands.refdoc import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_reference_matches_the_schemas():
     expected = render(Registry.discover())
     actual = (ROOT / "docs/reference.md").read_text(encoding="utf-8")
-    assert actual == expected, "docs/reference.md is stale: run `python -m pipeline.refdoc > docs/reference.md`"
+    assert actual == expected, (
+        "docs/reference.md is stale: run `python -m pipeline.commands.refdoc > docs/reference.md`"
+    )
 
 
 def test_every_builtin_component_has_an_example():

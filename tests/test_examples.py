@@ -9,8 +9,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p for p in (ROOT / "routes").glob("*/*.yaml"))
-CREDENTIALS = ["--set", "SOCRATA_USERNAME=u", "--set", "SOCRATA_PASSWORD=p", "--set", "SOCRATA_KEY_ID=k",
-               "--set", "SOCRATA_KEY_SECRET=s", "--set", "SOCRATA_APP_TOKEN=t", "--set", "CT_PERMITS_DATASET=abcd-1234"]
+CREDENTIALS = [
+    "--set",
+    "SOCRATA_USERNAME=u",
+    "--set",
+    "SOCRATA_PASSWORD=p",
+    "--set",
+    "SOCRATA_KEY_ID=k",
+    "--set",
+    "SOCRATA_KEY_SECRET=s",
+    "--set",
+    "SOCRATA_APP_TOKEN=t",
+    "--set",
+    "CT_PERMITS_DATASET=abcd-1234",
+]
 RUNNABLE = ["payroll/payroll.yaml", "cases/cases-upsert.yaml", "permits-xlsx/permits.yaml", "sales-sqlite/sales.yaml"]
 
 

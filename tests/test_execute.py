@@ -17,7 +17,8 @@ id,town,amount,when
 
 
 def test_rows_flow_through_rules_to_two_targets(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: flow
         source:
           csv: {path: data.csv}
@@ -36,7 +37,9 @@ def test_rows_flow_through_rules_to_two_targets(route_cli, write_route, tmp_path
               - select: [id, town]
             deliver:
               csv: {path: out/rest.csv}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", str(path))
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "out/hartford.jsonl") == [
@@ -53,7 +56,8 @@ def test_rows_flow_through_rules_to_two_targets(route_cli, write_route, tmp_path
 
 
 def test_json_report_counts(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: counts
         source:
           csv: {path: data.csv}
@@ -64,7 +68,9 @@ def test_json_report_counts(route_cli, write_route):
           - name: out
             deliver:
               jsonl: {path: out.jsonl}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", "--json", str(path))
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -76,14 +82,17 @@ def test_json_report_counts(route_cli, write_route):
 
 
 def test_limit_reads_only_the_first_rows(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: lim
         source:
           csv: {path: data.csv}
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", "--limit", "2", str(path))
     assert result.exit_code == 0, result.output
     assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["1", "2"]
@@ -91,7 +100,8 @@ def test_limit_reads_only_the_first_rows(route_cli, write_route, tmp_path):
 
 def test_small_chunks_give_the_same_rows(route_cli, write_route, tmp_path):
     rows = "".join(f"{i},town{i % 7},{i}\n" for i in range(1, 1001))
-    path = write_route("""
+    path = write_route(
+        """
         name: chunks
         chunk_rows: 64
         source:
@@ -102,7 +112,8 @@ def test_small_chunks_give_the_same_rows(route_cli, write_route, tmp_path):
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
     """.replace("          - tests_count_chunks_placeholder", "          - plugins_for_tests:count_chunks: {}"),
-        **{"data.csv": "id,town,n\n" + rows})
+        **{"data.csv": "id,town,n\n" + rows},
+    )
     result = route_cli("execute", str(path))
     assert result.exit_code == 0, result.output
     out = read_jsonl(tmp_path / "out.jsonl")
@@ -112,7 +123,8 @@ def test_small_chunks_give_the_same_rows(route_cli, write_route, tmp_path):
 
 def test_a_failing_step_names_route_line_and_rows_and_keeps_the_old_file(route_cli, write_route, tmp_path):
     (tmp_path / "out.jsonl").write_text('{"old": true}\n')
-    path = write_route("""
+    path = write_route(
+        """
         name: boom
         source:
           csv: {path: data.csv}
@@ -121,18 +133,23 @@ def test_a_failing_step_names_route_line_and_rows_and_keeps_the_old_file(route_c
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", str(path))
     assert result.exit_code == 1
-    assert f"{path}:5: rule 'plugins_for_tests:explode' failed (rows at lines 2-6 of data.csv): " \
-           "ZeroDivisionError: division by zero" in result.stderr
+    assert (
+        f"{path}:5: rule 'plugins_for_tests:explode' failed (rows at lines 2-6 of data.csv): "
+        "ZeroDivisionError: division by zero" in result.stderr
+    )
     assert "Traceback" not in result.output
     assert (tmp_path / "out.jsonl").read_text() == '{"old": true}\n'
     assert not list(tmp_path.glob(".out.jsonl.*"))
 
 
 def test_too_many_rejects_fails_the_run_and_delivers_nothing(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: strict
         source:
           csv: {path: data.csv}
@@ -143,7 +160,9 @@ def test_too_many_rejects_fails_the_run_and_delivers_nothing(route_cli, write_ro
             deliver: {jsonl: {path: out.jsonl}}
         on_error:
           max_rejects: 1
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", str(path))
     assert result.exit_code == 1
     assert "2 rows were rejected, more than on_error.max_rejects allows (1)" in result.stderr
@@ -151,7 +170,8 @@ def test_too_many_rejects_fails_the_run_and_delivers_nothing(route_cli, write_ro
 
 
 def test_a_refused_commit_is_not_success(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: refused
         source:
           csv: {path: data.csv}
@@ -161,7 +181,9 @@ def test_a_refused_commit_is_not_success(route_cli, write_route, tmp_path):
           - name: portal
             deliver:
               plugins_for_tests:Refusing: {}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", "--json", str(path))
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -173,14 +195,17 @@ def test_a_refused_commit_is_not_success(route_cli, write_route, tmp_path):
 
 
 def test_history_records_runs(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: hist
         source:
           csv: {path: data.csv}
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     assert route_cli("execute", str(path)).exit_code == 0
     (tmp_path / "data.csv").unlink()
     assert route_cli("execute", str(path)).exit_code == 1
@@ -194,14 +219,17 @@ def test_history_records_runs(route_cli, write_route, tmp_path):
 
 
 def test_dry_run_writes_nothing(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: dry
         source:
           csv: {path: data.csv}
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", "--dry-run", str(path))
     assert result.exit_code == 0, result.output
     assert "dry run: nothing was written" in result.stdout
@@ -209,7 +237,8 @@ def test_dry_run_writes_nothing(route_cli, write_route, tmp_path):
 
 
 def test_preview_shows_each_step(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: prev
         source:
           csv: {path: data.csv}
@@ -220,7 +249,9 @@ def test_preview_shows_each_step(route_cli, write_route):
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("preview", "--rows", "2", str(path))
     assert result.exit_code == 0, result.output
     assert "source_transforms[0] clean towns" in result.stdout

@@ -8,15 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT, datetime_dtype
-from pipeline.errors import RouteError
+from pipeline.basics.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT, datetime_dtype
+from pipeline.basics.errors import RouteError
 from pipeline.expressions import FUNCTIONS, ExpressionError, parse
 
 
 def chunk(lines=None, **columns) -> pd.DataFrame:
     """A chunk of Arrow-backed columns given as (values, dtype) or values (TEXT); index = source lines."""
-    n = len(next(iter(columns.values()))[0] if isinstance(next(iter(columns.values())), tuple)
-            else next(iter(columns.values()))) if columns else 0
+    n = (
+        len(
+            next(iter(columns.values()))[0]
+            if isinstance(next(iter(columns.values())), tuple)
+            else next(iter(columns.values()))
+        )
+        if columns
+        else 0
+    )
     index = pd.Index(lines if lines is not None else range(2, n + 2), dtype="int64")
     data = {}
     for name, spec in columns.items():
@@ -49,6 +56,7 @@ def eval_error(text: str, frame: pd.DataFrame) -> ExpressionError:
 
 # -- parsing ---------------------------------------------------------------------------------------
 
+
 def test_columns_lists_every_name_read_including_backticked_ones():
     expr = parse("gross >= 0 and `Pay Date` is not null or upper(town) in ['A']")
     assert expr.columns == frozenset({"gross", "Pay Date", "town"})
@@ -69,24 +77,27 @@ def test_unknown_function_without_near_name_lists_the_functions():
     assert err.message.startswith("unknown function 'open'; the functions are: abs, ceil, coalesce, concat,")
 
 
-@pytest.mark.parametrize("text, position, fragment", [
-    ("__class__", 0, "names starting with '__' are not allowed ('__class__')"),
-    ("x.__class__", 1, "'.' is not allowed: expressions have no attribute access"),
-    ("town.upper()", 4, "'.' is not allowed"),
-    ("1.real", 1, "'.' is not allowed"),
-    ("(1).__class__", 3, "'.' is not allowed"),
-    ("__import__('os')", 0, "names starting with '__' are not allowed"),
-    ("import os", 0, "'import' is not allowed here: expressions cannot import anything"),
-    ("lambda: 1", 0, "'lambda' is not allowed here"),
-    ("None", 0, "'None' is not allowed here: write null"),
-    ("exec('x')", 0, "unknown function 'exec'"),
-    ("eval('1')", 0, "unknown function 'eval'"),
-    ("getattr(x, 'y')", 0, "unknown function 'getattr'"),
-    ("x[0]", 1, "found '[' after a complete expression"),
-    ("a if b else c", 2, "'a if b else c' is written if(b, a, c) here"),
-    ("a; b", 1, "unexpected character ';'"),
-    ("{'a': 1}", 0, "unexpected character '{'"),
-])
+@pytest.mark.parametrize(
+    "text, position, fragment",
+    [
+        ("__class__", 0, "names starting with '__' are not allowed ('__class__')"),
+        ("x.__class__", 1, "'.' is not allowed: expressions have no attribute access"),
+        ("town.upper()", 4, "'.' is not allowed"),
+        ("1.real", 1, "'.' is not allowed"),
+        ("(1).__class__", 3, "'.' is not allowed"),
+        ("__import__('os')", 0, "names starting with '__' are not allowed"),
+        ("import os", 0, "'import' is not allowed here: expressions cannot import anything"),
+        ("lambda: 1", 0, "'lambda' is not allowed here"),
+        ("None", 0, "'None' is not allowed here: write null"),
+        ("exec('x')", 0, "unknown function 'exec'"),
+        ("eval('1')", 0, "unknown function 'eval'"),
+        ("getattr(x, 'y')", 0, "unknown function 'getattr'"),
+        ("x[0]", 1, "found '[' after a complete expression"),
+        ("a if b else c", 2, "'a if b else c' is written if(b, a, c) here"),
+        ("a; b", 1, "unexpected character ';'"),
+        ("{'a': 1}", 0, "unexpected character '{'"),
+    ],
+)
 def test_python_is_refused_at_parse_time(text, position, fragment):
     err = parse_error(text)
     assert fragment in err.message
@@ -100,62 +111,87 @@ def test_dunder_name_in_backticks_is_only_a_column_name():
     assert err.message == "unknown column '__class__'"
 
 
-@pytest.mark.parametrize("text, position, message", [
-    ("", 0, "the expression is empty"),
-    ("   ", 0, "the expression is empty"),
-    ("(a", 2, "expected ')' to close the '(' at column 1 but found the end of the expression"),
-    ("a b", 2, "found 'b' after a complete expression; is an operator (and, or, ==, +) or a comma missing?"),
-    ("'a' 'b'", 4, "found the text 'b' after a complete expression; is an operator (and, or, ==, +) or a comma "
-                   "missing?"),
-    ("a +", 3, "expected a value (a column, a literal or a function call) but found the end of the expression"),
-    ("1 < 2 < 3", 6, "comparisons cannot be chained: write 'a < b and b < c', or use parentheses"),
-    ("a = 1", 2, "'=' is not an operator here: use '==' to compare values"),
-    ("a && b", 2, "'&&' is not an operator here: use 'and' to combine conditions"),
-    ("a || b", 2, "'||' is not an operator here: use 'or' to combine conditions (and concat() to join text)"),
-    ("!a", 0, "'!' is not an operator here: use 'not' to negate a condition"),
-    ("a <> 1", 2, "'<>' is not an operator here: use '!=' for 'not equal'"),
-    ("a ** 2", 2, "'**' is not an operator here: there is no power operator"),
-    ("x in 1", 5, "expected a list like [1, 2] after 'in' but found '1'"),
-    ("x in [y]", 6, "the items of an 'in' list must be literals (numbers, 'text', true, false, null); "
-                    "compare with == and 'or' for anything else"),
-    ("x in [1, 'a']", 5, "the items of an 'in' list must all be numbers, all text or all true/false"),
-    ("x is 3", 5, "expected 'null' after 'is' but found '3'; compare values with == or !="),
-    ("'abc", 0, "text starting here is not closed: add the closing '"),
-    ("`abc", 0, "column name starting here is not closed: add the closing `"),
-    ("``", 0, "empty column name ``"),
-    ("[1, 2]", 0, "a list [...] is only allowed after 'in' or 'not in'"),
-    ("a and", 5, "expected a value (a column, a literal or a function call) but found the end of the expression"),
-    ("upper(a,)", 8, "expected a value (a column, a literal or a function call) but found ')'"),
-    ("and", 0, "expected a value but found the keyword 'and'; a column with this name must be written in "
-               "backticks: `and`"),
-    ("1_000", 0, "'1_' is not a number; a column whose name starts with a digit must be written in backticks"),
-    ("'a\\q'", 2, "unknown escape '\\q' in text; write '\\\\' for a backslash"),
-    ("x @ 2", 2, "unexpected character '@'"),
-])
+@pytest.mark.parametrize(
+    "text, position, message",
+    [
+        ("", 0, "the expression is empty"),
+        ("   ", 0, "the expression is empty"),
+        ("(a", 2, "expected ')' to close the '(' at column 1 but found the end of the expression"),
+        ("a b", 2, "found 'b' after a complete expression; is an operator (and, or, ==, +) or a comma missing?"),
+        (
+            "'a' 'b'",
+            4,
+            "found the text 'b' after a complete expression; is an operator (and, or, ==, +) or a comma missing?",
+        ),
+        ("a +", 3, "expected a value (a column, a literal or a function call) but found the end of the expression"),
+        ("1 < 2 < 3", 6, "comparisons cannot be chained: write 'a < b and b < c', or use parentheses"),
+        ("a = 1", 2, "'=' is not an operator here: use '==' to compare values"),
+        ("a && b", 2, "'&&' is not an operator here: use 'and' to combine conditions"),
+        ("a || b", 2, "'||' is not an operator here: use 'or' to combine conditions (and concat() to join text)"),
+        ("!a", 0, "'!' is not an operator here: use 'not' to negate a condition"),
+        ("a <> 1", 2, "'<>' is not an operator here: use '!=' for 'not equal'"),
+        ("a ** 2", 2, "'**' is not an operator here: there is no power operator"),
+        ("x in 1", 5, "expected a list like [1, 2] after 'in' but found '1'"),
+        (
+            "x in [y]",
+            6,
+            "the items of an 'in' list must be literals (numbers, 'text', true, false, null); "
+            "compare with == and 'or' for anything else",
+        ),
+        ("x in [1, 'a']", 5, "the items of an 'in' list must all be numbers, all text or all true/false"),
+        ("x is 3", 5, "expected 'null' after 'is' but found '3'; compare values with == or !="),
+        ("'abc", 0, "text starting here is not closed: add the closing '"),
+        ("`abc", 0, "column name starting here is not closed: add the closing `"),
+        ("``", 0, "empty column name ``"),
+        ("[1, 2]", 0, "a list [...] is only allowed after 'in' or 'not in'"),
+        ("a and", 5, "expected a value (a column, a literal or a function call) but found the end of the expression"),
+        ("upper(a,)", 8, "expected a value (a column, a literal or a function call) but found ')'"),
+        (
+            "and",
+            0,
+            "expected a value but found the keyword 'and'; a column with this name must be written in backticks: `and`",
+        ),
+        ("1_000", 0, "'1_' is not a number; a column whose name starts with a digit must be written in backticks"),
+        ("'a\\q'", 2, "unknown escape '\\q' in text; write '\\\\' for a backslash"),
+        ("x @ 2", 2, "unexpected character '@'"),
+    ],
+)
 def test_syntax_errors_say_what_and_where(text, position, message):
     err = parse_error(text)
     assert err.message == message
     assert err.position == position
 
 
-@pytest.mark.parametrize("text, position, message", [
-    ("upper()", 0, "upper() takes 1 argument, not 0: upper(text)"),
-    ("upper(a, b)", 0, "upper() takes 1 argument, not 2: upper(text)"),
-    ("if(a, b)", 0, "if() takes 3 arguments, not 2: if(condition, a, b)"),
-    ("concat()", 0, "concat() takes at least 1 argument, not 0: concat(a, b, ...)"),
-    ("round(x, 1, 2)", 0, "round() takes 1 to 2 arguments, not 3: round(number, digits)"),
-    ("x > 1 and round(x, y) > 1", 19, "the second argument of round() must be a whole number written in the "
-                                      "expression: round(number, digits)"),
-    ("round(x, 1.5)", 9, "the second argument of round() must be a whole number written in the expression: "
-                         "round(number, digits)"),
-    ("contains(a, b)", 12, "the second argument of contains() must be text in quotes: contains(text, 'part')"),
-    ("matches(zip, '(')", 13, "the second argument of matches() is not a valid regular expression (RE2 syntax): "
-                              "missing ): ("),
-    ("substr(a, 0)", 10, "the second argument of substr() must be at least 1"),
-    ("substr(a, 1, -1)", 13, "the third argument of substr() must be 0 or more"),
-    ("replace(a, '', 'x')", 11, "the second argument of replace() must not be empty"),
-    ("today(1)", 0, "today() takes 0 arguments, not 1: today()"),
-])
+@pytest.mark.parametrize(
+    "text, position, message",
+    [
+        ("upper()", 0, "upper() takes 1 argument, not 0: upper(text)"),
+        ("upper(a, b)", 0, "upper() takes 1 argument, not 2: upper(text)"),
+        ("if(a, b)", 0, "if() takes 3 arguments, not 2: if(condition, a, b)"),
+        ("concat()", 0, "concat() takes at least 1 argument, not 0: concat(a, b, ...)"),
+        ("round(x, 1, 2)", 0, "round() takes 1 to 2 arguments, not 3: round(number, digits)"),
+        (
+            "x > 1 and round(x, y) > 1",
+            19,
+            "the second argument of round() must be a whole number written in the expression: round(number, digits)",
+        ),
+        (
+            "round(x, 1.5)",
+            9,
+            "the second argument of round() must be a whole number written in the expression: round(number, digits)",
+        ),
+        ("contains(a, b)", 12, "the second argument of contains() must be text in quotes: contains(text, 'part')"),
+        (
+            "matches(zip, '(')",
+            13,
+            "the second argument of matches() is not a valid regular expression (RE2 syntax): missing ): (",
+        ),
+        ("substr(a, 0)", 10, "the second argument of substr() must be at least 1"),
+        ("substr(a, 1, -1)", 13, "the third argument of substr() must be 0 or more"),
+        ("replace(a, '', 'x')", 11, "the second argument of replace() must not be empty"),
+        ("today(1)", 0, "today() takes 0 arguments, not 1: today()"),
+    ],
+)
 def test_function_arguments_are_checked_at_parse_time(text, position, message):
     err = parse_error(text)
     assert err.message == message
@@ -171,8 +207,9 @@ def test_keywords_are_case_insensitive_and_functions_too():
 def test_condition_mode_refuses_what_cannot_be_true_or_false():
     with pytest.raises(ExpressionError) as info:
         parse("amount + 1", condition=True)
-    assert info.value.message == ("this must be a condition (true or false for each row), but it gives "
-                                  "values; compare it, e.g. `... > 0`")
+    assert info.value.message == (
+        "this must be a condition (true or false for each row), but it gives values; compare it, e.g. `... > 0`"
+    )
     with pytest.raises(ExpressionError, match="but it gives text"):
         parse("upper(town)", condition=True)
     for ok in ("flag", "a > 1", "if(a > 1, b, false)", "coalesce(flag, false)", "not flag", "null"):
@@ -192,10 +229,10 @@ def test_number_literals():
     assert ev("1e3", frame) == [1000.0]
     assert ev(".5 + 1", frame) == [1.5]
     assert ev("-2 * -3", frame) == [6]
-    assert ev("10 - 2 - 3", frame) == [5]        # left-associative
-    assert ev("2 + 3 * 4", frame) == [14]        # precedence
+    assert ev("10 - 2 - 3", frame) == [5]  # left-associative
+    assert ev("2 + 3 * 4", frame) == [14]  # precedence
     assert ev("(2 + 3) * 4", frame) == [20]
-    assert ev("99999999999999999999 > 1", frame) == [True]     # too big for an integer: a decimal
+    assert ev("99999999999999999999 > 1", frame) == [True]  # too big for an integer: a decimal
 
 
 def test_unicode_and_backticked_column_names():
@@ -208,6 +245,7 @@ def test_unicode_and_backticked_column_names():
 
 # -- evaluation: shape ---------------------------------------------------------------------------
 
+
 def test_result_is_arrow_backed_and_aligned_with_the_chunk_index():
     frame = chunk(lines=[10, 20, 30], a=(["1", "2", "3"], TEXT))
     result = parse("a").evaluate(frame)
@@ -215,10 +253,17 @@ def test_result_is_arrow_backed_and_aligned_with_the_chunk_index():
     assert isinstance(result.dtype, pd.ArrowDtype)
 
 
-@pytest.mark.parametrize("text, dtype, value", [
-    ("'portal'", TEXT, "portal"), ("2024", INTEGER, 2024), ("1.5", NUMBER, 1.5),
-    ("true", BOOLEAN, True), ("null", TEXT, None), ("today()", DATE, dt.date.today()),
-])
+@pytest.mark.parametrize(
+    "text, dtype, value",
+    [
+        ("'portal'", TEXT, "portal"),
+        ("2024", INTEGER, 2024),
+        ("1.5", NUMBER, 1.5),
+        ("true", BOOLEAN, True),
+        ("null", TEXT, None),
+        ("today()", DATE, dt.date.today()),
+    ],
+)
 def test_literal_results_fill_the_whole_chunk(text, dtype, value):
     frame = chunk(lines=[5, 6, 7], a=["x", "y", "z"])
     result = parse(text).evaluate(frame)
@@ -229,8 +274,16 @@ def test_literal_results_fill_the_whole_chunk(text, dtype, value):
 
 def test_empty_chunks_keep_sensible_dtypes():
     empty = chunk(amount=([], TEXT), d=([], DATE), n=([], INTEGER))
-    cases = {"'x'": TEXT, "amount * 2": NUMBER, "year(d)": INTEGER, "n + 1": INTEGER,
-             "amount > 1": BOOLEAN, "concat(amount, n)": TEXT, "d + 1": DATE, "null": TEXT}
+    cases = {
+        "'x'": TEXT,
+        "amount * 2": NUMBER,
+        "year(d)": INTEGER,
+        "n + 1": INTEGER,
+        "amount > 1": BOOLEAN,
+        "concat(amount, n)": TEXT,
+        "d + 1": DATE,
+        "null": TEXT,
+    }
     for text, dtype in cases.items():
         result = parse(text).evaluate(empty)
         assert len(result) == 0 and result.dtype == dtype, text
@@ -247,8 +300,7 @@ def test_unknown_column_names_the_nearest_one_and_where_it_was_written():
 
 
 def test_numpy_and_object_columns_are_accepted():
-    frame = pd.DataFrame({"i": np.array([1, 2, 3]), "f": [1.5, np.nan, 3.0], "s": ["a", None, "c"]},
-                         index=[2, 3, 4])
+    frame = pd.DataFrame({"i": np.array([1, 2, 3]), "f": [1.5, np.nan, 3.0], "s": ["a", None, "c"]}, index=[2, 3, 4])
     assert ev("i * 2", frame) == [2, 4, 6]
     assert ev("f is null", frame) == [False, True, False]
     assert ev("concat(s, i)", frame) == ["a1", "2", "c3"]
@@ -260,6 +312,7 @@ def test_a_subexpression_written_twice_gives_the_same_values():
 
 
 # -- null semantics ------------------------------------------------------------------------------
+
 
 def test_arithmetic_and_comparison_with_null_give_null():
     frame = chunk(a=([1, None], INTEGER))
@@ -301,6 +354,7 @@ def test_mask_is_true_only_where_the_condition_is_true():
 
 # -- in ------------------------------------------------------------------------------------------
 
+
 def test_in_and_not_in():
     frame = chunk(town=(["Hartford", "Avon", None], TEXT), n=([1, 4, None], INTEGER))
     assert ev("town in ['Hartford', 'New Haven']", frame) == [True, False, None]
@@ -326,18 +380,21 @@ def test_in_converts_between_text_numbers_and_dates():
 
 # -- types: text, numbers, dates -----------------------------------------------------------------
 
+
 def test_text_compared_with_a_number_compares_numerically():
     frame = chunk(amount=(["10", " 9.5 ", None, ""], TEXT))
     assert ev("amount > 9", frame) == [True, True, None, None]
     assert ev("amount == 10", frame) == [True, False, None, None]
-    assert ev("amount > '9'", frame) == [False, False, None, False]   # text with text: as text
+    assert ev("amount > '9'", frame) == [False, False, None, False]  # text with text: as text
 
 
 def test_text_that_is_not_a_number_fails_naming_the_value_and_its_line():
     frame = chunk(lines=[7, 8, 9], amount=(["10", "1,234", "n/a"], TEXT))
     err = eval_error("amount >= 0", frame)
-    assert err.message == ("column 'amount' holds '1,234' (line 8), which is not a number; convert the column "
-                           "with `cast` first (its rejects keep such rows), or compare it with text ('0')")
+    assert err.message == (
+        "column 'amount' holds '1,234' (line 8), which is not a number; convert the column "
+        "with `cast` first (its rejects keep such rows), or compare it with text ('0')"
+    )
     assert err.position == 0
     err = eval_error("amount + 1", frame)
     assert err.message.endswith("; to join text, use concat(a, b)")
@@ -356,7 +413,8 @@ def test_mismatched_types_are_errors_that_name_both_sides():
     assert eval_error("flag == 1", frame).message == "cannot compare column 'flag' (true/false) with 1 (a number)"
     assert eval_error("t and flag", frame).message.startswith("column 't' is text, not true/false")
     assert eval_error("if(flag, t, n)", frame).message == (
-        "if() mixes a number and text; use to_text() or to_number() so that all its values have one type")
+        "if() mixes a number and text; use to_text() or to_number() so that all its values have one type"
+    )
     assert eval_error("-flag", frame).message == "column 'flag' is true/false, not a number"
 
 
@@ -364,8 +422,8 @@ def test_arithmetic():
     frame = chunk(a=([7, -7, 5, None], INTEGER), b=([2, 2, 0, 1], INTEGER), x=([1.5, 2.0, 3.0, 4.0], NUMBER))
     assert ev("a + b", frame) == [9, -5, 5, None]
     assert ev("a - b * 2", frame) == [3, -11, 5, None]
-    assert ev("a / b", frame) == [3.5, -3.5, None, None]       # true division; / 0 is null
-    assert ev("a % b", frame) == [1, -1, None, None]           # sign of the dividend; % 0 is null
+    assert ev("a / b", frame) == [3.5, -3.5, None, None]  # true division; / 0 is null
+    assert ev("a % b", frame) == [1, -1, None, None]  # sign of the dividend; % 0 is null
     assert ev("a + x", frame) == [8.5, -5.0, 8.0, None]
     assert ev("-a", frame) == [-7, 7, -5, None]
     assert parse("a + b").evaluate(frame).dtype == INTEGER
@@ -412,6 +470,7 @@ def test_timezone_aware_columns_use_local_time():
 
 # -- functions -----------------------------------------------------------------------------------
 
+
 def test_text_functions():
     frame = chunk(s=(["  Héllo wörld ", None], TEXT))
     assert ev("upper(s)", frame) == ["  HÉLLO WÖRLD ", None]
@@ -426,8 +485,13 @@ def test_text_functions():
 
 
 def test_concat_writes_values_as_text_and_null_as_empty():
-    frame = chunk(a=(["x", None], TEXT), n=([1, None], INTEGER), f=([2.5, 3.0], NUMBER),
-                  d=([dt.date(2020, 1, 2), None], DATE), b=([True, None], BOOLEAN))
+    frame = chunk(
+        a=(["x", None], TEXT),
+        n=([1, None], INTEGER),
+        f=([2.5, 3.0], NUMBER),
+        d=([dt.date(2020, 1, 2), None], DATE),
+        b=([True, None], BOOLEAN),
+    )
     assert ev("concat(a, '-', n, '-', f, '-', d, '-', b)", frame) == ["x-1-2.5-2020-01-02-true", "--3--"]
     assert ev("concat(a)", frame) == ["x", ""]
 
@@ -452,19 +516,21 @@ def test_if():
 
 
 def test_date_parts_on_dates_datetimes_and_iso_text():
-    frame = chunk(d=([dt.date(2021, 8, 15), None], DATE),
-                  t=([dt.datetime(2021, 2, 3, 4, 5, 6), None], DATETIME),
-                  s=(["2019-11-30", "2019-11-30T23:59:59Z"], TEXT),
-                  z=(["2019-11-30T23:59:59Z", "2019-11-30T10:30:00+02:00"], TEXT))
+    frame = chunk(
+        d=([dt.date(2021, 8, 15), None], DATE),
+        t=([dt.datetime(2021, 2, 3, 4, 5, 6), None], DATETIME),
+        s=(["2019-11-30", "2019-11-30T23:59:59Z"], TEXT),
+        z=(["2019-11-30T23:59:59Z", "2019-11-30T10:30:00+02:00"], TEXT),
+    )
     assert ev("year(d)", frame) == [2021, None]
     assert ev("month(d)", frame) == [8, None]
     assert ev("day(d)", frame) == [15, None]
     assert ev("quarter(d)", frame) == [3, None]
-    assert ev("weekday(d)", frame) == [7, None]            # a Sunday
+    assert ev("weekday(d)", frame) == [7, None]  # a Sunday
     assert ev("year(t) * 100 + month(t)", frame) == [202102, None]
     assert ev("hour(t) * 100 + minute(t)", frame) == [405, None]
-    assert ev("day(s)", frame) == [30, 30]               # the date as written, not moved to another zone
-    assert ev("hour(z)", frame) == [23, 8]                 # a time with an offset is read in UTC
+    assert ev("day(s)", frame) == [30, 30]  # the date as written, not moved to another zone
+    assert ev("hour(z)", frame) == [23, 8]  # a time with an offset is read in UTC
     assert ev("minute(z)", frame) == [59, 30]
 
 
@@ -472,14 +538,15 @@ def test_date_of_text_that_is_not_a_date_fails_naming_the_value():
     frame = chunk(lines=[4, 5], s=(["2020-01-01", "01/02/2020"], TEXT))
     assert eval_error("year(s)", frame).message == (
         "column 's' holds '01/02/2020' (line 5), which is not a date (expected YYYY-MM-DD); "
-        "convert the column with `cast` and its `formats` first")
+        "convert the column with `cast` and its `formats` first"
+    )
     bad_day = chunk(lines=[4, 5], s=(["2020-01-01T10:00", "2020-02-30T10:00"], TEXT))
     assert "holds '2020-02-30' (line 5)" in eval_error("year(s)", bad_day).message
 
 
 def test_number_functions():
     frame = chunk(x=([2.5, -2.5, 1.234, None], NUMBER), n=([15, -25, 7, None], INTEGER))
-    assert ev("round(x)", frame) == [3.0, -3.0, 1.0, None]          # half away from zero
+    assert ev("round(x)", frame) == [3.0, -3.0, 1.0, None]  # half away from zero
     assert ev("round(x, 2)", frame) == [2.5, -2.5, 1.23, None]
     assert ev("round(n, -1)", frame) == [20, -30, 10, None]
     assert ev("abs(n)", frame) == [15, 25, 7, None]
@@ -506,8 +573,11 @@ def test_substr_and_replace():
 
 
 def test_conversions():
-    frame = chunk(s=(["12.5", " 3 ", None], TEXT), n=([1, 2, None], INTEGER),
-                  t=(["2020-01-02", "2020-01-02T03:04:05", None], TEXT))
+    frame = chunk(
+        s=(["12.5", " 3 ", None], TEXT),
+        n=([1, 2, None], INTEGER),
+        t=(["2020-01-02", "2020-01-02T03:04:05", None], TEXT),
+    )
     assert ev("to_number(s) * 2", frame) == [25.0, 6.0, None]
     assert ev("to_text(n)", frame) == ["1", "2", None]
     assert ev("to_date(t)", frame) == [dt.date(2020, 1, 2), dt.date(2020, 1, 2), None]
@@ -521,14 +591,31 @@ def test_today_is_fixed_when_the_expression_is_parsed():
 
 
 def test_the_function_list_holds_at_least_the_documented_functions():
-    required = {"upper", "lower", "trim", "length", "concat", "coalesce", "year", "month", "day", "round",
-                "abs", "contains", "startswith", "endswith", "matches", "if"}
+    required = {
+        "upper",
+        "lower",
+        "trim",
+        "length",
+        "concat",
+        "coalesce",
+        "year",
+        "month",
+        "day",
+        "round",
+        "abs",
+        "contains",
+        "startswith",
+        "endswith",
+        "matches",
+        "if",
+    }
     assert required <= set(FUNCTIONS)
     for name, fn in FUNCTIONS.items():
         assert fn.signature.startswith(name + "("), name
 
 
 # -- edge cases ----------------------------------------------------------------------------------
+
 
 def test_expression_error_can_be_built_with_or_without_a_position():
     assert str(ExpressionError("bad", 4)) == "at column 5: bad"
@@ -547,8 +634,10 @@ def test_an_in_list_of_text_meeting_a_number_column_must_hold_numbers():
     frame = chunk(n=([1, 2], INTEGER))
     assert ev("n in ['1', ' 3']", frame) == [True, False]
     err = eval_error("n in ['1', 'b']", frame)
-    assert err.message == ("the list ['1', 'b'] holds 'b', which is not a number, but column 'n' is a "
-                           "number: write the list as numbers, like [1, 2]")
+    assert err.message == (
+        "the list ['1', 'b'] holds 'b', which is not a number, but column 'n' is a "
+        "number: write the list as numbers, like [1, 2]"
+    )
     assert err.position == 11
 
 
@@ -561,8 +650,7 @@ def test_a_text_literal_that_is_not_a_date_is_named():
 
 def test_absurdly_deep_nesting_is_an_error_not_a_crash():
     for text in ("(" * 5000 + "1" + ")" * 5000, "-" * 5000 + "1", " + ".join(["a"] * 5000)):
-        assert parse_error(text).message == ("the expression is nested too deeply; "
-                                             "split it into several derive steps")
+        assert parse_error(text).message == ("the expression is nested too deeply; split it into several derive steps")
 
 
 def test_parsing_and_evaluating_never_use_pythons_eval(monkeypatch):

@@ -17,30 +17,66 @@ import time
 from pathlib import Path
 
 import pytest
+from fuzzkit import FUZZ, mutate, scaled
 from hypothesis import given
 from hypothesis import strategies as st
-
-from fuzzkit import FUZZ, mutate, scaled
-from pipeline.errors import RunFailed
-from pipeline.sources.csv import CsvSource
 from sourcekit import make_ctx, rejects
 
+from pipeline.basics.errors import RunFailed
+from pipeline.sources.csv import CsvSource
+
 WELL_FORMED = (
-    'id,name,amount,note\r\n'
+    "id,name,amount,note\r\n"
     '1,Ann,10.50,"a, quoted ""note"""\r\n'
     '2,Bob,,"two\nlines"\r\n'
     '3,"Çé中",-3,\r\n'
-    '\r\n'
-    '4,Dee,7,plain\r\n'
+    "\r\n"
+    "4,Dee,7,plain\r\n"
 )
 CSV_BYTES = st.binary(max_size=400)
-CSV_SOUP = st.lists(st.sampled_from(['a', 'b', '1', ',', ';', '\t', '"', "'", '\n', '\r', '\r\n', ' ', '#',
-                                     '\x00', 'é', '\ufeff', '""', '"a,b"', '\\']), max_size=60).map("".join)
-MUTATED = st.tuples(st.integers(0, 2 ** 32), st.integers(1, 8)).map(
-    lambda t: mutate(WELL_FORMED, random.Random(t[0]), t[1]))
-OPTIONS = st.sampled_from([{}, {"encoding": "cp1252"}, {"encoding": "utf-16"}, {"header": False},
-                           {"comment": "#"}, {"delimiter": ";", "quote": False}, {"escape": "\\"},
-                           {"null_values": ["NA"], "file_column": "f"}, {"header_row": 2}, {"skip_rows": 1}])
+CSV_SOUP = st.lists(
+    st.sampled_from(
+        [
+            "a",
+            "b",
+            "1",
+            ",",
+            ";",
+            "\t",
+            '"',
+            "'",
+            "\n",
+            "\r",
+            "\r\n",
+            " ",
+            "#",
+            "\x00",
+            "é",
+            "\ufeff",
+            '""',
+            '"a,b"',
+            "\\",
+        ]
+    ),
+    max_size=60,
+).map("".join)
+MUTATED = st.tuples(st.integers(0, 2**32), st.integers(1, 8)).map(
+    lambda t: mutate(WELL_FORMED, random.Random(t[0]), t[1])
+)
+OPTIONS = st.sampled_from(
+    [
+        {},
+        {"encoding": "cp1252"},
+        {"encoding": "utf-16"},
+        {"header": False},
+        {"comment": "#"},
+        {"delimiter": ";", "quote": False},
+        {"escape": "\\"},
+        {"null_values": ["NA"], "file_column": "f"},
+        {"header_row": 2},
+        {"skip_rows": 1},
+    ]
+)
 
 
 def read_all(tmp_path: Path, content: bytes, options: dict):
@@ -71,8 +107,10 @@ def check(tmp_path: Path, content: bytes, options: dict) -> None:
     closing quote, Python's csv module takes the escape character literally once, pyarrow as an
     escape (`"a"\\` at the end of a line), so on such broken text one reads a row where the other
     finds a quote never closed; both are clean answers."""
-    results = {engine: read_all(tmp_path, content, {**options, "engine": engine})
-               for engine in (["python"] if "comment" in options else ["pyarrow", "python"])}
+    results = {
+        engine: read_all(tmp_path, content, {**options, "engine": engine})
+        for engine in (["python"] if "comment" in options else ["pyarrow", "python"])
+    }
     if len(results) == 2 and "escape" not in options:
         assert results["pyarrow"] == results["python"], content
 
@@ -115,7 +153,7 @@ def _files(count: int, seed: int) -> list[bytes]:
     for _ in range(count):
         text = mutate(WELL_FORMED * rnd.choice([1, 1, 50]), rnd, rnd.randint(1, 8))
         raw = text.encode("utf-8")
-        if rnd.random() < 0.2:      # a few broken at the byte level: cut inside a character, stray bytes
+        if rnd.random() < 0.2:  # a few broken at the byte level: cut inside a character, stray bytes
             i = rnd.randrange(len(raw) + 1)
             raw = raw[:i] + bytes([rnd.randrange(256)]) * rnd.randint(1, 3) + raw[i:]
         out.append(raw)
@@ -130,14 +168,14 @@ def test_route_execute_on_mutated_csv_files(tmp_path, route_cli):
     codes = {0: 0, 1: 0}
     for content in _files(scaled(80, 3_000), seed=21):
         (tmp_path / "data.csv").write_bytes(content)
-        (tmp_path / "out.jsonl").unlink(missing_ok=True)   # each run a first delivery
+        (tmp_path / "out.jsonl").unlink(missing_ok=True)  # each run a first delivery
         started = time.monotonic()
         result = route_cli("execute", str(route))
         assert time.monotonic() - started < 30, content
         assert "Traceback" not in result.output and "internal error" not in result.output, (content, result.output)
         assert result.exit_code in codes, (content, result.output)
         codes[result.exit_code] += 1
-        if result.exit_code == 1:   # a message to act on: the file and line, the step, the rejects
+        if result.exit_code == 1:  # a message to act on: the file and line, the step, the rejects
             assert any(line.startswith("error: ") for line in result.stderr.splitlines()), (content, result.stderr)
     assert codes[0] > 0 and codes[1] > 0
 
@@ -150,7 +188,8 @@ def test_route_execute_in_subprocesses(tmp_path, encoding):
     for content in _files(scaled(2, 50), seed=22 if encoding == "utf-8" else 23):
         (tmp_path / "data.csv").write_bytes(content)
         (tmp_path / "out.jsonl").unlink(missing_ok=True)
-        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "execute", str(route)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "execute", str(route)], capture_output=True, text=True, timeout=60
+        )
         assert done.returncode in (0, 1), (content, done.stderr)
         assert "Traceback" not in done.stderr and "internal error" not in done.stderr, (content, done.stderr)

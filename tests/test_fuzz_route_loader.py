@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fuzzkit import FUZZ, SPICE, mutate, mutations, scaled
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzzkit import FUZZ, SPICE, mutate, mutations, scaled
-from pipeline.errors import RouteInvalid
-from pipeline.expressions import ExpressionError, FUNCTIONS, parse
-from pipeline.yamlfile import Document, load_yaml
+from pipeline.basics.errors import RouteInvalid
+from pipeline.expressions import FUNCTIONS, ExpressionError, parse
+from pipeline.route.yamlfile import Document, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(ROOT.glob("routes/*/*.yaml"))
@@ -31,8 +31,9 @@ SEEDS = [p.read_text(encoding="utf-8") for p in EXAMPLES]
 VARIABLES = {"SOCRATA_USERNAME": "u", "SOCRATA_PASSWORD": "p", "SOCRATA_APP_TOKEN": "t", "HOME": "/home/x"}
 
 yaml_text = st.text(alphabet=st.sampled_from(string.printable + "\x00\x07\x1b\x7f\x85\ufeff\u2028é中"), max_size=300)
-yaml_soup = st.lists(st.sampled_from(SPICE + ["a", "b: c", "name", "source", "targets", "\n  ", "\n- "]),
-                     max_size=40).map("".join)
+yaml_soup = st.lists(
+    st.sampled_from(SPICE + ["a", "b: c", "name", "source", "targets", "\n  ", "\n- "]), max_size=40
+).map("".join)
 
 
 def check_loaded(text: str) -> None:
@@ -77,16 +78,74 @@ EXPRESSION_SEEDS = [
     "to_date(d) - to_date('2024-01-01') > 30 and today() > d",
     "round(abs(amount), 2) <= floor(ceil(amount))",
 ]
-TOKENS = ["(", ")", "[", "]", ",", "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or",
-          "not", "in", "is", "null", "true", "false", "'text'", '"t"', "`col x`", "a", "b", "amount", "d",
-          "name", "1", "0", "2.5", "1e308", "1e309", "9" * 30, "9" * 5000, ".5", "'", "`", "=", "&&", "!",
-          "**", "//", ".", "__x", "import", "lambda", "if", *FUNCTIONS]
+TOKENS = [
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "null",
+    "true",
+    "false",
+    "'text'",
+    '"t"',
+    "`col x`",
+    "a",
+    "b",
+    "amount",
+    "d",
+    "name",
+    "1",
+    "0",
+    "2.5",
+    "1e308",
+    "1e309",
+    "9" * 30,
+    "9" * 5000,
+    ".5",
+    "'",
+    "`",
+    "=",
+    "&&",
+    "!",
+    "**",
+    "//",
+    ".",
+    "__x",
+    "import",
+    "lambda",
+    "if",
+    *FUNCTIONS,
+]
 
 expression_text = st.text(alphabet=st.sampled_from(string.printable + "é中\x00"), max_size=200)
 expression_soup = st.lists(st.sampled_from(TOKENS), max_size=40).map(" ".join)
-FRAME = pd.DataFrame({"a": ["1", None, "x"], "b": ["2", "3", None], "amount": ["1.5", "-2", None],
-                      "d": ["2024-01-05", None, "2024-13-45"], "name": ["ABC", "de", None],
-                      "col x": ["1", "2", "3"]})
+FRAME = pd.DataFrame(
+    {
+        "a": ["1", None, "x"],
+        "b": ["2", "3", None],
+        "amount": ["1.5", "-2", None],
+        "d": ["2024-01-05", None, "2024-13-45"],
+        "name": ["ABC", "de", None],
+        "col x": ["1", "2", "3"],
+    }
+)
 
 
 def check_expression(text: str) -> None:
@@ -121,6 +180,7 @@ def test_expressions_of_any_depth(depth, piece):
 
 # -- the real command --------------------------------------------------------------------------
 
+
 def _cases(count: int, seed: int) -> list[str]:
     rnd = random.Random(seed)
     return [mutate(rnd.choice(SEEDS), rnd, rnd.randint(1, 6)) for _ in range(count)]
@@ -131,7 +191,7 @@ def test_route_validate_on_mutated_routes(tmp_path, route_cli):
     traceback or an internal error, and file:line:col on every problem line."""
     folder = tmp_path / "routes"
     folder.mkdir()
-    for example in EXAMPLES:    # their data files, so that valid mutations stay valid
+    for example in EXAMPLES:  # their data files, so that valid mutations stay valid
         for data in example.parent.iterdir():
             if data.is_file() and data.suffix != ".yaml" and not (folder / data.name).exists():
                 (folder / data.name).write_bytes(data.read_bytes())
@@ -156,14 +216,21 @@ def test_route_validate_in_subprocesses(tmp_path):
     for i, text in enumerate(_cases(scaled(4, 100), seed=12)):
         path = tmp_path / f"r{i}.yaml"
         path.write_text(text, encoding="utf-8")
-        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "validate", str(path)],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "validate", str(path)], capture_output=True, text=True, timeout=30
+        )
         assert done.returncode in (0, 2), (text, done.stderr)
         assert "Traceback" not in done.stderr and "internal error" not in done.stderr, (text, done.stderr)
 
 
-SPICES = {"nul": "\x00", "recursive-alias": "&a [*a]", "long-number": "9" * 5000, "deep-list": "[" * 5000,
-          "deep-map": "{a: " * 5000, "bad-date": "2024-13-45"}
+SPICES = {
+    "nul": "\x00",
+    "recursive-alias": "&a [*a]",
+    "long-number": "9" * 5000,
+    "deep-list": "[" * 5000,
+    "deep-map": "{a: " * 5000,
+    "bad-date": "2024-13-45",
+}
 
 
 @pytest.mark.parametrize("spice", list(SPICES))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.expressions import ExpressionError, parse
-from pipeline.yamllimits import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
+from pipeline.route.yamllimits import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
 
 GOOD = """\
 name: t
@@ -61,8 +61,10 @@ def test_alias_bomb_is_refused_at_the_alias(route_cli, tmp_path, levels):
     path.write_text(alias_bomb(levels))
     line = one_problem(route_cli, path)
     # l3 stands for 9**4 values and more: the sixth alias to it, on line 6, takes the count past 50,000
-    assert line == (f"{path}:6:35: the alias *l3 takes the file past 50,000 values once aliases are expanded "
-                    f"(each alias repeats everything its anchor holds); a route file needs far fewer")
+    assert line == (
+        f"{path}:6:35: the alias *l3 takes the file past 50,000 values once aliases are expanded "
+        f"(each alias repeats everything its anchor holds); a route file needs far fewer"
+    )
 
 
 def test_alias_bomb_through_merge_keys_is_refused(route_cli, tmp_path):
@@ -77,14 +79,16 @@ def test_alias_bomb_through_merge_keys_is_refused(route_cli, tmp_path):
 def test_a_few_aliases_as_routes_use_them_are_fine(route_cli, tmp_path):
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
     path = tmp_path / "route.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         name: t
         x-out: &out {jsonl: {path: out.jsonl}}
         source:
           csv: {path: data.csv}
         targets:
           - {name: one, deliver: *out}
-    """))
+    """)
+    )
     result = validate(route_cli, path)
     assert result.exit_code == 2  # x-out is not a route key, but the aliases themselves load
     assert "unknown key 'x-out'" in result.stderr
@@ -95,7 +99,8 @@ def test_recursive_alias_is_refused(route_cli, tmp_path):
     path.write_text("name: t\nloop: &a [1, *a]\n")
     assert one_problem(route_cli, path) == (
         f"{path}:2:14: the alias *a is inside the node it refers to, which would make it endless; "
-        f"refer to it from outside")
+        f"refer to it from outside"
+    )
 
 
 @pytest.mark.parametrize("depth", [1_000, 100_000])
@@ -112,17 +117,20 @@ def test_deep_nesting_is_refused(route_cli, tmp_path, shape, depth):
     path.write_text(text)
     assert one_problem(route_cli, path) == (
         f"{path}:{where}: lists and mappings are nested more than {MAX_DEPTH} levels deep here; "
-        f"a route file needs far fewer")
+        f"a route file needs far fewer"
+    )
 
 
-@pytest.mark.parametrize("char,name", [("\x00", "U+0000 (NUL)"), ("\x07", "U+0007"), ("\x1b", "U+001B (ESC)"),
-                                       ("\x7f", "U+007F (DEL)")])
+@pytest.mark.parametrize(
+    "char,name", [("\x00", "U+0000 (NUL)"), ("\x07", "U+0007"), ("\x1b", "U+001B (ESC)"), ("\x7f", "U+007F (DEL)")]
+)
 def test_control_characters_are_refused_at_their_place(route_cli, tmp_path, char, name):
     path = tmp_path / "route.yaml"
     path.write_text(GOOD.replace("name: t", f"name: t{char}t"))
     assert one_problem(route_cli, path) == (
         f"{path}:1:8: the control character {name} is not allowed in a YAML file; remove it "
-        f"(a NUL often means the file is binary, or saved as UTF-16)")
+        f"(a NUL often means the file is binary, or saved as UTF-16)"
+    )
 
 
 def test_a_binary_file_is_refused(route_cli, tmp_path):
@@ -143,22 +151,26 @@ def test_a_file_of_too_many_values_is_refused(route_cli, tmp_path):
     path = tmp_path / "route.yaml"
     path.write_text("name: t\nmany: [" + ", ".join(["1"] * (MAX_VALUES + 10)) + "]\n")
     # PyYAML's pure-Python parser takes a few seconds for 50,000 values: more on a busy machine
-    assert one_problem(route_cli, path, seconds=30) == (f"{path}:2:{8 + 3 * (MAX_VALUES - 3)}: the file holds more than "
-                                            f"{MAX_VALUES:,} values; a route file needs far fewer")
+    assert one_problem(route_cli, path, seconds=30) == (
+        f"{path}:2:{8 + 3 * (MAX_VALUES - 3)}: the file holds more than "
+        f"{MAX_VALUES:,} values; a route file needs far fewer"
+    )
 
 
 def test_huge_whole_number_in_the_route(route_cli, tmp_path):
     path = tmp_path / "route.yaml"
     path.write_text(GOOD + "on_error:\n  max_rejects: " + "9" * 5_000 + "\n")
     assert one_problem(route_cli, path) == (
-        f"{path}:9:16: on_error.max_rejects: a whole number of 5,000 digits is too long; quote it if it is text")
+        f"{path}:9:16: on_error.max_rejects: a whole number of 5,000 digits is too long; quote it if it is text"
+    )
 
 
 def test_huge_hexadecimal_number_in_the_route(route_cli, tmp_path):
     path = tmp_path / "route.yaml"
     path.write_text(GOOD + "on_error:\n  max_rejects: 0x" + "f" * 5_000 + "\n")
     assert one_problem(route_cli, path) == (
-        f"{path}:9:16: on_error.max_rejects: this whole number has more than 300 digits; quote it if it is text")
+        f"{path}:9:16: on_error.max_rejects: this whole number has more than 300 digits; quote it if it is text"
+    )
 
 
 def test_a_date_that_is_not_one(route_cli, tmp_path):
@@ -166,15 +178,22 @@ def test_a_date_that_is_not_one(route_cli, tmp_path):
     path.write_text(GOOD + "description: 2024-13-45\n")
     assert one_problem(route_cli, path) == (
         f"{path}:8:14: description: '2024-13-45' reads as a date but is not a valid one "
-        f"(month must be in 1..12); quote it to keep it as text")
+        f"(month must be in 1..12); quote it to keep it as text"
+    )
 
 
-@pytest.mark.parametrize("value,message", [
-    ("!!float", "'' reads as a number but is not a valid one; quote it to keep it as text"),
-    ("!!bool maybe", "'maybe' reads as true/false but is not a valid one; quote it to keep it as text"),
-    ("!!int 0x", "'0x' reads as a whole number but is not a valid one (invalid literal for int() with "
-                 "base 16: ''); quote it to keep it as text"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("!!float", "'' reads as a number but is not a valid one; quote it to keep it as text"),
+        ("!!bool maybe", "'maybe' reads as true/false but is not a valid one; quote it to keep it as text"),
+        (
+            "!!int 0x",
+            "'0x' reads as a whole number but is not a valid one (invalid literal for int() with "
+            "base 16: ''); quote it to keep it as text",
+        ),
+    ],
+)
 def test_a_tagged_value_that_is_not_one(route_cli, tmp_path, value, message):
     path = tmp_path / "route.yaml"
     path.write_text(GOOD + f"description: {value}\n")
@@ -191,34 +210,42 @@ def test_huge_number_in_an_expression(route_cli, tmp_path, step):
     where = "source_transforms[0].filter" if step == "filter" else "source_transforms[0].derive.big"
     assert one_problem(route_cli, path) == (
         f"{path}:5:{col}: {where}: the number 1111111111...111111 (5,000 characters) is too large; "
-        f"the largest is about 1.8e308")
+        f"the largest is about 1.8e308"
+    )
 
 
-@pytest.mark.parametrize("text,column", [
-    ("(" * 1_000 + "a" + ")" * 1_000, 51),
-    ("a" + " + a" * 5_000, 399),
-    ("-" * 5_000 + "a", 51),
-    ("not " * 3_000 + "a", 201),
-    ("if(a, 1, " * 500 + "2" + ")" * 500, 453),
-    ("a in [" + "1, " * 10_000 + "2]", None),
-    ("coalesce(" + "a, " * 10_000 + "a)", None),
-], ids=["parentheses", "long-sum", "minus-signs", "nots", "nested-ifs", "long-list", "many-arguments"])
+@pytest.mark.parametrize(
+    "text,column",
+    [
+        ("(" * 1_000 + "a" + ")" * 1_000, 51),
+        ("a" + " + a" * 5_000, 399),
+        ("-" * 5_000 + "a", 51),
+        ("not " * 3_000 + "a", 201),
+        ("if(a, 1, " * 500 + "2" + ")" * 500, 453),
+        ("a in [" + "1, " * 10_000 + "2]", None),
+        ("coalesce(" + "a, " * 10_000 + "a)", None),
+    ],
+    ids=["parentheses", "long-sum", "minus-signs", "nots", "nested-ifs", "long-list", "many-arguments"],
+)
 def test_deep_and_long_expressions(text, column):
     """Depth is refused where it goes too deep; length alone (long lists, many arguments) is fine,
     and whatever parses also evaluates without running out of stack."""
     if column is None:
         expr = parse(text)
         import pandas as pd
+
         assert len(expr.evaluate(pd.DataFrame({"a": ["1", "2"]}))) == 2
         return
     with pytest.raises(ExpressionError) as caught:
         parse(text)
-    assert str(caught.value) == (f"at column {column}: the expression is nested too deeply; "
-                                 f"split it into several derive steps")
+    assert str(caught.value) == (
+        f"at column {column}: the expression is nested too deeply; split it into several derive steps"
+    )
 
 
 def test_the_deepest_expression_allowed_evaluates():
     import pandas as pd
+
     frame = pd.DataFrame({"a": ["1", "2"]})
     assert list(parse("a" + " + a" * 99).evaluate(frame)) == [100, 200]
     assert list(parse("(" * 49 + "a" + ")" * 49).evaluate(frame)) == ["1", "2"]
@@ -254,7 +281,7 @@ def test_route_schedule_once_runs_the_good_route_and_names_the_bombs(route_cli, 
     assert "Traceback" not in result.output and "internal error" not in result.output
     assert f"bomb.yaml cannot be scheduled: {tmp_path / 'bomb.yaml'}:6:35: the alias *l3" in result.output
     assert f"deep.yaml cannot be scheduled: {tmp_path / 'deep.yaml'}:1:256: lists and mappings" in result.output
-    assert (tmp_path / "out.jsonl").exists()     # the good route ran
+    assert (tmp_path / "out.jsonl").exists()  # the good route ran
 
 
 # Runs `route validate FILE` as a child and reports its exit code, time and peak memory (MB).

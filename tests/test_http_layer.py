@@ -19,7 +19,7 @@ from pipeline.socrata.errors import SocrataError
 from pipeline.socrata.http import SocrataSession
 
 SECRET = "s3cret-pa55word"
-DROP = "drop"      # close the connection after reading the request, without an answer
+DROP = "drop"  # close the connection after reading the request, without an answer
 
 
 class Server:
@@ -64,7 +64,7 @@ class Server:
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass      # the client timed out and went away first
+                    pass  # the client timed out and went away first
 
             do_GET = do_POST = _answer
 
@@ -145,7 +145,7 @@ def test_a_long_retry_after_is_cut_to_the_longest_wait(server):
 def test_retry_after_forms():
     assert layer.retry_after_seconds("2") == 2.0 and layer.retry_after_seconds("0.25") == 0.25
     assert layer.retry_after_seconds(None) is None and layer.retry_after_seconds("soon") is None
-    assert 0 <= layer.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") < 1   # a date in the past: now
+    assert 0 <= layer.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") < 1  # a date in the past: now
 
 
 def test_back_off_doubles_with_jitter_and_is_capped():
@@ -173,7 +173,7 @@ def test_secrets_never_appear_in_messages_or_log_lines(server, log):
     http = session(log=log, auth=("user", SECRET), headers={"X-Api-Key": "k-777-token"}, secrets=["k-777-token"])
     with pytest.raises(layer.Refused) as err:
         http.request("GET", server.url + "/x", what="GET /x")
-    assert server.requests[0][1]["X-Api-Key"] == "k-777-token"          # it was sent
+    assert server.requests[0][1]["X-Api-Key"] == "k-777-token"  # it was sent
     assert str(err.value) == "GET /x was refused: HTTP 401 Unauthorized: token *** and Basic *** rejected"
     assert "k-777-token" not in log.records[0] and "token ***" in log.records[0]
     # Basic auth travels base64-encoded: the session masks the password itself wherever a server echoes it
@@ -187,7 +187,8 @@ def test_the_callers_mask_applies_too(server):
     server.script["/x"] = [(503, {"message": "run-secret-9 is down"}, {})]
     with pytest.raises(layer.GaveUp) as err:
         session(retries=0, mask=lambda text: text.replace("run-secret-9", "***")).request(
-            "GET", server.url + "/x", what="GET /x")
+            "GET", server.url + "/x", what="GET /x"
+        )
     assert str(err.value) == "GET /x: gave up after 1 attempts; last: HTTP 503 (*** is down)"
 
 
@@ -206,8 +207,9 @@ def test_cancellation_stops_the_wait_promptly(server):
 def test_a_request_that_must_not_be_repeated_is_not_resent_after_a_500(server):
     server.script["/append"] = [(500, {"message": "oops"}, {}), (200, {}, {})]
     with pytest.raises(layer.OutcomeUnknown) as err:
-        session(peer="the portal").request("POST", server.url + "/append", what="append of rows 2-6", json=[{"a": 1}],
-                                           repeatable=False)
+        session(peer="the portal").request(
+            "POST", server.url + "/append", what="append of rows 2-6", json=[{"a": 1}], repeatable=False
+        )
     assert str(err.value) == "append of rows 2-6: HTTP 500 (oops); the portal may or may not have applied it"
     assert err.value.outcome == layer.UNKNOWN
     assert len(server.requests) == 1
@@ -266,20 +268,23 @@ def test_credentials_are_not_sent_to_another_host_on_a_redirect(server):
     http = session(headers={"X-Api-Key": "k-1"}, same_host_redirects=True)
     with pytest.raises(layer.RedirectRefused) as err:
         http.request("GET", server.url + "/x", what="GET /x")
-    assert err.value.host == other[len("http://"):]
+    assert err.value.host == other[len("http://") :]
     assert server.paths() == ["/x"]
-    assert http.request("GET", server.url + "/here", what="GET /here").json() == {"ok": 1}   # same host: followed
+    assert http.request("GET", server.url + "/here", what="GET /here").json() == {"ok": 1}  # same host: followed
     assert session().request("GET", server.url + "/x", what="GET /x").json() == {"ok": 1}  # no credentials
 
 
 def test_the_socrata_session_turns_refusals_into_advice_and_masks_its_secrets(server):
     server.script["/api/views/abcd-1234.json"] = [
-        (403, lambda h: {"code": "permission_denied", "message": f"no, {SECRET}"}, {})]
+        (403, lambda h: {"code": "permission_denied", "message": f"no, {SECRET}"}, {})
+    ]
     http = SocrataSession(server.url, auth={"username": "u", "password": SECRET}, retries=0)
     with pytest.raises(SocrataError) as err:
         http.get_json("/api/views/abcd-1234.json", what="reading dataset abcd-1234", dataset="abcd-1234")
-    assert str(err.value).startswith("reading dataset abcd-1234: the account in auth has no permission to change "
-                                     f"dataset abcd-1234 on {server.url} (HTTP 403)")
+    assert str(err.value).startswith(
+        "reading dataset abcd-1234: the account in auth has no permission to change "
+        f"dataset abcd-1234 on {server.url} (HTTP 403)"
+    )
     assert str(err.value).endswith("The portal said: no, ***")
     assert (err.value.status, err.value.code, err.value.server_message) == (403, "permission_denied", "no, ***")
     assert re.fullmatch(r"[0-9a-f]{32}", server.requests[0][1]["X-Socrata-RequestId"])
@@ -297,7 +302,10 @@ def test_every_http_caller_goes_through_the_layer():
 
     root = Path(pipeline.__file__).parent
     direct = re.compile(r"\brequests\.(get|post|put|patch|delete|head|request|Session)\(")
-    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
-                 if p.parent.name != "http" or p.parent.parent != root
-                 if direct.search(p.read_text(encoding="utf-8"))]
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if p.parent.name != "http" or p.parent.parent != root
+        if direct.search(p.read_text(encoding="utf-8"))
+    ]
     assert offenders == []

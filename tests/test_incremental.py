@@ -7,16 +7,24 @@ import json
 from decimal import Decimal
 
 import pytest
-
 from dbfixtures import db  # noqa: F401 - fixture
-from pipeline.context import RunContext
-from pipeline.incremental import MarkStore, decode, encode, marks_for
+
+from pipeline.basics.context import RunContext
+from pipeline.basics.marks import MarkStore, decode, encode, marks_for
 
 
-@pytest.mark.parametrize("value", [
-    42, 2.5, Decimal("10.25"), "2024-01-01 10:00:00", dt.date(2024, 1, 1), dt.datetime(2024, 1, 1, 10, 0, 0, 5),
-    dt.datetime(2024, 1, 1, 10, 0, tzinfo=dt.timezone.utc),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        42,
+        2.5,
+        Decimal("10.25"),
+        "2024-01-01 10:00:00",
+        dt.date(2024, 1, 1),
+        dt.datetime(2024, 1, 1, 10, 0, 0, 5),
+        dt.datetime(2024, 1, 1, 10, 0, tzinfo=dt.UTC),
+    ],
+)
 def test_marks_keep_their_type(value):
     assert decode(*encode(value)) == value
     assert type(decode(*encode(value))) is type(value)
@@ -72,10 +80,12 @@ targets:
 def test_an_incremental_route_delivers_each_row_once_even_after_a_failure(db, write_route, route_cli):
     src, dst = db.name("src"), db.name("dst")
     stamp = "DATETIME(6)" if db.kind == "mariadb" else "TIMESTAMP"
-    db.execute(f"CREATE TABLE {src} (id INTEGER PRIMARY KEY, name VARCHAR(20), updated_at {stamp})",
-               f"INSERT INTO {src} VALUES (1, 'old', '2024-01-01 09:00:00'), (2, 'a', '2024-01-02 09:00:00'), "
-               "(3, 'b', '2024-01-03 09:00:00')",
-               f"CREATE TABLE {dst} (id INTEGER, updated_at {stamp})")  # lacks `name`: the first run fails
+    db.execute(
+        f"CREATE TABLE {src} (id INTEGER PRIMARY KEY, name VARCHAR(20), updated_at {stamp})",
+        f"INSERT INTO {src} VALUES (1, 'old', '2024-01-01 09:00:00'), (2, 'a', '2024-01-02 09:00:00'), "
+        "(3, 'b', '2024-01-03 09:00:00')",
+        f"CREATE TABLE {dst} (id INTEGER, updated_at {stamp})",
+    )  # lacks `name`: the first run fails
     route = write_route(ROUTE.format(url=db.url, src=src, dst=dst))
 
     def run(*args):

@@ -13,7 +13,6 @@ import sqlite3
 from collections import Counter
 
 import pytest
-
 from killkit import SECRET, PortalProcess, execute, kill_when, socrata_route, start, write_cases
 
 ROWS = 200_000
@@ -38,8 +37,9 @@ def history(folder, route="kill") -> list[dict]:
 
 def leftovers(folder) -> list:
     state = folder / ".route"
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*.tmp")) + \
-        sorted(str(p.relative_to(folder)) for p in (state / "tmp").glob("*") if (state / "tmp").is_dir())
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*.tmp")) + sorted(
+        str(p.relative_to(folder)) for p in (state / "tmp").glob("*") if (state / "tmp").is_dir()
+    )
 
 
 @pytest.mark.parametrize("kill_at", [4_000, 90_000])
@@ -71,7 +71,7 @@ def test_a_killed_append_resumes_with_no_row_lost_or_doubled(tmp_path, portal, k
     runs = history(tmp_path)
     assert [r["status"] for r in runs] == ["interrupted", "failed", "success"]
     killed = json.loads(runs[0]["report"])
-    assert killed["targets"][0]["delivered"] >= arrived - 2 * 2000     # confirmed; in flight may be in doubt
+    assert killed["targets"][0]["delivered"] >= arrived - 2 * 2000  # confirmed; in flight may be in doubt
 
 
 def test_a_killed_resume_can_be_resumed_again(tmp_path, portal):
@@ -118,10 +118,18 @@ def test_a_killed_upsert_or_replace_is_simply_run_again(tmp_path, portal, mode):
     proc = start(route)
     if mode == "upsert":
         kill_when(proc, lambda: portal.count(ds) >= 40_000)
-    else:   # killed while the rows are spooled or the revision is open
-        kill_when(proc, lambda: bool(list((tmp_path / ".route" / "tmp").glob("*.csv"))
-                                      if (tmp_path / ".route" / "tmp").is_dir() else False) or
-                  bool(portal.open_revisions(ds)))
+    else:  # killed while the rows are spooled or the revision is open
+        kill_when(
+            proc,
+            lambda: (
+                bool(
+                    list((tmp_path / ".route" / "tmp").glob("*.csv"))
+                    if (tmp_path / ".route" / "tmp").is_dir()
+                    else False
+                )
+                or bool(portal.open_revisions(ds))
+            ),
+        )
     again = execute(route, "--force")
     assert again.returncode == 0, again.stdout + again.stderr
     want = expected_ids()
@@ -136,8 +144,12 @@ def execute_history(folder) -> str:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "history", "--state", str(folder / ".route")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "history", "--state", str(folder / ".route")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -190,11 +202,11 @@ def test_the_scheduler_never_appends_over_an_unfinished_append(tmp_path, portal)
     route.write_text('schedule: "* * * * *"\n' + route.read_text())
     kill_when(start(route), lambda: portal.count(ds) >= 4_000)
     arrived = portal.count(ds)
-    with sqlite3.connect(tmp_path / ".route" / "history.sqlite") as con:   # it was killed an hour ago
+    with sqlite3.connect(tmp_path / ".route" / "history.sqlite") as con:  # it was killed an hour ago
         con.execute("UPDATE runs SET started = '2026-01-01T00:00:00.000+00:00'")
     scheduled = route_command("schedule", "--once", str(tmp_path), "--set", f"PORTAL_PW={SECRET}")
     assert scheduled.returncode == 1, scheduled.stdout + scheduled.stderr
-    assert portal.count(ds) == arrived                         # nothing appended twice
+    assert portal.count(ds) == arrived  # nothing appended twice
     runs = history(tmp_path)
     assert runs[-1]["status"] == "failed" and "--resume" in runs[-1]["error"]
     status = json.loads(route_command("status", str(tmp_path), "--json").stdout)[0]

@@ -23,7 +23,9 @@ def test_limit_with_a_replace_stops_before_sending(route_cli, write_route):
     result = route_cli("execute", "--limit", "1", "--json", str(path))
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert "--limit reads only the first 1 rows, and a replace would leave the dataset with only those" in report["error"]
+    assert (
+        "--limit reads only the first 1 rows, and a replace would leave the dataset with only those" in report["error"]
+    )
     # the dataset still has its three rows: read them back through the portal's own tool
     listing = route_cli("portal", "list", "--state", str(path.parent / ".route")).stdout
     assert "Guarded" in listing and " 3 " in listing
@@ -31,8 +33,10 @@ def test_limit_with_a_replace_stops_before_sending(route_cli, write_route):
 
 
 def test_history_json_has_per_target_counts_and_ids(route_cli, write_route):
-    path = write_route(ROUTE.replace("mode: replace", "mode: upsert\n            row_identifier: id"),
-                       **{"data.csv": "id,town\n1,Hartford\n2,Avon\n"})
+    path = write_route(
+        ROUTE.replace("mode: replace", "mode: upsert\n            row_identifier: id"),
+        **{"data.csv": "id,town\n1,Hartford\n2,Avon\n"},
+    )
     assert route_cli("execute", str(path)).exit_code == 0
     runs = json.loads(route_cli("history", str(path), "--json").stdout)
     target = runs[0]["targets"][0]

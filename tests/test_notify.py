@@ -8,7 +8,6 @@ import ssl
 import textwrap
 
 import pytest
-
 from notify_servers import HttpServer, SmtpServer, free_port
 
 DATA = "id,amount\n1,10\n2,abc\n3,7\n4,x\n5,1\n"
@@ -51,7 +50,9 @@ def hooks():
 
 def test_failure_email_over_starttls_says_what_failed_and_where_to_look(tmp_path, route_cli, smtp_tls):
     route = tmp_path / "payments.yaml"
-    route.write_text(route_text(f"""\
+    route.write_text(
+        route_text(
+            f"""\
         notify:
           email:
             to: [data-team@example.gov, ops@example.gov]
@@ -62,7 +63,10 @@ def test_failure_email_over_starttls_says_what_failed_and_where_to_look(tmp_path
             ca_file: {smtp_tls.cert}
             username: alerts
             password: ${{SMTP_PASSWORD}}
-        """, on_error="on_error: {max_rejects: 1}"))
+        """,
+            on_error="on_error: {max_rejects: 1}",
+        )
+    )
     (tmp_path / "data.csv").write_text(DATA)
     result = route_cli("execute", str(route), env={"SMTP_PASSWORD": "smtp-pa55"})
     assert result.exit_code == 1
@@ -89,53 +93,76 @@ def test_failure_email_over_starttls_says_what_failed_and_where_to_look(tmp_path
 def test_a_dead_smtp_server_does_not_fail_the_run(tmp_path, route_cli):
     port = free_port()
     route = tmp_path / "payments.yaml"
-    route.write_text(route_text(f"""\
+    route.write_text(
+        route_text(f"""\
         notify:
           - email: {{to: ops@example.gov, host: 127.0.0.1, port: {port}}}
             on: [success, failure]
-        """))
+        """)
+    )
     (tmp_path / "data.csv").write_text(DATA)
     result = route_cli("execute", "--json", str(route))
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.stdout)["run_id"]
     log = (tmp_path / ".route" / "logs" / f"payments-{run_id}.log").read_text()
-    assert (f"WARNING could not send the success notification (email to ops@example.gov via 127.0.0.1): "
-            f"cannot reach the SMTP server 127.0.0.1:{port}: [Errno 111] Connection refused") in log
+    assert (
+        f"WARNING could not send the success notification (email to ops@example.gov via 127.0.0.1): "
+        f"cannot reach the SMTP server 127.0.0.1:{port}: [Errno 111] Connection refused"
+    ) in log
     report = json.loads((tmp_path / ".route" / "rejects" / f"payments-{run_id}.json").read_text())
     assert report["status"] == "success"
-    assert report["notifications"] == [{
-        "event": "success", "target": "email to ops@example.gov via 127.0.0.1", "ok": False,
-        "error": f"cannot reach the SMTP server 127.0.0.1:{port}: [Errno 111] Connection refused"}]
+    assert report["notifications"] == [
+        {
+            "event": "success",
+            "target": "email to ops@example.gov via 127.0.0.1",
+            "ok": False,
+            "error": f"cannot reach the SMTP server 127.0.0.1:{port}: [Errno 111] Connection refused",
+        }
+    ]
 
 
 def test_password_is_never_sent_in_clear_to_a_remote_server(tmp_path):
-    from pipeline.notify.email import NotifyError, send_email
-    from pipeline.notify.events import Event
+    from pipeline.ops.notify.email import NotifyError, send_email
+    from pipeline.ops.notify.events import Event
 
     with pytest.raises(NotifyError) as err:
-        send_email({"to": "a@example.gov", "host": "smtp.example.gov", "port": 25, "username": "u", "password": "p"},
-                   Event("failure", "r", "route r FAILED"))
-    assert str(err.value) == ("refusing to send the SMTP password to smtp.example.gov:25 unencrypted: set starttls: "
-                              "true (port 587) or ssl: true (port 465)")
+        send_email(
+            {"to": "a@example.gov", "host": "smtp.example.gov", "port": 25, "username": "u", "password": "p"},
+            Event("failure", "r", "route r FAILED"),
+        )
+    assert str(err.value) == (
+        "refusing to send the SMTP password to smtp.example.gov:25 unencrypted: set starttls: "
+        "true (port 587) or ssl: true (port 465)"
+    )
 
 
 def test_webhooks_get_json_slack_and_teams_payloads(tmp_path, route_cli, hooks):
     route = tmp_path / "payments.yaml"
-    route.write_text(route_text(f"""\
+    route.write_text(
+        route_text(
+            f"""\
         notify:
           - webhook:
               url: {hooks.url}/generic
               headers: {{Authorization: "Bearer ${{HOOK_TOKEN}}"}}
           - webhook: {{url: "{hooks.url}/slack", format: slack}}
           - webhook: {{url: "{hooks.url}/teams", format: teams}}
-        """, source="missing.csv"))
+        """,
+            source="missing.csv",
+        )
+    )
     result = route_cli("execute", str(route), env={"HOOK_TOKEN": "t0ken-123"})
     assert result.exit_code == 1
     got = {r["path"]: r for r in hooks.wait_for(3)}
     generic = got["/generic"]
     assert generic["headers"]["Authorization"] == "Bearer t0ken-123"
     event = generic["json"]
-    assert (event["event"], event["kind"], event["route"], event["status"]) == ("failure", "failure", "payments", "failed")
+    assert (event["event"], event["kind"], event["route"], event["status"]) == (
+        "failure",
+        "failure",
+        "payments",
+        "failed",
+    )
     assert "missing.csv" in event["error"]
     assert event["counts"] == {"read": 0, "rejected": 0, "delivered": 0, "created": 0, "updated": 0, "deleted": 0}
     assert event["where"]["log"].endswith(f"/logs/payments-{event['run_id']}.log")
@@ -158,14 +185,16 @@ def test_webhooks_get_json_slack_and_teams_payloads(tmp_path, route_cli, hooks):
 def test_rejects_threshold_recovery_and_stale_once(tmp_path, route_cli, hooks):
     (tmp_path / "defaults.yaml").write_text("stale: {failures: 2}\n")
     route = tmp_path / "payments.yaml"
-    route.write_text(route_text(f"""\
+    route.write_text(
+        route_text(f"""\
         notify:
           - webhook: {{url: "{hooks.url}/count"}}
             rejects_over: 1
           - webhook: {{url: "{hooks.url}/share"}}
             on: [rejects]
             rejects_over: "50%"
-        """))
+        """)
+    )
     data = tmp_path / "data.csv"
     data.write_text(DATA)  # 2 of 5 rows rejected: over 1, not over 50%
     assert route_cli("execute", str(route)).exit_code == 0
@@ -174,7 +203,7 @@ def test_rejects_threshold_recovery_and_stale_once(tmp_path, route_cli, hooks):
     data.unlink()
     for _ in range(3):
         assert route_cli("execute", str(route)).exit_code == 1
-    data.write_text("id,amount\n1,10\n")   # fewer rows than the file holds: past the replace guard
+    data.write_text("id,amount\n1,10\n")  # fewer rows than the file holds: past the replace guard
     assert route_cli("execute", "--force", str(route)).exit_code == 0
     kinds = [r["json"]["kind"] for r in hooks.wait_for(6)]
     # failures, the second makes the route stale (said once), then the recovery
@@ -186,11 +215,13 @@ def test_a_webhook_answering_500_is_tried_again(tmp_path, route_cli):
     server = HttpServer(statuses=[500])
     try:
         route = tmp_path / "payments.yaml"
-        route.write_text(route_text(f"""\
+        route.write_text(
+            route_text(f"""\
             notify:
               - webhook: {{url: "{server.url}/hook"}}
                 on: [success]
-            """))
+            """)
+        )
         (tmp_path / "data.csv").write_text(DATA)
         assert route_cli("execute", str(route)).exit_code == 0
         assert [r["status"] for r in server.wait_for(2)] == [500, 200]

@@ -8,20 +8,33 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_plugins import example_plugin_installed  # noqa: F401 - a fixture
 
 import pipeline.api as api
-from pipeline.api import (TEXT, Delivery, DeliveryResult, Source, SourceProtocol, check_delivery, check_rule,
-                          check_source, delivery, rule, source, step_context)
+from pipeline.api import (
+    TEXT,
+    Delivery,
+    DeliveryResult,
+    Source,
+    SourceProtocol,
+    check_delivery,
+    check_rule,
+    check_source,
+    delivery,
+    rule,
+    source,
+    step_context,
+)
 from pipeline.deliveries.files import CsvDelivery, JsonlDelivery
 from pipeline.sources.csv import CsvSource
-from test_plugins import example_plugin_installed  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "route-rules-example" / "route_rules_example"
 
 
 def _validate(route_cli, write_route, source: str, steps: str = "", deliver: str = "{jsonl: {path: out.jsonl}}"):
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: shapes
         source:
           {source}
@@ -30,7 +43,9 @@ def _validate(route_cli, write_route, source: str, steps: str = "", deliver: str
         targets:
           - name: out
             deliver: {deliver}
-    """, **{"data.csv": "a\n1\n"})
+    """,
+        **{"data.csv": "a\n1\n"},
+    )
     return path, route_cli("validate", str(path))
 
 
@@ -42,7 +57,8 @@ def test_a_chunk_rule_without_ctx_is_reported_at_its_line(route_cli, write_route
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"{path}:5:5: source_transforms[0].plugins_for_tests:two_args: rule 'plugins_for_tests:two_args' "
-        "cannot be used: a chunk rule is called as fn(chunk, options, ctx), but two_args takes (chunk, options)")
+        "cannot be used: a chunk rule is called as fn(chunk, options, ctx), but two_args takes (chunk, options)"
+    )
 
 
 def test_a_stream_rule_is_expected_to_take_the_stream_options_and_ctx(route_cli, write_route):
@@ -51,7 +67,8 @@ def test_a_stream_rule_is_expected_to_take_the_stream_options_and_ctx(route_cli,
     assert result.stderr.strip() == (
         f"{path}:5:5: source_transforms[0].plugins_for_tests:stream_one_arg: rule "
         "'plugins_for_tests:stream_one_arg' cannot be used: a stream rule is called as "
-        "fn(chunks, options, ctx), but stream_one_arg takes (chunks)")
+        "fn(chunks, options, ctx), but stream_one_arg takes (chunks)"
+    )
 
 
 def test_a_source_whose_constructor_does_not_take_ctx_is_reported(route_cli, write_route):
@@ -59,7 +76,8 @@ def test_a_source_whose_constructor_does_not_take_ctx_is_reported(route_cli, wri
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"{path}:3:3: source.plugins_for_tests:NoCtxSource: source 'plugins_for_tests:NoCtxSource' "
-        "cannot be used: a source is built as Source(options, ctx), but NoCtxSource.__init__ takes (options)")
+        "cannot be used: a source is built as Source(options, ctx), but NoCtxSource.__init__ takes (options)"
+    )
 
 
 def test_a_source_without_chunks_is_reported(route_cli, write_route):
@@ -67,7 +85,8 @@ def test_a_source_without_chunks_is_reported(route_cli, write_route):
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"{path}:3:3: source.plugins_for_tests:NoChunksSource: source 'plugins_for_tests:NoChunksSource' "
-        "cannot be used: it has no chunks() method; a source needs chunks()")
+        "cannot be used: it has no chunks() method; a source needs chunks()"
+    )
 
 
 def test_a_delivery_without_abort_and_with_a_wrong_write_is_reported_once_with_both(route_cli, write_route):
@@ -77,12 +96,14 @@ def test_a_delivery_without_abort_and_with_a_wrong_write_is_reported_once_with_b
         f"{path}:8:15: targets[0].deliver.plugins_for_tests:HalfDelivery: delivery "
         "'plugins_for_tests:HalfDelivery' cannot be used: it has no abort() method; a delivery needs "
         "open(columns), write(chunk), close(), abort(exc); the executor calls write(chunk), but "
-        "HalfDelivery.write takes ()")
+        "HalfDelivery.write takes ()"
+    )
 
 
 def test_every_problem_in_the_route_is_reported_at_once(route_cli, write_route):
-    path, result = _validate(route_cli, write_route, "plugins_for_tests:NoCtxSource: {}",
-                             "- plugins_for_tests:two_args: {}")
+    path, result = _validate(
+        route_cli, write_route, "plugins_for_tests:NoCtxSource: {}", "- plugins_for_tests:two_args: {}"
+    )
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert [line.split(": ")[0] for line in lines] == [f"{path}:3:3", f"{path}:5:5"]
@@ -100,10 +121,10 @@ def test_every_public_name_exists_and_is_documented():
 
 def test_the_readme_points_plugin_authors_at_the_public_api():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Writing your own rule"):]
-    section = section[:section.index("\n## ", 4)] if "\n## " in section[4:] else section
+    section = readme[readme.index("## Writing your own rule") :]
+    section = section[: section.index("\n## ", 4)] if "\n## " in section[4:] else section
     assert "docs/plugins.md" in section and "from pipeline.api import" in section
-    assert "pipeline.plugins" not in section and "pipeline.dtypes" not in section
+    assert "pipeline.basics.plugins" not in section and "pipeline.basics.dtypes" not in section
 
 
 def test_the_example_plugin_imports_only_the_public_api():
@@ -134,20 +155,26 @@ def test_the_example_rule_and_source_pass_the_kits(example_plugin_installed):  #
     from route_rules_example.sources import FixedWidthSource
 
     options = {"path": "towns.txt", "fields": {"code": 4, "town": 12, "population": 7}}
-    read = check_source(FixedWidthSource, options, empty={**options, "path": "empty.txt"},
-                        files={"towns.txt": TOWNS, "empty.txt": ""})
+    read = check_source(
+        FixedWidthSource, options, empty={**options, "path": "empty.txt"}, files={"towns.txt": TOWNS, "empty.txt": ""}
+    )
     assert read.rejected == 1 and read.chunks == 1
     assert read.output.to_dict("index") == {
         1: {"code": "001", "town": "hartford", "population": "121054"},
         2: {"code": "002", "town": "W HARTFORD", "population": "64083"},
-        4: {"code": "004", "town": "ansonia", "population": None}}
+        4: {"code": "004", "town": "ansonia", "population": None},
+    }
     fixed = check_rule(fix_town, {"column": "town"}, read.output)
     assert fixed.output["town"].tolist() == ["Hartford", "West Hartford", "Ansonia"]
 
 
 def test_built_in_csv_source_and_file_deliveries_pass_the_kits():
-    read = check_source(CsvSource, {"path": "data.csv"}, empty={"path": "empty.csv"},
-                        files={"data.csv": "a,b\n1,x\n2,\n3,z\n", "empty.csv": "a,b\n"})
+    read = check_source(
+        CsvSource,
+        {"path": "data.csv"},
+        empty={"path": "empty.csv"},
+        files={"data.csv": "a,b\n1,x\n2,\n3,z\n", "empty.csv": "a,b\n"},
+    )
     assert list(read.output.index) == [2, 3, 4]
     for cls, name in ((CsvDelivery, "out.csv"), (JsonlDelivery, "out.jsonl")):
         checked = check_delivery(cls, {"path": name}, read.output, read_back=_file(name))
@@ -180,7 +207,7 @@ class Renumbers(Source):
         size = self.ctx.run.chunk_rows
         values = ["1", "2", "3", "4"]
         for i in range(0, 4, size):
-            yield _frame(values[i:i + size])  # every chunk starts again at line 1
+            yield _frame(values[i : i + size])  # every chunk starts again at line 1
 
 
 @source(SCHEMA)
@@ -188,7 +215,7 @@ class GuessesTypes(Source):
     def chunks(self):
         size = self.ctx.run.chunk_rows
         for i in range(0, 4, size):
-            part = _frame(["1", "2", "x", "4"][i:i + size], start=i + 1)
+            part = _frame(["1", "2", "x", "4"][i : i + size], start=i + 1)
             yield part if (part["a"] == "x").any() else part.astype("int64[pyarrow]")
 
 
@@ -201,15 +228,27 @@ class WrongColumns(Source):
         return ["b"]
 
 
-@pytest.mark.parametrize("cls, message", [
-    (OneBigChunk, "OneBigChunk yielded a chunk of 4 rows for chunks of 2 rows; sources yield at most "
-                  "ctx.run.chunk_rows (2)"),
-    (Renumbers, "Renumbers repeated index values across chunks for chunks of 2 rows: the index is the source "
-                "line (or record number) and goes on from chunk to chunk"),
-    (GuessesTypes, "GuessesTypes changed dtypes between chunks: 'a': int64[pyarrow] for its first chunk, "
-                   "string[pyarrow] for a later chunk of chunks of 2 rows"),
-    (WrongColumns, "WrongColumns.columns() says ['b'] but its chunks have ['a'] for a normal input"),
-], ids=lambda v: v.__name__ if isinstance(v, type) else "")
+@pytest.mark.parametrize(
+    "cls, message",
+    [
+        (
+            OneBigChunk,
+            "OneBigChunk yielded a chunk of 4 rows for chunks of 2 rows; sources yield at most ctx.run.chunk_rows (2)",
+        ),
+        (
+            Renumbers,
+            "Renumbers repeated index values across chunks for chunks of 2 rows: the index is the source "
+            "line (or record number) and goes on from chunk to chunk",
+        ),
+        (
+            GuessesTypes,
+            "GuessesTypes changed dtypes between chunks: 'a': int64[pyarrow] for its first chunk, "
+            "string[pyarrow] for a later chunk of chunks of 2 rows",
+        ),
+        (WrongColumns, "WrongColumns.columns() says ['b'] but its chunks have ['a'] for a normal input"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else "",
+)
 def test_check_source_names_the_broken_contract(cls, message):
     with pytest.raises(AssertionError, match="^" + re.escape(message)):
         check_source(cls, {})
@@ -268,13 +307,23 @@ class LeavesTempFile(Recorder):
         return super().close()
 
 
-@pytest.mark.parametrize("cls, message", [
-    (Mutates, "Mutates.write changed its chunk (a dry run): copy before changing"),
-    (ReturnsNothing, "ReturnsNothing.close() returned NoneType for a dry run; it must return a DeliveryResult"),
-    (Miscounts, "Miscounts.close() reported 1 delivered and 0 rejected for an empty chunk, but 0 rows were written"),
-    (WritesOnDryRun, "WritesOnDryRun changed out.txt in a dry run: a dry run writes nothing"),
-    (LeavesTempFile, "LeavesTempFile changed part-2.tmp in an aborted run: abort() leaves the last good state in place"),
-], ids=lambda v: v.__name__ if isinstance(v, type) else "")
+@pytest.mark.parametrize(
+    "cls, message",
+    [
+        (Mutates, "Mutates.write changed its chunk (a dry run): copy before changing"),
+        (ReturnsNothing, "ReturnsNothing.close() returned NoneType for a dry run; it must return a DeliveryResult"),
+        (
+            Miscounts,
+            "Miscounts.close() reported 1 delivered and 0 rejected for an empty chunk, but 0 rows were written",
+        ),
+        (WritesOnDryRun, "WritesOnDryRun changed out.txt in a dry run: a dry run writes nothing"),
+        (
+            LeavesTempFile,
+            "LeavesTempFile changed part-2.tmp in an aborted run: abort() leaves the last good state in place",
+        ),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else "",
+)
 def test_check_delivery_names_the_broken_contract(cls, message):
     with pytest.raises(AssertionError, match="^" + re.escape(message)):
         check_delivery(cls, {}, _frame(["a", "b", "c", "d"]))
@@ -285,9 +334,13 @@ def test_a_kit_refuses_a_component_with_the_wrong_signature():
     def no_ctx(chunk, options):
         return chunk
 
-    with pytest.raises(AssertionError, match=re.escape(
+    with pytest.raises(
+        AssertionError,
+        match=re.escape(
             "no_ctx: a chunk rule is called as fn(chunk, options, ctx), but "
-            "test_a_kit_refuses_a_component_with_the_wrong_signature.<locals>.no_ctx takes (chunk, options)")):
+            "test_a_kit_refuses_a_component_with_the_wrong_signature.<locals>.no_ctx takes (chunk, options)"
+        ),
+    ):
         check_rule(no_ctx, {}, _frame(["1", "2"]))
 
 

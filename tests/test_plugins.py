@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import read_jsonl
-from pipeline.plugins import Registry, rule
+
+from pipeline.basics.plugins import Registry, rule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,8 +19,9 @@ def example_plugin_installed():
     """The example plugin package, installed as a user would (pip), if it is not already (or is an
     older install without its source)."""
     if not _example_listed(Registry.discover()):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT / "examples/route-rules-example")],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT / "examples/route-rules-example")], check=True
+        )
         import importlib
 
         importlib.invalidate_caches()
@@ -40,7 +41,8 @@ def test_installed_plugin_is_listed_with_its_distribution(example_plugin_install
 
 
 def test_installed_plugin_runs_by_name(example_plugin_installed, route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: towns
         source:
           csv: {path: data.csv}
@@ -49,7 +51,9 @@ def test_installed_plugin_runs_by_name(example_plugin_installed, route_cli, writ
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": "town\n hartford\nW HARTFORD\nGotham\n"})
+    """,
+        **{"data.csv": "town\n hartford\nW HARTFORD\nGotham\n"},
+    )
     result = route_cli("execute", str(path))
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "out.jsonl") == [{"town": "Hartford"}, {"town": "West Hartford"}]
@@ -57,7 +61,8 @@ def test_installed_plugin_runs_by_name(example_plugin_installed, route_cli, writ
 
 
 def test_plugin_options_are_checked_against_its_schema(example_plugin_installed, route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: towns
         source:
           csv: {path: data.csv}
@@ -66,11 +71,14 @@ def test_plugin_options_are_checked_against_its_schema(example_plugin_installed,
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"data.csv": "town\nx\n"})
+    """,
+        **{"data.csv": "town\nx\n"},
+    )
     result = route_cli("validate", str(path))
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"{path}:5:39: source_transforms[0].fix_town.unknown: "
-                                     "'drop' is not one of: keep, reject")
+    assert result.stderr.strip() == (
+        f"{path}:5:39: source_transforms[0].fix_town.unknown: 'drop' is not one of: keep, reject"
+    )
 
 
 def _validate_with_module(route_cli, write_route, tmp_path, module: str, code: str):
@@ -78,7 +86,8 @@ def _validate_with_module(route_cli, write_route, tmp_path, module: str, code: s
     (tmp_path / f"{module}.py").write_text(code)
     sys.path.insert(0, str(tmp_path))
     try:
-        path = write_route(f"""
+        path = write_route(
+            f"""
             name: plugin
             source:
               csv: {{path: data.csv}}
@@ -87,24 +96,29 @@ def _validate_with_module(route_cli, write_route, tmp_path, module: str, code: s
             targets:
               - name: out
                 deliver: {{jsonl: {{path: out.jsonl}}}}
-        """, **{"data.csv": "a\n1\n"})
+        """,
+            **{"data.csv": "a\n1\n"},
+        )
         return path, route_cli("validate", str(path))
     finally:
         sys.path.remove(str(tmp_path))
 
 
 def test_dotted_path_plugin_that_fails_to_import_is_reported_at_its_line(route_cli, write_route, tmp_path):
-    path, result = _validate_with_module(route_cli, write_route, tmp_path, "broken_rules",
-                                         "import not_a_module_anywhere\n")
+    path, result = _validate_with_module(
+        route_cli, write_route, tmp_path, "broken_rules", "import not_a_module_anywhere\n"
+    )
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"{path}:5:5: source_transforms[0].broken_rules:fix: rule 'broken_rules:fix' cannot be used: "
-        "cannot import 'broken_rules': ModuleNotFoundError: No module named 'not_a_module_anywhere'")
+        "cannot import 'broken_rules': ModuleNotFoundError: No module named 'not_a_module_anywhere'"
+    )
 
 
 def test_unmarked_function_is_refused(route_cli, write_route, tmp_path):
-    _, result = _validate_with_module(route_cli, write_route, tmp_path, "plain_rules",
-                                      "def fix(chunk, options, ctx):\n    return chunk\n")
+    _, result = _validate_with_module(
+        route_cli, write_route, tmp_path, "plain_rules", "def fix(chunk, options, ctx):\n    return chunk\n"
+    )
     assert result.exit_code == 2
     assert "is not marked as a route component: decorate it with pipeline.api.rule(...)" in result.stderr
 
@@ -120,9 +134,11 @@ def test_a_registry_can_be_built_empty():
     assert registry.names("rules") == ["noop"] and registry.load("rules", "noop") is noop
 
 
-def test_installed_source_plugin_runs_by_name_with_the_installed_rule(example_plugin_installed, route_cli,
-                                                                      write_route, tmp_path):
-    path = write_route("""
+def test_installed_source_plugin_runs_by_name_with_the_installed_rule(
+    example_plugin_installed, route_cli, write_route, tmp_path
+):
+    path = write_route(
+        """
         name: towns
         chunk_rows: 2
         source:
@@ -135,18 +151,23 @@ def test_installed_source_plugin_runs_by_name_with_the_installed_rule(example_pl
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"towns.txt": "COD TOWN        POPULAT\n"
-                          "001 hartford     121054\n"
-                          "002 W HARTFORD    64083\n"
-                          "\n"
-                          "003 NEW HAVEN   134023 and more\n"
-                          "004 ansonia\n"})
+    """,
+        **{
+            "towns.txt": "COD TOWN        POPULAT\n"
+            "001 hartford     121054\n"
+            "002 W HARTFORD    64083\n"
+            "\n"
+            "003 NEW HAVEN   134023 and more\n"
+            "004 ansonia\n"
+        },
+    )
     result = route_cli("execute", str(path))
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "out.jsonl") == [
         {"code": "001", "town": "Hartford", "population": "121054"},
         {"code": "002", "town": "West Hartford", "population": "64083"},
-        {"code": "004", "town": "Ansonia", "population": None}]
+        {"code": "004", "town": "Ansonia", "population": None},
+    ]
     assert "1 row rejected" in result.stdout
 
 

@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
+from pipeline.basics.errors import RouteInvalid
+from pipeline.basics.plugins import Registry
 from pipeline.deliveries.socrata import SocrataDelivery
-from pipeline.errors import RouteInvalid
-from pipeline.plan import build_plan
-from pipeline.plugins import Registry
+from pipeline.route.plan import build_plan
 
 SOCRATA_ROUTE = """\
 name: cases
@@ -44,11 +44,15 @@ def plan_of(path, registry, env=None, **kw):
 
 
 def test_defaults_fill_domain_and_auth_of_a_socrata_delivery(tmp_path, registry):
-    write(tmp_path, "defaults.yaml", """\
+    write(
+        tmp_path,
+        "defaults.yaml",
+        """\
         socrata:
           domain: https://data.example.gov
           auth: {username: publisher, password: "${SOC_PASSWORD}"}
-        """)
+        """,
+    )
     route = write(tmp_path, "cases.yaml", SOCRATA_ROUTE)
     (tmp_path / "data.csv").write_text("id\n1\n")
     plan = plan_of(route, registry, {"SOC_PASSWORD": "s3cret"})
@@ -59,11 +63,18 @@ def test_defaults_fill_domain_and_auth_of_a_socrata_delivery(tmp_path, registry)
 
 
 def test_project_credentials_never_go_to_a_route_s_other_portal(tmp_path, registry):
-    write(tmp_path, "defaults.yaml", """\
+    write(
+        tmp_path,
+        "defaults.yaml",
+        """\
         socrata: {domain: data.example.gov, auth: {username: publisher, password: pw}}
-        """)
-    route = write(tmp_path, "cases.yaml", SOCRATA_ROUTE.replace("dataset: prod-0001",
-                                                                "dataset: prod-0001\n        domain: https://other.example.org"))
+        """,
+    )
+    route = write(
+        tmp_path,
+        "cases.yaml",
+        SOCRATA_ROUTE.replace("dataset: prod-0001", "dataset: prod-0001\n        domain: https://other.example.org"),
+    )
     options = plan_of(route, registry).targets[0].delivery.options
     assert options["domain"] == "https://other.example.org"
     assert "auth" not in options
@@ -77,24 +88,33 @@ def test_a_route_file_stays_valid_on_its_own(tmp_path, registry):
 
 
 def test_profile_points_writes_at_the_local_portal(tmp_path, registry):
+    from pipeline.ops.runner import run_route
     from pipeline.portal import LocalPortal
-    from pipeline.runner import run_route
 
     state = tmp_path / "state"
     state.mkdir()
     portal = LocalPortal(state / "portal.sqlite")
-    local_id = portal.create_dataset(name="Cases", columns=[
-        {"fieldName": "id", "name": "id", "dataTypeName": "text"},
-        {"fieldName": "town", "name": "town", "dataTypeName": "text"}], row_identifier="id")
+    local_id = portal.create_dataset(
+        name="Cases",
+        columns=[
+            {"fieldName": "id", "name": "id", "dataTypeName": "text"},
+            {"fieldName": "town", "name": "town", "dataTypeName": "text"},
+        ],
+        row_identifier="id",
+    )
     portal.close()
-    write(tmp_path, "defaults.yaml", f"""\
+    write(
+        tmp_path,
+        "defaults.yaml",
+        f"""\
         socrata: {{domain: https://data.example.gov, auth: {{username: publisher, password: "${{SOC_PASSWORD}}"}}}}
         state: state
         profiles:
           test:
             socrata: {{domain: local}}
             datasets: {{prod-0001: {local_id}}}
-        """)
+        """,
+    )
     (tmp_path / "data.csv").write_text("id,town\n1,Hartford\n2,Salem\n")
     route = write(tmp_path, "cases.yaml", SOCRATA_ROUTE)
     report = run_route(route, variables={"SOC_PASSWORD": "pw"}, registry=registry, quiet=True, profile="test")
@@ -104,18 +124,28 @@ def test_profile_points_writes_at_the_local_portal(tmp_path, registry):
     assert sorted(r["town"] for r in portal.rows(local_id)) == ["Hartford", "Salem"]
     portal.close()
     # without the profile the same route would write to the production portal
-    assert plan_of(route, registry, {"SOC_PASSWORD": "pw"}).targets[0].delivery.options["domain"] == \
-        "https://data.example.gov"
+    assert (
+        plan_of(route, registry, {"SOC_PASSWORD": "pw"}).targets[0].delivery.options["domain"]
+        == "https://data.example.gov"
+    )
 
 
 def test_problems_in_defaults_are_reported_at_defaults_lines(tmp_path, route_cli):
-    write(tmp_path, "defaults.yaml", """\
+    write(
+        tmp_path,
+        "defaults.yaml",
+        """\
         stat: /var/lib/route
         notify:
           - email: {to: ops@example.gov}
             on: [failure, sometimes]
-        """)
-    write(tmp_path, "a.yaml", "name: a\nsource: {csv: {path: d.csv}}\ntargets: [{name: t, deliver: {csv: {path: o.csv}}}]\n")
+        """,
+    )
+    write(
+        tmp_path,
+        "a.yaml",
+        "name: a\nsource: {csv: {path: d.csv}}\ntargets: [{name: t, deliver: {csv: {path: o.csv}}}]\n",
+    )
     result = route_cli("validate", str(tmp_path / "a.yaml"))
     assert result.exit_code == 2
     d = tmp_path / "defaults.yaml"
@@ -127,68 +157,103 @@ def test_problems_in_defaults_are_reported_at_defaults_lines(tmp_path, route_cli
 
 
 def test_a_bad_shared_value_is_reported_where_it_is_written(tmp_path, registry):
-    write(tmp_path, "defaults.yaml", """\
+    write(
+        tmp_path,
+        "defaults.yaml",
+        """\
         # shared by every route of this folder
         socrata:
           domain: http://data.example.gov
-        """)
+        """,
+    )
     route = write(tmp_path, "cases.yaml", SOCRATA_ROUTE)
     with pytest.raises(RouteInvalid) as err:
         plan_of(route, registry)
     d = tmp_path / "defaults.yaml"
     assert str(err.value) == (
         f"{d}:3:11: socrata.domain: 'http://data.example.gov' uses plain http: use https:// (plain http is only "
-        f"allowed for a portal on this machine, such as 127.0.0.1) (used by {route} at targets[0].deliver.socrata.domain)")
+        f"allowed for a portal on this machine, such as 127.0.0.1) (used by {route} at targets[0].deliver.socrata.domain)"
+    )
 
 
 def test_a_missing_variable_in_defaults_matters_only_where_it_is_used(tmp_path, registry):
-    write(tmp_path, "defaults.yaml", """\
+    write(
+        tmp_path,
+        "defaults.yaml",
+        """\
         socrata:
           auth: {username: publisher, password: "${SOC_PASSWORD}"}
-        """)
-    csv_route = write(tmp_path, "files.yaml", "name: files\nsource: {csv: {path: d.csv}}\n"
-                                              "targets: [{name: t, deliver: {csv: {path: o.csv}}}]\n")
+        """,
+    )
+    csv_route = write(
+        tmp_path,
+        "files.yaml",
+        "name: files\nsource: {csv: {path: d.csv}}\ntargets: [{name: t, deliver: {csv: {path: o.csv}}}]\n",
+    )
     plan_of(csv_route, registry)  # no socrata: the password is not needed
     with pytest.raises(RouteInvalid) as err:
         plan_of(write(tmp_path, "cases.yaml", SOCRATA_ROUTE), registry)
-    assert str(err.value) == (f"{tmp_path / 'defaults.yaml'}:2:41: socrata.auth.password: variable ${{SOC_PASSWORD}} "
-                              f"is not set: export SOC_PASSWORD=... or pass --set SOC_PASSWORD=... "
-                              f"(used by {tmp_path / 'cases.yaml'} at targets[0].deliver.socrata.auth.password)")
+    assert str(err.value) == (
+        f"{tmp_path / 'defaults.yaml'}:2:41: socrata.auth.password: variable ${{SOC_PASSWORD}} "
+        f"is not set: export SOC_PASSWORD=... or pass --set SOC_PASSWORD=... "
+        f"(used by {tmp_path / 'cases.yaml'} at targets[0].deliver.socrata.auth.password)"
+    )
 
 
 def test_unknown_profile_names_the_known_ones(tmp_path, route_cli):
     write(tmp_path, "defaults.yaml", "profiles:\n  test: {state: .route-test}\n  staging: {}\n")
-    write(tmp_path, "a.yaml", "name: a\nsource: {csv: {path: d.csv}}\ntargets: [{name: t, deliver: {csv: {path: o.csv}}}]\n")
+    write(
+        tmp_path,
+        "a.yaml",
+        "name: a\nsource: {csv: {path: d.csv}}\ntargets: [{name: t, deliver: {csv: {path: o.csv}}}]\n",
+    )
     result = route_cli("validate", "--profile", "tets", str(tmp_path / "a.yaml"))
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"{tmp_path / 'defaults.yaml'}:1:1: profiles: --profile tets is not defined here "
-                                     f"(profiles: test, staging); did you mean 'test'?")
+    assert result.stderr.strip() == (
+        f"{tmp_path / 'defaults.yaml'}:1:1: profiles: --profile tets is not defined here "
+        f"(profiles: test, staging); did you mean 'test'?"
+    )
     assert route_cli("validate", "--profile", "test", str(tmp_path / "a.yaml")).exit_code == 0
 
 
 def test_profile_without_defaults_file(tmp_path, route_cli, registry):
-    route = write(tmp_path, "cases.yaml", SOCRATA_ROUTE.replace("dataset: prod-0001",
-                                                                "dataset: prod-0001\n        domain: data.example.gov"))
+    route = write(
+        tmp_path,
+        "cases.yaml",
+        SOCRATA_ROUTE.replace("dataset: prod-0001", "dataset: prod-0001\n        domain: data.example.gov"),
+    )
     assert plan_of(route, registry, profile="local").targets[0].delivery.options["domain"] == "local"
     result = route_cli("validate", "--profile", "test", str(route))
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"error: --profile test: there is no defaults.yaml in {tmp_path} to define it "
-                                     f"(built-in profiles: local)")
+    assert result.stderr.strip() == (
+        f"error: --profile test: there is no defaults.yaml in {tmp_path} to define it (built-in profiles: local)"
+    )
 
 
 def test_state_notify_and_timezone_come_from_the_project_and_the_route_wins(tmp_path, registry):
-    write(tmp_path, "defaults.yaml", """\
+    write(
+        tmp_path,
+        "defaults.yaml",
+        """\
         state: ../shared-state
         timezone: America/New_York
         notify: [{webhook: {url: "https://hooks.example.gov/team"}}]
         profiles:
           quiet: {notify: []}
-        """)
-    plain = write(tmp_path, "a.yaml", "name: a\nsource: {csv: {path: d.csv}}\n"
-                                      "targets: [{name: t, deliver: {csv: {path: o.csv}}}]\n")
-    own = write(tmp_path, "b.yaml", "name: b\nschedule: '0 6 * * *'\ntimezone: UTC\nsource: {csv: {path: d.csv}}\n"
-                                    "targets: [{name: t, deliver: {csv: {path: o.csv}}}]\n"
-                                    "notify: {email: {to: me@example.gov, host: smtp.example.gov}}\n")
+        """,
+    )
+    plain = write(
+        tmp_path,
+        "a.yaml",
+        "name: a\nsource: {csv: {path: d.csv}}\ntargets: [{name: t, deliver: {csv: {path: o.csv}}}]\n",
+    )
+    own = write(
+        tmp_path,
+        "b.yaml",
+        "name: b\nschedule: '0 6 * * *'\ntimezone: UTC\nsource: {csv: {path: d.csv}}\n"
+        "targets: [{name: t, deliver: {csv: {path: o.csv}}}]\n"
+        "notify: {email: {to: me@example.gov, host: smtp.example.gov}}\n",
+    )
     a = plan_of(plain, registry)
     assert a.run.state_dir == (tmp_path.parent / "shared-state").resolve()
     assert a.raw["notify"] == [{"webhook": {"url": "https://hooks.example.gov/team"}}]
@@ -201,7 +266,10 @@ def test_state_notify_and_timezone_come_from_the_project_and_the_route_wins(tmp_
 
 
 def test_notify_target_needs_exactly_one_kind(tmp_path, route_cli):
-    route = write(tmp_path, "a.yaml", """\
+    route = write(
+        tmp_path,
+        "a.yaml",
+        """\
         name: a
         source: {csv: {path: d.csv}}
         targets: [{name: t, deliver: {csv: {path: o.csv}}}]
@@ -210,7 +278,8 @@ def test_notify_target_needs_exactly_one_kind(tmp_path, route_cli):
           - email: {to: me@example.gov, host: smtp.example.gov}
             webhook: {url: "https://hooks.example.gov/x"}
             rejects_over: 5 percent
-        """)
+        """,
+    )
     result = route_cli("validate", str(route))
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [

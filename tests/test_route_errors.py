@@ -30,72 +30,106 @@ def test_bad_yaml_points_at_the_line(route_cli, write_route):
     """)
     result = route_cli("validate", str(path))
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"{path}:4:8: invalid YAML: while parsing a flow mapping (opened on line 3, "
-                                     "column 8), expected ',' or '}', but got ':'")
+    assert result.stderr.strip() == (
+        f"{path}:4:8: invalid YAML: while parsing a flow mapping (opened on line 3, "
+        "column 8), expected ',' or '}', but got ':'"
+    )
 
 
 def test_unknown_rule_gets_a_suggestion(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: data.csv}
         source_transforms:
           - trimm: [town]
-    """ + GOOD_TAIL)
-    _check(route_cli, path, [
-        "ROUTE:5:5: source_transforms[0].trimm: unknown rule 'trimm'; did you mean 'trim'? (`route rules` lists the rules)"])
+    """
+        + GOOD_TAIL
+    )
+    _check(
+        route_cli,
+        path,
+        [
+            "ROUTE:5:5: source_transforms[0].trimm: unknown rule 'trimm'; did you mean 'trim'? (`route rules` lists the rules)"
+        ],
+    )
 
 
 def test_unknown_key_gets_a_suggestion(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         sorce:
           csv: {path: data.csv}
-    """ + GOOD_TAIL)
-    _check(route_cli, path, [
-        "ROUTE:1:1: missing required key 'source'",
-        "ROUTE:2:1: sorce: unknown key 'sorce'; did you mean 'source'?",
-    ])
+    """
+        + GOOD_TAIL
+    )
+    _check(
+        route_cli,
+        path,
+        [
+            "ROUTE:1:1: missing required key 'source'",
+            "ROUTE:2:1: sorce: unknown key 'sorce'; did you mean 'source'?",
+        ],
+    )
 
 
 def test_wrong_option_type(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         chunk_rows: many
         source:
           csv: {path: data.csv}
-    """ + GOOD_TAIL)
+    """
+        + GOOD_TAIL
+    )
     _check(route_cli, path, ["ROUTE:2:13: chunk_rows: expected a whole number, got 'many'"])
 
 
 def test_missing_variable_names_it_and_its_line(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: "${DATA_DIR}/data.csv"}
-    """ + GOOD_TAIL)
-    _check(route_cli, path, [
-        "ROUTE:3:16: source.csv.path: variable ${DATA_DIR} is not set: export DATA_DIR=... or pass --set DATA_DIR=..."])
+    """
+        + GOOD_TAIL
+    )
+    _check(
+        route_cli,
+        path,
+        [
+            "ROUTE:3:16: source.csv.path: variable ${DATA_DIR} is not set: export DATA_DIR=... or pass --set DATA_DIR=..."
+        ],
+    )
 
 
 def test_set_provides_a_variable(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: "${DATA_DIR}/data.csv"}
-    """ + GOOD_TAIL)
+    """
+        + GOOD_TAIL
+    )
     result = route_cli("validate", str(path), "--set", "DATA_DIR=somewhere")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"{path}: ok"
 
 
 def test_duplicate_keys_name_both_lines(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: data.csv}
         name: u
-    """ + GOOD_TAIL)
+    """
+        + GOOD_TAIL
+    )
     _check(route_cli, path, ["ROUTE:4:1: name: duplicate key 'name': first defined on line 1; keep one of them"])
 
 
@@ -111,25 +145,37 @@ def test_every_problem_is_reported_at_once_sorted(route_cli, write_route):
             deliver:
               jsonl: {path: out.jsonl, colour: red}
     """)
-    _check(route_cli, path, [
-        "ROUTE:3:3: source.csvv: unknown source 'csvv'; did you mean 'csv'?",
-        "ROUTE:5:5: source_transforms[0].uppr: unknown rule 'uppr'; did you mean 'upper'? (`route rules` lists the rules)",
-        "ROUTE:9:32: targets[0].deliver.jsonl.colour: unknown key 'colour' (known keys: path, encoding, max_shrink, allow_empty)",
-    ])
+    _check(
+        route_cli,
+        path,
+        [
+            "ROUTE:3:3: source.csvv: unknown source 'csvv'; did you mean 'csv'?",
+            "ROUTE:5:5: source_transforms[0].uppr: unknown rule 'uppr'; did you mean 'upper'? (`route rules` lists the rules)",
+            "ROUTE:9:32: targets[0].deliver.jsonl.colour: unknown key 'colour' (known keys: path, encoding, max_shrink, allow_empty)",
+        ],
+    )
 
 
 def test_a_rule_step_with_two_keys(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: t
         source:
           csv: {path: data.csv}
         source_transforms:
           - trim: [a]
             upper: [b]
-    """ + GOOD_TAIL)
-    _check(route_cli, path, [
-        "ROUTE:6:5: source_transforms[0].upper: a rule is a one-key mapping, but this one has 2 keys (trim, upper); "
-        "start a new list item with '-' for each rule"])
+    """
+        + GOOD_TAIL
+    )
+    _check(
+        route_cli,
+        path,
+        [
+            "ROUTE:6:5: source_transforms[0].upper: a rule is a one-key mapping, but this one has 2 keys (trim, upper); "
+            "start a new list item with '-' for each rule"
+        ],
+    )
 
 
 def test_missing_route_file(route_cli, tmp_path):

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import read_jsonl
-from pipeline import routeinit
-from pipeline.plan import build_plan
-from pipeline.plugins import Registry
-from pipeline.runner import run_route
+
+from pipeline.basics.plugins import Registry
+from pipeline.commands import init as routeinit
+from pipeline.ops.runner import run_route
+from pipeline.route.plan import build_plan
 
 PAYROLL = """\
 EMP_ID,Name,Pay Date,Gross,ZIP,Active
@@ -65,8 +65,11 @@ def test_csv_route_suggests_casts_with_what_was_seen(tmp_path, route_cli):
     assert "name: payroll\n" in text
     assert "    path: payroll.csv" in text
     lines = text.splitlines()
-    cast = {line.split(":")[0].strip().strip('"'): line for line in lines if line.startswith("      ")
-            and "# " in line and not line.strip().startswith("#")}
+    cast = {
+        line.split(":")[0].strip().strip('"'): line
+        for line in lines
+        if line.startswith("      ") and "# " in line and not line.strip().startswith("#")
+    }
     assert cast["Pay Date"].startswith('      "Pay Date": {type: date, formats: ["%m/%d/%Y"]}')
     assert "# date: 3 sampled values like '06/14/2024'" in cast["Pay Date"]
     assert cast["Gross"].startswith('      Gross: {type: number, thousands: ","}')
@@ -81,9 +84,30 @@ def test_csv_route_suggests_casts_with_what_was_seen(tmp_path, route_cli):
     result = route_cli("execute", str(tmp_path / "payroll.yaml"))
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "out/payroll.jsonl") == [
-        {"EMP_ID": "00017", "Name": "Ada Lovelace", "Pay Date": "2024-06-14", "Gross": 3210.55, "ZIP": "06103", "Active": True},
-        {"EMP_ID": "00018", "Name": "Grace Hopper", "Pay Date": "2024-06-28", "Gross": 2980.1, "ZIP": "06510", "Active": False},
-        {"EMP_ID": "00019", "Name": "O'Brien, Pat", "Pay Date": "2024-07-12", "Gross": None, "ZIP": "06604", "Active": True},
+        {
+            "EMP_ID": "00017",
+            "Name": "Ada Lovelace",
+            "Pay Date": "2024-06-14",
+            "Gross": 3210.55,
+            "ZIP": "06103",
+            "Active": True,
+        },
+        {
+            "EMP_ID": "00018",
+            "Name": "Grace Hopper",
+            "Pay Date": "2024-06-28",
+            "Gross": 2980.1,
+            "ZIP": "06510",
+            "Active": False,
+        },
+        {
+            "EMP_ID": "00019",
+            "Name": "O'Brien, Pat",
+            "Pay Date": "2024-07-12",
+            "Gross": None,
+            "ZIP": "06604",
+            "Active": True,
+        },
     ]
 
 
@@ -92,15 +116,14 @@ def test_a_suggestion_some_sampled_values_break_says_so(tmp_path):
     code, out = route_init("--from", str(tmp_path / "d.csv"), "--out", str(tmp_path / "d.yaml"))
     assert code == 0, out
     text = (tmp_path / "d.yaml").read_text()
-    assert "when: {type: date, formats: [\"%m/%d/%Y\"]}" in text
+    assert 'when: {type: date, formats: ["%m/%d/%Y"]}' in text
     assert "(REVIEW: 1 would be rejected, e.g. '13/09/2024')" in text
     report = execute(tmp_path / "d.yaml")
     assert report.rows_rejected == 1
 
 
 def test_all_text_columns_and_awkward_names_still_make_a_valid_route(tmp_path, route_cli):
-    (tmp_path / "odd names.csv").write_text('yes;a: b;#tag;"x, y"\nfoo;bar;baz;qux\n;;;\nm;n;o;p\n',
-                                            encoding="utf-8")
+    (tmp_path / "odd names.csv").write_text('yes;a: b;#tag;"x, y"\nfoo;bar;baz;qux\n;;;\nm;n;o;p\n', encoding="utf-8")
     code, out = route_init("--from", "odd names.csv", cwd=tmp_path)
     assert code == 0, out
     text = (tmp_path / "odd-names.yaml").read_text()
@@ -108,7 +131,12 @@ def test_all_text_columns_and_awkward_names_still_make_a_valid_route(tmp_path, r
     assert "    delimiter: semicolon" in text and "source_transforms: []" in text
     result = route_cli("execute", str(tmp_path / "odd-names.yaml"))
     assert result.exit_code == 0, result.output
-    assert read_jsonl(tmp_path / "out/odd-names.jsonl")[0] == {"yes": "foo", "a: b": "bar", "#tag": "baz", "x, y": "qux"}
+    assert read_jsonl(tmp_path / "out/odd-names.jsonl")[0] == {
+        "yes": "foo",
+        "a: b": "bar",
+        "#tag": "baz",
+        "x, y": "qux",
+    }
 
 
 def test_excel_route_keeps_the_workbook_types(tmp_path):
@@ -164,11 +192,15 @@ def test_a_dataset_on_the_local_portal_gives_rename_casts_and_the_socrata_delive
     assert '      "Pay Date": {type: date, formats: ["%m/%d/%Y"]}' in text
     assert "# -> pay_date (floating timestamp)" in text
     assert '      Gross: {type: number, thousands: ","}' in text
-    assert [ln.strip() for ln in lines[lines.index("      - rename:" + " " * 29 + "# the file's names -> the dataset's field names") + 1:][:4]] == [
-        "EMP_ID: employee_id", '"Pay Date": pay_date', "Gross: gross", "ZIP: zip"]
+    assert [
+        ln.strip()
+        for ln in lines[
+            lines.index("      - rename:" + " " * 29 + "# the file's names -> the dataset's field names") + 1 :
+        ][:4]
+    ] == ["EMP_ID: employee_id", '"Pay Date": pay_date', "Gross: gross", "ZIP: zip"]
     assert "          # fiscal_year (number): not in the file (REVIEW: derive it, or it stays empty)" in lines
     assert "      # Name: not in the dataset, dropped below; sample: text: e.g. 'Ada Lovelace'" in lines
-    deliver = text[text.index("    deliver:"):]
+    deliver = text[text.index("    deliver:") :]
     assert "        domain: local\n" in deliver and f"        dataset: {fourfour}" in deliver
     assert "        mode: upsert" in deliver and "        row_identifier: employee_id\n" in deliver
     assert "auth" not in deliver
@@ -176,16 +208,19 @@ def test_a_dataset_on_the_local_portal_gives_rename_casts_and_the_socrata_delive
     execute(tmp_path / "payroll.yaml")
     rows = sorted(portal.rows(fourfour, limit=None), key=lambda r: r["employee_id"])
     assert [(r["employee_id"], r["pay_date"][:10], r.get("gross"), r["zip"]) for r in rows] == [
-        ("00017", "2024-06-14", "3210.55", "06103"), ("00018", "2024-06-28", "2980.1", "06510"),
-        ("00019", "2024-07-12", None, "06604")]
+        ("00017", "2024-06-14", "3210.55", "06103"),
+        ("00018", "2024-06-28", "2980.1", "06510"),
+        ("00019", "2024-07-12", None, "06604"),
+    ]
 
 
 def test_a_dataset_on_a_served_portal_is_read_over_http_and_needs_credentials(tmp_path, portal):
     fourfour = portal.create_dataset("No key", COLUMNS[:3], row_identifier=None)
     (tmp_path / "payroll.csv").write_text(PAYROLL)
     with portal.serve() as server:
-        code, out = route_init("--from", "payroll.csv", "--dataset", fourfour, "--domain", server.url,
-                               "--out", "pub.yaml", cwd=tmp_path)
+        code, out = route_init(
+            "--from", "payroll.csv", "--dataset", fourfour, "--domain", server.url, "--out", "pub.yaml", cwd=tmp_path
+        )
         assert code == 0, out
         deliver = (tmp_path / "pub.yaml").read_text().split("    deliver:")[1]
         assert f'domain: "{server.url}"' in deliver
@@ -206,6 +241,8 @@ def test_mistakes_exit_2_with_a_message(tmp_path, portal):
     assert code == 2
     assert out.startswith("error: there is no dataset abcd-1234 on the local portal (")
     code, out = route_init("--from", "a.csv", "--out", "b.yaml", "--dataset", "ABCD", cwd=tmp_path)
-    assert (code, out) == (2, "error: --dataset 'ABCD' is not a dataset id: it has the form abcd-1234, "
-                              "as in the dataset's URL\n")
+    assert (code, out) == (
+        2,
+        "error: --dataset 'ABCD' is not a dataset id: it has the form abcd-1234, as in the dataset's URL\n",
+    )
     assert not (tmp_path / "b.yaml").exists()

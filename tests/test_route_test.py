@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import routetest
+from pipeline.commands import test as routetest
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "routes" / "payroll"
 
@@ -93,8 +93,9 @@ def test_update_rewrites_only_what_differs_and_then_passes(payroll):
 def test_update_writes_the_expected_files_of_a_new_case(payroll):
     new = payroll / "payroll.tests/new/inputs"
     new.mkdir(parents=True)
-    (new / "payroll.csv").write_text("EMP_ID,Name,Department,Pay Date,Gross,Town,ZIP\n"
-                                     "00042,Ann,Audit,09/01/2024,1.50,Hartford,06103\n")
+    (new / "payroll.csv").write_text(
+        "EMP_ID,Name,Department,Pay Date,Gross,Town,ZIP\n00042,Ann,Audit,09/01/2024,1.50,Hartford,06103\n"
+    )
     code, out = route_test(str(payroll / "payroll.tests/new"))
     assert code == 1
     assert "target published: no expected file; create expected/published.csv (`route test --update` writes it)" in out
@@ -102,7 +103,8 @@ def test_update_writes_the_expected_files_of_a_new_case(payroll):
     assert code == 0, out
     assert (payroll / "payroll.tests/new/expected/published.csv").read_text() == (
         "employee_id,name,department,pay_date,gross,fiscal_year,town,zip\n"
-        "00042,Ann,Audit,2024-09-01,1.5,2025,Hartford,06103\n")
+        "00042,Ann,Audit,2024-09-01,1.5,2025,Hartford,06103\n"
+    )
     assert not (payroll / "payroll.tests/new/expected/rejects.csv").exists()
 
 
@@ -112,13 +114,15 @@ def test_values_compare_in_canonical_form(payroll):
     text = (case / "published.csv").read_text().replace(",3105,", ",3105.00,")
     (case / "published.csv").write_text(text)
     (case / "archive.csv").unlink()
-    (case / "archive.jsonl").write_text(textwrap.dedent("""\
+    (case / "archive.jsonl").write_text(
+        textwrap.dedent("""\
         {"employee_id": "00017", "name": "Ada Lovelace", "department": "Revenue Services", "pay_date": "2024-06-14", "gross": 3210.55, "town": "Hartford", "zip": "06103", "fiscal_year": 2024, "payment_id": "00017-2024-06-14"}
         {"employee_id": "00018", "name": "Grace Hopper", "department": "Transportation", "pay_date": "2024-06-28", "gross": 2980.10, "town": "New Haven", "zip": "06510", "fiscal_year": 2024.0, "payment_id": "00018-2024-06-28"}
         {"employee_id": "00019", "name": "O'Brien, Pat", "department": "Public Health", "pay_date": "2024-07-12", "gross": 3105, "town": "Bridgeport", "zip": "06604", "fiscal_year": "2025", "payment_id": "00019-2024-07-12"}
         {"employee_id": "00022", "name": "Dorothy Vaughan", "department": "Public Health", "pay_date": "2024-08-09", "gross": null, "town": "Waterbury", "zip": "06702", "fiscal_year": 2025, "payment_id": "00022-2024-08-09"}
         {"employee_id": "00023", "name": "Edsger Dijkstra", "department": "Energy & Environment", "pay_date": "2024-08-23", "gross": 3050.75, "town": "Norwalk", "zip": "06850", "fiscal_year": 2025, "payment_id": "00023-2024-08-23"}
-    """))
+    """)
+    )
     code, out = route_test(str(payroll / "payroll.tests/basic"))
     assert code == 0, out
     # in JSONL a null is not an empty text
@@ -151,7 +155,9 @@ def test_an_expected_failure(payroll):
     (case / "inputs/payroll.csv").write_text("a,b\n1,2\n")
     code, out = route_test(str(case))
     assert code == 1
-    line = (payroll / "payroll.yaml").read_text().splitlines().index("  - rename: {EMP_ID: employee_id, Name: name, Department: department, \"Pay Date\": pay_date,") + 1
+    line = (payroll / "payroll.yaml").read_text().splitlines().index(
+        '  - rename: {EMP_ID: employee_id, Name: name, Department: department, "Pay Date": pay_date,'
+    ) + 1
     assert f"the run failed: payroll.yaml:{line}: rule 'rename': rename: no column 'EMP_ID' in the data" in out
     (case / "expected").mkdir()
     (case / "expected/error.txt").write_text("no column 'EMP_ID'\n")
@@ -159,7 +165,8 @@ def test_an_expected_failure(payroll):
 
 
 def test_routing_and_unrouted_rows_are_compared(write_route, tmp_path):
-    route = write_route("""
+    route = write_route(
+        """
         name: split
         source:
           csv: {path: "${DATA_DIR}/today.csv"}
@@ -172,10 +179,14 @@ def test_routing_and_unrouted_rows_are_compared(write_route, tmp_path):
             deliver:
               pipeline.deliveries.socrata:SocrataDelivery: {domain: "https://data.example.gov", dataset: abcd-1234, mode: upsert,
                         auth: {username: "${PORTAL_USER}", password: "${PORTAL_PASSWORD}"}}
-    """, **{"route.tests/one/inputs/today.csv": "id,region\n1,N\n2,S\n3,E\n4,N\n",
+    """,
+        **{
+            "route.tests/one/inputs/today.csv": "id,region\n1,N\n2,S\n3,E\n4,N\n",
             "route.tests/one/expected/north.csv": "id,region\n1,N\n4,N\n",
             "route.tests/one/expected/south.jsonl": '{"id": "2", "region": "S"}\n',
-            "route.tests/one/expected/unrouted.csv": "id,region\n3,E\n"})
+            "route.tests/one/expected/unrouted.csv": "id,region\n3,E\n",
+        },
+    )
     code, out = route_test(str(route))
     # the portal is never contacted, and its unset credentials (like the source's folder) do not matter
     assert code == 0, out
@@ -187,7 +198,8 @@ def test_routing_and_unrouted_rows_are_compared(write_route, tmp_path):
 
 
 def test_case_yaml_sets_variables_and_replaces_the_source(write_route, tmp_path):
-    route = write_route("""
+    route = write_route(
+        """
         name: vars
         source:
           pipeline.sources.sql:SqlSource: {url: "postgresql://nobody@127.0.0.1:1/none", query: "select 1"}
@@ -196,19 +208,24 @@ def test_case_yaml_sets_variables_and_replaces_the_source(write_route, tmp_path)
         targets:
           - name: out
             deliver: {jsonl: {path: out/rows.jsonl}}
-    """, **{"route.tests/min/case.yaml": """
+    """,
+        **{
+            "route.tests/min/case.yaml": """
             set: {MIN: "10"}
             source:
               csv: {path: inputs/rows.tsv, delimiter: "\\t"}
             """,
             "route.tests/min/inputs/rows.tsv": "id\tamount\n1\t5\n2\t15\n",
-            "route.tests/min/expected/out.csv": "id,amount\n2,15\n"})
+            "route.tests/min/expected/out.csv": "id,amount\n2,15\n",
+        },
+    )
     code, out = route_test(str(route))
     assert code == 0, out
 
 
 def test_a_variable_a_rule_uses_must_be_set(write_route):
-    route = write_route("""
+    route = write_route(
+        """
         name: needs
         source:
           csv: {path: data.csv}
@@ -217,7 +234,9 @@ def test_a_variable_a_rule_uses_must_be_set(write_route):
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"route.tests/a/inputs/data.csv": "amount\n1\n"})
+    """,
+        **{"route.tests/a/inputs/data.csv": "amount\n1\n"},
+    )
     code, out = route_test(str(route))
     assert code == 2
     assert f"{route}:5:24: source_transforms[0].filter: variable ${{MIN}} is not set" in out
@@ -226,19 +245,27 @@ def test_a_variable_a_rule_uses_must_be_set(write_route):
 
 
 def test_invalid_cases_and_paths_exit_2(write_route, tmp_path):
-    route = write_route("""
+    route = write_route(
+        """
         name: inv
         source:
           csv: {path: data.csv}
         targets:
           - name: out
             deliver: {jsonl: {path: out.jsonl}}
-    """, **{"route.tests/a/case.yaml": "sorce: {}\n", "route.tests/b/expected/typo.csv": "x\n1\n",
-            "route.tests/b/inputs/data.csv": "x\n1\n"})
+    """,
+        **{
+            "route.tests/a/case.yaml": "sorce: {}\n",
+            "route.tests/b/expected/typo.csv": "x\n1\n",
+            "route.tests/b/inputs/data.csv": "x\n1\n",
+        },
+    )
     code, out = route_test(str(route))
     assert code == 2
     assert f"{tmp_path}/route.tests/a/case.yaml:1:1: sorce: unknown key 'sorce'" in out
-    assert "typo.csv: not an expected file of this route; name it <target>.csv or <target>.jsonl for a target (out)" in out
+    assert (
+        "typo.csv: not an expected file of this route; name it <target>.csv or <target>.jsonl for a target (out)" in out
+    )
     assert out.endswith("2 cases: 0 passed, 2 invalid\n")
     code, out = route_test(str(tmp_path / "nothing.yaml"))
     assert code == 2 and "nothing.yaml: no such file or folder" in out

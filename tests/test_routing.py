@@ -54,8 +54,10 @@ def test_three_targets_get_exactly_the_rows_their_conditions_select(route_cli, w
     ]
     # hartford overlaps big (row 1) and refunds (row 6), and takes the null-amount row 7
     assert read_csv_rows(tmp_path / "out/hartford.csv") == [
-        {"id": "1", "amount": "250"}, {"id": "2", "amount": "40"},
-        {"id": "6", "amount": "-1"}, {"id": "7", "amount": ""},
+        {"id": "1", "amount": "250"},
+        {"id": "2", "amount": "40"},
+        {"id": "6", "amount": "-1"},
+        {"id": "7", "amount": ""},
     ]
     assert [r["id"] for r in read_jsonl(tmp_path / "out/refunds.jsonl")] == [3, 6]
     # rows 5 (Stamford, 10) and 8 (Norwalk, 0) match no target
@@ -78,7 +80,8 @@ def test_summary_says_how_many_rows_matched_no_target(route_cli, write_route):
 
 
 def test_a_target_without_when_takes_every_row_so_nothing_is_unrouted(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: all
         source:
           csv: {path: data.csv}
@@ -90,7 +93,9 @@ def test_a_target_without_when_takes_every_row_so_nothing_is_unrouted(route_cli,
             deliver: {jsonl: {path: out/nothing.jsonl}}
           - name: everything
             deliver: {jsonl: {path: out/all.jsonl}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", "--json", str(path))
     assert result.exit_code == 0, result.output
     assert [r["id"] for r in read_jsonl(tmp_path / "out/all.jsonl")] == [str(i) for i in range(1, 9)]
@@ -101,7 +106,8 @@ def test_a_target_without_when_takes_every_row_so_nothing_is_unrouted(route_cli,
 
 
 def test_unrouted_rows_are_counted_even_without_a_file(route_cli, write_route, tmp_path):
-    path = write_route("""
+    path = write_route(
+        """
         name: counted
         source:
           csv: {path: data.csv}
@@ -109,7 +115,9 @@ def test_unrouted_rows_are_counted_even_without_a_file(route_cli, write_route, t
           - name: hartford
             when: "town == 'Hartford'"
             deliver: {jsonl: {path: out/h.jsonl}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", "--json", str(path))
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -121,7 +129,7 @@ def test_an_unrouted_file_from_an_earlier_run_does_not_outlive_it(route_cli, wri
     assert route_cli("execute", str(path)).exit_code == 0
     assert (tmp_path / "out/unrouted.csv").exists()
     (tmp_path / "data.csv").write_text("id,town,amount\n1,Hartford,5\n")
-    result = route_cli("execute", "--force", str(path))     # far fewer rows: past the replace guard
+    result = route_cli("execute", "--force", str(path))  # far fewer rows: past the replace guard
     assert result.exit_code == 0, result.output
     assert "matched no target" not in result.stdout
     assert not (tmp_path / "out/unrouted.csv").exists()
@@ -136,7 +144,8 @@ def test_a_dry_run_writes_no_unrouted_file(route_cli, write_route, tmp_path):
 
 
 def test_a_when_on_an_unknown_column_is_an_error_naming_the_line(route_cli, write_route):
-    path = write_route("""
+    path = write_route(
+        """
         name: badwhen
         source:
           csv: {path: data.csv}
@@ -144,7 +153,9 @@ def test_a_when_on_an_unknown_column_is_an_error_naming_the_line(route_cli, writ
           - name: x
             when: "tonw == 'Hartford'"
             deliver: {jsonl: {path: out/x.jsonl}}
-    """, **{"data.csv": DATA})
+    """,
+        **{"data.csv": DATA},
+    )
     result = route_cli("execute", str(path))
     assert result.exit_code == 1
     assert f"{path}:6: targets[0].when:" in result.stderr

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.dtypes import DATE, INTEGER, NUMBER, TEXT
-from pipeline.errors import OptionError, RunFailed
+from pipeline.basics.dtypes import DATE, INTEGER, NUMBER, TEXT
+from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.testing import bind_options, check_rule, run_rule, step_context
 from transforms.expressions import derive, filter
 
@@ -60,6 +60,7 @@ PAYROLL = dict(gross=(["100.50", "-3", None, "0"], TEXT), dept=(["Parks", "Polic
 
 # -- filter --------------------------------------------------------------------------------------
 
+
 def test_filter_keeps_rows_where_true_and_drops_false_and_null(ctx):
     frame = chunk(lines=[11, 12, 13, 14], **PAYROLL)
     out = run(filter, "gross >= 0", frame, ctx)
@@ -75,9 +76,11 @@ def test_filter_mapping_form_with_reject_sends_the_other_rows_to_the_rejects_fil
     out = run(filter, {"expression": "gross >= 0 and dept == 'Parks'", "reject": True}, frame, ctx)
     assert list(out.index) == [11]
     reason = "filter: gross >= 0 and dept == 'Parks' is not true"
-    assert rejects(ctx) == [{"line": "12", "reason": reason, "source": "payroll.csv"},
-                            {"line": "13", "reason": reason, "source": "payroll.csv"},
-                            {"line": "14", "reason": reason, "source": "payroll.csv"}]
+    assert rejects(ctx) == [
+        {"line": "12", "reason": reason, "source": "payroll.csv"},
+        {"line": "13", "reason": reason, "source": "payroll.csv"},
+        {"line": "14", "reason": reason, "source": "payroll.csv"},
+    ]
     assert ctx.rejected == 3
 
 
@@ -103,17 +106,31 @@ def test_filter_keeps_the_rule_contract():
     assert result.rejected == 2
 
 
-@pytest.mark.parametrize("options, path, offset, message", [
-    ("gross >= uper(dept)", ("expression",), 9, "unknown function 'uper'; did you mean 'upper'?"),
-    ({"expression": "x.__class__"}, ("expression",), 1,
-     "'.' is not allowed: expressions have no attribute access; write a column whose name "
-     "holds a dot in backticks, like `a.b`"),
-    ("gross +", ("expression",), 7,
-     "expected a value (a column, a literal or a function call) but found the end of the expression"),
-    ("gross + 1", ("expression",), 0,
-     "this must be a condition (true or false for each row), but it gives values; "
-     "compare it, e.g. `... > 0`"),
-])
+@pytest.mark.parametrize(
+    "options, path, offset, message",
+    [
+        ("gross >= uper(dept)", ("expression",), 9, "unknown function 'uper'; did you mean 'upper'?"),
+        (
+            {"expression": "x.__class__"},
+            ("expression",),
+            1,
+            "'.' is not allowed: expressions have no attribute access; write a column whose name "
+            "holds a dot in backticks, like `a.b`",
+        ),
+        (
+            "gross +",
+            ("expression",),
+            7,
+            "expected a value (a column, a literal or a function call) but found the end of the expression",
+        ),
+        (
+            "gross + 1",
+            ("expression",),
+            0,
+            "this must be a condition (true or false for each row), but it gives values; compare it, e.g. `... > 0`",
+        ),
+    ],
+)
 def test_filter_bad_expressions_are_option_errors_at_bind_time(ctx, options, path, offset, message):
     with pytest.raises(OptionError) as info:
         bind_options(filter, options, ctx)
@@ -134,9 +151,11 @@ def test_filter_run_time_errors_quote_the_expression(ctx):
     frame = chunk(lines=[5, 6], gross=(["12", "1,200"], TEXT))
     with pytest.raises(RunFailed) as info:
         run(filter, "gross >= 0", frame, ctx)
-    assert str(info.value) == ("\"gross >= 0\" at column 1: column 'gross' holds '1,200' (line 6), which is "
-                               "not a number; convert the column with `cast` first (its rejects keep such "
-                               "rows), or compare it with text ('0')")
+    assert str(info.value) == (
+        "\"gross >= 0\" at column 1: column 'gross' holds '1,200' (line 6), which is "
+        "not a number; convert the column with `cast` first (its rejects keep such "
+        "rows), or compare it with text ('0')"
+    )
     with pytest.raises(RunFailed, match="unknown column 'gros'; did you mean 'gross'"):
         run(filter, "gros >= 0", frame, ctx)
     with pytest.raises(RunFailed, match="must be a condition .* but it gives text"):
@@ -145,15 +164,22 @@ def test_filter_run_time_errors_quote_the_expression(ctx):
 
 # -- derive --------------------------------------------------------------------------------------
 
+
 def test_derive_adds_columns_in_order_and_a_later_one_may_use_an_earlier_one(ctx):
-    frame = chunk(pay_date=([dt.date(2020, 7, 1), dt.date(2021, 3, 9), None], DATE),
-                  gross=([100.0, 50.0, None], NUMBER))
-    out = run(derive, {
-        "fiscal_year": "if(month(pay_date) >= 7, year(pay_date) + 1, year(pay_date))",
-        "label": "concat('FY', fiscal_year)",
-        "source": "'portal'",
-        "net": "coalesce(gross, 0) * 0.8",
-    }, frame, ctx)
+    frame = chunk(
+        pay_date=([dt.date(2020, 7, 1), dt.date(2021, 3, 9), None], DATE), gross=([100.0, 50.0, None], NUMBER)
+    )
+    out = run(
+        derive,
+        {
+            "fiscal_year": "if(month(pay_date) >= 7, year(pay_date) + 1, year(pay_date))",
+            "label": "concat('FY', fiscal_year)",
+            "source": "'portal'",
+            "net": "coalesce(gross, 0) * 0.8",
+        },
+        frame,
+        ctx,
+    )
     assert list(out.columns) == ["pay_date", "gross", "fiscal_year", "label", "source", "net"]
     assert values(out["fiscal_year"]) == [2021, 2021, None]
     assert values(out["label"]) == ["FY2021", "FY2021", "FY"]
@@ -161,7 +187,7 @@ def test_derive_adds_columns_in_order_and_a_later_one_may_use_an_earlier_one(ctx
     assert values(out["net"]) == [80.0, 40.0, 0.0]
     assert out["fiscal_year"].dtype == INTEGER and out["source"].dtype == TEXT
     assert list(out.index) == list(frame.index)
-    assert list(frame.columns) == ["pay_date", "gross"]     # input untouched
+    assert list(frame.columns) == ["pay_date", "gross"]  # input untouched
 
 
 def test_derive_replaces_an_existing_column_in_place(ctx):
@@ -191,8 +217,9 @@ def test_derive_bad_expression_is_an_option_error_on_its_column(ctx):
         bind_options(derive, {"ok": "1", "fy": "year(`Pay Date`) +"}, ctx)
     assert info.value.path == ("fy",)
     assert info.value.offset == 18
-    assert str(info.value) == ("expected a value (a column, a literal or a function call) "
-                               "but found the end of the expression")
+    assert str(info.value) == (
+        "expected a value (a column, a literal or a function call) but found the end of the expression"
+    )
 
 
 def test_derive_values_must_be_expression_text(ctx):
@@ -207,12 +234,15 @@ def test_derive_run_time_error_names_the_column_being_derived(ctx):
     frame = chunk(lines=[3, 4], d=(["2020-01-01", "soon"], TEXT))
     with pytest.raises(RunFailed) as info:
         run(derive, {"fy": "year(d) + 1"}, frame, ctx)
-    assert str(info.value) == ("fy: \"year(d) + 1\" at column 6: column 'd' holds 'soon' (line 4), which is "
-                               "not a date (expected YYYY-MM-DD); convert the column with `cast` and its "
-                               "`formats` first")
+    assert str(info.value) == (
+        "fy: \"year(d) + 1\" at column 6: column 'd' holds 'soon' (line 4), which is "
+        "not a date (expected YYYY-MM-DD); convert the column with `cast` and its "
+        "`formats` first"
+    )
 
 
 # -- docs and the route file ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("rule_fn", [filter, derive])
 def test_docstring_examples_are_valid_yaml_that_binds(ctx, rule_fn):
@@ -220,7 +250,7 @@ def test_docstring_examples_are_valid_yaml_that_binds(ctx, rule_fn):
     assert doc.rstrip().endswith("```")
     example = re.search(r"```yaml\n(.*?)```", doc, re.S).group(1)
     for step in yaml.safe_load(example):
-        (name, options), = step.items()
+        ((name, options),) = step.items()
         assert name == rule_fn.__name__
         bind_options(rule_fn, options, ctx)
 
@@ -236,41 +266,45 @@ def test_route_validate_points_at_the_bad_part_of_each_expression(tmp_path, rout
         "  - filter: \"gross >= 0 and uper(town) == 'X'\"\n"
         "  - filter: x.__class__\n"
         "  - derive:\n"
-        "      fy: \"year(gross) +\"\n"
+        '      fy: "year(gross) +"\n'
         "targets:\n"
         "  - name: out\n"
         "    deliver:\n"
-        "      jsonl: {path: out.jsonl}\n", encoding="utf-8")
+        "      jsonl: {path: out.jsonl}\n",
+        encoding="utf-8",
+    )
     result = route_cli("validate", str(route))
     assert result.exit_code == 2
     lines = result.output
-    assert (f"{route}:5:29: source_transforms[0].filter: unknown function 'uper'; "
-            f"did you mean 'upper'?") in lines
+    assert (f"{route}:5:29: source_transforms[0].filter: unknown function 'uper'; did you mean 'upper'?") in lines
     assert f"{route}:6:14: source_transforms[1].filter: '.' is not allowed" in lines
     assert f"{route}:8:25: source_transforms[2].derive.fy: expected a value" in lines
     assert "Traceback" not in lines
 
 
 def test_route_execute_filters_and_derives(tmp_path, route_cli):
-    (tmp_path / "in.csv").write_text("gross,Pay Date,town\n10,2020-07-01,Avon\n-5,2021-01-15,Hartford\n"
-                                     ",2021-02-01,New Haven\n", encoding="utf-8")
+    (tmp_path / "in.csv").write_text(
+        "gross,Pay Date,town\n10,2020-07-01,Avon\n-5,2021-01-15,Hartford\n,2021-02-01,New Haven\n", encoding="utf-8"
+    )
     route = tmp_path / "route.yaml"
     route.write_text(
         "name: t\n"
         "source:\n"
         "  csv: {path: in.csv}\n"
         "source_transforms:\n"
-        "  - filter: {expression: \"gross >= 0 or gross is null\", reject: true}\n"
+        '  - filter: {expression: "gross >= 0 or gross is null", reject: true}\n'
         "  - derive:\n"
-        "      fy: \"if(month(`Pay Date`) >= 7, year(`Pay Date`) + 1, year(`Pay Date`))\"\n"
+        '      fy: "if(month(`Pay Date`) >= 7, year(`Pay Date`) + 1, year(`Pay Date`))"\n'
         "      src: \"'portal'\"\n"
         "targets:\n"
         "  - name: out\n"
         "    deliver:\n"
-        "      jsonl: {path: out.jsonl}\n", encoding="utf-8")
+        "      jsonl: {path: out.jsonl}\n",
+        encoding="utf-8",
+    )
     result = route_cli("execute", str(route))
     assert result.exit_code == 0, result.output
     import orjson
+
     rows = [orjson.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().splitlines()]
-    assert [(r["town"], r["fy"], r["src"]) for r in rows] == [("Avon", 2021, "portal"),
-                                                              ("New Haven", 2021, "portal")]
+    assert [(r["town"], r["fy"], r["src"]) for r in rows] == [("Avon", 2021, "portal"), ("New Haven", 2021, "portal")]

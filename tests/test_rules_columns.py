@@ -5,15 +5,19 @@ from __future__ import annotations
 import pytest
 from rulekit import INTEGER, apply, frame, make_ctx, values
 
-from pipeline.errors import OptionError, RunFailed
+from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.testing import bind_options, check_rule
 from transforms.columns import drop, rename, select
 
 
 @pytest.fixture
 def chunk():
-    return frame({"EMP_ID": ["007", "12", None], "Pay Date": ["2024-01-05", None, "2024-02-02"],
-                  "gross": [1, 2, 3]}, lines=[2, 3, 5], dtypes={"gross": INTEGER}, source="payroll.csv")
+    return frame(
+        {"EMP_ID": ["007", "12", None], "Pay Date": ["2024-01-05", None, "2024-02-02"], "gross": [1, 2, 3]},
+        lines=[2, 3, 5],
+        dtypes={"gross": INTEGER},
+        source="payroll.csv",
+    )
 
 
 def test_rename_renames_and_keeps_values_index_dtypes_and_source(chunk, tmp_path):
@@ -35,8 +39,9 @@ def test_rename_can_swap_two_columns(chunk, tmp_path):
 def test_rename_of_a_missing_column_names_the_nearest_one(chunk, tmp_path):
     with pytest.raises(RunFailed) as err:
         apply(rename, {"EMP ID": "employee_id"}, chunk, make_ctx(tmp_path))
-    assert str(err.value) == ("rename: no column 'EMP ID' in the data; did you mean 'EMP_ID'? "
-                              "(columns: EMP_ID, Pay Date, gross)")
+    assert str(err.value) == (
+        "rename: no column 'EMP ID' in the data; did you mean 'EMP_ID'? (columns: EMP_ID, Pay Date, gross)"
+    )
 
 
 def test_rename_suggests_a_column_that_differs_only_in_case(chunk, tmp_path):
@@ -47,8 +52,9 @@ def test_rename_suggests_a_column_that_differs_only_in_case(chunk, tmp_path):
 def test_rename_onto_a_column_that_stays_fails(chunk, tmp_path):
     with pytest.raises(RunFailed) as err:
         apply(rename, {"EMP_ID": "gross"}, chunk, make_ctx(tmp_path))
-    assert str(err.value) == ("rename: cannot rename 'EMP_ID' to 'gross': a column named 'gross' already "
-                              "exists; drop or rename it first")
+    assert str(err.value) == (
+        "rename: cannot rename 'EMP_ID' to 'gross': a column named 'gross' already exists; drop or rename it first"
+    )
 
 
 def test_rename_two_columns_to_one_name_is_an_option_error(tmp_path):
@@ -81,8 +87,9 @@ def test_select_takes_one_name_or_the_mapping_form(chunk, tmp_path):
 def test_select_of_a_missing_column_fails_naming_it(chunk, tmp_path):
     with pytest.raises(RunFailed) as err:
         apply(select, ["EMP_ID", "gros"], chunk, make_ctx(tmp_path))
-    assert str(err.value) == ("select: no column 'gros' in the data; did you mean 'gross'? "
-                              "(columns: EMP_ID, Pay Date, gross)")
+    assert str(err.value) == (
+        "select: no column 'gros' in the data; did you mean 'gross'? (columns: EMP_ID, Pay Date, gross)"
+    )
 
 
 def test_select_without_a_near_name_lists_the_columns(chunk, tmp_path):
@@ -116,11 +123,14 @@ def test_drop_of_a_missing_column_fails_unless_told_to_ignore_it(chunk, tmp_path
     assert list(out.columns) == ["EMP_ID", "Pay Date"]
 
 
-@pytest.mark.parametrize("rule_fn, options", [
-    (rename, {"EMP_ID": "employee_id"}),
-    (select, ["gross", "EMP_ID"]),
-    (drop, ["Pay Date"]),
-])
+@pytest.mark.parametrize(
+    "rule_fn, options",
+    [
+        (rename, {"EMP_ID": "employee_id"}),
+        (select, ["gross", "EMP_ID"]),
+        (drop, ["Pay Date"]),
+    ],
+)
 def test_column_rules_keep_the_rule_contract(rule_fn, options, chunk):
     result = check_rule(rule_fn, options, chunk)
     assert len(result.output) == 3

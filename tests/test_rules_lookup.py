@@ -4,12 +4,11 @@ reported at bind time, and the table read once."""
 import sqlite3
 
 import pytest
+from rulekit import INTEGER, TEXT, apply, frame, make_ctx, rejects, values
 
-from pipeline.errors import OptionError, RunFailed
+from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.testing import bind_options, check_rule, run_rule
 from transforms.lookup import join, lookup
-
-from rulekit import INTEGER, TEXT, apply, frame, make_ctx, rejects, values
 
 TOWNS_CSV = "code,name,county\n001,Andover,Tolland\n002,Ansonia,New Haven\n003,Ashford,\n"
 
@@ -27,13 +26,18 @@ def ctx(tmp_path):
 
 def test_lookup_csv_keeps_leading_zeros_and_rejects_unknown_codes(ctx):
     chunk = frame({"town_code": ["001", "1", None, "003", "999"]})
-    out = apply(lookup, {"column": "town_code", "table": {"csv": "towns.csv"}, "key": "code", "value": "name",
-                         "into": "town"}, chunk, ctx)
+    out = apply(
+        lookup,
+        {"column": "town_code", "table": {"csv": "towns.csv"}, "key": "code", "value": "name", "into": "town"},
+        chunk,
+        ctx,
+    )
     assert out.index.tolist() == [2, 4, 5]
     assert values(out["town"]) == ["Andover", None, "Ashford"] and out["town"].dtype == TEXT
     assert rejects(ctx) == [
         {"line": "3", "column": "town_code", "value": "1", "reason": "not in the lookup table"},
-        {"line": "6", "column": "town_code", "value": "999", "reason": "not in the lookup table"}]
+        {"line": "6", "column": "town_code", "value": "999", "reason": "not in the lookup table"},
+    ]
 
 
 def test_lookup_inline_values_keep_and_default(ctx):
@@ -43,8 +47,12 @@ def test_lookup_inline_values_keep_and_default(ctx):
     assert values(out["dept"]) == ["Admin", "b", "Z", None]
     out = apply(lookup, {"column": "dept", "table": table, "unmatched": "keep", "ignore_case": True}, chunk, ctx)
     assert values(out["dept"]) == ["Admin", "Budget", "Z", None]
-    out = apply(lookup, {"column": "dept", "table": table, "into": "name", "unmatched": "default",
-                         "default": "Other"}, chunk, ctx)
+    out = apply(
+        lookup,
+        {"column": "dept", "table": table, "into": "name", "unmatched": "default", "default": "Other"},
+        chunk,
+        ctx,
+    )
     assert values(out["name"]) == ["Admin", "Other", "Other", None] and values(out["dept"])[1] == "b"
 
 
@@ -66,13 +74,19 @@ def test_join_sql_with_prefix_and_unmatched(ctx):
     out = apply(join, {"column": "tract", "table": table, "columns": ["name"], "unmatched": "reject"}, chunk, ctx)
     assert out.index.tolist() == [2, 3] and list(out.columns) == ["tract", "x", "name"]
     assert [(r["line"], r["reason"]) for r in rejects(ctx)] == [
-        ("4", "no matching row in the join table"), ("5", "no matching row in the join table")]
+        ("4", "no matching row in the join table"),
+        ("5", "no matching row in the join table"),
+    ]
 
 
 def test_join_inline_rows_on_a_differently_named_key(ctx):
     chunk = frame({"type": ["R", "C", "X"]})
-    table = {"rows": [{"code": "R", "label": "Residential", "taxable": True},
-                      {"code": "C", "label": "Commercial", "taxable": False}]}
+    table = {
+        "rows": [
+            {"code": "R", "label": "Residential", "taxable": True},
+            {"code": "C", "label": "Commercial", "taxable": False},
+        ]
+    }
     out = apply(join, {"column": "type", "key": "code", "table": table}, chunk, ctx)
     assert values(out["label"]) == ["Residential", "Commercial", None]
     assert values(out["taxable"]) == [True, False, None]
@@ -90,21 +104,40 @@ def test_table_is_read_once_at_bind(ctx, tmp_path):
     assert [values(o["c"]) for o in out] == [["Andover", "Ansonia"], ["Ashford"]]
 
 
-@pytest.mark.parametrize("options, path, message", [
-    ({"column": "c", "table": {"csv": "nope.csv"}}, ("table", "csv"), "lookup table file not found: "),
-    ({"column": "c", "table": {"csv": "towns.csv"}}, ("key",),
-     "the lookup table has no column 'key'; its columns are: code, name, county"),
-    ({"column": "c", "table": {"csv": "towns.csv"}, "key": "code"}, ("value",), "the lookup table has no column 'value'"),
-    ({"column": "c", "table": {"values": {"a": 1, "b": "x"}}}, ("table", "values"), "the values mix types"),
-    ({"column": "c", "table": {"rows": [{"key": "a", "value": 1}, {"key": "a", "value": 2}]}}, ("table",),
-     "the lookup table has key 'a' more than once"),
-    ({"column": "c", "table": {"sql": {"url": "sqlite:///census.db", "query": "SELECT * FROM nope"}}},
-     ("table", "sql"), "lookup query failed: (sqlite3.OperationalError) no such table: nope"),
-    ({"column": "c", "table": {"values": {"a": 1}}, "unmatched": "default"}, ("default",), "needs a `default`"),
-    ({"column": "c", "table": {"values": {"a": 1}}, "unmatched": "default", "default": "x"}, ("default",),
-     "`default` 'x' is not of the table's value type (int64)"),
-    ({"column": "c", "table": {"values": {"a": 1}, "csv": "towns.csv"}}, ("table",), "is valid under each of"),
-])
+@pytest.mark.parametrize(
+    "options, path, message",
+    [
+        ({"column": "c", "table": {"csv": "nope.csv"}}, ("table", "csv"), "lookup table file not found: "),
+        (
+            {"column": "c", "table": {"csv": "towns.csv"}},
+            ("key",),
+            "the lookup table has no column 'key'; its columns are: code, name, county",
+        ),
+        (
+            {"column": "c", "table": {"csv": "towns.csv"}, "key": "code"},
+            ("value",),
+            "the lookup table has no column 'value'",
+        ),
+        ({"column": "c", "table": {"values": {"a": 1, "b": "x"}}}, ("table", "values"), "the values mix types"),
+        (
+            {"column": "c", "table": {"rows": [{"key": "a", "value": 1}, {"key": "a", "value": 2}]}},
+            ("table",),
+            "the lookup table has key 'a' more than once",
+        ),
+        (
+            {"column": "c", "table": {"sql": {"url": "sqlite:///census.db", "query": "SELECT * FROM nope"}}},
+            ("table", "sql"),
+            "lookup query failed: (sqlite3.OperationalError) no such table: nope",
+        ),
+        ({"column": "c", "table": {"values": {"a": 1}}, "unmatched": "default"}, ("default",), "needs a `default`"),
+        (
+            {"column": "c", "table": {"values": {"a": 1}}, "unmatched": "default", "default": "x"},
+            ("default",),
+            "`default` 'x' is not of the table's value type (int64)",
+        ),
+        ({"column": "c", "table": {"values": {"a": 1}, "csv": "towns.csv"}}, ("table",), "is valid under each of"),
+    ],
+)
 def test_bad_tables_are_reported_before_any_row(ctx, options, path, message):
     with pytest.raises(OptionError) as err:
         bind_options(lookup, options, ctx)

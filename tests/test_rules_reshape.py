@@ -4,12 +4,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from rulekit import INTEGER, NUMBER, TEXT, apply, frame, make_ctx, rejects, values
 
-from pipeline.errors import OptionError, RunFailed
+from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.testing import bind_options, check_rule, run_rule
 from transforms.reshape import aggregate, pivot, unpivot
-
-from rulekit import INTEGER, NUMBER, TEXT, apply, frame, make_ctx, rejects, values
 
 
 @pytest.fixture
@@ -17,17 +16,36 @@ def ctx(tmp_path):
     return make_ctx(tmp_path, chunk_rows=3)
 
 
-SALES = frame({"town": ["B", "A", None, "B", "A", "é"],
-               "yr": ["2020", "2020", "2021", "2021", None, "2020"],
-               "amt": [1.5, None, 3.0, 4.0, 5.0, None],
-               "d": ["2020-01-02", None, "2020-01-01", "2019-01-01", None, None]}, dtypes={"amt": NUMBER})
+SALES = frame(
+    {
+        "town": ["B", "A", None, "B", "A", "é"],
+        "yr": ["2020", "2020", "2021", "2021", None, "2020"],
+        "amt": [1.5, None, 3.0, 4.0, 5.0, None],
+        "d": ["2020-01-02", None, "2020-01-01", "2019-01-01", None, None],
+    },
+    dtypes={"amt": NUMBER},
+)
 
 
 def test_aggregate_across_chunks_in_order_of_appearance(ctx):
-    out = apply(aggregate, {"by": ["town"], "compute": {
-        "rows": "count", "with_amt": {"count": "amt"}, "total": {"sum": "amt"}, "average": {"mean": "amt"},
-        "low": {"min": "amt"}, "high": {"max": "d"}, "first_d": {"first": "d"}, "last_d": {"last": "d"}}},
-        [SALES.iloc[:2], SALES.iloc[2:]], ctx)
+    out = apply(
+        aggregate,
+        {
+            "by": ["town"],
+            "compute": {
+                "rows": "count",
+                "with_amt": {"count": "amt"},
+                "total": {"sum": "amt"},
+                "average": {"mean": "amt"},
+                "low": {"min": "amt"},
+                "high": {"max": "d"},
+                "first_d": {"first": "d"},
+                "last_d": {"last": "d"},
+            },
+        },
+        [SALES.iloc[:2], SALES.iloc[2:]],
+        ctx,
+    )
     assert out.index.tolist() == [1, 2, 3, 4]
     assert values(out["town"]) == ["B", "A", None, "é"]
     assert values(out["rows"]) == [2, 2, 1, 1]
@@ -39,7 +57,11 @@ def test_aggregate_across_chunks_in_order_of_appearance(ctx):
     assert values(out["first_d"]) == ["2020-01-02", None, "2020-01-01", None]
     assert values(out["last_d"]) == ["2019-01-01", None, "2020-01-01", None]
     assert [str(out[c].dtype) for c in ("rows", "total", "average", "high")] == [
-        "int64[pyarrow]", "double[pyarrow]", "double[pyarrow]", "string[pyarrow]"]
+        "int64[pyarrow]",
+        "double[pyarrow]",
+        "double[pyarrow]",
+        "string[pyarrow]",
+    ]
 
 
 def test_aggregate_without_by_and_on_no_rows(ctx):
@@ -66,24 +88,53 @@ def test_aggregate_300k_agrees_with_pandas(tmp_path):
     town[rng.random(n) < 0.01] = None
     amount = np.round(rng.random(n) * 1000, 2)
     amount[rng.random(n) < 0.05] = np.nan
-    df = pd.DataFrame({"town": pd.array(town, dtype=TEXT), "year": pd.array(rng.integers(2000, 2003, n), dtype=INTEGER),
-                       "amount": pd.array(amount, dtype=NUMBER)}, index=pd.RangeIndex(2, n + 2))
+    df = pd.DataFrame(
+        {
+            "town": pd.array(town, dtype=TEXT),
+            "year": pd.array(rng.integers(2000, 2003, n), dtype=INTEGER),
+            "amount": pd.array(amount, dtype=NUMBER),
+        },
+        index=pd.RangeIndex(2, n + 2),
+    )
     ctx = make_ctx(tmp_path, chunk_rows=10_000)
-    options = {"by": ["town", "year"], "compute": {"n": "count", "total": {"sum": "amount"}, "mean": {"mean": "amount"},
-                                                   "low": {"min": "amount"}, "high": {"max": "amount"},
-                                                   "first": {"first": "amount"}, "last": {"last": "amount"}}}
-    outs = run_rule(aggregate, bind_options(aggregate, options, ctx), [df.iloc[i:i + 10_000] for i in range(0, n, 10_000)], ctx)
+    options = {
+        "by": ["town", "year"],
+        "compute": {
+            "n": "count",
+            "total": {"sum": "amount"},
+            "mean": {"mean": "amount"},
+            "low": {"min": "amount"},
+            "high": {"max": "amount"},
+            "first": {"first": "amount"},
+            "last": {"last": "amount"},
+        },
+    }
+    outs = run_rule(
+        aggregate, bind_options(aggregate, options, ctx), [df.iloc[i : i + 10_000] for i in range(0, n, 10_000)], ctx
+    )
     assert max(len(o) for o in outs) <= 10_000
     out = pd.concat(outs)
     g = df.groupby(["town", "year"], sort=False, dropna=False)["amount"]
-    expected = pd.DataFrame({"n": g.size(), "total": g.sum(min_count=1), "mean": g.mean(), "low": g.min(),
-                             "high": g.max(), "first": g.first(), "last": g.last()}).reset_index()
+    expected = pd.DataFrame(
+        {
+            "n": g.size(),
+            "total": g.sum(min_count=1),
+            "mean": g.mean(),
+            "low": g.min(),
+            "high": g.max(),
+            "first": g.first(),
+            "last": g.last(),
+        }
+    ).reset_index()
     assert len(out) == len(expected)
     assert values(out["town"]) == values(expected["town"]) and values(out["year"]) == values(expected["year"])
     assert values(out["n"]) == values(expected["n"])
     for column in ("total", "mean", "low", "high", "first", "last"):
-        np.testing.assert_allclose(out[column].to_numpy(dtype=float, na_value=np.nan),
-                                   expected[column].to_numpy(dtype=float, na_value=np.nan), rtol=1e-12)
+        np.testing.assert_allclose(
+            out[column].to_numpy(dtype=float, na_value=np.nan),
+            expected[column].to_numpy(dtype=float, na_value=np.nan),
+            rtol=1e-12,
+        )
 
 
 def test_unpivot_row_major_with_source_lines(ctx):
@@ -108,7 +159,9 @@ def test_unpivot_mixed_types_become_text_and_chunks_stay_bounded(ctx):
 
 
 def test_pivot_long_to_wide_with_agg(ctx):
-    out = apply(pivot, {"index": ["town"], "name": "yr", "value": "amt", "agg": "sum"}, [SALES.iloc[:3], SALES.iloc[3:]], ctx)
+    out = apply(
+        pivot, {"index": ["town"], "name": "yr", "value": "amt", "agg": "sum"}, [SALES.iloc[:3], SALES.iloc[3:]], ctx
+    )
     assert list(out.columns) == ["town", "2020", "2021"]
     assert values(out["town"]) == ["B", "A", None, "é"]
     assert values(out["2020"]) == [1.5, None, None, None]
@@ -124,10 +177,14 @@ def test_pivot_with_fixed_names_rejects_others(tmp_path):
     assert [r["line"] for r in rejects(ctx)] == ["2", "3", "7"]
 
 
-@pytest.mark.parametrize("rule, options", [
-    (aggregate, {"by": ["town"], "compute": {"n": "count", "m": {"mean": "amt"}, "f": {"first": "d"}}}),
-    (unpivot, ["yr", "d"]),
-    (pivot, {"index": ["town"], "name": "yr", "value": "amt", "names": ["2020", "2021"]}),
-], ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    "rule, options",
+    [
+        (aggregate, {"by": ["town"], "compute": {"n": "count", "m": {"mean": "amt"}, "f": {"first": "d"}}}),
+        (unpivot, ["yr", "d"]),
+        (pivot, {"index": ["town"], "name": "yr", "value": "amt", "names": ["2020", "2021"]}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
 def test_reshape_rules_keep_the_contract(rule, options):
     check_rule(rule, options, SALES)

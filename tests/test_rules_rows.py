@@ -6,12 +6,11 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from rulekit import INTEGER, NUMBER, TEXT, apply, frame, make_ctx, values
 
-from pipeline.errors import OptionError, RunFailed
+from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.testing import bind_options, check_rule, run_rule
 from transforms.rows import dedupe, limit, sample, sort
-
-from rulekit import INTEGER, NUMBER, TEXT, apply, frame, make_ctx, values
 
 
 @pytest.fixture
@@ -22,13 +21,12 @@ def ctx(tmp_path):
 def split_in(chunk, *sizes):
     out, start = [], 0
     for size in sizes:
-        out.append(chunk.iloc[start:start + size])
+        out.append(chunk.iloc[start : start + size])
         start += size
     return out
 
 
-TRICKY = frame({"id": ["a", "b", None, "a", None, "A", "b", "ä"],
-                "n": [1, 2, 3, 1, 3, 1, 5, 1]}, dtypes={"n": INTEGER})
+TRICKY = frame({"id": ["a", "b", None, "a", None, "A", "b", "ä"], "n": [1, 2, 3, 1, 3, 1, 5, 1]}, dtypes={"n": INTEGER})
 
 
 def test_dedupe_first_across_chunks_nulls_equal(ctx):
@@ -58,8 +56,14 @@ def test_dedupe_empty_stream_and_empty_chunks(ctx):
 
 
 def test_sort_multi_key_descending_nulls_and_stability(ctx):
-    chunk = frame({"town": ["b", None, "a", "b", "a", "é"], "amt": [2.0, 1.0, None, 2.0, 5.0, 0.5],
-                   "tag": ["1", "2", "3", "4", "5", "6"]}, dtypes={"amt": NUMBER})
+    chunk = frame(
+        {
+            "town": ["b", None, "a", "b", "a", "é"],
+            "amt": [2.0, 1.0, None, 2.0, 5.0, 0.5],
+            "tag": ["1", "2", "3", "4", "5", "6"],
+        },
+        dtypes={"amt": NUMBER},
+    )
     out = apply(sort, {"by": ["town", "amt"], "descending": ["amt"]}, split_in(chunk, 2, 4), ctx)
     assert values(out["tag"]) == ["5", "3", "1", "4", "6", "2"]
     out = apply(sort, {"by": "amt", "nulls": "first"}, [chunk], ctx)
@@ -73,7 +77,7 @@ def test_sort_spills_and_merges_with_a_tiny_buffer(tmp_path, caplog):
     rng = np.random.default_rng(3)
     n = 20_000
     df = frame({"k": rng.integers(0, 50, n).astype(str).tolist(), "v": rng.random(n).tolist()}, dtypes={"v": NUMBER})
-    chunks = [df.iloc[i:i + 1000] for i in range(0, n, 1000)]
+    chunks = [df.iloc[i : i + 1000] for i in range(0, n, 1000)]
     with caplog.at_level(logging.INFO, logger="route"):
         out = apply(sort, {"by": ["k"], "buffer_mb": 0.05}, chunks, ctx)
     assert "sort spilled" in caplog.text
@@ -108,7 +112,7 @@ def test_limit_stops_reading_the_stream(ctx):
 
 def test_sample_rows_is_uniform_ordered_and_repeatable(ctx):
     big = frame({"i": [str(i) for i in range(1000)]})
-    chunks = [big.iloc[i:i + 100] for i in range(0, 1000, 100)]
+    chunks = [big.iloc[i : i + 100] for i in range(0, 1000, 100)]
     one = apply(sample, {"rows": 10, "seed": 5}, chunks, ctx)
     two = apply(sample, {"rows": 10, "seed": 5}, chunks, ctx)
     assert len(one) == 10 and one.index.is_monotonic_increasing
@@ -125,26 +129,40 @@ def test_sample_fraction(ctx):
     assert 850 < len(out) < 1150 and out.index.is_monotonic_increasing
 
 
-@pytest.mark.parametrize("rule, options", [
-    (dedupe, ["id"]), (dedupe, {"keys": ["id"], "keep": "last"}), (sort, {"by": "id"}),
-    (sort, {"by": ["id", "n"], "buffer_mb": 0.0001}), (limit, 3), (sample, {"rows": 2}), (sample, {"fraction": 0.5}),
-], ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    "rule, options",
+    [
+        (dedupe, ["id"]),
+        (dedupe, {"keys": ["id"], "keep": "last"}),
+        (sort, {"by": "id"}),
+        (sort, {"by": ["id", "n"], "buffer_mb": 0.0001}),
+        (limit, 3),
+        (sample, {"rows": 2}),
+        (sample, {"fraction": 0.5}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
 def test_row_rules_keep_the_contract(rule, options):
     check_rule(rule, options, TRICKY)
 
 
 # --- a larger stream, against pandas on the whole table ---------------------------------------
 
+
 @pytest.fixture(scope="module")
 def stream300k():
     n, rng = 300_000, np.random.default_rng(11)
     town = rng.integers(0, 40_000, n).astype(str).astype(object)
     town[rng.random(n) < 0.02] = None
-    df = pd.DataFrame({"town": pd.array(town, dtype=TEXT),
-                       "year": pd.array(rng.integers(2000, 2004, n), dtype=INTEGER),
-                       "amount": pd.array(np.round(rng.random(n) * 1000, 2), dtype=NUMBER)},
-                      index=pd.RangeIndex(2, n + 2))
-    return df, [df.iloc[i:i + 10_000] for i in range(0, n, 10_000)]
+    df = pd.DataFrame(
+        {
+            "town": pd.array(town, dtype=TEXT),
+            "year": pd.array(rng.integers(2000, 2004, n), dtype=INTEGER),
+            "amount": pd.array(np.round(rng.random(n) * 1000, 2), dtype=NUMBER),
+        },
+        index=pd.RangeIndex(2, n + 2),
+    )
+    return df, [df.iloc[i : i + 10_000] for i in range(0, n, 10_000)]
 
 
 @pytest.mark.parametrize("keep", ["first", "last"])

@@ -1,12 +1,11 @@
 """Text rules on awkward values: nulls, empty results, unicode, numbers where text was expected."""
 
 import pytest
+from rulekit import INTEGER, TEXT, apply, frame, make_ctx, rejects, values
 
-from pipeline.errors import OptionError, RunFailed
+from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.testing import check_rule
 from transforms.text_extra import concat, normalize_space, pad, regex_extract, regex_replace, split, truncate
-
-from rulekit import INTEGER, TEXT, apply, frame, make_ctx, rejects, values
 
 
 @pytest.fixture
@@ -29,15 +28,20 @@ def test_regex_replace_groups_case_and_numbers(ctx):
     assert values(out["name"]) == ["John Smith", "jane DOE", None]
     out = apply(regex_replace, {"columns": ["n"], "pattern": "^1", "replacement": "one-"}, chunk, ctx)
     assert values(out["n"]) == ["7", None, "one-2"] and out["n"].dtype == TEXT
-    out = apply(regex_replace, {"columns": "name", "pattern": "doe", "replacement": "X", "ignore_case": True}, chunk, ctx)
+    out = apply(
+        regex_replace, {"columns": "name", "pattern": "doe", "replacement": "X", "ignore_case": True}, chunk, ctx
+    )
     assert values(out["name"]) == ["Smith, John", "X, jane", None]
 
 
-@pytest.mark.parametrize("options, path, message", [
-    ({"columns": "a", "pattern": "(unclosed"}, ("pattern",), "invalid regular expression '(unclosed': missing )"),
-    ({"columns": "a", "pattern": "(a)", "replacement": r"\g<1>"}, ("replacement",), r"refer to groups as \1"),
-    ({"columns": "a", "pattern": "(a)", "replacement": r"\2"}, ("replacement",), "does not fit the pattern"),
-])
+@pytest.mark.parametrize(
+    "options, path, message",
+    [
+        ({"columns": "a", "pattern": "(unclosed"}, ("pattern",), "invalid regular expression '(unclosed': missing )"),
+        ({"columns": "a", "pattern": "(a)", "replacement": r"\g<1>"}, ("replacement",), r"refer to groups as \1"),
+        ({"columns": "a", "pattern": "(a)", "replacement": r"\2"}, ("replacement",), "does not fit the pattern"),
+    ],
+)
 def test_regex_replace_bad_options(ctx, options, path, message):
     with pytest.raises(OptionError) as err:
         apply(regex_replace, options, frame({"a": ["x"]}), ctx)
@@ -55,25 +59,35 @@ def test_regex_extract_named_groups_and_unmatched_null(ctx):
 
 def test_regex_extract_into_unnamed_groups_and_reject(ctx):
     chunk = frame({"where": ["Hartford, CT", "[x] (y)", None, "Zürich, ZH"]})
-    out = apply(regex_extract, {"column": "where", "pattern": r"^([^,\[(]+), ([A-Z]{2})$", "into": ["city", "state"],
-                                "unmatched": "reject"}, chunk, ctx)
+    out = apply(
+        regex_extract,
+        {"column": "where", "pattern": r"^([^,\[(]+), ([A-Z]{2})$", "into": ["city", "state"], "unmatched": "reject"},
+        chunk,
+        ctx,
+    )
     assert out.index.tolist() == [2, 4, 5]
     assert values(out["city"]) == ["Hartford", None, "Zürich"]
     assert values(out["state"]) == ["CT", None, "ZH"]
-    assert rejects(ctx) == [{"line": "3", "column": "where", "value": "[x] (y)",
-                             "reason": "does not match '^([^,\\\\[(]+), ([A-Z]{2})$'"}]
+    assert rejects(ctx) == [
+        {"line": "3", "column": "where", "value": "[x] (y)", "reason": "does not match '^([^,\\\\[(]+), ([A-Z]{2})$'"}
+    ]
 
 
 def test_regex_extract_optional_group_that_did_not_take_part_is_null(ctx):
-    out = apply(regex_extract, {"column": "v", "pattern": r"(?P<a>\d+)(?:\.(?P<b>\d+))?"}, frame({"v": ["12.5", "7"]}), ctx)
+    out = apply(
+        regex_extract, {"column": "v", "pattern": r"(?P<a>\d+)(?:\.(?P<b>\d+))?"}, frame({"v": ["12.5", "7"]}), ctx
+    )
     assert values(out["a"]) == ["12", "7"] and values(out["b"]) == ["5", None]
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"column": "v", "pattern": "abc"}, "the pattern has no groups"),
-    ({"column": "v", "pattern": "(a)(b)"}, "name every group"),
-    ({"column": "v", "pattern": "(a)", "into": ["x", "y"]}, "`into` names 2 columns but the pattern has 1 groups"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"column": "v", "pattern": "abc"}, "the pattern has no groups"),
+        ({"column": "v", "pattern": "(a)(b)"}, "name every group"),
+        ({"column": "v", "pattern": "(a)", "into": ["x", "y"]}, "`into` names 2 columns but the pattern has 1 groups"),
+    ],
+)
 def test_regex_extract_bad_options(ctx, options, message):
     with pytest.raises(OptionError, match=message):
         apply(regex_extract, options, frame({"v": ["a"]}), ctx)
@@ -98,8 +112,14 @@ def test_split_rejects_both_separator_and_pattern(ctx):
 
 
 def test_concat_skips_nulls_with_their_separator(ctx):
-    chunk = frame({"street": ["1 Main St", None, None, "2 Elm"], "city": ["Hartford", "Avon", None, None],
-                   "zip": ["06103", None, None, 6001]}, dtypes={"zip": "object"})
+    chunk = frame(
+        {
+            "street": ["1 Main St", None, None, "2 Elm"],
+            "city": ["Hartford", "Avon", None, None],
+            "zip": ["06103", None, None, 6001],
+        },
+        dtypes={"zip": "object"},
+    )
     out = apply(concat, {"columns": ["street", "city", "zip"], "separator": ", ", "into": "address"}, chunk, ctx)
     assert values(out["address"]) == ["1 Main St, Hartford, 06103", "Avon", None, "2 Elm, 6001"]
     out = apply(concat, {"columns": ["street", "city"], "separator": "/", "into": "a", "skip_nulls": False}, chunk, ctx)
@@ -139,15 +159,19 @@ def test_missing_column_names_the_nearest(ctx):
         apply(pad, {"columns": "zp", "width": 5}, frame({"zip": ["1"]}), ctx)
 
 
-@pytest.mark.parametrize("rule, options", [
-    (regex_replace, {"columns": ["a", "n"], "pattern": r"\d", "replacement": "#"}),
-    (regex_extract, {"column": "a", "pattern": r"(?P<w>\w+) (?P<d>\d)", "unmatched": "reject"}),
-    (split, {"column": "a", "separator": " ", "into": ["p", "q"]}),
-    (concat, {"columns": ["a", "n"], "into": "c", "separator": "-"}),
-    (pad, {"columns": ["n"], "width": 4}),
-    (normalize_space, "a"),
-    (truncate, {"columns": "a", "length": 2, "ellipsis": "."}),
-], ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    "rule, options",
+    [
+        (regex_replace, {"columns": ["a", "n"], "pattern": r"\d", "replacement": "#"}),
+        (regex_extract, {"column": "a", "pattern": r"(?P<w>\w+) (?P<d>\d)", "unmatched": "reject"}),
+        (split, {"column": "a", "separator": " ", "into": ["p", "q"]}),
+        (concat, {"columns": ["a", "n"], "into": "c", "separator": "-"}),
+        (pad, {"columns": ["n"], "width": 4}),
+        (normalize_space, "a"),
+        (truncate, {"columns": "a", "length": 2, "ellipsis": "."}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
 def test_text_rules_keep_the_contract(rule, options):
     sample = frame({"a": ["x 1", None, "é  2", "", "zz 9", "日本"], "n": [1, None, 3, 1, 2, 2]}, dtypes={"n": INTEGER})
     check_rule(rule, options, sample)

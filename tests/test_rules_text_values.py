@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from rulekit import BOOLEAN, DATE, INTEGER, NUMBER, TEXT, apply, frame, make_ctx, rejects, values
 
-from pipeline import dtypes
-from pipeline.errors import OptionError, RunFailed
+from pipeline.basics import dtypes
+from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.testing import bind_options, check_rule
 from transforms.text import lower, title, trim, upper
 from transforms.values import fill, replace
@@ -20,18 +20,43 @@ NY = ZoneInfo("America/New_York")
 
 @pytest.fixture
 def chunk():
-    return frame({"name": ["  o'brien ", "DON'T STOP", "3RD  STREET", "jean-luc PICARD", " \u00a0\t", None,
-                           "ÉCOLE élise", "mcdonald's 21ST", "it’s 2ND"],
-                  "code": ["06103", " ab ", "x", "y", "z", None, "é", "ß", "q"],
-                  "n": [1, 2, 3, 4, 5, 6, 7, 8, 9]}, dtypes={"n": INTEGER}, source="towns.csv")
+    return frame(
+        {
+            "name": [
+                "  o'brien ",
+                "DON'T STOP",
+                "3RD  STREET",
+                "jean-luc PICARD",
+                " \u00a0\t",
+                None,
+                "ÉCOLE élise",
+                "mcdonald's 21ST",
+                "it’s 2ND",
+            ],
+            "code": ["06103", " ab ", "x", "y", "z", None, "é", "ß", "q"],
+            "n": [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        },
+        dtypes={"n": INTEGER},
+        source="towns.csv",
+    )
 
 
 # trim -----------------------------------------------------------------------------------------
 
+
 def test_trim_removes_unicode_whitespace_and_blank_values_become_null(chunk, tmp_path):
     out = apply(trim, ["name", "code"], chunk, make_ctx(tmp_path))
-    assert values(out["name"]) == ["o'brien", "DON'T STOP", "3RD  STREET", "jean-luc PICARD", None, None,
-                                   "ÉCOLE élise", "mcdonald's 21ST", "it’s 2ND"]
+    assert values(out["name"]) == [
+        "o'brien",
+        "DON'T STOP",
+        "3RD  STREET",
+        "jean-luc PICARD",
+        None,
+        None,
+        "ÉCOLE élise",
+        "mcdonald's 21ST",
+        "it’s 2ND",
+    ]
     assert values(out["code"]) == ["06103", "ab", "x", "y", "z", None, "é", "ß", "q"]
     assert out["name"].dtype == TEXT and list(out.index) == list(chunk.index)
     assert out.attrs["source"] == "towns.csv"
@@ -41,8 +66,9 @@ def test_trim_removes_unicode_whitespace_and_blank_values_become_null(chunk, tmp
 def test_trim_can_collapse_inner_whitespace_and_keep_empty_values(chunk, tmp_path):
     out = apply(trim, {"columns": "name", "collapse": True, "keep_empty": True}, chunk, make_ctx(tmp_path))
     assert values(out["name"])[2:6] == ["3RD STREET", "jean-luc PICARD", "", None]
-    out = apply(trim, {"columns": ["t"], "collapse": True}, frame({"t": ["a\u00a0\u00a0b \t\n c\u2003"]}),
-                make_ctx(tmp_path))
+    out = apply(
+        trim, {"columns": ["t"], "collapse": True}, frame({"t": ["a\u00a0\u00a0b \t\n c\u2003"]}), make_ctx(tmp_path)
+    )
     assert values(out["t"]) == ["a b c"]
 
 
@@ -60,6 +86,7 @@ def test_trim_of_a_list_holding_all_means_the_column_named_all(tmp_path):
 
 # upper, lower, title --------------------------------------------------------------------------
 
+
 def test_upper_and_lower_map_each_character(chunk, tmp_path):
     up = apply(upper, ["code"], chunk, make_ctx(tmp_path))
     assert values(up["code"]) == ["06103", " AB ", "X", "Y", "Z", None, "É", "ẞ", "Q"]
@@ -69,21 +96,36 @@ def test_upper_and_lower_map_each_character(chunk, tmp_path):
 
 def test_title_case_handles_unicode_apostrophes_hyphens_and_ordinals(chunk, tmp_path):
     out = apply(title, ["name"], chunk, make_ctx(tmp_path))
-    assert values(out["name"]) == ["  O'Brien ", "Don't Stop", "3rd  Street", "Jean-Luc Picard", " \u00a0\t", None,
-                                   "École Élise", "Mcdonald's 21st", "It’s 2nd"]
+    assert values(out["name"]) == [
+        "  O'Brien ",
+        "Don't Stop",
+        "3rd  Street",
+        "Jean-Luc Picard",
+        " \u00a0\t",
+        None,
+        "École Élise",
+        "Mcdonald's 21st",
+        "It’s 2nd",
+    ]
 
 
 def test_title_case_of_contractions_and_names(tmp_path):
-    out = apply(title, "t", frame({"t": ["THEY'RE WE'VE I'LL I'M SHE'D", "D'ANGELO O'NEIL", "APT 4B", "1ST2ND"]}),
-                make_ctx(tmp_path))
+    out = apply(
+        title,
+        "t",
+        frame({"t": ["THEY'RE WE'VE I'LL I'M SHE'D", "D'ANGELO O'NEIL", "APT 4B", "1ST2ND"]}),
+        make_ctx(tmp_path),
+    )
     assert values(out["t"]) == ["They're We've I'll I'm She'd", "D'Angelo O'Neil", "Apt 4B", "1st2nd"]
 
 
 def test_text_rules_refuse_a_named_column_that_is_not_text(chunk, tmp_path):
     with pytest.raises(RunFailed) as err:
         apply(upper, ["name", "n"], chunk, make_ctx(tmp_path))
-    assert str(err.value) == ("upper: column 'n' is integer, not text; upper changes text columns only "
-                              "(cast it to text first if that is what you mean)")
+    assert str(err.value) == (
+        "upper: column 'n' is integer, not text; upper changes text columns only "
+        "(cast it to text first if that is what you mean)"
+    )
 
 
 def test_text_rules_name_the_nearest_column_when_one_is_missing(chunk, tmp_path):
@@ -115,17 +157,29 @@ def test_text_rules_on_an_empty_and_an_all_null_chunk(tmp_path):
 
 # fill -----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def typed():
-    return frame({"s": ["x", None, "N/A"], "i": [1, None, -1], "f": [None, 2.5, None],
-                  "d": [None, dt.date(2020, 1, 1), None], "b": [None, True, None],
-                  "t": [None, None, dt.datetime(2024, 1, 1, 5, tzinfo=dt.timezone.utc)]},
-                 dtypes={"i": INTEGER, "f": NUMBER, "d": DATE, "b": BOOLEAN, "t": dtypes.datetime_dtype("America/New_York")})
+    return frame(
+        {
+            "s": ["x", None, "N/A"],
+            "i": [1, None, -1],
+            "f": [None, 2.5, None],
+            "d": [None, dt.date(2020, 1, 1), None],
+            "b": [None, True, None],
+            "t": [None, None, dt.datetime(2024, 1, 1, 5, tzinfo=dt.UTC)],
+        },
+        dtypes={"i": INTEGER, "f": NUMBER, "d": DATE, "b": BOOLEAN, "t": dtypes.datetime_dtype("America/New_York")},
+    )
 
 
 def test_fill_puts_a_default_of_the_column_type_where_values_are_null(typed, tmp_path):
-    out = apply(fill, {"s": "none", "i": 0, "f": 1, "d": dt.date(2099, 12, 31), "b": "no",
-                       "t": "2024-03-01T10:00:00"}, typed, make_ctx(tmp_path))
+    out = apply(
+        fill,
+        {"s": "none", "i": 0, "f": 1, "d": dt.date(2099, 12, 31), "b": "no", "t": "2024-03-01T10:00:00"},
+        typed,
+        make_ctx(tmp_path),
+    )
     assert values(out["s"]) == ["x", "none", "N/A"]
     assert values(out["i"]) == [1, 0, -1]
     assert values(out["f"]) == [1.0, 2.5, 1.0]
@@ -136,16 +190,28 @@ def test_fill_puts_a_default_of_the_column_type_where_values_are_null(typed, tmp
     assert values(typed["s"]) == ["x", None, "N/A"]
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"s": 6103}, "fill: the default 6103 for text column 's' is not text; write it in quotes in the route "
-                  "(YAML reads 06103 as a number and yes as true)"),
-    ({"s": True}, "fill: the default true for text column 's' is not text; write it in quotes in the route "
-                  "(YAML reads 06103 as a number and yes as true)"),
-    ({"i": "abc"}, "fill: the default 'abc' for integer column 'i' is not an integer"),
-    ({"i": 1.5}, "fill: the default 1.5 for integer column 'i' is not an integer"),
-    ({"d": "2020-13-01"}, "fill: the default '2020-13-01' for date column 'd' is not a date (write it as YYYY-MM-DD)"),
-    ({"b": "maybe"}, "fill: the default 'maybe' for boolean column 'b' is not true or false"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            {"s": 6103},
+            "fill: the default 6103 for text column 's' is not text; write it in quotes in the route "
+            "(YAML reads 06103 as a number and yes as true)",
+        ),
+        (
+            {"s": True},
+            "fill: the default true for text column 's' is not text; write it in quotes in the route "
+            "(YAML reads 06103 as a number and yes as true)",
+        ),
+        ({"i": "abc"}, "fill: the default 'abc' for integer column 'i' is not an integer"),
+        ({"i": 1.5}, "fill: the default 1.5 for integer column 'i' is not an integer"),
+        (
+            {"d": "2020-13-01"},
+            "fill: the default '2020-13-01' for date column 'd' is not a date (write it as YYYY-MM-DD)",
+        ),
+        ({"b": "maybe"}, "fill: the default 'maybe' for boolean column 'b' is not true or false"),
+    ],
+)
 def test_fill_with_a_default_of_another_type_fails_saying_how_to_write_it(typed, tmp_path, options, message):
     with pytest.raises(RunFailed) as err:
         apply(fill, options, typed, make_ctx(tmp_path))
@@ -165,11 +231,18 @@ def test_fill_of_a_missing_column_and_a_null_default(typed, tmp_path):
 
 # replace --------------------------------------------------------------------------------------
 
+
 def test_replace_maps_exact_values_and_can_map_to_null(tmp_path):
-    chunk = frame({"town": ["Hartfrod", "hartfrod", "W Hartford", "N/A", None, "Hartford "],
-                   "salary": [1, -1, 3, -1, None, 5]}, dtypes={"salary": INTEGER})
-    out = apply(replace, {"town": {"Hartfrod": "Hartford", "W Hartford": "West Hartford", "N/A": None},
-                          "salary": {-1: None}}, chunk, make_ctx(tmp_path))
+    chunk = frame(
+        {"town": ["Hartfrod", "hartfrod", "W Hartford", "N/A", None, "Hartford "], "salary": [1, -1, 3, -1, None, 5]},
+        dtypes={"salary": INTEGER},
+    )
+    out = apply(
+        replace,
+        {"town": {"Hartfrod": "Hartford", "W Hartford": "West Hartford", "N/A": None}, "salary": {-1: None}},
+        chunk,
+        make_ctx(tmp_path),
+    )
     assert values(out["town"]) == ["Hartford", "hartfrod", "West Hartford", None, None, "Hartford "]
     assert values(out["salary"]) == [1, None, 3, None, None, 5]
     assert out["salary"].dtype == INTEGER and out["town"].dtype == TEXT
@@ -190,8 +263,10 @@ def test_replace_works_on_dates_and_booleans(typed, tmp_path):
 def test_replace_with_an_unquoted_number_for_a_text_column_fails(tmp_path):
     with pytest.raises(RunFailed) as err:
         apply(replace, {"zip": {6103: "06103"}}, frame({"zip": ["6103"]}), make_ctx(tmp_path))
-    assert str(err.value) == ("replace: the value 6103 for text column 'zip' is not text; write it in quotes "
-                              "in the route (YAML reads 06103 as a number and yes as true)")
+    assert str(err.value) == (
+        "replace: the value 6103 for text column 'zip' is not text; write it in quotes "
+        "in the route (YAML reads 06103 as a number and yes as true)"
+    )
 
 
 def test_replace_options_are_checked(tmp_path):

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from pipeline.logdataset import LOG_FIELDS, create_log_dataset
+from pipeline.ops.logdataset import LOG_FIELDS, create_log_dataset
 from pipeline.portal import LocalPortal
 
 DATA = "id,amount\n1,10\n2,abc\n3,7\n"
@@ -16,7 +16,8 @@ DATA = "id,amount\n1,10\n2,abc\n3,7\n"
 
 def write_route(folder, extra_rule: str = "", source: str = "data.csv", name: str = "payments"):
     route = folder / f"{name}.yaml"
-    route.write_text(textwrap.dedent(f"""\
+    route.write_text(
+        textwrap.dedent(f"""\
         name: {name}
         source:
           csv: {{path: {source}}}
@@ -27,7 +28,8 @@ def write_route(folder, extra_rule: str = "", source: str = "data.csv", name: st
           - name: out
             deliver:
               csv: {{path: out.csv}}
-        """))
+        """)
+    )
     (folder / "data.csv").write_text(DATA)
     return route
 
@@ -49,7 +51,8 @@ def test_each_run_has_a_plain_log_file_with_secrets_masked(tmp_path, route_cli):
     assert f"INFO    route payments run {run_id} started route_file={route}" in lines[0]
     assert lines[-1].split(" ", 2)[2] == (
         f"INFO    route payments run {run_id} ended: success; 3 rows read, 1 rejected, 2 delivered in "
-        + lines[-1].split(" delivered in ")[1])
+        + lines[-1].split(" delivered in ")[1]
+    )
     assert f"rejects_file={tmp_path}/.route/rejects/payments-{run_id}.csv" in lines[-1]
 
 
@@ -59,8 +62,9 @@ def test_json_lines_logs_and_the_masked_error(tmp_path, route_cli):
     result = route_cli("execute", "--json", str(route), env={"DATA_SECRET": "hidden-name"})
     assert result.exit_code == 1
     run_id = run_id_of(result)
-    records = [json.loads(line) for line in
-               (tmp_path / ".route" / "logs" / f"payments-{run_id}.log").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (tmp_path / ".route" / "logs" / f"payments-{run_id}.log").read_text().splitlines()
+    ]
     assert all(r["route"] == "payments" and r["run_id"] == run_id for r in records)
     assert records[0]["message"] == f"route payments run {run_id} started"
     assert records[0]["route_file"] == str(route)
@@ -76,8 +80,12 @@ def test_json_report_is_written_next_to_the_rejects(tmp_path, route_cli):
     rejects = tmp_path / ".route" / "rejects"
     assert sorted(p.name for p in rejects.iterdir()) == [f"payments-{run_id}.csv", f"payments-{run_id}.json"]
     report = json.loads((rejects / f"payments-{run_id}.json").read_text())
-    assert (report["status"], report["rows_read"], report["rows_rejected"], report["rows_delivered"]) == \
-        ("success", 3, 1, 2)
+    assert (report["status"], report["rows_read"], report["rows_rejected"], report["rows_delivered"]) == (
+        "success",
+        3,
+        1,
+        2,
+    )
     assert report["log_file"] == str(tmp_path / ".route" / "logs" / f"payments-{run_id}.log")
     assert report["rejects_file"] == str(rejects / f"payments-{run_id}.csv")
     assert report["notifications"] == [] and report["log_dataset"] is None
@@ -87,7 +95,9 @@ def test_old_log_files_are_removed_beyond_keep(tmp_path, route_cli):
     (tmp_path / "defaults.yaml").write_text("logs: {keep: 2}\n")
     route = write_route(tmp_path)
     ids = [run_id_of(route_cli("execute", "--json", str(route))) for _ in range(3)]
-    assert sorted(p.name for p in (tmp_path / ".route" / "logs").iterdir()) == [f"payments-{i}.log" for i in sorted(ids)[1:]]
+    assert sorted(p.name for p in (tmp_path / ".route" / "logs").iterdir()) == [
+        f"payments-{i}.log" for i in sorted(ids)[1:]
+    ]
 
 
 @pytest.fixture
@@ -104,20 +114,28 @@ def test_every_run_adds_a_row_to_the_log_dataset(tmp_path, route_cli, portal):
     dataset = create_log_dataset(server.url, {"username": "logger", "password": "log-pa55"})
     columns = [(c["fieldName"], c["dataTypeName"]) for c in portal.view(dataset)["columns"]]
     assert columns == [(f, t) for f, _, t in LOG_FIELDS]
-    (tmp_path / "defaults.yaml").write_text(textwrap.dedent(f"""\
+    (tmp_path / "defaults.yaml").write_text(
+        textwrap.dedent(f"""\
         socrata:
           domain: {server.url}
           auth: {{username: logger, password: "${{LOG_PASSWORD}}"}}
         log_dataset: {{dataset: {dataset}}}
-        """))
+        """)
+    )
     route = write_route(tmp_path)
     ok = route_cli("execute", "--json", str(route), env={"LOG_PASSWORD": "log-pa55"})
     (tmp_path / "data.csv").unlink()
     failed = route_cli("execute", "--json", str(route), env={"LOG_PASSWORD": "log-pa55"})
     rows = {r["run_id"]: r for r in portal.rows(dataset)}
     good, bad = rows[run_id_of(ok)], rows[run_id_of(failed)]
-    assert (good["route"], good["status"], good["rows_read"], good["rows_created"], good["rows_rejected"],
-            good["rows_delivered"]) == ("payments", "success", "3", "2", "1", "2")
+    assert (
+        good["route"],
+        good["status"],
+        good["rows_read"],
+        good["rows_created"],
+        good["rows_rejected"],
+        good["rows_delivered"],
+    ) == ("payments", "success", "3", "2", "1", "2")
     assert "error" not in good
     assert good["targets"] == f"out: delivered 2 -> {tmp_path / 'out.csv'}"
     assert bad["status"] == "failed" and "data.csv" in bad["error"]
@@ -128,15 +146,19 @@ def test_every_run_adds_a_row_to_the_log_dataset(tmp_path, route_cli, portal):
 
 def test_a_log_dataset_that_refuses_does_not_fail_the_run(tmp_path, route_cli, portal):
     portal, server = portal
-    (tmp_path / "defaults.yaml").write_text(textwrap.dedent(f"""\
+    (tmp_path / "defaults.yaml").write_text(
+        textwrap.dedent(f"""\
         log_dataset: {{dataset: none-0000, domain: "{server.url}", auth: {{username: logger, password: wrong}}}}
-        """))
+        """)
+    )
     result = route_cli("execute", "--json", str(route := write_route(tmp_path)))
     assert result.exit_code == 0
     run_id = run_id_of(result)
     log = (tmp_path / ".route" / "logs" / f"payments-{run_id}.log").read_text()
-    assert (f"WARNING could not add this run to the log dataset none-0000: upsert of this run's row: the portal on "
-            f"{server.url} refused the credentials (HTTP 401)") in log
+    assert (
+        f"WARNING could not add this run to the log dataset none-0000: upsert of this run's row: the portal on "
+        f"{server.url} refused the credentials (HTTP 401)"
+    ) in log
     assert "wrong" not in log
     assert route.exists()
 

@@ -13,9 +13,8 @@ import textwrap
 import time
 from pathlib import Path
 
-
-from pipeline.history import History
-from pipeline.scheduling.scheduler import Scheduler
+from pipeline.ops.scheduling.scheduler import Scheduler
+from pipeline.runs.history import History
 
 TESTS = Path(__file__).parent
 
@@ -25,7 +24,7 @@ class FakeClock:
     starts a day ahead of the real one and only moves forward."""
 
     def __init__(self):
-        now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+        now = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
         self.t = now.replace(minute=(now.minute // 10) * 10, second=30, microsecond=0)  # an even minute, :30
         self.start = self.t
 
@@ -42,7 +41,8 @@ class FakeClock:
 def route(folder: Path, name: str, schedule: str = "* * * * *", record: str = "", out: str | None = None) -> Path:
     path = folder / f"{name}.yaml"
     options = f"{{log: {folder / 'runs.log'}{', ' + record if record else ''}}}"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         name: {name}
         schedule: "{schedule}"
         source: {{csv: {{path: data.csv}}}}
@@ -50,16 +50,23 @@ def route(folder: Path, name: str, schedule: str = "* * * * *", record: str = ""
           - unattended_plugins:record: {options}
         targets:
           - name: out
-            deliver: {{csv: {{path: {out or 'out-' + name + '.csv'}}}}}
-        """))
+            deliver: {{csv: {{path: {out or "out-" + name + ".csv"}}}}}
+        """)
+    )
     (folder / "data.csv").write_text("id,v\n1,a\n2,b\n")
     return path
 
 
 def scheduler(folder: Path, clock: FakeClock, isolation: str = "thread", workers: int = 2) -> Scheduler:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
-    return Scheduler([folder], variables=env, workers=workers, isolation=isolation, clock=clock,
-                     log=logging.getLogger("test.schedule"))
+    return Scheduler(
+        [folder],
+        variables=env,
+        workers=workers,
+        isolation=isolation,
+        clock=clock,
+        log=logging.getLogger("test.schedule"),
+    )
 
 
 def minute(s: Scheduler, clock: FakeClock, m: int, timeout: float = 30) -> list[str]:
@@ -175,8 +182,9 @@ def test_crashing_and_invalid_routes_do_not_stop_the_scheduler(tmp_path):
     assert outcomes["crash"].status == "crashed"
     runs = {r["route"]: r for r in History(tmp_path / ".route").runs(limit=10)}
     assert runs["crash"]["status"] == "failed"
-    assert runs["crash"]["error"] == ("the run crashed: the run process ended with exit code 3 before reporting "
-                                      "a result; see the run's log file")
+    assert runs["crash"]["error"] == (
+        "the run crashed: the run process ended with exit code 3 before reporting a result; see the run's log file"
+    )
     broken = next(e for e in s.catalog.routes() if e.name == "broken")
     assert broken.problem.startswith(f"{tmp_path / 'broken.yaml'}:2:11: schedule: '61 * * * *' is not a valid cron")
 
@@ -195,8 +203,12 @@ def test_schedule_once_runs_what_is_due_and_exits(tmp_path, route_cli):
 def schedule_process(folder: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
     err = folder / "scheduler.err"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "schedule", str(folder), *args],
-                            stdout=subprocess.DEVNULL, stderr=open(err, "wb"), env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "schedule", str(folder), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=open(err, "wb"),
+        env=env,
+    )
     return proc, err
 
 
@@ -234,7 +246,7 @@ def test_sigterm_lets_a_running_route_finish(tmp_path):
 
 
 def test_print_crontab_systemd_and_task_scheduler(tmp_path, route_cli):
-    from pipeline.scheduling.printers import route_program
+    from pipeline.ops.scheduling.printers import route_program
 
     route(tmp_path, "weekday", "0 6 * * MON-FRI")
     path = route(tmp_path, "zoned", "30 7 1 * MON")
@@ -259,18 +271,21 @@ def test_print_crontab_systemd_and_task_scheduler(tmp_path, route_cli):
         "OnCalendar=Mon *-*-* 07:30:00 America/New_York",
     ]
     assert f"ExecStart={prog} execute --quiet {tmp_path / 'weekday.yaml'}" in systemd
-    windows = [line for line in route_cli("schedule", "--print", "windows", str(tmp_path)).stdout.splitlines()
-               if line.startswith("schtasks")]
+    windows = [
+        line
+        for line in route_cli("schedule", "--print", "windows", str(tmp_path)).stdout.splitlines()
+        if line.startswith("schtasks")
+    ]
     assert [line.split(" /TR ")[0] for line in windows] == [
         "schtasks /Create /F /TN route\\quarter /SC MINUTE /MO 15",
         "schtasks /Create /F /TN route\\weekday /SC WEEKLY /D MON,TUE,WED,THU,FRI /ST 06:00",
         "schtasks /Create /F /TN route\\zoned /SC MINUTE /MO 1",
     ]
-    assert windows[2].endswith(f"schedule --once {tmp_path / 'zoned.yaml'}\"")
+    assert windows[2].endswith(f'schedule --once {tmp_path / "zoned.yaml"}"')
 
 
 def test_route_execute_refuses_to_run_a_route_that_is_running(tmp_path, route_cli):
-    from pipeline.scheduling.locks import RouteLock
+    from pipeline.runs.locks import RouteLock
 
     path = route(tmp_path, "busy")
     held = RouteLock(tmp_path / ".route", "busy")
@@ -278,8 +293,10 @@ def test_route_execute_refuses_to_run_a_route_that_is_running(tmp_path, route_cl
     try:
         result = route_cli("execute", str(path))
         assert result.exit_code == 1
-        assert result.stderr.strip() == (f"error: route busy is already running (process {os.getpid()}, lock "
-                                         f"{tmp_path / '.route' / 'locks' / 'busy.lock'}); this run was not started")
+        assert result.stderr.strip() == (
+            f"error: route busy is already running (process {os.getpid()}, lock "
+            f"{tmp_path / '.route' / 'locks' / 'busy.lock'}); this run was not started"
+        )
     finally:
         held.release()
     assert route_cli("execute", str(path)).exit_code == 0

@@ -14,14 +14,14 @@ from pathlib import Path
 import jsonschema
 import pandas as pd
 import pytest
+from sourcekit import logged, make_ctx, rejects, rows
 
-from pipeline.context import StepContext
-from pipeline.dtypes import TEXT
-from pipeline.errors import OptionError, RunFailed
-from pipeline.plugins import spec_of
+from pipeline.basics.context import StepContext
+from pipeline.basics.dtypes import TEXT
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import spec_of
 from pipeline.sources import csv_readers, csv_stream
 from pipeline.sources.csv import CsvSource
-from sourcekit import logged, make_ctx, rejects, rows
 
 ENGINES = ["pyarrow", "python"]
 
@@ -31,8 +31,9 @@ def engine(request):
     return request.param
 
 
-def read(tmp_path: Path, content: bytes | str, name: str = "data.csv", chunk_rows: int = 50_000,
-         **options) -> tuple[list[pd.DataFrame], StepContext]:
+def read(
+    tmp_path: Path, content: bytes | str, name: str = "data.csv", chunk_rows: int = 50_000, **options
+) -> tuple[list[pd.DataFrame], StepContext]:
     path = tmp_path / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
@@ -44,9 +45,9 @@ def read(tmp_path: Path, content: bytes | str, name: str = "data.csv", chunk_row
 
 # -- values are text, exactly as written ---------------------------------------------------------
 
+
 def test_values_are_text_never_guessed(tmp_path, engine):
-    chunks, _ = read(tmp_path, 'zip,amount,flag,note\n06103,1e5,NA,  padded \n00501,0012.50,TRUE,\n',
-                     engine=engine)
+    chunks, _ = read(tmp_path, "zip,amount,flag,note\n06103,1e5,NA,  padded \n00501,0012.50,TRUE,\n", engine=engine)
     assert rows(chunks) == [
         (2, {"zip": "06103", "amount": "1e5", "flag": "NA", "note": "  padded "}),
         (3, {"zip": "00501", "amount": "0012.50", "flag": "TRUE", "note": None}),
@@ -71,8 +72,12 @@ def test_quoted_fields_hold_delimiters_quotes_and_newlines(tmp_path, engine):
 def test_line_breaks_at_the_edges_of_values(tmp_path, engine):
     # "x\r" then "\ny": a CR ending one value and an LF starting the next are two line breaks.
     chunks, _ = read(tmp_path, 'a,b\n"x\r","\ny"\n3,4\n"\r\n",5\n6,7\n', engine=engine)
-    assert rows(chunks) == [(2, {"a": "x\r", "b": "\ny"}), (5, {"a": "3", "b": "4"}),
-                            (6, {"a": "\r\n", "b": "5"}), (8, {"a": "6", "b": "7"})]
+    assert rows(chunks) == [
+        (2, {"a": "x\r", "b": "\ny"}),
+        (5, {"a": "3", "b": "4"}),
+        (6, {"a": "\r\n", "b": "5"}),
+        (8, {"a": "6", "b": "7"}),
+    ]
 
 
 @pytest.mark.parametrize("pad", range(4))
@@ -86,11 +91,9 @@ def test_crlf_inside_a_value_across_read_boundaries(tmp_path, engine, pad, monke
 
 
 def test_bom_crlf_and_no_final_newline(tmp_path, engine):
-    chunks, _ = read(tmp_path, b'\xef\xbb\xbfcode,town\r\n06103,Hartford\r\n"06510","New\r\nHaven"',
-                     engine=engine)
+    chunks, _ = read(tmp_path, b'\xef\xbb\xbfcode,town\r\n06103,Hartford\r\n"06510","New\r\nHaven"', engine=engine)
     assert list(chunks[0].columns) == ["code", "town"]
-    assert rows(chunks) == [(2, {"code": "06103", "town": "Hartford"}),
-                            (3, {"code": "06510", "town": "New\r\nHaven"})]
+    assert rows(chunks) == [(2, {"code": "06103", "town": "Hartford"}), (3, {"code": "06510", "town": "New\r\nHaven"})]
 
 
 def test_blank_lines_and_empty_rows_are_no_rows(tmp_path, engine):
@@ -106,13 +109,16 @@ def test_null_values(tmp_path, engine):
 
 # -- ragged rows are rejected with their line, and reading goes on ----------------------------------
 
+
 def test_ragged_rows_rejected_with_line_numbers(tmp_path, engine):
-    data = ('id,name,town,zip\n'
-            '1,Ann,Hartford,06103\n'
-            '2,"Bob\nJr",Avon\n'                    # lines 3-4: 3 fields
-            '3,Cy,"New\nHaven",06510\n'              # lines 5-6
-            '4,Di,Derby,06418,extra\n'               # line 7: 5 fields
-            '5,Ed,Essex,06426\n')                    # line 8
+    data = (
+        "id,name,town,zip\n"
+        "1,Ann,Hartford,06103\n"
+        '2,"Bob\nJr",Avon\n'  # lines 3-4: 3 fields
+        '3,Cy,"New\nHaven",06510\n'  # lines 5-6
+        "4,Di,Derby,06418,extra\n"  # line 7: 5 fields
+        "5,Ed,Essex,06426\n"
+    )  # line 8
     chunks, ctx = read(tmp_path, data, engine=engine)
     assert [line for line, _ in rows(chunks)] == [2, 5, 8]
     assert rejects(tmp_path) == [
@@ -137,19 +143,24 @@ def test_unclosed_quote_stops_the_run(tmp_path, engine):
     assert str(err.value) == (
         "data.csv: the record starting on line 3 opens a quoted field that is never closed, so the "
         "rest of the file would be read into it; look for a stray quote character there (or set "
-        "quote: false if the file does not quote its fields)")
+        "quote: false if the file does not quote its fields)"
+    )
 
 
-@pytest.mark.parametrize("data, line", [
-    ('a,b\n1,"2\n3,4\n', 2),                                   # in the last column: 2 fields
-    ('a,b,c\n1,"x\ny",3\n1,2\n4,"five,6\n7,8,9', 5),            # after a break and a bad row
-])
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        ('a,b\n1,"2\n3,4\n', 2),  # in the last column: 2 fields
+        ('a,b,c\n1,"x\ny",3\n1,2\n4,"five,6\n7,8,9', 5),  # after a break and a bad row
+    ],
+)
 def test_unclosed_quote_names_the_record_line(tmp_path, engine, data, line):
     with pytest.raises(RunFailed, match=f"record starting on line {line} opens a quoted field"):
         read(tmp_path, data, engine=engine)
 
 
 # -- chunks ----------------------------------------------------------------------------------------
+
 
 def test_chunks_have_at_most_chunk_rows(tmp_path, engine):
     data = "n\n" + "".join(f"{i}\n" for i in range(7))
@@ -158,8 +169,11 @@ def test_chunks_have_at_most_chunk_rows(tmp_path, engine):
     assert [list(c.index) for c in chunks] == [[2, 3, 4], [5, 6, 7], [8]]
 
 
-@pytest.mark.parametrize("content,header", [("id,name\r\n\ufeff1,Ann\r\n", True),
-                                            ("\ufeff\ufeff1,Ann\n", False)], ids=["after-header", "second-bom"])
+@pytest.mark.parametrize(
+    "content,header",
+    [("id,name\r\n\ufeff1,Ann\r\n", True), ("\ufeff\ufeff1,Ann\n", False)],
+    ids=["after-header", "second-bom"],
+)
 def test_a_byte_order_mark_in_the_data_is_data(tmp_path, engine, content, header):
     """Only a byte order mark at the start of the file is one; pyarrow would also skip one at the
     start of the data it is given (the first record), the source keeps it there as data."""
@@ -179,8 +193,9 @@ def test_utf16_without_a_byte_order_mark_is_a_clean_error(tmp_path, engine, cont
 def test_empty_file_is_an_error_naming_it(tmp_path, engine, content):
     with pytest.raises(RunFailed) as caught:
         read(tmp_path, content, engine=engine)
-    assert str(caught.value) == ("data.csv is empty: it has no header line (and no rows); a csv source "
-                                 "file starts with its header")
+    assert str(caught.value) == (
+        "data.csv is empty: it has no header line (and no rows); a csv source file starts with its header"
+    )
 
 
 def test_empty_file_without_header_yields_nothing(tmp_path, engine):
@@ -204,6 +219,7 @@ def test_columns_reads_only_the_header(tmp_path):
 
 # -- options ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("delimiter", ["\t", "tab", "\\t", "TAB"])
 def test_tab_delimiter_spellings(tmp_path, delimiter):
     chunks, _ = read(tmp_path, "a\tb\n1,5\t2\n", delimiter=delimiter)
@@ -222,20 +238,21 @@ def test_non_ascii_delimiter(tmp_path):
 
 
 def test_semicolons_and_latin1(tmp_path, engine):
-    data = "ville;montant\nSaint-Étienne;1,5\n\"Besançon; Doubs\";2\n".encode("latin-1")
+    data = 'ville;montant\nSaint-Étienne;1,5\n"Besançon; Doubs";2\n'.encode("latin-1")
     chunks, _ = read(tmp_path, data, delimiter=";", encoding="latin-1", engine=engine)
-    assert rows(chunks) == [(2, {"ville": "Saint-Étienne", "montant": "1,5"}),
-                            (3, {"ville": "Besançon; Doubs", "montant": "2"})]
+    assert rows(chunks) == [
+        (2, {"ville": "Saint-Étienne", "montant": "1,5"}),
+        (3, {"ville": "Besançon; Doubs", "montant": "2"}),
+    ]
 
 
 def test_cp1252(tmp_path, engine):
-    chunks, _ = read(tmp_path, "item,price\n“Quoted” café,€5\n".encode("cp1252"), encoding="cp1252",
-                     engine=engine)
+    chunks, _ = read(tmp_path, "item,price\n“Quoted” café,€5\n".encode("cp1252"), encoding="cp1252", engine=engine)
     assert rows(chunks) == [(2, {"item": "“Quoted” café", "price": "€5"})]
 
 
 def test_utf16_with_bom(tmp_path, engine):
-    chunks, _ = read(tmp_path, "a,b\r\nÅ,\"x\r\ny\"\r\n".encode("utf-16"), encoding="utf-16", engine=engine)
+    chunks, _ = read(tmp_path, 'a,b\r\nÅ,"x\r\ny"\r\n'.encode("utf-16"), encoding="utf-16", engine=engine)
     assert list(chunks[0].columns) == ["a", "b"]
     assert rows(chunks) == [(2, {"a": "Å", "b": "x\r\ny"})]
 
@@ -269,8 +286,7 @@ def test_skip_rows_then_header(tmp_path, engine):
 
 
 def test_no_header_with_names(tmp_path, engine):
-    chunks, _ = read(tmp_path, "skip me\n1,2\n3,4,5\n", header=False, names=["x", "y"], skip_rows=1,
-                     engine=engine)
+    chunks, _ = read(tmp_path, "skip me\n1,2\n3,4,5\n", header=False, names=["x", "y"], skip_rows=1, engine=engine)
     assert rows(chunks) == [(2, {"x": "1", "y": "2"})]
     assert rejects(tmp_path) == [("3", "line 3 has 3 fields, names lists 2", "3,4,5")]
 
@@ -283,23 +299,23 @@ def test_no_header_without_names(tmp_path, engine):
 def test_empty_and_repeated_header_names(tmp_path, engine):
     chunks, ctx = read(tmp_path, "id,,name,name, \n1,2,3,4,5\n", engine=engine)
     assert list(chunks[0].columns) == ["id", "column_2", "name", "name_2", "column_5"]
-    assert logged(ctx, logging.WARNING) == ["data.csv: column 2 has no name; it is called column_2",
-                               "data.csv: column 4 repeats the name 'name'; it is called name_2",
-                               "data.csv: column 5 has no name; it is called column_5"]
+    assert logged(ctx, logging.WARNING) == [
+        "data.csv: column 2 has no name; it is called column_2",
+        "data.csv: column 4 repeats the name 'name'; it is called name_2",
+        "data.csv: column 5 has no name; it is called column_5",
+    ]
 
 
 def test_comment_lines(tmp_path):
-    data = ("# exported 2024-01-01\n"
-            "a,b\n"
-            "1,2\n"
-            "# a comment, with \"quotes\n"
-            "3,\"x\n# not a comment inside quotes\"\n"
-            "#4,5\n"
-            "6,7\n")
+    data = (
+        '# exported 2024-01-01\na,b\n1,2\n# a comment, with "quotes\n3,"x\n# not a comment inside quotes"\n#4,5\n6,7\n'
+    )
     chunks, ctx = read(tmp_path, data, comment="#")
-    assert rows(chunks) == [(3, {"a": "1", "b": "2"}),
-                            (5, {"a": "3", "b": "x\n# not a comment inside quotes"}),
-                            (8, {"a": "6", "b": "7"})]
+    assert rows(chunks) == [
+        (3, {"a": "1", "b": "2"}),
+        (5, {"a": "3", "b": "x\n# not a comment inside quotes"}),
+        (8, {"a": "6", "b": "7"}),
+    ]
     assert logged(ctx, logging.DEBUG) == ["data.csv: reading with Python's csv module"]
 
 
@@ -313,13 +329,16 @@ def test_one_column_header_hints_at_the_delimiter(tmp_path):
     chunks, ctx = read(tmp_path, "a;b;c\n1;2;3\n")
     assert list(chunks[0].columns) == ["a;b;c"]
     assert logged(ctx, logging.WARNING) == [
-        "data.csv: the header is one column, 'a;b;c'; if the file is separated by ';', set delimiter: ';'"]
+        "data.csv: the header is one column, 'a;b;c'; if the file is separated by ';', set delimiter: ';'"
+    ]
 
 
 def test_blank_header_row(tmp_path, engine):
     with pytest.raises(RunFailed) as err:
         read(tmp_path, "title\n\na,b\n", header_row=2, engine=engine)
-    assert str(err.value) == "data.csv: line 2 is blank, so it cannot be the header; set header_row to the header's line"
+    assert (
+        str(err.value) == "data.csv: line 2 is blank, so it cannot be the header; set header_row to the header's line"
+    )
 
 
 def test_file_column_and_glob_in_sorted_order(tmp_path, engine):
@@ -329,10 +348,12 @@ def test_file_column_and_glob_in_sorted_order(tmp_path, engine):
     ctx = make_ctx(tmp_path)
     chunks = list(CsvSource({"path": "in/*.csv", "file_column": "file", "engine": engine}, ctx).chunks())
     assert [c.attrs["source"] for c in chunks] == ["in/a.csv", "in/b.csv", "in/c.csv"]
-    assert rows(chunks) == [(2, {"id": "1", "v": "a", "file": "in/a.csv"}),
-                            (3, {"id": "2", "v": "b", "file": "in/a.csv"}),
-                            (2, {"id": "3", "v": "c", "file": "in/b.csv"}),
-                            (2, {"id": "4", "v": "d", "file": "in/c.csv"})]
+    assert rows(chunks) == [
+        (2, {"id": "1", "v": "a", "file": "in/a.csv"}),
+        (3, {"id": "2", "v": "b", "file": "in/a.csv"}),
+        (2, {"id": "3", "v": "c", "file": "in/b.csv"}),
+        (2, {"id": "4", "v": "d", "file": "in/c.csv"}),
+    ]
 
 
 def test_glob_files_with_other_columns_fail(tmp_path):
@@ -340,11 +361,14 @@ def test_glob_files_with_other_columns_fail(tmp_path):
     (tmp_path / "b.csv").write_text("id,w\n2,b\n")
     with pytest.raises(RunFailed) as err:
         list(CsvSource({"path": "*.csv"}, make_ctx(tmp_path)).chunks())
-    assert str(err.value) == ("b.csv: its columns differ from a.csv's (missing v; extra w); every file "
-                              "that *.csv matches must have the same columns")
+    assert str(err.value) == (
+        "b.csv: its columns differ from a.csv's (missing v; extra w); every file "
+        "that *.csv matches must have the same columns"
+    )
 
 
 # -- errors a user can cause -----------------------------------------------------------------------
+
 
 def test_missing_file(tmp_path):
     with pytest.raises(RunFailed) as err:
@@ -364,7 +388,8 @@ def test_invalid_utf8_names_line_and_byte(tmp_path, engine):
         read(tmp_path, data, engine=engine)
     assert str(err.value) == (
         "data.csv: line 3, byte offset 13 (0xe9) is not valid utf-8; if the file was saved by Excel "
-        "or another Windows program, set encoding: cp1252 (or latin-1)")
+        "or another Windows program, set encoding: cp1252 (or latin-1)"
+    )
 
 
 def test_invalid_utf8_deep_in_a_large_file(tmp_path):
@@ -376,35 +401,59 @@ def test_invalid_utf8_deep_in_a_large_file(tmp_path):
 def test_utf16_file_read_as_utf8(tmp_path):
     with pytest.raises(RunFailed) as err:
         read(tmp_path, "a,b\n1,2\n".encode("utf-16"))
-    assert str(err.value) == ("data.csv: line 1, byte offset 0 (0xff) is not valid utf-8; the file starts "
-                              "with a UTF-16 byte order mark: set encoding: utf-16")
+    assert str(err.value) == (
+        "data.csv: line 1, byte offset 0 (0xff) is not valid utf-8; the file starts "
+        "with a UTF-16 byte order mark: set encoding: utf-16"
+    )
 
 
 def test_invalid_cp1252_suggests_latin1(tmp_path):
     with pytest.raises(RunFailed) as err:
         read(tmp_path, b"a\n\x81\n", encoding="cp1252")
-    assert str(err.value) == ("data.csv: line 2, byte offset 2 (0x81) is not valid cp1252; "
-                              "set encoding: latin-1 (it accepts every byte)")
+    assert str(err.value) == (
+        "data.csv: line 2, byte offset 2 (0x81) is not valid cp1252; set encoding: latin-1 (it accepts every byte)"
+    )
 
 
-@pytest.mark.parametrize("options, path, message", [
-    ({"encoding": "klingon"}, ("encoding",),
-     "unknown encoding 'klingon'; use a Python codec name such as utf-8, cp1252, latin-1 or utf-16"),
-    ({"encoding": "rot13"}, ("encoding",), "'rot13' is not a text encoding"),
-    ({"delimiter": ";;"}, ("delimiter",),
-     "delimiter must be one character (or tab, comma, semicolon, pipe, space), not ';;'"),
-    ({"delimiter": '"'}, ("quote",), "quote and delimiter are both '\"'; they must differ"),
-    ({"names": ["a"]}, ("names",),
-     "names is for a file without a header: add header: false (to rename the header's columns, "
-     "use the rename rule)"),
-    ({"header": False, "header_row": 2}, ("header_row",),
-     "header_row needs a header; with header: false use skip_rows"),
-    ({"header_row": 2, "skip_rows": 1}, ("skip_rows",),
-     "give header_row (the header's line) or skip_rows (lines before the header), not both"),
-    ({"comment": "#", "engine": "pyarrow"}, ("engine",), "comment needs engine: python (or auto)"),
-    ({"delimiter": "§", "engine": "pyarrow"}, ("engine",),
-     "engine: pyarrow reads only ASCII delimiter, quote and escape characters; use engine: auto"),
-])
+@pytest.mark.parametrize(
+    "options, path, message",
+    [
+        (
+            {"encoding": "klingon"},
+            ("encoding",),
+            "unknown encoding 'klingon'; use a Python codec name such as utf-8, cp1252, latin-1 or utf-16",
+        ),
+        ({"encoding": "rot13"}, ("encoding",), "'rot13' is not a text encoding"),
+        (
+            {"delimiter": ";;"},
+            ("delimiter",),
+            "delimiter must be one character (or tab, comma, semicolon, pipe, space), not ';;'",
+        ),
+        ({"delimiter": '"'}, ("quote",), "quote and delimiter are both '\"'; they must differ"),
+        (
+            {"names": ["a"]},
+            ("names",),
+            "names is for a file without a header: add header: false (to rename the header's columns, "
+            "use the rename rule)",
+        ),
+        (
+            {"header": False, "header_row": 2},
+            ("header_row",),
+            "header_row needs a header; with header: false use skip_rows",
+        ),
+        (
+            {"header_row": 2, "skip_rows": 1},
+            ("skip_rows",),
+            "give header_row (the header's line) or skip_rows (lines before the header), not both",
+        ),
+        ({"comment": "#", "engine": "pyarrow"}, ("engine",), "comment needs engine: python (or auto)"),
+        (
+            {"delimiter": "§", "engine": "pyarrow"},
+            ("engine",),
+            "engine: pyarrow reads only ASCII delimiter, quote and escape characters; use engine: auto",
+        ),
+    ],
+)
 def test_option_errors(tmp_path, options, path, message):
     with pytest.raises(OptionError) as err:
         CsvSource({"path": "x.csv", **options}, make_ctx(tmp_path))
@@ -414,21 +463,49 @@ def test_option_errors(tmp_path, options, path, message):
 def test_options_schema():
     schema = spec_of(CsvSource).options_schema
     validator = jsonschema.Draft202012Validator(schema)
-    assert not list(validator.iter_errors({"path": "a.csv", "delimiter": "tab", "quote": False,
-                                           "escape": "\\", "header": False, "names": ["a"],
-                                           "skip_rows": 1, "comment": "#", "null_values": ["NA"],
-                                           "file_column": "f", "encoding": "cp1252"}))
+    assert not list(
+        validator.iter_errors(
+            {
+                "path": "a.csv",
+                "delimiter": "tab",
+                "quote": False,
+                "escape": "\\",
+                "header": False,
+                "names": ["a"],
+                "skip_rows": 1,
+                "comment": "#",
+                "null_values": ["NA"],
+                "file_column": "f",
+                "encoding": "cp1252",
+            }
+        )
+    )
     assert [e.message for e in validator.iter_errors({"path": "a.csv", "chunk_rows": 5})] == [
-        "Additional properties are not allowed ('chunk_rows' was unexpected)"]
+        "Additional properties are not allowed ('chunk_rows' was unexpected)"
+    ]
 
 
 # -- both readers agree with the truth on generated messy files ------------------------------------
 
+
 def _messy(seed: int, delimiter: str = ",", escape: str | None = None):
     """A messy file and what it holds: (line, values) of good rows and the lines of bad rows."""
     rnd = random.Random(seed)
-    values = ["", "06103", "a,b", "c;d", 'q"uote', "multi\nline", "cr\r\nlf", "lone\rcr", "  sp ",
-              "1e5", "x" * 300, "back\\slash", "#hash"]
+    values = [
+        "",
+        "06103",
+        "a,b",
+        "c;d",
+        'q"uote',
+        "multi\nline",
+        "cr\r\nlf",
+        "lone\rcr",
+        "  sp ",
+        "1e5",
+        "x" * 300,
+        "back\\slash",
+        "#hash",
+    ]
 
     def field(v):
         if escape and "\\" in v:
@@ -456,7 +533,7 @@ def _messy(seed: int, delimiter: str = ",", escape: str | None = None):
 
 @pytest.mark.parametrize("seed, delimiter, escape", [(1, ",", None), (2, ",", None), (3, ";", "\\")])
 def test_readers_agree_with_the_truth(tmp_path, engine, seed, delimiter, escape, monkeypatch):
-    monkeypatch.setattr(csv_readers, "PARSE_BLOCK", 4096)      # records cross pyarrow's blocks
+    monkeypatch.setattr(csv_readers, "PARSE_BLOCK", 4096)  # records cross pyarrow's blocks
     data, good, bad = _messy(seed, delimiter, escape)
     options = {"delimiter": delimiter, "escape": escape} if escape else {}
     chunks, _ = read(tmp_path, data, chunk_rows=997, engine=engine, **options)
@@ -465,6 +542,7 @@ def test_readers_agree_with_the_truth(tmp_path, engine, seed, delimiter, escape,
 
 
 # -- through the route command ---------------------------------------------------------------------
+
 
 def test_bad_option_is_reported_when_the_route_is_validated(write_route, route_cli):
     route = write_route("""
@@ -480,13 +558,16 @@ def test_bad_option_is_reported_when_the_route_is_validated(write_route, route_c
         """)
     result = route_cli("validate", str(route))
     assert result.exit_code == 2
-    assert (f"{route}:5:15: source.csv.encoding: unknown encoding 'klingon'; use a Python codec name "
-            "such as utf-8, cp1252, latin-1 or utf-16") in result.output
+    assert (
+        f"{route}:5:15: source.csv.encoding: unknown encoding 'klingon'; use a Python codec name "
+        "such as utf-8, cp1252, latin-1 or utf-16"
+    ) in result.output
 
 
 def test_route_execute_reads_a_messy_file(write_route, route_cli, tmp_path):
     data = b'\xef\xbb\xbfzip;town;note\r\n06103;Hartford;"a;b"\r\n06510;"New\r\nHaven"\r\n00501;Holtsville;x;y\r\n'
-    route = write_route("""
+    route = write_route(
+        """
         name: messy
         source:
           csv: {path: data.csv, delimiter: semicolon}
@@ -494,7 +575,9 @@ def test_route_execute_reads_a_messy_file(write_route, route_cli, tmp_path):
           - name: out
             deliver:
               jsonl: {path: out.jsonl}
-        """, **{"data.csv": data})
+        """,
+        **{"data.csv": data},
+    )
     result = route_cli("execute", str(route))
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out.jsonl").read_text().splitlines() == ['{"zip":"06103","town":"Hartford","note":"a;b"}']

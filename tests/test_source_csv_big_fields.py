@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from pipeline.errors import RunFailed
-from pipeline.sources.csv import CsvSource
 from sourcekit import make_ctx, rejects, rows
+
+from pipeline.basics.errors import RunFailed
+from pipeline.sources.csv import CsvSource
 
 MIB = 1 << 20
 ENGINES = ["pyarrow", "python"]
@@ -41,11 +41,16 @@ def test_a_20_mib_field_is_read(tmp_path, engine):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_quoted_20_mib_field_of_many_lines_keeps_the_line_numbers(tmp_path, engine):
     body = b"a line of text, with a comma\r\n" * (20 * MIB // 30)
-    content = b"id,text\n1,short\n2,\"" + body + b"\"\n3,after\n4,\"two\nlines\"\n5,end\n"
+    content = b'id,text\n1,short\n2,"' + body + b'"\n3,after\n4,"two\nlines"\n5,end\n'
     got = rows(read(tmp_path, content, engine=engine))
     inside = body.count(b"\r\n")
     assert [(line, r["id"]) for line, r in got] == [
-        (2, "1"), (3, "2"), (4 + inside, "3"), (5 + inside, "4"), (7 + inside, "5")]
+        (2, "1"),
+        (3, "2"),
+        (4 + inside, "3"),
+        (5 + inside, "4"),
+        (7 + inside, "5"),
+    ]
     assert got[1][1]["text"].encode() == body
 
 
@@ -53,8 +58,7 @@ def test_rows_and_rejects_before_a_long_record_are_read_once(tmp_path):
     """The file is read again with a larger block: what came before the long record must not
     come twice, nor go missing (6 MiB of short rows span blocks of 4 MiB; a ragged row just before
     the long record is still waiting to be placed when the block proves too small)."""
-    before = b"".join(b"%d,row %d\n" % (i, i) if i % 1000 else b"%d,ragged,row\n" % i
-                      for i in range(1, 400_001))
+    before = b"".join(b"%d,row %d\n" % (i, i) if i % 1000 else b"%d,ragged,row\n" % i for i in range(1, 400_001))
     content = b"id,text\n" + before + b"0," + b"y" * (20 * MIB) + b"\n" + b"-1,last\n"
     got = rows(read(tmp_path, content, chunk_rows=100_000))
     ids = [r["id"] for _, r in got]
@@ -70,18 +74,19 @@ def test_rows_and_rejects_before_a_long_record_are_read_once(tmp_path):
 def test_a_record_past_max_field_mib_names_its_line_and_the_option(tmp_path, engine):
     # pyarrow reads a record whole inside one block plus the end of the one before: a record may
     # be up to twice the limit, and one longer is always refused
-    content = b"id,text\n1,short\n2,\"two\nlines\"\n3," + b"z" * (5 * MIB) + b"\n4,after\n"
+    content = b'id,text\n1,short\n2,"two\nlines"\n3,' + b"z" * (5 * MIB) + b"\n4,after\n"
     with pytest.raises(RunFailed) as caught:
         read(tmp_path, content, engine=engine, max_field_mib=2)
     assert str(caught.value) == (
         "data.csv: line 5: the record starting here is longer than 2 MiB, the limit for a field; if a "
         "field really is that long, raise max_field_mib (a csv source option); otherwise look for a "
-        "quote opened on that line and never closed")
+        "quote opened on that line and never closed"
+    )
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_quote_never_closed_in_a_big_file_is_found_in_bounded_memory(tmp_path, engine):
-    content = b"id,text\n1,ok\n2,\"never closed\n" + b"3,more\n" * (5 * MIB // 7)
+    content = b'id,text\n1,ok\n2,"never closed\n' + b"3,more\n" * (5 * MIB // 7)
     with pytest.raises(RunFailed) as caught:
         read(tmp_path, content, engine=engine, max_field_mib=1)
     assert str(caught.value).startswith("data.csv: line 3: the record starting here is longer than 1 MiB")
@@ -89,8 +94,10 @@ def test_a_quote_never_closed_in_a_big_file_is_found_in_bounded_memory(tmp_path,
 
 def write_route(tmp_path: Path, source: str) -> Path:
     route = tmp_path / "route.yaml"
-    route.write_text(f"name: big\nsource:\n  csv: {source}\ntargets:\n"
-                     f"  - name: out\n    deliver:\n      jsonl: {{path: out.jsonl}}\n")
+    route.write_text(
+        f"name: big\nsource:\n  csv: {source}\ntargets:\n"
+        f"  - name: out\n    deliver:\n      jsonl: {{path: out.jsonl}}\n"
+    )
     return route
 
 
@@ -107,8 +114,10 @@ def test_route_execute_refuses_a_field_past_the_limit(tmp_path, route_cli):
     route = write_route(tmp_path, "{path: data.csv, max_field_mib: 1}")
     result = route_cli("execute", str(route))
     assert result.exit_code == 1
-    assert (f"error: {route}:3: source 'csv': data.csv: line 3: the record starting here is longer than "
-            f"1 MiB, the limit for a field; if a field really is that long, raise max_field_mib") in result.stderr
+    assert (
+        f"error: {route}:3: source 'csv': data.csv: line 3: the record starting here is longer than "
+        f"1 MiB, the limit for a field; if a field really is that long, raise max_field_mib"
+    ) in result.stderr
     assert "Traceback" not in result.output and "ArrowInvalid" not in result.output
 
 
@@ -124,8 +133,10 @@ def test_route_execute_stops_on_an_empty_file(tmp_path, route_cli):
     route = write_route(tmp_path, "{path: data.csv}")
     result = route_cli("execute", str(route))
     assert result.exit_code == 1
-    assert (f"{route}:3: source 'csv': data.csv is empty: it has no header line (and no rows); a csv "
-            f"source file starts with its header") in result.stderr
+    assert (
+        f"{route}:3: source 'csv': data.csv is empty: it has no header line (and no rows); a csv "
+        f"source file starts with its header"
+    ) in result.stderr
 
 
 def test_an_empty_file_among_a_glob_is_named(tmp_path, route_cli):

@@ -12,17 +12,22 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.context import RunContext, StepContext
-from pipeline.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT
-from pipeline.errors import OptionError, RunFailed
-from pipeline.plugins import spec_of
+from pipeline.basics.context import RunContext, StepContext
+from pipeline.basics.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import spec_of
 from pipeline.sources.excel import OPTIONS_SCHEMA, ExcelSource
 from pipeline.sources.excel_sheet import column_index, column_letters, parse_range
 
 
 def make_ctx(tmp_path: Path, chunk_rows: int = 50_000) -> StepContext:
-    run = RunContext(route_name="test", route_file=tmp_path / "route.yaml", state_dir=tmp_path / ".route",
-                     run_id="1", chunk_rows=chunk_rows)
+    run = RunContext(
+        route_name="test",
+        route_file=tmp_path / "route.yaml",
+        state_dir=tmp_path / ".route",
+        run_id="1",
+        chunk_rows=chunk_rows,
+    )
     return StepContext(run=run, stage="source", step="excel")
 
 
@@ -57,7 +62,9 @@ def set_cached_values(path: Path, sheet_no: int, values: dict[str, object]) -> N
     xml = parts[member].decode()
     for ref, value in values.items():
         kind = ' t="str"' if isinstance(value, str) else ""
-        xml, n = re.subn(rf'<c r="{ref}"([^>]*)><f>(.*?)</f><v\s*/>', rf'<c r="{ref}"\1{kind}><f>\2</f><v>{value}</v>', xml)
+        xml, n = re.subn(
+            rf'<c r="{ref}"([^>]*)><f>(.*?)</f><v\s*/>', rf'<c r="{ref}"\1{kind}><f>\2</f><v>{value}</v>', xml
+        )
         assert n == 1, ref
     parts[member] = xml.encode()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
@@ -89,8 +96,15 @@ def test_header_on_row_3_gives_typed_rows_indexed_by_excel_row(tmp_path, permits
     frame = read(tmp_path, header_row=3)
     assert list(frame.columns) == ["id", "zip", "issued", "inspected", "fee", "paid", "fee_x2"]
     assert list(frame.index) == [4, 5, 7]  # row 6 is empty and skipped
-    assert frame.dtypes.to_dict() == {"id": INTEGER, "zip": TEXT, "issued": DATE, "inspected": DATETIME,
-                                      "fee": NUMBER, "paid": BOOLEAN, "fee_x2": INTEGER}
+    assert frame.dtypes.to_dict() == {
+        "id": INTEGER,
+        "zip": TEXT,
+        "issued": DATE,
+        "inspected": DATETIME,
+        "fee": NUMBER,
+        "paid": BOOLEAN,
+        "fee_x2": INTEGER,
+    }
     assert rows(frame) == [
         [1, "06103", dt.date(2024, 1, 5), pd.Timestamp("2024-01-06 09:30"), 120.5, True, 241],
         [2, "06010", dt.date(2024, 2, 1), pd.Timestamp("2024-02-02 14:00:15"), 80.0, False, 160],
@@ -124,8 +138,12 @@ def test_merged_cells_take_the_top_left_value(tmp_path):
     save(wb, tmp_path)
     frame = read(tmp_path, chunk_rows=2)  # the merged range crosses a chunk boundary
     assert list(frame.columns) == ["region", "town", "population", "population_2"]
-    assert rows(frame) == [["North", "Enfield", 42141, 2020], ["North", "Suffield", 15752, 2020],
-                           ["North", "Somers", 10255, 2021], ["South", "Milford", 52044, 2020]]
+    assert rows(frame) == [
+        ["North", "Enfield", 42141, 2020],
+        ["North", "Suffield", 15752, 2020],
+        ["North", "Somers", 10255, 2021],
+        ["South", "Milford", 52044, 2020],
+    ]
 
 
 def test_several_sheets_are_stacked_with_the_sheet_name(tmp_path):
@@ -158,12 +176,14 @@ def test_sheet_by_name_and_by_position(tmp_path, permits):
 def test_a_missing_sheet_names_the_sheets_that_exist(tmp_path, permits):
     with pytest.raises(RunFailed) as err:
         read(tmp_path, sheet="Permit")
-    assert str(err.value) == ("book.xlsx has no sheet named 'Permit' (did you mean 'Permits'?); "
-                              "the sheets are 'Permits', 'Notes'")
+    assert str(err.value) == (
+        "book.xlsx has no sheet named 'Permit' (did you mean 'Permits'?); the sheets are 'Permits', 'Notes'"
+    )
     with pytest.raises(RunFailed) as err:
         read(tmp_path, sheet=3)
-    assert str(err.value) == ("book.xlsx has 2 sheet(s), so there is no sheet number 3; "
-                              "the sheets are 'Permits', 'Notes'")
+    assert str(err.value) == (
+        "book.xlsx has 2 sheet(s), so there is no sheet number 3; the sheets are 'Permits', 'Notes'"
+    )
 
 
 def test_a_number_that_is_a_sheet_name_gets_a_hint(tmp_path):
@@ -268,14 +288,23 @@ def test_chunks_are_bounded_and_rows_exact(tmp_path):
     assert list(frame.index) == [i + 1 for i in range(1, 1001) if i % 100]
 
 
-@pytest.mark.parametrize("options, message, path", [
-    ({"path": "data.csv"}, "'data.csv' is not a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods); "
-                           "use the csv source for text files", ("path",)),
-    ({"path": "b.xlsx", "sheet": "a", "sheets": ["b"]}, "give either sheet or sheets, not both", ("sheets",)),
-    ({"path": "b.xlsx", "range": "3A:B"}, "range '3A:B' is not a cell range such as A3:H500 (or A3:H, or B:F)",
-     ("range",)),
-    ({"path": "b.xlsx", "range": "C5:A1"}, "range 'C5:A1' ends before it starts", ("range",)),
-])
+@pytest.mark.parametrize(
+    "options, message, path",
+    [
+        (
+            {"path": "data.csv"},
+            "'data.csv' is not a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods); use the csv source for text files",
+            ("path",),
+        ),
+        ({"path": "b.xlsx", "sheet": "a", "sheets": ["b"]}, "give either sheet or sheets, not both", ("sheets",)),
+        (
+            {"path": "b.xlsx", "range": "3A:B"},
+            "range '3A:B' is not a cell range such as A3:H500 (or A3:H, or B:F)",
+            ("range",),
+        ),
+        ({"path": "b.xlsx", "range": "C5:A1"}, "range 'C5:A1' ends before it starts", ("range",)),
+    ],
+)
 def test_bad_options_are_reported_at_their_key(tmp_path, options, message, path):
     with pytest.raises(OptionError) as err:
         ExcelSource(options, make_ctx(tmp_path))
@@ -319,23 +348,31 @@ def test_an_opendocument_spreadsheet(tmp_path):
     """.ods is read by the same reader (merged cells are not reported for .ods)."""
     cell = '<table:table-cell office:value-type="{t}"{v}><text:p>{p}</text:p></table:table-cell>'
     header = "".join(cell.format(t="string", v="", p=p) for p in ("town", "zip", "since", "n"))
-    data = (cell.format(t="string", v="", p="Hartford") + cell.format(t="string", v="", p="06103")
-            + cell.format(t="date", v=' office:date-value="2024-01-05"', p="2024-01-05")
-            + cell.format(t="float", v=' office:value="3"', p="3"))
-    content = ('<?xml version="1.0" encoding="UTF-8"?><office:document-content '
-               'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
-               'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
-               f'<office:spreadsheet><table:table table:name="Towns"><table:table-row>{header}</table:table-row>'
-               f'<table:table-row>{data}</table:table-row></table:table></office:spreadsheet></office:body>'
-               '</office:document-content>')
+    data = (
+        cell.format(t="string", v="", p="Hartford")
+        + cell.format(t="string", v="", p="06103")
+        + cell.format(t="date", v=' office:date-value="2024-01-05"', p="2024-01-05")
+        + cell.format(t="float", v=' office:value="3"', p="3")
+    )
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
+        f'<office:spreadsheet><table:table table:name="Towns"><table:table-row>{header}</table:table-row>'
+        f"<table:table-row>{data}</table:table-row></table:table></office:spreadsheet></office:body>"
+        "</office:document-content>"
+    )
     with zipfile.ZipFile(tmp_path / "towns.ods", "w") as z:
         z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
         z.writestr("content.xml", content)
-        z.writestr("META-INF/manifest.xml", '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
-                   'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
-                   '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
-                   '</manifest:manifest>')
+        z.writestr(
+            "META-INF/manifest.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+            'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+            '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+            "</manifest:manifest>",
+        )
     frame = read(tmp_path, path="towns.ods", sheet="Towns")
     assert frame.dtypes.to_dict() == {"town": TEXT, "zip": TEXT, "since": DATE, "n": INTEGER}
     assert rows(frame) == [["Hartford", "06103", dt.date(2024, 1, 5), 3]]

@@ -23,16 +23,21 @@ from pipeline.sources.excel_xml import TokenTooLong, clean_pieces, raw_chunks
 
 TESTS = Path(__file__).parent
 SHEET = "xl/worksheets/sheet1.xml"
-FAR_WARNING = ("warning: far.xlsx: sheet 'Data' has a cell as far as XFD1048576 (dimension A1:XFD1048576): "
-               "its cells span 1,048,576 rows x 16,384 columns, too many for the calamine engine (at most "
-               "25,000,000 cells), so it is read with openpyxl, which holds only the cells that have values. "
-               "If XFD1048576 is a stray, set range to leave it out.")
-FAR_ERROR = ("far.xlsx: sheet 'Data' has a cell as far as XFD1048576 (dimension A1:XFD1048576): its cells span "
-             "1,048,576 rows x 16,384 columns, too many for the calamine engine (at most 25,000,000 cells; "
-             "more would abort the run). Use engine: auto or openpyxl, which hold only the cells that have values")
+FAR_WARNING = (
+    "warning: far.xlsx: sheet 'Data' has a cell as far as XFD1048576 (dimension A1:XFD1048576): "
+    "its cells span 1,048,576 rows x 16,384 columns, too many for the calamine engine (at most "
+    "25,000,000 cells), so it is read with openpyxl, which holds only the cells that have values. "
+    "If XFD1048576 is a stray, set range to leave it out."
+)
+FAR_ERROR = (
+    "far.xlsx: sheet 'Data' has a cell as far as XFD1048576 (dimension A1:XFD1048576): its cells span "
+    "1,048,576 rows x 16,384 columns, too many for the calamine engine (at most 25,000,000 cells; "
+    "more would abort the run). Use engine: auto or openpyxl, which hold only the cells that have values"
+)
 
 
 # -- workbooks and routes -------------------------------------------------------------------------
+
 
 def far_cell_book(path: Path) -> Path:
     """Two data rows, and one value in the last cell of the sheet."""
@@ -66,21 +71,26 @@ def small_book(path: Path, shared: bool = False) -> Path:
     ws.append([1, "a"])
     wb.save(path)
     if shared:  # openpyxl writes inline strings; move them to xl/sharedStrings.xml
-        rewrite(path, SHEET, lambda d: d.replace(b'<c r="A1" t="inlineStr"><is><t>id</t></is></c>',
-                                                 b'<c r="A1" t="s"><v>0</v></c>'))
+        rewrite(
+            path,
+            SHEET,
+            lambda d: d.replace(b'<c r="A1" t="inlineStr"><is><t>id</t></is></c>', b'<c r="A1" t="s"><v>0</v></c>'),
+        )
     return path
 
 
 def write_route(folder: Path, name: str, source: str, schedule: bool = False) -> Path:
     path = folder / f"{name}.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         name: {name}
-        {'schedule: "* * * * *"' if schedule else ''}
+        {'schedule: "* * * * *"' if schedule else ""}
         source: {source}
         targets:
           - name: out
             deliver: {{csv: {{path: out-{name}.csv}}}}
-        """))
+        """)
+    )
     return path
 
 
@@ -95,6 +105,7 @@ def execute(route_cli, route: Path):
 
 
 # -- a value in XFD1048576 --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("engine", ["auto", "openpyxl"])
 def test_a_far_cell_is_read_as_the_one_value_it_is(tmp_path, route_cli, engine):
@@ -136,19 +147,25 @@ def test_a_sheet_too_wide_and_long_to_stream_names_its_corner_and_the_option(tmp
     route = write_route(tmp_path, "wide", "{excel: {path: wide.xlsx}}")
     result, seconds = execute(route_cli, route)
     assert result.exit_code == 1
-    assert (f"error: {route}:3: source 'excel': wide.xlsx: sheet 'Data' spans 1,048,575 rows x 16,384 columns "
-            f"up to cell XFD1048576, 17,179,852,800 cells to read (at most 200,000,000); set range to the cells "
-            f"that hold the data (e.g. range: A1:H5000)") in result.stderr.splitlines()
+    assert (
+        f"error: {route}:3: source 'excel': wide.xlsx: sheet 'Data' spans 1,048,575 rows x 16,384 columns "
+        f"up to cell XFD1048576, 17,179,852,800 cells to read (at most 200,000,000); set range to the cells "
+        f"that hold the data (e.g. range: A1:H5000)"
+    ) in result.stderr.splitlines()
     assert seconds < 60
 
 
 # -- huge tokens ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("engine", ["auto", "calamine", "openpyxl"])
 def test_a_110_mb_comment_is_read_in_seconds(tmp_path, route_cli, engine):
     """auto picks openpyxl for over 100 MB of sheet XML: the comment is dropped as it streams."""
-    book = rewrite(small_book(tmp_path / "comment.xlsx"), SHEET,
-                   lambda d: d.replace(b"<sheetData>", b"<!-- " + b"A" * 110_000_000 + b" --><sheetData>"))
+    book = rewrite(
+        small_book(tmp_path / "comment.xlsx"),
+        SHEET,
+        lambda d: d.replace(b"<sheetData>", b"<!-- " + b"A" * 110_000_000 + b" --><sheetData>"),
+    )
     assert book.stat().st_size < 200_000
     route = write_route(tmp_path, "comment", f"{{excel: {{path: comment.xlsx, engine: {engine}}}}}")
     result, seconds = execute(route_cli, route)
@@ -158,16 +175,22 @@ def test_a_110_mb_comment_is_read_in_seconds(tmp_path, route_cli, engine):
 
 
 def test_a_3_mb_cell_is_refused_by_openpyxl_naming_the_cell_and_read_by_calamine(tmp_path, route_cli):
-    rewrite(small_book(tmp_path / "long.xlsx"), SHEET,
-            lambda d: d.replace(b"<t>a</t>", b"<t>" + b"a" * 3_000_000 + b"</t>"))
+    rewrite(
+        small_book(tmp_path / "long.xlsx"), SHEET, lambda d: d.replace(b"<t>a</t>", b"<t>" + b"a" * 3_000_000 + b"</t>")
+    )
     route = write_route(tmp_path, "long", "{excel: {path: long.xlsx, engine: openpyxl}}")
     result, seconds = execute(route_cli, route)
     assert result.exit_code == 1
-    assert any(line.startswith(f"error: {route}:3: source 'excel': long.xlsx: sheet 'Data' holds a text or tag "
-                               "longer than 1 MB at byte ") and line.endswith(
-                                   " of its XML, after cell B2; no spreadsheet program writes one; use engine: "
-                                   "calamine, which reads it in linear time")
-               for line in result.stderr.splitlines()), result.stderr
+    assert any(
+        line.startswith(
+            f"error: {route}:3: source 'excel': long.xlsx: sheet 'Data' holds a text or tag longer than 1 MB at byte "
+        )
+        and line.endswith(
+            " of its XML, after cell B2; no spreadsheet program writes one; use engine: "
+            "calamine, which reads it in linear time"
+        )
+        for line in result.stderr.splitlines()
+    ), result.stderr
     assert seconds < 30
     route = write_route(tmp_path, "long", "{excel: {path: long.xlsx}}")
     result, _ = execute(route_cli, route)
@@ -180,19 +203,36 @@ def test_a_huge_comment_in_the_shared_strings_is_refused_by_openpyxl(tmp_path, r
     strings = '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>id</t></si></sst>'
     with zipfile.ZipFile(book, "a") as z:
         z.writestr("xl/sharedStrings.xml", strings.replace("<si>", "<!-- " + "A" * 20_000_000 + " --><si>"))
-    rewrite(book, "[Content_Types].xml", lambda d: d.replace(b"</Types>", (
-        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
-        b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>')))
-    rewrite(book, "xl/_rels/workbook.xml.rels", lambda d: d.replace(b"</Relationships>", (
-        b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
-        b'sharedStrings" Target="sharedStrings.xml"/></Relationships>')))
+    rewrite(
+        book,
+        "[Content_Types].xml",
+        lambda d: d.replace(
+            b"</Types>",
+            (
+                b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+                b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>'
+            ),
+        ),
+    )
+    rewrite(
+        book,
+        "xl/_rels/workbook.xml.rels",
+        lambda d: d.replace(
+            b"</Relationships>",
+            (
+                b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+                b'sharedStrings" Target="sharedStrings.xml"/></Relationships>'
+            ),
+        ),
+    )
     route = write_route(tmp_path, "shared", "{excel: {path: shared.xlsx, engine: openpyxl}}")
     result, seconds = execute(route_cli, route)
     assert result.exit_code == 1
-    assert (f"error: {route}:3: source 'excel': shared.xlsx: its shared strings (xl/sharedStrings.xml) hold a "
-            f"comment longer than 1 MB at byte 71 of its XML: the openpyxl engine would take hours to parse it; "
-            f"no spreadsheet program writes one; use engine: calamine, which reads it in linear time"
-            ) in result.stderr.splitlines()
+    assert (
+        f"error: {route}:3: source 'excel': shared.xlsx: its shared strings (xl/sharedStrings.xml) hold a "
+        f"comment longer than 1 MB at byte 71 of its XML: the openpyxl engine would take hours to parse it; "
+        f"no spreadsheet program writes one; use engine: calamine, which reads it in linear time"
+    ) in result.stderr.splitlines()
     assert seconds < 30
     result, _ = execute(route_cli, write_route(tmp_path, "shared", "{excel: {path: shared.xlsx}}"))
     assert result.exit_code == 0, result.output
@@ -200,6 +240,7 @@ def test_a_huge_comment_in_the_shared_strings_is_refused_by_openpyxl(tmp_path, r
 
 
 # -- under the scheduler ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("isolation", ["thread", "process"])
 def test_the_far_cell_route_and_a_route_beside_it_under_the_scheduler(tmp_path, route_cli, isolation):
@@ -216,21 +257,24 @@ def test_the_far_cell_route_and_a_route_beside_it_under_the_scheduler(tmp_path, 
     assert delivered(tmp_path, "beside") == [["id", "v"], ["1", "a"], ["2", "b"]]
     assert not (tmp_path / "out-refused.csv").exists()
     lines = result.stderr.splitlines()
-    assert any("refused: run " in line and " FAILED: " in line and FAR_ERROR in line for line in lines), "\n".join(lines)
-    assert any("far: run " in line and " success: 3 rows read, 0 rejected, 3 delivered" in line
-               for line in lines), "\n".join(lines)
+    assert any("refused: run " in line and " FAILED: " in line and FAR_ERROR in line for line in lines), "\n".join(
+        lines
+    )
+    assert any("far: run " in line and " success: 3 rows read, 0 rejected, 3 delivered" in line for line in lines), (
+        "\n".join(lines)
+    )
     own = "far: runs in a process of its own despite --isolation thread: its excel source is read by calamine"
     assert any(own in line for line in lines) == (isolation == "thread"), "\n".join(lines)
 
 
 # -- the pieces ---------------------------------------------------------------------------------
 
+
 def test_clean_pieces_drops_comments_wherever_the_pieces_break():
-    doc = (b'<?xml version="1.0"?><a><!-- x <b> --><b>t<![CDATA[<x>]]></b><!----><c/>'
-           b'<!-- <!-- --></a>')
+    doc = b'<?xml version="1.0"?><a><!-- x <b> --><b>t<![CDATA[<x>]]></b><!----><c/><!-- <!-- --></a>'
     want = b'<?xml version="1.0"?><a><b>t<![CDATA[<x>]]></b><c/></a>'
     for size in range(1, len(doc) + 1):
-        pieces = [doc[i:i + size] for i in range(0, len(doc), size)]
+        pieces = [doc[i : i + size] for i in range(0, len(doc), size)]
         assert b"".join(clean_pieces(pieces)) == want, size
     assert b"".join(clean_pieces([doc], drop_comments=False)) == doc
 
@@ -254,8 +298,10 @@ def scan(body: str) -> Extent:
 
 
 def test_the_scan_finds_the_grid_calamine_would_build():
-    e = scan('<row r="2"><c r="B2"><v>1</v></c><c r="C2" s="1"/><c r="D2" s="1"></c></row>'
-             '<row r="9"><c r="AB9" t="s"><v>0</v></c></row><!-- <c r="XFD1"><v>1</v></c> -->')
+    e = scan(
+        '<row r="2"><c r="B2"><v>1</v></c><c r="C2" s="1"/><c r="D2" s="1"></c></row>'
+        '<row r="9"><c r="AB9" t="s"><v>0</v></c></row><!-- <c r="XFD1"><v>1</v></c> -->'
+    )
     assert (e.first, e.last, e.declared, e.irregular, e.cells) == ((1, 1), (8, 27), "A1:C3", False, 8 * 27)
     assert e.reach == {"row": "AB9", "column": "AB9"}
     assert scan('<row r="1"><x:c r=\'C7\' t="n"><x:v>1</x:v></x:c></row>').last == (6, 2)  # prefixed, quoted

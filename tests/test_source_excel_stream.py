@@ -9,13 +9,13 @@ import jsonschema
 import openpyxl
 import pandas as pd
 import pytest
-
-from pipeline.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT
-from pipeline.errors import OptionError, RunFailed
-from pipeline.sources.excel import OPTIONS_SCHEMA, ExcelSource
-from pipeline.sources.excel_stream import choose_engine, sheet_members
 from test_acceptance_db_excel import make_workbook
 from test_source_excel import make_ctx, read_chunks, rows, save, set_cached_values
+
+from pipeline.basics.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.sources.excel import OPTIONS_SCHEMA, ExcelSource
+from pipeline.sources.excel_stream import choose_engine, sheet_members
 
 ENGINES = ("calamine", "openpyxl")
 
@@ -36,6 +36,7 @@ def one(tmp_path: Path, **options) -> pd.DataFrame:
 
 
 # -- workbooks ------------------------------------------------------------------------------------
+
 
 def report_sheet(tmp_path):
     """A merged title, a header on row 3, typed cells, formulas with and without cached values."""
@@ -87,7 +88,7 @@ def odd_cells(tmp_path):
     ws["B2"], ws["C2"], ws["D2"], ws["E2"] = "when", "at", "took", "code"
     ws.append([None, dt.datetime(2024, 1, 6), dt.time(8, 30), dt.timedelta(hours=30), 12345678901])
     ws.append([None, dt.datetime(2024, 1, 7, 12), dt.time(9), dt.timedelta(minutes=5), "#N/A"])
-    ws["E4"].data_type = "e"                   # an error cell is empty
+    ws["E4"].data_type = "e"  # an error cell is empty
     ws.append([None, None, None, None, ""])
     ws["H9"].fill = openpyxl.styles.PatternFill("solid", fgColor="FF0000")  # styled, no value
     ws.append([None, dt.date(2024, 1, 8), None, None, 2.5])
@@ -105,25 +106,28 @@ def header_puzzles(tmp_path):
     save(wb, tmp_path)
 
 
-@pytest.mark.parametrize("build, options", [
-    (report_sheet, {"header_row": 3}),
-    (report_sheet, {}),
-    (report_sheet, {"range": "B3:C5"}),
-    (report_sheet, {"range": "A3:B"}),
-    (report_sheet, {"range": "C4:F", "header_row": 0}),
-    (report_sheet, {"sheet": "Notes", "header_row": 0}),
-    (report_sheet, {"sheet": 2}),
-    (report_sheet, {"header_row": 3, "chunk_rows": 1}),
-    (merged_sheet, {"chunk_rows": 2}),
-    (merged_sheet, {"header_row": 0}),
-    (stacked_sheets, {"sheets": ["2023", "2024"]}),
-    (stacked_sheets, {"sheets": "*", "sheet_column": "year"}),
-    (stacked_sheets, {"sheets": [2], "sheet_column": "tab"}),
-    (odd_cells, {}),
-    (odd_cells, {"skip_rows": 1, "chunk_rows": 1}),
-    (header_puzzles, {}),
-    (header_puzzles, {"header_row": 3, "chunk_rows": 2}),
-])
+@pytest.mark.parametrize(
+    "build, options",
+    [
+        (report_sheet, {"header_row": 3}),
+        (report_sheet, {}),
+        (report_sheet, {"range": "B3:C5"}),
+        (report_sheet, {"range": "A3:B"}),
+        (report_sheet, {"range": "C4:F", "header_row": 0}),
+        (report_sheet, {"sheet": "Notes", "header_row": 0}),
+        (report_sheet, {"sheet": 2}),
+        (report_sheet, {"header_row": 3, "chunk_rows": 1}),
+        (merged_sheet, {"chunk_rows": 2}),
+        (merged_sheet, {"header_row": 0}),
+        (stacked_sheets, {"sheets": ["2023", "2024"]}),
+        (stacked_sheets, {"sheets": "*", "sheet_column": "year"}),
+        (stacked_sheets, {"sheets": [2], "sheet_column": "tab"}),
+        (odd_cells, {}),
+        (odd_cells, {"skip_rows": 1, "chunk_rows": 1}),
+        (header_puzzles, {}),
+        (header_puzzles, {"header_row": 3, "chunk_rows": 2}),
+    ],
+)
 def test_both_engines_give_the_same_chunks(tmp_path, build, options):
     build(tmp_path)
     assert len(one(tmp_path, **options)) >= 0
@@ -133,8 +137,15 @@ def test_streamed_report_sheet_has_the_expected_rows_and_types(tmp_path):
     report_sheet(tmp_path)
     frame = one(tmp_path, header_row=3)
     assert list(frame.index) == [4, 5, 7]
-    assert frame.dtypes.to_dict() == {"id": INTEGER, "zip": TEXT, "issued": DATE, "inspected": DATETIME,
-                                      "fee": NUMBER, "paid": BOOLEAN, "fee_x2": INTEGER}
+    assert frame.dtypes.to_dict() == {
+        "id": INTEGER,
+        "zip": TEXT,
+        "issued": DATE,
+        "inspected": DATETIME,
+        "fee": NUMBER,
+        "paid": BOOLEAN,
+        "fee_x2": INTEGER,
+    }
     assert rows(frame)[2] == [3, "00501", None, None, None, None, None]
     assert frame["zip"].tolist() == ["06103", "06010", "00501"]
 
@@ -143,9 +154,11 @@ def test_streamed_odd_cells_are_typed_as_calamine_types_them(tmp_path):
     odd_cells(tmp_path)
     frame = one(tmp_path)
     assert frame.dtypes.to_dict() == {"when": DATETIME, "at": TEXT, "took": TEXT, "code": NUMBER}
-    assert rows(frame) == [[pd.Timestamp("2024-01-06"), "08:30:00", "30:00:00", 12345678901.0],
-                           [pd.Timestamp("2024-01-07 12:00"), "09:00:00", "0:05:00", None],
-                           [pd.Timestamp("2024-01-08"), None, None, 2.5]]
+    assert rows(frame) == [
+        [pd.Timestamp("2024-01-06"), "08:30:00", "30:00:00", 12345678901.0],
+        [pd.Timestamp("2024-01-07 12:00"), "09:00:00", "0:05:00", None],
+        [pd.Timestamp("2024-01-08"), None, None, 2.5],
+    ]
     assert list(frame.index) == [3, 4, 10]  # the styled H9 moved the last append down
 
 
@@ -157,12 +170,17 @@ def test_the_acceptance_workbook_reads_the_same(tmp_path):
     one(tmp_path, sheets="*", header_row=0, chunk_rows=2)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"sheet": "Permit"}, "book.xlsx has no sheet named 'Permit' (did you mean 'Permits'?); "
-                          "the sheets are 'Permits', 'Notes'"),
-    ({"sheet": 3}, "book.xlsx has 2 sheet(s), so there is no sheet number 3; the sheets are 'Permits', 'Notes'"),
-    ({"header_row": 40}, "book.xlsx: header_row 40 is below the last row (7) of sheet 'Permits'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            {"sheet": "Permit"},
+            "book.xlsx has no sheet named 'Permit' (did you mean 'Permits'?); the sheets are 'Permits', 'Notes'",
+        ),
+        ({"sheet": 3}, "book.xlsx has 2 sheet(s), so there is no sheet number 3; the sheets are 'Permits', 'Notes'"),
+        ({"header_row": 40}, "book.xlsx: header_row 40 is below the last row (7) of sheet 'Permits'"),
+    ],
+)
 def test_both_engines_give_the_same_messages(tmp_path, options, message):
     report_sheet(tmp_path)
     for engine in ENGINES:
@@ -183,8 +201,9 @@ def test_engine_option(tmp_path):
         jsonschema.validate({"path": "a.xlsx", "engine": "pandas"}, OPTIONS_SCHEMA)
     with pytest.raises(OptionError) as err:
         ExcelSource({"path": "towns.ods", "engine": "openpyxl"}, make_ctx(tmp_path))
-    assert str(err.value) == ("engine openpyxl reads .xlsx and .xlsm workbooks only, not 'towns.ods': "
-                              "use engine calamine (or auto)")
+    assert str(err.value) == (
+        "engine openpyxl reads .xlsx and .xlsm workbooks only, not 'towns.ods': use engine calamine (or auto)"
+    )
     assert err.value.path == ("engine",)
 
 
@@ -204,8 +223,17 @@ def test_a_large_sheet_streams_in_bounded_chunks(tmp_path):
     ws = wb.create_sheet("data")
     ws.append(["i", "code", "day", "amount", "note"])
     for i in range(1, 20_001):
-        ws.append([i, f"{i % 1000:05d}", dt.date(2020, 1, 1) + dt.timedelta(days=i % 900), i / 4,
-                   None if i % 3 else f"note {i}"] if i % 500 else [])  # every 500th row empty
+        ws.append(
+            [
+                i,
+                f"{i % 1000:05d}",
+                dt.date(2020, 1, 1) + dt.timedelta(days=i % 900),
+                i / 4,
+                None if i % 3 else f"note {i}",
+            ]
+            if i % 500
+            else []
+        )  # every 500th row empty
     save(wb, tmp_path)
     calamine = read_chunks(tmp_path, 1_000, engine="calamine")
     source = ExcelSource({"path": "book.xlsx", "engine": "openpyxl"}, make_ctx(tmp_path, 1_000))

@@ -17,12 +17,12 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 import pytest
 from conftest import read_jsonl
-
-from pipeline.context import StepContext
-from pipeline.dtypes import TEXT
-from pipeline.errors import OptionError, RunFailed
-from pipeline.sources.json import JsonSource
 from sourcekit import make_ctx, rejects, rows
+
+from pipeline.basics.context import StepContext
+from pipeline.basics.dtypes import TEXT
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.sources.json import JsonSource
 
 SOURCE = "json"
 TOKEN = "s3cr3t-Tok3n-value"
@@ -30,12 +30,14 @@ TOKEN = "s3cr3t-Tok3n-value"
 
 # -- helpers -------------------------------------------------------------------------------------
 
+
 def warnings(ctx: StepContext) -> list[str]:
     return [r.getMessage() for r in ctx.run.log.handlers[0].records if r.levelno == logging.WARNING]
 
 
-def read(tmp_path: Path, files: dict[str, str | bytes] | None = None, chunk_rows: int = 50_000,
-         **options) -> tuple[list[pd.DataFrame], StepContext]:
+def read(
+    tmp_path: Path, files: dict[str, str | bytes] | None = None, chunk_rows: int = 50_000, **options
+) -> tuple[list[pd.DataFrame], StepContext]:
     for name, content in (files or {}).items():
         (tmp_path / name).write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
     ctx = make_ctx(tmp_path, chunk_rows, step="json")
@@ -61,8 +63,13 @@ class Api:
                 answer = api.answers.get(parts.path)
                 if isinstance(answer, list):
                     answer = answer.pop(0) if len(answer) > 1 else answer[0]
-                status, body, headers = answer(query, self.headers) if callable(answer) else \
-                    answer if answer else (404, {"message": "no such path"}, {})
+                status, body, headers = (
+                    answer(query, self.headers)
+                    if callable(answer)
+                    else answer
+                    if answer
+                    else (404, {"message": "no such path"}, {})
+                )
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 for k, v in {"Content-Type": "application/json", **headers}.items():
@@ -129,26 +136,69 @@ def test_json_values_are_text_as_json_writes_them(tmp_path):
     assert all(dtype == TEXT for c in chunks for dtype in c.dtypes)
     assert chunks[0].attrs["source"] == "data.json"
     assert rows(chunks) == [
-        (1, {"id": "1", "zip": "06103", "amount": "1.5", "whole": "1.0", "ok": "true", "tags": '["a","b"]',
-             "address": '{"city":"Hartford","geo":{"lat":41.76}}', "note": None}),
-        (2, {"id": "2", "zip": None, "amount": "2", "whole": None, "ok": "false", "tags": None,
-             "address": None, "note": "Ünïcode ✓"}),
-        (4, {"id": "3", "zip": None, "amount": "1e+20", "whole": None, "ok": None, "tags": None,
-             "address": "{}", "note": None}),
+        (
+            1,
+            {
+                "id": "1",
+                "zip": "06103",
+                "amount": "1.5",
+                "whole": "1.0",
+                "ok": "true",
+                "tags": '["a","b"]',
+                "address": '{"city":"Hartford","geo":{"lat":41.76}}',
+                "note": None,
+            },
+        ),
+        (
+            2,
+            {
+                "id": "2",
+                "zip": None,
+                "amount": "2",
+                "whole": None,
+                "ok": "false",
+                "tags": None,
+                "address": None,
+                "note": "Ünïcode ✓",
+            },
+        ),
+        (
+            4,
+            {
+                "id": "3",
+                "zip": None,
+                "amount": "1e+20",
+                "whole": None,
+                "ok": None,
+                "tags": None,
+                "address": "{}",
+                "note": None,
+            },
+        ),
     ]
-    assert rejects(tmp_path) == [
-        ("3", "the record is a number, not an object (a record must be a JSON object)", "7")]
+    assert rejects(tmp_path) == [("3", "the record is a number, not an object (a record must be a JSON object)", "7")]
 
 
 def test_flatten_gives_dotted_columns_and_keeps_lists_as_json(tmp_path):
-    chunks, _ = read(tmp_path, {"data.json": DOC}, path="data.json", records="data.items", flatten=True,
-                     chunk_rows=1)
+    chunks, _ = read(tmp_path, {"data.json": DOC}, path="data.json", records="data.items", flatten=True, chunk_rows=1)
     assert [len(c) for c in chunks] == [1, 1, 0, 1]
-    assert rows(chunks)[0] == (1, {
-        "id": "1", "zip": "06103", "amount": "1.5", "whole": "1.0", "ok": "true", "tags": '["a","b"]',
-        "address.city": "Hartford", "address.geo.lat": "41.76", "note": None})
-    assert {tuple(c.columns) for c in chunks} == {("id", "zip", "amount", "whole", "ok", "tags", "address.city",
-                                                   "address.geo.lat", "note")}
+    assert rows(chunks)[0] == (
+        1,
+        {
+            "id": "1",
+            "zip": "06103",
+            "amount": "1.5",
+            "whole": "1.0",
+            "ok": "true",
+            "tags": '["a","b"]',
+            "address.city": "Hartford",
+            "address.geo.lat": "41.76",
+            "note": None,
+        },
+    )
+    assert {tuple(c.columns) for c in chunks} == {
+        ("id", "zip", "amount", "whole", "ok", "tags", "address.city", "address.geo.lat", "note")
+    }
 
 
 def test_a_top_level_array_and_a_projection(tmp_path):
@@ -160,16 +210,20 @@ def test_a_top_level_array_and_a_projection(tmp_path):
 
 
 def test_columns_option_chooses_and_orders(tmp_path):
-    chunks, _ = read(tmp_path, {"data.json": DOC}, path="data.json", records="data.items",
-                     columns=["note", "id", "missing"])
-    assert rows(chunks) == [(1, {"note": None, "id": "1", "missing": None}),
-                            (2, {"note": "Ünïcode ✓", "id": "2", "missing": None}),
-                            (4, {"note": None, "id": "3", "missing": None})]
+    chunks, _ = read(
+        tmp_path, {"data.json": DOC}, path="data.json", records="data.items", columns=["note", "id", "missing"]
+    )
+    assert rows(chunks) == [
+        (1, {"note": None, "id": "1", "missing": None}),
+        (2, {"note": "Ünïcode ✓", "id": "2", "missing": None}),
+        (4, {"note": None, "id": "3", "missing": None}),
+    ]
 
 
 def test_empty_list_gives_one_empty_chunk(tmp_path):
-    chunks, _ = read(tmp_path, {"data.json": '{"items": []}'}, path="data.json", records="items",
-                     columns=["id", "name"])
+    chunks, _ = read(
+        tmp_path, {"data.json": '{"items": []}'}, path="data.json", records="items", columns=["id", "name"]
+    )
     assert len(chunks) == 1 and len(chunks[0]) == 0
     assert list(chunks[0].columns) == ["id", "name"] and list(chunks[0].dtypes) == [TEXT, TEXT]
 
@@ -179,69 +233,141 @@ def test_jsonl_index_is_the_line_and_columns_come_from_the_whole_file(tmp_path):
     chunks, _ = read(tmp_path, {"data.jsonl": data}, path="data.jsonl", chunk_rows=2)
     # a field first seen in the last chunk is a column of every chunk
     assert [list(c.columns) for c in chunks] == [["a", "b", "c"]] * 3
-    assert rows(chunks) == [(1, {"a": "1", "b": "x", "c": None}), (3, {"a": "2.5", "b": None, "c": None}),
-                            (6, {"a": None, "b": None, "c": '[1,{"d":2}]'})]
+    assert rows(chunks) == [
+        (1, {"a": "1", "b": "x", "c": None}),
+        (3, {"a": "2.5", "b": None, "c": None}),
+        (6, {"a": None, "b": None, "c": '[1,{"d":2}]'}),
+    ]
     assert rejects(tmp_path) == [
-        ("4", "the record is a string, not an object (a record must be a JSON object)", '"not a record"')]
+        ("4", "the record is a string, not an object (a record must be a JSON object)", '"not a record"')
+    ]
 
 
 # -- files: errors ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("files, options, message", [
-    ({}, {"path": "nope.json"}, "json source: file not found: nope.json (looked in {tmp})"),
-    ({"d.json": '[{"a": 1},\n {"a": tru}]'}, {"path": "d.json"},
-     "json source: d.json is not valid JSON: line 2, column 8: invalid literal, expected 'true'"),
-    ({"d.json": '{"a": 1}\n{"a": 2}\n'}, {"path": "d.json"},
-     "json source: d.json is not valid JSON: line 2, column 1: unexpected content after document; if the "
-     "file holds one JSON document per line, set format: jsonl"),
-    ({"d.json": b'[{"a": "caf\xe9"}]'}, {"path": "d.json"},
-     "json source: d.json is not valid JSON: line 1, column 12: byte 0xe9 is not UTF-8 (JSON is UTF-8)"),
-    ({"d.jsonl": '{"a": 1}\n{"a": 2,}\n'}, {"path": "d.jsonl"},
-     "json source: d.jsonl, line 2 is not valid JSON: column 8: trailing comma is not allowed"),
-    ({"d.json": '{"meta": {}, "rows": [], "other": []}'}, {"path": "d.json"},
-     "d.json is an object (keys: meta, rows, other), not a list of records; to read the list under 'rows', "
-     "add records: rows"),
-    ({"d.json": '{"meta": {"n": 1}}'}, {"path": "d.json", "records": "meta"},
-     "records 'meta' selects an object (keys: n) in d.json, not a list; to read it as one record write "
-     'records: "[meta]"'),
-    ({"d.json": '{"meta": {"n": 1}}'}, {"path": "d.json", "records": "meta.n"},
-     "records 'meta.n' selects a number in d.json, not a list of records"),
-    ({"d.json": '{"meta": {"n": 1}}'}, {"path": "d.json", "records": "data"},
-     "records 'data' finds nothing in d.json (its keys: meta); check the expression"),
-], ids=["missing", "invalid", "jsonl-as-json", "not-utf8", "bad-line", "object", "selects-object",
-        "selects-number", "finds-nothing"])
+
+@pytest.mark.parametrize(
+    "files, options, message",
+    [
+        ({}, {"path": "nope.json"}, "json source: file not found: nope.json (looked in {tmp})"),
+        (
+            {"d.json": '[{"a": 1},\n {"a": tru}]'},
+            {"path": "d.json"},
+            "json source: d.json is not valid JSON: line 2, column 8: invalid literal, expected 'true'",
+        ),
+        (
+            {"d.json": '{"a": 1}\n{"a": 2}\n'},
+            {"path": "d.json"},
+            "json source: d.json is not valid JSON: line 2, column 1: unexpected content after document; if the "
+            "file holds one JSON document per line, set format: jsonl",
+        ),
+        (
+            {"d.json": b'[{"a": "caf\xe9"}]'},
+            {"path": "d.json"},
+            "json source: d.json is not valid JSON: line 1, column 12: byte 0xe9 is not UTF-8 (JSON is UTF-8)",
+        ),
+        (
+            {"d.jsonl": '{"a": 1}\n{"a": 2,}\n'},
+            {"path": "d.jsonl"},
+            "json source: d.jsonl, line 2 is not valid JSON: column 8: trailing comma is not allowed",
+        ),
+        (
+            {"d.json": '{"meta": {}, "rows": [], "other": []}'},
+            {"path": "d.json"},
+            "d.json is an object (keys: meta, rows, other), not a list of records; to read the list under 'rows', "
+            "add records: rows",
+        ),
+        (
+            {"d.json": '{"meta": {"n": 1}}'},
+            {"path": "d.json", "records": "meta"},
+            "records 'meta' selects an object (keys: n) in d.json, not a list; to read it as one record write "
+            'records: "[meta]"',
+        ),
+        (
+            {"d.json": '{"meta": {"n": 1}}'},
+            {"path": "d.json", "records": "meta.n"},
+            "records 'meta.n' selects a number in d.json, not a list of records",
+        ),
+        (
+            {"d.json": '{"meta": {"n": 1}}'},
+            {"path": "d.json", "records": "data"},
+            "records 'data' finds nothing in d.json (its keys: meta); check the expression",
+        ),
+    ],
+    ids=[
+        "missing",
+        "invalid",
+        "jsonl-as-json",
+        "not-utf8",
+        "bad-line",
+        "object",
+        "selects-object",
+        "selects-number",
+        "finds-nothing",
+    ],
+)
 def test_file_errors(tmp_path, files, options, message):
     with pytest.raises(RunFailed) as err:
         read(tmp_path, files, **options)
     assert str(err.value) == message.format(tmp=tmp_path)
 
 
-@pytest.mark.parametrize("options, path, message", [
-    ({"path": "d.json", "url": "https://x.org"}, (), "give a path (a JSON or JSON Lines file) or a url, not both"),
-    ({}, (), "give a path (a JSON or JSON Lines file) or a url"),
-    ({"path": "d.json", "records": "data..items"}, ("records",),
-     "invalid JMESPath expression 'data..items': Expecting: ['quoted_identifier', 'unquoted_identifier', "
-     "'lbracket', 'lbrace'], got: dot at position 5"),
-    ({"path": "d.json", "records": "data[`1"}, ("records",),
-     "invalid JMESPath expression 'data[`1': Unclosed ` delimiter at position 5"),
-    ({"path": "d.jsonl", "records": "a"}, ("records",),
-     "each line of a JSON Lines file is one record; records selects the list in a JSON document "
-     "(use format: json, or leave records out)"),
-    ({"path": "d.json", "headers": {"A": "b"}}, ("headers",), "headers goes with url; a file is read as it is"),
-    ({"url": "ftp://x.org/a"}, ("url",), "url must be an http:// or https:// address, not ftp://x.org/a"),
-    ({"url": "http://x.org/a", "headers": {"Authorization": "t"}}, ("url",),
-     "headers would travel in clear text over http://; use https://"),
-    ({"url": "https://x.org", "paging": {"by": "offset"}}, ("paging",),
-     "by: offset needs param: the query parameter that holds the offset"),
-    ({"url": "https://x.org", "paging": {"by": "offset", "param": "o", "size": 5}}, ("paging", "size_param"),
-     "give size_param (the parameter's name) and size (its value) together"),
-    ({"url": "https://x.org", "paging": {"by": "link", "param": "o"}}, ("paging", "param"),
-     "param goes with by: offset or by: page; by: link follows the next link"),
-    ({"url": "https://x.org", "paging": {"by": "page", "param": "p", "next": "a"}}, ("paging", "next"),
-     "next goes with by: link"),
-    ({"url": "https://x.org", "params": {"o": 1}, "paging": {"by": "offset", "param": "o"}}, ("paging", "param"),
-     "paging sets 'o' on each request; remove it from params"),
-])
+@pytest.mark.parametrize(
+    "options, path, message",
+    [
+        ({"path": "d.json", "url": "https://x.org"}, (), "give a path (a JSON or JSON Lines file) or a url, not both"),
+        ({}, (), "give a path (a JSON or JSON Lines file) or a url"),
+        (
+            {"path": "d.json", "records": "data..items"},
+            ("records",),
+            "invalid JMESPath expression 'data..items': Expecting: ['quoted_identifier', 'unquoted_identifier', "
+            "'lbracket', 'lbrace'], got: dot at position 5",
+        ),
+        (
+            {"path": "d.json", "records": "data[`1"},
+            ("records",),
+            "invalid JMESPath expression 'data[`1': Unclosed ` delimiter at position 5",
+        ),
+        (
+            {"path": "d.jsonl", "records": "a"},
+            ("records",),
+            "each line of a JSON Lines file is one record; records selects the list in a JSON document "
+            "(use format: json, or leave records out)",
+        ),
+        ({"path": "d.json", "headers": {"A": "b"}}, ("headers",), "headers goes with url; a file is read as it is"),
+        ({"url": "ftp://x.org/a"}, ("url",), "url must be an http:// or https:// address, not ftp://x.org/a"),
+        (
+            {"url": "http://x.org/a", "headers": {"Authorization": "t"}},
+            ("url",),
+            "headers would travel in clear text over http://; use https://",
+        ),
+        (
+            {"url": "https://x.org", "paging": {"by": "offset"}},
+            ("paging",),
+            "by: offset needs param: the query parameter that holds the offset",
+        ),
+        (
+            {"url": "https://x.org", "paging": {"by": "offset", "param": "o", "size": 5}},
+            ("paging", "size_param"),
+            "give size_param (the parameter's name) and size (its value) together",
+        ),
+        (
+            {"url": "https://x.org", "paging": {"by": "link", "param": "o"}},
+            ("paging", "param"),
+            "param goes with by: offset or by: page; by: link follows the next link",
+        ),
+        (
+            {"url": "https://x.org", "paging": {"by": "page", "param": "p", "next": "a"}},
+            ("paging", "next"),
+            "next goes with by: link",
+        ),
+        (
+            {"url": "https://x.org", "params": {"o": 1}, "paging": {"by": "offset", "param": "o"}},
+            ("paging", "param"),
+            "paging sets 'o' on each request; remove it from params",
+        ),
+    ],
+)
 def test_option_errors(tmp_path, options, path, message):
     with pytest.raises(OptionError) as err:
         JsonSource(options, make_ctx(tmp_path))
@@ -249,7 +375,8 @@ def test_option_errors(tmp_path, options, path, message):
 
 
 def test_route_execute_reads_a_file_with_rejects_and_casts(route_cli, write_route, tmp_path):
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: js
         chunk_rows: 2
         source:
@@ -261,8 +388,12 @@ def test_route_execute_reads_a_file_with_rejects_and_casts(route_cli, write_rout
           - name: out
             deliver:
               jsonl: {{path: out.jsonl}}
-    """, **{"data.jsonl": '{"id": "a", "amount": 1.5, "ok": true}\n\n[1]\n{"id": "b", "amount": "x"}\n'
-                          '{"id": "c", "amount": 3, "ok": false, "extra": {"k": 1}}\n'})
+    """,
+        **{
+            "data.jsonl": '{"id": "a", "amount": 1.5, "ok": true}\n\n[1]\n{"id": "b", "amount": "x"}\n'
+            '{"id": "c", "amount": 3, "ok": false, "extra": {"k": 1}}\n'
+        },
+    )
     result = route_cli("execute", str(path))
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "out.jsonl") == [
@@ -276,7 +407,8 @@ def test_route_execute_reads_a_file_with_rejects_and_casts(route_cli, write_rout
 
 
 def test_invalid_jmespath_is_reported_at_its_line_before_anything_runs(route_cli, write_route):
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: js
         source:
           {SOURCE}:
@@ -285,28 +417,37 @@ def test_invalid_jmespath_is_reported_at_its_line_before_anything_runs(route_cli
         targets:
           - name: out
             deliver: {{jsonl: {{path: out.jsonl}}}}
-    """, **{"data.json": "[]"})
+    """,
+        **{"data.json": "[]"},
+    )
     result = route_cli("execute", str(path))
     assert result.exit_code == 2
-    assert f"{path}:5:26: source.{SOURCE}.records: invalid JMESPath expression 'data.items[?': the " \
-           "expression is incomplete at position 12" in result.output
+    assert (
+        f"{path}:5:26: source.{SOURCE}.records: invalid JMESPath expression 'data.items[?': the "
+        "expression is incomplete at position 12" in result.output
+    )
 
 
 def test_missing_file_fails_the_run(route_cli, write_route, tmp_path):
     path = write_route(route_text({"path": "nowhere.json"}))
     result = route_cli("execute", str(path))
     assert result.exit_code == 1
-    assert f"{path}:3: source '{SOURCE}': json source: file not found: nowhere.json (looked in {tmp_path})" \
-           in result.output
+    assert (
+        f"{path}:3: source '{SOURCE}': json source: file not found: nowhere.json (looked in {tmp_path})"
+        in result.output
+    )
     assert "Traceback" not in result.output
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
 
+
 def run_http(route_cli, write_route, api, options: dict, *args: str, transforms: str = ""):
-    path = write_route(route_text({"url": api.url + "/items", **options}).replace(
-        "        targets:", transforms + "        targets:") if transforms else
-        route_text({"url": api.url + "/items", **options}))
+    path = write_route(
+        route_text({"url": api.url + "/items", **options}).replace("        targets:", transforms + "        targets:")
+        if transforms
+        else route_text({"url": api.url + "/items", **options})
+    )
     return route_cli("execute", *args, str(path), env={"API_TOKEN": TOKEN})
 
 
@@ -316,10 +457,18 @@ def test_paging_by_link_in_the_body_with_headers_and_params(route_cli, write_rou
         "b": ok({"data": [{"id": 3, "n": "x"}], "links": {"next": f"{api.url}/items?cursor=c"}}),
         "c": ok({"data": [{"id": 4, "n": "40"}], "links": {"next": None}}),
     }[q.get("cursor")]
-    result = run_http(route_cli, write_route, api, {
-        "records": "data", "paging": {"by": "link", "next": "links.next"},
-        "headers": {"Authorization": "Bearer ${API_TOKEN}"}, "params": {"county": "Hartford"}},
-        transforms="        source_transforms:\n          - cast: {n: integer}\n")
+    result = run_http(
+        route_cli,
+        write_route,
+        api,
+        {
+            "records": "data",
+            "paging": {"by": "link", "next": "links.next"},
+            "headers": {"Authorization": "Bearer ${API_TOKEN}"},
+            "params": {"county": "Hartford"},
+        },
+        transforms="        source_transforms:\n          - cast: {n: integer}\n",
+    )
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "out.jsonl") == [{"id": "1", "n": 10}, {"id": "2", "n": 20}, {"id": "4", "n": 40}]
     assert api.paths() == ["/items?county=Hartford", "/items?cursor=b", "/items?cursor=c"]
@@ -347,31 +496,46 @@ ROWS = [{"id": i, "town": t} for i, t in enumerate(["Avon", "Bethel", "Canton", 
 
 def by_offset(q, h):
     start, size = int(q.get("$offset", 0)), int(q.get("$limit", 1000))
-    return ok({"items": ROWS[start:start + size]})
+    return ok({"items": ROWS[start : start + size]})
 
 
 def test_paging_by_offset_stops_at_an_empty_page(route_cli, write_route, api, tmp_path):
     api.answers["/items"] = by_offset
-    result = run_http(route_cli, write_route, api, {
-        "records": "items", "params": {"$order": "id"},
-        "paging": {"by": "offset", "param": "$offset", "size_param": "$limit", "size": 2}})
+    result = run_http(
+        route_cli,
+        write_route,
+        api,
+        {
+            "records": "items",
+            "params": {"$order": "id"},
+            "paging": {"by": "offset", "param": "$offset", "size_param": "$limit", "size": 2},
+        },
+    )
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "out.jsonl") == [{"id": str(r["id"]), "town": r["town"]} for r in ROWS]
-    assert api.paths() == ["/items?$order=id&$offset=0&$limit=2", "/items?$order=id&$offset=2&$limit=2",
-                           "/items?$order=id&$offset=4&$limit=2", "/items?$order=id&$offset=5&$limit=2"]
+    assert api.paths() == [
+        "/items?$order=id&$offset=0&$limit=2",
+        "/items?$order=id&$offset=2&$limit=2",
+        "/items?$order=id&$offset=4&$limit=2",
+        "/items?$order=id&$offset=5&$limit=2",
+    ]
 
 
 def test_offset_counts_the_records_received_not_the_size_asked(tmp_path, api):
     # a server that caps pages at 2 records although 3 were asked: nothing is skipped
-    api.answers["/items"] = lambda q, h: ok({"items": ROWS[int(q["offset"]):int(q["offset"]) + 2]})
-    chunks, _ = read(tmp_path, url=api.url + "/items", records="items",
-                     paging={"by": "offset", "param": "offset", "size_param": "limit", "size": 3})
+    api.answers["/items"] = lambda q, h: ok({"items": ROWS[int(q["offset"]) : int(q["offset"]) + 2]})
+    chunks, _ = read(
+        tmp_path,
+        url=api.url + "/items",
+        records="items",
+        paging={"by": "offset", "param": "offset", "size_param": "limit", "size": 3},
+    )
     assert [r["id"] for _, r in rows(chunks)] == ["1", "2", "3", "4", "5"]
     assert [i for i, _ in rows(chunks)] == [1, 2, 3, 4, 5]
 
 
 def test_paging_by_page_number(tmp_path, api):
-    api.answers["/items"] = lambda q, h: ok(ROWS[(int(q["p"]) - 1) * 2:int(q["p"]) * 2])
+    api.answers["/items"] = lambda q, h: ok(ROWS[(int(q["p"]) - 1) * 2 : int(q["p"]) * 2])
     chunks, _ = read(tmp_path, chunk_rows=1, url=api.url + "/items", paging={"by": "page", "param": "p"})
     assert [r["town"] for _, r in rows(chunks)] == [r["town"] for r in ROWS]
     assert api.paths() == [f"/items?p={n}" for n in (1, 2, 3, 4)]
@@ -390,8 +554,9 @@ def test_5xx_retries_with_back_off_then_gives_up(tmp_path, api):
     api.answers["/items"] = [(503, b"<html>down for maintenance</html>", {"Content-Type": "text/html"})]
     with pytest.raises(RunFailed) as err:
         read(tmp_path, url=api.url + "/items", retries=2, backoff=0.01)
-    assert str(err.value) == (f"page 1 ({api.url}/items): gave up after 3 attempts; last: HTTP 503 "
-                              "(<html>down for maintenance</html>)")
+    assert str(err.value) == (
+        f"page 1 ({api.url}/items): gave up after 3 attempts; last: HTTP 503 (<html>down for maintenance</html>)"
+    )
     assert len(api.requests) == 3
 
 
@@ -406,8 +571,10 @@ def test_a_refusal_stops_the_run_with_the_servers_message_and_no_secret(route_cl
     api.answers["/items"] = lambda q, h: (401, {"error": {"message": f"token {h['X-Api-Key']} expired"}}, {})
     result = run_http(route_cli, write_route, api, {"headers": {"X-Api-Key": "${API_TOKEN}"}})
     assert result.exit_code == 1
-    assert (f"page 1 ({api.url}/items) was refused: HTTP 401 Unauthorized: token *** expired (check the "
-            "credentials in headers)") in result.output
+    assert (
+        f"page 1 ({api.url}/items) was refused: HTTP 401 Unauthorized: token *** expired (check the "
+        "credentials in headers)"
+    ) in result.output
     assert TOKEN not in result.output
     assert "Traceback" not in result.output
 
@@ -416,14 +583,17 @@ def test_a_header_value_not_named_secret_is_still_masked(tmp_path, api):
     api.answers["/items"] = lambda q, h: (403, {"message": f"{h['X-Custom']} may not read this"}, {})
     with pytest.raises(RunFailed) as err:
         read(tmp_path, url=api.url + "/items", headers={"X-Custom": "custom-credential", "Accept": "application/json"})
-    assert str(err.value) == (f"page 1 ({api.url}/items) was refused: HTTP 403 Forbidden: *** may not read "
-                              "this (the credentials in headers may not read this)")
+    assert str(err.value) == (
+        f"page 1 ({api.url}/items) was refused: HTTP 403 Forbidden: *** may not read "
+        "this (the credentials in headers may not read this)"
+    )
 
 
 def test_a_new_field_on_a_later_page_stops_the_run(tmp_path, api):
     later = [{"a": 3, "c": None}]  # a new field that is null: nothing is lost, the run goes on
-    api.answers["/items"] = lambda q, h: ok([{"a": 1}, {"a": 2}] if q["offset"] == "0" else later if q["offset"] == "2"
-                                            else [])
+    api.answers["/items"] = lambda q, h: ok(
+        [{"a": 1}, {"a": 2}] if q["offset"] == "0" else later if q["offset"] == "2" else []
+    )
     chunks, _ = read(tmp_path, url=api.url + "/items", paging={"by": "offset", "param": "offset"})
     assert [r for _, r in rows(chunks)] == [{"a": "1"}, {"a": "2"}, {"a": "3"}]
     later[0]["b"] = "new"
@@ -432,35 +602,55 @@ def test_a_new_field_on_a_later_page_stops_the_run(tmp_path, api):
     assert str(err.value) == (
         f"record 3 (page 2 ({api.url}/items, offset=2)) has a field 'b' that the records before it did not have; "
         "the columns are fixed by the first page so that they stay the same in every chunk. List the fields "
-        "to read: columns: [a, b]")
-    chunks, _ = read(tmp_path, url=api.url + "/items", paging={"by": "offset", "param": "offset"},
-                     columns=["a", "b"])
+        "to read: columns: [a, b]"
+    )
+    chunks, _ = read(tmp_path, url=api.url + "/items", paging={"by": "offset", "param": "offset"}, columns=["a", "b"])
     assert [r for _, r in rows(chunks)] == [{"a": "1", "b": None}, {"a": "2", "b": None}, {"a": "3", "b": "new"}]
 
 
 def test_max_pages_stops_with_a_warning(tmp_path, api):
-    api.answers["/items"] = lambda q, h: ok({"rows": [{"n": q.get("n", "0")}],
-                                            "next": f"/items?n={int(q.get('n', 0)) + 1}"})
-    chunks, ctx = read(tmp_path, url=api.url + "/items", records="rows", max_pages=3,
-                       paging={"by": "link", "next": "next"})
+    api.answers["/items"] = lambda q, h: ok(
+        {"rows": [{"n": q.get("n", "0")}], "next": f"/items?n={int(q.get('n', 0)) + 1}"}
+    )
+    chunks, ctx = read(
+        tmp_path, url=api.url + "/items", records="rows", max_pages=3, paging={"by": "link", "next": "next"}
+    )
     assert [r["n"] for _, r in rows(chunks)] == ["0", "1", "2"]
     assert warnings(ctx) == ["json source: stopped after max_pages (3) pages; the server has more"]
 
 
-@pytest.mark.parametrize("answer, options, message", [
-    (lambda q, h: ok([{"a": 1}]), {"paging": {"by": "offset", "param": "offset"}},
-     "page 2 ({url}/items, offset=1) is the same as page 1: the server seems to ignore 'offset'; check paging.param"),
-    (lambda q, h: ok({"rows": [{"a": 1}], "next": "/items?again=1"}),
-     {"records": "rows", "paging": {"by": "link", "next": "next"}},
-     "the next link of page 2 ({url}/items?again=1) leads back to page 2; the pages would never end"),
-    (lambda q, h: (200, b"<html>\n<body>Sign in</body>", {"Content-Type": "text/html"}), {},
-     "page 1 ({url}/items): the answer is not JSON (HTTP 200, text/html): line 1, column 1: unexpected "
-     "character, expected a JSON value; it starts with '<html> <body>Sign in</body>'"),
-    (lambda q, h: ok({"result": {"count": 0}}), {"records": "result.rows"},
-     "records 'result.rows' finds nothing in page 1 ({url}/items) (its keys: result); check the expression"),
-    (lambda q, h: (404, {"message": "no such dataset"}, {}), {},
-     "page 1 ({url}/items) was refused: HTTP 404 Not Found: no such dataset (check the url)"),
-], ids=["offset-ignored", "link-loop", "not-json", "records-missing", "not-found"])
+@pytest.mark.parametrize(
+    "answer, options, message",
+    [
+        (
+            lambda q, h: ok([{"a": 1}]),
+            {"paging": {"by": "offset", "param": "offset"}},
+            "page 2 ({url}/items, offset=1) is the same as page 1: the server seems to ignore 'offset'; check paging.param",
+        ),
+        (
+            lambda q, h: ok({"rows": [{"a": 1}], "next": "/items?again=1"}),
+            {"records": "rows", "paging": {"by": "link", "next": "next"}},
+            "the next link of page 2 ({url}/items?again=1) leads back to page 2; the pages would never end",
+        ),
+        (
+            lambda q, h: (200, b"<html>\n<body>Sign in</body>", {"Content-Type": "text/html"}),
+            {},
+            "page 1 ({url}/items): the answer is not JSON (HTTP 200, text/html): line 1, column 1: unexpected "
+            "character, expected a JSON value; it starts with '<html> <body>Sign in</body>'",
+        ),
+        (
+            lambda q, h: ok({"result": {"count": 0}}),
+            {"records": "result.rows"},
+            "records 'result.rows' finds nothing in page 1 ({url}/items) (its keys: result); check the expression",
+        ),
+        (
+            lambda q, h: (404, {"message": "no such dataset"}, {}),
+            {},
+            "page 1 ({url}/items) was refused: HTTP 404 Not Found: no such dataset (check the url)",
+        ),
+    ],
+    ids=["offset-ignored", "link-loop", "not-json", "records-missing", "not-found"],
+)
 def test_http_errors(tmp_path, api, answer, options, message):
     api.answers["/items"] = answer
     with pytest.raises(RunFailed) as err:
@@ -475,8 +665,11 @@ def test_a_later_page_without_the_list_ends_the_pages(tmp_path, api):
 
 
 def test_a_json_lines_answer(tmp_path, api):
-    api.answers["/items"] = lambda q, h: (200, b'{"a": 1}\n\n{"a": 2, "b": {"c": true}}\n',
-                                          {"Content-Type": "application/x-ndjson"})
+    api.answers["/items"] = lambda q, h: (
+        200,
+        b'{"a": 1}\n\n{"a": 2, "b": {"c": true}}\n',
+        {"Content-Type": "application/x-ndjson"},
+    )
     chunks, _ = read(tmp_path, url=api.url + "/items", flatten=True)
     assert rows(chunks) == [(1, {"a": "1", "b.c": None}), (2, {"a": "2", "b.c": "true"})]
 
@@ -487,8 +680,10 @@ def test_no_headers_are_sent_to_another_host(tmp_path, api):
     api.answers["/moved"] = lambda q, h: ok([{"a": 1}])
     with pytest.raises(RunFailed) as err:
         read(tmp_path, url=api.url + "/items", headers={"Authorization": "Bearer abcdef"})
-    assert str(err.value) == (f"page 1 ({api.url}/items) redirects to another host ({other[7:]}); the source "
-                              "sends its headers only to the url's host: use the final address as url")
+    assert str(err.value) == (
+        f"page 1 ({api.url}/items) redirects to another host ({other[7:]}); the source "
+        "sends its headers only to the url's host: use the final address as url"
+    )
     assert [p for p, _, _ in api.requests] == ["/items"]
     chunks, _ = read(tmp_path, url=api.url + "/items")  # without headers the redirect is followed
     assert rows(chunks) == [(1, {"a": "1"})]
@@ -496,9 +691,14 @@ def test_no_headers_are_sent_to_another_host(tmp_path, api):
 
 def test_limit_stops_asking_for_pages(route_cli, write_route, api, tmp_path):
     api.answers["/items"] = by_offset
-    result = run_http(route_cli, write_route, api, {
-        "records": "items", "paging": {"by": "offset", "param": "$offset", "size_param": "$limit", "size": 2}},
-        "--limit", "2")
+    result = run_http(
+        route_cli,
+        write_route,
+        api,
+        {"records": "items", "paging": {"by": "offset", "param": "$offset", "size_param": "$limit", "size": 2}},
+        "--limit",
+        "2",
+    )
     assert result.exit_code == 0, result.output
     assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["1", "2"]
     assert len(api.requests) <= 2
@@ -506,17 +706,21 @@ def test_limit_stops_asking_for_pages(route_cli, write_route, api, tmp_path):
 
 # -- streaming a JSON document ---------------------------------------------------------------------
 
+
 def test_a_plain_path_is_streamed_chunk_by_chunk(tmp_path):
     # with columns given there is no first pass: chunks come before the parser reaches the bad end
     data = '{"items": [{"a": 1}, {"a": 2}, {"a": 3}], "rest": [1, 2,, 3]}'
     (tmp_path / "d.json").write_text(data)
-    chunks = JsonSource({"path": "d.json", "records": "items", "columns": ["a"]},
-                        make_ctx(tmp_path, chunk_rows=1)).chunks()
+    chunks = JsonSource(
+        {"path": "d.json", "records": "items", "columns": ["a"]}, make_ctx(tmp_path, chunk_rows=1)
+    ).chunks()
     assert [rows([next(chunks)]) for _ in range(3)] == [[(1, {"a": "1"})], [(2, {"a": "2"})], [(3, {"a": "3"})]]
     with pytest.raises(RunFailed) as err:
         next(chunks)
-    assert str(err.value) == "json source: d.json is not valid JSON: line 1, column 57: unexpected character, " \
-                             "expected a JSON value"
+    assert (
+        str(err.value) == "json source: d.json is not valid JSON: line 1, column 57: unexpected character, "
+        "expected a JSON value"
+    )
 
 
 @pytest.mark.parametrize("columns", [None, ["id", "n"]])
@@ -524,15 +728,20 @@ def test_an_integer_beyond_64_bits_is_read_by_orjson_after_the_stream(tmp_path, 
     data = '{"rows": [{"id": "a", "n": 1}, {"id": "b", "n": 123456789012345678901234567890}, {"id": "c"}]}'
     options = {"columns": columns} if columns else {}
     chunks, _ = read(tmp_path, {"d.json": data}, chunk_rows=1, path="d.json", records="rows", **options)
-    assert rows(chunks) == [(1, {"id": "a", "n": "1"}), (2, {"id": "b", "n": "1.2345678901234568e+29"}),
-                            (3, {"id": "c", "n": None})]
+    assert rows(chunks) == [
+        (1, {"id": "a", "n": "1"}),
+        (2, {"id": "b", "n": "1.2345678901234568e+29"}),
+        (3, {"id": "c", "n": None}),
+    ]
 
 
 def test_a_key_named_item_is_not_mistaken_for_a_list(tmp_path):
     with pytest.raises(RunFailed) as err:
         read(tmp_path, {"d.json": '{"a": {"item": {"x": 1}}}'}, path="d.json", records="a")
-    assert str(err.value) == ("records 'a' selects an object (keys: item) in d.json, not a list; to read it "
-                              'as one record write records: "[a]"')
+    assert str(err.value) == (
+        "records 'a' selects an object (keys: item) in d.json, not a list; to read it "
+        'as one record write records: "[a]"'
+    )
 
 
 def test_quoted_keys_and_expressions(tmp_path):
@@ -558,8 +767,10 @@ def test_a_timeout_and_a_refused_connection(tmp_path, api):
     api.close()
     with pytest.raises(RunFailed) as err:
         read(tmp_path, url=f"http://127.0.0.1:{port}/items", retries=1, backoff=0)
-    assert str(err.value) == (f"page 1 (http://127.0.0.1:{port}/items): gave up after 2 attempts; last: could "
-                              f"not connect to 127.0.0.1:{port}, or the connection dropped")
+    assert str(err.value) == (
+        f"page 1 (http://127.0.0.1:{port}/items): gave up after 2 attempts; last: could "
+        f"not connect to 127.0.0.1:{port}, or the connection dropped"
+    )
 
 
 def test_a_first_page_larger_than_a_chunk_fixes_the_columns_as_a_whole(tmp_path, api):

@@ -7,12 +7,12 @@ import datetime as dt
 import jsonschema
 import pandas as pd
 import pytest
-
 from dbfixtures import db, make_ctx, make_db, pg  # noqa: F401 - fixtures
-from pipeline.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT, datetime_dtype
-from pipeline.errors import OptionError, RunFailed
-from pipeline.incremental import MarkStore, marks_for
-from pipeline.plugins import spec_of
+
+from pipeline.basics.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT, datetime_dtype
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.marks import MarkStore, marks_for
+from pipeline.basics.plugins import spec_of
 from pipeline.sources.sql import OPTIONS_SCHEMA, SqlSource, typed_start
 
 BOOL_TYPE = {"sqlite": "BOOLEAN", "postgresql": "BOOLEAN", "mariadb": "BOOLEAN"}
@@ -22,14 +22,20 @@ STAMP_TYPE = {"sqlite": "DATETIME", "postgresql": "TIMESTAMP", "mariadb": "DATET
 def sales(db, rows=None) -> str:
     """A table of typed columns with nulls; returns its name."""
     name = db.name("sales")
-    db.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, town VARCHAR(40), zip VARCHAR(5), "
-               f"amount NUMERIC(12, 2), ratio DOUBLE PRECISION, sold DATE, updated_at {STAMP_TYPE[db.kind]}, "
-               f"vacant {BOOL_TYPE[db.kind]})")
-    for row in rows if rows is not None else [
-        "(1, 'Hartford', '06103', 1250.50, 0.25, '2024-01-05', '2024-01-05 10:00:00', TRUE)",
-        "(2, 'Enfield', '06082', NULL, NULL, NULL, '2024-01-06 11:30:00.250000', FALSE)",
-        "(3, NULL, '06010', 99.99, 1.5, '2024-02-01', '2024-02-01 00:00:00', NULL)",
-    ]:
+    db.execute(
+        f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, town VARCHAR(40), zip VARCHAR(5), "
+        f"amount NUMERIC(12, 2), ratio DOUBLE PRECISION, sold DATE, updated_at {STAMP_TYPE[db.kind]}, "
+        f"vacant {BOOL_TYPE[db.kind]})"
+    )
+    for row in (
+        rows
+        if rows is not None
+        else [
+            "(1, 'Hartford', '06103', 1250.50, 0.25, '2024-01-05', '2024-01-05 10:00:00', TRUE)",
+            "(2, 'Enfield', '06082', NULL, NULL, NULL, '2024-01-06 11:30:00.250000', FALSE)",
+            "(3, NULL, '06010', 99.99, 1.5, '2024-02-01', '2024-02-01 00:00:00', NULL)",
+        ]
+    ):
         db.execute(f"INSERT INTO {name} VALUES {row}")
     return name
 
@@ -48,8 +54,16 @@ def test_a_table_streams_typed_chunks(db, tmp_path):
     assert [len(c) for c in chunks] == [2, 1]
     frame = pd.concat(chunks)
     assert list(frame.index) == [1, 2, 3]
-    assert frame.dtypes.to_dict() == {"id": INTEGER, "town": TEXT, "zip": TEXT, "amount": NUMBER, "ratio": NUMBER,
-                                      "sold": DATE, "updated_at": DATETIME, "vacant": BOOLEAN if db.kind != "mariadb" else INTEGER}
+    assert frame.dtypes.to_dict() == {
+        "id": INTEGER,
+        "town": TEXT,
+        "zip": TEXT,
+        "amount": NUMBER,
+        "ratio": NUMBER,
+        "sold": DATE,
+        "updated_at": DATETIME,
+        "vacant": BOOLEAN if db.kind != "mariadb" else INTEGER,
+    }
     vacant = [True, False, None] if db.kind != "mariadb" else [1, 0, None]  # MySQL's BOOLEAN is TINYINT(1)
     assert values(frame) == [
         [1, "Hartford", "06103", 1250.5, 0.25, dt.date(2024, 1, 5), pd.Timestamp("2024-01-05 10:00:00"), vacant[0]],
@@ -63,8 +77,16 @@ def test_a_table_streams_typed_chunks(db, tmp_path):
 def test_columns_and_where_and_schema(db, tmp_path):
     table = sales(db)
     schema = {"sqlite": "main", "postgresql": "public", "mariadb": "test"}[db.kind]
-    frame = pd.concat(read(tmp_path, url=db.url, table=table, schema=schema, columns=["zip", "id"],
-                           where="amount > 100 OR amount IS NULL"))
+    frame = pd.concat(
+        read(
+            tmp_path,
+            url=db.url,
+            table=table,
+            schema=schema,
+            columns=["zip", "id"],
+            where="amount > 100 OR amount IS NULL",
+        )
+    )
     assert list(frame.columns) == ["zip", "id"]
     assert values(frame.sort_values("id")) == [["06103", 1], ["06082", 2]]
     dotted = pd.concat(read(tmp_path, url=db.url, table=f"{schema}.{table}", columns=["id"]))
@@ -75,8 +97,14 @@ def test_columns_and_where_and_schema(db, tmp_path):
 
 def test_a_query_with_bound_params(db, tmp_path):
     table = sales(db)
-    frame = pd.concat(read(tmp_path, url=db.url, query=f"SELECT id, zip, amount FROM {table} "
-                           "WHERE zip LIKE :prefix AND id >= :low ORDER BY id;", params={"prefix": "06%", "low": 2}))
+    frame = pd.concat(
+        read(
+            tmp_path,
+            url=db.url,
+            query=f"SELECT id, zip, amount FROM {table} WHERE zip LIKE :prefix AND id >= :low ORDER BY id;",
+            params={"prefix": "06%", "low": 2},
+        )
+    )
     assert values(frame) == [[2, "06082", None], [3, "06010", 99.99]]
     assert frame["id"].dtype == INTEGER and frame["zip"].dtype == TEXT and frame["amount"].dtype == NUMBER
 
@@ -149,8 +177,10 @@ def test_unknown_table_and_column_name_what_exists(db, tmp_path):
     assert f"(did you mean '{table}'?)" in str(err.value)
     with pytest.raises(RunFailed) as err:
         read(tmp_path, url=db.url, table=table, columns=["id", "zipcode"])
-    assert str(err.value) == (f"table '{table}' has no column 'zipcode' (did you mean 'zip'?); its columns are "
-                              "id, town, zip, amount, ratio, sold, updated_at, vacant")
+    assert str(err.value) == (
+        f"table '{table}' has no column 'zipcode' (did you mean 'zip'?); its columns are "
+        "id, town, zip, amount, ratio, sold, updated_at, vacant"
+    )
 
 
 def test_a_bad_query_fails_with_the_database_message(db, tmp_path):
@@ -163,8 +193,10 @@ def test_a_bad_query_fails_with_the_database_message(db, tmp_path):
 @pytest.mark.postgres
 def test_timestamps_with_a_time_zone_stay_instants(pg, tmp_path):
     table = pg.name()
-    pg.execute(f"CREATE TABLE {table} (id int, at timestamptz)",
-               f"INSERT INTO {table} VALUES (1, '2024-07-01 12:00:00-04:00'), (2, NULL)")
+    pg.execute(
+        f"CREATE TABLE {table} (id int, at timestamptz)",
+        f"INSERT INTO {table} VALUES (1, '2024-07-01 12:00:00-04:00'), (2, NULL)",
+    )
     frame = pd.concat(read(tmp_path, url=pg.url, table=table))
     assert frame["at"].dtype == datetime_dtype("UTC")
     assert frame["at"].iloc[0] == pd.Timestamp("2024-07-01 16:00:00", tz="UTC")
@@ -178,8 +210,10 @@ def test_sqlite_query_columns_take_the_type_of_their_values(tmp_path):
     db.execute("INSERT INTO t VALUES ('three', NULL, NULL)")
     with pytest.raises(RunFailed) as err:
         read(tmp_path, chunk_rows=2, url=db.url, query="SELECT a FROM t ORDER BY rowid")
-    assert str(err.value) == (f"column 'a' of sqlite:///{tmp_path}/test.db query is integer but holds 'three'; "
-                              "convert it in a query (CAST(a AS ...))")
+    assert str(err.value) == (
+        f"column 'a' of sqlite:///{tmp_path}/test.db query is integer but holds 'three'; "
+        "convert it in a query (CAST(a AS ...))"
+    )
 
 
 def test_connection_failures_never_show_the_password(tmp_path):
@@ -201,22 +235,40 @@ def test_an_authentication_failure_is_clear(tmp_path):
     assert "Wr0ngPass" not in str(err.value) and "root:***@" in str(err.value)
 
 
-@pytest.mark.parametrize("options, message, path", [
-    ({"url": "sqlite://"}, "give either a table or a query", ()),
-    ({"url": "sqlite://", "table": "a", "query": "select 1"}, "give a table or a query, not both", ("query",)),
-    ({"url": "sqlite://", "query": "select 1", "where": "x"},
-     "'where' goes with table; with a query, write it in the SQL", ("where",)),
-    ({"url": "sqlite://", "table": "a", "params": {"x": 1}},
-     "params are bound into a query; with a table, write the condition in where", ("params",)),
-    ({"url": "sqlite://", "table": "a", "columns": ["id"], "incremental": {"column": "at"}},
-     "add 'at' to columns: the incremental column is read to know where the next run starts", ("columns",)),
-    ({"url": "postgresql+psycopg2://u:pw@h/db", "table": "a"},
-     "the database driver for postgresql+psycopg2:// is not installed (no module 'psycopg2'): pip install "
-     "psycopg2-binary (or use postgresql+psycopg:// with pip install 'route-etl[postgres]')", ("url",)),
-    ({"url": "oracle+oracledb://u:pw@h/db", "table": "a"},
-     "the database driver for oracle+oracledb:// is not installed (no module 'oracledb'): pip install the "
-     "package that provides the Python module 'oracledb'", ("url",)),
-])
+@pytest.mark.parametrize(
+    "options, message, path",
+    [
+        ({"url": "sqlite://"}, "give either a table or a query", ()),
+        ({"url": "sqlite://", "table": "a", "query": "select 1"}, "give a table or a query, not both", ("query",)),
+        (
+            {"url": "sqlite://", "query": "select 1", "where": "x"},
+            "'where' goes with table; with a query, write it in the SQL",
+            ("where",),
+        ),
+        (
+            {"url": "sqlite://", "table": "a", "params": {"x": 1}},
+            "params are bound into a query; with a table, write the condition in where",
+            ("params",),
+        ),
+        (
+            {"url": "sqlite://", "table": "a", "columns": ["id"], "incremental": {"column": "at"}},
+            "add 'at' to columns: the incremental column is read to know where the next run starts",
+            ("columns",),
+        ),
+        (
+            {"url": "postgresql+psycopg2://u:pw@h/db", "table": "a"},
+            "the database driver for postgresql+psycopg2:// is not installed (no module 'psycopg2'): pip install "
+            "psycopg2-binary (or use postgresql+psycopg:// with pip install 'route-etl[postgres]')",
+            ("url",),
+        ),
+        (
+            {"url": "oracle+oracledb://u:pw@h/db", "table": "a"},
+            "the database driver for oracle+oracledb:// is not installed (no module 'oracledb'): pip install the "
+            "package that provides the Python module 'oracledb'",
+            ("url",),
+        ),
+    ],
+)
 def test_bad_options(tmp_path, options, message, path):
     with pytest.raises(OptionError) as err:
         SqlSource(options, make_ctx(tmp_path))
@@ -227,7 +279,7 @@ def test_bad_options(tmp_path, options, message, path):
 def test_start_values_bind_with_the_column_type():
     assert typed_start("2024-01-01") == dt.date(2024, 1, 1)
     assert typed_start("2024-01-01", "datetime") == dt.datetime(2024, 1, 1)
-    assert typed_start("2024-01-01T10:00:00Z") == dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone.utc)
+    assert typed_start("2024-01-01T10:00:00Z") == dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC)
     assert typed_start("42") == 42 and typed_start("4.5") == 4.5
     assert typed_start("42", "text") == "42"
     assert typed_start(dt.date(2024, 1, 1), "datetime") == dt.datetime(2024, 1, 1)
@@ -246,6 +298,8 @@ def test_a_relative_sqlite_path_is_relative_to_the_route_file(tmp_path):
     assert values(pd.concat(read(tmp_path, url="sqlite:///test.db", table="t"))) == [[7]]
     with pytest.raises(RunFailed) as err:
         read(tmp_path, url="sqlite:///nope.db", table="t")
-    assert str(err.value) == (f"there is no SQLite database {tmp_path / 'nope.db'} (relative paths in a "
-                              "sqlite:/// URL are relative to the route file)")
+    assert str(err.value) == (
+        f"there is no SQLite database {tmp_path / 'nope.db'} (relative paths in a "
+        "sqlite:/// URL are relative to the route file)"
+    )
     assert not (tmp_path / "nope.db").exists()

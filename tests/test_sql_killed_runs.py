@@ -13,9 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import inspect
-
 from dbfixtures import db, make_db  # noqa: F401 - fixture
+from sqlalchemy import inspect
 
 ROWS = 300_000
 
@@ -43,8 +42,13 @@ def loading(db, table: str, tmp_path: Path) -> bool:
     if db.kind == "sqlite":
         return (tmp_path / "test.db-journal").exists()  # the rollback journal of a write transaction
     if db.kind == "postgresql":
-        return db.rows("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                       f"WHERE c.relname = '{table}' AND l.mode = 'RowExclusiveLock'")[0][0] > 0
+        return (
+            db.rows(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                f"WHERE c.relname = '{table}' AND l.mode = 'RowExclusiveLock'"
+            )[0][0]
+            > 0
+        )
     return inspect(db.engine).has_table(f"{table}__route_new")
 
 
@@ -54,8 +58,14 @@ def side_tables(db, table: str) -> list[str]:
 
 def kill_mid_load(path: Path, db, table: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "execute", "--chunk-rows", "1000", str(path)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "execute", "--chunk-rows", "1000", str(path)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not loading(db, table, tmp_path):
@@ -76,8 +86,12 @@ def kill_mid_load(path: Path, db, table: str, tmp_path: Path) -> None:
 def test_a_replace_killed_mid_load_leaves_the_table_as_it_was(db, route_cli, write_route, tmp_path):
     table = db.name("killed")
     db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(40))")
-    db.execute(f"INSERT INTO {table} (id, name) VALUES (%s, %s)" if db.kind != "sqlite" else
-               f"INSERT INTO {table} (id, name) VALUES (?, ?)", params=[(i, "old") for i in range(1, 1001)])
+    db.execute(
+        f"INSERT INTO {table} (id, name) VALUES (%s, %s)"
+        if db.kind != "sqlite"
+        else f"INSERT INTO {table} (id, name) VALUES (?, ?)",
+        params=[(i, "old") for i in range(1, 1001)],
+    )
     path = big_replace_route(write_route, tmp_path, db.url, table)
 
     kill_mid_load(path, db, table, tmp_path)
@@ -91,10 +105,14 @@ def test_a_replace_killed_mid_load_leaves_the_table_as_it_was(db, route_cli, wri
     assert result.exit_code == 0, result.output
     removed = f"removed {table}__route_new, left behind by a run that did not finish"
     assert (removed in result.stderr) == (db.kind == "mariadb"), result.stderr
-    assert db.rows(f"SELECT count(*), sum(id), min(id), max(id) FROM {table}") == \
-        [(ROWS, ROWS * (ROWS + 1) // 2, 1, ROWS)]
-    assert db.rows(f"SELECT count(*) FROM {table} WHERE name = 'name ' || id" if db.kind != "mariadb" else
-                   f"SELECT count(*) FROM {table} WHERE name = CONCAT('name ', id)") == [(ROWS,)]
+    assert db.rows(f"SELECT count(*), sum(id), min(id), max(id) FROM {table}") == [
+        (ROWS, ROWS * (ROWS + 1) // 2, 1, ROWS)
+    ]
+    assert db.rows(
+        f"SELECT count(*) FROM {table} WHERE name = 'name ' || id"
+        if db.kind != "mariadb"
+        else f"SELECT count(*) FROM {table} WHERE name = CONCAT('name ', id)"
+    ) == [(ROWS,)]
     assert side_tables(db, table) == []
 
 
@@ -103,11 +121,14 @@ def test_a_mariadb_replace_removes_only_its_own_leftovers(route_cli, write_route
     maria = make_db("mariadb", tmp_path)
     try:
         table, other = maria.name("swapped"), maria.name("other")
-        maria.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(40))",
-                      f"INSERT INTO {table} VALUES (1, 'new')",
-                      f"CREATE TABLE {table}__route_old (id INTEGER PRIMARY KEY, name VARCHAR(40))",
-                      f"CREATE TABLE {other}__route_new (id INTEGER)")
-        path = write_route(f"""
+        maria.execute(
+            f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(40))",
+            f"INSERT INTO {table} VALUES (1, 'new')",
+            f"CREATE TABLE {table}__route_old (id INTEGER PRIMARY KEY, name VARCHAR(40))",
+            f"CREATE TABLE {other}__route_new (id INTEGER)",
+        )
+        path = write_route(
+            f"""
             name: swap
             source:
               csv: {{path: data.csv}}
@@ -116,7 +137,9 @@ def test_a_mariadb_replace_removes_only_its_own_leftovers(route_cli, write_route
             targets:
               - name: db
                 deliver: {{sql: {{url: "{maria.url}", table: {table}, mode: replace}}}}
-        """, **{"data.csv": "id,name\n1,newer\n2,newer\n"})
+        """,
+            **{"data.csv": "id,name\n1,newer\n2,newer\n"},
+        )
         dry = route_cli("execute", "--dry-run", str(path))
         assert f"{table}__route_old was left behind by a run that did not finish; a run will remove it" in dry.stderr
         assert side_tables(maria, table) == [f"{table}__route_old"]

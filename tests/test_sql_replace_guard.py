@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from dbfixtures import db  # noqa: F401 - fixture
 
 
 def replace_route(write_route, db, table: str, ids: list[int], extra: str = "") -> object:
     """A route replacing `table` with the rows `ids` (none: a header-only CSV)."""
-    return write_route(f"""
+    return write_route(
+        f"""
         name: guarded
         source:
           csv: {{path: data.csv}}
@@ -23,7 +23,9 @@ def replace_route(write_route, db, table: str, ids: list[int], extra: str = "") 
           - name: db
             deliver:
               sql: {{url: "{db.url}", table: {table}, mode: replace{extra}}}
-    """, **{"data.csv": "id,name\n" + "".join(f"{i},n{i}\n" for i in ids)})
+    """,
+        **{"data.csv": "id,name\n" + "".join(f"{i},n{i}\n" for i in ids)},
+    )
 
 
 def holding(db, table: str, ids: list[int]) -> None:
@@ -44,12 +46,10 @@ def leftovers(db, table: str) -> list[str]:
 
 
 def stop_text(table: str, problem: str) -> str:
-    return (f"route.yaml:9: target 'db': sql table {table}: stopped before replacing: {problem}. "
-            "Nothing was changed.")
+    return f"route.yaml:9: target 'db': sql table {table}: stopped before replacing: {problem}. Nothing was changed."
 
 
-ADVICE = ("If this is intended, run again with --force, or set allow_empty: true (or a higher max_shrink) on "
-          "the target")
+ADVICE = "If this is intended, run again with --force, or set allow_empty: true (or a higher max_shrink) on the target"
 
 
 def test_a_header_only_input_does_not_empty_the_table(db, route_cli, write_route):
@@ -67,14 +67,17 @@ def test_a_header_only_input_does_not_empty_the_table(db, route_cli, write_route
     dry = route_cli("execute", "--dry-run", "--json", str(path))
     assert dry.exit_code == 0, dry.output
     details = json.loads(dry.stdout)["targets"][0]["details"]
-    assert details["stop"] == ("would stop before replacing: it would empty the table (it has 3 rows and the "
-                               "route delivers none)")
+    assert details["stop"] == (
+        "would stop before replacing: it would empty the table (it has 3 rows and the route delivers none)"
+    )
     assert ids_in(db, table) == [1, 2, 3]
 
     forced = route_cli("execute", "--force", str(path))
     assert forced.exit_code == 0, forced.output
-    assert (f"target 'db': sql table {table}: it would empty the table (it has 3 rows and the route "
-            "delivers none); going ahead because of --force") in forced.stderr
+    assert (
+        f"target 'db': sql table {table}: it would empty the table (it has 3 rows and the route "
+        "delivers none); going ahead because of --force"
+    ) in forced.stderr
     assert ids_in(db, table) == []
 
 
@@ -90,14 +93,21 @@ def test_allow_empty_empties_the_table_without_force(db, route_cli, write_route)
     assert ids_in(db, table) == []
 
 
-@pytest.mark.parametrize("new, extra, problem", [
-    (list(range(1, 5)), "", "it would shrink the table from 10 to 4 rows (60% fewer, more than max_shrink 50%)"),
-    (list(range(1, 5)), ', max_shrink: "70%"', None),
-    (list(range(1, 6)), "", None),                        # exactly half: within the default 50 %
-    (list(range(1, 9)), ", max_shrink: 0.1",
-     "it would shrink the table from 10 to 8 rows (20% fewer, more than max_shrink 10%)"),
-    (list(range(1, 21)), ", max_shrink: 0", None),        # growing is never a problem
-], ids=["60%-fewer", "max_shrink-70%", "half", "max_shrink-0.1", "growing"])
+@pytest.mark.parametrize(
+    "new, extra, problem",
+    [
+        (list(range(1, 5)), "", "it would shrink the table from 10 to 4 rows (60% fewer, more than max_shrink 50%)"),
+        (list(range(1, 5)), ', max_shrink: "70%"', None),
+        (list(range(1, 6)), "", None),  # exactly half: within the default 50 %
+        (
+            list(range(1, 9)),
+            ", max_shrink: 0.1",
+            "it would shrink the table from 10 to 8 rows (20% fewer, more than max_shrink 10%)",
+        ),
+        (list(range(1, 21)), ", max_shrink: 0", None),  # growing is never a problem
+    ],
+    ids=["60%-fewer", "max_shrink-70%", "half", "max_shrink-0.1", "growing"],
+)
 def test_shrinking_more_than_max_shrink_stops(db, route_cli, write_route, new, extra, problem):
     table = db.name("guarded")
     holding(db, table, list(range(1, 11)))
@@ -127,7 +137,8 @@ def test_a_missing_or_empty_table_is_never_a_problem(db, route_cli, write_route)
 def test_other_modes_are_not_guarded(db, route_cli, write_route):
     table = db.name("guarded")
     holding(db, table, [1, 2, 3])
-    path = write_route(f"""
+    path = write_route(
+        f"""
         name: deleting
         source:
           csv: {{path: gone.csv}}
@@ -136,6 +147,8 @@ def test_other_modes_are_not_guarded(db, route_cli, write_route):
         targets:
           - name: db
             deliver: {{sql: {{url: "{db.url}", table: {table}, mode: delete, key: id}}}}
-    """, **{"gone.csv": "id\n1\n2\n3\n"})
+    """,
+        **{"gone.csv": "id\n1\n2\n3\n"},
+    )
     assert route_cli("execute", str(path)).exit_code == 0
     assert ids_in(db, table) == []

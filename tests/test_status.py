@@ -9,23 +9,29 @@ import time
 from pathlib import Path
 
 from notify_servers import HttpServer
-from pipeline.history import History
-from pipeline.report import RunReport, TargetStats
-from pipeline.scheduling.locks import RouteLock
+
+from pipeline.engine.report import RunReport, TargetStats
+from pipeline.runs.history import History
+from pipeline.runs.locks import RouteLock
 
 DAY = 86400
 
 
-def route(folder: Path, name: str, schedule: str | None = "* * * * *", source: str = "data.csv", notify: str = "") -> Path:
+def route(
+    folder: Path, name: str, schedule: str | None = "* * * * *", source: str = "data.csv", notify: str = ""
+) -> Path:
     path = folder / f"{name}.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         name: {name}
-        {f'schedule: "{schedule}"' if schedule else ''}
+        {f'schedule: "{schedule}"' if schedule else ""}
         source: {{csv: {{path: {source}}}}}
         targets:
           - name: out
             deliver: {{csv: {{path: out-{name}.csv}}}}
-        """) + notify)
+        """)
+        + notify
+    )
     (folder / "data.csv").write_text("id\n1\n2\n3\n")
     return path
 
@@ -33,8 +39,15 @@ def route(folder: Path, name: str, schedule: str | None = "* * * * *", source: s
 def recorded(folder: Path, name: str, status: str, ago: float, error: str = "", delivered: int = 0) -> None:
     """A run in the history as the runner records it, `ago` seconds ago."""
     started = time.time() - ago
-    report = RunReport(name, str(folder / f"{name}.yaml"), f"r{started:.0f}-{status}", started=started,
-                       ended=started + 1, status=status, error=error)
+    report = RunReport(
+        name,
+        str(folder / f"{name}.yaml"),
+        f"r{started:.0f}-{status}",
+        started=started,
+        ended=started + 1,
+        status=status,
+        error=error,
+    )
     report.targets = [TargetStats("out", "csv", delivered=delivered)]
     history = History(folder / ".route")
     history.start(report)
@@ -65,8 +78,15 @@ def test_status_flags_failing_and_stale_routes(tmp_path, route_cli):
     code, got = statuses(route_cli, tmp_path)
     assert code == 0
     assert {n: s["state"] for n, s in got.items()} == {
-        "broken": "stale", "failing": "failing", "fine": "ok", "killed": "failing", "late": "stale",
-        "manual": "not scheduled", "never": "never run", "wrong": "invalid"}
+        "broken": "stale",
+        "failing": "failing",
+        "fine": "ok",
+        "killed": "failing",
+        "late": "stale",
+        "manual": "not scheduled",
+        "never": "never run",
+        "wrong": "invalid",
+    }
     assert got["broken"]["reason"] == "failed 3 times in a row"
     assert got["broken"]["failures"] == 3 and got["broken"]["last_success"] is None
     assert got["failing"]["reason"].startswith("last run failed: ") and "missing.csv" in got["failing"]["reason"]
@@ -96,11 +116,11 @@ def test_a_route_that_never_ran_is_stale_once_its_first_run_is_late(tmp_path, ro
 def test_stale_threshold_and_grace_come_from_defaults(tmp_path):
     import datetime as dt
 
-    from pipeline.scheduling.catalog import load_entry
-    from pipeline.scheduling.status import route_status
+    from pipeline.ops.scheduling.catalog import load_entry
+    from pipeline.ops.scheduling.status import route_status
 
     def at(text):
-        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
     route(tmp_path, "broken", schedule=None)
     for ago in (300, 200, 100):
@@ -113,7 +133,10 @@ def test_stale_threshold_and_grace_come_from_defaults(tmp_path):
     assert route_status(load_entry(tmp_path / "broken.yaml", {}), ten_past).state == "stale"  # 3 failures
     (tmp_path / "defaults.yaml").write_text("stale: {failures: 5, grace: 5m}\n")
     late = route_status(load_entry(tmp_path / "daily.yaml", {}), ten_past)
-    assert (late.state, late.reason) == ("stale", "missed its schedule: the run due at 2030-01-08T06:00+00:00 did not start")
+    assert (late.state, late.reason) == (
+        "stale",
+        "missed its schedule: the run due at 2030-01-08T06:00+00:00 did not start",
+    )
     assert route_status(load_entry(tmp_path / "broken.yaml", {}), ten_past).state == "failing"
     (tmp_path / "defaults.yaml").write_text("stale: {grace: 3d}\n")  # never more than one interval (a day)
     assert route_status(load_entry(tmp_path / "daily.yaml", {}), at("2030-01-09T06:01:00")).state == "stale"
@@ -123,7 +146,7 @@ def test_the_scheduler_announces_a_stale_route_once(tmp_path):
     import datetime as dt
     import logging
 
-    from pipeline.scheduling.scheduler import Scheduler
+    from pipeline.ops.scheduling.scheduler import Scheduler
 
     hooks = HttpServer()
     try:
@@ -133,21 +156,26 @@ def test_the_scheduler_announces_a_stale_route_once(tmp_path):
         assert elsewhere.acquire()
 
         class Clock:
-            t = dt.datetime.now(dt.timezone.utc)
+            t = dt.datetime.now(dt.UTC)
 
             def now(self):
                 return self.t
 
         clock = Clock()
-        s = Scheduler([tmp_path], variables=dict(os.environ), isolation="thread", clock=clock,
-                      log=logging.getLogger("test.schedule"))
+        s = Scheduler(
+            [tmp_path],
+            variables=dict(os.environ),
+            isolation="thread",
+            clock=clock,
+            log=logging.getLogger("test.schedule"),
+        )
         assert s.tick() == []  # due, but held elsewhere
         clock.t += dt.timedelta(minutes=1)
         s.tick()
         clock.t += dt.timedelta(minutes=1)
         s.tick()
         events = hooks.wait_for(1)
-        assert len(hooks.items) == 1    # tick() sends before it returns: none is still coming
+        assert len(hooks.items) == 1  # tick() sends before it returns: none is still coming
         event = events[0]["json"]
         assert event["kind"] == "stale" and event["route"] == "stuck"
         assert event["headline"].startswith("route stuck is stale: missed its schedule: the run due at ")

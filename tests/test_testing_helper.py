@@ -2,16 +2,19 @@
 
 import pandas as pd
 import pytest
-
-from pipeline.dtypes import TEXT
-from pipeline.plugins import rule
-from pipeline.testing import check_rule
-
 from rulekit import frame, values
 
+from pipeline.basics.dtypes import TEXT
+from pipeline.basics.plugins import rule
+from pipeline.testing import check_rule
+
 SAMPLE = frame({"town": ["hartford", None, "NEW HAVEN", "Ansonia"], "n": ["1", "2", "3.5", "4"]})
-OPTIONS = {"type": "object", "properties": {"column": {"type": "string"}}, "required": ["column"],
-           "additionalProperties": False}
+OPTIONS = {
+    "type": "object",
+    "properties": {"column": {"type": "string"}},
+    "required": ["column"],
+    "additionalProperties": False,
+}
 
 
 @rule(OPTIONS)
@@ -84,26 +87,56 @@ def test_a_good_rule_passes_and_returns_its_output():
     assert len(check_rule(passthrough, {"column": "town"}, SAMPLE).output) == 3
 
 
-@pytest.mark.parametrize("rule_fn, options, message", [
-    (shout_in_place, {"column": "town"}, "shout_in_place changed its input chunk (a normal chunk): rules must "
-                                          "return a new frame and leave the input as it was"),
-    (guess_numbers, {"column": "n"}, "guess_numbers changed dtypes between chunks: 'n': double[pyarrow] for a "
-                                     "normal chunk, int64[pyarrow] for an empty chunk (every chunk must have the "
-                                     "same dtypes, whatever its values)"),
-    (smart_numbers, {"column": "n"}, "smart_numbers changed dtypes between chunks: 'n': double[pyarrow] for one "
-                                     "chunk, int64[pyarrow] for output 1 of two chunks in a row"),
-    (renumber, {"column": "town"}, "renumber lost the index for a normal chunk: its output has index values [0, 1]"),
-    (reject_but_keep, {"column": "town"}, "reject_but_keep rejected rows [3] for a normal chunk but still "
-                                          "returned them: drop the rows you pass to ctx.reject"),
-    (number_rows, {"column": "town"}, "number_rows gives different rows when the same input arrives in two chunks"),
-    (gather, {"column": "town"}, "gather yielded a chunk of 4 rows for two chunks in a row; stream rules yield at "
-                                 "most ctx.run.chunk_rows (2)"),
-    (whole_frame, {"column": "town"}, "whole_frame is a stream rule and must return an iterator of DataFrames, "
-                                      "not DataFrame"),
-    (plain_function, {}, "plain_function is not marked with @rule(...) from pipeline.api"),
-    (shout, {"colum": "town"}, "shout: options rejected: 'column' is a required property"),
-    (shout, {"column": 5}, "shout: options rejected at column: 5 is not of type 'string'"),
-])
+@pytest.mark.parametrize(
+    "rule_fn, options, message",
+    [
+        (
+            shout_in_place,
+            {"column": "town"},
+            "shout_in_place changed its input chunk (a normal chunk): rules must "
+            "return a new frame and leave the input as it was",
+        ),
+        (
+            guess_numbers,
+            {"column": "n"},
+            "guess_numbers changed dtypes between chunks: 'n': double[pyarrow] for a "
+            "normal chunk, int64[pyarrow] for an empty chunk (every chunk must have the "
+            "same dtypes, whatever its values)",
+        ),
+        (
+            smart_numbers,
+            {"column": "n"},
+            "smart_numbers changed dtypes between chunks: 'n': double[pyarrow] for one "
+            "chunk, int64[pyarrow] for output 1 of two chunks in a row",
+        ),
+        (
+            renumber,
+            {"column": "town"},
+            "renumber lost the index for a normal chunk: its output has index values [0, 1]",
+        ),
+        (
+            reject_but_keep,
+            {"column": "town"},
+            "reject_but_keep rejected rows [3] for a normal chunk but still "
+            "returned them: drop the rows you pass to ctx.reject",
+        ),
+        (number_rows, {"column": "town"}, "number_rows gives different rows when the same input arrives in two chunks"),
+        (
+            gather,
+            {"column": "town"},
+            "gather yielded a chunk of 4 rows for two chunks in a row; stream rules yield at "
+            "most ctx.run.chunk_rows (2)",
+        ),
+        (
+            whole_frame,
+            {"column": "town"},
+            "whole_frame is a stream rule and must return an iterator of DataFrames, not DataFrame",
+        ),
+        (plain_function, {}, "plain_function is not marked with @rule(...) from pipeline.api"),
+        (shout, {"colum": "town"}, "shout: options rejected: 'column' is a required property"),
+        (shout, {"column": 5}, "shout: options rejected at column: 5 is not of type 'string'"),
+    ],
+)
 def test_broken_contracts_are_named(rule_fn, options, message):
     with pytest.raises(AssertionError) as err:
         check_rule(rule_fn, options, SAMPLE)

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 
 import pytest
-
 from killkit import PortalProcess, execute, kill_when, socrata_route, start, write_cases
 
 GOOD = "id,name\n1,a\n2,b\n3,c\n4,d\n"
@@ -47,28 +46,31 @@ def test_an_empty_input_changes_no_output_without_force(route_cli, write_route, 
     result = route_cli("execute", str(route))
     assert result.exit_code == 1
     if data:
-        for what in ("file", "table"):      # every guard that stops says so, not only the first
+        for what in ("file", "table"):  # every guard that stops says so, not only the first
             assert f"stopped before replacing: it would empty the {what} (it has 4 rows" in result.stderr
         assert "--force" in result.stderr and "allow_empty: true" in result.stderr
     else:
         assert "data.csv is empty" in result.stderr
     assert outputs(tmp_path) == before and table(tmp_path) == rows
     assert "Left untouched: csv, jsonl, db." in result.stdout
-    if data:   # forced: an empty result is what the publisher wants
+    if data:  # forced: an empty result is what the publisher wants
         forced = route_cli("execute", "--force", str(route))
         assert forced.exit_code == 0, forced.output
         assert (tmp_path / "out" / "data.csv").read_text() == '"id","name"\n' and table(tmp_path) == []
 
 
 def test_allow_empty_on_a_target_lets_it_replace_with_nothing(route_cli, write_route, tmp_path):
-    route = write_route("""
+    route = write_route(
+        """
         name: allowed
         source:
           csv: {path: data.csv}
         targets:
           - name: csv
             deliver: {csv: {path: out/data.csv, allow_empty: true}}
-    """, **{"data.csv": GOOD})
+    """,
+        **{"data.csv": GOOD},
+    )
     assert route_cli("execute", str(route)).exit_code == 0
     (tmp_path / "data.csv").write_text("id,name\n")
     assert route_cli("execute", str(route)).exit_code == 0
@@ -76,17 +78,20 @@ def test_allow_empty_on_a_target_lets_it_replace_with_nothing(route_cli, write_r
 
 
 def test_a_shrink_beyond_max_shrink_stops_and_a_small_one_goes_ahead(route_cli, write_route, tmp_path):
-    route = write_route("""
+    route = write_route(
+        """
         name: shrink
         source:
           csv: {path: data.csv}
         targets:
           - name: out
             deliver: {jsonl: {path: out/data.jsonl, max_shrink: "30%"}}
-    """, **{"data.csv": "id\n" + "".join(f"{i}\n" for i in range(10))})
+    """,
+        **{"data.csv": "id\n" + "".join(f"{i}\n" for i in range(10))},
+    )
     assert route_cli("execute", str(route)).exit_code == 0
     (tmp_path / "data.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(8)))
-    assert route_cli("execute", str(route)).exit_code == 0           # 20 % fewer
+    assert route_cli("execute", str(route)).exit_code == 0  # 20 % fewer
     (tmp_path / "data.csv").write_text("id\n1\n2\n")
     result = route_cli("execute", str(route))
     assert result.exit_code == 1
@@ -95,16 +100,19 @@ def test_a_shrink_beyond_max_shrink_stops_and_a_small_one_goes_ahead(route_cli, 
 
 
 def test_a_quoted_multi_line_csv_is_counted_by_rows_not_lines(route_cli, write_route, tmp_path):
-    route = write_route("""
+    route = write_route(
+        """
         name: quoted
         source:
           csv: {path: data.csv}
         targets:
           - name: out
             deliver: {csv: {path: out/data.csv}}
-    """, **{"data.csv": 'id,note\n1,"a\nb\nc\nd\ne\nf"\n2,x\n'})
+    """,
+        **{"data.csv": 'id,note\n1,"a\nb\nc\nd\ne\nf"\n2,x\n'},
+    )
     assert route_cli("execute", str(route)).exit_code == 0
-    (tmp_path / "data.csv").write_text("id,note\n3,y\n")   # 2 rows -> 1: 50 %, not 7 lines -> 1
+    (tmp_path / "data.csv").write_text("id,note\n3,y\n")  # 2 rows -> 1: 50 %, not 7 lines -> 1
     assert route_cli("execute", str(route)).exit_code == 0
 
 
@@ -144,8 +152,11 @@ def test_the_three_counts_of_a_failed_append_add_up_and_resume_completes_it(tmp_
         ds = portal.create(row_identifier=None)
         write_cases(tmp_path / "cases.csv", 30_000)
         route = socrata_route(tmp_path, portal.url, ds, "append", batch_rows=1000)
-        route.write_text(route.read_text().replace("concurrency: 2", "concurrency: 1")
-                         .replace("source:\n", "chunk_rows: 2000\nsource:\n", 1))
+        route.write_text(
+            route.read_text()
+            .replace("concurrency: 2", "concurrency: 1")
+            .replace("source:\n", "chunk_rows: 2000\nsource:\n", 1)
+        )
         failed = execute(route, "--json")
         assert failed.returncode == 1, failed.stderr
         report = json.loads(failed.stdout)
@@ -157,7 +168,7 @@ def test_the_three_counts_of_a_failed_append_add_up_and_resume_completes_it(tmp_
         target = report["targets"][0]
         assert (target["delivered"], target["in_doubt"], target["not_sent"]) == (5_000, 1_000, 24_000)
         assert report["status"] == "partial"
-        assert portal.count(ds) == 6_000                  # the batch in doubt did arrive
+        assert portal.count(ds) == 6_000  # the batch in doubt did arrive
         resumed = execute(route, "--resume")
         assert resumed.returncode == 0, resumed.stderr
         ids = portal.ids(ds)
@@ -181,20 +192,26 @@ def test_a_killed_file_delivery_leaves_the_old_file_and_the_next_run_cleans_up(t
     before = outputs(tmp_path)
     write_cases(tmp_path / "cases.csv", 1_500_000)
     proc = start(route)
-    kill_when(proc, lambda: any((tmp_path / "out").glob(".cases.csv.*.tmp"))
-              and next((tmp_path / "out").glob(".cases.csv.*.tmp")).stat().st_size > 1_000_000)
-    assert (tmp_path / "out" / "cases.csv").read_bytes() == before["cases.csv"]   # the old file, byte for byte
-    assert list((tmp_path / "out").glob(".*.tmp"))                  # the killed run's partial file...
+    kill_when(
+        proc,
+        lambda: (
+            any((tmp_path / "out").glob(".cases.csv.*.tmp"))
+            and next((tmp_path / "out").glob(".cases.csv.*.tmp")).stat().st_size > 1_000_000
+        ),
+    )
+    assert (tmp_path / "out" / "cases.csv").read_bytes() == before["cases.csv"]  # the old file, byte for byte
+    assert list((tmp_path / "out").glob(".*.tmp"))  # the killed run's partial file...
     rerun = execute(route)
     assert rerun.returncode == 0, rerun.stderr
-    assert list((tmp_path / "out").glob(".*.tmp")) == []            # ...removed by the next run
+    assert list((tmp_path / "out").glob(".*.tmp")) == []  # ...removed by the next run
     assert len((tmp_path / "out" / "cases.csv").read_text().splitlines()) == 1_500_001
     with sqlite3.connect(tmp_path / ".route" / "history.sqlite") as con:
         statuses = [r[0] for r in con.execute("SELECT status FROM runs ORDER BY started")]
     assert statuses == ["success", "interrupted", "success"]
     logs = sorted((tmp_path / ".route" / "logs").glob("bigfile-*.log"))
-    assert re.search(r"removed a temporary file left by interrupted run \S+: .*\.cases\.csv\..*\.tmp",
-                     logs[-1].read_text())
+    assert re.search(
+        r"removed a temporary file left by interrupted run \S+: .*\.cases\.csv\..*\.tmp", logs[-1].read_text()
+    )
 
 
 def test_ctrl_c_cancels_the_run_leaves_the_outputs_and_is_not_a_failure(tmp_path, write_route):
@@ -214,10 +231,11 @@ def test_ctrl_c_cancels_the_run_leaves_the_outputs_and_is_not_a_failure(tmp_path
     kill_when(proc, lambda: any((tmp_path / "out").glob(".cases.csv.*.tmp")), sig=signal.SIGINT)
     assert proc.returncode == 130, proc.stderr.read() if proc.stderr else ""
     assert (tmp_path / "out" / "cases.csv").read_bytes() == before
-    assert list((tmp_path / "out").glob(".*.tmp")) == []          # aborted cleanly: nothing left
+    assert list((tmp_path / "out").glob(".*.tmp")) == []  # aborted cleanly: nothing left
     with sqlite3.connect(tmp_path / ".route" / "history.sqlite") as con:
         last = con.execute("SELECT status, error FROM runs ORDER BY started DESC LIMIT 1").fetchone()
     assert last[0] == "cancelled" and "cancelled (Ctrl+C)" in last[1]
-    status = __import__("subprocess").run([*__import__("killkit").ROUTE, "status", "--json", str(route)],
-                                          capture_output=True, text=True)
+    status = __import__("subprocess").run(
+        [*__import__("killkit").ROUTE, "status", "--json", str(route)], capture_output=True, text=True
+    )
     assert json.loads(status.stdout)[0]["state"] == "not scheduled"

@@ -7,13 +7,22 @@ import os
 import time
 from pathlib import Path
 
-from pipeline.errors import RunFailed
-from pipeline.plugins import rule
+from pipeline.basics.errors import RunFailed
+from pipeline.basics.plugins import rule
 
-OPTIONS = {"type": "object", "additionalProperties": False, "properties": {
-    "log": {"type": "string"}, "wait_for": {"type": "string"}, "started": {"type": "string"},
-    "exit": {"type": "integer"}, "fail": {"type": "string"}, "until_stopped": {"type": "boolean"},
-    "say": {"type": "string"}}}
+OPTIONS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "log": {"type": "string"},
+        "wait_for": {"type": "string"},
+        "started": {"type": "string"},
+        "exit": {"type": "integer"},
+        "fail": {"type": "string"},
+        "until_stopped": {"type": "boolean"},
+        "say": {"type": "string"},
+    },
+}
 
 
 @rule(OPTIONS)

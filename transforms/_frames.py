@@ -1,6 +1,6 @@
 """Helpers the rule modules share: finding columns, a text view of any column, bounded output.
 
-Rules get chunks whose columns are normally Arrow-backed (pipeline.dtypes), but a plugin upstream
+Rules get chunks whose columns are normally Arrow-backed (pipeline.basics.dtypes), but a plugin upstream
 may hand over numpy or object columns; these helpers accept both so that every rule behaves the
 same on canonical and on odd input, without per-row Python for the canonical case.
 """
@@ -8,15 +8,15 @@ same on canonical and on odd input, without per-row Python for the canonical cas
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.dtypes import TEXT, arrow
-from pipeline.errors import RunFailed
+from pipeline.basics.dtypes import TEXT, arrow
+from pipeline.basics.errors import RunFailed
 
 
 def as_list(value) -> list:
@@ -36,8 +36,7 @@ def need_columns(chunk: pd.DataFrame, names: Iterable[str], rule: str) -> None:
     for name in missing:
         near = difflib.get_close_matches(name, have, n=1)
         hints.append(f"'{name}'" + (f" (did you mean '{near[0]}'?)" if near else ""))
-    raise RunFailed(f"{rule}: no column {', '.join(hints)} in the rows; the columns are: "
-                    f"{', '.join(have) or '(none)'}")
+    raise RunFailed(f"{rule}: no column {', '.join(hints)} in the rows; the columns are: {', '.join(have) or '(none)'}")
 
 
 def to_arrow(series: pd.Series) -> pa.ChunkedArray | pa.Array:
@@ -67,8 +66,7 @@ def text_series(data, like: pd.Series, name=None) -> pd.Series:
     """Arrow strings as a TEXT column with `like`'s index."""
     if isinstance(data, pa.ChunkedArray) and data.num_chunks == 0:
         data = pa.array([], type=pa.string())
-    out = pd.Series(pd.arrays.ArrowExtensionArray(data), index=like.index,
-                    name=like.name if name is None else name)
+    out = pd.Series(pd.arrays.ArrowExtensionArray(data), index=like.index, name=like.name if name is None else name)
     return out if out.dtype == TEXT else out.astype(TEXT)
 
 
@@ -88,7 +86,7 @@ def with_columns(chunk: pd.DataFrame, columns: dict) -> pd.DataFrame:
     return out
 
 
-def mask_of(data) -> "pd.api.extensions.ExtensionArray":
+def mask_of(data) -> pd.api.extensions.ExtensionArray:
     """An Arrow boolean result as a numpy bool array, null counted as False."""
     filled = pc.fill_null(data, False)
     if isinstance(filled, pa.ChunkedArray):
@@ -104,7 +102,7 @@ def bounded(frames: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]
             yield frame
             continue
         for start in range(0, len(frame), rows):
-            part = frame.iloc[start:start + rows]
+            part = frame.iloc[start : start + rows]
             part.attrs = dict(frame.attrs)
             yield part
 

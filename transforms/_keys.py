@@ -15,14 +15,14 @@ arrays.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 
-from ._frames import to_arrow
+from transforms._frames import to_arrow
 
 _SEEDS = (0x5EED_0001, 0x0DDB_A11_5EED)
 

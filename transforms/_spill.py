@@ -12,15 +12,15 @@ from __future__ import annotations
 import pickle
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from pipeline.dtypes import arrow
-from pipeline.errors import RunFailed
+from pipeline.basics.dtypes import arrow
+from pipeline.basics.errors import RunFailed
 
 LINE = "__line__"
 
@@ -43,8 +43,9 @@ class FrameCodec:
 
     def encode(self, chunk: pd.DataFrame) -> pa.Table:
         if list(chunk.columns) != self.names:
-            raise RunFailed(f"the chunks of this stream do not have the same columns: "
-                            f"{list(chunk.columns)} after {self.names}")
+            raise RunFailed(
+                f"the chunks of this stream do not have the same columns: {list(chunk.columns)} after {self.names}"
+            )
         arrays = [self._encode(chunk.iloc[:, k], k in self.pickled) for k in range(len(self.names))]
         arrays.append(self._encode(pd.Series(chunk.index), self.index_dtype == object))
         table = pa.Table.from_arrays(arrays, names=[*self.fields, LINE])
@@ -54,15 +55,17 @@ class FrameCodec:
             try:
                 table = table.cast(self.schema)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-                raise RunFailed(f"a column changed type between chunks ({exc}); cast it so that every "
-                                f"chunk has the same types") from None
+                raise RunFailed(
+                    f"a column changed type between chunks ({exc}); cast it so that every chunk has the same types"
+                ) from None
         return table
 
     @staticmethod
     def _encode(series: pd.Series, pickled: bool):
         if pickled:
-            return pa.array([None if v is None else pickle.dumps(v, protocol=5) for v in series.tolist()],
-                            type=pa.binary())
+            return pa.array(
+                [None if v is None else pickle.dumps(v, protocol=5) for v in series.tolist()], type=pa.binary()
+            )
         if isinstance(series.dtype, pd.ArrowDtype):
             data = arrow(series)
             return data if not isinstance(data, pa.ChunkedArray) or data.num_chunks else pa.array([], data.type)
@@ -73,8 +76,9 @@ class FrameCodec:
         index = self._decode(table.column(LINE), self.index_dtype, self.index_dtype == object)
         for k, (name, dtype) in enumerate(zip(self.names, self.dtypes)):
             columns[k] = self._decode(table.column(k), dtype, k in self.pickled)
-        frame = pd.DataFrame({k: pd.Series(v, index=pd.RangeIndex(table.num_rows), copy=False)
-                              for k, v in columns.items()})
+        frame = pd.DataFrame(
+            {k: pd.Series(v, index=pd.RangeIndex(table.num_rows), copy=False) for k, v in columns.items()}
+        )
         frame.columns = pd.Index(self.names) if self.names else frame.columns
         frame.index = pd.Index(index, name=self.index_name)
         if attrs:
@@ -101,7 +105,7 @@ class SpillDir:
         base.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=base))
 
-    def __enter__(self) -> "SpillDir":
+    def __enter__(self) -> SpillDir:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -21,16 +21,36 @@ US = pa.timestamp("us")
 UTC = pa.timestamp("us", "UTC")
 _NUM = r"\s*\d{1,2}"
 _WORD = r"\s*\pL+"
-_DIRECTIVES = {"Y": r"\s*[+-]?\d{1,4}", "y": _NUM, "m": _NUM, "d": _NUM, "e": _NUM, "H": _NUM, "I": _NUM,
-               "M": _NUM, "S": _NUM, "p": r"\s*[AaPp][Mm]", "b": _WORD, "B": _WORD, "h": _WORD, "a": _WORD,
-               "A": _WORD, "z": r"\s*(?:Z|[+-]\d{2}:?\d{2})", "n": r"\s*", "t": r"\s*", "%": "%"}
+_DIRECTIVES = {
+    "Y": r"\s*[+-]?\d{1,4}",
+    "y": _NUM,
+    "m": _NUM,
+    "d": _NUM,
+    "e": _NUM,
+    "H": _NUM,
+    "I": _NUM,
+    "M": _NUM,
+    "S": _NUM,
+    "p": r"\s*[AaPp][Mm]",
+    "b": _WORD,
+    "B": _WORD,
+    "h": _WORD,
+    "a": _WORD,
+    "A": _WORD,
+    "z": r"\s*(?:Z|[+-]\d{2}:?\d{2})",
+    "n": r"\s*",
+    "t": r"\s*",
+    "%": "%",
+}
 _EXPAND = {"D": "%m/%d/%y", "T": "%H:%M:%S", "R": "%H:%M", "F": "%Y-%m-%d"}
 SUPPORTED = " ".join("%" + d for d in list(_DIRECTIVES)[:-3] + list(_EXPAND))
 
 # ISO 8601 as Arrow's cast reads it: date, optional time (hour, minutes, seconds, fraction) and
 # optional offset. Ranges are checked here; only impossible days (Feb 30) are left to the cast.
-_ISO = (r"^[1-9]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-        r"(?:[T ](?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d(?:\.\d+)?)?)?(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?$")
+_ISO = (
+    r"^[1-9]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:[T ](?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d(?:\.\d+)?)?)?(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?$"
+)
 _OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _AWARE = r"^.{10}[T ].*" + _OFFSET
 
@@ -45,14 +65,14 @@ class Format:
     has_offset: bool
 
     @classmethod
-    def parse(cls, original: str) -> "Format":
+    def parse(cls, original: str) -> Format:
         text, pattern, day_seen, i, directives = original, "", False, 0, []
         while i < len(text):
             ch = text[i]
             if ch == "%":
                 code = text[i + 1] if i + 1 < len(text) else ""
                 if code in _EXPAND:  # %D, %T, %R, %F: read as what they stand for
-                    text = text[:i] + _EXPAND[code] + text[i + 2:]
+                    text = text[:i] + _EXPAND[code] + text[i + 2 :]
                     continue
                 if code not in _DIRECTIVES:
                     shown = f"%{code}" if code else "a lone %"
@@ -82,8 +102,11 @@ def tried(spec) -> str:
 def default_reason(spec) -> str:
     if spec.formats:
         return f"matches none of the formats {tried(spec)}"
-    return ("is not an ISO 8601 date (YYYY-MM-DD); give formats for other forms" if spec.type == "date" else
-            "is not an ISO 8601 datetime (YYYY-MM-DDTHH:MM:SS); give formats for other forms")
+    return (
+        "is not an ISO 8601 date (YYYY-MM-DD); give formats for other forms"
+        if spec.type == "date"
+        else "is not an ISO 8601 datetime (YYYY-MM-DDTHH:MM:SS); give formats for other forms"
+    )
 
 
 def _null(t: pa.DataType) -> pa.Scalar:
@@ -112,8 +135,12 @@ def _check_format(fmt: Format, text: pa.Array, parsed: pa.Array):
     if fmt.has_offset:  # the day as written is the local one, before the offset moved it to UTC
         if not fmt.text.rstrip().endswith("%z"):
             return parsed, None  # an offset in mid-format: too rare to be worth a second parser
-        wall = pc.strptime(pc.replace_substring_regex(text, r"\s*(?:Z|[+-]\d{2}:?\d{2})$", ""),
-                           format=fmt.text.rstrip()[:-2], unit="us", error_is_null=True)
+        wall = pc.strptime(
+            pc.replace_substring_regex(text, r"\s*(?:Z|[+-]\d{2}:?\d{2})$", ""),
+            format=fmt.text.rstrip()[:-2],
+            unit="us",
+            error_is_null=True,
+        )
     day = pc.day(wall)
     candidates = pc.fill_null(pc.less_equal(day, 3), False)
     if not _any(candidates):
@@ -194,8 +221,13 @@ def parse(text: pa.Array, spec, want: str):
     elif spec.timezone is None:
         result = naive
         if aware is not None:
-            specials.append((pc.is_valid(aware), "has a UTC offset but the column has no timezone; set one "
-                                                 "(e.g. timezone: UTC) to accept times with offsets"))
+            specials.append(
+                (
+                    pc.is_valid(aware),
+                    "has a UTC offset but the column has no timezone; set one "
+                    "(e.g. timezone: UTC) to accept times with offsets",
+                )
+            )
     else:
         result, more = localize(naive, spec.timezone, spec.ambiguous)
         specials += more
@@ -224,8 +256,13 @@ def localize(naive: pa.Array, tz: str, ambiguous: str):
         else:
             twice = pc.and_(pc.fill_null(pc.not_equal(earliest, latest), False), pc.invert(gap))
             result = pc.if_else(twice, _null(target), result)
-            specials.append((twice, f"happens twice in {tz} (clocks go back at the daylight-saving change); "
-                                    f"set ambiguous: earliest or latest to choose"))
+            specials.append(
+                (
+                    twice,
+                    f"happens twice in {tz} (clocks go back at the daylight-saving change); "
+                    f"set ambiguous: earliest or latest to choose",
+                )
+            )
     if _any(gap):
         result = pc.if_else(gap, _null(target), result)
         specials.append((gap, f"does not exist in {tz} (clocks skip that hour at the daylight-saving change)"))

@@ -9,16 +9,17 @@ bottom are shared by the other rule families for the same "which column did you 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import pandas as pd
 
-from pipeline.errors import OptionError, RunFailed
-from pipeline.plugins import rule
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import rule
 
 _NAME = {"type": "string", "minLength": 1}
-_NAMES = {"oneOf": [_NAME, {"type": "array", "items": _NAME, "minItems": 1}]}
+# The schema of a column list option (a name or a list of names), shared by the rules that take one.
+NAMES_OPTION = {"oneOf": [_NAME, {"type": "array", "items": _NAME, "minItems": 1}]}
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,10 @@ def rename(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     staying = set(chunk.columns) - set(plan.mapping)
     for old, new in plan.mapping.items():
         if new in staying:
-            raise RunFailed(f"rename: cannot rename '{old}' to '{new}': a column named '{new}' already "
-                            f"exists; drop or rename it first")
+            raise RunFailed(
+                f"rename: cannot rename '{old}' to '{new}': a column named '{new}' already "
+                f"exists; drop or rename it first"
+            )
     return chunk.rename(columns=plan.mapping)
 
 
@@ -85,8 +88,11 @@ def _bind_columns(options, ctx=None) -> Columns:
     return Columns(tuple(names), bool(options.get("ignore_missing", False)) if isinstance(options, dict) else False)
 
 
-@rule({"type": "object", "required": ["columns"], "additionalProperties": False,
-       "properties": {"columns": _NAMES}}, shorthand="columns", bind=_bind_columns)
+@rule(
+    {"type": "object", "required": ["columns"], "additionalProperties": False, "properties": {"columns": NAMES_OPTION}},
+    shorthand="columns",
+    bind=_bind_columns,
+)
 def select(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Keep only the listed columns, in the order listed: the shape a target expects.
 
@@ -102,9 +108,16 @@ def select(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     return chunk.loc[:, list(plan.names)]
 
 
-@rule({"type": "object", "required": ["columns"], "additionalProperties": False,
-       "properties": {"columns": _NAMES, "ignore_missing": {"type": "boolean"}}},
-      shorthand="columns", bind=_bind_columns)
+@rule(
+    {
+        "type": "object",
+        "required": ["columns"],
+        "additionalProperties": False,
+        "properties": {"columns": NAMES_OPTION, "ignore_missing": {"type": "boolean"}},
+    },
+    shorthand="columns",
+    bind=_bind_columns,
+)
 def drop(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Remove columns a target must not receive (internal ids, personal data).
 

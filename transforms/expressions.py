@@ -11,27 +11,32 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline.errors import OptionError, RunFailed
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import rule
 from pipeline.expressions import Expression, ExpressionError, parse
-from pipeline.plugins import rule
 
 FILTER_SCHEMA = {
     "type": "object",
     "required": ["expression"],
     "additionalProperties": False,
     "properties": {
-        "expression": {"type": "string", "minLength": 1,
-                       "description": "a condition; rows where it is true are kept"},
-        "reject": {"type": "boolean", "default": False,
-                   "description": "send the other rows to the rejects file instead of dropping them"},
+        "expression": {"type": "string", "minLength": 1, "description": "a condition; rows where it is true are kept"},
+        "reject": {
+            "type": "boolean",
+            "default": False,
+            "description": "send the other rows to the rejects file instead of dropping them",
+        },
     },
 }
 
 DERIVE_SCHEMA = {
     "type": "object",
     "minProperties": 1,
-    "additionalProperties": {"type": "string", "minLength": 1,
-                             "description": "the expression that computes this column"},
+    "additionalProperties": {
+        "type": "string",
+        "minLength": 1,
+        "description": "the expression that computes this column",
+    },
 }
 
 
@@ -56,7 +61,7 @@ def _parse(text: str, path: tuple, condition: bool = False) -> Expression:
 def _failed(exc: ExpressionError, expr: Expression, prefix: str = "") -> RunFailed:
     """A run-time expression error, quoting the expression (one step may hold several)."""
     where = f" at column {exc.position + 1}" if exc.position is not None else ""
-    return RunFailed(f"{prefix}\"{expr.text}\"{where}: {exc.message}")
+    return RunFailed(f'{prefix}"{expr.text}"{where}: {exc.message}')
 
 
 def bind_filter(options, ctx=None) -> FilterPlan:
@@ -64,8 +69,9 @@ def bind_filter(options, ctx=None) -> FilterPlan:
         return options
     if not isinstance(options, dict):
         options = {"expression": options}
-    return FilterPlan(_parse(options["expression"], ("expression",), condition=True),
-                      bool(options.get("reject", False)))
+    return FilterPlan(
+        _parse(options["expression"], ("expression",), condition=True), bool(options.get("reject", False))
+    )
 
 
 def bind_derive(options, ctx=None) -> DerivePlan:

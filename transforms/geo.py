@@ -20,9 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.plugins import rule
-
-from ._frames import mask_of, need_columns, text_of, text_series, to_arrow, with_columns
+from pipeline.basics.plugins import rule
+from transforms._frames import mask_of, need_columns, text_of, text_series, to_arrow, with_columns
 
 NAME = {"type": "string", "minLength": 1}
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
@@ -82,8 +81,14 @@ def _checked_pair(chunk: pd.DataFrame, lat_col: str, lon_col: str, ctx):
     return chunk, lat, lon, ~np.isnan(lat) & ~np.isnan(lon)
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["latitude", "longitude", "into"],
-       "properties": {"latitude": NAME, "longitude": NAME, "into": NAME}})
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["latitude", "longitude", "into"],
+        "properties": {"latitude": NAME, "longitude": NAME, "into": NAME},
+    }
+)
 def point(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Make a Socrata point column from latitude and longitude columns (numbers or text), as WKT
     text `POINT (longitude latitude)`. Rows whose coordinates are not numbers, are out of range or
@@ -102,8 +107,7 @@ def point(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     return with_columns(kept, {into: text_series(wkt, like, name=into)})
 
 
-_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
-            ("\b", "\\b"), ("\f", "\\f")]
+_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f")]
 
 
 def _json_string(data) -> pa.Array:
@@ -119,11 +123,24 @@ def _json_string(data) -> pa.Array:
 _PARTS = ("address", "city", "state", "zip")
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["into"],
-       "anyOf": [{"required": [p]} for p in (*_PARTS, "latitude")],
-       "dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]},
-       "properties": {"address": NAME, "city": NAME, "state": NAME, "zip": NAME,
-                      "latitude": NAME, "longitude": NAME, "into": NAME}})
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["into"],
+        "anyOf": [{"required": [p]} for p in (*_PARTS, "latitude")],
+        "dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]},
+        "properties": {
+            "address": NAME,
+            "city": NAME,
+            "state": NAME,
+            "zip": NAME,
+            "latitude": NAME,
+            "longitude": NAME,
+            "into": NAME,
+        },
+    }
+)
 def location(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Make a Socrata location column (the legacy type with an address and coordinates) from address
     columns and/or latitude and longitude, as the JSON text Socrata reads back. Coordinates are
@@ -157,8 +174,9 @@ def location(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     human = pc.binary_join_element_wise("{", *fields, "")
     pieces = []
     if coords:
-        head = pc.binary_join_element_wise('{"latitude":"', _number_text(lat), '","longitude":"',
-                                           _number_text(lon), '","human_address":', "")
+        head = pc.binary_join_element_wise(
+            '{"latitude":"', _number_text(lat), '","longitude":"', _number_text(lon), '","human_address":', ""
+        )
         pieces.append(pc.if_else(pa.array(present), head, '{"human_address":'))
     else:
         pieces.append(pa.array(['{"human_address":'] * n, type=pa.string()))
@@ -175,11 +193,25 @@ _LIST = rf"{_C}(?:\s*,\s*{_C})*"
 _RINGS = rf"\(\s*{_LIST}\s*\)(?:\s*,\s*\(\s*{_LIST}\s*\))*"
 _POLYS = rf"\(\s*{_RINGS}\s*\)(?:\s*,\s*\(\s*{_RINGS}\s*\))*"
 _PT_LIST = rf"\(\s*{_C}\s*\)(?:\s*,\s*\(\s*{_C}\s*\))*"
-_BODIES = {"POINT": _C, "LINESTRING": _LIST, "POLYGON": _RINGS, "MULTIPOINT": f"(?:{_LIST}|{_PT_LIST})",
-           "MULTILINESTRING": _RINGS, "MULTIPOLYGON": _POLYS}
-_GEOJSON_TYPE = {"POINT": "Point", "LINESTRING": "LineString", "POLYGON": "Polygon",
-                 "MULTIPOINT": "MultiPoint", "MULTILINESTRING": "MultiLineString", "MULTIPOLYGON": "MultiPolygon"}
-_VALID_WKT = "^(?i)\\s*(?:" + "|".join(rf"{name}\s*(?:Z\s*)?\(\s*{body}\s*\)" for name, body in _BODIES.items()) + ")\\s*$"
+_BODIES = {
+    "POINT": _C,
+    "LINESTRING": _LIST,
+    "POLYGON": _RINGS,
+    "MULTIPOINT": f"(?:{_LIST}|{_PT_LIST})",
+    "MULTILINESTRING": _RINGS,
+    "MULTIPOLYGON": _POLYS,
+}
+_GEOJSON_TYPE = {
+    "POINT": "Point",
+    "LINESTRING": "LineString",
+    "POLYGON": "Polygon",
+    "MULTIPOINT": "MultiPoint",
+    "MULTILINESTRING": "MultiLineString",
+    "MULTIPOLYGON": "MultiPolygon",
+}
+_VALID_WKT = (
+    "^(?i)\\s*(?:" + "|".join(rf"{name}\s*(?:Z\s*)?\(\s*{body}\s*\)" for name, body in _BODIES.items()) + ")\\s*$"
+)
 _EMPTY_WKT = r"^(?i)\s*[A-Z]+\s+EMPTY\s*$"
 
 
@@ -229,13 +261,20 @@ def _geojson_to_wkt(text):
 def _geometry_text(series: pd.Series):
     """Text of a geometry column; GeoJSON held as dicts (a Socrata source) is written as JSON."""
     if series.dtype == object:
-        series = series.map(lambda v: orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v,
-                            na_action="ignore")
+        series = series.map(
+            lambda v: orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v, na_action="ignore"
+        )
     return pc.utf8_trim_whitespace(text_of(series))
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["column", "to"],
-       "properties": {"column": NAME, "into": NAME, "to": {"enum": ["geojson", "wkt"]}}})
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["column", "to"],
+        "properties": {"column": NAME, "into": NAME, "to": {"enum": ["geojson", "wkt"]}},
+    }
+)
 def wkt(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Convert geometries between WKT (`POINT (-72.68 41.76)`) and GeoJSON text
     (`{"type":"Point","coordinates":[-72.68,41.76]}`): points, lines, polygons and their multi

@@ -11,20 +11,18 @@ from __future__ import annotations
 import math
 
 import jmespath as jmespath_lib
-from jmespath.exceptions import JMESPathError, ParseError
 import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from jmespath.exceptions import JMESPathError, ParseError
 
-from pipeline.errors import OptionError
-from pipeline.plugins import rule
-
-from ._frames import arrow_series, mask_of, need_columns, text_of, with_columns
+from pipeline.basics.errors import OptionError
+from pipeline.basics.plugins import rule
+from transforms._frames import arrow_series, mask_of, need_columns, text_of, with_columns
 
 NAME = {"type": "string", "minLength": 1}
-TYPES = {"text": pa.string(), "json": pa.string(), "integer": pa.int64(), "number": pa.float64(),
-         "boolean": pa.bool_()}
+TYPES = {"text": pa.string(), "json": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
 
 
 class _NotConvertible(ValueError):
@@ -63,21 +61,43 @@ def _bind(options, ctx):
         try:
             compiled[name] = (jmespath_lib.compile(expression), kind, expression)
         except ParseError as exc:
-            raise OptionError(f"invalid JMESPath expression {expression!r}: {exc.msg} at position "
-                              f"{exc.lex_position}", ("extract", name)) from None
+            raise OptionError(
+                f"invalid JMESPath expression {expression!r}: {exc.msg} at position {exc.lex_position}",
+                ("extract", name),
+            ) from None
     return {**options, "compiled": compiled, "invalid": options.get("invalid", "reject") or "null"}
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["column", "extract"],
-       "properties": {
-           "column": NAME,
-           "extract": {"type": "object", "minProperties": 1, "additionalProperties": {"oneOf": [
-               {"type": "string", "minLength": 1},
-               {"type": "object", "additionalProperties": False, "required": ["expression"],
-                "properties": {"expression": {"type": "string", "minLength": 1},
-                               "type": {"enum": list(TYPES)}}}]}},
-           "invalid": {"enum": ["reject", "null", None]}}},  # YAML reads a bare null as None
-      bind=_bind)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["column", "extract"],
+        "properties": {
+            "column": NAME,
+            "extract": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {
+                    "oneOf": [
+                        {"type": "string", "minLength": 1},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["expression"],
+                            "properties": {
+                                "expression": {"type": "string", "minLength": 1},
+                                "type": {"enum": list(TYPES)},
+                            },
+                        },
+                    ]
+                },
+            },
+            "invalid": {"enum": ["reject", "null", None]},
+        },
+    },  # YAML reads a bare null as None
+    bind=_bind,
+)
 def jmespath(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Extract values from a column holding JSON: each entry of `extract` names a new column and
     gives a JMESPath expression (and optionally its `type`: text (default; numbers, objects and
@@ -106,8 +126,9 @@ def jmespath(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
         try:
             data = orjson.loads(document)
         except orjson.JSONDecodeError as exc:
-            failures[k] = (f"is not valid JSON (line {exc.lineno}, column {exc.colno})"
-                           if options["invalid"] == "reject" else None)
+            failures[k] = (
+                f"is not valid JSON (line {exc.lineno}, column {exc.colno})" if options["invalid"] == "reject" else None
+            )
             continue
         for name, (expression, kind, written) in compiled.items():
             try:
@@ -130,4 +151,3 @@ def jmespath(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
         values = pa.array(results[name], type=TYPES[kind])
         added[name] = arrow_series(pc.take(values, where), chunk.index, name)
     return with_columns(chunk, added)
-

@@ -15,23 +15,30 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import OptionError, RunFailed
-from pipeline.plugins import rule
-
-from ._frames import arrow_series, mask_of, need_columns, text_of, to_arrow, with_columns
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import rule
+from transforms._frames import arrow_series, mask_of, need_columns, text_of, to_arrow, with_columns
 
 NAME = {"type": "string", "minLength": 1}
-TABLE = {"type": "object", "additionalProperties": False, "minProperties": 1,
-         "properties": {
-             "values": {"type": "object", "minProperties": 1},
-             "rows": {"type": "array", "items": {"type": "object"}, "minItems": 1},
-             "csv": {"type": "string", "minLength": 1},
-             "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
-             "encoding": {"type": "string", "minLength": 1},
-             "sql": {"type": "object", "additionalProperties": False, "required": ["url", "query"],
-                     "properties": {"url": NAME, "query": NAME}}},
-         "oneOf": [{"required": ["values"]}, {"required": ["rows"]}, {"required": ["csv"]},
-                   {"required": ["sql"]}]}
+TABLE = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "values": {"type": "object", "minProperties": 1},
+        "rows": {"type": "array", "items": {"type": "object"}, "minItems": 1},
+        "csv": {"type": "string", "minLength": 1},
+        "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
+        "encoding": {"type": "string", "minLength": 1},
+        "sql": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["url", "query"],
+            "properties": {"url": NAME, "query": NAME},
+        },
+    },
+    "oneOf": [{"required": ["values"]}, {"required": ["rows"]}, {"required": ["csv"]}, {"required": ["sql"]}],
+}
 
 
 @dataclass
@@ -47,8 +54,9 @@ def _read_table(spec: dict, ctx) -> pa.Table:
         try:
             values = pa.array(list(spec["values"].values()))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raise OptionError("the values mix types (text and numbers); quote them all to make them text",
-                              ("table", "values")) from None
+            raise OptionError(
+                "the values mix types (text and numbers); quote them all to make them text", ("table", "values")
+            ) from None
         return pa.table({"key": pa.array([str(k) for k in spec["values"]]), "value": values})
     if "rows" in spec:
         try:
@@ -58,8 +66,14 @@ def _read_table(spec: dict, ctx) -> pa.Table:
     if "csv" in spec:
         path = ctx.resolve_path(spec["csv"])
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                                sep=spec.get("delimiter", ","), encoding=spec.get("encoding", "utf-8-sig"))
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                sep=spec.get("delimiter", ","),
+                encoding=spec.get("encoding", "utf-8-sig"),
+            )
         except FileNotFoundError:
             raise OptionError(f"lookup table file not found: {path}", ("table", "csv")) from None
         except (UnicodeDecodeError, LookupError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -72,11 +86,13 @@ def _read_sql(spec: dict, ctx) -> pa.Table:
     try:
         import sqlalchemy
     except ImportError:
-        raise OptionError("a SQL lookup table needs SQLAlchemy: pip install 'route-etl[sql]'", ("table", "sql")) from None
+        raise OptionError(
+            "a SQL lookup table needs SQLAlchemy: pip install 'route-etl[sql]'", ("table", "sql")
+        ) from None
 
     url = spec["url"]
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
-        url = "sqlite:///" + str(ctx.resolve_path(url[len("sqlite:///"):]))
+        url = "sqlite:///" + str(ctx.resolve_path(url[len("sqlite:///") :]))
     try:
         engine = sqlalchemy.create_engine(url)
         try:
@@ -100,16 +116,18 @@ def load_table(options: dict, ctx, key: str, ignore_case: bool = False) -> Table
     """Read the `table` option and index it by its `key` column (as text); errors are OptionErrors."""
     table = _read_table(options["table"], ctx)
     if key not in table.column_names:
-        raise OptionError(f"the lookup table has no column {key!r}; its columns are: "
-                          f"{', '.join(table.column_names)}", ("key",))
+        raise OptionError(
+            f"the lookup table has no column {key!r}; its columns are: {', '.join(table.column_names)}", ("key",)
+        )
     keys = pc.cast(table.column(key), pa.string()).combine_chunks()
     if ignore_case:
         keys = pc.utf8_lower(keys)
     counts = pc.value_counts(keys.drop_null())
     twice = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
     if len(twice):
-        raise OptionError(f"the lookup table has key {twice[0].as_py()!r} more than once; each key must "
-                          f"appear once", ("table",))
+        raise OptionError(
+            f"the lookup table has key {twice[0].as_py()!r} more than once; each key must appear once", ("table",)
+        )
     return Table(keys, {n: table.column(n).combine_chunks() for n in table.column_names})
 
 
@@ -127,8 +145,9 @@ def _bind_lookup(options, ctx):
     key, value = options.get("key", "key"), options.get("value", "value")
     table = load_table(options, ctx, key, options.get("ignore_case", False))
     if value not in table.columns:
-        raise OptionError(f"the lookup table has no column {value!r}; its columns are: "
-                          f"{', '.join(table.columns)}", ("value",))
+        raise OptionError(
+            f"the lookup table has no column {value!r}; its columns are: {', '.join(table.columns)}", ("value",)
+        )
     unmatched = options.get("unmatched", "reject")
     if unmatched == "default" and "default" not in options:
         raise OptionError("`unmatched: default` needs a `default` value", ("default",))
@@ -137,16 +156,31 @@ def _bind_lookup(options, ctx):
         try:
             default = pa.scalar(options["default"]).cast(table.columns[value].type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            raise OptionError(f"`default` {options['default']!r} is not of the table's value type "
-                              f"({table.columns[value].type})", ("default",)) from None
+            raise OptionError(
+                f"`default` {options['default']!r} is not of the table's value type ({table.columns[value].type})",
+                ("default",),
+            ) from None
     return {**options, "table": table, "value": value, "unmatched": unmatched, "default_value": default}
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["column", "table"],
-       "properties": {"column": NAME, "table": TABLE, "key": NAME, "value": NAME, "into": NAME,
-                      "unmatched": {"enum": ["reject", "keep", "default"]}, "default": {},
-                      "ignore_case": {"type": "boolean"}}},
-      bind=_bind_lookup)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["column", "table"],
+        "properties": {
+            "column": NAME,
+            "table": TABLE,
+            "key": NAME,
+            "value": NAME,
+            "into": NAME,
+            "unmatched": {"enum": ["reject", "keep", "default"]},
+            "default": {},
+            "ignore_case": {"type": "boolean"},
+        },
+    },
+    bind=_bind_lookup,
+)
 def lookup(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Map the values of `column` through a table: the row whose `key` column (default "key")
     equals the value gives its `value` column (default "value") `into` a new or the same column.
@@ -191,19 +225,31 @@ def _bind_join(options, ctx):
     columns = options.get("columns") or [c for c in table.columns if c != key]
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise OptionError(f"the lookup table has no column {missing[0]!r}; its columns are: "
-                          f"{', '.join(table.columns)}", ("columns",))
+        raise OptionError(
+            f"the lookup table has no column {missing[0]!r}; its columns are: {', '.join(table.columns)}", ("columns",)
+        )
     if not columns:
         raise OptionError("the table has no columns besides its key to add", ("table",))
     return {**options, "table": table, "columns": columns, "unmatched": options.get("unmatched", "keep")}
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["column", "table"],
-       "properties": {"column": NAME, "table": TABLE, "key": NAME,
-                      "columns": {"type": "array", "items": NAME, "minItems": 1, "uniqueItems": True},
-                      "prefix": {"type": "string"}, "unmatched": {"enum": ["reject", "keep"]},
-                      "ignore_case": {"type": "boolean"}}},
-      bind=_bind_join)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["column", "table"],
+        "properties": {
+            "column": NAME,
+            "table": TABLE,
+            "key": NAME,
+            "columns": {"type": "array", "items": NAME, "minItems": 1, "uniqueItems": True},
+            "prefix": {"type": "string"},
+            "unmatched": {"enum": ["reject", "keep"]},
+            "ignore_case": {"type": "boolean"},
+        },
+    },
+    bind=_bind_join,
+)
 def join(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Add columns from a table whose `key` column (default: the same name as `column`) matches
     `column`: a left join against a table read once. Rows with no match keep nulls in the new
@@ -222,16 +268,15 @@ def join(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     names = {options.get("prefix", "") + c: c for c in options["columns"]}
     clash = [n for n in names if n in chunk.columns]
     if clash:
-        raise RunFailed(f"join: the rows already have column {clash[0]!r}; add a `prefix` or leave it "
-                        f"out of `columns`")
+        raise RunFailed(f"join: the rows already have column {clash[0]!r}; add a `prefix` or leave it out of `columns`")
     position, unmatched = _match(chunk, on, table, options.get("ignore_case", False))
     if options["unmatched"] == "reject":
         bad = unmatched | chunk[on].isna().to_numpy()
         if bad.any():
             ctx.reject(chunk[bad], "no matching row in the join table", column=on)
             chunk, position = chunk[~bad], pc.filter(position, pa.array(~bad))
-    added = {name: arrow_series(pc.take(table.columns[source], position), chunk.index, name)
-             for name, source in names.items()}
+    added = {
+        name: arrow_series(pc.take(table.columns[source], position), chunk.index, name)
+        for name, source in names.items()
+    }
     return with_columns(chunk, added)
-
-

@@ -9,24 +9,22 @@ group of their own. Output rows have no source line: their index counts them fro
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import OptionError, RunFailed
-from pipeline.plugins import rule
-
-from ._frames import arrow_series, as_list, bounded, chunk_rows, mask_of, need_columns, text_of, to_arrow
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import rule
+from transforms._frames import arrow_series, as_list, bounded, chunk_rows, mask_of, need_columns, text_of, to_arrow
 
 NAME = {"type": "string", "minLength": 1}
 NAMES = {"type": "array", "items": NAME, "uniqueItems": True}
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "first", "last")
 # How partial results of each Arrow aggregation fold into the next.
-_FOLD = {"count_all": "sum", "count": "sum", "sum": "sum", "min": "min", "max": "max",
-         "first": "first", "last": "last"}
+_FOLD = {"count_all": "sum", "count": "sum", "sum": "sum", "min": "min", "max": "max", "first": "first", "last": "last"}
 _NUMERIC = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
 
 
@@ -63,10 +61,15 @@ class GroupState:
         try:
             partial = table.group_by(self.fields, use_threads=False).aggregate(aggs)
         except pa.ArrowNotImplementedError:
-            bad = next((c, fn) for c, fn in self.parts
-                       if fn in ("sum", "mean") and c is not None and not any(t(self.types[c]) for t in _NUMERIC))
-            raise RunFailed(f"{self.rule_name}: cannot {bad[1]} column {bad[0]!r}: it holds "
-                            f"{self.types[bad[0]]}, not numbers; cast it to number first") from None
+            bad = next(
+                (c, fn)
+                for c, fn in self.parts
+                if fn in ("sum", "mean") and c is not None and not any(t(self.types[c]) for t in _NUMERIC)
+            )
+            raise RunFailed(
+                f"{self.rule_name}: cannot {bad[1]} column {bad[0]!r}: it holds "
+                f"{self.types[bad[0]]}, not numbers; cast it to number first"
+            ) from None
         self.pending.append(partial.select(self.fields + self._names()))
         self.pending_rows += partial.num_rows
         if self.pending_rows >= max(100_000, self.state.num_rows if self.state is not None else 0):
@@ -81,8 +84,9 @@ class GroupState:
         names = self._names()
         folds = ["sum" if n == "count_all" else _FOLD[n.split("_", 1)[1]] for n in names]
         folded = table.group_by(self.fields, use_threads=False).aggregate(list(zip(names, folds)))
-        self.state = folded.select(self.fields + [f"{n}_{f}" for n, f in zip(names, folds)]) \
-            .rename_columns(self.fields + names)
+        self.state = folded.select(self.fields + [f"{n}_{f}" for n, f in zip(names, folds)]).rename_columns(
+            self.fields + names
+        )
 
     def result(self) -> pa.Table | None:
         """One row per group in order of appearance: the key fields, then one field per partial
@@ -99,14 +103,23 @@ def _parse_compute(compute: dict) -> list[tuple[str, str, str | None]]:
         if spec == "count":
             out.append((name, "count", None))
         else:
-            (fn, column), = spec.items()
+            ((fn, column),) = spec.items()
             out.append((name, fn, column))
     return out
 
 
-_AGGREGATE = {"oneOf": [{"const": "count"},
-                        {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
-                         "properties": {fn: NAME for fn in FUNCTIONS}}]}
+_AGGREGATE = {
+    "oneOf": [
+        {"const": "count"},
+        {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": False,
+            "properties": {fn: NAME for fn in FUNCTIONS},
+        },
+    ]
+}
 
 
 def _bind_aggregate(options, ctx):
@@ -117,10 +130,19 @@ def _bind_aggregate(options, ctx):
     return {**options, "by": by, "compute": _parse_compute(options["compute"])}
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["compute"],
-       "properties": {"by": {"oneOf": [NAME, NAMES]},
-                      "compute": {"type": "object", "minProperties": 1, "additionalProperties": _AGGREGATE}}},
-      scope="stream", bind=_bind_aggregate)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["compute"],
+        "properties": {
+            "by": {"oneOf": [NAME, NAMES]},
+            "compute": {"type": "object", "minProperties": 1, "additionalProperties": _AGGREGATE},
+        },
+    },
+    scope="stream",
+    bind=_bind_aggregate,
+)
 def aggregate(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Group the whole stream by the `by` columns (none: one row for everything) and compute, per
     group, `count` (rows), or {count|sum|mean|min|max|first|last: column}; counts and sums skip
@@ -140,8 +162,13 @@ def aggregate(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataF
     by, compute = options["by"], options["compute"]
     parts: list[tuple[str | None, str]] = []
     for _, fn, column in compute:
-        wanted = [(None, "count_all")] if column is None else \
-            [(column, "sum"), (column, "count")] if fn == "mean" else [(column, fn)]
+        wanted = (
+            [(None, "count_all")]
+            if column is None
+            else [(column, "sum"), (column, "count")]
+            if fn == "mean"
+            else [(column, fn)]
+        )
         parts += [p for p in wanted if p not in parts]
     state, seen = GroupState(by, parts, "aggregate"), False
     for chunk in chunks:
@@ -153,14 +180,17 @@ def aggregate(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataF
     table = state.result()
     columns = {k: table.column(f) for k, f in zip(by, state.fields)}
     for name, fn, column in compute:
+
         def part(c, f):
             return table.column(parts.index((c, f)) + len(by))
+
         if column is None:
             columns[name] = part(None, "count_all")
         elif fn == "mean":
             # safe=False: an int64 sum beyond 2**53 becomes the nearest float, as a mean may
-            columns[name] = pc.divide(pc.cast(part(column, "sum"), pa.float64(), safe=False),
-                                      pc.cast(part(column, "count"), pa.float64()))
+            columns[name] = pc.divide(
+                pc.cast(part(column, "sum"), pa.float64(), safe=False), pc.cast(part(column, "count"), pa.float64())
+            )
         else:
             columns[name] = part(column, fn)
     yield from bounded([_frame(columns, table.num_rows)], chunk_rows(ctx))
@@ -173,10 +203,21 @@ def _frame(columns: dict, rows: int) -> pd.DataFrame:
     return out
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["columns"],
-       "properties": {"columns": {"type": "array", "items": NAME, "minItems": 1, "uniqueItems": True},
-                      "name": NAME, "value": NAME, "skip_nulls": {"type": "boolean"}}},
-      scope="stream", shorthand="columns")
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["columns"],
+        "properties": {
+            "columns": {"type": "array", "items": NAME, "minItems": 1, "uniqueItems": True},
+            "name": NAME,
+            "value": NAME,
+            "skip_nulls": {"type": "boolean"},
+        },
+    },
+    scope="stream",
+    shorthand="columns",
+)
 def unpivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Turn `columns` into rows (wide to long): each row becomes one row per listed column, with
     the column's name in `name` (default "name") and its value in `value` (default "value"); the
@@ -196,8 +237,7 @@ def unpivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFra
         keep = [c for c in chunk.columns if c not in wide]
         clash = [c for c in (name_col, value_col) if c in keep]
         if clash:
-            raise RunFailed(f"unpivot: the rows already have a column {clash[0]!r}; choose another `name` "
-                            f"or `value`")
+            raise RunFailed(f"unpivot: the rows already have a column {clash[0]!r}; choose another `name` or `value`")
         yield from bounded([_unpivot(chunk, wide, keep, name_col, value_col, options)], limit)
 
 
@@ -206,8 +246,9 @@ def _unpivot(chunk, wide, keep, name_col, value_col, options) -> pd.DataFrame:
     data = [to_arrow(chunk[c]) for c in wide]
     if len({d.type for d in data}) > 1:
         data = [text_of(chunk[c]) for c in wide]
-    values = pa.chunked_array([d for d in data for d in (d.chunks if isinstance(d, pa.ChunkedArray) else [d])],
-                              type=data[0].type)
+    values = pa.chunked_array(
+        [d for d in data for d in (d.chunks if isinstance(d, pa.ChunkedArray) else [d])], type=data[0].type
+    )
     # row-major: row r's values are rows r*k .. r*k+k-1 of the output
     order = (np.arange(k)[None, :] * n + np.arange(n)[:, None]).ravel()
     rows = np.repeat(np.arange(n), k)
@@ -234,12 +275,27 @@ def _bind_pivot(options, ctx):
     return {**options, "index": index, "agg": options.get("agg", "first"), "names": names}
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["index", "name", "value"],
-       "properties": {"index": {"oneOf": [NAME, NAMES]}, "name": NAME, "value": NAME,
-                      "names": {"type": "array", "items": {"type": ["string", "number", "boolean"]},
-                                "minItems": 1, "uniqueItems": True},
-                      "agg": {"enum": list(FUNCTIONS)}}},
-      scope="stream", bind=_bind_pivot)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["index", "name", "value"],
+        "properties": {
+            "index": {"oneOf": [NAME, NAMES]},
+            "name": NAME,
+            "value": NAME,
+            "names": {
+                "type": "array",
+                "items": {"type": ["string", "number", "boolean"]},
+                "minItems": 1,
+                "uniqueItems": True,
+            },
+            "agg": {"enum": list(FUNCTIONS)},
+        },
+    },
+    scope="stream",
+    bind=_bind_pivot,
+)
 def pivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Turn rows into columns (long to wide): one row per distinct `index`, one column per distinct
     value of the `name` column (as text, in order of appearance), holding the `value` column. When
@@ -276,11 +332,14 @@ def pivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame
         table = table.filter(named)
     values = table.column(len(index) + 1)
     if agg == "mean":
-        values = pc.divide(pc.cast(values, pa.float64(), safe=False), pc.cast(table.column(len(index) + 2), pa.float64()))
+        values = pc.divide(
+            pc.cast(values, pa.float64(), safe=False), pc.cast(table.column(len(index) + 2), pa.float64())
+        )
     n = table.num_rows
     if index:
-        keys = pd.DataFrame({f"k{i}": arrow_series(table.column(i), pd.RangeIndex(n), f"k{i}")
-                             for i in range(len(index))})
+        keys = pd.DataFrame(
+            {f"k{i}": arrow_series(table.column(i), pd.RangeIndex(n), f"k{i}") for i in range(len(index))}
+        )
         codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
     else:
         codes = np.zeros(n, dtype=np.int64)
@@ -288,14 +347,15 @@ def pivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame
     first_rows = np.unique(codes, return_index=True)[1] if n else np.zeros(0, dtype=np.int64)
     columns = {k: pc.take(table.column(i), pa.array(first_rows, type=pa.int64())) for i, k in enumerate(index)}
     names = pc.cast(table.column(len(index)), pa.string())
-    name_codes, uniques = pd.factorize(pd.Series(pd.arrays.ArrowExtensionArray(names)) if n else
-                                       pd.Series([], dtype=object))
+    name_codes, uniques = pd.factorize(
+        pd.Series(pd.arrays.ArrowExtensionArray(names)) if n else pd.Series([], dtype=object)
+    )
     labels = [str(u) for u in uniques]
     for label in fixed:
         if label not in labels:
             labels.append(label)
             columns[label] = pa.nulls(groups, values.type)
-    for j, label in enumerate(labels[:len(uniques)]):
+    for j, label in enumerate(labels[: len(uniques)]):
         if label in columns:
             raise RunFailed(f"pivot: the name {label!r} is also an `index` column; rename one of them first")
         where = np.flatnonzero(name_codes == j)

@@ -8,19 +8,18 @@ distinct key (transforms._keys); `keep: last` and sort spill to Arrow IPC files 
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import OptionError, RunFailed
-from pipeline.plugins import rule
-
-from ._frames import as_list, bounded, chunk_rows, need_columns
-from ._keys import SeenKeys, first_positions, key_hashes
-from ._spill import FrameCodec, RunReader, SpillDir, slices, write_run
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import rule
+from transforms._frames import as_list, bounded, chunk_rows, need_columns
+from transforms._keys import SeenKeys, first_positions, key_hashes
+from transforms._spill import FrameCodec, RunReader, SpillDir, slices, write_run
 
 NAMES = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "uniqueItems": True}
 
@@ -31,9 +30,15 @@ def _keys_of(options, chunk: pd.DataFrame, rule_name: str) -> list[str]:
     return keys
 
 
-@rule({"type": "object", "additionalProperties": False,
-       "properties": {"keys": NAMES, "keep": {"enum": ["first", "last"]}}},
-      scope="stream", shorthand="keys")
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"keys": NAMES, "keep": {"enum": ["first", "last"]}},
+    },
+    scope="stream",
+    shorthand="keys",
+)
 def dedupe(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Drop rows whose key (the `keys` columns, or the whole row) appeared before anywhere in the
     stream, keeping the `first` (default) or the `last` occurrence; rows keep their order. Nulls in
@@ -150,12 +155,22 @@ def _bind_sort(options, ctx):
     return options
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["by"],
-       "properties": {"by": {"oneOf": [{"type": "string", "minLength": 1}, NAMES]},
-                      "descending": {"oneOf": [{"type": "boolean"}, NAMES]},
-                      "nulls": {"enum": ["first", "last"]},
-                      "buffer_mb": {"type": "number", "exclusiveMinimum": 0}}},
-      scope="stream", shorthand="by", bind=_bind_sort)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["by"],
+        "properties": {
+            "by": {"oneOf": [{"type": "string", "minLength": 1}, NAMES]},
+            "descending": {"oneOf": [{"type": "boolean"}, NAMES]},
+            "nulls": {"enum": ["first", "last"]},
+            "buffer_mb": {"type": "number", "exclusiveMinimum": 0},
+        },
+    },
+    scope="stream",
+    shorthand="by",
+    bind=_bind_sort,
+)
 def sort(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Sort the whole stream by the `by` columns (ascending; `descending: true` or a list of the
     columns to sort descending), nulls last unless `nulls: first`; rows with equal keys keep their
@@ -178,8 +193,10 @@ def sort(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]
                 attrs = dict(chunk.attrs)
                 objects = [c for c in by if codec.names.index(c) in codec.pickled]
                 if objects:
-                    raise RunFailed(f"sort: column {objects[0]!r} holds Python objects of mixed types; "
-                                    f"cast it to text, number or date before sorting")
+                    raise RunFailed(
+                        f"sort: column {objects[0]!r} holds Python objects of mixed types; "
+                        f"cast it to text, number or date before sorting"
+                    )
                 nulls = "at_start" if options.get("nulls") == "first" else "at_end"
                 keys = [(codec.field(c), "descending" if c in descending else "ascending", nulls) for c in by]
             table = codec.encode(chunk)
@@ -229,6 +246,7 @@ def _merge(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
     pending: pa.Table | None = None
     order_keys = keys + [("__run", "ascending", "at_end"), ("__pos", "ascending", "at_end")]
     try:
+
         def load(r: int) -> pa.Table | None:
             t = readers[r].block(block)
             if t is None:
@@ -238,8 +256,9 @@ def _merge(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
             last_pos[r] = start + t.num_rows - 1
             if readers[r].next_batch >= readers[r].num_batches:
                 done[r] = True
-            return t.append_column("__run", pa.array(np.full(t.num_rows, r, dtype=np.int32))) \
-                    .append_column("__pos", pa.array(np.arange(start, start + t.num_rows, dtype=np.int64)))
+            return t.append_column("__run", pa.array(np.full(t.num_rows, r, dtype=np.int32))).append_column(
+                "__pos", pa.array(np.arange(start, start + t.num_rows, dtype=np.int64))
+            )
 
         loaded = [t for t in (load(r) for r in range(len(readers))) if t is not None]
         pending = pa.concat_tables(loaded) if loaded else None
@@ -267,9 +286,16 @@ def _merge(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
             reader.close()
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["rows"],
-       "properties": {"rows": {"type": "integer", "minimum": 0}}},
-      scope="stream", shorthand="rows")
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["rows"],
+        "properties": {"rows": {"type": "integer", "minimum": 0}},
+    },
+    scope="stream",
+    shorthand="rows",
+)
 def limit(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Keep only the first `rows` rows of the stream and stop reading the source there: a quick
     trial of a route on a big file.
@@ -281,7 +307,7 @@ def limit(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame
     remaining = options["rows"]
     for chunk in chunks:
         if remaining <= 0 or len(chunk) >= remaining:
-            part = chunk.iloc[:max(0, remaining)]
+            part = chunk.iloc[: max(0, remaining)]
             part.attrs = dict(chunk.attrs)
             yield part
             return
@@ -289,12 +315,19 @@ def limit(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame
         yield chunk
 
 
-@rule({"type": "object", "additionalProperties": False,
-       "oneOf": [{"required": ["rows"]}, {"required": ["fraction"]}],
-       "properties": {"rows": {"type": "integer", "minimum": 0},
-                      "fraction": {"type": "number", "minimum": 0, "maximum": 1},
-                      "seed": {"type": "integer"}}},
-      scope="stream")
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "oneOf": [{"required": ["rows"]}, {"required": ["fraction"]}],
+        "properties": {
+            "rows": {"type": "integer", "minimum": 0},
+            "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+            "seed": {"type": "integer"},
+        },
+    },
+    scope="stream",
+)
 def sample(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Keep a random sample of the stream: `rows: N` (exactly N rows, or all when fewer, uniform over
     the whole stream, held in memory) or `fraction: 0.1` (each row with that probability, streamed).

@@ -14,11 +14,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import dtypes
-from pipeline.errors import RunFailed
-from pipeline.plugins import rule
-
-from .columns import _NAMES, as_names, require
+from pipeline.basics import dtypes
+from pipeline.basics.errors import RunFailed
+from pipeline.basics.plugins import rule
+from transforms.columns import NAMES_OPTION, as_names, require
 
 ALL = ("all", "*")
 
@@ -41,8 +40,12 @@ def _bind(options, ctx=None) -> TextPlan:
 
 
 def _schema(**extra) -> dict:
-    return {"type": "object", "required": ["columns"], "additionalProperties": False,
-            "properties": {"columns": _NAMES, **extra}}
+    return {
+        "type": "object",
+        "required": ["columns"],
+        "additionalProperties": False,
+        "properties": {"columns": NAMES_OPTION, **extra},
+    }
 
 
 def _apply(chunk: pd.DataFrame, plan: TextPlan, name: str, fn) -> pd.DataFrame:
@@ -55,8 +58,10 @@ def _apply(chunk: pd.DataFrame, plan: TextPlan, name: str, fn) -> pd.DataFrame:
         for c in columns:
             kind = dtypes.route_type_of(chunk[c].dtype)
             if kind != "text":
-                raise RunFailed(f"{name}: column '{c}' is {kind}, not text; {name} changes text columns "
-                                f"only (cast it to text first if that is what you mean)")
+                raise RunFailed(
+                    f"{name}: column '{c}' is {kind}, not text; {name} changes text columns "
+                    f"only (cast it to text first if that is what you mean)"
+                )
     out = chunk.copy(deep=False)
     for c in columns:
         data = dtypes.arrow(chunk[c])

@@ -13,13 +13,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import OptionError
-from pipeline.plugins import rule
+from pipeline.basics.errors import OptionError
+from pipeline.basics.plugins import rule
+from transforms._frames import as_list, need_columns, text_of, text_series, with_columns
 
-from ._frames import as_list, need_columns, text_of, text_series, with_columns
-
-NAMES = {"oneOf": [{"type": "string", "minLength": 1},
-                   {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}]}
+NAMES = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+    ]
+}
 NAME = {"type": "string", "minLength": 1}
 NAME_LIST = {"type": "array", "items": NAME, "minItems": 1, "uniqueItems": True}
 
@@ -37,8 +40,9 @@ def _check_regex(pattern: str, path: tuple, replacement: str | None = None) -> N
             pc.replace_substring_regex(pa.array(["x"]), pattern, replacement)
     except pa.ArrowInvalid as exc:
         message = str(exc).replace("Invalid regular expression: ", "")
-        raise OptionError(f"invalid regular expression {pattern!r}: {message} (RE2 syntax: no "
-                          f"backreferences or look-arounds)", path) from None
+        raise OptionError(
+            f"invalid regular expression {pattern!r}: {message} (RE2 syntax: no backreferences or look-arounds)", path
+        ) from None
 
 
 def _flags(options) -> str:
@@ -58,10 +62,20 @@ def _bind_replace(options, ctx):
     return {**options, "pattern": pattern, "replacement": replacement, "columns": as_list(options["columns"])}
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["columns", "pattern"],
-       "properties": {"columns": NAMES, "pattern": {"type": "string", "minLength": 1},
-                      "replacement": {"type": "string"}, "ignore_case": {"type": "boolean"}}},
-      bind=_bind_replace)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["columns", "pattern"],
+        "properties": {
+            "columns": NAMES,
+            "pattern": {"type": "string", "minLength": 1},
+            "replacement": {"type": "string"},
+            "ignore_case": {"type": "boolean"},
+        },
+    },
+    bind=_bind_replace,
+)
 def regex_replace(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Replace every match of a regular expression, e.g. to strip what is not a digit from phone
     numbers. `replacement` may refer to groups as \\1, \\2.
@@ -85,14 +99,14 @@ def _capture_names(pattern: str) -> tuple[str, list[str | None]]:
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\":
-            out.append(pattern[i:i + 2])
+            out.append(pattern[i : i + 2])
             i += 2
             continue
         if in_class:
             in_class = ch != "]"
         elif ch == "[":
             in_class = True
-            if pattern[i + 1:i + 2] == "]" or pattern[i + 1:i + 3] == "^]":
+            if pattern[i + 1 : i + 2] == "]" or pattern[i + 1 : i + 3] == "^]":
                 close = i + (2 if pattern[i + 1] == "]" else 3)
                 out.append(pattern[i:close])
                 i = close
@@ -100,11 +114,11 @@ def _capture_names(pattern: str) -> tuple[str, list[str | None]]:
         elif ch == "(":
             if pattern.startswith("(?P<", i):
                 end = pattern.index(">", i)
-                names.append(pattern[i + 4:end])
-            elif pattern.startswith("(?<", i) and pattern[i + 3:i + 4] not in ("=", "!"):
+                names.append(pattern[i + 4 : end])
+            elif pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
                 end = pattern.index(">", i)
-                names.append(pattern[i + 3:end])
-                out.append(f"(?P<{pattern[i + 3:end]}>")
+                names.append(pattern[i + 3 : end])
+                out.append(f"(?P<{pattern[i + 3 : end]}>")
                 i = end + 1
                 continue
             elif not pattern.startswith("(?", i):
@@ -125,24 +139,37 @@ def _bind_extract(options, ctx):
     into = options.get("into")
     if into is not None:
         if len(into) != len(names):
-            raise OptionError(f"`into` names {len(into)} columns but the pattern has {len(names)} "
-                              f"groups", ("into",))
+            raise OptionError(f"`into` names {len(into)} columns but the pattern has {len(names)} groups", ("into",))
     elif None in names:
-        raise OptionError("name every group as (?P<name>...) or list the new columns in `into`",
-                          ("pattern",))
+        raise OptionError("name every group as (?P<name>...) or list the new columns in `into`", ("pattern",))
     else:
         into = names
     fields = [f"_g{k + 1}" if n is None else n for k, n in enumerate(names)]
-    return {**options, "pattern": _flags(options) + pattern, "written": options["pattern"],
-            "fields": fields, "into": list(into),
-            "unmatched": options.get("unmatched") or "null"}
+    return {
+        **options,
+        "pattern": _flags(options) + pattern,
+        "written": options["pattern"],
+        "fields": fields,
+        "into": list(into),
+        "unmatched": options.get("unmatched") or "null",
+    }
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["column", "pattern"],
-       "properties": {"column": NAME, "pattern": {"type": "string", "minLength": 1},
-                      "into": NAME_LIST, "ignore_case": {"type": "boolean"},
-                      "unmatched": {"enum": ["null", "reject", None]}}},  # YAML reads null as None
-      bind=_bind_extract)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["column", "pattern"],
+        "properties": {
+            "column": NAME,
+            "pattern": {"type": "string", "minLength": 1},
+            "into": NAME_LIST,
+            "ignore_case": {"type": "boolean"},
+            "unmatched": {"enum": ["null", "reject", None]},
+        },
+    },  # YAML reads null as None
+    bind=_bind_extract,
+)
 def regex_extract(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Pull parts of a value into new columns, one per group of a regular expression (named groups
     name the columns, or list them in `into`). Where the pattern does not match, the new columns are
@@ -159,7 +186,7 @@ def regex_extract(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     source = text_of(chunk[column])
     found = pc.extract_regex(source, options["pattern"])
     if options["unmatched"] == "reject":
-        bad = (pc.is_null(found).to_numpy(zero_copy_only=False) & chunk[column].notna().to_numpy())
+        bad = pc.is_null(found).to_numpy(zero_copy_only=False) & chunk[column].notna().to_numpy()
         if bad.any():
             ctx.reject(chunk[bad], f"does not match {options['written']!r}", column=column)
             keep = ~bad
@@ -188,16 +215,25 @@ def _bind_split(options, ctx):
     if "pattern" in options:
         _check_regex(options["pattern"], ("pattern",))
     if "pattern" in options and "separator" in options:
-        raise OptionError("give either `separator` (plain text) or `pattern` (a regular expression)",
-                          ("pattern",))
+        raise OptionError("give either `separator` (plain text) or `pattern` (a regular expression)", ("pattern",))
     return options
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["column", "into"],
-       "properties": {"column": NAME, "into": NAME_LIST,
-                      "separator": {"type": "string", "minLength": 1},
-                      "pattern": {"type": "string", "minLength": 1}, "trim": {"type": "boolean"}}},
-      bind=_bind_split)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["column", "into"],
+        "properties": {
+            "column": NAME,
+            "into": NAME_LIST,
+            "separator": {"type": "string", "minLength": 1},
+            "pattern": {"type": "string", "minLength": 1},
+            "trim": {"type": "boolean"},
+        },
+    },
+    bind=_bind_split,
+)
 def split(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Split a value into several columns at a separator (default ",") or a regular expression
     `pattern`. The last column receives the rest of the value, missing parts are null, and
@@ -222,9 +258,19 @@ def split(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     return with_columns(chunk, out)
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["columns", "into"],
-       "properties": {"columns": {"type": "array", "items": NAME, "minItems": 1}, "into": NAME,
-                      "separator": {"type": "string"}, "skip_nulls": {"type": "boolean"}}})
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["columns", "into"],
+        "properties": {
+            "columns": {"type": "array", "items": NAME, "minItems": 1},
+            "into": NAME,
+            "separator": {"type": "string"},
+            "skip_nulls": {"type": "boolean"},
+        },
+    }
+)
 def concat(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Join several columns into one with a separator. Nulls are skipped (with their separator)
     unless `skip_nulls: false`, which makes the result null when any part is null.
@@ -246,14 +292,22 @@ def concat(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     else:
         joined = pc.binary_join_element_wise(*parts, separator, null_handling="emit_null")
     like = chunk[columns[0]]
-    return with_columns(chunk, {options["into"]: text_series(_null_if_empty(joined), like,
-                                                             name=options["into"])})
+    return with_columns(chunk, {options["into"]: text_series(_null_if_empty(joined), like, name=options["into"])})
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["columns", "width"],
-       "properties": {"columns": NAMES, "width": {"type": "integer", "minimum": 1},
-                      "fill": {"type": "string", "minLength": 1, "maxLength": 1},
-                      "side": {"enum": ["left", "right", "both"]}}})
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["columns", "width"],
+        "properties": {
+            "columns": NAMES,
+            "width": {"type": "integer", "minimum": 1},
+            "fill": {"type": "string", "minLength": 1, "maxLength": 1},
+            "side": {"enum": ["left", "right", "both"]},
+        },
+    }
+)
 def pad(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Pad values to `width` characters with `fill` (default "0", on the left): restores the leading
     zeros of codes that a spreadsheet turned into numbers. Longer values are left as they are.
@@ -267,17 +321,22 @@ def pad(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     func = {"left": pc.utf8_lpad, "right": pc.utf8_rpad, "both": pc.utf8_center}[options.get("side", "left")]
     out = {}
     for name in columns:
-        out[name] = text_series(func(text_of(chunk[name]), options["width"], options.get("fill", "0")),
-                                chunk[name])
+        out[name] = text_series(func(text_of(chunk[name]), options["width"], options.get("fill", "0")), chunk[name])
     return with_columns(chunk, out)
 
 
 _SPACES = r"[\s\p{Z}\x{FEFF}]+"
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["columns"],
-       "properties": {"columns": NAMES, "form": {"enum": ["NFC", "NFKC", "NFD", "NFKD"]}}},
-      shorthand="columns")
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["columns"],
+        "properties": {"columns": NAMES, "form": {"enum": ["NFC", "NFKC", "NFD", "NFKD"]}},
+    },
+    shorthand="columns",
+)
 def normalize_space(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Collapse every run of white space (tabs, line breaks, non-breaking and other Unicode spaces)
     into one space and trim the ends, so that values typed differently compare equal. `form` also
@@ -305,10 +364,15 @@ def _bind_truncate(options, ctx):
     return options
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["columns", "length"],
-       "properties": {"columns": NAMES, "length": {"type": "integer", "minimum": 1},
-                      "ellipsis": {"type": "string"}}},
-      bind=_bind_truncate)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["columns", "length"],
+        "properties": {"columns": NAMES, "length": {"type": "integer", "minimum": 1}, "ellipsis": {"type": "string"}},
+    },
+    bind=_bind_truncate,
+)
 def truncate(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Cut values longer than `length` characters, ending them with `ellipsis` (default none), so
     that long free text fits a portal's or a database column's limit.

@@ -7,6 +7,9 @@ remembers 24 bytes per distinct key across the stream (transforms._keys); schema
 jsonschema, once per distinct value of each column when the schema allows it (see `schema`).
 """
 
+# Longer than 400 lines because it holds the six validation rules, which share their reject
+# handling.
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,11 +19,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import OptionError, RunFailed
-from pipeline.plugins import rule
-
-from ._frames import as_list, mask_of, need_columns, quote_list, text_of, to_arrow
-from ._keys import SeenKeys, first_positions, key_hashes
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import rule
+from transforms._frames import as_list, mask_of, need_columns, quote_list, text_of, to_arrow
+from transforms._keys import SeenKeys, first_positions, key_hashes
 
 NAME = {"type": "string", "minLength": 1}
 NAMES = {"oneOf": [NAME, {"type": "array", "items": NAME, "minItems": 1, "uniqueItems": True}]}
@@ -39,8 +41,10 @@ def reject_where(chunk: pd.DataFrame, bad: np.ndarray, reason, column: str | Non
     return chunk[~bad]
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["columns"],
-       "properties": {"columns": NAMES}}, shorthand="columns")
+@rule(
+    {"type": "object", "additionalProperties": False, "required": ["columns"], "properties": {"columns": NAMES}},
+    shorthand="columns",
+)
 def require(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Reject rows where any of `columns` is missing: null, or text that is empty or only spaces.
 
@@ -59,8 +63,11 @@ def require(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     return chunk
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["columns"],
-       "properties": {"columns": NAMES}}, scope="stream", shorthand="columns")
+@rule(
+    {"type": "object", "additionalProperties": False, "required": ["columns"], "properties": {"columns": NAMES}},
+    scope="stream",
+    shorthand="columns",
+)
 def unique(chunks, options, ctx):
     """Reject every row whose key (the `columns` together) already appeared earlier in the stream,
     naming the line where it first appeared; the first occurrence goes on. Memory: 24 bytes per
@@ -77,8 +84,11 @@ def unique(chunks, options, ctx):
         last = chunk
         h1, h2 = key_hashes(chunk, columns)
         n = len(chunk)
-        lines = chunk.index.to_numpy() if pd.api.types.is_integer_dtype(chunk.index.dtype) \
+        lines = (
+            chunk.index.to_numpy()
+            if pd.api.types.is_integer_dtype(chunk.index.dtype)
             else np.full(n, -1, dtype=np.int64)
+        )
         first = first_positions(h1, h2)
         found, earlier = seen.lookup(h1, h2)
         new = (first == np.arange(n)) & ~found
@@ -86,8 +96,10 @@ def unique(chunks, options, ctx):
         bad = ~new
         if bad.any():
             first_line = np.where(found, earlier, lines[first])
-            reason = pd.Series(np.where(first_line >= 0, "duplicate of line " + first_line.astype(str),
-                                        "duplicate of an earlier row"), index=chunk.index)
+            reason = pd.Series(
+                np.where(first_line >= 0, "duplicate of line " + first_line.astype(str), "duplicate of an earlier row"),
+                index=chunk.index,
+            )
             value = _key_text(chunk, columns)
             chunk = reject_where(chunk, bad, reason, label, ctx, value=value)
         if len(chunk):
@@ -111,15 +123,27 @@ def _bind_pattern(options, ctx):
     try:
         pc.match_substring_regex(pa.array(["x"]), full)
     except pa.ArrowInvalid as exc:
-        raise OptionError(f"invalid regular expression {pattern!r}: "
-                          f"{str(exc).replace('Invalid regular expression: ', '')}", ("pattern",)) from None
+        raise OptionError(
+            f"invalid regular expression {pattern!r}: {str(exc).replace('Invalid regular expression: ', '')}",
+            ("pattern",),
+        ) from None
     return {**options, "columns": as_list(options["columns"]), "regex": full}
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["columns", "pattern"],
-       "properties": {"columns": NAMES, "pattern": {"type": "string", "minLength": 1},
-                      "full": {"type": "boolean"}, "ignore_case": {"type": "boolean"}}},
-      bind=_bind_pattern)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["columns", "pattern"],
+        "properties": {
+            "columns": NAMES,
+            "pattern": {"type": "string", "minLength": 1},
+            "full": {"type": "boolean"},
+            "ignore_case": {"type": "boolean"},
+        },
+    },
+    bind=_bind_pattern,
+)
 def pattern(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Reject rows whose value does not match a regular expression (RE2 syntax). The whole value
     must match unless `full: false`, which looks for the pattern anywhere in it.
@@ -158,10 +182,20 @@ def _bound(value, data_type: pa.DataType, column: str):
     return pa.scalar(str(value))
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["column"],
-       "properties": {"column": NAME, "min": {"type": ["number", "string"]},
-                      "max": {"type": ["number", "string"]}, "exclusive": {"type": "boolean"}}},
-      bind=_bind_range)
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["column"],
+        "properties": {
+            "column": NAME,
+            "min": {"type": ["number", "string"]},
+            "max": {"type": ["number", "string"]},
+            "exclusive": {"type": "boolean"},
+        },
+    },
+    bind=_bind_range,
+)
 def range(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:  # noqa: A001 - the rule's name
     """Reject rows whose value lies outside `min`..`max` (inclusive, or not with `exclusive: true`).
     Number bounds compare numerically (text holding numbers is read as numbers, and text that is not
@@ -176,8 +210,9 @@ def range(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:  # noqa: A001 - th
     need_columns(chunk, [column], "range")
     data = to_arrow(chunk[column])
     numeric = any(isinstance(options.get(k), (int, float)) for k in ("min", "max"))
-    if numeric and not (pa.types.is_integer(data.type) or pa.types.is_floating(data.type)
-                        or pa.types.is_decimal(data.type)):
+    if numeric and not (
+        pa.types.is_integer(data.type) or pa.types.is_floating(data.type) or pa.types.is_decimal(data.type)
+    ):
         text = pc.utf8_trim_whitespace(text_of(chunk[column]))
         ok = pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
         data = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
@@ -188,21 +223,29 @@ def range(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:  # noqa: A001 - th
     elif numeric:
         data = pc.cast(data, pa.float64(), safe=False)  # integers beyond 2**53 compare as the nearest float
     exclusive = options.get("exclusive", False)
-    for key, op, word in (("min", pc.less_equal if exclusive else pc.less, "below the minimum"),
-                          ("max", pc.greater_equal if exclusive else pc.greater, "above the maximum")):
+    for key, op, word in (
+        ("min", pc.less_equal if exclusive else pc.less, "below the minimum"),
+        ("max", pc.greater_equal if exclusive else pc.greater, "above the maximum"),
+    ):
         if key not in options:
             continue
         bad = mask_of(op(data, _bound(options[key], data.type, column)))
         if bad.any():
-            chunk = reject_where(chunk, bad, f"{word} {options[key]}" + (" (exclusive)" if exclusive else ""),
-                                 column, ctx)
+            chunk = reject_where(
+                chunk, bad, f"{word} {options[key]}" + (" (exclusive)" if exclusive else ""), column, ctx
+            )
             data = pc.filter(data, pa.array(~bad))
     return chunk
 
 
-@rule({"type": "object", "additionalProperties": False, "required": ["column", "values"],
-       "properties": {"column": NAME, "values": {"type": "array", "minItems": 1},
-                      "ignore_case": {"type": "boolean"}}})
+@rule(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["column", "values"],
+        "properties": {"column": NAME, "values": {"type": "array", "minItems": 1}, "ignore_case": {"type": "boolean"}},
+    }
+)
 def one_of(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Reject rows whose value is not one of `values` (compared as text, or case-insensitively with
     `ignore_case: true`).
@@ -213,13 +256,15 @@ def one_of(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """
     column = options["column"]
     need_columns(chunk, [column], "one_of")
-    allowed = [v if isinstance(v, str) else ("true" if v is True else "false" if v is False else str(v))
-               for v in options["values"] if v is not None]
+    allowed = [
+        v if isinstance(v, str) else ("true" if v is True else "false" if v is False else str(v))
+        for v in options["values"]
+        if v is not None
+    ]
     text = text_of(chunk[column])
     if options.get("ignore_case"):
         text, allowed = pc.utf8_lower(text), [v.lower() for v in allowed]
-    bad = mask_of(pc.and_kleene(pc.invert(pc.is_in(text, value_set=pa.array(allowed, pa.string()))),
-                          pc.is_valid(text)))
+    bad = mask_of(pc.and_kleene(pc.invert(pc.is_in(text, value_set=pa.array(allowed, pa.string()))), pc.is_valid(text)))
     return reject_where(chunk, bad, f"is not one of {quote_list(options['values'])}", column, ctx)
 
 
@@ -227,8 +272,19 @@ def one_of(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
 # Top-level keywords that constrain one property at a time: with only these, a row is valid when
 # each of its values is, so each distinct value of a column is validated once.
-_PER_COLUMN = {"$schema", "$id", "$comment", "title", "description", "examples", "default", "type",
-               "properties", "required", "additionalProperties"}
+_PER_COLUMN = {
+    "$schema",
+    "$id",
+    "$comment",
+    "title",
+    "description",
+    "examples",
+    "default",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+}
 
 
 def _bind_schema(options, ctx):
@@ -251,18 +307,29 @@ def _bind_schema(options, ctx):
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
-        raise OptionError(f"not a valid JSON Schema{' at ' + where if where else ''}: {exc.message}",
-                          ("schema",)) from None
+        raise OptionError(
+            f"not a valid JSON Schema{' at ' + where if where else ''}: {exc.message}", ("schema",)
+        ) from None
     checker = cls.FORMAT_CHECKER
-    per_column = (isinstance(schema, dict) and set(schema) <= _PER_COLUMN
-                  and schema.get("type", "object") == "object"
-                  and isinstance(schema.get("additionalProperties", True), bool)
-                  and "$ref" not in json.dumps(schema))
-    columns = {name: cls(sub, format_checker=checker)
-               for name, sub in schema.get("properties", {}).items()} if per_column else {}
-    return {"validator": cls(schema, format_checker=checker), "per_column": per_column,
-            "columns": columns, "required": list(schema.get("required", [])) if per_column else [],
-            "closed": per_column and schema.get("additionalProperties") is False}
+    per_column = (
+        isinstance(schema, dict)
+        and set(schema) <= _PER_COLUMN
+        and schema.get("type", "object") == "object"
+        and isinstance(schema.get("additionalProperties", True), bool)
+        and "$ref" not in json.dumps(schema)
+    )
+    columns = (
+        {name: cls(sub, format_checker=checker) for name, sub in schema.get("properties", {}).items()}
+        if per_column
+        else {}
+    )
+    return {
+        "validator": cls(schema, format_checker=checker),
+        "per_column": per_column,
+        "columns": columns,
+        "required": list(schema.get("required", [])) if per_column else [],
+        "closed": per_column and schema.get("additionalProperties") is False,
+    }
 
 
 def _json_ready(data: pa.ChunkedArray | pa.Array):
@@ -281,8 +348,11 @@ def _message(error) -> str:
     return f"{where}: {error.message}" if where else error.message
 
 
-@rule({"type": "object", "minProperties": 1, "properties": {"schema": {"type": ["object", "string"]}}},
-      shorthand="schema", bind=_bind_schema)
+@rule(
+    {"type": "object", "minProperties": 1, "properties": {"schema": {"type": ["object", "string"]}}},
+    shorthand="schema",
+    bind=_bind_schema,
+)
 def schema(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Reject rows that do not satisfy a JSON Schema (written inline as the rule's options, or the
     path of a .json file), with jsonschema's message as the reason; `format` is checked. A row is the object of its non-null
@@ -330,8 +400,9 @@ def _schema_columns(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     if options["closed"]:
         for name in [c for c in chunk.columns if c not in options["columns"]]:
             extra = chunk[name].notna().to_numpy()
-            chunk = reject_where(chunk, extra, f"Additional properties are not allowed ({name!r} was "
-                                 f"unexpected)", name, ctx)
+            chunk = reject_where(
+                chunk, extra, f"Additional properties are not allowed ({name!r} was unexpected)", name, ctx
+            )
     return chunk
 
 

@@ -16,17 +16,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import dtypes
-from pipeline.errors import OptionError, RunFailed
-from pipeline.plugins import rule
-
-from .columns import require
+from pipeline.basics import dtypes
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import rule
+from transforms.columns import require
 
 _TRUE = {"true", "yes", "y", "t", "1"}
 _FALSE = {"false", "no", "n", "f", "0"}
 _INTEGER = re.compile(r"[+-]?\d+")
-_NOUN = {"text": "text", "integer": "an integer", "number": "a number", "boolean": "true or false",
-         "date": "a date", "datetime": "a datetime"}
+_NOUN = {
+    "text": "text",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "date": "a date",
+    "datetime": "a datetime",
+}
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,9 @@ def literal(value, data_type: pa.DataType, column: str, rule_name: str, what: st
     kind = dtypes.route_type_of(pd.ArrowDtype(data_type))
 
     def refuse(hint: str = "") -> RunFailed:
-        return RunFailed(f"{rule_name}: {what} {_show(value)} for {kind} column '{column}' is not "
-                         f"{_NOUN.get(kind, kind)}{hint}")
+        return RunFailed(
+            f"{rule_name}: {what} {_show(value)} for {kind} column '{column}' is not {_NOUN.get(kind, kind)}{hint}"
+        )
 
     if value is None:
         return pa.scalar(None, data_type)
@@ -106,8 +112,9 @@ def literal(value, data_type: pa.DataType, column: str, rule_name: str, what: st
 def _instant(value: dt.datetime, data_type: pa.TimestampType) -> dt.datetime:
     """A naive value in a zoned column is local time there; an aware one keeps its instant."""
     if value.tzinfo is None:
-        local = pc.assume_timezone(pa.array([value], pa.timestamp("us")), timezone=data_type.tz,
-                                   ambiguous="earliest", nonexistent="raise")
+        local = pc.assume_timezone(
+            pa.array([value], pa.timestamp("us")), timezone=data_type.tz, ambiguous="earliest", nonexistent="raise"
+        )
         return local[0].as_py()
     return value
 
@@ -119,8 +126,11 @@ def _bind_fill(options, ctx=None) -> Defaults:
         raise OptionError("expected a mapping of columns to default values, e.g. {status: unknown}")
     for column, value in options.items():
         if value is None or isinstance(value, (dict, list)):
-            raise OptionError(f"the default for '{column}' must be one value (text, a number, true/false "
-                              f"or a date), not {'null' if value is None else 'a list or mapping'}", path=(column,))
+            raise OptionError(
+                f"the default for '{column}' must be one value (text, a number, true/false "
+                f"or a date), not {'null' if value is None else 'a list or mapping'}",
+                path=(column,),
+            )
     return Defaults({str(k): v for k, v in options.items()})
 
 
@@ -156,18 +166,27 @@ def _bind_replace(options, ctx=None) -> Replacements:
         raise OptionError("expected a mapping of columns to {old: new} mappings")
     for column, mapping in options.items():
         if not isinstance(mapping, dict) or not mapping:
-            raise OptionError(f"expected a mapping of old values to new ones for '{column}', "
-                              f"e.g. {{N/A: null, Hartfrod: Hartford}}", path=(column,))
+            raise OptionError(
+                f"expected a mapping of old values to new ones for '{column}', e.g. {{N/A: null, Hartfrod: Hartford}}",
+                path=(column,),
+            )
         for old, new in mapping.items():
             if isinstance(new, (dict, list)):
-                raise OptionError(f"the new value for {_show(old)} must be one value or null, "
-                                  f"not a list or mapping", path=(column, old))
+                raise OptionError(
+                    f"the new value for {_show(old)} must be one value or null, not a list or mapping",
+                    path=(column, old),
+                )
     return Replacements({str(k): dict(v) for k, v in options.items()})
 
 
-@rule({"type": "object", "minProperties": 1,
-       "additionalProperties": {"type": "object", "minProperties": 1, "additionalProperties": _LITERAL}},
-      bind=_bind_replace)
+@rule(
+    {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {"type": "object", "minProperties": 1, "additionalProperties": _LITERAL},
+    },
+    bind=_bind_replace,
+)
 def replace(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Replace whole values by others: fix known misspellings, map codes, turn placeholders to null.
 

@@ -23,7 +23,6 @@ from typing import Any
 
 import pandas as pd
 
-
 # When a delivery commits (its `commit_order` attribute; plugins without one count as remote):
 # remote datasets first, then database tables, then files. Once a target has failed, nothing
 # local is committed, so files and tables change only with a run that succeeded everywhere.
@@ -39,7 +38,7 @@ class DeliveryResult:
     updated: int = 0
     deleted: int = 0
     rejected: int = 0
-    location: str = ""                  # a file path, a dataset URL, a table name
+    location: str = ""  # a file path, a dataset URL, a table name
     details: dict[str, Any] = field(default_factory=dict)  # revision or request ids, dry-run plan
 
 

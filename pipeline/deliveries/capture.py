@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .base import DeliveryResult
+from pipeline.deliveries.base import DeliveryResult
 
 # The name under which rows that matched no target are captured (target names cannot start with ':').
 UNROUTED = ":unrouted"

@@ -19,11 +19,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..errors import OptionError, RunFailed
-from ..plugins import delivery
-from .base import FILE, Delivery, DeliveryResult
-from .guards import SHRINK_OPTIONS, guard, shrink_fraction, stop_message
-from .textformat import iso_timestamps, to_arrow
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.guards import SHRINK_OPTIONS, guard, shrink_fraction, stop_message
+from pipeline.basics.plugins import delivery
+from pipeline.basics.textformat import iso_timestamps, to_arrow
+from pipeline.deliveries.base import FILE, Delivery, DeliveryResult
 
 _COMMON = {
     "path": {"type": "string", "minLength": 1, "description": "The file to write; relative to the route file."},
@@ -73,7 +73,9 @@ class _AtomicFile(Delivery):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         except OSError as exc:
-            raise RunFailed(f"cannot write in {self.path.parent}: {exc.strerror}; check the folder and its permissions") from None
+            raise RunFailed(
+                f"cannot write in {self.path.parent}: {exc.strerror}; check the folder and its permissions"
+            ) from None
         self._tmp = Path(tmp)
         self.ctx.run.journal.hold(self.ctx.target, "tmp", path=str(self._tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file should read like any other
@@ -82,8 +84,10 @@ class _AtomicFile(Delivery):
 
     def write(self, chunk: pd.DataFrame) -> None:
         if list(chunk.columns) != self.columns:
-            raise RunFailed(f"the columns changed between chunks ({', '.join(map(str, self.columns))} then "
-                            f"{', '.join(map(str, chunk.columns))}); a file needs the same columns in every row")
+            raise RunFailed(
+                f"the columns changed between chunks ({', '.join(map(str, self.columns))} then "
+                f"{', '.join(map(str, chunk.columns))}); a file needs the same columns in every row"
+            )
         self.rows += len(chunk)
         if self._out is None or not len(chunk):
             return
@@ -94,8 +98,11 @@ class _AtomicFile(Delivery):
 
     def close(self) -> DeliveryResult:
         if self.ctx.run.options.dry_run or self._tmp is None:
-            return DeliveryResult(delivered=0 if self.ctx.run.options.dry_run else self.rows, location=str(self.path),
-                                  details={"would_write": self.rows} if self.ctx.run.options.dry_run else {})
+            return DeliveryResult(
+                delivered=0 if self.ctx.run.options.dry_run else self.rows,
+                location=str(self.path),
+                details={"would_write": self.rows} if self.ctx.run.options.dry_run else {},
+            )
         try:
             self.prepare_commit()
             os.replace(self._tmp, self.path)
@@ -171,17 +178,23 @@ class _AtomicFile(Delivery):
         return data if self._utf8 else data.decode("utf-8").encode(self.encoding, errors="strict")
 
 
-@delivery({
-    "type": "object",
-    "required": ["path"],
-    "additionalProperties": False,
-    "properties": {
-        **_COMMON,
-        "delimiter": {"type": "string", "minLength": 1, "maxLength": 1, "default": ","},
-        "header": {"type": "boolean", "default": True},
-        "bom": {"type": "boolean", "default": False, "description": "Start with a UTF-8 byte order mark (for Excel)."},
-    },
-})
+@delivery(
+    {
+        "type": "object",
+        "required": ["path"],
+        "additionalProperties": False,
+        "properties": {
+            **_COMMON,
+            "delimiter": {"type": "string", "minLength": 1, "maxLength": 1, "default": ","},
+            "header": {"type": "boolean", "default": True},
+            "bom": {
+                "type": "boolean",
+                "default": False,
+                "description": "Start with a UTF-8 byte order mark (for Excel).",
+            },
+        },
+    }
+)
 class CsvDelivery(_AtomicFile):
     """Write the rows to a CSV file (header line, quoted where needed, ISO dates), atomically.
 
@@ -198,7 +211,9 @@ class CsvDelivery(_AtomicFile):
         if self._header:
             buf = io.BytesIO()
             names = pa.schema([(str(c), pa.string()) for c in self.columns])
-            pacsv.write_csv(names.empty_table(), buf, pacsv.WriteOptions(include_header=True, delimiter=self._delimiter))
+            pacsv.write_csv(
+                names.empty_table(), buf, pacsv.WriteOptions(include_header=True, delimiter=self._delimiter)
+            )
             self._out.write(self._recode(buf.getvalue()))
 
     @property
@@ -211,32 +226,41 @@ class CsvDelivery(_AtomicFile):
     def _count_rows(self) -> int:
         """Rows of the existing file, quoted line breaks and all (a streaming read, bounded memory)."""
         header = self._header_lines()
-        try:   # one column, as text: counting is all this read is for
-            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(
-                encoding=self.encoding, skip_rows=header, autogenerate_column_names=True),
+        try:  # one column, as text: counting is all this read is for
+            reader = pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(
+                    encoding=self.encoding, skip_rows=header, autogenerate_column_names=True
+                ),
                 parse_options=pacsv.ParseOptions(delimiter=self._delimiter, newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}))
+                convert_options=pacsv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}),
+            )
             return sum(batch.num_rows for batch in reader)
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError):
             return max(0, count_lines(self.path) - self._header_lines())
 
     def _encode(self, table: pa.Table) -> bytes:
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, delimiter=self._delimiter,
-                                                      quoting_style="needed"))
+        pacsv.write_csv(
+            table, buf, pacsv.WriteOptions(include_header=False, delimiter=self._delimiter, quoting_style="needed")
+        )
         try:
             return self._recode(buf.getvalue())
         except UnicodeEncodeError as exc:
-            raise RunFailed(f"a value cannot be written in {self.encoding}: {exc.object[exc.start:exc.end]!r}; "
-                            f"use encoding: utf-8") from None
+            raise RunFailed(
+                f"a value cannot be written in {self.encoding}: {exc.object[exc.start : exc.end]!r}; "
+                f"use encoding: utf-8"
+            ) from None
 
 
-@delivery({
-    "type": "object",
-    "required": ["path"],
-    "additionalProperties": False,
-    "properties": {**_COMMON},
-})
+@delivery(
+    {
+        "type": "object",
+        "required": ["path"],
+        "additionalProperties": False,
+        "properties": {**_COMMON},
+    }
+)
 class JsonlDelivery(_AtomicFile):
     """Write the rows to a JSON Lines file (one object a line, nulls as null), atomically.
 

@@ -13,41 +13,30 @@ sent the dataset's columns are read and every mismatch is reported at once. See 
         auth: {username: "${SOCRATA_USERNAME}", password: "${SOCRATA_PASSWORD}"}
 """
 
+# Longer than 400 lines because one delivery serves four modes (upsert, append, delete, replace),
+# dry runs, dataset creation and resume; the wire protocol itself lives in pipeline/socrata/.
+
 from __future__ import annotations
 
 import pyarrow as pa
 
-from .. import recovery
-from ..errors import DeliveryFailed, RunFailed
-from ..plugins import delivery
-from ..socrata import local, reader, report, state
-from ..socrata.batching import Rebatcher
-from ..socrata.columns import (
-    ID,
-    Mapping,
-    creation_columns,
-    match,
-    route_types,
-    tz_columns,
-)
-from ..socrata.convert import to_wire
-from ..socrata.dryrun import Plan, normalise
-from ..socrata.dsmapi import discard_revision
-from ..socrata.resume import Resume
-from ..socrata.errors import SocrataError
-from ..socrata.http import SocrataSession
-from ..socrata.options import DELIVERY_SCHEMA, bind_delivery, check_delivery
-from ..socrata.replace import Spool, replace
-from ..socrata.soda import BatchSender
-from ..socrata.views import (
-    Dataset,
-    create_dataset,
-    field_name,
-    publish_dataset,
-    read_dataset,
-)
-from .base import DeliveryResult
-from .guards import shrink_problem
+from pipeline.basics.errors import DeliveryFailed, RunFailed
+from pipeline.basics.guards import shrink_problem
+from pipeline.basics.plugins import delivery
+from pipeline.deliveries.base import DeliveryResult
+from pipeline.socrata import local, reader, report, state
+from pipeline.socrata.batching import Rebatcher
+from pipeline.socrata.columns import ID, Mapping, creation_columns, match, route_types, tz_columns
+from pipeline.socrata.convert import to_wire
+from pipeline.socrata.dryrun import Plan, normalise
+from pipeline.socrata.dsmapi import discard_revision
+from pipeline.socrata.errors import SocrataError
+from pipeline.socrata.http import SocrataSession
+from pipeline.socrata.options import DELIVERY_SCHEMA, bind_delivery, check_delivery
+from pipeline.socrata.replace import Spool, replace
+from pipeline.socrata.resume import Resume
+from pipeline.socrata.soda import BatchSender
+from pipeline.socrata.views import Dataset, create_dataset, field_name, publish_dataset, read_dataset
 
 NUMERIC = ("number", "money", "double")
 
@@ -99,11 +88,12 @@ class SocrataDelivery:
         where = f"{self.run.route_file.name}:{self.ctx.line}: " if self.ctx.line else ""
         target = f"target '{self.ctx.target}': " if self.ctx.target else ""
         create = self.options.get("create") or {}
-        named = f"\"{create['name']}\" (to be created)" if create.get("name") else "the dataset"
+        named = f'"{create["name"]}" (to be created)' if create.get("name") else "the dataset"
         ds = self.dataset.label if self.dataset else (self.options.get("dataset") or named)
         return f"{where}{target}socrata {self.mode} to dataset {ds}"
 
-    def _fail(self, message: str) -> DeliveryFailed:
+    def error(self, message: str) -> DeliveryFailed:
+        """A DeliveryFailed with `message`, secrets masked (also for socrata/resume.py)."""
         return DeliveryFailed(self.run.mask(message))
 
     @property
@@ -117,8 +107,10 @@ class SocrataDelivery:
         first chunk (still before anything is sent)."""
         opts = self.run.options
         if self.mode == "replace" and opts.limit is not None and not opts.force and not opts.dry_run:
-            raise RunFailed(f"{self.head}: --limit reads only the first {opts.limit} rows, and a replace would leave "
-                             "the dataset with only those; use --dry-run to try the route, or add --force")
+            raise RunFailed(
+                f"{self.head}: --limit reads only the first {opts.limit} rows, and a replace would leave "
+                "the dataset with only those; use --dry-run to try the route, or add --force"
+            )
         self.route_columns = route_types(columns)
         self.zoned = tz_columns(columns) if hasattr(columns, "items") else set()
         auth = dict(self.options.get("auth") or {})
@@ -127,17 +119,26 @@ class SocrataDelivery:
             if domain == "local":
                 domain, auth = local.acquire(self.run, auth)
                 self.local = True
-            self.http = SocrataSession(domain, auth=auth, timeout=self.options["timeout"],
-                                       retries=self.options["retries"], backoff=self.options["backoff"],
-                                       pool=self.options["concurrency"] + 2, cancelled=self.run.cancelled,
-                                       log=self.ctx.log, label=local.label(self.run) if self.local else None)
+            self.http = SocrataSession(
+                domain,
+                auth=auth,
+                timeout=self.options["timeout"],
+                retries=self.options["retries"],
+                backoff=self.options["backoff"],
+                pool=self.options["concurrency"] + 2,
+                cancelled=self.run.cancelled,
+                log=self.ctx.log,
+                label=local.label(self.run) if self.local else None,
+            )
             self.dataset = self._find_dataset()
             self._discard_leftovers()
         except SocrataError as exc:
-            raise self._fail(f"{self.head}: {exc}") from None
+            raise self.error(f"{self.head}: {exc}") from None
         if self.dataset is not None and self.dataset.derived:
-            raise self._fail(f"{self.head}: it is a derived view ({self.dataset.display_type}), not a "
-                             f"dataset; deliver to the dataset it is built on")
+            raise self.error(
+                f"{self.head}: it is a derived view ({self.dataset.display_type}), not a "
+                f"dataset; deliver to the dataset it is built on"
+            )
         if self.route_columns and all(t is not None for t in self.route_columns.values()):
             self._prepare()
 
@@ -149,8 +150,10 @@ class SocrataDelivery:
             dataset_id = state.lookup(self.run.state_dir, portal, self._state_key, create.get("name"))
         if dataset_id is None:
             if self.mode == "delete":
-                raise SocrataError(f"there is no dataset to delete from: give `dataset` (its 4x4 id); no "
-                                   f"dataset named \"{create['name']}\" was created by a route here yet")
+                raise SocrataError(
+                    f"there is no dataset to delete from: give `dataset` (its 4x4 id); no "
+                    f'dataset named "{create["name"]}" was created by a route here yet'
+                )
             return None
         try:
             found = read_dataset(self.http, dataset_id)
@@ -158,10 +161,14 @@ class SocrataDelivery:
             if exc.status != 404 or not create or self.mode == "delete":
                 raise
             if not self.options.get("dataset"):
-                state.forget(self.run.state_dir, portal, self._state_key)   # deleted since: make it again
+                state.forget(self.run.state_dir, portal, self._state_key)  # deleted since: make it again
             return None
-        if (create and not self.options.get("dataset") and not self.dry_run
-                and found.meta.get("publicationStage") == "unpublished"):
+        if (
+            create
+            and not self.options.get("dataset")
+            and not self.dry_run
+            and found.meta.get("publicationStage") == "unpublished"
+        ):
             # Created by an earlier run that stopped before publishing it: finish that now.
             found = read_dataset(self.http, publish_dataset(self.http, found.id))
         return found
@@ -172,27 +179,38 @@ class SocrataDelivery:
         self.prepared = True
         if self.dataset is None:
             self._create_dataset()
-        self.mapping = match(self.route_columns, self.dataset, mode=self.mode,
-                             explicit=self.options.get("columns"), row_identifier=self.options.get("row_identifier"))
+        self.mapping = match(
+            self.route_columns,
+            self.dataset,
+            mode=self.mode,
+            explicit=self.options.get("columns"),
+            row_identifier=self.options.get("row_identifier"),
+        )
         if self.mapping.problems:
             listed = "\n".join(f"  - {p}" for p in self.mapping.problems)
-            raise self._fail(f"{self.head}: the route's output does not fit the dataset, so nothing was sent:\n{listed}")
+            raise self.error(
+                f"{self.head}: the route's output does not fit the dataset, so nothing was sent:\n{listed}"
+            )
         if self.mapping.ignored:
-            self.ctx.log.info("%s: delete uses only the row identifier; ignoring %s", self.head,
-                              ", ".join(self.mapping.ignored))
+            self.ctx.log.info(
+                "%s: delete uses only the row identifier; ignoring %s", self.head, ", ".join(self.mapping.ignored)
+            )
         if self.dry_run:
             self._start_plan()
             return
         journal, name = self.run.journal, self.ctx.target
         key = self.mapping.key
-        info = {"dataset": self.dataset.id, "dataset_label": self.dataset.label,
-                "domain": "local" if self.local else self.http.base,
-                "row_identifier": key.field if key is not None and key.field != ID else None}
+        info = {
+            "dataset": self.dataset.id,
+            "dataset_label": self.dataset.label,
+            "domain": "local" if self.local else self.http.base,
+            "row_identifier": key.field if key is not None and key.field != ID else None,
+        }
         if self.mode == "append" and name not in self.run.resume:
-            try:   # the dataset's size before anything is sent: what --resume counts from
+            try:  # the dataset's size before anything is sent: what --resume counts from
                 info["rows_before"] = reader.count(self.http, self.dataset.id)
             except SocrataError as exc:
-                raise self._fail(f"{self.head}: {exc}") from None
+                raise self.error(f"{self.head}: {exc}") from None
         journal.info(name, **info)
         if self.mode == "replace":
             self.spool = Spool(self.run.state_dir, self.run.run_id, [t.field for t in self.mapping.targets])
@@ -200,39 +218,76 @@ class SocrataDelivery:
             return
         if name in self.run.resume:
             self.resume = Resume(self, self.run.resume[name])
+        concurrency = self.options["concurrency"]
+        if self.mode == "append" and key is None and concurrency > 1:
+            # One batch at a time: a batch left in doubt (a kill, a lost answer) can then always be
+            # settled by the dataset's row count on --resume; with several in flight, batches of
+            # equal size could not be told apart. A row identifier allows parallel appends.
+            self.ctx.log.info(
+                "%s: sending one batch at a time (an append to a dataset without a row identifier)", self.head
+            )
+            concurrency = 1
         self.sender = BatchSender(
-            self.http, self.dataset.id, concurrency=self.options["concurrency"], repeatable=key is not None,
-            verb=self.mode, on_send=lambda b: journal.sent(name, b.seq, b.source, b.runs, b.rows),
-            on_done=lambda o: journal.confirmed(name, o.batch.seq), on_refused=lambda b: journal.refused(name, b.seq))
+            self.http,
+            self.dataset.id,
+            concurrency=concurrency,
+            repeatable=key is not None,
+            verb=self.mode,
+            on_send=lambda b: journal.sent(name, b.seq, b.source, b.runs, b.rows),
+            on_done=lambda o: journal.confirmed(name, o.batch.seq),
+            on_refused=lambda b: journal.refused(name, b.seq),
+        )
 
     def _create_dataset(self) -> None:
         create = self.options.get("create")
         if not create:
-            raise self._fail(f"{self.head}: dataset {self.options.get('dataset')} was not found on "
-                             f"{self.http.label}; check the id, or add `create:` to the delivery")
+            raise self.error(
+                f"{self.head}: dataset {self.options.get('dataset')} was not found on "
+                f"{self.http.label}; check the id, or add `create:` to the delivery"
+            )
         explicit = self.options.get("columns") or {}
         cols = creation_columns(self.route_columns, create.get("types"), explicit, self.zoned)
         ri = self.options.get("row_identifier")
         ri_field = (explicit.get(ri) or field_name(ri)) if ri else None
         if ri and ri_field not in {c.field for c in cols}:
-            raise self._fail(f"{self.head}: row_identifier '{ri}' is not a column of the route's output "
-                             f"({', '.join(self.route_columns)})")
+            raise self.error(
+                f"{self.head}: row_identifier '{ri}' is not a column of the route's output "
+                f"({', '.join(self.route_columns)})"
+            )
         if self.dry_run:
-            self.would_create = {"name": create["name"], "row_identifier": ri_field,
-                                 "columns": {c.field: c.type for c in cols}}
+            self.would_create = {
+                "name": create["name"],
+                "row_identifier": ri_field,
+                "columns": {c.field: c.type for c in cols},
+            }
             self.dataset = Dataset("(new)", create["name"], cols, ri_field)
             return
         try:
             self.dataset = create_dataset(
-                self.http, name=create["name"], columns=cols, row_identifier=ri_field,
-                description=create.get("description", ""), category=create.get("category", ""),
+                self.http,
+                name=create["name"],
+                columns=cols,
+                row_identifier=ri_field,
+                description=create.get("description", ""),
+                category=create.get("category", ""),
                 tags=create.get("tags") or (),
-                on_created=lambda ds_id: state.record(self.run.state_dir, "local" if self.local else self.http.base,
-                                                      self._state_key, ds_id, create["name"]))
+                on_created=lambda ds_id: state.record(
+                    self.run.state_dir,
+                    "local" if self.local else self.http.base,
+                    self._state_key,
+                    ds_id,
+                    create["name"],
+                ),
+            )
         except SocrataError as exc:
-            raise self._fail(f"{self.head}: {exc}") from None
-        state.record(self.run.state_dir, "local" if self.local else self.http.base, self._state_key,
-                     self.dataset.id, create["name"])      # the published id, should the portal change it
+            raise self.error(f"{self.head}: {exc}") from None
+        state.record(
+            self.run.state_dir,
+            "local" if self.local else self.http.base,
+            self._state_key,
+            self.dataset.id,
+            create["name"],
+        )  # the published id, should the portal change it
         self.ctx.log.info("%s: created dataset %s", self.head, self.dataset.label)
 
     def _start_plan(self) -> None:
@@ -248,7 +303,7 @@ class SocrataDelivery:
             elif self.mode == "replace" and self.dataset.id != "(new)":
                 existing_rows = reader.count(self.http, self.dataset.id)
         except SocrataError as exc:
-            raise self._fail(f"{self.head}: {exc}") from None
+            raise self.error(f"{self.head}: {exc}") from None
         self.plan = Plan(self.mode, existing, existing_rows, key_type)
 
     # -- write ------------------------------------------------------------------------------
@@ -262,9 +317,15 @@ class SocrataDelivery:
         if len(chunk) == 0:
             return
         key = self.mapping.key
-        wc = to_wire(chunk, self.mapping, mode=self.mode, form="csv" if self.mode == "replace" else "json",
-                     timezone=self.options.get("timezone"), ctx=self.ctx,
-                     needs_key=key is not None and key.field != ID)
+        wc = to_wire(
+            chunk,
+            self.mapping,
+            mode=self.mode,
+            form="csv" if self.mode == "replace" else "json",
+            timezone=self.options.get("timezone"),
+            ctx=self.ctx,
+            needs_key=key is not None and key.field != ID,
+        )
         self.rejected += wc.rejected
         if self.resume is not None:
             wc = self.resume.remaining(wc, chunk.attrs.get("source") or "")
@@ -287,9 +348,19 @@ class SocrataDelivery:
     def _raise_if_failed(self) -> None:
         if self.sender is not None and self.sender.failed:
             self.sender.drain()
-            spill = self.run.state_dir / "uncertain" / f"{self.run.route_name}-{self.run.run_id}-{self.ctx.target or 'socrata'}.txt"
-            raise report.failure(self.sender, head=self.head, mode=self.mode,
-                                 repeatable=self.sender.repeatable, mask=self.run.mask, spill=spill)
+            spill = (
+                self.run.state_dir
+                / "uncertain"
+                / f"{self.run.route_name}-{self.run.run_id}-{self.ctx.target or 'socrata'}.txt"
+            )
+            raise report.failure(
+                self.sender,
+                head=self.head,
+                mode=self.mode,
+                repeatable=self.sender.repeatable,
+                mask=self.run.mask,
+                spill=spill,
+            )
 
     # -- close / abort ----------------------------------------------------------------------
 
@@ -342,8 +413,13 @@ class SocrataDelivery:
     def _hold_revision(self, revision) -> None:
         """A revision is open: should the run die now, the next run discards it (see recovery.py)."""
         self.revision = revision
-        self.run.journal.hold(self.ctx.target, "revision", id=revision.seq, dataset=self.dataset.id,
-                              domain="local" if self.local else self.http.base)
+        self.run.journal.hold(
+            self.ctx.target,
+            "revision",
+            id=revision.seq,
+            dataset=self.dataset.id,
+            domain="local" if self.local else self.http.base,
+        )
 
     def _let_revision(self, revision) -> None:
         self.run.journal.let(self.ctx.target, "revision", id=revision.seq)
@@ -351,13 +427,17 @@ class SocrataDelivery:
     def _discard_leftovers(self) -> None:
         """Discard revisions that interrupted runs of this target opened and never applied."""
         domain = "local" if self.local else self.http.base
-        for journal_path, hold in self.run.leftovers.get(self.ctx.target or "", []):
+        for hold, release in self.run.leftovers.get(self.ctx.target or "", []):
             if hold.get("domain") != domain or hold.get("id") is None:
                 continue
             discard_revision(self.http, hold["dataset"], hold["id"])
-            self.ctx.log.info("%s: discarded revision %s of dataset %s, left open by an interrupted run",
-                              self.head, hold["id"], hold["dataset"])
-            recovery.let_go(journal_path, hold)
+            self.ctx.log.info(
+                "%s: discarded revision %s of dataset %s, left open by an interrupted run",
+                self.head,
+                hold["id"],
+                hold["dataset"],
+            )
+            release()
 
     # -- results ----------------------------------------------------------------------------
 
@@ -367,8 +447,13 @@ class SocrataDelivery:
         return f"{self.http.base}/d/{self.dataset.id}"
 
     def _details(self, **more) -> dict:
-        return {"dataset": self.dataset.id, "dataset_name": self.dataset.name, "mode": self.mode,
-                "domain": "local" if self.local else self.http.base, **more}
+        return {
+            "dataset": self.dataset.id,
+            "dataset_name": self.dataset.name,
+            "mode": self.mode,
+            "domain": "local" if self.local else self.http.base,
+            **more,
+        }
 
     def _nothing(self) -> DeliveryResult:
         details = self._details(dry_run=True) if self.dataset is not None and self.dry_run else {}
@@ -389,24 +474,50 @@ class SocrataDelivery:
             details["resumed"] = self.resume.summary()
         if self.mode == "delete":
             details["not_found"] = sum(o.error_count for o in outcomes) or max(0, delivered - deleted)
-        return DeliveryResult(delivered=delivered, created=created, updated=updated, deleted=deleted,
-                              rejected=self.rejected, location=self._location(), details=details)
+        return DeliveryResult(
+            delivered=delivered,
+            created=created,
+            updated=updated,
+            deleted=deleted,
+            rejected=self.rejected,
+            location=self._location(),
+            details=details,
+        )
 
     def _replace(self) -> DeliveryResult:
         try:
-            done = replace(self.http, self.dataset, self.spool, max_shrink=self.options["max_shrink"],
-                           force=self.force or bool(self.options.get("allow_empty")), head=self.head,
-                           mask=self.run.mask, log=self.ctx.log, on_revision=self._hold_revision)
+            done = replace(
+                self.http,
+                self.dataset,
+                self.spool,
+                max_shrink=self.options["max_shrink"],
+                force=self.force or bool(self.options.get("allow_empty")),
+                head=self.head,
+                mask=self.run.mask,
+                log=self.ctx.log,
+                on_revision=self._hold_revision,
+            )
         except SocrataError as exc:
-            raise self._fail(f"{self.head}: {exc} The dataset keeps its old rows.") from None
+            raise self.error(f"{self.head}: {exc} The dataset keeps its old rows.") from None
         if self.revision is not None:
             self._let_revision(self.revision)
         self.revision = None
-        details = self._details(revision=done["revision"], job=done["job"], request_ids=[done["request_id"]],
-                                rows_before=done["rows_before"], status=done["status"])
-        return DeliveryResult(delivered=self.spool.rows, created=done["created"], updated=done["updated"],
-                              deleted=done["deleted"], rejected=self.rejected, location=self._location(),
-                              details=details)
+        details = self._details(
+            revision=done["revision"],
+            job=done["job"],
+            request_ids=[done["request_id"]],
+            rows_before=done["rows_before"],
+            status=done["status"],
+        )
+        return DeliveryResult(
+            delivered=self.spool.rows,
+            created=done["created"],
+            updated=done["updated"],
+            deleted=done["deleted"],
+            rejected=self.rejected,
+            location=self._location(),
+            details=details,
+        )
 
     def _dry_result(self) -> DeliveryResult:
         counts = self.plan.finish()
@@ -419,6 +530,6 @@ class SocrataDelivery:
             problem = shrink_problem(current or 0, counts["rows_after"], self.options["max_shrink"])
             if problem:
                 details["stop"] = f"would stop before replacing: {problem}" + (" (--force given)" if self.force else "")
-        return DeliveryResult(rejected=self.rejected, location=self._location() if self.dataset.id != "(new)" else "",
-                              details=details)
-
+        return DeliveryResult(
+            rejected=self.rejected, location=self._location() if self.dataset.id != "(new)" else "", details=details
+        )

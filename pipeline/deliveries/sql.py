@@ -27,6 +27,9 @@ With --dry-run the delivery connects and checks the table and columns, writes no
 reports what it would have done, and whether the replace guard would stop it.
 """
 
+# Longer than 400 lines because four modes on three dialects, each all or nothing, with its guard
+# and dry run; the writers and table helpers live in sql_writers.py, sql_tables.py and sql_links.py.
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -34,14 +37,14 @@ from contextlib import contextmanager
 import pandas as pd
 from sqlalchemy.pool import NullPool
 
-from ..errors import DeliveryFailed, OptionError, RouteError
-from ..plugins import delivery
-from ..sqlurls import connect_error, make_engine, mask_text, mask_url, reason, sqlite_file
-from . import sql_tables as tables
-from .base import DATABASE, DeliveryResult
-from .guards import SHRINK_OPTIONS, guard, shrink_fraction, shrink_problem, stop_message
-from .sql_links import link_for
-from .sql_writers import PARAMSTYLES, Writer
+from pipeline.basics.errors import DeliveryFailed, OptionError, RouteError
+from pipeline.basics.guards import SHRINK_OPTIONS, guard, shrink_fraction, shrink_problem, stop_message
+from pipeline.basics.plugins import delivery
+from pipeline.basics.sqlurls import connect_error, make_engine, mask_text, mask_url, reason, sqlite_file
+from pipeline.deliveries import sql_tables as tables
+from pipeline.deliveries.base import DATABASE, DeliveryResult
+from pipeline.deliveries.sql_links import link_for
+from pipeline.deliveries.sql_writers import PARAMSTYLES, Writer
 
 MODES = ("append", "replace", "upsert", "delete")
 
@@ -50,21 +53,36 @@ OPTIONS_SCHEMA = {
     "additionalProperties": False,
     "required": ["url", "table"],
     "properties": {
-        "url": {"type": "string", "minLength": 1,
-                "description": "a SQLAlchemy URL: postgresql://user:${DB_PASSWORD}@host/db, "
-                               "mysql://..., sqlite:///out/local.db"},
-        "table": {"type": "string", "minLength": 1,
-                  "description": "the table to write (or schema.table); created from the route's types if missing"},
+        "url": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a SQLAlchemy URL: postgresql://user:${DB_PASSWORD}@host/db, "
+            "mysql://..., sqlite:///out/local.db",
+        },
+        "table": {
+            "type": "string",
+            "minLength": 1,
+            "description": "the table to write (or schema.table); created from the route's types if missing",
+        },
         "schema": {"type": "string", "minLength": 1, "description": "the table's schema"},
-        "mode": {"enum": list(MODES), "description": "append (default), replace, upsert or delete; "
-                                                     "replace is guarded by max_shrink and allow_empty"},
-        "key": {"oneOf": [{"type": "string", "minLength": 1},
-                          {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}],
-                "description": "the column(s) that identify a row: for upsert and delete, and the "
-                               "primary key of a created table"},
-        "batch_rows": {"type": "integer", "minimum": 1,
-                       "description": "rows per executemany (default 10,000); PostgreSQL's COPY "
-                                      "takes each chunk whole"},
+        "mode": {
+            "enum": list(MODES),
+            "description": "append (default), replace, upsert or delete; "
+            "replace is guarded by max_shrink and allow_empty",
+        },
+        "key": {
+            "oneOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+            ],
+            "description": "the column(s) that identify a row: for upsert and delete, and the "
+            "primary key of a created table",
+        },
+        "batch_rows": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "rows per executemany (default 10,000); PostgreSQL's COPY takes each chunk whole",
+        },
         **SHRINK_OPTIONS,
     },
 }
@@ -107,8 +125,8 @@ class SqlDelivery:
     ```
     """
 
-    atomic = True               # every mode is one transaction: a failed run leaves the table as it was
-    commit_order = DATABASE     # after remote revisions, before files
+    atomic = True  # every mode is one transaction: a failed run leaves the table as it was
+    commit_order = DATABASE  # after remote revisions, before files
 
     def __init__(self, options: dict, ctx):
         self.options = options
@@ -130,25 +148,30 @@ class SqlDelivery:
         self.dialect = self.engine.dialect.name
         self.mysql = self.dialect in ("mysql", "mariadb")
         if self.engine.dialect.paramstyle not in PARAMSTYLES:
-            raise OptionError(f"the sql delivery cannot send rows through the {self.engine.driver} driver "
-                              f"(parameter style {self.engine.dialect.paramstyle}); use one of PostgreSQL, "
-                              "MySQL/MariaDB, SQLite or a driver with ? or %s parameters", ("url",))
+            raise OptionError(
+                f"the sql delivery cannot send rows through the {self.engine.driver} driver "
+                f"(parameter style {self.engine.dialect.paramstyle}); use one of PostgreSQL, "
+                "MySQL/MariaDB, SQLite or a driver with ? or %s parameters",
+                ("url",),
+            )
         if self.mode == "upsert" and self.dialect not in ("postgresql", "sqlite", "mysql", "mariadb"):
-            raise OptionError(f"mode upsert is not available for {self.dialect}: it works with PostgreSQL, "
-                              "SQLite and MySQL/MariaDB", ("mode",))
+            raise OptionError(
+                f"mode upsert is not available for {self.dialect}: it works with PostgreSQL, SQLite and MySQL/MariaDB",
+                ("mode",),
+            )
         self.where = f"{self.schema}.{self.table}" if self.schema else self.table
         self.dry_run = bool(ctx.run.options.dry_run)
-        self.link = None            # the connection, shared by the targets writing one SQLite file
+        self.link = None  # the connection, shared by the targets writing one SQLite file
         self.conn = None
         self.info = None
         self.writer = None
-        self.target_sql = None      # where rows go: the table, or the new table beside it (MySQL replace)
+        self.target_sql = None  # where rows go: the table, or the new table beside it (MySQL replace)
         self.stage = None
-        self.created_mysql = None   # a table MySQL created (DDL commits there): dropped again by abort()
+        self.created_mysql = None  # a table MySQL created (DDL commits there): dropped again by abort()
         self.rows = 0
         self.changed = 0
         self.count_before = None
-        self.settled = None         # the result to report, once every row is written and the guard passed
+        self.settled = None  # the result to report, once every row is written and the guard passed
 
     # -- the contract ----------------------------------------------------------------------------
 
@@ -158,8 +181,10 @@ class SqlDelivery:
             return
         missing = [k for k in self.key if k not in self.columns]
         if missing:
-            raise DeliveryFailed(f"key column {', '.join(missing)} is not among the route's columns "
-                                 f"({', '.join(self.columns)}); nothing was delivered")
+            raise DeliveryFailed(
+                f"key column {', '.join(missing)} is not among the route's columns "
+                f"({', '.join(self.columns)}); nothing was delivered"
+            )
         self.sent_columns = self.key if self.mode == "delete" else self.columns
         path = sqlite_file(self.engine.url)
         if path is not None and not self.dry_run:
@@ -259,8 +284,10 @@ class SqlDelivery:
         with link.lock:
             try:
                 if link.committed:  # a target sharing the file closed first and committed this one too
-                    self.ctx.log.warning("%s: already committed together with the other tables of its SQLite "
-                                         "file; it stays delivered", self.head)
+                    self.ctx.log.warning(
+                        "%s: already committed together with the other tables of its SQLite file; it stays delivered",
+                        self.head,
+                    )
                 elif link.failure is None:
                     self._undo(exc if exc is not None else DeliveryFailed(f"{self.head}: aborted"))
             except Exception:  # the connection may be gone; the database rolls back on its own then
@@ -281,8 +308,9 @@ class SqlDelivery:
                 continue
             where = f"{self.schema}.{name}" if self.schema else name
             if self.dry_run:
-                self.ctx.log.warning("%s: %s was left behind by a run that did not finish; a run will remove it",
-                                     self.head, where)
+                self.ctx.log.warning(
+                    "%s: %s was left behind by a run that did not finish; a run will remove it", self.head, where
+                )
                 continue
             self.conn.exec_driver_sql(f"DROP TABLE {tables.qualified(self.conn.dialect, name, self.schema)}")
             self.conn.commit()
@@ -415,8 +443,12 @@ class SqlDelivery:
 
     def _dry_result(self) -> DeliveryResult:
         details = {"dry_run": True, "rows": self.rows, "plan": self._plan()}
-        if self.conn is not None and self.mode == "replace" and self.info is not None \
-                and not self.options.get("allow_empty"):
+        if (
+            self.conn is not None
+            and self.mode == "replace"
+            and self.info is not None
+            and not self.options.get("allow_empty")
+        ):
             current = self._count(tables.qualified(self.conn.dialect, self.table, self.schema))
             problem = shrink_problem(current, self.rows, shrink_fraction(self.options.get("max_shrink")), "table")
             if problem:
@@ -426,8 +458,12 @@ class SqlDelivery:
 
     def _plan(self) -> str:
         table = f"table {self.where} ({'exists' if self.info is not None else 'would be created'})"
-        verb = {"append": "append", "replace": "replace every row of", "upsert": "upsert by "
-                f"{', '.join(self.key)} into", "delete": f"delete by {', '.join(self.key)} from"}[self.mode]
+        verb = {
+            "append": "append",
+            "replace": "replace every row of",
+            "upsert": f"upsert by {', '.join(self.key)} into",
+            "delete": f"delete by {', '.join(self.key)} from",
+        }[self.mode]
         return f"{verb} {table}: {self.rows} row(s)"
 
     # -- messages --------------------------------------------------------------------------------
@@ -439,8 +475,11 @@ class SqlDelivery:
         return f"{where}{target}sql table {self.where}"
 
     def _failed(self, what: str, exc: BaseException) -> DeliveryFailed:
-        text = mask_text(f"{what} for {self.where} at {mask_url(self.url)}: {reason(exc)}; "
-                         "nothing was delivered (the transaction was rolled back)", self.url)
+        text = mask_text(
+            f"{what} for {self.where} at {mask_url(self.url)}: {reason(exc)}; "
+            "nothing was delivered (the transaction was rolled back)",
+            self.url,
+        )
         return DeliveryFailed(self.ctx.run.mask(text))
 
     def _rolled_back(self) -> DeliveryFailed:
@@ -448,8 +487,12 @@ class SqlDelivery:
         cause = self.link.failure
         if isinstance(cause, RouteError):
             return DeliveryFailed(str(cause))
-        return DeliveryFailed(self.ctx.run.mask(f"{self.head}: nothing was delivered: another target writing "
-                                                f"the same SQLite file failed ({reason(cause)})"))
+        return DeliveryFailed(
+            self.ctx.run.mask(
+                f"{self.head}: nothing was delivered: another target writing "
+                f"the same SQLite file failed ({reason(cause)})"
+            )
+        )
 
     def _leave(self) -> None:
         if self.link is not None and self.conn is not None:

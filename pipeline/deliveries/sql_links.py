@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 
-from ..sqlurls import sqlite_file
+from pipeline.basics.sqlurls import sqlite_file
 
 _REGISTRY_LOCK = threading.Lock()
 _KEY = "sql_links"  # in RunContext.extras: SQLite file -> its Link, for one run
@@ -27,14 +27,14 @@ class Link:
 
     def __init__(self, engine, key=None):
         self.engine = engine
-        self.key = key                  # the SQLite file when shared, else None
-        self.lock = threading.RLock()   # one statement (or one close) at a time
+        self.key = key  # the SQLite file when shared, else None
+        self.lock = threading.RLock()  # one statement (or one close) at a time
         self.conn = None
-        self.members: list = []         # deliveries that joined and have not left yet, in order
-        self.writing = False            # a member has begun changing tables in the transaction
+        self.members: list = []  # deliveries that joined and have not left yet, in order
+        self.writing = False  # a member has begun changing tables in the transaction
         self.committed = False
         self.failure: BaseException | None = None  # why the transaction was rolled back
-        self.results: dict = {}         # member -> its DeliveryResult, once committed
+        self.results: dict = {}  # member -> its DeliveryResult, once committed
         self._registry = None
 
     def join(self, member):

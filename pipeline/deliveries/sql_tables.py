@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..dtypes import route_type_of
-from ..errors import DeliveryFailed
+from pipeline.basics.dtypes import route_type_of
+from pipeline.basics.errors import DeliveryFailed
 
 
 @dataclass
@@ -67,18 +67,24 @@ def sql_type(dtype, dialect: str, is_key: bool):
     return sa.String(255) if is_key else sa.Text()
 
 
-def table_for(name: str, schema: str | None, chunk: pd.DataFrame, columns: list[str],
-              key: list[str], dialect: str):
+def table_for(name: str, schema: str | None, chunk: pd.DataFrame, columns: list[str], key: list[str], dialect: str):
     """A SQLAlchemy Table with the route's columns, to create."""
     import sqlalchemy as sa
 
-    cols = [sa.Column(c, sql_type(chunk[c].dtype, dialect, c in key), primary_key=c in key,
-                      nullable=c not in key, autoincrement=False) for c in columns]
+    cols = [
+        sa.Column(
+            c,
+            sql_type(chunk[c].dtype, dialect, c in key),
+            primary_key=c in key,
+            nullable=c not in key,
+            autoincrement=False,
+        )
+        for c in columns
+    ]
     return sa.Table(name, sa.MetaData(), *cols, schema=schema)
 
 
-def create(conn, name: str, schema: str | None, chunk: pd.DataFrame, columns: list[str],
-           key: list[str]) -> None:
+def create(conn, name: str, schema: str | None, chunk: pd.DataFrame, columns: list[str], key: list[str]) -> None:
     table_for(name, schema, chunk, columns, key, conn.dialect.name).create(conn)
 
 
@@ -92,13 +98,17 @@ def check_columns(info: TableInfo, columns: list[str], mode: str, key: list[str]
     needed = key if mode == "delete" else columns
     missing = [c for c in needed if c not in info.columns]
     if missing:
-        raise DeliveryFailed(f"table {where} has no column {', '.join(missing)} (it has "
-                             f"{', '.join(info.columns)}); add the column, or select and rename the "
-                             "route's columns to match; nothing was delivered")
+        raise DeliveryFailed(
+            f"table {where} has no column {', '.join(missing)} (it has "
+            f"{', '.join(info.columns)}); add the column, or select and rename the "
+            "route's columns to match; nothing was delivered"
+        )
     wanted = set(key)
     if mode == "upsert" and not any(u and (u <= wanted if mysql else u == wanted) for u in info.unique):
-        raise DeliveryFailed(f"upsert into {where} needs a primary key or unique index on "
-                             f"({', '.join(key)}); the table has none; nothing was delivered")
+        raise DeliveryFailed(
+            f"upsert into {where} needs a primary key or unique index on "
+            f"({', '.join(key)}); the table has none; nothing was delivered"
+        )
 
 
 def qualified(dialect, name: str, schema: str | None) -> str:
@@ -109,4 +119,4 @@ def qualified(dialect, name: str, schema: str | None) -> str:
 
 def side_name(name: str, suffix: str, limit: int = 60) -> str:
     """A name beside `name` (staging, old copy) that fits the database's identifier length."""
-    return f"{name[:limit - len(suffix)]}{suffix}"
+    return f"{name[: limit - len(suffix)]}{suffix}"

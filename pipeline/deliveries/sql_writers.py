@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..dtypes import arrow
+from pipeline.basics.dtypes import arrow
 
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 PARAMSTYLES = tuple(_MARKS)
@@ -77,7 +77,7 @@ class Writer:
     def _many(self, sql: str, rows: list[tuple]) -> int:
         done = 0
         for start in range(0, len(rows), self.batch_rows):
-            result = self.conn.exec_driver_sql(sql, rows[start:start + self.batch_rows])
+            result = self.conn.exec_driver_sql(sql, rows[start : start + self.batch_rows])
             done += max(result.rowcount, 0)
         return done
 
@@ -96,14 +96,17 @@ class Writer:
         """PostgreSQL COPY FROM STDIN of the arrays as CSV (empty unquoted = NULL, "" = empty text)."""
         buf = io.BytesIO()
         names = [f"c{i}" for i in range(len(arrs))]
-        pacsv.write_csv(pa.Table.from_arrays(arrs, names=names), buf,
-                        pacsv.WriteOptions(include_header=False, batch_size=self.batch_rows))
+        pacsv.write_csv(
+            pa.Table.from_arrays(arrs, names=names),
+            buf,
+            pacsv.WriteOptions(include_header=False, batch_size=self.batch_rows),
+        )
         cursor = self.conn.connection.driver_connection.cursor()
         try:
             with cursor.copy(f"COPY {target} ({cols_sql or self.cols_sql}) FROM STDIN (FORMAT csv)") as cp:
                 view = buf.getbuffer()
                 for start in range(0, len(view), 1 << 20):
-                    cp.write(view[start:start + (1 << 20)])
+                    cp.write(view[start : start + (1 << 20)])
                 del view
         finally:
             cursor.close()
@@ -133,16 +136,20 @@ class Writer:
         """COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT."""
         stage = self.q("route_upsert_stage")
         if not self._pg_stage:
-            self.conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
-                                      f"SELECT {self.cols_sql} FROM {self.table_sql} WITH NO DATA")
+            self.conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
+                f"SELECT {self.cols_sql} FROM {self.table_sql} WITH NO DATA"
+            )
             self._pg_stage = True
         else:
             self.conn.exec_driver_sql(f"TRUNCATE {stage}")
         self.copy(stage, arrays(chunk, self.columns, self.dialect))
         sets = self._updates("{c} = EXCLUDED.{c}")
         action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
-        self.conn.exec_driver_sql(f"INSERT INTO {self.table_sql} ({self.cols_sql}) SELECT {self.cols_sql} "
-                                  f"FROM {stage} ON CONFLICT ({keys}) {action}")
+        self.conn.exec_driver_sql(
+            f"INSERT INTO {self.table_sql} ({self.cols_sql}) SELECT {self.cols_sql} "
+            f"FROM {stage} ON CONFLICT ({keys}) {action}"
+        )
         return len(chunk)
 
     # -- delete ------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DeliveryResult
-from .files import CsvDelivery
+from pipeline.deliveries.base import DeliveryResult
+from pipeline.deliveries.files import CsvDelivery
 
 
 class UnroutedFile(CsvDelivery):
@@ -18,7 +18,7 @@ class UnroutedFile(CsvDelivery):
         super().__init__({"path": str(path), "allow_empty": True}, ctx)
 
     def close(self) -> DeliveryResult:
-        if self._tmp is None and not self.ctx.run.options.dry_run:   # never opened: no row was unrouted
+        if self._tmp is None and not self.ctx.run.options.dry_run:  # never opened: no row was unrouted
             self.path.unlink(missing_ok=True)
             return DeliveryResult(location="")
         return super().close()

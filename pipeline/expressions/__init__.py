@@ -21,17 +21,28 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import coerce
-from .errors import ExpressionError
-from .evaluator import Evaluator
-from .functions import FUNCTIONS
-from .nodes import ARITHMETIC, Binary, Call, Column, InList, IsNull, Literal, Node, Unary, columns_of
-from .parser import TOO_DEEP, parse_tree
+from pipeline.expressions import coerce
+from pipeline.expressions.errors import ExpressionError
+from pipeline.expressions.evaluator import Evaluator
+from pipeline.expressions.functions import FUNCTIONS
+from pipeline.expressions.nodes import (
+    ARITHMETIC,
+    Binary,
+    Call,
+    Column,
+    InList,
+    IsNull,
+    Literal,
+    Node,
+    Unary,
+    columns_of,
+)
+from pipeline.expressions.parser import TOO_DEEP, parse_tree
 
 __all__ = ["parse", "Expression", "ExpressionError", "FUNCTIONS"]
 
 
-def parse(text: str, *, condition: bool = False) -> "Expression":
+def parse(text: str, *, condition: bool = False) -> Expression:
     """Parse `text` once. With condition=True, refuse expressions that cannot give true/false
     (like `amount + 1`), as `filter` and `when` need a condition."""
     try:
@@ -39,8 +50,11 @@ def parse(text: str, *, condition: bool = False) -> "Expression":
     except RecursionError:  # the parser bounds depth itself; this is the last line of defence
         raise ExpressionError(TOO_DEEP, 0) from None
     if condition and expr.kind not in ("boolean", "any", "null"):
-        raise ExpressionError(f"this must be a condition (true or false for each row), but it gives "
-                              f"{coerce.NAMES.get(expr.kind, 'values')}; compare it, e.g. `... > 0`", 0)
+        raise ExpressionError(
+            f"this must be a condition (true or false for each row), but it gives "
+            f"{coerce.NAMES.get(expr.kind, 'values')}; compare it, e.g. `... > 0`",
+            0,
+        )
     return expr
 
 
@@ -70,8 +84,11 @@ class Expression:
         if cat == "null":
             return np.zeros(len(frame), dtype=bool)
         if cat != "boolean":
-            raise ExpressionError(f"this must be a condition (true or false for each row), but it gives "
-                                  f"{coerce.NAMES[cat]}; compare it, e.g. `... > 0`", 0)
+            raise ExpressionError(
+                f"this must be a condition (true or false for each row), but it gives "
+                f"{coerce.NAMES[cat]}; compare it, e.g. `... > 0`",
+                0,
+            )
         return pc.fill_null(data, False).to_numpy(zero_copy_only=False)
 
     def _arrow(self, frame: pd.DataFrame):

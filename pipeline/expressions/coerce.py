@@ -23,13 +23,21 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..dtypes import ROUTE_TYPES, arrow_type_name
-from .errors import ExpressionError
+from pipeline.basics.dtypes import ROUTE_TYPES, arrow_type_name
+from pipeline.expressions.errors import ExpressionError
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
 
-NAMES = {"null": "null", "boolean": "true/false", "integer": "a number", "number": "a number",
-         "text": "text", "date": "a date", "datetime": "a date and time", "other": "an unsupported type"}
+NAMES = {
+    "null": "null",
+    "boolean": "true/false",
+    "integer": "a number",
+    "number": "a number",
+    "text": "text",
+    "date": "a date",
+    "datetime": "a date and time",
+    "other": "an unsupported type",
+}
 _FAILED_VALUE = re.compile(r"Failed to parse (?:string|value): '?(.*?)'?(?: as a scalar|$)", re.S)
 _ISO_DATE_PREFIX = r"^\d{4}-\d{2}-\d{2}([T ].*)?$"
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
@@ -66,7 +74,7 @@ def normalize(d: Datum) -> Datum:
     if pa.types.is_integer(t):
         try:
             return d.cast(pa.int64())
-        except pa.ArrowInvalid:      # uint64 beyond int64
+        except pa.ArrowInvalid:  # uint64 beyond int64
             return d.cast(pa.float64())
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
         return d.cast(pa.float64(), safe=False)
@@ -176,8 +184,11 @@ def to_date(d: Datum, subject: Subject) -> Datum:
             value = _bad_value(sliced, subject, exc)
     if isinstance(d, pa.Scalar):
         raise fail(subject, "is not a date (expected YYYY-MM-DD)")
-    raise fail(subject, f"holds {value}, which is not a date (expected YYYY-MM-DD); "
-                        f"convert the column with `cast` and its `formats` first") from None
+    raise fail(
+        subject,
+        f"holds {value}, which is not a date (expected YYYY-MM-DD); "
+        f"convert the column with `cast` and its `formats` first",
+    ) from None
 
 
 def to_datetime(d: Datum, subject: Subject, tz: str | None = None) -> Datum:
@@ -187,8 +198,11 @@ def to_datetime(d: Datum, subject: Subject, tz: str | None = None) -> Datum:
         return d.cast(pa.timestamp("us", tz))
     if cat == "datetime":
         if (d.type.tz is None) != (tz is None):
-            raise fail(subject, "cannot be compared or combined with a date and time in another "
-                                "kind of time zone (one has a time zone, the other has none)")
+            raise fail(
+                subject,
+                "cannot be compared or combined with a date and time in another "
+                "kind of time zone (one has a time zone, the other has none)",
+            )
         return d if d.type.tz == tz else d.cast(pa.timestamp("us", tz))
     if cat == "date":
         naive = d.cast(pa.timestamp("us"))
@@ -208,8 +222,9 @@ def to_datetime(d: Datum, subject: Subject, tz: str | None = None) -> Datum:
         if isinstance(d, pa.Scalar):
             raise fail(subject, "is not a date and time (expected YYYY-MM-DDTHH:MM:SS)") from None
         value = _bad_value(cleaned, subject, exc, _ISO_DATETIME)
-        raise fail(subject, f"holds {value}, which is not an ISO date and time "
-                            f"(expected YYYY-MM-DDTHH:MM:SS)") from None
+        raise fail(
+            subject, f"holds {value}, which is not an ISO date and time (expected YYYY-MM-DDTHH:MM:SS)"
+        ) from None
 
 
 def to_boolean(d: Datum, subject: Subject) -> Datum:
@@ -218,8 +233,11 @@ def to_boolean(d: Datum, subject: Subject) -> Datum:
         return d
     if cat == "null":
         return d.cast(pa.bool_())
-    raise fail(subject, f"is {NAMES[cat]}, not true/false; conditions need a comparison such as "
-                        f"`x == 'yes'`, or `cast` the column to boolean")
+    raise fail(
+        subject,
+        f"is {NAMES[cat]}, not true/false; conditions need a comparison such as "
+        f"`x == 'yes'`, or `cast` the column to boolean",
+    )
 
 
 def comparable(a: Datum, sa: Subject, b: Datum, sb: Subject) -> tuple[Datum, Datum]:
@@ -241,8 +259,10 @@ def comparable(a: Datum, sa: Subject, b: Datum, sb: Subject) -> tuple[Datum, Dat
     if "datetime" in (ca, cb) and ca in ("datetime", "date", "text") and cb in ("datetime", "date", "text"):
         tz = (a.type if ca == "datetime" else b.type).tz
         return to_datetime(a, sa, tz), to_datetime(b, sb, tz)
-    raise ExpressionError(f"cannot compare {sa.label} ({NAMES[ca]}) with {sb.label} ({NAMES[cb]})",
-                          sb.pos if sb.pos is not None else sa.pos)
+    raise ExpressionError(
+        f"cannot compare {sa.label} ({NAMES[ca]}) with {sb.label} ({NAMES[cb]})",
+        sb.pos if sb.pos is not None else sa.pos,
+    )
 
 
 def _compare_hint(number: Datum) -> str:
@@ -270,6 +290,7 @@ def common(values: list[Datum], subjects: list[Subject], where: str) -> list[Dat
         return [to_datetime(v, s, tz) for v, s in zip(values, subjects)]
     else:
         kinds = " and ".join(sorted({NAMES[c] for c in present}))
-        raise ExpressionError(f"{where} mixes {kinds}; use to_text() or to_number() so that all "
-                              f"its values have one type", subjects[0].pos)
+        raise ExpressionError(
+            f"{where} mixes {kinds}; use to_text() or to_number() so that all its values have one type", subjects[0].pos
+        )
     return [v if v.type == target else v.cast(target) for v in values]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from ..errors import RouteError
+from pipeline.basics.errors import RouteError
 
 
 class ExpressionError(RouteError):
@@ -27,7 +27,7 @@ class ExpressionError(RouteError):
 
 
 def nearest(name: str, known, what: str = "") -> str:
-    """"; did you mean 'x'?" for the closest known name, or "" when nothing is close."""
+    """ "; did you mean 'x'?" for the closest known name, or "" when nothing is close."""
     known = list(known)
     by_case = [k for k in known if k.lower() == name.lower()]
     close = by_case or difflib.get_close_matches(name, known, n=1, cutoff=0.6)

@@ -12,17 +12,40 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..dtypes import arrow
-from . import coerce
-from .coerce import Datum, Subject
-from .errors import ExpressionError, nearest
-from .functions import FUNCTIONS
-from .nodes import ARITHMETIC, COMPARISON, Binary, Call, Column, InList, IsNull, Literal, Node, Unary
+from pipeline.basics.dtypes import arrow
+from pipeline.expressions import coerce
+from pipeline.expressions.coerce import Datum, Subject
+from pipeline.expressions.errors import ExpressionError, nearest
+from pipeline.expressions.functions import FUNCTIONS
+from pipeline.expressions.nodes import (
+    ARITHMETIC,
+    COMPARISON,
+    Binary,
+    Call,
+    Column,
+    InList,
+    IsNull,
+    Literal,
+    Node,
+    Unary,
+)
 
-_LITERAL_TYPES = {"integer": pa.int64(), "number": pa.float64(), "text": pa.string(),
-                  "boolean": pa.bool_(), "date": pa.date32(), "null": pa.null()}
-_COMPARE = {"==": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
-            ">": pc.greater, ">=": pc.greater_equal}
+_LITERAL_TYPES = {
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "text": pa.string(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "null": pa.null(),
+}
+_COMPARE = {
+    "==": pc.equal,
+    "!=": pc.not_equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+}
 _ARITHMETIC = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}
 _US_PER_DAY = 86_400_000_000
 
@@ -42,7 +65,7 @@ class Evaluator:
     def subject(self, node: Node) -> Subject:
         if isinstance(node, Column):
             return Subject(f"column '{node.name}'", node.pos, self.frame.index)
-        written = self.text[node.pos:node.end]
+        written = self.text[node.pos : node.end]
         if isinstance(node, Literal):
             return Subject(f"the text {written}" if node.kind == "text" else written, node.pos)
         return Subject(f"'{written}'", node.pos, self.frame.index)
@@ -55,7 +78,7 @@ class Evaluator:
         try:
             value = self._dispatch(node)
         except pa.ArrowException as exc:  # a kernel refused: say where
-            raise ExpressionError(f"cannot compute '{self.text[node.pos:node.end]}': {exc}", node.pos) from None
+            raise ExpressionError(f"cannot compute '{self.text[node.pos : node.end]}': {exc}", node.pos) from None
         self.memo[node] = value
         return value
 
@@ -79,8 +102,9 @@ class Evaluator:
 
     def column(self, node: Column) -> Datum:
         if node.name not in self.frame.columns:
-            raise ExpressionError(f"unknown column '{node.name}'"
-                                  f"{nearest(node.name, map(str, self.frame.columns))}", node.pos)
+            raise ExpressionError(
+                f"unknown column '{node.name}'{nearest(node.name, map(str, self.frame.columns))}", node.pos
+            )
         series = self.frame[node.name]
         if isinstance(series, pd.DataFrame):
             raise ExpressionError(f"the chunk has more than one column named '{node.name}'", node.pos)
@@ -132,7 +156,9 @@ class Evaluator:
             return _shift(b, coerce.to_number(a, sa), "+")
         raise ExpressionError(
             f"cannot use '{node.op}' with {coerce.NAMES[ca]} and {coerce.NAMES[cb]}: dates take "
-            f"'date + days', 'date - days' and 'date - date' (days between)", node.op_pos)
+            f"'date + days', 'date - days' and 'date - date' (days between)",
+            node.op_pos,
+        )
 
     def in_list(self, node: InList) -> Datum:
         value = self.eval(node.operand)
@@ -143,7 +169,7 @@ class Evaluator:
         else:
             kinds = {i.kind for i in node.items} - {"null"}
             kind = "number" if kinds == {"integer", "number"} else kinds.pop()
-            where = Subject(f"the list [{self.text[node.items[0].pos:node.items[-1].end]}]", node.items[0].pos)
+            where = Subject(f"the list [{self.text[node.items[0].pos : node.items[-1].end]}]", node.items[0].pos)
             if kind == "text" and coerce.category(value) in ("integer", "number"):
                 values = _numbers_in_list(node, where, self.subject(node.operand))
             else:
@@ -167,9 +193,11 @@ def _numbers_in_list(node: InList, where: Subject, operand: Subject) -> pa.Array
         try:
             numbers.append(None if item.value is None else float(item.value.strip()))
         except ValueError:
-            raise ExpressionError(f"{where.label} holds '{item.value}', which is not a number, but "
-                                  f"{operand.label} is a number: write the list as numbers, like [1, 2]",
-                                  item.pos) from None
+            raise ExpressionError(
+                f"{where.label} holds '{item.value}', which is not a number, but "
+                f"{operand.label} is a number: write the list as numbers, like [1, 2]",
+                item.pos,
+            ) from None
     return pa.array([n for n in numbers if n is not None], pa.float64())
 
 

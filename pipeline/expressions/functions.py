@@ -10,33 +10,34 @@ over the whole column. Arguments are checked when the expression is parsed, so a
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import coerce
-from .errors import ExpressionError
-from .nodes import Call, Literal, Node
+from pipeline.expressions import coerce
+from pipeline.expressions.errors import ExpressionError
+from pipeline.expressions.nodes import Call, Literal, Node
 
 ORDINAL = {0: "first", 1: "second", 2: "third"}
 
 
 @dataclass(frozen=True)
 class Function:
-    signature: str                       # as shown in messages and docs: "round(x, digits)"
-    returns: str                         # "text", "integer", "number", "boolean", "date", "datetime", "any"
+    signature: str  # as shown in messages and docs: "round(x, digits)"
+    returns: str  # "text", "integer", "number", "boolean", "date", "datetime", "any"
     impl: Callable | None
     min_args: int = 1
-    max_args: int | None = 1             # None: any number
-    literal: dict = field(default_factory=dict)   # argument index -> "text", "integer" or "regex"
+    max_args: int | None = 1  # None: any number
+    literal: dict = field(default_factory=dict)  # argument index -> "text", "integer" or "regex"
     doc: str = ""
 
 
 def _text_fn(kernel):
     def impl(ev, call, args):
         return kernel(coerce.to_text(args[0], ev.subject(call.args[0])))
+
     return impl
 
 
@@ -74,6 +75,7 @@ def _date_part(kernel):
         if coerce.category(value) != "datetime":
             value = coerce.to_date(value, ev.subject(call.args[0]))
         return kernel(value).cast(pa.int64())
+
     return impl
 
 
@@ -82,6 +84,7 @@ def _time_part(kernel):
         value = args[0]
         tz = value.type.tz if coerce.category(value) == "datetime" else None
         return kernel(coerce.to_datetime(value, ev.subject(call.args[0]), tz)).cast(pa.int64())
+
     return impl
 
 
@@ -92,6 +95,7 @@ def _weekday(value):
 def _number_fn(kernel):
     def impl(ev, call, args):
         return kernel(coerce.to_number(args[0], ev.subject(call.args[0])))
+
     return impl
 
 
@@ -104,6 +108,7 @@ def _round(ev, call, args):
 def _match(kernel):
     def impl(ev, call, args):
         return kernel(coerce.to_text(args[0], ev.subject(call.args[0])), call.args[1].value)
+
     return impl
 
 
@@ -136,21 +141,61 @@ FUNCTIONS: dict[str, Function] = {
     "ltrim": Function("ltrim(text)", "text", _text_fn(pc.utf8_ltrim_whitespace), doc="without leading spaces"),
     "rtrim": Function("rtrim(text)", "text", _text_fn(pc.utf8_rtrim_whitespace), doc="without trailing spaces"),
     "length": Function("length(text)", "integer", _length, doc="number of characters"),
-    "concat": Function("concat(a, b, ...)", "text", _concat, 1, None,
-                       doc="values joined as text; null counts as ''"),
-    "substr": Function("substr(text, start, length)", "text", _substr, 2, 3, {1: "integer", 2: "integer"},
-                       doc="part of the text; start counts from 1; without length, to the end"),
-    "replace": Function("replace(text, 'old', 'new')", "text", _replace, 3, 3, {1: "text", 2: "text"},
-                        doc="every 'old' replaced by 'new'"),
-    "contains": Function("contains(text, 'part')", "boolean", _match(lambda t, p: pc.match_substring(t, p)),
-                         2, 2, {1: "text"}, doc="whether the text holds 'part'"),
-    "startswith": Function("startswith(text, 'start')", "boolean", _match(lambda t, p: pc.starts_with(t, p)),
-                           2, 2, {1: "text"}, doc="whether the text starts with 'start'"),
-    "endswith": Function("endswith(text, 'end')", "boolean", _match(lambda t, p: pc.ends_with(t, p)),
-                         2, 2, {1: "text"}, doc="whether the text ends with 'end'"),
-    "matches": Function("matches(text, 'regex')", "boolean",
-                        _match(lambda t, p: pc.match_substring_regex(t, p)), 2, 2, {1: "regex"},
-                        doc="whether the regular expression (RE2) matches anywhere; anchor with ^ and $"),
+    "concat": Function("concat(a, b, ...)", "text", _concat, 1, None, doc="values joined as text; null counts as ''"),
+    "substr": Function(
+        "substr(text, start, length)",
+        "text",
+        _substr,
+        2,
+        3,
+        {1: "integer", 2: "integer"},
+        doc="part of the text; start counts from 1; without length, to the end",
+    ),
+    "replace": Function(
+        "replace(text, 'old', 'new')",
+        "text",
+        _replace,
+        3,
+        3,
+        {1: "text", 2: "text"},
+        doc="every 'old' replaced by 'new'",
+    ),
+    "contains": Function(
+        "contains(text, 'part')",
+        "boolean",
+        _match(lambda t, p: pc.match_substring(t, p)),
+        2,
+        2,
+        {1: "text"},
+        doc="whether the text holds 'part'",
+    ),
+    "startswith": Function(
+        "startswith(text, 'start')",
+        "boolean",
+        _match(lambda t, p: pc.starts_with(t, p)),
+        2,
+        2,
+        {1: "text"},
+        doc="whether the text starts with 'start'",
+    ),
+    "endswith": Function(
+        "endswith(text, 'end')",
+        "boolean",
+        _match(lambda t, p: pc.ends_with(t, p)),
+        2,
+        2,
+        {1: "text"},
+        doc="whether the text ends with 'end'",
+    ),
+    "matches": Function(
+        "matches(text, 'regex')",
+        "boolean",
+        _match(lambda t, p: pc.match_substring_regex(t, p)),
+        2,
+        2,
+        {1: "regex"},
+        doc="whether the regular expression (RE2) matches anywhere; anchor with ^ and $",
+    ),
     "coalesce": Function("coalesce(a, b, ...)", "any", _coalesce, 1, None, doc="the first value that is not null"),
     "nullif": Function("nullif(a, b)", "any", _nullif, 2, 2, doc="null where a equals b, else a"),
     "if": Function("if(condition, a, b)", "any", _if, 3, 3, doc="a where the condition is true, else b"),
@@ -161,19 +206,32 @@ FUNCTIONS: dict[str, Function] = {
     "weekday": Function("weekday(date)", "integer", _date_part(_weekday), doc="1 (Monday) to 7 (Sunday)"),
     "hour": Function("hour(datetime)", "integer", _time_part(pc.hour), doc="0 to 23"),
     "minute": Function("minute(datetime)", "integer", _time_part(pc.minute), doc="0 to 59"),
-    "round": Function("round(number, digits)", "number", _round, 1, 2, {1: "integer"},
-                      doc="rounded half away from zero; digits defaults to 0 and may be negative"),
+    "round": Function(
+        "round(number, digits)",
+        "number",
+        _round,
+        1,
+        2,
+        {1: "integer"},
+        doc="rounded half away from zero; digits defaults to 0 and may be negative",
+    ),
     "abs": Function("abs(number)", "number", _number_fn(pc.abs_checked), doc="the number without its sign"),
     "floor": Function("floor(number)", "number", _number_fn(pc.floor), doc="rounded down"),
     "ceil": Function("ceil(number)", "number", _number_fn(pc.ceil), doc="rounded up"),
-    "to_number": Function("to_number(value)", "number", _convert(coerce.to_number),
-                          doc="text read as a number (an error names a value that is not one)"),
+    "to_number": Function(
+        "to_number(value)",
+        "number",
+        _convert(coerce.to_number),
+        doc="text read as a number (an error names a value that is not one)",
+    ),
     "to_text": Function("to_text(value)", "text", _convert(coerce.to_text), doc="the value written as text"),
-    "to_date": Function("to_date(value)", "date", _convert(coerce.to_date),
-                        doc="ISO text (YYYY-MM-DD...) or a date and time, as a date"),
+    "to_date": Function(
+        "to_date(value)", "date", _convert(coerce.to_date), doc="ISO text (YYYY-MM-DD...) or a date and time, as a date"
+    ),
     "to_datetime": Function("to_datetime(value)", "datetime", _to_datetime, doc="ISO text as a date and time"),
-    "today": Function("today()", "date", None, 0, 0,
-                      doc="the date the route was planned (one value for the whole run)"),
+    "today": Function(
+        "today()", "date", None, 0, 0, doc="the date the route was planned (one value for the whole run)"
+    ),
 }
 
 
@@ -203,8 +261,7 @@ def _check_literal(call: Call, fn: Function, index: int, arg: Node, need: str) -
     which = f"the {ORDINAL.get(index, f'#{index + 1}')} argument of {call.name}()"
     if need == "integer":
         if not (isinstance(arg, Literal) and arg.kind == "integer"):
-            raise ExpressionError(f"{which} must be a whole number written in the expression: "
-                                  f"{fn.signature}", arg.pos)
+            raise ExpressionError(f"{which} must be a whole number written in the expression: {fn.signature}", arg.pos)
         if call.name == "substr" and (arg.value < 1 if index == 1 else arg.value < 0):
             raise ExpressionError(f"{which} must be {'at least 1' if index == 1 else '0 or more'}", arg.pos)
         return
@@ -217,5 +274,6 @@ def _check_literal(call: Call, fn: Function, index: int, arg: Node, need: str) -
             pc.match_substring_regex(pa.array([""]), pattern=arg.value)
         except pa.ArrowInvalid as exc:
             reason = str(exc).replace("Invalid regular expression: ", "")
-            raise ExpressionError(f"{which} is not a valid regular expression (RE2 syntax): {reason}",
-                                  arg.pos) from None
+            raise ExpressionError(
+                f"{which} is not a valid regular expression (RE2 syntax): {reason}", arg.pos
+            ) from None

@@ -7,10 +7,10 @@ characters of other languages' operators (`&&`, `||`, `!`, `=`), each with what 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
-from .errors import ExpressionError
+from pipeline.expressions.errors import ExpressionError
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%", "(", ")", "[", "]", ",")
 
@@ -32,10 +32,10 @@ ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "`":
 
 @dataclass(frozen=True)
 class Token:
-    kind: str          # "number", "string", "name", "quoted", "op", "end"
-    value: object      # int | float | str
-    pos: int           # 0-based offset of the first character
-    end: int           # offset just past the last character
+    kind: str  # "number", "string", "name", "quoted", "op", "end"
+    value: object  # int | float | str
+    pos: int  # 0-based offset of the first character
+    end: int  # offset just past the last character
 
 
 def tokenize(text: str) -> Iterator[Token]:
@@ -67,17 +67,22 @@ def tokenize(text: str) -> Iterator[Token]:
             if name.startswith("__"):
                 raise ExpressionError(
                     f"names starting with '__' are not allowed ('{name}'); "
-                    f"a column with this name must be written in backticks: `{name}`", i)
+                    f"a column with this name must be written in backticks: `{name}`",
+                    i,
+                )
             yield Token("name", name, i, j)
             i = j
         elif c == ".":
             raise ExpressionError(
                 "'.' is not allowed: expressions have no attribute access; "
-                "write a column whose name holds a dot in backticks, like `a.b`", i)
+                "write a column whose name holds a dot in backticks, like `a.b`",
+                i,
+            )
         else:
             for foreign in sorted(FOREIGN, key=len, reverse=True):
                 if text.startswith(foreign, i) and not any(
-                        text.startswith(op, i) and len(op) >= len(foreign) for op in OPERATORS):
+                    text.startswith(op, i) and len(op) >= len(foreign) for op in OPERATORS
+                ):
                     raise ExpressionError(f"'{foreign}' is not an operator here: {FOREIGN[foreign]}", i)
             op = next((op for op in OPERATORS if text.startswith(op, i)), None)
             if op is None:
@@ -108,13 +113,15 @@ def _number(text: str, start: int) -> Token:
                 i += 1
     if i < n and (text[i].isalpha() or text[i] == "_"):
         raise ExpressionError(
-            f"'{text[start:i + 1]}' is not a number; a column whose name starts with a digit "
-            f"must be written in backticks", start)
+            f"'{text[start : i + 1]}' is not a number; a column whose name starts with a digit "
+            f"must be written in backticks",
+            start,
+        )
     raw = text[start:i]
     # Past 19 digits a whole number is beyond a 64-bit integer column: read it as a decimal, which
     # float() does for any length (int() refuses more than 4,300 digits).
     value = float(raw) if is_float or len(raw) > 19 else int(raw)
-    if isinstance(value, int) and value >= 2 ** 63:
+    if isinstance(value, int) and value >= 2**63:
         value = float(value)
     if value == float("inf"):
         raise ExpressionError(f"the number {_shorten(raw)} is too large; the largest is about 1.8e308", start)
@@ -141,8 +148,7 @@ def _string(text: str, start: int) -> Token:
         if c == "\\" and i + 1 < n:
             esc = text[i + 1]
             if esc not in ESCAPES:
-                raise ExpressionError(
-                    f"unknown escape '\\{esc}' in text; write '\\\\' for a backslash", i)
+                raise ExpressionError(f"unknown escape '\\{esc}' in text; write '\\\\' for a backslash", i)
             out.append(ESCAPES[esc])
             i += 2
             continue

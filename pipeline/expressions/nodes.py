@@ -19,8 +19,8 @@ class Node:
 
 @dataclass(frozen=True)
 class Literal(Node):
-    value: Any = None            # int, float, str, bool, datetime.date or None
-    kind: str = "null"           # "number", "text", "boolean", "date", "null"
+    value: Any = None  # int, float, str, bool, datetime.date or None
+    kind: str = "null"  # "number", "text", "boolean", "date", "null"
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,13 @@ class Column(Node):
 
 @dataclass(frozen=True)
 class Unary(Node):
-    op: str = ""                 # "-", "+", "not"
+    op: str = ""  # "-", "+", "not"
     operand: Node | None = None
 
 
 @dataclass(frozen=True)
 class Binary(Node):
-    op: str = ""                 # "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or"
+    op: str = ""  # "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or"
     left: Node | None = None
     right: Node | None = None
     op_pos: int = field(default=0, compare=False)

@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import keyword
 
-from . import functions
-from .errors import ExpressionError, nearest
-from .lexer import Token, tokenize
-from .nodes import Binary, Call, Column, InList, IsNull, Literal, Node, Unary
+from pipeline.expressions import functions
+from pipeline.expressions.errors import ExpressionError, nearest
+from pipeline.expressions.lexer import Token, tokenize
+from pipeline.expressions.nodes import Binary, Call, Column, InList, IsNull, Literal, Node, Unary
 
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
 # Python's own words mean someone is writing code, not an expression: refuse them outright.
 PYTHON_WORDS = {w.lower() for w in keyword.kwlist} - KEYWORDS - {"if"}
-MAX_NESTING = 50      # parentheses, calls and unary operators inside each other
-MAX_DEPTH = 100       # levels of the syntax tree, counting every operator
+MAX_NESTING = 50  # parentheses, calls and unary operators inside each other
+MAX_DEPTH = 100  # levels of the syntax tree, counting every operator
 TOO_DEEP = "the expression is nested too deeply; split it into several derive steps"
 
-HINTS = {"none": "write null", "elif": "nest if(cond, a, if(cond2, b, c))", "else": "use if(cond, a, b)",
-         "import": "expressions cannot import anything", "lambda": "expressions cannot define functions"}
+HINTS = {
+    "none": "write null",
+    "elif": "nest if(cond, a, if(cond2, b, c))",
+    "else": "use if(cond, a, b)",
+    "import": "expressions cannot import anything",
+    "lambda": "expressions cannot define functions",
+}
 
 
 def parse_tree(text: str) -> Node:
@@ -78,7 +83,7 @@ class _Parser:
     def describe(self, tok: Token) -> str:
         if tok.kind == "end":
             return "the end of the expression"
-        written = self.text[tok.pos:tok.end]
+        written = self.text[tok.pos : tok.end]
         return f"the text {written}" if tok.kind == "string" else f"'{written}'"
 
     def expect_op(self, op: str, opened: Token | None = None) -> Token:
@@ -113,7 +118,9 @@ class _Parser:
         if self.tok.kind != "end":
             raise ExpressionError(
                 f"found {self.describe(self.tok)} after a complete expression; "
-                f"is an operator (and, or, ==, +) or a comma missing?", self.tok.pos)
+                f"is an operator (and, or, ==, +) or a comma missing?",
+                self.tok.pos,
+            )
         return node
 
     def or_expr(self) -> Node:
@@ -162,15 +169,17 @@ class _Parser:
             if not self.is_word("null"):
                 raise ExpressionError(
                     f"expected 'null' after 'is{' not' if negated else ''}' but found "
-                    f"{self.describe(self.tok)}; compare values with == or !=", self.tok.pos)
+                    f"{self.describe(self.tok)}; compare values with == or !=",
+                    self.tok.pos,
+                )
             end = self.advance().end
             node = self.made(IsNull(node.pos, end, node, negated), node.pos, node)
         else:
             return node
         if self.is_op("==", "!=", "<", "<=", ">", ">=") or self.is_word("in", "is"):
             raise ExpressionError(
-                "comparisons cannot be chained: write 'a < b and b < c', or use parentheses",
-                self.tok.pos)
+                "comparisons cannot be chained: write 'a < b and b < c', or use parentheses", self.tok.pos
+            )
         return node
 
     def additive(self) -> Node:
@@ -224,8 +233,9 @@ class _Parser:
             return self.name()
         if self.is_op("["):
             raise ExpressionError("a list [...] is only allowed after 'in' or 'not in'", tok.pos)
-        raise ExpressionError(f"expected a value (a column, a literal or a function call) but found "
-                              f"{self.describe(tok)}", tok.pos)
+        raise ExpressionError(
+            f"expected a value (a column, a literal or a function call) but found {self.describe(tok)}", tok.pos
+        )
 
     def name(self) -> Node:
         tok = self.advance()
@@ -235,13 +245,18 @@ class _Parser:
         if word == "null":
             return Literal(tok.pos, tok.end, None, "null")
         if word in KEYWORDS:
-            raise ExpressionError(f"expected a value but found the keyword '{tok.value}'; "
-                                  f"a column with this name must be written in backticks: `{tok.value}`",
-                                  tok.pos)
+            raise ExpressionError(
+                f"expected a value but found the keyword '{tok.value}'; "
+                f"a column with this name must be written in backticks: `{tok.value}`",
+                tok.pos,
+            )
         if word in PYTHON_WORDS:
             hint = HINTS.get(word, "expressions are not Python")
-            raise ExpressionError(f"'{tok.value}' is not allowed here: {hint}; a column with this name "
-                                  f"must be written in backticks: `{tok.value}`", tok.pos)
+            raise ExpressionError(
+                f"'{tok.value}' is not allowed here: {hint}; a column with this name "
+                f"must be written in backticks: `{tok.value}`",
+                tok.pos,
+            )
         if self.is_op("("):
             return self.call(tok)
         return Column(tok.pos, tok.end, tok.value)
@@ -268,8 +283,9 @@ class _Parser:
 
     def literal_list(self) -> tuple[tuple[Literal, ...], int]:
         if not self.is_op("["):
-            raise ExpressionError(f"expected a list like [1, 2] after 'in' but found {self.describe(self.tok)}",
-                                  self.tok.pos)
+            raise ExpressionError(
+                f"expected a list like [1, 2] after 'in' but found {self.describe(self.tok)}", self.tok.pos
+            )
         opened = self.advance()
         items: list[Literal] = []
         while not self.is_op("]"):
@@ -280,12 +296,16 @@ class _Parser:
             start = self.tok.pos
             item = self.unary()
             if not isinstance(item, Literal):
-                raise ExpressionError("the items of an 'in' list must be literals (numbers, 'text', "
-                                      "true, false, null); compare with == and 'or' for anything else", start)
+                raise ExpressionError(
+                    "the items of an 'in' list must be literals (numbers, 'text', "
+                    "true, false, null); compare with == and 'or' for anything else",
+                    start,
+                )
             items.append(item)
         close = self.expect_op("]", opened)
         kinds = {("number" if i.kind == "integer" else i.kind) for i in items} - {"null"}
         if len(kinds) > 1:
-            raise ExpressionError("the items of an 'in' list must all be numbers, all text or all "
-                                  "true/false", opened.pos)
+            raise ExpressionError(
+                "the items of an 'in' list must all be numbers, all text or all true/false", opened.pos
+            )
         return tuple(items), close.end

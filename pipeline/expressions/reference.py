@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .functions import FUNCTIONS
+from pipeline.expressions.functions import FUNCTIONS
 
 GROUPS = [
     ("Text", ["upper", "lower", "title", "trim", "ltrim", "rtrim", "length", "concat", "substr", "replace"]),

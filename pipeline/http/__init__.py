@@ -7,7 +7,7 @@ message goes through the session's mask so no secret is ever part of one. See er
 what is raised.
 """
 
-from .errors import (
+from pipeline.http.errors import (
     NOT_APPLIED,
     NOT_PROCESSED,
     TRANSIENT,
@@ -20,11 +20,25 @@ from .errors import (
     Refused,
     Transient,
 )
-from .retry import MAX_WAIT, RetryPolicy, retry_after_seconds
-from .session import Session, is_loopback, server_message
+from pipeline.http.retry import MAX_WAIT, RetryPolicy, retry_after_seconds
+from pipeline.http.session import Session, is_loopback, server_message
 
 __all__ = [
-    "MAX_WAIT", "NOT_APPLIED", "NOT_PROCESSED", "TRANSIENT", "UNKNOWN", "Cancelled", "GaveUp", "HttpError",
-    "OutcomeUnknown", "RedirectRefused", "Refused", "RetryPolicy", "Session", "Transient", "is_loopback",
-    "retry_after_seconds", "server_message",
+    "MAX_WAIT",
+    "NOT_APPLIED",
+    "NOT_PROCESSED",
+    "TRANSIENT",
+    "UNKNOWN",
+    "Cancelled",
+    "GaveUp",
+    "HttpError",
+    "OutcomeUnknown",
+    "RedirectRefused",
+    "Refused",
+    "RetryPolicy",
+    "Session",
+    "Transient",
+    "is_loopback",
+    "retry_after_seconds",
+    "server_message",
 ]

@@ -1,21 +1,21 @@
 """What the HTTP layer raises, and how a failed attempt is told apart from a final answer.
 
-    HttpError (RunFailed)     a request failed for good; `outcome` says whether the server certainly
-    │                         did not apply it ("not_applied") or may have ("unknown")
-    ├── Refused               a final answer: any 4xx but 408 and 429 (or a status the caller does not
-    │                         accept); keeps the status, reason phrase and body for the caller's words
-    ├── GaveUp                every attempt failed transiently
-    ├── Cancelled             the run was cancelled while waiting to retry
-    ├── OutcomeUnknown        a request that must not be repeated got no clear answer
-    └── RedirectRefused       a request carrying credentials was redirected to another host
+HttpError (RunFailed)     a request failed for good; `outcome` says whether the server certainly
+│                         did not apply it ("not_applied") or may have ("unknown")
+├── Refused               a final answer: any 4xx but 408 and 429 (or a status the caller does not
+│                         accept); keeps the status, reason phrase and body for the caller's words
+├── GaveUp                every attempt failed transiently
+├── Cancelled             the run was cancelled while waiting to retry
+├── OutcomeUnknown        a request that must not be repeated got no clear answer
+└── RedirectRefused       a request carrying credentials was redirected to another host
 
-    Transient                 one failed attempt worth another (429, 5xx, timeout, dropped
-                              connection); the retry policy catches it, callers never see it
+Transient                 one failed attempt worth another (429, 5xx, timeout, dropped
+                          connection); the retry policy catches it, callers never see it
 """
 
 from __future__ import annotations
 
-from ..errors import RunFailed
+from pipeline.basics.errors import RunFailed
 
 NOT_APPLIED = "not_applied"
 UNKNOWN = "unknown"
@@ -29,22 +29,30 @@ NOT_PROCESSED = frozenset({429, 503})
 class HttpError(RunFailed):
     """A request that failed for good; the message is masked and names the request."""
 
-    def __init__(self, message: str, *, status: int | None = None, outcome: str = NOT_APPLIED,
-                 reason: str = ""):
+    def __init__(self, message: str, *, status: int | None = None, outcome: str = NOT_APPLIED, reason: str = ""):
         super().__init__(message)
         self.status = status
         self.outcome = outcome
-        self.reason = reason          # the last failure in a few words ("HTTP 500", "could not connect ...")
+        self.reason = reason  # the last failure in a few words ("HTTP 500", "could not connect ...")
 
 
 class Refused(HttpError):
     """The server said no, and repeating the request will not change its mind."""
 
-    def __init__(self, message: str, *, status: int, phrase: str = "", body=None, text: str = "",
-                 server_message: str = "", headers=None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        phrase: str = "",
+        body=None,
+        text: str = "",
+        server_message: str = "",
+        headers=None,
+    ):
         super().__init__(message, status=status, reason=f"HTTP {status}")
-        self.phrase = phrase                  # "Not Found"
-        self.body = body                      # the body as JSON, or its text when it is not JSON
+        self.phrase = phrase  # "Not Found"
+        self.body = body  # the body as JSON, or its text when it is not JSON
         self.text = text
         self.server_message = server_message  # what the server said, in one line (unmasked)
         self.headers = dict(headers or {})
@@ -77,8 +85,9 @@ class RedirectRefused(HttpError):
 class Transient(Exception):
     """One attempt failed in a way another attempt may not: retried by the policy."""
 
-    def __init__(self, reason: str, *, status: int | None = None, outcome: str = UNKNOWN,
-                 retry_after: float | None = None):
+    def __init__(
+        self, reason: str, *, status: int | None = None, outcome: str = UNKNOWN, retry_after: float | None = None
+    ):
         super().__init__(reason)
         self.reason = reason
         self.status = status

@@ -18,9 +18,9 @@ from typing import TypeVar
 
 import tenacity
 
-from .errors import NOT_APPLIED, Cancelled, GaveUp, OutcomeUnknown, Transient
+from pipeline.http.errors import NOT_APPLIED, Cancelled, GaveUp, OutcomeUnknown, Transient
 
-MAX_WAIT = 300.0     # never sleep longer than this between attempts, whatever Retry-After says
+MAX_WAIT = 300.0  # never sleep longer than this between attempts, whatever Retry-After says
 T = TypeVar("T")
 
 
@@ -57,9 +57,17 @@ class RetryPolicy:
             return min(self.max_wait, retry_after * random.uniform(1.0, 1.1))
         return min(self.max_wait, self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
 
-    def run(self, attempt: Callable[[], T], *, what: str, repeatable: bool = True,
-            cancelled: threading.Event | None = None, log=None, mask: Callable[[str], str] = str,
-            peer: str = "the server") -> T:
+    def run(
+        self,
+        attempt: Callable[[], T],
+        *,
+        what: str,
+        repeatable: bool = True,
+        cancelled: threading.Event | None = None,
+        log=None,
+        mask: Callable[[str], str] = str,
+        peer: str = "the server",
+    ) -> T:
         """`attempt()` until it returns, retrying on Transient; GaveUp, Cancelled or OutcomeUnknown
         when it never succeeds. Any other exception from `attempt` passes through at once.
 
@@ -76,28 +84,50 @@ class RetryPolicy:
             failure = state.outcome.exception()
             last[:] = [failure]
             if log is not None:
-                log.warning("%s", mask(f"{what}: {failure.reason}; retrying in {state.next_action.sleep:.1f} s "
-                                       f"(attempt {state.attempt_number + 1} of {self.attempts})"))
+                log.warning(
+                    "%s",
+                    mask(
+                        f"{what}: {failure.reason}; retrying in {state.next_action.sleep:.1f} s "
+                        f"(attempt {state.attempt_number + 1} of {self.attempts})"
+                    ),
+                )
 
         def sleep(seconds: float) -> None:
             if cancelled.wait(seconds):
                 failure = last[0]
-                raise Cancelled(mask(f"{what}: cancelled while waiting to retry ({failure.reason})"),
-                                status=failure.status, outcome=failure.outcome, reason=failure.reason)
+                raise Cancelled(
+                    mask(f"{what}: cancelled while waiting to retry ({failure.reason})"),
+                    status=failure.status,
+                    outcome=failure.outcome,
+                    reason=failure.reason,
+                )
 
         def give_up(state: tenacity.RetryCallState):
             failure = state.outcome.exception()
-            raise GaveUp(mask(f"{what}: gave up after {state.attempt_number} attempts; last: {failure.reason}"),
-                         attempts=state.attempt_number, status=failure.status, outcome=failure.outcome,
-                         reason=failure.reason)
+            raise GaveUp(
+                mask(f"{what}: gave up after {state.attempt_number} attempts; last: {failure.reason}"),
+                attempts=state.attempt_number,
+                status=failure.status,
+                outcome=failure.outcome,
+                reason=failure.reason,
+            )
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.attempts), wait=wait, sleep=sleep, before_sleep=warn,
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=wait,
+            sleep=sleep,
+            before_sleep=warn,
             retry=tenacity.retry_if_exception(
-                lambda exc: isinstance(exc, Transient) and (repeatable or exc.outcome == NOT_APPLIED)),
-            retry_error_callback=give_up)
+                lambda exc: isinstance(exc, Transient) and (repeatable or exc.outcome == NOT_APPLIED)
+            ),
+            retry_error_callback=give_up,
+        )
         try:
             return retrying(attempt)
-        except Transient as failure:       # not repeatable, and it may have been applied
-            raise OutcomeUnknown(mask(f"{what}: {failure.reason}; {peer} may or may not have applied it"),
-                                 status=failure.status, outcome=failure.outcome, reason=failure.reason) from None
+        except Transient as failure:  # not repeatable, and it may have been applied
+            raise OutcomeUnknown(
+                mask(f"{what}: {failure.reason}; {peer} may or may not have applied it"),
+                status=failure.status,
+                outcome=failure.outcome,
+                reason=failure.reason,
+            ) from None

@@ -20,7 +20,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from .errors import (
+from pipeline.http.errors import (
     NOT_APPLIED,
     NOT_PROCESSED,
     TRANSIENT,
@@ -30,7 +30,7 @@ from .errors import (
     Refused,
     Transient,
 )
-from .retry import RetryPolicy, retry_after_seconds
+from pipeline.http.retry import RetryPolicy, retry_after_seconds
 
 MAX_REDIRECTS = 10
 
@@ -57,18 +57,30 @@ class Session:
     sessions whose headers are credentials: requests itself drops only Authorization).
     """
 
-    def __init__(self, *, policy: RetryPolicy | None = None, timeout: float = 60.0, headers: dict | None = None,
-                 auth: tuple[str, str] | None = None, pool: int = 8, cancelled: threading.Event | None = None,
-                 log=None, secrets: Iterable[str] = (), mask: Callable[[str], str] | None = None,
-                 peer: str = "the server", user_agent: str = "route-etl", same_host_redirects: bool = False):
+    def __init__(
+        self,
+        *,
+        policy: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        headers: dict | None = None,
+        auth: tuple[str, str] | None = None,
+        pool: int = 8,
+        cancelled: threading.Event | None = None,
+        log=None,
+        secrets: Iterable[str] = (),
+        mask: Callable[[str], str] | None = None,
+        peer: str = "the server",
+        user_agent: str = "route-etl",
+        same_host_redirects: bool = False,
+    ):
         self.policy = policy or RetryPolicy()
         self.timeout = float(timeout)
         self.cancelled = cancelled or threading.Event()
         self.log = log
         self.peer = peer
         self.same_host_redirects = same_host_redirects
-        known = set(secrets)                  # header values are secrets only when the caller says so
-        if auth and auth[1]:                  # the password, and the Basic header a server might echo
+        known = set(secrets)  # header values are secrets only when the caller says so
+        if auth and auth[1]:  # the password, and the Basic header a server might echo
             known |= {auth[1], base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()}
         self.secrets = sorted((s for s in known if s), key=len, reverse=True)
         self.outer_mask = mask
@@ -89,9 +101,19 @@ class Session:
     def close(self) -> None:
         self.requests.close()
 
-    def request(self, method: str, url: str, *, what: str, params=None, data=None, json=None,
-                headers: dict | None = None, repeatable: bool = True,
-                ok: Callable[[int], bool] | Iterable[int] | None = None) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params=None,
+        data=None,
+        json=None,
+        headers: dict | None = None,
+        repeatable: bool = True,
+        ok: Callable[[int], bool] | Iterable[int] | None = None,
+    ) -> requests.Response:
         """Send a request, retrying transient failures; the response, or an HttpError.
 
         `what` names the request in messages ("page 2 (https://api.example.org/items)");
@@ -103,13 +125,27 @@ class Session:
             data = orjson.dumps(json)
             hdrs.setdefault("Content-Type", "application/json")
         accept = _acceptor(ok)
-        return self.policy.run(lambda: self.attempt(method, url, what=what, params=params, data=data,
-                                                    headers=hdrs, ok=accept),
-                               what=what, repeatable=repeatable, cancelled=self.cancelled, log=self.log,
-                               mask=self.mask, peer=self.peer)
+        return self.policy.run(
+            lambda: self.attempt(method, url, what=what, params=params, data=data, headers=hdrs, ok=accept),
+            what=what,
+            repeatable=repeatable,
+            cancelled=self.cancelled,
+            log=self.log,
+            mask=self.mask,
+            peer=self.peer,
+        )
 
-    def attempt(self, method: str, url: str, *, what: str, params=None, data=None, headers=None,
-                ok: Callable[[int], bool] = lambda status: status < 300) -> requests.Response:
+    def attempt(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params=None,
+        data=None,
+        headers=None,
+        ok: Callable[[int], bool] = lambda status: status < 300,
+    ) -> requests.Response:
         """One try: the response when its status is accepted; Transient or Refused otherwise."""
         host = urlsplit(url).netloc
         try:
@@ -130,20 +166,33 @@ class Session:
         message = server_message(response)
         if status in TRANSIENT:
             response.close()
-            raise Transient(f"HTTP {status}" + (f" ({message})" if message else ""), status=status,
-                            outcome=NOT_APPLIED if status in NOT_PROCESSED else UNKNOWN,
-                            retry_after=retry_after_seconds(response.headers.get("Retry-After")))
-        raise Refused(self.mask(f"{what} was refused: HTTP {status} {response.reason or ''}".rstrip()
-                                + (f": {message}" if message else "")),
-                      status=status, phrase=response.reason or "", body=_body(response), text=response.text,
-                      server_message=message, headers=response.headers)
+            raise Transient(
+                f"HTTP {status}" + (f" ({message})" if message else ""),
+                status=status,
+                outcome=NOT_APPLIED if status in NOT_PROCESSED else UNKNOWN,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            )
+        raise Refused(
+            self.mask(
+                f"{what} was refused: HTTP {status} {response.reason or ''}".rstrip()
+                + (f": {message}" if message else "")
+            ),
+            status=status,
+            phrase=response.reason or "",
+            body=_body(response),
+            text=response.text,
+            server_message=message,
+            headers=response.headers,
+        )
 
     def describe(self, failure: str, host: str) -> str:
         """A failure without an answer in a few words: connect_timeout, timeout, refused or dropped."""
-        return {"connect_timeout": f"could not connect to {host} within {self.timeout:g} s",
-                "timeout": f"no answer from {host} within {self.timeout:g} s",
-                "refused": f"could not connect to {host}",
-                "dropped": f"the connection to {host} was dropped before the answer"}[failure]
+        return {
+            "connect_timeout": f"could not connect to {host} within {self.timeout:g} s",
+            "timeout": f"no answer from {host} within {self.timeout:g} s",
+            "refused": f"could not connect to {host}",
+            "dropped": f"the connection to {host} was dropped before the answer",
+        }[failure]
 
     def _send(self, method: str, url: str, *, what: str, params, data, headers) -> requests.Response:
         timeout = (min(10.0, self.timeout), self.timeout)
@@ -151,8 +200,9 @@ class Session:
             return self.requests.request(method, url, params=params, data=data, headers=headers, timeout=timeout)
         first = origin(url)
         for _ in range(MAX_REDIRECTS + 1):
-            response = self.requests.request(method, url, params=params, data=data, headers=headers,
-                                             timeout=timeout, allow_redirects=False)
+            response = self.requests.request(
+                method, url, params=params, data=data, headers=headers, timeout=timeout, allow_redirects=False
+            )
             location = response.headers.get("Location")
             if not (response.is_redirect and location):
                 return response
@@ -160,8 +210,12 @@ class Session:
             target = urljoin(response.url, location)
             if origin(target) != first:
                 host = urlsplit(target).netloc
-                raise RedirectRefused(self.mask(f"{what} redirects to another host ({host}); the request's "
-                                                f"credentials go only to its own host"), host=host)
+                raise RedirectRefused(
+                    self.mask(
+                        f"{what} redirects to another host ({host}); the request's credentials go only to its own host"
+                    ),
+                    host=host,
+                )
             url, params = target, None
         raise HttpError(self.mask(f"{what}: more than {MAX_REDIRECTS} redirects"))
 
@@ -189,8 +243,14 @@ def server_message(response: requests.Response, most: int = 300) -> str:
         if isinstance(body, list) and body:
             body = body[0]
         if isinstance(body, dict):
-            found = next((body[k] for k in ("message", "error_description", "error", "detail", "title",
-                                            "errors", "msg") if body.get(k)), None)
+            found = next(
+                (
+                    body[k]
+                    for k in ("message", "error_description", "error", "detail", "title", "errors", "msg")
+                    if body.get(k)
+                ),
+                None,
+            )
             body = found if found is not None else orjson.dumps(body).decode()
     text = re.sub(r"\s+", " ", body if isinstance(body, str) else orjson.dumps(body).decode()).strip()
     return text if len(text) <= most else text[: most - 3] + "..."
@@ -206,6 +266,10 @@ def before_sending(exc: requests.exceptions.ConnectionError) -> bool:
         seen.add(id(err))
         if isinstance(err, (NewConnectionError, NameResolutionError, ConnectionRefusedError)):
             return True
-        err = getattr(err, "reason", None) or (err.args[0] if err.args and isinstance(err.args[0], BaseException) else None) \
-            or err.__cause__ or err.__context__
+        err = (
+            getattr(err, "reason", None)
+            or (err.args[0] if err.args and isinstance(err.args[0], BaseException) else None)
+            or err.__cause__
+            or err.__context__
+        )
     return False

@@ -4,7 +4,7 @@ See docs/portal.md for what it serves and pipeline/portal/behaviour.py for the c
 where Socrata's behaviour is not documented.
 """
 
-from .faults import Faults
-from .portal import LocalPortal
+from pipeline.portal.faults import Faults
+from pipeline.portal.portal import LocalPortal
 
 __all__ = ["LocalPortal", "Faults"]

@@ -12,7 +12,7 @@ import binascii
 import hmac
 import threading
 
-from . import behaviour
+from pipeline.portal import behaviour
 
 
 class Auth:
@@ -59,6 +59,6 @@ class Auth:
     def _matches(self, name: str, secret: str) -> bool:
         expected = self._users.get(name)
         if expected is None:
-            hmac.compare_digest(secret.encode(), b"-" * len(secret.encode()))   # same work either way
+            hmac.compare_digest(secret.encode(), b"-" * len(secret.encode()))  # same work either way
             return False
         return hmac.compare_digest(expected.encode(), secret.encode())

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from .errors import PortalError
+from pipeline.portal.errors import PortalError
 
 # ---- reads (§2.1) --------------------------------------------------------------------------------
 
-DEFAULT_LIMIT = 1000          # [C] documented default; kept here beside the choices that use it
+DEFAULT_LIMIT = 1000  # [C] documented default; kept here beside the choices that use it
 MAX_LIMIT: int | None = None  # [U] 2.0's 50,000 cap is not enforced; 2.1 is unlimited
 # [U] a $limit beyond SQLite's 64-bit range (9223372036854775807) reads every row, as "unlimited"
 # on 2.1 suggests; such an $offset reads past the end (no rows). False: both are a 400.
@@ -37,8 +37,12 @@ COUNT_STAR_NAME = "count"
 
 def missing_row(fourfour: str, row_id: str) -> PortalError:
     """[U] body of the 404 for a row that does not exist (single-row GET and DELETE)."""
-    return PortalError(404, "soda.row.not-found", f"Row '{row_id}' was not found in dataset {fourfour}",
-                       {"dataset": fourfour, "row": row_id})
+    return PortalError(
+        404,
+        "soda.row.not-found",
+        f"Row '{row_id}' was not found in dataset {fourfour}",
+        {"dataset": fourfour, "row": row_id},
+    )
 
 
 # ---- writes (§2.2 - 2.5) ---------------------------------------------------------------------------
@@ -50,8 +54,9 @@ ARRAY_ROW_IS_DELETE = True
 # soda.row.primary-key-nonexistent-or-null) rather than counting as one row error.
 MISSING_KEY_CODE = "soda.row.primary-key-nonexistent-or-null"
 # [U] system fields other than :id and :deleted in a write body are ignored, not refused.
-IGNORED_SYSTEM_FIELDS = frozenset({":created_at", ":updated_at", ":version", ":position", ":meta",
-                                   ":created_meta", ":updated_meta"})
+IGNORED_SYSTEM_FIELDS = frozenset(
+    {":created_at", ":updated_at", ":version", ":position", ":meta", ":created_meta", ":updated_meta"}
+)
 # [U] rows with ":deleted": true inside a replace (PUT) body are dropped; :id values are ignored.
 REPLACE_DROPS_DELETED = True
 # [U] an empty CSV cell is null (it clears the value on update).
@@ -64,16 +69,24 @@ def upsert_response(counts, version: str | None) -> dict:
     """[U] which summary a caller gets: the documented six-key summary by default; the snake_case
     summary soda-java (DataSync) parses when the request carries $$version=2.0."""
     if version == "2.0":
-        return {"rows_created": counts.created, "rows_updated": counts.updated,
-                "rows_deleted": counts.deleted, "errors": counts.error_list}
-    return {"Rows Created": counts.created, "Rows Updated": counts.updated,
-            "Rows Deleted": counts.deleted, "Errors": counts.errors,
-            "By RowIdentifier": counts.by_ri, "By SID": counts.by_sid}
+        return {
+            "rows_created": counts.created,
+            "rows_updated": counts.updated,
+            "rows_deleted": counts.deleted,
+            "errors": counts.error_list,
+        }
+    return {
+        "Rows Created": counts.created,
+        "Rows Updated": counts.updated,
+        "Rows Deleted": counts.deleted,
+        "Errors": counts.errors,
+        "By RowIdentifier": counts.by_ri,
+        "By SID": counts.by_sid,
+    }
 
 
 def csv_timestamp(text: str) -> str:
     """[U] timestamp cells a CSV body may use: ISO 8601, or the docs' `03/26/2014 10:38:01 PM`."""
-    from .wire import us_date_to_iso
     return us_date_to_iso(text)
 
 
@@ -96,8 +109,10 @@ def csv_location(text: str):
     out = {"latitude": m.group(2), "longitude": m.group(3)}
     if m.group(1).strip():
         import orjson
-        out["human_address"] = orjson.dumps({"address": m.group(1).strip(), "city": "", "state": "",
-                                             "zip": ""}).decode()
+
+        out["human_address"] = orjson.dumps(
+            {"address": m.group(1).strip(), "city": "", "state": "", "zip": ""}
+        ).decode()
     return out
 
 
@@ -120,15 +135,13 @@ def not_logged_in() -> PortalError:
 
 def bad_credentials() -> PortalError:
     """[U] wording of the 401 for wrong credentials."""
-    return PortalError(401, "invalid_credentials",
-                       "Invalid username or password (or API key id and secret)")
+    return PortalError(401, "invalid_credentials", "Invalid username or password (or API key id and secret)")
 
 
 def throttled(retry_after: float) -> PortalError:
     """[U] the 429: soda-fountain's body, plus a Retry-After header in whole seconds."""
     seconds = max(0, int(-(-retry_after // 1)))
-    err = PortalError(429, "too-many-requests", "Too many requests", {},
-                      headers={"Retry-After": str(seconds)})
+    err = PortalError(429, "too-many-requests", "Too many requests", {}, headers={"Retry-After": str(seconds)})
     return err
 
 
@@ -154,6 +167,7 @@ def field_name_for(header: str) -> str:
 
 # ---- Dataset Management API (§5) -----------------------------------------------------------------
 
+
 # [U] DSMAPI errors carry the §1 body plus "key" (the same code), the name DSMAPI uses.
 def dsmapi_error(err: PortalError) -> dict:
     body = err.body()
@@ -162,7 +176,7 @@ def dsmapi_error(err: PortalError) -> dict:
 
 
 PREFERRED_CHUNK_SIZE = 4 * 1024 * 1024
-PREFERRED_UPLOAD_PARALLELISM = 2     # a 2-core machine gains nothing from more
+PREFERRED_UPLOAD_PARALLELISM = 2  # a 2-core machine gains nothing from more
 # [U] the first revision of a dataset has revision_seq 0, whether the dataset was created by
 # POST /revision or through /api/views; then 1, 2, ...
 FIRST_REVISION_SEQ = 0
@@ -176,12 +190,24 @@ FIRST_REVISION_SEQ = 0
 # output schemas are complete; an apply finishes before its answer unless faults.slow_jobs() is set.
 # [U] only CSV and TSV uploads are parsed; other content types fail the source with a message.
 TRANSFORM_FUNCTIONS = {
-    "to_text": "text", "to_number": "number", "to_money": "money", "to_double": "double",
-    "to_boolean": "checkbox", "to_checkbox": "checkbox", "to_floating_timestamp": "calendar_date",
-    "to_fixed_timestamp": "date", "to_point": "point", "to_multipoint": "multipoint",
-    "to_line": "line", "to_multiline": "multiline", "to_polygon": "polygon",
-    "to_multipolygon": "multipolygon", "to_location": "location", "to_url": "url",
-    "to_photo": "photo", "to_blob": "blob",
+    "to_text": "text",
+    "to_number": "number",
+    "to_money": "money",
+    "to_double": "double",
+    "to_boolean": "checkbox",
+    "to_checkbox": "checkbox",
+    "to_floating_timestamp": "calendar_date",
+    "to_fixed_timestamp": "date",
+    "to_point": "point",
+    "to_multipoint": "multipoint",
+    "to_line": "line",
+    "to_multiline": "multiline",
+    "to_polygon": "polygon",
+    "to_multipolygon": "multipolygon",
+    "to_location": "location",
+    "to_url": "url",
+    "to_photo": "photo",
+    "to_blob": "blob",
 }
 
 
@@ -233,3 +259,20 @@ class TypeGuess:
 def preview_head(offset: int, limit: int, total: int) -> dict:
     """[U] the first element of a rows/schema_errors answer (socrata-py drops it)."""
     return {"offset": offset, "limit": limit, "total_rows": total}
+
+
+_US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d\d)(?::(\d\d))?\s*([AaPp][Mm])?)?")
+
+
+def us_date_to_iso(text: str) -> str:
+    """`03/26/2014 10:38:01 PM` -> `2014-03-26T22:38:01` (left alone when it is not that form)."""
+    m = _US_DATE.fullmatch(text.strip())
+    if not m:
+        return text.strip()
+    mo, d, y, h, mi, s, ampm = m.groups()
+    if h is None:
+        return f"{y}-{int(mo):02d}-{int(d):02d}"
+    hour = int(h)
+    if ampm:
+        hour = hour % 12 + (12 if ampm.lower() == "pm" else 0)
+    return f"{y}-{int(mo):02d}-{int(d):02d}T{hour:02d}:{mi}:{s or '00'}"

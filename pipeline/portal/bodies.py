@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 import zlib
 
-from .errors import PortalError, bad_request
+from pipeline.portal.errors import PortalError, bad_request
 
 DEFAULT_MAX_BODY = 256 * 1024 * 1024
-PIECE = 64 * 1024                 # bytes read from the socket (and inflated) at a time
+PIECE = 64 * 1024  # bytes read from the socket (and inflated) at a time
 _LENGTH = re.compile(r"[0-9]{1,19}")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _MAX_TRAILERS = 64
-_INFLATE_STEP = 1 << 20           # output per decompress call: zlib briefly holds twice what it returns
+_INFLATE_STEP = 1 << 20  # output per decompress call: zlib briefly holds twice what it returns
 
 
 class ClientGone(Exception):
@@ -31,10 +31,13 @@ class ClientGone(Exception):
 
 
 def too_large(limit: int, what: str) -> PortalError:
-    return PortalError(413, "req.body.too-large",
-                       f"The request body is larger than this portal accepts ({what} over {show_size(limit)}); "
-                       "send smaller batches, or start the portal with a larger --max-body",
-                       {"limit": limit})
+    return PortalError(
+        413,
+        "req.body.too-large",
+        f"The request body is larger than this portal accepts ({what} over {show_size(limit)}); "
+        "send smaller batches, or start the portal with a larger --max-body",
+        {"limit": limit},
+    )
 
 
 def show_size(n: int) -> str:
@@ -60,12 +63,14 @@ def framing(headers, limit: int) -> int | None:
     if codings.strip():
         last = codings.split(",")[-1].strip().lower()
         if last != "chunked":
-            raise bad_request("req.header.transfer-encoding",
-                              f"Transfer-Encoding '{codings.strip()[:100]}' is not supported; send chunked or a "
-                              "Content-Length")
-        if lengths:   # both at once is how requests are smuggled (RFC 9112 §6.3)
-            raise bad_request("req.header.content-length", "A request cannot carry both Content-Length and "
-                              "Transfer-Encoding")
+            raise bad_request(
+                "req.header.transfer-encoding",
+                f"Transfer-Encoding '{codings.strip()[:100]}' is not supported; send chunked or a Content-Length",
+            )
+        if lengths:  # both at once is how requests are smuggled (RFC 9112 §6.3)
+            raise bad_request(
+                "req.header.content-length", "A request cannot carry both Content-Length and Transfer-Encoding"
+            )
         return None
     if not lengths:
         return 0
@@ -73,8 +78,9 @@ def framing(headers, limit: int) -> int | None:
     value = values.pop() if len(values) == 1 else None
     if value is None or not _LENGTH.fullmatch(value):
         shown = ", ".join(lengths)[:100]
-        raise bad_request("req.header.content-length",
-                          f"Content-Length '{shown}' is not a number of bytes", content_length=shown)
+        raise bad_request(
+            "req.header.content-length", f"Content-Length '{shown}' is not a number of bytes", content_length=shown
+        )
     if int(value) > limit:
         raise too_large(limit, f"Content-Length {int(value):,} bytes")
     return int(value)
@@ -143,7 +149,7 @@ class Gunzip:
 
     def inflate(self, pieces):
         d = zlib.decompressobj(31)
-        between = b""                # bytes after a finished member, before the next one starts
+        between = b""  # bytes after a finished member, before the next one starts
         fed = False
         for data in pieces:
             fed = fed or bool(data)

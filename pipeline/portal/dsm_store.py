@@ -7,26 +7,28 @@ are the portal's own and are never sent.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
-from .errors import PortalError
-from .storage import next_id
+from pipeline.portal.errors import PortalError
+from pipeline.portal.storage import next_id
 
 ROOT = "/api/publishing/v1"
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 def new(conn, kind: str, body: dict, dataset: str | None = None, parent: int | None = None) -> dict:
     body = dict(body)
     body["id"] = next_id(conn, "dsm_" + kind, start=1)
     body.setdefault("created_at", now_iso())
-    conn.execute("INSERT INTO dsm(kind, id, dataset, parent, body) VALUES(?,?,?,?,?)",
-                 (kind, body["id"], dataset, parent, orjson.dumps(body)))
+    conn.execute(
+        "INSERT INTO dsm(kind, id, dataset, parent, body) VALUES(?,?,?,?,?)",
+        (kind, body["id"], dataset, parent, orjson.dumps(body)),
+    )
     return body
 
 
@@ -34,8 +36,9 @@ def save(conn, kind: str, body: dict, parent: int | None = None) -> None:
     if parent is None:
         conn.execute("UPDATE dsm SET body=? WHERE kind=? AND id=?", (orjson.dumps(body), kind, body["id"]))
     else:
-        conn.execute("UPDATE dsm SET body=?, parent=? WHERE kind=? AND id=?",
-                     (orjson.dumps(body), parent, kind, body["id"]))
+        conn.execute(
+            "UPDATE dsm SET body=?, parent=? WHERE kind=? AND id=?", (orjson.dumps(body), parent, kind, body["id"])
+        )
 
 
 def get(conn, kind: str, id_) -> dict | None:
@@ -69,17 +72,21 @@ def revision(conn, fourfour: str, seq) -> dict:
         seq = int(seq)
     except (TypeError, ValueError):
         seq = -1
-    row = conn.execute("SELECT body FROM dsm WHERE kind='revision' AND dataset=? AND "
-                       "json_extract(body, '$.revision_seq')=?", (fourfour, seq)).fetchone()
+    row = conn.execute(
+        "SELECT body FROM dsm WHERE kind='revision' AND dataset=? AND json_extract(body, '$.revision_seq')=?",
+        (fourfour, seq),
+    ).fetchone()
     if row is None:
-        raise PortalError(404, "not_found", f"Dataset {fourfour} has no revision {seq}",
-                          {"fourfour": fourfour, "revision_seq": seq})
+        raise PortalError(
+            404, "not_found", f"Dataset {fourfour} has no revision {seq}", {"fourfour": fourfour, "revision_seq": seq}
+        )
     return orjson.loads(row[0])
 
 
 def revisions(conn, fourfour: str) -> list[dict]:
-    rows = conn.execute("SELECT body FROM dsm WHERE kind='revision' AND dataset=? ORDER BY id DESC",
-                        (fourfour,)).fetchall()
+    rows = conn.execute(
+        "SELECT body FROM dsm WHERE kind='revision' AND dataset=? ORDER BY id DESC", (fourfour,)
+    ).fetchall()
     return [orjson.loads(r[0]) for r in rows]
 
 
@@ -89,32 +96,56 @@ def public(body: dict) -> dict:
 
 # ---- links (socrata-py builds its methods from these names) ---------------------------------------
 
+
 def revision_links(fourfour: str, seq: int) -> dict:
     base = f"{ROOT}/revision/{fourfour}/{seq}"
-    return {"show": base, "update": base, "apply": base + "/apply", "discard": base,
-            "create_source": base + "/source", "list_sources": base + "/source", "plan": base + "/plan"}
+    return {
+        "show": base,
+        "update": base,
+        "apply": base + "/apply",
+        "discard": base,
+        "create_source": base + "/source",
+        "list_sources": base + "/source",
+        "plan": base + "/plan",
+    }
 
 
 def output_schema_links(source_id, input_schema_id="{input_schema_id}", output_schema_id="{output_schema_id}") -> dict:
     base = f"{ROOT}/source/{source_id}/schema/{input_schema_id}/output/{output_schema_id}"
-    return {"show": base, "rows": base + "/rows", "schema_errors": base + "/errors",
-            "validate_row_id": base + "/validate_row_id/{transform_id}",
-            "build_config": f"{ROOT}/config/build_from/{output_schema_id}"}
+    return {
+        "show": base,
+        "rows": base + "/rows",
+        "schema_errors": base + "/errors",
+        "validate_row_id": base + "/validate_row_id/{transform_id}",
+        "build_config": f"{ROOT}/config/build_from/{output_schema_id}",
+    }
 
 
 def input_schema_links(source_id, input_schema_id="{input_schema_id}") -> dict:
     base = f"{ROOT}/source/{source_id}/schema/{input_schema_id}"
-    return {"show": base, "transform": base, "latest_output": base + "/output/latest",
-            "row_errors": base + "/errors",
-            "output_schema_links": output_schema_links(source_id, input_schema_id)}
+    return {
+        "show": base,
+        "transform": base,
+        "latest_output": base + "/output/latest",
+        "row_errors": base + "/errors",
+        "output_schema_links": output_schema_links(source_id, input_schema_id),
+    }
 
 
 def source_links(source_id) -> dict:
     base = f"{ROOT}/source/{source_id}"
-    return {"show": base, "bytes": base, "update": base + "/options", "add_to_revision": base,
-            "initiate": base + "/initiate", "chunk": base + "/chunk/{seq_num}/{byte_offset}",
-            "commit": base + "/chunk/{seq_num}/{byte_offset}/commit", "load": base + "/load",
-            "cancel": base + "/cancel", "input_schema_links": input_schema_links(source_id)}
+    return {
+        "show": base,
+        "bytes": base,
+        "update": base + "/options",
+        "add_to_revision": base,
+        "initiate": base + "/initiate",
+        "chunk": base + "/chunk/{seq_num}/{byte_offset}",
+        "commit": base + "/chunk/{seq_num}/{byte_offset}/commit",
+        "load": base + "/load",
+        "cancel": base + "/cancel",
+        "input_schema_links": input_schema_links(source_id),
+    }
 
 
 def task_set_links(fourfour: str, seq: int, task_set_id: int) -> dict:
@@ -122,6 +153,7 @@ def task_set_links(fourfour: str, seq: int, task_set_id: int) -> dict:
 
 
 # ---- rendering with children ------------------------------------------------------------------------
+
 
 def render_output_schema(os_: dict) -> dict:
     return public(os_)

@@ -7,14 +7,33 @@ sources and uploads are in dsmapi_sources, schemas in dsmapi_schemas, applying i
 
 from __future__ import annotations
 
-from . import behaviour, dsm_store, storage
-from .dsm_store import ROOT, now_iso
-from .dsmapi_schemas import (input_row_errors, output_rows, schema_errors, show_input_schema,
-                             show_output_schema, show_transform, transform, unsupported, validate_row_id)
-from .dsmapi_sources import (add_to_revision, chunk, commit, create_free_source, create_source, initiate,
-                             list_sources, show_source, update_source, upload_bytes)
-from .errors import bad_request
-from .http import FOURFOUR, Request, Response, json_response, member
+from pipeline.portal import behaviour, dsm_store, storage
+from pipeline.portal.dsm_store import ROOT, now_iso
+from pipeline.portal.dsmapi_schemas import (
+    input_row_errors,
+    output_rows,
+    schema_errors,
+    show_input_schema,
+    show_output_schema,
+    show_transform,
+    transform,
+    unsupported,
+    validate_row_id,
+)
+from pipeline.portal.dsmapi_sources import (
+    add_to_revision,
+    chunk,
+    commit,
+    create_free_source,
+    create_source,
+    initiate,
+    list_sources,
+    show_source,
+    update_source,
+    upload_bytes,
+)
+from pipeline.portal.errors import bad_request
+from pipeline.portal.http import FOURFOUR, Request, Response, json_response, member
 
 _ACTIONS = ("update", "replace", "delete")
 
@@ -30,18 +49,33 @@ def _revision_answer(conn, rev: dict, status: int = 200) -> Response:
 
 # ---- revisions ----------------------------------------------------------------------------------------
 
+
 def _new_revision(conn, fourfour: str, action: dict, metadata: dict, user: str) -> dict:
     kind = (action or {}).get("type") or "update"
     if kind not in _ACTIONS:
         raise bad_request("invalid_action", f"Revision action '{kind}' is not one of {', '.join(_ACTIONS)}")
     seqs = [r["revision_seq"] for r in dsm_store.revisions(conn, fourfour)]
     seq = max(seqs) + 1 if seqs else behaviour.FIRST_REVISION_SEQ
-    return dsm_store.new(conn, "revision", {
-        "fourfour": fourfour, "revision_seq": seq,
-        "action": {"type": kind, "permission": (action or {}).get("permission")},
-        "metadata": metadata or {}, "output_schema_id": None, "blob_id": None, "closed_at": None,
-        "created_by": {"user_id": user, "display_name": user}, "notes": None, "is_parent": False,
-        "href": [], "attachments": [], "domain_id": 1}, dataset=fourfour)
+    return dsm_store.new(
+        conn,
+        "revision",
+        {
+            "fourfour": fourfour,
+            "revision_seq": seq,
+            "action": {"type": kind, "permission": (action or {}).get("permission")},
+            "metadata": metadata or {},
+            "output_schema_id": None,
+            "blob_id": None,
+            "closed_at": None,
+            "created_by": {"user_id": user, "display_name": user},
+            "notes": None,
+            "is_parent": False,
+            "href": [],
+            "attachments": [],
+            "domain_id": 1,
+        },
+        dataset=fourfour,
+    )
 
 
 def create_dataset_revision(req: Request) -> Response:
@@ -49,9 +83,15 @@ def create_dataset_revision(req: Request) -> Response:
     body = req.json_object()
     action, metadata = member(body, "action"), member(body, "metadata")
     with req.portal.store.write() as conn:
-        ds = storage.create_dataset(conn, metadata.get("name") or "Untitled dataset", [], None,
-                                    metadata.get("description") or "",
-                                    private=True if action.get("permission") == "private" else None, owner=user)
+        ds = storage.create_dataset(
+            conn,
+            metadata.get("name") or "Untitled dataset",
+            [],
+            None,
+            metadata.get("description") or "",
+            private=True if action.get("permission") == "private" else None,
+            owner=user,
+        )
         rev = _new_revision(conn, ds.id, action, metadata, user)
         return _revision_answer(conn, rev, 201)
 
@@ -60,8 +100,10 @@ def create_revision(req: Request, fourfour: str) -> Response:
     user = req.require_user()
     body = req.json_object()
     if "config" in body:
-        raise bad_request("unsupported", "Import configs are not supported by the local portal; open the "
-                          "revision with an action instead")
+        raise bad_request(
+            "unsupported",
+            "Import configs are not supported by the local portal; open the revision with an action instead",
+        )
     with req.portal.store.write() as conn:
         storage.require(conn, fourfour)
         rev = _new_revision(conn, fourfour, member(body, "action"), member(body, "metadata"), user)
@@ -74,8 +116,13 @@ def list_revisions(req: Request, fourfour: str) -> Response:
     with req.portal.store.read() as conn:
         storage.require(conn, fourfour)
         revs = [r for r in dsm_store.revisions(conn, fourfour) if not (only_open and r.get("closed_at"))]
-        body = [{"resource": dsm_store.render_revision(conn, r),
-                 "links": dsm_store.revision_links(fourfour, r["revision_seq"])} for r in revs]
+        body = [
+            {
+                "resource": dsm_store.render_revision(conn, r),
+                "links": dsm_store.revision_links(fourfour, r["revision_seq"]),
+            }
+            for r in revs
+        ]
     return json_response(body)
 
 
@@ -102,7 +149,8 @@ def update_revision(req: Request, fourfour: str, seq: str) -> Response:
 
 
 def discard_revision(req: Request, fourfour: str, seq: str) -> Response:
-    from .dsmapi_jobs import cleanup
+    from pipeline.portal.dsmapi_jobs import cleanup
+
     req.require_user()
     with req.portal.store.write() as conn:
         rev = dsm_store.revision(conn, fourfour, seq)
@@ -120,8 +168,7 @@ def plan(req: Request, fourfour: str, seq: str) -> Response:
         rev = dsm_store.revision(conn, fourfour, seq)
     steps = [{"type": "update_metadata", "fourfour": fourfour}] if rev.get("metadata") else []
     if rev.get("output_schema_id"):
-        steps.append({"type": rev["action"]["type"], "fourfour": fourfour,
-                      "output_schema_id": rev["output_schema_id"]})
+        steps.append({"type": rev["action"]["type"], "fourfour": fourfour, "output_schema_id": rev["output_schema_id"]})
     return _enveloped(steps, {})
 
 
@@ -135,10 +182,20 @@ def apply(req: Request, fourfour: str, seq: str) -> Response:
         output_schema_id = body.get("output_schema_id") or rev.get("output_schema_id")
         if output_schema_id:
             dsm_store.need(conn, "output_schema", output_schema_id)
-        ts = dsm_store.new(conn, "task_set", {"status": "initializing", "log": [], "finished_at": None,
-                                              "output_schema_id": output_schema_id, "created_by": user,
-                                              "request_id": req.headers.get("X-Socrata-RequestId")},
-                           dataset=fourfour, parent=rev["id"])
+        ts = dsm_store.new(
+            conn,
+            "task_set",
+            {
+                "status": "initializing",
+                "log": [],
+                "finished_at": None,
+                "output_schema_id": output_schema_id,
+                "created_by": user,
+                "request_id": req.headers.get("X-Socrata-RequestId"),
+            },
+            dataset=fourfour,
+            parent=rev["id"],
+        )
     req.portal.jobs.start(fourfour, rev["id"], ts["id"], output_schema_id)
     with req.portal.store.read() as conn:
         ts = dsm_store.need(conn, "task_set", ts["id"])

@@ -13,12 +13,12 @@ import logging
 import threading
 import time
 
-from . import behaviour, dsm_store, storage
-from .dsm_store import now_iso
-from .errors import PortalError, bad_request
-from .rows import Counts
-from .storage import Column, quote
-from .wire import column_type, now_fixed
+from pipeline.portal import behaviour, dsm_store, storage
+from pipeline.portal.dsm_store import now_iso
+from pipeline.portal.errors import PortalError, bad_request
+from pipeline.portal.rows import Counts
+from pipeline.portal.storage import Column, quote
+from pipeline.portal.wire import column_type, now_fixed
 
 log = logging.getLogger("pipeline.portal")
 
@@ -58,23 +58,33 @@ def run(store, fourfour: str, revision_id: int, task_set_id: int, output_schema_
             counts = _apply(conn, fourfour, revision_id, output_schema_id)
             ts = dsm_store.need(conn, "task_set", task_set_id)
             now = now_iso()
-            ts.update(status="successful", finished_at=now, log=[
-                {"stage": "started", "time": started, "details": {}},
-                {"stage": "upsert_complete", "time": now, "details": behaviour.upsert_response(counts, None)},
-                {"stage": "successful", "time": now, "details": {}}])
+            ts.update(
+                status="successful",
+                finished_at=now,
+                log=[
+                    {"stage": "started", "time": started, "details": {}},
+                    {"stage": "upsert_complete", "time": now, "details": behaviour.upsert_response(counts, None)},
+                    {"stage": "successful", "time": now, "details": {}},
+                ],
+            )
             dsm_store.save(conn, "task_set", ts)
         return
     except PortalError as exc:
         message = exc.message
-    except Exception as exc:   # a bug; the job fails with a message instead of hanging clients
+    except Exception as exc:  # a bug; the job fails with a message instead of hanging clients
         log.exception("local portal: applying revision %s of %s failed", revision_id, fourfour)
         message = f"the local portal failed: {exc}"
     with store.write() as conn:
         ts = dsm_store.need(conn, "task_set", task_set_id)
         now = now_iso()
-        ts.update(status="failure", finished_at=now, log=[
-            {"stage": "started", "time": started, "details": {}},
-            {"stage": "failure", "time": now, "details": {"message": message}}])
+        ts.update(
+            status="failure",
+            finished_at=now,
+            log=[
+                {"stage": "started", "time": started, "details": {}},
+                {"stage": "failure", "time": now, "details": {"message": message}},
+            ],
+        )
         dsm_store.save(conn, "task_set", ts)
 
 
@@ -90,8 +100,11 @@ def _apply(conn, fourfour: str, revision_id: int, output_schema_id) -> Counts:
         os_ = dsm_store.need(conn, "output_schema", output_schema_id)
         if not os_.get("completed_at") or not os_.get("_table"):
             bad = [c["field_name"] for c in os_["output_columns"] if c["transform"].get("failed_at")]
-            raise bad_request("output_schema_failed", f"Output schema {output_schema_id} cannot be applied"
-                              + (f": the transforms of {', '.join(bad)} failed" if bad else ": it is not complete"))
+            raise bad_request(
+                "output_schema_failed",
+                f"Output schema {output_schema_id} cannot be applied"
+                + (f": the transforms of {', '.join(bad)} failed" if bad else ": it is not complete"),
+            )
         action = (rev.get("action") or {}).get("type") or "update"
         ds = storage.require(conn, fourfour)
         if action == "replace":
@@ -112,13 +125,28 @@ def _apply(conn, fourfour: str, revision_id: int, output_schema_id) -> Counts:
 
 
 def _metadata(conn, ds, rev: dict) -> None:
-    from .views import _apply_changes
+    from pipeline.portal.views import apply_changes
 
-    meta = {k: v for k, v in (rev.get("metadata") or {}).items()
-            if v is not None and k in ("name", "description", "category", "tags", "attribution",
-                                       "attributionLink", "license", "licenseId", "metadata", "privateMetadata")}
+    meta = {
+        k: v
+        for k, v in (rev.get("metadata") or {}).items()
+        if v is not None
+        and k
+        in (
+            "name",
+            "description",
+            "category",
+            "tags",
+            "attribution",
+            "attributionLink",
+            "license",
+            "licenseId",
+            "metadata",
+            "privateMetadata",
+        )
+    }
     if meta:
-        _apply_changes(conn, ds, meta)
+        apply_changes(conn, ds, meta)
     permission = (rev.get("action") or {}).get("permission")
     if permission in ("public", "private"):
         conn.execute("UPDATE datasets SET private=? WHERE id=?", (int(permission == "private"), ds.id))
@@ -140,9 +168,15 @@ def _replace(conn, ds, os_: dict) -> Counts:
     new_cols, pk = [], None
     for position, oc in enumerate(_out_columns(os_), start=1):
         old = existing.get(oc["field_name"])
-        col = Column(old.id if old else oc["id"], oc["field_name"], oc.get("display_name") or oc["field_name"],
-                     column_type(oc["transform"]["output_soql_type"]).name, position, f"c{oc['id']}",
-                     oc.get("description") or "")
+        col = Column(
+            old.id if old else oc["id"],
+            oc["field_name"],
+            oc.get("display_name") or oc["field_name"],
+            column_type(oc["transform"]["output_soql_type"]).name,
+            position,
+            f"c{oc['id']}",
+            oc.get("description") or "",
+        )
         new_cols.append(col)
         if oc.get("is_primary_key") and pk is None:
             pk = col
@@ -150,7 +184,7 @@ def _replace(conn, ds, os_: dict) -> Counts:
         storage.ri_index(conn, table, pk.phys)
     conn.execute("DELETE FROM columns WHERE dataset=?", (ds.id,))
     for col in new_cols:
-        storage._insert_column(conn, ds.id, col)
+        storage.insert_column(conn, ds.id, col)
     conn.execute("UPDATE datasets SET rows_table=?, ri=? WHERE id=?", (table, pk.id if pk else None, ds.id))
     conn.execute(f"DROP TABLE {quote(ds.table)}")
     return Counts(created=conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0])
@@ -163,22 +197,33 @@ def _update(conn, ds, os_: dict) -> Counts:
         old = existing.get(oc["field_name"])
         new_type = column_type(oc["transform"]["output_soql_type"]).name
         if old is not None and old.type_name != new_type:
-            raise bad_request("type_change", f"Column '{old.field}' is {old.type_name} in the dataset but "
-                              f"{new_type} in this revision; change types with a replace revision")
+            raise bad_request(
+                "type_change",
+                f"Column '{old.field}' is {old.type_name} in the dataset but "
+                f"{new_type} in this revision; change types with a replace revision",
+            )
         if old is None:
-            col = Column(oc["id"], oc["field_name"], oc.get("display_name") or oc["field_name"], new_type,
-                         max([c.position for c in ds.columns], default=0) + 1, f"c{oc['id']}",
-                         oc.get("description") or "")
+            col = Column(
+                oc["id"],
+                oc["field_name"],
+                oc.get("display_name") or oc["field_name"],
+                new_type,
+                max([c.position for c in ds.columns], default=0) + 1,
+                f"c{oc['id']}",
+                oc.get("description") or "",
+            )
             conn.execute(f"ALTER TABLE {quote(ds.table)} ADD COLUMN {quote(col.phys)}")
-            storage._insert_column(conn, ds.id, col)
+            storage.insert_column(conn, ds.id, col)
             ds.columns.append(col)
     fields = ds.by_field()
     live, out = quote(ds.table), quote(os_["_table"])
     live_cols = [quote(fields[oc["field_name"]].phys) for oc in out_cols]
     out_cols_sql = [quote(f"c{oc['id']}") for oc in out_cols]
     total = conn.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
-    insert = (f"INSERT INTO {live} (_sid, _created, _updated, {', '.join(live_cols)}) "
-              f"SELECT _sid, _created, '{now_fixed()}', {', '.join(out_cols_sql)} FROM {out} WHERE true ORDER BY _sid")
+    insert = (
+        f"INSERT INTO {live} (_sid, _created, _updated, {', '.join(live_cols)}) "
+        f"SELECT _sid, _created, '{now_fixed()}', {', '.join(out_cols_sql)} FROM {out} WHERE true ORDER BY _sid"
+    )
     ri = ds.ri
     if ri is None:
         conn.execute(insert)
@@ -188,14 +233,17 @@ def _update(conn, ds, os_: dict) -> Counts:
         return Counts(created=total)
     key = next((f"c{oc['id']}" for oc in out_cols if oc["field_name"] == ri.field), None)
     if key is None:
-        raise bad_request("missing_row_identifier", f"The upload has no column '{ri.field}', the dataset's "
-                          "row identifier")
+        raise bad_request(
+            "missing_row_identifier", f"The upload has no column '{ri.field}', the dataset's row identifier"
+        )
     distinct = conn.execute(f"SELECT count(DISTINCT {quote(key)}) FROM {out}").fetchone()[0]
-    known = conn.execute(f"SELECT count(DISTINCT {quote(key)}) FROM {out} WHERE {quote(key)} IN "
-                         f"(SELECT {quote(ri.phys)} FROM {live})").fetchone()[0]
+    known = conn.execute(
+        f"SELECT count(DISTINCT {quote(key)}) FROM {out} WHERE {quote(key)} IN (SELECT {quote(ri.phys)} FROM {live})"
+    ).fetchone()[0]
     if conn.execute(f"SELECT 1 FROM {out} WHERE {quote(key)} IS NULL LIMIT 1").fetchone():
-        raise bad_request(behaviour.MISSING_KEY_CODE, f"A row of the upload has no value in '{ri.field}', "
-                          "the row identifier")
+        raise bad_request(
+            behaviour.MISSING_KEY_CODE, f"A row of the upload has no value in '{ri.field}', the row identifier"
+        )
     sets = ", ".join(["_updated=excluded._updated"] + [f"{c}=excluded.{c}" for c in live_cols if c != quote(ri.phys)])
     conn.execute(insert + f" ON CONFLICT ({quote(ri.phys)}) DO UPDATE SET {sets}")
     created = distinct - known
@@ -208,8 +256,9 @@ def _delete(conn, ds, os_: dict) -> Counts:
         raise bad_request("missing_row_identifier", f"A delete revision needs a row identifier; {ds.id} has none")
     key = next((f"c{oc['id']}" for oc in os_["output_columns"] if oc["field_name"] == ri.field), None)
     if key is None:
-        raise bad_request("missing_row_identifier", f"The upload has no column '{ri.field}', the dataset's "
-                          "row identifier")
+        raise bad_request(
+            "missing_row_identifier", f"The upload has no column '{ri.field}', the dataset's row identifier"
+        )
     out = quote(os_["_table"])
     total = conn.execute(f"SELECT count(*) FROM {out}").fetchone()[0]
     cur = conn.execute(f"DELETE FROM {quote(ds.table)} WHERE {quote(ri.phys)} IN (SELECT {quote(key)} FROM {out})")

@@ -12,11 +12,11 @@ import io
 
 import orjson
 
-from . import behaviour, dsm_store, uploads
-from .errors import PortalError, bad_request
-from .http import Request, Response, json_response
-from .storage import quote
-from .wire import column_type
+from pipeline.portal import behaviour, dsm_store, uploads
+from pipeline.portal.errors import PortalError, bad_request
+from pipeline.portal.http import Request, Response, json_response
+from pipeline.portal.storage import quote
+from pipeline.portal.wire import column_type
 
 
 def _enveloped(resource, links: dict, status: int = 200) -> Response:
@@ -32,8 +32,11 @@ def _schemas(conn, source: str, input_schema: str):
 
 
 def _output_answer(conn, src: dict, os_: dict, status: int = 200) -> Response:
-    return _enveloped(dsm_store.render_output_schema(os_),
-                      dsm_store.output_schema_links(src["id"], os_["input_schema_id"], os_["id"]), status)
+    return _enveloped(
+        dsm_store.render_output_schema(os_),
+        dsm_store.output_schema_links(src["id"], os_["input_schema_id"], os_["id"]),
+        status,
+    )
 
 
 def show_input_schema(req: Request, source: str, input_schema: str) -> Response:
@@ -95,8 +98,9 @@ def output_rows(req: Request, source: str, input_schema: str, output_schema: str
         rows = []
         if os_.get("_table"):
             phys = ", ".join(quote(f"c{c['id']}") for c in cols)
-            rows = conn.execute(f"SELECT {phys} FROM {quote(os_['_table'])} ORDER BY _sid LIMIT ? OFFSET ?",
-                                (limit, offset)).fetchall()
+            rows = conn.execute(
+                f"SELECT {phys} FROM {quote(os_['_table'])} ORDER BY _sid LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
     types = [column_type(c["transform"]["output_soql_type"]) for c in cols]
     wire = [t.wire(list(v)) for t, v in zip(types, zip(*rows))] if rows else []
     body = [behaviour.preview_head(offset, limit, os_.get("total_rows") or 0)]
@@ -110,8 +114,10 @@ def schema_errors(req: Request, source: str, input_schema: str, output_schema: s
     with req.portal.store.read() as conn:
         _schemas(conn, source, input_schema)
         os_ = dsm_store.need(conn, "output_schema", output_schema)
-        found = conn.execute("SELECT row_index, cells FROM dsm_row_errors WHERE schema=? ORDER BY row_index "
-                             "LIMIT ? OFFSET ?", (os_["id"], limit, offset)).fetchall()
+        found = conn.execute(
+            "SELECT row_index, cells FROM dsm_row_errors WHERE schema=? ORDER BY row_index LIMIT ? OFFSET ?",
+            (os_["id"], limit, offset),
+        ).fetchall()
     if "text/csv" in (req.headers.get("Accept") or ""):
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -120,8 +126,9 @@ def schema_errors(req: Request, source: str, input_schema: str, output_schema: s
         for index, cells in found:
             cells = orjson.loads(cells)
             errors = "; ".join(c["error"]["message"] for c in cells if "error" in c)
-            writer.writerow([index + 1] + [c.get("ok") or (c.get("error") or {}).get("input") or "" for c in cells]
-                            + [errors])
+            writer.writerow(
+                [index + 1] + [c.get("ok") or (c.get("error") or {}).get("input") or "" for c in cells] + [errors]
+            )
         return Response(200, out.getvalue().encode(), "text/csv; charset=utf-8")
     body = [behaviour.preview_head(offset, limit, os_.get("error_count") or 0)]
     body += [{"row": orjson.loads(cells), "row_index": index} for index, cells in found]
@@ -164,5 +171,8 @@ def show_transform(req: Request, source: str, transform_id: str) -> Response:
 
 
 def unsupported(req: Request, **_groups) -> Response:
-    raise PortalError(404, "unsupported", "Import configs and view sources are not supported by the local "
-                      "portal; upload files to a revision instead")
+    raise PortalError(
+        404,
+        "unsupported",
+        "Import configs and view sources are not supported by the local portal; upload files to a revision instead",
+    )

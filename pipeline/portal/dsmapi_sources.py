@@ -7,13 +7,21 @@ proposed output schema, converted.
 
 from __future__ import annotations
 
-from . import behaviour, dsm_store, storage, uploads
-from .dsm_store import now_iso
-from .errors import bad_request
-from .http import Request, Response, json_response, member
+from pipeline.portal import behaviour, dsm_store, storage, uploads
+from pipeline.portal.dsm_store import now_iso
+from pipeline.portal.errors import bad_request
+from pipeline.portal.http import Request, Response, json_response, member
 
-_PARSE_DEFAULTS = {"header_count": 1, "column_header": 1, "encoding": "utf-8", "column_separator": ",",
-                   "quote_char": '"', "parse_source": True, "trim_whitespace": True, "remove_empty_rows": True}
+_PARSE_DEFAULTS = {
+    "header_count": 1,
+    "column_header": 1,
+    "encoding": "utf-8",
+    "column_separator": ",",
+    "quote_char": '"',
+    "parse_source": True,
+    "trim_whitespace": True,
+    "remove_empty_rows": True,
+}
 
 
 def _enveloped(resource, links: dict, status: int = 200) -> Response:
@@ -28,14 +36,30 @@ def _new_source(conn, req: Request, revision: dict | None) -> dict:
     body = req.json_object()
     source_type = member(body, "source_type") or {"type": "upload"}
     if source_type.get("type") != "upload":
-        raise bad_request("unsupported", f"Sources of type '{source_type.get('type')}' are not supported by "
-                          "the local portal; upload the file instead")
+        raise bad_request(
+            "unsupported",
+            f"Sources of type '{source_type.get('type')}' are not supported by "
+            "the local portal; upload the file instead",
+        )
     options = {**_PARSE_DEFAULTS, **member(body, "parse_options")}
-    return dsm_store.new(conn, "source", {
-        "source_type": source_type, "parse_options": options, "content_type": None, "filesize": None,
-        "finished_at": None, "failed_at": None, "failure_details": None, "blob": None,
-        "created_by": {"user_id": req.user}, "_fourfour": revision["fourfour"] if revision else None},
-        dataset=revision["fourfour"] if revision else None, parent=revision["id"] if revision else None)
+    return dsm_store.new(
+        conn,
+        "source",
+        {
+            "source_type": source_type,
+            "parse_options": options,
+            "content_type": None,
+            "filesize": None,
+            "finished_at": None,
+            "failed_at": None,
+            "failure_details": None,
+            "blob": None,
+            "created_by": {"user_id": req.user},
+            "_fourfour": revision["fourfour"] if revision else None,
+        },
+        dataset=revision["fourfour"] if revision else None,
+        parent=revision["id"] if revision else None,
+    )
 
 
 def create_source(req: Request, fourfour: str, seq: str) -> Response:
@@ -55,8 +79,10 @@ def list_sources(req: Request, fourfour: str, seq: str) -> Response:
     req.require_user()
     with req.portal.store.read() as conn:
         rev = dsm_store.revision(conn, fourfour, seq)
-        body = [{"resource": dsm_store.render_source(conn, s), "links": dsm_store.source_links(s["id"])}
-                for s in dsm_store.children(conn, "source", rev["id"])]
+        body = [
+            {"resource": dsm_store.render_source(conn, s), "links": dsm_store.source_links(s["id"])}
+            for s in dsm_store.children(conn, "source", rev["id"])
+        ]
     return json_response(body)
 
 
@@ -99,8 +125,12 @@ def initiate(req: Request, source: str) -> Response:
         src = dsm_store.need(conn, "source", source)
         src["content_type"] = body.get("content_type") or "text/csv"
         dsm_store.save(conn, "source", src)
-    return json_response({"preferred_chunk_size": behaviour.PREFERRED_CHUNK_SIZE,
-                          "preferred_upload_parallelism": behaviour.PREFERRED_UPLOAD_PARALLELISM})
+    return json_response(
+        {
+            "preferred_chunk_size": behaviour.PREFERRED_CHUNK_SIZE,
+            "preferred_upload_parallelism": behaviour.PREFERRED_UPLOAD_PARALLELISM,
+        }
+    )
 
 
 def chunk(req: Request, source: str, seq: str, offset: str) -> Response:
@@ -109,10 +139,13 @@ def chunk(req: Request, source: str, seq: str, offset: str) -> Response:
         src = dsm_store.need(conn, "source", source)
         if src.get("filesize") is not None:
             raise bad_request("already_committed", f"Source {source} is already committed")
-        conn.execute("INSERT OR REPLACE INTO dsm_chunks(source, seq, offset, data) VALUES(?,?,?,?)",
-                     (src["id"], int(seq), int(offset), req.body))
-    return json_response({"resource": {"seq_num": int(seq), "byte_offset": int(offset),
-                                       "end_byte_offset": int(offset) + len(req.body)}})
+        conn.execute(
+            "INSERT OR REPLACE INTO dsm_chunks(source, seq, offset, data) VALUES(?,?,?,?)",
+            (src["id"], int(seq), int(offset), req.body),
+        )
+    return json_response(
+        {"resource": {"seq_num": int(seq), "byte_offset": int(offset), "end_byte_offset": int(offset) + len(req.body)}}
+    )
 
 
 def commit(req: Request, source: str, seq: str, offset: str) -> Response:
@@ -174,9 +207,13 @@ def _process(portal, source_id: int) -> None:
             c["id"] = first + i
         is_body["source_id"] = source_id
         is_ = dsm_store.new(conn, "input_schema", is_body, dataset=fourfour, parent=source_id)
-        os_ = dsm_store.new(conn, "output_schema",
-                            uploads.build_output_schema(conn, src, is_, uploads.default_output_columns(conn, is_, ds)),
-                            dataset=fourfour, parent=is_["id"])
+        os_ = dsm_store.new(
+            conn,
+            "output_schema",
+            uploads.build_output_schema(conn, src, is_, uploads.default_output_columns(conn, is_, ds)),
+            dataset=fourfour,
+            parent=is_["id"],
+        )
     if fourfour:
         uploads.evaluate(store, fourfour, os_["id"])
     with store.write() as conn:

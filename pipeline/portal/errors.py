@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import RouteError
+from pipeline.basics.errors import RouteError
 
 
 class PortalError(RouteError):
@@ -12,8 +12,7 @@ class PortalError(RouteError):
     soda-fountain writes and soda-java reads), so every client finds the name it looks for.
     """
 
-    def __init__(self, status: int, code: str, message: str, data: dict | None = None,
-                 headers: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, data: dict | None = None, headers: dict | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -22,8 +21,7 @@ class PortalError(RouteError):
         self.headers = headers or {}
 
     def body(self) -> dict:
-        return {"code": self.code, "errorCode": self.code, "error": True,
-                "message": self.message, "data": self.data}
+        return {"code": self.code, "errorCode": self.code, "error": True, "message": self.message, "data": self.data}
 
 
 class Maltyped(ValueError):

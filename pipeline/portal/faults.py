@@ -31,13 +31,15 @@ import re
 import threading
 from dataclasses import dataclass
 
-_SPEC = re.compile(r"(?P<kind>\d{3}|delay|drop|drop-after)@(?P<nth>\d+)(?:x(?P<times>\d+|\*))?"
-                   r"(?:=(?P<arg>\d+(?:\.\d+)?))?(?P<path>/\S*)?")
+_SPEC = re.compile(
+    r"(?P<kind>\d{3}|delay|drop|drop-after)@(?P<nth>\d+)(?:x(?P<times>\d+|\*))?"
+    r"(?:=(?P<arg>\d+(?:\.\d+)?))?(?P<path>/\S*)?"
+)
 
 
 @dataclass
 class Rule:
-    kind: str                 # status | delay | drop
+    kind: str  # status | delay | drop
     nth: int = 1
     times: int | None = 1
     status: int = 500
@@ -77,28 +79,26 @@ class Faults:
             self.add_spec(spec)
 
     # ---- programming
-    def _add(self, rule: Rule) -> "Faults":
+    def _add(self, rule: Rule) -> Faults:
         if rule.nth < 1:
             raise FaultError("nth counts from 1 (the next write)")
         with self._lock:
             self.rules.append(rule)
         return self
 
-    def fail(self, nth: int = 1, status: int = 500, times: int | None = 1, path: str | None = None) -> "Faults":
+    def fail(self, nth: int = 1, status: int = 500, times: int | None = 1, path: str | None = None) -> Faults:
         return self._add(Rule("status", nth, times, status=status, path=path))
 
-    def throttle(self, nth: int = 1, retry_after: float = 1, times: int | None = 1,
-                 path: str | None = None) -> "Faults":
+    def throttle(self, nth: int = 1, retry_after: float = 1, times: int | None = 1, path: str | None = None) -> Faults:
         return self._add(Rule("status", nth, times, status=429, retry_after=retry_after, path=path))
 
-    def delay(self, nth: int = 1, seconds: float = 0.5, times: int | None = 1, path: str | None = None) -> "Faults":
+    def delay(self, nth: int = 1, seconds: float = 0.5, times: int | None = 1, path: str | None = None) -> Faults:
         return self._add(Rule("delay", nth, times, seconds=seconds, path=path))
 
-    def drop(self, nth: int = 1, after_commit: bool = False, times: int | None = 1,
-             path: str | None = None) -> "Faults":
+    def drop(self, nth: int = 1, after_commit: bool = False, times: int | None = 1, path: str | None = None) -> Faults:
         return self._add(Rule("drop", nth, times, after_commit=after_commit, path=path))
 
-    def slow_jobs(self, seconds: float) -> "Faults":
+    def slow_jobs(self, seconds: float) -> Faults:
         self.job_delay = float(seconds)
         return self
 
@@ -107,13 +107,15 @@ class Faults:
             self.rules.clear()
             self.job_delay = 0.0
 
-    def add_spec(self, spec: str) -> "Faults":
+    def add_spec(self, spec: str) -> Faults:
         """Add the rules written in `spec` (syntax in the module docstring)."""
         for item in filter(None, (s.strip() for s in re.split(r"[,\s]+", spec))):
             m = _SPEC.fullmatch(item)
             if not m:
-                raise FaultError(f"fault '{item}' is not KIND@N[xT][=ARG][/PATH] (e.g. 500@3, 429@2=1, "
-                                 f"delay@1=0.5, drop@4, drop-after@6)")
+                raise FaultError(
+                    f"fault '{item}' is not KIND@N[xT][=ARG][/PATH] (e.g. 500@3, 429@2=1, "
+                    f"delay@1=0.5, drop@4, drop-after@6)"
+                )
             kind, nth, arg, path = m["kind"], int(m["nth"]), m["arg"], m["path"]
             times = None if m["times"] == "*" else int(m["times"] or 1)
             if kind == "delay":

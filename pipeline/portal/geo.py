@@ -10,12 +10,25 @@ import re
 
 import orjson
 
-GEOJSON_TYPE = {"point": "Point", "multipoint": "MultiPoint", "line": "LineString",
-                "multiline": "MultiLineString", "polygon": "Polygon", "multipolygon": "MultiPolygon"}
-_DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2,
-          "MultiPolygon": 3}
-_WKT_NAMES = {"POINT": "Point", "MULTIPOINT": "MultiPoint", "LINESTRING": "LineString",
-              "MULTILINESTRING": "MultiLineString", "POLYGON": "Polygon", "MULTIPOLYGON": "MultiPolygon"}
+from pipeline.portal.numbers import number_text
+
+GEOJSON_TYPE = {
+    "point": "Point",
+    "multipoint": "MultiPoint",
+    "line": "LineString",
+    "multiline": "MultiLineString",
+    "polygon": "Polygon",
+    "multipolygon": "MultiPolygon",
+}
+_DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2, "MultiPolygon": 3}
+_WKT_NAMES = {
+    "POINT": "Point",
+    "MULTIPOINT": "MultiPoint",
+    "LINESTRING": "LineString",
+    "MULTILINESTRING": "MultiLineString",
+    "POLYGON": "Polygon",
+    "MULTIPOLYGON": "MultiPolygon",
+}
 _WKT = re.compile(r"\s*([A-Za-z]+)\s*(\(.*\))\s*", re.S)
 _TOKEN = re.compile(r"\s*([(),]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 
@@ -114,7 +127,6 @@ def to_wkt(obj: dict) -> str:
 
 
 def _coordinate_text(x) -> str | None:
-    from .wire import number_text
 
     if x is None or type(x) is bool:
         return None

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from . import behaviour
-from .errors import PortalError, bad_request
+from pipeline.portal import behaviour
+from pipeline.portal.errors import PortalError, bad_request
 
 JSON = "application/json; charset=utf-8"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -43,9 +43,10 @@ class Request:
     user: str | None = None
 
     @classmethod
-    def parse(cls, method, target, headers, body, portal) -> "Request":
+    def parse(cls, method, target, headers, body, portal) -> Request:
         path, _, qs = target.partition("?")
         from urllib.parse import unquote
+
         return cls(method, unquote(path), parse_qs(qs, keep_blank_values=True), headers, body, portal)
 
     def param(self, name: str, default=None):
@@ -83,7 +84,7 @@ class Request:
         if not text.strip().isascii() or not text.strip().isdigit():
             raise bad_request("req.param.not-a-number", f"{name} must be a whole number, 0 or more; got '{text[:40]}'")
         digits = text.strip().lstrip("0") or "0"
-        return 2 ** 63 - 1 if len(digits) > 19 else min(int(digits), 2 ** 63 - 1)
+        return 2**63 - 1 if len(digits) > 19 else min(int(digits), 2**63 - 1)
 
     # ---- auth
     def require_user(self) -> str:

@@ -1,27 +1,26 @@
 """LocalPortal: a Socrata-compatible portal on one SQLite file, used in-process or served over HTTP.
 
-    portal = LocalPortal(".route/portal.sqlite", users={"me": "secret"})
-    ff = portal.create_dataset(name="Cases", columns=[{"fieldName": "case_id", "name": "Case ID",
-                                                       "dataTypeName": "text"}], row_identifier="case_id")
-    with portal.serve() as server:          # http://127.0.0.1:<free port>
-        ...                                 # sodapy, socrata-py (tls=True) or route talk to server.url
-    portal.faults.fail(2)                   # program failures: see pipeline.portal.faults
+portal = LocalPortal(".route/portal.sqlite", users={"me": "secret"})
+ff = portal.create_dataset(name="Cases", columns=[{"fieldName": "case_id", "name": "Case ID",
+                                                   "dataTypeName": "text"}], row_identifier="case_id")
+with portal.serve() as server:          # http://127.0.0.1:<free port>
+    ...                                 # sodapy, socrata-py (tls=True) or route talk to server.url
+portal.faults.fail(2)                   # program failures: see pipeline.portal.faults
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import storage
-from .auth import Auth
-from .faults import Faults
-from .http import Router
-from .storage import Store
+from pipeline.portal import storage
+from pipeline.portal.auth import Auth
+from pipeline.portal.faults import Faults
+from pipeline.portal.http import Router
+from pipeline.portal.storage import Store
 
 
 class LocalPortal:
-    def __init__(self, data_path: str | Path, users: dict[str, str] | None = None,
-                 faults: Faults | str | None = None):
+    def __init__(self, data_path: str | Path, users: dict[str, str] | None = None, faults: Faults | str | None = None):
         self.store = Store(data_path)
         self.data_path = Path(data_path)
         self.auth = Auth(users)
@@ -30,11 +29,19 @@ class LocalPortal:
         self._jobs = None
 
     # ---- serving
-    def serve(self, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
-              cert: str | None = None, key: str | None = None, **limits):
+    def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = False,
+        cert: str | None = None,
+        key: str | None = None,
+        **limits,
+    ):
         """Start serving in a background thread; returns a PortalServer (`url`, `stop()`, `with`).
         `limits` are PortalServer's `max_body` (bytes) and `read_timeout` (seconds)."""
-        from .server import PortalServer
+        from pipeline.portal.server import PortalServer
+
         return PortalServer(self, host, port, tls, cert, key, **limits)
 
     def add_user(self, name: str, secret: str) -> None:
@@ -44,7 +51,8 @@ class LocalPortal:
     @property
     def jobs(self):
         if self._jobs is None:
-            from .dsmapi_jobs import Jobs
+            from pipeline.portal.dsmapi_jobs import Jobs
+
             self._jobs = Jobs(self)
         return self._jobs
 
@@ -54,8 +62,15 @@ class LocalPortal:
         self.store.close()
 
     # ---- the catalog, without HTTP
-    def create_dataset(self, name: str, columns: list[dict], row_identifier: str | None = None,
-                       description: str | None = None, private: bool = False, publish: bool = True) -> str:
+    def create_dataset(
+        self,
+        name: str,
+        columns: list[dict],
+        row_identifier: str | None = None,
+        description: str | None = None,
+        private: bool = False,
+        publish: bool = True,
+    ) -> str:
         """Create (and publish) a dataset; returns its 4x4. Columns are /api/views column objects."""
         with self.store.write() as conn:
             ds = storage.create_dataset(conn, name, columns, row_identifier, description or "", private=private)
@@ -65,13 +80,15 @@ class LocalPortal:
 
     def datasets(self) -> list[dict]:
         """Every dataset as its /api/views JSON, plus `rowCount`."""
-        from .views import view_json
+        from pipeline.portal.views import view_json
+
         with self.store.read() as conn:
             return [dict(view_json(d), rowCount=storage.row_count(conn, d)) for d in storage.all_datasets(conn)]
 
     def view(self, fourfour: str) -> dict:
         """One dataset's /api/views JSON, plus `rowCount` (PortalError 404 when there is none)."""
-        from .views import view_json
+        from pipeline.portal.views import view_json
+
         with self.store.read() as conn:
             ds = storage.require(conn, fourfour)
             return dict(view_json(ds), rowCount=storage.row_count(conn, ds))
@@ -79,7 +96,8 @@ class LocalPortal:
     def rows(self, fourfour: str, **soql) -> list[dict]:
         """Rows as a SODA read returns them; keyword arguments are SoQL parameters without `$`
         (`limit=None` reads every row)."""
-        from . import query
+        from pipeline.portal import query
+
         params = {("$" + k if not k.startswith("$") else k): str(v) for k, v in soql.items() if v is not None}
         unlimited = "limit" in soql and soql["limit"] is None
         with self.store.read() as conn:
@@ -90,7 +108,8 @@ class LocalPortal:
 
 
 def _router() -> Router:
-    from . import dsmapi, html, resource, views
+    from pipeline.portal import dsmapi, html, resource, views
+
     router = Router()
     views.routes(router)
     resource.routes(router)

@@ -6,23 +6,33 @@ is read as that type, and each output column is written back with its type's wir
 are left out of row objects, as Socrata does.
 """
 
+# Longer than 400 lines because it translates every SoQL clause into SQL in one pass, and the
+# clauses depend on each other.
+
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
 
-from . import behaviour, rowids
-from .errors import Maltyped, bad_request
-from .soql import Parser, split_query
-from .storage import Dataset, quote
-from .wire import number_text
+from pipeline.portal import behaviour, rowids
+from pipeline.portal.errors import Maltyped, bad_request
+from pipeline.portal.numbers import number_text
+from pipeline.portal.soql import Parser, split_query
+from pipeline.portal.storage import Dataset, quote
 
-_SYSTEM = {":id": ("_sid", "row_id"), ":created_at": ("_created", "fixed_ts"),
-           ":updated_at": ("_updated", "fixed_ts")}
-_SOQL_TYPES = {"text": "text", "number": "number", "double": "double", "bool": "boolean",
-               "float_ts": "floating_timestamp", "fixed_ts": "fixed_timestamp", "row_id": "row_identifier",
-               "json": "text", "null": "text"}
+_SYSTEM = {":id": ("_sid", "row_id"), ":created_at": ("_created", "fixed_ts"), ":updated_at": ("_updated", "fixed_ts")}
+_SOQL_TYPES = {
+    "text": "text",
+    "number": "number",
+    "double": "double",
+    "bool": "boolean",
+    "float_ts": "floating_timestamp",
+    "fixed_ts": "fixed_timestamp",
+    "row_id": "row_identifier",
+    "json": "text",
+    "null": "text",
+}
 _AGGREGATES = {"count", "sum", "avg", "min", "max"}
 
 
@@ -30,9 +40,9 @@ _AGGREGATES = {"count", "sum", "avg", "min", "max"}
 class Expr:
     sql: str
     kind: str
-    col: object = None        # the dataset Column when the expression is a bare column
+    col: object = None  # the dataset Column when the expression is a bare column
     agg: bool = False
-    literal: object = None    # ("text", value) for literals, so comparisons can coerce them
+    literal: object = None  # ("text", value) for literals, so comparisons can coerce them
 
 
 @dataclass
@@ -79,7 +89,7 @@ def _number_out(v):
     if type(v) is float:
         if v.is_integer() and abs(v) < 1e15:
             return str(int(v))
-        if v != v or v in (math.inf, -math.inf):   # arithmetic beyond a double: behaviour.NON_FINITE
+        if v != v or v in (math.inf, -math.inf):  # arithmetic beyond a double: behaviour.NON_FINITE
             return behaviour.NON_FINITE["nan" if v != v else ("inf" if v > 0 else "-inf")]
     return number_text(v)
 
@@ -133,18 +143,21 @@ class Compiler:
             if other.kind == "float_ts" or other.kind == "fixed_ts":
                 ctype = other.col.type if other.col is not None else None
                 if ctype is None:
-                    from .wire import fixed_text
+                    from pipeline.portal.wire import fixed_text
+
                     return Expr(self.param(fixed_text(text.strip())), other.kind)
                 return Expr(self.param(ctype.literal(text)), other.kind)
             if other.kind == "bool":
-                from .wire import TYPES
+                from pipeline.portal.wire import TYPES
+
                 return Expr(str(TYPES["checkbox"].literal(text)), "bool")
             if other.kind == "row_id":
                 sid = rowids.decode(text.strip())
                 return Expr(self.param(sid if sid is not None else -1), "row_id")
         except (Maltyped, ValueError):
-            raise bad_request("query.soql.type-mismatch", f"'{text}' is not a valid {_SOQL_TYPES[other.kind]}",
-                              value=text) from None
+            raise bad_request(
+                "query.soql.type-mismatch", f"'{text}' is not a valid {_SOQL_TYPES[other.kind]}", value=text
+            ) from None
         return lit
 
     def compare(self, op: str, a: Expr, b: Expr) -> Expr:
@@ -231,23 +244,37 @@ class Compiler:
         if name == "coalesce" and compiled:
             return Expr(f"COALESCE({', '.join(c.sql for c in compiled)})", compiled[0].kind, agg=agg)
         if name.startswith("date_trunc_") and len(compiled) == 1:
-            cut = {"date_trunc_ymd": (10, "T00:00:00.000"), "date_trunc_ym": (7, "-01T00:00:00.000"),
-                   "date_trunc_y": (4, "-01-01T00:00:00.000")}.get(name)
+            cut = {
+                "date_trunc_ymd": (10, "T00:00:00.000"),
+                "date_trunc_ym": (7, "-01T00:00:00.000"),
+                "date_trunc_y": (4, "-01-01T00:00:00.000"),
+            }.get(name)
             if cut:
                 return Expr(f"(substr({compiled[0].sql}, 1, {cut[0]}) || '{cut[1]}')", "float_ts", agg=agg)
         if name.startswith("date_extract_") and len(compiled) == 1:
-            part = {"date_extract_y": (1, 4), "date_extract_m": (6, 2), "date_extract_d": (9, 2),
-                    "date_extract_hh": (12, 2), "date_extract_mm": (15, 2), "date_extract_ss": (18, 2)}.get(name)
+            part = {
+                "date_extract_y": (1, 4),
+                "date_extract_m": (6, 2),
+                "date_extract_d": (9, 2),
+                "date_extract_hh": (12, 2),
+                "date_extract_mm": (15, 2),
+                "date_extract_ss": (18, 2),
+            }.get(name)
             if part:
                 return Expr(f"CAST(substr({compiled[0].sql}, {part[0]}, {part[1]}) AS INTEGER)", "number", agg=agg)
         if name == "within_box" and len(compiled) == 5:
             g = compiled[0].sql
             lat1, lon1, lat2, lon2 = (self.num(c) for c in compiled[1:])
             lat, lon = f"json_extract({g}, '$.coordinates[1]')", f"json_extract({g}, '$.coordinates[0]')"
-            return Expr(f"({lat} BETWEEN min({lat1}, {lat2}) AND max({lat1}, {lat2}) AND "
-                        f"{lon} BETWEEN min({lon1}, {lon2}) AND max({lon1}, {lon2}))", "bool", agg=agg)
-        raise bad_request("query.soql.no-such-function", f"No such function '{name}' with {len(args)} argument(s)",
-                          function=name)
+            return Expr(
+                f"({lat} BETWEEN min({lat1}, {lat2}) AND max({lat1}, {lat2}) AND "
+                f"{lon} BETWEEN min({lon1}, {lon2}) AND max({lon1}, {lon2}))",
+                "bool",
+                agg=agg,
+            )
+        raise bad_request(
+            "query.soql.no-such-function", f"No such function '{name}' with {len(args)} argument(s)", function=name
+        )
 
     @staticmethod
     def _one(name, args):
@@ -279,12 +306,18 @@ class Query:
     outputs: list
 
 
-def build(ds: Dataset, params: dict[str, str], *, extra_where: str | None = None,
-          extra_params: dict | None = None, default_limit: int | None = behaviour.DEFAULT_LIMIT) -> Query:
+def build(
+    ds: Dataset,
+    params: dict[str, str],
+    *,
+    extra_where: str | None = None,
+    extra_params: dict | None = None,
+    default_limit: int | None = behaviour.DEFAULT_LIMIT,
+) -> Query:
     """The SQL for a SODA read of `ds` with these query parameters (first value of each)."""
     try:
         return _build(ds, params, extra_where, extra_params, default_limit)
-    except RecursionError:   # soql.py bounds nesting and depth; this is the net under that bound
+    except RecursionError:  # soql.py bounds nesting and depth; this is the net under that bound
         raise bad_request("query.compiler.malformed", "The query is nested too deeply") from None
 
 
@@ -320,7 +353,7 @@ def _build(ds, params, extra_where, extra_params, default_limit) -> Query:
                 name = alias or _auto_name(node, tokens, taken)
                 outputs.append(Output(name, e))
             taken.update(o.name for o in outputs)
-    for o in outputs:   # aliases may be used in $order, $group and $having
+    for o in outputs:  # aliases may be used in $order, $group and $having
         if o.name not in c.fields and o.name not in _SYSTEM:
             c.aliases.setdefault(o.name, o.expr)
 
@@ -372,7 +405,7 @@ def _build(ds, params, extra_where, extra_params, default_limit) -> Query:
 
 
 _WHOLE = re.compile(r"\s*\+?([0-9]+)\s*")
-_INT64 = 2 ** 63 - 1
+_INT64 = 2**63 - 1
 
 
 def _count(text, name, default):

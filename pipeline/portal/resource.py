@@ -14,9 +14,9 @@ from email.utils import formatdate
 
 import orjson
 
-from . import behaviour, query, rows, storage
-from .http import FOURFOUR, JSON, Request, Response, json_response
-from .wire import now_fixed
+from pipeline.portal import behaviour, query, rows, storage
+from pipeline.portal.http import FOURFOUR, JSON, Request, Response, json_response
+from pipeline.portal.wire import now_fixed
 
 
 def _dataset(req: Request, fourfour: str, conn) -> storage.Dataset:
@@ -31,9 +31,11 @@ def read(req: Request, fourfour: str, ext: str | None = None) -> Response:
         ds = _dataset(req, fourfour, conn)
         q = query.build(ds, params)
         names, columns = query.run(conn, q)
-    headers = {"X-SODA2-Fields": orjson.dumps(names).decode(),
-               "X-SODA2-Types": orjson.dumps([o.soql_type for o in q.outputs]).decode(),
-               "Last-Modified": formatdate(ds.rows_updated_at, usegmt=True)}
+    headers = {
+        "X-SODA2-Fields": orjson.dumps(names).decode(),
+        "X-SODA2-Types": orjson.dumps([o.soql_type for o in q.outputs]).decode(),
+        "Last-Modified": formatdate(ds.rows_updated_at, usegmt=True),
+    }
     if ext == "csv":
         return Response(200, _csv(q.outputs, names, columns), "text/csv; charset=utf-8", headers)
     if ext == "geojson":
@@ -53,16 +55,27 @@ def _csv(outputs, names, columns) -> bytes:
 
 def _geojson(outputs, names, columns) -> bytes:
     columns = [o.wire(c) for o, c in zip(outputs, columns)]
-    geo_index = next((i for i, o in enumerate(outputs)
-                      if o.expr.col is not None and o.expr.col.type.soql in
-                      ("point", "multipoint", "line", "multiline", "polygon", "multipolygon")), None)
+    geo_index = next(
+        (
+            i
+            for i, o in enumerate(outputs)
+            if o.expr.col is not None
+            and o.expr.col.type.soql in ("point", "multipoint", "line", "multiline", "polygon", "multipolygon")
+        ),
+        None,
+    )
     features = []
-    for row in (zip(*columns) if columns and columns[0] else []):
+    for row in zip(*columns) if columns and columns[0] else []:
         props = {n: v for i, (n, v) in enumerate(zip(names, row)) if v is not None and i != geo_index}
         geometry = row[geo_index] if geo_index is not None else None
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
-    return orjson.dumps({"type": "FeatureCollection", "features": features, "crs": {
-        "type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}})
+    return orjson.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": features,
+            "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
+        }
+    )
 
 
 def read_row(req: Request, fourfour: str, row_id: str) -> Response:
@@ -88,16 +101,18 @@ def write(req: Request, fourfour: str, ext: str | None = None, replace: bool = F
     with store.write_lock:
         with store.read() as conn:
             ds = _dataset(req, fourfour, conn)
-        prepared = rows.prepare(ds, batch, replace)      # checked whole before anything is written
+        prepared = rows.prepare(ds, batch, replace)  # checked whole before anything is written
         with store.write() as conn:
             ds = storage.require(conn, fourfour)
-            if ds.signature != prepared.signature:       # the columns changed meanwhile: check again
+            if ds.signature != prepared.signature:  # the columns changed meanwhile: check again
                 prepared = rows.prepare(ds, batch, replace)
             if replace:
                 conn.execute(f"DELETE FROM {storage.quote(ds.table)}")
             counts = rows.apply(conn, ds, prepared, now_fixed())
-    return json_response(behaviour.upsert_response(counts, req.param("$$version")),
-                         headers={"X-SODA2-Truth-Version": str(int(time.time() * 1000))})
+    return json_response(
+        behaviour.upsert_response(counts, req.param("$$version")),
+        headers={"X-SODA2-Truth-Version": str(int(time.time() * 1000))},
+    )
 
 
 def upsert(req: Request, fourfour: str, ext: str | None = None) -> Response:

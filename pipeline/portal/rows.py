@@ -15,11 +15,11 @@ from operator import itemgetter
 
 import orjson
 
-from . import behaviour, rowids
-from .errors import Maltyped, bad_request
-from .storage import Dataset, quote, reserve_sids, touch
+from pipeline.portal import behaviour, rowids
+from pipeline.portal.errors import Maltyped, bad_request
+from pipeline.portal.storage import Dataset, quote, reserve_sids, touch
 
-KEY = "\x00key"          # where a [key] delete row puts its key (no real field can be named so)
+KEY = "\x00key"  # where a [key] delete row puts its key (no real field can be named so)
 _SPECIAL = {":id", ":deleted", KEY}
 
 
@@ -44,13 +44,13 @@ class Batch:
 
     n: int
     columns: dict[str, list]
-    keysets: list | None = None     # per-row field sets when rows do not all carry the same fields
+    keysets: list | None = None  # per-row field sets when rows do not all carry the same fields
     text: bool = False
 
 
 @dataclass
 class Run:
-    action: str                     # upsert | insert | update_sid | delete_ri | delete_sid | error
+    action: str  # upsert | insert | update_sid | delete_ri | delete_sid | error
     fields: tuple
     rows: list
 
@@ -67,6 +67,7 @@ class Prepared:
 
 # ---- request bodies -> Batch ------------------------------------------------------------------------
 
+
 def batch_from_json(body: bytes) -> Batch:
     try:
         payload = orjson.loads(body) if body.strip() else []
@@ -81,7 +82,7 @@ def batch_from_json(body: bytes) -> Batch:
     if not payload:
         return Batch(0, {})
     keys = set().union(*payload)
-    if set(map(len, payload)) == {len(keys)}:     # every row carries every field: the fast path
+    if set(map(len, payload)) == {len(keys)}:  # every row carries every field: the fast path
         return Batch(len(payload), {k: list(map(itemgetter(k), payload)) for k in keys})
     keysets = [frozenset(r) for r in payload]
     return Batch(len(payload), {k: [r.get(k) for r in payload] for k in keys}, keysets)
@@ -92,8 +93,9 @@ def _row_object(index: int, row):
         return row
     if behaviour.ARRAY_ROW_IS_DELETE and isinstance(row, list) and len(row) == 1:
         return {KEY: row[0], ":deleted": True}
-    raise bad_request("soda.row.upsert-row-not-an-object",
-                      f"Row {index} of the request body is not a JSON object", index=index)
+    raise bad_request(
+        "soda.row.upsert-row-not-an-object", f"Row {index} of the request body is not a JSON object", index=index
+    )
 
 
 def batch_from_csv(body: bytes) -> Batch:
@@ -110,21 +112,26 @@ def batch_from_csv(body: bytes) -> Batch:
     width = len(header)
     for i, r in enumerate(rows):
         if len(r) != width:
-            raise bad_request("req.body.malformed-csv", f"CSV line {i + 2} has {len(r)} cells; the header has {width}",
-                              line=i + 2)
+            raise bad_request(
+                "req.body.malformed-csv", f"CSV line {i + 2} has {len(r)} cells; the header has {width}", line=i + 2
+            )
     columns = list(zip(*rows)) if rows else [()] * width
     return Batch(len(rows), {h: list(c) for h, c in zip(header, columns)}, None, text=True)
 
 
 # ---- Batch -> Prepared (checks; nothing is written) ---------------------------------------------------
 
+
 def prepare(ds: Dataset, batch: Batch, replace: bool = False) -> Prepared:
     fields = ds.by_field()
     for name in batch.columns:
         if name not in fields and name not in _SPECIAL and name not in behaviour.IGNORED_SYSTEM_FIELDS:
-            raise bad_request("soda.row.column-not-found",
-                              f"One or more rows expected column '{name}' which was not found on the dataset",
-                              column=name, dataset=ds.id)
+            raise bad_request(
+                "soda.row.column-not-found",
+                f"One or more rows expected column '{name}' which was not found on the dataset",
+                column=name,
+                dataset=ds.id,
+            )
     ri = ds.ri
     values: dict[str, list] = {}
     try:
@@ -137,8 +144,9 @@ def prepare(ds: Dataset, batch: Batch, replace: bool = False) -> Prepared:
             values[name] = col.type.key(raw, name) if col is ri else col.type.store(raw, name)
     except Maltyped as exc:
         got = exc.got if isinstance(exc.got, (str, int, float)) else str(exc.got)
-        raise bad_request("soda.column.maltyped", f"Column is maltyped; {exc}", field=exc.field,
-                          expected=exc.expected, got=got) from None
+        raise bad_request(
+            "soda.column.maltyped", f"Column is maltyped; {exc}", field=exc.field, expected=exc.expected, got=got
+        ) from None
     deleted = _deleted(batch)
     sids = None
     if not (replace or ri is not None):
@@ -165,16 +173,19 @@ def _deleted(batch: Batch) -> list | None:
 
 def _keys(ds: Dataset, batch: Batch, keys: list | None) -> list:
     ri = ds.ri
-    if KEY in batch.columns:        # [key] delete rows: the key arrives outside any field
+    if KEY in batch.columns:  # [key] delete rows: the key arrives outside any field
         raw = batch.columns[KEY]
         given = ri.type.key(raw, ri.field)
         base = keys or [None] * batch.n
         keys = [g if r is not None else k for r, g, k in zip(raw, given, base)]
     if keys is None or None in keys:
         index = 0 if keys is None else keys.index(None)
-        raise bad_request(behaviour.MISSING_KEY_CODE,
-                          f"Row {index} has no value in the row identifier column '{ri.field}'",
-                          index=index, column=ri.field)
+        raise bad_request(
+            behaviour.MISSING_KEY_CODE,
+            f"Row {index} has no value in the row identifier column '{ri.field}'",
+            index=index,
+            column=ri.field,
+        )
     return keys
 
 
@@ -219,6 +230,7 @@ def _group(ds, batch, values, indices, action, data_fields) -> list[Run]:
 
 # ---- Prepared -> the table (inside a write transaction) -----------------------------------------------
 
+
 def apply(conn, ds: Dataset, prep: Prepared, now: str, counts: Counts | None = None) -> Counts:
     counts = counts or Counts()
     table = quote(ds.table)
@@ -237,15 +249,22 @@ def apply(conn, ds: Dataset, prep: Prepared, now: str, counts: Counts | None = N
                 phys.append(quote(ri.phys))
             conflict = ""
             if run.action == "upsert":
-                sets = ", ".join(["_updated=excluded._updated"] + [f"{p}=excluded.{p}" for p in phys
-                                                                    if p != quote(ri.phys)])
+                sets = ", ".join(
+                    ["_updated=excluded._updated"] + [f"{p}=excluded.{p}" for p in phys if p != quote(ri.phys)]
+                )
                 conflict = f" ON CONFLICT ({quote(ri.phys)}) DO UPDATE SET {sets}"
             head = f"INSERT INTO {table} (_sid, _created, _updated{''.join(', ' + p for p in phys)}) VALUES "
-            insert_many(conn, head, f"(?, {stamp}, {stamp}{', ?' * len(phys)})", conflict,
-                        [range(first, first + len(rows))] + cols)
+            insert_many(
+                conn,
+                head,
+                f"(?, {stamp}, {stamp}{', ?' * len(phys)})",
+                conflict,
+                [range(first, first + len(rows))] + cols,
+            )
             # rows that were inserted kept the keys reserved for them; updated rows kept their own
-            created = conn.execute(f"SELECT count(*) FROM {table} WHERE _sid >= ? AND _sid < ?",
-                                   (first, first + len(rows))).fetchone()[0]
+            created = conn.execute(
+                f"SELECT count(*) FROM {table} WHERE _sid >= ? AND _sid < ?", (first, first + len(rows))
+            ).fetchone()[0]
             counts.created += created
             if run.action == "upsert":
                 counts.updated += len(rows) - created
@@ -300,10 +319,10 @@ def insert_many(conn, head: str, one: str, tail: str, columns: list[list], per: 
     full = count - count % per
     if full:
         sql = head + ", ".join([one] * per) + tail
-        conn.executemany(sql, (flat[j:j + step] for j in range(0, full * width, step)))
+        conn.executemany(sql, (flat[j : j + step] for j in range(0, full * width, step)))
     if count - full:
-        rest = flat[full * width:]
-        conn.executemany(head + one + tail, (rest[j:j + width] for j in range(0, len(rest), width)))
+        rest = flat[full * width :]
+        conn.executemany(head + one + tail, (rest[j : j + width] for j in range(0, len(rest), width)))
 
 
 def batch_id(prep: Prepared, i: int):
@@ -312,12 +331,15 @@ def batch_id(prep: Prepared, i: int):
 
 
 def _existing(conn, table: str, column: str, keys: list) -> set:
-    rows = conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))",
-                        (orjson.dumps([k for k in keys if k is not None]),)).fetchall()
+    rows = conn.execute(
+        f"SELECT {column} FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))",
+        (orjson.dumps([k for k in keys if k is not None]),),
+    ).fetchall()
     return {r[0] for r in rows}
 
 
 # ---- single rows ----------------------------------------------------------------------------------------
+
 
 def find_sid(conn, ds: Dataset, row_id: str) -> int | None:
     """The key of the row named by a row-identifier value or an internal id."""
@@ -346,4 +368,3 @@ def delete_one(conn, ds: Dataset, row_id: str) -> None:
         raise behaviour.missing_row(ds.id, row_id)
     conn.execute(f"DELETE FROM {quote(ds.table)} WHERE _sid=?", (sid,))
     touch(conn, ds.id)
-

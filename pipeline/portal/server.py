@@ -26,15 +26,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 
-from . import behaviour, bodies
-from .errors import PortalError
-from .http import JSON, WRITE_METHODS, Request, Response, error_response
+from pipeline.portal import behaviour, bodies
+from pipeline.portal.errors import PortalError
+from pipeline.portal.http import JSON, WRITE_METHODS, Request, Response, error_response
 
 log = logging.getLogger("pipeline.portal")
 
-DEFAULT_READ_TIMEOUT = 30.0   # seconds a connection may stay silent (between requests or inside one)
-_LINGER_SECONDS = 2.0         # at most this long discarding an unread body after answering
-_LINGER_READ = 0.5            # ... and at most this long waiting for each piece of it
+DEFAULT_READ_TIMEOUT = 30.0  # seconds a connection may stay silent (between requests or inside one)
+_LINGER_SECONDS = 2.0  # at most this long discarding an unread body after answering
+_LINGER_READ = 0.5  # ... and at most this long waiting for each piece of it
 
 
 class _Dropped(Exception):
@@ -52,10 +52,10 @@ class Handler(BaseHTTPRequestHandler):
     timeout = DEFAULT_READ_TIMEOUT
 
     def setup(self):
-        self.timeout = self.server.read_timeout      # StreamRequestHandler sets it on the socket
+        self.timeout = self.server.read_timeout  # StreamRequestHandler sets it on the socket
         super().setup()
 
-    def log_message(self, fmt, *args):   # the query string may hold an app token: log the path only
+    def log_message(self, fmt, *args):  # the query string may hold an app token: log the path only
         pass
 
     def handle_expect_100(self):
@@ -97,13 +97,19 @@ class Handler(BaseHTTPRequestHandler):
                 length = bodies.framing(self.headers, self.server.max_body)
                 self._body_unread = length != 0
                 if self.command == "OPTIONS":
-                    response = Response(204, b"", "text/plain", {"Access-Control-Allow-Methods":
-                                                                  "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-                                                                  "Access-Control-Allow-Headers": "*"})
+                    response = Response(
+                        204,
+                        b"",
+                        "text/plain",
+                        {
+                            "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+                            "Access-Control-Allow-Headers": "*",
+                        },
+                    )
                 else:
                     request.user = portal.auth.identify(self.headers)
                     if self.command in WRITE_METHODS and request.user is None and not portal.auth.open:
-                        raise behaviour.not_logged_in()     # every write needs a user: refuse unread
+                        raise behaviour.not_logged_in()  # every write needs a user: refuse unread
                     request.body = self._read_body(length)
                     if self.command in WRITE_METHODS:
                         wait, rule = portal.faults.on_write(self.command, request.path)
@@ -117,18 +123,22 @@ class Handler(BaseHTTPRequestHandler):
                             elif rule.status == 429:
                                 raise behaviour.throttled(rule.retry_after or 1)
                             else:
-                                raise PortalError(rule.status, "internal_error" if rule.status >= 500 else "fault",
-                                                  f"Fault injected by the local portal (HTTP {rule.status})")
+                                raise PortalError(
+                                    rule.status,
+                                    "internal_error" if rule.status >= 500 else "fault",
+                                    f"Fault injected by the local portal (HTTP {rule.status})",
+                                )
                     handler, groups = portal.router.find(self.command, request.path)
                     response = handler(request, **groups)
             except PortalError as err:
                 response = error_response(err, dsmapi)
             except (_Dropped, bodies.ClientGone, _Silent):
                 raise
-            except Exception:   # a bug: answer 500 with a body clients can read, keep serving
+            except Exception:  # a bug: answer 500 with a body clients can read, keep serving
                 log.error("local portal: %s %s failed:\n%s", self.command, request.path, traceback.format_exc())
-                response = error_response(PortalError(500, "internal_error", "The local portal failed on this "
-                                                      "request; see its log"), dsmapi)
+                response = error_response(
+                    PortalError(500, "internal_error", "The local portal failed on this request; see its log"), dsmapi
+                )
             if drop_after:
                 raise _Dropped()
             self._send(response, request)
@@ -140,12 +150,17 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        except _Silent:               # silent mid-body: say so if it still listens, and hang up
+        except _Silent:  # silent mid-body: say so if it still listens, and hang up
             self.close_connection = True
-            self._send(error_response(PortalError(408, "req.timeout", "The request body stopped arriving "
-                                                  f"for {self.timeout:g} s"), dsmapi), request, quiet=True)
+            self._send(
+                error_response(
+                    PortalError(408, "req.timeout", f"The request body stopped arriving for {self.timeout:g} s"), dsmapi
+                ),
+                request,
+                quiet=True,
+            )
         except (bodies.ClientGone, OSError):
-            self.close_connection = True     # the client went away mid-body: nothing is written
+            self.close_connection = True  # the client went away mid-body: nothing is written
         log.debug("%s %s %.1f ms", self.command, request.path, (time.perf_counter() - started) * 1000)
 
     def _read_body(self, length: int | None) -> bytes:
@@ -221,7 +236,7 @@ class _Server(ThreadingHTTPServer):
 
     def finish_request(self, request, client_address):
         conn = request
-        request.settimeout(self.read_timeout)      # a client silent in the TLS handshake is let go too
+        request.settimeout(self.read_timeout)  # a client silent in the TLS handshake is let go too
         if self.ssl_context is not None:
             try:
                 conn = self.ssl_context.wrap_socket(request, server_side=True)
@@ -251,7 +266,7 @@ class _Server(ThreadingHTTPServer):
             except OSError:
                 pass
 
-    def handle_error(self, request, client_address):   # a client hanging up is not news
+    def handle_error(self, request, client_address):  # a client hanging up is not news
         log.debug("local portal: connection error from %s", client_address, exc_info=True)
 
 
@@ -262,9 +277,18 @@ class PortalServer:
     `read_timeout` is how many seconds a connection may stay silent before it is closed.
     """
 
-    def __init__(self, portal, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
-                 cert: str | None = None, key: str | None = None, *,
-                 max_body: int = bodies.DEFAULT_MAX_BODY, read_timeout: float = DEFAULT_READ_TIMEOUT):
+    def __init__(
+        self,
+        portal,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = False,
+        cert: str | None = None,
+        key: str | None = None,
+        *,
+        max_body: int = bodies.DEFAULT_MAX_BODY,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+    ):
         if max_body < 1 or read_timeout <= 0:
             raise ValueError("max_body and read_timeout must be positive")
         self.portal = portal
@@ -272,7 +296,8 @@ class PortalServer:
         self._tmp = None
         context = None
         if tls or cert:
-            from .tls import server_context
+            from pipeline.portal.tls import server_context
+
             context, self.cert_path, self._tmp = server_context(host, cert, key)
         self._server = _Server((host, port), portal, context, max_body, read_timeout)
         self.host = host
@@ -281,8 +306,12 @@ class PortalServer:
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{scheme}://{shown}:{self.port}"
         self.domain = f"{shown}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name=f"local-portal-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name=f"local-portal-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -294,7 +323,7 @@ class PortalServer:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> "PortalServer":
+    def __enter__(self) -> PortalServer:
         return self
 
     def __exit__(self, *exc) -> None:

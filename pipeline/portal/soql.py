@@ -14,13 +14,17 @@ MAX_NUMBER_CHARS / MAX_TEXT_CHARS long. `and`/`or` chains are not nesting: a fla
 length becomes a balanced tree, so a 3,000-term `or` is only 12 levels deep and simply works.
 """
 
+# Longer than 400 lines because it is the SoQL grammar, a hand-written parser whose rules read best
+# together.
+
 from __future__ import annotations
 
 import re
 
-from .errors import bad_request
+from pipeline.portal.errors import bad_request
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<str>'(?:[^']|'')*'|"(?:[^"]|"")*")
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
@@ -28,18 +32,45 @@ _TOKEN = re.compile(r"""
   | (?P<sysstar>:\*)
   | (?P<ident>[A-Za-z_:@][A-Za-z0-9_:@]*)
   | (?P<op>>=|<=|!=|<>|==|\|\||[=<>+\-*/%(),])
-""", re.X)
+""",
+    re.X,
+)
 
-MAX_NESTING = 40            # parentheses, calls, IN lists, NOT and signs inside one another
-MAX_DEPTH = 100             # levels of the finished tree (a + b + c ... is one level per term)
+MAX_NESTING = 40  # parentheses, calls, IN lists, NOT and signs inside one another
+MAX_DEPTH = 100  # levels of the finished tree (a + b + c ... is one level per term)
 MAX_NUMBER_CHARS = 100
 MAX_TEXT_CHARS = 100_000
-_INT64 = 2 ** 63 - 1
-_SHOWN = 200                # characters of a clause quoted in an error message
+_INT64 = 2**63 - 1
+_SHOWN = 200  # characters of a clause quoted in an error message
 
-_KEYWORDS = {"and", "or", "not", "is", "null", "in", "like", "between", "as", "asc", "desc",
-             "true", "false", "distinct", "select", "where", "group", "having", "order", "by",
-             "limit", "offset", "search", "first", "last", "nulls"}
+_KEYWORDS = {
+    "and",
+    "or",
+    "not",
+    "is",
+    "null",
+    "in",
+    "like",
+    "between",
+    "as",
+    "asc",
+    "desc",
+    "true",
+    "false",
+    "distinct",
+    "select",
+    "where",
+    "group",
+    "having",
+    "order",
+    "by",
+    "limit",
+    "offset",
+    "search",
+    "first",
+    "last",
+    "nulls",
+}
 
 
 class Token:
@@ -72,8 +103,9 @@ def tokenize(text: str, clause: str) -> list[Token]:
 
 def malformed(clause: str, text: str, why: str):
     shown = text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
-    return bad_request("query.compiler.malformed", f"Could not parse SoQL {clause} '{shown}': {why}",
-                       query=text, clause=clause)
+    return bad_request(
+        "query.compiler.malformed", f"Could not parse SoQL {clause} '{shown}': {why}", query=text, clause=clause
+    )
 
 
 def depth(node) -> int:
@@ -150,14 +182,19 @@ class Parser:
         """One level deeper; refused past MAX_NESTING (the caller undoes it with `self.nesting -= 1`)."""
         self.nesting += 1
         if self.nesting > MAX_NESTING:
-            raise self.error(f"nested more than {MAX_NESTING} levels deep (parentheses, function calls, "
-                             "IN lists, NOT and signs)")
+            raise self.error(
+                f"nested more than {MAX_NESTING} levels deep (parentheses, function calls, IN lists, NOT and signs)"
+            )
 
     def checked(self, node):
         """A finished expression, refused when deeper than MAX_DEPTH."""
         if depth(node) > MAX_DEPTH:
-            raise malformed(self.clause, self.text, f"the expression is more than {MAX_DEPTH} levels deep; "
-                            "write long chains of + - * / || with fewer terms")
+            raise malformed(
+                self.clause,
+                self.text,
+                f"the expression is more than {MAX_DEPTH} levels deep; "
+                "write long chains of + - * / || with fewer terms",
+            )
         return node
 
     # -- clauses
@@ -180,7 +217,7 @@ class Parser:
                     if t.kind not in ("ident", "ident_q"):
                         raise self.error("expected an alias after AS")
                     alias = t.value
-                items.append(("expr", (node, alias, self.tokens[start:self.i])))
+                items.append(("expr", (node, alias, self.tokens[start : self.i])))
             if not self.op(","):
                 break
             self.i += 1
@@ -338,8 +375,20 @@ class Parser:
                 return ("lit", None, "null")
             if self.op("("):
                 return self.call(t.value.lower())
-            if w in _KEYWORDS and w not in ("first", "last", "search", "limit", "offset", "order",
-                                            "group", "having", "select", "where", "by", "nulls"):
+            if w in _KEYWORDS and w not in (
+                "first",
+                "last",
+                "search",
+                "limit",
+                "offset",
+                "order",
+                "group",
+                "having",
+                "select",
+                "where",
+                "by",
+                "nulls",
+            ):
                 self.i -= 1
                 raise self.error("expected a value")
             return ("col", t.value)
@@ -381,8 +430,16 @@ class Parser:
         return ("func", name, args, distinct)
 
 
-_CLAUSES = [("select",), ("where",), ("group", "by"), ("having",), ("order", "by"), ("limit",),
-            ("offset",), ("search",)]
+_CLAUSES = [
+    ("select",),
+    ("where",),
+    ("group", "by"),
+    ("having",),
+    ("order", "by"),
+    ("limit",),
+    ("offset",),
+    ("search",),
+]
 
 
 def split_query(text: str) -> dict[str, str]:

@@ -10,6 +10,9 @@ then one column per dataset column, named `c<n>`); the catalog row names the tab
 revision can swap in a new table in one commit.
 """
 
+# Longer than 400 lines because it is the portal's whole SQLite schema and the only code that writes
+# it.
+
 from __future__ import annotations
 
 import re
@@ -23,9 +26,9 @@ from pathlib import Path
 
 import orjson
 
-from . import behaviour
-from .errors import PortalError, bad_request
-from .wire import ColumnType, column_type
+from pipeline.portal import behaviour
+from pipeline.portal.errors import PortalError, bad_request
+from pipeline.portal.wire import ColumnType, column_type
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -182,12 +185,15 @@ class Store:
 
 # ---- counters and ids -------------------------------------------------------------------------------
 
+
 def next_id(conn, name: str, start: int = 1, count: int = 1) -> int:
     """Reserve `count` ids from a named counter; returns the first."""
     row = conn.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
     first = row[0] if row else start
-    conn.execute("INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
-                 (name, first + count))
+    conn.execute(
+        "INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+        (name, first + count),
+    )
     return first
 
 
@@ -205,21 +211,57 @@ def quote(name: str) -> str:
 
 # ---- loading --------------------------------------------------------------------------------------
 
+
 def _dataset(row, columns) -> Dataset:
-    (id_, name, description, category, tags, private, stage, ri, table, next_sid, owner,
-     created_at, rows_updated_at, view_updated_at, extra) = row
-    return Dataset(id_, name, description, category, orjson.loads(tags), bool(private), stage, ri,
-                   table, next_sid, owner, created_at, rows_updated_at, view_updated_at,
-                   orjson.loads(extra), columns)
+    (
+        id_,
+        name,
+        description,
+        category,
+        tags,
+        private,
+        stage,
+        ri,
+        table,
+        next_sid,
+        owner,
+        created_at,
+        rows_updated_at,
+        view_updated_at,
+        extra,
+    ) = row
+    return Dataset(
+        id_,
+        name,
+        description,
+        category,
+        orjson.loads(tags),
+        bool(private),
+        stage,
+        ri,
+        table,
+        next_sid,
+        owner,
+        created_at,
+        rows_updated_at,
+        view_updated_at,
+        orjson.loads(extra),
+        columns,
+    )
 
 
-_DATASET_COLUMNS = ("id, name, description, category, tags, private, stage, ri, rows_table, next_sid, "
-                    "owner, created_at, rows_updated_at, view_updated_at, extra")
+_DATASET_COLUMNS = (
+    "id, name, description, category, tags, private, stage, ri, rows_table, next_sid, "
+    "owner, created_at, rows_updated_at, view_updated_at, extra"
+)
 
 
 def _columns(conn, fourfour) -> list[Column]:
-    rows = conn.execute("SELECT id, field, name, type, position, phys, description, format FROM columns "
-                        "WHERE dataset=? ORDER BY position, id", (fourfour,)).fetchall()
+    rows = conn.execute(
+        "SELECT id, field, name, type, position, phys, description, format FROM columns "
+        "WHERE dataset=? ORDER BY position, id",
+        (fourfour,),
+    ).fetchall()
     return [Column(r[0], r[1], r[2], r[3], r[4], r[5], r[6], orjson.loads(r[7])) for r in rows]
 
 
@@ -246,6 +288,7 @@ def row_count(conn, ds: Dataset) -> int:
 
 # ---- changing the catalog ---------------------------------------------------------------------------
 
+
 def check_column_spec(spec: dict, taken: set[str]) -> tuple[str, str, str, str]:
     """(field, name, type, description) from an /api/views column object; 400 when it is wrong."""
     if not isinstance(spec, dict):
@@ -253,16 +296,23 @@ def check_column_spec(spec: dict, taken: set[str]) -> tuple[str, str, str, str]:
     name = spec.get("name") or spec.get("fieldName")
     field_ = spec.get("fieldName") or (behaviour.field_name_for(name) if name else None)
     if not field_ or not isinstance(field_, str) or not _FIELD.fullmatch(field_):
-        raise bad_request("invalid_column", f"Column field name {field_!r} is not valid: use letters, "
-                          "digits and _ (starting with a letter or _)", fieldName=field_)
+        raise bad_request(
+            "invalid_column",
+            f"Column field name {field_!r} is not valid: use letters, digits and _ (starting with a letter or _)",
+            fieldName=field_,
+        )
     if field_ in taken:
         raise bad_request("invalid_column", f"Column field name '{field_}' is used twice", fieldName=field_)
     type_name = spec.get("dataTypeName") or spec.get("renderTypeName") or "text"
     ctype = column_type(type_name)
     if ctype is None:
-        from .wire import type_names
-        raise bad_request("invalid_column", f"Column '{field_}' has unknown dataTypeName '{type_name}'; "
-                          f"use one of: {', '.join(type_names())}", fieldName=field_)
+        from pipeline.portal.wire import type_names
+
+        raise bad_request(
+            "invalid_column",
+            f"Column '{field_}' has unknown dataTypeName '{type_name}'; use one of: {', '.join(type_names())}",
+            fieldName=field_,
+        )
     return field_, str(name or field_), ctype.name, str(spec.get("description") or "")
 
 
@@ -283,9 +333,18 @@ def ri_index(conn, table: str, phys: str) -> None:
         raise bad_request("invalid_row_identifier", "The row identifier column has repeated values") from None
 
 
-def create_dataset(conn, name: str, columns: list[dict], row_identifier=None, description: str = "",
-                   private: bool | None = None, category=None, tags=None, owner=None,
-                   extra: dict | None = None) -> Dataset:
+def create_dataset(
+    conn,
+    name: str,
+    columns: list[dict],
+    row_identifier=None,
+    description: str = "",
+    private: bool | None = None,
+    category=None,
+    tags=None,
+    owner=None,
+    extra: dict | None = None,
+) -> Dataset:
     """Create a dataset (unpublished, as the API does); `row_identifier` is a field name or column id."""
     if not name or not isinstance(name, str):
         raise bad_request("invalid_view", "A dataset needs a name")
@@ -301,12 +360,28 @@ def create_dataset(conn, name: str, columns: list[dict], row_identifier=None, de
     table = new_rows_table(conn, [c.phys for c in cols])
     if private is None:
         private = not behaviour.NEW_DATASETS_PUBLIC
-    conn.execute(f"INSERT INTO datasets({_DATASET_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                 (ff, name, description or "", category, orjson.dumps(list(tags or [])).decode(),
-                  int(bool(private)), "unpublished", None, table, 1, owner, now, now, now,
-                  orjson.dumps(extra or {}).decode()))
+    conn.execute(
+        f"INSERT INTO datasets({_DATASET_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            ff,
+            name,
+            description or "",
+            category,
+            orjson.dumps(list(tags or [])).decode(),
+            int(bool(private)),
+            "unpublished",
+            None,
+            table,
+            1,
+            owner,
+            now,
+            now,
+            now,
+            orjson.dumps(extra or {}).decode(),
+        ),
+    )
     for c in cols:
-        _insert_column(conn, ff, c)
+        insert_column(conn, ff, c)
     ds = load(conn, ff)
     if row_identifier not in (None, ""):
         set_row_identifier(conn, ds, row_identifier)
@@ -314,10 +389,22 @@ def create_dataset(conn, name: str, columns: list[dict], row_identifier=None, de
     return ds
 
 
-def _insert_column(conn, fourfour: str, c: Column) -> None:
-    conn.execute("INSERT INTO columns(id, dataset, field, name, type, position, description, format, phys) "
-                 "VALUES(?,?,?,?,?,?,?,?,?)", (c.id, fourfour, c.field, c.name, c.type_name, c.position,
-                                               c.description, orjson.dumps(c.format).decode(), c.phys))
+def insert_column(conn, fourfour: str, c: Column) -> None:
+    conn.execute(
+        "INSERT INTO columns(id, dataset, field, name, type, position, description, format, phys) "
+        "VALUES(?,?,?,?,?,?,?,?,?)",
+        (
+            c.id,
+            fourfour,
+            c.field,
+            c.name,
+            c.type_name,
+            c.position,
+            c.description,
+            orjson.dumps(c.format).decode(),
+            c.phys,
+        ),
+    )
 
 
 def find_column(ds: Dataset, ref) -> Column | None:
@@ -340,13 +427,16 @@ def set_row_identifier(conn, ds: Dataset, ref) -> None:
     # keys are stored in canonical form so that equal keys compare equal
     rows = conn.execute(f"SELECT _sid, {quote(col.phys)} FROM {quote(ds.table)}").fetchall()
     if rows:
-        from .errors import Maltyped
+        from pipeline.portal.errors import Maltyped
+
         try:
             keys = col.type.key([r[1] for r in rows], col.field)
         except Maltyped as exc:
             raise bad_request("invalid_row_identifier", str(exc)) from None
-        conn.executemany(f"UPDATE {quote(ds.table)} SET {quote(col.phys)}=? WHERE _sid=?",
-                         [(k, r[0]) for k, r in zip(keys, rows) if k != r[1]])
+        conn.executemany(
+            f"UPDATE {quote(ds.table)} SET {quote(col.phys)}=? WHERE _sid=?",
+            [(k, r[0]) for k, r in zip(keys, rows) if k != r[1]],
+        )
     ri_index(conn, ds.table, col.phys)
     conn.execute("UPDATE datasets SET ri=? WHERE id=?", (col.id, ds.id))
 
@@ -354,10 +444,11 @@ def set_row_identifier(conn, ds: Dataset, ref) -> None:
 def add_column(conn, ds: Dataset, spec: dict) -> Column:
     field_, name, type_name, description = check_column_spec(spec, {c.field for c in ds.columns})
     cid = next_id(conn, "column", start=1001)
-    col = Column(cid, field_, name, type_name, max([c.position for c in ds.columns], default=0) + 1,
-                 f"c{cid}", description)
+    col = Column(
+        cid, field_, name, type_name, max([c.position for c in ds.columns], default=0) + 1, f"c{cid}", description
+    )
     conn.execute(f"ALTER TABLE {quote(ds.table)} ADD COLUMN {quote(col.phys)}")
-    _insert_column(conn, ds.id, col)
+    insert_column(conn, ds.id, col)
     touch(conn, ds.id, rows=False)
     return col
 
@@ -373,8 +464,9 @@ def drop_column(conn, ds: Dataset, col: Column) -> None:
 
 def delete_dataset(conn, ds: Dataset) -> None:
     conn.execute(f"DROP TABLE IF EXISTS {quote(ds.table)}")
-    for (table,) in conn.execute("SELECT json_extract(body, '$._table') FROM dsm WHERE dataset=? AND "
-                                 "kind='output_schema'", (ds.id,)).fetchall():
+    for (table,) in conn.execute(
+        "SELECT json_extract(body, '$._table') FROM dsm WHERE dataset=? AND kind='output_schema'", (ds.id,)
+    ).fetchall():
         if table:
             conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
     conn.execute("DELETE FROM columns WHERE dataset=?", (ds.id,))

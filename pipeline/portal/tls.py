@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .errors import PortalError
+from pipeline.portal.errors import PortalError
 
 
 def server_context(host: str, cert: str | None, key: str | None):
@@ -30,8 +30,9 @@ def server_context(host: str, cert: str | None, key: str | None):
     except (OSError, ssl.SSLError) as exc:
         if tmp:
             tmp.cleanup()
-        raise PortalError(500, "tls", f"cannot use the TLS certificate {cert}"
-                          f"{' / key ' + key if key else ''}: {exc}") from None
+        raise PortalError(
+            500, "tls", f"cannot use the TLS certificate {cert}{' / key ' + key if key else ''}: {exc}"
+        ) from None
     return context, str(cert), tmp
 
 
@@ -60,27 +61,58 @@ def _with_cryptography(names, cert_path: Path, key_path: Path) -> None:
             alt.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
             alt.append(x509.DNSName(name))
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
-                   .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .sign(key, hashes.SHA256()))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
 
 def _with_openssl(names, cert_path: Path, key_path: Path) -> None:
     if not shutil.which("openssl"):
-        raise PortalError(500, "tls", "serving with TLS needs the `cryptography` package or the `openssl` "
-                          "command; install one, or give --cert and --key")
+        raise PortalError(
+            500,
+            "tls",
+            "serving with TLS needs the `cryptography` package or the `openssl` "
+            "command; install one, or give --cert and --key",
+        )
     alt = ",".join(("IP:" if _is_ip(n) else "DNS:") + n for n in sorted(names))
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "30", "-subj", "/CN=route local portal", "-addext",
-                    f"subjectAltName={alt}", "-keyout", str(key_path), "-out", str(cert_path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=route local portal",
+            "-addext",
+            f"subjectAltName={alt}",
+            "-keyout",
+            str(key_path),
+            "-out",
+            str(cert_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _is_ip(name: str) -> bool:

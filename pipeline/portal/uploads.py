@@ -7,6 +7,9 @@ convert every cell into an output table shaped like a dataset's rows table. Rows
 does not convert are kept aside (schema_errors) and left out of the table.
 """
 
+# Longer than 400 lines because it parses every upload format DSMAPI accepts (CSV, TSV, JSON,
+# GeoJSON) into typed rows in one place.
+
 from __future__ import annotations
 
 import codecs
@@ -17,12 +20,12 @@ from itertools import islice
 
 import orjson
 
-from . import behaviour, dsm_store, storage
-from .dsm_store import now_iso
-from .errors import Maltyped
-from .rows import insert_many
-from .storage import quote
-from .wire import column_type, now_fixed
+from pipeline.portal import behaviour, dsm_store, storage
+from pipeline.portal.dsm_store import now_iso
+from pipeline.portal.errors import Maltyped
+from pipeline.portal.rows import insert_many
+from pipeline.portal.storage import quote
+from pipeline.portal.wire import column_type, now_fixed
 
 BATCH = 20_000
 _EXPR = re.compile(r"\s*(?:(?P<func>\w+)\s*\(\s*)?(?P<ref>`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)\s*(?(func)\))\s*")
@@ -50,7 +53,7 @@ class _Chunks(io.RawIOBase):
                 return 0
             self._buffer, self._at = memoryview(row[0]), 0
         n = min(len(b), len(self._buffer) - self._at)
-        b[:n] = self._buffer[self._at:self._at + n]
+        b[:n] = self._buffer[self._at : self._at + n]
         self._at += n
         return n
 
@@ -58,8 +61,9 @@ class _Chunks(io.RawIOBase):
 def check_chunks(conn, source_id: int, total: int) -> None:
     """The chunks must cover bytes 0..total exactly, with no gap or overlap."""
     end = 0
-    for offset, size in conn.execute("SELECT offset, length(data) FROM dsm_chunks WHERE source=? ORDER BY offset",
-                                     (source_id,)):
+    for offset, size in conn.execute(
+        "SELECT offset, length(data) FROM dsm_chunks WHERE source=? ORDER BY offset", (source_id,)
+    ):
         if offset != end:
             raise UploadError(f"the upload has a gap or overlap at byte {end} (next chunk starts at {offset})")
         end = offset + size
@@ -70,11 +74,17 @@ def check_chunks(conn, source_id: int, total: int) -> None:
 def _options(source: dict) -> dict:
     opts = dict(source.get("parse_options") or {})
     tsv = "tab-separated" in (source.get("content_type") or "") or (source.get("source_type") or {}).get(
-        "filename", "").lower().endswith(".tsv")
-    return {"header_count": int(opts.get("header_count") or 1), "column_header": int(opts.get("column_header") or 1),
-            "separator": opts.get("column_separator") or ("\t" if tsv else ","),
-            "quote": opts.get("quote_char") or '"', "encoding": opts.get("encoding") or "utf-8",
-            "trim": opts.get("trim_whitespace", True), "skip_empty": opts.get("remove_empty_rows", True)}
+        "filename", ""
+    ).lower().endswith(".tsv")
+    return {
+        "header_count": int(opts.get("header_count") or 1),
+        "column_header": int(opts.get("column_header") or 1),
+        "separator": opts.get("column_separator") or ("\t" if tsv else ","),
+        "quote": opts.get("quote_char") or '"',
+        "encoding": opts.get("encoding") or "utf-8",
+        "trim": opts.get("trim_whitespace", True),
+        "skip_empty": opts.get("remove_empty_rows", True),
+    }
 
 
 def read_rows(conn, source: dict):
@@ -94,7 +104,7 @@ def read_rows(conn, source: dict):
     reader = csv.reader(text, delimiter=opts["separator"], quotechar=opts["quote"])
     trim, skip_empty = opts["trim"], opts["skip_empty"]
 
-    def empty(row) -> bool:     # a blank line, or one of spaces only (a single cell)
+    def empty(row) -> bool:  # a blank line, or one of spaces only (a single cell)
         return not any(row) or (len(row) == 1 and not row[0].strip())
 
     try:
@@ -147,8 +157,11 @@ def input_schema(conn, source: dict, dataset: storage.Dataset | None) -> dict:
     """Read the upload once: its columns, row count and a type guess for unknown columns."""
     header, batches = read_rows(conn, source)
     known = dataset.by_field() if dataset else {}
-    guesses = {i: behaviour.TypeGuess() for i, h in enumerate(header)
-               if behaviour.field_name_for(h) not in known and h not in known}
+    guesses = {
+        i: behaviour.TypeGuess()
+        for i, h in enumerate(header)
+        if behaviour.field_name_for(h) not in known and h not in known
+    }
     total = 0
     for batch in batches:
         total += len(batch)
@@ -160,8 +173,17 @@ def input_schema(conn, source: dict, dataset: storage.Dataset | None) -> dict:
     for i, h in enumerate(header):
         col = known.get(h) or known.get(behaviour.field_name_for(h))
         guessed = col.type_name if col else guesses[i].result()
-        columns.append({"id": None, "field_name": h, "display_name": h, "position": i, "soql_type": "text",
-                        "guessed_soql_type": guessed, "guessed_subtypes": []})
+        columns.append(
+            {
+                "id": None,
+                "field_name": h,
+                "display_name": h,
+                "position": i,
+                "soql_type": "text",
+                "guessed_soql_type": guessed,
+                "guessed_subtypes": [],
+            }
+        )
     return {"total_rows": total, "num_row_errors": 0, "name": None, "input_columns": columns}
 
 
@@ -173,11 +195,16 @@ def default_output_columns(conn, is_: dict, dataset: storage.Dataset | None) -> 
     for ic in is_["input_columns"]:
         col = known.get(ic["field_name"]) or known.get(behaviour.field_name_for(ic["field_name"]))
         field = col.field if col else behaviour.field_name_for(ic["field_name"])
-        out.append({"field_name": field, "display_name": col.name if col else ic["display_name"],
-                    "description": col.description if col else "", "position": ic["position"] + 1,
-                    "is_primary_key": field == ri,
-                    "transform": {"transform_expr": behaviour.transform_for(ic["guessed_soql_type"],
-                                                                            ic["field_name"])}})
+        out.append(
+            {
+                "field_name": field,
+                "display_name": col.name if col else ic["display_name"],
+                "description": col.description if col else "",
+                "position": ic["position"] + 1,
+                "is_primary_key": field == ri,
+                "transform": {"transform_expr": behaviour.transform_for(ic["guessed_soql_type"], ic["field_name"])},
+            }
+        )
     return out
 
 
@@ -207,25 +234,47 @@ def build_output_schema(conn, source: dict, is_: dict, requested: list[dict], so
         cid = storage.next_id(conn, "column", start=1001)
         failure = None
         if parsed is None:
-            failure = (f"the local portal cannot evaluate the transform '{expr}' (it knows `column` and "
-                       "to_<type>(`column`))")
+            failure = (
+                f"the local portal cannot evaluate the transform '{expr}' (it knows `column` and to_<type>(`column`))"
+            )
         elif parsed[1] not in inputs:
             failure = f"the transform '{expr}' names input column '{parsed[1]}', which the upload does not have"
         type_name = parsed[0] if parsed else "text"
-        columns.append({
-            "id": cid,
-            "field_name": rc.get("field_name") or behaviour.field_name_for(rc.get("display_name") or "column"),
-            "display_name": rc.get("display_name") or rc.get("field_name"), "description": rc.get("description") or "",
-            "position": position, "is_primary_key": bool(rc.get("is_primary_key")), "format": rc.get("format") or {},
-            "flags": [], "initial_output_column_id": rc.get("initial_output_column_id") or rc.get("id"),
-            "transform": {"id": tid, "transform_expr": expr, "output_soql_type": type_name,
-                          "transform_input_columns": [{"input_column_id": inputs[parsed[1]]["id"]}]
-                          if parsed and parsed[1] in inputs else [],
-                          "completed_at": None, "failed_at": None, "error_count": 0,
-                          "failure_details": {"message": failure} if failure else None}})
-    return {"input_schema_id": is_["id"], "total_rows": is_["total_rows"], "error_count": 0,
-            "completed_at": None, "finished_at": None, "output_columns": columns, "sort_bys": sort_bys or [],
-            "_source": source["id"]}
+        columns.append(
+            {
+                "id": cid,
+                "field_name": rc.get("field_name") or behaviour.field_name_for(rc.get("display_name") or "column"),
+                "display_name": rc.get("display_name") or rc.get("field_name"),
+                "description": rc.get("description") or "",
+                "position": position,
+                "is_primary_key": bool(rc.get("is_primary_key")),
+                "format": rc.get("format") or {},
+                "flags": [],
+                "initial_output_column_id": rc.get("initial_output_column_id") or rc.get("id"),
+                "transform": {
+                    "id": tid,
+                    "transform_expr": expr,
+                    "output_soql_type": type_name,
+                    "transform_input_columns": [{"input_column_id": inputs[parsed[1]]["id"]}]
+                    if parsed and parsed[1] in inputs
+                    else [],
+                    "completed_at": None,
+                    "failed_at": None,
+                    "error_count": 0,
+                    "failure_details": {"message": failure} if failure else None,
+                },
+            }
+        )
+    return {
+        "input_schema_id": is_["id"],
+        "total_rows": is_["total_rows"],
+        "error_count": 0,
+        "completed_at": None,
+        "finished_at": None,
+        "output_columns": columns,
+        "sort_bys": sort_bys or [],
+        "_source": source["id"],
+    }
 
 
 def evaluate(store, fourfour: str, os_id: int) -> None:
@@ -254,12 +303,14 @@ def evaluate(store, fourfour: str, os_id: int) -> None:
         table = storage.new_rows_table(conn, phys)
         os_["_table"] = table
         donor = _donor(conn, os_, plan)
-        if donor is not None:            # the same conversions were done already: copy them
+        if donor is not None:  # the same conversions were done already: copy them
             old_table, old_phys, total = donor
             new_cols = "".join(", " + quote(p) for p in phys)
             old_cols = "".join(", " + quote(p) for p in old_phys)
-            conn.execute(f"INSERT INTO {quote(table)} (_sid, _created, _updated{new_cols}) "
-                         f"SELECT _sid, _created, _updated{old_cols} FROM {quote(old_table)} ORDER BY _sid")
+            conn.execute(
+                f"INSERT INTO {quote(table)} (_sid, _created, _updated{new_cols}) "
+                f"SELECT _sid, _created, _updated{old_cols} FROM {quote(old_table)} ORDER BY _sid"
+            )
             _finish(conn, os_, [0] * len(columns), 0, total)
             return
         first_sid = storage.reserve_sids(conn, fourfour, max(1, is_["total_rows"]))
@@ -286,12 +337,17 @@ def evaluate(store, fourfour: str, os_id: int) -> None:
             sids = [first_sid + row_base + r for r in good]
             with store.write() as conn:
                 if sids:
-                    insert_many(conn, head, one, "", [sids] + [[col[r] for r in good] if bad else col
-                                                              for col in converted])
+                    insert_many(
+                        conn, head, one, "", [sids] + [[col[r] for r in good] if bad else col for col in converted]
+                    )
                 if bad:
-                    conn.executemany("INSERT OR REPLACE INTO dsm_row_errors(schema, row_index, cells) VALUES(?,?,?)",
-                                     [(os_id, row_base + r, orjson.dumps(_error_cells(batch[r], plan, problems)))
-                                      for r, problems in bad.items()])
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO dsm_row_errors(schema, row_index, cells) VALUES(?,?,?)",
+                        [
+                            (os_id, row_base + r, orjson.dumps(_error_cells(batch[r], plan, problems)))
+                            for r, problems in bad.items()
+                        ],
+                    )
             error_rows += len(bad)
             row_base += len(batch)
     with store.write() as conn:
@@ -353,5 +409,7 @@ def _convert(ctype, raw: list, column: dict, trim: bool = True):
 
 
 def _error_cells(row: list, plan, problems: dict) -> list:
-    return [{"error": {"message": problems[k], "input": row[i]}} if k in problems else {"ok": row[i] or None}
-            for k, (_c, _t, i) in enumerate(plan)]
+    return [
+        {"error": {"message": problems[k], "input": row[i]}} if k in problems else {"ok": row[i] or None}
+        for k, (_c, _t, i) in enumerate(plan)
+    ]

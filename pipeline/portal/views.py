@@ -9,35 +9,68 @@ from __future__ import annotations
 
 import zlib
 
-from . import behaviour, storage
-from .errors import PortalError, bad_request
-from .http import FOURFOUR, Request, Response, json_response
+from pipeline.portal import behaviour, storage
+from pipeline.portal.errors import PortalError, bad_request
+from pipeline.portal.http import FOURFOUR, Request, Response, json_response
 
 OWNER = {"id": "loca-lusr", "displayName": "Local portal", "screenName": "local"}
 _EXTRA_KEYS = ("attribution", "attributionLink", "license", "licenseId", "privateMetadata", "resourceName")
 
 
 def column_json(c: storage.Column) -> dict:
-    return {"id": c.id, "name": c.name, "dataTypeName": c.type_name, "description": c.description,
-            "fieldName": c.field, "position": c.position, "renderTypeName": c.type_name,
-            "tableColumnId": c.id, "format": c.format}
+    return {
+        "id": c.id,
+        "name": c.name,
+        "dataTypeName": c.type_name,
+        "description": c.description,
+        "fieldName": c.field,
+        "position": c.position,
+        "renderTypeName": c.type_name,
+        "tableColumnId": c.id,
+        "format": c.format,
+    }
 
 
 def view_json(ds: storage.Dataset) -> dict:
     metadata = dict(ds.extra.get("metadata") or {})
     out = {
-        "id": ds.id, "name": ds.name, "assetType": "dataset", "description": ds.description,
-        "category": ds.category, "tags": ds.tags, "viewType": "tabular", "displayType": "table",
-        "newBackend": True, "publicationStage": ds.stage, "publicationAppendEnabled": False,
-        "createdAt": ds.created_at, "publicationDate": ds.created_at, "rowsUpdatedAt": ds.rows_updated_at,
-        "viewLastModified": ds.view_updated_at, "rowsUpdatedBy": OWNER["id"],
+        "id": ds.id,
+        "name": ds.name,
+        "assetType": "dataset",
+        "description": ds.description,
+        "category": ds.category,
+        "tags": ds.tags,
+        "viewType": "tabular",
+        "displayType": "table",
+        "newBackend": True,
+        "publicationStage": ds.stage,
+        "publicationAppendEnabled": False,
+        "createdAt": ds.created_at,
+        "publicationDate": ds.created_at,
+        "rowsUpdatedAt": ds.rows_updated_at,
+        "viewLastModified": ds.view_updated_at,
+        "rowsUpdatedBy": OWNER["id"],
         "tableId": zlib.crc32(ds.id.encode()) % 10**7,
-        "provenance": "official", "hideFromCatalog": False, "downloadCount": 0, "viewCount": 0,
+        "provenance": "official",
+        "hideFromCatalog": False,
+        "downloadCount": 0,
+        "viewCount": 0,
         "flags": ["default", "restorable", "restorePossibleForType"],
         "grants": [] if ds.private else [{"inherited": False, "type": "viewer", "flags": ["public"]}],
-        "owner": OWNER, "tableAuthor": OWNER,
-        "rights": ["read", "write", "add", "delete", "grant", "add_column", "remove_column",
-                   "update_column", "update_view", "delete_view"],
+        "owner": OWNER,
+        "tableAuthor": OWNER,
+        "rights": [
+            "read",
+            "write",
+            "add",
+            "delete",
+            "grant",
+            "add_column",
+            "remove_column",
+            "update_column",
+            "update_view",
+            "delete_view",
+        ],
         "columns": [column_json(c) for c in ds.columns],
         "metadata": metadata,
     }
@@ -74,10 +107,21 @@ def catalog(req: Request) -> Response:
         datasets = [d for d in storage.all_datasets(conn) if not d.private]
     offset = req.whole("offset", 0)
     limit = req.whole("limit", 0) or len(datasets)
-    results = [{"resource": {"id": d.id, "name": d.name, "description": d.description, "type": "dataset",
-                             "updatedAt": d.rows_updated_at, "columns_field_name": [c.field for c in d.columns]},
-                "metadata": {"domain": req.headers.get("Host", "")}, "permalink": f"/d/{d.id}"}
-               for d in datasets[offset:offset + limit]]
+    results = [
+        {
+            "resource": {
+                "id": d.id,
+                "name": d.name,
+                "description": d.description,
+                "type": "dataset",
+                "updatedAt": d.rows_updated_at,
+                "columns_field_name": [c.field for c in d.columns],
+            },
+            "metadata": {"domain": req.headers.get("Host", "")},
+            "permalink": f"/d/{d.id}",
+        }
+        for d in datasets[offset : offset + limit]
+    ]
     return json_response({"results": results, "resultSetSize": len(datasets)})
 
 
@@ -91,10 +135,18 @@ def create_view(req: Request) -> Response:
         extra["metadata"] = metadata
     private = body.get("private")
     with req.portal.store.write() as conn:
-        ds = storage.create_dataset(conn, body.get("name"), body.get("columns") or [], ri,
-                                    body.get("description") or "", private=private,
-                                    category=body.get("category"), tags=body.get("tags"), owner=user,
-                                    extra=extra)
+        ds = storage.create_dataset(
+            conn,
+            body.get("name"),
+            body.get("columns") or [],
+            ri,
+            body.get("description") or "",
+            private=private,
+            category=body.get("category"),
+            tags=body.get("tags"),
+            owner=user,
+            extra=extra,
+        )
     return json_response(view_json(ds))
 
 
@@ -113,12 +165,12 @@ def update_view(req: Request, fourfour: str) -> Response:
     body = req.json_object()
     with req.portal.store.write() as conn:
         ds = storage.require(conn, fourfour)
-        _apply_changes(conn, ds, body)
+        apply_changes(conn, ds, body)
         ds = storage.load(conn, fourfour)
     return json_response(view_json(ds))
 
 
-def _apply_changes(conn, ds: storage.Dataset, body: dict) -> None:
+def apply_changes(conn, ds: storage.Dataset, body: dict) -> None:
     """Metadata changes from a partial view: each key given replaces the old value."""
     import orjson
 
@@ -202,13 +254,18 @@ def update_column(req: Request, fourfour: str, column: str) -> Response:
         ds = storage.require(conn, fourfour)
         col = _column(ds, column)
         if "dataTypeName" in body and body["dataTypeName"] != col.type_name and not behaviour.ALLOW_COLUMN_TYPE_CHANGE:
-            raise bad_request("invalid_column", f"Changing the type of column '{col.field}' is not supported "
-                              "here; replace the dataset through a revision with the new type")
+            raise bad_request(
+                "invalid_column",
+                f"Changing the type of column '{col.field}' is not supported "
+                "here; replace the dataset through a revision with the new type",
+            )
         field_ = body.get("fieldName", col.field)
         if field_ != col.field:
             storage.check_column_spec({"fieldName": field_}, {c.field for c in ds.columns})
-        conn.execute("UPDATE columns SET field=?, name=?, description=? WHERE id=?",
-                     (field_, body.get("name", col.name), body.get("description", col.description), col.id))
+        conn.execute(
+            "UPDATE columns SET field=?, name=?, description=? WHERE id=?",
+            (field_, body.get("name", col.name), body.get("description", col.description), col.id),
+        )
         storage.touch(conn, fourfour, rows=False)
         col = _column(storage.load(conn, fourfour), str(col.id))
     return json_response(column_json(col))

@@ -13,120 +13,12 @@ decimal strings when read; checkboxes are 0/1. The JSON-valued types are in wire
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 
-from . import geo
-from .errors import Maltyped
-
-NoneType = type(None)
-_STR = {str, NoneType}
-INT64 = (-(2**63), 2**63 - 1)
-
-
-def memo(values: list, fn) -> list:
-    """fn applied to each value; computed once per distinct value when values repeat a lot."""
-    distinct = set(values)
-    if len(distinct) * 2 > len(values):
-        return [fn(v) for v in values]
-    table = {v: fn(v) for v in distinct}
-    return list(map(table.__getitem__, values))
-
-
-def _all_match(values: list, pattern: str) -> bool:
-    """Whether every non-null string matches `pattern` in full (checked in Arrow, for big columns)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    ok = pc.match_substring_regex(pa.array(values, pa.string()), f"^(?:{pattern})$")
-    return not pc.sum(pc.invert(ok)).as_py()
-
-
-def _first_bad(values, ok_types):
-    return next(v for v in values if type(v) not in ok_types)
-
-
-# ---- numbers ------------------------------------------------------------------------------------
-
-_INTEGER = re.compile(r"-?[0-9]+")
-_PLAIN = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
-_ANY_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def plain_decimal(d: Decimal) -> str:
-    """Socrata's number text: plain notation (scale kept) unless the exponent is beyond 20."""
-    if d.is_zero():
-        d = d.copy_abs()
-    exponent = d.as_tuple().exponent
-    if abs(exponent) > 20:
-        return str(d)
-    return format(d, "f")
-
-
-def number_text(value, field: str = "", expected: str = "number") -> str:
-    """Canonical decimal text of an int, float or numeric string."""
-    t = type(value)
-    if t is str:
-        if _PLAIN.fullmatch(value):
-            return value
-        if _ANY_NUMBER.fullmatch(value):
-            return plain_decimal(Decimal(value))
-    elif t is int:
-        return str(value)
-    elif t is float:
-        text = repr(value)
-        if "e" in text:
-            return plain_decimal(Decimal(text))
-        if text in ("inf", "-inf", "nan"):
-            raise Maltyped(field, expected, value)
-        return text
-    raise Maltyped(field, expected, value)
-
-
-class ColumnType:
-    """One dataTypeName. Subclasses override the converters that differ from text."""
-
-    kind = "text"          # how SoQL treats it: text, number, double, bool, float_ts, fixed_ts, json
-    soql = "text"
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def store(self, values: list, field: str) -> list:
-        """JSON values from a request -> values to store. Raises Maltyped."""
-        if set(map(type, values)) <= _STR:
-            return values
-        out = []
-        for v in values:
-            t = type(v)
-            if t is str or v is None:
-                out.append(v)
-            elif t is int or t is float:
-                out.append(number_text(v, field, self.name))
-            else:
-                raise Maltyped(field, self.soql, v)
-        return out
-
-    def key(self, values: list, field: str) -> list:
-        """Values of a row-identifier column: canonical, so equal keys are equal in SQLite."""
-        return self.store(values, field)
-
-    def wire(self, values: list) -> list:
-        """Stored values -> JSON values for a read."""
-        return values
-
-    def from_text(self, values: list, field: str) -> list:
-        """CSV cells -> JSON values (then `store`). An empty cell is null (behaviour.CSV_EMPTY_IS_NULL)."""
-        from .behaviour import CSV_EMPTY_IS_NULL
-        return [v or None for v in values] if CSV_EMPTY_IS_NULL else values
-
-    def cell(self, values: list) -> list:
-        """Stored values -> CSV cells."""
-        return ["" if v is None else str(v) for v in self.wire(values)]
-
-    def literal(self, text: str):
-        """A SoQL text literal compared with this column -> the stored form to compare with."""
-        return text
+from pipeline.portal import geo
+from pipeline.portal.coltype import INT64, STR, ColumnType, NoneType, all_match, first_bad, memo
+from pipeline.portal.errors import Maltyped
+from pipeline.portal.numbers import ANY_NUMBER, INTEGER, PLAIN, number_text
 
 
 class Number(ColumnType):
@@ -138,15 +30,15 @@ class Number(ColumnType):
         if types <= {int, float, NoneType}:
             if int in types:
                 ints = [v for v in values if type(v) is int]
-                if min(ints) < INT64[0] or max(ints) > INT64[1]:   # beyond SQLite integers: keep as text
+                if min(ints) < INT64[0] or max(ints) > INT64[1]:  # beyond SQLite integers: keep as text
                     return [str(v) if type(v) is int else v for v in values]
             return values
-        if types <= _STR:
-            if len(values) >= 1000 and _all_match(values, _PLAIN.pattern):
-                return values            # already Socrata's plain decimal text
+        if types <= STR:
+            if len(values) >= 1000 and all_match(values, PLAIN.pattern):
+                return values  # already Socrata's plain decimal text
             return memo(values, lambda v: None if v is None else number_text(v, field, self.soql))
         if bool in types or not types <= {int, float, str, NoneType}:
-            raise Maltyped(field, self.soql, _first_bad(values, {int, float, str, NoneType}))
+            raise Maltyped(field, self.soql, first_bad(values, {int, float, str, NoneType}))
         return [v if type(v) is not str else number_text(v, field, self.soql) for v in values]
 
     def key(self, values, field):
@@ -158,16 +50,17 @@ class Number(ColumnType):
             if INT64[0] <= min(ints) and max(ints) <= INT64[1]:
                 return values
         if bool in types or not types <= {int, float, str, NoneType}:
-            raise Maltyped(field, self.soql, _first_bad(values, {int, float, str, NoneType}))
-        if types <= _STR and len(values) >= 1000 and _all_match(values, r"-?[0-9]{1,18}"):
+            raise Maltyped(field, self.soql, first_bad(values, {int, float, str, NoneType}))
+        if types <= STR and len(values) >= 1000 and all_match(values, r"-?[0-9]{1,18}"):
             import pyarrow as pa
+
             return pa.array(values, pa.string()).cast(pa.int64()).to_pylist()
 
         def one(v):
             if v is None:
                 return None
             text = number_text(v, field, self.soql)
-            if _INTEGER.fullmatch(text) and len(text) < 19:
+            if INTEGER.fullmatch(text) and len(text) < 19:
                 return int(text)
             return text
 
@@ -177,7 +70,7 @@ class Number(ColumnType):
 
     def wire(self, values):
         types = set(map(type, values))
-        if types <= _STR:
+        if types <= STR:
             return values
         return [v if v is None or type(v) is str else number_text(v) for v in values]
 
@@ -206,7 +99,7 @@ class Double(ColumnType):
         if t is str:
             if v in self._SPECIAL:
                 return self._SPECIAL[v]
-            if _ANY_NUMBER.fullmatch(v):
+            if ANY_NUMBER.fullmatch(v):
                 return float(v)
         raise Maltyped(field, self.soql, v)
 
@@ -229,19 +122,32 @@ class Double(ColumnType):
         return [v.strip() or None if v else None for v in values]
 
     def literal(self, text):
-        return self._one(text.strip(), "", )
+        return self._one(
+            text.strip(),
+            "",
+        )
 
 
 class Checkbox(ColumnType):
     kind = "bool"
     soql = "boolean"
-    _TEXT = {"true": True, "t": True, "1": True, "yes": True, "y": True,
-             "false": False, "f": False, "0": False, "no": False, "n": False}
+    _TEXT = {
+        "true": True,
+        "t": True,
+        "1": True,
+        "yes": True,
+        "y": True,
+        "false": False,
+        "f": False,
+        "0": False,
+        "no": False,
+        "n": False,
+    }
 
     def store(self, values, field):
         if set(map(type, values)) <= {bool, NoneType}:
             return [v if v is None else int(v) for v in values]
-        raise Maltyped(field, "checkbox", _first_bad(values, {bool, NoneType}))
+        raise Maltyped(field, "checkbox", first_bad(values, {bool, NoneType}))
 
     def wire(self, values):
         return [v if v is None else v == 1 for v in values]
@@ -254,6 +160,7 @@ class Checkbox(ColumnType):
                 return self._TEXT[v.strip().lower()]
             except KeyError:
                 raise Maltyped(field, "checkbox", v) from None
+
         return memo(values, one)
 
     def cell(self, values):
@@ -268,25 +175,27 @@ class Checkbox(ColumnType):
 
 # ---- timestamps ---------------------------------------------------------------------------------
 
-_DATE_TIME = (r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d)(?::(\d\d)(?::(\d\d)(?:[.,](\d{1,9}))?)?)?)?")
+_DATE_TIME = r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d)(?::(\d\d)(?::(\d\d)(?:[.,](\d{1,9}))?)?)?)?"
 _FLOATING = re.compile(_DATE_TIME)
 _FIXED = re.compile(_DATE_TIME + r"(Z|[+-]\d\d(?::?\d\d)?)?")
-_US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d\d)(?::(\d\d))?\s*([AaPp][Mm])?)?")
 
 
 def _moment(m, field, expected, value) -> datetime:
     y, mo, d, h, mi, s, frac = m.groups()[:7]
     try:
-        return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0),
-                        int((frac or "").ljust(6, "0")[:6]))
+        return datetime(
+            int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), int((frac or "").ljust(6, "0")[:6])
+        )
     except ValueError:
         raise Maltyped(field, expected, value) from None
 
 
-_FLOATING_FAST = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-                            r"(?:T(?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?)?)?")
+_FLOATING_FAST = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:T(?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?)?)?"
+)
 _SUFFIX = {10: "T00:00:00.000", 13: ":00:00.000", 16: ":00.000", 19: ".000", 20: "000", 21: "00", 22: "0", 23: ""}
-_SUFFIX_TABLE = None   # the same, as an Arrow array indexed by length (made on first use)
+_SUFFIX_TABLE = None  # the same, as an Arrow array indexed by length (made on first use)
 
 
 def floating_text(value, field: str = "") -> str | None:
@@ -324,20 +233,6 @@ def fixed_text(value, field: str = "") -> str | None:
     return moment.isoformat(timespec="milliseconds") + "Z"
 
 
-def us_date_to_iso(text: str) -> str:
-    """`03/26/2014 10:38:01 PM` -> `2014-03-26T22:38:01` (left alone when it is not that form)."""
-    m = _US_DATE.fullmatch(text.strip())
-    if not m:
-        return text.strip()
-    mo, d, y, h, mi, s, ampm = m.groups()
-    if h is None:
-        return f"{y}-{int(mo):02d}-{int(d):02d}"
-    hour = int(h)
-    if ampm:
-        hour = hour % 12 + (12 if ampm.lower() == "pm" else 0)
-    return f"{y}-{int(mo):02d}-{int(d):02d}T{hour:02d}:{mi}:{s or '00'}"
-
-
 def _floating_many(values: list) -> list | None:
     """floating_text over a whole column in Arrow (about 2.5 times faster on 10,000 cells);
     None when some value needs the careful path (an error to report, or a rarer form)."""
@@ -363,8 +258,8 @@ class FloatingTimestamp(ColumnType):
     soql = "floating_timestamp"
 
     def store(self, values, field):
-        if not set(map(type, values)) <= _STR:
-            raise Maltyped(field, self.soql, _first_bad(values, _STR))
+        if not set(map(type, values)) <= STR:
+            raise Maltyped(field, self.soql, first_bad(values, STR))
         if len(values) >= 1000 and type(self) is FloatingTimestamp:
             fast = _floating_many(values)
             if fast is not None:
@@ -372,7 +267,8 @@ class FloatingTimestamp(ColumnType):
         return memo(values, lambda v: floating_text(v, field))
 
     def from_text(self, values, field):
-        from .behaviour import csv_timestamp
+        from pipeline.portal.behaviour import csv_timestamp
+
         cells = [v.strip() or None if v else None for v in values]
         return [csv_timestamp(v) if v is not None and "/" in v else v for v in cells]
 
@@ -385,8 +281,8 @@ class FixedTimestamp(FloatingTimestamp):
     soql = "fixed_timestamp"
 
     def store(self, values, field):
-        if not set(map(type, values)) <= _STR:
-            raise Maltyped(field, self.soql, _first_bad(values, _STR))
+        if not set(map(type, values)) <= STR:
+            raise Maltyped(field, self.soql, first_bad(values, STR))
         return memo(values, lambda v: fixed_text(v, field))
 
     def literal(self, text):
@@ -397,14 +293,14 @@ class TextOnly(ColumnType):
     """photo and blob ids: strings only (a number is not a file id)."""
 
     def store(self, values, field):
-        if set(map(type, values)) <= _STR:
+        if set(map(type, values)) <= STR:
             return values
-        raise Maltyped(field, self.soql, _first_bad(values, _STR))
+        raise Maltyped(field, self.soql, first_bad(values, STR))
 
 
 def _make_types() -> dict[str, ColumnType]:
-    from .behaviour import TEXT_LIKE_TYPES
-    from .wire_json import Document, Geometry, Location, Url
+    from pipeline.portal.behaviour import TEXT_LIKE_TYPES
+    from pipeline.portal.wire_json import Document, Geometry, Location, Url
 
     types: dict[str, ColumnType] = {"text": ColumnType("text"), "html": ColumnType("html")}
     for name in TEXT_LIKE_TYPES:
@@ -431,8 +327,14 @@ def _make_types() -> dict[str, ColumnType]:
 TYPES = _make_types()
 
 # SoQL and other spellings accepted where a dataTypeName is expected.
-ALIASES = {"boolean": "checkbox", "floating_timestamp": "calendar_date", "fixed_timestamp": "date",
-           "linestring": "line", "multilinestring": "multiline", "string": "text"}
+ALIASES = {
+    "boolean": "checkbox",
+    "floating_timestamp": "calendar_date",
+    "fixed_timestamp": "date",
+    "linestring": "line",
+    "multilinestring": "multiline",
+    "string": "text",
+}
 
 
 def column_type(name: str | None) -> ColumnType | None:
@@ -447,4 +349,4 @@ def type_names() -> list[str]:
 
 def now_fixed() -> str:
     """The current moment as a fixed timestamp (system fields)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

@@ -12,9 +12,9 @@ import re
 
 import orjson
 
-from . import geo
-from .errors import Maltyped
-from .wire import ColumnType
+from pipeline.portal import geo
+from pipeline.portal.coltype import ColumnType
+from pipeline.portal.errors import Maltyped
 
 
 class JsonValued(ColumnType):
@@ -22,7 +22,7 @@ class JsonValued(ColumnType):
 
     kind = "json"
 
-    def canonical(self, value, field):   # -> JSON-able object or None
+    def canonical(self, value, field):  # -> JSON-able object or None
         raise NotImplementedError
 
     def store(self, values, field):
@@ -52,6 +52,7 @@ class JsonValued(ColumnType):
                 except orjson.JSONDecodeError:
                     raise Maltyped(field, self.soql, v) from None
             return self.parse_cell(v, field)
+
         return [one(v) for v in values]
 
     def parse_cell(self, text, field):
@@ -74,7 +75,8 @@ class Geometry(JsonValued):
         return geo.to_wkt(obj)
 
     def parse_cell(self, text, field):
-        from .behaviour import csv_point
+        from pipeline.portal.behaviour import csv_point
+
         if self.name == "point":
             return csv_point(text)
         return text
@@ -84,7 +86,7 @@ class Location(JsonValued):
     soql = "location"
 
     def canonical(self, value, field):
-        return geo.location(value)            # invalid -> None, never an error (§3)
+        return geo.location(value)  # invalid -> None, never an error (§3)
 
     def text_of(self, obj):
         where = f"({obj['latitude']}, {obj['longitude']})" if "latitude" in obj else ""
@@ -98,7 +100,8 @@ class Location(JsonValued):
         return " ".join(x for x in (address, where) if x)
 
     def parse_cell(self, text, field):
-        from .behaviour import csv_location
+        from pipeline.portal.behaviour import csv_location
+
         return csv_location(text)
 
 

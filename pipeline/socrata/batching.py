@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
-from .convert import WireChunk
-from .soda import Batch
+from pipeline.socrata.convert import WireChunk
+from pipeline.socrata.soda import Batch
 
 
 class Rebatcher:
@@ -65,4 +65,3 @@ def _join(seq: int, take: list[tuple[WireChunk, str]]) -> Batch:
     if all(wc.keys is not None for wc, _ in take):
         keys = pa.concat_arrays([wc.keys for wc, _ in take])
     return Batch(seq, table, lines, take[0][1], keys)
-

@@ -15,9 +15,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..dtypes import arrow
-from . import wire
-from .columns import ID, Mapping
+from pipeline.basics.dtypes import arrow
+from pipeline.socrata import wire
+from pipeline.socrata.columns import ID, Mapping
 
 DELETED = ":deleted"
 
@@ -37,8 +37,9 @@ def source_lines(chunk: pd.DataFrame) -> np.ndarray:
     return np.arange(1, len(chunk) + 1, dtype=np.int64)
 
 
-def to_wire(chunk: pd.DataFrame, mapping: Mapping, *, mode: str, form: str, timezone: str | None,
-            ctx, needs_key: bool) -> WireChunk:
+def to_wire(
+    chunk: pd.DataFrame, mapping: Mapping, *, mode: str, form: str, timezone: str | None, ctx, needs_key: bool
+) -> WireChunk:
     """Wire values of `chunk` for the mapped columns; bad rows are rejected through `ctx`."""
     n = len(chunk)
     bad = np.zeros(n, dtype=bool)
@@ -56,7 +57,7 @@ def to_wire(chunk: pd.DataFrame, mapping: Mapping, *, mode: str, form: str, time
         values = conv.values
         if mapping.key is not None and t.field == mapping.key.field:
             if t.type in wire.NUMBERS:
-                values = wire.number_key(values)     # one spelling per key, whatever the chunk holds
+                values = wire.number_key(values)  # one spelling per key, whatever the chunk holds
             key_values = values
         names.append(t.field)
         arrays.append(values)
@@ -64,8 +65,7 @@ def to_wire(chunk: pd.DataFrame, mapping: Mapping, *, mode: str, form: str, time
         missing = np.asarray(pc.is_null(key_values).to_numpy(zero_copy_only=False), dtype=bool) & ~bad
         if missing.any():
             what = mapping.key.label
-            rejected += ctx.reject(chunk[missing], f"no value for the row identifier {what}",
-                                   column=mapping.key.column)
+            rejected += ctx.reject(chunk[missing], f"no value for the row identifier {what}", column=mapping.key.column)
             bad |= missing
     keep = ~bad
     lines = source_lines(chunk)

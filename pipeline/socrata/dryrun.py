@@ -9,7 +9,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .views import socrata_type
+from pipeline.socrata.views import socrata_type
 
 NUMERIC = ("number", "money", "double")
 
@@ -35,7 +35,7 @@ class Plan:
         self.existing = self.known
         self.existing_rows = existing_rows
         self.create = self.update = self.delete = self.not_found = self.rows = 0
-        self.route_keys: list[pa.Array] = []     # replace: every key the new rows carry
+        self.route_keys: list[pa.Array] = []  # replace: every key the new rows carry
 
     def add(self, keys: pa.Array | None, rows: int) -> None:
         self.rows += rows
@@ -63,11 +63,14 @@ class Plan:
             if self.existing is not None:
                 carried = pa.concat_arrays(self.route_keys) if self.route_keys else self.existing.slice(0, 0)
                 kept = int(pc.sum(pc.is_in(self.existing, value_set=carried)).as_py() or 0)
-                return {"create": self.create, "update": self.update, "delete": len(self.existing) - kept,
-                        "rows_after": self.rows}
+                return {
+                    "create": self.create,
+                    "update": self.update,
+                    "delete": len(self.existing) - kept,
+                    "rows_after": self.rows,
+                }
             return {"create": self.rows, "update": 0, "delete": self.existing_rows or 0, "rows_after": self.rows}
         out = {"create": self.create, "update": self.update, "delete": self.delete}
         if self.mode == "delete":
             out["not_found"] = self.not_found
         return out
-

@@ -13,19 +13,31 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..http import NOT_APPLIED, Transient
-from .errors import OutcomeUnknown, SocrataError
-from .http import SocrataSession
-from .views import Dataset
+from pipeline.http import NOT_APPLIED, Transient
+from pipeline.socrata.errors import OutcomeUnknown, SocrataError
+from pipeline.socrata.http import SocrataSession
+from pipeline.socrata.views import Dataset
 
 ROOT = "/api/publishing/v1"
 # The SoQL function that turns uploaded text into each column type.
 TRANSFORM = {
-    "text": "{}", "photo": "{}", "blob": "{}", "number": "to_number({})", "money": "to_money({})",
-    "double": "to_double({})", "checkbox": "to_boolean({})", "calendar_date": "to_floating_timestamp({})",
-    "date": "to_fixed_timestamp({})", "point": "to_point({})", "multipoint": "to_multipoint({})",
-    "line": "to_line({})", "multiline": "to_multiline({})", "polygon": "to_polygon({})",
-    "multipolygon": "to_multipolygon({})", "location": "to_location({})", "url": "to_url({})",
+    "text": "{}",
+    "photo": "{}",
+    "blob": "{}",
+    "number": "to_number({})",
+    "money": "to_money({})",
+    "double": "to_double({})",
+    "checkbox": "to_boolean({})",
+    "calendar_date": "to_floating_timestamp({})",
+    "date": "to_fixed_timestamp({})",
+    "point": "to_point({})",
+    "multipoint": "to_multipoint({})",
+    "line": "to_line({})",
+    "multiline": "to_multiline({})",
+    "polygon": "to_polygon({})",
+    "multipolygon": "to_multipolygon({})",
+    "location": "to_location({})",
+    "url": "to_url({})",
 }
 
 
@@ -61,34 +73,59 @@ class Revision:
 
     def open(self) -> None:
         body = {"action": {"type": "replace", "permission": None}, "metadata": {}}
-        answer = self.http.send_json("POST", f"{ROOT}/revision/{self.dataset.id}", body,
-                                     what=self._what("opening a revision"), dataset=self.dataset.id)
+        answer = self.http.send_json(
+            "POST",
+            f"{ROOT}/revision/{self.dataset.id}",
+            body,
+            what=self._what("opening a revision"),
+            dataset=self.dataset.id,
+        )
         self.resource, self.links = _unwrap(answer)
         if not self.links.get("create_source"):
-            raise SocrataError(self._what("opening a revision") + ": the portal's answer has no "
-                               "create_source link; does it support the Dataset Management API?")
+            raise SocrataError(
+                self._what("opening a revision") + ": the portal's answer has no "
+                "create_source link; does it support the Dataset Management API?"
+            )
 
     def upload(self, path: str, filename: str) -> dict:
         """Upload the CSV file at `path`; returns the parsed input schema."""
-        body = {"source_type": {"type": "upload", "filename": filename},
-                "parse_options": {"header_count": 1, "column_header": 1, "parse_source": True}}
-        source, links = _unwrap(self.http.send_json("POST", self.links["create_source"], body,
-                                                    what=self._what("creating the upload"),
-                                                    dataset=self.dataset.id))
+        body = {
+            "source_type": {"type": "upload", "filename": filename},
+            "parse_options": {"header_count": 1, "column_header": 1, "parse_source": True},
+        }
+        source, links = _unwrap(
+            self.http.send_json(
+                "POST",
+                self.links["create_source"],
+                body,
+                what=self._what("creating the upload"),
+                dataset=self.dataset.id,
+            )
+        )
         size = os.path.getsize(path)
         if links.get("initiate") and links.get("chunk") and links.get("commit"):
             self._chunked(links, path, size)
         else:
             with open(path, "rb") as f:
-                self.http.request("POST", links["bytes"], what=self._what("uploading the rows"),
-                                  dataset=self.dataset.id, data=f.read(), headers={"Content-Type": "text/csv"})
+                self.http.request(
+                    "POST",
+                    links["bytes"],
+                    what=self._what("uploading the rows"),
+                    dataset=self.dataset.id,
+                    data=f.read(),
+                    headers={"Content-Type": "text/csv"},
+                )
         show = links.get("show") or f"{ROOT}/source/{source.get('id')}"
         return self._wait_parsed(show)
 
     def _chunked(self, links: dict, path: str, size: int) -> None:
         what = self._what("uploading the rows")
-        plan = self.http.send_json("POST", links["initiate"], {"content_type": "text/csv"}, what=what,
-                                   dataset=self.dataset.id) or {}
+        plan = (
+            self.http.send_json(
+                "POST", links["initiate"], {"content_type": "text/csv"}, what=what, dataset=self.dataset.id
+            )
+            or {}
+        )
         plan = plan.get("resource", plan)
         chunk = int(plan.get("preferred_chunk_size") or 4 * 1024 * 1024)
         parallel = max(1, min(int(plan.get("preferred_upload_parallelism") or 2), 4))
@@ -100,14 +137,23 @@ class Revision:
                 f.seek(offset)
                 data = f.read(chunk)
             # A chunk names its place, so sending it again is harmless.
-            self.http.request("POST", _fill(links["chunk"], seq_num=seq, byte_offset=offset), what=what,
-                              dataset=self.dataset.id, data=data,
-                              headers={"Content-Type": "application/octet-stream"})
+            self.http.request(
+                "POST",
+                _fill(links["chunk"], seq_num=seq, byte_offset=offset),
+                what=what,
+                dataset=self.dataset.id,
+                data=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
 
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="socrata-upload") as pool:
             list(pool.map(send, enumerate(offsets)))
-        self.http.request("POST", _fill(links["commit"], seq_num=len(offsets) - 1, byte_offset=size),
-                          what=what, dataset=self.dataset.id)
+        self.http.request(
+            "POST",
+            _fill(links["commit"], seq_num=len(offsets) - 1, byte_offset=size),
+            what=what,
+            dataset=self.dataset.id,
+        )
 
     def _poll(self, path: str, what: str, done):
         delay, start = 0.02, time.monotonic()
@@ -128,8 +174,10 @@ class Revision:
         def done(source, links):
             if source.get("failed_at"):
                 details = source.get("failure_details") or {}
-                raise SocrataError(f"{what}: the portal could not read the uploaded CSV: "
-                                   f"{details.get('message') or details or 'no details given'}")
+                raise SocrataError(
+                    f"{what}: the portal could not read the uploaded CSV: "
+                    f"{details.get('message') or details or 'no details given'}"
+                )
             schemas = source.get("schemas") or []
             if schemas:
                 schema = schemas[-1]
@@ -149,15 +197,24 @@ class Revision:
             if col.field not in inputs:
                 raise SocrataError(self._what("typing the upload") + f": the upload has no column {col.label}")
             expr = TRANSFORM.get(col.type, "{}").format(f"`{col.field}`")
-            columns.append({"field_name": col.field, "display_name": col.name, "position": position,
-                            "description": "", "is_primary_key": col.field == row_identifier,
-                            "transform": {"transform_expr": expr}})
+            columns.append(
+                {
+                    "field_name": col.field,
+                    "display_name": col.name,
+                    "position": position,
+                    "description": "",
+                    "is_primary_key": col.field == row_identifier,
+                    "transform": {"transform_expr": expr},
+                }
+            )
         template = links.get("transform") or "/api/publishing/v1/source/{source_id}/schema/{input_schema_id}"
         path = _fill(template, input_schema_id=input_schema.get("id"), source_id=input_schema.get("source_id", ""))
-        schema, schema_links = _unwrap(self.http.send_json("POST", path, {"output_columns": columns},
-                                                           what=self._what("typing the upload"),
-                                                           dataset=self.dataset.id))
-        show = (schema_links.get("show") or (links.get("output_schema_links") or {}).get("show") or "")
+        schema, schema_links = _unwrap(
+            self.http.send_json(
+                "POST", path, {"output_columns": columns}, what=self._what("typing the upload"), dataset=self.dataset.id
+            )
+        )
+        show = schema_links.get("show") or (links.get("output_schema_links") or {}).get("show") or ""
         show = _fill(show, input_schema_id=input_schema.get("id"), output_schema_id=schema.get("id"))
         return self._wait_output(show, schema) if show else schema
 
@@ -179,8 +236,9 @@ class Revision:
             names = ", ".join(c.get("field_name", "?") for c in failed)
             raise SocrataError(f"{what}: the portal could not convert column(s) {names}")
         if schema.get("error_count"):
-            raise SocrataError(f"{what}: the portal found {schema['error_count']} value(s) it could not "
-                               f"convert; nothing was changed")
+            raise SocrataError(
+                f"{what}: the portal found {schema['error_count']} value(s) it could not convert; nothing was changed"
+            )
         return schema
 
     def apply(self, output_schema_id) -> dict:
@@ -191,8 +249,14 @@ class Revision:
 
         def attempt():
             try:
-                return self.http.send_json("PUT", path, {"output_schema_id": output_schema_id}, what=what,
-                                           dataset=self.dataset.id, repeatable=False)
+                return self.http.send_json(
+                    "PUT",
+                    path,
+                    {"output_schema_id": output_schema_id},
+                    what=what,
+                    dataset=self.dataset.id,
+                    repeatable=False,
+                )
             except OutcomeUnknown as exc:
                 # Applying twice is refused, so look before sending it again: a job means it took.
                 revision, _ = _unwrap(self.http.get_json(revision_show, what=what, dataset=self.dataset.id))
@@ -209,14 +273,14 @@ class Revision:
 
         def done(resource, _links):
             task = resource
-            if "task_sets" in resource:                    # polling the revision itself
+            if "task_sets" in resource:  # polling the revision itself
                 sets = resource.get("task_sets") or []
                 task = sets[-1] if sets else {}
             status = task.get("status")
             if status == "failure":
                 log = task.get("log") or []
                 last = log[-1].get("details") if log and isinstance(log[-1], dict) else ""
-                if isinstance(last, dict):      # the portal's words, not a Python dict
+                if isinstance(last, dict):  # the portal's words, not a Python dict
                     last = last.get("message") or last.get("error") or ", ".join(f"{k}: {v}" for k, v in last.items())
                 said = f": {str(last).rstrip('.')}." if last else "."
                 raise SocrataError(f"{what}: the portal's job failed{said}")
@@ -251,7 +315,8 @@ class Revision:
 def discard_revision(http: SocrataSession, dataset_id: str, seq) -> None:
     """Discard revision `seq` of a dataset, as an interrupted run left it; never raises."""
     try:
-        http.request("DELETE", f"{ROOT}/revision/{dataset_id}/{seq}", what=f"discarding revision {seq}",
-                     dataset=dataset_id)
+        http.request(
+            "DELETE", f"{ROOT}/revision/{dataset_id}/{seq}", what=f"discarding revision {seq}", dataset=dataset_id
+        )
     except SocrataError:
         pass

@@ -12,12 +12,28 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.socrata.conversion import Conversion, with_bad
+
 NUM = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-WKT_KEYWORD = {"point": "POINT", "multipoint": "MULTIPOINT", "line": "LINESTRING",
-               "multiline": "MULTILINESTRING", "polygon": "POLYGON", "multipolygon": "MULTIPOLYGON"}
-GEOJSON_TYPE = {v: k for k, v in {"point": "Point", "multipoint": "MultiPoint", "line": "LineString",
-                                  "multiline": "MultiLineString", "polygon": "Polygon",
-                                  "multipolygon": "MultiPolygon"}.items()}
+WKT_KEYWORD = {
+    "point": "POINT",
+    "multipoint": "MULTIPOINT",
+    "line": "LINESTRING",
+    "multiline": "MULTILINESTRING",
+    "polygon": "POLYGON",
+    "multipolygon": "MULTIPOLYGON",
+}
+GEOJSON_TYPE = {
+    v: k
+    for k, v in {
+        "point": "Point",
+        "multipoint": "MultiPoint",
+        "line": "LineString",
+        "multiline": "MultiLineString",
+        "polygon": "Polygon",
+        "multipolygon": "MultiPolygon",
+    }.items()
+}
 LATLON_RE = rf"^\s*(?P<address>.*?)\s*\(\s*(?P<latitude>{NUM})\s*,\s*(?P<longitude>{NUM})\s*\)\s*$"
 JSON_LAT = rf'"latitude"\s*:\s*"?(?P<v>{NUM})"?'
 JSON_LON = rf'"longitude"\s*:\s*"?(?P<v>{NUM})"?'
@@ -31,7 +47,6 @@ def _strip_groups(pattern: str) -> str:
 
 def geometry(arr: pa.Array, socrata_type: str):
     """WKT text for a geometry column; GeoJSON text is converted, anything else is bad."""
-    from .wire import _with_bad
 
     if not pa.types.is_string(arr.type):
         raise TypeError(arr.type)
@@ -52,7 +67,7 @@ def geometry(arr: pa.Array, socrata_type: str):
         out = pa.array(converted, pa.string())
         wkt_ok = pc.or_(pc.and_(is_json, pc.is_valid(out)), pc.and_(pc.invert(is_json), wkt_ok))
     bad = pc.and_(pc.is_valid(arr), pc.invert(wkt_ok))
-    return _with_bad(out, bad, f"not a {socrata_type} in WKT ({keyword} (...)) or GeoJSON")
+    return with_bad(out, bad, f"not a {socrata_type} in WKT ({keyword} (...)) or GeoJSON")
 
 
 def _geojson_to_wkt(text: str, socrata_type: str) -> str | None:
@@ -99,7 +114,6 @@ def _num(v) -> str:
 def location(arr: pa.Array, form: str):
     """A Socrata location from text: the JSON object Socrata reads back (what the `location` rule
     makes), `(lat, lon)` optionally after an address, or `POINT (lon lat)`."""
-    from .wire import _with_bad
 
     if not pa.types.is_string(arr.type):
         raise TypeError(arr.type)
@@ -121,19 +135,30 @@ def location(arr: pa.Array, form: str):
     bad = pc.and_(pc.is_valid(arr), pc.invert(ok))
     reason = "not a location: write (latitude, longitude), optionally after an address, or the location rule's JSON"
     if form == "csv":
-        parts = [_nonempty(pc.struct_field(pc.extract_regex(pc.fill_null(j_human, ""), rf'"{k}"\s*:\s*"(?P<v>(?:[^"\\]|\\.)*)"'), "v"))
-                 for k in ("address", "city", "state", "zip")]
+        parts = [
+            _nonempty(
+                pc.struct_field(
+                    pc.extract_regex(pc.fill_null(j_human, ""), rf'"{k}"\s*:\s*"(?P<v>(?:[^"\\]|\\.)*)"'), "v"
+                )
+            )
+            for k in ("address", "city", "state", "zip")
+        ]
         j_address = _join_present(parts, ", ")
         addr = pc.if_else(j_ok, _nonempty(j_address), address)
         where = pc.binary_join_element_wise("(", lat, ", ", lon, ")", "")
         out = _join_present([addr, where], " ")
-        return _with_bad(pc.if_else(ok, _nonempty(out), pa.scalar(None, pa.string())), bad, reason)
-    human = pc.if_else(j_ok, j_human, pc.if_else(
-        pc.is_valid(address), pc.binary_join_element_wise('{"address":"', _json_escape(address), '","city":"","state":"","zip":""}', ""),
-        pa.scalar(None, pa.string())))
-    out = pa.StructArray.from_arrays([lat, lon, human], ["latitude", "longitude", "human_address"],
-                                     mask=pc.invert(ok))
-    return _with_bad(out, bad, reason)
+        return with_bad(pc.if_else(ok, _nonempty(out), pa.scalar(None, pa.string())), bad, reason)
+    human = pc.if_else(
+        j_ok,
+        j_human,
+        pc.if_else(
+            pc.is_valid(address),
+            pc.binary_join_element_wise('{"address":"', _json_escape(address), '","city":"","state":"","zip":""}', ""),
+            pa.scalar(None, pa.string()),
+        ),
+    )
+    out = pa.StructArray.from_arrays([lat, lon, human], ["latitude", "longitude", "human_address"], mask=pc.invert(ok))
+    return with_bad(out, bad, reason)
 
 
 def _join_present(parts, sep: str):
@@ -157,14 +182,15 @@ def _json_escape(arr: pa.Array) -> pa.Array:
 
 def url(arr: pa.Array, form: str):
     """`https://...` or `label (https://...)` text to a Socrata url value."""
-    from .wire import Conversion
 
     if not pa.types.is_string(arr.type):
         raise TypeError(arr.type)
     text = pc.utf8_trim_whitespace(arr)
     if form == "csv":
         return Conversion(text)
-    labelled = pc.extract_regex(pc.fill_null(text, ""), r"^(?P<description>.*?)\s*\((?P<url>[A-Za-z][A-Za-z0-9+.-]*://[^)]*)\)$")
+    labelled = pc.extract_regex(
+        pc.fill_null(text, ""), r"^(?P<description>.*?)\s*\((?P<url>[A-Za-z][A-Za-z0-9+.-]*://[^)]*)\)$"
+    )
     has_label = labelled.is_valid()
     link = pc.if_else(has_label, pc.struct_field(labelled, "url"), text)
     label = pc.if_else(has_label, pc.struct_field(labelled, "description"), pa.scalar(None, pa.string()))
@@ -182,7 +208,7 @@ def to_text(value) -> str | None:
         if "coordinates" in value and "type" in value:
             return wkt_of(value)
         if "latitude" in value or "longitude" in value or "human_address" in value:
-            return orjson.dumps(value).decode()      # the form the location rule makes
+            return orjson.dumps(value).decode()  # the form the location rule makes
         if "url" in value:
             return f"{value['description']} ({value['url']})" if value.get("description") else value["url"]
     return orjson.dumps(value).decode()

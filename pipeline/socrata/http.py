@@ -19,16 +19,9 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
-from .. import http as layer
-from ..http import is_loopback
-from .errors import (
-    NOT_APPLIED,
-    UNKNOWN,
-    OutcomeUnknown,
-    SocrataError,
-    error_fields,
-    explain,
-)
+from pipeline import http as layer
+from pipeline.http import is_loopback
+from pipeline.socrata.errors import NOT_APPLIED, UNKNOWN, OutcomeUnknown, SocrataError, error_fields, explain
 
 USER_AGENT = "route-etl (socrata delivery)"
 
@@ -48,19 +41,31 @@ def normalise_domain(domain: str) -> str:
     if parts.path not in ("", "/") or parts.query:
         raise ValueError(f"'{domain}' has a path; give only the portal address, e.g. https://{parts.netloc}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ValueError(f"'{domain}' uses plain http: use https:// (plain http is only allowed "
-                         f"for a portal on this machine, such as 127.0.0.1)")
+        raise ValueError(
+            f"'{domain}' uses plain http: use https:// (plain http is only allowed "
+            f"for a portal on this machine, such as 127.0.0.1)"
+        )
     return f"{parts.scheme}://{parts.netloc}"
 
 
 class SocrataSession:
     """HTTP to one portal: base URL, auth, app token, timeouts and retries in one place."""
 
-    def __init__(self, domain: str, *, auth: dict | None = None, timeout: float = 120.0,
-                 retries: int = 5, backoff: float = 1.0, pool: int = 8,
-                 cancelled: threading.Event | None = None, log=None, label: str | None = None):
+    def __init__(
+        self,
+        domain: str,
+        *,
+        auth: dict | None = None,
+        timeout: float = 120.0,
+        retries: int = 5,
+        backoff: float = 1.0,
+        pool: int = 8,
+        cancelled: threading.Event | None = None,
+        log=None,
+        label: str | None = None,
+    ):
         self.base = normalise_domain(domain)
-        self.label = label or self.base        # the portal as messages name it
+        self.label = label or self.base  # the portal as messages name it
         self.host = urlsplit(self.base).netloc
         auth = auth or {}
         user = auth.get("username") or auth.get("api_key_id")
@@ -68,9 +73,17 @@ class SocrataSession:
         self.has_auth = bool(user and secret)
         token = auth.get("app_token")
         self.session = layer.Session(
-            policy=layer.RetryPolicy(retries, backoff), timeout=timeout, pool=pool, cancelled=cancelled, log=log,
-            auth=(user, secret) if self.has_auth else None, headers={"X-App-Token": token} if token else None,
-            secrets=[token or ""], peer="the portal", user_agent=USER_AGENT)
+            policy=layer.RetryPolicy(retries, backoff),
+            timeout=timeout,
+            pool=pool,
+            cancelled=cancelled,
+            log=log,
+            auth=(user, secret) if self.has_auth else None,
+            headers={"X-App-Token": token} if token else None,
+            secrets=[token or ""],
+            peer="the portal",
+            user_agent=USER_AGENT,
+        )
 
     @property
     def policy(self) -> layer.RetryPolicy:
@@ -94,9 +107,20 @@ class SocrataSession:
     def close(self) -> None:
         self.session.close()
 
-    def request(self, method: str, path: str, *, what: str, dataset: str = "", params=None,
-                json=None, data=None, headers=None, repeatable: bool = True,
-                ok=(200, 201, 202, 204)) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        dataset: str = "",
+        params=None,
+        json=None,
+        data=None,
+        headers=None,
+        repeatable: bool = True,
+        ok=(200, 201, 202, 204),
+    ) -> requests.Response:
         """Send one request, retrying transient failures; raise SocrataError when it fails.
 
         `what` names the request in messages ("upsert of rows 2-10001"); `repeatable` says whether
@@ -105,14 +129,27 @@ class SocrataSession:
         request_id = uuid.uuid4().hex
         hdrs = {**(headers or {}), "X-Socrata-RequestId": request_id}
         try:
-            response = self.session.request(method, self.url(path), what=what, params=params, json=json,
-                                            data=data, headers=hdrs, repeatable=repeatable, ok=ok)
+            response = self.session.request(
+                method,
+                self.url(path),
+                what=what,
+                params=params,
+                json=json,
+                data=data,
+                headers=hdrs,
+                repeatable=repeatable,
+                ok=ok,
+            )
         except layer.Refused as exc:
             code, message = error_fields(exc.body)
-            raise SocrataError(self.session.mask(explain(exc.status, code, message, what=what, dataset=dataset,
-                                                         domain=self.label)),
-                               status=exc.status, code=code, server_message=self.session.mask(message),
-                               request_id=request_id, outcome=NOT_APPLIED) from None
+            raise SocrataError(
+                self.session.mask(explain(exc.status, code, message, what=what, dataset=dataset, domain=self.label)),
+                status=exc.status,
+                code=code,
+                server_message=self.session.mask(message),
+                request_id=request_id,
+                outcome=NOT_APPLIED,
+            ) from None
         except layer.OutcomeUnknown as exc:
             raise OutcomeUnknown(str(exc), status=exc.status, request_id=request_id, outcome=UNKNOWN) from None
         except layer.HttpError as exc:
@@ -125,8 +162,14 @@ class SocrataSession:
         tried again (a step that must look before it repeats a request); SocrataError when it never
         succeeds."""
         try:
-            return self.policy.run(attempt, what=what, cancelled=self.cancelled, log=self.session.log,
-                                   mask=self.session.mask, peer="the portal")
+            return self.policy.run(
+                attempt,
+                what=what,
+                cancelled=self.cancelled,
+                log=self.session.log,
+                mask=self.session.mask,
+                peer="the portal",
+            )
         except layer.HttpError as exc:
             raise SocrataError(str(exc), status=exc.status, outcome=exc.outcome) from None
 
@@ -134,10 +177,12 @@ class SocrataSession:
         response = self.request("GET", path, what=what, dataset=dataset, params=params)
         return _json(response, what)
 
-    def send_json(self, method: str, path: str, body=None, *, what: str, dataset: str = "",
-                  repeatable: bool = True, params=None):
-        response = self.request(method, path, what=what, dataset=dataset, json=body, params=params,
-                                repeatable=repeatable)
+    def send_json(
+        self, method: str, path: str, body=None, *, what: str, dataset: str = "", repeatable: bool = True, params=None
+    ):
+        response = self.request(
+            method, path, what=what, dataset=dataset, json=body, params=params, repeatable=repeatable
+        )
         return _json(response, what) if response.content else None
 
 
@@ -145,6 +190,8 @@ def _json(response: requests.Response, what: str):
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        raise SocrataError(f"{what}: the portal answered something that is not JSON "
-                           f"(HTTP {response.status_code}, {response.headers.get('Content-Type', 'no type')})",
-                           status=response.status_code) from None
+        raise SocrataError(
+            f"{what}: the portal answered something that is not JSON "
+            f"(HTTP {response.status_code}, {response.headers.get('Content-Type', 'no type')})",
+            status=response.status_code,
+        ) from None

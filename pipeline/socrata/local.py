@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 
-from ..errors import RunFailed
+from pipeline.basics.errors import RunFailed
 
 LOCAL_NAMES = (None, "", "local")
 _KEY = "socrata.local_portal"
@@ -38,7 +38,7 @@ def acquire(run, auth: dict | None) -> tuple[str, dict]:
         user, secret = _credentials(auth)
         if shared is None:
             try:
-                from ..portal import LocalPortal
+                from pipeline.portal import LocalPortal
             except ImportError as exc:
                 raise RunFailed(f"the local portal is not available ({exc}); give `domain:` a portal address") from None
             internal = ("route-" + secrets.token_hex(4), secrets.token_urlsafe(18))
@@ -52,7 +52,7 @@ def acquire(run, auth: dict | None) -> tuple[str, dict]:
             shared = _Shared(portal, server, users, internal)
             run.extras[_KEY] = shared
         elif user and user not in shared.users:
-            shared.users[user] = secret   # the portal keeps this mapping; a later component may add to it
+            shared.users[user] = secret  # the portal keeps this mapping; a later component may add to it
             _add_user(shared.portal, user, secret)
         shared.refs += 1
         use = dict(auth or {})

@@ -10,57 +10,86 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..deliveries.guards import shrink_fraction
-from ..errors import OptionError
-from .http import normalise_domain
-from .local import is_local
-from .views import FOURFOUR, SUPPORTED
+from pipeline.basics.errors import OptionError
+from pipeline.basics.guards import shrink_fraction
+from pipeline.socrata.http import normalise_domain
+from pipeline.socrata.local import is_local
+from pipeline.socrata.views import FOURFOUR, SUPPORTED
 
 AUTH = {
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "properties": {
-        "username": {"type": "string"}, "password": {"type": "string"},
-        "api_key_id": {"type": "string"}, "api_key_secret": {"type": "string"},
+        "username": {"type": "string"},
+        "password": {"type": "string"},
+        "api_key_id": {"type": "string"},
+        "api_key_secret": {"type": "string"},
         "app_token": {"type": "string"},
     },
 }
 COMMON = {
-    "domain": {"type": "string", "description": "https://data.example.gov; omitted or `local` = the embedded local portal"},
+    "domain": {
+        "type": "string",
+        "description": "https://data.example.gov; omitted or `local` = the embedded local portal",
+    },
     "dataset": {"type": "string", "description": "the dataset id (4x4), e.g. abcd-1234"},
     "auth": AUTH,
     "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 120},
     "retries": {"type": "integer", "minimum": 0, "maximum": 50, "default": 5},
-    "backoff": {"type": "number", "minimum": 0, "default": 1.0,
-                "description": "first wait between retries, in seconds; doubles each time"},
+    "backoff": {
+        "type": "number",
+        "minimum": 0,
+        "default": 1.0,
+        "description": "first wait between retries, in seconds; doubles each time",
+    },
     "timezone": {"type": "string", "description": "IANA zone of date-times that carry none (default UTC)"},
 }
 
 DELIVERY_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["mode"],
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["mode"],
     "properties": {
         **COMMON,
         "mode": {"enum": ["replace", "append", "upsert", "delete"]},
         "row_identifier": {"type": "string"},
         "batch_rows": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 10_000},
         "concurrency": {"type": "integer", "minimum": 1, "maximum": 32, "default": 4},
-        "columns": {"type": "object", "additionalProperties": {"type": "string"},
-                    "description": "route column -> dataset field name, where they differ"},
-        "max_shrink": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
-                                 {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"}], "default": "50%"},
+        "columns": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "route column -> dataset field name, where they differ",
+        },
+        "max_shrink": {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"},
+            ],
+            "default": "50%",
+        },
         "create": {
-            "type": "object", "additionalProperties": False, "required": ["name"],
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
             "properties": {
-                "name": {"type": "string", "minLength": 1}, "description": {"type": "string"},
-                "category": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
-                "types": {"type": "object", "additionalProperties": {"type": "string"},
-                          "description": "route column -> Socrata type, for types a cast cannot say (point, money, url)"},
+                "name": {"type": "string", "minLength": 1},
+                "description": {"type": "string"},
+                "category": {"type": "string"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "types": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "route column -> Socrata type, for types a cast cannot say (point, money, url)",
+                },
             },
         },
     },
 }
 
 SOURCE_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["dataset"],
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["dataset"],
     "properties": {
         **COMMON,
         "select": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
@@ -83,8 +112,11 @@ def _common(options: dict) -> dict:
         out["domain"] = "local"
     dataset = out.get("dataset")
     if dataset is not None and not FOURFOUR.match(dataset):
-        raise OptionError(f"'{dataset}' is not a dataset id: it has the form abcd-1234 (two groups of "
-                          f"four lower-case letters or digits), as in the dataset's URL", path=("dataset",))
+        raise OptionError(
+            f"'{dataset}' is not a dataset id: it has the form abcd-1234 (two groups of "
+            f"four lower-case letters or digits), as in the dataset's URL",
+            path=("dataset",),
+        )
     auth = out.get("auth") or {}
     if auth.get("username") and not auth.get("password"):
         raise OptionError("auth.username needs auth.password", path=("auth",))
@@ -97,8 +129,9 @@ def _common(options: dict) -> dict:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise OptionError(f"unknown time zone '{zone}': use an IANA name such as America/New_York",
-                              path=("timezone",)) from None
+            raise OptionError(
+                f"unknown time zone '{zone}': use an IANA name such as America/New_York", path=("timezone",)
+            ) from None
     return out
 
 
@@ -114,18 +147,25 @@ def check_delivery(options: dict) -> dict:
     out["max_shrink"] = shrink_fraction(out.get("max_shrink", "50%"))
     create = out.get("create")
     if out.get("dataset") is None and not create:
-        raise OptionError("give `dataset` (the 4x4 id of the dataset), or `create: {name: ...}` to have "
-                          "route create it", path=("dataset",))
+        raise OptionError(
+            "give `dataset` (the 4x4 id of the dataset), or `create: {name: ...}` to have route create it",
+            path=("dataset",),
+        )
     if create and out["mode"] == "delete" and out.get("dataset") is None:
-        pass   # delete finds a dataset created by another route under the same name (see state.py)
+        pass  # delete finds a dataset created by another route under the same name (see state.py)
     for column, stype in ((create or {}).get("types") or {}).items():
         if stype not in SUPPORTED:
-            raise OptionError(f"'{stype}' is not a Socrata type route can write; use one of "
-                              f"{', '.join(SUPPORTED)}", path=("create", "types", column))
+            raise OptionError(
+                f"'{stype}' is not a Socrata type route can write; use one of {', '.join(SUPPORTED)}",
+                path=("create", "types", column),
+            )
     for column, field in (out.get("columns") or {}).items():
         if not re.match(r"^(:id|[a-z_][a-z0-9_]*)$", field):
-            raise OptionError(f"'{field}' is not a Socrata field name (lower case letters, digits and "
-                              f"_; the API name, not the display name)", path=("columns", column))
+            raise OptionError(
+                f"'{field}' is not a Socrata field name (lower case letters, digits and "
+                f"_; the API name, not the display name)",
+                path=("columns", column),
+            )
     return out
 
 

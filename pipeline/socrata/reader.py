@@ -14,10 +14,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import geo
-from .errors import SocrataError
-from .http import SocrataSession
-from .views import GEOMETRY, socrata_type
+from pipeline.socrata import geo
+from pipeline.socrata.errors import SocrataError
+from pipeline.socrata.http import SocrataSession
+from pipeline.socrata.views import GEOMETRY, socrata_type
 
 NUMBERS = ("number", "money", "double")
 
@@ -44,7 +44,9 @@ def column(values: list, stype: str, timezone: str | None = None) -> pa.Array:
         raw = pa.array([None if v is None else str(v) for v in values], pa.string())
         return pc.cast(raw, pa.float64())
     if stype == "checkbox":
-        return pa.array([v if isinstance(v, bool) or v is None else str(v).lower() == "true" for v in values], pa.bool_())
+        return pa.array(
+            [v if isinstance(v, bool) or v is None else str(v).lower() == "true" for v in values], pa.bool_()
+        )
     if stype in ("calendar_date", "date"):
         raw = pa.array(values, pa.string())
         text = pc.replace_substring_regex(raw, r"Z$", "")
@@ -65,9 +67,19 @@ def _as_text(v) -> str:
     return orjson.dumps(v).decode()
 
 
-def pages(http: SocrataSession, dataset_id: str, *, fields: list[str], types: dict[str, str],
-          page_rows: int, select: str | None = None, where: str | None = None, order: str = ":id",
-          timezone: str | None = None, limit: int | None = None) -> Iterator[pa.Table]:
+def pages(
+    http: SocrataSession,
+    dataset_id: str,
+    *,
+    fields: list[str],
+    types: dict[str, str],
+    page_rows: int,
+    select: str | None = None,
+    where: str | None = None,
+    order: str = ":id",
+    timezone: str | None = None,
+    limit: int | None = None,
+) -> Iterator[pa.Table]:
     """Arrow tables of at most `page_rows` rows, in `order`, until the dataset (or `limit`) ends."""
     offset = 0
     while True:
@@ -79,8 +91,13 @@ def pages(http: SocrataSession, dataset_id: str, *, fields: list[str], types: di
             params["$select"] = select
         if where:
             params["$where"] = where
-        response = http.request("GET", f"/resource/{dataset_id}.json", params=params, dataset=dataset_id,
-                                what=f"reading rows {offset + 1}-{offset + size} of dataset {dataset_id}")
+        response = http.request(
+            "GET",
+            f"/resource/{dataset_id}.json",
+            params=params,
+            dataset=dataset_id,
+            what=f"reading rows {offset + 1}-{offset + size} of dataset {dataset_id}",
+        )
         try:
             rows = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -96,8 +113,12 @@ def pages(http: SocrataSession, dataset_id: str, *, fields: list[str], types: di
 
 def count(http: SocrataSession, dataset_id: str) -> int:
     """How many rows a dataset has."""
-    body = http.get_json(f"/resource/{dataset_id}.json", params={"$select": "count(*)"},
-                         what=f"counting the rows of dataset {dataset_id}", dataset=dataset_id)
+    body = http.get_json(
+        f"/resource/{dataset_id}.json",
+        params={"$select": "count(*)"},
+        what=f"counting the rows of dataset {dataset_id}",
+        dataset=dataset_id,
+    )
     try:
         first = body[0]
         return int(float(next(iter(first.values()))))
@@ -107,8 +128,7 @@ def count(http: SocrataSession, dataset_id: str) -> int:
 
 def values(http: SocrataSession, dataset_id: str, field: str, stype: str, page_rows: int = 50_000) -> pa.Array:
     """Every value of one column (the row identifiers, for dry runs)."""
-    tables = list(pages(http, dataset_id, fields=[field], types={field: stype}, page_rows=page_rows,
-                        select=field))
+    tables = list(pages(http, dataset_id, fields=[field], types={field: stype}, page_rows=page_rows, select=field))
     if not tables:
         return pa.array([], arrow_type(stype))
     return pa.concat_tables(tables).column(field).combine_chunks()

@@ -15,12 +15,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
-from ..errors import DeliveryFailed
-from . import reader
-from .dsmapi import Revision
-from .http import SocrataSession
-from .views import Dataset
-from ..deliveries.guards import shrink_problem
+from pipeline.basics.errors import DeliveryFailed
+from pipeline.basics.guards import shrink_problem
+from pipeline.socrata import reader
+from pipeline.socrata.dsmapi import Revision
+from pipeline.socrata.http import SocrataSession
+from pipeline.socrata.views import Dataset
 
 
 class Spool:
@@ -55,14 +55,28 @@ class Spool:
             pass
 
 
-def replace(http: SocrataSession, dataset: Dataset, spool: Spool, *, max_shrink: float, force: bool,
-            head: str, mask, log, on_revision=None) -> dict:
+def replace(
+    http: SocrataSession,
+    dataset: Dataset,
+    spool: Spool,
+    *,
+    max_shrink: float,
+    force: bool,
+    head: str,
+    mask,
+    log,
+    on_revision=None,
+) -> dict:
     """Swap the dataset's rows for the spooled ones; returns the counts and ids for the result."""
     current = reader.count(http, dataset.id)
     problem = shrink_problem(current, spool.rows, max_shrink)
     if problem and not force:
-        raise DeliveryFailed(mask(f"{head}: stopped before replacing: {problem}. Nothing was changed. If this "
-                                  f"is intended, run again with --force (or raise max_shrink)"))
+        raise DeliveryFailed(
+            mask(
+                f"{head}: stopped before replacing: {problem}. Nothing was changed. If this "
+                f"is intended, run again with --force (or raise max_shrink)"
+            )
+        )
     if problem:
         log.warning("%s: %s; going ahead because of --force", head, problem)
     path = spool.finish()
@@ -79,6 +93,13 @@ def replace(http: SocrataSession, dataset: Dataset, spool: Spool, *, max_shrink:
         raise
     counts = revision.job_counts()
     created = int(counts.get("Rows Created", counts.get("rows_created", spool.rows)) or 0)
-    return {"created": created, "updated": int(counts.get("Rows Updated", counts.get("rows_updated", 0)) or 0),
-            "deleted": current, "revision": revision.seq, "job": job.get("id"), "status": job.get("status"),
-            "request_id": job.get("request_id"), "rows_before": current}
+    return {
+        "created": created,
+        "updated": int(counts.get("Rows Updated", counts.get("rows_updated", 0)) or 0),
+        "deleted": current,
+        "revision": revision.seq,
+        "job": job.get("id"),
+        "status": job.get("status"),
+        "request_id": job.get("request_id"),
+        "rows_before": current,
+    }

@@ -7,10 +7,10 @@ may not be in the dataset now.
 
 from __future__ import annotations
 
-from ..errors import DeliveryFailed
-from .. import lines as L
-from .errors import OutcomeUnknown
-from .soda import BatchSender
+from pipeline.basics import lines as L
+from pipeline.basics.errors import DeliveryFailed
+from pipeline.socrata.errors import OutcomeUnknown
+from pipeline.socrata.soda import BatchSender
 
 
 def _rows(batches) -> int:
@@ -38,26 +38,35 @@ def failure(sender: BatchSender, *, head: str, mode: str, repeatable: bool, mask
     failed = [b for b, e in real if not isinstance(e, OutcomeUnknown)]
     first = real[0][1] if real else None
     opening = f"{head}: {first}" if first else f"{head}: stopped"
-    parts = [opening if opening.endswith((".", "!", "?")) else opening + "."]   # sentences follow
+    parts = [opening if opening.endswith((".", "!", "?")) else opening + "."]  # sentences follow
     source = next((b.source for b in delivered_batches + uncertain + failed if b.source), "")
     if delivered:
-        parts.append(f"Arrived for certain: {delivered:,} rows "
-                     f"({L.describe_runs(L.merge_runs(b.runs for b in delivered_batches), source)}).")
+        parts.append(
+            f"Arrived for certain: {delivered:,} rows "
+            f"({L.describe_runs(L.merge_runs(b.runs for b in delivered_batches), source)})."
+        )
     else:
         parts.append("No rows arrived.")
     if uncertain:
         runs = L.merge_runs(b.runs for b in uncertain)
-        advice = ("an append cannot be repeated safely: sending them again could duplicate them, so check "
-                  "the dataset for them first" if not repeatable else "sending them again is safe")
-        parts.append(f"May or may not have arrived: {_rows(uncertain):,} rows "
-                     f"({L.describe_runs(runs, source)}); {advice}.{_spill(runs, spill)}")
+        advice = (
+            "an append cannot be repeated safely: sending them again could duplicate them, so check "
+            "the dataset for them first"
+            if not repeatable
+            else "sending them again is safe"
+        )
+        parts.append(
+            f"May or may not have arrived: {_rows(uncertain):,} rows "
+            f"({L.describe_runs(runs, source)}); {advice}.{_spill(runs, spill)}"
+        )
     if repeatable:
         advice = f"Mode {mode} is safe to repeat: run the route again once the cause is fixed."
     else:
-        advice = ("Once the cause is fixed, run the route again with --resume to send only the rows that did "
-                  "not arrive (rows in doubt are checked first).")
-    return DeliveryFailed(mask(" ".join(parts)), delivered=delivered, uncertain=_rows(uncertain),
-                          advice=mask(advice))
+        advice = (
+            "Once the cause is fixed, run the route again with --resume to send only the rows that did "
+            "not arrive (rows in doubt are checked first)."
+        )
+    return DeliveryFailed(mask(" ".join(parts)), delivered=delivered, uncertain=_rows(uncertain), advice=mask(advice))
 
 
 def row_errors(outcomes, *, head: str, delivered: int, mask) -> DeliveryFailed | None:

@@ -19,14 +19,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import DeliveryFailed
-from ..journal import TargetLog, merge, within
-from . import reader
-from .columns import ID
-from .convert import WireChunk
-from .dryrun import normalise
-from .errors import SocrataError
-from ..lines import describe_runs
+from pipeline.basics.errors import DeliveryFailed
+from pipeline.basics.lines import describe_runs, merge, within
+from pipeline.socrata import reader
+from pipeline.socrata.columns import ID
+from pipeline.socrata.convert import WireChunk
+from pipeline.socrata.dryrun import normalise
+from pipeline.socrata.errors import SocrataError
 
 KEYS_PER_QUERY = 200
 MAX_BATCHES_TO_SOLVE = 20
@@ -35,7 +34,7 @@ MAX_BATCHES_TO_SOLVE = 20
 class Resume:
     """What one append target skips and checks, built when the delivery is ready to send."""
 
-    def __init__(self, delivery, earlier: TargetLog):
+    def __init__(self, delivery, earlier):
         self.delivery = delivery
         self.earlier = earlier
         self.skip: dict[str, list] = earlier.confirmed_lines()
@@ -56,7 +55,7 @@ class Resume:
         elif choice == "send":
             pass
         elif key is not None and key.field != ID:
-            self.check = doubt               # looked up by key as their rows come by
+            self.check = doubt  # looked up by key as their rows come by
         else:
             self._settle_by_count()
 
@@ -67,20 +66,26 @@ class Resume:
         try:
             now = reader.count(d.http, d.dataset.id)
         except SocrataError as exc:
-            raise d._fail(f"{d.head}: {exc}") from None
+            raise d.error(f"{d.head}: {exc}") from None
         extra = None if baseline is None else now - baseline - earlier.arrived
         sizes = [b.rows for b in batches]
         chosen = _unique_subset(sizes, extra) if extra is not None else None
         if chosen is None:
             doubt = "; ".join(describe_runs(r, s) for s, r in earlier.doubt_lines().items())
-            seen = (f"the dataset has {now:,} rows where {baseline + earlier.arrived:,} to "
-                    f"{baseline + earlier.arrived + sum(sizes):,} were expected" if baseline is not None
-                    else "the dataset's size before the run is not known")
-            raise DeliveryFailed(d.run.mask(
-                f"{d.head}: --resume cannot tell whether the {sum(sizes):,} rows in doubt ({doubt}) arrived: "
-                f"{seen} (has something else written to it?). Nothing was sent. Check the dataset for those "
-                f"rows, then run again with --resume --in-doubt skip (they are there) or --in-doubt send "
-                f"(they are not)"))
+            seen = (
+                f"the dataset has {now:,} rows where {baseline + earlier.arrived:,} to "
+                f"{baseline + earlier.arrived + sum(sizes):,} were expected"
+                if baseline is not None
+                else "the dataset's size before the run is not known"
+            )
+            raise DeliveryFailed(
+                d.run.mask(
+                    f"{d.head}: --resume cannot tell whether the {sum(sizes):,} rows in doubt ({doubt}) arrived: "
+                    f"{seen} (has something else written to it?). Nothing was sent. Check the dataset for those "
+                    f"rows, then run again with --resume --in-doubt skip (they are there) or --in-doubt send "
+                    f"(they are not)"
+                )
+            )
         arrived = [batches[i] for i in chosen]
         if arrived:
             self._arrived(_lines_of(arrived), sum(b.rows for b in arrived))
@@ -115,8 +120,9 @@ class Resume:
         self.skipped += int(skip.sum())
         keep = ~skip
         mask = pa.array(keep)
-        return WireChunk(wc.table.filter(mask), wc.lines[keep], None if wc.keys is None else wc.keys.filter(mask),
-                         wc.rejected)
+        return WireChunk(
+            wc.table.filter(mask), wc.lines[keep], None if wc.keys is None else wc.keys.filter(mask), wc.rejected
+        )
 
     def _present(self, keys: pa.Array) -> np.ndarray:
         """Which of `keys` the dataset holds (one query per few hundred keys)."""
@@ -126,23 +132,29 @@ class Resume:
         found: list = []
         values = wanted.to_pylist()
         for start in range(0, len(values), KEYS_PER_QUERY):
-            part = [v for v in values[start:start + KEYS_PER_QUERY] if v is not None]
+            part = [v for v in values[start : start + KEYS_PER_QUERY] if v is not None]
             if not part:
                 continue
             where = f"{key.field} in ({', '.join(_literal(v) for v in part)})"
             try:
-                for table in reader.pages(d.http, d.dataset.id, fields=[key.field], types={key.field: key.type},
-                                          page_rows=KEYS_PER_QUERY, select=key.field, where=where):
+                for table in reader.pages(
+                    d.http,
+                    d.dataset.id,
+                    fields=[key.field],
+                    types={key.field: key.type},
+                    page_rows=KEYS_PER_QUERY,
+                    select=key.field,
+                    where=where,
+                ):
                     found.extend(normalise(table.column(key.field), key.type).to_pylist())
             except SocrataError as exc:
-                raise d._fail(f"{d.head}: checking the rows in doubt: {exc}") from None
+                raise d.error(f"{d.head}: checking the rows in doubt: {exc}") from None
         if not found:
             return np.zeros(len(values), dtype=bool)
         return pc.is_in(wanted, value_set=pa.array(found, wanted.type)).to_numpy(zero_copy_only=False)
 
     def summary(self) -> dict:
-        out = {"from_run": self.earlier.run_id, "arrived_before": self.earlier.arrived,
-               "skipped": self.skipped}
+        out = {"from_run": self.earlier.run_id, "arrived_before": self.earlier.arrived, "skipped": self.skipped}
         if self.checked:
             out["in_doubt_checked"] = self.checked
             out["in_doubt_found"] = self.found
@@ -178,4 +190,3 @@ def _unique_subset(sizes: list[int], total: int) -> list[int] | None:
                     return None
                 found = list(combo)
     return found
-

@@ -19,9 +19,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import OutcomeUnknown, SocrataError
-from .http import SocrataSession
-from ..lines import describe_runs, ranges
+from pipeline.basics.lines import describe_runs, ranges
+from pipeline.socrata.errors import OutcomeUnknown, SocrataError
+from pipeline.socrata.http import SocrataSession
 
 
 def encode_json(table: pa.Table) -> bytes:
@@ -34,10 +34,10 @@ def encode_json(table: pa.Table) -> bytes:
 @dataclass
 class Batch:
     seq: int
-    table: pa.Table | None          # wire columns keyed by field name (dropped once sent)
-    lines: np.ndarray | None        # the source line of each row (kept as runs once sent)
+    table: pa.Table | None  # wire columns keyed by field name (dropped once sent)
+    lines: np.ndarray | None  # the source line of each row (kept as runs once sent)
     source: str = ""
-    keys: pa.Array | None = None    # row identifier values, to keep same-key batches in order
+    keys: pa.Array | None = None  # row identifier values, to keep same-key batches in order
     rows: int = 0
     runs: list = field(default_factory=list)
 
@@ -64,7 +64,7 @@ class BatchOutcome:
     created: int = 0
     updated: int = 0
     deleted: int = 0
-    errors: list = field(default_factory=list)     # (line or None, message)
+    errors: list = field(default_factory=list)  # (line or None, message)
     error_count: int = 0
     request_id: str = ""
 
@@ -74,9 +74,12 @@ def parse_summary(body, batch: Batch) -> BatchOutcome:
     out = BatchOutcome(batch)
     if isinstance(body, dict):
         get = body.get
-        if "rows_created" in body or "rows_updated" in body:          # shape (a)
-            out.created, out.updated, out.deleted = (int(get("rows_created") or 0), int(get("rows_updated") or 0),
-                                                     int(get("rows_deleted") or 0))
+        if "rows_created" in body or "rows_updated" in body:  # shape (a)
+            out.created, out.updated, out.deleted = (
+                int(get("rows_created") or 0),
+                int(get("rows_updated") or 0),
+                int(get("rows_deleted") or 0),
+            )
             errs = get("errors") or []
             errs = errs if isinstance(errs, list) else []
             out.error_count = len(errs)
@@ -84,7 +87,7 @@ def parse_summary(body, batch: Batch) -> BatchOutcome:
                 idx = e.get("input_index") if isinstance(e, dict) else None
                 msg = (e.get("error") if isinstance(e, dict) else str(e)) or "row error"
                 out.errors.append((_line(batch, idx), str(msg)))
-        else:                                                            # legacy summary
+        else:  # legacy summary
             out.created = int(get("Rows Created") or 0)
             out.updated = int(get("Rows Updated") or 0)
             out.deleted = int(get("Rows Deleted") or 0)
@@ -92,7 +95,7 @@ def parse_summary(body, batch: Batch) -> BatchOutcome:
             out.error_count = int(errs) if not isinstance(errs, list) else len(errs)
             if out.error_count:
                 out.errors.append((None, f"{out.error_count} row error(s)"))
-    elif isinstance(body, list):                                         # shape (b), one entry per row
+    elif isinstance(body, list):  # shape (b), one entry per row
         for i, e in enumerate(body):
             typ = e.get("typ") if isinstance(e, dict) else None
             if typ == "insert":
@@ -113,8 +116,16 @@ def _line(batch: Batch, index):
     return None
 
 
-def send_batch(http: SocrataSession, dataset_id: str, batch: Batch, *, verb: str, repeatable: bool,
-               on_send=None, what: str | None = None) -> BatchOutcome:
+def send_batch(
+    http: SocrataSession,
+    dataset_id: str,
+    batch: Batch,
+    *,
+    verb: str,
+    repeatable: bool,
+    on_send=None,
+    what: str | None = None,
+) -> BatchOutcome:
     """POST one batch to the dataset's `/resource` endpoint, in the caller's thread.
 
     `on_send(batch)` runs once the body is encoded, just before it goes out; `what` names the
@@ -123,8 +134,15 @@ def send_batch(http: SocrataSession, dataset_id: str, batch: Batch, *, verb: str
     what = what or f"{verb} of {batch.describe()} to dataset {dataset_id}"
     if on_send is not None:
         on_send(batch)
-    response = http.request("POST", f"/resource/{dataset_id}.json", what=what, dataset=dataset_id, data=body,
-                            repeatable=repeatable, headers={"Content-Type": "application/json"})
+    response = http.request(
+        "POST",
+        f"/resource/{dataset_id}.json",
+        what=what,
+        dataset=dataset_id,
+        data=body,
+        repeatable=repeatable,
+        headers={"Content-Type": "application/json"},
+    )
     try:
         summary = response.json() if response.content else {}
     except ValueError:
@@ -137,13 +155,23 @@ def send_batch(http: SocrataSession, dataset_id: str, batch: Batch, *, verb: str
 class BatchSender:
     """Sends batches to one dataset's `/resource` endpoint, at most `concurrency` at a time."""
 
-    def __init__(self, http: SocrataSession, dataset_id: str, *, concurrency: int, repeatable: bool,
-                 verb: str, on_send=None, on_done=None, on_refused=None):
+    def __init__(
+        self,
+        http: SocrataSession,
+        dataset_id: str,
+        *,
+        concurrency: int,
+        repeatable: bool,
+        verb: str,
+        on_send=None,
+        on_done=None,
+        on_refused=None,
+    ):
         self.http = http
         self.dataset_id = dataset_id
         self.concurrency = max(1, concurrency)
         self.repeatable = repeatable
-        self.verb = verb                      # "upsert", "append" or "delete", for messages
+        self.verb = verb  # "upsert", "append" or "delete", for messages
         # Journal hooks: a batch about to go out, confirmed by the portal, certainly refused by it.
         self.on_send = on_send
         self.on_done = on_done
@@ -166,17 +194,22 @@ class BatchSender:
         while len(self.inflight) >= self.concurrency:
             self._collect(wait(list(self.inflight), return_when=FIRST_COMPLETED).done)
         if self.failures or self.stopped:
-            self.failures.append((batch, _Skipped()))     # counted as not sent
+            self.failures.append((batch, _Skipped()))  # counted as not sent
             return
         future = self.pool.submit(self._send, batch)
         self.inflight[future] = batch
 
     def _wait_for_same_keys(self, batch: Batch) -> None:
         low, high = batch.key_range
-        blocking = [f for f, b in self.inflight.items()
-                    if b.keys is not None and b.key_range[0] is not None and low is not None
-                    and not (high < b.key_range[0] or b.key_range[1] < low)   # disjoint ranges: no check
-                    and pc.any(pc.is_in(batch.keys, value_set=b.keys)).as_py()]
+        blocking = [
+            f
+            for f, b in self.inflight.items()
+            if b.keys is not None
+            and b.key_range[0] is not None
+            and low is not None
+            and not (high < b.key_range[0] or b.key_range[1] < low)  # disjoint ranges: no check
+            and pc.any(pc.is_in(batch.keys, value_set=b.keys)).as_py()
+        ]
         if blocking:
             self._collect(wait(blocking).done)
 
@@ -196,8 +229,9 @@ class BatchSender:
     def _send(self, batch: Batch) -> BatchOutcome:
         if self.failures or self.stopped:
             raise _Skipped()
-        outcome = send_batch(self.http, self.dataset_id, batch, verb=self.verb, repeatable=self.repeatable,
-                             on_send=self.on_send)
+        outcome = send_batch(
+            self.http, self.dataset_id, batch, verb=self.verb, repeatable=self.repeatable, on_send=self.on_send
+        )
         if self.on_done is not None:
             self.on_done(outcome)
         return outcome

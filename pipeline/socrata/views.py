@@ -9,27 +9,56 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import OutcomeUnknown
-from .http import SocrataSession
+from pipeline.socrata.errors import OutcomeUnknown
+from pipeline.socrata.http import SocrataSession
 
 FOURFOUR = re.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}$")
 
 # SoQL type names (X-SODA2-Types, DSMAPI) and legacy aliases -> the /api/views dataTypeName we use.
 TYPE_ALIASES = {
-    "html": "text", "percent": "number", "stars": "number", "boolean": "checkbox",
-    "floating_timestamp": "calendar_date", "fixed_timestamp": "date", "linestring": "line",
+    "html": "text",
+    "percent": "number",
+    "stars": "number",
+    "boolean": "checkbox",
+    "floating_timestamp": "calendar_date",
+    "fixed_timestamp": "date",
+    "linestring": "line",
     "multilinestring": "multiline",
 }
 GEOMETRY = ("point", "multipoint", "line", "multiline", "polygon", "multipolygon")
-SUPPORTED = ("text", "number", "money", "double", "checkbox", "calendar_date", "date", "location",
-             "url", "photo", "blob") + GEOMETRY
+SUPPORTED = (
+    "text",
+    "number",
+    "money",
+    "double",
+    "checkbox",
+    "calendar_date",
+    "date",
+    "location",
+    "url",
+    "photo",
+    "blob",
+) + GEOMETRY
 
 # Readable names for messages.
 TYPE_WORDS = {
-    "text": "text", "number": "number", "money": "money", "double": "double", "checkbox": "checkbox",
-    "calendar_date": "floating timestamp", "date": "fixed timestamp", "location": "location",
-    "url": "url", "photo": "photo", "blob": "blob", "point": "point", "multipoint": "multipoint",
-    "line": "line", "multiline": "multiline", "polygon": "polygon", "multipolygon": "multipolygon",
+    "text": "text",
+    "number": "number",
+    "money": "money",
+    "double": "double",
+    "checkbox": "checkbox",
+    "calendar_date": "floating timestamp",
+    "date": "fixed timestamp",
+    "location": "location",
+    "url": "url",
+    "photo": "photo",
+    "blob": "blob",
+    "point": "point",
+    "multipoint": "multipoint",
+    "line": "line",
+    "multiline": "multiline",
+    "polygon": "polygon",
+    "multipolygon": "multipolygon",
 }
 
 
@@ -40,9 +69,9 @@ def socrata_type(name: str) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    field: str          # API field name, used on the wire
-    name: str           # display name, used in messages
-    type: str           # normalised dataTypeName
+    field: str  # API field name, used on the wire
+    name: str  # display name, used in messages
+    type: str  # normalised dataTypeName
     id: int | None = None
 
     @property
@@ -55,7 +84,7 @@ class Dataset:
     id: str
     name: str
     columns: list[Column]
-    row_identifier: str | None = None        # field name, or None (rows keyed by :id)
+    row_identifier: str | None = None  # field name, or None (rows keyed by :id)
     view_type: str = "tabular"
     display_type: str = "table"
     derived: bool = False
@@ -78,7 +107,7 @@ def parse_view(meta: dict) -> Dataset:
     for c in meta.get("columns") or []:
         fieldname = c.get("fieldName") or ""
         if not fieldname or fieldname.startswith(":"):
-            continue          # system columns are not part of the writable schema
+            continue  # system columns are not part of the writable schema
         columns.append(Column(fieldname, c.get("name") or fieldname, socrata_type(c.get("dataTypeName")), c.get("id")))
     ri = None
     ri_id = meta.get("rowIdentifierColumnId")
@@ -90,16 +119,26 @@ def parse_view(meta: dict) -> Dataset:
                 ri = c.field
     display = meta.get("displayType") or "table"
     derived = bool(meta.get("modifyingViewUid")) or display not in ("table", "")
-    return Dataset(meta.get("id", ""), meta.get("name") or meta.get("id", ""), columns, ri,
-                   meta.get("viewType") or "tabular", display, derived, meta)
+    return Dataset(
+        meta.get("id", ""),
+        meta.get("name") or meta.get("id", ""),
+        columns,
+        ri,
+        meta.get("viewType") or "tabular",
+        display,
+        derived,
+        meta,
+    )
 
 
 def read_dataset(http: SocrataSession, dataset_id: str) -> Dataset:
     meta = http.get_json(f"/api/views/{dataset_id}.json", what=f"reading dataset {dataset_id}", dataset=dataset_id)
     if not isinstance(meta, dict) or "columns" not in meta:
-        from .errors import SocrataError
-        raise SocrataError(f"reading dataset {dataset_id}: the portal's answer has no columns; is "
-                           f"{http.label} a Socrata portal?")
+        from pipeline.socrata.errors import SocrataError
+
+        raise SocrataError(
+            f"reading dataset {dataset_id}: the portal's answer has no columns; is {http.label} a Socrata portal?"
+        )
     return parse_view(meta)
 
 
@@ -111,15 +150,26 @@ def field_name(name: str) -> str:
     return text[:63]
 
 
-def create_dataset(http: SocrataSession, *, name: str, columns: list[Column], row_identifier: str | None,
-                   description: str = "", category: str = "", tags=(), publish: bool = True,
-                   on_created=None) -> Dataset:
+def create_dataset(
+    http: SocrataSession,
+    *,
+    name: str,
+    columns: list[Column],
+    row_identifier: str | None,
+    description: str = "",
+    category: str = "",
+    tags=(),
+    publish: bool = True,
+    on_created=None,
+) -> Dataset:
     """Create a dataset (`POST /api/views.json`) with these columns, then publish it.
 
     `on_created(dataset_id)` runs as soon as the dataset exists, before publishing, so a run that
     fails to publish still remembers it (and the next run publishes it instead of making another)."""
-    body: dict = {"name": name, "columns": [
-        {"fieldName": c.field, "name": c.name, "dataTypeName": c.type} for c in columns]}
+    body: dict = {
+        "name": name,
+        "columns": [{"fieldName": c.field, "name": c.name, "dataTypeName": c.type} for c in columns],
+    }
     if description:
         body["description"] = description
     if category:
@@ -130,12 +180,15 @@ def create_dataset(http: SocrataSession, *, name: str, columns: list[Column], ro
         body["metadata"] = {"rowIdentifier": row_identifier}
     what = f'creating dataset "{name}"'
     try:
-        meta = http.send_json("POST", "/api/views.json", body, what=what, params={"nbe": "true"},
-                              repeatable=False)
-    except OutcomeUnknown as exc:   # not resent: a second dataset could be made; say what to check
-        raise OutcomeUnknown(f"{exc}. If a dataset named \"{name}\" now exists (unpublished) on {http.label}, "
-                             f"give its id as `dataset:` or delete it, then run the route again",
-                             status=exc.status, request_id=exc.request_id, outcome=exc.outcome) from None
+        meta = http.send_json("POST", "/api/views.json", body, what=what, params={"nbe": "true"}, repeatable=False)
+    except OutcomeUnknown as exc:  # not resent: a second dataset could be made; say what to check
+        raise OutcomeUnknown(
+            f'{exc}. If a dataset named "{name}" now exists (unpublished) on {http.label}, '
+            f"give its id as `dataset:` or delete it, then run the route again",
+            status=exc.status,
+            request_id=exc.request_id,
+            outcome=exc.outcome,
+        ) from None
     dataset_id = meta["id"]
     if on_created is not None:
         on_created(dataset_id)
@@ -146,8 +199,13 @@ def create_dataset(http: SocrataSession, *, name: str, columns: list[Column], ro
 
 def publish_dataset(http: SocrataSession, dataset_id: str) -> str:
     """Publish a dataset (`POST /api/views/{4x4}/publication.json`); returns the published id."""
-    published = http.send_json("POST", f"/api/views/{dataset_id}/publication.json", None,
-                               what=f"publishing dataset {dataset_id}", dataset=dataset_id)
+    published = http.send_json(
+        "POST",
+        f"/api/views/{dataset_id}/publication.json",
+        None,
+        what=f"publishing dataset {dataset_id}",
+        dataset=dataset_id,
+    )
     if isinstance(published, dict) and published.get("id"):
         return published["id"]
     return dataset_id

@@ -9,13 +9,12 @@ url). Nulls stay null: on an upsert a null clears the cell, which is what a null
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import geo
-from .views import GEOMETRY, TYPE_WORDS
+from pipeline.socrata import geo
+from pipeline.socrata.conversion import Conversion, with_bad
+from pipeline.socrata.views import GEOMETRY, TYPE_WORDS
 
 NUMBERS = ("number", "money", "double")
 # Which route types can go to which Socrata types (text is parsed value by value).
@@ -28,22 +27,18 @@ ACCEPTS = {
     "datetime": {"text", "calendar_date", "date"},
 }
 HINTS = {
-    "checkbox": "cast it to boolean", "calendar_date": "cast it to date or datetime",
-    "date": "cast it to datetime (with a timezone) or date", "text": "cast it to text",
-    "location": "give it as text: (latitude, longitude)", "url": "give it as text",
+    "checkbox": "cast it to boolean",
+    "calendar_date": "cast it to date or datetime",
+    "date": "cast it to datetime (with a timezone) or date",
+    "text": "cast it to text",
+    "location": "give it as text: (latitude, longitude)",
+    "url": "give it as text",
 }
 NUMBER_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 LOCAL_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
 OFFSET_RE = r"(Z|[+-]\d{2}:?\d{2})$"
 TRUE_WORDS = ["true", "t", "yes", "y", "1"]
 FALSE_WORDS = ["false", "f", "no", "n", "0"]
-
-
-@dataclass(frozen=True)
-class Conversion:
-    values: pa.Array                 # wire values, same length as the input
-    bad: pa.Array | None = None      # True where a non-null value did not convert
-    reason: str = ""
 
 
 def accepts(route_type: str, socrata_type: str) -> bool:
@@ -58,8 +53,9 @@ def hint(socrata_type: str) -> str:
     return HINTS.get(socrata_type, "cast it first")
 
 
-def convert(values: pa.Array | pa.ChunkedArray, socrata_type: str, *, form: str = "json",
-            timezone: str | None = None) -> Conversion:
+def convert(
+    values: pa.Array | pa.ChunkedArray, socrata_type: str, *, form: str = "json", timezone: str | None = None
+) -> Conversion:
     """The wire values of one column for a dataset column of `socrata_type`."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     t = arr.type
@@ -69,7 +65,7 @@ def convert(values: pa.Array | pa.ChunkedArray, socrata_type: str, *, form: str 
         arr = arr.cast(t.value_type)
     if pa.types.is_floating(arr.type):
         nan = pc.is_nan(arr)
-        if pc.any(nan).as_py():      # (if_else costs 40 ms per 50k rows even when nothing changes)
+        if pc.any(nan).as_py():  # (if_else costs 40 ms per 50k rows even when nothing changes)
             arr = pc.if_else(nan, pa.scalar(None, arr.type), arr)
     if pa.types.is_decimal(arr.type):
         arr = arr.cast(pa.string())
@@ -120,7 +116,7 @@ def _float_form(arr: pa.Array, form: str) -> pa.Array:
     reads back the same whatever else its chunk holds and whichever mode sent it, and a port job
     copies "7" as "7". (Numeric text costs the local portal no more than JSON floats: measured.)"""
     arr = arr.cast(pa.float64())
-    whole = pc.fill_null(pc.and_(pc.equal(pc.floor(arr), arr), pc.less(pc.abs(arr), 2.0 ** 53)), True)
+    whole = pc.fill_null(pc.and_(pc.equal(pc.floor(arr), arr), pc.less(pc.abs(arr), 2.0**53)), True)
     if pc.all(whole).as_py():
         ints = arr.cast(pa.int64())
         return ints if form == "json" else ints.cast(pa.string())
@@ -144,7 +140,7 @@ def _number(arr: pa.Array, form: str = "json") -> Conversion:
         bad = pc.invert(pc.fill_null(ok, True))
         # Sent as the text itself: Socrata takes numeric strings, and keeps their precision (7.90).
         clean = pc.utf8_trim_whitespace(arr)
-        return _with_bad(clean, bad, "not a number (digits, an optional . and exponent; no thousands separators)")
+        return with_bad(clean, bad, "not a number (digits, an optional . and exponent; no thousands separators)")
     raise TypeError(t)
 
 
@@ -153,7 +149,7 @@ def number_key(values: pa.Array) -> pa.Array:
     "10", "7.50" as "7.5". Other columns keep the text as given (its precision is the publisher's),
     but a key must not: the portal may tell 10 and 10.0 apart, which would add a row instead of
     updating one (and a dry run, which compares numbers, would have said "update")."""
-    if not pa.types.is_string(values.type):      # integers (floats arrive as text or integers)
+    if not pa.types.is_string(values.type):  # integers (floats arrive as text or integers)
         return values
     text = pc.replace_substring_regex(values, r"^([+-]?\d+)\.0*$", r"\1")
     return pc.replace_substring_regex(text, r"^([+-]?\d*\.\d*[1-9])0+$", r"\1")
@@ -166,13 +162,13 @@ def _checkbox(arr: pa.Array) -> Conversion:
     if pa.types.is_integer(t):
         bad = pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, pa.array([0, 1], t))))
         out = pc.equal(arr, pa.scalar(1, t))
-        return _with_bad(out, bad, "a checkbox takes 0 or 1 (or true/false)")
+        return with_bad(out, bad, "a checkbox takes 0 or 1 (or true/false)")
     words = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
     yes = pc.is_in(words, pa.array(TRUE_WORDS))
     no = pc.is_in(words, pa.array(FALSE_WORDS))
     bad = pc.and_(pc.is_valid(arr), pc.invert(pc.or_(yes, no)))
     out = pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), yes)
-    return _with_bad(out, bad, "a checkbox takes true or false (also yes/no, 1/0)")
+    return with_bad(out, bad, "a checkbox takes true or false (also yes/no, 1/0)")
 
 
 def _floating(arr: pa.Array, timezone: str | None) -> Conversion:
@@ -185,8 +181,9 @@ def _floating(arr: pa.Array, timezone: str | None) -> Conversion:
             arr = pc.local_timestamp(arr.cast(pa.timestamp(t.unit, tz=timezone)) if timezone else arr)
         return Conversion(_iso(arr))
     text, bad = _local_text(arr)
-    return _with_bad(text, bad, "not a date or date-time in ISO form (2024-01-31 or 2024-01-31T09:30:00), "
-                                "without a time zone offset")
+    return with_bad(
+        text, bad, "not a date or date-time in ISO form (2024-01-31 or 2024-01-31T09:30:00), without a time zone offset"
+    )
 
 
 def _fixed(arr: pa.Array, timezone: str | None) -> Conversion:
@@ -202,12 +199,16 @@ def _fixed(arr: pa.Array, timezone: str | None) -> Conversion:
     local = pc.replace_substring_regex(trimmed, OFFSET_RE, "")
     text, bad = _local_text(local)
     # Values with an offset go as they are; values without one are in `timezone` (default UTC).
-    stamps = pc.strptime(pc.utf8_slice_codeunits(pc.if_else(bad, pa.scalar(None, pa.string()), text), 0, 19),
-                         "%Y-%m-%dT%H:%M:%S", "s", error_is_null=True)
+    stamps = pc.strptime(
+        pc.utf8_slice_codeunits(pc.if_else(bad, pa.scalar(None, pa.string()), text), 0, 19),
+        "%Y-%m-%dT%H:%M:%S",
+        "s",
+        error_is_null=True,
+    )
     converted = _utc_text(stamps, zone)
     offset_text = pc.replace_substring(trimmed, " ", "T", max_replacements=1)
     out = pc.if_else(has_offset, offset_text, converted)
-    return _with_bad(out, bad, "not a date-time in ISO form (2024-01-31T09:30:00, optionally with Z or +01:00)")
+    return with_bad(out, bad, "not a date-time in ISO form (2024-01-31T09:30:00, optionally with Z or +01:00)")
 
 
 def _utc_text(arr: pa.Array, zone: str) -> pa.Array:
@@ -230,11 +231,3 @@ def _local_text(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     real = pc.fill_null(pc.equal(again, head), False)
     bad = pc.and_(pc.is_valid(arr), pc.invert(real))
     return text, bad
-
-
-def _with_bad(values: pa.Array, bad: pa.Array, reason: str) -> Conversion:
-    if isinstance(bad, pa.ChunkedArray):
-        bad = bad.combine_chunks()
-    if not pc.any(bad).as_py():
-        return Conversion(values)
-    return Conversion(pc.if_else(bad, pa.scalar(None, values.type), values), bad, reason)

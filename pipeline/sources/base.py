@@ -20,7 +20,7 @@ Only chunks() is required. The other members are optional for a class that does 
 Source (the executor treats a missing one as the default below); inheriting gives the defaults and
 lets `isinstance(s, SourceProtocol)` and type checkers see the whole contract.
 
-Values are text unless the source is typed (use pipeline.dtypes.TEXT and its siblings). Memory must
+Values are text unless the source is typed (use pipeline.basics.dtypes.TEXT and its siblings). Memory must
 not grow with the input: read lazily, yield bounded chunks. Reject a bad record with
 `ctx.reject(rows, reason)` and go on; raise RouteError subclasses (RunFailed) with a message that
 says what to do for anything that stops the read.
@@ -28,9 +28,11 @@ says what to do for anything that stops the read.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Protocol, runtime_checkable
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
+
 
 @runtime_checkable
 class SourceProtocol(Protocol):

@@ -28,25 +28,29 @@ quick scan looks for them when `comment` is set) or with `engine: python`. Both 
 against the same files.
 """
 
+# Longer than 400 lines because the CSV source drives two readers (pyarrow's and Python's careful
+# one) behind one set of options, line numbers and rejects; the readers themselves live in
+# csv_readers.py and csv_stream.py.
+
 from __future__ import annotations
 
 import codecs
 import glob
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..dtypes import TEXT, frame_from_arrow
-from ..errors import OptionError, RunFailed
-from ..plugins import source
-from .base import Source
-from .csv_head import Head, read_head, unique_names
-from .csv_readers import PARSE_BLOCK, BadRow, Dialect, Part, RecordTooLong, read_careful, read_fast
-from .csv_stream import LineReader, Utf8Stream, any_line_starts_with
+from pipeline.basics.dtypes import TEXT, frame_from_arrow
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import source
+from pipeline.sources.base import Source
+from pipeline.sources.csv_head import Head, read_head, unique_names
+from pipeline.sources.csv_readers import PARSE_BLOCK, BadRow, Dialect, Part, RecordTooLong, read_careful, read_fast
+from pipeline.sources.csv_stream import LineReader, Utf8Stream, any_line_starts_with
 
 _CHAR = {"type": "string", "minLength": 1, "maxLength": 1}
 # A record must fit in one of pyarrow's parse blocks, which start at 1 MiB and grow 4 times on
@@ -61,36 +65,65 @@ OPTIONS_SCHEMA = {
     "additionalProperties": False,
     "required": ["path"],
     "properties": {
-        "path": {"type": "string", "minLength": 1,
-                 "description": "a file, or a glob (data/*.csv); relative to the route file"},
-        "delimiter": {"type": "string", "minLength": 1,
-                      "description": "one character, or tab, comma, semicolon, pipe, space, \\t; "
-                                     "default comma, tab for .tsv and .tab files"},
-        "quote": {"oneOf": [_CHAR, {"const": False}], "default": '"',
-                  "description": 'the quote character (default "), or false for none'},
+        "path": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a file, or a glob (data/*.csv); relative to the route file",
+        },
+        "delimiter": {
+            "type": "string",
+            "minLength": 1,
+            "description": "one character, or tab, comma, semicolon, pipe, space, \\t; "
+            "default comma, tab for .tsv and .tab files",
+        },
+        "quote": {
+            "oneOf": [_CHAR, {"const": False}],
+            "default": '"',
+            "description": 'the quote character (default "), or false for none',
+        },
         "escape": {**_CHAR, "description": "a character that makes the next one literal"},
-        "encoding": {"type": "string", "minLength": 1, "default": "utf-8",
-                     "description": "utf-8 (default), cp1252, latin-1, utf-16, ... (Python names)"},
+        "encoding": {
+            "type": "string",
+            "minLength": 1,
+            "default": "utf-8",
+            "description": "utf-8 (default), cp1252, latin-1, utf-16, ... (Python names)",
+        },
         "header": {"type": "boolean", "default": True, "description": "false: the file has no header; give names"},
-        "header_row": {"type": "integer", "minimum": 1,
-                       "description": "the line the header is on (1-based)"},
-        "names": {"type": "array", "minItems": 1, "uniqueItems": True,
-                  "items": {"type": "string", "minLength": 1},
-                  "description": "column names for a file without a header"},
-        "skip_rows": {"type": "integer", "minimum": 0, "default": 0,
-                      "description": "lines to skip before the header (or the data)"},
+        "header_row": {"type": "integer", "minimum": 1, "description": "the line the header is on (1-based)"},
+        "names": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1},
+            "description": "column names for a file without a header",
+        },
+        "skip_rows": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "lines to skip before the header (or the data)",
+        },
         "comment": {**_CHAR, "description": "lines starting with this character are skipped"},
-        "null_values": {"type": "array", "items": {"type": "string"},
-                        "description": "values read as null besides the empty cell"},
-        "file_column": {"type": "string", "minLength": 1,
-                        "description": "add a column holding each row's file"},
-        "engine": {"enum": ["auto", "pyarrow", "python"], "default": "auto",
-                   "description": "auto: pyarrow, or Python's csv module when comment is set"},
-        "max_field_mib": {"type": "integer", "minimum": 1, "maximum": MAX_FIELD_MIB_CAP,
-                          "default": DEFAULT_MAX_FIELD_MIB,
-                          "description": f"the longest field (strictly, record) sure to be read, in MiB (default "
-                                         f"{DEFAULT_MAX_FIELD_MIB}, at most {MAX_FIELD_MIB_CAP}); one too long "
-                                         f"stops the run, naming its line"},
+        "null_values": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "values read as null besides the empty cell",
+        },
+        "file_column": {"type": "string", "minLength": 1, "description": "add a column holding each row's file"},
+        "engine": {
+            "enum": ["auto", "pyarrow", "python"],
+            "default": "auto",
+            "description": "auto: pyarrow, or Python's csv module when comment is set",
+        },
+        "max_field_mib": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_FIELD_MIB_CAP,
+            "default": DEFAULT_MAX_FIELD_MIB,
+            "description": f"the longest field (strictly, record) sure to be read, in MiB (default "
+            f"{DEFAULT_MAX_FIELD_MIB}, at most {MAX_FIELD_MIB_CAP}); one too long "
+            f"stops the run, naming its line",
+        },
     },
 }
 
@@ -114,10 +147,15 @@ def _dialect(options: dict) -> Dialect:
     else:
         delimiter = _DELIMITERS.get(raw.lower(), raw) if isinstance(raw, str) else raw
         if not isinstance(delimiter, str) or len(delimiter) != 1:
-            raise OptionError(f"delimiter must be one character (or tab, comma, semicolon, pipe, "
-                              f"space), not {raw!r}", path=("delimiter",))
-    quote, escape, comment = _char(options, "quote", '"'), _char(options, "escape", None), \
-        _char(options, "comment", None)
+            raise OptionError(
+                f"delimiter must be one character (or tab, comma, semicolon, pipe, space), not {raw!r}",
+                path=("delimiter",),
+            )
+    quote, escape, comment = (
+        _char(options, "quote", '"'),
+        _char(options, "escape", None),
+        _char(options, "comment", None),
+    )
     chars = {"delimiter": delimiter, "quote": quote, "escape": escape, "comment": comment}
     for key, ch in chars.items():
         if ch in ("\r", "\n"):
@@ -164,8 +202,10 @@ class CsvSource(Source):
         try:
             info = codecs.lookup(self.encoding)
         except LookupError:
-            raise OptionError(f"unknown encoding {self.encoding!r}; use a Python codec name such as "
-                              "utf-8, cp1252, latin-1 or utf-16", path=("encoding",)) from None
+            raise OptionError(
+                f"unknown encoding {self.encoding!r}; use a Python codec name such as utf-8, cp1252, latin-1 or utf-16",
+                path=("encoding",),
+            ) from None
         if not getattr(info, "_is_text_encoding", True):
             raise OptionError(f"{self.encoding!r} is not a text encoding", path=("encoding",))
         self.header = options.get("header", True)
@@ -173,14 +213,18 @@ class CsvSource(Source):
         self.header_row = options.get("header_row")
         self.skip_rows = options.get("skip_rows", 0)
         if self.names and self.header:
-            raise OptionError("names is for a file without a header: add header: false "
-                              "(to rename the header's columns, use the rename rule)", path=("names",))
+            raise OptionError(
+                "names is for a file without a header: add header: false "
+                "(to rename the header's columns, use the rename rule)",
+                path=("names",),
+            )
         if self.header_row is not None and not self.header:
-            raise OptionError("header_row needs a header; with header: false use skip_rows",
-                              path=("header_row",))
+            raise OptionError("header_row needs a header; with header: false use skip_rows", path=("header_row",))
         if self.header_row is not None and "skip_rows" in options:
-            raise OptionError("give header_row (the header's line) or skip_rows (lines before the "
-                              "header), not both", path=("skip_rows",))
+            raise OptionError(
+                "give header_row (the header's line) or skip_rows (lines before the header), not both",
+                path=("skip_rows",),
+            )
         self.engine = options.get("engine", "auto")
         if self.engine == "pyarrow" and self.dialect.comment:
             raise OptionError("comment needs engine: python (or auto)", path=("engine",))
@@ -188,13 +232,16 @@ class CsvSource(Source):
         # pyarrow takes only ASCII delimiter, quote and escape characters; Python's csv any.
         self.ascii = all(c is None or c.isascii() for c in (d.delimiter, d.quote, d.escape))
         if self.engine == "pyarrow" and not self.ascii:
-            raise OptionError("engine: pyarrow reads only ASCII delimiter, quote and escape "
-                              "characters; use engine: auto", path=("engine",))
+            raise OptionError(
+                "engine: pyarrow reads only ASCII delimiter, quote and escape characters; use engine: auto",
+                path=("engine",),
+            )
         self.max_field = int(options.get("max_field_mib", DEFAULT_MAX_FIELD_MIB)) << 20
         self.file_column = options.get("file_column")
         if self.file_column and self.names and self.file_column in self.names:
-            raise OptionError(f"file_column {self.file_column!r} is also in names; choose another name",
-                              path=("file_column",))
+            raise OptionError(
+                f"file_column {self.file_column!r} is also in names; choose another name", path=("file_column",)
+            )
 
     # -- files -------------------------------------------------------------------------------
 
@@ -210,8 +257,9 @@ class CsvSource(Source):
                 raise RunFailed(f"csv source: no file matches {pattern}{where}")
             return [(Path(p), self._shown(Path(p), relative)) for p in found]
         if resolved.is_dir():
-            raise RunFailed(f"csv source: {pattern} is a folder; to read its files use a glob such "
-                            f"as {pattern.rstrip('/')}/*.csv")
+            raise RunFailed(
+                f"csv source: {pattern} is a folder; to read its files use a glob such as {pattern.rstrip('/')}/*.csv"
+            )
         if not resolved.is_file():
             raise RunFailed(f"csv source: file not found: {pattern}{where}")
         return [(resolved, pattern)]
@@ -231,8 +279,15 @@ class CsvSource(Source):
             raise RunFailed(f"csv source: cannot read {shown}: {exc.strerror or exc}") from None
         try:
             lines = LineReader(stream, shown)
-            head = read_head(lines, self.dialect, header=self.header, header_row=self.header_row,
-                             skip_rows=self.skip_rows, names=self.names, shown=shown)
+            head = read_head(
+                lines,
+                self.dialect,
+                header=self.header,
+                header_row=self.header_row,
+                skip_rows=self.skip_rows,
+                names=self.names,
+                shown=shown,
+            )
         except BaseException:
             stream.close()
             raise
@@ -250,12 +305,17 @@ class CsvSource(Source):
             if len(names) == 1:
                 guess = next((d for d in (";", "\t", "|", ",") if d in names[0]), None)
                 if guess and guess != self.dialect.delimiter:
-                    self.ctx.log.warning("%s: the header is one column, %r; if the file is separated by "
-                                         "%r, set delimiter: %s", shown, names[0], guess,
-                                         "tab" if guess == "\t" else repr(guess))
+                    self.ctx.log.warning(
+                        "%s: the header is one column, %r; if the file is separated by %r, set delimiter: %s",
+                        shown,
+                        names[0],
+                        guess,
+                        "tab" if guess == "\t" else repr(guess),
+                    )
         if self.file_column and self.file_column in names:
-            raise RunFailed(f"{shown}: file_column {self.file_column!r} is also a column of the file; "
-                            "choose another name")
+            raise RunFailed(
+                f"{shown}: file_column {self.file_column!r} is also a column of the file; choose another name"
+            )
         return names
 
     # -- the contract ------------------------------------------------------------------------
@@ -275,8 +335,10 @@ class CsvSource(Source):
             stream, lines, head = self._open(path, shown)
             try:
                 if head is None and self.header:
-                    raise RunFailed(f"{shown} is empty: it has no header line (and no rows); a csv source "
-                                    f"file starts with its header")
+                    raise RunFailed(
+                        f"{shown} is empty: it has no header line (and no rows); a csv source "
+                        f"file starts with its header"
+                    )
                 if head is None:
                     self.ctx.log.warning("%s is empty: no rows", shown)
                     continue
@@ -299,8 +361,9 @@ class CsvSource(Source):
         self.ctx.log.debug("%s: reading with %s", shown, "Python's csv module" if careful else "pyarrow")
         if careful:
             try:
-                yield from read_careful(lines.rest(trailer), head.ncols, head.first_line, self.dialect, shown,
-                                        max_record=self.max_field)
+                yield from read_careful(
+                    lines.rest(trailer), head.ncols, head.first_line, self.dialect, shown, max_record=self.max_field
+                )
             except RecordTooLong as exc:
                 raise self._too_long(shown, exc) from None
             return
@@ -308,15 +371,20 @@ class CsvSource(Source):
         try:
             while True:
                 try:
-                    yield from read_fast(data, head.ncols, head.first_line, self.dialect, shown,
-                                         block_size=block, skip=skip)
+                    yield from read_fast(
+                        data, head.ncols, head.first_line, self.dialect, shown, block_size=block, skip=skip
+                    )
                     return
                 except RecordTooLong as exc:
                     if block >= self.max_field:
                         raise self._too_long(shown, exc) from None
                     skip, block = exc.done, min(block * 4, self.max_field)
-                    self.ctx.log.debug("%s: line %d holds a record longer than the parse block; reading "
-                                       "again with a block of %d MiB", shown, exc.line, block >> 20)
+                    self.ctx.log.debug(
+                        "%s: line %d holds a record longer than the parse block; reading again with a block of %d MiB",
+                        shown,
+                        exc.line,
+                        block >> 20,
+                    )
                     if again is not None:
                         again.close()
                     again, reopened, _ = self._open(path, shown)
@@ -327,10 +395,12 @@ class CsvSource(Source):
 
     def _too_long(self, shown: str, exc: RecordTooLong) -> RunFailed:
         mib = self.max_field >> 20
-        return RunFailed(f"{shown}: line {exc.line}: the record starting here is longer than {mib} MiB, "
-                         f"the limit for a field; if a field really is that long, raise max_field_mib "
-                         f"(a csv source option); otherwise look for a quote opened on that line and "
-                         f"never closed")
+        return RunFailed(
+            f"{shown}: line {exc.line}: the record starting here is longer than {mib} MiB, "
+            f"the limit for a field; if a field really is that long, raise max_field_mib "
+            f"(a csv source option); otherwise look for a quote opened on that line and "
+            f"never closed"
+        )
 
     def _careful(self, path: Path, shown: str) -> bool:
         """Python's csv module when asked, or when comment lines follow the header: pyarrow cannot
@@ -351,14 +421,23 @@ class CsvSource(Source):
         if sorted(names) != sorted(want):
             missing = [n for n in want if n not in names]
             extra = [n for n in names if n not in want]
-            said = "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
-                                         f"extra {', '.join(extra)}" if extra else "") if p)
-            raise RunFailed(f"{shown}: its columns differ from {first_shown}'s ({said}); every file "
-                            f"that {self.options['path']} matches must have the same columns")
+            said = "; ".join(
+                p
+                for p in (
+                    f"missing {', '.join(missing)}" if missing else "",
+                    f"extra {', '.join(extra)}" if extra else "",
+                )
+                if p
+            )
+            raise RunFailed(
+                f"{shown}: its columns differ from {first_shown}'s ({said}); every file "
+                f"that {self.options['path']} matches must have the same columns"
+            )
         return [names.index(n) for n in want]
 
-    def _chunked(self, parts: Iterator[Part], names: list[str], order: list[int] | None,
-                 shown: str) -> Iterator[pd.DataFrame]:
+    def _chunked(
+        self, parts: Iterator[Part], names: list[str], order: list[int] | None, shown: str
+    ) -> Iterator[pd.DataFrame]:
         """Re-cut the readers' parts into chunks of exactly chunk_rows rows (the last may be short).
 
         Rejected rows are sent in batches (before the chunk that follows them), since each
@@ -395,8 +474,9 @@ class CsvSource(Source):
             lines = np.concatenate(line_parts) if line_parts else np.empty(0, np.int64)
             yield self._frame(table, lines, names, order, shown)
 
-    def _frame(self, table: pa.Table | None, lines: np.ndarray, names: list[str],
-               order: list[int] | None, shown: str) -> pd.DataFrame:
+    def _frame(
+        self, table: pa.Table | None, lines: np.ndarray, names: list[str], order: list[int] | None, shown: str
+    ) -> pd.DataFrame:
         if table is None:
             table = pa.table({f"f{i}": pa.array([], pa.string()) for i in range(len(names))})
         table = table.combine_chunks().rename_columns(names)
@@ -412,12 +492,20 @@ class CsvSource(Source):
         width = max(len(r.fields) for r in bad)
         columns = names[:width] + [f"column_{i}" for i in range(len(names) + 1, width + 1)]
         index = pd.Index([r.line for r in bad], dtype="int64")
-        rows = pd.DataFrame([[v or None for v in r.fields] + [None] * (width - len(r.fields)) for r in bad],
-                            index=index, columns=columns, dtype=TEXT)
+        rows = pd.DataFrame(
+            [[v or None for v in r.fields] + [None] * (width - len(r.fields)) for r in bad],
+            index=index,
+            columns=columns,
+            dtype=TEXT,
+        )
         rows.attrs["source"] = shown
-        expected = (f"the header has {len(names)}" if self.header else
-                    f"names lists {len(names)}" if self.names else f"the first row has {len(names)}")
-        reasons = pd.Series([f"line {r.line} has {len(r.fields)} fields, {expected}" for r in bad],
-                            index=index)
+        expected = (
+            f"the header has {len(names)}"
+            if self.header
+            else f"names lists {len(names)}"
+            if self.names
+            else f"the first row has {len(names)}"
+        )
+        reasons = pd.Series([f"line {r.line} has {len(r.fields)} fields, {expected}" for r in bad], index=index)
         texts = pd.Series([r.text for r in bad], index=index)
         self.ctx.reject(rows, reasons, value=texts)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 
-from ..errors import RunFailed
-from .csv_readers import Dialect, unterminated
-from .csv_stream import SENTINEL, LineReader
+from pipeline.basics.errors import RunFailed
+from pipeline.sources.csv_readers import Dialect, unterminated
+from pipeline.sources.csv_stream import SENTINEL, LineReader
 
 
 @dataclass
@@ -51,7 +51,7 @@ def _record(lines: LineReader, dialect: Dialect, skip_noise: bool, shown: str) -
                 start["line"] = lines.lines
             yield line
         if start["line"]:
-            yield SENTINEL      # only read when the file ends inside a quoted field
+            yield SENTINEL  # only read when the file ends inside a quoted field
 
     reader = csv.reader(counted(), **dialect.python())
     try:
@@ -65,8 +65,16 @@ def _record(lines: LineReader, dialect: Dialect, skip_noise: bool, shown: str) -
     return fields, start["line"]
 
 
-def read_head(lines: LineReader, dialect: Dialect, *, header: bool, header_row: int | None,
-              skip_rows: int, names: list[str] | None, shown: str) -> Head | None:
+def read_head(
+    lines: LineReader,
+    dialect: Dialect,
+    *,
+    header: bool,
+    header_row: int | None,
+    skip_rows: int,
+    names: list[str] | None,
+    shown: str,
+) -> Head | None:
     """Position `lines` at the first data line; None when the file has no header (empty file)."""
     skip = (header_row - 1) if header_row else skip_rows
     for _ in range(skip):
@@ -78,8 +86,9 @@ def read_head(lines: LineReader, dialect: Dialect, *, header: bool, header_row: 
             return None
         fields, line = found
         if not fields:
-            raise RunFailed(f"{shown}: line {line} is blank, so it cannot be the header; "
-                            "set header_row to the header's line")
+            raise RunFailed(
+                f"{shown}: line {line} is blank, so it cannot be the header; set header_row to the header's line"
+            )
         return Head(fields, len(fields), lines.lines + 1)
     first_line = lines.lines + 1
     if names:

@@ -22,16 +22,16 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import RunFailed
-from .csv_stream import BLOCK, SENTINEL
+from pipeline.basics.errors import RunFailed
+from pipeline.sources.csv_stream import BLOCK, SENTINEL
 
 CAREFUL_ROWS = 10_000
 # pyarrow's parse block, which reads now fill: 1 MiB reads as fast as 4 MiB and keeps peak memory
@@ -52,8 +52,14 @@ class Dialect:
 
     def python(self) -> dict:
         quoting = {"quotechar": self.quote} if self.quote else {"quoting": csv.QUOTE_NONE}
-        return dict(delimiter=self.delimiter, escapechar=self.escape, doublequote=True,
-                    skipinitialspace=False, strict=False, **quoting)
+        return dict(
+            delimiter=self.delimiter,
+            escapechar=self.escape,
+            doublequote=True,
+            skipinitialspace=False,
+            strict=False,
+            **quoting,
+        )
 
     def fields(self, text: str) -> list[str]:
         """The fields of one record's raw text (for rejected rows and headers)."""
@@ -86,9 +92,11 @@ def _is_blank(fields: list[str], ncols: int) -> bool:
 
 
 def unterminated(shown: str, line: int) -> RunFailed:
-    return RunFailed(f"{shown}: the record starting on line {line} opens a quoted field that is never "
-                     "closed, so the rest of the file would be read into it; look for a stray quote "
-                     "character there (or set quote: false if the file does not quote its fields)")
+    return RunFailed(
+        f"{shown}: the record starting on line {line} opens a quoted field that is never "
+        "closed, so the rest of the file would be read into it; look for a stray quote "
+        "character there (or set quote: false if the file does not quote its fields)"
+    )
 
 
 def _row_breaks(batch: pa.RecordBatch) -> np.ndarray | None:
@@ -100,7 +108,7 @@ def _row_breaks(batch: pa.RecordBatch) -> np.ndarray | None:
         if bufs[2] is None or len(col) == 0:
             continue
         offsets = np.frombuffer(bufs[1], np.int32, count=len(col) + 1, offset=col.offset * 4)
-        data = np.frombuffer(bufs[2], np.uint8)[offsets[0]:offsets[-1]]
+        data = np.frombuffer(bufs[2], np.uint8)[offsets[0] : offsets[-1]]
         if not data.size or data.min() > 13:
             continue
         at = np.flatnonzero((data == 10) | (data == 13))
@@ -151,8 +159,9 @@ def _straddles(exc: Exception) -> bool:
     return isinstance(exc, pa.ArrowInvalid) and "straddl" in str(exc)
 
 
-def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str,
-              block_size: int = PARSE_BLOCK, skip: int = 0) -> Iterator[Part]:
+def read_fast(
+    stream, ncols: int, first_line: int, dialect: Dialect, shown: str, block_size: int = PARSE_BLOCK, skip: int = 0
+) -> Iterator[Part]:
     """Parts from pyarrow's streaming CSV reader (see the module docstring for the line numbers).
 
     A record must fit in one parse block of `block_size` bytes: a longer one raises RecordTooLong.
@@ -164,8 +173,8 @@ def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str,
         bad.append((row.number, row.text))
         return "skip"
 
-    at = [0, 0]         # records (good and bad) numbered so far, line breaks inside them
-    first_line -= 1     # for the blank line _Lead puts first
+    at = [0, 0]  # records (good and bad) numbered so far, line breaks inside them
+    first_line -= 1  # for the blank line _Lead puts first
     try:
         reader = _open_fast(_Lead(stream), names, dialect, block_size, on_invalid)
         yield from _parts(reader, bad, ncols, first_line, dialect, shown, skip, at)
@@ -176,7 +185,7 @@ def read_fast(stream, ncols: int, first_line: int, dialect: Dialect, shown: str,
         # The long record follows the last one placed, and any bad ones still waiting.
         waiting = [b for b in bad if b[0] > done]
         line = first_line + breaks + done + sum(1 + _breaks_in(t) for _, t in waiting)
-        raise RecordTooLong(done, line) from None   # the waiting bad ones were not yielded yet
+        raise RecordTooLong(done, line) from None  # the waiting bad ones were not yielded yet
 
 
 class _Lead(io.RawIOBase):
@@ -202,16 +211,27 @@ def _open_fast(stream, names: list[str], dialect: Dialect, block_size: int, on_i
         stream,
         read_options=pacsv.ReadOptions(use_threads=False, block_size=block_size, column_names=names),
         parse_options=pacsv.ParseOptions(
-            delimiter=dialect.delimiter, quote_char=dialect.quote or False, double_quote=True,
-            escape_char=dialect.escape or False, newlines_in_values=True, ignore_empty_lines=False,
-            invalid_row_handler=on_invalid),
+            delimiter=dialect.delimiter,
+            quote_char=dialect.quote or False,
+            double_quote=True,
+            escape_char=dialect.escape or False,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid,
+        ),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names}, null_values=["", *dialect.null_values],
-            strings_can_be_null=True, quoted_strings_can_be_null=True, check_utf8=False))
+            column_types={n: pa.string() for n in names},
+            null_values=["", *dialect.null_values],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            check_utf8=False,
+        ),
+    )
 
 
-def _parts(reader, bad: list, ncols: int, first_line: int, dialect: Dialect, shown: str, skip: int,
-           at: list[int]) -> Iterator[Part]:
+def _parts(
+    reader, bad: list, ncols: int, first_line: int, dialect: Dialect, shown: str, skip: int, at: list[int]
+) -> Iterator[Part]:
     """The batches of `reader` as Parts with their lines; `at` is [records done, breaks in them],
     kept up to date for RecordTooLong."""
     done, breaks = at
@@ -246,18 +266,21 @@ def _parts(reader, bad: list, ncols: int, first_line: int, dialect: Dialect, sho
             breaks_here = int(all_breaks.sum())
         done, breaks = int(ordinals[-1]), breaks + breaks_here
         at[:] = done, breaks
-        del bad[:m]         # placed: forget them, so memory does not grow with the file
+        del bad[:m]  # placed: forget them, so memory does not grow with the file
         last_line = int(lines[-1])
         table = pa.Table.from_batches([batch])
         if batch.column(0)[n - 1].as_py() == SENTINEL:
             ended = True
-            table, lines, ordinals = table.slice(0, n - 1), lines[:n - 1], ordinals[:n - 1]
-        if skip >= done:    # all read before: only the counting above was needed
+            table, lines, ordinals = table.slice(0, n - 1), lines[: n - 1], ordinals[: n - 1]
+        if skip >= done:  # all read before: only the counting above was needed
             continue
         if skip:
             keep = ordinals > skip
             table, lines = table.filter(pa.array(keep)), lines[keep]
-            bad_lines, bad_texts = bad_lines[pending[:m] > skip], [t for o, t in zip(pending[:m], bad_texts) if o > skip]
+            bad_lines, bad_texts = (
+                bad_lines[pending[:m] > skip],
+                [t for o, t in zip(pending[:m], bad_texts) if o > skip],
+            )
         table, lines = drop_empty_rows(table, lines)
         yield Part(table, lines, _bad_rows(bad_lines, bad_texts, dialect, ncols))
     if not ended:
@@ -277,14 +300,15 @@ def _columns(rows: list[list[str]], names: list[str], nulls: pa.Array) -> pa.Tab
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def read_careful(stream, ncols: int, first_line: int, dialect: Dialect, shown: str,
-                 max_record: int = 1 << 62) -> Iterator[Part]:
+def read_careful(
+    stream, ncols: int, first_line: int, dialect: Dialect, shown: str, max_record: int = 1 << 62
+) -> Iterator[Part]:
     """Parts from Python's csv module, one record at a time (exact, and comment-aware).
 
     A record longer than `max_record` characters raises RecordTooLong: lines are read at most
     that long, so a file that is one endless line or quote never sits whole in memory."""
     if csv.field_size_limit() < sys.maxsize >> 1:
-        csv.field_size_limit(sys.maxsize >> 1)   # pyarrow has no field size limit either
+        csv.field_size_limit(sys.maxsize >> 1)  # pyarrow has no field size limit either
     names = [f"f{i}" for i in range(ncols)]
     nulls = pa.array(["", *dialect.null_values], pa.string())
     text = io.TextIOWrapper(io.BufferedReader(stream, BLOCK), encoding="utf-8", newline="")
@@ -336,7 +360,7 @@ def read_careful(stream, ncols: int, first_line: int, dialect: Dialect, shown: s
             good_lines.append(line)
         elif not _is_blank(fields, ncols):
             raw = "".join(at["raw"])
-            bads.append(BadRow(line, fields, raw[:len(raw.rstrip("\r\n"))]))
+            bads.append(BadRow(line, fields, raw[: len(raw.rstrip("\r\n"))]))
         if len(goods) >= CAREFUL_ROWS or len(bads) >= CAREFUL_ROWS:
             table, lines = drop_empty_rows(_columns(goods, names, nulls), np.array(good_lines, np.int64))
             yield Part(table, lines, bads)

@@ -18,7 +18,7 @@ import codecs
 import io
 from pathlib import Path
 
-from ..errors import RunFailed
+from pipeline.basics.errors import RunFailed
 
 BLOCK = 1 << 20
 UTF8_BOM = codecs.BOM_UTF8
@@ -40,7 +40,7 @@ class Utf8Stream(io.RawIOBase):
         self._raw = open(path, "rb")
         self._utf8 = is_utf8(encoding)
         self._decoder = codecs.getincrementaldecoder("utf-8" if self._utf8 else encoding)("strict")
-        self._offset = 0            # file bytes read so far
+        self._offset = 0  # file bytes read so far
         self._out = b""
         self._pos = 0
         self._first = True
@@ -63,7 +63,7 @@ class Utf8Stream(io.RawIOBase):
             self._pos = len(self._out)
             return self._out
         end = len(self._out) if size < 0 else self._pos + size
-        data = self._out[self._pos:end]
+        data = self._out[self._pos : end]
         self._pos += len(data)
         return data
 
@@ -73,7 +73,7 @@ class Utf8Stream(io.RawIOBase):
                 return 0
             self._fill()
         n = min(len(buffer), len(self._out) - self._pos)
-        buffer[:n] = self._out[self._pos:self._pos + n]
+        buffer[:n] = self._out[self._pos : self._pos + n]
         self._pos += n
         return n
 
@@ -84,13 +84,13 @@ class Utf8Stream(io.RawIOBase):
         final = not block
         self._eof = final
         if self._first and self._utf8 and block.startswith(UTF8_BOM):
-            block, start = block[len(UTF8_BOM):], start + len(UTF8_BOM)
+            block, start = block[len(UTF8_BOM) :], start + len(UTF8_BOM)
         pending = len(self._decoder.getstate()[0])
         try:
             if self._utf8 and not pending and block.isascii():
                 out = block
             elif self._utf8:
-                self._decoder.decode(block, final)     # check only: the bytes pass through
+                self._decoder.decode(block, final)  # check only: the bytes pass through
                 out = block
             else:
                 text = self._decoder.decode(block, final)
@@ -98,11 +98,13 @@ class Utf8Stream(io.RawIOBase):
                     text = text[1:]
                 out = text.encode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RunFailed(decode_error_message(self.path, self.shown, self.encoding,
-                                                 start - pending + exc.start)) from None
-        except UnicodeError as exc:     # a codec's own complaint, e.g. UTF-16 without a byte order mark
-            raise RunFailed(f"{self.shown}: not valid {self.encoding} text ({exc}); check the "
-                            f"encoding option") from None
+            raise RunFailed(
+                decode_error_message(self.path, self.shown, self.encoding, start - pending + exc.start)
+            ) from None
+        except UnicodeError as exc:  # a codec's own complaint, e.g. UTF-16 without a byte order mark
+            raise RunFailed(
+                f"{self.shown}: not valid {self.encoding} text ({exc}); check the encoding option"
+            ) from None
         self._first = self._first and not out
         self._out, self._pos = out, 0
 
@@ -115,17 +117,17 @@ def decode_error_message(path: Path, shown: str, encoding: str, offset: int) -> 
         start = f.read(2)
         f.seek(0)
         left = offset
-        while left > 0:         # count line breaks before the byte, a block at a time
+        while left > 0:  # count line breaks before the byte, a block at a time
             block = f.read(min(BLOCK, left))
             if not block:
                 break
             left -= len(block)
             try:
                 text = decoder.decode(block)
-            except UnicodeError:    # a codec that fails even with errors="replace" (UTF-16, no BOM)
+            except UnicodeError:  # a codec that fails even with errors="replace" (UTF-16, no BOM)
                 text = block.decode("latin-1")
             line += text.count("\n") + text.count("\r") - text.count("\r\n")
-            line -= after_cr and text.startswith("\n")     # a \r\n split between blocks
+            line -= after_cr and text.startswith("\n")  # a \r\n split between blocks
             after_cr = text.endswith("\r") if text else after_cr
         f.seek(offset)
         bad = f.read(1)
@@ -135,10 +137,8 @@ def decode_error_message(path: Path, shown: str, encoding: str, offset: int) -> 
     elif name == "cp1252":
         hint = "set encoding: latin-1 (it accepts every byte)"
     else:
-        hint = ("if the file was saved by Excel or another Windows program, set encoding: cp1252 "
-                "(or latin-1)")
-    return (f"{shown}: line {line}, byte offset {offset} (0x{bad.hex()}) is not valid {encoding}; "
-            f"{hint}")
+        hint = "if the file was saved by Excel or another Windows program, set encoding: cp1252 (or latin-1)"
+    return f"{shown}: line {line}, byte offset {offset} (0x{bad.hex()}) is not valid {encoding}; {hint}"
 
 
 class LineReader:
@@ -149,7 +149,7 @@ class LineReader:
         self.buf = bytearray()
         self.pos = 0
         self.eof = False
-        self.lines = 0              # lines consumed so far
+        self.lines = 0  # lines consumed so far
         self.marked = False
 
     def _more(self) -> bool:
@@ -159,8 +159,8 @@ class LineReader:
         if not data:
             self.eof = True
             return False
-        if self.pos > BLOCK and not self.marked:    # drop what was consumed before growing
-            del self.buf[:self.pos]
+        if self.pos > BLOCK and not self.marked:  # drop what was consumed before growing
+            del self.buf[: self.pos]
             self.pos = 0
         self.buf += data
         return True
@@ -181,8 +181,10 @@ class LineReader:
                     return None
             else:
                 if len(buf) - pos > MAX_HEAD_LINE:
-                    raise RunFailed(f"{self.shown}: line {self.lines + 1} is longer than 16 MiB "
-                                    "before the data starts; check delimiter, header_row and skip_rows")
+                    raise RunFailed(
+                        f"{self.shown}: line {self.lines + 1} is longer than 16 MiB "
+                        "before the data starts; check delimiter, header_row and skip_rows"
+                    )
                 self._more()
                 continue
             line = bytes(buf[pos:end])
@@ -198,9 +200,9 @@ class LineReader:
         self.pos, self.lines = mark
         self.marked = False
 
-    def rest(self, trailer: bytes) -> "DataStream":
+    def rest(self, trailer: bytes) -> DataStream:
         """Everything not consumed yet, then `trailer` (on a line of its own)."""
-        prefix = bytes(self.buf[self.pos:])
+        prefix = bytes(self.buf[self.pos :])
         self.buf = bytearray()
         return DataStream(prefix, None if self.eof else self.stream, trailer)
 
@@ -243,7 +245,7 @@ class DataStream(io.RawIOBase):
                 last = piece[-1:]
                 carry = b"\r" if last == b"\r" else b""
                 if len(piece) > len(carry):
-                    yield piece[:len(piece) - len(carry)]
+                    yield piece[: len(piece) - len(carry)]
             if stream is None:
                 break
             piece = stream.read(BLOCK)
@@ -263,13 +265,13 @@ class DataStream(io.RawIOBase):
         if size < 0:
             if not self._next():
                 return b""
-            data = self._cur[self._pos:]
+            data = self._cur[self._pos :]
             self._pos = len(self._cur)
             return data
         pieces: list[bytes] = []
         total = 0
         while total < size and self._next():
-            piece = self._cur[self._pos:] if self._pos else self._cur
+            piece = self._cur[self._pos :] if self._pos else self._cur
             pieces.append(piece)
             total += len(piece)
             self._pos = len(self._cur)
@@ -277,24 +279,24 @@ class DataStream(io.RawIOBase):
             return b""
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if len(data) <= size:
-            return data         # ends where a piece ends: never on \r unless the data does
+            return data  # ends where a piece ends: never on \r unless the data does
         end = size - 1 if size > 1 and data[size - 1] == 13 else size
-        self._cur, self._pos = data, end    # the rest is read next
+        self._cur, self._pos = data, end  # the rest is read next
         return data[:end]
 
     def readinto(self, buffer) -> int:
         if not self._next():
             return 0
         data = self._slice(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
 
     def _slice(self, size: int) -> bytes:
         end = min(len(self._cur), self._pos + size)
         if end < len(self._cur) and end - self._pos > 1 and self._cur[end - 1] == 13:
-            end -= 1            # never end a read on \r (see the class docstring)
-        return self._cur[self._pos:end]
+            end -= 1  # never end a read on \r (see the class docstring)
+        return self._cur[self._pos : end]
 
     def _next(self) -> bool:
         """Make `_cur[_pos:]` non-empty; False at the very end."""

@@ -36,21 +36,21 @@ from __future__ import annotations
 import difflib
 import functools
 import zipfile
-from typing import Iterator
+from collections.abc import Iterator
 from xml.etree import ElementTree as ET
 
 import pandas as pd
 import pyarrow as pa
 
-from ..dtypes import frame_from_arrow
-from ..errors import OptionError, RunFailed
-from ..plugins import source
-from .base import Source
-from . import excel_cells as cells
-from . import excel_engine
-from .excel_guard import check_shared_strings, guarded
-from .excel_sheet import Sheet, SheetReader, Window, parse_range
-from .excel_stream import STREAM_SUFFIXES, StreamSheet, sheet_members
+from pipeline.basics.dtypes import frame_from_arrow
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import source
+from pipeline.sources import excel_cells as cells
+from pipeline.sources import excel_engine
+from pipeline.sources.base import Source
+from pipeline.sources.excel_guard import check_shared_strings, guarded
+from pipeline.sources.excel_sheet import Sheet, SheetReader, Window, parse_range
+from pipeline.sources.excel_stream import STREAM_SUFFIXES, StreamSheet, sheet_members
 
 SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
@@ -59,29 +59,51 @@ OPTIONS_SCHEMA = {
     "additionalProperties": False,
     "required": ["path"],
     "properties": {
-        "path": {"type": "string", "minLength": 1,
-                 "description": "the workbook (.xlsx, .xlsm, .xlsb, .xls, .ods); relative to the route file"},
-        "sheet": {"oneOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 1}],
-                  "description": "a sheet name, or its position counted from 1 (default: the first sheet)"},
-        "sheets": {"oneOf": [
-            {"const": "*"},
-            {"type": "array", "minItems": 1,
-             "items": {"oneOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 1}]}},
-        ], "description": 'sheets to stack, by name or position, or "*" for every worksheet'},
-        "sheet_column": {"type": "string", "minLength": 1,
-                         "description": "with sheets: the column that holds each row's sheet name (default sheet)"},
-        "header_row": {"type": "integer", "minimum": 0,
-                       "description": "the Excel row number of the header (default: the first non-empty "
-                                      "row); 0: no header, columns are named A, B, ..."},
-        "skip_rows": {"type": "integer", "minimum": 0,
-                      "description": "rows under the header that are not data (a units line)"},
+        "path": {
+            "type": "string",
+            "minLength": 1,
+            "description": "the workbook (.xlsx, .xlsm, .xlsb, .xls, .ods); relative to the route file",
+        },
+        "sheet": {
+            "oneOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 1}],
+            "description": "a sheet name, or its position counted from 1 (default: the first sheet)",
+        },
+        "sheets": {
+            "oneOf": [
+                {"const": "*"},
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"oneOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 1}]},
+                },
+            ],
+            "description": 'sheets to stack, by name or position, or "*" for every worksheet',
+        },
+        "sheet_column": {
+            "type": "string",
+            "minLength": 1,
+            "description": "with sheets: the column that holds each row's sheet name (default sheet)",
+        },
+        "header_row": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "the Excel row number of the header (default: the first non-empty "
+            "row); 0: no header, columns are named A, B, ...",
+        },
+        "skip_rows": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "rows under the header that are not data (a units line)",
+        },
         "range": {"type": "string", "description": "the cells to read: A3:H500, A3:H (to the last row) or B:F"},
-        "engine": {"enum": ["auto", "calamine", "openpyxl"],
-                   "description": "the reader: calamine (fast, holds the sheet in memory; refuses a sheet "
-                                  "whose cells span over 25,000,000 cells), openpyxl (.xlsx/.xlsm only: streams "
-                                  "the sheet in bounded memory, slower) or auto (default: calamine unless a "
-                                  "sheet's XML is over 100 MB or its cells span over 25,000,000 cells, then "
-                                  "openpyxl)"},
+        "engine": {
+            "enum": ["auto", "calamine", "openpyxl"],
+            "description": "the reader: calamine (fast, holds the sheet in memory; refuses a sheet "
+            "whose cells span over 25,000,000 cells), openpyxl (.xlsx/.xlsm only: streams "
+            "the sheet in bounded memory, slower) or auto (default: calamine unless a "
+            "sheet's XML is over 100 MB or its cells span over 25,000,000 cells, then "
+            "openpyxl)",
+        },
     },
 }
 
@@ -106,12 +128,17 @@ class ExcelSource(Source):
         self.ctx = ctx
         self.path = ctx.resolve_path(options["path"])
         if self.path.suffix.lower() not in SUFFIXES:
-            raise OptionError(f"'{options['path']}' is not a workbook ({', '.join(SUFFIXES)}); "
-                              "use the csv source for text files", ("path",))
+            raise OptionError(
+                f"'{options['path']}' is not a workbook ({', '.join(SUFFIXES)}); use the csv source for text files",
+                ("path",),
+            )
         self.engine = options.get("engine", "auto")
         if self.engine == "openpyxl" and self.path.suffix.lower() not in STREAM_SUFFIXES:
-            raise OptionError(f"engine openpyxl reads .xlsx and .xlsm workbooks only, not "
-                              f"'{options['path']}': use engine calamine (or auto)", ("engine",))
+            raise OptionError(
+                f"engine openpyxl reads .xlsx and .xlsm workbooks only, not "
+                f"'{options['path']}': use engine calamine (or auto)",
+                ("engine",),
+            )
         try:
             if self.engine == "openpyxl":
                 import openpyxl  # noqa: F401
@@ -141,8 +168,9 @@ class ExcelSource(Source):
     def chunks(self) -> Iterator[pd.DataFrame]:
         self._load()
         names = self._names
-        kinds = {n: cells.unify(s.kinds[n] for s in self._sheets if n in s.kinds)
-                 for n in names if n != self.sheet_column}
+        kinds = {
+            n: cells.unify(s.kinds[n] for s in self._sheets if n in s.kinds) for n in names if n != self.sheet_column
+        }
         if not any(sheet.rows for sheet in self._sheets):  # no data row: the columns, typed, no rows
             self._sheets = []
             arrays = [pa.array([], cells.ARROW[kinds.get(n, cells.TEXT)]) for n in names]
@@ -189,8 +217,10 @@ class ExcelSource(Source):
         names: list[str] = [self.sheet_column] if self.sheet_column else []
         for sheet in self._sheets:
             if self.sheet_column in sheet.names:
-                raise RunFailed(f"sheet '{sheet.name}' of {self.options['path']} has a column named "
-                                f"'{self.sheet_column}': set sheet_column to another name")
+                raise RunFailed(
+                    f"sheet '{sheet.name}' of {self.options['path']} has a column named "
+                    f"'{self.sheet_column}': set sheet_column to another name"
+                )
             names += [n for n in sheet.names if n not in names]
         self._names = names
 
@@ -207,8 +237,14 @@ class ExcelSource(Source):
         return choice.engine
 
     def _reader(self, sheet) -> SheetReader:
-        return SheetReader(sheet, self.window, self.options.get("header_row"), self.options.get("skip_rows", 0),
-                           self.ctx.run.chunk_rows, str(self.options["path"]))
+        return SheetReader(
+            sheet,
+            self.window,
+            self.options.get("header_row"),
+            self.options.get("skip_rows", 0),
+            self.ctx.run.chunk_rows,
+            str(self.options["path"]),
+        )
 
     def _load_stream(self) -> list[Sheet]:
         import openpyxl
@@ -260,10 +296,15 @@ class ExcelSource(Source):
         if isinstance(wanted, int):
             if wanted <= len(available):
                 return available[wanted - 1]
-            hint = (f"; to choose the sheet named '{wanted}', write it in quotes: sheet: \"{wanted}\""
-                    if str(wanted) in available else "")
-            raise RunFailed(f"{self.options['path']} has {len(available)} sheet(s), so there is no sheet "
-                            f"number {wanted}; the sheets are {listing}{hint}")
+            hint = (
+                f"; to choose the sheet named '{wanted}', write it in quotes: sheet: \"{wanted}\""
+                if str(wanted) in available
+                else ""
+            )
+            raise RunFailed(
+                f"{self.options['path']} has {len(available)} sheet(s), so there is no sheet "
+                f"number {wanted}; the sheets are {listing}{hint}"
+            )
         if wanted in available:
             return wanted
         close = difflib.get_close_matches(wanted, available, n=1)

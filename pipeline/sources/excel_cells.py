@@ -24,12 +24,18 @@ import pyarrow.compute as pc
 
 NULL, TEXT, INT, FLOAT, BOOL, DATE, DATETIME = "null", "text", "int", "float", "bool", "date", "datetime"
 
-ARROW = {TEXT: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_(),
-         DATE: pa.date32(), DATETIME: pa.timestamp("us")}
+ARROW = {
+    TEXT: pa.string(),
+    INT: pa.int64(),
+    FLOAT: pa.float64(),
+    BOOL: pa.bool_(),
+    DATE: pa.date32(),
+    DATETIME: pa.timestamp("us"),
+}
 
 _NUMBERS = {float, int}
 _TEMPORAL = {dt.date, dt.datetime}
-_EXACT = 2.0 ** 53  # floats above this are not exact integers
+_EXACT = 2.0**53  # floats above this are not exact integers
 
 
 def render(value) -> str | None:

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from ..errors import RunFailed
-from .excel_extent import Extent, cell_name, scan_sheet
-from .excel_stream import STREAM_SUFFIXES, choose_engine, sheet_members
+from pipeline.basics.errors import RunFailed
+from pipeline.sources.excel_extent import Extent, scan_sheet
+from pipeline.sources.excel_stream import STREAM_SUFFIXES, choose_engine, sheet_members
 
 CALAMINE_MAX_CELLS = 25_000_000  # calamine's grid: 32 bytes a cell, so 800 MB
 
@@ -61,15 +61,20 @@ def choose(path: Path, engine: str, names: list[str], label: str) -> EngineChoic
         if extent.cells <= CALAMINE_MAX_CELLS:
             continue
         if engine == "calamine":
-            raise RunFailed(f"{label}: sheet '{name}' {_too_big(extent)} (at most {CALAMINE_MAX_CELLS:,} cells; "
-                            f"more would abort the run). Use engine: auto or openpyxl, which hold only the "
-                            f"cells that have values")
+            raise RunFailed(
+                f"{label}: sheet '{name}' {_too_big(extent)} (at most {CALAMINE_MAX_CELLS:,} cells; "
+                f"more would abort the run). Use engine: auto or openpyxl, which hold only the "
+                f"cells that have values"
+            )
         choice.engine = "openpyxl"
-        stray = (f" If {' or '.join(_reach(extent))} is a stray, set range to leave it out."
-                 if not extent.irregular else "")
-        choice.warnings.append(f"{label}: sheet '{name}' {_too_big(extent)} (at most {CALAMINE_MAX_CELLS:,} "
-                               f"cells), so it is read with openpyxl, which holds only the cells that have "
-                               f"values.{stray}")
+        stray = (
+            f" If {' or '.join(_reach(extent))} is a stray, set range to leave it out." if not extent.irregular else ""
+        )
+        choice.warnings.append(
+            f"{label}: sheet '{name}' {_too_big(extent)} (at most {CALAMINE_MAX_CELLS:,} "
+            f"cells), so it is read with openpyxl, which holds only the cells that have "
+            f"values.{stray}"
+        )
     return choice
 
 
@@ -80,11 +85,15 @@ def _reach(extent: Extent) -> list[str]:
 def _too_big(extent: Extent) -> str:
     """Why a sheet's grid is too big for calamine, naming the cells that make it so."""
     if extent.irregular:
-        return ("has cells written without a reference (r=\"A1\") or with one that cannot be read, so "
-                "their place is unknown before reading them all: calamine's grid could be the whole sheet, "
-                "too many cells for the calamine engine")
+        return (
+            'has cells written without a reference (r="A1") or with one that cannot be read, so '
+            "their place is unknown before reading them all: calamine's grid could be the whole sheet, "
+            "too many cells for the calamine engine"
+        )
     declared = f" (dimension {extent.declared})" if extent.declared else ""
     rows = extent.last[0] - extent.first[0] + 1
     cols = extent.last[1] - extent.first[1] + 1
-    return (f"has a cell as far as {' and '.join(_reach(extent))}{declared}: its cells span {rows:,} rows x "
-            f"{cols:,} columns, too many for the calamine engine")
+    return (
+        f"has a cell as far as {' and '.join(_reach(extent))}{declared}: its cells span {rows:,} rows x "
+        f"{cols:,} columns, too many for the calamine engine"
+    )

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .excel_xml import MAX_TOKEN, TokenTooLong, clean_pieces, raw_chunks
+from pipeline.sources.excel_xml import MAX_TOKEN, TokenTooLong, clean_pieces, raw_chunks
 
 SHEET_ROWS, SHEET_COLUMNS = 1_048_576, 16_384
 _DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref=[\"']([A-Za-z0-9:$]+)[\"']")
@@ -44,13 +44,13 @@ _NOT_NAME[[ord("<"), ord("="), ord('"'), ord("'")]] = True
 class Extent:
     """The grid a sheet's cells span, 0-based and inclusive, and what else the scan saw."""
 
-    first: tuple[int, int] | None = None       # (row, column) of the grid's top-left corner
-    last: tuple[int, int] | None = None        # (row, column) of its bottom-right corner
+    first: tuple[int, int] | None = None  # (row, column) of the grid's top-left corner
+    last: tuple[int, int] | None = None  # (row, column) of its bottom-right corner
     reach: dict[str, str] = field(default_factory=dict)  # "row"/"column": the cell that reaches furthest
-    declared: str | None = None                # the sheet's <dimension ref=...>, as written
-    irregular: bool = False                    # cells whose place the scan could not read
-    xml_bytes: int = 0                         # uncompressed size of the sheet's XML
-    comment_bytes: int = 0                     # of which comments
+    declared: str | None = None  # the sheet's <dimension ref=...>, as written
+    irregular: bool = False  # cells whose place the scan could not read
+    xml_bytes: int = 0  # uncompressed size of the sheet's XML
+    comment_bytes: int = 0  # of which comments
     long_tokens: list[TokenTooLong] = field(default_factory=list)
 
     @property
@@ -130,8 +130,12 @@ def _scan_buffer(buf: bytes, out: Extent) -> None:
     # a self-closing <c .../> (a formatted empty cell) holds no value, nor does <c ...></c>
     counts = (a[tag_end - 1] != ord("/")) & ~((a[tag_end + 1] == 60) & (a[tag_end + 2] == ord("/")))
     quote = a[name_end + 3]
-    plain = (_SPACE[a[name_end]] & (a[name_end + 1] == ord("r")) & (a[name_end + 2] == ord("="))
-             & ((quote == 34) | (quote == 39)))
+    plain = (
+        _SPACE[a[name_end]]
+        & (a[name_end + 1] == ord("r"))
+        & (a[name_end + 2] == ord("="))
+        & ((quote == 34) | (quote == 39))
+    )
     if (counts & ~plain).any():  # its first attribute is not r="REF": we cannot tell where it is
         out.irregular = True
     take = counts & plain
@@ -165,11 +169,16 @@ def _decode(a: np.ndarray, start: np.ndarray, quote: np.ndarray):
     stop = np.argmax(after, axis=1)
     n_digits = stop - n_letters
     idx = np.arange(len(start))
-    ok = ((n_letters >= 1) & (n_letters <= 3) & (n_digits >= 1) & (n_digits <= 7)
-          & (w[idx, stop] == quote))
+    ok = (n_letters >= 1) & (n_letters <= 3) & (n_digits >= 1) & (n_digits <= 7) & (w[idx, stop] == quote)
     v = w[:, :3] - 64
-    cols = np.where(n_letters == 1, v[:, 0], np.where(n_letters == 2, v[:, 0] * 26 + v[:, 1],
-                                                       v[:, 0] * 676 + v[:, 1] * 26 + v[:, 2])) - 1
+    cols = (
+        np.where(
+            n_letters == 1,
+            v[:, 0],
+            np.where(n_letters == 2, v[:, 0] * 26 + v[:, 1], v[:, 0] * 676 + v[:, 1] * 26 + v[:, 2]),
+        )
+        - 1
+    )
     rows = np.zeros(len(start), dtype=np.int32)
     for j in range(7):
         pos = np.minimum(n_letters + j, 11)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from xml.etree import ElementTree as ET
 
-from ..errors import RunFailed
-from .excel_stream import sheet_members
-from .excel_xml import TokenTooLong, clean_pieces, raw_chunks
+from pipeline.basics.errors import RunFailed
+from pipeline.sources.excel_stream import sheet_members
+from pipeline.sources.excel_xml import TokenTooLong, clean_pieces, raw_chunks
 
 SHARED_STRINGS = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 _CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s[^>]{0,200}?\br=[\"']([A-Z]{1,3}[0-9]{1,7})[\"']")
@@ -31,16 +31,17 @@ def check_shared_strings(path: Path, label: str) -> None:
     try:
         with zipfile.ZipFile(path) as z:
             types = ET.fromstring(z.read("[Content_Types].xml"))
-            parts = [o.get("PartName", "").lstrip("/") for o in types
-                     if o.get("ContentType") == SHARED_STRINGS]
+            parts = [o.get("PartName", "").lstrip("/") for o in types if o.get("ContentType") == SHARED_STRINGS]
             for part in parts:
                 if part in z.namelist():
                     with z.open(part) as stream:
                         for _ in clean_pieces(raw_chunks(stream), drop_comments=False):
                             pass
     except TokenTooLong as exc:
-        raise RunFailed(f"{label}: its shared strings ({part}) hold {exc}: the openpyxl engine would take "
-                        f"hours to parse it; {_ADVICE}") from None
+        raise RunFailed(
+            f"{label}: its shared strings ({part}) hold {exc}: the openpyxl engine would take "
+            f"hours to parse it; {_ADVICE}"
+        ) from None
     except (OSError, KeyError, zipfile.BadZipFile, ET.ParseError):
         return  # openpyxl then says what is wrong with the file
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from ..errors import OptionError, RunFailed
-from . import excel_cells as cells
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.sources import excel_cells as cells
 
 # A block of rows holds at most this many cells (a wide sheet reads fewer rows at a time), and a
 # sheet read with a window of more cells than MAX_READ_CELLS is refused: a stray far cell must
@@ -70,8 +70,9 @@ def parse_range(text: str) -> Window:
     if not m:
         raise OptionError(f"range '{text}' is not a cell range such as A3:H500 (or A3:H, or B:F)", ("range",))
     c1, r1, c2, r2 = m.groups()
-    w = Window(int(r1) - 1 if r1 else 0, int(r2) - 1 if r2 else None,
-               column_index(c1), column_index(c2) if c2 else None, True)
+    w = Window(
+        int(r1) - 1 if r1 else 0, int(r2) - 1 if r2 else None, column_index(c1), column_index(c2) if c2 else None, True
+    )
     if c2 is None:  # "A3" alone: from that cell to the end
         w.col_hi = None
     if (w.row_hi is not None and w.row_hi < w.row_lo) or (w.col_hi is not None and w.col_hi < w.col_lo):
@@ -102,8 +103,7 @@ def sheet_kind(kinds) -> str:
 class SheetReader:
     """Reads one sheet into a Sheet of typed blocks of at most `chunk_rows` rows."""
 
-    def __init__(self, sheet, window: Window, header_row: int | None, skip_rows: int, chunk_rows: int,
-                 label: str):
+    def __init__(self, sheet, window: Window, header_row: int | None, skip_rows: int, chunk_rows: int, label: str):
         self.sheet = sheet
         self.window = window
         self.header_row = header_row
@@ -151,8 +151,11 @@ class SheetReader:
             return
         self.place = {c: i for i, c in enumerate(columns)}  # also outside the window: merges
         self.first_at = self.place[self.cols[0]]
-        self.merges = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in (sheet.merged_cell_ranges or [])
-                       if c1 >= self.lo and c0 <= self.hi]
+        self.merges = [
+            (r0, c0, r1, c1)
+            for (r0, c0), (r1, c1) in (sheet.merged_cell_ranges or [])
+            if c1 >= self.lo and c0 <= self.hi
+        ]
         first = max(w.row_lo, row0)
         if self.header_row is None and w.given and w.row_lo >= row0:
             header = w.row_lo
@@ -161,15 +164,18 @@ class SheetReader:
         else:
             header = self.header_row - 1 if self.header_row else None
         if header is not None and header > last:
-            raise RunFailed(f"{self.label}: header_row {header + 1} is below the last row ({last + 1}) "
-                            f"of sheet '{sheet.name}'")
+            raise RunFailed(
+                f"{self.label}: header_row {header + 1} is below the last row ({last + 1}) of sheet '{sheet.name}'"
+            )
         start = max((header + 1 if header is not None else first) + self.skip_rows, w.row_lo)
         cells = (last - min(start, last) + 1) * len(self.cols)
         if cells > MAX_READ_CELLS:
             corner = f"{column_letters(self.cols[-1])}{last + 1}"
-            raise RunFailed(f"{self.label}: sheet '{sheet.name}' spans {last - start + 1:,} rows x {len(self.cols):,} "
-                            f"columns up to cell {corner}, {cells:,} cells to read (at most {MAX_READ_CELLS:,}); "
-                            f"set range to the cells that hold the data (e.g. range: A1:H5000)")
+            raise RunFailed(
+                f"{self.label}: sheet '{sheet.name}' spans {last - start + 1:,} rows x {len(self.cols):,} "
+                f"columns up to cell {corner}, {cells:,} cells to read (at most {MAX_READ_CELLS:,}); "
+                f"set range to the cells that hold the data (e.g. range: A1:H5000)"
+            )
         step = max(1, min(self.chunk_rows, MAX_BLOCK_CELLS // len(columns)))
         rows = sheet.iter_rows()
         for r in range(min(start, last + 1)):  # the rows above the data
@@ -213,7 +219,7 @@ class SheetReader:
         return range(bisect.bisect_left(self.cols, c0), bisect.bisect_right(self.cols, c1))
 
     def _header(self, row, r: int) -> list[str]:
-        values = list(row[self.first_at:self.first_at + len(self.cols)])
+        values = list(row[self.first_at : self.first_at + len(self.cols)])
         for r0, c0, r1, c1 in self.merges:
             if r0 <= r <= r1:
                 for i in self._merged_columns(c0, c1):

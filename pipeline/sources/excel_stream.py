@@ -21,11 +21,11 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from xml.etree import ElementTree as ET
 
-from .excel_xml import GuardedXml
+from pipeline.sources.excel_xml import GuardedXml
 
 AUTO_STREAM_BYTES = 100 * 1024 * 1024  # above this uncompressed sheet XML, auto streams with openpyxl
 STREAM_SUFFIXES = (".xlsx", ".xlsm")
@@ -57,10 +57,12 @@ def sheet_members(path: Path) -> dict[str, str]:
     for rel in rels:
         if rel.get("Type", "").endswith("/worksheet"):
             target = rel.get("Target", "")
-            targets[rel.get("Id")] = target.lstrip("/") if target.startswith("/") else posixpath.normpath(
-                posixpath.join("xl", target))
-    return {s.get("name"): targets[s.get(_REL)] for s in book.iter() if _local(s.tag) == "sheet"
-            and s.get(_REL) in targets}
+            targets[rel.get("Id")] = (
+                target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+            )
+    return {
+        s.get("name"): targets[s.get(_REL)] for s in book.iter() if _local(s.tag) == "sheet" and s.get(_REL) in targets
+    }
 
 
 def choose_engine(path: Path, names: list[str], threshold: int = AUTO_STREAM_BYTES) -> str:
@@ -154,8 +156,14 @@ class StreamSheet:
         empty = [""] * width  # never changed by the reader, so shared by every empty row
         book = self.book
         with GuardedXml(self.ws._get_source()) as src:
-            parser = WorkSheetParser(src, self.ws._shared_strings, data_only=True, epoch=book.epoch,
-                                     date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
+            parser = WorkSheetParser(
+                src,
+                self.ws._shared_strings,
+                data_only=True,
+                epoch=book.epoch,
+                date_formats=book._date_formats,
+                timedelta_formats=book._timedelta_formats,
+            )
             r = 0
             for idx, cells in parser.parse():
                 idx -= 1
@@ -173,8 +181,7 @@ class StreamSheet:
                     kind = type(value)
                     if kind is int:
                         value = float(value)
-                    elif kind is dt.datetime and not (value.hour or value.minute or value.second
-                                                      or value.microsecond):
+                    elif kind is dt.datetime and not (value.hour or value.minute or value.second or value.microsecond):
                         value = value.date()
                     row[col] = value
                 yield row

@@ -19,10 +19,10 @@ openpyxl's sheet parser read from.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-MAX_TOKEN = 1 << 20      # 1 MB: expat reads one in 0.03 s; 8 MB would take 3 s, 90 MB hours
-READ_SIZE = 1 << 18      # must stay below MAX_TOKEN (see _Runs)
+MAX_TOKEN = 1 << 20  # 1 MB: expat reads one in 0.03 s; 8 MB would take 3 s, 90 MB hours
+READ_SIZE = 1 << 18  # must stay below MAX_TOKEN (see _Runs)
 
 _ENDS = {"comment": b"-->", "CDATA section": b"]]>", "processing instruction": b"?>"}
 
@@ -73,8 +73,9 @@ def _raise(exc: TokenTooLong) -> None:
     raise exc
 
 
-def clean_pieces(raw: Iterable[bytes], *, drop_comments: bool = True,
-                 on_long: Callable[[TokenTooLong], None] = _raise) -> Iterator[bytes]:
+def clean_pieces(
+    raw: Iterable[bytes], *, drop_comments: bool = True, on_long: Callable[[TokenTooLong], None] = _raise
+) -> Iterator[bytes]:
     """The bytes of `raw` again, comments left out (with drop_comments), tokens bounded.
 
     `on_long` gets each TokenTooLong; the default raises it. A recorder that returns instead lets
@@ -83,8 +84,8 @@ def clean_pieces(raw: Iterable[bytes], *, drop_comments: bool = True,
     runs = _Runs(on_long)
     pending = b""
     inside: str | None = None  # the special token being passed: comment, CDATA section, ...
-    size = start = 0           # of that token so far, and where it began
-    offset = 0                 # bytes of raw input before `pending`
+    size = start = 0  # of that token so far, and where it began
+    offset = 0  # bytes of raw input before `pending`
     chunks = iter(raw)
     done = False
     while not done:
@@ -121,7 +122,7 @@ def clean_pieces(raw: Iterable[bytes], *, drop_comments: bool = True,
                 i = s
                 break
             out.append(buf[i:s])
-            head = buf[s:s + 9]
+            head = buf[s : s + 9]
             if head.startswith(b"<!--"):
                 inside, skip = "comment", 4
             elif head.startswith(b"<![CDATA["):
@@ -130,12 +131,12 @@ def clean_pieces(raw: Iterable[bytes], *, drop_comments: bool = True,
                 inside, skip = "processing instruction", 2
             else:  # <!DOCTYPE, <!ENTITY, ...
                 on_long(TokenTooLong("DOCTYPE", 0, base + s))
-                out.append(buf[s:s + 2])  # a recorder goes on: pass it on as it is
+                out.append(buf[s : s + 2])  # a recorder goes on: pass it on as it is
                 i = s + 2
                 continue
             size, start = skip, base + s
             if inside != "comment" or not drop_comments:
-                out.append(buf[s:s + skip])
+                out.append(buf[s : s + skip])
             i = s + skip
         pending = buf[i:]
         piece = b"".join(out)
@@ -190,7 +191,7 @@ class GuardedXml:
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all with -1); b"" only at the end."""
         if size < 0:
-            rest = self._piece[self._at:] + b"".join(self._pieces)
+            rest = self._piece[self._at :] + b"".join(self._pieces)
             self._piece, self._at = b"", 0
             return rest
         while self._at >= len(self._piece):
@@ -198,14 +199,14 @@ class GuardedXml:
             if piece is None:
                 return b""
             self._piece, self._at = piece, 0
-        data = self._piece[self._at:self._at + size]
+        data = self._piece[self._at : self._at + size]
         self._at += len(data)
         return data
 
     def close(self) -> None:
         self.stream.close()
 
-    def __enter__(self) -> "GuardedXml":
+    def __enter__(self) -> GuardedXml:
         return self
 
     def __exit__(self, *exc) -> None:

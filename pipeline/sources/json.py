@@ -31,13 +31,13 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..errors import OptionError, RunFailed
-from ..plugins import source
-from ..http import is_loopback
-from .base import Source
-from . import json_http
-from .json_files import BOM, parse_json, read_json, read_jsonl
-from .json_records import Framer, compile_expression, missing, select
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.plugins import source
+from pipeline.http import is_loopback
+from pipeline.sources import json_http
+from pipeline.sources.base import Source
+from pipeline.sources.json_files import BOM, parse_json, read_json, read_jsonl
+from pipeline.sources.json_records import Framer, compile_expression, missing, select
 
 _NAME = {"type": "string", "minLength": 1}
 _SCALAR = {"type": ["string", "number", "boolean"]}
@@ -54,29 +54,57 @@ OPTIONS_SCHEMA = {
     "properties": {
         "path": {**_NAME, "description": "a .json or .jsonl file; relative to the route file"},
         "url": {**_NAME, "description": "an http(s) endpoint answering JSON"},
-        "format": {"enum": ["auto", "json", "jsonl"], "default": "auto",
-                   "description": "auto: jsonl for .jsonl/.ndjson (or an ndjson answer), else json"},
+        "format": {
+            "enum": ["auto", "json", "jsonl"],
+            "default": "auto",
+            "description": "auto: jsonl for .jsonl/.ndjson (or an ndjson answer), else json",
+        },
         "records": {**_NAME, "description": "JMESPath to the list of records in the document (or each page)"},
-        "columns": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _NAME,
-                    "description": "the fields to read, in this order (default: all)"},
-        "flatten": {"type": "boolean", "default": False,
-                    "description": "nested objects as parent.child columns instead of JSON text"},
-        "headers": {"type": "object", "additionalProperties": {"type": ["string", "number"]},
-                    "description": "request headers; their values are treated as secrets"},
-        "params": {"type": "object", "additionalProperties": _SCALAR,
-                   "description": "query parameters of the first request (of every request with offset paging)"},
+        "columns": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": _NAME,
+            "description": "the fields to read, in this order (default: all)",
+        },
+        "flatten": {
+            "type": "boolean",
+            "default": False,
+            "description": "nested objects as parent.child columns instead of JSON text",
+        },
+        "headers": {
+            "type": "object",
+            "additionalProperties": {"type": ["string", "number"]},
+            "description": "request headers; their values are treated as secrets",
+        },
+        "params": {
+            "type": "object",
+            "additionalProperties": _SCALAR,
+            "description": "query parameters of the first request (of every request with offset paging)",
+        },
         "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 60, "description": "seconds per request"},
         "retries": {"type": "integer", "minimum": 0, "default": 5, "description": "retries on 429, 5xx, timeouts"},
-        "backoff": {"type": "number", "minimum": 0, "default": 1.0,
-                    "description": "seconds before the first retry, doubled each time (Retry-After wins)"},
+        "backoff": {
+            "type": "number",
+            "minimum": 0,
+            "default": 1.0,
+            "description": "seconds before the first retry, doubled each time (Retry-After wins)",
+        },
         "max_pages": {"type": "integer", "minimum": 1, "description": "stop after this many pages"},
         "paging": {
-            "type": "object", "additionalProperties": False, "required": ["by"],
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["by"],
             "properties": {
-                "by": {"enum": ["link", "offset", "page"],
-                       "description": "link: follow next links; offset: count records; page: count pages"},
-                "next": {**_NAME, "description": "by link: JMESPath to the next page's URL in the body "
-                                                 "(default: the Link header's rel=next)"},
+                "by": {
+                    "enum": ["link", "offset", "page"],
+                    "description": "link: follow next links; offset: count records; page: count pages",
+                },
+                "next": {
+                    **_NAME,
+                    "description": "by link: JMESPath to the next page's URL in the body "
+                    "(default: the Link header's rel=next)",
+                },
                 "param": {**_NAME, "description": "by offset/page: the parameter holding the offset or page"},
                 "size_param": {**_NAME, "description": "the parameter holding the page size"},
                 "size": {"type": "integer", "minimum": 1, "description": "the page size to ask for"},
@@ -124,27 +152,43 @@ class JsonSource(Source):
         self.options, self.ctx = options, ctx
         self.path, self.url = options.get("path"), options.get("url")
         if bool(self.path) == bool(self.url):
-            raise OptionError("give a path (a JSON or JSON Lines file) or a url, not both" if self.path else
-                              "give a path (a JSON or JSON Lines file) or a url")
+            raise OptionError(
+                "give a path (a JSON or JSON Lines file) or a url, not both"
+                if self.path
+                else "give a path (a JSON or JSON Lines file) or a url"
+            )
         if self.path:
             for key in _HTTP_KEYS:
                 if key in options:
                     raise OptionError(f"{key} goes with url; a file is read as it is", (key,))
         fmt = options.get("format", "auto")
         where = urlsplit(self.url).path if self.url else self.path
-        self.format = fmt if fmt != "auto" else ("jsonl" if where.lower().endswith(_LINES_SUFFIXES) else
-                                                 "json" if self.path or options.get("records") else None)
+        self.format = (
+            fmt
+            if fmt != "auto"
+            else (
+                "jsonl"
+                if where.lower().endswith(_LINES_SUFFIXES)
+                else "json"
+                if self.path or options.get("records")
+                else None
+            )
+        )
         self.records_text = options.get("records")
         self.records = compile_expression(self.records_text, ("records",)) if self.records_text else None
         if self.records is not None and self.format == "jsonl":
-            raise OptionError("each line of a JSON Lines file is one record; records selects the list "
-                              "in a JSON document (use format: json, or leave records out)", ("records",))
+            raise OptionError(
+                "each line of a JSON Lines file is one record; records selects the list "
+                "in a JSON document (use format: json, or leave records out)",
+                ("records",),
+            )
         self.columns_option = options.get("columns")
         self.flatten = bool(options.get("flatten", False))
         self.paging = self._paging(options.get("paging"))
         self.headers = {str(k): str(v) for k, v in (options.get("headers") or {}).items()}
-        self.params = {str(k): (str(v).lower() if isinstance(v, bool) else v)
-                       for k, v in (options.get("params") or {}).items()}
+        self.params = {
+            str(k): (str(v).lower() if isinstance(v, bool) else v) for k, v in (options.get("params") or {}).items()
+        }
         self.credentials = [k for k in self.headers if k.lower() not in _PLAIN_HEADERS]
         if self.url:
             self._check_url()
@@ -152,8 +196,11 @@ class JsonSource(Source):
             # than 4 characters are no credential, and masking them would garble every message.
             secrets = ctx.run.secrets
             secrets.update(v for k, v in self.headers.items() if k in self.credentials and len(v) >= 4)
-            secrets.update(str(v) for k, v in self.params.items()
-                           if any(word in k.lower() for word in _SECRET_PARAM) and len(str(v)) >= 4)
+            secrets.update(
+                str(v)
+                for k, v in self.params.items()
+                if any(word in k.lower() for word in _SECRET_PARAM) and len(str(v)) >= 4
+            )
         self._gen = None
 
     def _paging(self, paging: dict | None) -> json_http.Paging:
@@ -163,27 +210,42 @@ class JsonSource(Source):
         if by == "link":
             for key in ("param", "size_param", "size", "start"):
                 if key in paging:
-                    raise OptionError(f"{key} goes with by: offset or by: page; by: link follows the "
-                                      "next link", ("paging", key))
+                    raise OptionError(
+                        f"{key} goes with by: offset or by: page; by: link follows the next link", ("paging", key)
+                    )
             if paging.get("next") and self.format == "jsonl":
-                raise OptionError("a JSON Lines answer has no body to find the next link in; leave "
-                                  "next out to follow the Link header", ("paging", "next"))
+                raise OptionError(
+                    "a JSON Lines answer has no body to find the next link in; leave "
+                    "next out to follow the Link header",
+                    ("paging", "next"),
+                )
             expression = compile_expression(paging["next"], ("paging", "next")) if paging.get("next") else None
             return json_http.Paging("link", expression, paging.get("next"))
         if "next" in paging:
             raise OptionError("next goes with by: link", ("paging", "next"))
         if not paging.get("param"):
-            raise OptionError(f"by: {by} needs param: the query parameter that holds the "
-                              f"{'offset' if by == 'offset' else 'page number'}", ("paging",))
+            raise OptionError(
+                f"by: {by} needs param: the query parameter that holds the "
+                f"{'offset' if by == 'offset' else 'page number'}",
+                ("paging",),
+            )
         if ("size" in paging) != ("size_param" in paging):
-            raise OptionError("give size_param (the parameter's name) and size (its value) together",
-                              ("paging", "size" if "size_param" in paging else "size_param"))
+            raise OptionError(
+                "give size_param (the parameter's name) and size (its value) together",
+                ("paging", "size" if "size_param" in paging else "size_param"),
+            )
         for key in ("param", "size_param"):
             if paging.get(key) in (self.options.get("params") or {}):
-                raise OptionError(f"paging sets '{paging[key]}' on each request; remove it from params",
-                                  ("paging", key))
-        return json_http.Paging(by, param=paging["param"], size_param=paging.get("size_param"),
-                                size=paging.get("size"), start=paging.get("start", 0 if by == "offset" else 1))
+                raise OptionError(
+                    f"paging sets '{paging[key]}' on each request; remove it from params", ("paging", key)
+                )
+        return json_http.Paging(
+            by,
+            param=paging["param"],
+            size_param=paging.get("size_param"),
+            size=paging.get("size"),
+            start=paging.get("start", 0 if by == "offset" else 1),
+        )
 
     def _check_url(self) -> None:
         parts = urlsplit(self.url)
@@ -238,21 +300,28 @@ class JsonSource(Source):
     def _http(self) -> Iterator[pd.DataFrame]:
         run = self.ctx.run
         options = self.options
-        client = json_http.HttpClient(self.url, headers=self.headers, credentials=bool(self.credentials),
-                                      timeout=float(options.get("timeout", 60)),
-                                      retries=int(options.get("retries", 5)),
-                                      backoff=float(options.get("backoff", 1.0)), cancelled=run.cancelled,
-                                      log=self.ctx.log, mask=run.mask)
+        client = json_http.HttpClient(
+            self.url,
+            headers=self.headers,
+            credentials=bool(self.credentials),
+            timeout=float(options.get("timeout", 60)),
+            retries=int(options.get("retries", 5)),
+            backoff=float(options.get("backoff", 1.0)),
+            cancelled=run.cancelled,
+            log=self.ctx.log,
+            mask=run.mask,
+        )
         framer = self.framer()
         size, row, produced = self.chunk_size, 1, False
         try:
-            for _, records, where in json_http.pages(client, self.url, self.params, self.paging,
-                                                     options.get("max_pages"), self._page, run.mask, self.ctx.log):
+            for _, records, where in json_http.pages(
+                client, self.url, self.params, self.paging, options.get("max_pages"), self._page, run.mask, self.ctx.log
+            ):
                 if framer.names is None and records:  # the whole first page fixes the columns
                     framer.learn(records)
                     framer.checked = True
                 for start in range(0, len(records), size):
-                    part = records[start:start + size]
+                    part = records[start : start + size]
                     yield framer.frame(part, pd.RangeIndex(row, row + len(part)), where=where)
                     row += len(part)
                     produced = True
@@ -269,8 +338,11 @@ class JsonSource(Source):
             fmt = "jsonl" if any(t in kind for t in _LINES_TYPES) else "json"
         body = response.content.removeprefix(BOM)
         if fmt == "jsonl":
-            records = [parse_json(line, f"{where}, line {n}", line_number=n, answer=response)
-                       for n, line in enumerate(body.split(b"\n"), 1) if line.strip()]
+            records = [
+                parse_json(line, f"{where}, line {n}", line_number=n, answer=response)
+                for n, line in enumerate(body.split(b"\n"), 1)
+                if line.strip()
+            ]
             return None, records
         document = parse_json(body, where, answer=response)
         records = select(document, self.records, self.records_text, where)

@@ -21,18 +21,19 @@ from typing import TYPE_CHECKING
 import orjson
 import pandas as pd
 
-from ..errors import RunFailed
-from .json_records import Framer, flat, missing, select
+from pipeline.basics.errors import RunFailed
+from pipeline.sources.json_records import Framer, flat, missing, select
 
 try:
     import ijson
+
     JSON_ERRORS: tuple = (ijson.JSONError, ValueError)
 except ImportError:  # pragma: no cover - a declared dependency; without it JSON files load whole
     ijson = None
     JSON_ERRORS = ()
 
 if TYPE_CHECKING:
-    from .json import JsonSource
+    from pipeline.sources.json import JsonSource
 
 BOM = b"\xef\xbb\xbf"
 
@@ -54,6 +55,7 @@ def batches(items: Iterable, size: int) -> Iterator[list]:
 
 
 # -- JSON Lines ------------------------------------------------------------------------------------
+
 
 def read_jsonl(src: JsonSource, path: Path) -> Iterator[pd.DataFrame]:
     framer = src.framer()
@@ -93,6 +95,7 @@ def lines(src: JsonSource, path: Path) -> Iterator[tuple[pd.Index, list]]:
 
 # -- one JSON document -----------------------------------------------------------------------------
 
+
 def plain_path(expression) -> list[str] | None:
     """The keys of `records` when it is a plain path (`a.b.c`, or absent: []); None otherwise."""
     if expression is None:
@@ -123,8 +126,7 @@ def read_json(src: JsonSource, path: Path) -> Iterator[pd.DataFrame]:
                 yield framer.frame(part, pd.RangeIndex(done + 1, done + 1 + len(part)))
                 done += len(part)
     except JSON_ERRORS:
-        src.ctx.log.debug("%s: the streaming parser stopped after %d records; parsing the file whole",
-                          src.path, done)
+        src.ctx.log.debug("%s: the streaming parser stopped after %d records; parsing the file whole", src.path, done)
         yield from _read_whole(src, path, framer if learned else src.framer(), learn=not learned, skip=done)
         return
     if done == 0:
@@ -163,15 +165,14 @@ def _read_whole(src: JsonSource, path: Path, framer: Framer, *, learn: bool, ski
         framer.learn(records if limit is None else islice(records, limit), flattened=True)
     size = src.chunk_size
     for start in range(skip, len(records), size):
-        part = records[start:start + size]
-        records[start:start + size] = [None] * len(part)  # free each record once it is in a chunk
+        part = records[start : start + size]
+        records[start : start + size] = [None] * len(part)  # free each record once it is in a chunk
         yield framer.frame(part, pd.RangeIndex(start + 1, start + 1 + len(part)), flattened=True)
     if not records:
         yield framer.empty()
 
 
-def parse_json(data: bytes, where: str, *, whole_file: bool = False, line_number: int | None = None,
-               answer=None):
+def parse_json(data: bytes, where: str, *, whole_file: bool = False, line_number: int | None = None, answer=None):
     """The parsed document, or RunFailed naming the line and column of the first error."""
     try:
         return orjson.loads(data)
@@ -181,18 +182,24 @@ def parse_json(data: bytes, where: str, *, whole_file: bool = False, line_number
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError as bad:
-                before = data[:bad.start]
+                before = data[: bad.start]
                 line, column = before.count(b"\n") + 1, bad.start - (before.rfind(b"\n") + 1) + 1
                 message = f"byte 0x{data[bad.start]:02x} is not UTF-8 (JSON is UTF-8)"
         if answer is not None:
             line = line_number or line
             kind = answer.headers.get("Content-Type") or "no Content-Type"
             start = data[:60].decode("utf-8", "replace").replace("\n", " ")
-            raise RunFailed(f"{where}: the answer is not JSON (HTTP {answer.status_code}, {kind}): "
-                            f"line {line}, column {column}: {message}; it starts with {start!r}") from None
+            raise RunFailed(
+                f"{where}: the answer is not JSON (HTTP {answer.status_code}, {kind}): "
+                f"line {line}, column {column}: {message}; it starts with {start!r}"
+            ) from None
         if line_number is not None:
             raise RunFailed(f"json source: {where} is not valid JSON: column {column}: {message}") from None
-        hint = ("; if the file holds one JSON document per line, set format: jsonl"
-                if whole_file and message == "unexpected content after document" else "")
-        raise RunFailed(f"json source: {where} is not valid JSON: line {line}, column {column}: "
-                        f"{message}{hint}") from None
+        hint = (
+            "; if the file holds one JSON document per line, set format: jsonl"
+            if whole_file and message == "unexpected content after document"
+            else ""
+        )
+        raise RunFailed(
+            f"json source: {where} is not valid JSON: line {line}, column {column}: {message}{hint}"
+        ) from None

@@ -18,13 +18,18 @@ from urllib.parse import urljoin
 
 import requests
 
-from .. import http as layer
-from ..errors import RunFailed
+from pipeline import http as layer
+from pipeline.basics.errors import RunFailed
 
 USER_AGENT = "route-etl (json source)"
-_HINTS = {400: "check params", 401: "check the credentials in headers",
-          403: "the credentials in headers may not read this", 404: "check the url",
-          405: "the url does not accept GET", 422: "check params"}
+_HINTS = {
+    400: "check params",
+    401: "check the credentials in headers",
+    403: "the credentials in headers may not read this",
+    404: "check the url",
+    405: "the url does not accept GET",
+    422: "check params",
+}
 
 
 @dataclass
@@ -33,7 +38,7 @@ class Paging:
     "page" (a page number), or None for one request."""
 
     by: str | None = None
-    next: Any = None          # compiled JMESPath, or None for the Link header
+    next: Any = None  # compiled JMESPath, or None for the Link header
     next_text: str | None = None
     param: str | None = None
     size_param: str | None = None
@@ -53,12 +58,30 @@ class JsonSession(layer.Session):
 class HttpClient:
     """GETs to one endpoint with the source's headers, timeout and retry policy."""
 
-    def __init__(self, url: str, *, headers: dict, credentials: bool, timeout: float, retries: int,
-                 backoff: float, cancelled: threading.Event, log, mask: Callable[[str], str]):
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: dict,
+        credentials: bool,
+        timeout: float,
+        retries: int,
+        backoff: float,
+        cancelled: threading.Event,
+        log,
+        mask: Callable[[str], str],
+    ):
         self.mask = mask
-        self.session = JsonSession(policy=layer.RetryPolicy(retries, backoff), timeout=timeout, headers=headers,
-                                   cancelled=cancelled, log=log, mask=mask, user_agent=USER_AGENT,
-                                   same_host_redirects=credentials)
+        self.session = JsonSession(
+            policy=layer.RetryPolicy(retries, backoff),
+            timeout=timeout,
+            headers=headers,
+            cancelled=cancelled,
+            log=log,
+            mask=mask,
+            user_agent=USER_AGENT,
+            same_host_redirects=credentials,
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -71,13 +94,24 @@ class HttpClient:
             hint = _HINTS.get(exc.status)
             raise RunFailed(f"{exc}" + (f" ({hint})" if hint else "")) from None
         except layer.RedirectRefused as exc:
-            raise RunFailed(self.mask(f"{what} redirects to another host ({exc.host}); the source sends its "
-                                      "headers only to the url's host: use the final address as url")) from None
+            raise RunFailed(
+                self.mask(
+                    f"{what} redirects to another host ({exc.host}); the source sends its "
+                    "headers only to the url's host: use the final address as url"
+                )
+            ) from None
 
 
-def pages(client: HttpClient, url: str, params: dict, paging: Paging, max_pages: int | None,
-          parse: Callable[[requests.Response, int, str], tuple[Any, list]], shown: Callable[[str], str],
-          log) -> Iterator[tuple[int, list, str]]:
+def pages(
+    client: HttpClient,
+    url: str,
+    params: dict,
+    paging: Paging,
+    max_pages: int | None,
+    parse: Callable[[requests.Response, int, str], tuple[Any, list]],
+    shown: Callable[[str], str],
+    log,
+) -> Iterator[tuple[int, list, str]]:
     """(page number, records, description) for each page, until an empty page, the last link or
     max_pages. `parse(response, number, where)` gives (the page's document, its records)."""
     by = paging.by
@@ -98,22 +132,26 @@ def pages(client: HttpClient, url: str, params: dict, paging: Paging, max_pages:
         if by in ("offset", "page"):
             digest = hash(response.content)
             if number > 1 and digest == previous:
-                raise RunFailed(f"{where} is the same as page {number - 1}: the server seems to ignore "
-                                f"'{paging.param}'; check paging.param")
+                raise RunFailed(
+                    f"{where} is the same as page {number - 1}: the server seems to ignore "
+                    f"'{paging.param}'; check paging.param"
+                )
             previous = digest
         document, records = parse(response, number, where)
         yield number, records, where
         if not records:
             return
         if by == "link":
-            link = paging.next.search(document) if paging.next is not None else \
-                response.links.get("next", {}).get("url")
+            link = (
+                paging.next.search(document) if paging.next is not None else response.links.get("next", {}).get("url")
+            )
             if not link or not isinstance(link, str):
                 return
             following = urljoin(response.url, link)
             if following in seen:
-                raise RunFailed(f"the next link of {where} leads back to page {seen[following]}; the pages "
-                                "would never end")
+                raise RunFailed(
+                    f"the next link of {where} leads back to page {seen[following]}; the pages would never end"
+                )
             url = following
             seen[url] = number + 1
         elif by == "offset":

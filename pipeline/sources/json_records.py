@@ -18,11 +18,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from jmespath.exceptions import LexerError, ParseError
 
-from ..dtypes import TEXT, frame_from_arrow
-from ..errors import OptionError, RunFailed
+from pipeline.basics.dtypes import TEXT, frame_from_arrow
+from pipeline.basics.errors import OptionError, RunFailed
 
-_KIND = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-         float: "a number", type(None): "null"}
+_KIND = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
 
 
 def kind_of(value: Any) -> str:
@@ -34,12 +41,18 @@ def compile_expression(text: str, path: tuple):
     try:
         return jmespath.compile(text)
     except LexerError as exc:
-        raise OptionError(f"invalid JMESPath expression {text!r}: {exc.message} at position {exc.lex_position}",
-                          path, offset=exc.lex_position) from None
+        raise OptionError(
+            f"invalid JMESPath expression {text!r}: {exc.message} at position {exc.lex_position}",
+            path,
+            offset=exc.lex_position,
+        ) from None
     except ParseError as exc:
         detail = "the expression is incomplete" if exc.msg == "Invalid jmespath expression" else exc.msg
-        raise OptionError(f"invalid JMESPath expression {text!r}: {detail} at position {exc.lex_position}",
-                          path, offset=exc.lex_position) from None
+        raise OptionError(
+            f"invalid JMESPath expression {text!r}: {detail} at position {exc.lex_position}",
+            path,
+            offset=exc.lex_position,
+        ) from None
 
 
 def select(document: Any, expression, written: str | None, where: str) -> list | None:
@@ -54,22 +67,29 @@ def select(document: Any, expression, written: str | None, where: str) -> list |
     if expression is None:
         if isinstance(found, dict):
             lists = [k for k, v in found.items() if isinstance(v, list)]
-            hint = (f"; to read the list under '{lists[0]}', add records: {_quoted(lists[0])}" if lists else
-                    "; give records: with the JMESPath to the list of records, or records: \"[@]\" to "
-                    "read the object as one record")
-            raise RunFailed(f"{where} is an object (keys: {_keys_text(found)}), not a list of "
-                            f"records{hint}")
+            hint = (
+                f"; to read the list under '{lists[0]}', add records: {_quoted(lists[0])}"
+                if lists
+                else '; give records: with the JMESPath to the list of records, or records: "[@]" to '
+                "read the object as one record"
+            )
+            raise RunFailed(f"{where} is an object (keys: {_keys_text(found)}), not a list of records{hint}")
         raise RunFailed(f"{where} is {kind_of(found)}, not a list of records (or an object holding one)")
     if isinstance(found, dict):
-        raise RunFailed(f"records {written!r} selects an object (keys: {_keys_text(found)}) in {where}, "
-                        f"not a list; to read it as one record write records: \"[{written}]\"")
+        raise RunFailed(
+            f"records {written!r} selects an object (keys: {_keys_text(found)}) in {where}, "
+            f'not a list; to read it as one record write records: "[{written}]"'
+        )
     raise RunFailed(f"records {written!r} selects {kind_of(found)} in {where}, not a list of records")
 
 
 def missing(document: Any, written: str, where: str) -> RunFailed:
     """The error for a `records` expression that finds nothing."""
-    keys = f" (its keys: {_keys_text(document)})" if isinstance(document, dict) else \
-        f" (the document is {kind_of(document)})"
+    keys = (
+        f" (its keys: {_keys_text(document)})"
+        if isinstance(document, dict)
+        else f" (the document is {kind_of(document)})"
+    )
     return RunFailed(f"records {written!r} finds nothing in {where}{keys}; check the expression")
 
 
@@ -190,4 +210,5 @@ class Framer:
                 raise RunFailed(
                     f"record {index[pos]}{' (' + where + ')' if where else ''} has a field '{new[0]}' that the "
                     f"records before it did not have; the columns are fixed by the first page so that they "
-                    f"stay the same in every chunk. List the fields to read: columns: [{listing}]")
+                    f"stay the same in every chunk. List the fields to read: columns: [{listing}]"
+                )

@@ -19,15 +19,15 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from ..dtypes import frame_from_arrow
-from ..errors import RunFailed
-from ..plugins import source
-from ..socrata import local, reader
-from ..socrata.errors import SocrataError
-from ..socrata.http import SocrataSession
-from ..socrata.options import SOURCE_SCHEMA, bind_source, check_source
-from ..socrata.views import Dataset, read_dataset
-from .base import Source
+from pipeline.basics.dtypes import frame_from_arrow
+from pipeline.basics.errors import RunFailed
+from pipeline.basics.plugins import source
+from pipeline.socrata import local, reader
+from pipeline.socrata.errors import SocrataError
+from pipeline.socrata.http import SocrataSession
+from pipeline.socrata.options import SOURCE_SCHEMA, bind_source, check_source
+from pipeline.socrata.views import Dataset, read_dataset
+from pipeline.sources.base import Source
 
 
 @source(SOURCE_SCHEMA, bind=bind_source)
@@ -56,9 +56,16 @@ class SocrataSource(Source):
         is_local = domain == "local"
         if is_local:
             domain, auth = local.acquire(self.run, auth)
-        http = SocrataSession(domain, auth=auth, timeout=self.options["timeout"], retries=self.options["retries"],
-                              backoff=self.options["backoff"], cancelled=self.run.cancelled, log=self.ctx.log,
-                              label=local.label(self.run) if is_local else None)
+        http = SocrataSession(
+            domain,
+            auth=auth,
+            timeout=self.options["timeout"],
+            retries=self.options["retries"],
+            backoff=self.options["backoff"],
+            cancelled=self.run.cancelled,
+            log=self.ctx.log,
+            label=local.label(self.run) if is_local else None,
+        )
         return http, is_local
 
     def _fields(self, dataset: Dataset) -> tuple[list[str], dict[str, str]]:
@@ -102,9 +109,18 @@ class SocrataSource(Source):
             limit = getattr(self.run.options, "limit", None)
             start = 1
             produced = False
-            pages = reader.pages(http, dataset.id, fields=fields, types=types, page_rows=page_rows,
-                                 select=self.options.get("select"), where=self.options.get("where"),
-                                 order=self.options["order"], timezone=self.options.get("timezone"), limit=limit)
+            pages = reader.pages(
+                http,
+                dataset.id,
+                fields=fields,
+                types=types,
+                page_rows=page_rows,
+                select=self.options.get("select"),
+                where=self.options.get("where"),
+                order=self.options["order"],
+                timezone=self.options.get("timezone"),
+                limit=limit,
+            )
             try:
                 for table in pages:
                     if table.num_rows == 0 and produced:

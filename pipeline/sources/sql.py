@@ -19,45 +19,59 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.pool import NullPool
 
-from ..dtypes import frame_from_arrow
-from ..errors import OptionError, RunFailed
-from ..incremental import marks_for
-from ..plugins import source
-from ..sqlurls import connect_error, make_engine, mask_text, mask_url, parse_url, reason, sqlite_file
-from .base import Source
-from . import sql_types as st
-from .sql_cursor import driver_errors, open_cursor
+from pipeline.basics.dtypes import frame_from_arrow
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.marks import marks_for
+from pipeline.basics.plugins import source
+from pipeline.basics.sqlurls import connect_error, make_engine, mask_text, mask_url, parse_url, reason, sqlite_file
+from pipeline.sources import sql_types as st
+from pipeline.sources.base import Source
+from pipeline.sources.sql_cursor import driver_errors, open_cursor
 
 OPTIONS_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "required": ["url"],
     "properties": {
-        "url": {"type": "string", "minLength": 1,
-                "description": "a SQLAlchemy URL: postgresql://user:${DB_PASSWORD}@host/db, "
-                               "mysql://..., sqlite:///data/local.db"},
+        "url": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a SQLAlchemy URL: postgresql://user:${DB_PASSWORD}@host/db, "
+            "mysql://..., sqlite:///data/local.db",
+        },
         "table": {"type": "string", "minLength": 1, "description": "the table to read (or schema.table)"},
         "schema": {"type": "string", "minLength": 1, "description": "the table's schema"},
-        "columns": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
-                    "description": "the columns to read, in this order (default: all)"},
+        "columns": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1},
+            "description": "the columns to read, in this order (default: all)",
+        },
         "where": {"type": "string", "minLength": 1, "description": "an SQL condition on the table's rows"},
-        "query": {"type": "string", "minLength": 1,
-                  "description": "an SQL query instead of a table; :name marks a parameter"},
+        "query": {
+            "type": "string",
+            "minLength": 1,
+            "description": "an SQL query instead of a table; :name marks a parameter",
+        },
         "params": {"type": "object", "description": "values of the query's :name parameters"},
         "incremental": {
             "type": "object",
             "additionalProperties": False,
             "required": ["column"],
             "properties": {
-                "column": {"type": "string", "minLength": 1,
-                           "description": "read only rows whose column is past the last delivered value"},
+                "column": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "read only rows whose column is past the last delivered value",
+                },
                 "start": {"description": "on the first run (and with --full), rows from this value on"},
             },
             "description": "read only the rows added or changed since the last successful run",
@@ -113,14 +127,15 @@ class SqlSource(Source):
         self.ctx = ctx
         table, query = options.get("table"), options.get("query")
         if bool(table) == bool(query):
-            raise OptionError("give either a table or a query" if not table else
-                              "give a table or a query, not both", ("query",) if query else ())
+            raise OptionError(
+                "give either a table or a query" if not table else "give a table or a query, not both",
+                ("query",) if query else (),
+            )
         for key in ("schema", "columns", "where"):
             if query and key in options:
                 raise OptionError(f"'{key}' goes with table; with a query, write it in the SQL", (key,))
         if table and "params" in options:
-            raise OptionError("params are bound into a query; with a table, write the condition in where",
-                              ("params",))
+            raise OptionError("params are bound into a query; with a table, write the condition in where", ("params",))
         self.url = options["url"]
         self.engine = make_engine(self.url, ctx.route_dir, poolclass=NullPool)  # one connection, closed after
         self.sqlite_path = sqlite_file(self.engine.url)
@@ -134,8 +149,10 @@ class SqlSource(Source):
         # target as it is rather than replacing an output with no rows.
         self.incremental = inc is not None
         if inc and options.get("columns") and self.inc_column not in options["columns"]:
-            raise OptionError(f"add '{self.inc_column}' to columns: the incremental column is read to know "
-                              "where the next run starts", ("columns",))
+            raise OptionError(
+                f"add '{self.inc_column}' to columns: the incremental column is read to know where the next run starts",
+                ("columns",),
+            )
         where = f"{self.schema}.{self.table}" if self.schema else self.table
         self.incremental_key = f"sql:{where or 'query'}.{self.inc_column}" if inc else None
         self.label = f"{mask_url(self.url)} {where or 'query'}"
@@ -178,9 +195,14 @@ class SqlSource(Source):
             last = marks_for(run).get(run.route_name, self.incremental_key)
         if self.sqlite_path is not None and not self.sqlite_path.exists():  # SQLite would create it, empty
             as_written = sqlite_file(parse_url(self.url))
-            raise RunFailed(f"there is no SQLite database {self.sqlite_path}" + (
-                "" if as_written.is_absolute() else
-                " (relative paths in a sqlite:/// URL are relative to the route file)"))
+            raise RunFailed(
+                f"there is no SQLite database {self.sqlite_path}"
+                + (
+                    ""
+                    if as_written.is_absolute()
+                    else " (relative paths in a sqlite:/// URL are relative to the route file)"
+                )
+            )
         try:
             conn = self.engine.connect()
         except sa_exc.DBAPIError as exc:
@@ -195,8 +217,10 @@ class SqlSource(Source):
                 cursor = open_cursor(conn, stmt, params, max(1, int(run.chunk_rows)))
                 names = cursor.names
                 if self.inc_column and self.inc_column not in names:
-                    raise RunFailed(f"the query of {self.label} returns no column '{self.inc_column}', the "
-                                    f"incremental column; it returns {', '.join(names)}")
+                    raise RunFailed(
+                        f"the query of {self.label} returns no column '{self.inc_column}', the "
+                        f"incremental column; it returns {', '.join(names)}"
+                    )
                 if kinds is None:
                     kinds = [st.kind_of_description(self.engine.dialect.name, c) for c in cursor.codes or []]
                 kinds = kinds or [st.UNKNOWN] * len(names)
@@ -211,13 +235,18 @@ class SqlSource(Source):
                 except Exception:  # noqa: BLE001 - the connection is closed next anyway
                     pass
             conn.close()
-        if self.inc_column and self._seen is not None and not (
-                run.options.dry_run or run.options.preview or run.options.test):
+        if (
+            self.inc_column
+            and self._seen is not None
+            and not (run.options.dry_run or run.options.preview or run.options.test)
+        ):
             try:
                 marks_for(run).pending(run.route_name, self.incremental_key, self._seen)
             except TypeError as exc:
-                raise RunFailed(f"incremental column '{self.inc_column}' of {self.label}: {exc}; use a "
-                                "number, date, time stamp or text column") from None
+                raise RunFailed(
+                    f"incremental column '{self.inc_column}' of {self.label}: {exc}; use a "
+                    "number, date, time stamp or text column"
+                ) from None
 
     def _frames(self, partitions, names: list[str], kinds: list[str]) -> Iterator[pd.DataFrame]:
         row = 1
@@ -232,19 +261,23 @@ class SqlSource(Source):
                 try:
                     raw = st.raw_array(values, kinds[i])
                 except ValueError as exc:
-                    raise RunFailed(f"column '{names[i]}' of {self.label} is {kinds[i]} but holds {exc}; "
-                                    f"convert it in a query (CAST({names[i]} AS ...))") from None
+                    raise RunFailed(
+                        f"column '{names[i]}' of {self.label} is {kinds[i]} but holds {exc}; "
+                        f"convert it in a query (CAST({names[i]} AS ...))"
+                    ) from None
                 if i == inc:
                     self._see(raw)
                 arrays.append(st.canonical(raw, kinds[i]))
-            frame = frame_from_arrow(pa.Table.from_arrays(arrays, names=names),
-                                     index=pd.RangeIndex(row, row + len(part)))
+            frame = frame_from_arrow(
+                pa.Table.from_arrays(arrays, names=names), index=pd.RangeIndex(row, row + len(part))
+            )
             frame.attrs["source"] = self.label
             row += len(part)
             yield frame
         if row == 1:  # no rows: one empty chunk still tells the targets the columns and types
-            frame = frame_from_arrow(pa.Table.from_arrays(
-                [pa.array([], st.ARROW[k]) for k in kinds], names=names), index=pd.RangeIndex(1, 1))
+            frame = frame_from_arrow(
+                pa.Table.from_arrays([pa.array([], st.ARROW[k]) for k in kinds], names=names), index=pd.RangeIndex(1, 1)
+            )
             frame.attrs["source"] = self.label
             yield frame
 
@@ -286,8 +319,10 @@ class SqlSource(Source):
             close = difflib.get_close_matches(self.table, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             listing = ", ".join(sorted(known)[:20]) or "none"
-            raise RunFailed(f"there is no table '{self.table}' in {self.label.rsplit(' ', 1)[0]}"
-                            f"{' schema ' + self.schema if self.schema else ''}{hint}; tables there: {listing}") from None
+            raise RunFailed(
+                f"there is no table '{self.table}' in {self.label.rsplit(' ', 1)[0]}"
+                f"{' schema ' + self.schema if self.schema else ''}{hint}; tables there: {listing}"
+            ) from None
         except sa_exc.DBAPIError as exc:
             raise self._fail("cannot read the table's columns", exc) from None
         names = self.options.get("columns") or [c.name for c in table.columns]
@@ -295,8 +330,9 @@ class SqlSource(Source):
             if name not in table.c:
                 close = difflib.get_close_matches(name, list(table.c.keys()), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise RunFailed(f"table '{self.table}' has no column '{name}'{hint}; its columns are "
-                                f"{', '.join(table.c.keys())}")
+                raise RunFailed(
+                    f"table '{self.table}' has no column '{name}'{hint}; its columns are {', '.join(table.c.keys())}"
+                )
         stmt = select(*[table.c[n] for n in names])
         if self.options.get("where"):
             stmt = stmt.where(text(f"({self.options['where']})"))

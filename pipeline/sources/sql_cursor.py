@@ -11,7 +11,7 @@ processors it needs (SQLite keeps dates as text).
 from __future__ import annotations
 
 import itertools
-from typing import Iterator
+from collections.abc import Iterator
 
 _names = (f"route_source_{i}" for i in itertools.count(1))
 
@@ -85,8 +85,9 @@ class DriverCursor:
 def open_cursor(conn, stmt, params: dict, size: int):
     """The fastest cursor the connection's driver offers for `stmt`."""
     driver = conn.dialect.driver
-    if (conn.dialect.name == "postgresql" and driver == "psycopg") or \
-            (conn.dialect.name in ("mysql", "mariadb") and driver == "pymysql"):
+    if (conn.dialect.name == "postgresql" and driver == "psycopg") or (
+        conn.dialect.name in ("mysql", "mariadb") and driver == "pymysql"
+    ):
         return DriverCursor(conn, stmt, params, size)
     return AlchemyCursor(conn, stmt, params, size)
 

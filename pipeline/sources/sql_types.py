@@ -21,18 +21,59 @@ import orjson
 import pyarrow as pa
 
 TEXT, INTEGER, NUMBER, BOOLEAN, DATE, DATETIME, DATETIME_TZ, UNKNOWN = (
-    "text", "integer", "number", "boolean", "date", "datetime", "datetime_tz", "unknown")
+    "text",
+    "integer",
+    "number",
+    "boolean",
+    "date",
+    "datetime",
+    "datetime_tz",
+    "unknown",
+)
 
-ARROW = {TEXT: pa.string(), INTEGER: pa.int64(), NUMBER: pa.float64(), BOOLEAN: pa.bool_(),
-         DATE: pa.date32(), DATETIME: pa.timestamp("us"), DATETIME_TZ: pa.timestamp("us", tz="UTC"),
-         UNKNOWN: pa.string()}
+ARROW = {
+    TEXT: pa.string(),
+    INTEGER: pa.int64(),
+    NUMBER: pa.float64(),
+    BOOLEAN: pa.bool_(),
+    DATE: pa.date32(),
+    DATETIME: pa.timestamp("us"),
+    DATETIME_TZ: pa.timestamp("us", tz="UTC"),
+    UNKNOWN: pa.string(),
+}
 
 # PostgreSQL type OIDs (pg_type), as psycopg reports them
-_PG = {16: BOOLEAN, 20: INTEGER, 21: INTEGER, 23: INTEGER, 26: INTEGER, 700: NUMBER, 701: NUMBER,
-       1700: NUMBER, 1082: DATE, 1114: DATETIME, 1184: DATETIME_TZ}
+_PG = {
+    16: BOOLEAN,
+    20: INTEGER,
+    21: INTEGER,
+    23: INTEGER,
+    26: INTEGER,
+    700: NUMBER,
+    701: NUMBER,
+    1700: NUMBER,
+    1082: DATE,
+    1114: DATETIME,
+    1184: DATETIME_TZ,
+}
 # MySQL field types (pymysql.constants.FIELD_TYPE)
-_MYSQL = {0: NUMBER, 246: NUMBER, 4: NUMBER, 5: NUMBER, 1: INTEGER, 2: INTEGER, 3: INTEGER, 8: INTEGER,
-          9: INTEGER, 13: INTEGER, 10: DATE, 14: DATE, 7: DATETIME, 12: DATETIME, 6: UNKNOWN}
+_MYSQL = {
+    0: NUMBER,
+    246: NUMBER,
+    4: NUMBER,
+    5: NUMBER,
+    1: INTEGER,
+    2: INTEGER,
+    3: INTEGER,
+    8: INTEGER,
+    9: INTEGER,
+    13: INTEGER,
+    10: DATE,
+    14: DATE,
+    7: DATETIME,
+    12: DATETIME,
+    6: UNKNOWN,
+}
 
 
 def decimals_as_floats(conn) -> None:

@@ -17,14 +17,24 @@ def test_writes_need_credentials(client):
     anon = client.anonymous()
     r = anon.post(f"{client.url}/resource/{ff}.json", data='[{"case_id": "A"}]')
     assert r.status_code == 403
-    assert r.json() == {"code": "authentication_required", "errorCode": "authentication_required", "error": True,
-                        "message": "You must be logged in to access this resource", "data": {}}
+    assert r.json() == {
+        "code": "authentication_required",
+        "errorCode": "authentication_required",
+        "error": True,
+        "message": "You must be logged in to access this resource",
+        "data": {},
+    }
     for auth in ((USER, "wrong"), ("nobody", SECRET)):
         r = anon.post(f"{client.url}/resource/{ff}.json", data='[{"case_id": "A"}]', auth=auth)
         assert r.status_code == 401 and r.json()["error"] is True and r.json()["code"] == r.json()["errorCode"]
-    for method, path in (("PUT", f"/resource/{ff}.json"), ("DELETE", f"/resource/{ff}/A.json"),
-                         ("POST", "/api/views.json"), ("PUT", f"/api/views/{ff}.json"),
-                         ("DELETE", f"/api/views/{ff}.json"), ("POST", f"/api/publishing/v1/revision/{ff}")):
+    for method, path in (
+        ("PUT", f"/resource/{ff}.json"),
+        ("DELETE", f"/resource/{ff}/A.json"),
+        ("POST", "/api/views.json"),
+        ("PUT", f"/api/views/{ff}.json"),
+        ("DELETE", f"/api/views/{ff}.json"),
+        ("POST", f"/api/publishing/v1/revision/{ff}"),
+    ):
         assert anon.request(method, client.url + path, data="{}").status_code == 403, (method, path)
     assert client.rows(ff) == []
 
@@ -33,17 +43,22 @@ def test_api_key_id_and_secret_work_like_a_user(tmp_path):
     portal = LocalPortal(tmp_path / "p.sqlite", users={"key-id-123": "key-secret-456"})
     ff = portal.create_dataset(name="x", columns=[{"fieldName": "a"}])
     with portal.serve() as server:
-        r = requests.post(f"{server.url}/resource/{ff}.json", data='[{"a": "1"}]', auth=("key-id-123", "key-secret-456"))
+        r = requests.post(
+            f"{server.url}/resource/{ff}.json", data='[{"a": "1"}]', auth=("key-id-123", "key-secret-456")
+        )
         assert r.status_code == 200
         token = base64.b64encode(b"key-id-123:key-secret-456").decode()
-        r = requests.post(f"{server.url}/resource/{ff}.json", data='[{"a": "2"}]',
-                          headers={"Authorization": "Basic " + token})
+        r = requests.post(
+            f"{server.url}/resource/{ff}.json", data='[{"a": "2"}]', headers={"Authorization": "Basic " + token}
+        )
         assert r.status_code == 200
-        r = requests.post(f"{server.url}/resource/{ff}.json", data='[{"a": "3"}]',
-                          headers={"Authorization": "OAuth key-secret-456"})
+        r = requests.post(
+            f"{server.url}/resource/{ff}.json", data='[{"a": "3"}]', headers={"Authorization": "OAuth key-secret-456"}
+        )
         assert r.status_code == 200
-        r = requests.post(f"{server.url}/resource/{ff}.json", data='[{"a": "4"}]',
-                          headers={"Authorization": "Basic !!!"})
+        r = requests.post(
+            f"{server.url}/resource/{ff}.json", data='[{"a": "4"}]', headers={"Authorization": "Basic !!!"}
+        )
         assert r.status_code == 401
     portal.close()
 
@@ -79,7 +94,10 @@ def test_a_portal_without_users_is_open(tmp_path):
     ff = portal.create_dataset(name="x", columns=[{"fieldName": "a"}])
     with portal.serve() as server:
         assert requests.post(f"{server.url}/resource/{ff}.json", data='[{"a": "1"}]').status_code == 200
-        assert requests.post(f"{server.url}/resource/{ff}.json", data='[{"a": "1"}]', auth=("any", "thing")).status_code == 200
+        assert (
+            requests.post(f"{server.url}/resource/{ff}.json", data='[{"a": "1"}]', auth=("any", "thing")).status_code
+            == 200
+        )
     portal.close()
 
 
@@ -99,7 +117,7 @@ def test_secrets_never_reach_the_log(client, caplog):
     client.anonymous().post(f"{client.url}/resource/{ff}.json", data="[]", auth=(USER, "wrong-pass-xyz"))
     client.get(f"/resource/{ff}.json?$$app_token=tok-visible-nowhere")
     portal_records = [r for r in caplog.records if r.name.startswith("pipeline.portal")]
-    assert portal_records      # the portal does log requests (method and path)
+    assert portal_records  # the portal does log requests (method and path)
     text = "".join(r.getMessage() for r in portal_records)
     assert SECRET not in text and "wrong-pass-xyz" not in text and "tok-visible-nowhere" not in text
     r = client.anonymous().post(f"{client.url}/resource/{ff}.json", data="[]", auth=(USER, "wrong-pass-xyz"))

@@ -10,8 +10,8 @@ import sys
 import requests
 from click.testing import CliRunner
 
+from pipeline.commands.portal import portal_group
 from pipeline.portal import LocalPortal
-from pipeline.portal.cli import portal_group
 
 
 def run(*args):
@@ -21,14 +21,28 @@ def run(*args):
 
 def test_create_list_show(tmp_path):
     data = str(tmp_path / "p.sqlite")
-    code, out = run("create", "--name", "Payroll", "--columns", "employee_id:number, paid:calendar_date,name",
-                    "--row-id", "employee_id", "--description", "Weekly", "--data", data)
+    code, out = run(
+        "create",
+        "--name",
+        "Payroll",
+        "--columns",
+        "employee_id:number, paid:calendar_date,name",
+        "--row-id",
+        "employee_id",
+        "--description",
+        "Weekly",
+        "--data",
+        data,
+    )
     assert code == 0
     ff = out.strip()
     assert len(ff) == 9 and ff[4] == "-"
     view = LocalPortal(data).view(ff)
-    assert [(c["fieldName"], c["dataTypeName"]) for c in view["columns"]] == \
-        [("employee_id", "number"), ("paid", "calendar_date"), ("name", "text")]
+    assert [(c["fieldName"], c["dataTypeName"]) for c in view["columns"]] == [
+        ("employee_id", "number"),
+        ("paid", "calendar_date"),
+        ("name", "text"),
+    ]
     assert view["publicationStage"] == "published" and view["description"] == "Weekly"
 
     code, out = run("list", "--data", data)
@@ -68,9 +82,26 @@ def test_serve_a_real_process(tmp_path):
     data = tmp_path / "p.sqlite"
     ff = LocalPortal(data).create_dataset(name="x", columns=[{"fieldName": "a"}])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.portal.cli", "serve", "--port", "0", "--data", str(data),
-                             "--user", "me:pw", "--faults", "503@2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.commands.portal",
+            "serve",
+            "--port",
+            "0",
+            "--data",
+            str(data),
+            "--user",
+            "me:pw",
+            "--faults",
+            "503@2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         first = proc.stdout.readline()
         assert first.startswith("Local portal at http://127.0.0.1:"), first + proc.stderr.read()

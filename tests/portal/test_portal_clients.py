@@ -47,33 +47,47 @@ def soda(client):
     host = client.url.removeprefix("http://")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        c = sodapy.Socrata(host, "app-token", username=USER, password=SECRET,
-                           session_adapter={"prefix": "http://", "adapter": HTTPAdapter()})
+        c = sodapy.Socrata(
+            host,
+            "app-token",
+            username=USER,
+            password=SECRET,
+            session_adapter={"prefix": "http://", "adapter": HTTPAdapter()},
+        )
     yield c
     c.close()
 
 
 def test_sodapy_create_publish_upsert_read_replace_delete(client, soda):
-    created = soda.create("Inspections", description="Food inspections", row_identifier="inspection_id",
-                          columns=[{"fieldName": "inspection_id", "name": "Inspection ID", "dataTypeName": "text"},
-                                   {"fieldName": "score", "name": "Score", "dataTypeName": "number"},
-                                   {"fieldName": "inspected", "name": "Inspected", "dataTypeName": "calendar_date"}],
-                          new_backend=True)
+    created = soda.create(
+        "Inspections",
+        description="Food inspections",
+        row_identifier="inspection_id",
+        columns=[
+            {"fieldName": "inspection_id", "name": "Inspection ID", "dataTypeName": "text"},
+            {"fieldName": "score", "name": "Score", "dataTypeName": "number"},
+            {"fieldName": "inspected", "name": "Inspected", "dataTypeName": "calendar_date"},
+        ],
+        new_backend=True,
+    )
     ff = created["id"]
     assert created["publicationStage"] == "unpublished"
     assert soda.publish(ff)["publicationStage"] == "published"
     meta = soda.get_metadata(ff)
     assert meta["rowIdentifierColumnId"] == meta["columns"][0]["id"]
 
-    result = soda.upsert(ff, [{"inspection_id": f"I-{i:04d}", "score": i, "inspected": "2024-03-01"}
-                              for i in range(2300)])
+    result = soda.upsert(
+        ff, [{"inspection_id": f"I-{i:04d}", "score": i, "inspected": "2024-03-01"} for i in range(2300)]
+    )
     assert result["Rows Created"] == 2300 and result["Errors"] == 0
     page = soda.get(ff, limit=5, offset=10, order="inspection_id")
     assert [r["inspection_id"] for r in page] == [f"I-{i:04d}" for i in range(10, 15)]
-    everything = list(soda.get_all(ff))                    # pages of the default 1000, no $limit sent
+    everything = list(soda.get_all(ff))  # pages of the default 1000, no $limit sent
     assert len(everything) == 2300 and everything[0]["score"] == "0"
     assert soda.get(ff, where="score >= 2298", select="inspection_id, score") == [
-        {"inspection_id": "I-2298", "score": "2298"}, {"inspection_id": "I-2299", "score": "2299"}]
+        {"inspection_id": "I-2298", "score": "2298"},
+        {"inspection_id": "I-2299", "score": "2299"},
+    ]
     assert soda.get(ff, inspection_id="I-0007")[0]["score"] == "7"
     assert soda.get(ff, content_type="csv", limit=1)[0] == ["inspection_id", "score", "inspected"]
 
@@ -104,8 +118,13 @@ def test_sodapy_sees_refusals_as_http_errors(client, soda):
     with pytest.raises(requests.exceptions.HTTPError, match="401"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            bad = sodapy.Socrata(client.url.removeprefix("http://"), None, username=USER, password="wrong",
-                                 session_adapter={"prefix": "http://", "adapter": HTTPAdapter()})
+            bad = sodapy.Socrata(
+                client.url.removeprefix("http://"),
+                None,
+                username=USER,
+                password="wrong",
+                session_adapter={"prefix": "http://", "adapter": HTTPAdapter()},
+            )
         bad.upsert(ff, [{"case_id": "A"}])
 
 
@@ -122,15 +141,14 @@ def _publishing(server):
     auth = Authorization(server.domain, username=USER, password=SECRET)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        auth.live_dangerously()            # the certificate is self-signed
+        auth.live_dangerously()  # the certificate is self-signed
     return Socrata(auth)
 
 
 def _read(server, ff, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return requests.get(f"{server.url}/resource/{ff}.json", params=params, verify=False,
-                            auth=(USER, SECRET)).json()
+        return requests.get(f"{server.url}/resource/{ff}.json", params=params, verify=False, auth=(USER, SECRET)).json()
 
 
 def test_socrata_py_creates_a_dataset_from_csv(tls):
@@ -140,27 +158,36 @@ def test_socrata_py_creates_a_dataset_from_csv(tls):
         warnings.simplefilter("ignore")
         publishing = _publishing(server)
         (rev, output) = publishing.create(name="Weather", description="Daily").csv(
-            io.BytesIO(b"station,celsius,day\nA,11.5,2024-05-01\nB,9,2024-05-02\n"), "weather.csv")
+            io.BytesIO(b"station,celsius,day\nA,11.5,2024-05-01\nB,9,2024-05-02\n"), "weather.csv"
+        )
         assert output.attributes["error_count"] == 0
         assert [r["station"] for r in output.rows()] == [{"ok": "A"}, {"ok": "B"}]
         job = rev.apply(output_schema=output).wait_for_finish()
     assert job.attributes["status"] == "successful"
     ff = rev.attributes["fourfour"]
-    assert _read(server, ff) == [{"station": "A", "celsius": "11.5", "day": "2024-05-01T00:00:00.000"},
-                                 {"station": "B", "celsius": "9", "day": "2024-05-02T00:00:00.000"}]
+    assert _read(server, ff) == [
+        {"station": "A", "celsius": "11.5", "day": "2024-05-01T00:00:00.000"},
+        {"station": "B", "celsius": "9", "day": "2024-05-02T00:00:00.000"},
+    ]
     assert portal.view(ff)["name"] == "Weather"
 
 
 def test_socrata_py_replace_revision_with_a_changed_schema(tls):
     portal, server = tls
-    ff = portal.create_dataset(name="Cases", columns=[{"fieldName": "case_id", "dataTypeName": "text"},
-                                                      {"fieldName": "amount", "dataTypeName": "number"}],
-                               row_identifier="case_id")
+    ff = portal.create_dataset(
+        name="Cases",
+        columns=[{"fieldName": "case_id", "dataTypeName": "text"}, {"fieldName": "amount", "dataTypeName": "number"}],
+        row_identifier="case_id",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         publishing = _publishing(server)
-        requests.post(f"{server.url}/resource/{ff}.json", json=[{"case_id": "OLD", "amount": 1}],
-                      auth=(USER, SECRET), verify=False)
+        requests.post(
+            f"{server.url}/resource/{ff}.json",
+            json=[{"case_id": "OLD", "amount": 1}],
+            auth=(USER, SECRET),
+            verify=False,
+        )
         view = publishing.views.lookup(ff)
         rev = view.revisions.create_replace_revision(metadata={"description": "replaced by socrata-py"})
         source = rev.create_upload("cases.csv").csv(io.BytesIO(b"case_id,amount,note\nN-1,5,hello\nN-2,6.25,\n"))
@@ -170,7 +197,10 @@ def test_socrata_py_replace_revision_with_a_changed_schema(tls):
         job = rev.apply(output_schema=output).wait_for_finish()
         assert job.attributes["status"] == "successful"
         assert [r.attributes["revision_seq"] for r in view.revisions.list()] == [0]
-    assert _read(server, ff) == [{"case_id": "N-1", "amount": "5", "note": "hello"}, {"case_id": "N-2", "amount": "6.25"}]
+    assert _read(server, ff) == [
+        {"case_id": "N-1", "amount": "5", "note": "hello"},
+        {"case_id": "N-2", "amount": "6.25"},
+    ]
     meta = portal.view(ff)
     assert meta["description"] == "replaced by socrata-py"
     assert [(c["fieldName"], c["name"]) for c in meta["columns"]][-1] == ("note", "Note")
@@ -178,15 +208,20 @@ def test_socrata_py_replace_revision_with_a_changed_schema(tls):
 
 def test_socrata_py_update_and_delete_revisions(tls):
     portal, server = tls
-    ff = portal.create_dataset(name="Cases", columns=[{"fieldName": "case_id", "dataTypeName": "text"},
-                                                      {"fieldName": "status", "dataTypeName": "text"}],
-                               row_identifier="case_id")
+    ff = portal.create_dataset(
+        name="Cases",
+        columns=[{"fieldName": "case_id", "dataTypeName": "text"}, {"fieldName": "status", "dataTypeName": "text"}],
+        row_identifier="case_id",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         publishing = _publishing(server)
         view = publishing.views.lookup(ff)
-        for kind, data in (("update", b"case_id,status\nA,open\nB,open\n"), ("update", b"case_id,status\nB,closed\n"),
-                           ("delete", b"case_id\nA\n")):
+        for kind, data in (
+            ("update", b"case_id,status\nA,open\nB,open\n"),
+            ("update", b"case_id,status\nB,closed\n"),
+            ("delete", b"case_id\nA\n"),
+        ):
             rev = getattr(view.revisions, f"create_{kind}_revision")()
             source = rev.create_upload("x.csv").csv(io.BytesIO(data))
             output = source.get_latest_input_schema().get_latest_output_schema().wait_for_finish()
@@ -196,6 +231,7 @@ def test_socrata_py_update_and_delete_revisions(tls):
 
 def test_tls_with_the_generated_or_given_certificate(tmp_path):
     import shutil
+
     portal = LocalPortal(tmp_path / "portal.sqlite")
     with portal.serve(tls=True) as server:
         assert requests.get(server.url + "/", verify=server.cert_path).status_code == 200

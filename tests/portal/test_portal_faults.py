@@ -26,7 +26,7 @@ def test_nth_write_fails_with_500_and_writes_nothing(client):
 def test_503_several_times_and_only_on_a_path(client):
     ff = client.dataset()
     client.portal.faults.fail(1, status=503, times=2, path="/resource/")
-    assert client.put(f"/api/views/{ff}.json", {"name": "renamed"}).status_code == 200   # not counted
+    assert client.put(f"/api/views/{ff}.json", {"name": "renamed"}).status_code == 200  # not counted
     codes = [client.post(f"/resource/{ff}.json", [{"case_id": str(i)}]).status_code for i in range(3)]
     assert codes == [503, 503, 200]
 
@@ -68,18 +68,28 @@ def test_drop_after_commit_keeps_the_write(client):
 def test_fault_spec_text():
     faults = Faults("500@3,503@5x2,429@2=1.5,delay@1=0.25,drop@4,drop-after@6/resource,500@1x*")
     kinds = [(r.kind, r.nth, r.times, r.status, r.retry_after, r.seconds, r.after_commit, r.path) for r in faults.rules]
-    assert kinds == [("status", 3, 1, 500, None, 0.0, False, None), ("status", 5, 2, 503, None, 0.0, False, None),
-                     ("status", 2, 1, 429, 1.5, 0.0, False, None), ("delay", 1, 1, 500, None, 0.25, False, None),
-                     ("drop", 4, 1, 500, None, 0.0, False, None), ("drop", 6, 1, 500, None, 0.0, True, "/resource"),
-                     ("status", 1, None, 500, None, 0.0, False, None)]
-    for bad, why in (("500", "is not KIND@N"), ("boom@1", "is not KIND@N"), ("500@0", "nth counts from 1"),
-                     ("200@1", "the status must be 4xx or 5xx")):
+    assert kinds == [
+        ("status", 3, 1, 500, None, 0.0, False, None),
+        ("status", 5, 2, 503, None, 0.0, False, None),
+        ("status", 2, 1, 429, 1.5, 0.0, False, None),
+        ("delay", 1, 1, 500, None, 0.25, False, None),
+        ("drop", 4, 1, 500, None, 0.0, False, None),
+        ("drop", 6, 1, 500, None, 0.0, True, "/resource"),
+        ("status", 1, None, 500, None, 0.0, False, None),
+    ]
+    for bad, why in (
+        ("500", "is not KIND@N"),
+        ("boom@1", "is not KIND@N"),
+        ("500@0", "nth counts from 1"),
+        ("200@1", "the status must be 4xx or 5xx"),
+    ):
         with pytest.raises(FaultError, match=why):
             Faults(bad)
 
 
 def test_spec_given_to_the_portal(tmp_path):
     from pipeline.portal import LocalPortal
+
     portal = LocalPortal(tmp_path / "p.sqlite", faults="503@2")
     ff = portal.create_dataset(name="x", columns=[{"fieldName": "a"}])
     with portal.serve() as server, requests.Session() as s:
@@ -94,11 +104,17 @@ def test_a_request_killed_mid_body_changes_nothing(client):
     host, port = client.url.removeprefix("http://").split(":")
     body = b'[{"case_id": "A", "status": "new"}, {"case_id": "B"}]'
     with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(b"POST /resource/" + ff.encode() + b".json HTTP/1.1\r\nHost: x\r\n"
-                     b"Authorization: Basic " + __import__("base64").b64encode(b"writer:s3cret-Pa55") +
-                     b"\r\nContent-Length: " + str(len(body) + 500).encode() + b"\r\n\r\n" + body)
+        sock.sendall(
+            b"POST /resource/" + ff.encode() + b".json HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Basic "
+            + __import__("base64").b64encode(b"writer:s3cret-Pa55")
+            + b"\r\nContent-Length: "
+            + str(len(body) + 500).encode()
+            + b"\r\n\r\n"
+            + body
+        )
         sock.shutdown(socket.SHUT_WR)
         sock.settimeout(5)
-        assert sock.recv(100) == b""            # no answer: the request never completed
+        assert sock.recv(100) == b""  # no answer: the request never completed
     assert client.rows(ff) == [{"case_id": "A", "status": "old"}]
     assert client.post(f"/resource/{ff}.json", [{"case_id": "B"}]).status_code == 200

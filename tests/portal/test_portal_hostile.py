@@ -52,16 +52,35 @@ def vm(pid: int, key: str) -> int:
 
 # ---- a portal in its own process: memory under gzip bombs ------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     data = tmp_path_factory.mktemp("hostile") / "p.sqlite"
     p = LocalPortal(data)
     ff = p.create_dataset(name="x", columns=[{"fieldName": "a", "name": "a", "dataTypeName": "text"}])
     p.close()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.portal.cli", "serve", "--port", "0", "--data", str(data),
-                             "--user", f"{USER}:{SECRET}", "--max-body", "8MB", "--read-timeout", str(TIMEOUT)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.commands.portal",
+            "serve",
+            "--port",
+            "0",
+            "--data",
+            str(data),
+            "--user",
+            f"{USER}:{SECRET}",
+            "--max-body",
+            "8MB",
+            "--read-timeout",
+            str(TIMEOUT),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         first = proc.stdout.readline()
         assert first.startswith("Local portal at http://127.0.0.1:"), first + proc.stderr.read()
@@ -83,24 +102,24 @@ def test_gzip_bomb_without_credentials_is_refused_unread(served):
     r = requests.post(f"{url}/resource/{ff}.json", data=body, headers={"Content-Encoding": "gzip"})
     error_body(r, 403, "authentication_required")
     assert time.monotonic() - started < 5
-    assert vm(proc.pid, "VmHWM") - before < 4 << 20      # nothing was inflated, nothing buffered
+    assert vm(proc.pid, "VmHWM") - before < 4 << 20  # nothing was inflated, nothing buffered
 
 
 def test_gzip_bomb_with_credentials_stops_at_the_limit(served):
     proc, url, ff = served
-    body = bomb(256 << 20)                    # 256 MiB inflated from about 250 KB
+    body = bomb(256 << 20)  # 256 MiB inflated from about 250 KB
     before = vm(proc.pid, "VmHWM")
-    r = requests.post(f"{url}/resource/{ff}.json", data=body, headers={"Content-Encoding": "gzip"},
-                      auth=(USER, SECRET))
+    r = requests.post(f"{url}/resource/{ff}.json", data=body, headers={"Content-Encoding": "gzip"}, auth=(USER, SECRET))
     err = error_body(r, 413, "req.body.too-large")
     assert "8 MiB" in err["message"] and "--max-body" in err["message"] and err["data"] == {"limit": LIMIT}
     grown = vm(proc.pid, "VmHWM") - before
     print(f"portal peak RSS grew by {grown / 2**20:.1f} MiB under a 256 MiB gzip bomb (limit 8 MiB)")
     assert grown < LIMIT + (8 << 20)
-    with requests.Session() as s:             # and it still serves
+    with requests.Session() as s:  # and it still serves
         s.auth = (USER, SECRET)
-        r = s.post(f"{url}/resource/{ff}.json", data=gzip.compress(b'[{"a": "zipped"}]'),
-                   headers={"Content-Encoding": "gzip"})
+        r = s.post(
+            f"{url}/resource/{ff}.json", data=gzip.compress(b'[{"a": "zipped"}]'), headers={"Content-Encoding": "gzip"}
+        )
         assert r.status_code == 200, r.text
         assert {"a": "zipped"} in s.get(f"{url}/resource/{ff}.json").json()
 
@@ -113,12 +132,13 @@ def test_body_over_the_limit_on_the_wire_is_refused_from_its_length(served):
 
 def test_chunked_body_over_the_limit_is_refused(served):
     _proc, url, ff = served
-    pieces = (b" " * (1 << 20) for _ in range(12))     # a generator: requests sends it chunked
+    pieces = (b" " * (1 << 20) for _ in range(12))  # a generator: requests sends it chunked
     r = requests.post(f"{url}/resource/{ff}.json", data=pieces, auth=(USER, SECRET))
     error_body(r, 413, "req.body.too-large")
 
 
 # ---- raw sockets against an in-process portal ------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
@@ -152,16 +172,20 @@ def exchange(server, head: str, body: bytes = b"", wait: float = 10) -> tuple[in
 
 def auth_header() -> str:
     import base64
+
     return "Authorization: Basic " + base64.b64encode(f"{USER}:{SECRET}".encode()).decode()
 
 
-@pytest.mark.parametrize("length, status", [("-1", 400), ("abc", 400), ("1e3", 400), ("10, 20", 400),
-                                            ("99999999999999999999999", 400), (str(LIMIT + 1), 413)])
+@pytest.mark.parametrize(
+    "length, status",
+    [("-1", 400), ("abc", 400), ("1e3", 400), ("10, 20", 400), ("99999999999999999999999", 400), (str(LIMIT + 1), 413)],
+)
 def test_bad_content_length_is_answered_at_once_and_closed(live, length, status):
     server, ff = live
     started = time.monotonic()
-    code, headers, body, closed = exchange(server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\n{auth_header()}\n"
-                                                   f"Content-Length: {length}\n")
+    code, headers, body, closed = exchange(
+        server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\n{auth_header()}\nContent-Length: {length}\n"
+    )
     assert code == status and time.monotonic() - started < 1.5 and closed
     assert headers["connection"] == "close"
     assert body.startswith(b'{"code":"req.')
@@ -169,24 +193,28 @@ def test_bad_content_length_is_answered_at_once_and_closed(live, length, status)
 
 def test_two_framings_at_once_are_refused(live):
     server, ff = live
-    code, _h, body, closed = exchange(server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\nContent-Length: 2\n"
-                                              "Transfer-Encoding: chunked\n", b"[]")
+    code, _h, body, closed = exchange(
+        server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\nContent-Length: 2\nTransfer-Encoding: chunked\n", b"[]"
+    )
     assert code == 400 and b"req.header.content-length" in body and closed
 
 
 def test_wrong_credentials_are_answered_before_the_body_arrives(live):
     server, ff = live
     started = time.monotonic()
-    code, _h, body, closed = exchange(server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\n"
-                                              "Authorization: Basic d3Jvbmc6d3Jvbmc=\nContent-Length: 5000000\n")
+    code, _h, body, closed = exchange(
+        server,
+        f"POST /resource/{ff}.json HTTP/1.1\nHost: x\nAuthorization: Basic d3Jvbmc6d3Jvbmc=\nContent-Length: 5000000\n",
+    )
     assert code == 401 and b"invalid_credentials" in body and closed
-    assert time.monotonic() - started < TIMEOUT    # the 5 MB it announced were never waited for
+    assert time.monotonic() - started < TIMEOUT  # the 5 MB it announced were never waited for
 
 
 def test_expect_continue_without_credentials_gets_403_not_100(live):
     server, ff = live
-    code, _h, body, closed = exchange(server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\nContent-Length: 100000\n"
-                                              "Expect: 100-continue\n")
+    code, _h, body, closed = exchange(
+        server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\nContent-Length: 100000\nExpect: 100-continue\n"
+    )
     assert code == 403 and b"authentication_required" in body and closed
 
 
@@ -194,8 +222,10 @@ def test_expect_continue_with_credentials_gets_100_then_the_answer(live):
     server, ff = live
     body = b'[{"a": "continued"}]'
     with socket.create_connection((server.host, server.port), timeout=5) as s:
-        s.sendall(f"POST /resource/{ff}.json HTTP/1.1\r\nHost: x\r\n{auth_header()}\r\nContent-Length: {len(body)}\r\n"
-                  "Expect: 100-continue\r\n\r\n".encode())
+        s.sendall(
+            f"POST /resource/{ff}.json HTTP/1.1\r\nHost: x\r\n{auth_header()}\r\nContent-Length: {len(body)}\r\n"
+            "Expect: 100-continue\r\n\r\n".encode()
+        )
         assert s.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
         s.sendall(body)
         assert s.recv(1000).startswith(b"HTTP/1.1 200 ")
@@ -205,15 +235,16 @@ def test_a_silent_client_is_let_go(live):
     server, _ff = live
     started = time.monotonic()
     with socket.create_connection((server.host, server.port), timeout=10) as s:
-        assert s.recv(100) == b""                          # closed by the portal, no request needed
+        assert s.recv(100) == b""  # closed by the portal, no request needed
     assert TIMEOUT - 0.2 < time.monotonic() - started < TIMEOUT + 3
 
 
 def test_a_body_that_stops_arriving_gets_408(live):
     server, ff = live
     started = time.monotonic()
-    code, _h, body, closed = exchange(server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\n{auth_header()}\n"
-                                              "Content-Length: 100\n", b'[{"a": ')
+    code, _h, body, closed = exchange(
+        server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\n{auth_header()}\nContent-Length: 100\n", b'[{"a": '
+    )
     assert code == 408 and b"req.timeout" in body and closed
     assert time.monotonic() - started < TIMEOUT + 3
 
@@ -221,8 +252,12 @@ def test_a_body_that_stops_arriving_gets_408(live):
 @pytest.mark.parametrize("chunks", [b"zz\r\n", b"5\r\n[]", b"1" * 2000 + b"\r\n", b"2\r\n[]XX0\r\n\r\n"])
 def test_malformed_chunked_body_is_400(live, chunks):
     server, ff = live
-    code, _h, body, closed = exchange(server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\n{auth_header()}\n"
-                                              "Transfer-Encoding: chunked\n", chunks, wait=TIMEOUT + 5)
+    code, _h, body, closed = exchange(
+        server,
+        f"POST /resource/{ff}.json HTTP/1.1\nHost: x\n{auth_header()}\nTransfer-Encoding: chunked\n",
+        chunks,
+        wait=TIMEOUT + 5,
+    )
     assert code in (400, 408) and closed
     if code == 400:
         assert b"req.body.bad-chunk" in body
@@ -231,8 +266,12 @@ def test_malformed_chunked_body_is_400(live, chunks):
 @pytest.mark.parametrize("payload", [b"not gzip at all", gzip.compress(b"[]")[:-4], gzip.compress(b"[]") + b"junk"])
 def test_broken_gzip_is_400(live, payload):
     server, ff = live
-    code, _h, body, _closed = exchange(server, f"POST /resource/{ff}.json HTTP/1.1\nHost: x\n{auth_header()}\n"
-                                               f"Content-Encoding: gzip\nContent-Length: {len(payload)}\n", payload)
+    code, _h, body, _closed = exchange(
+        server,
+        f"POST /resource/{ff}.json HTTP/1.1\nHost: x\n{auth_header()}\n"
+        f"Content-Encoding: gzip\nContent-Length: {len(payload)}\n",
+        payload,
+    )
     assert code == 400 and b"req.body.bad-gzip" in body
 
 
@@ -259,11 +298,17 @@ def test_http_servers_own_refusals_carry_socratas_error_body(live):
 
 # ---- SoQL over HTTP: every wrong query is a 400 with Socrata's body -------------------------------------
 
+
 @pytest.fixture(scope="module")
 def rows_portal(tmp_path_factory):
     p = LocalPortal(tmp_path_factory.mktemp("soql") / "p.sqlite")
-    ff = p.create_dataset(name="n", columns=[{"fieldName": "a", "name": "a", "dataTypeName": "text"},
-                                             {"fieldName": "n", "name": "n", "dataTypeName": "number"}])
+    ff = p.create_dataset(
+        name="n",
+        columns=[
+            {"fieldName": "a", "name": "a", "dataTypeName": "text"},
+            {"fieldName": "n", "name": "n", "dataTypeName": "number"},
+        ],
+    )
     with p.serve(max_body=LIMIT, read_timeout=TIMEOUT) as server:
         requests.post(f"{server.url}/resource/{ff}.json", json=[{"a": str(i), "n": i} for i in range(10)])
         yield server.url + f"/resource/{ff}.json"
@@ -279,16 +324,19 @@ def test_huge_limit_reads_every_row_and_huge_offset_reads_none(rows_portal):
         error_body(requests.get(rows_portal, params={"$limit": bad}), 400, "query.compiler.malformed")
 
 
-@pytest.mark.parametrize("where, why", [
-    ("n = " + "9" * 400, "number literal longer than 100"),
-    ("n < 1e999", "too large for a double"),
-    ("(" * 3000 + "n = 1" + ")" * 3000, "nested more than 40 levels"),
-    ("not " * 3000 + "n = 1", "nested more than 40 levels"),
-    ("n = " + "-" * 3000 + "1", "nested more than 40 levels"),
-    ("upper(" * 3000 + "a" + ")" * 3000, "nested more than 40 levels"),
-    ("n = " + " + ".join(["1"] * 3000), "more than 100 levels deep"),
-    ("a = 'x' ||" + " || ".join(["a"] * 500), "more than 100 levels deep"),
-])
+@pytest.mark.parametrize(
+    "where, why",
+    [
+        ("n = " + "9" * 400, "number literal longer than 100"),
+        ("n < 1e999", "too large for a double"),
+        ("(" * 3000 + "n = 1" + ")" * 3000, "nested more than 40 levels"),
+        ("not " * 3000 + "n = 1", "nested more than 40 levels"),
+        ("n = " + "-" * 3000 + "1", "nested more than 40 levels"),
+        ("upper(" * 3000 + "a" + ")" * 3000, "nested more than 40 levels"),
+        ("n = " + " + ".join(["1"] * 3000), "more than 100 levels deep"),
+        ("a = 'x' ||" + " || ".join(["a"] * 500), "more than 100 levels deep"),
+    ],
+)
 def test_hostile_where_is_400_with_the_reason(rows_portal, where, why):
     body = error_body(requests.get(rows_portal, params={"$where": where}), 400, "query.compiler.malformed")
     assert why in body["message"] and len(body["message"]) < 600
@@ -307,8 +355,14 @@ def test_a_long_flat_or_chain_works(rows_portal):
 
 def test_hostile_select_order_group_and_query_are_400(rows_portal):
     deep = "(" * 500 + "n" + ")" * 500
-    for params in ({"$select": deep}, {"$order": deep}, {"$group": deep}, {"$having": deep},
-                   {"$query": f"SELECT n WHERE {deep}"}, {"$query": "SELECT n LIMIT " + "9" * 400}):
+    for params in (
+        {"$select": deep},
+        {"$order": deep},
+        {"$group": deep},
+        {"$having": deep},
+        {"$query": f"SELECT n WHERE {deep}"},
+        {"$query": "SELECT n LIMIT " + "9" * 400},
+    ):
         r = requests.get(rows_portal, params=params)
         if "LIMIT" in params.get("$query", ""):
             assert r.status_code == 200 and len(r.json()) == 10
@@ -318,6 +372,7 @@ def test_hostile_select_order_group_and_query_are_400(rows_portal):
 
 # ---- odd shapes elsewhere: 400 or 404, never 500 -------------------------------------------------------
 
+
 def test_odd_shapes_in_bodies_paths_and_parameters_are_4xx(client):
     ff = client.dataset()
     cases = [
@@ -326,8 +381,13 @@ def test_odd_shapes_in_bodies_paths_and_parameters_are_4xx(client):
         (client.post, f"/api/publishing/v1/revision/{ff}", {"action": [1]}, 400, "req.body.not-an-object"),
         (client.post, "/api/publishing/v1/source", {"source_type": "upload"}, 400, "req.body.not-an-object"),
         (client.post, "/api/publishing/v1/source", {"parse_options": 1}, 400, "req.body.not-an-object"),
-        (client.post, "/api/publishing/v1/source/99999999999999999999/chunk/99999999999999999999/0", b"x", 404,
-         "not_found"),
+        (
+            client.post,
+            "/api/publishing/v1/source/99999999999999999999/chunk/99999999999999999999/0",
+            b"x",
+            404,
+            "not_found",
+        ),
         (client.get, "/api/catalog/v1?offset=-5", None, 400, "req.param.not-a-number"),
         (client.get, "/api/catalog/v1?limit=abc", None, 400, "req.param.not-a-number"),
     ]

@@ -54,24 +54,27 @@ def test_csv_output(shared, cases):
     assert table[4] == ["B-2", "O'Brien", "", "", ""]
 
 
-@pytest.mark.parametrize("where, expected", [
-    ("amount > 5", ["A-1", "B-1"]),
-    ("amount >= 3 AND status = 'OPEN'", ["A-1", "B-1"]),
-    ("status = 'CLOSED' or amount = 250", ["A-2", "B-1"]),
-    ("not (status = 'OPEN')", ["A-2", "B-2"]),
-    ("amount is null", ["B-2"]),
-    ("amount IS NOT NULL and closed = true", ["A-2"]),
-    ("case_id in ('A-2', 'B-2', 'Z')", ["A-2", "B-2"]),
-    ("case_id not in ('A-2')", ["A-1", "B-1", "B-2"]),
-    ("case_id like 'B-%'", ["B-1", "B-2"]),
-    ("status like 'open'", []),
-    ("opened between '2024-01-01' and '2024-12-31'", ["A-1", "A-2"]),
-    ("opened < '2024-01-01T00:00:00'", ["B-1"]),
-    ("amount not between 4 and 100", ["A-2", "B-1"]),
-    ("status = 'O''Brien'", ["B-2"]),
-    ("upper(status) = 'OPEN' and starts_with(case_id, 'A')", ["A-1"]),
-    ("`amount` * 2 > 20", ["A-1", "B-1"]),
-])
+@pytest.mark.parametrize(
+    "where, expected",
+    [
+        ("amount > 5", ["A-1", "B-1"]),
+        ("amount >= 3 AND status = 'OPEN'", ["A-1", "B-1"]),
+        ("status = 'CLOSED' or amount = 250", ["A-2", "B-1"]),
+        ("not (status = 'OPEN')", ["A-2", "B-2"]),
+        ("amount is null", ["B-2"]),
+        ("amount IS NOT NULL and closed = true", ["A-2"]),
+        ("case_id in ('A-2', 'B-2', 'Z')", ["A-2", "B-2"]),
+        ("case_id not in ('A-2')", ["A-1", "B-1", "B-2"]),
+        ("case_id like 'B-%'", ["B-1", "B-2"]),
+        ("status like 'open'", []),
+        ("opened between '2024-01-01' and '2024-12-31'", ["A-1", "A-2"]),
+        ("opened < '2024-01-01T00:00:00'", ["B-1"]),
+        ("amount not between 4 and 100", ["A-2", "B-1"]),
+        ("status = 'O''Brien'", ["B-2"]),
+        ("upper(status) = 'OPEN' and starts_with(case_id, 'A')", ["A-1"]),
+        ("`amount` * 2 > 20", ["A-1", "B-1"]),
+    ],
+)
 def test_where(shared, cases, where, expected):
     assert ids(shared.rows(cases, **{"$where": where})) == expected
 
@@ -85,14 +88,25 @@ def test_field_equality_filters_are_typed_and_anded(shared, cases):
 
 
 def test_select_aliases_aggregates_group_having_order(shared, cases):
-    assert shared.rows(cases, **{"$select": "case_id AS id, amount", "$where": "amount > 200"}) == \
-        [{"id": "B-1", "amount": "250"}]
-    total = shared.rows(cases, **{"$select": "count(*), sum(amount), min(amount), max(opened), avg(amount)",
-                                  "$order": None})
-    assert total == [{"count": "4", "sum_amount": "263.5", "min_amount": "3",
-                      "max_opened": "2024-02-01T00:00:00.000", "avg_amount": "87.83333333333333"}]
-    grouped = shared.rows(cases, **{"$select": "status, count(*) AS n", "$group": "status", "$order": "n DESC, status",
-                                    "$having": "n >= 1"})
+    assert shared.rows(cases, **{"$select": "case_id AS id, amount", "$where": "amount > 200"}) == [
+        {"id": "B-1", "amount": "250"}
+    ]
+    total = shared.rows(
+        cases, **{"$select": "count(*), sum(amount), min(amount), max(opened), avg(amount)", "$order": None}
+    )
+    assert total == [
+        {
+            "count": "4",
+            "sum_amount": "263.5",
+            "min_amount": "3",
+            "max_opened": "2024-02-01T00:00:00.000",
+            "avg_amount": "87.83333333333333",
+        }
+    ]
+    grouped = shared.rows(
+        cases,
+        **{"$select": "status, count(*) AS n", "$group": "status", "$order": "n DESC, status", "$having": "n >= 1"},
+    )
     assert grouped == [{"status": "OPEN", "n": "2"}, {"status": "CLOSED", "n": "1"}, {"status": "O'Brien", "n": "1"}]
 
 
@@ -122,14 +136,16 @@ def test_system_fields_on_request(shared, cases):
     legacy = shared.get(f"/resource/{cases}.json?$$exclude_system_fields=false&$limit=1").json()[0]
     assert legacy[":id"] == row[":id"]
     assert shared.rows(cases, **{"$where": f":id = '{row[':id']}'"}) == [
-        {k: v for k, v in row.items() if not k.startswith(":")}]
+        {k: v for k, v in row.items() if not k.startswith(":")}
+    ]
     ordered = shared.rows(cases, **{"$select": ":id, case_id", "$order": ":id DESC"})
     assert ids(ordered) == ["B-2", "B-1", "A-2", "A-1"]
 
 
 def test_query_parameter_with_a_whole_statement(shared, cases):
-    rows = shared.rows(cases, **{"$query": "SELECT case_id, amount WHERE amount > 5 ORDER BY amount DESC LIMIT 1",
-                                 "$order": None})
+    rows = shared.rows(
+        cases, **{"$query": "SELECT case_id, amount WHERE amount > 5 ORDER BY amount DESC LIMIT 1", "$order": None}
+    )
     assert rows == [{"case_id": "B-1", "amount": "250"}]
 
 
@@ -139,22 +155,30 @@ def test_full_text_search(shared, cases):
 
 def test_single_row_by_row_identifier_and_by_internal_id(shared, cases):
     r = shared.anonymous().get(f"{shared.url}/resource/{cases}/A-2.json")
-    assert r.status_code == 200 and r.json() == {"case_id": "A-2", "status": "CLOSED", "amount": "3",
-                                                 "opened": "2024-02-01T00:00:00.000", "closed": True}
+    assert r.status_code == 200 and r.json() == {
+        "case_id": "A-2",
+        "status": "CLOSED",
+        "amount": "3",
+        "opened": "2024-02-01T00:00:00.000",
+        "closed": True,
+    }
     row_id = shared.rows(cases, **{"$select": ":id", "$where": "case_id = 'B-1'"})[0][":id"]
     assert shared.get(f"/resource/{cases}/{row_id}.json").json()["case_id"] == "B-1"
     missing = shared.get(f"/resource/{cases}/NOPE.json")
     assert missing.status_code == 404 and missing.json()["code"] == "soda.row.not-found"
 
 
-@pytest.mark.parametrize("params, word", [
-    ({"$where": "amount >"}, "$where"),
-    ({"$where": "amount = 'lots'"}, "lots"),
-    ({"$select": "nosuch"}, "nosuch"),
-    ({"$limit": "-1"}, "$limit"),
-    ({"$order": "amount sideways"}, "$order"),
-    ({"$select": "frobnicate(amount)"}, "frobnicate"),
-])
+@pytest.mark.parametrize(
+    "params, word",
+    [
+        ({"$where": "amount >"}, "$where"),
+        ({"$where": "amount = 'lots'"}, "lots"),
+        ({"$select": "nosuch"}, "nosuch"),
+        ({"$limit": "-1"}, "$limit"),
+        ({"$order": "amount sideways"}, "$order"),
+        ({"$select": "frobnicate(amount)"}, "frobnicate"),
+    ],
+)
 def test_bad_queries_are_400_with_the_reason(shared, cases, params, word):
     r = shared.get(f"/resource/{cases}.json", params=params)
     assert r.status_code == 400
@@ -163,8 +187,10 @@ def test_bad_queries_are_400_with_the_reason(shared, cases, params, word):
 
 
 def test_geojson_output(shared):
-    ff = shared.dataset(columns=[{"fieldName": "name", "dataTypeName": "text"},
-                                 {"fieldName": "where", "dataTypeName": "point"}], row_identifier=None)
+    ff = shared.dataset(
+        columns=[{"fieldName": "name", "dataTypeName": "text"}, {"fieldName": "where", "dataTypeName": "point"}],
+        row_identifier=None,
+    )
     shared.post(f"/resource/{ff}.json", [{"name": "x", "where": "POINT (-72.5 41.7)"}])
     r = shared.get(f"/resource/{ff}.geojson")
     assert r.headers["Content-Type"].startswith("application/vnd.geo+json")

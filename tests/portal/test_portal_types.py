@@ -38,38 +38,70 @@ ACCEPTED = [
     ("point", {"type": "Point", "coordinates": [-72.68, 41.76]}, {"type": "Point", "coordinates": [-72.68, 41.76]}),
     ("point", "POINT (-72.68 41.76)", {"type": "Point", "coordinates": [-72.68, 41.76]}),
     ("multipoint", "MULTIPOINT ((1 2), (3 4))", {"type": "MultiPoint", "coordinates": [[1, 2], [3, 4]]}),
-    ("line", {"type": "LineString", "coordinates": [[1, 2], [3, 4]]},
-     {"type": "LineString", "coordinates": [[1, 2], [3, 4]]}),
-    ("multiline", "MULTILINESTRING ((1 2, 3 4), (5 6, 7 8))",
-     {"type": "MultiLineString", "coordinates": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]}),
-    ("polygon", "POLYGON ((0 0, 1 0, 1 1, 0 0))", {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}),
-    ("multipolygon", {"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]]]},
-     {"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]]]}),
-    ("location", {"latitude": 47.6, "longitude": "-122.3", "human_address": {"address": "1 Main St", "city": "X"}},
-     {"latitude": "47.6", "longitude": "-122.3", "human_address": '{"address":"1 Main St","city":"X"}'}),
+    (
+        "line",
+        {"type": "LineString", "coordinates": [[1, 2], [3, 4]]},
+        {"type": "LineString", "coordinates": [[1, 2], [3, 4]]},
+    ),
+    (
+        "multiline",
+        "MULTILINESTRING ((1 2, 3 4), (5 6, 7 8))",
+        {"type": "MultiLineString", "coordinates": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]},
+    ),
+    (
+        "polygon",
+        "POLYGON ((0 0, 1 0, 1 1, 0 0))",
+        {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
+    ),
+    (
+        "multipolygon",
+        {"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]]]},
+        {"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]]]},
+    ),
+    (
+        "location",
+        {"latitude": 47.6, "longitude": "-122.3", "human_address": {"address": "1 Main St", "city": "X"}},
+        {"latitude": "47.6", "longitude": "-122.3", "human_address": '{"address":"1 Main St","city":"X"}'},
+    ),
     ("url", {"url": "https://data.ct.gov", "description": "CT"}, {"url": "https://data.ct.gov", "description": "CT"}),
     ("url", "https://data.ct.gov", {"url": "https://data.ct.gov"}),
     ("photo", "file-123", "file-123"),
     ("blob", "blob-9", "blob-9"),
-    ("document", {"file_id": "f-1", "filename": "a.pdf", "content_type": "application/pdf"},
-     {"file_id": "f-1", "filename": "a.pdf", "content_type": "application/pdf"}),
+    (
+        "document",
+        {"file_id": "f-1", "filename": "a.pdf", "content_type": "application/pdf"},
+        {"file_id": "f-1", "filename": "a.pdf", "content_type": "application/pdf"},
+    ),
     ("email", "a@b.org", "a@b.org"),
     ("phone", "555-0100", "555-0100"),
 ]
 
 REFUSED = [
-    ("text", True), ("text", {"a": 1}), ("text", [1]),
-    ("number", "abc"), ("number", True), ("number", {"n": 1}), ("number", "12,5"),
+    ("text", True),
+    ("text", {"a": 1}),
+    ("text", [1]),
+    ("number", "abc"),
+    ("number", True),
+    ("number", {"n": 1}),
+    ("number", "12,5"),
     ("money", "$5"),
-    ("double", "x"), ("double", False),
-    ("checkbox", "true"), ("checkbox", 1),
-    ("calendar_date", "2014-10-13T09:30:00Z"), ("calendar_date", "10/13/2014"), ("calendar_date", "2014-02-30"),
+    ("double", "x"),
+    ("double", False),
+    ("checkbox", "true"),
+    ("checkbox", 1),
+    ("calendar_date", "2014-10-13T09:30:00Z"),
+    ("calendar_date", "10/13/2014"),
+    ("calendar_date", "2014-02-30"),
     ("calendar_date", 20141013),
-    ("date", "yesterday"), ("date", "2020-13-01T00:00:00Z"),
-    ("point", {"type": "Point", "coordinates": [1]}), ("point", "somewhere"),
+    ("date", "yesterday"),
+    ("date", "2020-13-01T00:00:00Z"),
+    ("point", {"type": "Point", "coordinates": [1]}),
+    ("point", "somewhere"),
     ("point", {"type": "LineString", "coordinates": [[1, 2], [3, 4]]}),
-    ("polygon", "POLYGON ((0 0, 1 x))"), ("line", 5),
-    ("photo", 5), ("blob", {"id": 1}),
+    ("polygon", "POLYGON ((0 0, 1 x))"),
+    ("line", 5),
+    ("photo", 5),
+    ("blob", {"id": 1}),
 ]
 
 # Not refused, per §3: a value that is not one of these becomes null.
@@ -77,11 +109,15 @@ NULLED = [("location", "nowhere"), ("location", {"latitude": "north"}), ("url", 
 
 
 def _dataset(shared, type_name):
-    return shared.dataset(columns=[{"fieldName": "k", "dataTypeName": "text"},
-                                   {"fieldName": "v", "dataTypeName": type_name}], row_identifier="k")
+    return shared.dataset(
+        columns=[{"fieldName": "k", "dataTypeName": "text"}, {"fieldName": "v", "dataTypeName": type_name}],
+        row_identifier="k",
+    )
 
 
-@pytest.mark.parametrize("type_name, written, read", ACCEPTED, ids=[f"{t}-{json.dumps(w)[:30]}" for t, w, _ in ACCEPTED])
+@pytest.mark.parametrize(
+    "type_name, written, read", ACCEPTED, ids=[f"{t}-{json.dumps(w)[:30]}" for t, w, _ in ACCEPTED]
+)
 def test_accepted_values_read_back_in_wire_format(shared, type_name, written, read):
     ff = _dataset(shared, type_name)
     r = shared.post(f"/resource/{ff}.json", [{"k": "1", "v": written}])
@@ -115,17 +151,26 @@ def test_null_clears_every_type(shared):
         assert shared.rows(ff) == [{"k": "1"}], type_name
 
 
-@pytest.mark.parametrize("type_name, cell, read", [
-    ("point", "(41.76, -72.68)", {"type": "Point", "coordinates": [-72.68, 41.76]}),
-    ("point", "POINT (-72.68 41.76)", {"type": "Point", "coordinates": [-72.68, 41.76]}),
-    ("location", "1 Main St (47.59815, -122.33454)",
-     {"latitude": "47.59815", "longitude": "-122.33454",
-      "human_address": '{"address":"1 Main St","city":"","state":"","zip":""}'}),
-    ("url", "Portal (https://data.ct.gov)", {"url": "https://data.ct.gov", "description": "Portal"}),
-    ("checkbox", "TRUE", True),
-    ("double", "2.5", 2.5),
-    ("date", "2020-10-16T10:00:00-08:00", "2020-10-16T18:00:00.000Z"),
-])
+@pytest.mark.parametrize(
+    "type_name, cell, read",
+    [
+        ("point", "(41.76, -72.68)", {"type": "Point", "coordinates": [-72.68, 41.76]}),
+        ("point", "POINT (-72.68 41.76)", {"type": "Point", "coordinates": [-72.68, 41.76]}),
+        (
+            "location",
+            "1 Main St (47.59815, -122.33454)",
+            {
+                "latitude": "47.59815",
+                "longitude": "-122.33454",
+                "human_address": '{"address":"1 Main St","city":"","state":"","zip":""}',
+            },
+        ),
+        ("url", "Portal (https://data.ct.gov)", {"url": "https://data.ct.gov", "description": "Portal"}),
+        ("checkbox", "TRUE", True),
+        ("double", "2.5", 2.5),
+        ("date", "2020-10-16T10:00:00-08:00", "2020-10-16T18:00:00.000Z"),
+    ],
+)
 def test_csv_cells(shared, type_name, cell, read):
     ff = _dataset(shared, type_name)
     body = f'k,v\n1,"{cell}"\n'
@@ -135,8 +180,10 @@ def test_csv_cells(shared, type_name, cell, read):
 
 
 def test_number_row_identifier_matches_however_the_number_is_written(shared):
-    ff = shared.dataset(columns=[{"fieldName": "id", "dataTypeName": "number"},
-                                 {"fieldName": "x", "dataTypeName": "text"}], row_identifier="id")
+    ff = shared.dataset(
+        columns=[{"fieldName": "id", "dataTypeName": "number"}, {"fieldName": "x", "dataTypeName": "text"}],
+        row_identifier="id",
+    )
     shared.post(f"/resource/{ff}.json", [{"id": 7, "x": "a"}])
     r = shared.post(f"/resource/{ff}.json", [{"id": "7", "x": "b"}])
     assert r.json()["Rows Updated"] == 1

@@ -6,10 +6,17 @@ from .conftest import CASES
 
 
 def test_create_returns_unpublished_view_with_column_ids_and_row_identifier(client):
-    body = {"name": "Permits", "description": "Building permits", "category": "Housing", "tags": ["a"],
-            "columns": [{"fieldName": "permit_no", "name": "Permit No", "dataTypeName": "text"},
-                        {"fieldName": "issued", "name": "Issued", "dataTypeName": "calendar_date"}],
-            "metadata": {"rowIdentifier": "permit_no"}}
+    body = {
+        "name": "Permits",
+        "description": "Building permits",
+        "category": "Housing",
+        "tags": ["a"],
+        "columns": [
+            {"fieldName": "permit_no", "name": "Permit No", "dataTypeName": "text"},
+            {"fieldName": "issued", "name": "Issued", "dataTypeName": "calendar_date"},
+        ],
+        "metadata": {"rowIdentifier": "permit_no"},
+    }
     r = client.post("/api/views.json?nbe=true", body)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
     view = r.json()
@@ -96,8 +103,13 @@ def test_add_rename_and_drop_columns(client):
 
     status = next(c["id"] for c in client.get(f"/api/views/{ff}.json").json()["columns"] if c["fieldName"] == "status")
     assert client.delete(f"/api/views/{ff}/columns/{status}.json").status_code == 200
-    assert [c["fieldName"] for c in client.get(f"/api/views/{ff}.json").json()["columns"]] == \
-        ["case_id", "amount", "opened", "closed", "ward"]
+    assert [c["fieldName"] for c in client.get(f"/api/views/{ff}.json").json()["columns"]] == [
+        "case_id",
+        "amount",
+        "opened",
+        "closed",
+        "ward",
+    ]
     assert client.rows(ff) == [{"case_id": "A-1", "ward": "7"}]
 
 

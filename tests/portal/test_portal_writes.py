@@ -11,22 +11,32 @@ def summary(created=0, updated=0, deleted=0, errors=0, by_ri=0, by_sid=0):
 
 def test_upsert_with_row_identifier_creates_updates_merges_and_deletes(client):
     ff = client.dataset()
-    r = client.post(f"/resource/{ff}.json", [
-        {"case_id": "A-1", "status": "OPEN", "amount": 5},
-        {"case_id": "A-2", "status": "OPEN", "amount": 7},
-        {"case_id": "A-3", "status": "OPEN"}])
+    r = client.post(
+        f"/resource/{ff}.json",
+        [
+            {"case_id": "A-1", "status": "OPEN", "amount": 5},
+            {"case_id": "A-2", "status": "OPEN", "amount": 7},
+            {"case_id": "A-3", "status": "OPEN"},
+        ],
+    )
     assert r.status_code == 200 and r.json() == summary(created=3)
-    r = client.post(f"/resource/{ff}.json", [
-        {"case_id": "A-1", "status": "CLOSED"},                 # merge: amount keeps 5
-        {"case_id": "A-2", "amount": None},                     # explicit null clears
-        {"case_id": "A-3", ":deleted": True},
-        {"case_id": "A-4", "status": "NEW"},
-        {"case_id": "A-9", ":deleted": True}])                  # nothing to delete: an error, not a 400
+    r = client.post(
+        f"/resource/{ff}.json",
+        [
+            {"case_id": "A-1", "status": "CLOSED"},  # merge: amount keeps 5
+            {"case_id": "A-2", "amount": None},  # explicit null clears
+            {"case_id": "A-3", ":deleted": True},
+            {"case_id": "A-4", "status": "NEW"},
+            {"case_id": "A-9", ":deleted": True},
+        ],
+    )  # nothing to delete: an error, not a 400
     assert r.status_code == 200
     assert r.json() == summary(created=1, updated=2, deleted=1, errors=1, by_ri=3)
-    assert client.rows(ff) == [{"case_id": "A-1", "status": "CLOSED", "amount": "5"},
-                               {"case_id": "A-2", "status": "OPEN"},
-                               {"case_id": "A-4", "status": "NEW"}]
+    assert client.rows(ff) == [
+        {"case_id": "A-1", "status": "CLOSED", "amount": "5"},
+        {"case_id": "A-2", "status": "OPEN"},
+        {"case_id": "A-4", "status": "NEW"},
+    ]
 
 
 def test_upsert_is_idempotent(client):
@@ -60,11 +70,15 @@ def test_without_row_identifier_rows_append_and_id_updates_or_deletes(client):
     rows = client.rows(ff, **{"$select": ":id, case_id, status"})
     assert len(rows) == 2 and rows[0][":id"] != rows[1][":id"]
     first, second = rows[0][":id"], rows[1][":id"]
-    r = client.post(f"/resource/{ff}.json", [
-        {":id": first, "status": "CLOSED"},
-        {":id": second, ":deleted": True},
-        {":id": "row-2222~2222~2222", "status": "x"},
-        {":id": None, "case_id": "A-5"}])
+    r = client.post(
+        f"/resource/{ff}.json",
+        [
+            {":id": first, "status": "CLOSED"},
+            {":id": second, ":deleted": True},
+            {":id": "row-2222~2222~2222", "status": "x"},
+            {":id": None, "case_id": "A-5"},
+        ],
+    )
     assert r.json() == summary(created=1, updated=1, deleted=1, errors=1, by_sid=2)
     assert client.rows(ff) == [{"case_id": "A-1", "status": "CLOSED"}, {"case_id": "A-5"}]
 
@@ -72,8 +86,12 @@ def test_without_row_identifier_rows_append_and_id_updates_or_deletes(client):
 def test_snake_case_summary_for_version_2_0_callers(client):
     ff = client.dataset()
     r = client.post(f"/resource/{ff}?$$version=2.0", [{"case_id": "A-1"}, {"case_id": "Z", ":deleted": True}])
-    assert r.json() == {"rows_created": 1, "rows_updated": 0, "rows_deleted": 0,
-                        "errors": [{"error": "no_such_row_to_delete", "input_index": 1, "primary_key": "Z"}]}
+    assert r.json() == {
+        "rows_created": 1,
+        "rows_updated": 0,
+        "rows_deleted": 0,
+        "errors": [{"error": "no_such_row_to_delete", "input_index": 1, "primary_key": "Z"}],
+    }
 
 
 def test_body_without_content_type_and_single_object(client):
@@ -84,15 +102,23 @@ def test_body_without_content_type_and_single_object(client):
 
 def test_csv_upsert_and_replace(client):
     ff = client.dataset()
-    csv_body = ('case_id,status,amount,opened,closed,:deleted\n'
-                'A-1,"OPEN, waiting",1.5,2024-01-05,true,false\n'
-                'A-2,"say ""hi""",,03/26/2014 10:38:01 PM,,\n')
+    csv_body = (
+        "case_id,status,amount,opened,closed,:deleted\n"
+        'A-1,"OPEN, waiting",1.5,2024-01-05,true,false\n'
+        'A-2,"say ""hi""",,03/26/2014 10:38:01 PM,,\n'
+    )
     r = client.post(f"/resource/{ff}.json", csv_body, headers={"Content-Type": "text/csv"})
     assert r.status_code == 200 and r.json()["Rows Created"] == 2
     assert client.rows(ff) == [
-        {"case_id": "A-1", "status": "OPEN, waiting", "amount": "1.5", "opened": "2024-01-05T00:00:00.000",
-         "closed": True},
-        {"case_id": "A-2", "status": 'say "hi"', "opened": "2014-03-26T22:38:01.000"}]
+        {
+            "case_id": "A-1",
+            "status": "OPEN, waiting",
+            "amount": "1.5",
+            "opened": "2024-01-05T00:00:00.000",
+            "closed": True,
+        },
+        {"case_id": "A-2", "status": 'say "hi"', "opened": "2014-03-26T22:38:01.000"},
+    ]
     r = client.post(f"/resource/{ff}.json", "case_id,:deleted\nA-1,true\n", headers={"Content-Type": "text/csv"})
     assert r.json()["Rows Deleted"] == 1
     r = client.put(f"/resource/{ff}.json", "case_id,amount\nB-1,2\nB-2,x\n", headers={"Content-Type": "text/csv"})
@@ -103,8 +129,10 @@ def test_csv_upsert_and_replace(client):
 def test_replace_makes_the_dataset_exactly_the_payload(client):
     ff = client.dataset()
     client.post(f"/resource/{ff}.json", [{"case_id": f"A-{i}"} for i in range(5)])
-    r = client.put(f"/resource/{ff}.json", [{"case_id": "B-1", "status": "x"}, {"case_id": "B-2"},
-                                            {"case_id": "B-3", ":deleted": True}])
+    r = client.put(
+        f"/resource/{ff}.json",
+        [{"case_id": "B-1", "status": "x"}, {"case_id": "B-2"}, {"case_id": "B-3", ":deleted": True}],
+    )
     assert r.status_code == 200 and r.json() == summary(created=2)
     assert client.rows(ff) == [{"case_id": "B-1", "status": "x"}, {"case_id": "B-2"}]
     assert client.put(f"/resource/{ff}.json", []).json()["Rows Created"] == 0
@@ -164,8 +192,15 @@ def test_whole_request_refusals(client):
 
 def test_upsert_rows_with_different_fields_in_one_request(client):
     ff = client.dataset()
-    r = client.post(f"/resource/{ff}.json", [{"case_id": "A", "status": "s"}, {"case_id": "B", "amount": 1},
-                                             {"case_id": "A", "amount": 2}, {"case_id": "B", ":deleted": True}])
+    r = client.post(
+        f"/resource/{ff}.json",
+        [
+            {"case_id": "A", "status": "s"},
+            {"case_id": "B", "amount": 1},
+            {"case_id": "A", "amount": 2},
+            {"case_id": "B", ":deleted": True},
+        ],
+    )
     assert r.json() == summary(created=2, updated=1, deleted=1, by_ri=2)
     assert client.rows(ff) == [{"case_id": "A", "status": "s", "amount": "2"}]
 
@@ -218,6 +253,7 @@ def test_python_rows_helper(portal):
         from pipeline.portal import rows
         from pipeline.portal.storage import require
         from pipeline.portal.wire import now_fixed
+
         ds = require(conn, ff)
         rows.apply(conn, ds, rows.prepare(ds, rows.batch_from_json(b'[{"n": 1}, {"n": 2}, {"n": 3}]')), now_fixed())
     assert portal.rows(ff, where="n > 1", order="n DESC") == [{"n": "3"}, {"n": "2"}]

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import requests
 
-from pipeline import dtypes as D
-from pipeline.context import RunContext, RunOptions, StepContext
+from pipeline.basics import dtypes as D
+from pipeline.basics.context import RunContext, RunOptions, StepContext
+from pipeline.basics.rejects import RejectSink
 from pipeline.deliveries.socrata import SocrataDelivery
 from pipeline.portal import LocalPortal
-from pipeline.rejects import RejectSink
 
 USER, SECRET = "publisher", "pa55-W0rd-sekrit"
 AUTH = {"username": USER, "password": SECRET}
@@ -81,8 +81,9 @@ def frame(data: dict, types: dict | None = None, first_line: int = 2, source: st
         dtype = types.get(name)
         if dtype is None:
             sample = next((v for v in values if v is not None), "")
-            dtype = {bool: D.BOOLEAN, int: D.INTEGER, float: D.NUMBER, dt.datetime: D.DATETIME,
-                     dt.date: D.DATE}.get(type(sample), D.TEXT)
+            dtype = {bool: D.BOOLEAN, int: D.INTEGER, float: D.NUMBER, dt.datetime: D.DATETIME, dt.date: D.DATE}.get(
+                type(sample), D.TEXT
+            )
         cols[name] = pd.array(values, dtype=dtype)
     df = pd.DataFrame(cols, index=pd.RangeIndex(first_line, first_line + n))
     df.attrs["source"] = source
@@ -90,10 +91,12 @@ def frame(data: dict, types: dict | None = None, first_line: int = 2, source: st
 
 
 def cases(n: int = 3, first: int = 1, amount: float = 10.0, **extra) -> pd.DataFrame:
-    data = {"case_id": [f"C-{i:04d}" for i in range(first, first + n)],
-            "amount": [amount + i for i in range(first, first + n)],
-            "opened": [dt.datetime(2024, 1, 1, 9, 30) + dt.timedelta(days=i) for i in range(first, first + n)],
-            "closed": [i % 2 == 0 for i in range(first, first + n)]}
+    data = {
+        "case_id": [f"C-{i:04d}" for i in range(first, first + n)],
+        "amount": [amount + i for i in range(first, first + n)],
+        "opened": [dt.datetime(2024, 1, 1, 9, 30) + dt.timedelta(days=i) for i in range(first, first + n)],
+        "closed": [i % 2 == 0 for i in range(first, first + n)],
+    }
     data.update(extra)
     return frame(data, first_line=first + 1)
 
@@ -115,15 +118,32 @@ def deliver(tmp_path):
     """deliver(options, *frames, dry_run=False, force=False) -> Run; raises what the delivery raises."""
     count = {"n": 0}
 
-    def run(options: dict, *frames: pd.DataFrame, dry_run: bool = False, force: bool = False,
-            route_name: str = "test-route", target: str = "portal", open_columns=None) -> Run:
+    def run(
+        options: dict,
+        *frames: pd.DataFrame,
+        dry_run: bool = False,
+        force: bool = False,
+        route_name: str = "test-route",
+        target: str = "portal",
+        open_columns=None,
+    ) -> Run:
         count["n"] += 1
         rejects = RejectSink(tmp_path / f"rejects-{count['n']}.csv")
-        ctx = StepContext(run=RunContext(route_name=route_name, route_file=tmp_path / "route.yaml",
-                                         state_dir=tmp_path / ".route", run_id=f"run{count['n']}",
-                                         options=RunOptions(dry_run=dry_run, force=force), rejects=rejects,
-                                         log=logging.getLogger("route.test")),
-                          stage="deliver", step="socrata", line=14, target=target)
+        ctx = StepContext(
+            run=RunContext(
+                route_name=route_name,
+                route_file=tmp_path / "route.yaml",
+                state_dir=tmp_path / ".route",
+                run_id=f"run{count['n']}",
+                options=RunOptions(dry_run=dry_run, force=force),
+                rejects=rejects,
+                log=logging.getLogger("route.test"),
+            ),
+            stage="deliver",
+            step="socrata",
+            line=14,
+            target=target,
+        )
         opts = {"auth": dict(AUTH), "backoff": 0.01, **options}
         d = SocrataDelivery(opts, ctx)
         try:

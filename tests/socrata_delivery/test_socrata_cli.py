@@ -47,8 +47,9 @@ def local_rows(folder: Path, name: str) -> list[dict]:
     try:
         ds = next(d for d in portal.datasets() if d["name"] == name)
         with portal.serve() as server:
-            r = requests.get(f"{server.url}/resource/{ds['id']}.json", params={"$order": ":id", "$limit": 1000},
-                             timeout=30)
+            r = requests.get(
+                f"{server.url}/resource/{ds['id']}.json", params={"$order": ":id", "$limit": 1000}, timeout=30
+            )
             r.raise_for_status()
             return r.json()
     finally:
@@ -98,7 +99,9 @@ def test_bad_credentials_fail_with_exit_1_and_no_secret_anywhere(tmp_path, porta
     ds = portal.create()
     (tmp_path / "rows.csv").write_text("case_id,amount\nC-1,5\n")
     route = tmp_path / "bad.yaml"
-    route.write_text(spelled(textwrap.dedent(f"""\
+    route.write_text(
+        spelled(
+            textwrap.dedent(f"""\
         name: bad-credentials
         source:
           csv: {{path: rows.csv}}
@@ -110,7 +113,9 @@ def test_bad_credentials_fail_with_exit_1_and_no_secret_anywhere(tmp_path, porta
                 dataset: {ds}
                 mode: upsert
                 auth: {{username: {USER}, password: "${{PORTAL_PASSWORD}}"}}
-        """)))
+        """)
+        )
+    )
     result = route_cli("execute", str(route))
     assert result.exit_code == 1
     assert "refused the credentials (HTTP 401)" in result.output

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import DeliveryFailed
+from pipeline.basics.errors import DeliveryFailed
 
 from .conftest import cases, frame
 
-NO_RI = [{"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
-         {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"}]
+NO_RI = [
+    {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
+    {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"},
+]
 
 
 def expected_cases(n, amount=10.0):
@@ -26,13 +28,17 @@ def upsert_opts(portal, ds, **more):
     return {"domain": portal.url, "dataset": ds, "mode": "upsert", "batch_rows": 5, "concurrency": 2, **more}
 
 
-@pytest.mark.parametrize("fault", [
-    lambda f: f.fail(2, status=500, times=2),
-    lambda f: f.fail(1, status=503),
-    lambda f: f.drop(3),
-    lambda f: f.drop(2, after_commit=True),
-    lambda f: f.drop(1, after_commit=True, times=3),
-], ids=["500-twice", "503", "drop-before-commit", "drop-after-commit", "three-drops-after-commit"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda f: f.fail(2, status=500, times=2),
+        lambda f: f.fail(1, status=503),
+        lambda f: f.drop(3),
+        lambda f: f.drop(2, after_commit=True),
+        lambda f: f.drop(1, after_commit=True, times=3),
+    ],
+    ids=["500-twice", "503", "drop-before-commit", "drop-after-commit", "three-drops-after-commit"],
+)
 def test_upsert_ends_with_exactly_the_rows(portal, deliver, fault):
     ds = portal.create(NO_RI + [], row_identifier="case_id")
     fault(portal.faults)
@@ -44,7 +50,7 @@ def test_upsert_ends_with_exactly_the_rows(portal, deliver, fault):
 
 def test_429_waits_as_long_as_retry_after_says_not_the_back_off(portal, deliver, caplog):
     ds = portal.create(NO_RI, row_identifier="case_id")
-    portal.faults.throttle(1, retry_after=1)        # the portal says "Retry-After: 1"
+    portal.faults.throttle(1, retry_after=1)  # the portal says "Retry-After: 1"
     start = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="route.test"):
         deliver(upsert_opts(portal, ds, concurrency=1, backoff=30), cases(5)[["case_id", "amount"]])
@@ -90,14 +96,18 @@ def test_append_with_unknown_outcome_is_not_resent_and_names_the_lines(portal, d
     ds = portal.create(NO_RI, row_identifier=None)
     portal.faults.drop(2, after_commit=True)
     with pytest.raises(DeliveryFailed) as err:
-        deliver({"domain": portal.url, "dataset": ds, "mode": "append", "batch_rows": 5, "concurrency": 1},
-                cases(20)[["case_id", "amount"]])
+        deliver(
+            {"domain": portal.url, "dataset": ds, "mode": "append", "batch_rows": 5, "concurrency": 1},
+            cases(20)[["case_id", "amount"]],
+        )
     text = str(err.value)
     assert "append of rows at lines 7-11 of cases.csv to dataset" in text
     assert "may or may not have applied it" in text
     assert "Arrived for certain: 5 rows (rows at lines 2-6 of cases.csv)." in text
-    assert ("May or may not have arrived: 5 rows (rows at lines 7-11 of cases.csv); an append cannot be "
-            "repeated safely: sending them again could duplicate them, so check the dataset for them first.") in text
+    assert (
+        "May or may not have arrived: 5 rows (rows at lines 7-11 of cases.csv); an append cannot be "
+        "repeated safely: sending them again could duplicate them, so check the dataset for them first."
+    ) in text
     assert "run the route again with --resume" in text
     assert (err.value.delivered, err.value.uncertain) == (5, 5)
     # The portal did commit that batch: exactly the rows of lines 2-11 are there, once each.
@@ -109,29 +119,44 @@ def test_append_stops_on_500_and_drops_too(portal, deliver, fault):
     ds = portal.create(NO_RI, row_identifier=None)
     fault(portal.faults)
     with pytest.raises(DeliveryFailed, match="May or may not have arrived: 5 rows"):
-        deliver({"domain": portal.url, "dataset": ds, "mode": "append", "batch_rows": 5, "concurrency": 1},
-                cases(10)[["case_id", "amount"]])
+        deliver(
+            {"domain": portal.url, "dataset": ds, "mode": "append", "batch_rows": 5, "concurrency": 1},
+            cases(10)[["case_id", "amount"]],
+        )
     assert len(portal.rows(ds)) == 5
 
 
 def test_append_retries_what_the_portal_did_not_take(portal, deliver):
     ds = portal.create(NO_RI, row_identifier=None)
     portal.faults.fail(1, status=503).fail(2, status=503)
-    deliver({"domain": portal.url, "dataset": ds, "mode": "append", "batch_rows": 5, "concurrency": 1},
-            cases(12)[["case_id", "amount"]])
+    deliver(
+        {"domain": portal.url, "dataset": ds, "mode": "append", "batch_rows": 5, "concurrency": 1},
+        cases(12)[["case_id", "amount"]],
+    )
     assert portal.sorted_rows(ds) == expected_cases(12)
 
 
-@pytest.mark.parametrize("fault", [
-    lambda f: f.fail(1, status=500, times=2),                        # opening the revision
-    lambda f: f.drop(3, after_commit=True),                          # the upload
-    lambda f: f.fail(4, status=503),
-    lambda f: f.fail(1, status=503, path="/api/publishing/v1/revision/"),
-    lambda f: f.drop(1, after_commit=True, path="/api/publishing/v1/revision/"),
-    lambda f: f.drop(3, after_commit=True, path="/api/publishing/v1/revision/"),   # the apply: looked up, not resent
-    lambda f: f.fail(3, status=500, path="/api/publishing/v1/revision/"),          # the apply: not taken, sent again
-], ids=["500-open", "drop-upload", "503", "503-revision", "drop-after-commit-revision", "drop-after-commit-apply",
-        "500-apply"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda f: f.fail(1, status=500, times=2),  # opening the revision
+        lambda f: f.drop(3, after_commit=True),  # the upload
+        lambda f: f.fail(4, status=503),
+        lambda f: f.fail(1, status=503, path="/api/publishing/v1/revision/"),
+        lambda f: f.drop(1, after_commit=True, path="/api/publishing/v1/revision/"),
+        lambda f: f.drop(3, after_commit=True, path="/api/publishing/v1/revision/"),  # the apply: looked up, not resent
+        lambda f: f.fail(3, status=500, path="/api/publishing/v1/revision/"),  # the apply: not taken, sent again
+    ],
+    ids=[
+        "500-open",
+        "drop-upload",
+        "503",
+        "503-revision",
+        "drop-after-commit-revision",
+        "drop-after-commit-apply",
+        "500-apply",
+    ],
+)
 def test_replace_ends_with_exactly_the_new_rows(portal, deliver, fault):
     ds = portal.create(NO_RI, row_identifier="case_id")
     deliver(upsert_opts(portal, ds), cases(6)[["case_id", "amount"]])
@@ -156,13 +181,13 @@ def test_retry_after_forms():
 
     assert retry_after_seconds("2") == 2.0 and retry_after_seconds("0.25") == 0.25
     assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
-    assert 0 <= retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") < 1   # a date in the past: now
+    assert 0 <= retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") < 1  # a date in the past: now
 
 
 def test_scattered_uncertain_lines_are_all_listed_in_a_file(portal, deliver):
     ds = portal.create(NO_RI, row_identifier=None)
     rows = cases(60)[["case_id", "amount"]]
-    rows = rows[rows.index % 2 == 0]             # every other source line: 30 one-line ranges
+    rows = rows[rows.index % 2 == 0]  # every other source line: 30 one-line ranges
     portal.faults.drop(1, after_commit=True)
     with pytest.raises(DeliveryFailed) as err:
         deliver({"domain": portal.url, "dataset": ds, "mode": "append", "batch_rows": 30}, rows)

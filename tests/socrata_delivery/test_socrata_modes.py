@@ -6,14 +6,16 @@ import datetime as dt
 
 import pytest
 
-from pipeline import dtypes as D
-from pipeline.errors import DeliveryFailed
+from pipeline.basics import dtypes as D
+from pipeline.basics.errors import DeliveryFailed
 
 from .conftest import cases, frame
 
-NO_RI_LOG = [{"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
-             {"fieldName": "event", "name": "Event", "dataTypeName": "text"},
-             {"fieldName": "at", "name": "At", "dataTypeName": "date"}]
+NO_RI_LOG = [
+    {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
+    {"fieldName": "event", "name": "Event", "dataTypeName": "text"},
+    {"fieldName": "at", "name": "At", "dataTypeName": "date"},
+]
 
 
 def test_upsert_creates_then_updates_and_merges(portal, deliver):
@@ -41,8 +43,12 @@ def test_upsert_in_many_batches_keeps_the_last_value_of_a_repeated_key(portal, d
     first = cases(39)
     again = cases(1, amount=776.0)
     again.index = again.index + 98
-    run = deliver({"domain": portal.url, "dataset": ds, "mode": "upsert", "batch_rows": 3, "concurrency": 4},
-                  first.iloc[:20], first.iloc[20:], again)
+    run = deliver(
+        {"domain": portal.url, "dataset": ds, "mode": "upsert", "batch_rows": 3, "concurrency": 4},
+        first.iloc[:20],
+        first.iloc[20:],
+        again,
+    )
     assert run.result.delivered == 40 and run.result.details["batches"] == 14
     rows = {r["case_id"]: r for r in portal.rows(ds)}
     assert len(rows) == 39 and rows["C-0001"]["amount"] == "777"
@@ -52,9 +58,11 @@ def test_upsert_without_row_identifier_needs_system_ids(portal, deliver):
     ds = portal.create(NO_RI_LOG, row_identifier=None)
     with pytest.raises(DeliveryFailed) as err:
         deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, frame({"case_id": ["A"], "event": ["x"]}))
-    assert "mode upsert needs a row identifier, and dataset \"Cases\"" in str(err.value)
+    assert 'mode upsert needs a row identifier, and dataset "Cases"' in str(err.value)
     assert portal.rows(ds) == []
-    deliver({"domain": portal.url, "dataset": ds, "mode": "append"}, frame({"case_id": ["A", "B"], "event": ["x", "y"]}))
+    deliver(
+        {"domain": portal.url, "dataset": ds, "mode": "append"}, frame({"case_id": ["A", "B"], "event": ["x", "y"]})
+    )
     ids = {r["case_id"]: r[":id"] for r in portal.rows(ds, select=":id, case_id")}
     # With Socrata's row ids in an :id column, upsert updates those rows and delete removes them.
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, frame({":id": [ids["A"]], "event": ["changed"]}))
@@ -64,8 +72,13 @@ def test_upsert_without_row_identifier_needs_system_ids(portal, deliver):
 
 def test_append_without_row_identifier_adds_rows_every_run(portal, deliver):
     ds = portal.create(NO_RI_LOG, row_identifier=None)
-    events = frame({"case_id": ["A", "A"], "event": ["opened", "closed"],
-                    "at": [dt.datetime(2024, 1, 5, 9, 30), dt.datetime(2024, 1, 6, 17, 0)]})
+    events = frame(
+        {
+            "case_id": ["A", "A"],
+            "event": ["opened", "closed"],
+            "at": [dt.datetime(2024, 1, 5, 9, 30), dt.datetime(2024, 1, 6, 17, 0)],
+        }
+    )
     opts = {"domain": portal.url, "dataset": ds, "mode": "append", "timezone": "America/New_York"}
     deliver(opts, events)
     run = deliver(opts, events)
@@ -117,8 +130,10 @@ def test_replace_refuses_to_shrink_or_empty_unless_forced(portal, deliver):
     opts = {"domain": portal.url, "dataset": ds, "mode": "replace"}
     with pytest.raises(DeliveryFailed) as err:
         deliver(opts, cases(4))
-    assert ("stopped before replacing: it would shrink the dataset from 10 to 4 rows (60% fewer, more than "
-            "max_shrink 50%). Nothing was changed. If this is intended, run again with --force") in str(err.value)
+    assert (
+        "stopped before replacing: it would shrink the dataset from 10 to 4 rows (60% fewer, more than "
+        "max_shrink 50%). Nothing was changed. If this is intended, run again with --force"
+    ) in str(err.value)
     with pytest.raises(DeliveryFailed, match="it would empty the dataset"):
         deliver(opts, cases(3).iloc[:0])
     assert len(portal.rows(ds)) == 10
@@ -130,32 +145,50 @@ def test_replace_refuses_to_shrink_or_empty_unless_forced(portal, deliver):
 
 def test_values_that_do_not_convert_are_rejected_with_their_lines(portal, deliver):
     ds = portal.create()
-    chunk = frame({"case_id": ["C-1", "C-2", None, "C-4"], "amount": ["12.50", "twelve", "3", "4"],
-                   "opened": ["2024-01-05", "2024-01-06", "2024-01-07", "2024-02-30"]})
+    chunk = frame(
+        {
+            "case_id": ["C-1", "C-2", None, "C-4"],
+            "amount": ["12.50", "twelve", "3", "4"],
+            "opened": ["2024-01-05", "2024-01-06", "2024-01-07", "2024-02-30"],
+        }
+    )
     run = deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, chunk)
     assert (run.result.delivered, run.result.rejected) == (1, 3)
     assert portal.rows(ds) == [{"case_id": "C-1", "amount": "12.50", "opened": "2024-01-05T00:00:00.000"}]
     lines = run.rejects.splitlines()
-    assert 'amount,twelve,"not a number (digits, an optional . and exponent; no thousands separators) (for ""Amount"" (amount))",cases.csv,3' in lines[1]
+    assert (
+        'amount,twelve,"not a number (digits, an optional . and exponent; no thousands separators) (for ""Amount"" (amount))",cases.csv,3'
+        in lines[1]
+    )
     assert "opened,2024-02-30," in lines[2] and ",cases.csv,5," in lines[2]
     assert 'no value for the row identifier ""Case ID"" (case_id)' in lines[3] and ",cases.csv,4," in lines[3]
 
 
 def test_every_socrata_type_round_trips(portal, deliver):
-    columns = [{"fieldName": "id", "name": "ID", "dataTypeName": "number"},
-               {"fieldName": "price", "name": "Price", "dataTypeName": "money"},
-               {"fieldName": "ratio", "name": "Ratio", "dataTypeName": "double"},
-               {"fieldName": "at", "name": "At", "dataTypeName": "date"},
-               {"fieldName": "spot", "name": "Spot", "dataTypeName": "point"},
-               {"fieldName": "area", "name": "Area", "dataTypeName": "polygon"},
-               {"fieldName": "place", "name": "Place", "dataTypeName": "location"},
-               {"fieldName": "link", "name": "Link", "dataTypeName": "url"}]
+    columns = [
+        {"fieldName": "id", "name": "ID", "dataTypeName": "number"},
+        {"fieldName": "price", "name": "Price", "dataTypeName": "money"},
+        {"fieldName": "ratio", "name": "Ratio", "dataTypeName": "double"},
+        {"fieldName": "at", "name": "At", "dataTypeName": "date"},
+        {"fieldName": "spot", "name": "Spot", "dataTypeName": "point"},
+        {"fieldName": "area", "name": "Area", "dataTypeName": "polygon"},
+        {"fieldName": "place", "name": "Place", "dataTypeName": "location"},
+        {"fieldName": "link", "name": "Link", "dataTypeName": "url"},
+    ]
     ds = portal.create(columns, row_identifier="id")
-    chunk = frame({"id": [1], "price": ["7.90"], "ratio": [0.25],
-                   "at": [dt.datetime(2024, 7, 1, 12, 0, tzinfo=dt.UTC)],
-                   "spot": ["POINT (-72.68 41.76)"], "area": ['{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}'],
-                   "place": ["12 Elm St (41.76, -72.68)"], "link": ["Portal (https://data.ct.gov)"]},
-                  {"at": D.datetime_dtype("America/New_York")})
+    chunk = frame(
+        {
+            "id": [1],
+            "price": ["7.90"],
+            "ratio": [0.25],
+            "at": [dt.datetime(2024, 7, 1, 12, 0, tzinfo=dt.UTC)],
+            "spot": ["POINT (-72.68 41.76)"],
+            "area": ['{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}'],
+            "place": ["12 Elm St (41.76, -72.68)"],
+            "link": ["Portal (https://data.ct.gov)"],
+        },
+        {"at": D.datetime_dtype("America/New_York")},
+    )
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, chunk)
     row = portal.rows(ds)[0]
     assert row["price"] == "7.90" and row["ratio"] == 0.25 and row["at"] == "2024-07-01T12:00:00.000Z"

@@ -8,25 +8,33 @@ import logging
 import pandas as pd
 import pytest
 
-from pipeline import dtypes as D
-from pipeline.context import RunContext, StepContext
-from pipeline.errors import RunFailed
+from pipeline.basics import dtypes as D
+from pipeline.basics.context import RunContext, StepContext
+from pipeline.basics.errors import RunFailed
 from pipeline.sources.socrata import SocrataSource
 
 from .conftest import AUTH, cases, frame
 
-TYPED = [{"fieldName": "id", "name": "ID", "dataTypeName": "number"},
-         {"fieldName": "name", "name": "Name", "dataTypeName": "text"},
-         {"fieldName": "ok", "name": "OK", "dataTypeName": "checkbox"},
-         {"fieldName": "opened", "name": "Opened", "dataTypeName": "calendar_date"},
-         {"fieldName": "at", "name": "At", "dataTypeName": "date"},
-         {"fieldName": "spot", "name": "Spot", "dataTypeName": "point"},
-         {"fieldName": "price", "name": "Price", "dataTypeName": "money"}]
+TYPED = [
+    {"fieldName": "id", "name": "ID", "dataTypeName": "number"},
+    {"fieldName": "name", "name": "Name", "dataTypeName": "text"},
+    {"fieldName": "ok", "name": "OK", "dataTypeName": "checkbox"},
+    {"fieldName": "opened", "name": "Opened", "dataTypeName": "calendar_date"},
+    {"fieldName": "at", "name": "At", "dataTypeName": "date"},
+    {"fieldName": "spot", "name": "Spot", "dataTypeName": "point"},
+    {"fieldName": "price", "name": "Price", "dataTypeName": "money"},
+]
 
 
 def read(portal, tmp_path, chunk_rows=50_000, **options):
-    run = RunContext(route_name="r", route_file=tmp_path / "r.yaml", state_dir=tmp_path / ".route", run_id="1",
-                     log=logging.getLogger("route.test"), chunk_rows=chunk_rows)
+    run = RunContext(
+        route_name="r",
+        route_file=tmp_path / "r.yaml",
+        state_dir=tmp_path / ".route",
+        run_id="1",
+        log=logging.getLogger("route.test"),
+        chunk_rows=chunk_rows,
+    )
     ctx = StepContext(run=run, stage="source", step="socrata")
     return list(SocrataSource({"domain": portal.url, "auth": dict(AUTH), **options}, ctx).chunks())
 
@@ -34,11 +42,17 @@ def read(portal, tmp_path, chunk_rows=50_000, **options):
 @pytest.fixture
 def typed(portal, deliver):
     ds = portal.create(TYPED, row_identifier="id")
-    chunk = frame({"id": list(range(1, 8)), "name": ["a", None, "c", "d", "e", "f", "g"],
-                   "ok": [True, False, None, True, True, True, True],
-                   "opened": [dt.datetime(2024, 1, d, 9, 30) for d in range(1, 8)],
-                   "at": [dt.datetime(2024, 1, 1, 12, 0)] + [None] * 6,
-                   "spot": ["POINT (-72.5 41.25)"] + [None] * 6, "price": ["7.90"] * 7})
+    chunk = frame(
+        {
+            "id": list(range(1, 8)),
+            "name": ["a", None, "c", "d", "e", "f", "g"],
+            "ok": [True, False, None, True, True, True, True],
+            "opened": [dt.datetime(2024, 1, d, 9, 30) for d in range(1, 8)],
+            "at": [dt.datetime(2024, 1, 1, 12, 0)] + [None] * 6,
+            "spot": ["POINT (-72.5 41.25)"] + [None] * 6,
+            "price": ["7.90"] * 7,
+        }
+    )
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, chunk)
     return ds
 
@@ -48,8 +62,15 @@ def test_pages_come_as_typed_chunks_indexed_by_row_number(portal, typed, tmp_pat
     assert [len(c) for c in chunks] == [3, 3, 1]
     df = pd.concat(chunks)
     assert list(df.index) == list(range(1, 8))
-    assert dict(df.dtypes) == {"id": D.NUMBER, "name": D.TEXT, "ok": D.BOOLEAN, "opened": D.DATETIME,
-                               "at": D.datetime_dtype("UTC"), "spot": D.TEXT, "price": D.NUMBER}
+    assert dict(df.dtypes) == {
+        "id": D.NUMBER,
+        "name": D.TEXT,
+        "ok": D.BOOLEAN,
+        "opened": D.DATETIME,
+        "at": D.datetime_dtype("UTC"),
+        "spot": D.TEXT,
+        "price": D.NUMBER,
+    }
     first = df.iloc[0]
     assert (first["id"], first["name"], first["ok"], first["price"]) == (1.0, "a", True, 7.9)
     assert first["opened"] == pd.Timestamp("2024-01-01 09:30")
@@ -85,8 +106,10 @@ def test_port_job_copies_a_dataset(portal, typed, deliver, tmp_path):
 
 
 def test_system_ids_port_to_a_dataset_without_row_identifier(portal, deliver, tmp_path):
-    log = [{"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
-           {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"}]
+    log = [
+        {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
+        {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"},
+    ]
     ds = portal.create(log, row_identifier=None)
     deliver({"domain": portal.url, "dataset": ds, "mode": "append"}, cases(3)[["case_id", "amount"]])
     chunks = read(portal, tmp_path, dataset=ds, select=":id, *", where="case_id = 'C-0002'")

@@ -38,15 +38,21 @@ def test_numbers_from_floats_and_ints():
 
 def test_checkbox_words_and_integers():
     assert wire(["Yes", "n", "TRUE", "0", "maybe", None], "checkbox")[:2] == (
-        [True, False, True, False, None, None], [False, False, False, False, True, False])
+        [True, False, True, False, None, None],
+        [False, False, False, False, True, False],
+    )
     assert wire([0, 1, 2], "checkbox")[:2] == ([False, True, None], [False, False, True])
 
 
 def test_floating_timestamps():
     assert wire([dt.datetime(2024, 1, 5, 9, 30, 0, 123000), None], "calendar_date", pa.timestamp("us"))[0] == [
-        "2024-01-05T09:30:00.123", None]
+        "2024-01-05T09:30:00.123",
+        None,
+    ]
     assert wire([dt.date(2024, 1, 5)], "calendar_date")[0] == ["2024-01-05T00:00:00"]
-    values, bad, _ = wire(["2024-01-05", "2024-01-05 09:30", "2024-02-30", "2024-01-05T09:30:00Z", "x"], "calendar_date")
+    values, bad, _ = wire(
+        ["2024-01-05", "2024-01-05 09:30", "2024-02-30", "2024-01-05T09:30:00Z", "x"], "calendar_date"
+    )
     assert values[:2] == ["2024-01-05T00:00:00", "2024-01-05T09:30:00"]
     assert bad == [False, False, True, True, True]
 
@@ -54,16 +60,20 @@ def test_floating_timestamps():
 def test_zoned_values_in_a_floating_column_show_wall_clock_time():
     paris = pa.timestamp("us", tz="Europe/Paris")
     assert wire([dt.datetime(2024, 1, 5, 9, 30, tzinfo=dt.UTC)], "calendar_date", paris)[0] == [
-        "2024-01-05T10:30:00.000"]
-    assert wire([dt.datetime(2024, 1, 5, 9, 30, tzinfo=dt.UTC)], "calendar_date", paris,
-                timezone="America/New_York")[0] == ["2024-01-05T04:30:00.000"]
+        "2024-01-05T10:30:00.000"
+    ]
+    assert wire([dt.datetime(2024, 1, 5, 9, 30, tzinfo=dt.UTC)], "calendar_date", paris, timezone="America/New_York")[
+        0
+    ] == ["2024-01-05T04:30:00.000"]
 
 
 def test_fixed_timestamps_are_utc_and_naive_values_use_the_timezone():
     naive = [dt.datetime(2024, 1, 5, 9, 30), None]
     assert wire(naive, "date", pa.timestamp("us"))[0] == ["2024-01-05T09:30:00.000Z", None]
     assert wire(naive, "date", pa.timestamp("us"), timezone="America/New_York")[0] == ["2024-01-05T14:30:00.000Z", None]
-    values, bad, _ = wire(["2024-01-05T09:30:00+01:00", "2024-01-05 09:30", "soon"], "date", timezone="America/New_York")
+    values, bad, _ = wire(
+        ["2024-01-05T09:30:00+01:00", "2024-01-05 09:30", "soon"], "date", timezone="America/New_York"
+    )
     assert values == ["2024-01-05T09:30:00+01:00", "2024-01-05T14:30:00.000Z", None]
     assert bad == [False, False, True]
 
@@ -71,41 +81,65 @@ def test_fixed_timestamps_are_utc_and_naive_values_use_the_timezone():
 def test_text_from_every_type():
     assert wire([True, False, None], "text")[0] == ["true", "false", None]
     assert wire([1.5, 3.0], "text")[0] == ["1.5", "3"]
-    assert wire([dt.datetime(2024, 1, 5, 9, 30), dt.datetime(2024, 1, 5, 9, 30, 1, 500000)], "text",
-                pa.timestamp("us"))[0] == ["2024-01-05T09:30:00", "2024-01-05T09:30:01.500"]
+    assert wire(
+        [dt.datetime(2024, 1, 5, 9, 30), dt.datetime(2024, 1, 5, 9, 30, 1, 500000)], "text", pa.timestamp("us")
+    )[0] == ["2024-01-05T09:30:00", "2024-01-05T09:30:01.500"]
 
 
 def test_geometry_as_wkt_and_geojson_text():
-    values, bad, reason = wire(["POINT (-72.5 41.2)", '{"type": "Point", "coordinates": [1.5, 2]}',
-                                "POINT (x y)", '{"type": "LineString", "coordinates": [[1, 2], [3, 4]]}', None], "point")
+    values, bad, reason = wire(
+        [
+            "POINT (-72.5 41.2)",
+            '{"type": "Point", "coordinates": [1.5, 2]}',
+            "POINT (x y)",
+            '{"type": "LineString", "coordinates": [[1, 2], [3, 4]]}',
+            None,
+        ],
+        "point",
+    )
     assert values == ["POINT (-72.5 41.2)", "POINT (1.5 2)", None, None, None]
     assert bad == [False, False, True, True, False]
     assert "WKT" in reason
     assert wire(['{"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}'], "polygon")[0] == [
-        "POLYGON ((0 0, 1 0, 1 1, 0 0))"]
+        "POLYGON ((0 0, 1 0, 1 1, 0 0))"
+    ]
 
 
 def test_location_forms():
     rule_json = '{"latitude":"41.5","longitude":"-72.1","human_address":"{\\"address\\":\\"1 Main St\\",\\"city\\":\\"Hartford\\",\\"state\\":\\"\\",\\"zip\\":\\"\\"}"}'
     values, bad, _ = wire([rule_json, "(41.2, -72.5)", "12 Elm St (41.2, -72.5)", "nowhere"], "location")
-    assert values[0] == {"latitude": "41.5", "longitude": "-72.1",
-                         "human_address": '{"address":"1 Main St","city":"Hartford","state":"","zip":""}'}
+    assert values[0] == {
+        "latitude": "41.5",
+        "longitude": "-72.1",
+        "human_address": '{"address":"1 Main St","city":"Hartford","state":"","zip":""}',
+    }
     assert values[1] == {"latitude": "41.2", "longitude": "-72.5", "human_address": None}
     assert values[2]["human_address"] == '{"address":"12 Elm St","city":"","state":"","zip":""}'
     assert bad == [False, False, False, True]
     assert wire([rule_json, "12 Elm St (41.2, -72.5)"], "location", form="csv")[0] == [
-        "1 Main St, Hartford (41.5, -72.1)", "12 Elm St (41.2, -72.5)"]
+        "1 Main St, Hartford (41.5, -72.1)",
+        "12 Elm St (41.2, -72.5)",
+    ]
 
 
 def test_url_with_and_without_label():
     assert wire(["https://ct.gov", "Portal (https://data.ct.gov)", None], "url")[0] == [
         {"url": "https://ct.gov", "description": None},
-        {"url": "https://data.ct.gov", "description": "Portal"}, None]
+        {"url": "https://data.ct.gov", "description": "Portal"},
+        None,
+    ]
 
 
-@pytest.mark.parametrize("route_type, socrata_type, ok", [
-    ("boolean", "calendar_date", False), ("date", "number", False), ("integer", "checkbox", True),
-    ("text", "point", True), ("number", "checkbox", False), ("datetime", "date", True),
-])
+@pytest.mark.parametrize(
+    "route_type, socrata_type, ok",
+    [
+        ("boolean", "calendar_date", False),
+        ("date", "number", False),
+        ("integer", "checkbox", True),
+        ("text", "point", True),
+        ("number", "checkbox", False),
+        ("datetime", "date", True),
+    ],
+)
 def test_which_route_types_can_go_where(route_type, socrata_type, ok):
     assert accepts(route_type, socrata_type) is ok

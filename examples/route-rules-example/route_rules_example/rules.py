@@ -9,22 +9,36 @@ import pyarrow.compute as pc
 from pipeline.api import StepContext, arrow, rule, series
 
 # Spellings seen in agency files, mapped to the official name.
-ALIASES = {"W HARTFORD": "West Hartford", "WEST HTFD": "West Hartford", "E HARTFORD": "East Hartford",
-           "N HAVEN": "North Haven", "NEW HAVEN CITY": "New Haven"}
+ALIASES = {
+    "W HARTFORD": "West Hartford",
+    "WEST HTFD": "West Hartford",
+    "E HARTFORD": "East Hartford",
+    "N HAVEN": "North Haven",
+    "NEW HAVEN CITY": "New Haven",
+}
 
 
-@rule({
-    "type": "object",
-    "required": ["column"],
-    "additionalProperties": False,
-    "properties": {
-        "column": {"type": "string", "description": "The column holding town names."},
-        "unknown": {"enum": ["keep", "reject"], "default": "keep",
-                    "description": "What to do with a town that is not on the official list."},
-        "towns": {"type": "array", "items": {"type": "string"},
-                  "description": "The official list; rows with other towns are rejected when unknown: reject."},
+@rule(
+    {
+        "type": "object",
+        "required": ["column"],
+        "additionalProperties": False,
+        "properties": {
+            "column": {"type": "string", "description": "The column holding town names."},
+            "unknown": {
+                "enum": ["keep", "reject"],
+                "default": "keep",
+                "description": "What to do with a town that is not on the official list.",
+            },
+            "towns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The official list; rows with other towns are rejected when unknown: reject.",
+            },
+        },
     },
-}, shorthand="column")
+    shorthand="column",
+)
 def fix_town(chunk: pd.DataFrame, options: dict, ctx: StepContext) -> pd.DataFrame:
     """Normalise town names: trim, fix known abbreviations, Title Case.
 

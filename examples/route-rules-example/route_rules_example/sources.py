@@ -6,27 +6,36 @@ RunFailed for a read that cannot go on, and ctx.reject for a record that is wron
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 
 from pipeline.api import TEXT, RunFailed, Source, StepContext, source
 
 
-@source({
-    "type": "object",
-    "required": ["path", "fields"],
-    "additionalProperties": False,
-    "properties": {
-        "path": {"type": "string", "description": "The file, relative to the route file."},
-        "fields": {"type": "object", "minProperties": 1,
-                   "additionalProperties": {"type": "integer", "minimum": 1},
-                   "description": "Each column's name and width in characters, in the order of the line."},
-        "encoding": {"type": "string", "default": "utf-8"},
-        "skip_rows": {"type": "integer", "minimum": 0, "default": 0,
-                      "description": "Lines before the data (a title, a ruler)."},
-    },
-})
+@source(
+    {
+        "type": "object",
+        "required": ["path", "fields"],
+        "additionalProperties": False,
+        "properties": {
+            "path": {"type": "string", "description": "The file, relative to the route file."},
+            "fields": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {"type": "integer", "minimum": 1},
+                "description": "Each column's name and width in characters, in the order of the line.",
+            },
+            "encoding": {"type": "string", "default": "utf-8"},
+            "skip_rows": {
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "description": "Lines before the data (a title, a ruler).",
+            },
+        },
+    }
+)
 class FixedWidthSource(Source):
     """Read a fixed-width text file: each column is a run of characters of a set width.
 
@@ -80,7 +89,7 @@ class FixedWidthSource(Source):
         index = pd.Index(numbers, dtype="int64")
         data, start = {}, 0
         for name, width in self.fields.items():
-            values = [line[start:start + width].strip() or None for line in lines]
+            values = [line[start : start + width].strip() or None for line in lines]
             data[name] = pd.Series(values, index=index, dtype=TEXT)
             start += width
         frame = pd.DataFrame(data, index=index)

@@ -1,0 +1,63 @@
+"""What every command shares: the console, --set variables, route files named on the command line,
+and how an error is printed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from pipeline.basics.errors import RouteInvalid
+
+
+def print_error(message: str) -> None:
+    """One error line on stderr, prefixed with `error:` unless it already names a place."""
+    click.echo(
+        message if message.startswith(("error", "internal")) or ":" in message.split(" ")[0] else f"error: {message}",
+        err=True,
+    )
+
+
+def make_console() -> Console:
+    """stdout as a rich console; wide enough off a terminal that tables never wrap in logs."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=True, width=240)
+    return console
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise RouteInvalid(f"error: --set takes NAME=value, got '{item}'")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def variables_with(sets: tuple[str, ...]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(parse_sets(sets))
+    return env
+
+
+def route_files(paths: tuple[str, ...]) -> list[Path]:
+    """Route files named on the command line; a folder means every *.yaml / *.yml in it."""
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(
+                q
+                for q in path.iterdir()
+                if q.suffix in (".yaml", ".yml") and q.name != "defaults.yaml" and not q.name.startswith(".")
+            )
+            if not found:
+                raise RouteInvalid(f"error: {p}: no route files (*.yaml) in this folder")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files

@@ -1,0 +1,88 @@
+"""What a run did, in numbers: per step, per target, and overall; the run history's record.
+
+The executor fills a RunReport as chunks flow; the CLI prints it as a summary table or JSON, and
+the history stores it. Nothing here ever holds a secret: messages are masked before they land.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class StepStats:
+    stage: str
+    step: str
+    line: int
+    target: str | None = None
+    rows_in: int = 0
+    rows_out: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+
+    @property
+    def dropped(self) -> int:
+        """Rows neither passed on nor rejected: filtered out, deduplicated, aggregated."""
+        return max(self.rows_in - self.rows_out - self.rejected, 0)
+
+
+@dataclass
+class TargetStats:
+    name: str
+    kind: str
+    routed: int = 0
+    to_send: int = 0  # rows out of the target's transforms: what the delivery was (to be) given
+    delivered: int = 0  # rows that certainly arrived
+    in_doubt: int = 0  # a failed run: rows that may or may not have arrived
+    not_sent: int = 0  # a failed run: rows the run would have sent and did not
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    status: str = "pending"  # pending, delivered, dry-run, failed, aborted (part sent), untouched
+    location: str = ""
+    error: str = ""
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunReport:
+    route: str
+    route_file: str
+    run_id: str
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    status: str = "running"  # running, success, failed, partial, dry-run
+    rows_read: int = 0
+    rows_rejected: int = 0
+    rows_unrouted: int = 0
+    steps: list[StepStats] = field(default_factory=list)
+    targets: list[TargetStats] = field(default_factory=list)
+    rejects_file: str = ""
+    unrouted_file: str = ""
+    error: str = ""
+    dry_run: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended or time.time()) - self.started
+
+    @property
+    def rows_delivered(self) -> int:
+        return sum(t.delivered for t in self.targets)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("success", "dry-run")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["seconds"] = round(self.seconds, 3)
+        out["rows_delivered"] = self.rows_delivered
+        for s, raw in zip(out["steps"], self.steps):
+            s["dropped"] = raw.dropped
+            s["seconds"] = round(raw.seconds, 4)
+        return out

@@ -1,0 +1,184 @@
+"""What a person sees: progress while a route runs, and the summary when it ends.
+
+On a terminal, a rich progress bar with rows and rows/s; otherwise (logs, CI, cron) a plain line
+every few seconds. The summary is a table of rows read, rejected and delivered per step and target.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pipeline.engine.report import RunReport
+
+PLAIN_EVERY = 5.0
+# Details a delivery reports for the history that mean nothing in a dry-run summary line.
+_INTERNAL_DETAILS = {
+    "dataset",
+    "dataset_name",
+    "mode",
+    "domain",
+    "dry_run",
+    "request_ids",
+    "batches",
+    "revision",
+    "job",
+    "plan",
+}
+
+
+def _fmt(n: int | float) -> str:
+    return f"{n:,}" if isinstance(n, int) else f"{n:,.0f}"
+
+
+class ProgressView:
+    """Progress on stderr: a live bar on a terminal, plain lines otherwise, nothing when quiet."""
+
+    def __init__(self, stream=None, quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.live = (not quiet) and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = 0.0
+        self._lock = threading.Lock()
+        self._progress = None
+        self._task = None
+
+    def start(self, route: str) -> None:
+        self._route = route
+        self._t0 = self._last = time.time()
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(bar_width=None),
+                TextColumn("{task.fields[rows]} rows"),
+                TextColumn("{task.fields[rate]} rows/s"),
+                TimeElapsedColumn(),
+                console=Console(file=self.stream),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(route, total=None, rows="0", rate="-")
+
+    def __call__(self, report: RunReport) -> None:
+        if self.quiet:
+            return
+        now = time.time()
+        elapsed = max(now - self._t0, 1e-9)
+        with self._lock:
+            if self._progress is not None:
+                self._progress.update(self._task, rows=_fmt(report.rows_read), rate=_fmt(report.rows_read / elapsed))
+            elif now - self._last >= PLAIN_EVERY:
+                self._last = now
+                print(
+                    f"{self._route}: {report.rows_read:,} rows read ({report.rows_read / elapsed:,.0f} rows/s)",
+                    file=self.stream,
+                    flush=True,
+                )
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def summary(report: RunReport, console: Console) -> None:
+    """The end-of-run table: per step and per target, then where the rejects are."""
+    status = {
+        "success": "[green]success[/]",
+        "dry-run": "[cyan]dry run: nothing was written[/]",
+        "failed": "[red]FAILED[/]",
+        "partial": "[red]PARTIAL: only part was delivered[/]",
+        "cancelled": "[yellow]cancelled (Ctrl+C)[/]",
+    }.get(report.status, report.status)
+    rate = report.rows_read / report.seconds if report.seconds > 0 else 0
+    console.print(
+        f"route [bold]{escape(report.route)}[/] run {report.run_id}: {status} in {report.seconds:.2f} s "
+        f"({_fmt(report.rows_read)} rows read, {rate:,.0f} rows/s)"
+    )
+    steps = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("stage", "step", "line", "target", "in", "out", "rejected", "dropped", "seconds"):
+        steps.add_column(
+            col, justify="right" if col in ("line", "in", "out", "rejected", "dropped", "seconds") else "left"
+        )
+    for s in report.steps:
+        steps.add_row(
+            s.stage,
+            escape(s.step),
+            str(s.line),
+            escape(s.target or ""),
+            _fmt(s.rows_in),
+            _fmt(s.rows_out),
+            _fmt(s.rejected),
+            _fmt(s.dropped),
+            f"{s.seconds:.2f}",
+        )
+    console.print(steps)
+    failed = report.status in ("failed", "partial", "cancelled")
+    counts = (
+        ["routed", "delivered"]
+        + (["in doubt", "not sent"] if failed else [])
+        + ["created", "updated", "deleted", "rejected"]
+    )
+    targets = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ["target", "delivery", *counts, "status", "where"]:
+        targets.add_column(col, justify="right" if col in counts else "left")
+    for t in report.targets:
+        numbers = (
+            [t.routed, t.delivered]
+            + ([t.in_doubt, t.not_sent] if failed else [])
+            + [t.created, t.updated, t.deleted, t.rejected]
+        )
+        targets.add_row(escape(t.name), escape(t.kind), *map(_fmt, numbers), t.status, escape(t.location))
+    console.print(targets)
+    if failed:
+        console.print(escape(outcome_line(report)))
+    if report.rows_unrouted:
+        where = f" (written to {report.unrouted_file})" if report.unrouted_file else ""
+        console.print(
+            f"{_fmt(report.rows_unrouted)} {'row' if report.rows_unrouted == 1 else 'rows'} matched no target{where}"
+        )
+    if report.rows_rejected:
+        console.print(
+            f"[yellow]{_fmt(report.rows_rejected)} {'row' if report.rows_rejected == 1 else 'rows'} rejected[/]: see {escape(report.rejects_file)}"
+        )
+    for t in report.targets:
+        shown = {k: v for k, v in t.details.items() if k not in _INTERNAL_DETAILS}
+        if shown and report.dry_run:
+            console.print(
+                escape(f"{t.name} would: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items()))
+            )
+    if report.error:  # on stderr, like every other error, so that `2>` and cron mail catch it
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(report.error)}")
+
+
+def outcome_line(report: RunReport) -> str:
+    """Which targets of a failed run were committed and which were left as they were."""
+
+    def names(found):
+        return ", ".join(t.name for t in found) if found else "none"
+
+    committed = [t for t in report.targets if t.status == "delivered"]
+    untouched = [
+        t
+        for t in report.targets
+        if t.status == "untouched" or (t.status in ("failed", "aborted", "pending") and not (t.delivered or t.in_doubt))
+    ]
+    parts = [f"Committed: {names(committed)}.", f"Left untouched: {names(untouched)}."]
+    stopped = [t for t in report.targets if t.status in ("failed", "aborted") and (t.delivered or t.in_doubt)]
+    if stopped:
+        parts.append(
+            "Stopped part way: "
+            + ", ".join(
+                f"{t.name} ({t.delivered:,} rows arrived" + (f", {t.in_doubt:,} in doubt" if t.in_doubt else "") + ")"
+                for t in stopped
+            )
+            + "."
+        )
+    return " ".join(parts)

@@ -1,8 +1,0 @@
-"""`python -m pipeline.scheduling.worker --run-id ID ROUTE`: one scheduled run in its own process."""
-
-import sys
-
-from .jobs import worker_main
-
-if __name__ == "__main__":
-    sys.exit(worker_main())
