@@ -63,7 +63,7 @@ def category(d: Datum) -> str:
 
 
 def normalize(d: Datum) -> Datum:
-    """Bring a column to the canonical types (pipeline/dtypes.py); free for those already."""
+    """Bring a column to the canonical types (pipeline/basics/dtypes.py); free for those already."""
     t = d.type
     if pa.types.is_dictionary(t):
         return normalize(d.cast(t.value_type))

@@ -1,6 +1,6 @@
 """What a route's earlier runs left behind, found and dealt with before the next run starts.
 
-Three things, all read from the delivery journals (pipeline/journal.py):
+Three things, all read from the delivery journals (pipeline/runs/journal.py):
 
 - Interrupted runs: a journal with no end whose process is gone. Its history row, still `running`,
   becomes `interrupted`, with what each target delivered (see History.settle).

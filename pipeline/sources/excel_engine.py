@@ -14,7 +14,7 @@ so it is the safe path for a sheet calamine cannot hold. For an .xlsx/.xlsm shee
 
 .xls, .xlsb and .ods are not XML sheets that can be scanned cheaply: calamine reads them as
 before (under `route schedule --isolation thread` such a route runs in a process of its own,
-see pipeline/scheduling/isolation.py).
+see pipeline/ops/scheduling/isolation.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ the mark once). Rows that share the mark's exact value and arrive after it was t
 read: use a column that only grows (an id, a modification time stamped by the database). The
 new mark is only recorded as pending when the last row has been read (a run cut short by --limit
 records none); the executor calls `on_delivered()` once every target has confirmed delivery, and
-only then is it committed (see pipeline/incremental.py).
+only then is it committed (see pipeline/basics/marks.py).
 """
 
 from __future__ import annotations
