@@ -27,8 +27,8 @@ from bench_socrata import GEN, ROUTE, SECRET, USER, Sink, delivery_name, timed  
 
 # `route execute` with the journal replaced by the no-op one (for the "off" runs only).
 NO_JOURNAL = (
-    "import sys, pipeline.engine.executor as e, pipeline.runs.journal as j\n"
-    "e.Journal = lambda *a, **k: j.NoJournal()\n"
+    "import sys, pipeline.basics.context as c, pipeline.runs.journal as j\n"
+    "j.Journal = lambda *a, **k: c.NoJournal()\n"
     "from pipeline.cli import main\n"
     "sys.argv = ['route'] + sys.argv[1:]\n"
     "main()\n"
