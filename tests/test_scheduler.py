@@ -111,7 +111,7 @@ def test_routes_run_at_the_right_minutes(tmp_path):
     started = [sorted(minute(s, clock, m)) for m in range(5)]
     # never-run routes are due at once (two workers: the third starts when one ends); then the schedules
     assert started == [["daily", "even", "every"], ["every"], ["even", "every"], ["every"], ["even", "every"]]
-    assert all(j.outcome.status == "success" for j in s.finished)
+    assert all(j.outcome.status == "success" for j in s.finished), [(j.entry.name, j.outcome) for j in s.finished]
     runs = History(tmp_path / ".route").runs(limit=100)
     assert sorted(r["route"] for r in runs) == ["daily"] + ["even"] * 3 + ["every"] * 5
     assert all(r["status"] == "success" and r["rows_delivered"] == 2 for r in runs)

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from pipeline.basics.errors import RouteInvalid
+from pipeline.route.files import find_route_files
 
 
 def print_error(message: str) -> None:
@@ -45,19 +46,10 @@ def variables_with(sets: tuple[str, ...]) -> dict[str, str]:
 
 
 def route_files(paths: tuple[str, ...]) -> list[Path]:
-    """Route files named on the command line; a folder means every *.yaml / *.yml in it."""
-    files: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = sorted(
-                q
-                for q in path.iterdir()
-                if q.suffix in (".yaml", ".yml") and q.name != "defaults.yaml" and not q.name.startswith(".")
-            )
-            if not found:
-                raise RouteInvalid(f"error: {p}: no route files (*.yaml) in this folder")
-            files.extend(found)
-        else:
-            files.append(path)
+    """Route files named on the command line; a folder means every route file under it, at any
+    depth (see pipeline/route/files.py)."""
+    files = find_route_files(paths)
+    folders = [p for p in paths if Path(p).is_dir()]
+    if not files and folders:
+        raise RouteInvalid(f"error: {', '.join(folders)}: no route files (*.yaml) here")
     return files

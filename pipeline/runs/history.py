@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ CREATE TABLE IF NOT EXISTS runs (
     rows_delivered INTEGER DEFAULT 0,
     error TEXT,
     rejects_file TEXT,
-    report TEXT
+    report TEXT,
+    pid INTEGER,
+    host TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_route_started ON runs(route, started);
 """
@@ -52,17 +55,33 @@ class History:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(50):
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                # Two runs opening a new history at once: switching it to WAL (or adding a column
+                # to an old one) takes the file for a moment, and SQLite says "locked" at once.
+                if "locked" not in str(exc) or attempt == 49:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    def _open(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.executescript(_SCHEMA)
-        have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-        for name, kind in _ADDED.items():
-            if name not in have:
-                try:
-                    con.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-                except sqlite3.OperationalError as exc:  # another process added it first
-                    if "duplicate column" not in str(exc):
-                        raise
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(_SCHEMA)
+            have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+            for name, kind in _ADDED.items():
+                if name not in have:
+                    try:
+                        con.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
+        except BaseException:
+            con.close()
+            raise
         return con
 
     def start(self, report: RunReport) -> None:

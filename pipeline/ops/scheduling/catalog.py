@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline.basics.errors import RouteInvalid
 from pipeline.ops.scheduling.cron import Schedule, ScheduleError
+from pipeline.route.files import find_route_files
 from pipeline.route.project import LenientVariables, Project, find_defaults, state_dir_for, with_project
 from pipeline.route.yamlfile import load_yaml_file
 
@@ -38,19 +39,8 @@ class RouteEntry:
 
 
 def route_paths(paths: list[str | Path]) -> list[Path]:
-    """Route files named, and every *.yaml / *.yml in folders named (defaults.yaml excepted)."""
-    files: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            files += sorted(
-                q
-                for q in path.iterdir()
-                if q.suffix in (".yaml", ".yml") and q.is_file() and q.stem != "defaults" and not q.name.startswith(".")
-            )
-        else:
-            files.append(path)
-    return files
+    """Route files named, and every route file under the folders named (see pipeline/route/files.py)."""
+    return find_route_files(paths)
 
 
 def stamp_of(file: Path) -> tuple:
