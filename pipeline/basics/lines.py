@@ -70,3 +70,8 @@ def within(lines, runs: list[tuple[int, int]]) -> np.ndarray:
     inside = np.zeros(arr.size, dtype=bool)
     inside[ok] = arr[ok] <= ends[pos[ok]]
     return inside
+
+
+def describe_sources(runs_by_source: dict[str, list[tuple[int, int]]]) -> str:
+    """`rows at lines 2-10001 of a.csv; rows at line 7 of b.csv` for line runs grouped by source."""
+    return "; ".join(describe_runs(runs, source) for source, runs in runs_by_source.items())

@@ -18,7 +18,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from pipeline.basics.lines import describe_runs
+from pipeline.basics.lines import describe_sources
 from pipeline.engine.report import RunReport
 from pipeline.runs import journal as J
 
@@ -199,7 +199,7 @@ def interrupted(row: dict, state_dir: Path) -> tuple[str, str, int, dict] | None
         elif not t.atomic and (arrived or doubt):
             text = f"target {t.name}: {arrived:,} rows arrived"
             if doubt:
-                lines = "; ".join(describe_runs(runs, src) for src, runs in t.doubt_lines().items())
+                lines = describe_sources(t.doubt_lines())
                 text += f", {doubt:,} may or may not have ({lines})"
             parts.append(text + ", the rest was not sent")
     ended = log is not None and log.ended

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from pipeline.basics.errors import RunFailed
-from pipeline.basics.lines import describe_runs
+from pipeline.basics.lines import describe_sources
 from pipeline.runs import journal as J
 
 KEEP_JOURNALS = 20
@@ -154,14 +154,14 @@ def refusal(plan, pending: dict[str, J.TargetLog]) -> str:
     for name, t in pending.items():
         arrived = t.arrived
         doubt = t.in_doubt_rows
-        where = "; ".join(describe_runs(runs, src) for src, runs in t.confirmed_lines().items())
+        where = describe_sources(t.confirmed_lines())
         text = (
             f"target '{name}': run {t.run_id} stopped part way through its append to "
             f"{t.info.get('dataset_label') or t.info.get('dataset') or 'the dataset'}: {arrived:,} rows "
             f"arrived" + (f" ({where})" if where else "")
         )
         if doubt:
-            doubtful = "; ".join(describe_runs(runs, src) for src, runs in t.doubt_lines().items())
+            doubtful = describe_sources(t.doubt_lines())
             text += f", {doubt:,} may or may not have arrived ({doubtful})"
         parts.append(text + ", the rest was not sent")
     return (

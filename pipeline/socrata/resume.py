@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.basics.errors import DeliveryFailed
-from pipeline.basics.lines import describe_runs, merge, within
+from pipeline.basics.lines import describe_sources, merge, within
 from pipeline.socrata import reader
 from pipeline.socrata.columns import ID
 from pipeline.socrata.convert import WireChunk
@@ -71,7 +71,7 @@ class Resume:
         sizes = [b.rows for b in batches]
         chosen = _unique_subset(sizes, extra) if extra is not None else None
         if chosen is None:
-            doubt = "; ".join(describe_runs(r, s) for s, r in earlier.doubt_lines().items())
+            doubt = describe_sources(earlier.doubt_lines())
             seen = (
                 f"the dataset has {now:,} rows where {baseline + earlier.arrived:,} to "
                 f"{baseline + earlier.arrived + sum(sizes):,} were expected"
