@@ -169,3 +169,23 @@ def test_portal_credentials_quoted_back_by_the_server(route_cli, write_route, tm
     assert "token *** is not valid for ***" in table.output
     assert "token *** is not valid for ***" in json.loads(report.stdout)["error"]
     assert_nowhere(texts, tmp_path / ".route")
+
+
+def test_a_password_in_the_portal_address_is_refused_without_showing_it(route_cli, write_route):
+    path = write_route(
+        """
+        name: userinfo
+        source:
+          csv: {path: data.csv}
+        targets:
+          - name: portal
+            deliver:
+              socrata: {domain: "https://publisher:Hunter2-secret@data.example.gov", dataset: abcd-1234, mode: upsert}
+    """,
+        **{"data.csv": "id\n1\n"},
+    )
+    result = route_cli("validate", str(path))
+    assert result.exit_code == 2
+    assert "give the user and password under auth:, not in the portal address" in result.output
+    assert "route.yaml:7:25: targets[0].deliver.socrata.domain:" in result.output
+    assert "Hunter2-secret" not in result.output

@@ -38,6 +38,9 @@ def normalise_domain(domain: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"'{domain}' is not a portal address: write it as https://data.example.gov")
+    if parts.username or parts.password:
+        # A user or password in the address would be printed and stored wherever the domain is.
+        raise ValueError(f"'{parts.hostname}': give the user and password under auth:, not in the portal address")
     if parts.path not in ("", "/") or parts.query:
         raise ValueError(f"'{domain}' has a path; give only the portal address, e.g. https://{parts.netloc}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
