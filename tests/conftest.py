@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pipeline.basics.plugins import Registry
 from pipeline.cli import cli
 
 
@@ -72,3 +75,30 @@ def read_csv_rows(path: Path) -> list[dict]:
 
     with open(path, newline="", encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def example_plugin_installed():
+    """The example plugin package, installed as a user would (pip), if it is not already (or is an
+    older install without its source)."""
+    if not _example_listed(Registry.discover()):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "-e",
+                str(Path(__file__).resolve().parents[1] / "examples/route-rules-example"),
+            ],
+            check=True,
+        )
+        import importlib
+
+        importlib.invalidate_caches()
+    assert _example_listed(Registry.discover())
+
+
+def _example_listed(registry: Registry) -> bool:
+    return "fix_town" in registry.names("rules") and "fixed_width" in registry.names("sources")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_plugins import example_plugin_installed  # noqa: F401 - a fixture
 
 import pipeline.api as api
 from pipeline.api import (

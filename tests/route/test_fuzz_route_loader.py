@@ -25,7 +25,7 @@ from pipeline.basics.errors import RouteInvalid
 from pipeline.expressions import FUNCTIONS, ExpressionError, parse
 from pipeline.route.yamlfile import Document, load_yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(ROOT.glob("routes/*/*.yaml"))
 SEEDS = [p.read_text(encoding="utf-8") for p in EXAMPLES]
 VARIABLES = {"SOCRATA_USERNAME": "u", "SOCRATA_PASSWORD": "p", "SOCRATA_APP_TOKEN": "t", "HOME": "/home/x"}

@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline.ops.scheduling.scheduler import Scheduler
 from pipeline.runs.history import History
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]
 
 
 class FakeClock:

@@ -21,7 +21,7 @@ import pytest
 from pipeline.sources.excel_extent import Extent, scan_stream
 from pipeline.sources.excel_xml import TokenTooLong, clean_pieces, raw_chunks
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]
 SHEET = "xl/worksheets/sheet1.xml"
 FAR_WARNING = (
     "warning: far.xlsx: sheet 'Data' has a cell as far as XFD1048576 (dimension A1:XFD1048576): "

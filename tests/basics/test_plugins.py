@@ -11,25 +11,7 @@ from conftest import read_jsonl
 
 from pipeline.basics.plugins import Registry, rule
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def example_plugin_installed():
-    """The example plugin package, installed as a user would (pip), if it is not already (or is an
-    older install without its source)."""
-    if not _example_listed(Registry.discover()):
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT / "examples/route-rules-example")], check=True
-        )
-        import importlib
-
-        importlib.invalidate_caches()
-    assert _example_listed(Registry.discover())
-
-
-def _example_listed(registry: Registry) -> bool:
-    return "fix_town" in registry.names("rules") and "fixed_width" in registry.names("sources")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_installed_plugin_is_listed_with_its_distribution(example_plugin_installed, route_cli):

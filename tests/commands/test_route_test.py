@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from pipeline.commands import test as routetest
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "routes" / "payroll"
+EXAMPLE = Path(__file__).resolve().parents[2] / "routes" / "payroll"
 
 
 def route_test(*args: str, cwd: Path | None = None):

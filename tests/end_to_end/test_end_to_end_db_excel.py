@@ -27,12 +27,13 @@ import pytest
 import sqlalchemy as sa
 from conftest import read_csv_rows, read_jsonl
 from dbfixtures import db, make_db  # noqa: F401 - fixture
+from excelkit import make_workbook
 from sqlalchemy.pool import NullPool
 
 from pipeline.basics.plugins import rule
 from pipeline.basics.sqlurls import make_engine, parse_url
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 
 
@@ -78,104 +79,6 @@ def table_rows(engine, table: str, order: str = "id") -> list[tuple]:
 
 
 # -- workbooks -------------------------------------------------------------------------------------
-
-
-def cache_formulas(path: Path, sheet_no: int, values: dict[str, object]) -> None:
-    """Store the results of formula cells, as Excel does when it saves (openpyxl leaves them empty)."""
-    member = f"xl/worksheets/sheet{sheet_no}.xml"
-    with zipfile.ZipFile(path) as z:
-        parts = {name: z.read(name) for name in z.namelist()}
-    xml = parts[member].decode()
-    for ref, value in values.items():
-        kind = ' t="str"' if isinstance(value, str) else ""
-        xml, n = re.subn(
-            rf'<c r="{ref}"([^>]*)>(<f>[^<]*</f>)<v\s*/>',
-            lambda m, ref=ref, kind=kind, value=value: f'<c r="{ref}"{m.group(1)}{kind}>{m.group(2)}<v>{value}</v>',
-            xml,
-        )
-        assert n == 1, ref
-    parts[member] = xml.encode()
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in parts.items():
-            z.writestr(name, data)
-
-
-def make_workbook(path: Path) -> Path:
-    """A clerk's workbook: a cover sheet, a report-style sheet, two quarters to stack, a summary."""
-    wb = openpyxl.Workbook()
-    wb.active.title = "Cover"
-    wb.active["A1"] = "Building permits: read me first"
-    ws = wb.create_sheet("Permits")
-    ws["A1"] = "Building permits, 2024"
-    ws.merge_cells("A1:K1")  # a merged title over the table
-    ws.append([])  # row 2: empty
-    ws.append(
-        ["permit", "zip", "district", "issued", "inspected", "fee", "units", "paid", "fee_x2", "due", "code"]
-    )  # row 3: the header
-    ws.append(
-        [
-            "P-001",
-            "06103",
-            "North",
-            dt.date(2024, 1, 5),
-            dt.datetime(2024, 1, 6, 9, 30),
-            120.5,
-            3,
-            True,
-            "=F4*2",
-            "=D4+30",
-            '=B4&"-"&A4',
-        ]
-    )
-    ws.append(
-        [
-            "P-002",
-            "06010",
-            None,
-            dt.date(2024, 2, 1),
-            dt.datetime(2024, 2, 2, 14, 0, 15),
-            80,
-            12,
-            False,
-            "=F5*2",
-            "=D5+30",
-            '=B5&"-"&A5',
-        ]
-    )
-    ws.merge_cells("C4:C5")  # one district for two permits
-    ws.append([])  # row 6: empty
-    ws.append(["P-003", "00501", "South", dt.date(2024, 3, 9), None, 0.25, None, None, "=F7*2", "=D7+30", '=B7&"-"&A7'])
-    for row in (4, 5, 7):
-        ws[f"J{row}"].number_format = "yyyy-mm-dd"  # a formula whose result is a date
-    for name, rows in (
-        ("Q1", [["P-101", "06103", 10], [], ["P-102", "06902", 20.5]]),
-        ("Q2", [["P-201", 30, "06010"]]),
-    ):
-        q = wb.create_sheet(name)
-        q["A1"] = f"Quarter {name[1]}"
-        q.merge_cells("A1:C1")
-        q.append([])
-        q.append(["permit", "zip", "fee"] if name == "Q1" else ["permit", "fee", "zip"])  # other order
-        for r in rows:
-            q.append(r)
-    wb.create_sheet("Summary")["B1"] = "=SUM(Permits!F4:F7)"
-    wb.save(path)
-    cache_formulas(
-        path,
-        2,
-        {
-            "I4": 241,
-            "I5": 160,
-            "I7": 0.5,
-            "J4": 45326,
-            "J5": 45353,
-            "J7": 45390,
-            "K4": "06103-P-001",
-            "K5": "06010-P-002",
-            "K7": "00501-P-003",
-        },
-    )
-    return path
 
 
 PERMIT_ROWS = [  # (type, value) of every cell, in column order

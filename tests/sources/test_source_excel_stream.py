@@ -9,8 +9,7 @@ import jsonschema
 import openpyxl
 import pandas as pd
 import pytest
-from test_acceptance_db_excel import make_workbook
-from test_source_excel import make_ctx, read_chunks, rows, save, set_cached_values
+from excelkit import make_ctx, make_workbook, read_chunks, rows, save, set_cached_values
 
 from pipeline.basics.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT
 from pipeline.basics.errors import OptionError, RunFailed

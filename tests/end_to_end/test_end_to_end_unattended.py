@@ -31,7 +31,7 @@ from pipeline.ops.scheduling.status import route_status
 from pipeline.runs.history import History
 from pipeline.runs.locks import RouteLock
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipeline.route.files import find_route_files
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROUTE = (
     "name: {name}\nsource:\n  csv: {{path: d.csv}}\ntargets:\n  - name: out\n    deliver: {{csv: {{path: o.csv}}}}\n"
 )

@@ -1,7 +1,7 @@
 """Acceptance: broken routes and broken data give one clear message each, the right exit code, and
 no traceback, whether run in-process or as the real `route` command.
 
-tests/test_route_errors.py has the basic cases (bad YAML, unknown rule or key, chunk_rows of the
+tests/route/test_route_errors.py has the basic cases (bad YAML, unknown rule or key, chunk_rows of the
 wrong type, missing ${VAR}, duplicate keys, dunder names); this file adds the rest a publisher
 meets: wrong option types inside rules and sources, expression syntax, encodings, missing files
 and folders, unknown columns at run time, unclosed quotes.

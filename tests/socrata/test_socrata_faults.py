@@ -84,7 +84,7 @@ def test_giving_up_on_an_upsert_says_what_arrived_and_that_it_is_safe_to_repeat(
     text = str(err.value)
     assert "gave up after 3 attempts; last: HTTP 500" in text
     assert "Arrived for certain: 10 rows (rows at lines 2-11 of cases.csv)." in text
-    # "Not sent" is the executor's to say, once it has counted every row (tests/test_failure_counts.py)
+    # "Not sent" is the executor's to say, once it has counted every row
     assert "Mode upsert is safe to repeat: run the route again once the cause is fixed." in text
     assert err.value.delivered == 10 and err.value.uncertain == 0
     portal.faults.clear()

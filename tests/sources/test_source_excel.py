@@ -11,6 +11,7 @@ import jsonschema
 import openpyxl
 import pandas as pd
 import pytest
+from excelkit import make_ctx, read, read_chunks, rows, save, set_cached_values
 
 from pipeline.basics.context import RunContext, StepContext
 from pipeline.basics.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT
@@ -18,58 +19,6 @@ from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import spec_of
 from pipeline.sources.excel import OPTIONS_SCHEMA, ExcelSource
 from pipeline.sources.excel_sheet import column_index, column_letters, parse_range
-
-
-def make_ctx(tmp_path: Path, chunk_rows: int = 50_000) -> StepContext:
-    run = RunContext(
-        route_name="test",
-        route_file=tmp_path / "route.yaml",
-        state_dir=tmp_path / ".route",
-        run_id="1",
-        chunk_rows=chunk_rows,
-    )
-    return StepContext(run=run, stage="source", step="excel")
-
-
-def read_chunks(tmp_path: Path, chunk_rows: int = 50_000, **options) -> list[pd.DataFrame]:
-    options.setdefault("path", "book.xlsx")
-    return list(ExcelSource(options, make_ctx(tmp_path, chunk_rows)).chunks())
-
-
-def read(tmp_path: Path, **options) -> pd.DataFrame:
-    chunks = read_chunks(tmp_path, **options)
-    frame = pd.concat(chunks)
-    frame.attrs = chunks[0].attrs
-    return frame
-
-
-def rows(frame: pd.DataFrame) -> list[list]:
-    """Cell values as plain Python, None for null."""
-    return [[None if pd.isna(v) else v for v in rec] for rec in frame.astype(object).itertuples(index=False)]
-
-
-def save(wb: openpyxl.Workbook, tmp_path: Path, name: str = "book.xlsx") -> Path:
-    path = tmp_path / name
-    wb.save(path)
-    return path
-
-
-def set_cached_values(path: Path, sheet_no: int, values: dict[str, object]) -> None:
-    """Write the cached result of formula cells, as Excel would when it saves (openpyxl does not)."""
-    member = f"xl/worksheets/sheet{sheet_no}.xml"
-    with zipfile.ZipFile(path) as z:
-        parts = {n: z.read(n) for n in z.namelist()}
-    xml = parts[member].decode()
-    for ref, value in values.items():
-        kind = ' t="str"' if isinstance(value, str) else ""
-        xml, n = re.subn(
-            rf'<c r="{ref}"([^>]*)><f>(.*?)</f><v\s*/>', rf'<c r="{ref}"\1{kind}><f>\2</f><v>{value}</v>', xml
-        )
-        assert n == 1, ref
-    parts[member] = xml.encode()
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in parts.items():
-            z.writestr(name, data)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 meets them: through the `route` command, on hand-written awkward files (nulls, empty cells, unicode,
 mixed types) split into tiny chunks, checking every row delivered and every row rejected.
 
-The unit tests (tests/test_rules_*.py) call each rule directly; here each family runs end to end
+The unit tests (tests/transforms/test_rules_*.py) call each rule directly; here each family runs end to end
 through `route execute`, every docstring example is dropped into a route and validated, the stream
 rules are compared with pandas on a generated table read in small chunks, and the example route's
 test cases are run through `route test`.
@@ -27,7 +27,7 @@ from conftest import read_csv_rows, read_jsonl
 
 from pipeline.basics.plugins import Registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- helpers ---------------------------------------------------------------------------------
