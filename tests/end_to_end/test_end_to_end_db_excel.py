@@ -544,7 +544,7 @@ def peek(chunk, options, ctx):
     Example:
 
         target_transforms:
-          - test_acceptance_db_excel:peek: {url: "sqlite:///t.db", table: t, at_line: 10, log: peeks.jsonl}
+          - test_end_to_end_db_excel:peek: {url: "sqlite:///t.db", table: t, at_line: 10, log: peeks.jsonl}
     """
     if options["at_line"] in chunk.index:
         with open(options["log"], "a", encoding="utf-8") as f:
@@ -571,7 +571,7 @@ def test_replace_is_atomic_for_a_concurrent_reader(db, route_cli, write_route, t
         targets:
           - name: db
             target_transforms:
-              - test_acceptance_db_excel:peek: {{url: "{db.url}", table: {table}, at_line: 1500, log: "{log}"}}
+              - test_end_to_end_db_excel:peek: {{url: "{db.url}", table: {table}, at_line: 1500, log: "{log}"}}
             deliver: {{sql: {{url: "{db.url}", table: {table}, mode: replace}}}}
     """,
         **{"data.csv": "id,tag\n" + "".join(f"{i},new\n" for i in range(1001, 3001))},

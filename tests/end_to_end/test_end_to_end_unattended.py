@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from notify_servers import HttpServer, SmtpServer, free_port
+from polling import wait_until
 
 from pipeline.ops.scheduling.catalog import load_entry
 from pipeline.ops.scheduling.scheduler import Scheduler
@@ -70,14 +71,6 @@ class NearClock(StepClock):
     def minutes(self, *offsets: int) -> str:
         """A cron schedule firing at these minutes of the clock (every hour)."""
         return ",".join(str((self.start.minute + m) % 60) for m in offsets) + " * * * *"
-
-
-def wait_until(condition, timeout: float = 30.0, what: str = "a condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def write_route(

@@ -13,6 +13,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from polling import wait_until
+
 from pipeline.ops.scheduling.scheduler import Scheduler
 from pipeline.runs.history import History
 
@@ -91,14 +93,6 @@ def intervals(folder: Path) -> dict[str, list[tuple[float, float]]]:
         else:
             out.setdefault(name, []).append((open_.pop(name), float(ts)))
     return out
-
-
-def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_routes_run_at_the_right_minutes(tmp_path):
