@@ -13,6 +13,7 @@ nothing to install and keeps one version number for the engine and the API it pr
 
 from __future__ import annotations
 
+from pipeline.basics.columnflow import ColumnFlow, uses
 from pipeline.basics.context import StepContext
 from pipeline.basics.dtypes import (
     BOOLEAN,
@@ -46,6 +47,9 @@ __all__ = [
     "rule",
     "source",
     "delivery",
+    # what a rule does to the columns, for the check before the run (`@rule(..., columns=uses(...))`)
+    "uses",
+    "ColumnFlow",
     # what a component is handed and builds on
     "StepContext",
     "Source",

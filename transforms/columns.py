@@ -16,6 +16,7 @@ import pandas as pd
 
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
+from transforms import column_use
 
 _NAME = {"type": "string", "minLength": 1}
 # The schema of a column list option (a name or a list of names), shared by the rules that take one.
@@ -54,7 +55,9 @@ def _bind_rename(options, ctx=None) -> Renames:
     return Renames(mapping)
 
 
-@rule({"type": "object", "minProperties": 1, "additionalProperties": _NAME}, bind=_bind_rename)
+@rule(
+    {"type": "object", "minProperties": 1, "additionalProperties": _NAME}, bind=_bind_rename, columns=column_use.rename
+)
 def rename(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Give columns new names, usually the canonical or the portal's field names.
 
@@ -92,6 +95,7 @@ def _bind_columns(options, ctx=None) -> Columns:
     {"type": "object", "required": ["columns"], "additionalProperties": False, "properties": {"columns": NAMES_OPTION}},
     shorthand="columns",
     bind=_bind_columns,
+    columns=column_use.select,
 )
 def select(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Keep only the listed columns, in the order listed: the shape a target expects.
@@ -117,6 +121,7 @@ def select(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     },
     shorthand="columns",
     bind=_bind_columns,
+    columns=column_use.drop,
 )
 def drop(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Remove columns a target must not receive (internal ids, personal data).

@@ -14,6 +14,7 @@ import pandas as pd
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
 from pipeline.expressions import Expression, ExpressionError, parse
+from transforms import column_use
 
 FILTER_SCHEMA = {
     "type": "object",
@@ -80,7 +81,7 @@ def bind_derive(options, ctx=None) -> DerivePlan:
     return DerivePlan(tuple((str(name), _parse(text, (name,))) for name, text in options.items()))
 
 
-@rule(FILTER_SCHEMA, shorthand="expression", bind=bind_filter)
+@rule(FILTER_SCHEMA, shorthand="expression", bind=bind_filter, columns=column_use.filter)
 def filter(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:  # noqa: A001 - the rule's YAML name
     """Keep the rows where a condition is true; the others are dropped (or rejected).
 
@@ -109,7 +110,7 @@ def filter(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:  # noqa: A001 - t
     return out
 
 
-@rule(DERIVE_SCHEMA, bind=bind_derive)
+@rule(DERIVE_SCHEMA, bind=bind_derive, columns=column_use.derive)
 def derive(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Add or replace columns computed from expressions over the row's other columns.
 

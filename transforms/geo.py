@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.basics.columnflow import uses
 from pipeline.basics.plugins import rule
 from transforms._frames import mask_of, need_columns, text_of, text_series, to_arrow, with_columns
 
@@ -87,7 +88,8 @@ def _checked_pair(chunk: pd.DataFrame, lat_col: str, lon_col: str, ctx):
         "additionalProperties": False,
         "required": ["latitude", "longitude", "into"],
         "properties": {"latitude": NAME, "longitude": NAME, "into": NAME},
-    }
+    },
+    columns=uses(reads=["latitude", "longitude"], adds=["into"]),
 )
 def point(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Make a Socrata point column from latitude and longitude columns (numbers or text), as WKT
@@ -139,7 +141,8 @@ _PARTS = ("address", "city", "state", "zip")
             "longitude": NAME,
             "into": NAME,
         },
-    }
+    },
+    columns=uses(reads=["address", "city", "state", "zip", "latitude", "longitude"], adds=["into"]),
 )
 def location(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Make a Socrata location column (the legacy type with an address and coordinates) from address
@@ -273,7 +276,8 @@ def _geometry_text(series: pd.Series):
         "additionalProperties": False,
         "required": ["column", "to"],
         "properties": {"column": NAME, "into": NAME, "to": {"enum": ["geojson", "wkt"]}},
-    }
+    },
+    columns=uses(reads=["column"], adds=["into"]),
 )
 def wkt(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Convert geometries between WKT (`POINT (-72.68 41.76)`) and GeoJSON text

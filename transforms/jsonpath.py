@@ -19,6 +19,7 @@ from jmespath.exceptions import JMESPathError, ParseError
 
 from pipeline.basics.errors import OptionError
 from pipeline.basics.plugins import rule
+from transforms import column_use
 from transforms._frames import arrow_series, mask_of, need_columns, text_of, with_columns
 
 NAME = {"type": "string", "minLength": 1}
@@ -97,6 +98,7 @@ def _bind(options, ctx):
         },
     },  # YAML reads a bare null as None
     bind=_bind,
+    columns=column_use.jmespath,
 )
 def jmespath(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Extract values from a column holding JSON: each entry of `extract` names a new column and

@@ -15,8 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.basics.columnflow import uses
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
+from transforms import column_use
 from transforms._frames import arrow_series, mask_of, need_columns, text_of, to_arrow, with_columns
 
 NAME = {"type": "string", "minLength": 1}
@@ -180,6 +182,7 @@ def _bind_lookup(options, ctx):
         },
     },
     bind=_bind_lookup,
+    columns=uses(reads=["column"], adds=["into"]),
 )
 def lookup(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Map the values of `column` through a table: the row whose `key` column (default "key")
@@ -249,6 +252,7 @@ def _bind_join(options, ctx):
         },
     },
     bind=_bind_join,
+    columns=column_use.join,
 )
 def join(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Add columns from a table whose `key` column (default: the same name as `column`) matches

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
+from transforms import column_use
 from transforms._frames import arrow_series, as_list, bounded, chunk_rows, mask_of, need_columns, text_of, to_arrow
 
 NAME = {"type": "string", "minLength": 1}
@@ -142,6 +143,7 @@ def _bind_aggregate(options, ctx):
     },
     scope="stream",
     bind=_bind_aggregate,
+    columns=column_use.aggregate,
 )
 def aggregate(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Group the whole stream by the `by` columns (none: one row for everything) and compute, per
@@ -217,6 +219,7 @@ def _frame(columns: dict, rows: int) -> pd.DataFrame:
     },
     scope="stream",
     shorthand="columns",
+    columns=column_use.unpivot,
 )
 def unpivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Turn `columns` into rows (wide to long): each row becomes one row per listed column, with
@@ -295,6 +298,7 @@ def _bind_pivot(options, ctx):
     },
     scope="stream",
     bind=_bind_pivot,
+    columns=column_use.pivot,
 )
 def pivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Turn rows into columns (long to wide): one row per distinct `index`, one column per distinct

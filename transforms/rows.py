@@ -15,8 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.basics.columnflow import uses
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
+from transforms import column_use
 from transforms._frames import as_list, bounded, chunk_rows, need_columns
 from transforms._keys import SeenKeys, first_positions, key_hashes
 from transforms._spill import FrameCodec, RunReader, SpillDir, slices, write_run
@@ -38,6 +40,7 @@ def _keys_of(options, chunk: pd.DataFrame, rule_name: str) -> list[str]:
     },
     scope="stream",
     shorthand="keys",
+    columns=uses(reads=["keys"]),
 )
 def dedupe(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Drop rows whose key (the `keys` columns, or the whole row) appeared before anywhere in the
@@ -170,6 +173,7 @@ def _bind_sort(options, ctx):
     scope="stream",
     shorthand="by",
     bind=_bind_sort,
+    columns=column_use.sort,
 )
 def sort(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Sort the whole stream by the `by` columns (ascending; `descending: true` or a list of the
@@ -295,6 +299,7 @@ def _merge(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
     },
     scope="stream",
     shorthand="rows",
+    columns=uses(),
 )
 def limit(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Keep only the first `rows` rows of the stream and stop reading the source there: a quick
@@ -327,6 +332,7 @@ def limit(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame
         },
     },
     scope="stream",
+    columns=uses(),
 )
 def sample(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]:
     """Keep a random sample of the stream: `rows: N` (exactly N rows, or all when fewer, uniform over

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.basics import dtypes
+from pipeline.basics.columnflow import uses
 from pipeline.basics.errors import RunFailed
 from pipeline.basics.plugins import rule
 from transforms.columns import NAMES_OPTION, as_names, require
@@ -73,7 +74,12 @@ def _apply(chunk: pd.DataFrame, plan: TextPlan, name: str, fn) -> pd.DataFrame:
     return out
 
 
-@rule(_schema(collapse={"type": "boolean"}, keep_empty={"type": "boolean"}), shorthand="columns", bind=_bind)
+@rule(
+    _schema(collapse={"type": "boolean"}, keep_empty={"type": "boolean"}),
+    shorthand="columns",
+    bind=_bind,
+    columns=uses(reads=["columns"]),
+)
 def trim(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Remove leading and trailing whitespace, which breaks joins, grouping and equality filters.
 
@@ -101,7 +107,7 @@ def trim(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     return _apply(chunk, plan, "trim", fn)
 
 
-@rule(_schema(), shorthand="columns", bind=_bind)
+@rule(_schema(), shorthand="columns", bind=_bind, columns=uses(reads=["columns"]))
 def upper(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Upper-case text (codes, states, plate numbers) so that values compare equal.
 
@@ -115,7 +121,7 @@ def upper(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     return _apply(chunk, _bind(options, ctx), "upper", pc.utf8_upper)
 
 
-@rule(_schema(), shorthand="columns", bind=_bind)
+@rule(_schema(), shorthand="columns", bind=_bind, columns=uses(reads=["columns"]))
 def lower(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Lower-case text (emails, categories) so that values compare equal.
 
@@ -150,7 +156,7 @@ def _title_case(data):
     return _fix(data, r"\d(St|Nd|Rd|Th)", _AFTER_DIGIT, r"(\d)")
 
 
-@rule(_schema(), shorthand="columns", bind=_bind)
+@rule(_schema(), shorthand="columns", bind=_bind, columns=uses(reads=["columns"]))
 def title(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Title-case names and places typed in capitals ("NEW HAVEN" -> "New Haven").
 

@@ -6,6 +6,9 @@ not, which is what keeps matching linear in the length of the text. Columns that
 read as their text form and come out as text. An empty result is null, as an empty cell is.
 """
 
+# Longer than 400 lines because it holds seven rules of one family, each with its schema, its
+# column declaration and a docstring with an example; split, the family would be harder to read.
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.basics.columnflow import uses
 from pipeline.basics.errors import OptionError
 from pipeline.basics.plugins import rule
+from transforms import column_use
 from transforms._frames import as_list, need_columns, text_of, text_series, with_columns
 
 NAMES = {
@@ -75,6 +80,7 @@ def _bind_replace(options, ctx):
         },
     },
     bind=_bind_replace,
+    columns=uses(reads=["columns"]),
 )
 def regex_replace(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Replace every match of a regular expression, e.g. to strip what is not a digit from phone
@@ -169,6 +175,7 @@ def _bind_extract(options, ctx):
         },
     },  # YAML reads null as None
     bind=_bind_extract,
+    columns=column_use.regex_extract,
 )
 def regex_extract(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Pull parts of a value into new columns, one per group of a regular expression (named groups
@@ -233,6 +240,7 @@ def _bind_split(options, ctx):
         },
     },
     bind=_bind_split,
+    columns=uses(reads=["column"], adds=["into"]),
 )
 def split(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Split a value into several columns at a separator (default ",") or a regular expression
@@ -269,7 +277,8 @@ def split(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
             "separator": {"type": "string"},
             "skip_nulls": {"type": "boolean"},
         },
-    }
+    },
+    columns=uses(reads=["columns"], adds=["into"]),
 )
 def concat(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Join several columns into one with a separator. Nulls are skipped (with their separator)
@@ -306,7 +315,8 @@ def concat(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
             "fill": {"type": "string", "minLength": 1, "maxLength": 1},
             "side": {"enum": ["left", "right", "both"]},
         },
-    }
+    },
+    columns=uses(reads=["columns"]),
 )
 def pad(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Pad values to `width` characters with `fill` (default "0", on the left): restores the leading
@@ -336,6 +346,7 @@ _SPACES = r"[\s\p{Z}\x{FEFF}]+"
         "properties": {"columns": NAMES, "form": {"enum": ["NFC", "NFKC", "NFD", "NFKD"]}},
     },
     shorthand="columns",
+    columns=uses(reads=["columns"]),
 )
 def normalize_space(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Collapse every run of white space (tabs, line breaks, non-breaking and other Unicode spaces)
@@ -372,6 +383,7 @@ def _bind_truncate(options, ctx):
         "properties": {"columns": NAMES, "length": {"type": "integer", "minimum": 1}, "ellipsis": {"type": "string"}},
     },
     bind=_bind_truncate,
+    columns=uses(reads=["columns"]),
 )
 def truncate(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Cut values longer than `length` characters, ending them with `ellipsis` (default none), so

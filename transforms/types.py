@@ -25,6 +25,7 @@ from pipeline.basics import dtypes
 from pipeline.basics.errors import OptionError, RunFailed, suggest
 from pipeline.basics.plugins import rule
 from transforms import _temporal as temporal
+from transforms import column_use
 from transforms.columns import require
 
 DEFAULT_TRUE = ("true", "yes", "y", "t", "1")
@@ -207,7 +208,7 @@ def _check_timezone(name, path) -> str:
     return name
 
 
-@rule(OPTIONS_SCHEMA, bind=bind)
+@rule(OPTIONS_SCHEMA, bind=bind, columns=column_use.keys_are_columns)
 def cast(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Give columns their types; a value that does not convert is rejected, never nulled.
 

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.basics.columnflow import uses
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
 from transforms._frames import as_list, mask_of, need_columns, quote_list, text_of, to_arrow
@@ -44,6 +45,7 @@ def reject_where(chunk: pd.DataFrame, bad: np.ndarray, reason, column: str | Non
 @rule(
     {"type": "object", "additionalProperties": False, "required": ["columns"], "properties": {"columns": NAMES}},
     shorthand="columns",
+    columns=uses(reads=["columns"]),
 )
 def require(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Reject rows where any of `columns` is missing: null, or text that is empty or only spaces.
@@ -67,6 +69,7 @@ def require(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     {"type": "object", "additionalProperties": False, "required": ["columns"], "properties": {"columns": NAMES}},
     scope="stream",
     shorthand="columns",
+    columns=uses(reads=["columns"]),
 )
 def unique(chunks, options, ctx):
     """Reject every row whose key (the `columns` together) already appeared earlier in the stream,
@@ -143,6 +146,7 @@ def _bind_pattern(options, ctx):
         },
     },
     bind=_bind_pattern,
+    columns=uses(reads=["columns"]),
 )
 def pattern(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Reject rows whose value does not match a regular expression (RE2 syntax). The whole value
@@ -195,6 +199,7 @@ def _bound(value, data_type: pa.DataType, column: str):
         },
     },
     bind=_bind_range,
+    columns=uses(reads=["column"]),
 )
 def range(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:  # noqa: A001 - the rule's name
     """Reject rows whose value lies outside `min`..`max` (inclusive, or not with `exclusive: true`).
@@ -244,7 +249,8 @@ def range(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:  # noqa: A001 - th
         "additionalProperties": False,
         "required": ["column", "values"],
         "properties": {"column": NAME, "values": {"type": "array", "minItems": 1}, "ignore_case": {"type": "boolean"}},
-    }
+    },
+    columns=uses(reads=["column"]),
 )
 def one_of(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Reject rows whose value is not one of `values` (compared as text, or case-insensitively with
@@ -352,6 +358,7 @@ def _message(error) -> str:
     {"type": "object", "minProperties": 1, "properties": {"schema": {"type": ["object", "string"]}}},
     shorthand="schema",
     bind=_bind_schema,
+    columns=uses(),
 )
 def schema(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Reject rows that do not satisfy a JSON Schema (written inline as the rule's options, or the

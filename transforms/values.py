@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from pipeline.basics import dtypes
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
+from transforms import column_use
 from transforms.columns import require
 
 _TRUE = {"true", "yes", "y", "t", "1"}
@@ -138,7 +139,11 @@ def _bind_fill(options, ctx=None) -> Defaults:
 _LITERAL = {"description": "one value of the column's type: text, a number, true/false, a date"}
 
 
-@rule({"type": "object", "minProperties": 1, "additionalProperties": _LITERAL}, bind=_bind_fill)
+@rule(
+    {"type": "object", "minProperties": 1, "additionalProperties": _LITERAL},
+    bind=_bind_fill,
+    columns=column_use.keys_are_columns,
+)
 def fill(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Put a default where a column is null, so a target that requires a value gets one.
 
@@ -186,6 +191,7 @@ def _bind_replace(options, ctx=None) -> Replacements:
         "additionalProperties": {"type": "object", "minProperties": 1, "additionalProperties": _LITERAL},
     },
     bind=_bind_replace,
+    columns=column_use.keys_are_columns,
 )
 def replace(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Replace whole values by others: fix known misspellings, map codes, turn placeholders to null.

@@ -42,6 +42,9 @@ class ComponentSpec:
     bind:           optional `bind(options, ctx) -> prepared`, run once when the route is planned
                     (parse expressions, load lookup tables); raises OptionError for bad options.
                     The rule is then called with what bind returned instead of the raw options.
+    columns:        rules only: `columns(options, flow)`, the columns the rule reads, adds, drops or
+                    renames (see pipeline.basics.columnflow), so that `route validate` catches a
+                    misspelt column; None: the columns after this rule are not known
     """
 
     kind: str
@@ -49,6 +52,7 @@ class ComponentSpec:
     scope: Scope = "chunk"
     shorthand: str | None = None
     bind: Callable[..., Any] | None = None
+    columns: Callable[..., None] | None = None
 
 
 def _marker(kind: str):
@@ -58,9 +62,10 @@ def _marker(kind: str):
         scope: Scope = "chunk",
         shorthand: str | None = None,
         bind: Callable[..., Any] | None = None,
+        columns: Callable[..., None] | None = None,
     ):
         spec = ComponentSpec(
-            kind, options_schema if options_schema is not None else dict(EMPTY_SCHEMA), scope, shorthand, bind
+            kind, options_schema if options_schema is not None else dict(EMPTY_SCHEMA), scope, shorthand, bind, columns
         )
 
         def tag(target):
@@ -73,11 +78,13 @@ def _marker(kind: str):
 
 
 rule = _marker("rules")
-rule.__doc__ = """Declare a rule: `@rule(options_schema, scope="chunk"|"stream", shorthand=..., bind=...)`.
+rule.__doc__ = """Declare a rule: `@rule(options_schema, scope="chunk"|"stream", shorthand=..., bind=..., columns=...)`.
 
 A chunk rule is `fn(chunk: DataFrame, options, ctx: StepContext) -> DataFrame`; a stream rule is
 `fn(chunks: Iterator[DataFrame], options, ctx) -> Iterator[DataFrame]`. Rules return new frames,
 never mutate their input, and reject rows with `ctx.reject(...)` instead of failing the run.
+`columns=uses(reads=["column"], adds=["into"])` (or a function of the options and a ColumnFlow)
+says which columns the rule reads and makes, so a misspelt column is caught before the run.
 """
 source = _marker("sources")
 source.__doc__ = """Declare a source class: `__init__(self, options, ctx)` and `chunks(self) -> Iterator[DataFrame]`."""

@@ -7,6 +7,7 @@ problems. Every problem in the file is collected and reported at once, each at i
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets as _secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from pipeline.basics.context import RunContext, RunOptions, StepContext
 from pipeline.basics.errors import OptionError, Problem, RouteError, RouteInvalid, suggest
 from pipeline.basics.plugins import KIND_WORD, ComponentSpec, PluginLoadError, Registry, signature_problems, spec_of
+from pipeline.route.columncheck import Mode, column_problems
 from pipeline.route.project import Project, state_dir_for, with_project
 from pipeline.route.schemacheck import check, route_schema
 from pipeline.route.yamlfile import Document, load_yaml_file
@@ -36,6 +38,8 @@ class Component:
     path: tuple
     line: int
     ctx: StepContext
+    raw: Any = None  # the options as written (after shorthand), for the column check
+    implied: str | None = None  # the shorthand option a bare value was given to
 
     @property
     def scope(self) -> str:
@@ -91,11 +95,15 @@ def build_plan(
     run_id: str | None = None,
     project: Project | None = None,
     profile: str | None = None,
+    columns: Mode = "lenient",
+    offline: bool = False,
 ) -> Plan:
     """Load and check `route_file`; raise RouteInvalid with every problem found.
 
     The defaults.yaml beside the route (or `project`) fills what the route leaves out, with `profile`
-    applied; problems in those values are reported at defaults.yaml's lines."""
+    applied; problems in those values are reported at defaults.yaml's lines. `columns` says how
+    hard the source is asked for its columns for the column check (see pipeline.route.columncheck);
+    `offline` leaves out what needs a network."""
     route_path = Path(route_file)
     doc = load_yaml_file(route_path, variables, shown_as=str(route_file))
     problems: list[Problem] = []
@@ -105,7 +113,9 @@ def build_plan(
     doc, project, found = with_project(doc, route_path, variables, project=project, profile=profile)
     problems += found
     data = doc.data
-    problems += check(doc, data, route_schema())
+    max_rejects, wrong = _max_rejects(doc, data)
+    # The schema's own message for a wrong max_rejects names only one of its two forms.
+    problems += [p for p in check(doc, data, route_schema()) if not (wrong and p.path == _MAX_REJECTS)] + wrong
     state = state_dir_for(route_path, state_dir, project)
     options = options or RunOptions()
     run = RunContext(
@@ -143,18 +153,11 @@ def build_plan(
         delivery = binder.component("deliveries", t.get("deliver"), path + ("deliver",), stage="deliver", target=name)
         targets.append(Target(name, when, t.get("when"), tsteps, delivery, path, doc.mark(path)[0]))
 
-    max_rejects = None
-    raw_max = (data.get("on_error") or {}).get("max_rejects") if isinstance(data.get("on_error"), dict) else None
-    if isinstance(raw_max, int) and not isinstance(raw_max, bool):
-        max_rejects = raw_max
-    elif isinstance(raw_max, str) and raw_max.endswith("%"):
-        try:
-            max_rejects = float(raw_max[:-1]) / 100.0
-        except ValueError:
-            pass
     unrouted = None
     if isinstance(data.get("routing"), dict) and isinstance(data["routing"].get("unrouted"), str):
         unrouted = run.resolve_path(data["routing"]["unrouted"])
+    if not problems:
+        problems += column_problems(doc, source, steps, targets, mode=columns, offline=offline)
     if problems:
         raise RouteInvalid(problems)
     return Plan(
@@ -172,6 +175,42 @@ def build_plan(
         data,
         project,
     )
+
+
+_MAX_REJECTS = "on_error.max_rejects"
+_PERCENT = re.compile(r"[0-9]+(\.[0-9]+)?%")
+
+
+def _max_rejects(doc: Document, data: dict) -> tuple[int | float | None, list[Problem]]:
+    """on_error.max_rejects as a count (int) or a share of the rows read (float), or the problem
+    with it, naming both forms it may take."""
+    on_error = data.get("on_error")
+    if not isinstance(on_error, dict) or "max_rejects" not in on_error:
+        return None, []
+    raw = on_error["max_rejects"]
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw, []
+    if isinstance(raw, str) and _PERCENT.fullmatch(raw):
+        return float(raw[:-1]) / 100.0, []
+    message = (
+        f"expected a number of rejected rows such as 100, or a percentage of the rows read "
+        f'such as "5%" (quoted), got {_shown(raw)}'
+    )
+    return None, [doc.problem(("on_error", "max_rejects"), message)]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f"'{value}'" if len(value) < 60 else f"'{value[:57]}...'"
+    return repr(value)
 
 
 class Binder:
@@ -238,6 +277,7 @@ class Binder:
             options, implied = {spec.shorthand: options}, spec.shorthand
         elif options is None:
             options = {}
+        raw = options
         found = check(doc, options, spec.options_schema, opath, implied)
         ctx = StepContext(run=self.run, stage=stage, step=label, line=line, target=target)
         if found:
@@ -255,7 +295,7 @@ class Binder:
             except RouteError as exc:
                 self.problems.append(doc.problem(opath, str(exc)))
                 return None
-        return Component(kind, name, label, impl, spec, options, opath, line, ctx)
+        return Component(kind, name, label, impl, spec, options, opath, line, ctx, raw, implied)
 
     def expression(self, text, path: tuple):
         if text is None:

@@ -11,6 +11,11 @@ The executor drives every source the same way, from its reader thread:
                                         # the file or table the rows came from
     s.close()                           # always, also when reading stops early (--limit, failure)
     s.columns()                         # when chunks() yielded nothing: the column names, or None
+    s.plan_columns                      # may the planner call columns() before the run, to check
+                                        # the columns every rule reads? "local": it reads only
+                                        # local files or options; "network": it needs a server
+                                        # (not with --offline); "never" (the default): it is not
+                                        # cheap (a whole workbook) or not known
     s.on_delivered()                    # once every target confirmed delivery (not on dry runs):
                                         # commit what the next run starts from
     s.incremental                       # True when the source reads only what is new: a read of
@@ -46,6 +51,7 @@ class Source:
     defaults. Subclasses implement chunks()."""
 
     incremental: bool = False
+    plan_columns: str = "never"
 
     def __init__(self, options: dict, ctx: Any):
         self.options = options

@@ -195,6 +195,8 @@ class CsvSource(Source):
     ```
     """
 
+    plan_columns = "local"  # columns() answers from the header of the first file
+
     def __init__(self, options: dict, ctx):
         self.options, self.ctx = options, ctx
         self.dialect = _dialect(options)

@@ -148,6 +148,8 @@ class JsonSource(Source):
     ```
     """
 
+    plan_columns = "local"  # columns() answers from the `columns` option
+
     def __init__(self, options: dict, ctx):
         self.options, self.ctx = options, ctx
         self.path, self.url = options.get("path"), options.get("url")

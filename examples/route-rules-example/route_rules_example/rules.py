@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.api import StepContext, arrow, rule, series
+from pipeline.api import StepContext, arrow, rule, series, uses
 
 # Spellings seen in agency files, mapped to the official name.
 ALIASES = {
@@ -38,6 +38,7 @@ ALIASES = {
         },
     },
     shorthand="column",
+    columns=uses(reads=["column"]),  # route validate then catches a misspelt column
 )
 def fix_town(chunk: pd.DataFrame, options: dict, ctx: StepContext) -> pd.DataFrame:
     """Normalise town names: trim, fix known abbreviations, Title Case.

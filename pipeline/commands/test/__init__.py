@@ -149,7 +149,12 @@ class Case:
         options = RunOptions(dry_run=True, test=True, chunk_rows=self.spec.get("chunk_rows"))
         try:
             plan = build_plan(
-                self.route, variables=self.variables, registry=self.registry, state_dir=state_dir, options=options
+                self.route,
+                variables=self.variables,
+                registry=self.registry,
+                state_dir=state_dir,
+                options=options,
+                columns="off",  # the case reads its own inputs, not the route's file
             )
         except RouteInvalid as exc:
             names = _unused_variables(exc, whole_source="source" in self.spec)
@@ -162,6 +167,7 @@ class Case:
                 registry=self.registry,
                 state_dir=state_dir,
                 options=options,
+                columns="off",
             )
         plan.source = self._source(plan)
         return plan
