@@ -91,3 +91,9 @@ class HalfDelivery:
 
     def close(self):
         return DeliveryResult()
+
+
+@rule({"type": "object", "additionalProperties": False})
+def add_flag(chunk, options, ctx):
+    """A rule that declares no columns (as an older plugin): it adds `flag`."""
+    return chunk.assign(flag="y")

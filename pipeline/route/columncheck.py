@@ -35,8 +35,6 @@ def column_problems(doc: Document, source, steps, targets, *, mode: Mode, offlin
         return []
     problems: list[Problem] = []
     flow = ColumnFlow(_source_columns(doc, source, mode, offline, problems))
-    if not flow.known:
-        return problems
     for step in steps:
         _follow(doc, step, flow, problems)
     for target in targets:
@@ -80,7 +78,7 @@ def _source_columns(doc: Document, comp, mode: Mode, offline: bool, problems: li
 def _follow(doc: Document, step, flow: ColumnFlow, problems: list[Problem]) -> None:
     """Apply one rule's declaration to the flow and report what it read that is not there."""
     declare = step.spec.columns
-    if declare is None or not flow.known:
+    if declare is None:
         flow.forget()
         return
     try:
