@@ -31,6 +31,7 @@ from typing import Any
 import jsonschema
 import pandas as pd
 
+from pipeline.basics.columnflow import ColumnFlow
 from pipeline.basics.context import RunContext, StepContext
 from pipeline.basics.errors import OptionError
 from pipeline.basics.plugins import KIND_WORD, signature_problems, spec_of
@@ -128,6 +129,7 @@ def check_rule(rule_fn: Callable, options: Any, sample_frame: pd.DataFrame) -> C
             )
         reference = whole[0]
         rejected = ctx.rejected
+        _declared_columns(name, spec, options, sample_frame, reference)
 
         empty = sample_frame.iloc[0:0].copy()
         for out in _checked_run(rule_fn, prepared, [empty], ctx, name, "an empty chunk"):
@@ -150,6 +152,27 @@ def check_rule(rule_fn: Callable, options: Any, sample_frame: pd.DataFrame) -> C
                 ) from None
         output = pd.concat(whole) if len(whole) > 1 else reference
         return CheckResult(output=output, rejected=rejected)
+
+
+def _declared_columns(name: str, spec, options: Any, sample: pd.DataFrame, output: pd.DataFrame) -> None:
+    """The rule's column declaration (`columns=`) must say what the rule does to the columns: the
+    planner trusts it to catch misspelt columns before a run."""
+    if spec.columns is None:
+        return
+    if spec.shorthand and not isinstance(options, dict):
+        options = {spec.shorthand: options}
+    flow = ColumnFlow(sample.columns)
+    spec.columns(options, flow)
+    if flow.unknown_columns:
+        missing = ", ".join(repr(u.name) for u in flow.unknown_columns)
+        raise AssertionError(f"{name} declares that it reads {missing}, which the sample does not have")
+    if flow.known and set(flow.names) != set(output.columns):
+        extra = sorted(set(flow.names) - set(output.columns))
+        absent = sorted(set(output.columns) - set(flow.names))
+        raise AssertionError(
+            f"{name}'s column declaration does not match its output: declared but not made {extra}, "
+            f"made but not declared {absent}; fix `columns=` in its marker"
+        )
 
 
 def _checked_run(rule_fn, prepared, chunks, ctx: RecordingContext, name: str, what: str) -> list[pd.DataFrame]:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.basics import dtypes
-from pipeline.basics.columnflow import uses
+from pipeline.basics.columnflow import ColumnFlow
 from pipeline.basics.errors import RunFailed
 from pipeline.basics.plugins import rule
 from transforms.columns import NAMES_OPTION, as_names, require
@@ -38,6 +38,12 @@ def _bind(options, ctx=None) -> TextPlan:
     cols = options.get("columns")
     columns = None if isinstance(cols, str) and cols in ALL else tuple(as_names(cols))
     return TextPlan(columns, bool(options.get("collapse", False)), bool(options.get("keep_empty", False)))
+
+
+def _reads(options: dict, flow: ColumnFlow) -> None:
+    """The named columns must be there; `all` names none in particular."""
+    if not (isinstance(options.get("columns"), str) and options["columns"] in ALL):
+        flow.reads(options, "columns")
 
 
 def _schema(**extra) -> dict:
@@ -78,7 +84,7 @@ def _apply(chunk: pd.DataFrame, plan: TextPlan, name: str, fn) -> pd.DataFrame:
     _schema(collapse={"type": "boolean"}, keep_empty={"type": "boolean"}),
     shorthand="columns",
     bind=_bind,
-    columns=uses(reads=["columns"]),
+    columns=_reads,
 )
 def trim(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Remove leading and trailing whitespace, which breaks joins, grouping and equality filters.
@@ -107,7 +113,7 @@ def trim(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     return _apply(chunk, plan, "trim", fn)
 
 
-@rule(_schema(), shorthand="columns", bind=_bind, columns=uses(reads=["columns"]))
+@rule(_schema(), shorthand="columns", bind=_bind, columns=_reads)
 def upper(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Upper-case text (codes, states, plate numbers) so that values compare equal.
 
@@ -121,7 +127,7 @@ def upper(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     return _apply(chunk, _bind(options, ctx), "upper", pc.utf8_upper)
 
 
-@rule(_schema(), shorthand="columns", bind=_bind, columns=uses(reads=["columns"]))
+@rule(_schema(), shorthand="columns", bind=_bind, columns=_reads)
 def lower(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Lower-case text (emails, categories) so that values compare equal.
 
@@ -156,7 +162,7 @@ def _title_case(data):
     return _fix(data, r"\d(St|Nd|Rd|Th)", _AFTER_DIGIT, r"(\d)")
 
 
-@rule(_schema(), shorthand="columns", bind=_bind, columns=uses(reads=["columns"]))
+@rule(_schema(), shorthand="columns", bind=_bind, columns=_reads)
 def title(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     """Title-case names and places typed in capitals ("NEW HAVEN" -> "New Haven").
 
