@@ -10,9 +10,9 @@ problem at its own line and column, with the nearest name: caught by `route vali
 How hard the source is asked depends on who asks:
 - "strict" (`route validate`): a source that cannot give its columns (a missing file, a header that
   cannot be decoded) is itself a problem at the source's line.
-- "lenient" (execute, preview, the scheduler): only sources that can answer from local files are
-  asked, and one that fails is left to fail the run as it always has (a missing file is then a
-  failed run, recorded and notified like any other).
+- "lenient" (execute, preview, the scheduler): only sources that answer cheaply from local files
+  are asked (a CSV header, not a whole workbook), and one that fails is left to fail the run as it
+  always has (a missing file is then a failed run, recorded and notified like any other).
 - "off" (`route test`, whose cases read their own inputs): nothing is checked here.
 """
 
@@ -51,7 +51,7 @@ def column_problems(doc: Document, source, steps, targets, *, mode: Mode, offlin
 def _source_columns(doc: Document, comp, mode: Mode, offline: bool, problems: list[Problem]) -> list[str] | None:
     """The source's columns, or None when it cannot say cheaply (or, leniently, at all)."""
     reach = getattr(comp.impl, "plan_columns", "never")
-    if reach == "never" or (reach == "network" and (offline or mode == "lenient")):
+    if reach == "never" or (reach in ("network", "slow") and mode == "lenient") or (reach == "network" and offline):
         return None
     source = None
     try:

@@ -14,8 +14,9 @@ The executor drives every source the same way, from its reader thread:
     s.plan_columns                      # may the planner call columns() before the run, to check
                                         # the columns every rule reads? "local": it reads only
                                         # local files or options; "network": it needs a server
-                                        # (not with --offline); "never" (the default): it is not
-                                        # cheap (a whole workbook) or not known
+                                        # (not with --offline); "slow": it reads much (a whole
+                                        # workbook), so only `route validate` asks; "never" (the
+                                        # default): not known before reading
     s.on_delivered()                    # once every target confirmed delivery (not on dry runs):
                                         # commit what the next run starts from
     s.incremental                       # True when the source reads only what is new: a read of

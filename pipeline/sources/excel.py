@@ -123,6 +123,8 @@ class ExcelSource(Source):
     ```
     """
 
+    plan_columns = "slow"  # columns() reads the workbook: for `route validate`, not before each run
+
     def __init__(self, options: dict, ctx):
         self.options = options
         self.ctx = ctx
