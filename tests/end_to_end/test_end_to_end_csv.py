@@ -3,6 +3,11 @@
 Each test writes its input as bytes (encodings, BOMs, CRLF, quoted line breaks, ragged rows), runs
 the route through the command, and checks the exact rows every target received and the exact
 rejects (stage, step, column, value, reason, source file and line), as a publisher would.
+
+Files whose check is only the rows and rejects (a BOM, latin-1, a glob of exports, TSV, no header,
+other quote characters) are `route test` cases in tests/cases/, run by test_cases.py; the tests
+here also check what a case cannot: the run's report, the bytes a delivery writes, typed values,
+the last good output kept, `route preview`, or data generated and compared with Python's csv module.
 """
 
 from __future__ import annotations
@@ -134,91 +139,6 @@ def test_cp1252_semicolons_ragged_rows_and_two_targets(route_cli, write_route, t
     assert [(t["name"], t["routed"], t["delivered"]) for t in rep["targets"]] == [("coded", 3, 3), ("all", 4, 4)]
 
 
-def test_the_same_file_read_as_latin_1_keeps_the_control_characters(route_cli, write_route, tmp_path):
-    # latin-1 maps 0x93/0x94 to C1 control characters, not quotes: the encoding option is honoured as given
-    path = write_route(
-        """
-        name: latin
-        source:
-          csv: {path: towns.csv, delimiter: semicolon, encoding: latin-1}
-        targets:
-          - name: out
-            target_transforms:
-              - select: [id, town, note]
-            deliver:
-              jsonl: {path: out.jsonl}
-    """,
-        **{"towns.csv": CP1252},
-    )
-    run(route_cli, path)
-    rows = read_jsonl(tmp_path / "out.jsonl")
-    assert rows[0] == {"id": "1", "town": "Montréal", "note": "\x93quoted\x94"}
-    assert rows[-1] == {"id": "7", "town": " new haven ", "note": "N/A"}  # no null_values: text as written
-
-
-# -- UTF-8 with a BOM: quotes, line breaks, ragged rows and chunk boundaries ------------------------
-
-BOM_CSV = (
-    b"\xef\xbb\xbfzip,town,amount,comment\r\n"  # 1
-    b'06103,Hartford,10,"a, b"\r\n'  # 2
-    b'06510,"New\r\nHaven",20,"say ""hi"""\r\n'  # 3-4
-    b"00501,,30,\r\n"  # 5: empty cells are null
-    b"06901,Stamford\r\n"  # 6: too few fields
-    b"\r\n"  # 7: a blank line is no row
-    b"06604,Bridgeport,40,x,extra\r\n"  # 8: too many fields
-    b'"06107","West Hartford","050",""\r\n'  # 9: quoted values, a quoted empty cell
-    b'06109,Wethersfield,60,"three\nlines\nhere"\r\n'  # 10-12
-    b"06111,Newington,70,end"  # 13: no final newline
-)
-
-BOM_ROWS = [
-    {"zip": "06103", "town": "Hartford", "amount": "10", "comment": "a, b"},
-    {"zip": "06510", "town": "New\r\nHaven", "amount": "20", "comment": 'say "hi"'},
-    {"zip": "00501", "town": None, "amount": "30", "comment": None},
-    {"zip": "06107", "town": "West Hartford", "amount": "050", "comment": None},
-    {"zip": "06109", "town": "Wethersfield", "amount": "60", "comment": "three\nlines\nhere"},
-    {"zip": "06111", "town": "Newington", "amount": "70", "comment": "end"},
-]
-
-BOM_REJECTS = [
-    ("source", "csv", "", "", "06901,Stamford", "line 6 has 2 fields, the header has 4", "bom.csv", 6),
-    ("source", "csv", "", "", "06604,Bridgeport,40,x,extra", "line 8 has 5 fields, the header has 4", "bom.csv", 8),
-    ("source_transforms", "filter", "", "", "", "filter: line_ok is not true", "bom.csv", 10),
-]
-
-
-@pytest.mark.parametrize("chunk_rows", [None, "1", "2"])
-def test_utf8_bom_quoted_fields_and_ragged_rows_in_any_chunking(route_cli, write_route, tmp_path, chunk_rows):
-    path = write_route(
-        """
-        name: bom
-        source:
-          csv: {path: bom.csv}
-        source_transforms:
-          - derive: {line_ok: "amount != '60'"}
-          - filter: {expression: "line_ok", reject: true}
-        targets:
-          - name: raw
-            target_transforms:
-              - drop: [line_ok]
-            deliver:
-              jsonl: {path: out.jsonl}
-          - name: copy
-            target_transforms:
-              - drop: [line_ok]
-            deliver:
-              csv: {path: out.csv}
-    """,
-        **{"bom.csv": BOM_CSV},
-    )
-    args = ("--chunk-rows", chunk_rows) if chunk_rows else ()
-    run(route_cli, path, *args)
-    expected = [r for r in BOM_ROWS if r["amount"] != "60"]
-    assert read_jsonl(tmp_path / "out.jsonl") == expected
-    assert read_csv_rows(tmp_path / "out.csv") == [{k: v or "" for k, v in r.items()} for r in expected]
-    assert rejects(tmp_path / ".route", "bom") == BOM_REJECTS
-
-
 def test_leading_zero_codes_survive_every_output_and_only_cast_types(route_cli, write_route, tmp_path):
     data = b"code,fips,n\n06103,09003,007\n00501,00001,0\n"
     path = write_route(
@@ -247,130 +167,6 @@ def test_leading_zero_codes_survive_every_output_and_only_cast_types(route_cli, 
     ]
     raw = (tmp_path / "out.jsonl").read_text(encoding="utf-8")
     assert '"code":"06103"' in raw and '"n":7' in raw
-
-
-# -- a glob of latin-1 exports with comments above and inside, and the file of each row ------------
-
-EXPORT_2023 = "# exported 2023-12-31\nTown report\ncode,name\n06510,New Haven\n".encode("latin-1")
-EXPORT_2024 = (
-    "# exported 2024-12-31\nTown report\ncode,name\n# a comment line between rows\n"
-    "06103,Montr\xe9al\n00501,caf\xe9,extra\n06901,Stamford\n"
-).encode("latin-1")
-
-
-@pytest.mark.parametrize("where", ["header_row: 3", "skip_rows: 2"])
-def test_glob_of_latin_1_files_with_comments_and_file_column(route_cli, write_route, tmp_path, where):
-    path = write_route(
-        f"""
-        name: exports
-        source:
-          csv:
-            path: "exports/*.csv"
-            encoding: latin-1
-            comment: "#"
-            {where}
-            file_column: file
-        targets:
-          - name: out
-            deliver:
-              jsonl: {{path: out.jsonl}}
-    """,
-        **{
-            "exports/towns-2024.csv": EXPORT_2024,
-            "exports/towns-2023.csv": EXPORT_2023,
-            "exports/readme.txt": b"not matched",
-        },
-    )
-    run(route_cli, path)
-    # files in sorted order: 2023 before 2024, whatever order they were written in
-    assert read_jsonl(tmp_path / "out.jsonl") == [
-        {"code": "06510", "name": "New Haven", "file": "exports/towns-2023.csv"},
-        {"code": "06103", "name": "Montréal", "file": "exports/towns-2024.csv"},
-        {"code": "06901", "name": "Stamford", "file": "exports/towns-2024.csv"},
-    ]
-    assert rejects(tmp_path / ".route", "exports") == [
-        (
-            "source",
-            "csv",
-            "",
-            "",
-            "00501,café,extra",
-            "line 6 has 3 fields, the header has 2",
-            "exports/towns-2024.csv",
-            6,
-        )
-    ]
-
-
-# -- TSV by its extension; a file without a header --------------------------------------------------
-
-
-def test_tsv_by_extension_with_quoted_tabs(route_cli, write_route, tmp_path):
-    data = b'code\tname\tnote\n06103\tHartford\t"a\tb"\n06510\tNew Haven\t\n'
-    path = write_route(
-        """
-        name: tsv
-        source:
-          csv: {path: towns.tsv}
-        targets:
-          - name: out
-            deliver: {jsonl: {path: out.jsonl}}
-    """,
-        **{"towns.tsv": data},
-    )
-    run(route_cli, path)
-    assert read_jsonl(tmp_path / "out.jsonl") == [
-        {"code": "06103", "name": "Hartford", "note": "a\tb"},
-        {"code": "06510", "name": "New Haven", "note": None},
-    ]
-
-
-def test_no_header_with_names_and_skipped_lines(route_cli, write_route, tmp_path):
-    data = b"Payments export\ngenerated by the ledger\n06103,Hartford,-\n06510,New Haven,12\n06901\n"
-    path = write_route(
-        """
-        name: noheader
-        source:
-          csv:
-            path: pay.txt
-            header: false
-            names: [zip, town, amount]
-            skip_rows: 2
-            null_values: ["-"]
-        targets:
-          - name: out
-            deliver: {csv: {path: out.csv}}
-    """,
-        **{"pay.txt": data},
-    )
-    run(route_cli, path)
-    assert read_csv_rows(tmp_path / "out.csv") == [
-        {"zip": "06103", "town": "Hartford", "amount": ""},
-        {"zip": "06510", "town": "New Haven", "amount": "12"},
-    ]
-    assert rejects(tmp_path / ".route", "noheader") == [
-        ("source", "csv", "", "", "06901", "line 5 has 1 fields, names lists 3", "pay.txt", 5)
-    ]
-
-
-def test_other_quote_and_escape_characters(route_cli, write_route, tmp_path):
-    data = b"id|name|note\n1|'a|b'|x\\|y\n2|'it''s'|z\n"
-    path = write_route(
-        """
-        name: quoting
-        source:
-          csv: {path: d.txt, delimiter: pipe, quote: "'", escape: "\\\\"}
-        targets:
-          - name: out
-            deliver: {jsonl: {path: out.jsonl}}
-    """,
-        **{"d.txt": data},
-    )
-    run(route_cli, path)
-    assert read_jsonl(tmp_path / "out.jsonl") == [
-        {"id": "1", "name": "a|b", "note": "x|y"},
-        {"id": "2", "name": "it's", "note": "z"},
-    ]
 
 
 # -- casts: formats, time zones, and a reject naming row, column, value and reason ------------------

@@ -3,8 +3,10 @@ no traceback, whether run in-process or as the real `route` command.
 
 tests/route/test_route_errors.py has the basic cases (bad YAML, unknown rule or key, chunk_rows of the
 wrong type, missing ${VAR}, duplicate keys, dunder names); this file adds the rest a publisher
-meets: wrong option types inside rules and sources, expression syntax, encodings, missing files
-and folders, unknown columns at run time, unclosed quotes.
+meets: wrong option types inside rules and sources, expression syntax, unknown columns at run time.
+A run that fails on its data (a missing file or folder, a glob matching nothing, another encoding,
+an unclosed quote) is a `route test` case with expected/error.txt in tests/cases/, run by
+test_cases.py.
 """
 
 from __future__ import annotations
@@ -262,94 +264,6 @@ def test_history_of_a_route_whose_output_path_has_an_unset_variable(route_cli, w
 
 
 # -- the run fails: exit 1, the route line, the file, row or column at fault ------------------------
-
-
-def test_a_data_file_that_does_not_exist(route_cli, write_route, tmp_path):
-    path = write_route(
-        """
-        name: t
-        source:
-          csv: {path: data/missing.csv}
-    """
-        + TAIL
-    )
-    failed(
-        route_cli,
-        path,
-        f"ROUTE:3: source 'csv': csv source: file not found: data/missing.csv (looked in {tmp_path / 'data'})",
-    )
-
-
-def test_a_glob_that_matches_nothing(route_cli, write_route, tmp_path):
-    path = write_route(
-        """
-        name: t
-        source:
-          csv: {path: "exports/*.csv"}
-    """
-        + TAIL,
-        **{"exports/readme.txt": b"x"},
-    )
-    failed(
-        route_cli,
-        path,
-        f"ROUTE:3: source 'csv': csv source: no file matches exports/*.csv (looked in {tmp_path / 'exports'})",
-    )
-
-
-def test_a_source_path_that_is_a_folder(route_cli, write_route, tmp_path):
-    path = write_route(
-        """
-        name: t
-        source:
-          csv: {path: exports}
-    """
-        + TAIL,
-        **{"exports/a.csv": DATA},
-    )
-    failed(
-        route_cli,
-        path,
-        "ROUTE:3: source 'csv': csv source: exports is a folder; to read its files use a glob such as exports/*.csv",
-    )
-
-
-def test_a_file_in_another_encoding(route_cli, write_route):
-    path = write_route(
-        """
-        name: t
-        source:
-          csv: {path: towns.csv}
-    """
-        + TAIL,
-        **{"towns.csv": "id,town\n1,Hartford\n2,Montr\xe9al\n".encode("cp1252")},
-    )
-    failed(
-        route_cli,
-        path,
-        "ROUTE:3: source 'csv': towns.csv: line 3, byte offset 26 (0xe9) is not valid utf-8; "
-        "if the file was saved by Excel or another Windows program, set encoding: cp1252 "
-        "(or latin-1)",
-    )
-
-
-def test_an_unclosed_quote(route_cli, write_route):
-    path = write_route(
-        """
-        name: t
-        source:
-          csv: {path: towns.csv}
-    """
-        + TAIL,
-        **{"towns.csv": b'id,town\n1,Hartford\n2,"New Haven\n3,Stamford\n'},
-    )
-    failed(
-        route_cli,
-        path,
-        "ROUTE:3: source 'csv': towns.csv: the record starting on line 3 opens a quoted field "
-        "that is never closed, so the rest of the file would be read into it; look for a stray "
-        "quote character there (or set quote: false if the file does not quote its fields)",
-    )
 
 
 @pytest.mark.parametrize(
