@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from pipeline.basics.dtypes import frame_from_arrow
@@ -122,7 +123,7 @@ class SqlSource(Source):
     ```
     """
 
-    plan_columns = "local"  # columns() answers from the `columns` option
+    plan_columns = "network"  # columns() asks the database for a table's columns (not with --offline)
 
     def __init__(self, options: dict, ctx):
         self.options = options
@@ -165,7 +166,19 @@ class SqlSource(Source):
         self._exact_mark = bool(inc and query)
 
     def columns(self) -> list[str] | None:
-        return list(self.options["columns"]) if self.options.get("columns") else None
+        """The `columns` option, or the table's columns as the database lists them; None for a query."""
+        if self.options.get("columns"):
+            return list(self.options["columns"])
+        if not self.table:
+            return None
+        self._check_sqlite_file()
+        try:
+            found = sa.inspect(self.engine).get_columns(self.table, schema=self.schema)
+        except sa.exc.NoSuchTableError:
+            raise RunFailed(self.ctx.run.mask(f"sql source: no table {self.table!r} in {mask_url(self.url)}")) from None
+        except Exception as exc:  # noqa: BLE001 - drivers raise many kinds; the message says which
+            raise self._fail("cannot read the table's columns", exc) from None
+        return [c["name"] for c in found]
 
     def incremental_mark(self) -> Any:
         """The greatest value of the incremental column read so far (None if none, or not incremental)."""
@@ -188,13 +201,7 @@ class SqlSource(Source):
         self._gen = self._chunks()
         return self._gen
 
-    def _chunks(self) -> Iterator[pd.DataFrame]:
-        from sqlalchemy import exc as sa_exc
-
-        run = self.ctx.run
-        last = None
-        if self.inc_column and not run.options.full:
-            last = marks_for(run).get(run.route_name, self.incremental_key)
+    def _check_sqlite_file(self) -> None:
         if self.sqlite_path is not None and not self.sqlite_path.exists():  # SQLite would create it, empty
             as_written = sqlite_file(parse_url(self.url))
             raise RunFailed(
@@ -205,6 +212,15 @@ class SqlSource(Source):
                     else " (relative paths in a sqlite:/// URL are relative to the route file)"
                 )
             )
+
+    def _chunks(self) -> Iterator[pd.DataFrame]:
+        from sqlalchemy import exc as sa_exc
+
+        run = self.ctx.run
+        last = None
+        if self.inc_column and not run.options.full:
+            last = marks_for(run).get(run.route_name, self.incremental_key)
+        self._check_sqlite_file()
         try:
             conn = self.engine.connect()
         except sa_exc.DBAPIError as exc:
