@@ -20,11 +20,17 @@ from jsonschema.exceptions import ValidationError
 from pipeline.basics.errors import Problem, suggest
 from pipeline.route.yamlfile import Document
 
+# The structure of a route file, checked before anything runs. Sources, rules and deliveries are
+# open in it, so that a plugin's are accepted as the built-ins are; each is then checked against
+# the options schema it declares. schemas/route.schema.json, the complete schema for editors, is
+# generated from this one and those (pipeline/route/editorschema.py).
+STRUCTURE_FILE = "route-structure.schema.json"
+
 
 @cache
 def route_schema() -> dict:
-    """The route file schema shipped in the `schemas` package."""
-    return json.loads(resources.files("schemas").joinpath("route.schema.json").read_text(encoding="utf-8"))
+    """The structural route file schema shipped in the `schemas` package."""
+    return json.loads(resources.files("schemas").joinpath(STRUCTURE_FILE).read_text(encoding="utf-8"))
 
 
 _VALIDATORS: dict[int, Any] = {}
