@@ -1,10 +1,10 @@
-"""What `route init` learns from the first rows of a file: its source options, columns and types.
+"""What `route init` reads of a file: its source options, its first rows, and what is odd in them.
 
 The file is read by the real source (csv or excel), so the columns are named exactly as a route
-will see them. Types are only *suggested*: each text column's sample is matched against a few
-shapes (whole numbers, decimals, dates, ...), and a suggestion is kept only if the real `cast`
-rule converts every sampled value with it. What was seen is kept as a note for the route file's
-comments, so the publisher reviews each type instead of trusting a guess.
+will see them, and the rows the source leaves out (a line with too many fields) are kept with
+their lines and reasons: the publisher is told, since a run will reject them too. Placeholders
+for a missing value (`n/a`, `-`) are looked for (markers.py); types are suggested from what
+remains (suggestions.py).
 """
 
 from __future__ import annotations
@@ -14,63 +14,58 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline.basics.context import RunContext, RunOptions, StepContext
-from pipeline.basics.dtypes import arrow, route_type_of
 from pipeline.basics.errors import RouteError, RouteInvalid
+from pipeline.commands.init.markers import Marker, describe, find_markers
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 _DELIMITER_WORDS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
-# Shapes of text values, in order of preference; a shape is suggested when every sampled value has
-# it, or else MOSTLY of them (the rest would be rejected, and the note says so).
-MOSTLY = 0.8
-_LEADING_ZERO = r"^\s*[+-]?0\d"
-_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
-_SHAPES = [
-    ("integer", r"^\s*[+-]?\d+\s*$"),
-    ("number", rf"^\s*{_NUMBER}\s*$"),
-    ("thousands", rf"^\s*([+-]?\d{{1,3}}(,\d{{3}})+(\.\d+)?|{_NUMBER})\s*$"),
-    ("money", rf"^\s*([+-]?\$\s?(\d{{1,3}}(,\d{{3}})+|\d+)(\.\d+)?|{_NUMBER})\s*$"),
-    ("boolean", r"(?i)^\s*(true|false|yes|no|t|f|y|n)\s*$"),
-    ("date", r"^\d{4}-\d{2}-\d{2}$"),
-    ("datetime", r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"),
-    ("datetime+offset", r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"),
-    ("date/", r"^\d{1,2}/\d{1,2}/\d{4}$"),
-    ("datetime/", r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}(:\d{2})?( ?[AaPp][Mm])?$"),
-]
-_CASTS = {
-    "integer": "integer",
-    "number": "number",
-    "thousands": {"type": "number", "thousands": ","},
-    "money": {"type": "number", "currency": "$", "thousands": ","},
-    "boolean": "boolean",
-    "date": "date",
-    "datetime": "datetime",
-    # values with a UTC offset are instants: a zoned datetime keeps them (and reads the others as UTC)
-    "datetime+offset": {"type": "datetime", "timezone": "UTC"},
-}
+SHOWN_LEFT_OUT = 5  # rows left out of the sample that are named one by one
 
 
 @dataclass
-class Suggestion:
-    """A column's suggested cast (None: leave it as it is) and what the sample showed."""
+class LeftOut:
+    """Rows the source rejected while reading the sample (a run rejects them too)."""
 
-    column: str
-    cast: str | dict | None
-    note: str
-    example: str = ""
-    type: str = "text"  # the column's type as read (typed sources), or as suggested
+    lines: list[int] = field(default_factory=list)
+    shown: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), the first few
+
+    @property
+    def count(self) -> int:
+        return len(self.lines)
+
+    def write(self, rows, *, reason, **_) -> int:
+        """The rejects sink's call (see pipeline.basics.rejects.RejectSink.write)."""
+        reasons = reason if isinstance(reason, pd.Series) else pd.Series(reason, index=rows.index)
+        for line, why in zip(rows.index, reasons):
+            if len(self.shown) < SHOWN_LEFT_OUT:
+                self.shown.append((int(line), str(why)))
+        self.lines.extend(int(line) for line in rows.index)
+        return len(rows)
+
+    def before(self, last: int) -> None:
+        """Forget the rows after line `last`: the sample stopped there."""
+        self.lines = [line for line in self.lines if line <= last]
+        self.shown = [(line, why) for line, why in self.shown if line <= last]
 
 
 @dataclass
 class Sample:
+    """The first rows of a file as the route's source reads them, and what reading them showed."""
+
     kind: str  # csv or excel
     options: dict  # the source options to write
     frame: pd.DataFrame
     notes: dict = field(default_factory=dict)  # option -> why it was set
+    left_out: LeftOut = field(default_factory=LeftOut)
+    markers: list[Marker] = field(default_factory=list)  # placeholders for "no value" found
+
+    @property
+    def rows(self) -> int:
+        """The rows the sample covers: those read and those the source left out."""
+        return len(self.frame) + self.left_out.count
 
     @property
     def columns(self) -> list[str]:
@@ -78,7 +73,10 @@ class Sample:
 
 
 def read_sample(path: Path, route_file: Path, rows: int, sheet: str | None = None) -> Sample:
-    """The first `rows` rows of `path`, read by the source a route would use."""
+    """The first `rows` rows of `path`, read by the source a route would use.
+
+    Placeholders for a missing value are looked for; in a CSV file they become `null_values` and
+    the sample is read again with them, so that types are suggested from the values that remain."""
     if not path.is_file():
         raise RouteInvalid(f"error: --from {path}: no such file")
     rel = _relative(path, route_file.parent)
@@ -96,12 +94,39 @@ def read_sample(path: Path, route_file: Path, rows: int, sheet: str | None = Non
 
         kind, options = "csv", {"path": rel}
         options.update(_csv_dialect(path, notes))
+    frame, left_out = _read(Source, kind, options, path, route_file, rows)
+    markers = find_markers(frame)
+    if markers and kind == "csv":
+        options["null_values"] = [m.value for m in markers]
+        notes["null_values"] = f"REVIEW: read as empty in every column; seen: {describe(markers)}"
+        frame, left_out = _read(Source, kind, options, path, route_file, rows)
+    elif markers:
+        frame = _without(frame, markers, route_file)
+    return Sample(kind, options, frame, notes, left_out, markers)
+
+
+def _without(frame: pd.DataFrame, markers: list[Marker], route_file: Path) -> pd.DataFrame:
+    """The sample as the `replace` step written for a workbook leaves it: placeholders made null."""
+    from transforms.values import replace
+
+    options: dict[str, dict] = {}
+    for marker in markers:
+        for column in marker.lines:
+            options.setdefault(column, {})[marker.value] = None
+    run = RunContext(route_name="init", route_file=route_file.resolve(), state_dir=Path(".route"), run_id="init")
+    return replace(frame, options, StepContext(run=run, stage="source_transforms", step="replace"))
+
+
+def _read(Source, kind: str, options: dict, path: Path, route_file: Path, rows: int) -> tuple[pd.DataFrame, LeftOut]:
+    """The first `rows` rows the source yields, and the rows it left out before the last of them."""
+    left_out = LeftOut()
     run = RunContext(
         route_name="init",
         route_file=route_file.resolve(),
         state_dir=route_file.parent / ".route",
         run_id="init",
         options=RunOptions(dry_run=True, preview=True, limit=rows),
+        rejects=left_out,
     )
     ctx = StepContext(run=run, stage="source", step=kind)
     frames, seen = [], 0
@@ -117,7 +142,10 @@ def read_sample(path: Path, route_file: Path, rows: int, sheet: str | None = Non
         raise RouteInvalid(f"error: --from {path}: {exc}") from None
     if not frames:
         raise RouteInvalid(f"error: --from {path}: the file is empty (no header, no rows)")
-    return Sample(kind, options, pd.concat(frames) if len(frames) > 1 else frames[0], notes)
+    frame = pd.concat(frames) if len(frames) > 1 else frames[0]
+    if seen >= rows and len(frame):  # rows rejected past the sample's last row are not in it
+        left_out.before(int(frame.index[-1]))
+    return frame, left_out
 
 
 def _sheet_names(path: Path) -> list[str]:
@@ -154,115 +182,3 @@ def _csv_dialect(path: Path, notes: dict) -> dict:
         options["delimiter"] = _DELIMITER_WORDS.get(best, best)
         notes["delimiter"] = f"the header line has {counts[best]} of them"
     return options
-
-
-def suggest(frame: pd.DataFrame) -> list[Suggestion]:
-    """One suggestion per column of the sample."""
-    return [_suggest_column(str(c), frame[c]) for c in frame.columns]
-
-
-def _suggest_column(name: str, column: pd.Series) -> Suggestion:
-    typed = route_type_of(column.dtype)
-    values = arrow(column)
-    present = pc.drop_null(values)
-    n, empty = len(present), len(values) - len(present)
-    example = _example(present)
-    tail = f"; {empty} empty" if empty else ""
-    if typed != "text":
-        return Suggestion(name, None, f"{typed} in the workbook{tail}", example, typed)
-    if n == 0:
-        return Suggestion(name, None, "stays text: every sampled value is empty", "", "text")
-    present = present.cast(pa.string())
-    seen = f"{n} sampled values like {example}{tail}"
-    share = {}
-    for shape, pattern in _SHAPES:
-        share[shape] = pc.sum(pc.match_substring_regex(present, pattern)).as_py() / n
-    full = [s for s, f in share.items() if f == 1.0]
-    # the first shape every value has, else the one most values have (the cast will say which do not)
-    shape = full[0] if full else max(share, key=lambda s: share[s])
-    if not full and share[shape] < MOSTLY:
-        return Suggestion(name, None, f"text: e.g. {example}{tail}", example)
-    if shape == "integer" and pc.any(pc.match_substring_regex(present, _LEADING_ZERO)).as_py():
-        return Suggestion(name, None, f"stays text: leading zeros ({example}) are part of the value", example)
-    if shape in ("date/", "datetime/"):
-        options = []
-        for fmt in ("%m/%d/%Y", "%d/%m/%Y"):
-            formats = [fmt] if shape == "date/" else _time_formats(present, fmt)
-            options.append({"type": shape[:-1], "formats": formats})
-        return _best(name, column, options, f"{shape[:-1]}: {seen}{_day_order(present)}", example)
-    cast = _CASTS[shape]
-    return _best(name, column, [cast], f"{cast if isinstance(cast, str) else cast['type']}: {seen}", example)
-
-
-def _example(values: pa.Array) -> str:
-    if not len(values):
-        return ""
-    text = str(values[0].as_py())
-    return repr(text[:40] + ("..." if len(text) > 40 else ""))
-
-
-def _day_order(values: pa.Array) -> str:
-    """A warning when no sampled date says whether it is month/day or day/month."""
-    parts = pc.extract_regex(values, r"^(?P<a>\d{1,2})/(?P<b>\d{1,2})/")
-    over = [pc.any(pc.greater(pc.cast(pc.struct_field(parts, [i]), pa.int32()), 12)).as_py() for i in (0, 1)]
-    return "" if any(over) else " (REVIEW: month/day or day/month? no day above 12 in the sample)"
-
-
-def _time_formats(values: pa.Array, date_format: str) -> list[str]:
-    formats = []
-    for seconds in (False, True):
-        for ampm in (False, True):
-            time = ("%I" if ampm else "%H") + ":%M" + (":%S" if seconds else "") + (" %p" if ampm else "")
-            pattern = r"\d{1,2}:\d{2}" + (r":\d{2}" if seconds else "") + (r" ?[AaPp][Mm]" if ampm else "") + "$"
-            if pc.any(pc.match_substring_regex(values, r" " + pattern)).as_py():
-                formats.append(f"{date_format} {time}")
-    return formats
-
-
-def _best(name: str, column: pd.Series, casts: list, note: str, example: str) -> Suggestion:
-    """The cast (of `casts`) that the real cast rule converts most sampled values with."""
-    tried = [(*_rejected(name, column, cast), cast) for cast in casts]
-    rejected, first_bad, cast = min(tried, key=lambda t: t[0] if t[0] >= 0 else float("inf"))
-    kind = cast if isinstance(cast, str) else cast["type"]
-    total = int(column.notna().sum())
-    if rejected < 0 or rejected > total * (1 - MOSTLY):
-        return Suggestion(
-            name,
-            None,
-            f"stays text: looks like {kind}, but the cast would reject "
-            f"{'some' if rejected < 0 else rejected} of {total} sampled values",
-            example,
-        )
-    if rejected:
-        note += f" (REVIEW: {rejected} would be rejected, e.g. {first_bad!r})"
-    return Suggestion(name, cast, note, example, kind)
-
-
-class _Rejects:
-    """Stands in for the rejects file: counts, and keeps the first value rejected."""
-
-    def __init__(self):
-        self.first = None
-
-    def write(self, rows, *, column=None, value=None, **_):
-        if self.first is None:
-            values = value if isinstance(value, pd.Series) else rows[column] if column in rows else None
-            self.first = str(values.iloc[0]) if values is not None and len(values) else None
-        return len(rows)
-
-
-def _rejected(name: str, column: pd.Series, cast) -> tuple[int, str | None]:
-    """How many sampled values the real cast rule rejects with `cast` (-1: it fails), and the first."""
-    from transforms.types import bind
-    from transforms.types import cast as cast_rule
-
-    sink = _Rejects()
-    run = RunContext(
-        route_name="init", route_file=Path("init.yaml").resolve(), state_dir=Path(".route"), run_id="init", rejects=sink
-    )
-    ctx = StepContext(run=run, stage="source_transforms", step="cast")
-    try:
-        cast_rule(pd.DataFrame({name: column}), bind({name: cast}), ctx)
-    except RouteError:
-        return -1, None
-    return ctx.rejected, sink.first
