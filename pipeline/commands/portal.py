@@ -1,6 +1,8 @@
 """`route portal`: serve the local portal, and create, list and show its datasets.
 
 route portal serve --user me:secret            # http://127.0.0.1:8000 on .route/portal.sqlite
+route portal serve --state routes/payroll/.route  # a route's embedded portal (the folder must exist)
+route portal serve --state new/.route --create    # a new, empty portal in a folder made for it
 route portal create --name Cases --columns case_id:text,opened:calendar_date --row-id case_id
 route portal list
 route portal show abcd-1234
@@ -25,16 +27,38 @@ def _data_path(data: str | None, state: str | None) -> Path:
     return Path(state or ".route") / "portal.sqlite"
 
 
+def _checked_path(data: str | None, state: str | None, *, create: bool = True) -> Path:
+    """The portal file for --data/--state, refusing what cannot be a portal (a folder given as the
+    file, a file given as the folder) and, unless `create`, a folder that does not exist: a
+    mistyped path would otherwise start a new, empty portal in silence."""
+    path = _data_path(data, state)
+    option, folder = ("--data", path.parent) if data else ("--state", Path(state or ".route"))
+    if data and path.is_dir():
+        raise click.BadParameter(
+            f"'{data}' is a folder; --data takes the portal's SQLite file (or give the folder as --state)",
+            param_hint=option,
+        )
+    if folder.exists() and not folder.is_dir():
+        raise click.BadParameter(f"'{folder}' is a file, not a folder", param_hint=option)
+    if not create and (data or state) and not folder.exists():
+        where = f"folder '{folder}' (of '{data}')" if data else f"folder '{folder}'"
+        raise click.BadParameter(
+            f"{where} does not exist; check the path, or pass --create to start a new, empty portal there",
+            param_hint=option,
+        )
+    return path
+
+
 def _data_options(f):
     f = click.option("--state", metavar="DIR", help="State folder; the portal file is DIR/portal.sqlite.")(f)
     f = click.option("--data", metavar="PATH", help="The portal's SQLite file (default .route/portal.sqlite).")(f)
     return f
 
 
-def _open(data, state, **kwargs):
+def _open(path: Path, **kwargs):
     from pipeline.portal import LocalPortal
 
-    return LocalPortal(_data_path(data, state), **kwargs)
+    return LocalPortal(path, **kwargs)
 
 
 def _fail(err: PortalError):
@@ -52,6 +76,12 @@ def portal_group():
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port (0 = any free port).")
 @_data_options
+@click.option(
+    "--create",
+    "create_new",
+    is_flag=True,
+    help="Start a new, empty portal when the --state folder (or the --data file's folder) does not exist yet.",
+)
 @click.option(
     "--user",
     "users",
@@ -80,7 +110,7 @@ def portal_group():
     metavar="SECONDS",
     help="Close a connection that stays silent this long.",
 )
-def serve(host, port, data, state, users, tls, cert, key, faults, max_body, read_timeout):
+def serve(host, port, data, state, create_new, users, tls, cert, key, faults, max_body, read_timeout):
     """Serve the portal over HTTP (or https with --tls) until interrupted."""
     from pipeline.portal.bodies import parse_size
     from pipeline.portal.faults import FaultError
@@ -100,8 +130,12 @@ def serve(host, port, data, state, users, tls, cert, key, faults, max_body, read
         accounts[name] = secret
     if bool(cert) != bool(key):
         raise click.UsageError("--cert and --key go together")
+    path = _checked_path(data, state, create=create_new)
+    new = not path.exists()
+    if new:
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        portal = _open(data, state, users=accounts, faults=faults)
+        portal = _open(path, users=accounts, faults=faults)
     except FaultError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
     try:
@@ -121,6 +155,8 @@ def serve(host, port, data, state, users, tls, cert, key, faults, max_body, read
     except PortalError as err:
         raise click.ClickException(err.message) from None
     click.echo(f"Local portal at {server.url}  (data: {portal.data_path})")
+    if new:
+        click.echo(f"A new, empty portal: there was none at {path}.")
     if accounts:
         click.echo(f"Users: {', '.join(sorted(accounts))}")
     else:
@@ -188,8 +224,9 @@ def create(name, columns, row_id, description, private, data, state, log_dataset
         cols = parse_columns(columns)
     if row_id and row_id not in {c["fieldName"] for c in cols}:
         raise click.BadParameter(f"'{row_id}' is not one of the columns", param_hint="--row-id")
+    path = _checked_path(data, state)
     try:
-        portal = _open(data, state)
+        portal = _open(path)
         try:
             click.echo(
                 portal.create_dataset(
@@ -206,11 +243,11 @@ def create(name, columns, row_id, description, private, data, state, log_dataset
 @_data_options
 def list_(data, state):
     """List the datasets: id, rows, columns, name."""
-    path = _data_path(data, state)
+    path = _checked_path(data, state)
     if not path.exists():
         click.echo(f"No portal at {path} yet (route portal create makes one).")
         return
-    portal = _open(data, state)
+    portal = _open(path)
     try:
         views = portal.datasets()
     finally:
@@ -230,10 +267,10 @@ def list_(data, state):
 @_data_options
 def show(fourfour, as_json, data, state):
     """Show one dataset: its columns, row identifier and row count."""
-    path = _data_path(data, state)
+    path = _checked_path(data, state)
     if not path.exists():
         raise click.ClickException(f"no portal at {path}")
-    portal = _open(data, state)
+    portal = _open(path)
     try:
         view = portal.view(fourfour)
     except PortalError as err:
