@@ -4,29 +4,58 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
+import shutil
+import textwrap
 
 from pipeline.basics.errors import RouteInvalid, suggest
 from pipeline.basics.plugins import KIND_WORD, PluginLoadError, Registry, spec_of
 
+KINDS = (("rules", "Rules"), ("sources", "Sources"), ("deliveries", "Deliveries"))
+NARROWEST = 40  # below this many columns, wrap as if there were this many
 
-def _first_line(obj) -> str:
+# The end of a sentence: a full stop (or ! ?) before a space and what starts a sentence. "e.g. to"
+# does not end one (a lower-case word follows), nor does "0.5" (no space).
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s+[A-Z`\"'(])")
+
+
+def first_sentence(obj) -> str:
+    """The first sentence of a docstring's first paragraph, on one line and whole."""
     doc = inspect.getdoc(obj) or ""
-    return doc.splitlines()[0] if doc else ""
+    paragraph = " ".join(doc.split("\n\n", 1)[0].split())
+    end = _SENTENCE_END.search(paragraph)
+    return paragraph[: end.end()] if end else paragraph
 
 
-def listing(registry: Registry) -> str:
+def listing(registry: Registry, width: int | None = None) -> str:
+    """Every rule, source and delivery with the first sentence of its description, wrapped to
+    `width` (default: the terminal's) with no word cut."""
+    width = max(width or shutil.get_terminal_size().columns, NARROWEST)
+    names = [e.name for kind, _ in KINDS for e in registry.entries(kind)]
+    name_width = min(max(map(len, names), default=0), 24)
     lines = []
-    for kind, title in (("rules", "Rules"), ("sources", "Sources"), ("deliveries", "Deliveries")):
+    for kind, title in KINDS:
         lines.append(f"{title}:")
         for entry in registry.entries(kind):
-            where = "" if entry.distribution in (None, "route-etl") else f"  [{entry.distribution}]"
+            # a plugin's distribution leads its text, so it stays on the line of its name
+            where = "" if entry.distribution in (None, "route-etl") else f"[{entry.distribution}] "
             try:
-                summary = _first_line(registry.load(kind, entry.name))
+                summary = first_sentence(registry.load(kind, entry.name))
             except PluginLoadError as exc:
                 summary = f"(cannot be loaded: {exc})"
-            lines.append(f"  {entry.name:<16} {summary}{where}")
+            head = f"  {entry.name:<{name_width}}  "
+            lines.append(
+                textwrap.fill(
+                    f"{where}{summary}",
+                    width=width,
+                    initial_indent=head,
+                    subsequent_indent=" " * (name_width + 4),
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
         lines.append("")
-    lines.append("`route rules NAME` shows a rule's options and an example.")
+    lines.append("`route rules NAME` shows one with its whole description, its options and an example.")
     return "\n".join(lines)
 
 
