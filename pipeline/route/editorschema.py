@@ -39,6 +39,7 @@ REFERENCE = {
 }
 # A `${NAME}` variable, as pipeline/route/yamlfile.py substitutes it.
 VARIABLE_PATTERN = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
+_PROSE = ("description", "markdownDescription")
 # Keywords whose values are data, not schemas: a {"$ref": ...} inside them is left as it is.
 _DATA_KEYWORDS = {"const", "enum", "default", "examples"}
 
@@ -119,9 +120,10 @@ def _member(component, entry: Entry, key: str) -> tuple[dict, dict]:
         member["markdownDescription"] = f"{doc}\n\n_From the {entry.distribution} package._"
     if spec.shorthand:
         # `trim: [a]` is `trim: {columns: [a]}`: a value that is not a mapping is the shorthand option
-        short = (spec.options_schema.get("properties") or {}).get(spec.shorthand)
-        short_ref = {"$ref": f"{pointer}/properties/{quote(_escape(spec.shorthand), safe='$/~:.-_')}"}
-        member.update({"if": {"type": "object"}, "then": ref, "else": short_ref if short is not None else {}})
+        # (a copy without its description, which editors would show on the rule's name instead of the rule's)
+        short = (options.get("properties") or {}).get(spec.shorthand)
+        short = {k: v for k, v in short.items() if k not in _PROSE} if isinstance(short, dict) else {}
+        member.update({"if": {"type": "object"}, "then": ref, "else": short})
     elif _accepts_empty(spec.options_schema):
         # `- dedupe:` with nothing after it is `dedupe: {}`
         member.update({"if": {"type": "null"}, "then": True, "else": ref})
