@@ -273,3 +273,22 @@ def test_invalid_cases_and_paths_exit_2(write_route, tmp_path):
     code, out = route_test(str(tmp_path / "lonely.yaml"))
     assert code == 2 and "lonely.yaml: no test cases; create" in out
     assert "Traceback" not in out
+
+
+def test_integers_beyond_a_float_compare_exactly(route_cli, tmp_path):
+    """2**53 + 1 and 2**63 - 1 are whole numbers a float cannot hold: expected files still match them."""
+    (tmp_path / "big.yaml").write_text(
+        "name: big\nsource: {csv: {path: ids.csv}}\nsource_transforms:\n  - cast: {id: integer}\n"
+        "targets:\n  - name: out\n    deliver: {jsonl: {path: out.jsonl}}\n"
+    )
+    case = tmp_path / "big.tests" / "huge"
+    (case / "inputs").mkdir(parents=True)
+    (case / "expected").mkdir()
+    (case / "inputs" / "ids.csv").write_text("id\n9007199254740993\n9223372036854775807\n")
+    (case / "expected" / "out.csv").write_text("id\n9007199254740993\n9223372036854775807\n")
+    result = route_cli("test", str(tmp_path / "big.yaml"))
+    assert result.exit_code == 0, result.output
+    (case / "expected" / "out.csv").write_text("id\n9007199254740992\n9223372036854775807\n")
+    result = route_cli("test", str(tmp_path / "big.yaml"))
+    assert result.exit_code == 1
+    assert "id: expected '9007199254740992', got '9007199254740993'" in result.stdout

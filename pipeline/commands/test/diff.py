@@ -82,7 +82,10 @@ def as_type(text: str | None, route_type: str | None) -> str | None:
         return text
     s = text.strip()
     try:
-        if route_type in ("integer", "number"):
+        if route_type == "integer":
+            whole = Decimal(s)  # exact: 2**63 - 1 read through a float would not be
+            return str(int(whole)) if whole == whole.to_integral_value() else text
+        if route_type == "number":
             return _number(float(s))
         if route_type == "boolean":
             low = s.lower()
@@ -91,7 +94,7 @@ def as_type(text: str | None, route_type: str | None) -> str | None:
             return dt.date.fromisoformat(s[:10]).isoformat() if len(s) == 10 else text
         if route_type == "datetime":
             return _datetime(dt.datetime.fromisoformat(s.replace("Z", "+00:00")))
-    except ValueError:
+    except (ValueError, ArithmeticError):  # decimal's InvalidOperation is an ArithmeticError
         return text
     return text
 
