@@ -32,6 +32,8 @@ NOT_RUN = {
     "route test": "the command named in prose, without its ROUTE",
     "route execute --resume": "an option named in prose; --resume needs an interrupted append (tests/runs/)",
     "route execute --dry-run": "an option named in prose, without its ROUTE",
+    "route test --update": "an option named in prose, without its ROUTE",
+    "route test tests/cases": "the project's own test cases: tests/end_to_end/test_cases.py runs them through route test",
     "route schedule routes/": (
         "a service that runs until stopped, and would run routes/ct-data/permits-upsert.yaml at once "
         "(it never ran): that route needs the real data.ct.gov portal and SOCRATA_* credentials"
