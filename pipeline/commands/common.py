@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from pipeline.basics.errors import RouteInvalid
-from pipeline.route.files import find_route_files
+from pipeline.route.files import scan_route_files
 
 
 def print_error(message: str) -> None:
@@ -47,9 +47,12 @@ def variables_with(sets: tuple[str, ...]) -> dict[str, str]:
 
 def route_files(paths: tuple[str, ...]) -> list[Path]:
     """Route files named on the command line; a folder means every route file under it, at any
-    depth (see pipeline/route/files.py)."""
-    files = find_route_files(paths)
+    depth (see pipeline/route/files.py). The YAML files of a folder that are not routes are
+    skipped, and one line on stderr names them."""
+    found = scan_route_files(paths)
+    if found.skipped:
+        click.echo(found.note(), err=True)
     folders = [p for p in paths if Path(p).is_dir()]
-    if not files and folders:
+    if not found.files and folders:
         raise RouteInvalid(f"error: {', '.join(folders)}: no route files (*.yaml) here")
-    return files
+    return found.files

@@ -2,20 +2,23 @@
 
 Each route file is read lightly (YAML, the folder's defaults, its schedule), never planned: a
 route that cannot be read is kept with its problem so status can show it, and planning happens at
-each run. A change of the route file or of its folder's defaults.yaml re-reads the route.
+each run. A change of the route file or of its folder's defaults.yaml re-reads the route. The YAML
+files of a folder that are not routes (pipeline/route/files.py) are left out, and said once on
+stderr (the terminal of `route status`, the journal of `route schedule`) when they first show.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.basics.errors import RouteInvalid
 from pipeline.ops.scheduling.cron import Schedule, ScheduleError
-from pipeline.route.files import find_route_files
+from pipeline.route.files import find_route_files, not_a_route, skipped_note, yaml_files
 from pipeline.route.project import LenientVariables, Project, find_defaults, state_dir_for, with_project
 from pipeline.route.yamlfile import load_yaml_file
 
@@ -119,20 +122,34 @@ class Catalog:
         variables: Mapping[str, str],
         profile: str | None = None,
         state: str | Path | None = None,
+        on_skip: Callable[[str], None] | None = None,
     ):
         self.paths = list(paths)
         self.variables, self.profile, self.state = variables, profile, state
         self.entries: dict[Path, RouteEntry] = {}
+        # YAML files found in the folders that are not routes: path -> (why, stamp when looked at)
+        self.skipped: dict[Path, tuple[str, tuple]] = {}
+        self.on_skip = on_skip or _say_on_stderr
 
     def scan(self) -> list[tuple[str, RouteEntry]]:
         """Re-read what changed; returns (what happened, entry) for added, changed and removed routes."""
         changes = []
         seen = set()
-        for file in route_paths(self.paths):
+        newly_skipped = []
+        for file, named in yaml_files(self.paths):
             key = file.resolve()
+            stamp = stamp_of(file)
+            if not named and key in self.skipped and self.skipped[key][1] == stamp:
+                continue
+            why = None if named else not_a_route(file)
+            if why is not None:
+                self.skipped[key] = (why, stamp)
+                newly_skipped.append((file, why))
+                continue
+            self.skipped.pop(key, None)
             seen.add(key)
             old = self.entries.get(key)
-            if old is not None and old.stamp == stamp_of(file):
+            if old is not None and old.stamp == stamp:
                 continue
             entry = load_entry(file, self.variables, self.profile, self.state)
             if entry.problem and entry.schedule is None and old is not None and old.schedule is not None:
@@ -142,6 +159,8 @@ class Catalog:
         for key in [k for k in self.entries if k not in seen]:
             changes.append(("removed", self.entries.pop(key)))
         self._check_names()
+        if newly_skipped:
+            self.on_skip(skipped_note(newly_skipped))
         return changes
 
     def _check_names(self) -> None:
@@ -159,6 +178,10 @@ class Catalog:
 
     def routes(self) -> list[RouteEntry]:
         return sorted(self.entries.values(), key=lambda e: e.name)
+
+
+def _say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _carry(entry: RouteEntry, old: RouteEntry) -> RouteEntry:
