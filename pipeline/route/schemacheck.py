@@ -83,7 +83,7 @@ def to_problems(doc: Document, error: ValidationError, base: tuple, implied: str
     if error.validator in ("oneOf", "anyOf") and error.context:
         # Report the branch that got furthest, which is usually what the user meant.
         best = max(error.context, key=lambda e: (len(e.absolute_path), -len(e.message)))
-        if len(best.absolute_path) > 0:
+        if len(best.absolute_path) > len(error.absolute_path):  # the branch got into the value
             return to_problems(doc, best, base, implied)
         expected = " or ".join(_describe(s) for s in error.validator_value)
         return [doc.problem(path, f"expected {expected}, got {_show(error.instance)}")]
@@ -116,6 +116,8 @@ def _article(type_name: str) -> str:
 
 
 def _describe(schema: dict) -> str:
+    if schema.get("type") == "string" and schema.get("examples"):
+        return f'a text such as "{schema["examples"][0]}"'
     if "type" in schema:
         t = schema["type"]
         return _article(" or ".join(t) if isinstance(t, list) else t)

@@ -286,5 +286,5 @@ def test_notify_target_needs_exactly_one_kind(tmp_path, route_cli):
         f"{route}:5:5: notify[0]: a notify target needs `email: {{to: ..., host: ...}}` or `webhook: {{url: ...}}`",
         f"{route}:7:5: notify[1].webhook: a notify target is either email or webhook: start a new list item with "
         f"'-' for the other",
-        f"{route}:8:19: notify[1].rejects_over: expected a whole number, got '5 percent'",
+        f"{route}:8:19: notify[1].rejects_over: expected a whole number or a text such as \"1%\", got '5 percent'",
     ]
