@@ -4,6 +4,11 @@ Rows are written as they are rejected to `<state>/rejects/<route>-<run id>.csv`,
 the stage, the step, the target, the column, the offending value, the reason, the source file and
 line (the chunk's index is the source line), and the whole row as JSON. The file is created on the
 first reject only.
+
+A run that writes nothing (a dry run, a preview) opens its sink inside `rejects_not_written()`:
+the rows are then counted, and the first few are kept with why, for the summary to show, but no
+file is written. (The executor builds the sink; the context tells it, so the engine needs no say.)
+Every sink keeps those first few, so what a person is shown reads the same either way.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import orjson
@@ -19,6 +27,18 @@ import polars as pl
 import pyarrow as pa
 
 FIELDS = ["stage", "step", "target", "column", "value", "reason", "source", "line", "row"]
+FIRST = 5  # rejected rows a sink keeps in memory, to be shown where no file is written
+_WRITTEN: ContextVar[bool] = ContextVar("route_rejects_written", default=True)
+
+
+@contextmanager
+def rejects_not_written() -> Iterator[None]:
+    """Sinks made inside count rejected rows and keep the first few, and write no file."""
+    token = _WRITTEN.set(False)
+    try:
+        yield
+    finally:
+        _WRITTEN.reset(token)
 
 
 def _text(value) -> str:
@@ -33,10 +53,15 @@ def _text(value) -> str:
 
 
 class RejectSink:
-    """Appends rejected rows to one CSV file; safe to call from several threads."""
+    """Appends rejected rows to one CSV file; safe to call from several threads.
+
+    `first` holds the first FIRST rejected rows (every field but the row itself); `to_file` is
+    False for a sink made inside `rejects_not_written()`, which writes nothing."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.to_file = _WRITTEN.get()
+        self.first: list[dict[str, str]] = []
         self.count = 0
         self._lock = threading.Lock()
         self._file = None
@@ -63,29 +88,34 @@ class RejectSink:
         if value is None and column is not None and column in rows.columns:
             value = rows[column]
         values = _per_row(value, rows)
-        records = _row_json(rows)
         lines = [_line(i) for i in rows.index]
+
+        def fields(k: int) -> list[str]:  # every field of row k but the row itself
+            return [
+                stage,
+                step,
+                target or "",
+                column or "",
+                _text(values[k]),
+                _text(reasons[k]),
+                source or "",
+                lines[k],
+            ]
+
+        records = _row_json(rows) if self.to_file else []
         with self._lock:
+            for k in range(min(n, FIRST - len(self.first))):
+                self.first.append(dict(zip(FIELDS, fields(k))))
+            self.count += n
+            if not self.to_file:
+                return n
             if self._writer is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(self.path, "w", newline="", encoding="utf-8")
                 self._writer = csv.writer(self._file)
                 self._writer.writerow(FIELDS)
             for k in range(n):
-                self._writer.writerow(
-                    [
-                        stage,
-                        step,
-                        target or "",
-                        column or "",
-                        _text(values[k]),
-                        _text(reasons[k]),
-                        source or "",
-                        lines[k],
-                        records[k],
-                    ]
-                )
-            self.count += n
+                self._writer.writerow([*fields(k), records[k]])
             self._file.flush()
         return n
 
@@ -97,7 +127,8 @@ class RejectSink:
 
     @property
     def written(self) -> bool:
-        return self.count > 0
+        """Is there a rejects file to point at?"""
+        return self.count > 0 and self.to_file
 
 
 def _per_row(value, rows: pd.DataFrame) -> list:

@@ -65,13 +65,26 @@ class RunReport:
     unrouted_file: str = ""
     error: str = ""
     dry_run: bool = False
+    # A run that writes no rejects file (a dry run, a preview): its first rejected rows, with why,
+    # as the rejects file would have them (pipeline/basics/rejects.py), for the summary to show.
+    first_rejects: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
         return (self.ended or time.time()) - self.started
 
     @property
+    def records_read(self) -> int:
+        """Every record the source read, those it rejected itself (ragged rows) included: the `in`
+        of the source's line. (`rows_read` counts the rows it passed on, which --limit cuts.)
+        This is the count a person is shown as "rows read", so that the two lines agree."""
+        source = next((s for s in self.steps if s.stage == "source"), None)
+        return max(source.rows_in, self.rows_read) if source is not None else self.rows_read
+
+    @property
     def rows_delivered(self) -> int:
+        """Rows delivered, summed over the targets (a row sent to two targets counts twice): the
+        history keeps it for old readers; people are shown each target's own count."""
         return sum(t.delivered for t in self.targets)
 
     @property
@@ -82,6 +95,7 @@ class RunReport:
         out = asdict(self)
         out["seconds"] = round(self.seconds, 3)
         out["rows_delivered"] = self.rows_delivered
+        out["records_read"] = self.records_read
         for s, raw in zip(out["steps"], self.steps):
             s["dropped"] = raw.dropped
             s["seconds"] = round(raw.seconds, 4)

@@ -1,8 +1,8 @@
 """What happens once a run has ended: notifications, the log dataset row, the JSON report.
 
-The report goes next to the run's rejects (`<state>/rejects/<route>-<run id>.json`, beside the
-rejects CSV of the same name) and says where the log is and which notifications went out. None of
-this can fail the run: every step logs what went wrong and carries on.
+The report goes beside the run's log (`<state>/logs/<route>-<run id>.json`, see
+pipeline/runs/runlog.py) and says where the log is and which notifications went out. None of this
+can fail the run: every step logs what went wrong and carries on.
 """
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ from typing import Any
 
 from pipeline.engine.report import RunReport
 from pipeline.runs.history import History
+from pipeline.runs.runlog import report_path
 
 DEFAULT_STALE_FAILURES = 3
-
-
-def report_path(state_dir: Path, route: str, run_id: str) -> Path:
-    """Where a run's JSON report goes: beside its rejects file, same name."""
-    return Path(state_dir) / "rejects" / f"{route}-{run_id}.json"
 
 
 def where_to_look(

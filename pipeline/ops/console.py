@@ -30,6 +30,8 @@ _INTERNAL_DETAILS = {
     "job",
     "plan",
 }
+# Details the dry run's table has columns (or lines) for.
+_COUNTED = {"create", "update", "delete", "reject", "stop", "would_create_dataset", "would_write", "rows"}
 
 
 def _fmt(n: int | float) -> str:
@@ -89,18 +91,22 @@ class ProgressView:
 
 
 def summary(report: RunReport, console: Console) -> None:
-    """The end-of-run table: per step and per target, then where the rejects are."""
+    """The end-of-run table: per step and per target, then where the rejects are.
+
+    A dry run shows its plan instead of the targets' deliveries: what each target would create,
+    update, delete and reject, the columns of a dataset it would create, and its first rejects."""
     status = {
         "success": "[green]success[/]",
-        "dry-run": "[cyan]dry run: nothing was written[/]",
+        "dry-run": "[cyan]dry run[/]",
         "failed": "[red]FAILED[/]",
         "partial": "[red]PARTIAL: only part was delivered[/]",
         "cancelled": "[yellow]cancelled (Ctrl+C)[/]",
     }.get(report.status, report.status)
-    rate = report.rows_read / report.seconds if report.seconds > 0 else 0
+    read = report.records_read
+    rate = read / report.seconds if report.seconds > 0 else 0
     console.print(
         f"route [bold]{escape(report.route)}[/] run {report.run_id}: {status} in {report.seconds:.2f} s "
-        f"({_fmt(report.rows_read)} rows read, {rate:,.0f} rows/s)"
+        f"({_fmt(read)} rows read, {rate:,.0f} rows/s)"
     )
     steps = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("stage", "step", "line", "target", "in", "out", "rejected", "dropped", "seconds"):
@@ -120,6 +126,26 @@ def summary(report: RunReport, console: Console) -> None:
             f"{s.seconds:.2f}",
         )
     console.print(steps)
+    if report.dry_run:
+        dry_run_plan(report, console)
+    else:
+        _targets(report, console)
+    if report.rows_unrouted:
+        where = f" (written to {report.unrouted_file})" if report.unrouted_file else ""
+        console.print(
+            f"{_fmt(report.rows_unrouted)} {'row' if report.rows_unrouted == 1 else 'rows'} matched no target{where}"
+        )
+    rejects(report, console)
+    if report.dry_run:
+        console.print(
+            "[cyan]Dry run:[/] nothing was delivered, and nothing written but the run's line in "
+            "`route history` (no data, rejects, log or report file)."
+        )
+    if report.error:  # on stderr, like every other error, so that `2>` and cron mail catch it
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(report.error)}")
+
+
+def _targets(report: RunReport, console: Console) -> None:
     failed = report.status in ("failed", "partial", "cancelled")
     counts = (
         ["routed", "delivered"]
@@ -139,23 +165,89 @@ def summary(report: RunReport, console: Console) -> None:
     console.print(targets)
     if failed:
         console.print(escape(outcome_line(report)))
-    if report.rows_unrouted:
-        where = f" (written to {report.unrouted_file})" if report.unrouted_file else ""
-        console.print(
-            f"{_fmt(report.rows_unrouted)} {'row' if report.rows_unrouted == 1 else 'rows'} matched no target{where}"
+
+
+def rejects(report: RunReport, console: Console, run: str = "a dry run") -> None:
+    """How many rows were rejected, and where they are: the rejects file, or (when `run`, a dry
+    run or a preview, writes none) the first few, with why."""
+    if not report.rows_rejected:
+        return
+    count = f"{_fmt(report.rows_rejected)} {'row' if report.rows_rejected == 1 else 'rows'} rejected"
+    if report.rejects_file:
+        console.print(f"[yellow]{count}[/]: see {escape(report.rejects_file)}")
+        return
+    first = report.first_rejects
+    if not first:
+        console.print(f"[yellow]{count}[/]")
+        return
+    shown = "" if len(first) == report.rows_rejected else f"; the first {len(first)}"
+    console.print(f"[yellow]{count}[/] ({run} writes no rejects file){shown}:")
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("line", "source", "step", "target", "column", "value", "reason"):
+        table.add_column(col, justify="right" if col == "line" else "left")
+    for r in first:
+        table.add_row(
+            *(escape(str(r.get(k, ""))) for k in ("line", "source", "step", "target", "column", "value", "reason"))
         )
-    if report.rows_rejected:
-        console.print(
-            f"[yellow]{_fmt(report.rows_rejected)} {'row' if report.rows_rejected == 1 else 'rows'} rejected[/]: see {escape(report.rejects_file)}"
-        )
+    console.print(table)
+
+
+def dry_run_plan(report: RunReport, console: Console) -> None:
+    """What each target would do, as a table; then the datasets a target would create, column by
+    column, and the replaces that would stop."""
+    console.print("[bold]What each target would do[/] (nothing was delivered):")
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    numbers = ("rows", "create", "update", "delete", "reject")
+    for col in ("target", "delivery", *numbers, "would"):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for t in report.targets:
-        shown = {k: v for k, v in t.details.items() if k not in _INTERNAL_DETAILS}
-        if shown and report.dry_run:
+        d = t.details
+        counts = [_fmt(d[k]) if isinstance(d.get(k), int) else "-" for k in ("create", "update", "delete")]
+        would = "failed: see the error below" if t.error else would_do(d, t.location)
+        table.add_row(escape(t.name), escape(t.kind), _fmt(t.to_send), *counts, _fmt(t.rejected), escape(would))
+    console.print(table)
+    for t in report.targets:
+        new = t.details.get("would_create_dataset")
+        if isinstance(new, dict):
+            key = new.get("row_identifier")
             console.print(
-                escape(f"{t.name} would: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items()))
+                escape(
+                    f'{t.name} would create the dataset "{new.get("name")}"'
+                    + (f", row identifier {key}" if key else ", no row identifier")
+                    + ":"
+                )
             )
-    if report.error:  # on stderr, like every other error, so that `2>` and cron mail catch it
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(report.error)}")
+            columns = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+            columns.add_column("column")
+            columns.add_column("type")
+            for name, kind in (new.get("columns") or {}).items():
+                columns.add_row(escape(str(name)), escape(str(kind)))
+            console.print(columns)
+        if t.details.get("stop"):
+            console.print(f"[yellow]{escape(t.name)}: {escape(str(t.details['stop']))}[/]")
+
+
+def would_do(details: dict, location: str) -> str:
+    """A dry run's plan for one target in words, from the details its delivery reported."""
+    if "would_write" in details:
+        rows = details["would_write"]
+        return f"write {_fmt(rows)} {'row' if rows == 1 else 'rows'} to {location}"
+    if isinstance(details.get("plan"), str):
+        return details["plan"]
+    if "mode" in details and "dataset" in details:
+        from pipeline.socrata.dryrun import describe
+
+        return describe(details)
+    shown = {k: v for k, v in details.items() if k not in _INTERNAL_DETAILS and k not in _COUNTED}
+    return ", ".join(f"{k.replace('_', ' ')} {_value(v)}" for k, v in shown.items())
+
+
+def _value(value) -> str:
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, default=str)
+    return _fmt(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def outcome_line(report: RunReport) -> str:

@@ -4,6 +4,10 @@ This is what `route execute` (and the scheduler) call; it returns the report and
 RouteInvalid (nothing ran) and RouteBusy (the route is running elsewhere). Run failures are in the
 report, recorded in the history. Around the run: a lock so a route never runs twice at once, a log
 file of its own (secrets masked), then notifications, the log dataset and a JSON report.
+
+A dry run writes nothing but its line in the history (status dry-run, which status and the
+scheduler pass over): no log file, no rejects file (its first rejected rows go in the report, for
+the summary to show), no JSON report, and nothing earlier runs left is cleaned up.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from rich.console import Console
 from pipeline.basics.context import RunOptions
 from pipeline.basics.errors import RunFailed
 from pipeline.basics.plugins import Registry
+from pipeline.basics.rejects import rejects_not_written
 from pipeline.engine.executor import Executor
 from pipeline.engine.report import RunReport
 from pipeline.ops.afterrun import finish_run
@@ -62,7 +67,8 @@ def run_route(
         run_id=run_id,
     )
     run = plan.run
-    exclusive = nullcontext() if run.options.dry_run or not lock else route_lock(run.state_dir, plan.name)
+    dry = run.options.dry_run
+    exclusive = nullcontext() if dry or not lock else route_lock(run.state_dir, plan.name)
     with exclusive:
         progress = ProgressView(quiet=quiet)
         executor = Executor(
@@ -80,6 +86,7 @@ def run_route(
             fmt=logs.get("format", "plain"),
             level=logs.get("level", "info"),
             keep=logs.get("keep", DEFAULT_KEEP),
+            to_file=not dry,
         )
         run.log = run_log.logger
         if not quiet:
@@ -90,10 +97,10 @@ def run_route(
                 route_file=str(plan.route_file),
                 state=str(run.state_dir),
                 profile=profile,
-                dry_run=run.options.dry_run,
+                dry_run=dry,
             )
             history = History(run.state_dir)
-            if not run.options.dry_run:
+            if not dry:
                 # What earlier runs of this route left: killed runs recorded as interrupted, their
                 # temp files and spools removed, their open revisions handed to the deliveries.
                 history.settle(plan.name)
@@ -101,14 +108,17 @@ def run_route(
             history.start(executor.report)
             progress.start(plan.name)
             try:
-                with _stopping(stop, executor):
+                with _stopping(stop, executor), rejects_not_written() if dry else nullcontext():
                     report = executor.execute()
             finally:
                 progress.stop()
                 run_log.stop_echo()
+            if run.rejects is not None and not run.rejects.to_file:
+                report.first_rejects = list(run.rejects.first)
             history.finish(report)
             _log_result(run_log, report)
-            finish_run(plan, report, run.log, run_log.path)
+            if not dry:
+                finish_run(plan, report, run.log, run_log.path)
         finally:
             run_log.close()
     if console is not None:

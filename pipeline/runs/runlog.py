@@ -1,9 +1,12 @@
 """One log file per run, `<state>/logs/<route>-<run id>.log`, plain or JSON lines, secrets masked.
 
+The run's JSON report (pipeline/ops/afterrun.py) goes beside it, `<route>-<run id>.json`: a run's
+record is in one folder, and the report is kept and pruned with its log.
+
 Each run gets its own logger (a child of `route`, not kept in logging's registry, so a scheduler
 running thousands of routes does not keep them all), handed to components as `ctx.log`. A filter
 on it masks every known secret of the run in messages, tracebacks and structured fields, for every
-handler the records reach. Older log files of a route are removed beyond `logs.keep`.
+handler the records reach. Older log files (and reports) of a route are removed beyond `logs.keep`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ from typing import Any
 
 DEFAULT_KEEP = 100
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+
+def log_path(state_dir: Path, route: str, run_id: str) -> Path:
+    """Where a run's log file goes."""
+    return Path(state_dir) / "logs" / f"{route}-{run_id}.log"
+
+
+def report_path(state_dir: Path, route: str, run_id: str) -> Path:
+    """Where a run's JSON report goes: beside its log file, same name."""
+    return log_path(state_dir, route, run_id).with_suffix(".json")
 
 
 class MaskSecrets(logging.Filter):
@@ -76,7 +89,10 @@ class Plain(logging.Formatter):
 
 
 class RunLog:
-    """The log file of one run; `logger` is what the run's components log to."""
+    """The log file of one run; `logger` is what the run's components log to.
+
+    `to_file=False` (a dry run, which writes nothing) keeps the logger and its echo of warnings on
+    the terminal, with no file: `path` is None."""
 
     def __init__(
         self,
@@ -87,20 +103,25 @@ class RunLog:
         fmt: str = "plain",
         level: str = "info",
         keep: int = DEFAULT_KEEP,
+        to_file: bool = True,
     ):
-        folder = Path(state_dir) / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{route}-{run_id}.log"
+        self.path: Path | None = log_path(state_dir, route, run_id) if to_file else None
         self.logger = logging.Logger(f"route.run.{route}", LEVELS.get(level, logging.INFO))
         self.logger.parent = logging.getLogger("route")
         self.logger.addFilter(MaskSecrets(mask))
-        self.handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
-        self.handler.setFormatter(JsonLines(route, run_id) if fmt == "json" else Plain())
-        self.handler.addFilter(MaskSecrets(mask))
+        if self.path is None:
+            # records stop here rather than reach logging's last resort, which would print them
+            self.handler: logging.Handler = logging.NullHandler()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
+            self.handler.setFormatter(JsonLines(route, run_id) if fmt == "json" else Plain())
+            self.handler.addFilter(MaskSecrets(mask))
         self.logger.addHandler(self.handler)
         self._mask = mask
         self._extra_handlers: list[logging.Handler] = []
-        _prune(folder, route, keep)
+        if self.path is not None:
+            _prune(self.path.parent, route, keep)
 
     def echo_warnings(self, stream=None) -> None:
         """Show warnings on the terminal too: a hint such as `set delimiter: ';'` must be seen."""
@@ -130,14 +151,15 @@ class RunLog:
 
 
 def _prune(folder: Path, route: str, keep: int) -> None:
-    """Keep the newest `keep` log files of `route` (run ids sort by time)."""
+    """Keep the newest `keep` log files of `route` (run ids sort by time), and their reports."""
     own = re.compile(re.escape(route) + r"-\d{8}T\d{6}-[0-9a-f]+\.log")
     files = sorted(p for p in folder.glob(f"{route}-*.log") if own.fullmatch(p.name))
     for old in files[:-keep] if keep and len(files) > keep else []:
-        try:
-            old.unlink()
-        except OSError:
-            pass
+        for path in (old, old.with_suffix(".json")):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def _masked(value: Any, mask: Callable[[str], str]) -> Any:

@@ -2,6 +2,7 @@
 
 The dataset's row identifiers are read once (one column, page by page) and every chunk's keys are
 looked up in them with vectorised set membership; keys seen earlier in the run count as updates.
+`describe` puts the plan in words for the dry run's summary.
 """
 
 from __future__ import annotations
@@ -74,3 +75,26 @@ class Plan:
         if self.mode == "delete":
             out["not_found"] = self.not_found
         return out
+
+
+def describe(details: dict) -> str:
+    """A dry run's plan for a socrata target in words, from its details: the mode, the dataset
+    (or the one it would create first) and the portal; what a replace leaves, what a delete misses."""
+    portal = "the local portal" if details.get("domain") == "local" else details.get("domain")
+    name, dataset = details.get("dataset_name"), details.get("dataset")
+    if dataset == "(new)":
+        where = f'a new dataset "{name}" on {portal}'
+    else:
+        where = f'"{name}" ({dataset}) on {portal}' if name else f"{dataset} on {portal}"
+    mode = details.get("mode")
+    text = {
+        "upsert": f"upsert into {where}",
+        "append": f"append to {where}",
+        "replace": f"replace every row of {where}",
+        "delete": f"delete rows of {where}",
+    }.get(mode, f"{mode} {where}")
+    if mode == "replace" and isinstance(details.get("rows_after"), int):
+        text += f", leaving {details['rows_after']:,} rows"
+    if mode == "delete" and details.get("not_found"):
+        text += f"; {details['not_found']:,} of the keys are not there"
+    return text

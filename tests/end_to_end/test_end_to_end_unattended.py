@@ -549,7 +549,7 @@ def test_emails_say_what_happened_with_the_counts_and_where_to_look(tmp_path, ro
     where = where_lines(rejects)
     state = tmp_path / ".route"
     assert where["log"] == str(state / "logs" / f"payments-{ok['run_id']}.log")
-    assert where["report"] == str(state / "rejects" / f"payments-{ok['run_id']}.json")
+    assert where["report"] == str(state / "logs" / f"payments-{ok['run_id']}.json")
     assert where["rejects"] == ok["rejects_file"]
     assert where["history"] == f"route history payments --state {state}"
     for key in ("log", "report", "rejects"):
@@ -653,7 +653,7 @@ def test_no_notification_problem_fails_the_run(tmp_path, route_cli, hooks):
     got = hooks.wait_for(1)[0]
     assert got["headers"]["Authorization"] == "Bearer t0k-777" and got["json"]["kind"] == "success"
     state = tmp_path / ".route"
-    saved = json.loads((state / "rejects" / f"payments-{report['run_id']}.json").read_text())
+    saved = json.loads((state / "logs" / f"payments-{report['run_id']}.json").read_text())
     outcomes = [(n["ok"], n["error"].split(":")[0] if not n["ok"] else "") for n in saved["notifications"]]
     assert outcomes == [
         (False, "cannot reach the SMTP server 127.0.0.1"),

@@ -232,8 +232,10 @@ def test_dry_run_writes_nothing(route_cli, write_route, tmp_path):
     )
     result = route_cli("execute", "--dry-run", str(path))
     assert result.exit_code == 0, result.output
-    assert "dry run: nothing was written" in result.stdout
+    assert "Dry run: nothing was delivered, and nothing written but the run's line in `route history`" in result.stdout
     assert not (tmp_path / "out.jsonl").exists()
+    # the history's own file is all there is in the state folder (tests/engine/test_dry_run.py has more)
+    assert {p.name.split("-")[0] for p in (tmp_path / ".route").iterdir()} == {"history.sqlite"}
 
 
 def test_preview_shows_each_step(route_cli, write_route):

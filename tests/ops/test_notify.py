@@ -82,7 +82,7 @@ def test_failure_email_over_starttls_says_what_failed_and_where_to_look(tmp_path
     assert "rows      5 read, 2 rejected, 0 delivered (0 created, 0 updated, 0 deleted)" in body
     state = tmp_path / ".route"
     assert f"log      {state}/logs/payments-{run_id}.log" in body
-    assert f"report   {state}/rejects/payments-{run_id}.json" in body
+    assert f"report   {state}/logs/payments-{run_id}.json" in body
     assert f"rejects  {state}/rejects/payments-{run_id}.csv" in body
     assert f"history  route history payments --state {state}" in body
     log = (state / "logs" / f"payments-{run_id}.log").read_text()
@@ -109,7 +109,7 @@ def test_a_dead_smtp_server_does_not_fail_the_run(tmp_path, route_cli):
         f"WARNING could not send the success notification (email to ops@example.gov via 127.0.0.1): "
         f"cannot reach the SMTP server 127.0.0.1:{port}: [Errno 111] Connection refused"
     ) in log
-    report = json.loads((tmp_path / ".route" / "rejects" / f"payments-{run_id}.json").read_text())
+    report = json.loads((tmp_path / ".route" / "logs" / f"payments-{run_id}.json").read_text())
     assert report["status"] == "success"
     assert report["notifications"] == [
         {

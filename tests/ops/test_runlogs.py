@@ -1,4 +1,4 @@
-"""Per-run log files (plain or JSON lines, secrets masked), the JSON report beside the rejects, and
+"""Per-run log files (plain or JSON lines, secrets masked), the JSON report beside the log, and
 the log dataset that gets one row per run."""
 
 from __future__ import annotations
@@ -73,13 +73,15 @@ def test_json_lines_logs_and_the_masked_error(tmp_path, route_cli):
     assert "***.csv" in last["error"] and "hidden-name" not in json.dumps(records)
 
 
-def test_json_report_is_written_next_to_the_rejects(tmp_path, route_cli):
+def test_json_report_is_written_next_to_the_log(tmp_path, route_cli):
     route = write_route(tmp_path)
     result = route_cli("execute", "--json", str(route))
     run_id = run_id_of(result)
     rejects = tmp_path / ".route" / "rejects"
-    assert sorted(p.name for p in rejects.iterdir()) == [f"payments-{run_id}.csv", f"payments-{run_id}.json"]
-    report = json.loads((rejects / f"payments-{run_id}.json").read_text())
+    logs = tmp_path / ".route" / "logs"
+    assert sorted(p.name for p in rejects.iterdir()) == [f"payments-{run_id}.csv"]
+    assert sorted(p.name for p in logs.iterdir()) == [f"payments-{run_id}.json", f"payments-{run_id}.log"]
+    report = json.loads((logs / f"payments-{run_id}.json").read_text())
     assert (report["status"], report["rows_read"], report["rows_rejected"], report["rows_delivered"]) == (
         "success",
         3,
@@ -95,8 +97,9 @@ def test_old_log_files_are_removed_beyond_keep(tmp_path, route_cli):
     (tmp_path / "defaults.yaml").write_text("logs: {keep: 2}\n")
     route = write_route(tmp_path)
     ids = [run_id_of(route_cli("execute", "--json", str(route))) for _ in range(3)]
+    # each run's JSON report goes with its log
     assert sorted(p.name for p in (tmp_path / ".route" / "logs").iterdir()) == [
-        f"payments-{i}.log" for i in sorted(ids)[1:]
+        f"payments-{i}.{kind}" for i in sorted(ids)[1:] for kind in ("json", "log")
     ]
 
 
@@ -140,7 +143,7 @@ def test_every_run_adds_a_row_to_the_log_dataset(tmp_path, route_cli, portal):
     assert good["targets"] == f"out: delivered 2 -> {tmp_path / 'out.csv'}"
     assert bad["status"] == "failed" and "data.csv" in bad["error"]
     assert bad["started"] <= bad["ended"]
-    report = json.loads((tmp_path / ".route" / "rejects" / f"payments-{run_id_of(ok)}.json").read_text())
+    report = json.loads((tmp_path / ".route" / "logs" / f"payments-{run_id_of(ok)}.json").read_text())
     assert report["log_dataset"] == {"dataset": dataset, "ok": True}
 
 

@@ -89,7 +89,13 @@ def test_the_case_examples_run_as_they_stand(examples, route_cli):
 
 def test_dry_run_prints_what_would_happen(examples, route_cli):
     dry = route_cli("execute", "--dry-run", str(examples / "cases-upsert.yaml"))
-    assert "portal would: create 11, update 0, delete 0, reject 0" in dry.output, dry.output
+    # the plan's row for the target: rows, create, update, delete, reject, and what it would do
+    assert any(
+        line.split()[:7] == ["portal", "socrata", "11", "11", "0", "0", "0"]
+        and line.rstrip().endswith('upsert into a new dataset "Code enforcement cases" on the local portal')
+        for line in dry.stdout.splitlines()
+    ), dry.output
+    assert 'portal would create the dataset "Code enforcement cases", row identifier case_id:' in dry.stdout
     assert not (examples / ".route" / "datasets.json").exists()
 
 
