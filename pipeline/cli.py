@@ -7,9 +7,7 @@ cause; `--debug` shows one for the rest.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 import traceback
 from pathlib import Path
 
@@ -170,10 +168,12 @@ def rules(name):
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
 @click.option("--state", type=click.Path(file_okay=False), help="State folder.")
 def preview(route, rows, sets, state):
-    """Show the first rows after every stage, per target, without delivering anything."""
+    """Show the first rows after every stage, per target, without delivering anything.
+
+    Exits 1 when a step fails (the steps before it are shown), 2 when the route is invalid."""
     from pipeline.commands.preview import preview_route
 
-    preview_route(
+    code = preview_route(
         Path(route),
         rows=rows,
         variables=variables_with(sets),
@@ -181,13 +181,12 @@ def preview(route, rows, sets, state):
         state_dir=state,
         console=make_console(),
     )
+    raise SystemExit(code)
 
 
 @cli.command()
 @click.argument("route", required=False)
-@click.option(
-    "--state", type=click.Path(file_okay=False), help="State folder (default: .route beside ROUTE, or ./.route)."
-)
+@click.option("--state", type=click.Path(file_okay=False), help="Read this state folder (default: each route's own).")
 @click.option(
     "--status",
     "status",
@@ -198,79 +197,11 @@ def preview(route, rows, sets, state):
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
 def history(route, state, status, since, limit, as_json):
-    """List past runs (of ROUTE: a route file or a route name)."""
-    from pipeline.route.project import LenientVariables, load_project, state_dir_for
-    from pipeline.runs.history import History
+    """List past runs of ROUTE (a route file, or a route name found under this folder), or of
+    every route under this folder."""
+    from pipeline.commands.history import show_history
 
-    if since:
-        try:
-            since = (
-                dt.datetime.fromisoformat(since).isoformat()
-                if "T" in since
-                else dt.date.fromisoformat(since).isoformat()
-            )
-        except ValueError:
-            raise RouteInvalid(
-                f"error: --since takes a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM), got '{since}'"
-            ) from None
-
-    name = route
-    # a route name: the state of the project in this folder (defaults.yaml `state`), else ./.route
-    state_dir = state_dir_for(Path("route.yaml"), state, load_project(Path.cwd(), LenientVariables(os.environ)))
-    if route and (route.endswith((".yaml", ".yml")) or Path(route).is_file()):
-        from pipeline.ops.scheduling.catalog import load_entry
-
-        entry = load_entry(Path(route), os.environ, state=state)  # unset ${VAR}s do not matter here
-        if entry.problem and not Path(route).is_file():
-            raise RouteInvalid(entry.problem)
-        name, state_dir = entry.name, entry.state_dir
-    runs = History(state_dir).runs(name, status, since, limit)
-    if as_json:
-        for r in runs:
-            report = json.loads(r.pop("report", None) or "{}")
-            # per target: rows created, updated, deleted, rejected, and the revision or request ids
-            r["targets"] = [
-                {
-                    k: t.get(k)
-                    for k in (
-                        "name",
-                        "kind",
-                        "status",
-                        "routed",
-                        "delivered",
-                        "created",
-                        "updated",
-                        "deleted",
-                        "rejected",
-                        "location",
-                        "error",
-                        "details",
-                    )
-                }
-                for t in report.get("targets", [])
-            ]
-        click.echo(json.dumps(runs, indent=2, default=str))
-        return
-    if not runs:
-        click.echo(f"no runs recorded in {state_dir}")
-        return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    for col in ("run", "route", "started", "status", "read", "rejected", "delivered", "error"):
-        table.add_column(col)
-    for r in runs:
-        table.add_row(
-            r["run_id"],
-            r["route"],
-            r["started"],
-            r["status"],
-            str(r["rows_read"]),
-            str(r["rows_rejected"]),
-            str(r["rows_delivered"]),
-            (r["error"] or "")[:80],
-        )
-    make_console().print(table)
+    show_history(route, state=state, status=status, since=since, limit=limit, as_json=as_json, console=make_console())
 
 
 def _add_optional_commands() -> None:

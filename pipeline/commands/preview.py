@@ -1,7 +1,10 @@
 """`route preview`: the first rows after every step, per target, and nothing delivered.
 
 It runs the real plan on the first rows of the source, with each step's output captured, so what
-it shows is exactly what `execute` would do to those rows.
+it shows is exactly what `execute` would do to those rows. It writes nothing: rejected rows are
+counted and the first few shown, with why. A step that fails ends the preview there: the steps
+before it are drawn, then the error, and the command exits as `execute` would (1; 2 for a route
+that does not check, before anything runs).
 """
 
 from __future__ import annotations
@@ -15,14 +18,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.basics.context import RunOptions
+from pipeline.basics.errors import EXIT_FAILED, EXIT_OK
 from pipeline.basics.plugins import Registry
+from pipeline.basics.rejects import rejects_not_written
+from pipeline.engine.channels import Cancelled
 from pipeline.engine.executor import Executor
+from pipeline.ops.console import rejects
 from pipeline.route.plan import Component, build_plan
 
 
 def preview_route(
     route: Path, *, rows: int, variables: Mapping[str, str], registry: Registry, state_dir=None, console: Console
-) -> None:
+) -> int:
+    """Draw the rows after each step; the exit code (RouteInvalid, exit 2, when the route is invalid)."""
     plan = build_plan(
         route,
         variables=variables,
@@ -32,6 +40,11 @@ def preview_route(
     )
     shown: dict[str, list[pd.DataFrame]] = {}
     order: list[str] = []
+    failed: list[str] = []  # the title of the step that raised first
+
+    def failing(title: str, exc: BaseException) -> None:
+        if not isinstance(exc, Cancelled) and not failed:  # Cancelled: another step failed first
+            failed.append(title)
 
     def capture(title: str, step: Component) -> None:
         inner = step.impl
@@ -40,16 +53,24 @@ def preview_route(
             title += f" [on the first {rows} rows only]"
 
             def streamed(chunks, options, ctx, _inner=inner, _title=title):
-                for out in _inner(chunks, options, ctx):
-                    shown.setdefault(_title, []).append(out)
-                    yield out
+                try:
+                    for out in _inner(chunks, options, ctx):
+                        shown.setdefault(_title, []).append(out)
+                        yield out
+                except Exception as exc:
+                    failing(_title, exc)
+                    raise
 
             step.impl = streamed
             order.append(title)
             return
 
         def tapped(chunk, options, ctx, _inner=inner, _title=title):
-            out = _inner(chunk, options, ctx)
+            try:
+                out = _inner(chunk, options, ctx)
+            except Exception as exc:
+                failing(_title, exc)
+                raise
             shown.setdefault(_title, []).append(out)
             return out
 
@@ -66,9 +87,13 @@ def preview_route(
         chunks = instance.chunks
 
         def tapped_chunks():
-            for chunk in chunks():
-                shown.setdefault(source_title, []).append(chunk)
-                yield chunk
+            try:
+                for chunk in chunks():
+                    shown.setdefault(source_title, []).append(chunk)
+                    yield chunk
+            except Exception as exc:
+                failing(source_title, exc)
+                raise
 
         instance.chunks = tapped_chunks
         return instance
@@ -82,20 +107,29 @@ def preview_route(
     captured: dict[str, list[pd.DataFrame]] = {}
     executor = Executor(plan, capture=captured)
     executor.prepare()
-    report = executor.execute()
-    if report.error:
-        console.print(f"[red]error:[/] {escape(report.error)}")
+    with rejects_not_written():
+        report = executor.execute()
+    report.first_rejects = list(plan.run.rejects.first)
     for title in order:
+        if failed and title == failed[0]:
+            console.print(f"[red]{escape(title)}: failed[/]")
+            break
+        if report.error and title not in shown:
+            break  # never reached: the run stopped before it (routing, the rejects limit)
         _show(console, title, shown.get(title, []), rows)
-    for target in plan.targets:
-        _show(
-            console,
-            f"target {target.name}: would deliver ({target.delivery.name})",
-            captured.get(target.name, []),
-            rows,
-        )
-    if report.rows_rejected:
-        console.print(f"[yellow]{report.rows_rejected} rows rejected[/]: see {report.rejects_file}")
+    if not report.error:
+        for target in plan.targets:
+            _show(
+                console,
+                f"target {target.name}: would deliver ({target.delivery.name})",
+                captured.get(target.name, []),
+                rows,
+            )
+    rejects(report, console, run="a preview")
+    if report.error:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/] {escape(report.error)}")
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _show(console: Console, title: str, frames: list[pd.DataFrame], rows: int) -> None:

@@ -14,6 +14,7 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -148,15 +149,22 @@ class History:
             )
 
     def runs(
-        self, route: str | None = None, status: str | None = None, since: str | None = None, limit: int = 50
+        self,
+        route: str | Sequence[str] | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        limit: int = 50,
     ) -> list[dict[str, Any]]:
+        """The newest runs first, of `route` (a name, or several) or of every route."""
         if not self.path.exists():
             return []
-        self.settle(route)
+        names = [route] if isinstance(route, str) else list(route or [])
+        for name in names or [None]:
+            self.settle(name)
         sql, args = "SELECT * FROM runs WHERE 1=1", []
-        if route:
-            sql += " AND route = ?"
-            args.append(route)
+        if names:
+            sql += f" AND route IN ({','.join('?' * len(names))})"
+            args.extend(names)
         if status:
             sql += " AND status = ?"
             args.append(status)
