@@ -160,8 +160,10 @@ def error_shown(run: dict) -> str:
 
 
 def _nothing_found(route: str | None, state: str | None, places) -> str:
-    folders = ", ".join(dict.fromkeys(str(folder) for _, folder in places))
-    text = f"no runs{f' of {route}' if route else ''} recorded in {folders}"
+    names = [n for names, _ in places if isinstance(names, list) for n in names]
+    if len(places) > 1:  # every route under this folder, in several state folders
+        return f"no runs recorded for the {len(names)} routes under {Path.cwd()}"
+    text = f"no runs{f' of {route}' if route else ''} recorded in {places[0][1]}"
     is_file = route and (route.endswith((".yaml", ".yml")) or Path(route).is_file())
     if route and not state and not is_file:
         # the name matched no route file here (else its state folder would have been read)

@@ -105,6 +105,8 @@ def test_without_a_name_every_route_under_the_folder_is_listed(route_cli, tmp_pa
     first = make_route(tmp_path / "a", "first")
     second = make_route(tmp_path / "b" / "deeper", "second")
     (tmp_path / "b" / "alerts.yaml").write_text("notify:\n  - webhook: {url: 'https://example.org'}\n")
+    nothing = route_cli("history", cwd=tmp_path)
+    assert nothing.stdout == f"no runs recorded for the 2 routes under {tmp_path}\n"
     for path in (first, second, first):
         assert route_cli("execute", str(path)).exit_code == 0
     result = route_cli("history", cwd=tmp_path)
