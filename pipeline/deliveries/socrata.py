@@ -32,11 +32,12 @@ from pipeline.socrata.dryrun import Plan, normalise
 from pipeline.socrata.dsmapi import discard_revision
 from pipeline.socrata.errors import SocrataError
 from pipeline.socrata.http import SocrataSession
+from pipeline.socrata.metadata import Sync
 from pipeline.socrata.options import DELIVERY_SCHEMA, bind_delivery, check_delivery
 from pipeline.socrata.replace import Spool, replace
 from pipeline.socrata.resume import Resume
 from pipeline.socrata.soda import BatchSender
-from pipeline.socrata.views import Dataset, create_dataset, field_name, publish_dataset, read_dataset
+from pipeline.socrata.views import Dataset, create_dataset, field_name, parse_view, publish_dataset, read_dataset
 
 NUMERIC = ("number", "money", "double")
 
@@ -80,6 +81,7 @@ class SocrataDelivery:
         # A replace swaps the rows in all at once; the other modes deliver batch by batch.
         self.atomic = self.mode == "replace"
         self.resume: Resume | None = None
+        self.metadata = Sync(self.options.get("metadata"), self.dry_run)  # see socrata/metadata.py
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -191,6 +193,7 @@ class SocrataDelivery:
             raise self.error(
                 f"{self.head}: the route's output does not fit the dataset, so nothing was sent:\n{listed}"
             )
+        self._sync_metadata()
         if self.mapping.ignored:
             self.ctx.log.info(
                 "%s: delete uses only the row identifier; ignoring %s", self.head, ", ".join(self.mapping.ignored)
@@ -254,6 +257,7 @@ class SocrataDelivery:
                 f"{self.head}: row_identifier '{ri}' is not a column of the route's output "
                 f"({', '.join(self.route_columns)})"
             )
+        extra, column_extra = self.metadata.created(create)
         if self.dry_run:
             self.would_create = {
                 "name": create["name"],
@@ -271,6 +275,8 @@ class SocrataDelivery:
                 description=create.get("description", ""),
                 category=create.get("category", ""),
                 tags=create.get("tags") or (),
+                extra=extra,
+                column_extra=column_extra,
                 on_created=lambda ds_id: state.record(
                     self.run.state_dir,
                     "local" if self.local else self.http.base,
@@ -289,6 +295,17 @@ class SocrataDelivery:
             create["name"],
         )  # the published id, should the portal change it
         self.ctx.log.info("%s: created dataset %s", self.head, self.dataset.label)
+
+    def _sync_metadata(self) -> None:
+        """The `metadata:` block compared with the dataset and applied, before any row is sent."""
+        if self.dataset is None or self.dataset.id == "(new)":
+            return
+        try:
+            view = self.metadata.run(self.http, self.dataset.id, self.dataset.meta)
+        except SocrataError as exc:
+            raise self.error(f"{self.head}: {exc}") from None
+        if view is not None:
+            self.dataset = parse_view(view)
 
     def _start_plan(self) -> None:
         key = self.mapping.key
@@ -371,6 +388,7 @@ class SocrataDelivery:
                     # No chunk ever came (nothing was routed here): nothing to check or send; a
                     # replace still means "the dataset has no rows", which the shrink guard judges.
                     if self.dataset is None or self.mode != "replace":
+                        self._sync_metadata()
                         return self._nothing()
                     self.route_columns = {c.field: None for c in self.dataset.columns}
                 self._prepare()
@@ -443,8 +461,10 @@ class SocrataDelivery:
 
     def _location(self) -> str:
         if self.local:
-            return f"local portal dataset {self.dataset.id} ({self.run.state_dir / 'portal.sqlite'})"
-        return f"{self.http.base}/d/{self.dataset.id}"
+            where = f"local portal dataset {self.dataset.id} ({self.run.state_dir / 'portal.sqlite'})"
+        else:
+            where = f"{self.http.base}/d/{self.dataset.id}"
+        return self.metadata.location(where)
 
     def _details(self, **more) -> dict:
         return {
@@ -452,11 +472,14 @@ class SocrataDelivery:
             "dataset_name": self.dataset.name,
             "mode": self.mode,
             "domain": "local" if self.local else self.http.base,
+            **self.metadata.details(),
             **more,
         }
 
     def _nothing(self) -> DeliveryResult:
-        details = self._details(dry_run=True) if self.dataset is not None and self.dry_run else {}
+        details = self._details(dry_run=True) if self.dataset is not None and self.dry_run else self.metadata.details()
+        if self.dry_run and self.metadata.changes:
+            details["plan"] = self.metadata.plan_text(details)
         return DeliveryResult(location=self._location() if self.dataset is not None else "", details=details)
 
     def _soda_result(self) -> DeliveryResult:
@@ -530,6 +553,8 @@ class SocrataDelivery:
             problem = shrink_problem(current or 0, counts["rows_after"], self.options["max_shrink"])
             if problem:
                 details["stop"] = f"would stop before replacing: {problem}" + (" (--force given)" if self.force else "")
+        if self.metadata.changes:
+            details["plan"] = self.metadata.plan_text(details)
         return DeliveryResult(
             rejected=self.rejected, location=self._location() if self.dataset.id != "(new)" else "", details=details
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 
 from pipeline.portal import behaviour, storage
+from pipeline.portal import metadata as meta
 from pipeline.portal.errors import PortalError, bad_request
 from pipeline.portal.http import FOURFOUR, Request, Response, json_response
 
@@ -90,15 +91,19 @@ def _readable(req: Request, fourfour: str) -> storage.Dataset:
     return ds
 
 
+def _signed_in(req: Request) -> bool:
+    return bool(req.user) or req.portal.auth.open
+
+
 def get_view(req: Request, fourfour: str) -> Response:
-    return json_response(view_json(_readable(req, fourfour)))
+    return json_response(meta.for_reader(view_json(_readable(req, fourfour)), _signed_in(req)))
 
 
 def list_views(req: Request) -> Response:
     with req.portal.store.read() as conn:
         datasets = storage.all_datasets(conn)
-    signed_in = bool(req.user) or req.portal.auth.open
-    return json_response([view_json(d) for d in datasets if signed_in or not d.private])
+    signed_in = _signed_in(req)
+    return json_response([meta.for_reader(view_json(d), signed_in) for d in datasets if signed_in or not d.private])
 
 
 def catalog(req: Request) -> Response:
@@ -128,9 +133,11 @@ def catalog(req: Request) -> Response:
 def create_view(req: Request) -> Response:
     user = req.require_user()
     body = req.json_object()
+    meta.check_metadata_body(body)
     metadata = dict(body.get("metadata") or {})
     ri = metadata.pop("rowIdentifier", None) or body.get("rowIdentifierColumnId")
     extra = {k: body[k] for k in _EXTRA_KEYS if k in body}
+    meta.set_license(extra, body)
     if metadata:
         extra["metadata"] = metadata
     private = body.get("private")
@@ -163,6 +170,7 @@ def update_view(req: Request, fourfour: str) -> Response:
             ds = storage.load(conn, fourfour)
         return json_response(view_json(ds))
     body = req.json_object()
+    meta.check_metadata_body(body)
     with req.portal.store.write() as conn:
         ds = storage.require(conn, fourfour)
         apply_changes(conn, ds, body)
@@ -181,13 +189,17 @@ def apply_changes(conn, ds: storage.Dataset, body: dict) -> None:
         sets["name"] = str(body["name"])
     for key in ("description", "category"):
         if key in body:
-            sets[key] = body[key] if body[key] is None or key == "category" else str(body[key])
+            if key == "description":
+                sets[key] = "" if body[key] is None else str(body[key])
+            else:
+                sets[key] = body[key]
     if "tags" in body:
         sets["tags"] = orjson.dumps(list(body["tags"] or [])).decode()
     extra = dict(ds.extra)
     for key in _EXTRA_KEYS:
         if key in body:
             extra[key] = body[key]
+    meta.set_license(extra, body)
     ri_given, ri = False, None
     if "metadata" in body and isinstance(body["metadata"], dict):
         metadata = dict(body["metadata"])
@@ -262,10 +274,16 @@ def update_column(req: Request, fourfour: str, column: str) -> Response:
         field_ = body.get("fieldName", col.field)
         if field_ != col.field:
             storage.check_column_spec({"fieldName": field_}, {c.field for c in ds.columns})
+        name = body.get("name", col.name)
+        if not name or not isinstance(name, str):
+            raise bad_request("invalid_column", f"Column '{col.field}' needs a name (text)")
+        description = body.get("description", col.description)
         conn.execute(
             "UPDATE columns SET field=?, name=?, description=? WHERE id=?",
-            (field_, body.get("name", col.name), body.get("description", col.description), col.id),
+            (field_, name, "" if description is None else str(description), col.id),
         )
+        if "position" in body and body["position"] != col.position:
+            meta.move_column(conn, ds.columns, col, body["position"])
         storage.touch(conn, fourfour, rows=False)
         col = _column(storage.load(conn, fourfour), str(col.id))
     return json_response(column_json(col))

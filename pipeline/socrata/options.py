@@ -14,6 +14,7 @@ from pipeline.basics.errors import OptionError
 from pipeline.basics.guards import shrink_fraction
 from pipeline.socrata.http import normalise_domain
 from pipeline.socrata.local import is_local
+from pipeline.socrata.metadata_schema import METADATA_SCHEMA, PROPERTIES, check_metadata
 from pipeline.socrata.views import FOURFOUR, SUPPORTED
 
 AUTH = {
@@ -67,15 +68,14 @@ DELIVERY_SCHEMA = {
             ],
             "default": "50%",
         },
+        "metadata": METADATA_SCHEMA,
         "create": {
             "type": "object",
             "additionalProperties": False,
             "required": ["name"],
+            "description": "create the dataset when there is none: its name, the keys of `metadata:`, and `types`",
             "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "description": {"type": "string"},
-                "category": {"type": "string"},
-                "tags": {"type": "array", "items": {"type": "string"}},
+                **PROPERTIES,
                 "types": {
                     "type": "object",
                     "additionalProperties": {"type": "string"},
@@ -159,6 +159,8 @@ def check_delivery(options: dict) -> dict:
                 f"'{stype}' is not a Socrata type route can write; use one of {', '.join(SUPPORTED)}",
                 path=("create", "types", column),
             )
+    check_metadata(out.get("metadata"), ("metadata",))
+    check_metadata(create, ("create",))
     for column, field in (out.get("columns") or {}).items():
         if not re.match(r"^(:id|[a-z_][a-z0-9_]*)$", field):
             raise OptionError(

@@ -161,15 +161,25 @@ def create_dataset(
     tags=(),
     publish: bool = True,
     on_created=None,
+    extra: dict | None = None,
+    column_extra: dict[str, dict] | None = None,
 ) -> Dataset:
     """Create a dataset (`POST /api/views.json`) with these columns, then publish it.
 
     `on_created(dataset_id)` runs as soon as the dataset exists, before publishing, so a run that
-    fails to publish still remembers it (and the next run publishes it instead of making another)."""
+    fails to publish still remembers it (and the next run publishes it instead of making another).
+    `extra`: more top-level keys of the view (licenseId, attribution, metadata...); `column_extra`:
+    per field name, more keys of its column (name, description)."""
+    column_extra = column_extra or {}
     body: dict = {
         "name": name,
-        "columns": [{"fieldName": c.field, "name": c.name, "dataTypeName": c.type} for c in columns],
+        "columns": [
+            {"fieldName": c.field, "name": c.name, "dataTypeName": c.type, **column_extra.get(c.field, {})}
+            for c in columns
+        ],
     }
+    for key, value in (extra or {}).items():
+        body[key] = {**body.get(key, {}), **value} if isinstance(value, dict) else value
     if description:
         body["description"] = description
     if category:
@@ -177,7 +187,7 @@ def create_dataset(
     if tags:
         body["tags"] = list(tags)
     if row_identifier:
-        body["metadata"] = {"rowIdentifier": row_identifier}
+        body["metadata"] = {**body.get("metadata", {}), "rowIdentifier": row_identifier}
     what = f'creating dataset "{name}"'
     try:
         meta = http.send_json("POST", "/api/views.json", body, what=what, params={"nbe": "true"}, repeatable=False)
