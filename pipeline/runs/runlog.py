@@ -151,9 +151,20 @@ class RunLog:
 
 
 def _prune(folder: Path, route: str, keep: int) -> None:
-    """Keep the newest `keep` log files of `route` (run ids sort by time), and their reports."""
-    own = re.compile(re.escape(route) + r"-\d{8}T\d{6}-[0-9a-f]+\.log")
-    files = sorted(p for p in folder.glob(f"{route}-*.log") if own.fullmatch(p.name))
+    """Keep the newest `keep` log files of `route`, and their reports.
+
+    Run ids sort by the second they started in; runs of the same second by when their log was
+    last written, so the log of the run starting now, the newest, is never the one removed."""
+    own = re.compile(re.escape(route) + r"-(\d{8}T\d{6})-[0-9a-f]+\.log")
+
+    def age(path: Path) -> tuple:
+        try:
+            written = path.stat().st_mtime_ns
+        except OSError:  # removed meanwhile, by another run pruning
+            written = 0
+        return (own.fullmatch(path.name).group(1), written)
+
+    files = sorted((p for p in folder.glob(f"{route}-*.log") if own.fullmatch(p.name)), key=age)
     for old in files[:-keep] if keep and len(files) > keep else []:
         for path in (old, old.with_suffix(".json")):
             try:
