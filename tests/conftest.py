@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from portalkit import ServedPortal
+from socratakit import Deliveries
 
 from pipeline.basics.plugins import Registry
 from pipeline.cli import cli
@@ -102,3 +104,46 @@ def example_plugin_installed():
 
 def _example_listed(registry: Registry) -> bool:
     return "fix_town" in registry.names("rules") and "fixed_width" in registry.names("sources")
+
+
+# ---- the local portal (tests/portalkit.py) --------------------------------------------------------
+
+
+@pytest.fixture
+def portal(tmp_path):
+    """A ServedPortal of this test, served from this process (tmp_path/portal/portal.sqlite)."""
+    with ServedPortal(tmp_path / "portal" / "portal.sqlite") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def shared_portal(tmp_path_factory):
+    """One ServedPortal for a whole module, for tests that only use datasets of their own."""
+    with ServedPortal(tmp_path_factory.mktemp("portal") / "portal.sqlite") as served:
+        yield served
+
+
+@pytest.fixture
+def portal_process(tmp_path):
+    """portal_process(*args, data=None, **options) -> a ServedPortal in a process of its own
+    (`route portal serve`, with `args` on its command line; `options` as ServedPortal takes them).
+    Without `data`, each gets its own file under tmp_path. Every one still running is stopped at
+    teardown."""
+    started: list[ServedPortal] = []
+
+    def start(*args: str, data: Path | None = None, **options) -> ServedPortal:
+        path = data or tmp_path / f"portal-process-{len(started) + 1}" / "portal.sqlite"
+        served = ServedPortal(path, process=True, args=args, **options)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.close()
+
+
+@pytest.fixture
+def deliver(tmp_path):
+    """deliver(options, *frames, dry_run=False, force=False) -> Run: one socrata delivery run
+    (tests/socratakit.py's Deliveries), its state under tmp_path."""
+    return Deliveries(tmp_path)

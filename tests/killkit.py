@@ -3,77 +3,24 @@ signal part way. Shared by the kill-campaign tests."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
-import requests
+from portalkit import AUTH_YAML, ROUTE, ROUTE_ARGS
 
-USER, SECRET = "publisher", "Kill-campaign-s3cret-71"
-ROUTE = [sys.executable, "-m", "pipeline.cli"]
+# The portal: the `portal_process` fixture (tests/portalkit.py), with a dataset of CASES.
+CASES = [
+    {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
+    {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"},
+]
 
 
-class PortalProcess:
-    """`route portal serve --port 0` in its own process on 127.0.0.1."""
-
-    def __init__(self, data: Path, *extra: str):
-        self.data = data
-        self.proc = subprocess.Popen(
-            [*ROUTE, "portal", "serve", "--port", "0", "--data", str(data), "--user", f"{USER}:{SECRET}", *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        first = self.proc.stdout.readline()
-        if not first.startswith("Local portal at "):
-            self.proc.kill()
-            raise AssertionError(f"route portal serve did not start: {first}{self.proc.stderr.read()}")
-        self.url = first.split()[3]
-
-    def create(self, row_identifier: str | None) -> str:
-        from pipeline.portal import LocalPortal
-
-        columns = [
-            {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
-            {"fieldName": "amount", "name": "Amount", "dataTypeName": "number"},
-        ]
-        return LocalPortal(self.data).create_dataset(name="Cases", columns=columns, row_identifier=row_identifier)
-
-    def count(self, ds: str) -> int:
-        r = requests.get(
-            f"{self.url}/resource/{ds}.json", params={"$select": "count(*)"}, auth=(USER, SECRET), timeout=30
-        )
-        r.raise_for_status()
-        return int(next(iter(r.json()[0].values())))
-
-    def ids(self, ds: str) -> list[str]:
-        r = requests.get(
-            f"{self.url}/resource/{ds}.json",
-            params={"$select": "case_id", "$limit": "10000000"},
-            auth=(USER, SECRET),
-            timeout=120,
-        )
-        r.raise_for_status()
-        return [row["case_id"] for row in r.json()]
-
-    def open_revisions(self, ds: str) -> list:
-        r = requests.get(
-            f"{self.url}/api/publishing/v1/revision/{ds}", params={"open": "true"}, auth=(USER, SECRET), timeout=30
-        )
-        r.raise_for_status()
-        return r.json()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def case_ids(portal, ds: str) -> list[str]:
+    """Every row's case_id, as a reader sees them over SODA (in no particular order)."""
+    return [row["case_id"] for row in portal.rows(ds, **{"$select": "case_id", "$order": None})]
 
 
 def write_cases(path: Path, rows: int, start: int = 1, amount: float = 1.0) -> Path:
@@ -115,7 +62,7 @@ def socrata_route(
                 mode: {mode}
                 batch_rows: {batch_rows}
                 concurrency: 2{ri}
-                auth: {{username: {USER}, password: "${{PORTAL_PW}}"}}
+                {AUTH_YAML}
     """
     path = folder / "route.yaml"
     path.write_text(
@@ -126,7 +73,7 @@ def socrata_route(
 
 def execute(route: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*ROUTE, "execute", str(route), "--set", f"PORTAL_PW={SECRET}", *args],
+        [*ROUTE, "execute", str(route), *ROUTE_ARGS, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -136,7 +83,7 @@ def execute(route: Path, *args: str, timeout: float = 300) -> subprocess.Complet
 
 def start(route: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [*ROUTE, "execute", str(route), "--set", f"PORTAL_PW={SECRET}", "-q", *args],
+        [*ROUTE, "execute", str(route), *ROUTE_ARGS, "-q", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -20,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from polling import wait_until
+from portalkit import AUTH, KEY_ID, KEY_SECRET, SECRET, USER, ServedPortal
 from requests.adapters import HTTPAdapter
 
 from pipeline.portal import LocalPortal
@@ -27,92 +26,27 @@ from pipeline.portal import LocalPortal
 sodapy = pytest.importorskip("sodapy")
 socrata_py = pytest.importorskip("socrata")
 
-USER, SECRET = "publisher", "Srv-s3cret-acceptance-41"
-KEY_ID, KEY_SECRET = "key-id-77", "key-secret-acceptance-88"
-
-
-class ServedProcess:
-    """`route portal serve --port 0` in its own process; the URL is read from its first line."""
-
-    def __init__(self, data: Path, *extra: str):
-        self.data = data
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipeline.cli",
-                "portal",
-                "serve",
-                "--port",
-                "0",
-                "--data",
-                str(data),
-                "--user",
-                f"{USER}:{SECRET}",
-                "--user",
-                f"{KEY_ID}:{KEY_SECRET}",
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        first = self.proc.stdout.readline()
-        if not first.startswith("Local portal at "):
-            self.proc.kill()
-            raise AssertionError(f"route portal serve did not start: {first}{self.proc.stderr.read()}")
-        self.url = first.split()[3]
-        self.domain = self.url.split("://", 1)[1]
-        self.out = first
-
-    def stop(self) -> tuple[str, str]:
-        """SIGTERM, as Ctrl+C or a service manager would; returns everything it printed."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=20)
-        self.out += out
-        return self.out, err
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.communicate(timeout=20)
-
-
-def get(url: str, **kw) -> requests.Response:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return requests.get(url, verify=False, timeout=30, **kw)
-
-
-def all_rows(url: str, ff: str) -> list[dict]:
-    r = get(f"{url}/resource/{ff}.json", params={"$order": ":id", "$limit": "1000000"}, auth=(USER, SECRET))
-    assert r.status_code == 200, r.text
-    return r.json()
-
 
 @pytest.fixture(scope="module")
 def http_portal(tmp_path_factory):
-    served = ServedProcess(tmp_path_factory.mktemp("http") / "portal.sqlite")
-    yield served
-    out, err = served.stop()
-    assert served.proc.returncode == 0, err
-    assert "Stopped." in out
-    # The secrets were on the command line (the user's choice); the portal never prints them back.
-    for secret in (SECRET, KEY_SECRET, "Wrong-pw-acceptance", "tok-acceptance-app"):
-        assert secret not in out + err
+    with ServedPortal(tmp_path_factory.mktemp("http") / "portal.sqlite", process=True) as served:
+        yield served
+        served.stop()  # SIGTERM, as Ctrl+C or a service manager would
+        assert served.returncode == 0, served.stderr
+        assert "Stopped." in served.stdout
+        # The secrets were on the command line (the user's choice); the portal never prints them back.
+        for secret in (SECRET, KEY_SECRET, "Wrong-pw-acceptance", "tok-acceptance-app"):
+            assert secret not in served.stdout + served.stderr
 
 
 @pytest.fixture(scope="module")
 def tls_portal(tmp_path_factory):
-    served = ServedProcess(tmp_path_factory.mktemp("tls") / "portal.sqlite", "--tls")
-    assert served.url.startswith("https://127.0.0.1:")
-    yield served
-    served.stop()
+    with ServedPortal(tmp_path_factory.mktemp("tls") / "portal.sqlite", process=True, tls=True) as served:
+        assert served.url.startswith("https://127.0.0.1:")
+        yield served
 
 
-def soda_client(served: ServedProcess, username=USER, password=SECRET):
+def soda_client(served: ServedPortal, username=USER, password=SECRET):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return sodapy.Socrata(
@@ -124,7 +58,7 @@ def soda_client(served: ServedProcess, username=USER, password=SECRET):
         )
 
 
-def publishing(served: ServedProcess):
+def publishing(served: ServedPortal):
     from socrata.authorization import Authorization
 
     auth = Authorization(served.domain, username=USER, password=SECRET)
@@ -212,7 +146,7 @@ def test_sodapy_create_read_with_paging_upsert_replace_delete(http_portal):
         assert replaced["Rows Created"] == 2
         client.delete(ff, row_id="R-1")
         assert client.get(ff) == [{"permit": "R-2", "cost": "2.25"}]
-        assert all_rows(http_portal.url, ff) == [{"permit": "R-2", "cost": "2.25"}]
+        assert http_portal.rows(ff) == [{"permit": "R-2", "cost": "2.25"}]
     finally:
         client.close()
 
@@ -263,7 +197,7 @@ def test_socrata_py_creates_then_replaces_through_revisions(tls_portal):
         output = output.set_row_id("station").run().wait_for_finish()
         assert rev.apply(output_schema=output).wait_for_finish().attributes["status"] == "successful"
         ff = rev.attributes["fourfour"]
-        assert all_rows(tls_portal.url, ff) == [
+        assert tls_portal.rows(ff) == [
             {"station": "A", "celsius": "11.5", "day": "2024-05-01T00:00:00.000"},
             {"station": "B", "celsius": "9", "day": "2024-05-02T00:00:00.000"},
             {"station": "C", "day": "2024-05-03T00:00:00.000"},
@@ -278,11 +212,11 @@ def test_socrata_py_creates_then_replaces_through_revisions(tls_portal):
         assert new_output.attributes["error_count"] == 0
         job = replace.apply(output_schema=new_output).wait_for_finish()
         assert job.attributes["status"] == "successful"
-    assert all_rows(tls_portal.url, ff) == [
+    assert tls_portal.rows(ff) == [
         {"station": "D", "celsius": "-3.25", "day": "2024-06-01T00:00:00.000"},
         {"station": "E", "celsius": "30", "day": "2024-06-02T00:00:00.000"},
     ]
-    meta = get(f"{tls_portal.url}/api/views/{ff}.json", auth=(USER, SECRET)).json()
+    meta = tls_portal.get(f"/api/views/{ff}.json").json()
     assert [(c["fieldName"], c["dataTypeName"]) for c in meta["columns"]] == [
         ("station", "text"),
         ("celsius", "number"),
@@ -316,7 +250,7 @@ def test_a_replace_revision_never_shows_a_mix_to_a_reader(tls_portal):
                     rows = s.get(
                         f"{tls_portal.url}/resource/{ff}.json",
                         params={"$limit": "100000"},
-                        auth=(USER, SECRET),
+                        auth=AUTH,
                         verify=False,
                         timeout=30,
                     ).json()
@@ -331,15 +265,12 @@ def test_a_replace_revision_never_shows_a_mix_to_a_reader(tls_portal):
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        deadline = time.monotonic() + 10
-        while len(seen) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(seen) >= 2 or not reader.is_alive(), what="the reader reads the old rows")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             job = replace.apply(output_schema=new_output).wait_for_finish()
         after = len(seen)
-        while len(seen) < after + 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(seen) >= after + 2 or not reader.is_alive(), what="the reader reads the new rows")
     finally:
         stop.set()
         reader.join()
@@ -351,7 +282,7 @@ def test_a_replace_revision_never_shows_a_mix_to_a_reader(tls_portal):
 # -- a write killed mid-request ---------------------------------------------------------------------------
 
 
-def test_a_server_killed_in_the_middle_of_a_replace_leaves_old_or_new_rows_never_a_mix(tmp_path):
+def test_a_server_killed_in_the_middle_of_a_replace_leaves_old_or_new_rows_never_a_mix(tmp_path, portal_process):
     data = tmp_path / "portal.sqlite"
     portal = LocalPortal(data)
     ff = portal.create_dataset(
@@ -360,57 +291,44 @@ def test_a_server_killed_in_the_middle_of_a_replace_leaves_old_or_new_rows_never
         row_identifier="k",
     )
     portal.close()
-    served = ServedProcess(data)
-    try:
-        old = [{"k": f"K-{i:05d}", "gen": "old"} for i in range(3000)]
-        r = requests.put(f"{served.url}/resource/{ff}.json", json=old, auth=(USER, SECRET), timeout=30)
-        assert r.status_code == 200, r.text
-        body = ("[" + ",".join(f'{{"k":"K-{i:05d}","gen":"new"}}' for i in range(60000)) + "]").encode()
-        host, port = served.url.removeprefix("http://").split(":")
-        auth = base64.b64encode(f"{USER}:{SECRET}".encode())
-        with socket.create_connection((host, int(port))) as sock:
-            sock.sendall(
-                b"PUT /resource/"
-                + ff.encode()
-                + b".json HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
-                + auth
-                + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode()
-                + b"\r\n\r\n"
-                + body
-            )
-            # Kill it once SQLite has started writing this request's pages (the WAL grows), or after 3 s.
-            wal = Path(str(data) + "-wal")
-            start_size = wal.stat().st_size if wal.exists() else 0
-            deadline = time.monotonic() + 3
-            while time.monotonic() < deadline and (wal.stat().st_size if wal.exists() else 0) < start_size + 65536:
-                time.sleep(0.002)
-            served.proc.send_signal(signal.SIGKILL)
-            served.proc.communicate(timeout=20)
-    finally:
-        if served.proc.poll() is None:
-            served.kill()
-    again = ServedProcess(data)
-    try:
-        rows = all_rows(again.url, ff)
-        gens = {r["gen"] for r in rows}
-        assert (gens, len(rows)) in (({"old"}, 3000), ({"new"}, 60000)), (gens, len(rows))
-        r = requests.post(
-            f"{again.url}/resource/{ff}.json", json=[{"k": "after", "gen": "x"}], auth=(USER, SECRET), timeout=30
+    served = portal_process(data=data)
+    old = [{"k": f"K-{i:05d}", "gen": "old"} for i in range(3000)]
+    r = served.put(f"/resource/{ff}.json", old)
+    assert r.status_code == 200, r.text
+    body = ("[" + ",".join(f'{{"k":"K-{i:05d}","gen":"new"}}' for i in range(60000)) + "]").encode()
+    auth = base64.b64encode(f"{USER}:{SECRET}".encode())
+    with socket.create_connection((served.host, served.port)) as sock:
+        sock.sendall(
+            b"PUT /resource/"
+            + ff.encode()
+            + b".json HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+            + auth
+            + b"\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
         )
-        assert r.status_code == 200, "the portal file still takes writes"
-    finally:
-        again.stop()
+        # Kill it once SQLite has started writing this request's pages (the WAL grows), or after 3 s.
+        wal = Path(str(data) + "-wal")
+        start_size = wal.stat().st_size if wal.exists() else 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and (wal.stat().st_size if wal.exists() else 0) < start_size + 65536:
+            time.sleep(0.002)
+        served.kill(signal.SIGKILL)
+    again = portal_process(data=data)
+    rows = again.rows(ff)
+    gens = {r["gen"] for r in rows}
+    assert (gens, len(rows)) in (({"old"}, 3000), ({"new"}, 60000)), (gens, len(rows))
+    r = again.post(f"/resource/{ff}.json", [{"k": "after", "gen": "x"}])
+    assert r.status_code == 200, "the portal file still takes writes"
 
 
 def test_many_writers_at_once_in_two_processes_on_one_file(http_portal):
     """Eight clients upsert at once, half to the served process and half to a second portal
     served from this test's process on the same SQLite file."""
-    r = requests.post(
-        f"{http_portal.url}/api/views.json",
-        auth=(USER, SECRET),
-        timeout=30,
-        json={
+    r = http_portal.post(
+        "/api/views.json",
+        {
             "name": "Busy",
             "columns": [{"fieldName": "k", "dataTypeName": "text"}, {"fieldName": "w", "dataTypeName": "number"}],
             "metadata": {"rowIdentifier": "k"},
@@ -422,27 +340,23 @@ def test_many_writers_at_once_in_two_processes_on_one_file(http_portal):
 
     def writer(url, w):
         with requests.Session() as s:
-            s.auth = (USER, SECRET)
+            s.auth = AUTH
             for b in range(5):
                 body = [{"k": f"W{w}-{b}-{i}", "w": w} for i in range(200)]
                 resp = s.post(f"{url}/resource/{ff}.json", json=body, timeout=30)
                 if resp.status_code != 200 or resp.json()["Rows Created"] != 200:
                     errors.append(resp.text)
 
-    other = LocalPortal(http_portal.data, users={USER: SECRET})
-    try:
-        with other.serve() as second:
-            threads = [
-                threading.Thread(target=writer, args=(http_portal.url if w % 2 else second.url, w)) for w in range(8)
-            ]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-    finally:
-        other.close()
+    with ServedPortal(http_portal.data) as second:  # served from this process, on the same file
+        threads = [
+            threading.Thread(target=writer, args=(http_portal.url if w % 2 else second.url, w)) for w in range(8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     assert not errors, errors[:2]
-    rows = all_rows(http_portal.url, ff)
+    rows = http_portal.rows(ff)
     assert len(rows) == 8 * 5 * 200 and len({r["k"] for r in rows}) == len(rows)
 
 
@@ -459,8 +373,8 @@ def test_the_html_page_lists_datasets_and_shows_rows(http_portal):
         client.upsert(ff, [{"town": "Hartford & <Avon>"}])
     finally:
         client.close()
-    home = requests.get(http_portal.url + "/", auth=(USER, SECRET), timeout=30)
+    home = http_portal.get("/")
     assert home.status_code == 200 and home.headers["Content-Type"].startswith("text/html")
     assert ff in home.text and "Shown &lt;here&gt;" in home.text
-    page = requests.get(f"{http_portal.url}/d/{ff}", auth=(USER, SECRET), timeout=30)
+    page = http_portal.get(f"/d/{ff}")
     assert page.status_code == 200 and "Town" in page.text and "Hartford &amp; &lt;Avon&gt;" in page.text

@@ -1,6 +1,6 @@
 """Acceptance for the socrata delivery and source (issue 4), as a publisher uses them: `route execute`
 on route files, against the embedded local portal and against a portal served over
-http://127.0.0.1 with credentials from ${VAR}. Rows are read back over SODA with plain requests.
+http://127.0.0.1 with credentials from ${VAR} (tests/portalkit.py). Rows are read back over SODA.
 """
 
 from __future__ import annotations
@@ -9,16 +9,15 @@ import json
 import sqlite3
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
+from polling import wait_until
+from portalkit import AUTH, AUTH_YAML, KEY_ID, PASSWORD_VAR, ROUTE_ARGS, SECRET, USER, ServedPortal
 
 from pipeline.portal import LocalPortal
 
-USER = "publisher"
-SECRET = "Pw-7f3Kq-acceptance-9zX"  # the served portal's password, given with --set
 TOKEN = "AppTok-acceptance-55rQ"  # an app token, also secret
 
 COLUMNS = [
@@ -65,49 +64,11 @@ ROW3 = {
 }
 
 
-def soda_rows(url: str, dataset: str, auth=None, **params) -> list[dict]:
-    """Every row, over SODA, in :id order, as any client would read them."""
-    params = {"$order": ":id", "$limit": "100000", **params}
-    r = requests.get(f"{url}/resource/{dataset}.json", params=params, auth=auth, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-class Served:
-    """A portal served over http://127.0.0.1 on a free port; the route's auth comes from ${PORTAL_PW}."""
-
-    kind = "served"
-
-    def __init__(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.local = LocalPortal(folder / "portal.sqlite", users={USER: SECRET})
-        self.server = self.local.serve(host="127.0.0.1", port=0)
-        self.url = self.server.url
-        self.args = ("--set", f"PORTAL_PW={SECRET}")
-
-    def create(self, columns=COLUMNS, row_identifier="case_id", name="Cases") -> str:
-        return self.local.create_dataset(name=name, columns=columns, row_identifier=row_identifier)
-
-    def target(self, dataset: str) -> str:
-        return f'domain: {self.url}\ndataset: {dataset}\nauth: {{username: publisher, password: "${{PORTAL_PW}}"}}\n'
-
-    def rows(self, dataset: str, **params) -> list[dict]:
-        return soda_rows(self.url, dataset, (USER, SECRET), **params)
-
-    @property
-    def writes(self) -> int:
-        return self.local.faults.writes
-
-    def close(self):
-        self.server.stop()
-        self.local.close()
-
-
 class Embedded:
-    """The embedded local portal: no domain in the route, data in <state>/portal.sqlite."""
+    """The embedded local portal: no domain in the route, data in <state>/portal.sqlite (read back
+    by serving that file for a moment)."""
 
-    kind = "embedded"
-    args: tuple = ()
+    route_args: tuple = ()
 
     def __init__(self, state: Path):
         self.path = state / "portal.sqlite"
@@ -124,33 +85,15 @@ class Embedded:
         return f"dataset: {dataset}\n"
 
     def rows(self, dataset: str, **params) -> list[dict]:
-        portal = LocalPortal(self.path)
-        try:
-            with portal.serve() as server:
-                return soda_rows(server.url, dataset, **params)
-        finally:
-            portal.close()
-
-    @property
-    def writes(self) -> int:
-        return -1
-
-    def close(self):
-        pass
+        with ServedPortal(self.path) as served:
+            return served.rows(dataset, **params)
 
 
 @pytest.fixture(params=["embedded", "served"])
 def where(request, tmp_path):
-    w = Embedded(tmp_path / ".route") if request.param == "embedded" else Served(tmp_path / "served")
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def served(tmp_path):
-    s = Served(tmp_path / "served")
-    yield s
-    s.close()
+    """The embedded portal, or the `portal` fixture (served over http://127.0.0.1, the route's auth
+    from ${PORTAL_PW})."""
+    return Embedded(tmp_path / ".route") if request.param == "embedded" else request.getfixturevalue("portal")
 
 
 def indent(text: str, n: int) -> str:
@@ -178,7 +121,7 @@ def route(
 
 
 def execute(route_cli, path: Path, where, *args: str):
-    return route_cli("execute", *args, *where.args, str(path))
+    return route_cli("execute", *args, *where.route_args, str(path))
 
 
 def flat(text: str) -> str:
@@ -190,7 +133,7 @@ def flat(text: str) -> str:
 
 
 def test_upsert_with_row_identifier_creates_updates_merges_and_clears(where, route_cli, write_route):
-    ds = where.create()
+    ds = where.create(COLUMNS)
     path = write_route(route("cases", where.target(ds), "upsert"), **{"cases.csv": CASES})
     first = execute(route_cli, path, where)
     assert first.exit_code == 0, first.output
@@ -226,7 +169,7 @@ def test_upsert_with_row_identifier_creates_updates_merges_and_clears(where, rou
 
 
 def test_upsert_of_only_some_columns_keeps_the_others(where, route_cli, write_route):
-    ds = where.create()
+    ds = where.create(COLUMNS)
     path = write_route(route("cases", where.target(ds), "upsert"), **{"cases.csv": CASES})
     assert execute(route_cli, path, where).exit_code == 0
     path2 = write_route(
@@ -240,7 +183,7 @@ def test_upsert_of_only_some_columns_keeps_the_others(where, route_cli, write_ro
 
 
 def test_upsert_without_row_identifier_stops_before_writing(where, route_cli, write_route):
-    ds = where.create(row_identifier=None)
+    ds = where.create(COLUMNS, row_identifier=None)
     path = write_route(route("cases", where.target(ds), "upsert"), **{"cases.csv": CASES})
     result = execute(route_cli, path, where)
     assert result.exit_code == 1, result.output
@@ -250,7 +193,7 @@ def test_upsert_without_row_identifier_stops_before_writing(where, route_cli, wr
 
 
 def test_append_without_row_identifier_adds_the_rows_on_every_run(where, route_cli, write_route):
-    ds = where.create(row_identifier=None)
+    ds = where.create(COLUMNS, row_identifier=None)
     path = write_route(route("cases", where.target(ds), "append"), **{"cases.csv": CASES})
     for _ in range(2):
         result = execute(route_cli, path, where)
@@ -259,7 +202,7 @@ def test_append_without_row_identifier_adds_the_rows_on_every_run(where, route_c
 
 
 def test_append_with_row_identifier_is_keyed(where, route_cli, write_route):
-    ds = where.create()
+    ds = where.create(COLUMNS)
     path = write_route(route("cases", where.target(ds), "append"), **{"cases.csv": CASES})
     for _ in range(2):
         result = execute(route_cli, path, where)
@@ -268,7 +211,7 @@ def test_append_with_row_identifier_is_keyed(where, route_cli, write_route):
 
 
 def test_socrata_row_ids_update_and_delete_a_dataset_without_row_identifier(where, route_cli, write_route, tmp_path):
-    ds = where.create(row_identifier=None)
+    ds = where.create(COLUMNS, row_identifier=None)
     path = write_route(route("cases", where.target(ds), "append"), **{"cases.csv": CASES})
     assert execute(route_cli, path, where).exit_code == 0
     ids = [r[":id"] for r in where.rows(ds, **{"$select": ":id"})]
@@ -288,7 +231,7 @@ def test_socrata_row_ids_update_and_delete_a_dataset_without_row_identifier(wher
 
 
 def test_delete_by_row_identifier_counts_misses_and_can_be_repeated(where, route_cli, write_route):
-    ds = where.create()
+    ds = where.create(COLUMNS)
     load = write_route(route("cases", where.target(ds), "upsert"), **{"cases.csv": CASES})
     assert execute(route_cli, load, where).exit_code == 0
     rm = write_route(
@@ -307,7 +250,7 @@ def test_delete_by_row_identifier_counts_misses_and_can_be_repeated(where, route
 
 
 def test_delete_without_row_identifier_or_row_ids_stops_before_writing(where, route_cli, write_route):
-    ds = where.create(row_identifier=None)
+    ds = where.create(COLUMNS, row_identifier=None)
     load = write_route(route("cases", where.target(ds), "append"), **{"cases.csv": CASES})
     assert execute(route_cli, load, where).exit_code == 0
     rm = write_route(
@@ -323,7 +266,7 @@ def test_delete_without_row_identifier_or_row_ids_stops_before_writing(where, ro
 
 @pytest.mark.parametrize("row_identifier", ["case_id", None])
 def test_replace_makes_the_dataset_exactly_the_rows(where, route_cli, write_route, row_identifier):
-    ds = where.create(row_identifier=row_identifier)
+    ds = where.create(COLUMNS, row_identifier=row_identifier)
     load = write_route(route("cases", where.target(ds), "append"), **{"cases.csv": CASES})
     assert execute(route_cli, load, where).exit_code == 0
     path = write_route(
@@ -452,9 +395,9 @@ SMALL = [
 SMALL_TYPED = "  - cast: {amount: integer}\n"
 
 
-def small_route(served, ds, mode, extra="batch_rows: 5\nconcurrency: 2\n", data="cases.csv"):
+def small_route(portal, ds, mode, extra="batch_rows: 5\nconcurrency: 2\n", data="cases.csv"):
     return route(
-        "faults", served.target(ds), mode, source=f"csv: {{path: {data}}}", transforms=SMALL_TYPED, extra=extra
+        "faults", portal.target(ds), mode, source=f"csv: {{path: {data}}}", transforms=SMALL_TYPED, extra=extra
     )
 
 
@@ -469,27 +412,27 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
-def test_upsert_with_faults_ends_with_exactly_the_rows(served, route_cli, write_route, fault):
-    ds = served.create(SMALL)
-    FAULTS[fault](served.local.faults)
-    path = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases()})
-    result = execute(route_cli, path, served)
+def test_upsert_with_faults_ends_with_exactly_the_rows(portal, route_cli, write_route, fault):
+    ds = portal.create(SMALL)
+    FAULTS[fault](portal.faults)
+    path = write_route(small_route(portal, ds, "upsert"), **{"cases.csv": many_cases()})
+    result = execute(route_cli, path, portal)
     assert result.exit_code == 0, result.output
-    assert served.local.faults.fired
-    assert sorted(served.rows(ds), key=lambda r: r["case_id"]) == expected()
+    assert portal.faults.fired
+    assert sorted(portal.rows(ds), key=lambda r: r["case_id"]) == expected()
 
 
 @pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
-def test_delete_with_faults_ends_with_exactly_the_rows(served, route_cli, write_route, fault):
-    ds = served.create(SMALL)
-    load = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases()})
-    assert execute(route_cli, load, served).exit_code == 0
-    FAULTS[fault](served.local.faults)
+def test_delete_with_faults_ends_with_exactly_the_rows(portal, route_cli, write_route, fault):
+    ds = portal.create(SMALL)
+    load = write_route(small_route(portal, ds, "upsert"), **{"cases.csv": many_cases()})
+    assert execute(route_cli, load, portal).exit_code == 0
+    FAULTS[fault](portal.faults)
     gone = "case_id\n" + "".join(f"K-{i:04d}\n" for i in range(1, N_ROWS + 1, 2))
     rm = write_route(
         route(
             "rm",
-            served.target(ds),
+            portal.target(ds),
             "delete",
             source="csv: {path: gone.csv}",
             transforms="",
@@ -498,10 +441,10 @@ def test_delete_with_faults_ends_with_exactly_the_rows(served, route_cli, write_
         name="rm.yaml",
         **{"gone.csv": gone},
     )
-    result = execute(route_cli, rm, served)
+    result = execute(route_cli, rm, portal)
     assert result.exit_code == 0, result.output
-    assert served.local.faults.fired
-    assert sorted(served.rows(ds), key=lambda r: r["case_id"]) == [r for i, r in enumerate(expected()) if i % 2]
+    assert portal.faults.fired
+    assert sorted(portal.rows(ds), key=lambda r: r["case_id"]) == [r for i, r in enumerate(expected()) if i % 2]
 
 
 @pytest.mark.parametrize(
@@ -516,93 +459,93 @@ def test_delete_with_faults_ends_with_exactly_the_rows(served, route_cli, write_
     ],
     ids=["500-open", "429-source", "drop-upload", "drop-after-upload", "drop-after-open", "delay"],
 )
-def test_replace_with_faults_ends_with_exactly_the_new_rows(served, route_cli, write_route, fault):
-    ds = served.create(SMALL)
-    load = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases()})
-    assert execute(route_cli, load, served).exit_code == 0
-    fault(served.local.faults)
+def test_replace_with_faults_ends_with_exactly_the_new_rows(portal, route_cli, write_route, fault):
+    ds = portal.create(SMALL)
+    load = write_route(small_route(portal, ds, "upsert"), **{"cases.csv": many_cases()})
+    assert execute(route_cli, load, portal).exit_code == 0
+    fault(portal.faults)
     snap = write_route(
-        small_route(served, ds, "replace", extra="", data="snap.csv"),
+        small_route(portal, ds, "replace", extra="", data="snap.csv"),
         name="snap.yaml",
         **{"snap.csv": many_cases(20, amount=100)},
     )
-    result = execute(route_cli, snap, served)
+    result = execute(route_cli, snap, portal)
     assert result.exit_code == 0, result.output
-    assert served.local.faults.fired
-    assert sorted(served.rows(ds), key=lambda r: r["case_id"]) == expected(20, amount=100)
+    assert portal.faults.fired
+    assert sorted(portal.rows(ds), key=lambda r: r["case_id"]) == expected(20, amount=100)
 
 
-def test_a_replace_the_portal_keeps_refusing_leaves_the_old_rows(served, route_cli, write_route):
-    ds = served.create(SMALL)
-    load = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases()})
-    assert execute(route_cli, load, served).exit_code == 0
-    served.local.faults.fail(1, status=500, times=None, path="/api/publishing/v1/source/")
+def test_a_replace_the_portal_keeps_refusing_leaves_the_old_rows(portal, route_cli, write_route):
+    ds = portal.create(SMALL)
+    load = write_route(small_route(portal, ds, "upsert"), **{"cases.csv": many_cases()})
+    assert execute(route_cli, load, portal).exit_code == 0
+    portal.faults.fail(1, status=500, times=None, path="/api/publishing/v1/source/")
     snap = write_route(
-        small_route(served, ds, "replace", extra="retries: 1\n", data="snap.csv"),
+        small_route(portal, ds, "replace", extra="retries: 1\n", data="snap.csv"),
         name="snap.yaml",
         **{"snap.csv": many_cases(20, amount=100)},
     )
-    result = execute(route_cli, snap, served, "--json")
+    result = execute(route_cli, snap, portal, "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["status"] == "failed" and "keeps its old rows" in report["error"]
-    assert sorted(served.rows(ds), key=lambda r: r["case_id"]) == expected()
+    assert sorted(portal.rows(ds), key=lambda r: r["case_id"]) == expected()
 
 
-def test_an_upsert_that_gives_up_is_partial_and_safe_to_repeat(served, route_cli, write_route):
-    ds = served.create(SMALL)
-    served.local.faults.fail(3, status=500, times=None)
+def test_an_upsert_that_gives_up_is_partial_and_safe_to_repeat(portal, route_cli, write_route):
+    ds = portal.create(SMALL)
+    portal.faults.fail(3, status=500, times=None)
     path = write_route(
-        small_route(served, ds, "upsert", extra="batch_rows: 5\nconcurrency: 1\nretries: 2\n"),
+        small_route(portal, ds, "upsert", extra="batch_rows: 5\nconcurrency: 1\nretries: 2\n"),
         **{"cases.csv": many_cases(20)},
     )
-    result = execute(route_cli, path, served, "--json")
+    result = execute(route_cli, path, portal, "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["status"] == "partial" and report["targets"][0]["delivered"] == 10
     assert "gave up after 3 attempts; last: HTTP 500" in report["error"]
     assert "Arrived for certain: 10 rows (rows at lines 2-11 of " in report["error"]
     assert "Mode upsert is safe to repeat" in report["error"]
-    served.local.faults.clear()
-    served.local.faults.fail(3, status=500, times=None)
-    table = execute(route_cli, path, served)
+    portal.faults.clear()
+    portal.faults.fail(3, status=500, times=None)
+    table = execute(route_cli, path, portal)
     assert table.exit_code == 1 and "PARTIAL" in table.output and "success" not in table.output.lower()
-    served.local.faults.clear()
-    assert execute(route_cli, path, served).exit_code == 0
-    assert served.rows(ds, **{"$order": "case_id"}) == expected(20)
+    portal.faults.clear()
+    assert execute(route_cli, path, portal).exit_code == 0
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected(20)
 
 
-def test_an_append_is_retried_when_the_portal_certainly_did_not_take_it(served, route_cli, write_route):
-    ds = served.create(SMALL, row_identifier=None)
-    served.local.faults.fail(1, status=503).throttle(3, retry_after=1)
+def test_an_append_is_retried_when_the_portal_certainly_did_not_take_it(portal, route_cli, write_route):
+    ds = portal.create(SMALL, row_identifier=None)
+    portal.faults.fail(1, status=503).throttle(3, retry_after=1)
     path = write_route(
-        small_route(served, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"), **{"cases.csv": many_cases(15)}
+        small_route(portal, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"), **{"cases.csv": many_cases(15)}
     )
-    result = execute(route_cli, path, served)
+    result = execute(route_cli, path, portal)
     assert result.exit_code == 0, result.output
-    assert len(served.local.faults.fired) == 2
-    assert served.rows(ds) == expected(15)
+    assert len(portal.faults.fired) == 2
+    assert portal.rows(ds) == expected(15)
 
 
-def test_a_timeout_resends_an_upsert_but_stops_an_append(served, route_cli, write_route):
-    ds = served.create(SMALL)
-    served.local.faults.delay(2, seconds=0.6)
+def test_a_timeout_resends_an_upsert_but_stops_an_append(portal, route_cli, write_route):
+    ds = portal.create(SMALL)
+    portal.faults.delay(2, seconds=0.6)
     path = write_route(
-        small_route(served, ds, "upsert", extra="batch_rows: 5\nconcurrency: 1\ntimeout: 0.25\n"),
+        small_route(portal, ds, "upsert", extra="batch_rows: 5\nconcurrency: 1\ntimeout: 0.25\n"),
         **{"cases.csv": many_cases()},
     )
-    result = execute(route_cli, path, served)
+    result = execute(route_cli, path, portal)
     assert result.exit_code == 0, result.output
-    assert served.rows(ds, **{"$order": "case_id"}) == expected()
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected()
 
-    log = served.create(SMALL, row_identifier=None, name="Log")
-    served.local.faults.delay(2, seconds=0.6)
+    log = portal.create(SMALL, row_identifier=None, name="Log")
+    portal.faults.delay(2, seconds=0.6)
     path = write_route(
-        small_route(served, log, "append", extra="batch_rows: 5\nconcurrency: 1\ntimeout: 0.25\n"),
+        small_route(portal, log, "append", extra="batch_rows: 5\nconcurrency: 1\ntimeout: 0.25\n"),
         name="log.yaml",
         **{"cases.csv": many_cases(15)},
     )
-    result = execute(route_cli, path, served)
+    result = execute(route_cli, path, portal)
     assert result.exit_code == 1
     assert "PARTIAL" in result.output
     assert "May or may not have arrived: 5 rows (rows at lines 7-11 of " in result.output
@@ -614,13 +557,13 @@ def test_a_timeout_resends_an_upsert_but_stops_an_append(served, route_cli, writ
     [lambda f: f.drop(2, after_commit=True), lambda f: f.fail(2, status=500), lambda f: f.drop(2)],
     ids=["drop-after-commit", "500", "drop"],
 )
-def test_append_with_an_unknown_outcome_fails_naming_the_lines(served, route_cli, write_route, fault):
-    ds = served.create(SMALL, row_identifier=None)
-    fault(served.local.faults)
+def test_append_with_an_unknown_outcome_fails_naming_the_lines(portal, route_cli, write_route, fault):
+    ds = portal.create(SMALL, row_identifier=None)
+    fault(portal.faults)
     path = write_route(
-        small_route(served, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"), **{"cases.csv": many_cases(20)}
+        small_route(portal, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"), **{"cases.csv": many_cases(20)}
     )
-    table = execute(route_cli, path, served)
+    table = execute(route_cli, path, portal)
     assert table.exit_code == 1
     assert "success" not in table.output.lower()
     assert "PARTIAL" in table.output, table.output
@@ -628,18 +571,18 @@ def test_append_with_an_unknown_outcome_fails_naming_the_lines(served, route_cli
     assert "May or may not have arrived: 5 rows (rows at lines 7-11 of " in table.output
     assert "check the dataset for them first" in table.output
     assert "Not sent: 10 rows." in table.output
-    committed = served.rows(ds)
+    committed = portal.rows(ds)
     assert committed[:5] == expected(5)
     assert committed[5:] in ([], expected(10)[5:])  # the uncertain batch: there or not, never twice
 
 
-def test_append_failing_at_the_last_batch_is_partial_not_failed(served, route_cli, write_route):
-    ds = served.create(SMALL, row_identifier=None)
-    served.local.faults.drop(4, after_commit=True)
+def test_append_failing_at_the_last_batch_is_partial_not_failed(portal, route_cli, write_route):
+    ds = portal.create(SMALL, row_identifier=None)
+    portal.faults.drop(4, after_commit=True)
     path = write_route(
-        small_route(served, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"), **{"cases.csv": many_cases(20)}
+        small_route(portal, ds, "append", extra="batch_rows: 5\nconcurrency: 1\n"), **{"cases.csv": many_cases(20)}
     )
-    result = execute(route_cli, path, served, "--json")
+    result = execute(route_cli, path, portal, "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["targets"][0]["delivered"] == 15
@@ -647,30 +590,30 @@ def test_append_failing_at_the_last_batch_is_partial_not_failed(served, route_cl
     assert "May or may not have arrived: 5 rows (rows at lines 17-21 of " in report["error"]
 
 
-def test_a_replace_the_portal_refuses_to_apply_keeps_the_old_rows_and_says_why(served, route_cli, write_route):
-    ds = served.create(SMALL)
-    load = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases(10)})
-    assert execute(route_cli, load, served).exit_code == 0
+def test_a_replace_the_portal_refuses_to_apply_keeps_the_old_rows_and_says_why(portal, route_cli, write_route):
+    ds = portal.create(SMALL)
+    load = write_route(small_route(portal, ds, "upsert"), **{"cases.csv": many_cases(10)})
+    assert execute(route_cli, load, portal).exit_code == 0
     snap = write_route(
-        small_route(served, ds, "replace", data="snap.csv"),
+        small_route(portal, ds, "replace", data="snap.csv"),
         name="snap.yaml",
         **{"snap.csv": many_cases(10) + "K-0003,33\n"},
     )
-    result = execute(route_cli, snap, served)
+    result = execute(route_cli, snap, portal)
     assert result.exit_code == 1
     assert "The row identifier column has repeated values. The dataset keeps its old rows." in result.output
     assert result.output.count("keeps its old rows") == 1 and "{'" not in result.output
-    assert served.rows(ds, **{"$order": "case_id"}) == expected(10)
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected(10)
 
 
-def test_history_records_per_target_counts_and_revision_or_request_ids(served, route_cli, write_route, tmp_path):
-    ds = served.create(SMALL)
-    up = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases(10)})
-    assert execute(route_cli, up, served).exit_code == 0
+def test_history_records_per_target_counts_and_revision_or_request_ids(portal, route_cli, write_route, tmp_path):
+    ds = portal.create(SMALL)
+    up = write_route(small_route(portal, ds, "upsert"), **{"cases.csv": many_cases(10)})
+    assert execute(route_cli, up, portal).exit_code == 0
     snap = write_route(
-        small_route(served, ds, "replace", data="snap.csv"), name="snap.yaml", **{"snap.csv": many_cases(8)}
+        small_route(portal, ds, "replace", data="snap.csv"), name="snap.yaml", **{"snap.csv": many_cases(8)}
     )
-    assert execute(route_cli, snap, served).exit_code == 0
+    assert execute(route_cli, snap, portal).exit_code == 0
     with sqlite3.connect(tmp_path / ".route" / "history.sqlite") as conn:
         reports = [json.loads(r) for (r,) in conn.execute("SELECT report FROM runs ORDER BY started")]
     first, second = (r["targets"][0] for r in reports)
@@ -680,37 +623,37 @@ def test_history_records_per_target_counts_and_revision_or_request_ids(served, r
     assert second["details"]["revision"] is not None and second["details"]["status"] == "successful"
 
 
-def creating_route(served, extra=""):
+def creating_route(portal, extra=""):
     return route(
         "mk",
-        f"domain: {served.url}\n" + 'auth: {username: publisher, password: "${PORTAL_PW}"}\n',
+        portal.target(),
         "upsert",
         transforms=SMALL_TYPED,
         extra="row_identifier: case_id\ncreate: {name: Made}\n" + extra,
     )
 
 
-def test_creating_a_dataset_is_never_resent_blindly_and_says_what_to_check(served, route_cli, write_route):
-    path = write_route(creating_route(served), **{"cases.csv": many_cases(10)})
-    served.local.faults.drop(1, after_commit=True, path="/api/views")
-    result = execute(route_cli, path, served)
+def test_creating_a_dataset_is_never_resent_blindly_and_says_what_to_check(portal, route_cli, write_route):
+    path = write_route(creating_route(portal), **{"cases.csv": many_cases(10)})
+    portal.faults.drop(1, after_commit=True, path="/api/views")
+    result = execute(route_cli, path, portal)
     assert result.exit_code == 1
     assert 'socrata upsert to dataset "Made" (to be created): creating dataset "Made": ' in result.output
     assert 'If a dataset named "Made" now exists (unpublished) on http://127.0.0.1:' in flat(result.output)
-    assert [d["name"] for d in served.local.datasets()] == ["Made"]  # made once, not twice
+    assert [d["name"] for d in portal.local.datasets()] == ["Made"]  # made once, not twice
 
 
-def test_a_dataset_created_but_not_published_is_published_by_the_next_run(served, route_cli, write_route):
-    path = write_route(creating_route(served, "retries: 1\n"), **{"cases.csv": many_cases(10)})
-    served.local.faults.fail(1, status=500, times=None, path="/api/views/")  # publishing fails
-    result = execute(route_cli, path, served)
+def test_a_dataset_created_but_not_published_is_published_by_the_next_run(portal, route_cli, write_route):
+    path = write_route(creating_route(portal, "retries: 1\n"), **{"cases.csv": many_cases(10)})
+    portal.faults.fail(1, status=500, times=None, path="/api/views/")  # publishing fails
+    result = execute(route_cli, path, portal)
     assert result.exit_code == 1 and "publishing dataset" in result.output
-    served.local.faults.clear()
-    result = execute(route_cli, path, served)
+    portal.faults.clear()
+    result = execute(route_cli, path, portal)
     assert result.exit_code == 0, result.output
-    made = served.local.datasets()
+    made = portal.local.datasets()
     assert [(d["name"], d["publicationStage"], d["rowCount"]) for d in made] == [("Made", "published", 10)]
-    assert served.rows(made[0]["id"]) == expected(10)
+    assert portal.rows(made[0]["id"]) == expected(10)
 
 
 # -- mismatches and credentials: stop before any write, say what to do, never show a secret ------------
@@ -740,16 +683,16 @@ C-2,lots,2024-01-06,blue,M
 """
 
 
-def test_column_mismatches_stop_before_any_write_and_name_everything(served, route_cli, write_route, tmp_path):
-    ds = served.create()
-    writes = served.writes
+def test_column_mismatches_stop_before_any_write_and_name_everything(portal, route_cli, write_route, tmp_path):
+    ds = portal.create(COLUMNS)
+    writes = portal.writes
     transforms = "  - cast: {amount: number, opened: boolean}\n  - rename: {case_id: ref}\n"
-    text = route("misfit", served.target(ds), "upsert", transforms=transforms).replace(
+    text = route("misfit", portal.target(ds), "upsert", transforms=transforms).replace(
         'password: "${PORTAL_PW}"}', 'password: "${PORTAL_PW}", app_token: "${APP_TOKEN}"}'
     )
     path = write_route(text, **{"cases.csv": MISFIT})
-    table = route_cli("execute", "--set", f"PORTAL_PW={SECRET}", "--set", f"APP_TOKEN={TOKEN}", str(path))
-    report = route_cli("execute", "--json", "--set", f"PORTAL_PW={SECRET}", "--set", f"APP_TOKEN={TOKEN}", str(path))
+    table = route_cli("execute", *ROUTE_ARGS, "--set", f"APP_TOKEN={TOKEN}", str(path))
+    report = route_cli("execute", "--json", *ROUTE_ARGS, "--set", f"APP_TOKEN={TOKEN}", str(path))
     assert table.exit_code == 1 and report.exit_code == 1, table.output
     out = table.output
     assert "the route's output does not fit the dataset, so nothing was sent" in out
@@ -759,8 +702,8 @@ def test_column_mismatches_stop_before_any_write_and_name_everything(served, rou
     assert "route column 'opened' is boolean, which cannot go to \"Opened\" (opened)" in out
     assert "Traceback" not in out
     assert json.loads(report.stdout)["status"] == "failed"
-    assert served.writes == writes, "nothing was written"
-    assert served.rows(ds) == []
+    assert portal.writes == writes, "nothing was written"
+    assert portal.rows(ds) == []
     history = route_cli("history", str(path))
     history_json = route_cli("history", "--json", str(path))
     assert list((tmp_path / ".route" / "rejects").glob("misfit-*.csv")), "the 'lots' row went to rejects"
@@ -771,23 +714,21 @@ def test_column_mismatches_stop_before_any_write_and_name_everything(served, rou
 @pytest.mark.parametrize(
     "auth",
     [
-        'auth: {username: publisher, password: "${PORTAL_PW}"}',
-        'auth: {username: somebody, password: "${PORTAL_PW}"}',
-        'auth: {api_key_id: publisher, api_key_secret: "${PORTAL_PW}", app_token: "${APP_TOKEN}"}',
+        AUTH_YAML,
+        AUTH_YAML.replace(f"username: {USER}", "username: somebody"),
+        f'auth: {{api_key_id: {KEY_ID}, api_key_secret: "${{{PASSWORD_VAR}}}", app_token: "${{APP_TOKEN}}"}}',
     ],
     ids=["wrong-password", "unknown-user", "wrong-api-key"],
 )
 def test_bad_credentials_stop_before_any_write_and_never_show_the_secret(
-    served, route_cli, write_route, tmp_path, auth
+    portal, route_cli, write_route, tmp_path, auth
 ):
-    ds = served.create()
+    ds = portal.create(COLUMNS)
     wrong = "Wr0ng-" + SECRET[::-1]
-    writes = served.writes
-    text = route("creds", served.target(ds), "upsert").replace(
-        'auth: {username: publisher, password: "${PORTAL_PW}"}', auth
-    )
+    writes = portal.writes
+    text = route("creds", portal.target(ds), "upsert").replace(AUTH_YAML, auth)
     path = write_route(text, **{"cases.csv": CASES + "C-4,not a number,1,,,,,\n"})
-    args = ("--set", f"PORTAL_PW={wrong}", "--set", f"APP_TOKEN={TOKEN}", str(path))
+    args = ("--set", f"{PASSWORD_VAR}={wrong}", "--set", f"APP_TOKEN={TOKEN}", str(path))
     table = route_cli("execute", *args)
     report = route_cli("execute", "--json", *args)
     assert table.exit_code == 1 and report.exit_code == 1
@@ -795,16 +736,16 @@ def test_bad_credentials_stop_before_any_write_and_never_show_the_secret(
     assert "Check auth.username and auth.password (or auth.api_key_id and auth.api_key_secret)" in table.output
     assert "success" not in table.output.lower() and "Traceback" not in table.output
     assert json.loads(report.stdout)["status"] == "failed"
-    assert served.writes == writes and served.rows(ds) == []
+    assert portal.writes == writes and portal.rows(ds) == []
     history = route_cli("history", "--json", str(path))
     assert_no_secret([table.output, report.output, history.output], tmp_path / ".route", secrets=(wrong, TOKEN))
 
 
-def test_a_good_secret_never_shows_either(served, route_cli, write_route, tmp_path):
-    ds = served.create()
-    path = write_route(route("good", served.target(ds), "upsert"), **{"cases.csv": CASES + "C-4,lots,1,,,,,\n"})
-    table = execute(route_cli, path, served)
-    report = execute(route_cli, path, served, "--json")
+def test_a_good_secret_never_shows_either(portal, route_cli, write_route, tmp_path):
+    ds = portal.create(COLUMNS)
+    path = write_route(route("good", portal.target(ds), "upsert"), **{"cases.csv": CASES + "C-4,lots,1,,,,,\n"})
+    table = execute(route_cli, path, portal)
+    report = execute(route_cli, path, portal, "--json")
     assert table.exit_code == 0 and report.exit_code == 0, table.output
     assert list((tmp_path / ".route" / "rejects").glob("good-*.csv"))
     history = route_cli("history", "--json", str(path))
@@ -816,8 +757,8 @@ def test_the_embedded_portal_takes_the_routes_credentials_and_keeps_them_secret(
     ds = embedded.create()
     text = route("emb", embedded.target(ds) + 'auth: {username: me, password: "${PORTAL_PW}"}\n', "upsert")
     path = write_route(text, **{"cases.csv": CASES + "C-4,lots,1,,,,,\n"})
-    table = route_cli("execute", "--set", f"PORTAL_PW={SECRET}", str(path))
-    report = route_cli("execute", "--json", "--set", f"PORTAL_PW={SECRET}", str(path))
+    table = route_cli("execute", *ROUTE_ARGS, str(path))
+    report = route_cli("execute", "--json", *ROUTE_ARGS, str(path))
     assert table.exit_code == 0 and report.exit_code == 0, table.output
     assert embedded.rows(ds) == [ROW1, ROW2, ROW3]
     history = route_cli("history", "--json", str(path))
@@ -836,18 +777,18 @@ def test_a_missing_dataset_on_the_embedded_portal_is_named_by_its_file_not_a_por
 # -- dry run, max_shrink --------------------------------------------------------------------------------
 
 
-def test_dry_run_reports_creates_updates_deletes_and_writes_nothing(served, route_cli, write_route):
-    ds = served.create(SMALL)
-    load = write_route(small_route(served, ds, "upsert"), **{"cases.csv": many_cases(10)})
-    assert execute(route_cli, load, served).exit_code == 0
-    writes = served.writes
+def test_dry_run_reports_creates_updates_deletes_and_writes_nothing(portal, route_cli, write_route):
+    ds = portal.create(SMALL)
+    load = write_route(small_route(portal, ds, "upsert"), **{"cases.csv": many_cases(10)})
+    assert execute(route_cli, load, portal).exit_code == 0
+    writes = portal.writes
     # 14 rows: 10 updates, 3 new, and one whose amount the delivery cannot convert (no cast here).
     up = write_route(
-        route("up", served.target(ds), "upsert", source="csv: {path: up.csv}", transforms=""),
+        route("up", portal.target(ds), "upsert", source="csv: {path: up.csv}", transforms=""),
         name="up.yaml",
         **{"up.csv": many_cases(13) + "K-0099,x\n"},
     )
-    result = execute(route_cli, up, served, "--dry-run")
+    result = execute(route_cli, up, portal, "--dry-run")
     assert result.exit_code == 0, result.output
     # the plan's row for the target: target, delivery, rows, then create, update, delete, reject
     assert any(
@@ -857,24 +798,24 @@ def test_dry_run_reports_creates_updates_deletes_and_writes_nothing(served, rout
     assert "Dry run: nothing was delivered" in result.stdout
 
     rm = write_route(
-        route("rm", served.target(ds), "delete", source="csv: {path: gone.csv}", transforms=""),
+        route("rm", portal.target(ds), "delete", source="csv: {path: gone.csv}", transforms=""),
         name="rm.yaml",
         **{"gone.csv": "case_id\nK-0001\nK-0002\nK-0404\n"},
     )
-    result = execute(route_cli, rm, served, "--dry-run", "--json")
+    result = execute(route_cli, rm, portal, "--dry-run", "--json")
     details = json.loads(result.stdout)["targets"][0]["details"]
     assert (details["delete"], details["not_found"]) == (2, 1)
 
     snap = write_route(
-        small_route(served, ds, "replace", data="snap.csv"), name="snap.yaml", **{"snap.csv": many_cases(3)}
+        small_route(portal, ds, "replace", data="snap.csv"), name="snap.yaml", **{"snap.csv": many_cases(3)}
     )
-    result = execute(route_cli, snap, served, "--dry-run", "--json")
+    result = execute(route_cli, snap, portal, "--dry-run", "--json")
     assert result.exit_code == 0
     details = json.loads(result.stdout)["targets"][0]["details"]
     assert (details["create"], details["update"], details["delete"]) == (0, 3, 7)
     assert "would stop before replacing: it would shrink the dataset from 10 to 3 rows" in details["stop"]
-    assert served.writes == writes
-    assert served.rows(ds, **{"$order": "case_id"}) == expected(10)
+    assert portal.writes == writes
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected(10)
 
 
 @pytest.mark.parametrize("keep, stops", [(5, False), (4, True), (0, True)])
@@ -916,10 +857,9 @@ PORT_COLUMNS = [
 ]
 
 
-def test_port_job_between_two_served_portals(route_cli, write_route, tmp_path):
-    source = Served(tmp_path / "a")
-    dest = Served(tmp_path / "b")
-    try:
+def test_port_job_between_two_served_portals(portal, route_cli, write_route, tmp_path):
+    source = portal
+    with ServedPortal(tmp_path / "b" / "portal.sqlite") as dest:
         src = source.create(PORT_COLUMNS, row_identifier="id", name="Sales")
         rows = [
             {
@@ -933,17 +873,17 @@ def test_port_job_between_two_served_portals(route_cli, write_route, tmp_path):
             }
             for i in range(1, 2501)
         ]
-        r = requests.post(f"{source.url}/resource/{src}.json", json=rows, auth=(USER, SECRET), timeout=30)
+        r = source.post(f"/resource/{src}.json", rows)
         assert r.status_code == 200, r.text
         dst = dest.create(PORT_COLUMNS, row_identifier="id", name="Sales copy")
         text = (
             f"name: port\nsource:\n  socrata:\n    domain: {source.url}\n    dataset: {src}\n"
             f'    where: "id <= 2400"\n    page_rows: 1000\n'
-            f'    auth: {{username: publisher, password: "${{PORTAL_PW}}"}}\n'
+            f"    {AUTH_YAML}\n"
             f"targets:\n  - name: copy\n    deliver:\n      socrata:\n" + indent(dest.target(dst) + "mode: upsert\n", 8)
         )
         path = write_route(text)
-        result = route_cli("execute", "--set", f"PORTAL_PW={SECRET}", str(path))
+        result = route_cli("execute", *ROUTE_ARGS, str(path))
         assert result.exit_code == 0, result.output
         want = source.rows(src, **{"$where": "id <= 2400"})
         # Numbers travel as float64 (route's number type): money loses its trailing zero, the same amount.
@@ -951,13 +891,10 @@ def test_port_job_between_two_served_portals(route_cli, write_route, tmp_path):
         got = dest.rows(dst)
         assert len(got) == 2400
         assert got == want
-    finally:
-        source.close()
-        dest.close()
 
 
 @pytest.mark.parametrize("mode", ["upsert", "replace"])
-def test_a_port_job_copies_numbers_exactly_as_the_source_shows_them(served, route_cli, write_route, mode):
+def test_a_port_job_copies_numbers_exactly_as_the_source_shows_them(portal, route_cli, write_route, mode):
     """A number column holding both whole and fractional values: each value is copied as it reads
     (7 stays "7", not "7.0" because its page also holds 2.5)."""
     cols = [
@@ -965,13 +902,11 @@ def test_a_port_job_copies_numbers_exactly_as_the_source_shows_them(served, rout
         {"fieldName": "n", "name": "N", "dataTypeName": "number"},
         {"fieldName": "d", "name": "D", "dataTypeName": "double"},
     ]
-    src = served.create(cols, row_identifier="id", name="Src")
-    dst = served.create(cols, row_identifier="id", name="Dst")
-    r = requests.post(
-        f"{served.url}/resource/{src}.json",
-        auth=(USER, SECRET),
-        timeout=30,
-        json=[
+    src = portal.create(cols, row_identifier="id", name="Src")
+    dst = portal.create(cols, row_identifier="id", name="Dst")
+    r = portal.post(
+        f"/resource/{src}.json",
+        [
             {"id": "a", "n": 7, "d": 7},
             {"id": "b", "n": 2.5, "d": 2.5},
             {"id": "c", "n": -3, "d": 0.1},
@@ -980,25 +915,25 @@ def test_a_port_job_copies_numbers_exactly_as_the_source_shows_them(served, rout
     )
     assert r.status_code == 200, r.text
     text = (
-        f"name: copy\nsource:\n  socrata:\n    domain: {served.url}\n    dataset: {src}\n"
-        f'    auth: {{username: publisher, password: "${{PORTAL_PW}}"}}\n'
+        f"name: copy\nsource:\n  socrata:\n    domain: {portal.url}\n    dataset: {src}\n"
+        f"    {AUTH_YAML}\n"
         f"targets:\n  - name: copy\n    deliver:\n      socrata:\n"
-        + indent(served.target(dst) + f"mode: {mode}\nmax_shrink: 100%\n", 8)
+        + indent(portal.target(dst) + f"mode: {mode}\nmax_shrink: 100%\n", 8)
     )
-    result = execute(route_cli, write_route(text), served)
+    result = execute(route_cli, write_route(text), portal)
     assert result.exit_code == 0, result.output
-    assert served.rows(dst) == served.rows(src)
+    assert portal.rows(dst) == portal.rows(src)
 
 
 # -- atomicity: a replace never shows a mix to a reader ---------------------------------------------------
 
 
-def test_a_reader_never_sees_a_mix_during_a_route_replace(served, route_cli, write_route):
-    ds = served.create(SMALL)
+def test_a_reader_never_sees_a_mix_during_a_route_replace(portal, route_cli, write_route):
+    ds = portal.create(SMALL)
     n = 3000
-    load = write_route(small_route(served, ds, "upsert", extra="batch_rows: 5000\n"), **{"cases.csv": many_cases(n)})
-    assert execute(route_cli, load, served).exit_code == 0
-    served.local.faults.slow_jobs(0.3)  # the apply takes a while, so the reader sees it happen
+    load = write_route(small_route(portal, ds, "upsert", extra="batch_rows: 5000\n"), **{"cases.csv": many_cases(n)})
+    assert execute(route_cli, load, portal).exit_code == 0
+    portal.faults.slow_jobs(0.3)  # the apply takes a while, so the reader sees it happen
     seen, problems, stop = [], [], threading.Event()
 
     def read():
@@ -1006,7 +941,7 @@ def test_a_reader_never_sees_a_mix_during_a_route_replace(served, route_cli, wri
             while not stop.is_set():
                 try:
                     rows = s.get(
-                        f"{served.url}/resource/{ds}.json", params={"$limit": "100000"}, auth=(USER, SECRET), timeout=30
+                        f"{portal.url}/resource/{ds}.json", params={"$limit": "100000"}, auth=AUTH, timeout=30
                     ).json()
                 except Exception as exc:  # noqa: BLE001 (a failed read is a finding, not a crash)
                     problems.append(repr(exc))
@@ -1019,22 +954,19 @@ def test_a_reader_never_sees_a_mix_during_a_route_replace(served, route_cli, wri
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        deadline = time.monotonic() + 10
-        while not seen and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: seen or not reader.is_alive(), what="the reader reads the old rows")
         snap = write_route(
-            small_route(served, ds, "replace", extra="", data="snap.csv"),
+            small_route(portal, ds, "replace", extra="", data="snap.csv"),
             name="snap.yaml",
             **{"snap.csv": many_cases(n, amount=1000)},
         )
-        result = execute(route_cli, snap, served)
+        result = execute(route_cli, snap, portal)
         after = len(seen)
-        while len(seen) < after + 2 and reader.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(seen) >= after + 2 or not reader.is_alive(), what="the reader reads the new rows")
     finally:
         stop.set()
         reader.join()
     assert result.exit_code == 0, result.output
     assert not problems, problems[:3]
     assert seen[0] == {0} and seen[-1] == {1000}, "the reader saw the old rows, then the new ones"
-    assert sorted(served.rows(ds), key=lambda r: r["case_id"]) == expected(n, amount=1000)
+    assert sorted(portal.rows(ds), key=lambda r: r["case_id"]) == expected(n, amount=1000)

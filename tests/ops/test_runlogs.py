@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-import pytest
+from portalkit import SECRET, USER
 
 from pipeline.ops.logdataset import LOG_FIELDS, create_log_dataset
 from pipeline.portal import LocalPortal
@@ -104,32 +104,22 @@ def test_old_log_files_are_removed_beyond_keep(tmp_path, route_cli):
     )
 
 
-@pytest.fixture
-def portal(tmp_path):
-    portal = LocalPortal(tmp_path / "portal" / "portal.sqlite", users={"logger": "log-pa55"})
-    server = portal.serve(port=0)
-    yield portal, server
-    server.stop()
-    portal.close()
-
-
 def test_every_run_adds_a_row_to_the_log_dataset(tmp_path, route_cli, portal):
-    portal, server = portal
-    dataset = create_log_dataset(server.url, {"username": "logger", "password": "log-pa55"})
-    columns = [(c["fieldName"], c["dataTypeName"]) for c in portal.view(dataset)["columns"]]
+    dataset = create_log_dataset(portal.url, {"username": USER, "password": SECRET})
+    columns = [(c["fieldName"], c["dataTypeName"]) for c in portal.local.view(dataset)["columns"]]
     assert columns == [(f, t) for f, _, t in LOG_FIELDS]
     (tmp_path / "defaults.yaml").write_text(
         textwrap.dedent(f"""\
         socrata:
-          domain: {server.url}
-          auth: {{username: logger, password: "${{LOG_PASSWORD}}"}}
+          domain: {portal.url}
+          auth: {{username: {USER}, password: "${{LOG_PASSWORD}}"}}
         log_dataset: {{dataset: {dataset}}}
         """)
     )
     route = write_route(tmp_path)
-    ok = route_cli("execute", "--json", str(route), env={"LOG_PASSWORD": "log-pa55"})
+    ok = route_cli("execute", "--json", str(route), env={"LOG_PASSWORD": SECRET})
     (tmp_path / "data.csv").unlink()
-    failed = route_cli("execute", "--json", str(route), env={"LOG_PASSWORD": "log-pa55"})
+    failed = route_cli("execute", "--json", str(route), env={"LOG_PASSWORD": SECRET})
     rows = {r["run_id"]: r for r in portal.rows(dataset)}
     good, bad = rows[run_id_of(ok)], rows[run_id_of(failed)]
     assert (
@@ -149,10 +139,9 @@ def test_every_run_adds_a_row_to_the_log_dataset(tmp_path, route_cli, portal):
 
 
 def test_a_log_dataset_that_refuses_does_not_fail_the_run(tmp_path, route_cli, portal):
-    portal, server = portal
     (tmp_path / "defaults.yaml").write_text(
         textwrap.dedent(f"""\
-        log_dataset: {{dataset: none-0000, domain: "{server.url}", auth: {{username: logger, password: wrong}}}}
+        log_dataset: {{dataset: none-0000, domain: "{portal.url}", auth: {{username: {USER}, password: wrong}}}}
         """)
     )
     result = route_cli("execute", "--json", str(route := write_route(tmp_path)))
@@ -161,7 +150,7 @@ def test_a_log_dataset_that_refuses_does_not_fail_the_run(tmp_path, route_cli, p
     log = (tmp_path / ".route" / "logs" / f"payments-{run_id}.log").read_text()
     assert (
         f"WARNING could not add this run to the log dataset none-0000: upsert of this run's row: the portal on "
-        f"{server.url} refused the credentials (HTTP 401)"
+        f"{portal.url} refused the credentials (HTTP 401)"
     ) in log
     assert "wrong" not in log
     assert route.exists()

@@ -15,11 +15,10 @@ import os
 import string
 
 import pytest
-import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from portalkit import ServedPortal
 
-from pipeline.portal import LocalPortal
 from pipeline.portal.errors import PortalError
 from pipeline.portal.soql import Parser, split_query
 
@@ -235,12 +234,15 @@ hostile = soql_chars | token_soup | deep | chains | mutated(condition) | mutated
 
 @pytest.fixture(scope="module")
 def fuzz_portal(tmp_path_factory):
-    p = LocalPortal(tmp_path_factory.mktemp("fuzz") / "p.sqlite")
-    ff = p.create_dataset(name="fuzz", columns=[{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS])
-    with p.serve() as server:  # loaded the way a client loads it
-        r = requests.post(
-            f"{server.url}/resource/{ff}.json",
-            json=[
+    with ServedPortal(tmp_path_factory.mktemp("fuzz") / "p.sqlite") as portal:
+        ff = portal.create(
+            columns=[{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS],
+            row_identifier=None,
+            name="fuzz",
+        )
+        r = portal.post(  # loaded the way a client loads it
+            f"/resource/{ff}.json",
+            [
                 {
                     "name": "ab",
                     "n": 1,
@@ -256,8 +258,7 @@ def fuzz_portal(tmp_path_factory):
             ],
         )
         assert r.status_code == 200, r.text
-    yield p, ff
-    p.close()
+        yield portal.local, ff  # read through LocalPortal.rows, the path a SODA read takes
 
 
 def read(fuzz_portal, **params):

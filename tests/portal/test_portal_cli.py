@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
-import requests
 from click.testing import CliRunner
+from portalkit import KEY_SECRET, SECRET
 
 from pipeline.commands.portal import portal_group
 from pipeline.portal import LocalPortal
@@ -78,44 +73,17 @@ def test_bad_input_is_a_usage_error(tmp_path):
     assert code == 0 and "No portal" in out
 
 
-def test_serve_a_real_process(tmp_path):
-    data = tmp_path / "p.sqlite"
-    ff = LocalPortal(data).create_dataset(name="x", columns=[{"fieldName": "a"}])
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.commands.portal",
-            "serve",
-            "--port",
-            "0",
-            "--data",
-            str(data),
-            "--user",
-            "me:pw",
-            "--faults",
-            "503@2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        first = proc.stdout.readline()
-        assert first.startswith("Local portal at http://127.0.0.1:"), first + proc.stderr.read()
-        url = first.split()[3]
-        with requests.Session() as s:
-            s.auth = ("me", "pw")
-            assert s.post(f"{url}/resource/{ff}.json", data='[{"a": "1"}]').status_code == 200
-            assert s.post(f"{url}/resource/{ff}.json", data='[{"a": "2"}]').status_code == 503
-            assert s.get(f"{url}/resource/{ff}.json").json() == [{"a": "1"}]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
-    assert "Stopped." in out and "pw" not in out + err
+def test_serve_a_real_process(portal_process):
+    served = portal_process(faults="503@2")  # `route portal serve --port 0 --user ... --faults 503@2`
+    assert served.url.startswith("http://127.0.0.1:")
+    ff = served.create(columns=[{"fieldName": "a"}], row_identifier=None, name="x")
+    assert served.post(f"/resource/{ff}.json", '[{"a": "1"}]').status_code == 200
+    assert served.post(f"/resource/{ff}.json", '[{"a": "2"}]').status_code == 503
+    assert served.get(f"/resource/{ff}.json").json() == [{"a": "1"}]
+    served.stop()  # SIGTERM
+    assert served.returncode == 0, served.stderr
+    assert "Stopped." in served.stdout
+    assert SECRET not in served.stdout + served.stderr and KEY_SECRET not in served.stdout + served.stderr
 
 
 def test_serve_refuses_bad_options(tmp_path):

@@ -7,48 +7,22 @@ import warnings
 
 import pytest
 import requests
+from portalkit import SECRET, USER, ServedPortal
 from requests.adapters import HTTPAdapter
 
 from pipeline.portal import LocalPortal
 
-from .conftest import SECRET, USER
-
 sodapy = pytest.importorskip("sodapy")
-
-
-def _socrata_py():
-    """socrata-py's Socrata and Authorization, even when the test package tests/socrata (which is on
-    sys.path under the same name) was imported first: import the installed one, then put back
-    whatever `socrata` meant before."""
-    import importlib
-    import sys
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        site = str(distribution("socrata-py").locate_file(""))
-    except PackageNotFoundError:
-        pytest.skip("socrata-py is not installed")
-    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k == "socrata" or k.startswith("socrata.")}
-    sys.path.insert(0, site)
-    try:
-        top = importlib.import_module("socrata")
-        auth = importlib.import_module("socrata.authorization")
-        return top.Socrata, auth.Authorization
-    finally:
-        sys.path.remove(site)
-        for k in [k for k in sys.modules if k == "socrata" or k.startswith("socrata.")]:
-            sys.modules.pop(k)
-        sys.modules.update(saved)
+socrata_py = pytest.importorskip("socrata.authorization")  # socrata-py
 
 
 @pytest.fixture
-def soda(client):
+def soda(portal):
     """sodapy pointed at the portal through its own session_adapter hook (it defaults to https)."""
-    host = client.url.removeprefix("http://")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         c = sodapy.Socrata(
-            host,
+            portal.domain,
             "app-token",
             username=USER,
             password=SECRET,
@@ -58,7 +32,7 @@ def soda(client):
     c.close()
 
 
-def test_sodapy_create_publish_upsert_read_replace_delete(client, soda):
+def test_sodapy_create_publish_upsert_read_replace_delete(portal, soda):
     created = soda.create(
         "Inspections",
         description="Food inspections",
@@ -104,22 +78,22 @@ def test_sodapy_create_publish_upsert_read_replace_delete(client, soda):
     updated = soda.update_metadata(ff, {"description": "Updated"})
     assert updated["description"] == "Updated"
     soda.set_permission(ff, "private")
-    assert requests.get(f"{client.url}/resource/{ff}.json").status_code == 403
+    assert requests.get(f"{portal.url}/resource/{ff}.json").status_code == 403
     soda.set_permission(ff, "public")
     assert [d["resource"]["id"] for d in soda.datasets()] == [ff]
     soda.delete(ff)
-    assert requests.get(f"{client.url}/api/views/{ff}.json").status_code == 404
+    assert requests.get(f"{portal.url}/api/views/{ff}.json").status_code == 404
 
 
-def test_sodapy_sees_refusals_as_http_errors(client, soda):
-    ff = client.dataset()
+def test_sodapy_sees_refusals_as_http_errors(portal, soda):
+    ff = portal.create()
     with pytest.raises(requests.exceptions.HTTPError, match="maltyped"):
         soda.upsert(ff, [{"case_id": "A", "amount": "lots"}])
     with pytest.raises(requests.exceptions.HTTPError, match="401"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             bad = sodapy.Socrata(
-                client.url.removeprefix("http://"),
+                portal.domain,
                 None,
                 username=USER,
                 password="wrong",
@@ -130,33 +104,27 @@ def test_sodapy_sees_refusals_as_http_errors(client, soda):
 
 @pytest.fixture
 def tls(tmp_path):
-    portal = LocalPortal(tmp_path / "portal.sqlite", users={USER: SECRET})
-    with portal.serve(tls=True) as server:
-        yield portal, server
-    portal.close()
+    """A portal served over https with a self-signed certificate."""
+    with ServedPortal(tmp_path / "tls" / "portal.sqlite", tls=True) as served:
+        yield served
 
 
-def _publishing(server):
-    Socrata, Authorization = _socrata_py()
-    auth = Authorization(server.domain, username=USER, password=SECRET)
+def _publishing(portal):
+    from socrata import Socrata
+    from socrata.authorization import Authorization
+
+    auth = Authorization(portal.domain, username=USER, password=SECRET)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         auth.live_dangerously()  # the certificate is self-signed
     return Socrata(auth)
 
 
-def _read(server, ff, **params):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return requests.get(f"{server.url}/resource/{ff}.json", params=params, verify=False, auth=(USER, SECRET)).json()
-
-
 def test_socrata_py_creates_a_dataset_from_csv(tls):
-    portal, server = tls
-    assert server.url.startswith("https://")
+    assert tls.url.startswith("https://")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        publishing = _publishing(server)
+        publishing = _publishing(tls)
         (rev, output) = publishing.create(name="Weather", description="Daily").csv(
             io.BytesIO(b"station,celsius,day\nA,11.5,2024-05-01\nB,9,2024-05-02\n"), "weather.csv"
         )
@@ -165,29 +133,22 @@ def test_socrata_py_creates_a_dataset_from_csv(tls):
         job = rev.apply(output_schema=output).wait_for_finish()
     assert job.attributes["status"] == "successful"
     ff = rev.attributes["fourfour"]
-    assert _read(server, ff) == [
+    assert tls.rows(ff) == [
         {"station": "A", "celsius": "11.5", "day": "2024-05-01T00:00:00.000"},
         {"station": "B", "celsius": "9", "day": "2024-05-02T00:00:00.000"},
     ]
-    assert portal.view(ff)["name"] == "Weather"
+    assert tls.local.view(ff)["name"] == "Weather"
 
 
 def test_socrata_py_replace_revision_with_a_changed_schema(tls):
-    portal, server = tls
-    ff = portal.create_dataset(
-        name="Cases",
+    ff = tls.create(
         columns=[{"fieldName": "case_id", "dataTypeName": "text"}, {"fieldName": "amount", "dataTypeName": "number"}],
         row_identifier="case_id",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        publishing = _publishing(server)
-        requests.post(
-            f"{server.url}/resource/{ff}.json",
-            json=[{"case_id": "OLD", "amount": 1}],
-            auth=(USER, SECRET),
-            verify=False,
-        )
+        publishing = _publishing(tls)
+        tls.post(f"/resource/{ff}.json", [{"case_id": "OLD", "amount": 1}])
         view = publishing.views.lookup(ff)
         rev = view.revisions.create_replace_revision(metadata={"description": "replaced by socrata-py"})
         source = rev.create_upload("cases.csv").csv(io.BytesIO(b"case_id,amount,note\nN-1,5,hello\nN-2,6.25,\n"))
@@ -197,25 +158,23 @@ def test_socrata_py_replace_revision_with_a_changed_schema(tls):
         job = rev.apply(output_schema=output).wait_for_finish()
         assert job.attributes["status"] == "successful"
         assert [r.attributes["revision_seq"] for r in view.revisions.list()] == [0]
-    assert _read(server, ff) == [
+    assert tls.rows(ff) == [
         {"case_id": "N-1", "amount": "5", "note": "hello"},
         {"case_id": "N-2", "amount": "6.25"},
     ]
-    meta = portal.view(ff)
+    meta = tls.local.view(ff)
     assert meta["description"] == "replaced by socrata-py"
     assert [(c["fieldName"], c["name"]) for c in meta["columns"]][-1] == ("note", "Note")
 
 
 def test_socrata_py_update_and_delete_revisions(tls):
-    portal, server = tls
-    ff = portal.create_dataset(
-        name="Cases",
+    ff = tls.create(
         columns=[{"fieldName": "case_id", "dataTypeName": "text"}, {"fieldName": "status", "dataTypeName": "text"}],
         row_identifier="case_id",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        publishing = _publishing(server)
+        publishing = _publishing(tls)
         view = publishing.views.lookup(ff)
         for kind, data in (
             ("update", b"case_id,status\nA,open\nB,open\n"),
@@ -226,7 +185,7 @@ def test_socrata_py_update_and_delete_revisions(tls):
             source = rev.create_upload("x.csv").csv(io.BytesIO(data))
             output = source.get_latest_input_schema().get_latest_output_schema().wait_for_finish()
             assert rev.apply(output_schema=output).wait_for_finish().attributes["status"] == "successful"
-    assert _read(server, ff) == [{"case_id": "B", "status": "closed"}]
+    assert tls.rows(ff) == [{"case_id": "B", "status": "closed"}]
 
 
 def test_tls_with_the_generated_or_given_certificate(tmp_path):

@@ -2,67 +2,69 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import time
 
 import pytest
 import requests
+from portalkit import SECRET, USER, ServedPortal
 
 from pipeline.portal import Faults
 from pipeline.portal.faults import FaultError
 
 
-def test_nth_write_fails_with_500_and_writes_nothing(client):
-    ff = client.dataset()
-    client.portal.faults.fail(2)
-    assert client.post(f"/resource/{ff}.json", [{"case_id": "A"}]).status_code == 200
-    r = client.post(f"/resource/{ff}.json", [{"case_id": "B"}])
+def test_nth_write_fails_with_500_and_writes_nothing(portal):
+    ff = portal.create()
+    portal.faults.fail(2)
+    assert portal.post(f"/resource/{ff}.json", [{"case_id": "A"}]).status_code == 200
+    r = portal.post(f"/resource/{ff}.json", [{"case_id": "B"}])
     assert r.status_code == 500 and r.json()["error"] is True
-    assert client.post(f"/resource/{ff}.json", [{"case_id": "C"}]).status_code == 200
-    assert [x["case_id"] for x in client.rows(ff)] == ["A", "C"]
-    assert client.portal.faults.fired == [("500@2", "POST", f"/resource/{ff}.json")]
+    assert portal.post(f"/resource/{ff}.json", [{"case_id": "C"}]).status_code == 200
+    assert [x["case_id"] for x in portal.rows(ff)] == ["A", "C"]
+    assert portal.faults.fired == [("500@2", "POST", f"/resource/{ff}.json")]
 
 
-def test_503_several_times_and_only_on_a_path(client):
-    ff = client.dataset()
-    client.portal.faults.fail(1, status=503, times=2, path="/resource/")
-    assert client.put(f"/api/views/{ff}.json", {"name": "renamed"}).status_code == 200  # not counted
-    codes = [client.post(f"/resource/{ff}.json", [{"case_id": str(i)}]).status_code for i in range(3)]
+def test_503_several_times_and_only_on_a_path(portal):
+    ff = portal.create()
+    portal.faults.fail(1, status=503, times=2, path="/resource/")
+    assert portal.put(f"/api/views/{ff}.json", {"name": "renamed"}).status_code == 200  # not counted
+    codes = [portal.post(f"/resource/{ff}.json", [{"case_id": str(i)}]).status_code for i in range(3)]
     assert codes == [503, 503, 200]
 
 
-def test_throttle_answers_429_with_retry_after(client):
-    ff = client.dataset()
-    client.portal.faults.throttle(1, retry_after=2)
-    r = client.post(f"/resource/{ff}.json", [{"case_id": "A"}])
+def test_throttle_answers_429_with_retry_after(portal):
+    ff = portal.create()
+    portal.faults.throttle(1, retry_after=2)
+    r = portal.post(f"/resource/{ff}.json", [{"case_id": "A"}])
     assert r.status_code == 429 and r.headers["Retry-After"] == "2"
     assert r.json()["errorCode"] == "too-many-requests"
-    assert client.rows(ff) == []
+    assert portal.rows(ff) == []
 
 
-def test_delay(client):
-    ff = client.dataset()
-    client.portal.faults.delay(1, seconds=0.3)
+def test_delay(portal):
+    ff = portal.create()
+    portal.faults.delay(1, seconds=0.3)
     start = time.perf_counter()
-    assert client.post(f"/resource/{ff}.json", [{"case_id": "A"}]).status_code == 200
+    assert portal.post(f"/resource/{ff}.json", [{"case_id": "A"}]).status_code == 200
     assert time.perf_counter() - start >= 0.3
 
 
-def test_drop_before_commit_writes_nothing(client):
-    ff = client.dataset()
-    client.portal.faults.drop(1)
+def test_drop_before_commit_writes_nothing(portal):
+    ff = portal.create()
+    portal.faults.drop(1)
     with pytest.raises(requests.exceptions.ConnectionError, match=r"(?i)aborted|closed|reset|disconnected"):
-        client.post(f"/resource/{ff}.json", [{"case_id": "A"}])
-    assert client.rows(ff) == []
-    assert client.post(f"/resource/{ff}.json", [{"case_id": "A"}]).status_code == 200
+        portal.post(f"/resource/{ff}.json", [{"case_id": "A"}])
+    assert portal.rows(ff) == []
+    assert portal.post(f"/resource/{ff}.json", [{"case_id": "A"}]).status_code == 200
 
 
-def test_drop_after_commit_keeps_the_write(client):
-    ff = client.dataset()
-    client.portal.faults.drop(1, after_commit=True)
+def test_drop_after_commit_keeps_the_write(portal):
+    ff = portal.create()
+    portal.faults.drop(1, after_commit=True)
     with pytest.raises(requests.exceptions.ConnectionError, match=r"(?i)aborted|closed|reset|disconnected"):
-        client.post(f"/resource/{ff}.json", [{"case_id": "A"}])
-    assert client.rows(ff) == [{"case_id": "A"}]
+        portal.post(f"/resource/{ff}.json", [{"case_id": "A"}])
+    assert portal.rows(ff) == [{"case_id": "A"}]
 
 
 def test_fault_spec_text():
@@ -88,26 +90,21 @@ def test_fault_spec_text():
 
 
 def test_spec_given_to_the_portal(tmp_path):
-    from pipeline.portal import LocalPortal
-
-    portal = LocalPortal(tmp_path / "p.sqlite", faults="503@2")
-    ff = portal.create_dataset(name="x", columns=[{"fieldName": "a"}])
-    with portal.serve() as server, requests.Session() as s:
-        codes = [s.post(f"{server.url}/resource/{ff}.json", data='[{"a": "1"}]').status_code for _ in range(3)]
+    with ServedPortal(tmp_path / "p.sqlite", faults="503@2") as portal:
+        ff = portal.create(columns=[{"fieldName": "a"}], row_identifier=None)
+        codes = [portal.post(f"/resource/{ff}.json", '[{"a": "1"}]').status_code for _ in range(3)]
     assert codes == [200, 503, 200]
-    portal.close()
 
 
-def test_a_request_killed_mid_body_changes_nothing(client):
-    ff = client.dataset()
-    client.post(f"/resource/{ff}.json", [{"case_id": "A", "status": "old"}])
-    host, port = client.url.removeprefix("http://").split(":")
+def test_a_request_killed_mid_body_changes_nothing(portal):
+    ff = portal.create()
+    portal.post(f"/resource/{ff}.json", [{"case_id": "A", "status": "old"}])
     body = b'[{"case_id": "A", "status": "new"}, {"case_id": "B"}]'
-    with socket.create_connection((host, int(port))) as sock:
+    with socket.create_connection((portal.host, portal.port)) as sock:
         sock.sendall(
             b"POST /resource/" + ff.encode() + b".json HTTP/1.1\r\nHost: x\r\n"
             b"Authorization: Basic "
-            + __import__("base64").b64encode(b"writer:s3cret-Pa55")
+            + base64.b64encode(f"{USER}:{SECRET}".encode())
             + b"\r\nContent-Length: "
             + str(len(body) + 500).encode()
             + b"\r\n\r\n"
@@ -116,5 +113,5 @@ def test_a_request_killed_mid_body_changes_nothing(client):
         sock.shutdown(socket.SHUT_WR)
         sock.settimeout(5)
         assert sock.recv(100) == b""  # no answer: the request never completed
-    assert client.rows(ff) == [{"case_id": "A", "status": "old"}]
-    assert client.post(f"/resource/{ff}.json", [{"case_id": "B"}]).status_code == 200
+    assert portal.rows(ff) == [{"case_id": "A", "status": "old"}]
+    assert portal.post(f"/resource/{ff}.json", [{"case_id": "B"}]).status_code == 200

@@ -3,26 +3,19 @@ Socrata's error body, and neither its memory nor its threads can be taken.
 
 Everything goes over real sockets to a real server on 127.0.0.1: a portal in its own process (so its
 memory can be read from /proc) for the gzip bombs, an in-process one for the rest. Raw sockets where
-a well-behaved client library would refuse to send the request.
+a well-behaved portal library would refuse to send the request.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import zlib
 
 import pytest
 import requests
-
-from pipeline.portal import LocalPortal
-
-from .conftest import SECRET, USER
+from portalkit import SECRET, USER, ServedPortal
 
 LIMIT = 8 * 1024 * 1024
 TIMEOUT = 1.5
@@ -55,64 +48,35 @@ def vm(pid: int, key: str) -> int:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
+    """A portal process with an 8 MiB body limit, and a dataset in it: (portal, 4x4)."""
     data = tmp_path_factory.mktemp("hostile") / "p.sqlite"
-    p = LocalPortal(data)
-    ff = p.create_dataset(name="x", columns=[{"fieldName": "a", "name": "a", "dataTypeName": "text"}])
-    p.close()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.commands.portal",
-            "serve",
-            "--port",
-            "0",
-            "--data",
-            str(data),
-            "--user",
-            f"{USER}:{SECRET}",
-            "--max-body",
-            "8MB",
-            "--read-timeout",
-            str(TIMEOUT),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    try:
-        first = proc.stdout.readline()
-        assert first.startswith("Local portal at http://127.0.0.1:"), first + proc.stderr.read()
-        url = first.split()[3]
-        with requests.Session() as s:
-            s.auth = (USER, SECRET)
-            assert s.post(f"{url}/resource/{ff}.json", json=[{"a": "warm"}]).status_code == 200
-        yield proc, url, ff
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=10)
+    with ServedPortal(data, process=True, args=("--max-body", "8MB", "--read-timeout", str(TIMEOUT))) as portal:
+        ff = portal.create(columns=[{"fieldName": "a", "name": "a", "dataTypeName": "text"}], row_identifier=None)
+        assert portal.post(f"/resource/{ff}.json", [{"a": "warm"}]).status_code == 200
+        yield portal, ff
 
 
 def test_gzip_bomb_without_credentials_is_refused_unread(served):
-    proc, url, ff = served
+    portal, ff = served
+    url = portal.url
     body = bomb(256 << 20)
-    before = vm(proc.pid, "VmHWM")
+    before = vm(portal.pid, "VmHWM")
     started = time.monotonic()
     r = requests.post(f"{url}/resource/{ff}.json", data=body, headers={"Content-Encoding": "gzip"})
     error_body(r, 403, "authentication_required")
     assert time.monotonic() - started < 5
-    assert vm(proc.pid, "VmHWM") - before < 4 << 20  # nothing was inflated, nothing buffered
+    assert vm(portal.pid, "VmHWM") - before < 4 << 20  # nothing was inflated, nothing buffered
 
 
 def test_gzip_bomb_with_credentials_stops_at_the_limit(served):
-    proc, url, ff = served
+    portal, ff = served
+    url = portal.url
     body = bomb(256 << 20)  # 256 MiB inflated from about 250 KB
-    before = vm(proc.pid, "VmHWM")
+    before = vm(portal.pid, "VmHWM")
     r = requests.post(f"{url}/resource/{ff}.json", data=body, headers={"Content-Encoding": "gzip"}, auth=(USER, SECRET))
     err = error_body(r, 413, "req.body.too-large")
     assert "8 MiB" in err["message"] and "--max-body" in err["message"] and err["data"] == {"limit": LIMIT}
-    grown = vm(proc.pid, "VmHWM") - before
+    grown = vm(portal.pid, "VmHWM") - before
     print(f"portal peak RSS grew by {grown / 2**20:.1f} MiB under a 256 MiB gzip bomb (limit 8 MiB)")
     assert grown < LIMIT + (8 << 20)
     with requests.Session() as s:  # and it still serves
@@ -125,13 +89,15 @@ def test_gzip_bomb_with_credentials_stops_at_the_limit(served):
 
 
 def test_body_over_the_limit_on_the_wire_is_refused_from_its_length(served):
-    proc, url, ff = served
+    portal, ff = served
+    url = portal.url
     r = requests.post(f"{url}/resource/{ff}.json", data=b"[" + b" " * LIMIT + b"]", auth=(USER, SECRET))
     error_body(r, 413, "req.body.too-large")
 
 
 def test_chunked_body_over_the_limit_is_refused(served):
-    _proc, url, ff = served
+    portal, ff = served
+    url = portal.url
     pieces = (b" " * (1 << 20) for _ in range(12))  # a generator: requests sends it chunked
     r = requests.post(f"{url}/resource/{ff}.json", data=pieces, auth=(USER, SECRET))
     error_body(r, 413, "req.body.too-large")
@@ -142,11 +108,10 @@ def test_chunked_body_over_the_limit_is_refused(served):
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    p = LocalPortal(tmp_path_factory.mktemp("raw") / "p.sqlite", users={USER: SECRET})
-    ff = p.create_dataset(name="x", columns=[{"fieldName": "a", "name": "a", "dataTypeName": "text"}])
-    with p.serve(max_body=LIMIT, read_timeout=TIMEOUT) as server:
-        yield server, ff
-    p.close()
+    """A portal served from this process with the same limits, and a dataset: (portal, 4x4)."""
+    with ServedPortal(tmp_path_factory.mktemp("raw") / "p.sqlite", max_body=LIMIT, read_timeout=TIMEOUT) as portal:
+        ff = portal.create(columns=[{"fieldName": "a", "name": "a", "dataTypeName": "text"}], row_identifier=None)
+        yield portal, ff
 
 
 def exchange(server, head: str, body: bytes = b"", wait: float = 10) -> tuple[int, dict, bytes, bool]:
@@ -301,18 +266,19 @@ def test_http_servers_own_refusals_carry_socratas_error_body(live):
 
 @pytest.fixture(scope="module")
 def rows_portal(tmp_path_factory):
-    p = LocalPortal(tmp_path_factory.mktemp("soql") / "p.sqlite")
-    ff = p.create_dataset(
-        name="n",
-        columns=[
-            {"fieldName": "a", "name": "a", "dataTypeName": "text"},
-            {"fieldName": "n", "name": "n", "dataTypeName": "number"},
-        ],
-    )
-    with p.serve(max_body=LIMIT, read_timeout=TIMEOUT) as server:
-        requests.post(f"{server.url}/resource/{ff}.json", json=[{"a": str(i), "n": i} for i in range(10)])
-        yield server.url + f"/resource/{ff}.json"
-    p.close()
+    """The URL of ten rows on an open portal (no users), read anonymously."""
+    path = tmp_path_factory.mktemp("soql") / "p.sqlite"
+    with ServedPortal(path, users={}, max_body=LIMIT, read_timeout=TIMEOUT) as portal:
+        ff = portal.create(
+            columns=[
+                {"fieldName": "a", "name": "a", "dataTypeName": "text"},
+                {"fieldName": "n", "name": "n", "dataTypeName": "number"},
+            ],
+            row_identifier=None,
+            name="n",
+        )
+        assert portal.post(f"/resource/{ff}.json", [{"a": str(i), "n": i} for i in range(10)]).status_code == 200
+        yield portal.url + f"/resource/{ff}.json"
 
 
 def test_huge_limit_reads_every_row_and_huge_offset_reads_none(rows_portal):
@@ -373,33 +339,33 @@ def test_hostile_select_order_group_and_query_are_400(rows_portal):
 # ---- odd shapes elsewhere: 400 or 404, never 500 -------------------------------------------------------
 
 
-def test_odd_shapes_in_bodies_paths_and_parameters_are_4xx(client):
-    ff = client.dataset()
+def test_odd_shapes_in_bodies_paths_and_parameters_are_4xx(portal):
+    ff = portal.create()
     cases = [
-        (client.post, "/api/publishing/v1/revision", {"action": 5}, 400, "req.body.not-an-object"),
-        (client.post, "/api/publishing/v1/revision", {"metadata": "x"}, 400, "req.body.not-an-object"),
-        (client.post, f"/api/publishing/v1/revision/{ff}", {"action": [1]}, 400, "req.body.not-an-object"),
-        (client.post, "/api/publishing/v1/source", {"source_type": "upload"}, 400, "req.body.not-an-object"),
-        (client.post, "/api/publishing/v1/source", {"parse_options": 1}, 400, "req.body.not-an-object"),
+        (portal.post, "/api/publishing/v1/revision", {"action": 5}, 400, "req.body.not-an-object"),
+        (portal.post, "/api/publishing/v1/revision", {"metadata": "x"}, 400, "req.body.not-an-object"),
+        (portal.post, f"/api/publishing/v1/revision/{ff}", {"action": [1]}, 400, "req.body.not-an-object"),
+        (portal.post, "/api/publishing/v1/source", {"source_type": "upload"}, 400, "req.body.not-an-object"),
+        (portal.post, "/api/publishing/v1/source", {"parse_options": 1}, 400, "req.body.not-an-object"),
         (
-            client.post,
+            portal.post,
             "/api/publishing/v1/source/99999999999999999999/chunk/99999999999999999999/0",
             b"x",
             404,
             "not_found",
         ),
-        (client.get, "/api/catalog/v1?offset=-5", None, 400, "req.param.not-a-number"),
-        (client.get, "/api/catalog/v1?limit=abc", None, 400, "req.param.not-a-number"),
+        (portal.get, "/api/catalog/v1?offset=-5", None, 400, "req.param.not-a-number"),
+        (portal.get, "/api/catalog/v1?limit=abc", None, 400, "req.param.not-a-number"),
     ]
     for method, path, body, status, code in cases:
         r = method(path, body) if body is not None else method(path)
         assert r.status_code == status and r.json()["code"] == code, (path, body, r.text)
-    r = client.get("/api/catalog/v1?offset=99999999999999999999999")
+    r = portal.get("/api/catalog/v1?offset=99999999999999999999999")
     assert r.status_code == 200 and r.json()["results"] == []
 
 
-def test_arithmetic_beyond_a_double_reads_as_infinity(client):
-    ff = client.dataset(columns=[{"fieldName": "n", "name": "n", "dataTypeName": "number"}], row_identifier=None)
-    assert client.post(f"/resource/{ff}.json", [{"n": "12345678901234567890"}, {"n": "-1e300"}]).status_code == 200
-    r = client.get(f"/resource/{ff}.json", params={"$select": " * ".join(["n"] * 17) + " as big"})
+def test_arithmetic_beyond_a_double_reads_as_infinity(portal):
+    ff = portal.create(columns=[{"fieldName": "n", "name": "n", "dataTypeName": "number"}], row_identifier=None)
+    assert portal.post(f"/resource/{ff}.json", [{"n": "12345678901234567890"}, {"n": "-1e300"}]).status_code == 200
+    r = portal.get(f"/resource/{ff}.json", params={"$select": " * ".join(["n"] * 17) + " as big"})
     assert r.status_code == 200 and r.json() == [{"big": "Infinity"}, {"big": "-Infinity"}]

@@ -16,9 +16,9 @@ ROWS = [
 
 
 @pytest.fixture
-def cases(shared):
-    ff = shared.dataset()
-    assert shared.post(f"/resource/{ff}.json", ROWS).status_code == 200
+def cases(shared_portal):
+    ff = shared_portal.create()
+    assert shared_portal.post(f"/resource/{ff}.json", ROWS).status_code == 200
     return ff
 
 
@@ -26,8 +26,8 @@ def ids(rows):
     return [r["case_id"] for r in rows]
 
 
-def test_rows_come_back_in_wire_format_with_nulls_omitted(shared, cases):
-    rows = shared.anonymous().get(f"{shared.url}/resource/{cases}.json").json()
+def test_rows_come_back_in_wire_format_with_nulls_omitted(shared_portal, cases):
+    rows = shared_portal.anonymous().get(f"{shared_portal.url}/resource/{cases}.json").json()
     assert rows == [
         {"case_id": "A-1", "status": "OPEN", "amount": "10.50", "opened": "2024-01-05T09:30:00.000", "closed": False},
         {"case_id": "A-2", "status": "CLOSED", "amount": "3", "opened": "2024-02-01T00:00:00.000", "closed": True},
@@ -36,17 +36,17 @@ def test_rows_come_back_in_wire_format_with_nulls_omitted(shared, cases):
     ]
 
 
-def test_url_forms_and_headers(shared, cases):
-    plain = shared.get(f"/resource/{cases}?$$version=2.0&$$app_token=tok")
+def test_url_forms_and_headers(shared_portal, cases):
+    plain = shared_portal.get(f"/resource/{cases}?$$version=2.0&$$app_token=tok")
     assert plain.status_code == 200 and ids(plain.json()) == ["A-1", "A-2", "B-1", "B-2"]
-    r = shared.get(f"/resource/{cases}.json", headers={"X-App-Token": "tok"})
+    r = shared_portal.get(f"/resource/{cases}.json", headers={"X-App-Token": "tok"})
     assert r.headers["X-SODA2-Fields"] == '["case_id","status","amount","opened","closed"]'
     assert r.headers["X-SODA2-Types"] == '["text","text","number","floating_timestamp","boolean"]'
     assert r.headers["Content-Type"] == "application/json; charset=utf-8"
 
 
-def test_csv_output(shared, cases):
-    r = shared.get(f"/resource/{cases}.csv", params={"$order": "case_id"})
+def test_csv_output(shared_portal, cases):
+    r = shared_portal.get(f"/resource/{cases}.csv", params={"$order": "case_id"})
     assert r.headers["Content-Type"].startswith("text/csv")
     table = list(csv.reader(io.StringIO(r.text)))
     assert table[0] == ["case_id", "status", "amount", "opened", "closed"]
@@ -75,23 +75,23 @@ def test_csv_output(shared, cases):
         ("`amount` * 2 > 20", ["A-1", "B-1"]),
     ],
 )
-def test_where(shared, cases, where, expected):
-    assert ids(shared.rows(cases, **{"$where": where})) == expected
+def test_where(shared_portal, cases, where, expected):
+    assert ids(shared_portal.rows(cases, **{"$where": where})) == expected
 
 
-def test_field_equality_filters_are_typed_and_anded(shared, cases):
-    assert ids(shared.rows(cases, status="OPEN")) == ["A-1", "B-1"]
-    assert ids(shared.rows(cases, status="OPEN", amount="250")) == ["B-1"]
-    assert ids(shared.rows(cases, amount="10.5")) == ["A-1"]
-    r = shared.get(f"/resource/{cases}.json", params={"nope": "1"})
+def test_field_equality_filters_are_typed_and_anded(shared_portal, cases):
+    assert ids(shared_portal.rows(cases, status="OPEN")) == ["A-1", "B-1"]
+    assert ids(shared_portal.rows(cases, status="OPEN", amount="250")) == ["B-1"]
+    assert ids(shared_portal.rows(cases, amount="10.5")) == ["A-1"]
+    r = shared_portal.get(f"/resource/{cases}.json", params={"nope": "1"})
     assert r.status_code == 400 and r.json()["code"] == "query.soql.no-such-column"
 
 
-def test_select_aliases_aggregates_group_having_order(shared, cases):
-    assert shared.rows(cases, **{"$select": "case_id AS id, amount", "$where": "amount > 200"}) == [
+def test_select_aliases_aggregates_group_having_order(shared_portal, cases):
+    assert shared_portal.rows(cases, **{"$select": "case_id AS id, amount", "$where": "amount > 200"}) == [
         {"id": "B-1", "amount": "250"}
     ]
-    total = shared.rows(
+    total = shared_portal.rows(
         cases, **{"$select": "count(*), sum(amount), min(amount), max(opened), avg(amount)", "$order": None}
     )
     assert total == [
@@ -103,24 +103,24 @@ def test_select_aliases_aggregates_group_having_order(shared, cases):
             "avg_amount": "87.83333333333333",
         }
     ]
-    grouped = shared.rows(
+    grouped = shared_portal.rows(
         cases,
         **{"$select": "status, count(*) AS n", "$group": "status", "$order": "n DESC, status", "$having": "n >= 1"},
     )
     assert grouped == [{"status": "OPEN", "n": "2"}, {"status": "CLOSED", "n": "1"}, {"status": "O'Brien", "n": "1"}]
 
 
-def test_order_limit_offset_and_default_limit(shared):
-    ff = shared.dataset(columns=[{"fieldName": "n", "dataTypeName": "number"}], row_identifier=None)
-    shared.post(f"/resource/{ff}.json", [{"n": i} for i in range(2500)])
-    first = shared.get(f"/resource/{ff}.json").json()
+def test_order_limit_offset_and_default_limit(shared_portal):
+    ff = shared_portal.create(columns=[{"fieldName": "n", "dataTypeName": "number"}], row_identifier=None)
+    shared_portal.post(f"/resource/{ff}.json", [{"n": i} for i in range(2500)])
+    first = shared_portal.get(f"/resource/{ff}.json").json()
     assert len(first) == 1000 and first[0] == {"n": "0"}
-    page = shared.rows(ff, **{"$order": "n DESC", "$limit": 3, "$offset": 10})
+    page = shared_portal.rows(ff, **{"$order": "n DESC", "$limit": 3, "$offset": 10})
     assert page == [{"n": "2489"}, {"n": "2488"}, {"n": "2487"}]
     everything = []
     offset = 0
     while True:
-        batch = shared.rows(ff, **{"$limit": 1000, "$offset": offset})
+        batch = shared_portal.rows(ff, **{"$limit": 1000, "$offset": offset})
         everything += batch
         if len(batch) < 1000:
             break
@@ -128,33 +128,33 @@ def test_order_limit_offset_and_default_limit(shared):
     assert [int(r["n"]) for r in everything] == list(range(2500))
 
 
-def test_system_fields_on_request(shared, cases):
-    rows = shared.rows(cases, **{"$select": ":*, *", "$limit": 1})
+def test_system_fields_on_request(shared_portal, cases):
+    rows = shared_portal.rows(cases, **{"$select": ":*, *", "$limit": 1})
     row = rows[0]
     assert list(row)[:3] == [":id", ":created_at", ":updated_at"]
     assert row[":id"].startswith("row-") and row[":created_at"].endswith("Z")
-    legacy = shared.get(f"/resource/{cases}.json?$$exclude_system_fields=false&$limit=1").json()[0]
+    legacy = shared_portal.get(f"/resource/{cases}.json?$$exclude_system_fields=false&$limit=1").json()[0]
     assert legacy[":id"] == row[":id"]
-    assert shared.rows(cases, **{"$where": f":id = '{row[':id']}'"}) == [
+    assert shared_portal.rows(cases, **{"$where": f":id = '{row[':id']}'"}) == [
         {k: v for k, v in row.items() if not k.startswith(":")}
     ]
-    ordered = shared.rows(cases, **{"$select": ":id, case_id", "$order": ":id DESC"})
+    ordered = shared_portal.rows(cases, **{"$select": ":id, case_id", "$order": ":id DESC"})
     assert ids(ordered) == ["B-2", "B-1", "A-2", "A-1"]
 
 
-def test_query_parameter_with_a_whole_statement(shared, cases):
-    rows = shared.rows(
+def test_query_parameter_with_a_whole_statement(shared_portal, cases):
+    rows = shared_portal.rows(
         cases, **{"$query": "SELECT case_id, amount WHERE amount > 5 ORDER BY amount DESC LIMIT 1", "$order": None}
     )
     assert rows == [{"case_id": "B-1", "amount": "250"}]
 
 
-def test_full_text_search(shared, cases):
-    assert ids(shared.rows(cases, **{"$q": "brien"})) == ["B-2"]
+def test_full_text_search(shared_portal, cases):
+    assert ids(shared_portal.rows(cases, **{"$q": "brien"})) == ["B-2"]
 
 
-def test_single_row_by_row_identifier_and_by_internal_id(shared, cases):
-    r = shared.anonymous().get(f"{shared.url}/resource/{cases}/A-2.json")
+def test_single_row_by_row_identifier_and_by_internal_id(shared_portal, cases):
+    r = shared_portal.anonymous().get(f"{shared_portal.url}/resource/{cases}/A-2.json")
     assert r.status_code == 200 and r.json() == {
         "case_id": "A-2",
         "status": "CLOSED",
@@ -162,9 +162,9 @@ def test_single_row_by_row_identifier_and_by_internal_id(shared, cases):
         "opened": "2024-02-01T00:00:00.000",
         "closed": True,
     }
-    row_id = shared.rows(cases, **{"$select": ":id", "$where": "case_id = 'B-1'"})[0][":id"]
-    assert shared.get(f"/resource/{cases}/{row_id}.json").json()["case_id"] == "B-1"
-    missing = shared.get(f"/resource/{cases}/NOPE.json")
+    row_id = shared_portal.rows(cases, **{"$select": ":id", "$where": "case_id = 'B-1'"})[0][":id"]
+    assert shared_portal.get(f"/resource/{cases}/{row_id}.json").json()["case_id"] == "B-1"
+    missing = shared_portal.get(f"/resource/{cases}/NOPE.json")
     assert missing.status_code == 404 and missing.json()["code"] == "soda.row.not-found"
 
 
@@ -179,20 +179,20 @@ def test_single_row_by_row_identifier_and_by_internal_id(shared, cases):
         ({"$select": "frobnicate(amount)"}, "frobnicate"),
     ],
 )
-def test_bad_queries_are_400_with_the_reason(shared, cases, params, word):
-    r = shared.get(f"/resource/{cases}.json", params=params)
+def test_bad_queries_are_400_with_the_reason(shared_portal, cases, params, word):
+    r = shared_portal.get(f"/resource/{cases}.json", params=params)
     assert r.status_code == 400
     body = r.json()
     assert body["error"] is True and word in body["message"] and body["code"].startswith("query.")
 
 
-def test_geojson_output(shared):
-    ff = shared.dataset(
+def test_geojson_output(shared_portal):
+    ff = shared_portal.create(
         columns=[{"fieldName": "name", "dataTypeName": "text"}, {"fieldName": "where", "dataTypeName": "point"}],
         row_identifier=None,
     )
-    shared.post(f"/resource/{ff}.json", [{"name": "x", "where": "POINT (-72.5 41.7)"}])
-    r = shared.get(f"/resource/{ff}.geojson")
+    shared_portal.post(f"/resource/{ff}.json", [{"name": "x", "where": "POINT (-72.5 41.7)"}])
+    r = shared_portal.get(f"/resource/{ff}.geojson")
     assert r.headers["Content-Type"].startswith("application/vnd.geo+json")
     feature = r.json()["features"][0]
     assert feature["geometry"] == {"type": "Point", "coordinates": [-72.5, 41.7]}

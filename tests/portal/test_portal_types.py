@@ -108,8 +108,8 @@ REFUSED = [
 NULLED = [("location", "nowhere"), ("location", {"latitude": "north"}), ("url", 5), ("document", {"name": "x"})]
 
 
-def _dataset(shared, type_name):
-    return shared.dataset(
+def _dataset(shared_portal, type_name):
+    return shared_portal.create(
         columns=[{"fieldName": "k", "dataTypeName": "text"}, {"fieldName": "v", "dataTypeName": type_name}],
         row_identifier="k",
     )
@@ -118,37 +118,37 @@ def _dataset(shared, type_name):
 @pytest.mark.parametrize(
     "type_name, written, read", ACCEPTED, ids=[f"{t}-{json.dumps(w)[:30]}" for t, w, _ in ACCEPTED]
 )
-def test_accepted_values_read_back_in_wire_format(shared, type_name, written, read):
-    ff = _dataset(shared, type_name)
-    r = shared.post(f"/resource/{ff}.json", [{"k": "1", "v": written}])
+def test_accepted_values_read_back_in_wire_format(shared_portal, type_name, written, read):
+    ff = _dataset(shared_portal, type_name)
+    r = shared_portal.post(f"/resource/{ff}.json", [{"k": "1", "v": written}])
     assert r.status_code == 200, r.text
-    assert shared.rows(ff) == [{"k": "1", "v": read}]
+    assert shared_portal.rows(ff) == [{"k": "1", "v": read}]
 
 
 @pytest.mark.parametrize("type_name, written", REFUSED, ids=[f"{t}-{json.dumps(w)[:30]}" for t, w in REFUSED])
-def test_wrong_types_fail_the_request_and_write_nothing(shared, type_name, written):
-    ff = _dataset(shared, type_name)
-    r = shared.post(f"/resource/{ff}.json", [{"k": "ok"}, {"k": "bad", "v": written}])
+def test_wrong_types_fail_the_request_and_write_nothing(shared_portal, type_name, written):
+    ff = _dataset(shared_portal, type_name)
+    r = shared_portal.post(f"/resource/{ff}.json", [{"k": "ok"}, {"k": "bad", "v": written}])
     assert r.status_code == 400
     body = r.json()
     assert body["code"] == "soda.column.maltyped" and body["data"]["field"] == "v"
     assert "for field 'v'" in body["message"]
-    assert shared.rows(ff) == []
+    assert shared_portal.rows(ff) == []
 
 
 @pytest.mark.parametrize("type_name, written", NULLED)
-def test_invalid_objects_become_null(shared, type_name, written):
-    ff = _dataset(shared, type_name)
-    assert shared.post(f"/resource/{ff}.json", [{"k": "1", "v": written}]).status_code == 200
-    assert shared.rows(ff) == [{"k": "1"}]
+def test_invalid_objects_become_null(shared_portal, type_name, written):
+    ff = _dataset(shared_portal, type_name)
+    assert shared_portal.post(f"/resource/{ff}.json", [{"k": "1", "v": written}]).status_code == 200
+    assert shared_portal.rows(ff) == [{"k": "1"}]
 
 
-def test_null_clears_every_type(shared):
+def test_null_clears_every_type(shared_portal):
     for type_name, written, _read in ACCEPTED[::4]:
-        ff = _dataset(shared, type_name)
-        shared.post(f"/resource/{ff}.json", [{"k": "1", "v": written}])
-        shared.post(f"/resource/{ff}.json", [{"k": "1", "v": None}])
-        assert shared.rows(ff) == [{"k": "1"}], type_name
+        ff = _dataset(shared_portal, type_name)
+        shared_portal.post(f"/resource/{ff}.json", [{"k": "1", "v": written}])
+        shared_portal.post(f"/resource/{ff}.json", [{"k": "1", "v": None}])
+        assert shared_portal.rows(ff) == [{"k": "1"}], type_name
 
 
 @pytest.mark.parametrize(
@@ -171,21 +171,21 @@ def test_null_clears_every_type(shared):
         ("date", "2020-10-16T10:00:00-08:00", "2020-10-16T18:00:00.000Z"),
     ],
 )
-def test_csv_cells(shared, type_name, cell, read):
-    ff = _dataset(shared, type_name)
+def test_csv_cells(shared_portal, type_name, cell, read):
+    ff = _dataset(shared_portal, type_name)
     body = f'k,v\n1,"{cell}"\n'
-    r = shared.post(f"/resource/{ff}.json", body, headers={"Content-Type": "text/csv"})
+    r = shared_portal.post(f"/resource/{ff}.json", body, headers={"Content-Type": "text/csv"})
     assert r.status_code == 200, r.text
-    assert shared.rows(ff) == [{"k": "1", "v": read}]
+    assert shared_portal.rows(ff) == [{"k": "1", "v": read}]
 
 
-def test_number_row_identifier_matches_however_the_number_is_written(shared):
-    ff = shared.dataset(
+def test_number_row_identifier_matches_however_the_number_is_written(shared_portal):
+    ff = shared_portal.create(
         columns=[{"fieldName": "id", "dataTypeName": "number"}, {"fieldName": "x", "dataTypeName": "text"}],
         row_identifier="id",
     )
-    shared.post(f"/resource/{ff}.json", [{"id": 7, "x": "a"}])
-    r = shared.post(f"/resource/{ff}.json", [{"id": "7", "x": "b"}])
+    shared_portal.post(f"/resource/{ff}.json", [{"id": 7, "x": "a"}])
+    r = shared_portal.post(f"/resource/{ff}.json", [{"id": "7", "x": "b"}])
     assert r.json()["Rows Updated"] == 1
-    assert shared.rows(ff) == [{"id": "7", "x": "b"}]
-    assert shared.get(f"/resource/{ff}/7.json").json() == {"id": "7", "x": "b"}
+    assert shared_portal.rows(ff) == [{"id": "7", "x": "b"}]
+    assert shared_portal.get(f"/resource/{ff}/7.json").json() == {"id": "7", "x": "b"}

@@ -9,9 +9,9 @@ def summary(created=0, updated=0, deleted=0, errors=0, by_ri=0, by_sid=0):
     return dict(zip(SUMMARY_KEYS, (created, updated, deleted, errors, by_ri, by_sid)))
 
 
-def test_upsert_with_row_identifier_creates_updates_merges_and_deletes(client):
-    ff = client.dataset()
-    r = client.post(
+def test_upsert_with_row_identifier_creates_updates_merges_and_deletes(portal):
+    ff = portal.create()
+    r = portal.post(
         f"/resource/{ff}.json",
         [
             {"case_id": "A-1", "status": "OPEN", "amount": 5},
@@ -20,7 +20,7 @@ def test_upsert_with_row_identifier_creates_updates_merges_and_deletes(client):
         ],
     )
     assert r.status_code == 200 and r.json() == summary(created=3)
-    r = client.post(
+    r = portal.post(
         f"/resource/{ff}.json",
         [
             {"case_id": "A-1", "status": "CLOSED"},  # merge: amount keeps 5
@@ -32,45 +32,45 @@ def test_upsert_with_row_identifier_creates_updates_merges_and_deletes(client):
     )  # nothing to delete: an error, not a 400
     assert r.status_code == 200
     assert r.json() == summary(created=1, updated=2, deleted=1, errors=1, by_ri=3)
-    assert client.rows(ff) == [
+    assert portal.rows(ff) == [
         {"case_id": "A-1", "status": "CLOSED", "amount": "5"},
         {"case_id": "A-2", "status": "OPEN"},
         {"case_id": "A-4", "status": "NEW"},
     ]
 
 
-def test_upsert_is_idempotent(client):
-    ff = client.dataset()
+def test_upsert_is_idempotent(portal):
+    ff = portal.create()
     body = [{"case_id": "A-1", "status": "OPEN"}, {"case_id": "A-2", ":deleted": True}]
-    client.post(f"/resource/{ff}.json", body)
-    again = client.post(f"/resource/{ff}.json", body)
+    portal.post(f"/resource/{ff}.json", body)
+    again = portal.post(f"/resource/{ff}.json", body)
     assert again.json() == summary(updated=1, errors=1, by_ri=1)
-    assert client.rows(ff) == [{"case_id": "A-1", "status": "OPEN"}]
+    assert portal.rows(ff) == [{"case_id": "A-1", "status": "OPEN"}]
 
 
-def test_deleted_must_be_exactly_true(client):
-    ff = client.dataset()
-    client.post(f"/resource/{ff}.json", [{"case_id": "A-1"}])
-    r = client.post(f"/resource/{ff}.json", [{"case_id": "A-1", ":deleted": "true", "status": "kept"}])
+def test_deleted_must_be_exactly_true(portal):
+    ff = portal.create()
+    portal.post(f"/resource/{ff}.json", [{"case_id": "A-1"}])
+    r = portal.post(f"/resource/{ff}.json", [{"case_id": "A-1", ":deleted": "true", "status": "kept"}])
     assert r.json()["Rows Deleted"] == 0
-    assert client.rows(ff) == [{"case_id": "A-1", "status": "kept"}]
+    assert portal.rows(ff) == [{"case_id": "A-1", "status": "kept"}]
 
 
-def test_one_item_array_deletes_by_key(client):
-    ff = client.dataset()
-    client.post(f"/resource/{ff}.json", [{"case_id": "A-1"}, {"case_id": "A-2"}])
-    r = client.post(f"/resource/{ff}.json", [["A-1"]])
-    assert r.json()["Rows Deleted"] == 1 and client.rows(ff) == [{"case_id": "A-2"}]
+def test_one_item_array_deletes_by_key(portal):
+    ff = portal.create()
+    portal.post(f"/resource/{ff}.json", [{"case_id": "A-1"}, {"case_id": "A-2"}])
+    r = portal.post(f"/resource/{ff}.json", [["A-1"]])
+    assert r.json()["Rows Deleted"] == 1 and portal.rows(ff) == [{"case_id": "A-2"}]
 
 
-def test_without_row_identifier_rows_append_and_id_updates_or_deletes(client):
-    ff = client.dataset(row_identifier=None)
+def test_without_row_identifier_rows_append_and_id_updates_or_deletes(portal):
+    ff = portal.create(row_identifier=None)
     body = [{"case_id": "A-1", "status": "OPEN"}, {"case_id": "A-1", "status": "OPEN"}]
-    assert client.post(f"/resource/{ff}.json", body).json() == summary(created=2)
-    rows = client.rows(ff, **{"$select": ":id, case_id, status"})
+    assert portal.post(f"/resource/{ff}.json", body).json() == summary(created=2)
+    rows = portal.rows(ff, **{"$select": ":id, case_id, status"})
     assert len(rows) == 2 and rows[0][":id"] != rows[1][":id"]
     first, second = rows[0][":id"], rows[1][":id"]
-    r = client.post(
+    r = portal.post(
         f"/resource/{ff}.json",
         [
             {":id": first, "status": "CLOSED"},
@@ -80,12 +80,12 @@ def test_without_row_identifier_rows_append_and_id_updates_or_deletes(client):
         ],
     )
     assert r.json() == summary(created=1, updated=1, deleted=1, errors=1, by_sid=2)
-    assert client.rows(ff) == [{"case_id": "A-1", "status": "CLOSED"}, {"case_id": "A-5"}]
+    assert portal.rows(ff) == [{"case_id": "A-1", "status": "CLOSED"}, {"case_id": "A-5"}]
 
 
-def test_snake_case_summary_for_version_2_0_callers(client):
-    ff = client.dataset()
-    r = client.post(f"/resource/{ff}?$$version=2.0", [{"case_id": "A-1"}, {"case_id": "Z", ":deleted": True}])
+def test_snake_case_summary_for_version_2_0_callers(portal):
+    ff = portal.create()
+    r = portal.post(f"/resource/{ff}?$$version=2.0", [{"case_id": "A-1"}, {"case_id": "Z", ":deleted": True}])
     assert r.json() == {
         "rows_created": 1,
         "rows_updated": 0,
@@ -94,22 +94,22 @@ def test_snake_case_summary_for_version_2_0_callers(client):
     }
 
 
-def test_body_without_content_type_and_single_object(client):
-    ff = client.dataset()
-    r = client.session.post(f"{client.url}/resource/{ff}.json", data=b'{"case_id": "A-1"}')
+def test_body_without_content_type_and_single_object(portal):
+    ff = portal.create()
+    r = portal.session.post(f"{portal.url}/resource/{ff}.json", data=b'{"case_id": "A-1"}')
     assert r.status_code == 200 and r.json()["Rows Created"] == 1
 
 
-def test_csv_upsert_and_replace(client):
-    ff = client.dataset()
+def test_csv_upsert_and_replace(portal):
+    ff = portal.create()
     csv_body = (
         "case_id,status,amount,opened,closed,:deleted\n"
         'A-1,"OPEN, waiting",1.5,2024-01-05,true,false\n'
         'A-2,"say ""hi""",,03/26/2014 10:38:01 PM,,\n'
     )
-    r = client.post(f"/resource/{ff}.json", csv_body, headers={"Content-Type": "text/csv"})
+    r = portal.post(f"/resource/{ff}.json", csv_body, headers={"Content-Type": "text/csv"})
     assert r.status_code == 200 and r.json()["Rows Created"] == 2
-    assert client.rows(ff) == [
+    assert portal.rows(ff) == [
         {
             "case_id": "A-1",
             "status": "OPEN, waiting",
@@ -119,64 +119,64 @@ def test_csv_upsert_and_replace(client):
         },
         {"case_id": "A-2", "status": 'say "hi"', "opened": "2014-03-26T22:38:01.000"},
     ]
-    r = client.post(f"/resource/{ff}.json", "case_id,:deleted\nA-1,true\n", headers={"Content-Type": "text/csv"})
+    r = portal.post(f"/resource/{ff}.json", "case_id,:deleted\nA-1,true\n", headers={"Content-Type": "text/csv"})
     assert r.json()["Rows Deleted"] == 1
-    r = client.put(f"/resource/{ff}.json", "case_id,amount\nB-1,2\nB-2,x\n", headers={"Content-Type": "text/csv"})
+    r = portal.put(f"/resource/{ff}.json", "case_id,amount\nB-1,2\nB-2,x\n", headers={"Content-Type": "text/csv"})
     assert r.status_code == 400 and '"x"' in r.json()["message"]
-    assert [x["case_id"] for x in client.rows(ff)] == ["A-2"]
+    assert [x["case_id"] for x in portal.rows(ff)] == ["A-2"]
 
 
-def test_replace_makes_the_dataset_exactly_the_payload(client):
-    ff = client.dataset()
-    client.post(f"/resource/{ff}.json", [{"case_id": f"A-{i}"} for i in range(5)])
-    r = client.put(
+def test_replace_makes_the_dataset_exactly_the_payload(portal):
+    ff = portal.create()
+    portal.post(f"/resource/{ff}.json", [{"case_id": f"A-{i}"} for i in range(5)])
+    r = portal.put(
         f"/resource/{ff}.json",
         [{"case_id": "B-1", "status": "x"}, {"case_id": "B-2"}, {"case_id": "B-3", ":deleted": True}],
     )
     assert r.status_code == 200 and r.json() == summary(created=2)
-    assert client.rows(ff) == [{"case_id": "B-1", "status": "x"}, {"case_id": "B-2"}]
-    assert client.put(f"/resource/{ff}.json", []).json()["Rows Created"] == 0
-    assert client.rows(ff) == []
+    assert portal.rows(ff) == [{"case_id": "B-1", "status": "x"}, {"case_id": "B-2"}]
+    assert portal.put(f"/resource/{ff}.json", []).json()["Rows Created"] == 0
+    assert portal.rows(ff) == []
 
 
-def test_replace_gives_new_internal_ids(client):
-    ff = client.dataset()
-    client.post(f"/resource/{ff}.json", [{"case_id": "A"}])
-    before = client.rows(ff, **{"$select": ":id"})[0][":id"]
-    client.put(f"/resource/{ff}.json", [{"case_id": "A"}])
-    assert client.rows(ff, **{"$select": ":id"})[0][":id"] != before
+def test_replace_gives_new_internal_ids(portal):
+    ff = portal.create()
+    portal.post(f"/resource/{ff}.json", [{"case_id": "A"}])
+    before = portal.rows(ff, **{"$select": ":id"})[0][":id"]
+    portal.put(f"/resource/{ff}.json", [{"case_id": "A"}])
+    assert portal.rows(ff, **{"$select": ":id"})[0][":id"] != before
 
 
-def test_delete_one_row(client):
-    ff = client.dataset()
-    client.post(f"/resource/{ff}.json", [{"case_id": "A-1"}, {"case_id": "A-2"}])
-    r = client.delete(f"/resource/{ff}/A-1.json")
+def test_delete_one_row(portal):
+    ff = portal.create()
+    portal.post(f"/resource/{ff}.json", [{"case_id": "A-1"}, {"case_id": "A-2"}])
+    r = portal.delete(f"/resource/{ff}/A-1.json")
     assert r.status_code == 200 and r.json() == [{"typ": "delete", "id": "A-1"}]
-    assert client.rows(ff) == [{"case_id": "A-2"}]
-    r = client.delete(f"/resource/{ff}/A-1.json")
+    assert portal.rows(ff) == [{"case_id": "A-2"}]
+    r = portal.delete(f"/resource/{ff}/A-1.json")
     assert r.status_code == 404 and r.json()["code"] == "soda.row.not-found"
 
-    nori = client.dataset(row_identifier=None)
-    client.post(f"/resource/{nori}.json", [{"case_id": "x"}])
-    row_id = client.rows(nori, **{"$select": ":id"})[0][":id"]
-    assert client.delete(f"/resource/{nori}/{row_id}.json").status_code == 200
-    assert client.rows(nori) == []
+    nori = portal.create(row_identifier=None)
+    portal.post(f"/resource/{nori}.json", [{"case_id": "x"}])
+    row_id = portal.rows(nori, **{"$select": ":id"})[0][":id"]
+    assert portal.delete(f"/resource/{nori}/{row_id}.json").status_code == 200
+    assert portal.rows(nori) == []
 
 
-def test_a_request_that_fails_writes_nothing(client):
-    ff = client.dataset()
-    client.post(f"/resource/{ff}.json", [{"case_id": "A-1", "status": "OPEN"}])
+def test_a_request_that_fails_writes_nothing(portal):
+    ff = portal.create()
+    portal.post(f"/resource/{ff}.json", [{"case_id": "A-1", "status": "OPEN"}])
     bad = [{"case_id": "A-1", "status": "CLOSED"}, {"case_id": "A-2"}, {"case_id": "A-3", "amount": "ten"}]
-    r = client.post(f"/resource/{ff}.json", bad)
+    r = portal.post(f"/resource/{ff}.json", bad)
     assert r.status_code == 400
     body = r.json()
     assert body["code"] == body["errorCode"] == "soda.column.maltyped" and body["error"] is True
     assert body["data"] == {"field": "amount", "expected": "number", "got": "ten"}
-    assert client.rows(ff) == [{"case_id": "A-1", "status": "OPEN"}]
+    assert portal.rows(ff) == [{"case_id": "A-1", "status": "OPEN"}]
 
 
-def test_whole_request_refusals(client):
-    ff = client.dataset()
+def test_whole_request_refusals(portal):
+    ff = portal.create()
     cases = [
         ([{"case_id": "A", "colour": "red"}], "soda.row.column-not-found", "colour"),
         ([{"status": "no key"}], "soda.row.primary-key-nonexistent-or-null", "case_id"),
@@ -184,15 +184,15 @@ def test_whole_request_refusals(client):
         ("[{", "req.body.malformed-json", "JSON"),
     ]
     for body, code, word in cases:
-        r = client.post(f"/resource/{ff}.json", body)
+        r = portal.post(f"/resource/{ff}.json", body)
         assert r.status_code == 400, body
         assert r.json()["code"] == code and word in r.json()["message"]
-    assert client.rows(ff) == []
+    assert portal.rows(ff) == []
 
 
-def test_upsert_rows_with_different_fields_in_one_request(client):
-    ff = client.dataset()
-    r = client.post(
+def test_upsert_rows_with_different_fields_in_one_request(portal):
+    ff = portal.create()
+    r = portal.post(
         f"/resource/{ff}.json",
         [
             {"case_id": "A", "status": "s"},
@@ -202,31 +202,31 @@ def test_upsert_rows_with_different_fields_in_one_request(client):
         ],
     )
     assert r.json() == summary(created=2, updated=1, deleted=1, by_ri=2)
-    assert client.rows(ff) == [{"case_id": "A", "status": "s", "amount": "2"}]
+    assert portal.rows(ff) == [{"case_id": "A", "status": "s", "amount": "2"}]
 
 
-def test_unknown_dataset_is_404(client):
-    assert client.post("/resource/zzzz-zzzz.json", [{"a": 1}]).status_code == 404
+def test_unknown_dataset_is_404(portal):
+    assert portal.post("/resource/zzzz-zzzz.json", [{"a": 1}]).status_code == 404
 
 
-def test_concurrent_writers_lose_nothing(client, tmp_path):
+def test_concurrent_writers_lose_nothing(portal, tmp_path):
     import threading
 
     import requests
 
     from pipeline.portal import LocalPortal
 
-    keyed = client.dataset()
-    appended = client.dataset(row_identifier=None)
+    keyed = portal.create()
+    appended = portal.create(row_identifier=None)
     errors = []
 
     def writer(n):
         with requests.Session() as s:
-            s.auth = client.session.auth
+            s.auth = portal.auth
             for batch in range(5):
                 body = [{"case_id": f"{n}-{batch}-{i}", "status": "x"} for i in range(50)]
                 for ff in (keyed, appended):
-                    r = s.post(f"{client.url}/resource/{ff}.json", json=body)
+                    r = s.post(f"{portal.url}/resource/{ff}.json", json=body)
                     if r.status_code != 200:
                         errors.append(r.text)
 
@@ -234,7 +234,7 @@ def test_concurrent_writers_lose_nothing(client, tmp_path):
     for t in threads:
         t.start()
     # another process-like writer: a second portal object on the same file, writing directly
-    other = LocalPortal(client.portal.data_path)
+    other = LocalPortal(portal.data)
     for i in range(3):
         other.create_dataset(name=f"side {i}", columns=[{"fieldName": "a"}])
     for t in threads:
@@ -242,20 +242,21 @@ def test_concurrent_writers_lose_nothing(client, tmp_path):
     other.close()
     assert errors == []
     for ff in (keyed, appended):
-        count = client.rows(ff, **{"$select": "count(*)", "$order": None})[0]["count"]
+        count = portal.rows(ff, **{"$select": "count(*)", "$order": None})[0]["count"]
         assert count == str(4 * 5 * 50)
-    assert len(client.get("/api/views.json").json()) == 5
+    assert len(portal.get("/api/views.json").json()) == 5
 
 
 def test_python_rows_helper(portal):
-    ff = portal.create_dataset(name="x", columns=[{"fieldName": "n", "dataTypeName": "number"}])
-    with portal.store.write() as conn:
+    local = portal.local  # LocalPortal's own helpers, without HTTP
+    ff = local.create_dataset(name="x", columns=[{"fieldName": "n", "dataTypeName": "number"}])
+    with local.store.write() as conn:
         from pipeline.portal import rows
         from pipeline.portal.storage import require
         from pipeline.portal.wire import now_fixed
 
         ds = require(conn, ff)
         rows.apply(conn, ds, rows.prepare(ds, rows.batch_from_json(b'[{"n": 1}, {"n": 2}, {"n": 3}]')), now_fixed())
-    assert portal.rows(ff, where="n > 1", order="n DESC") == [{"n": "3"}, {"n": "2"}]
-    assert len(portal.rows(ff, limit=None)) == 3
-    assert portal.view(ff)["rowCount"] == 3
+    assert local.rows(ff, where="n > 1", order="n DESC") == [{"n": "3"}, {"n": "2"}]
+    assert len(local.rows(ff, limit=None)) == 3
+    assert local.view(ff)["rowCount"] == 3

@@ -13,16 +13,10 @@ import sqlite3
 from collections import Counter
 
 import pytest
-from killkit import SECRET, PortalProcess, execute, kill_when, socrata_route, start, write_cases
+from killkit import CASES, case_ids, execute, kill_when, socrata_route, start, write_cases
+from portalkit import ROUTE_ARGS
 
 ROWS = 200_000
-
-
-@pytest.fixture
-def portal(tmp_path):
-    served = PortalProcess(tmp_path / "portal")
-    yield served
-    served.stop()
 
 
 def expected_ids(n: int = ROWS) -> Counter:
@@ -43,8 +37,9 @@ def leftovers(folder) -> list:
 
 
 @pytest.mark.parametrize("kill_at", [4_000, 90_000])
-def test_a_killed_append_resumes_with_no_row_lost_or_doubled(tmp_path, portal, kill_at):
-    ds = portal.create(row_identifier=None)
+def test_a_killed_append_resumes_with_no_row_lost_or_doubled(tmp_path, portal_process, kill_at):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier=None)
     write_cases(tmp_path / "cases.csv", ROWS)
     route = socrata_route(tmp_path, portal.url, ds, "append")
 
@@ -65,7 +60,7 @@ def test_a_killed_append_resumes_with_no_row_lost_or_doubled(tmp_path, portal, k
 
     resumed = execute(route, "--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert Counter(portal.ids(ds)) == expected_ids()
+    assert Counter(case_ids(portal, ds)) == expected_ids()
     assert leftovers(tmp_path) == []
     # The next plain run is an ordinary append again (nothing left unfinished).
     runs = history(tmp_path)
@@ -74,8 +69,9 @@ def test_a_killed_append_resumes_with_no_row_lost_or_doubled(tmp_path, portal, k
     assert killed["targets"][0]["delivered"] >= arrived - 2 * 2000  # confirmed; in flight may be in doubt
 
 
-def test_a_killed_resume_can_be_resumed_again(tmp_path, portal):
-    ds = portal.create(row_identifier=None)
+def test_a_killed_resume_can_be_resumed_again(tmp_path, portal_process):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier=None)
     write_cases(tmp_path / "cases.csv", ROWS)
     route = socrata_route(tmp_path, portal.url, ds, "append")
     kill_when(start(route), lambda: portal.count(ds) >= 30_000)
@@ -83,21 +79,23 @@ def test_a_killed_resume_can_be_resumed_again(tmp_path, portal):
     kill_when(start(route, "--resume"), lambda: portal.count(ds) >= first + 40_000)
     resumed = execute(route, "--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert Counter(portal.ids(ds)) == expected_ids()
+    assert Counter(case_ids(portal, ds)) == expected_ids()
 
 
-def test_a_killed_append_with_a_row_identifier_checks_the_rows_in_doubt(tmp_path, portal):
-    ds = portal.create(row_identifier="case_id")
+def test_a_killed_append_with_a_row_identifier_checks_the_rows_in_doubt(tmp_path, portal_process):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier="case_id")
     write_cases(tmp_path / "cases.csv", ROWS)
     route = socrata_route(tmp_path, portal.url, ds, "append", row_identifier="case_id")
     kill_when(start(route), lambda: portal.count(ds) >= 50_000)
     resumed = execute(route, "--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert Counter(portal.ids(ds)) == expected_ids()
+    assert Counter(case_ids(portal, ds)) == expected_ids()
 
 
-def test_force_sends_everything_again_knowingly(tmp_path, portal):
-    ds = portal.create(row_identifier=None)
+def test_force_sends_everything_again_knowingly(tmp_path, portal_process):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier=None)
     write_cases(tmp_path / "cases.csv", 20_000)
     route = socrata_route(tmp_path, portal.url, ds, "append", batch_rows=500)
     kill_when(start(route), lambda: portal.count(ds) >= 2_000)
@@ -108,8 +106,9 @@ def test_force_sends_everything_again_knowingly(tmp_path, portal):
 
 
 @pytest.mark.parametrize("mode", ["upsert", "replace"])
-def test_a_killed_upsert_or_replace_is_simply_run_again(tmp_path, portal, mode):
-    ds = portal.create(row_identifier="case_id")
+def test_a_killed_upsert_or_replace_is_simply_run_again(tmp_path, portal_process, mode):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier="case_id")
     write_cases(tmp_path / "old.csv", 1_000, start=900_001)
     route = socrata_route(tmp_path, portal.url, ds, "replace", rows_file="old.csv", row_identifier="case_id")
     assert execute(route).returncode == 0
@@ -135,7 +134,7 @@ def test_a_killed_upsert_or_replace_is_simply_run_again(tmp_path, portal, mode):
     want = expected_ids()
     if mode == "upsert":
         want += Counter(f"C-{i:07d}" for i in range(900_001, 901_001))
-    assert Counter(portal.ids(ds)) == want
+    assert Counter(case_ids(portal, ds)) == want
     assert portal.open_revisions(ds) == []
     assert leftovers(tmp_path) == []
 
@@ -161,8 +160,9 @@ def route_command(*args: str):
     return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_status_says_an_unfinished_append_needs_attention(tmp_path, portal):
-    ds = portal.create(row_identifier=None)
+def test_status_says_an_unfinished_append_needs_attention(tmp_path, portal_process):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier=None)
     write_cases(tmp_path / "cases.csv", 60_000)
     route = socrata_route(tmp_path, portal.url, ds, "append")
     kill_when(start(route), lambda: portal.count(ds) >= 4_000)
@@ -175,28 +175,26 @@ def test_status_says_an_unfinished_append_needs_attention(tmp_path, portal):
     assert json.loads(after.stdout)[0]["state"] == "not scheduled"
 
 
-def test_repair_discards_the_revision_a_killed_replace_left_open(tmp_path):
+def test_repair_discards_the_revision_a_killed_replace_left_open(tmp_path, portal_process):
     # Every write to a revision waits 3 s: the run is killed while its revision is open.
-    served = PortalProcess(tmp_path / "portal", "--faults", "delay@1x*=3/api/publishing/v1/revision")
-    try:
-        ds = served.create(row_identifier="case_id")
-        write_cases(tmp_path / "cases.csv", 2_000)
-        route = socrata_route(tmp_path, served.url, ds, "replace", row_identifier="case_id")
-        kill_when(start(route), lambda: bool(served.open_revisions(ds)))
-        assert served.open_revisions(ds)
-        repaired = route_command("status", str(tmp_path), "--repair", "--set", f"PORTAL_PW={SECRET}")
-        assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-        text = " ".join(repaired.stdout.split())
-        assert "recorded 1 run(s) as interrupted" in text
-        assert "discarded revision" in text and "removed a spool" in text
-        assert served.open_revisions(ds) == []
-        assert list((tmp_path / ".route" / "tmp").glob("*")) == []
-    finally:
-        served.stop()
+    served = portal_process(faults="delay@1x*=3/api/publishing/v1/revision")
+    ds = served.create(CASES, row_identifier="case_id")
+    write_cases(tmp_path / "cases.csv", 2_000)
+    route = socrata_route(tmp_path, served.url, ds, "replace", row_identifier="case_id")
+    kill_when(start(route), lambda: bool(served.open_revisions(ds)))
+    assert served.open_revisions(ds)
+    repaired = route_command("status", str(tmp_path), "--repair", *ROUTE_ARGS)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    text = " ".join(repaired.stdout.split())
+    assert "recorded 1 run(s) as interrupted" in text
+    assert "discarded revision" in text and "removed a spool" in text
+    assert served.open_revisions(ds) == []
+    assert list((tmp_path / ".route" / "tmp").glob("*")) == []
 
 
-def test_the_scheduler_never_appends_over_an_unfinished_append(tmp_path, portal):
-    ds = portal.create(row_identifier=None)
+def test_the_scheduler_never_appends_over_an_unfinished_append(tmp_path, portal_process):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier=None)
     write_cases(tmp_path / "cases.csv", 60_000)
     route = socrata_route(tmp_path, portal.url, ds, "append")
     route.write_text('schedule: "* * * * *"\n' + route.read_text())
@@ -204,7 +202,7 @@ def test_the_scheduler_never_appends_over_an_unfinished_append(tmp_path, portal)
     arrived = portal.count(ds)
     with sqlite3.connect(tmp_path / ".route" / "history.sqlite") as con:  # it was killed an hour ago
         con.execute("UPDATE runs SET started = '2026-01-01T00:00:00.000+00:00'")
-    scheduled = route_command("schedule", "--once", str(tmp_path), "--set", f"PORTAL_PW={SECRET}")
+    scheduled = route_command("schedule", "--once", str(tmp_path), *ROUTE_ARGS)
     assert scheduled.returncode == 1, scheduled.stdout + scheduled.stderr
     assert portal.count(ds) == arrived  # nothing appended twice
     runs = history(tmp_path)

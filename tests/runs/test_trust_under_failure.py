@@ -9,7 +9,7 @@ import signal
 import sqlite3
 
 import pytest
-from killkit import PortalProcess, execute, kill_when, socrata_route, start, write_cases
+from killkit import CASES, case_ids, execute, kill_when, socrata_route, start, write_cases
 
 GOOD = "id,name\n1,a\n2,b\n3,c\n4,d\n"
 
@@ -116,65 +116,59 @@ def test_a_quoted_multi_line_csv_is_counted_by_rows_not_lines(route_cli, write_r
     assert route_cli("execute", str(route)).exit_code == 0
 
 
-def test_a_failed_remote_target_leaves_every_local_output_byte_identical(tmp_path, route_cli):
+def test_a_failed_remote_target_leaves_every_local_output_byte_identical(tmp_path, route_cli, portal_process):
     """A socrata replace stops ("it would empty the dataset"): no file is replaced, no table committed."""
-    portal = PortalProcess(tmp_path / "portal")
-    try:
-        ds = portal.create(row_identifier="case_id")
-        write_cases(tmp_path / "cases.csv", 50)
-        extra = """\
-          - name: archive
-            deliver: {csv: {path: out/cases.csv}}
-          - name: db
-            deliver: {sql: {url: "sqlite:///out/cases.db", table: cases, mode: replace}}
-        """
-        route = socrata_route(tmp_path, portal.url, ds, "replace", row_identifier="case_id", extra_targets=extra)
-        first = execute(route)
-        assert first.returncode == 0, first.stderr
-        before = outputs(tmp_path)
-        (tmp_path / "cases.csv").write_text("case_id,amount\n")
-        failed = execute(route)
-        assert failed.returncode == 1
-        assert "stopped before replacing: it would empty the" in failed.stderr
-        assert outputs(tmp_path) == before
-        assert "Committed: none. Left untouched: portal, archive, db." in " ".join(failed.stdout.split())
-        assert portal.count(ds) == 50
-    finally:
-        portal.stop()
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier="case_id")
+    write_cases(tmp_path / "cases.csv", 50)
+    extra = """\
+      - name: archive
+        deliver: {csv: {path: out/cases.csv}}
+      - name: db
+        deliver: {sql: {url: "sqlite:///out/cases.db", table: cases, mode: replace}}
+    """
+    route = socrata_route(tmp_path, portal.url, ds, "replace", row_identifier="case_id", extra_targets=extra)
+    first = execute(route)
+    assert first.returncode == 0, first.stderr
+    before = outputs(tmp_path)
+    (tmp_path / "cases.csv").write_text("case_id,amount\n")
+    failed = execute(route)
+    assert failed.returncode == 1
+    assert "stopped before replacing: it would empty the" in failed.stderr
+    assert outputs(tmp_path) == before
+    assert "Committed: none. Left untouched: portal, archive, db." in " ".join(failed.stdout.split())
+    assert portal.count(ds) == 50
 
 
-def test_the_three_counts_of_a_failed_append_add_up_and_resume_completes_it(tmp_path):
+def test_the_three_counts_of_a_failed_append_add_up_and_resume_completes_it(tmp_path, portal_process):
     """The 6th write is applied but its answer is lost, so that batch is in doubt and the append
     stops: arrived + in doubt + not sent = the 30,000 rows it would have sent (rows never read
     included). --resume then settles the batch in doubt by the dataset's count and sends the rest."""
-    portal = PortalProcess(tmp_path / "portal", "--faults", "drop-after@6/resource")
-    try:
-        ds = portal.create(row_identifier=None)
-        write_cases(tmp_path / "cases.csv", 30_000)
-        route = socrata_route(tmp_path, portal.url, ds, "append", batch_rows=1000)
-        route.write_text(
-            route.read_text()
-            .replace("concurrency: 2", "concurrency: 1")
-            .replace("source:\n", "chunk_rows: 2000\nsource:\n", 1)
-        )
-        failed = execute(route, "--json")
-        assert failed.returncode == 1, failed.stderr
-        report = json.loads(failed.stdout)
-        text = " ".join(report["error"].split())
-        assert "Arrived for certain: 5,000 rows (rows at lines 2-5001 of cases.csv)." in text
-        assert "May or may not have arrived: 1,000 rows (rows at lines 5002-6001 of cases.csv)" in text
-        assert "Not sent: 24,000 rows." in text
-        assert "run the route again with --resume" in text
-        target = report["targets"][0]
-        assert (target["delivered"], target["in_doubt"], target["not_sent"]) == (5_000, 1_000, 24_000)
-        assert report["status"] == "partial"
-        assert portal.count(ds) == 6_000  # the batch in doubt did arrive
-        resumed = execute(route, "--resume")
-        assert resumed.returncode == 0, resumed.stderr
-        ids = portal.ids(ds)
-        assert len(ids) == 30_000 and len(set(ids)) == 30_000
-    finally:
-        portal.stop()
+    portal = portal_process(faults="drop-after@6/resource")
+    ds = portal.create(CASES, row_identifier=None)
+    write_cases(tmp_path / "cases.csv", 30_000)
+    route = socrata_route(tmp_path, portal.url, ds, "append", batch_rows=1000)
+    route.write_text(
+        route.read_text()
+        .replace("concurrency: 2", "concurrency: 1")
+        .replace("source:\n", "chunk_rows: 2000\nsource:\n", 1)
+    )
+    failed = execute(route, "--json")
+    assert failed.returncode == 1, failed.stderr
+    report = json.loads(failed.stdout)
+    text = " ".join(report["error"].split())
+    assert "Arrived for certain: 5,000 rows (rows at lines 2-5001 of cases.csv)." in text
+    assert "May or may not have arrived: 1,000 rows (rows at lines 5002-6001 of cases.csv)" in text
+    assert "Not sent: 24,000 rows." in text
+    assert "run the route again with --resume" in text
+    target = report["targets"][0]
+    assert (target["delivered"], target["in_doubt"], target["not_sent"]) == (5_000, 1_000, 24_000)
+    assert report["status"] == "partial"
+    assert portal.count(ds) == 6_000  # the batch in doubt did arrive
+    resumed = execute(route, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    ids = case_ids(portal, ds)
+    assert len(ids) == 30_000 and len(set(ids)) == 30_000
 
 
 def test_a_killed_file_delivery_leaves_the_old_file_and_the_next_run_cleans_up(tmp_path, write_route):

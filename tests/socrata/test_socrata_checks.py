@@ -6,16 +6,16 @@ from __future__ import annotations
 import logging
 
 import pytest
+from portalkit import SECRET, USER
+from socratakit import CASES, cases, frame
 
 from pipeline.basics.errors import DeliveryFailed, OptionError
 from pipeline.deliveries.socrata import SocrataDelivery
 from pipeline.socrata.options import check_delivery
 
-from .conftest import SECRET, USER, cases, frame
-
 
 def test_every_column_problem_at_once_and_nothing_sent(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     writes = portal.faults.writes
     chunk = frame({"opened": [True], "amount": [1.0], "colour": ["red"], "shape": ["round"]})
     with pytest.raises(DeliveryFailed) as err:
@@ -37,7 +37,7 @@ def test_every_column_problem_at_once_and_nothing_sent(portal, deliver):
 
 
 def test_bad_credentials_stop_before_any_write_and_never_show_the_secret(portal, deliver, caplog):
-    ds = portal.create()
+    ds = portal.create(CASES)
     writes = portal.faults.writes
     wrong = "n0t-the-Right-0ne"
     with caplog.at_level(logging.DEBUG), pytest.raises(DeliveryFailed) as err:
@@ -75,7 +75,7 @@ def test_a_dataset_that_does_not_exist(portal, deliver):
 
 
 def test_a_wrong_row_identifier_option(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     with pytest.raises(
         DeliveryFailed,
         match=r"row_identifier is 'amount', but the row identifier of dataset "

@@ -10,11 +10,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-import requests
-
-from pipeline.portal import LocalPortal
-
-from .conftest import SECRET, USER, cases  # noqa: F401  (fixtures come from conftest)
+from portalkit import USER, ServedPortal
+from socratakit import CASES
 
 ROUTES = Path(__file__).resolve().parents[2] / "routes"
 
@@ -43,17 +40,9 @@ def examples(tmp_path):
 
 def local_rows(folder: Path, name: str) -> list[dict]:
     """The rows of the local portal's dataset `name`, read over SODA as any client would."""
-    portal = LocalPortal(folder / ".route" / "portal.sqlite")
-    try:
-        ds = next(d for d in portal.datasets() if d["name"] == name)
-        with portal.serve() as server:
-            r = requests.get(
-                f"{server.url}/resource/{ds['id']}.json", params={"$order": ":id", "$limit": 1000}, timeout=30
-            )
-            r.raise_for_status()
-            return r.json()
-    finally:
-        portal.close()
+    with ServedPortal(folder / ".route" / "portal.sqlite") as portal:
+        ds = next(d for d in portal.local.datasets() if d["name"] == name)
+        return portal.rows(ds["id"])
 
 
 def test_the_case_examples_run_as_they_stand(examples, route_cli):
@@ -102,7 +91,7 @@ def test_dry_run_prints_what_would_happen(examples, route_cli):
 def test_bad_credentials_fail_with_exit_1_and_no_secret_anywhere(tmp_path, portal, route_cli, monkeypatch):
     wrong = "Wr0ng-pa55word-xyz"
     monkeypatch.setenv("PORTAL_PASSWORD", wrong)
-    ds = portal.create()
+    ds = portal.create(CASES)
     (tmp_path / "rows.csv").write_text("case_id,amount\nC-1,5\n")
     route = tmp_path / "bad.yaml"
     route.write_text(

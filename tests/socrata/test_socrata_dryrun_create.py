@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from socratakit import CASES, cases, frame
 
 from pipeline.basics import dtypes as D
 from pipeline.basics.errors import DeliveryFailed
 
-from .conftest import cases, frame
-
 
 def test_dry_run_upsert_counts_creates_updates_and_rejects(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, cases(5))
     writes = portal.faults.writes
     chunk = cases(4, first=4)
@@ -31,7 +30,7 @@ def test_dry_run_upsert_counts_creates_updates_and_rejects(portal, deliver):
 
 
 def test_dry_run_delete_and_replace(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, cases(10))
     writes = portal.faults.writes
     gone = frame({"case_id": ["C-0001", "C-0002", "C-0002", "C-0404"]})

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from socratakit import cases, frame
 
 from pipeline.basics.errors import DeliveryFailed
-
-from .conftest import cases, frame
 
 NO_RI = [
     {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
@@ -45,7 +44,7 @@ def test_upsert_ends_with_exactly_the_rows(portal, deliver, fault):
     run = deliver(upsert_opts(portal, ds), cases(23)[["case_id", "amount"]])
     assert portal.faults.fired, "the fault was injected"
     assert run.result.delivered == 23
-    assert portal.sorted_rows(ds) == expected_cases(23)
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected_cases(23)
 
 
 def test_429_waits_as_long_as_retry_after_says_not_the_back_off(portal, deliver, caplog):
@@ -56,7 +55,7 @@ def test_429_waits_as_long_as_retry_after_says_not_the_back_off(portal, deliver,
         deliver(upsert_opts(portal, ds, concurrency=1, backoff=30), cases(5)[["case_id", "amount"]])
     assert 1.0 <= time.perf_counter() - start < 5, "Retry-After was honoured instead of the 30 s back-off"
     assert re.search(r"HTTP 429 \(Too many requests\); retrying in 1\.[01] s \(attempt 2 of 6\)", caplog.text)
-    assert portal.sorted_rows(ds) == expected_cases(5)
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected_cases(5)
 
 
 def test_a_slow_answer_times_out_and_the_upsert_is_sent_again(portal, deliver):
@@ -64,7 +63,7 @@ def test_a_slow_answer_times_out_and_the_upsert_is_sent_again(portal, deliver):
     portal.faults.delay(1, seconds=0.6)
     run = deliver(upsert_opts(portal, ds, timeout=0.25, concurrency=1), cases(5)[["case_id", "amount"]])
     assert run.result.delivered == 5
-    assert portal.sorted_rows(ds) == expected_cases(5)
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected_cases(5)
 
 
 def test_delete_is_repeated_safely_after_a_drop_after_commit(portal, deliver):
@@ -73,7 +72,7 @@ def test_delete_is_repeated_safely_after_a_drop_after_commit(portal, deliver):
     portal.faults.drop(1, after_commit=True)
     run = deliver({"domain": portal.url, "dataset": ds, "mode": "delete"}, frame({"case_id": ["C-0001", "C-0002"]}))
     assert run.result.delivered == 2
-    assert [r["case_id"] for r in portal.sorted_rows(ds)] == [f"C-{i:04d}" for i in range(3, 11)]
+    assert [r["case_id"] for r in portal.rows(ds, **{"$order": "case_id"})] == [f"C-{i:04d}" for i in range(3, 11)]
 
 
 def test_giving_up_on_an_upsert_says_what_arrived_and_that_it_is_safe_to_repeat(portal, deliver):
@@ -89,7 +88,7 @@ def test_giving_up_on_an_upsert_says_what_arrived_and_that_it_is_safe_to_repeat(
     assert err.value.delivered == 10 and err.value.uncertain == 0
     portal.faults.clear()
     deliver(upsert_opts(portal, ds), cases(20)[["case_id", "amount"]])
-    assert portal.sorted_rows(ds) == expected_cases(20)
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected_cases(20)
 
 
 def test_append_with_unknown_outcome_is_not_resent_and_names_the_lines(portal, deliver):
@@ -111,7 +110,7 @@ def test_append_with_unknown_outcome_is_not_resent_and_names_the_lines(portal, d
     assert "run the route again with --resume" in text
     assert (err.value.delivered, err.value.uncertain) == (5, 5)
     # The portal did commit that batch: exactly the rows of lines 2-11 are there, once each.
-    assert portal.sorted_rows(ds) == expected_cases(10)
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected_cases(10)
 
 
 @pytest.mark.parametrize("fault", [lambda f: f.fail(2, status=500), lambda f: f.drop(2)], ids=["500", "drop"])
@@ -133,7 +132,7 @@ def test_append_retries_what_the_portal_did_not_take(portal, deliver):
         {"domain": portal.url, "dataset": ds, "mode": "append", "batch_rows": 5, "concurrency": 1},
         cases(12)[["case_id", "amount"]],
     )
-    assert portal.sorted_rows(ds) == expected_cases(12)
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected_cases(12)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +162,7 @@ def test_replace_ends_with_exactly_the_new_rows(portal, deliver, fault):
     fault(portal.faults)
     deliver({"domain": portal.url, "dataset": ds, "mode": "replace"}, cases(5, amount=50.0)[["case_id", "amount"]])
     assert portal.faults.fired
-    assert portal.sorted_rows(ds) == expected_cases(5, amount=50.0)
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected_cases(5, amount=50.0)
 
 
 def test_a_replace_that_fails_leaves_the_old_rows(portal, deliver):
@@ -173,7 +172,7 @@ def test_a_replace_that_fails_leaves_the_old_rows(portal, deliver):
     with pytest.raises(DeliveryFailed) as err:
         deliver({"domain": portal.url, "dataset": ds, "mode": "replace", "retries": 1}, cases(5)[["case_id", "amount"]])
     assert "The dataset keeps its old rows." in str(err.value)
-    assert portal.sorted_rows(ds) == expected_cases(6)
+    assert portal.rows(ds, **{"$order": "case_id"}) == expected_cases(6)
 
 
 def test_retry_after_forms():

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from socratakit import CASES, cases, frame
 
 from pipeline.basics import dtypes as D
 from pipeline.basics.errors import DeliveryFailed
-
-from .conftest import cases, frame
 
 NO_RI_LOG = [
     {"fieldName": "case_id", "name": "Case ID", "dataTypeName": "text"},
@@ -19,10 +18,10 @@ NO_RI_LOG = [
 
 
 def test_upsert_creates_then_updates_and_merges(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     run = deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, cases(3))
     assert (run.result.created, run.result.updated, run.result.delivered) == (3, 0, 3)
-    assert portal.sorted_rows(ds) == [
+    assert portal.rows(ds, **{"$order": "case_id"}) == [
         {"case_id": "C-0001", "amount": "11", "opened": "2024-01-02T09:30:00.000", "closed": False},
         {"case_id": "C-0002", "amount": "12", "opened": "2024-01-03T09:30:00.000", "closed": True},
         {"case_id": "C-0003", "amount": "13", "opened": "2024-01-04T09:30:00.000", "closed": False},
@@ -31,14 +30,14 @@ def test_upsert_creates_then_updates_and_merges(portal, deliver):
     update = frame({"case_id": ["C-0002", "C-0004"], "amount": [99.5, None]}, {"amount": D.NUMBER})
     run = deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, update)
     assert (run.result.created, run.result.updated) == (1, 1)
-    rows = portal.sorted_rows(ds)
+    rows = portal.rows(ds, **{"$order": "case_id"})
     assert rows[1] == {"case_id": "C-0002", "amount": "99.5", "opened": "2024-01-03T09:30:00.000", "closed": True}
     assert rows[3] == {"case_id": "C-0004"}
     assert run.result.details["request_ids"] and run.result.location.endswith(f"/d/{ds}")
 
 
 def test_upsert_in_many_batches_keeps_the_last_value_of_a_repeated_key(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     # 40 rows in batches of 3, 4 in flight; C-0001 appears in the first and in the last batch.
     first = cases(39)
     again = cases(1, amount=776.0)
@@ -63,7 +62,7 @@ def test_upsert_without_row_identifier_needs_system_ids(portal, deliver):
     deliver(
         {"domain": portal.url, "dataset": ds, "mode": "append"}, frame({"case_id": ["A", "B"], "event": ["x", "y"]})
     )
-    ids = {r["case_id"]: r[":id"] for r in portal.rows(ds, select=":id, case_id")}
+    ids = {r["case_id"]: r[":id"] for r in portal.rows(ds, **{"$select": ":id, case_id"})}
     # With Socrata's row ids in an :id column, upsert updates those rows and delete removes them.
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, frame({":id": [ids["A"]], "event": ["changed"]}))
     deliver({"domain": portal.url, "dataset": ds, "mode": "delete"}, frame({":id": [ids["B"]]}))
@@ -89,7 +88,7 @@ def test_append_without_row_identifier_adds_rows_every_run(portal, deliver):
 
 
 def test_append_with_row_identifier_is_keyed(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     deliver({"domain": portal.url, "dataset": ds, "mode": "append"}, cases(2))
     run = deliver({"domain": portal.url, "dataset": ds, "mode": "append"}, cases(3))
     assert (run.result.created, run.result.updated) == (1, 2)
@@ -97,12 +96,12 @@ def test_append_with_row_identifier_is_keyed(portal, deliver):
 
 
 def test_delete_by_row_identifier_and_repeat(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, cases(5))
     gone = frame({"case_id": ["C-0002", "C-0004", "C-9999"], "note": ["x", "y", "z"]})
     run = deliver({"domain": portal.url, "dataset": ds, "mode": "delete"}, gone)
     assert run.result.deleted == 2 and run.result.details["not_found"] == 1
-    assert [r["case_id"] for r in portal.sorted_rows(ds)] == ["C-0001", "C-0003", "C-0005"]
+    assert [r["case_id"] for r in portal.rows(ds, **{"$order": "case_id"})] == ["C-0001", "C-0003", "C-0005"]
     again = deliver({"domain": portal.url, "dataset": ds, "mode": "delete"}, gone)
     assert again.result.deleted == 0 and again.result.details["not_found"] == 3
     assert len(portal.rows(ds)) == 3
@@ -110,13 +109,13 @@ def test_delete_by_row_identifier_and_repeat(portal, deliver):
 
 @pytest.mark.parametrize("row_identifier", ["case_id", None])
 def test_replace_makes_the_dataset_exactly_the_rows(portal, deliver, row_identifier):
-    ds = portal.create(row_identifier=row_identifier)
+    ds = portal.create(CASES, row_identifier=row_identifier)
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert" if row_identifier else "append"}, cases(4))
     new = cases(3, first=3, amount=100.0)
     run = deliver({"domain": portal.url, "dataset": ds, "mode": "replace"}, new.iloc[:2], new.iloc[2:])
     assert (run.result.delivered, run.result.created, run.result.deleted) == (3, 3, 4)
     assert run.result.details["status"] == "successful"
-    assert portal.sorted_rows(ds) == [
+    assert portal.rows(ds, **{"$order": "case_id"}) == [
         {"case_id": "C-0003", "amount": "103", "opened": "2024-01-04T09:30:00.000", "closed": False},
         {"case_id": "C-0004", "amount": "104", "opened": "2024-01-05T09:30:00.000", "closed": True},
         {"case_id": "C-0005", "amount": "105", "opened": "2024-01-06T09:30:00.000", "closed": False},
@@ -125,7 +124,7 @@ def test_replace_makes_the_dataset_exactly_the_rows(portal, deliver, row_identif
 
 
 def test_replace_refuses_to_shrink_or_empty_unless_forced(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, cases(10))
     opts = {"domain": portal.url, "dataset": ds, "mode": "replace"}
     with pytest.raises(DeliveryFailed) as err:
@@ -144,7 +143,7 @@ def test_replace_refuses_to_shrink_or_empty_unless_forced(portal, deliver):
 
 
 def test_values_that_do_not_convert_are_rejected_with_their_lines(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     chunk = frame(
         {
             "case_id": ["C-1", "C-2", None, "C-4"],
@@ -202,7 +201,7 @@ def test_every_socrata_type_round_trips(portal, deliver):
 
 
 def test_columns_map_and_display_names(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     chunk = frame({"Case ID": ["C-1"], "total": [5.0]})
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert", "columns": {"total": "amount"}}, chunk)
     assert portal.rows(ds) == [{"case_id": "C-1", "amount": "5"}]
@@ -211,7 +210,7 @@ def test_columns_map_and_display_names(portal, deliver):
 def test_rows_the_portal_refuses_one_by_one_fail_the_run_naming_them(portal, deliver):
     ds = portal.create(NO_RI_LOG, row_identifier=None)
     deliver({"domain": portal.url, "dataset": ds, "mode": "append"}, frame({"case_id": ["A"], "event": ["x"]}))
-    real = portal.rows(ds, select=":id")[0][":id"]
+    real = portal.rows(ds, **{"$select": ":id"})[0][":id"]
     # An update of a row id that does not exist is a row error (no_such_row_to_update), not a 400.
     chunk = frame({":id": [real, "row-zzzz~zzzz~zzzz"], "event": ["ok", "lost"]}, first_line=7)
     with pytest.raises(DeliveryFailed) as err:
@@ -223,7 +222,7 @@ def test_rows_the_portal_refuses_one_by_one_fail_the_run_naming_them(portal, del
 
 
 def test_a_target_that_gets_no_chunk_at_all(portal, deliver):
-    ds = portal.create()
+    ds = portal.create(CASES)
     deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, cases(3))
     run = deliver({"domain": portal.url, "dataset": ds, "mode": "upsert"}, open_columns=[])
     assert run.result.delivered == 0 and len(portal.rows(ds)) == 3

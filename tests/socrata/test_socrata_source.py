@@ -7,13 +7,12 @@ import logging
 
 import pandas as pd
 import pytest
+from socratakit import ROUTE_AUTH, cases, frame
 
 from pipeline.basics import dtypes as D
 from pipeline.basics.context import RunContext, StepContext
 from pipeline.basics.errors import RunFailed
 from pipeline.sources.socrata import SocrataSource
-
-from .conftest import AUTH, cases, frame
 
 TYPED = [
     {"fieldName": "id", "name": "ID", "dataTypeName": "number"},
@@ -36,7 +35,7 @@ def read(portal, tmp_path, chunk_rows=50_000, **options):
         chunk_rows=chunk_rows,
     )
     ctx = StepContext(run=run, stage="source", step="socrata")
-    return list(SocrataSource({"domain": portal.url, "auth": dict(AUTH), **options}, ctx).chunks())
+    return list(SocrataSource({"domain": portal.url, "auth": dict(ROUTE_AUTH), **options}, ctx).chunks())
 
 
 @pytest.fixture
