@@ -135,8 +135,12 @@ def execute(routes, dry_run, limit, sets, state, as_json, force, resume, in_doub
 @click.argument("routes", nargs=-1, required=True, type=click.Path())
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
 @click.option("--profile", help="Check with this profile of the folder's defaults.yaml applied.")
-def validate(routes, sets, profile):
-    """Check ROUTES (files or folders) without running them: every problem, with its line."""
+@click.option(
+    "--offline", is_flag=True, help="Do not ask a portal or a database for its columns (check what the files say)."
+)
+def validate(routes, sets, profile, offline):
+    """Check ROUTES (files or folders) without running them: every problem, with its line, including
+    columns that rules read but the source does not have, and source files that do not exist."""
     from pipeline.route.plan import build_plan
 
     variables = variables_with(sets)
@@ -144,7 +148,9 @@ def validate(routes, sets, profile):
     failed = False
     for route in route_files(routes):
         try:
-            build_plan(route, variables=variables, registry=registry, profile=profile)
+            build_plan(
+                route, variables=variables, registry=registry, profile=profile, columns="strict", offline=offline
+            )
         except RouteInvalid as exc:
             print_error(str(exc))
             failed = True
@@ -207,11 +213,21 @@ def history(route, state, status, since, limit, as_json):
 def _add_optional_commands() -> None:
     """Command groups that live beside their feature (portal, scheduling, tests of routes)."""
     from pipeline.commands.init import init_command
+    from pipeline.commands.metadata import metadata_group
     from pipeline.commands.portal import portal_group
     from pipeline.commands.schedule import schedule_command, status_command
+    from pipeline.commands.schema import schema_command
     from pipeline.commands.test import test_command
 
-    for command in (portal_group, init_command, test_command, schedule_command, status_command):
+    for command in (
+        portal_group,
+        init_command,
+        test_command,
+        schedule_command,
+        status_command,
+        schema_command,
+        metadata_group,
+    ):
         cli.add_command(command)
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from conftest import read_jsonl
 
@@ -173,3 +175,45 @@ def test_a_rule_that_declares_nothing_is_never_a_false_alarm(route_cli, write_ro
     result = route_cli("execute", str(path))
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "out.jsonl") == [{"id": "1", "flag": "Y"}]
+
+
+def test_a_missing_source_file_is_a_validation_error_and_a_failed_run(route_cli, write_route):
+    path = write_route(
+        """\
+        name: missing
+        source: {csv: {path: dat.csv}}
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+        """
+    )
+    result = route_cli("validate", str(path))
+    assert result.exit_code == 2
+    assert errors(result, path) == [
+        f"2:22: source.csv.path: csv source: file not found: dat.csv (looked in {path.parent})"
+    ]
+    run = route_cli("execute", str(path))  # a file that has not arrived yet is a failed run, as always
+    assert run.exit_code == 1
+    assert "file not found: dat.csv" in run.stderr
+
+
+def test_a_database_tables_columns_are_checked_unless_offline(route_cli, write_route, tmp_path):
+    with sqlite3.connect(tmp_path / "sales.db") as conn:
+        conn.execute("CREATE TABLE sales (id INTEGER, town TEXT, amount REAL)")
+    path = write_route(
+        """\
+        name: sales
+        source: {sql: {url: "sqlite:///sales.db", table: sales}}
+        source_transforms:
+          - upper: [twn]
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+        """
+    )
+    result = route_cli("validate", str(path))
+    assert result.exit_code == 2
+    assert errors(result, path) == [
+        "4:13: source_transforms[0].upper[0]: unknown column 'twn'; did you mean 'town'? (columns here: id, town, amount)"
+    ]
+    assert route_cli("validate", "--offline", str(path)).exit_code == 0  # no database asked

@@ -207,6 +207,7 @@ def test_unknown_profile_names_the_known_ones(tmp_path, route_cli):
         "a.yaml",
         "name: a\nsource: {csv: {path: d.csv}}\ntargets: [{name: t, deliver: {csv: {path: o.csv}}}]\n",
     )
+    write(tmp_path, "d.csv", "id\n1\n")
     result = route_cli("validate", "--profile", "tets", str(tmp_path / "a.yaml"))
     assert result.exit_code == 2
     assert result.stderr.strip() == (

@@ -113,7 +113,8 @@ def test_set_provides_a_variable(route_cli, write_route):
         source:
           csv: {path: "${DATA_DIR}/data.csv"}
     """
-        + GOOD_TAIL
+        + GOOD_TAIL,
+        **{"somewhere__data.csv": "id\n1\n"},
     )
     result = route_cli("validate", str(path), "--set", "DATA_DIR=somewhere")
     assert result.exit_code == 0, result.output
