@@ -17,6 +17,10 @@ half-delivered is reported:
   ON DUPLICATE KEY UPDATE for MySQL/MariaDB); the table needs a primary key or unique index on
   exactly the key columns. Within a chunk, the last row of a key wins.
 - delete: DELETE the rows whose key matches a route row (other columns are ignored).
+- sync on `key`: the table ends up holding exactly the route's rows, as with replace, but only
+  the rows that are new or changed are written (through the upsert's own statement) and the rows
+  whose key the route no longer has are deleted (pipeline/deliveries/sql_sync.py). The deletions
+  count against `max_shrink`, as a replace's shrinking does.
 
 Targets of one run writing tables of one SQLite file share one connection and one transaction
 (pipeline/deliveries/sql_links.py): their tables change together or not at all.
@@ -24,11 +28,13 @@ A missing table is created from the route's column types (pipeline/deliveries/sq
 MySQL/MariaDB commit the CREATE at once, so a failed run drops the table it created.
 PostgreSQL rows go through COPY; other databases get executemany of `batch_rows` rows.
 With --dry-run the delivery connects and checks the table and columns, writes nothing, and
-reports what it would have done, and whether the replace guard would stop it.
+reports what it would have done, and whether the replace guard would stop it (a sync stages and
+compares as a run would, and says what it would create, update and delete).
 """
 
-# Longer than 400 lines because four modes on three dialects, each all or nothing, with its guard
-# and dry run; the writers and table helpers live in sql_writers.py, sql_tables.py and sql_links.py.
+# Longer than 400 lines because five modes on three dialects, each all or nothing, with its guard
+# and dry run; the writers and table helpers live in sql_writers.py, sql_tables.py,
+# sql_links.py and sql_sync.py.
 
 from __future__ import annotations
 
@@ -44,9 +50,10 @@ from pipeline.basics.sqlurls import connect_error, make_engine, mask_text, mask_
 from pipeline.deliveries import sql_tables as tables
 from pipeline.deliveries.base import DATABASE, DeliveryResult
 from pipeline.deliveries.sql_links import link_for
+from pipeline.deliveries.sql_sync import Sync, sync_guard, sync_problem
 from pipeline.deliveries.sql_writers import PARAMSTYLES, Writer
 
-MODES = ("append", "replace", "upsert", "delete")
+MODES = ("append", "replace", "upsert", "delete", "sync")
 
 OPTIONS_SCHEMA = {
     "type": "object",
@@ -67,15 +74,16 @@ OPTIONS_SCHEMA = {
         "schema": {"type": "string", "minLength": 1, "description": "the table's schema"},
         "mode": {
             "enum": list(MODES),
-            "description": "append (default), replace, upsert or delete; "
-            "replace is guarded by max_shrink and allow_empty",
+            "description": "append (default), replace, upsert, delete or sync (the table ends up "
+            "holding exactly the route's rows; only new and changed rows are written, rows no longer "
+            "delivered are deleted); replace and sync are guarded by max_shrink and allow_empty",
         },
         "key": {
             "oneOf": [
                 {"type": "string", "minLength": 1},
                 {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
             ],
-            "description": "the column(s) that identify a row: for upsert and delete, and the "
+            "description": "the column(s) that identify a row: for upsert, delete and sync, and the "
             "primary key of a created table",
         },
         "batch_rows": {
@@ -84,6 +92,15 @@ OPTIONS_SCHEMA = {
             "description": "rows per executemany (default 10,000); PostgreSQL's COPY takes each chunk whole",
         },
         **SHRINK_OPTIONS,
+        "max_shrink": {
+            **SHRINK_OPTIONS["max_shrink"],
+            "description": "replace: stop when the table would lose more than this share of its rows; "
+            'sync: when it would delete more than this share (0.5 or "50%", the default); --force goes ahead anyway',
+        },
+        "allow_empty": {
+            **SHRINK_OPTIONS["allow_empty"],
+            "description": "replace and sync: an empty or much smaller table is intended; do not stop (default false)",
+        },
     },
 }
 
@@ -103,7 +120,7 @@ def _sqlite_transactions(engine) -> None:
 
 @delivery(OPTIONS_SCHEMA)
 class SqlDelivery:
-    """Rows into a database table: append, replace, upsert or delete by key.
+    """Rows into a database table: append, replace, upsert, delete or sync by key.
 
     ```yaml
     deliver:
@@ -111,7 +128,7 @@ class SqlDelivery:
         url: postgresql://writer:${DB_PASSWORD}@db.example.org/open_data
         table: payroll
         schema: public
-        mode: upsert            # append (default), replace, upsert, delete
+        mode: upsert            # append (default), replace, upsert, delete, sync
         key: [employee_id, pay_date]
         batch_rows: 10000
     ```
@@ -122,6 +139,17 @@ class SqlDelivery:
     ```yaml
     deliver:
       sql: {url: "sqlite:///out/archive.db", table: payroll, mode: replace, max_shrink: "20%"}
+    ```
+
+    A sync leaves the table holding exactly the route's rows, like a replace, but writes only the
+    rows that are new or changed and deletes those whose key is gone, in one transaction; the
+    summary counts created, updated and deleted rows (the JSON report the unchanged ones too). A
+    sync that would delete more than max_shrink of the table's rows, or every row, stops with
+    nothing changed unless the run has --force or the target allow_empty:
+
+    ```yaml
+    deliver:
+      sql: {url: "sqlite:///out/archive.db", table: payroll, mode: sync, key: employee_id}
     ```
     """
 
@@ -134,7 +162,7 @@ class SqlDelivery:
         self.mode = options.get("mode", "append")
         key = options.get("key") or []
         self.key = [key] if isinstance(key, str) else list(key)
-        if self.mode in ("upsert", "delete") and not self.key:
+        if self.mode in ("upsert", "delete", "sync") and not self.key:
             raise OptionError(f"mode {self.mode} needs key: the column(s) that identify a row", ("key",))
         self.batch_rows = options.get("batch_rows", 10_000)
         self.url = options["url"]
@@ -154,9 +182,9 @@ class SqlDelivery:
                 "MySQL/MariaDB, SQLite or a driver with ? or %s parameters",
                 ("url",),
             )
-        if self.mode == "upsert" and self.dialect not in ("postgresql", "sqlite", "mysql", "mariadb"):
+        if self.mode in ("upsert", "sync") and self.dialect not in ("postgresql", "sqlite", "mysql", "mariadb"):
             raise OptionError(
-                f"mode upsert is not available for {self.dialect}: it works with PostgreSQL, SQLite and MySQL/MariaDB",
+                f"mode {self.mode} is not available for {self.dialect}: it works with PostgreSQL, SQLite and MySQL/MariaDB",
                 ("mode",),
             )
         self.where = f"{self.schema}.{self.table}" if self.schema else self.table
@@ -165,6 +193,8 @@ class SqlDelivery:
         self.conn = None
         self.info = None
         self.writer = None
+        self.sync = None  # mode sync into an existing table (pipeline/deliveries/sql_sync.py)
+        self.sync_counts = None  # a dry run's sync: what it would do
         self.target_sql = None  # where rows go: the table, or the new table beside it (MySQL replace)
         self.stage = None
         self.created_mysql = None  # a table MySQL created (DDL commits there): dropped again by abort()
@@ -223,6 +253,11 @@ class SqlDelivery:
             raise DeliveryFailed(f"the chunk has no column {', '.join(absent)} for {self.where}")
         if self.dry_run:
             self.rows += len(chunk)
+            if self.mode == "sync" and self.info is not None and self.conn is not None:
+                try:
+                    self._dry_sync().write(chunk)
+                except Exception as exc:
+                    raise self._failed("comparing with the table failed", exc) from None
             return
         with self.link.lock:  # targets sharing a SQLite file take turns
             if self.link.failure is not None:
@@ -237,6 +272,12 @@ class SqlDelivery:
                 elif self.mode == "delete":
                     self.rows += len(chunk)
                     self.changed += self.writer.delete(chunk)
+                elif self.mode == "sync":
+                    self.rows += len(chunk)
+                    if self.sync is not None:
+                        self.sync.write(chunk)
+                    else:  # a table just created: every row is new
+                        self.writer.upsert(chunk)
                 else:
                     self.rows += self.writer.insert(chunk, self.target_sql)
             except RouteError:
@@ -341,9 +382,11 @@ class SqlDelivery:
             conn.exec_driver_sql(f"DELETE FROM {table_sql}")
         if not conn.in_transaction():
             conn.begin()  # COPY goes through the driver's connection: make the transaction ours to commit
-        if self.mode == "upsert":
-            self.count_before = self._count(table_sql)
+        if self.mode in ("upsert", "sync"):
+            self.count_before = self._count(table_sql) if self.info is not None else 0
         self.writer = Writer(conn, table_sql, self.sent_columns, self.key, self.batch_rows)
+        if self.mode == "sync" and self.info is not None:
+            self.sync = Sync(self.writer, self.table, self.schema)
 
     def _commit_link(self) -> None:
         """Settle every target of the link (this one first), commit them at once, swap MySQL tables in."""
@@ -377,7 +420,7 @@ class SqlDelivery:
         """All rows written: the counts to report, or the replace guard's stop. Once only."""
         if self.settled is not None:
             return self.settled
-        if self.writer is None and self.mode == "replace" and self.info is not None:
+        if self.writer is None and self.mode in ("replace", "sync") and self.info is not None:
             self._prepare(pd.DataFrame(columns=self.columns))  # no chunk at all: empty the table
         elif self.writer is None:  # no chunk at all: nothing to create or change
             self.settled = DeliveryResult(location=self.where)
@@ -389,6 +432,8 @@ class SqlDelivery:
             result.updated = self.rows - result.created
         elif self.mode == "delete":
             result.deleted = self.changed
+        elif self.mode == "sync":
+            self._settle_sync(result, table_sql)
         else:
             result.created = self.rows
         if self.mode == "replace" and self.info is not None:
@@ -399,6 +444,27 @@ class SqlDelivery:
             result.details["replaced"] = True
         self.settled = result
         return result
+
+    def _settle_sync(self, result: DeliveryResult, table_sql: str) -> None:
+        """The sync's deletions, its counts, and its guard (a stop rolls everything back)."""
+        sync = self.sync
+        if sync is None:  # a table created by this run
+            result.created = self._count(table_sql)
+            return
+        result.deleted = sync.finish()
+        result.created, result.updated = sync.created, sync.updated
+        result.details["unchanged"] = sync.unchanged
+        stop = sync_guard(self.head, self.count_before, result.deleted, self.rows, self.options, self.ctx.run)
+        if stop:
+            raise DeliveryFailed(self.ctx.run.mask(stop))
+        self.ctx.log.info(
+            "%s: synced: %d created, %d updated, %d deleted, %d unchanged",
+            self.head,
+            result.created,
+            result.updated,
+            result.deleted,
+            sync.unchanged,
+        )
 
     def _swap(self) -> None:
         """Committed: MySQL replace swaps the loaded table in, atomically."""
@@ -441,8 +507,24 @@ class SqlDelivery:
     def _count(self, table_sql: str) -> int:
         return int(self.conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table_sql}").scalar())
 
+    def _dry_sync(self) -> Sync:
+        """A dry run's sync: stages and compares, writes nothing to the table."""
+        if self.sync is None:
+            table_sql = tables.qualified(self.conn.dialect, self.table, self.schema)
+            writer = Writer(self.conn, table_sql, self.sent_columns, self.key, self.batch_rows)
+            self.sync = Sync(writer, self.table, self.schema, dry_run=True)
+        return self.sync
+
     def _dry_result(self) -> DeliveryResult:
         details = {"dry_run": True, "rows": self.rows, "plan": self._plan()}
+        if self.mode == "sync":
+            try:
+                details.update(self._dry_sync_counts())
+            except RouteError:
+                raise
+            except Exception as exc:
+                raise self._failed("comparing with the table failed", exc) from None
+            details["plan"] = self._plan()
         if (
             self.conn is not None
             and self.mode == "replace"
@@ -456,6 +538,21 @@ class SqlDelivery:
                 details["stop"] = f"would stop before replacing: {problem}{forced}"
         return DeliveryResult(location=self.where, details=details)
 
+    def _dry_sync_counts(self) -> dict:
+        """What a sync would create, update, delete and leave; and whether its guard would stop it."""
+        if self.conn is None or self.info is None:  # the table would be created: every row is new
+            return {"create": self.rows, "update": 0, "delete": 0, "unchanged": 0}
+        current = self._count(tables.qualified(self.conn.dialect, self.table, self.schema))
+        sync = self._dry_sync()
+        counts = {"create": sync.created, "update": sync.updated, "delete": sync.finish(), "unchanged": sync.unchanged}
+        if not self.options.get("allow_empty"):
+            problem = sync_problem(current, counts["delete"], self.rows, self.options)
+            if problem:
+                forced = " (--force given)" if self.ctx.run.options.force else ""
+                counts["stop"] = f"would stop before syncing: {problem}{forced}"
+        self.sync_counts = counts
+        return counts
+
     def _plan(self) -> str:
         table = f"table {self.where} ({'exists' if self.info is not None else 'would be created'})"
         verb = {
@@ -463,8 +560,16 @@ class SqlDelivery:
             "replace": "replace every row of",
             "upsert": f"upsert by {', '.join(self.key)} into",
             "delete": f"delete by {', '.join(self.key)} from",
+            "sync": f"sync by {', '.join(self.key)} with",
         }[self.mode]
-        return f"{verb} {table}: {self.rows} row(s)"
+        plan = f"{verb} {table}: {self.rows} row(s)"
+        counts = self.sync_counts
+        if counts:
+            plan += (
+                f": {counts['create']:,} to create, {counts['update']:,} to update, "
+                f"{counts['delete']:,} to delete, {counts['unchanged']:,} unchanged"
+            )
+        return plan
 
     # -- messages --------------------------------------------------------------------------------
 

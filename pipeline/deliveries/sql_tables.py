@@ -104,9 +104,9 @@ def check_columns(info: TableInfo, columns: list[str], mode: str, key: list[str]
             "route's columns to match; nothing was delivered"
         )
     wanted = set(key)
-    if mode == "upsert" and not any(u and (u <= wanted if mysql else u == wanted) for u in info.unique):
+    if mode in ("upsert", "sync") and not any(u and (u <= wanted if mysql else u == wanted) for u in info.unique):
         raise DeliveryFailed(
-            f"upsert into {where} needs a primary key or unique index on "
+            f"{mode} into {where} needs a primary key or unique index on "
             f"({', '.join(key)}); the table has none; nothing was delivered"
         )
 

@@ -74,7 +74,7 @@ class Writer:
         self.values_sql = ", ".join([self.mark] * len(columns))
         self._pg_stage = False  # the temporary table of PostgreSQL upserts, once created
 
-    def _many(self, sql: str, rows: list[tuple]) -> int:
+    def many(self, sql: str, rows: list[tuple]) -> int:
         done = 0
         for start in range(0, len(rows), self.batch_rows):
             result = self.conn.exec_driver_sql(sql, rows[start : start + self.batch_rows])
@@ -89,7 +89,7 @@ class Writer:
         if self.dialect == "postgresql" and self.use_copy:
             self.copy(target, arrs)
         else:
-            self._many(f"INSERT INTO {target} ({self.cols_sql}) VALUES ({self.values_sql})", python_rows(arrs))
+            self.many(f"INSERT INTO {target} ({self.cols_sql}) VALUES ({self.values_sql})", python_rows(arrs))
         return len(chunk)
 
     def copy(self, target: str, arrs: list[pa.Array], cols_sql: str | None = None) -> None:
@@ -117,22 +117,26 @@ class Writer:
         rest = [c for c in self.columns if c not in self.key]
         return ", ".join(template.format(c=self.q(c)) for c in rest)
 
-    def upsert(self, chunk: pd.DataFrame) -> int:
-        chunk = chunk.drop_duplicates(subset=self.key, keep="last")  # last row of a key wins
-        keys = ", ".join(self.q(k) for k in self.key)
-        if self.dialect == "postgresql" and self.use_copy:
-            return self._pg_upsert(chunk, keys)
+    def conflict_tail(self) -> str:
+        """The dialect's own upsert clause, after an INSERT of every column."""
         if self.dialect in ("mysql", "mariadb"):
             sets = self._updates("{c} = VALUES({c})") or f"{self.q(self.key[0])} = {self.q(self.key[0])}"
-            tail = f"ON DUPLICATE KEY UPDATE {sets}"
-        else:  # SQLite, and PostgreSQL without COPY
-            sets = self._updates("{c} = excluded.{c}")
-            tail = f"ON CONFLICT ({keys}) " + (f"DO UPDATE SET {sets}" if sets else "DO NOTHING")
+            return f"ON DUPLICATE KEY UPDATE {sets}"
+        keys = ", ".join(self.q(k) for k in self.key)  # SQLite and PostgreSQL
+        sets = self._updates("{c} = EXCLUDED.{c}")
+        return f"ON CONFLICT ({keys}) " + (f"DO UPDATE SET {sets}" if sets else "DO NOTHING")
+
+    def upsert(self, chunk: pd.DataFrame) -> int:
+        chunk = chunk.drop_duplicates(subset=self.key, keep="last")  # last row of a key wins
+        if self.dialect == "postgresql" and self.use_copy:
+            return self._pg_upsert(chunk)
         rows = python_rows(arrays(chunk, self.columns, self.dialect))
-        self._many(f"INSERT INTO {self.table_sql} ({self.cols_sql}) VALUES ({self.values_sql}) {tail}", rows)
+        self.many(
+            f"INSERT INTO {self.table_sql} ({self.cols_sql}) VALUES ({self.values_sql}) {self.conflict_tail()}", rows
+        )
         return len(chunk)
 
-    def _pg_upsert(self, chunk: pd.DataFrame, keys: str) -> int:
+    def _pg_upsert(self, chunk: pd.DataFrame) -> int:
         """COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT."""
         stage = self.q("route_upsert_stage")
         if not self._pg_stage:
@@ -144,11 +148,8 @@ class Writer:
         else:
             self.conn.exec_driver_sql(f"TRUNCATE {stage}")
         self.copy(stage, arrays(chunk, self.columns, self.dialect))
-        sets = self._updates("{c} = EXCLUDED.{c}")
-        action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
         self.conn.exec_driver_sql(
-            f"INSERT INTO {self.table_sql} ({self.cols_sql}) SELECT {self.cols_sql} "
-            f"FROM {stage} ON CONFLICT ({keys}) {action}"
+            f"INSERT INTO {self.table_sql} ({self.cols_sql}) SELECT {self.cols_sql} FROM {stage} {self.conflict_tail()}"
         )
         return len(chunk)
 
@@ -158,4 +159,4 @@ class Writer:
         """Delete the rows whose key is in the chunk; returns how many rows the table lost."""
         where = " AND ".join(f"{self.q(k)} = {self.mark}" for k in self.key)
         rows = python_rows(arrays(chunk, self.key, self.dialect))
-        return self._many(f"DELETE FROM {self.table_sql} WHERE {where}", rows)
+        return self.many(f"DELETE FROM {self.table_sql} WHERE {where}", rows)
