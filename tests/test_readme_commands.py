@@ -33,6 +33,9 @@ NOT_RUN = {
     "route execute --resume": "an option named in prose; --resume needs an interrupted append (tests/runs/)",
     "route execute --dry-run": "an option named in prose, without its ROUTE",
     "route test --update": "an option named in prose, without its ROUTE",
+    "route metadata pull abcd-1234 --domain https://data.example.gov": (
+        "an example against a remote portal; tests/socrata/test_socrata_metadata.py pulls from the local one"
+    ),
     "route test tests/cases": "the project's own test cases: tests/end_to_end/test_cases.py runs them through route test",
     "route schedule routes/": (
         "a service that runs until stopped, and would run routes/ct-data/permits-upsert.yaml at once "
