@@ -21,7 +21,7 @@ def check_rejects(plan, run, report, final: bool) -> None:
         if final and count and count >= records:
             raise TooManyRejects(
                 f"every row was rejected ({count} rows); nothing is delivered. See the reasons "
-                f"in {run.rejects.path}, or set on_error.max_rejects to allow it"
+                f"{_where(run.rejects)}, or set on_error.max_rejects to allow it"
             )
         return
     count = run.rejects.count
@@ -35,8 +35,13 @@ def check_rejects(plan, run, report, final: bool) -> None:
     if count > allowed:
         raise TooManyRejects(
             f"{count} rows were rejected, more than on_error.max_rejects allows ({what}); "
-            f"nothing more is delivered. See the reasons in {run.rejects.path}"
+            f"nothing more is delivered. See the reasons {_where(run.rejects)}"
         )
+
+
+def _where(rejects) -> str:
+    """Where the reasons are: the rejects file, or (a dry run writes none) the rows shown below."""
+    return f"in {rejects.path}" if rejects.to_file else "in the first rejected rows below"
 
 
 def count_failure(plan, run, report, deliveries, failed_by: dict) -> None:
