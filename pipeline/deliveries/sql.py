@@ -564,11 +564,8 @@ class SqlDelivery:
         }[self.mode]
         plan = f"{verb} {table}: {self.rows} row(s)"
         counts = self.sync_counts
-        if counts:
-            plan += (
-                f": {counts['create']:,} to create, {counts['update']:,} to update, "
-                f"{counts['delete']:,} to delete, {counts['unchanged']:,} unchanged"
-            )
+        if counts:  # the summary has columns for the rows it would create, update and delete
+            plan += f", {counts['unchanged']:,} unchanged"
         return plan
 
     # -- messages --------------------------------------------------------------------------------

@@ -227,7 +227,9 @@ def test_a_dry_run_says_what_it_would_do_and_writes_nothing(db, route_cli, write
     assert "sync by id with table" in dry["details"]["plan"]
     assert table_rows(db, table) == rows
     text = route_cli("execute", "--dry-run", str(path))
-    assert "1 to create, 2 to update, 5 to delete, 93 unchanged" in text.stdout.replace("\n", " ")
+    line = next(x for x in text.stdout.splitlines() if x.startswith("db "))
+    assert line.split()[:7] == ["db", "sql", "96", "1", "2", "5", "0"]  # rows, create, update, delete, reject
+    assert line.rstrip().endswith(f"sync by id with table {table} (exists): 96 row(s), 93 unchanged")
 
 
 def test_sync_without_key_is_an_error_at_the_options_line(route_cli, write_route, tmp_path):
