@@ -16,7 +16,12 @@ text column's exact bytes), as they would be stored, so "unchanged" means exactl
 would change nothing". Memory stays one chunk whatever the table's size: the keys seen so far live
 in the database, not in the process. And it is the fastest path on every dialect: every row has to
 travel once either way, and sending rows (COPY, sqlite3's executemany in C) is much cheaper than
-reading them back into Python objects to hash them. bench/bench_sql_sync.py measures it.
+reading them back into Python objects to hash them: for 200,000 rows of 8 columns, reading the
+table through the sql source and hashing it with pandas alone takes 1.45 s on SQLite and 0.97 s on
+PostgreSQL, more than the whole sync (bench/bench_sql_sync.py, 1 % changed: SQLite 0.76 s against
+0.66 s for a replace; PostgreSQL 1.2-1.4 s against 1.0-1.5 s; MariaDB 2.7-4.8 s against 2.0-3.6 s,
+on a shared, loaded machine). A sync is not faster than a replace on an idle table; it writes 1 %
+of the rows instead of every row (no dead tuples, WAL or triggers for the unchanged ones).
 
 The counts come from the diff (created: keys not in the table; updated: keys whose row differs;
 unchanged: the rest) and from the DELETE. The delete counts against `max_shrink`: a sync that would
