@@ -83,7 +83,7 @@ def test_wrong_option_types_inside_sources_rules_and_deliveries(route_cli, write
             "ROUTE:3:37: source.csv.header_row: expected a whole number, got 'first'",
             "ROUTE:5:16: source_transforms[0].cast.id: 'integr' is not one of: text, integer, number, boolean, date, "
             "datetime; did you mean 'integer'?",
-            "ROUTE:6:11: source_transforms[1].trim: expected a list, got 5",
+            "ROUTE:6:11: source_transforms[1].trim: expected a text or a list, got 5",
             "ROUTE:7:11: source_transforms[2].fill: expected a mapping, got a list",
             "ROUTE:8:13: source_transforms[3].filter: expected a text, got 5",
             "ROUTE:9:17: source_transforms[4].rename.a: expected a text, got a list",
