@@ -60,6 +60,7 @@ class ServedPortal:
     `stop()` ends it with SIGTERM, `kill(sig)` with any signal, and `stdout`/`stderr` then hold all
     it printed; `local` is a second LocalPortal on the same file, opened in this process.
 
+    data=None (a process only): no --data; `args` say where (`--state DIR`), from the folder `cwd`.
     users: the accounts (default USER and the API key); {} serves an open portal. faults: a fault
     spec (see pipeline.portal.faults). tls: https with a self-signed certificate. `limits` go to
     LocalPortal.serve (max_body, read_timeout); in a process, give them as args.
@@ -70,17 +71,22 @@ class ServedPortal:
 
     def __init__(
         self,
-        data: str | Path,
+        data: str | Path | None,
         *,
         process: bool = False,
         args: tuple[str, ...] | list[str] = (),
+        cwd: str | Path | None = None,
         users: dict[str, str] | None = None,
         faults: str | None = None,
         tls: bool = False,
         **limits,
     ):
-        self.data = Path(data)
-        self.data.parent.mkdir(parents=True, exist_ok=True)
+        if data is None and not process:
+            raise TypeError("a portal served from this process needs its data file")
+        self.data = None if data is None else Path(data)
+        if self.data is not None:
+            self.data.parent.mkdir(parents=True, exist_ok=True)
+        self.cwd = cwd
         self.users = dict(USERS if users is None else users)
         self.process = process
         self.proc: subprocess.Popen | None = None
@@ -106,7 +112,9 @@ class ServedPortal:
         self.session = self._session(auth=AUTH)
 
     def _start_process(self, args: list[str], faults: str | None, tls: bool) -> None:
-        command = [*ROUTE, "portal", "serve", "--port", "0", "--data", str(self.data)]
+        command = [*ROUTE, "portal", "serve", "--port", "0"]
+        if self.data is not None:
+            command += ["--data", str(self.data)]
         for name, secret in self.users.items():
             command += ["--user", f"{name}:{secret}"]
         if faults:
@@ -115,6 +123,7 @@ class ServedPortal:
             command.append("--tls")
         self.proc = subprocess.Popen(
             [*command, *args],
+            cwd=self.cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -10,33 +10,9 @@ import sys
 from pathlib import Path
 
 import requests
+from portalkit import ServedPortal
 
 ROUTE = [sys.executable, "-m", "pipeline.cli"]
-
-
-class Served:
-    """`route ARGS --port 0` in its own process, as a user starts it; stopped with SIGTERM."""
-
-    def __init__(self, *args: str, cwd: Path):
-        self.proc = subprocess.Popen(
-            [*ROUTE, *args, "--port", "0"],
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        self.first = self.proc.stdout.readline()
-        if not self.first.startswith("Local portal at http://127.0.0.1:"):
-            self.proc.kill()
-            raise AssertionError(f"route portal serve did not start: {self.first}{self.proc.stderr.read()}")
-        self.url = self.first.split()[3]
-
-    def stop(self) -> tuple[int, str, str]:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
-        # read through the text streams: readline() above may have buffered the lines after the first
-        return self.proc.returncode, self.first + self.proc.stdout.read(), self.proc.stderr.read()
 
 
 def test_a_state_folder_that_is_not_there_is_refused(route_cli, tmp_path):
@@ -79,12 +55,13 @@ def test_a_folder_given_as_the_file_or_a_file_as_the_folder_is_refused_by_every_
 
 
 def test_create_starts_a_new_empty_portal_in_a_new_folder(tmp_path):
-    served = Served("portal", "serve", "--state", "new/.route", "--create", cwd=tmp_path)
+    served = ServedPortal(None, process=True, users={}, args=("--state", "new/.route", "--create"), cwd=tmp_path)
     try:
         page = requests.get(served.url + "/", timeout=30)
         assert page.status_code == 200 and "No datasets yet." in page.text
     finally:
-        code, out, err = served.stop()
+        served.stop()
+    code, out, err = served.proc.returncode, served.stdout, served.stderr
     assert code == 0, err
     assert out.splitlines()[1] == f"A new, empty portal: there was none at {Path('new/.route/portal.sqlite')}."
     assert (tmp_path / "new/.route/portal.sqlite").is_file()
@@ -98,11 +75,12 @@ def test_an_existing_portal_is_served_as_it_is(route_cli, tmp_path):
     )
     assert created.exit_code == 0, created.output
     fourfour = created.stdout.strip()
-    served = Served("portal", "serve", "--state", "routes/cases/.route", cwd=tmp_path)
+    served = ServedPortal(None, process=True, users={}, args=("--state", "routes/cases/.route"), cwd=tmp_path)
     try:
         page = requests.get(served.url + "/", timeout=30)
         assert page.status_code == 200 and fourfour in page.text and "Cases" in page.text
     finally:
-        code, out, err = served.stop()
+        served.stop()
+    code, out, err = served.proc.returncode, served.stdout, served.stderr
     assert code == 0, err
     assert "new, empty" not in out and out.splitlines()[-1] == "Stopped."
