@@ -17,6 +17,7 @@ import yaml
 
 from pipeline.basics.errors import EXIT_FAILED, EXIT_INVALID
 from pipeline.commands.common import print_error
+from pipeline.commands.remote import credential_options, get_json, open_portal
 
 
 @click.group("metadata")
@@ -27,44 +28,22 @@ def metadata_group() -> None:
 @metadata_group.command("pull")
 @click.argument("dataset")
 @click.option("--domain", required=True, help="The portal: https://data.example.gov (http:// only for this machine).")
-@click.option("--username", envvar="SOCRATA_USERNAME", help="Sign in as this user (or SOCRATA_USERNAME).")
-@click.option("--password", envvar="SOCRATA_PASSWORD", help="Its password (or SOCRATA_PASSWORD; better than here).")
-@click.option("--api-key-id", envvar="SOCRATA_API_KEY_ID", help="An API key id instead (or SOCRATA_API_KEY_ID).")
-@click.option("--api-key-secret", envvar="SOCRATA_API_KEY_SECRET", help="Its secret (or SOCRATA_API_KEY_SECRET).")
-@click.option("--app-token", envvar="SOCRATA_APP_TOKEN", help="An app token (or SOCRATA_APP_TOKEN).")
+@credential_options
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the block to this file, not stdout.")
 def pull_command(dataset, domain, username, password, api_key_id, api_key_secret, app_token, output) -> None:
     """Print DATASET's metadata (its 4x4 id) as a `metadata:` block, in YAML."""
-    from pipeline.socrata.errors import SocrataError
-    from pipeline.socrata.http import SocrataSession, normalise_domain
     from pipeline.socrata.metadata import pull
     from pipeline.socrata.views import FOURFOUR
 
     if not FOURFOUR.match(dataset):
         print_error(f"'{dataset}' is not a dataset id: it has the form abcd-1234, as in the dataset's URL")
         raise SystemExit(EXIT_INVALID)
+    http = open_portal(domain, username, password, api_key_id, api_key_secret, app_token)
     try:
-        domain = normalise_domain(domain)
-    except ValueError as exc:
-        print_error(f"--domain: {exc}")
-        raise SystemExit(EXIT_INVALID) from None
-    if bool(username) != bool(password) or bool(api_key_id) != bool(api_key_secret):
-        print_error("give a username with its password, or an API key id with its secret")
-        raise SystemExit(EXIT_INVALID)
-    auth = {"username": username, "password": password, "api_key_id": api_key_id, "api_key_secret": api_key_secret}
-    auth = {k: v for k, v in auth.items() if v}
-    if auth.get("username"):
-        auth.pop("api_key_id", None), auth.pop("api_key_secret", None)
-    if app_token:
-        auth["app_token"] = app_token
-    http = SocrataSession(domain, auth=auth, retries=2, timeout=60)
-    try:
-        view = http.get_json(f"/api/views/{dataset}.json", what=f"reading dataset {dataset}", dataset=dataset)
-    except SocrataError as exc:
-        print_error(str(exc))
-        raise SystemExit(EXIT_FAILED) from None
+        view = get_json(http, f"/api/views/{dataset}.json", f"reading dataset {dataset}", dataset=dataset)
     finally:
         http.close()
+    domain = http.base
     if not isinstance(view, dict) or "columns" not in view:
         print_error(f"reading dataset {dataset}: the answer has no columns; is {domain} a Socrata portal?")
         raise SystemExit(EXIT_FAILED)

@@ -18,6 +18,8 @@ from pathlib import Path
 import click
 import orjson
 
+from pipeline.commands import remote
+from pipeline.commands.remote import credential_options
 from pipeline.portal.errors import PortalError
 
 
@@ -239,10 +241,21 @@ def create(name, columns, row_id, description, private, data, state, log_dataset
         _fail(err)
 
 
+_DOMAIN = click.option(
+    "--domain",
+    help="Another portal (https://data.example.gov) instead of the local one; credentials as for metadata pull.",
+)
+
+
 @portal_group.command("list")
 @_data_options
-def list_(data, state):
-    """List the datasets: id, rows, columns, name."""
+@_DOMAIN
+@credential_options
+def list_(data, state, domain, **credentials):
+    """List the datasets: id, rows, columns, name (of the local portal, or of --domain)."""
+    if domain:
+        remote.list_datasets(domain, credentials)
+        return
     path = _checked_path(data, state)
     if not path.exists():
         click.echo(f"No portal at {path} yet (route portal create makes one).")
@@ -265,18 +278,23 @@ def list_(data, state):
 @click.argument("fourfour")
 @click.option("--json", "as_json", is_flag=True, help="Print the /api/views JSON instead.")
 @_data_options
-def show(fourfour, as_json, data, state):
-    """Show one dataset: its columns, row identifier and row count."""
-    path = _checked_path(data, state)
-    if not path.exists():
-        raise click.ClickException(f"no portal at {path}")
-    portal = _open(path)
-    try:
-        view = portal.view(fourfour)
-    except PortalError as err:
-        _fail(PortalError(404, err.code, f"no dataset {fourfour} in {path}"))
-    finally:
-        portal.close()
+@_DOMAIN
+@credential_options
+def show(fourfour, as_json, data, state, domain, **credentials):
+    """Show one dataset: its columns, row identifier and row count (on the local portal, or on --domain)."""
+    if domain:
+        view = remote.view_of(domain, fourfour, credentials)
+    else:
+        path = _checked_path(data, state)
+        if not path.exists():
+            raise click.ClickException(f"no portal at {path}")
+        portal = _open(path)
+        try:
+            view = portal.view(fourfour)
+        except PortalError as err:
+            _fail(PortalError(404, err.code, f"no dataset {fourfour} in {path}"))
+        finally:
+            portal.close()
     if as_json:
         click.echo(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode())
         return
@@ -284,7 +302,9 @@ def show(fourfour, as_json, data, state):
     click.echo(f"{view['id']}  {view['name']}")
     if view.get("description"):
         click.echo(f"  {view['description']}")
-    click.echo(f"  {view['rowCount']:,} rows, {view['publicationStage']}, {'public' if view['grants'] else 'private'}")
+    rows = f"{view['rowCount']:,} rows" if isinstance(view.get("rowCount"), int) else "rows not counted"
+    public = "public" if any("public" in (g.get("flags") or []) for g in view.get("grants") or []) else "private"
+    click.echo(f"  {rows}, {view.get('publicationStage', 'published')}, {public}")
     click.echo("  columns:")
     for c in view["columns"]:
         mark = "  (row identifier)" if c["id"] == ri else ""

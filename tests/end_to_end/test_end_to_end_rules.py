@@ -694,9 +694,9 @@ def test_route_init_from_a_workbook_runs_as_it_stands(route_cli, tmp_path):
     text = (tmp_path / "book.yaml").read_text(encoding="utf-8")
     assert 'sheet: "Licen\u00e7as 2024"' in text
     assert [(r["Permit No"], r["Issued"], r["Fee"], r["ZIP"], r["Paid"], r["Notes"]) for r in rows] == [
-        (1001, "2024-01-05", "12.5", "06103", True, "ok"),
-        (1002, "2024-02-06", "n/a", "06510", False, None),
-        (1003, "2024-03-07", "40", "06001", None, "Zo\u00eb \u2603"),
+        (1001, "2024-01-05", 12.5, "06103", True, "ok"),
+        (1002, "2024-02-06", None, "06510", False, None),  # n/a: a placeholder for no value
+        (1003, "2024-03-07", 40.0, "06001", None, "Zo\u00eb \u2603"),
     ]
     assert [r["Inspected At"] and r["Inspected At"][:19] for r in rows] == [
         "2024-01-05T08:30:00",
