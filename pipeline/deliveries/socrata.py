@@ -464,7 +464,7 @@ class SocrataDelivery:
             where = f"local portal dataset {self.dataset.id} ({self.run.state_dir / 'portal.sqlite'})"
         else:
             where = f"{self.http.base}/d/{self.dataset.id}"
-        return self.metadata.location(where)
+        return where  # the metadata it changed is in the details, and the summary says it
 
     def _details(self, **more) -> dict:
         return {

@@ -163,8 +163,22 @@ def _targets(report: RunReport, console: Console) -> None:
         )
         targets.add_row(escape(t.name), escape(t.kind), *map(_fmt, numbers), t.status, escape(t.location))
     console.print(targets)
+    for t in report.targets:
+        for note in target_notes(t.details):
+            console.print(f"{escape(t.name)}: {escape(note)}")
     if failed:
         console.print(escape(outcome_line(report)))
+
+
+def target_notes(details: dict) -> list[str]:
+    """What a target did beyond its counts: the rows a sync left as they were, the metadata it changed."""
+    notes = []
+    if details.get("unchanged"):
+        notes.append(f"{_fmt(details['unchanged'])} rows unchanged, not sent")
+    metadata = details.get("metadata") or {}
+    if metadata.get("applied") and metadata.get("changes"):
+        notes.append("metadata updated: " + ", ".join(str(c.get("what")) for c in metadata["changes"]))
+    return notes
 
 
 def rejects(report: RunReport, console: Console, run: str = "a dry run") -> None:

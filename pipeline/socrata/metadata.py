@@ -320,10 +320,6 @@ class Sync:
     def details(self) -> dict:
         return details(self.changes, not self.dry_run) if self.changes else {}
 
-    def location(self, where: str) -> str:
-        """Where the rows went, and the metadata changed there (for the summary's one line)."""
-        return f"{where}; metadata updated: {words(self.changes)}" if self.changes and not self.dry_run else where
-
     def plan_text(self, details: dict) -> str:
         """A dry run's plan in words (pipeline/socrata/dryrun.py's), then the metadata it would change."""
         from pipeline.socrata import dryrun

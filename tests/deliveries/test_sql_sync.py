@@ -371,3 +371,27 @@ def test_a_key_of_two_columns(db, route_cli, write_route):
         ("B", 2020, 4.0),
         ("B", 2021, 5.0),
     ]
+
+
+def test_the_summary_says_how_many_rows_a_sync_left_as_they_were(route_cli, write_route, tmp_path):
+    rows = {1: ("a", 1.0), 2: ("b", 2.0), 3: ("c", 3.0)}
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    path = write_route(
+        f"""
+        name: synced
+        source:
+          csv: {{path: data.csv}}
+        source_transforms:
+          - cast: {{id: integer, amount: number}}
+        targets:
+          - name: db
+            deliver:
+              sql: {{url: "{url}", table: t, mode: sync, key: id}}
+    """,
+        **{"data.csv": csv_text(rows)},
+    )
+    assert route_cli("execute", str(path)).exit_code == 0
+    (tmp_path / "data.csv").write_text(csv_text({**rows, 2: ("B", 2.0)}))
+    second = route_cli("execute", str(path))
+    assert second.exit_code == 0, second.output
+    assert "db: 2 rows unchanged, not sent" in second.stdout
