@@ -28,7 +28,7 @@ from pipeline.basics.errors import RouteInvalid
 from pipeline.ops.scheduling.catalog import RouteEntry, load_entry
 from pipeline.route.files import find_route_files
 from pipeline.route.project import LenientVariables, load_project, state_dir_for
-from pipeline.runs.history import History
+from pipeline.runs.history import History, delivered_per_target
 
 ERROR_WIDTH = 80
 # Per target in `--json`: rows created, updated, deleted, rejected, and the revision or request ids.
@@ -118,16 +118,6 @@ def where_runs_are(route: str | None, state: str | None) -> list[tuple[list[str]
     for e in entries:
         by_folder.setdefault(e.state_dir, []).append(e.name)
     return [(names, folder) for folder, names in by_folder.items()]
-
-
-def delivered_per_target(run: dict, report: dict) -> str:
-    """`portal 11, archive 11`: what each target delivered (a sum would count a row per target)."""
-    targets = report.get("targets") or []
-    if run["status"] in ("running", "dry-run"):
-        return "-"
-    if not targets:
-        return f"{run['rows_delivered'] or 0:,}"
-    return ", ".join(f"{t.get('name')} {t.get('delivered') or 0:,}" for t in targets)
 
 
 def shorten(text: str, width: int = ERROR_WIDTH) -> str:

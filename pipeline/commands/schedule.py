@@ -176,7 +176,7 @@ def _table(statuses, console) -> None:
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("route", "schedule", "next run", "last run", "result", "last success", "delivered", "status"):
-        table.add_column(col, justify="right" if col == "delivered" else "left")
+        table.add_column(col)
     colours = {
         "ok": "green",
         "stale": "red",
@@ -197,7 +197,7 @@ def _table(statuses, console) -> None:
             _local(s.last_run),
             s.last_status or "-",
             _local(s.last_success),
-            "-" if s.rows_delivered is None else f"{s.rows_delivered:,}",
+            s.delivered,
             flag,
         )
     zone = dt.datetime.now().astimezone().tzname()

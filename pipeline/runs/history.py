@@ -233,3 +233,13 @@ def interrupted(row: dict, state_dir: Path) -> tuple[str, str, int, dict] | None
             "rows_delivered": delivered,
         },
     )
+
+
+def delivered_per_target(run: dict, report: dict) -> str:
+    """`portal 11, archive 11`: what each target delivered (a sum would count a row per target)."""
+    targets = report.get("targets") or []
+    if run["status"] in ("running", "dry-run"):
+        return "-"
+    if not targets:
+        return f"{run['rows_delivered'] or 0:,}"
+    return ", ".join(f"{t.get('name')} {t.get('delivered') or 0:,}" for t in targets)

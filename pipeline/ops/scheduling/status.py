@@ -9,6 +9,7 @@ route's lock died with its process: it shows as interrupted and counts as a fail
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from pipeline.ops.afterrun import stale_failures
 from pipeline.ops.scheduling.catalog import RouteEntry
 from pipeline.ops.scheduling.cron import UTC, parse_iso
 from pipeline.route.project import parse_duration
-from pipeline.runs.history import History
+from pipeline.runs.history import History, delivered_per_target
 from pipeline.runs.locks import is_locked
 from pipeline.runs.recovery import dead_journals
 
@@ -39,7 +40,8 @@ class RouteStatus:
     last_status: str | None = None
     last_error: str | None = None
     last_success: str | None = None
-    rows_delivered: int | None = None  # by the last run
+    rows_delivered: int | None = None  # by the last run, summed over its targets (kept for old readers)
+    delivered: str = "-"  # by the last run, per target: `portal 11, archive 11`
     failures: int = 0  # failed runs in a row
     stale: bool = False
     reason: str = ""
@@ -78,6 +80,11 @@ def route_status(entry: RouteEntry, now: dt.datetime) -> RouteStatus:
     if last:
         out.last_run, out.last_status, out.last_error = last["started"], last["status"], last["error"]
         out.rows_delivered = last["rows_delivered"]
+        try:
+            report = json.loads(last.get("report") or "{}")
+        except ValueError:
+            report = {}
+        out.delivered = delivered_per_target(last, report)
     success = next((r for r in runs if r["status"] == "success"), None)
     out.last_success = success["started"] if success else None
     for r in runs[1:] if running else runs:
