@@ -29,7 +29,7 @@ from pipeline.socrata.batching import Rebatcher
 from pipeline.socrata.columns import ID, Mapping, creation_columns, match, route_types, tz_columns
 from pipeline.socrata.convert import to_wire
 from pipeline.socrata.dryrun import Plan, normalise
-from pipeline.socrata.dsmapi import discard_revision
+from pipeline.socrata.dsmapi import discard_revision, open_revisions
 from pipeline.socrata.errors import SocrataError
 from pipeline.socrata.http import SocrataSession
 from pipeline.socrata.metadata import Sync
@@ -71,6 +71,7 @@ class SocrataDelivery:
         self.batches = Rebatcher(self.options["batch_rows"])
         self.spool: Spool | None = None
         self.revision = None
+        self._opening: int | None = None  # the last revision number before ours, while it opens
         self.plan: Plan | None = None
         self.route_columns: dict[str, str | None] = {}
         self.zoned: set[str] = set()
@@ -428,6 +429,15 @@ class SocrataDelivery:
 
     # -- what interrupted runs left -------------------------------------------------------------
 
+    def _hold_opening(self, last_seq: int) -> None:
+        """A revision is about to be opened: killed before its number comes back, the next run
+        discards the open replace revisions numbered above `last_seq` (see _discard_leftovers)."""
+        domain = "local" if self.local else self.http.base
+        self.run.journal.hold(
+            self.ctx.target, "revision", id=f"after:{last_seq}", dataset=self.dataset.id, domain=domain
+        )
+        self._opening = last_seq
+
     def _hold_revision(self, revision) -> None:
         """A revision is open: should the run die now, the next run discards it (see recovery.py)."""
         self.revision = revision
@@ -438,6 +448,9 @@ class SocrataDelivery:
             dataset=self.dataset.id,
             domain="local" if self.local else self.http.base,
         )
+        if self._opening is not None:
+            self.run.journal.let(self.ctx.target, "revision", id=f"after:{self._opening}")
+            self._opening = None
 
     def _let_revision(self, revision) -> None:
         self.run.journal.let(self.ctx.target, "revision", id=revision.seq)
@@ -448,14 +461,35 @@ class SocrataDelivery:
         for hold, release in self.run.leftovers.get(self.ctx.target or "", []):
             if hold.get("domain") != domain or hold.get("id") is None:
                 continue
-            discard_revision(self.http, hold["dataset"], hold["id"])
-            self.ctx.log.info(
-                "%s: discarded revision %s of dataset %s, left open by an interrupted run",
-                self.head,
-                hold["id"],
-                hold["dataset"],
-            )
+            for seq in self._left_open(hold):
+                discard_revision(self.http, hold["dataset"], seq)
+                self.ctx.log.info(
+                    "%s: discarded revision %s of dataset %s, left open by an interrupted run",
+                    self.head,
+                    seq,
+                    hold["dataset"],
+                )
             release()
+
+    def _left_open(self, hold: dict) -> list:
+        """The revision a run held, or (killed while opening one) the open replace revisions
+        numbered above the last one before it: the run opened one of them, and no other run of
+        this target can have, since runs of a route take turns."""
+        seq = hold["id"]
+        if not (isinstance(seq, str) and seq.startswith("after:")):
+            return [seq]
+        last = int(seq.removeprefix("after:"))
+        try:
+            found = open_revisions(self.http, hold["dataset"])
+        except SocrataError:
+            return []
+        return [
+            r["revision_seq"]
+            for r in found
+            if isinstance(r.get("revision_seq"), int)
+            and r["revision_seq"] > last
+            and (r.get("action") or {}).get("type") == "replace"
+        ]
 
     # -- results ----------------------------------------------------------------------------
 
@@ -519,6 +553,7 @@ class SocrataDelivery:
                 mask=self.run.mask,
                 log=self.ctx.log,
                 on_revision=self._hold_revision,
+                on_opening=self._hold_opening,
             )
         except SocrataError as exc:
             raise self.error(f"{self.head}: {exc} The dataset keeps its old rows.") from None

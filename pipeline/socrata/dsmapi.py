@@ -320,3 +320,18 @@ def discard_revision(http: SocrataSession, dataset_id: str, seq) -> None:
         )
     except SocrataError:
         pass
+
+
+def open_revisions(http: SocrataSession, dataset_id: str) -> list[dict]:
+    """The dataset's open revisions (GET /revision/{4x4}?open=true), as their `resource` records."""
+    answer = http.get_json(
+        f"{ROOT}/revision/{dataset_id}", what="listing open revisions", dataset=dataset_id, params={"open": "true"}
+    )
+    return [a.get("resource") or a for a in answer or [] if isinstance(a, dict)]
+
+
+def last_revision_seq(http: SocrataSession, dataset_id: str) -> int:
+    """The highest revision number the dataset has now (-1: none): a revision opened later is newer."""
+    answer = http.get_json(f"{ROOT}/revision/{dataset_id}", what="listing revisions", dataset=dataset_id)
+    seqs = [(a.get("resource") or a).get("revision_seq") for a in answer or [] if isinstance(a, dict)]
+    return max((s for s in seqs if isinstance(s, int)), default=-1)

@@ -18,7 +18,7 @@ import pyarrow.csv as pcsv
 from pipeline.basics.errors import DeliveryFailed
 from pipeline.basics.guards import shrink_problem
 from pipeline.socrata import reader
-from pipeline.socrata.dsmapi import Revision
+from pipeline.socrata.dsmapi import Revision, last_revision_seq
 from pipeline.socrata.http import SocrataSession
 from pipeline.socrata.views import Dataset
 
@@ -66,6 +66,7 @@ def replace(
     mask,
     log,
     on_revision=None,
+    on_opening=None,
 ) -> dict:
     """Swap the dataset's rows for the spooled ones; returns the counts and ids for the result."""
     current = reader.count(http, dataset.id)
@@ -81,6 +82,8 @@ def replace(
         log.warning("%s: %s; going ahead because of --force", head, problem)
     path = spool.finish()
     revision = Revision(http, dataset)
+    if on_opening is not None:  # killed between the open and its answer, the run knows no id
+        on_opening(last_revision_seq(http, dataset.id))
     revision.open()
     if on_revision is not None:
         on_revision(revision)
