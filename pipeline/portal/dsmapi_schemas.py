@@ -143,12 +143,15 @@ def validate_row_id(req: Request, source: str, input_schema: str, output_schema:
         col = next((c for c in os_["output_columns"] if str(c["transform"]["id"]) == transform_id), None)
         if col is None:
             raise PortalError(404, "not_found", f"Output schema {output_schema} has no transform {transform_id}")
+        # A row identifier is valid when its own column converted every cell (other columns'
+        # errors do not matter: those rows are left out when applying), with no null and no
+        # value twice among the rows that convert.
         valid = False
-        if os_.get("_table"):
+        if os_.get("_table") and not col["transform"].get("error_count"):
             phys, table = quote(f"c{col['id']}"), quote(os_["_table"])
             nulls = conn.execute(f"SELECT count(*) FROM {table} WHERE {phys} IS NULL").fetchone()[0]
             total, distinct = conn.execute(f"SELECT count(*), count(DISTINCT {phys}) FROM {table}").fetchone()
-            valid = nulls == 0 and total == distinct and not os_.get("error_count")
+            valid = nulls == 0 and total == distinct
     return json_response({"valid": valid})
 
 

@@ -7,21 +7,12 @@ proposed output schema, converted.
 
 from __future__ import annotations
 
-from pipeline.portal import behaviour, dsm_store, storage, uploads
+from pipeline.portal import behaviour, dsm_store, import_configs, storage, uploads
 from pipeline.portal.dsm_store import now_iso
 from pipeline.portal.errors import bad_request
 from pipeline.portal.http import Request, Response, json_response, member
 
-_PARSE_DEFAULTS = {
-    "header_count": 1,
-    "column_header": 1,
-    "encoding": "utf-8",
-    "column_separator": ",",
-    "quote_char": '"',
-    "parse_source": True,
-    "trim_whitespace": True,
-    "remove_empty_rows": True,
-}
+_PARSE_DEFAULTS = import_configs.PARSE_DEFAULTS
 
 
 def _enveloped(resource, links: dict, status: int = 200) -> Response:
@@ -41,7 +32,9 @@ def _new_source(conn, req: Request, revision: dict | None) -> dict:
             f"Sources of type '{source_type.get('type')}' are not supported by "
             "the local portal; upload the file instead",
         )
-    options = {**_PARSE_DEFAULTS, **member(body, "parse_options")}
+    config = _config_of(conn, revision)
+    defaults = config["parse_options"] if config else _PARSE_DEFAULTS
+    options = {**_PARSE_DEFAULTS, **defaults, **member(body, "parse_options")}
     return dsm_store.new(
         conn,
         "source",
@@ -60,6 +53,12 @@ def _new_source(conn, req: Request, revision: dict | None) -> dict:
         dataset=revision["fourfour"] if revision else None,
         parent=revision["id"] if revision else None,
     )
+
+
+def _config_of(conn, revision: dict | None) -> dict | None:
+    """The import config a revision was opened with (None without one, or once it is deleted)."""
+    name = (revision or {}).get("import_config")
+    return import_configs.find(conn, name) if name else None
 
 
 def create_source(req: Request, fourfour: str, seq: str) -> Response:
@@ -198,19 +197,27 @@ def _process(portal, source_id: int) -> None:
             src.update(failed_at=now_iso(), failure_details={"message": str(is_body)})
             dsm_store.save(conn, "source", src)
             return
-        if is_body is None:
+        if is_body is None:  # a blob (parse_source false): the revision's blob, not parsed
             src["finished_at"] = now_iso()
             dsm_store.save(conn, "source", src)
+            revision_id = dsm_store.parent_of(conn, "source", source_id)
+            if revision_id:
+                rev = dsm_store.need(conn, "revision", revision_id)
+                rev["blob_id"] = source_id
+                dsm_store.save(conn, "revision", rev)
             return
         first = storage.next_id(conn, "dsm_input_column", count=len(is_body["input_columns"]))
         for i, c in enumerate(is_body["input_columns"]):
             c["id"] = first + i
         is_body["source_id"] = source_id
         is_ = dsm_store.new(conn, "input_schema", is_body, dataset=fourfour, parent=source_id)
+        revision_id = dsm_store.parent_of(conn, "source", source_id)
+        config = _config_of(conn, dsm_store.get(conn, "revision", revision_id) if revision_id else None)
+        proposed = import_configs.output_columns(config) if config and config.get("columns") else None
         os_ = dsm_store.new(
             conn,
             "output_schema",
-            uploads.build_output_schema(conn, src, is_, uploads.default_output_columns(conn, is_, ds)),
+            uploads.build_output_schema(conn, src, is_, proposed or uploads.default_output_columns(conn, is_, ds)),
             dataset=fourfour,
             parent=is_["id"],
         )

@@ -76,10 +76,13 @@ def _options(source: dict) -> dict:
     tsv = "tab-separated" in (source.get("content_type") or "") or (source.get("source_type") or {}).get(
         "filename", ""
     ).lower().endswith(".tsv")
+    separator = opts.get("column_separator")
+    if tsv and separator in (None, "", ","):  # the default separator of a .tsv() upload is a tab
+        separator = "\t"
     return {
         "header_count": int(opts.get("header_count") or 1),
         "column_header": int(opts.get("column_header") or 1),
-        "separator": opts.get("column_separator") or ("\t" if tsv else ","),
+        "separator": separator or ",",
         "quote": opts.get("quote_char") or '"',
         "encoding": opts.get("encoding") or "utf-8",
         "trim": opts.get("trim_whitespace", True),
@@ -169,14 +172,15 @@ def input_schema(conn, source: dict, dataset: storage.Dataset | None) -> dict:
             columns = list(zip(*batch))
             for i, guess in guesses.items():
                 guess.feed(columns[i])
-    columns = []
+    columns, taken = [], set()
     for i, h in enumerate(header):
         col = known.get(h) or known.get(behaviour.field_name_for(h))
         guessed = col.type_name if col else guesses[i].result()
+        field = unique_field(behaviour.field_name_for(h), taken)
         columns.append(
             {
                 "id": None,
-                "field_name": h,
+                "field_name": field,
                 "display_name": h,
                 "position": i,
                 "soql_type": "text",
@@ -187,14 +191,24 @@ def input_schema(conn, source: dict, dataset: storage.Dataset | None) -> dict:
     return {"total_rows": total, "num_row_errors": 0, "name": None, "input_columns": columns}
 
 
+def unique_field(field: str, taken: set) -> str:
+    """A field name made from a header, with _1, _2... when an earlier header made the same one."""
+    name, n = field, 0
+    while name in taken:
+        n += 1
+        name = f"{field}_{n}"
+    taken.add(name)
+    return name
+
+
 def default_output_columns(conn, is_: dict, dataset: storage.Dataset | None) -> list[dict]:
     """The output columns proposed for an upload: dataset types where the names match, else guesses."""
     known = dataset.by_field() if dataset else {}
     ri = dataset.ri.field if dataset and dataset.ri else None
     out = []
     for ic in is_["input_columns"]:
-        col = known.get(ic["field_name"]) or known.get(behaviour.field_name_for(ic["field_name"]))
-        field = col.field if col else behaviour.field_name_for(ic["field_name"])
+        col = known.get(ic["field_name"]) or known.get(ic["display_name"])
+        field = col.field if col else ic["field_name"]
         out.append(
             {
                 "field_name": field,
@@ -222,24 +236,50 @@ def parse_transform(expr: str):
     return (type_name, field) if type_name else None
 
 
+def input_index(is_: dict) -> dict[str, int]:
+    """Input column positions by field name, and by display name (the header) where no field
+    name is the same."""
+    columns = is_["input_columns"]
+    index = {c["display_name"]: i for i, c in enumerate(columns) if c.get("display_name")}
+    index.update({c["field_name"]: i for i, c in enumerate(columns)})
+    return index
+
+
+def compile_column(expr: str, is_: dict):
+    """(fast, compiled, failure): `fast` is (type, input index) for a column reference or one
+    to_<type> around one (converted a batch at a time); otherwise `compiled` is the expression
+    (transforms_expr); `failure` says why the transform cannot be evaluated."""
+    from pipeline.portal.transforms_expr import TransformError, compile_transform
+
+    columns = is_["input_columns"]
+    index = input_index(is_)
+    parsed = parse_transform(expr)
+    if parsed and parsed[1] in index and columns[index[parsed[1]]].get("soql_type", "text") == "text":
+        return (parsed[0], index[parsed[1]]), None, None
+    try:
+        compiled = compile_transform(expr, {name: columns[i].get("soql_type") or "text" for name, i in index.items()})
+    except TransformError as exc:
+        return None, None, f"the transform '{expr}' cannot be evaluated: {exc}"
+    return None, compiled, None
+
+
 def build_output_schema(conn, source: dict, is_: dict, requested: list[dict], sort_bys=None) -> dict:
     """Create an output schema object (not yet evaluated) from requested output columns."""
-    inputs = {c["field_name"]: c for c in is_["input_columns"]}
+    inputs = is_["input_columns"]
+    index = input_index(is_)
     columns = []
     for position, rc in enumerate(sorted(requested, key=lambda c: c.get("position") or 0), start=1):
         transform = dict(rc.get("transform") or {})
         expr = transform.get("transform_expr") or ""
-        parsed = parse_transform(expr)
+        fast, compiled, failure = compile_column(expr, is_)
         tid = storage.next_id(conn, "dsm_transform", start=1)
         cid = storage.next_id(conn, "column", start=1001)
-        failure = None
-        if parsed is None:
-            failure = (
-                f"the local portal cannot evaluate the transform '{expr}' (it knows `column` and to_<type>(`column`))"
-            )
-        elif parsed[1] not in inputs:
-            failure = f"the transform '{expr}' names input column '{parsed[1]}', which the upload does not have"
-        type_name = parsed[0] if parsed else "text"
+        if fast:
+            type_name, used = fast[0], [inputs[fast[1]]]
+        elif compiled:
+            type_name, used = compiled.type_name, [inputs[index[f]] for f in compiled.inputs]
+        else:
+            type_name, used = "text", []
         columns.append(
             {
                 "id": cid,
@@ -255,9 +295,7 @@ def build_output_schema(conn, source: dict, is_: dict, requested: list[dict], so
                     "id": tid,
                     "transform_expr": expr,
                     "output_soql_type": type_name,
-                    "transform_input_columns": [{"input_column_id": inputs[parsed[1]]["id"]}]
-                    if parsed and parsed[1] in inputs
-                    else [],
+                    "transform_input_columns": [{"input_column_id": c["id"]} for c in used],
                     "completed_at": None,
                     "failed_at": None,
                     "error_count": 0,
@@ -293,11 +331,13 @@ def evaluate(store, fourfour: str, os_id: int) -> None:
         with store.write() as conn:
             dsm_store.save(conn, "output_schema", os_)
         return
-    index = {c["field_name"]: i for i, c in enumerate(is_["input_columns"])}
     plan = []
     for c in columns:
-        type_name, field = parse_transform(c["transform"]["transform_expr"])
-        plan.append((c, column_type(type_name), index[field]))
+        fast, compiled, _failure = compile_column(c["transform"]["transform_expr"], is_)
+        if fast:
+            plan.append((c, column_type(fast[0]), fast[1], None))
+        else:
+            plan.append((c, column_type(compiled.type_name), None, compiled))
     phys = [f"c{c['id']}" for c in columns]
     with store.write() as conn:
         table = storage.new_rows_table(conn, phys)
@@ -327,8 +367,11 @@ def evaluate(store, fourfour: str, os_id: int) -> None:
         for batch in batches:
             cells = list(zip(*batch))
             converted, bad = [], {}
-            for k, (c, ctype, i) in enumerate(plan):
-                values, problems = _convert(ctype, list(cells[i]), c, trim)
+            for k, (c, ctype, i, compiled) in enumerate(plan):
+                if compiled is None:
+                    values, problems = _convert(ctype, list(cells[i]), c, trim)
+                else:
+                    values, problems = _expression(compiled, ctype, cells, is_, c, trim)
                 converted.append(values)
                 for row, message in problems.items():
                     bad.setdefault(row, {})[k] = message
@@ -361,18 +404,19 @@ def _signature(column: dict, ctype, input_index: int) -> tuple:
 def _donor(conn, os_: dict, plan) -> tuple | None:
     """An earlier output schema of the same upload, without errors, that already converted every
     column this one needs: (its table, its column for each of ours, row count)."""
-    wanted = [_signature(c, t, i) for c, t, i in plan]
+    if any(compiled is not None for *_rest, compiled in plan):
+        return None
+    wanted = [_signature(c, t, i) for c, t, i, _x in plan]
     is_ = dsm_store.need(conn, "input_schema", os_["input_schema_id"])
-    index = {c["field_name"]: i for i, c in enumerate(is_["input_columns"])}
     for other in reversed(dsm_store.children(conn, "output_schema", os_["input_schema_id"])):
         usable = other.get("_table") and other.get("completed_at") and not other.get("error_count")
         if other["id"] == os_["id"] or not usable:
             continue
         have = {}
         for c in other["output_columns"]:
-            parsed = parse_transform(c["transform"]["transform_expr"])
-            if parsed and parsed[1] in index:
-                have.setdefault(_signature(c, column_type(parsed[0]), index[parsed[1]]), f"c{c['id']}")
+            fast, _compiled, _failure = compile_column(c["transform"]["transform_expr"], is_)
+            if fast:
+                have.setdefault(_signature(c, column_type(fast[0]), fast[1]), f"c{c['id']}")
         if all(w in have for w in wanted):
             return other["_table"], [have[w] for w in wanted], other.get("total_rows") or 0
     return None
@@ -402,14 +446,38 @@ def _convert(ctype, raw: list, column: dict, trim: bool = True):
         try:
             v = ctype.from_text([cell], field)
             out.append((ctype.key(v, field) if key else ctype.store(v, field))[0])
-        except Maltyped as exc:
+        except Maltyped:
             out.append(None)
-            problems[r] = f"'{cell}' is not a valid {exc.expected}"
+            problems[r] = f'Unable to convert "{cell.strip() if trim else cell}" from text to {ctype.name}'
     return out, problems
 
 
+def _expression(compiled, ctype, cells: list, is_: dict, column: dict, trim: bool):
+    """One column of a batch through a transform expression: stored values and {row: message}."""
+    index = input_index(is_)
+    columns = {}
+    for field in compiled.inputs:
+        raw = [(v.strip() if trim else v) or None for v in cells[index[field]]]
+        source = is_["input_columns"][index[field]].get("soql_type") or "text"
+        if source != "text":  # a typed input (a view source): its cells are that type's text
+            t = column_type(source)
+            raw = t.store(t.from_text(raw, field), field)
+        columns[field] = raw
+    values, problems = compiled.evaluate(columns, len(cells[0]) if cells else 0)
+    if column["is_primary_key"]:
+        try:
+            values = ctype.key(values, column["field_name"])
+        except Maltyped:
+            pass
+    return values, problems
+
+
 def _error_cells(row: list, plan, problems: dict) -> list:
-    return [
-        {"error": {"message": problems[k], "input": row[i]}} if k in problems else {"ok": row[i] or None}
-        for k, (_c, _t, i) in enumerate(plan)
-    ]
+    cells = []
+    for k, (_c, _t, i, _compiled) in enumerate(plan):
+        value = row[i] if i is not None else None
+        if k in problems:
+            cells.append({"error": {"message": problems[k], "english": problems[k], "input": value}})
+        else:
+            cells.append({"ok": value or None})
+    return cells

@@ -58,6 +58,7 @@ def view_json(ds: storage.Dataset) -> dict:
         "viewCount": 0,
         "flags": ["default", "restorable", "restorePossibleForType"],
         "grants": [] if ds.private else [{"inherited": False, "type": "viewer", "flags": ["public"]}],
+        "permissions": {"scope": "private" if ds.private else "public"},
         "owner": OWNER,
         "tableAuthor": OWNER,
         "rights": [
