@@ -1,4 +1,4 @@
-"""File deliveries: CSV and JSON Lines, written atomically.
+"""File deliveries: CSV and JSON Lines, written atomically (GeoJSON in geojson.py, on the same base).
 
 Rows go to a temporary file beside the target and the file is renamed into place only when every
 target of the run succeeded (files commit last), so a failed run never leaves a half-written or
@@ -25,7 +25,7 @@ from pipeline.basics.plugins import delivery
 from pipeline.basics.textformat import iso_timestamps, to_arrow
 from pipeline.deliveries.base import FILE, Delivery, DeliveryResult
 
-_COMMON = {
+COMMON = {
     "path": {"type": "string", "minLength": 1, "description": "The file to write; relative to the route file."},
     "encoding": {"type": "string", "default": "utf-8"},
     **SHRINK_OPTIONS,
@@ -48,7 +48,7 @@ def _umask() -> int:
     return mask
 
 
-class _AtomicFile(Delivery):
+class AtomicFile(Delivery):
     """Writes to a temporary file in the target's folder; close() renames it over the target."""
 
     commit_order = FILE
@@ -184,7 +184,7 @@ class _AtomicFile(Delivery):
         "required": ["path"],
         "additionalProperties": False,
         "properties": {
-            **_COMMON,
+            **COMMON,
             "delimiter": {"type": "string", "minLength": 1, "maxLength": 1, "default": ","},
             "header": {"type": "boolean", "default": True},
             "bom": {
@@ -195,7 +195,7 @@ class _AtomicFile(Delivery):
         },
     }
 )
-class CsvDelivery(_AtomicFile):
+class CsvDelivery(AtomicFile):
     """Write the rows to a CSV file (header line, quoted where needed, ISO dates), atomically.
 
     Example:
@@ -258,10 +258,10 @@ class CsvDelivery(_AtomicFile):
         "type": "object",
         "required": ["path"],
         "additionalProperties": False,
-        "properties": {**_COMMON},
+        "properties": {**COMMON},
     }
 )
-class JsonlDelivery(_AtomicFile):
+class JsonlDelivery(AtomicFile):
     """Write the rows to a JSON Lines file (one object a line, nulls as null), atomically.
 
     Example:

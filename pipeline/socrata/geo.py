@@ -2,6 +2,8 @@
 
 Geometries travel as WKT (`POINT (lon lat)`), which Socrata accepts for every geometry type and
 which keeps the column a plain string; GeoJSON text is accepted from the route and turned into WKT.
+A shape goes to the column's type as DataSync's GIS jobs send it: a polygon to a multipolygon column
+as a multipolygon of one, a multi of one part to a single column as that part.
 Locations and urls are objects in JSON bodies and `addr (lat, lon)` / `label (url)` text in CSV.
 WKT shape checks are vectorised regexes; only values written as GeoJSON are parsed one by one.
 """
@@ -45,38 +47,80 @@ def _strip_groups(pattern: str) -> str:
     return pattern.replace("(?P<longitude>", "(").replace("(?P<latitude>", "(")
 
 
+# A shape into a column of its multi type, as DataSync's GIS jobs publish a layer of mixed single and
+# multi shapes: POLYGON (...) -> MULTIPOLYGON ((...)). (pattern, rewrite) over trimmed WKT text.
+PROMOTE = {
+    "multipoint": (r"(?i)^POINT\s*(\(.*\))$", r"MULTIPOINT (\1)"),
+    "multiline": (r"(?i)^LINESTRING\s*(\(.*\))$", r"MULTILINESTRING (\1)"),
+    "multipolygon": (r"(?i)^POLYGON\s*(\(.*\))$", r"MULTIPOLYGON (\1)"),
+}
+# A multi shape of one part into a column of the single type: MULTIPOLYGON (((...))) -> POLYGON ((...)).
+# (pattern, rewrite, a pattern that finds a second part).
+DEMOTE = {
+    "point": (
+        rf"(?i)^MULTIPOINT\s*\(\s*\(?\s*({NUM}\s+{NUM})\s*\)?\s*\)$",
+        r"POINT (\1)",
+        r",",
+    ),
+    "line": (r"(?i)^MULTILINESTRING\s*\(\s*(\(.*\))\s*\)$", r"LINESTRING \1", r"\)\s*,"),
+    "polygon": (r"(?i)^MULTIPOLYGON\s*\(\s*(\(.*\))\s*\)$", r"POLYGON \1", r"\)\s*\)\s*,"),
+}
+
+
 def geometry(arr: pa.Array, socrata_type: str):
-    """WKT text for a geometry column; GeoJSON text is converted, anything else is bad."""
+    """WKT text for a geometry column of `socrata_type`; GeoJSON text is converted, a single shape
+    goes to a multi column as a multi of one (and a multi of one part to a single column), and
+    anything else is bad."""
 
     if not pa.types.is_string(arr.type):
         raise TypeError(arr.type)
     keyword = WKT_KEYWORD[socrata_type]
     text = pc.utf8_trim_whitespace(arr)
-    if socrata_type == "point":
-        wkt_ok = pc.match_substring_regex(text, _strip_groups(POINT_RE))
-    else:
-        wkt_ok = pc.match_substring_regex(text, rf"(?i)^{keyword}\s*(\(.*\)|EMPTY)$")
-    wkt_ok = pc.fill_null(wkt_ok, True)
     is_json = pc.fill_null(pc.starts_with(text, "{"), False)
-    out = text
     if pc.any(is_json).as_py():
         # GeoJSON given as text: convert those values only (a rare form, so a Python loop is fine).
         values = text.to_pylist()
         flags = is_json.to_pylist()
-        converted = [_geojson_to_wkt(v, socrata_type) if f else v for v, f in zip(values, flags)]
-        out = pa.array(converted, pa.string())
-        wkt_ok = pc.or_(pc.and_(is_json, pc.is_valid(out)), pc.and_(pc.invert(is_json), wkt_ok))
-    bad = pc.and_(pc.is_valid(arr), pc.invert(wkt_ok))
-    return with_bad(out, bad, f"not a {socrata_type} in WKT ({keyword} (...)) or GeoJSON")
+        text = pa.array([_geojson_to_wkt(v) if f else v for v, f in zip(values, flags)], pa.string())
+    text = fitted(text, socrata_type)
+    if socrata_type == "point":
+        ok = pc.match_substring_regex(text, _strip_groups(POINT_RE))
+    else:
+        ok = pc.match_substring_regex(text, rf"(?i)^{keyword}\s*(\(.*\)|EMPTY)$")
+    bad = pc.and_(pc.is_valid(arr), pc.invert(pc.fill_null(ok, False)))
+    multi = "multi" + socrata_type.removeprefix("multi")
+    return with_bad(
+        text,
+        bad,
+        f"not a {socrata_type} in WKT ({keyword} (...)) or GeoJSON"
+        + ("" if socrata_type.startswith("multi") else f", nor a {multi} of one part (several need a {multi} column)"),
+    )
 
 
-def _geojson_to_wkt(text: str, socrata_type: str) -> str | None:
+def fitted(text: pa.Array, socrata_type: str) -> pa.Array:
+    """WKT text with single shapes promoted to the column's multi type, or multis of one part
+    demoted to its single type; other values as they are."""
+    if socrata_type in PROMOTE:
+        pattern, rewrite = PROMOTE[socrata_type]
+        return pc.replace_substring_regex(text, pattern, rewrite)
+    if socrata_type in DEMOTE:
+        pattern, rewrite, second = DEMOTE[socrata_type]
+        one = pc.and_(
+            pc.fill_null(pc.match_substring_regex(text, pattern), False),
+            pc.invert(pc.fill_null(pc.match_substring_regex(text, second), True)),
+        )
+        if pc.any(one).as_py():
+            return pc.if_else(one, pc.replace_substring_regex(text, pattern, rewrite), text)
+    return text
+
+
+def _geojson_to_wkt(text: str) -> str | None:
     try:
         obj = orjson.loads(text)
-        if GEOJSON_TYPE.get(obj.get("type")) != socrata_type:
+        if obj.get("type") not in GEOJSON_TYPE:
             return None
         return wkt_of(obj)
-    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError, IndexError):
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError, IndexError, KeyError):
         return None
 
 
