@@ -1,0 +1,71 @@
+"""Run now and dry run from the dashboard: a child process, as the scheduler starts one.
+
+A run is `python -m pipeline.ops.scheduling.worker --run-id ID ROUTE` (jobs.py's worker: it takes
+the route's lock itself, so a route already running is refused as busy, and writes its history,
+log, report and journal like any run); its stderr goes to the run's log file, as the scheduler's
+children do. A dry run is `route execute --dry-run` (`python -m pipeline.cli`). The dashboard keeps
+no state of its own about them beyond the moment before the run's history row exists.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pipeline.ops.scheduling.catalog import RouteEntry
+from pipeline.route.plan import new_run_id
+
+
+class Launcher:
+    def __init__(self, variables: dict[str, str], state=None, profile: str | None = None):
+        self.variables, self.state, self.profile = variables, state, profile
+        self.started: dict[str, tuple[str, float]] = {}  # run id -> (route, when), until it shows in history
+        self._lock = threading.Lock()
+
+    def _common(self) -> list[str]:
+        args = []
+        if self.profile:
+            args += ["--profile", self.profile]
+        if self.state:
+            args += ["--state", str(self.state)]
+        return args
+
+    def run_now(self, entry: RouteEntry) -> str:
+        """Start a run of `entry`; returns its run id."""
+        run_id = new_run_id()
+        args = [sys.executable, "-m", "pipeline.ops.scheduling.worker", "--run-id", run_id, *self._common()]
+        logs = Path(entry.state_dir) / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{entry.name}-{run_id}.log", "ab") as stderr:
+            self._start([*args, str(entry.file)], stderr)
+        with self._lock:
+            self.started[run_id] = (entry.name, time.time())
+        return run_id
+
+    def dry_run(self, entry: RouteEntry) -> None:
+        """Start `route execute --dry-run` for `entry` (it writes its line in the run history)."""
+        args = [sys.executable, "-m", "pipeline.cli", "execute", "--dry-run", "-q", *self._common()]
+        self._start([*args, str(entry.file)], subprocess.DEVNULL)
+
+    def _start(self, args: list[str], stderr) -> None:
+        process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=dict(self.variables),
+            start_new_session=True,  # Ctrl-C on the dashboard does not stop its runs
+        )
+        threading.Thread(target=process.wait, name="route-dashboard-run", daemon=True).start()
+
+    def pending(self, run_id: str) -> str | None:
+        """The route of a run started here that has not reached its history yet (for 60 s)."""
+        with self._lock:
+            found = self.started.get(run_id)
+            if found and time.time() - found[1] > 60:
+                del self.started[run_id]
+                return None
+        return found[0] if found else None
