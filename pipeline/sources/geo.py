@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -160,41 +161,38 @@ class GeoSource(Source):
     def _chunk(self, batch: pa.RecordBatch, names, geometry, index, project, shapes) -> pd.DataFrame:
         columns = {n: shapes.text(batch.column(n)) for n in names}
         geoms = shapes.geometries(batch.column(geometry))
+        why: dict[int, str] = {}  # position in the batch -> why the row is rejected
         bad = shapes.invalid(geoms)
-        rejected_why: dict[int, str] = {}
-        if bad.any():
-            if self.repair:
-                geoms[bad] = shapes.repaired(geoms[bad])
-                self.ctx.log.info("geo source: repaired %d invalid geometries", int(bad.sum()))
-            else:
-                for k, why in zip(bad.nonzero()[0], shapes.reasons(geoms[bad])):
-                    rejected_why[int(k)] = f"invalid geometry (feature {index[k]}): {why}"
-        source_wkt = shapes.wkt(geoms) if rejected_why else None
+        if bad.any() and self.repair:
+            geoms[bad] = shapes.repaired(geoms[bad])
+            self.ctx.log.info("geo source: repaired %d invalid geometries", int(bad.sum()))
+        elif bad.any():
+            for k, reason in zip(bad.nonzero()[0], shapes.reasons(geoms[bad])):
+                why[int(k)] = f"invalid geometry (feature {index[k]}): {reason}"
+        # An invalid geometry goes to the rejects file as the file has it, in its own coordinates.
+        original = shapes.wkt(geoms[bad]).to_pylist() if why else []
         geoms = project(geoms)
         for k in shapes.unprojectable(geoms).nonzero()[0]:
-            rejected_why.setdefault(
+            why.setdefault(
                 int(k),
-                f"feature {index[k]}: its coordinates do not reproject from "
-                f"{shapes.crs_name(project.crs)} to WGS 84 longitude/latitude; check the file's "
-                f"coordinate system (or crs)",
+                f"feature {index[k]}: its coordinates, read as {shapes.crs_name(project.crs)}, give no valid "
+                f"longitude and latitude; check the file's coordinate system (or crs)",
             )
-        columns[self.geometry_column] = shapes.wkt(geoms)
+        text = shapes.wkt(geoms)
+        if original:
+            values = text.to_numpy(zero_copy_only=False).copy()
+            values[bad] = original
+            text = pa.array(values, pa.string())
+        columns[self.geometry_column] = text
         chunk = frame_from_arrow(pa.table(columns), index=index)
         chunk.attrs["source"] = self.path
-        if rejected_why:
-            rows = sorted(rejected_why)
-            out = chunk.iloc[rows].copy()
-            if source_wkt is not None:  # an invalid geometry as the file has it, in its own coordinates
-                original = pd.Series(source_wkt.take(rows).to_pylist(), index=out.index, dtype=TEXT)
-                out[self.geometry_column] = original.where(
-                    pd.Series([rejected_why[k].startswith("invalid") for k in rows], index=out.index),
-                    out[self.geometry_column],
-                )
-            out.attrs["source"] = self.path
-            self.ctx.reject(out, pd.Series([rejected_why[k] for k in rows], index=out.index), self.geometry_column)
-            keep = [k for k in range(len(chunk)) if k not in rejected_why]
-            chunk = chunk.iloc[keep]
-        return chunk
+        if not why:
+            return chunk
+        rejected = np.zeros(len(chunk), dtype=bool)
+        rejected[list(why)] = True
+        out = chunk[rejected]
+        self.ctx.reject(out, pd.Series([why[k] for k in sorted(why)], index=out.index), self.geometry_column)
+        return chunk[~rejected]
 
     # -- the file ----------------------------------------------------------------------------
 

@@ -215,3 +215,53 @@ def test_route_execute_reads_rejects_and_repairs(route_cli, write_route, tmp_pat
     assert "row rejected" not in repaired.output
     lines = (tmp_path / "fixed.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"MULTIPOLYGON (((' in lines[1]
+
+
+def test_attributes_are_text_as_every_source_writes_it(tmp_path):
+    import datetime as dt
+
+    write_layer(
+        tmp_path / "types.gpkg",
+        {
+            "opened": [dt.date(2024, 1, 5), None],
+            "seen": [dt.datetime(2024, 1, 5, 9, 30, 15), dt.datetime(2024, 1, 5, 9, 30, 15, 500000)],
+            "open": [True, False],
+            "acres": [1.0, 0.1],
+            "units": [7, -3],
+            "zip": ["06103", None],
+        },
+        ["POINT (-72.6851 41.7637)", "POINT (-72.9279 41.3083)"],
+    )
+    got = [r for _, r in rows(read(tmp_path, {"path": "types.gpkg"}))]
+    assert got == [
+        {
+            "opened": "2024-01-05",
+            "seen": "2024-01-05T09:30:15Z",  # a GeoPackage keeps date-times in UTC
+            "open": "true",
+            "acres": "1",
+            "units": "7",
+            "zip": "06103",
+            "geometry": "POINT (-72.6851 41.7637)",
+        },
+        {
+            "opened": None,
+            "seen": "2024-01-05T09:30:15.500Z",
+            "open": "false",
+            "acres": "0.1",
+            "units": "-3",
+            "zip": None,
+            "geometry": "POINT (-72.9279 41.3083)",
+        },
+    ]
+
+
+def test_coordinates_that_are_no_longitudes_and_latitudes_are_rejected(tmp_path):
+    shp = write_layer(tmp_path / "bare.shp", {"pin": ["A-1"]}, [SQUARE], crs=CT_FEET)
+    shp.with_suffix(".prj").unlink()
+    assert rows(read(tmp_path, {"path": "bare.shp", "crs": "EPSG:4326"})) == []  # feet taken for degrees
+    ((line, reason, _),) = rejects(tmp_path)
+    assert (line, reason) == (
+        "1",
+        "feature 1: its coordinates, read as EPSG:4326 (WGS 84), give no valid longitude and latitude; "
+        "check the file's coordinate system (or crs)",
+    )
