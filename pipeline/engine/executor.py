@@ -179,7 +179,9 @@ class Executor:
                     report.error = run.mask(
                         f"every target delivered, but the source failed afterwards: {message_of(exc)}"
                     )
-        report.ended = time.time()
+        report.ended, report.phase = time.time(), "done"
+        for t in report.targets:
+            t.phase = "done"
         run.journal.end(report.status)
         run.journal.close()
         return report
@@ -222,6 +224,8 @@ class Executor:
         report = self.report
         stats = self.steps.stats(self.plan.source)
         yielded = False
+        report.phase = "reading"
+        self.progress(report)
         try:
             it = iter(source.chunks())
             while limit is None or report.rows_read < limit:
@@ -243,6 +247,7 @@ class Executor:
                 stats.rows_out = report.rows_read
                 stats.rows_in = stats.rows_out + stats.rejected
                 yielded = True
+                self._extent(source)
                 self.progress(report)
                 yield chunk
         except (Cancelled, GeneratorExit):
@@ -255,9 +260,17 @@ class Executor:
             source.close()
         stats.rejected = self.plan.source.ctx.rejected
         stats.rows_in = stats.rows_out + stats.rejected
+        report.read_seconds, report.phase = time.time() - report.started, "sending"
+        self.progress(report)
         if not yielded:
             columns = source.columns() or []
             yield pd.DataFrame({c: pd.Series([], dtype=TEXT) for c in columns})
+
+    def _extent(self, source) -> None:
+        """How much of the source is read, when it can say (`progress()`: done, total, unit)."""
+        told = source.progress() if callable(getattr(source, "progress", None)) else None
+        if told is not None:
+            self.report.source_done, self.report.source_total, self.report.source_unit = told
 
     # -- targets -----------------------------------------------------------------------------
 
@@ -266,6 +279,7 @@ class Executor:
             t0 = time.perf_counter()
             try:
                 opened = False
+                stats.phase = "sending"
                 for chunk in self.steps.apply(target.steps, _counted(channel, stats)):
                     stats.to_send += len(chunk)
                     if self._draining.is_set():
@@ -333,6 +347,8 @@ class Executor:
                 self._abort(delivery, stats)
                 continue
             t0 = time.perf_counter()
+            self.report.phase = stats.phase = "committing"
+            self.progress(self.report)
             try:
                 result = delivery.close()
             except BaseException as exc:

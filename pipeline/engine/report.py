@@ -46,6 +46,12 @@ class TargetStats:
     error: str = ""
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    phase: str = ""  # what the target is doing now: sending, committing, or what its delivery says
+
+    @property
+    def rate(self) -> float:
+        """Rows given to the delivery per second of the target's own time (sending and committing)."""
+        return self.to_send / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -68,6 +74,19 @@ class RunReport:
     # A run that writes no rejects file (a dry run, a preview): its first rejected rows, with why,
     # as the rejects file would have them (pipeline/basics/rejects.py), for the summary to show.
     first_rejects: list[dict[str, str]] = field(default_factory=list)
+    # Progress: the phase (starting, reading, sending, committing, done), how much of the source
+    # was read when it can say (bytes of its files, or rows), and how long reading took.
+    phase: str = "starting"
+    source_done: int = 0
+    source_total: int | None = None
+    source_unit: str = "bytes"
+    read_seconds: float | None = None
+
+    @property
+    def read_rate(self) -> float:
+        """Rows read per second while reading: what the progress bar showed, and the summary says."""
+        seconds = self.read_seconds if self.read_seconds is not None else self.seconds
+        return self.records_read / seconds if seconds > 0 else 0.0
 
     @property
     def seconds(self) -> float:

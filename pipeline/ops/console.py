@@ -1,7 +1,9 @@
 """What a person sees: progress while a route runs, and the summary when it ends.
 
-On a terminal, a rich progress bar with rows and rows/s; otherwise (logs, CI, cron) a plain line
-every few seconds. The summary is a table of rows read, rejected and delivered per step and target.
+On a terminal, a rich progress bar with the phase, rows, rows/s and (when the source can say how
+much there is) percent and time left, a line per target beneath; otherwise (logs, CI, cron) a plain
+line at each phase and every few seconds. The summary is a table of rows read, rejected and
+delivered per step and target, with each target's seconds and rows/s.
 """
 
 from __future__ import annotations
@@ -39,55 +41,132 @@ def _fmt(n: int | float) -> str:
 
 
 class ProgressView:
-    """Progress on stderr: a live bar on a terminal, plain lines otherwise, nothing when quiet."""
+    """Progress on stderr: a live bar on a terminal, plain lines otherwise, nothing when quiet.
+
+    The bar names the phase (reading, sending, committing), shows a total, percent and time left
+    when the source can say how much there is (bytes of its files, or rows), rows/s while reading,
+    and a line per target beneath it with the rows it was given. Off a terminal, one plain line
+    when the phase changes and one every PLAIN_EVERY seconds, also while nothing is read (a
+    revision being applied), so that a log under cron shows the run is alive."""
 
     def __init__(self, stream=None, quiet: bool = False):
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.live = (not quiet) and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last = 0.0
         self._lock = threading.Lock()
         self._progress = None
         self._task = None
+        self._targets: dict[str, object] = {}
+        self._report: RunReport | None = None
+        self._phase = ""
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def start(self, route: str) -> None:
         self._route = route
-        self._t0 = self._last = time.time()
+        self._t0 = time.time()
+        if self.quiet:
+            return
         if self.live:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(bar_width=None),
-                TextColumn("{task.fields[rows]} rows"),
-                TextColumn("{task.fields[rate]} rows/s"),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rows]}"),
+                TextColumn("{task.fields[rate]}"),
+                TextColumn("{task.fields[left]}"),
                 TimeElapsedColumn(),
                 console=Console(file=self.stream),
                 transient=True,
             )
             self._progress.start()
-            self._task = self._progress.add_task(route, total=None, rows="0", rate="-")
+            self._task = self._progress.add_task(route, total=None, rows="", rate="", left="")
+        else:
+            self._ticker = threading.Thread(target=self._tick, name="route-progress", daemon=True)
+            self._ticker.start()
 
     def __call__(self, report: RunReport) -> None:
         if self.quiet:
             return
-        now = time.time()
-        elapsed = max(now - self._t0, 1e-9)
         with self._lock:
+            self._report = report
             if self._progress is not None:
-                self._progress.update(self._task, rows=_fmt(report.rows_read), rate=_fmt(report.rows_read / elapsed))
-            elif now - self._last >= PLAIN_EVERY:
-                self._last = now
-                print(
-                    f"{self._route}: {report.rows_read:,} rows read ({report.rows_read / elapsed:,.0f} rows/s)",
-                    file=self.stream,
-                    flush=True,
+                self._draw(report)
+            elif report.phase != self._phase:
+                self._phase = report.phase
+                self._line(report)
+
+    def _draw(self, report: RunReport) -> None:
+        elapsed = max(time.time() - self._t0, 1e-9)
+        reading = report.phase in ("starting", "reading")
+        rate = report.records_read / elapsed if reading else report.read_rate
+        total = report.source_total if reading else None
+        fields = {
+            "rows": f"{_fmt(report.records_read)} rows",
+            "rate": f"{_fmt(rate)} rows/s",
+            "left": _time_left(report, elapsed) if reading else "",
+        }
+        self._progress.update(
+            self._task,
+            description=f"{self._route}: {report.phase}",
+            total=total,
+            completed=report.source_done if total else report.records_read,
+            **fields,
+        )
+        for t in report.targets:
+            task = self._targets.get(t.name)
+            if task is None:
+                task = self._targets[t.name] = self._progress.add_task(
+                    f"  {t.name}", total=None, rows="", rate="", left=""
                 )
+            self._progress.update(
+                task,
+                description=f"  {t.name}: {t.phase or 'waiting'}",
+                completed=t.to_send,
+                rows=f"{_fmt(t.to_send)} rows",
+                rate=f"{_fmt(t.rate)} rows/s" if t.seconds else "",
+            )
+
+    def _line(self, report: RunReport) -> None:
+        elapsed = max(time.time() - self._t0, 1e-9)
+        reading = report.phase in ("starting", "reading")
+        rate = report.records_read / elapsed if reading else report.read_rate
+        done = ""
+        if reading and report.source_total:
+            done = f", {100 * report.source_done / report.source_total:.0f}% of the source"
+            left = _time_left(report, elapsed)
+            done += f", {left}" if left else ""
+        targets = "; ".join(f"{t.name} {t.phase or 'waiting'} ({t.to_send:,} rows)" for t in report.targets)
+        print(
+            f"{self._route}: {report.phase}: {report.records_read:,} rows read ({rate:,.0f} rows/s{done})"
+            + (f"; {targets}" if targets else "")
+            + f" [{elapsed:.0f} s]",
+            file=self.stream,
+            flush=True,
+        )
+
+    def _tick(self) -> None:
+        while not self._stop.wait(PLAIN_EVERY):
+            with self._lock:
+                if self._report is not None:
+                    self._line(self._report)
 
     def stop(self) -> None:
+        self._stop.set()
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def _time_left(report: RunReport, elapsed: float) -> str:
+    """`about 1 min 20 s left`, from the share of the source read so far; '' when it cannot say."""
+    if not report.source_total or report.source_done <= 0 or elapsed < 1:
+        return ""
+    left = elapsed * (report.source_total - report.source_done) / report.source_done
+    minutes, seconds = divmod(int(left), 60)
+    return f"about {minutes} min {seconds} s left" if minutes else f"about {seconds} s left"
 
 
 def summary(report: RunReport, console: Console) -> None:
@@ -103,10 +182,9 @@ def summary(report: RunReport, console: Console) -> None:
         "cancelled": "[yellow]cancelled (Ctrl+C)[/]",
     }.get(report.status, report.status)
     read = report.records_read
-    rate = read / report.seconds if report.seconds > 0 else 0
     console.print(
         f"route [bold]{escape(report.route)}[/] run {report.run_id}: {status} in {report.seconds:.2f} s "
-        f"({_fmt(read)} rows read, {rate:,.0f} rows/s)"
+        f"({_fmt(read)} rows read at {report.read_rate:,.0f} rows/s)"
     )
     steps = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("stage", "step", "line", "target", "in", "out", "rejected", "dropped", "seconds"):
@@ -153,15 +231,24 @@ def _targets(report: RunReport, console: Console) -> None:
         + ["created", "updated", "deleted", "rejected"]
     )
     targets = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for col in ["target", "delivery", *counts, "status", "where"]:
-        targets.add_column(col, justify="right" if col in counts else "left")
+    timing = ["seconds", "rows/s"]
+    for col in ["target", "delivery", *counts, *timing, "status", "where"]:
+        targets.add_column(col, justify="right" if col in counts or col in timing else "left")
     for t in report.targets:
         numbers = (
             [t.routed, t.delivered]
             + ([t.in_doubt, t.not_sent] if failed else [])
             + [t.created, t.updated, t.deleted, t.rejected]
         )
-        targets.add_row(escape(t.name), escape(t.kind), *map(_fmt, numbers), t.status, escape(t.location))
+        targets.add_row(
+            escape(t.name),
+            escape(t.kind),
+            *map(_fmt, numbers),
+            f"{t.seconds:.2f}",
+            _fmt(t.rate),
+            t.status,
+            escape(t.location),
+        )
     console.print(targets)
     for t in report.targets:
         for note in target_notes(t.details):

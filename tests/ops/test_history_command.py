@@ -51,7 +51,7 @@ def test_delivered_rows_are_shown_per_target_and_read_agrees_with_the_source_lin
     path = make_route(tmp_path, "ragged", RAGGED)
     run = route_cli("execute", str(path))
     assert run.exit_code == 0, run.output
-    assert "(8 rows read," in run.stdout.splitlines()[0]
+    assert "(8 rows read at " in run.stdout.splitlines()[0]
     assert re.search(r"^source\s+csv\s+3\s+8\s+6\s+2\s+0", run.stdout, flags=re.MULTILINE), run.stdout
     history = route_cli("history", str(path))
     assert history.exit_code == 0, history.output
