@@ -13,36 +13,16 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pipeline.portal import behaviour, rowids
+from pipeline.portal import behaviour, rowids, soql_functions, soql_geo, soql_text
 from pipeline.portal.errors import Maltyped, bad_request
 from pipeline.portal.numbers import number_text
 from pipeline.portal.soql import Parser, split_query
+from pipeline.portal.soql_expr import NUMERIC, SOQL_TYPES, Expr, merged, mismatch, unsupported
 from pipeline.portal.storage import Dataset, quote
 
 _SYSTEM = {":id": ("_sid", "row_id"), ":created_at": ("_created", "fixed_ts"), ":updated_at": ("_updated", "fixed_ts")}
-_SOQL_TYPES = {
-    "text": "text",
-    "number": "number",
-    "double": "double",
-    "bool": "boolean",
-    "float_ts": "floating_timestamp",
-    "fixed_ts": "fixed_timestamp",
-    "row_id": "row_identifier",
-    "json": "text",
-    "null": "text",
-}
-_AGGREGATES = {"count", "sum", "avg", "min", "max"}
-
-
-@dataclass
-class Expr:
-    sql: str
-    kind: str
-    col: object = None  # the dataset Column when the expression is a bare column
-    agg: bool = False
-    literal: object = None  # ("text", value) for literals, so comparisons can coerce them
 
 
 @dataclass
@@ -53,12 +33,13 @@ class Output:
 
     @property
     def soql_type(self) -> str:
-        if self.expr.col is not None:
-            return self.expr.col.type.soql
-        return _SOQL_TYPES.get(self.expr.kind, "text")
+        t = self.expr.type
+        return "text" if t == "null" else t
 
     def wire(self, values: list) -> list:
         e = self.expr
+        if e.ctype is not None:
+            return e.ctype.wire(values)
         if e.col is not None:
             return e.col.type.wire(values)
         if e.kind == "row_id":
@@ -75,6 +56,8 @@ class Output:
 
     def cells(self, values: list) -> list:
         e = self.expr
+        if e.ctype is not None:
+            return e.ctype.cell(values)
         if e.col is not None:
             return e.col.type.cell(values)
         out = self.wire(values)
@@ -100,6 +83,7 @@ class Compiler:
         self.fields = ds.by_field()
         self.params: dict = {}
         self.aliases: dict[str, Expr] = {}
+        self.jobs: list = []  # geo computations to run before the SQL (soql_geo)
 
     def param(self, value) -> str:
         name = f"p{len(self.params)}"
@@ -112,10 +96,12 @@ class Compiler:
             return self.aliases[name]
         col = self.fields.get(name)
         if col is not None:
-            return Expr(quote(col.phys), col.type.kind, col)
+            return Expr(quote(col.phys), col.type.kind, col, free=frozenset([name]))
         if name in _SYSTEM:
             sql, kind = _SYSTEM[name]
-            return Expr(sql, kind)
+            return Expr(sql, kind, free=frozenset([name]))
+        if "::" in name:
+            raise unsupported("'::' casts", column=name)
         raise bad_request("query.soql.no-such-column", f"No such column: {name}", column=name, dataset=self.ds.id)
 
     def literal(self, value, kind) -> Expr:
@@ -143,9 +129,10 @@ class Compiler:
             if other.kind == "float_ts" or other.kind == "fixed_ts":
                 ctype = other.col.type if other.col is not None else None
                 if ctype is None:
-                    from pipeline.portal.wire import fixed_text
+                    from pipeline.portal.wire import fixed_text, floating_text
 
-                    return Expr(self.param(fixed_text(text.strip())), other.kind)
+                    read = fixed_text if other.kind == "fixed_ts" else floating_text
+                    return Expr(self.param(read(text.strip())), other.kind, literal=(other.kind, text))
                 return Expr(self.param(ctype.literal(text)), other.kind)
             if other.kind == "bool":
                 from pipeline.portal.wire import TYPES
@@ -154,17 +141,32 @@ class Compiler:
             if other.kind == "row_id":
                 sid = rowids.decode(text.strip())
                 return Expr(self.param(sid if sid is not None else -1), "row_id")
-        except (Maltyped, ValueError):
+        except (Maltyped, ValueError, TypeError):
             raise bad_request(
-                "query.soql.type-mismatch", f"'{text}' is not a valid {_SOQL_TYPES[other.kind]}", value=text
+                "query.soql.type-mismatch", f"'{text}' is not a valid {SOQL_TYPES[other.kind]}", value=text
             ) from None
         return lit
 
     def compare(self, op: str, a: Expr, b: Expr) -> Expr:
         a, b = self.coerce(a, b), self.coerce(b, a)
+        self.comparable(op, a, b)
         numeric = {a.kind, b.kind} & {"number", "double"}
         left, right = (self.num(a), self.num(b)) if numeric else (a.sql, b.sql)
-        return Expr(f"({left} {op} {right})", "bool", agg=a.agg or b.agg)
+        return merged(f"({left} {op} {right})", "bool", a, b)
+
+    @staticmethod
+    def comparable(op: str, a: Expr, b: Expr) -> None:
+        """Socrata compares values of one type (numbers with doubles); else a type mismatch."""
+        if a.kind == "null" or b.kind == "null" or (a.kind in NUMERIC and b.kind in NUMERIC):
+            return
+        if a.kind == b.kind and a.type == b.type:
+            return
+        raise mismatch(op, b if a.literal is None else a)
+
+    def boolean(self, op: str, e: Expr) -> Expr:
+        if e.kind not in ("bool", "null"):
+            raise mismatch(op, e)
+        return e
 
     # ---- trees
     def compile(self, node) -> Expr:
@@ -173,114 +175,67 @@ class Compiler:
             return self.column(node[1])
         if kind == "lit":
             return self.literal(node[1], node[2])
+        if kind == "sub":
+            return soql_text.subfield(self.compile(node[1]), node[2])
         if kind == "bin":
             op, a, b = node[1], self.compile(node[2]), self.compile(node[3])
             if op in ("AND", "OR"):
-                return Expr(f"({a.sql} {op} {b.sql})", "bool", agg=a.agg or b.agg)
+                a, b = self.boolean(op.lower(), a), self.boolean(op.lower(), b)
+                return merged(f"({a.sql} {op} {b.sql})", "bool", a, b)
             if op in ("=", "<>", "<", "<=", ">", ">="):
                 return self.compare(op, a, b)
             if op == "||":
-                return Expr(f"({a.sql} || {b.sql})", "text", agg=a.agg or b.agg)
+                return merged(f"({a.sql} || {b.sql})", "text", a, b)
+            a, b = self.numeric(op, a), self.numeric(op, b)
             right = self.num(b)
             left = f"{self.num(a)} * 1.0" if op == "/" else self.num(a)
-            return Expr(f"({left} {op} {right})", "number", agg=a.agg or b.agg)
+            out = "double" if "double" in (a.kind, b.kind) else "number"
+            return merged(f"({left} {op} {right})", out, a, b)
         if kind == "not":
-            a = self.compile(node[1])
-            return Expr(f"(NOT {a.sql})", "bool", agg=a.agg)
+            a = self.boolean("not", self.compile(node[1]))
+            return merged(f"(NOT {a.sql})", "bool", a)
         if kind == "neg":
-            a = self.compile(node[1])
-            return Expr(f"(- {self.num(a)})", "number", agg=a.agg)
+            a = self.numeric("-", self.compile(node[1]))
+            if a.literal is not None and a.col is None and type(a.literal[1]) in (int, float):
+                return self.literal(-a.literal[1], a.kind)
+            return merged(f"(- {self.num(a)})", a.kind, a)
         if kind == "isnull":
             a = self.compile(node[1])
-            return Expr(f"({a.sql} IS {'NOT ' if node[2] else ''}NULL)", "bool", agg=a.agg)
+            return merged(f"({a.sql} IS {'NOT ' if node[2] else ''}NULL)", "bool", a)
         if kind == "in":
             a = self.compile(node[1])
             items = [self.coerce(self.compile(n), a) for n in node[2]]
-            numeric = a.kind in ("number", "double")
+            for i in items:
+                self.comparable("in", a, i)
+            numeric = a.kind in NUMERIC
             left = self.num(a) if numeric else a.sql
             values = ", ".join(self.num(i) if numeric else i.sql for i in items)
-            return Expr(f"({left} {'NOT ' if node[3] else ''}IN ({values}))", "bool", agg=a.agg)
+            return merged(f"({left} {'NOT ' if node[3] else ''}IN ({values}))", "bool", a, *items)
         if kind == "like":
             a, b = self.compile(node[1]), self.compile(node[2])
-            return Expr(f"({a.sql} {'NOT ' if node[3] else ''}LIKE {b.sql})", "bool", agg=a.agg)
+            for e in (a, b):
+                if e.kind not in ("text", "null") or e.type not in ("text", "null"):
+                    raise mismatch("like", e)
+            return merged(f"({a.sql} {'NOT ' if node[3] else ''}LIKE {b.sql})", "bool", a, b)
         if kind == "between":
             a = self.compile(node[1])
             low, high = self.coerce(self.compile(node[2]), a), self.coerce(self.compile(node[3]), a)
-            numeric = a.kind in ("number", "double")
+            self.comparable("between", a, low)
+            self.comparable("between", a, high)
+            numeric = a.kind in NUMERIC
             f = self.num if numeric else (lambda e: e.sql)
-            return Expr(f"({f(a)} {'NOT ' if node[4] else ''}BETWEEN {f(low)} AND {f(high)})", "bool", agg=a.agg)
+            sql = f"({f(a)} {'NOT ' if node[4] else ''}BETWEEN {f(low)} AND {f(high)})"
+            return merged(sql, "bool", a, low, high)
         if kind == "func":
-            return self.function(node[1], node[2], node[3])
+            return soql_functions.function(self, node[1], node[2], node[3])
         raise bad_request("query.compiler.malformed", "Could not compile the query")
 
-    def function(self, name: str, args: list, distinct: bool) -> Expr:
-        if name == "count":
-            if args == [("star",)]:
-                return Expr("COUNT(*)", "number", agg=True)
-            a = self.compile(self._one(name, args))
-            return Expr(f"COUNT({'DISTINCT ' if distinct else ''}{a.sql})", "number", agg=True)
-        if ("star",) in args:
-            raise bad_request("query.compiler.malformed", f"{name}(*) is not a function call SoQL knows")
-        if name in ("sum", "avg"):
-            a = self.compile(self._one(name, args))
-            return Expr(f"{name.upper()}({'DISTINCT ' if distinct else ''}{self.num(a)})", "number", agg=True)
-        if name in ("min", "max"):
-            a = self.compile(self._one(name, args))
-            if a.kind in ("number", "double"):
-                return Expr(f"{name.upper()}({self.num(a)})", a.kind if a.kind == "double" else "number", agg=True)
-            return Expr(f"{name.upper()}({a.sql})", a.kind, a.col, agg=True)
-        compiled = [self.compile(a) for a in args]
-        agg = any(c.agg for c in compiled)
-        if name in ("upper", "lower") and len(compiled) == 1:
-            return Expr(f"{name.upper()}({compiled[0].sql})", "text", agg=agg)
-        if name == "length" and len(compiled) == 1:
-            return Expr(f"LENGTH({compiled[0].sql})", "number", agg=agg)
-        if name == "starts_with" and len(compiled) == 2:
-            a, b = (c.sql for c in compiled)
-            return Expr(f"(substr({a}, 1, length({b})) = {b})", "bool", agg=agg)
-        if name == "contains" and len(compiled) == 2:
-            a, b = (c.sql for c in compiled)
-            return Expr(f"(instr({a}, {b}) > 0)", "bool", agg=agg)
-        if name == "coalesce" and compiled:
-            return Expr(f"COALESCE({', '.join(c.sql for c in compiled)})", compiled[0].kind, agg=agg)
-        if name.startswith("date_trunc_") and len(compiled) == 1:
-            cut = {
-                "date_trunc_ymd": (10, "T00:00:00.000"),
-                "date_trunc_ym": (7, "-01T00:00:00.000"),
-                "date_trunc_y": (4, "-01-01T00:00:00.000"),
-            }.get(name)
-            if cut:
-                return Expr(f"(substr({compiled[0].sql}, 1, {cut[0]}) || '{cut[1]}')", "float_ts", agg=agg)
-        if name.startswith("date_extract_") and len(compiled) == 1:
-            part = {
-                "date_extract_y": (1, 4),
-                "date_extract_m": (6, 2),
-                "date_extract_d": (9, 2),
-                "date_extract_hh": (12, 2),
-                "date_extract_mm": (15, 2),
-                "date_extract_ss": (18, 2),
-            }.get(name)
-            if part:
-                return Expr(f"CAST(substr({compiled[0].sql}, {part[0]}, {part[1]}) AS INTEGER)", "number", agg=agg)
-        if name == "within_box" and len(compiled) == 5:
-            g = compiled[0].sql
-            lat1, lon1, lat2, lon2 = (self.num(c) for c in compiled[1:])
-            lat, lon = f"json_extract({g}, '$.coordinates[1]')", f"json_extract({g}, '$.coordinates[0]')"
-            return Expr(
-                f"({lat} BETWEEN min({lat1}, {lat2}) AND max({lat1}, {lat2}) AND "
-                f"{lon} BETWEEN min({lon1}, {lon2}) AND max({lon1}, {lon2}))",
-                "bool",
-                agg=agg,
-            )
-        raise bad_request(
-            "query.soql.no-such-function", f"No such function '{name}' with {len(args)} argument(s)", function=name
-        )
-
-    @staticmethod
-    def _one(name, args):
-        if len(args) != 1:
-            raise bad_request("query.soql.no-such-function", f"{name} takes one argument", function=name)
-        return args[0]
+    def numeric(self, op: str, e: Expr) -> Expr:
+        if e.literal is not None and e.literal[0] == "text":
+            e = self.coerce(e, Expr("0", "number"))
+        if e.kind not in NUMERIC and e.kind != "null":
+            raise mismatch(op, e)
+        return e
 
 
 def _auto_name(node, tokens, taken: set) -> str:
@@ -304,6 +259,7 @@ class Query:
     sql: str
     params: dict
     outputs: list
+    jobs: list = field(default_factory=list)  # soql_geo computations to run first
 
 
 def build(
@@ -336,13 +292,15 @@ def _build(ds, params, extra_where, extra_params, default_limit) -> Query:
             outputs.append(Output(name, c.column(name), name))
 
     select = params.get("$select")
+    distinct = False
     if not select:
         if params.get("$$exclude_system_fields", "").lower() == "false":
             add_system()
         outputs += [Output(col.field, e) for col, e in zip(ds.columns, user)]
     else:
         taken: set[str] = set()
-        for kind, item in Parser(select, "$select").select_list():
+        parser = Parser(select, "$select")
+        for kind, item in parser.select_list():
             if kind == "all":
                 outputs += [Output(col.field, e) for col, e in zip(ds.columns, user)]
             elif kind == "system":
@@ -353,55 +311,79 @@ def _build(ds, params, extra_where, extra_params, default_limit) -> Query:
                 name = alias or _auto_name(node, tokens, taken)
                 outputs.append(Output(name, e))
             taken.update(o.name for o in outputs)
+        distinct = parser.distinct
     for o in outputs:  # aliases may be used in $order, $group and $having
         if o.name not in c.fields and o.name not in _SYSTEM:
             c.aliases.setdefault(o.name, o.expr)
 
     where = []
     if params.get("$where"):
-        where.append(c.compile(Parser(params["$where"], "$where").condition()).sql)
+        cond = c.compile(Parser(params["$where"], "$where").condition())
+        if cond.kind not in ("bool", "null"):
+            raise bad_request(
+                "query.soql.non-boolean-where", f"$where must be a boolean, not {cond.type}", type=cond.type
+            )
+        if cond.agg:
+            raise bad_request(
+                "query.soql.aggregate-in-ungrouped-context", "Aggregate function used in $where; use $having"
+            )
+        where.append(cond.sql)
     for key, value in params.items():
         if key.startswith("$"):
             continue
         e = c.column(key)
         where.append(c.compare("=", e, c.literal(value, "text")).sql)
     if params.get("$q"):
-        texts = [e.sql for e in user if e.kind == "text"]
-        if texts:
-            p = c.param(params["$q"].lower())
-            where.append("(" + " OR ".join(f"instr(lower({t}), {p}) > 0" for t in texts) + ")")
-        else:
-            where.append("0")
+        found = soql_text.search(c, [e for e in user if e.kind == "text" and e.type == "text"], params["$q"])
+        if found:
+            where.append(found)
     if extra_where:
         where.append(extra_where)
 
     group = [c.compile(n) for n in Parser(params["$group"], "$group").expr_list()] if params.get("$group") else []
-    having = c.compile(Parser(params["$having"], "$having").condition()).sql if params.get("$having") else None
-    aggregate = bool(group) or any(o.expr.agg for o in outputs)
+    having = c.compile(Parser(params["$having"], "$having").condition()) if params.get("$having") else None
+    aggregate = bool(group) or having is not None or any(o.expr.agg for o in outputs)
     order = []
+    ordered = []
     if params.get("$order"):
         for node, desc in Parser(params["$order"], "$order").order_list():
             e = c.compile(node)
+            ordered.append(e)
             order.append(f"{c.num(e) if e.kind in ('number', 'double') else e.sql}{' DESC' if desc else ''}")
-    if not aggregate and behaviour.DEFAULT_ORDER_BY_ID:
+    if aggregate:
+        _check_grouped(group, [o.expr for o in outputs] + ordered + ([having] if having else []))
+    if not aggregate and not distinct and behaviour.DEFAULT_ORDER_BY_ID:
         order.append("_sid")
 
     limit = _count(params.get("$limit"), "$limit", default_limit)
     offset = _count(params.get("$offset"), "$offset", 0)
-    sql = f"SELECT {', '.join(o.expr.sql for o in outputs) or 'NULL'} FROM {quote(ds.table)}"
+    columns = ", ".join(o.expr.sql for o in outputs) or "NULL"
+    sql = f"SELECT {'DISTINCT ' if distinct else ''}{columns} FROM {quote(ds.table)}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     if group:
         sql += " GROUP BY " + ", ".join(g.sql for g in group)
     if having:
-        sql += " HAVING " + having
+        sql += " HAVING " + having.sql
     if order:
         sql += " ORDER BY " + ", ".join(order)
     if limit is not None:
         sql += f" LIMIT {limit}"
     if offset:
         sql += f" LIMIT -1 OFFSET {offset}" if limit is None else f" OFFSET {offset}"
-    return Query(sql, c.params, outputs)
+    return Query(sql, c.params, outputs, c.jobs)
+
+
+def _check_grouped(group: list[Expr], exprs: list[Expr]) -> None:
+    """In an aggregated query every column read outside an aggregate must be grouped by
+    (Socrata's query.soql.column-not-in-group-bys)."""
+    grouped_sql = {g.sql for g in group}
+    grouped = set().union(*(g.free for g in group if g.col is not None or g.sql in ("_sid", "_created", "_updated")))
+    for e in exprs:
+        if e.sql in grouped_sql or e.free <= grouped:
+            continue
+        column = sorted(e.free - grouped)[0]
+        raise bad_request("query.soql.column-not-in-group-bys", f"Column '{column}' is not in group by", column=column)
 
 
 _WHOLE = re.compile(r"\s*\+?([0-9]+)\s*")
@@ -432,7 +414,13 @@ def run(conn, q: Query) -> tuple[list[str], list[list]]:
     """Execute; returns output names and columns of stored values (see `wire`)."""
     import sqlite3
 
+    values: dict = {}
+    soql_geo.register(conn, values)
+    soql_text.register(conn)
+    soql_functions.register(conn)
     try:
+        for job in q.jobs:
+            job.run(conn, q.params, values)
         rows = conn.execute(q.sql, q.params).fetchall()
     except (sqlite3.OperationalError, sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
         # SQLite's own limits (too many terms, expression too deep, a value out of range) are the

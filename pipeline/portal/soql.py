@@ -3,7 +3,8 @@
 The grammar is the part of SoQL that publishers and clients use: column references (bare, in
 backticks, or system fields such as `:id`), text/number/boolean/null literals, comparisons,
 `and`/`or`/`not`, `is [not] null`, `[not] in (...)`, `[not] like`, `[not] between ... and ...`,
-arithmetic, `||`, and function calls (aggregates included). Trees are plain tuples; query.py turns
+arithmetic, `||`, function calls (aggregates included), subfields (`location.latitude` is
+`("sub", column, "latitude")`) and `$select=distinct ...` (`Parser.distinct`). Trees are plain tuples; query.py turns
 them into SQL. A syntax error is a 400 `query.compiler.malformed` that quotes the clause.
 
 Hostile input is bounded here, so that every wrong query is a 400 and none is a 500 or a
@@ -31,7 +32,7 @@ _TOKEN = re.compile(
   | (?P<quoted>`(?:[^`]|``)*`)
   | (?P<sysstar>:\*)
   | (?P<ident>[A-Za-z_:@][A-Za-z0-9_:@]*)
-  | (?P<op>>=|<=|!=|<>|==|\|\||[=<>+\-*/%(),])
+  | (?P<op>>=|<=|!=|<>|==|\|\||[=<>+\-*/%(),.])
 """,
     re.X,
 )
@@ -136,6 +137,7 @@ class Parser:
         self.tokens = tokenize(text, clause)
         self.i = 0
         self.nesting = 0
+        self.distinct = False  # `$select=distinct a, b`
 
     # -- helpers
     def peek(self, ahead: int = 0) -> Token | None:
@@ -200,6 +202,9 @@ class Parser:
     # -- clauses
     def select_list(self) -> list:
         items = []
+        if self.word("distinct") and not (self.peek(1) is not None and self.peek(1).value == "("):
+            self.i += 1
+            self.distinct = True
         while True:
             if self.op("*"):
                 self.i += 1
@@ -366,7 +371,7 @@ class Parser:
             self.expect_op(")")
             return node
         if t.kind == "ident_q":
-            return ("col", t.value)
+            return self.subfields(("col", t.value))
         if t.kind == "ident":
             w = t.word()
             if w in ("true", "false"):
@@ -391,9 +396,16 @@ class Parser:
             ):
                 self.i -= 1
                 raise self.error("expected a value")
-            return ("col", t.value)
+            return self.subfields(("col", t.value))
         self.i -= 1
         raise self.error("expected a value")
+
+    def subfields(self, node):
+        """`location.latitude`, `url.description`: a column's subfield."""
+        while self.op(".") and self.peek(1) is not None and self.peek(1).kind == "ident":
+            self.i += 1
+            node = ("sub", node, self.take().value.lower())
+        return node
 
     def number(self, t: Token):
         """A number literal: an int when it fits SQLite's 64 bits, else a float (numbers compare as
