@@ -1,0 +1,57 @@
+"""What a person watching a run sees: the phases as they come, off a terminal too (piped, under
+cron), and a summary whose rows/s is the rate the progress showed while reading."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+
+def test_piped_output_names_each_phase_and_the_summary_times_each_target(write_route, tmp_path):
+    rows = "".join(f"{i},name {i}\n" for i in range(50_000))
+    path = write_route(
+        """
+        name: phases
+        chunk_rows: 5000
+        source: {csv: {path: data.csv}}
+        targets:
+          - name: archive
+            deliver: {jsonl: {path: out/archive.jsonl}}
+          - name: table
+            deliver: {csv: {path: out/table.csv}}
+        """,
+        **{"data.csv": "id,name\n" + rows},
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "execute", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    phases = [m.group(1) for m in re.finditer(r"^phases: (\w+): ", done.stderr, re.M)]
+    assert phases[:1] == ["reading"] and "sending" in phases and "committing" in phases, done.stderr
+    assert phases.index("reading") < phases.index("sending") < phases.index("committing")
+    assert re.search(r"^phases: committing: 50,000 rows read \([\d,]+ rows/s\); archive", done.stderr, re.M)
+    head = done.stdout.splitlines()[0]
+    assert re.search(r"\(50,000 rows read at [\d,]+ rows/s\)$", head), head
+    lines = done.stdout.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("target ")) :]
+    assert "seconds" in table[0] and "rows/s" in table[0]
+    assert table[1].split()[:2] == ["archive", "jsonl"] and table[2].split()[:2] == ["table", "csv"]
+
+
+def test_quiet_prints_no_progress(route_cli, write_route):
+    path = write_route(
+        """
+        name: hush
+        source: {csv: {path: data.csv}}
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+        """,
+        **{"data.csv": "id\n1\n"},
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "execute", "-q", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "reading" not in done.stderr and done.stderr.strip() == ""
