@@ -212,6 +212,7 @@ def history(route, state, status, since, limit, as_json):
 
 def _add_optional_commands() -> None:
     """Command groups that live beside their feature (portal, scheduling, tests of routes)."""
+    from pipeline.commands.datasync import import_group
     from pipeline.commands.init import init_command
     from pipeline.commands.metadata import metadata_group
     from pipeline.commands.portal import portal_group
@@ -227,6 +228,7 @@ def _add_optional_commands() -> None:
         status_command,
         schema_command,
         metadata_group,
+        import_group,
     ):
         cli.add_command(command)
 
