@@ -1,27 +1,14 @@
-"""A plain HTML page at `/`: the datasets, and for each its columns and first rows (`/d/{4x4}`)."""
+"""The portal's HTML pages: the datasets at `/`, and each dataset's data browser at `/d/{4x4}`
+(pipeline/portal/pages.py: rows paged, sorted and filtered through SoQL, columns, metadata, a map,
+and the routes and runs that wrote it)."""
 
 from __future__ import annotations
 
 from html import escape
 
-from pipeline.portal import query, storage
+from pipeline.portal import storage
 from pipeline.portal.http import FOURFOUR, Request, Response
-from pipeline.portal.views import view_json
-
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
-    "margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}"
-    "th{background:#f3f3f3}code{background:#f6f6f6;padding:0 .2em}.muted{color:#777}"
-)
-FIRST_ROWS = 20
-
-
-def _page(title: str, body: str) -> Response:
-    html = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
-    )
-    return Response(200, html.encode(), "text/html; charset=utf-8")
+from pipeline.portal.pages import dataset_page, page, when
 
 
 def _visible(req: Request, ds) -> bool:
@@ -32,16 +19,23 @@ def index(req: Request) -> Response:
     with req.portal.store.read() as conn:
         datasets = [(d, storage.row_count(conn, d)) for d in storage.all_datasets(conn) if _visible(req, d)]
     items = "".join(
-        f"<tr><td><a href='/d/{d.id}'><code>{d.id}</code></a></td><td>{escape(d.name)}</td>"
-        f"<td>{n:,}</td><td>{len(d.columns)}</td><td>{escape(d.stage)}{' (private)' if d.private else ''}</td></tr>"
+        f"<tr><td><a href='/d/{d.id}'><code>{d.id}</code></a></td><td><a href='/d/{d.id}'>{escape(d.name)}</a></td>"
+        f"<td class='num'>{n:,}</td><td class='num'>{len(d.columns)}</td><td>{escape(d.category or '')}</td>"
+        f"<td>{escape(', '.join(str(t) for t in d.tags or []))}</td><td>{when(d.rows_updated_at)}</td>"
+        f"<td>{escape(d.stage)}{' (private)' if d.private else ''}</td></tr>"
         for d, n in datasets
     )
     table = (
-        (f"<table><tr><th>id</th><th>name</th><th>rows</th><th>columns</th><th>stage</th></tr>{items}</table>")
+        (
+            "<table><caption>Datasets</caption><thead><tr><th scope='col'>id</th><th scope='col'>name</th>"
+            "<th scope='col'>rows</th><th scope='col'>columns</th><th scope='col'>category</th>"
+            "<th scope='col'>tags</th><th scope='col'>rows last updated</th><th scope='col'>stage</th></tr>"
+            f"</thead><tbody>{items}</tbody></table>"
+        )
         if datasets
         else "<p class='muted'>No datasets yet.</p>"
     )
-    return _page(
+    return page(
         "Local portal",
         f"<h1>Local portal</h1><p class='muted'>{escape(str(req.portal.data_path))}</p>"
         f"{table}<p class='muted'>APIs: <code>/api/views/{{4x4}}.json</code>, "
@@ -50,32 +44,7 @@ def index(req: Request) -> Response:
 
 
 def dataset(req: Request, fourfour: str) -> Response:
-    with req.portal.store.read() as conn:
-        ds = storage.require(conn, fourfour)
-        req.check_read(ds)
-        total = storage.row_count(conn, ds)
-        q = query.build(ds, {"$limit": str(FIRST_ROWS)})
-        names, columns = query.run(conn, q)
-        cells = [o.cells(c) for o, c in zip(q.outputs, columns)] if columns and columns[0] else []
-    view = view_json(ds)
-    ri = ds.ri.field if ds.ri else None
-    cols = "".join(
-        f"<tr><td><code>{escape(c.field)}</code>{' (row identifier)' if c.field == ri else ''}</td>"
-        f"<td>{escape(c.name)}</td><td>{escape(c.type_name)}</td></tr>"
-        for c in ds.columns
-    )
-    head = "".join(f"<th>{escape(n)}</th>" for n in names)
-    body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>" for row in zip(*cells))
-    return _page(
-        ds.name,
-        f"<p><a href='/'>all datasets</a></p><h1>{escape(ds.name)}</h1>"
-        f"<p><code>{ds.id}</code> · {total:,} rows · {escape(view['publicationStage'])}</p>"
-        f"<p>{escape(ds.description)}</p><h2>Columns</h2><table><tr><th>field name</th>"
-        f"<th>display name</th><th>type</th></tr>{cols}</table>"
-        f"<h2>First rows</h2><table><tr>{head}</tr>{body}</table>"
-        f"<p class='muted'><a href='/resource/{ds.id}.json'>JSON</a> · "
-        f"<a href='/resource/{ds.id}.csv'>CSV</a> · <a href='/api/views/{ds.id}.json'>metadata</a></p>",
-    )
+    return dataset_page(req, fourfour)
 
 
 def routes(router) -> None:
