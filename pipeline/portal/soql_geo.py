@@ -225,29 +225,55 @@ def _sid_list(sids) -> str:
     return orjson.dumps(sids.tolist()).decode()
 
 
+_POINT_XY = r'"coordinates":\[(?P<x>[^,\]]+),(?P<y>[^,\]]+)'
+_LOCATION_XY = r'"latitude":"(?P<y>[^"]+)","longitude":"(?P<x>[^"]+)"'
+
+
 def _load(conn, table, e: Expr):
-    """(row ids, shapely geometries) of one geo column's non-null values."""
+    """(row ids, shapely geometries) of one geo column's non-null values (a location without
+    coordinates is left out)."""
     import numpy as np
     import shapely
 
     from pipeline.portal.storage import quote
 
     col = e.sql
-    if e.type == "location":
-        rows = conn.execute(
-            f"SELECT _sid, CAST(json_extract({col}, '$.longitude') AS REAL), CAST(json_extract({col}, '$.latitude') AS REAL)"
-            f" FROM {quote(table)} WHERE json_extract({col}, '$.latitude') IS NOT NULL"
-            f" AND json_extract({col}, '$.longitude') IS NOT NULL ORDER BY _sid"
-        ).fetchall()
-        if not rows:
-            return np.array([], dtype=np.int64), np.array([], dtype=object)
-        sids, xs, ys = (np.array(v) for v in zip(*rows))
-        return sids.astype(np.int64), shapely.points(xs.astype(float), ys.astype(float))
     rows = conn.execute(f"SELECT _sid, {col} FROM {quote(table)} WHERE {col} IS NOT NULL ORDER BY _sid").fetchall()
     if not rows:
         return np.array([], dtype=np.int64), np.array([], dtype=object)
     sids, texts = zip(*rows)
-    return np.array(sids, dtype=np.int64), shapely.from_geojson(np.array(texts, dtype=object))
+    sids = np.array(sids, dtype=np.int64)
+    if e.type in ("point", "location"):
+        found = _xy(texts, _POINT_XY if e.type == "point" else _LOCATION_XY)
+        if found is not None:
+            keep, xs, ys = found
+            return sids[keep], shapely.points(xs[keep], ys[keep])
+    if e.type == "location":
+        pairs = [orjson.loads(t) for t in texts]
+        keep = np.array(["latitude" in o and "longitude" in o for o in pairs], dtype=bool)
+        xs = np.array([float(o["longitude"]) if k else 0.0 for o, k in zip(pairs, keep)])
+        ys = np.array([float(o["latitude"]) if k else 0.0 for o, k in zip(pairs, keep)])
+        return sids[keep], shapely.points(xs[keep], ys[keep])
+    return sids, shapely.from_geojson(np.array(texts, dtype=object))
+
+
+def _xy(texts, pattern):
+    """Coordinates of points (or locations) read from their canonical JSON text in Arrow, about
+    ten times faster than parsing GeoJSON; None when some text is not in the expected form."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        parts = pc.extract_regex(pa.array(texts, pa.string()), pattern)
+        xs = pc.cast(parts.field("x"), pa.float64()).to_numpy(zero_copy_only=False)
+        ys = pc.cast(parts.field("y"), pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    keep = ~(np.isnan(xs) | np.isnan(ys))
+    if pattern == _POINT_XY and not keep.all():
+        return None  # a point's text always has its coordinates: something unexpected, parse it
+    return keep, xs, ys
 
 
 # ---- distances on the WGS84 ellipsoid -----------------------------------------------------------
