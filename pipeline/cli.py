@@ -21,8 +21,95 @@ from pipeline.commands.common import make_console, print_error, route_files, var
 _DEBUG = {"on": False}
 
 
+# Commands that live beside their feature, imported only when used: `route --help` and `route
+# validate` must not wait for the libraries of the portal, the scheduler or `route test`. Each entry
+# is the command's place and its one-line help (tests/test_cli_startup.py keeps them in step).
+LAZY_COMMANDS = {
+    "dashboard": ("pipeline.dashboard.command:dashboard_command", "Runs and data in a web browser, on this machine."),
+    "import": ("pipeline.commands.datasync:import_group", "Turn another tool's job into a route file."),
+    "init": (
+        "pipeline.commands.init:init_command",
+        "Write a commented route file for a CSV or Excel file (and a dataset to publish it to).",
+    ),
+    "metadata": (
+        "pipeline.commands.metadata:metadata_group",
+        "Dataset metadata as code: the `metadata:` block of a socrata target.",
+    ),
+    "portal": (
+        "pipeline.commands.portal:portal_group",
+        "The local portal: Socrata's publishing APIs on a SQLite file, to try routes with no account.",
+    ),
+    "schedule": (
+        "pipeline.commands.schedule:schedule_command",
+        "Run the routes in PATHS (folders or route files; default: .) on their schedules until stopped.",
+    ),
+    "schema": (
+        "pipeline.commands.schema:schema_command",
+        "Print the JSON Schema of route files for the rules, sources and deliveries installed here.",
+    ),
+    "status": (
+        "pipeline.commands.schedule:status_command",
+        "Show, per route in PATHS (default: .), its schedule, next and last run, last success and flags.",
+    ),
+    "test": (
+        "pipeline.commands.test:test_command",
+        "Run routes on their test cases (ROUTE.tests/<case>/) and compare each target's rows with expected/.",
+    ),
+}
+
+
+def lazy_command(name: str) -> click.Command | None:
+    """The command `name` of LAZY_COMMANDS, imported now; None when its module is not there."""
+    import importlib
+
+    where = LAZY_COMMANDS[name][0]
+    module, attr = where.split(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return None  # a command of a feature not in this install
+        raise
+
+
+def _findable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 class RouteGroup(click.Group):
-    """Turns click's usage errors into exit code 2 and RouteErrors into clean messages."""
+    """Turns click's usage errors into exit code 2 and RouteErrors into clean messages; imports the
+    commands of LAZY_COMMANDS only when one is run."""
+
+    def list_commands(self, ctx):
+        here = {name for name, (where, _) in LAZY_COMMANDS.items() if _findable(where.split(":")[0])}
+        return sorted({*super().list_commands(ctx), *here})
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS and name not in self.commands:
+            command = lazy_command(name)
+            if command is None:
+                return None
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)  # as click lays out its own
+        rows = []
+        for name in names:
+            if name in LAZY_COMMANDS and name not in self.commands:
+                rows.append((name, click.utils.make_default_short_help(LAZY_COMMANDS[name][1], limit)))
+            else:
+                rows.append((name, self.commands[name].get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx):
         try:
@@ -208,32 +295,6 @@ def history(route, state, status, since, limit, as_json):
     from pipeline.commands.history import show_history
 
     show_history(route, state=state, status=status, since=since, limit=limit, as_json=as_json, console=make_console())
-
-
-def _add_optional_commands() -> None:
-    """Command groups that live beside their feature (portal, scheduling, tests of routes)."""
-    from pipeline.commands.datasync import import_group
-    from pipeline.commands.init import init_command
-    from pipeline.commands.metadata import metadata_group
-    from pipeline.commands.portal import portal_group
-    from pipeline.commands.schedule import schedule_command, status_command
-    from pipeline.commands.schema import schema_command
-    from pipeline.commands.test import test_command
-
-    for command in (
-        portal_group,
-        init_command,
-        test_command,
-        schedule_command,
-        status_command,
-        schema_command,
-        metadata_group,
-        import_group,
-    ):
-        cli.add_command(command)
-
-
-_add_optional_commands()
 
 
 def main() -> None:

@@ -11,9 +11,10 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # only annotations here; importing pandas costs every command 0.25 s
+    import pandas as pd
 
 from pipeline.basics.rejects import RejectSink
 

@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
-import pandas as pd
-import polars as pl
-import pyarrow as pa
+
+if TYPE_CHECKING:  # imported where used: `route --help` must not wait for pandas
+    import pandas as pd
 
 FIELDS = ["stage", "step", "target", "column", "value", "reason", "source", "line", "row"]
 FIRST = 5  # rejected rows a sink keeps in memory, to be shown where no file is written
@@ -42,6 +43,8 @@ def rejects_not_written() -> Iterator[None]:
 
 
 def _text(value) -> str:
+    import pandas as pd
+
     if value is None:
         return ""
     try:
@@ -132,6 +135,8 @@ class RejectSink:
 
 
 def _per_row(value, rows: pd.DataFrame) -> list:
+    import pandas as pd
+
     if isinstance(value, pd.Series):
         return value.reindex(rows.index).tolist() if not value.index.equals(rows.index) else value.tolist()
     return [value] * len(rows)
@@ -143,6 +148,9 @@ def _line(index_value) -> str:
 
 def _row_json(rows: pd.DataFrame) -> list[str]:
     """Each row as a JSON object (dates ISO), encoded for the whole frame at once."""
+    import polars as pl
+    import pyarrow as pa
+
     from pipeline.basics.textformat import iso_timestamps
 
     try:
