@@ -29,7 +29,7 @@ STYLE = (
     "table{border-collapse:collapse;margin:1em 0}caption{text-align:left;font-weight:600}"
     "td,th{border:1px solid #c4c4c4;padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}"
     "thead th{background:#eef1f5}code{background:#f3f4f6;padding:0 .2em}.muted{color:#555}.num{text-align:right}"
-    "a{color:#0645ad}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f5a623;outline-offset:2px}"
+    "a{color:#0645ad}a:focus,button:focus,input:focus,select:focus{outline:3px solid #0b0c0c;box-shadow:0 0 0 6px #ffdd00}"
     ".filters{display:flex;flex-wrap:wrap;gap:.5em;align-items:center;margin:1em 0}"
     "input,select,button{font:inherit;padding:.2em .4em}button{background:#1f5fa8;color:#fff;border:1px solid "
     "#1f5fa8;border-radius:.25em}.problem{color:#8a1111}.tag{display:inline-block;border:1px solid #1f3a5f;"

@@ -156,3 +156,31 @@ def test_the_command_refuses_another_host_without_a_user(project):
     result = CliRunner().invoke(dashboard_command, [str(project), "--user", "admin:${NOT_SET_HERE_X}"], env={})
     assert result.exit_code == 2 and "NOT_SET_HERE_X is not set" in result.output
     assert "from-env" not in result.output
+
+
+def test_the_command_serves_on_loopback_until_stopped(project):
+    """`route dashboard DIR --port 0` in its own process: it says where, answers there, stops on SIGINT."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = "from pipeline.commands.dashboard import dashboard_command; dashboard_command()"
+    env = dict(os.environ, DASH_PW="pw-from-env-7")
+    args = [sys.executable, "-c", code, str(project), "--port", "0", "--user", "admin:${DASH_PW}"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
+        assert call(f"{url}/api/routes.json")[0] == 401
+        auth = {"Authorization": "Basic " + base64.b64encode(b"admin:pw-from-env-7").decode()}
+        assert {r["route"] for r in json.loads(call(f"{url}/api/routes.json", headers=auth)[2])} == {
+            "payroll",
+            "broken",
+            "slow",
+        }
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "pw-from-env-7" not in line + out + err
