@@ -7,7 +7,7 @@ sources and uploads are in dsmapi_sources, schemas in dsmapi_schemas, applying i
 
 from __future__ import annotations
 
-from pipeline.portal import behaviour, dsm_store, import_configs, storage
+from pipeline.portal import archival, behaviour, dsm_store, import_configs, storage
 from pipeline.portal.dsm_store import ROOT, now_iso
 from pipeline.portal.dsmapi_schemas import (
     input_row_errors,
@@ -26,8 +26,10 @@ from pipeline.portal.dsmapi_sources import (
     commit,
     create_free_source,
     create_source,
+    fill_source,
     initiate,
     list_sources,
+    make_source,
     show_source,
     update_source,
     upload_bytes,
@@ -42,9 +44,14 @@ def _enveloped(resource: dict, links: dict, status: int = 200) -> Response:
     return json_response({"resource": resource, "links": links}, status)
 
 
+def _links(fourfour: str, seq: int) -> dict:
+    links = dsm_store.revision_links(fourfour, seq)
+    links["restore"] = f"{ROOT}/revision/{fourfour}/{seq}/restore"
+    return links
+
+
 def _revision_answer(conn, rev: dict, status: int = 200) -> Response:
-    links = dsm_store.revision_links(rev["fourfour"], rev["revision_seq"])
-    return _enveloped(dsm_store.render_revision(conn, rev), links, status)
+    return _enveloped(dsm_store.render_revision(conn, rev), _links(rev["fourfour"], rev["revision_seq"]), status)
 
 
 # ---- revisions ----------------------------------------------------------------------------------------
@@ -122,7 +129,7 @@ def list_revisions(req: Request, fourfour: str) -> Response:
         body = [
             {
                 "resource": dsm_store.render_revision(conn, r),
-                "links": dsm_store.revision_links(fourfour, r["revision_seq"]),
+                "links": _links(fourfour, r["revision_seq"]),
             }
             for r in revs
         ]
@@ -163,6 +170,37 @@ def discard_revision(req: Request, fourfour: str, seq: str) -> Response:
             dsm_store.save(conn, "revision", rev)
             cleanup(conn, rev["id"])
         return _revision_answer(conn, rev)
+
+
+def restore(req: Request, fourfour: str, seq: str) -> Response:
+    """A new revision that does again what an applied revision did: its action and metadata, and
+    its data as a view source. The local portal keeps no archive of older versions, so only the
+    last applied revision (whose data is the dataset's now) can be restored."""
+    user = req.require_user()
+    with req.portal.store.write() as conn:
+        rev = dsm_store.revision(conn, fourfour, seq)
+        if not rev.get("closed_at") or rev.get("discarded"):
+            raise bad_request(
+                "revision_not_applied", f"Revision {seq} of {fourfour} was not applied; it cannot be restored"
+            )
+        later = [
+            r
+            for r in dsm_store.revisions(conn, fourfour)
+            if r["revision_seq"] > rev["revision_seq"] and r.get("closed_at") and not r.get("discarded")
+        ]
+        if later:
+            raise bad_request(
+                "unsupported",
+                f"The local portal does not support restoring revision {seq}: it keeps no archive of "
+                f"older versions, so only the last applied revision ({later[0]['revision_seq']}) can be restored",
+            )
+        new = _new_revision(conn, fourfour, rev.get("action") or {}, rev.get("metadata") or {}, user)
+        new["restored_from"] = rev["revision_seq"]
+        dsm_store.save(conn, "revision", new)
+        source = make_source(conn, {"type": "view", "fourfour": fourfour}, {}, new, user)
+    fill_source(req.portal, source["id"], 256 << 20)
+    with req.portal.store.read() as conn:
+        return _revision_answer(conn, dsm_store.need(conn, "revision", new["id"]), 201)
 
 
 def plan(req: Request, fourfour: str, seq: str) -> Response:
@@ -241,6 +279,8 @@ def routes(router) -> None:
     router.add("PUT POST", rf"{one}/apply", apply)
     router.add("GET", rf"{one}/apply/(?P<task_set>\d{{1,18}})", show_task_set)
     router.add("GET", rf"{one}/plan", plan)
+    router.add("POST PUT", rf"{one}/restore", restore)
+    archival.routes(router)
     router.add("POST", rf"{one}/source", create_source)
     router.add("GET", rf"{one}/source", list_sources)
     router.add("POST", rf"{ROOT}/source", create_free_source)

@@ -13,7 +13,7 @@ import io
 import orjson
 
 from pipeline.portal import behaviour, dsm_store, uploads
-from pipeline.portal.errors import PortalError, bad_request
+from pipeline.portal.errors import Maltyped, PortalError, bad_request
 from pipeline.portal.http import Request, Response, json_response
 from pipeline.portal.storage import quote
 from pipeline.portal.wire import column_type
@@ -143,15 +143,22 @@ def validate_row_id(req: Request, source: str, input_schema: str, output_schema:
         col = next((c for c in os_["output_columns"] if str(c["transform"]["id"]) == transform_id), None)
         if col is None:
             raise PortalError(404, "not_found", f"Output schema {output_schema} has no transform {transform_id}")
-        # A row identifier is valid when its own column converted every cell (other columns'
-        # errors do not matter: those rows are left out when applying), with no null and no
-        # value twice among the rows that convert.
+        # A row identifier is valid when its own column converted every cell, with a value in
+        # every row and no value twice, counting the rows that another column's error keeps out.
         valid = False
         if os_.get("_table") and not col["transform"].get("error_count"):
             phys, table = quote(f"c{col['id']}"), quote(os_["_table"])
-            nulls = conn.execute(f"SELECT count(*) FROM {table} WHERE {phys} IS NULL").fetchone()[0]
-            total, distinct = conn.execute(f"SELECT count(*), count(DISTINCT {phys}) FROM {table}").fetchone()
-            valid = nulls == 0 and total == distinct
+            values = [r[0] for r in conn.execute(f"SELECT {phys} FROM {table}")]
+            position = sorted(os_["output_columns"], key=lambda c: c["position"]).index(col)
+            for (cells,) in conn.execute("SELECT cells FROM dsm_row_errors WHERE schema=?", (os_["id"],)):
+                cell = orjson.loads(cells)[position]
+                values.append(None if "error" in cell else cell.get("ok"))
+            ctype = column_type(col["transform"]["output_soql_type"])
+            try:
+                keys = ctype.key(ctype.store(ctype.from_text([str(v) for v in values if v is not None], ""), ""), "")
+            except Maltyped:
+                keys = values
+            valid = None not in values and len(set(keys)) == len(values)
     return json_response({"valid": valid})
 
 

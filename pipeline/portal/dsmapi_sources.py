@@ -7,9 +7,9 @@ proposed output schema, converted.
 
 from __future__ import annotations
 
-from pipeline.portal import behaviour, dsm_store, import_configs, storage, uploads
+from pipeline.portal import behaviour, dsm_store, import_configs, source_fetch, storage, uploads
 from pipeline.portal.dsm_store import now_iso
-from pipeline.portal.errors import bad_request
+from pipeline.portal.errors import PortalError, bad_request
 from pipeline.portal.http import Request, Response, json_response, member
 
 _PARSE_DEFAULTS = import_configs.PARSE_DEFAULTS
@@ -26,15 +26,23 @@ def _source_answer(conn, source: dict, status: int = 200) -> Response:
 def _new_source(conn, req: Request, revision: dict | None) -> dict:
     body = req.json_object()
     source_type = member(body, "source_type") or {"type": "upload"}
-    if source_type.get("type") != "upload":
+    kind = source_type.get("type")
+    if kind not in ("upload", "view", "url"):
         raise bad_request(
             "unsupported",
-            f"Sources of type '{source_type.get('type')}' are not supported by "
-            "the local portal; upload the file instead",
+            f"Sources of type '{kind}' are not supported by the local portal; "
+            "upload the file, or use a view or url source",
         )
+    if kind == "view":
+        storage.require(conn, source_type.get("fourfour") if isinstance(source_type.get("fourfour"), str) else "")
+    return make_source(conn, source_type, member(body, "parse_options"), revision, req.user)
+
+
+def make_source(conn, source_type: dict, parse_options: dict, revision: dict | None, user) -> dict:
+    """A new source (its bytes still to come) in a revision, or in none."""
     config = _config_of(conn, revision)
     defaults = config["parse_options"] if config else _PARSE_DEFAULTS
-    options = {**_PARSE_DEFAULTS, **defaults, **member(body, "parse_options")}
+    options = {**_PARSE_DEFAULTS, **defaults, **parse_options}
     return dsm_store.new(
         conn,
         "source",
@@ -47,7 +55,7 @@ def _new_source(conn, req: Request, revision: dict | None) -> dict:
             "failed_at": None,
             "failure_details": None,
             "blob": None,
-            "created_by": {"user_id": req.user},
+            "created_by": {"user_id": user},
             "_fourfour": revision["fourfour"] if revision else None,
         },
         dataset=revision["fourfour"] if revision else None,
@@ -65,13 +73,54 @@ def create_source(req: Request, fourfour: str, seq: str) -> Response:
     req.require_user()
     with req.portal.store.write() as conn:
         rev = dsm_store.revision(conn, fourfour, seq)
-        return _source_answer(conn, _new_source(conn, req, rev), 201)
+        src = _new_source(conn, req, rev)
+    return _fetched(req, src)
 
 
 def create_free_source(req: Request) -> Response:
     req.require_user()
     with req.portal.store.write() as conn:
-        return _source_answer(conn, _new_source(conn, req, None), 201)
+        src = _new_source(conn, req, None)
+    return _fetched(req, src)
+
+
+def _fetched(req: Request, src: dict) -> Response:
+    """A view or url source gets its bytes now (the dataset's rows, the URL's body) and is read."""
+    kind = src["source_type"].get("type")
+    if kind in ("view", "url"):
+        fill_source(req.portal, src["id"], getattr(req.portal, "max_body", 256 << 20))
+    with req.portal.store.read() as conn:
+        return _source_answer(conn, dsm_store.need(conn, "source", src["id"]), 201)
+
+
+def fill_source(portal, source_id: int, max_bytes: int) -> None:
+    """Store a view or url source's bytes as its one chunk, then read them like an upload."""
+    body, content_type, types, failure = None, "text/csv", None, None
+    with portal.store.read() as conn:
+        src = dsm_store.need(conn, "source", source_id)
+        kind = src["source_type"].get("type")
+        if kind == "view":
+            try:
+                body = source_fetch.view_csv(conn, src["source_type"].get("fourfour") or "")
+                types = source_fetch.view_types(conn, src["source_type"]["fourfour"])
+            except PortalError as exc:
+                failure = exc.message
+    if kind == "url":
+        try:
+            body, content_type = source_fetch.url_bytes(src["source_type"].get("url"), max_bytes)
+        except source_fetch.FetchError as exc:
+            failure = str(exc)
+    with portal.store.write() as conn:
+        src = dsm_store.need(conn, "source", source_id)
+        if body is None:
+            src.update(failed_at=now_iso(), failure_details={"message": failure or "the source could not be read"})
+            dsm_store.save(conn, "source", src)
+            return
+        conn.execute("DELETE FROM dsm_chunks WHERE source=?", (source_id,))
+        conn.execute("INSERT INTO dsm_chunks(source, seq, offset, data) VALUES(?,?,?,?)", (source_id, 0, 0, body))
+        src.update(filesize=len(body), content_type=content_type, _types=types)
+        dsm_store.save(conn, "source", src)
+    _process(portal, source_id)
 
 
 def list_sources(req: Request, fourfour: str, seq: str) -> Response:

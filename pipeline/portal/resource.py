@@ -134,6 +134,7 @@ def delete_row(req: Request, fourfour: str, row_id: str) -> Response:
 def routes(router) -> None:
     base = rf"/resource/{FOURFOUR}"
     router.add("GET", rf"{base}(?:\.(?P<ext>json|csv|geojson))?", read)
+    router.add("GET", rf"/id/{FOURFOUR}(?:\.(?P<ext>json|csv|geojson))?", read)  # SODA 3's row URL
     router.add("POST", rf"{base}(?:\.(?P<ext>json|csv))?", upsert)
     router.add("PUT", rf"{base}(?:\.(?P<ext>json|csv))?", replace)
     router.add("GET", rf"{base}/(?P<row_id>.+?)(?:\.json)?", read_row)

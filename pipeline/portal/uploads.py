@@ -20,7 +20,7 @@ from itertools import islice
 
 import orjson
 
-from pipeline.portal import behaviour, dsm_store, storage
+from pipeline.portal import behaviour, dsm_store, storage, uploads_excel
 from pipeline.portal.dsm_store import now_iso
 from pipeline.portal.errors import Maltyped
 from pipeline.portal.rows import insert_many
@@ -28,6 +28,7 @@ from pipeline.portal.storage import quote
 from pipeline.portal.wire import column_type, now_fixed
 
 BATCH = 20_000
+_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
 _EXPR = re.compile(r"\s*(?:(?P<func>\w+)\s*\(\s*)?(?P<ref>`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)\s*(?(func)\))\s*")
 
 
@@ -93,8 +94,10 @@ def _options(source: dict) -> dict:
 def read_rows(conn, source: dict):
     """(header, iterator of row batches); every row has exactly len(header) cells."""
     content_type = (source.get("content_type") or "text/csv").lower()
-    if not any(t in content_type for t in ("csv", "tab-separated", "text/plain", "octet-stream")):
-        raise UploadError(f"the local portal reads CSV and TSV uploads only, not {content_type}")
+    filename = (source.get("source_type") or {}).get("filename") or ""
+    excel = uploads_excel.is_excel(content_type, filename)
+    if not excel and not any(t in content_type for t in ("csv", "tab-separated", "text/plain", "octet-stream")):
+        raise UploadError(f"the local portal does not support {content_type} uploads; it reads CSV, TSV and Excel")
     opts = _options(source)
     encoding = opts["encoding"]
     try:
@@ -103,8 +106,14 @@ def read_rows(conn, source: dict):
         raise UploadError(f"unknown encoding '{encoding}'") from None
     if encoding.replace("-", "").lower() == "utf8":
         encoding = "utf-8-sig"
-    text = io.TextIOWrapper(io.BufferedReader(_Chunks(conn, source["id"]), 1 << 20), encoding=encoding, newline="")
-    reader = csv.reader(text, delimiter=opts["separator"], quotechar=opts["quote"])
+    if excel:
+        try:
+            reader = uploads_excel.excel_rows(_Chunks(conn, source["id"]).read())
+        except ValueError as exc:
+            raise UploadError(str(exc)) from None
+    else:
+        text = io.TextIOWrapper(io.BufferedReader(_Chunks(conn, source["id"]), 1 << 20), encoding=encoding, newline="")
+        reader = csv.reader(text, delimiter=opts["separator"], quotechar=opts["quote"])
     trim, skip_empty = opts["trim"], opts["skip_empty"]
 
     def empty(row) -> bool:  # a blank line, or one of spaces only (a single cell)
@@ -176,14 +185,16 @@ def input_schema(conn, source: dict, dataset: storage.Dataset | None) -> dict:
     for i, h in enumerate(header):
         col = known.get(h) or known.get(behaviour.field_name_for(h))
         guessed = col.type_name if col else guesses[i].result()
-        field = unique_field(behaviour.field_name_for(h), taken)
+        # a header that is already a field name (lower case, digits, _) stays as it is
+        field = unique_field(h if _FIELD.fullmatch(h) else behaviour.field_name_for(h), taken)
+        typed = (source.get("_types") or {}).get(h)  # a view source keeps its columns' types
         columns.append(
             {
                 "id": None,
                 "field_name": field,
                 "display_name": h,
                 "position": i,
-                "soql_type": "text",
+                "soql_type": typed or "text",
                 "guessed_soql_type": guessed,
                 "guessed_subtypes": [],
             }
@@ -216,7 +227,11 @@ def default_output_columns(conn, is_: dict, dataset: storage.Dataset | None) -> 
                 "description": col.description if col else "",
                 "position": ic["position"] + 1,
                 "is_primary_key": field == ri,
-                "transform": {"transform_expr": behaviour.transform_for(ic["guessed_soql_type"], ic["field_name"])},
+                "transform": {
+                    "transform_expr": behaviour.transform_for(ic["guessed_soql_type"], ic["field_name"])
+                    if ic.get("soql_type", "text") == "text"
+                    else "`" + ic["field_name"].replace("`", "``") + "`"
+                },
             }
         )
     return out
@@ -387,7 +402,11 @@ def evaluate(store, fourfour: str, os_id: int) -> None:
                     conn.executemany(
                         "INSERT OR REPLACE INTO dsm_row_errors(schema, row_index, cells) VALUES(?,?,?)",
                         [
-                            (os_id, row_base + r, orjson.dumps(_error_cells(batch[r], plan, problems)))
+                            (
+                                os_id,
+                                row_base + r,
+                                orjson.dumps(_error_cells(batch[r], plan, problems, [col[r] for col in converted])),
+                            )
                             for r, problems in bad.items()
                         ],
                     )
@@ -472,10 +491,11 @@ def _expression(compiled, ctype, cells: list, is_: dict, column: dict, trim: boo
     return values, problems
 
 
-def _error_cells(row: list, plan, problems: dict) -> list:
+def _error_cells(row: list, plan, problems: dict, converted: list) -> list:
+    """A row with an error: each cell's input (or, for an expression, its value) or its error."""
     cells = []
     for k, (_c, _t, i, _compiled) in enumerate(plan):
-        value = row[i] if i is not None else None
+        value = row[i] if i is not None else converted[k]
         if k in problems:
             cells.append({"error": {"message": problems[k], "english": problems[k], "input": value}})
         else:

@@ -314,3 +314,10 @@ def routes(router) -> None:
     router.add("PUT PATCH", rf"{one}/columns/(?P<column>\w+)(?:\.json)?", update_column)
     router.add("DELETE", rf"{one}/columns/(?P<column>\w+)(?:\.json)?", drop_column)
     router.add("GET", r"/api/catalog/v1", catalog)
+    router.add("GET", rf"{one}/rows\.(?P<ext>\w{{1,10}})", _export)
+
+
+def _export(req: Request, fourfour: str, ext: str) -> Response:
+    from pipeline.portal.exports import export
+
+    return export(req, fourfour, ext, view_json)
