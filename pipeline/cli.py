@@ -8,6 +8,7 @@ cause; `--debug` shows one for the rest.
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from pathlib import Path
 
@@ -298,6 +299,10 @@ def history(route, state, status, since, limit, as_json):
 
 
 def main() -> None:
+    # Arrow's jemalloc pool returns memory to the system steadily where the default pool (mimalloc
+    # here) let system time and peak memory swing from run to run (issue 19); read by Arrow when
+    # it first allocates, so it is set before pyarrow loads. An explicit setting is kept.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
     cli(prog_name="route")
 
 

@@ -268,6 +268,8 @@ def convert(source: pd.Series, spec: ColumnCast):
     given = data  # the values that count: a blank text is null, not a failure
     if kind in ("date", "datetime") and spec.type in ("date", "datetime"):
         result, special = temporal.retime(data, spec)
+    elif kind == "text" and (quick := _plain_cast(data, spec)) is not None:
+        return quick, None, None  # every value was a plain number: nothing to trim, nothing failed
     elif kind == "text" or (kind == "integer" and spec.type in ("date", "datetime") and spec.formats):
         given = _clean(pc.cast(data, pa.string()) if kind != "text" else data)
         result, special = PARSERS[spec.type](given, spec)
@@ -326,6 +328,20 @@ def _arrow(source: pd.Series) -> pa.Array:
     if pa.types.is_timestamp(t) and t.unit != "us":
         return pc.cast(data, pa.timestamp("us", t.tz), safe=False)
     return data
+
+
+def _plain_cast(text: pa.Array, spec: ColumnCast) -> pa.Array | None:
+    """Text that Arrow's own parser takes whole (no blank, no space, no symbol): the cast, in one
+    pass; None when any value needs the careful path (trimming, blanks, nan, symbols, failures)."""
+    if spec.type not in ("integer", "number") or spec.currency or spec.thousands or spec.decimal != ".":
+        return None
+    try:
+        result = pc.cast(text, spec.arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if spec.type == "number" and not pc.all(pc.fill_null(pc.is_finite(result), True)).as_py():
+        return None  # "nan" or "inf": not numbers here
+    return result
 
 
 def _clean(text: pa.Array) -> pa.Array:

@@ -14,7 +14,9 @@ def ranges(lines) -> list[tuple[int, int]]:
         return []
     if arr[-1] - arr[0] == arr.size - 1 and np.all(np.diff(arr) == 1):
         return [(int(arr[0]), int(arr[-1]))]  # the usual case: one run of lines
-    arr = np.unique(arr)
+    steps = np.diff(arr)
+    if not (steps > 0).all():  # lines usually arrive ascending (filtered rows leave gaps): sort only when not
+        arr = np.unique(arr)
     breaks = np.flatnonzero(np.diff(arr) != 1)
     starts = np.concatenate(([arr[0]], arr[breaks + 1]))
     ends = np.concatenate((arr[breaks], [arr[-1]]))
