@@ -185,7 +185,7 @@ class _Job:
             coords, index = shapely.get_coordinates(ga, return_index=True)
             far = np.full(len(ga), -np.inf)
             np.maximum.at(far, index, geodesic(coords[:, 0], coords[:, 1], lon, lat))
-            params[self.key] = _sid_list(sids[far <= radius])
+            params[self.key] = _sid_list(sids[(far <= radius) & ~shapely.is_missing(ga)])
         elif name in ("within_polygon", "intersects"):
             predicate = "contains" if name == "within_polygon" else "intersects"
             if isinstance(gb, np.ndarray):
@@ -197,9 +197,10 @@ class _Job:
                 tree = shapely.STRtree(ga)
                 params[self.key] = _sid_list(sids[np.sort(tree.query(gb, predicate=predicate))])
         elif name == "distance_in_meters":
-            values[self.key] = dict(zip(sids.tolist(), distances(ga, gb).tolist()))
+            values[self.key] = _present(sids, distances(ga, gb))
         elif name == "num_points":
-            values[self.key] = dict(zip(sids.tolist(), shapely.get_num_coordinates(ga).tolist()))
+            counts = shapely.get_num_coordinates(ga).astype(float)
+            values[self.key] = _present(sids, np.where(shapely.is_missing(ga), np.nan, counts))
         else:
             if name == "convex_hull":
                 out = shapely.convex_hull(ga)
@@ -219,6 +220,14 @@ def _as(soql_type: str, text):
     if _MULTI.get(obj["type"]) == want:
         return orjson.dumps({"type": want, "coordinates": [obj["coordinates"]]}).decode()
     return None  # a hull that collapsed to a point or a line, or an emptied geometry
+
+
+def _present(sids, numbers) -> dict:
+    """{row id: value}, leaving out the rows whose geometry could not be read (NaN)."""
+    import numpy as np
+
+    keep = ~np.isnan(numbers)
+    return dict(zip(sids[keep].tolist(), numbers[keep].tolist()))
 
 
 def _sid_list(sids) -> str:
@@ -254,7 +263,7 @@ def _load(conn, table, e: Expr):
         xs = np.array([float(o["longitude"]) if k else 0.0 for o, k in zip(pairs, keep)])
         ys = np.array([float(o["latitude"]) if k else 0.0 for o, k in zip(pairs, keep)])
         return sids[keep], shapely.points(xs[keep], ys[keep])
-    return sids, shapely.from_geojson(np.array(texts, dtype=object))
+    return sids, shapely.from_geojson(np.array(texts, dtype=object), on_invalid="ignore")
 
 
 def _xy(texts, pattern):
@@ -289,11 +298,13 @@ def distances(ga, gb):
     import numpy as np
     import shapely
 
-    if len(ga) == 0:
-        return np.array([])
-    lines = shapely.shortest_line(ga, gb)
-    coords = shapely.get_coordinates(lines).reshape(-1, 2, 2)
-    return geodesic(coords[:, 0, 0], coords[:, 0, 1], coords[:, 1, 0], coords[:, 1, 1])
+    out = np.full(len(ga), np.nan)
+    lines = shapely.shortest_line(ga, gb)  # None where either geometry could not be read
+    found = ~shapely.is_missing(lines)
+    if found.any():
+        coords = shapely.get_coordinates(lines[found]).reshape(-1, 2, 2)
+        out[found] = geodesic(coords[:, 0, 0], coords[:, 0, 1], coords[:, 1, 0], coords[:, 1, 1])
+    return out
 
 
 def geodesic(lon1, lat1, lon2, lat2):
@@ -366,7 +377,7 @@ class Extent:
                 return None
             geoms = shapely.points(np.array(pts))
         else:
-            geoms = shapely.from_geojson(np.array(self.texts, dtype=object))
+            geoms = shapely.from_geojson(np.array(self.texts, dtype=object), on_invalid="ignore")
         x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(geoms))
         ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
         return orjson.dumps({"type": "MultiPolygon", "coordinates": [[ring]]}).decode()

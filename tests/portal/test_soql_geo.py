@@ -267,3 +267,19 @@ def test_num_points(ct_portal):
 )
 def test_geo_functions_refuse_wrong_types(ct_portal, params, code):
     refused(ct_portal, code, **params)
+
+
+def test_a_geometry_shapely_cannot_read_is_left_out_not_an_error(ct_portal):
+    """A stored line of one point (the portal accepts it; GEOS cannot build it) matches no geo
+    predicate and has no geo values; the other rows answer as usual."""
+    portal, _ff = ct_portal
+    ff = portal.create(
+        columns=[{"fieldName": "n", "dataTypeName": "number"}, {"fieldName": "road", "dataTypeName": "line"}],
+        row_identifier=None,
+    )
+    body = [{"n": 1, "road": "LINESTRING (1 2)"}, {"n": 2, "road": "LINESTRING (1 2, 1.001 2)"}]
+    assert portal.post(f"/resource/{ff}.json", body).status_code == 200
+    for where in ("within_circle(road, 2, 1, 1000)", "within_box(road, 3, 0, 0, 3)", "intersects(road, 'POINT (1 2)')"):
+        assert [r["n"] for r in portal.rows(ff, **{"$where": where})] == ["2"], where
+    got = portal.rows(ff, **{"$select": "n, distance_in_meters(road, 'POINT (1 2)') AS d, num_points(road) AS k"})
+    assert got == [{"n": "1"}, {"n": "2", "d": "0", "k": "2"}]
