@@ -35,8 +35,6 @@ against the same files.
 from __future__ import annotations
 
 import codecs
-import glob
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +49,8 @@ from pipeline.sources.base import Source
 from pipeline.sources.csv_head import Head, read_head, unique_names
 from pipeline.sources.csv_readers import PARSE_BLOCK, BadRow, Dialect, Part, RecordTooLong, read_careful, read_fast
 from pipeline.sources.csv_stream import LineReader, Utf8Stream, any_line_starts_with
+from pipeline.sources.pick import FILE_OPTIONS, FileSet
+from pipeline.sources.remote import Found
 
 _CHAR = {"type": "string", "minLength": 1, "maxLength": 1}
 # A record must fit in one of pyarrow's parse blocks, which start at 1 MiB and grow 4 times on
@@ -68,8 +68,10 @@ OPTIONS_SCHEMA = {
         "path": {
             "type": "string",
             "minLength": 1,
-            "description": "a file, or a glob (data/*.csv); relative to the route file",
+            "description": "a file, or a glob (data/*.csv); relative to the route file; or a URL: "
+            "https://, sftp://, s3://, ftp://, zip://member::URL (see docs/files.md)",
         },
+        **FILE_OPTIONS,
         "delimiter": {
             "type": "string",
             "minLength": 1,
@@ -244,39 +246,27 @@ class CsvSource(Source):
             raise OptionError(
                 f"file_column {self.file_column!r} is also in names; choose another name", path=("file_column",)
             )
+        self.fileset = FileSet(options, ctx, "csv source")
 
     # -- files -------------------------------------------------------------------------------
 
-    def files(self) -> list[tuple[Path, str]]:
-        """The files to read, in order, each with the name messages use (as the route writes it)."""
-        pattern = self.options["path"]
-        resolved = self.ctx.resolve_path(pattern)
-        relative = not Path(pattern).expanduser().is_absolute()
-        where = f" (looked in {resolved.parent})" if relative else ""
-        if any(c in pattern for c in "*?["):
-            found = sorted(p for p in glob.glob(str(resolved), recursive=True) if os.path.isfile(p))
-            if not found:
-                raise RunFailed(f"csv source: no file matches {pattern}{where}")
-            return [(Path(p), self._shown(Path(p), relative)) for p in found]
-        if resolved.is_dir():
-            raise RunFailed(
-                f"csv source: {pattern} is a folder; to read its files use a glob such as {pattern.rstrip('/')}/*.csv"
-            )
-        if not resolved.is_file():
-            raise RunFailed(f"csv source: file not found: {pattern}{where}")
-        return [(resolved, pattern)]
+    def files(self) -> list[Found]:
+        """The files to read, in order (picked: see pipeline/sources/pick.py), each with the name
+        messages use (as the route writes it, or its URL without password)."""
+        return self.fileset.files()
 
-    def _shown(self, path: Path, relative: bool) -> str:
-        if relative:
-            try:
-                return path.relative_to(self.ctx.route_dir).as_posix()
-            except ValueError:
-                pass
-        return str(path)
+    @property
+    def details(self) -> dict:
+        """The files read (and the one picked), for the run report."""
+        return self.fileset.details
 
-    def _open(self, path: Path, shown: str) -> tuple[Utf8Stream, LineReader, Head | None]:
+    def on_delivered(self) -> None:
+        self.fileset.after_read()
+
+    def _open(self, found: Found) -> tuple[Utf8Stream, LineReader, Head | None]:
+        shown = found.shown
         try:
-            stream = Utf8Stream(path, self.encoding, shown)
+            stream = Utf8Stream(None, self.encoding, shown, opener=found.open)
         except OSError as exc:
             raise RunFailed(f"csv source: cannot read {shown}: {exc.strerror or exc}") from None
         try:
@@ -323,9 +313,13 @@ class CsvSource(Source):
     # -- the contract ------------------------------------------------------------------------
 
     def columns(self) -> list[str] | None:
-        """The first file's column names (plus file_column), reading only its first lines."""
-        path, shown = self.files()[0]
-        stream, _, head = self._open(path, shown)
+        """The first file's column names (plus file_column), reading only its first lines; not
+        known before the run for a remote file (no connection while a route is only planned)."""
+        if self.fileset.location.remote and not self.fileset.listed:
+            return None
+        found = self.files()[0]
+        shown = found.shown
+        stream, _, head = self._open(found)
         stream.close()
         if head is None:
             return None
@@ -333,8 +327,9 @@ class CsvSource(Source):
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         first: tuple[list[str], str] | None = None
-        for path, shown in self.files():
-            stream, lines, head = self._open(path, shown)
+        for found in self.files():
+            shown = found.shown
+            stream, lines, head = self._open(found)
             try:
                 if head is None and self.header:
                     raise RunFailed(
@@ -350,16 +345,17 @@ class CsvSource(Source):
                     first = (names, shown)
                 elif names != first[0]:
                     order = self._align(names, first, shown)
-                yield from self._chunked(self._parts(path, shown, head, lines), names, order, shown)
+                yield from self._chunked(self._parts(found, head, lines), names, order, shown)
             finally:
                 stream.close()
 
-    def _parts(self, path: Path, shown: str, head: Head, lines: LineReader) -> Iterator[Part]:
+    def _parts(self, found: Found, head: Head, lines: LineReader) -> Iterator[Part]:
         """The reader's parts. pyarrow needs each record inside one parse block: on a longer one,
         read the file again with a block 4 times larger, skipping the records already read, up to
         max_field_mib; past it, or with Python's csv module, stop with the record's line."""
+        shown = found.shown
         trailer = self.dialect.trailer(head.ncols)
-        careful = self._careful(path, shown)
+        careful = self._careful(found)
         self.ctx.log.debug("%s: reading with %s", shown, "Python's csv module" if careful else "pyarrow")
         if careful:
             try:
@@ -389,7 +385,7 @@ class CsvSource(Source):
                     )
                     if again is not None:
                         again.close()
-                    again, reopened, _ = self._open(path, shown)
+                    again, reopened, _ = self._open(found)
                     data = reopened.rest(trailer)
         finally:
             if again is not None:
@@ -404,7 +400,7 @@ class CsvSource(Source):
             f"never closed"
         )
 
-    def _careful(self, path: Path, shown: str) -> bool:
+    def _careful(self, found: Found) -> bool:
         """Python's csv module when asked, or when comment lines follow the header: pyarrow cannot
         skip those. A quick scan finds out; a preview or a limited run skips the scan."""
         if self.engine != "auto" or not self.ascii or self.dialect.comment is None:
@@ -412,7 +408,7 @@ class CsvSource(Source):
         options = self.ctx.run.options
         if options.preview or options.limit:
             return True
-        stream, lines, head = self._open(path, shown)
+        stream, lines, head = self._open(found)
         try:
             return head is not None and any_line_starts_with(lines.rest(b""), self.dialect.comment)
         finally:

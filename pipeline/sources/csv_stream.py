@@ -35,9 +35,11 @@ def is_utf8(encoding: str) -> bool:
 class Utf8Stream(io.RawIOBase):
     """The file's text as UTF-8 bytes, without a byte order mark; invalid input raises RunFailed."""
 
-    def __init__(self, path: Path, encoding: str, shown: str):
-        self.path, self.encoding, self.shown = Path(path), encoding, shown
-        self._raw = open(path, "rb")
+    def __init__(self, path: Path | None, encoding: str, shown: str, opener=None):
+        """`opener()` gives the file's bytes (a remote file's stream); default: open `path`."""
+        self.path, self.encoding, self.shown = path, encoding, shown
+        self.opener = opener or (lambda: open(path, "rb"))
+        self._raw = self.opener()
         self._utf8 = is_utf8(encoding)
         self._decoder = codecs.getincrementaldecoder("utf-8" if self._utf8 else encoding)("strict")
         self._offset = 0  # file bytes read so far
@@ -99,7 +101,7 @@ class Utf8Stream(io.RawIOBase):
                 out = text.encode("utf-8")
         except UnicodeDecodeError as exc:
             raise RunFailed(
-                decode_error_message(self.path, self.shown, self.encoding, start - pending + exc.start)
+                decode_error_message(self.opener, self.shown, self.encoding, start - pending + exc.start)
             ) from None
         except UnicodeError as exc:  # a codec's own complaint, e.g. UTF-16 without a byte order mark
             raise RunFailed(
@@ -109,18 +111,18 @@ class Utf8Stream(io.RawIOBase):
         self._out, self._pos = out, 0
 
 
-def decode_error_message(path: Path, shown: str, encoding: str, offset: int) -> str:
-    """Where the first undecodable byte is, and which encoding to try instead."""
+def decode_error_message(opener, shown: str, encoding: str, offset: int) -> str:
+    """Where the first undecodable byte is, and which encoding to try instead (`opener()` opens
+    the file again: it is read from its start, in blocks, up to the byte)."""
     decoder = codecs.getincrementaldecoder(encoding)("replace")
     line, after_cr = 1, False
-    with open(path, "rb") as f:
-        start = f.read(2)
-        f.seek(0)
-        left = offset
+    with opener() as f:
+        start, left = b"", offset
         while left > 0:  # count line breaks before the byte, a block at a time
             block = f.read(min(BLOCK, left))
             if not block:
                 break
+            start = start or block[:2]
             left -= len(block)
             try:
                 text = decoder.decode(block)
@@ -129,8 +131,8 @@ def decode_error_message(path: Path, shown: str, encoding: str, offset: int) -> 
             line += text.count("\n") + text.count("\r") - text.count("\r\n")
             line -= after_cr and text.startswith("\n")  # a \r\n split between blocks
             after_cr = text.endswith("\r") if text else after_cr
-        f.seek(offset)
         bad = f.read(1)
+        start = (start + bad + f.read(1))[:2] if len(start) < 2 else start
     name = codecs.lookup(encoding).name
     if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and name != "utf-16":
         hint = "the file starts with a UTF-16 byte order mark: set encoding: utf-16"

@@ -33,10 +33,12 @@ Rules, as a user sees them:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pandas as pd
@@ -51,6 +53,7 @@ from pipeline.sources.base import Source
 from pipeline.sources.excel_guard import check_shared_strings, guarded
 from pipeline.sources.excel_sheet import Sheet, SheetReader, Window, parse_range
 from pipeline.sources.excel_stream import STREAM_SUFFIXES, StreamSheet, sheet_members
+from pipeline.sources.pick import FILE_OPTIONS, FileSet
 
 SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
@@ -62,8 +65,11 @@ OPTIONS_SCHEMA = {
         "path": {
             "type": "string",
             "minLength": 1,
-            "description": "the workbook (.xlsx, .xlsm, .xlsb, .xls, .ods); relative to the route file",
+            "description": "the workbook (.xlsx, .xlsm, .xlsb, .xls, .ods); relative to the route file; "
+            "or a glob with pick; or a URL (https://, sftp://, s3://, ftp://; see docs/files.md), "
+            "downloaded into the state folder before it is read",
         },
+        **FILE_OPTIONS,
         "sheet": {
             "oneOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 1}],
             "description": "a sheet name, or its position counted from 1 (default: the first sheet)",
@@ -128,17 +134,21 @@ class ExcelSource(Source):
     def __init__(self, options: dict, ctx):
         self.options = options
         self.ctx = ctx
-        self.path = ctx.resolve_path(options["path"])
+        self.fileset = FileSet(options, ctx, "excel source", many=False)
+        location = self.fileset.location
+        self.label = location.shown_url if location.remote else str(options["path"])
+        # the workbook's path on this machine: a download's once a remote workbook is loaded
+        self.path = Path(location.inner) if location.remote else ctx.resolve_path(options["path"])
         if self.path.suffix.lower() not in SUFFIXES:
             raise OptionError(
-                f"'{options['path']}' is not a workbook ({', '.join(SUFFIXES)}); use the csv source for text files",
+                f"'{self.label}' is not a workbook ({', '.join(SUFFIXES)}); use the csv source for text files",
                 ("path",),
             )
         self.engine = options.get("engine", "auto")
         if self.engine == "openpyxl" and self.path.suffix.lower() not in STREAM_SUFFIXES:
             raise OptionError(
                 f"engine openpyxl reads .xlsx and .xlsm workbooks only, not "
-                f"'{options['path']}': use engine calamine (or auto)",
+                f"'{self.label}': use engine calamine (or auto)",
                 ("engine",),
             )
         try:
@@ -155,6 +165,7 @@ class ExcelSource(Source):
         self._sheets: list[Sheet] | None = None
         self._names: list[str] | None = None
         self._book = None  # the open openpyxl workbook of a streamed read
+        self._download = contextlib.ExitStack()  # removes a remote workbook's download
 
     def columns(self) -> list[str]:
         self._load()
@@ -166,6 +177,15 @@ class ExcelSource(Source):
         if self._book is not None:
             self._book.close()
             self._book = None
+        self._download.close()
+
+    @property
+    def details(self) -> dict:
+        """The workbook read (and the one picked), for the run report."""
+        return self.fileset.details
+
+    def on_delivered(self) -> None:
+        self.fileset.after_read()
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         self._load()
@@ -177,11 +197,11 @@ class ExcelSource(Source):
             self._sheets = []
             arrays = [pa.array([], cells.ARROW[kinds.get(n, cells.TEXT)]) for n in names]
             frame = frame_from_arrow(pa.Table.from_arrays(arrays, names=names), index=pd.Index([], dtype="int64"))
-            frame.attrs["source"] = str(self.options["path"])
+            frame.attrs["source"] = str(self.label)
             yield frame
         while self._sheets:
             sheet = self._sheets.pop(0)
-            label = f"{self.options['path']}[{sheet.name}]"
+            label = f"{self.label}[{sheet.name}]"
             for index, block in self._blocks(sheet):
                 n = len(index)
                 arrays = []
@@ -210,8 +230,11 @@ class ExcelSource(Source):
     def _load(self) -> None:
         if self._sheets is not None:
             return
-        if not self.path.exists():
-            raise RunFailed(f"{self.options['path']}: no such file ({self.path})")
+        if not self.fileset.location.remote and not self.fileset.globbed and not self.path.exists():
+            raise RunFailed(f"{self.label}: no such file ({self.path})")
+        found = self.fileset.files()[0]
+        self.label = found.shown
+        self.path = self._download.enter_context(found.local_copy())
         if self._engine() == "openpyxl":
             self._sheets = self._load_stream()
         else:
@@ -220,7 +243,7 @@ class ExcelSource(Source):
         for sheet in self._sheets:
             if self.sheet_column in sheet.names:
                 raise RunFailed(
-                    f"sheet '{sheet.name}' of {self.options['path']} has a column named "
+                    f"sheet '{sheet.name}' of {self.label} has a column named "
                     f"'{self.sheet_column}': set sheet_column to another name"
                 )
             names += [n for n in sheet.names if n not in names]
@@ -233,7 +256,7 @@ class ExcelSource(Source):
             names = self._choose(members, members)
         except (OSError, KeyError, ValueError, RunFailed, zipfile.BadZipFile, ET.ParseError):
             names = []  # not a readable .xlsx: the reader says what is wrong
-        choice = excel_engine.choose(self.path, self.engine, names, str(self.options["path"]))
+        choice = excel_engine.choose(self.path, self.engine, names, str(self.label))
         for warning in choice.warnings:
             self.ctx.log.warning("%s", warning)
         return choice.engine
@@ -245,13 +268,13 @@ class ExcelSource(Source):
             self.options.get("header_row"),
             self.options.get("skip_rows", 0),
             self.ctx.run.chunk_rows,
-            str(self.options["path"]),
+            str(self.label),
         )
 
     def _load_stream(self) -> list[Sheet]:
         import openpyxl
 
-        label = str(self.options["path"])
+        label = str(self.label)
         check_shared_strings(self.path, label)
         try:
             self._book = book = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
@@ -270,7 +293,7 @@ class ExcelSource(Source):
         return sheets
 
     def _restream(self, stream_sheet: StreamSheet, surveyed: Sheet) -> Iterator:
-        with guarded(self.path, str(self.options["path"]), stream_sheet.name):
+        with guarded(self.path, str(self.label), stream_sheet.name):
             yield from self._reader(stream_sheet).stream(surveyed)
 
     def _load_calamine(self) -> list[Sheet]:
@@ -279,7 +302,7 @@ class ExcelSource(Source):
         try:
             book = python_calamine.CalamineWorkbook.from_path(str(self.path))
         except Exception as exc:  # calamine raises several types for unreadable files
-            raise RunFailed(f"{self.options['path']}: cannot read the workbook: {exc}") from exc
+            raise RunFailed(f"{self.label}: cannot read the workbook: {exc}") from exc
         with book:
             kinds = {m.name: str(m.typ) for m in book.sheets_metadata}
             available = list(book.sheet_names)
@@ -304,11 +327,11 @@ class ExcelSource(Source):
                 else ""
             )
             raise RunFailed(
-                f"{self.options['path']} has {len(available)} sheet(s), so there is no sheet "
+                f"{self.label} has {len(available)} sheet(s), so there is no sheet "
                 f"number {wanted}; the sheets are {listing}{hint}"
             )
         if wanted in available:
             return wanted
         close = difflib.get_close_matches(wanted, available, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise RunFailed(f"{self.options['path']} has no sheet named '{wanted}'{hint}; the sheets are {listing}")
+        raise RunFailed(f"{self.label} has no sheet named '{wanted}'{hint}; the sheets are {listing}")

@@ -26,7 +26,6 @@ See json_http for retries, refusals and secrets.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -38,6 +37,8 @@ from pipeline.sources import json_http
 from pipeline.sources.base import Source
 from pipeline.sources.json_files import BOM, parse_json, read_json, read_jsonl
 from pipeline.sources.json_records import Framer, compile_expression, missing, select
+from pipeline.sources.pick import FILE_OPTIONS, FileSet
+from pipeline.sources.remote import Found
 
 _NAME = {"type": "string", "minLength": 1}
 _SCALAR = {"type": ["string", "number", "boolean"]}
@@ -52,7 +53,12 @@ OPTIONS_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "path": {**_NAME, "description": "a .json or .jsonl file; relative to the route file"},
+        "path": {
+            **_NAME,
+            "description": "a .json or .jsonl file; relative to the route file; or a glob with pick; or "
+            "a file's URL (https://, sftp://, s3://, ftp://, zip://member::URL; see docs/files.md)",
+        },
+        **FILE_OPTIONS,
         "url": {**_NAME, "description": "an http(s) endpoint answering JSON"},
         "format": {
             "enum": ["auto", "json", "jsonl"],
@@ -159,12 +165,20 @@ class JsonSource(Source):
                 if self.path
                 else "give a path (a JSON or JSON Lines file) or a url"
             )
+        self.fileset = None
         if self.path:
             for key in _HTTP_KEYS:
                 if key in options:
                     raise OptionError(f"{key} goes with url; a file is read as it is", (key,))
+            self.fileset = FileSet(options, ctx, "json source", many=False)
+        else:
+            for key in FILE_OPTIONS:
+                if key in options:
+                    raise OptionError(f"{key} goes with path (a file); an endpoint's url takes headers", (key,))
+        location = self.fileset.location if self.fileset else None
+        self.label = location.shown_url if location and location.remote else self.path
         fmt = options.get("format", "auto")
-        where = urlsplit(self.url).path if self.url else self.path
+        where = urlsplit(self.url).path if self.url else location.inner if location.remote else self.path
         self.format = (
             fmt
             if fmt != "auto"
@@ -258,7 +272,16 @@ class JsonSource(Source):
 
     @property
     def shown(self) -> str:
-        return self.ctx.run.mask(self.url or self.path)
+        return self.ctx.run.mask(self.url or self.label)
+
+    @property
+    def details(self) -> dict:
+        """The file read (and the one picked), for the run report."""
+        return self.fileset.details if self.fileset else {"url": self.shown}
+
+    def on_delivered(self) -> None:
+        if self.fileset is not None:
+            self.fileset.after_read()
 
     # -- the contract ------------------------------------------------------------------------
 
@@ -288,14 +311,12 @@ class JsonSource(Source):
 
     # -- files -------------------------------------------------------------------------------
 
-    def _file(self) -> Path:
-        resolved = self.ctx.resolve_path(self.path)
-        where = "" if Path(self.path).expanduser().is_absolute() else f" (looked in {resolved.parent})"
-        if resolved.is_dir():
+    def _file(self) -> Found:
+        if not self.fileset.location.remote and self.ctx.resolve_path(self.path).is_dir():
             raise RunFailed(f"json source: {self.path} is a folder, not a file")
-        if not resolved.is_file():
-            raise RunFailed(f"json source: file not found: {self.path}{where}")
-        return resolved
+        found = self.fileset.files()[0]
+        self.label = found.shown
+        return found
 
     # -- HTTP --------------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ so that the columns are known before the first chunk and never change.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -34,17 +34,17 @@ except ImportError:  # pragma: no cover - a declared dependency; without it JSON
 
 if TYPE_CHECKING:
     from pipeline.sources.json import JsonSource
+    from pipeline.sources.remote import Found
 
 BOM = b"\xef\xbb\xbf"
 
 
-def open_file(src: JsonSource, path: Path):
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise RunFailed(f"json source: cannot read {src.path}: {exc.strerror or exc}") from None
-    if f.read(3) != BOM:
-        f.seek(0)
+def open_file(src: JsonSource, path: Found):
+    """The file's bytes after any byte order mark, buffered (a remote file streams in blocks)."""
+    raw = path.open()
+    f = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, 1 << 20)
+    if f.peek(3)[:3] == BOM:
+        f.read(3)
     return f
 
 
@@ -57,7 +57,7 @@ def batches(items: Iterable, size: int) -> Iterator[list]:
 # -- JSON Lines ------------------------------------------------------------------------------------
 
 
-def read_jsonl(src: JsonSource, path: Path) -> Iterator[pd.DataFrame]:
+def read_jsonl(src: JsonSource, path: Found) -> Iterator[pd.DataFrame]:
     framer = src.framer()
     if src.columns_option is None:
         limit, seen = src.ctx.run.options.limit, 0
@@ -76,7 +76,7 @@ def read_jsonl(src: JsonSource, path: Path) -> Iterator[pd.DataFrame]:
         yield framer.empty()
 
 
-def lines(src: JsonSource, path: Path) -> Iterator[tuple[pd.Index, list]]:
+def lines(src: JsonSource, path: Found) -> Iterator[tuple[pd.Index, list]]:
     """(line numbers, records) of up to chunk_rows lines at a time; blank lines are skipped."""
     loads, size, number = orjson.loads, src.chunk_size, 0
     with open_file(src, path) as f:
@@ -88,7 +88,7 @@ def lines(src: JsonSource, path: Path) -> Iterator[tuple[pd.Index, list]]:
                 numbers, records = [], []
                 for n, line in enumerate(batch, first):
                     if line.strip():
-                        records.append(parse_json(line, f"{src.path}, line {n}", line_number=n))
+                        records.append(parse_json(line, f"{src.label}, line {n}", line_number=n))
                         numbers.append(n)
                 yield pd.Index(numbers, dtype="int64"), records
 
@@ -108,7 +108,7 @@ def plain_path(expression) -> list[str] | None:
     return keys
 
 
-def read_json(src: JsonSource, path: Path) -> Iterator[pd.DataFrame]:
+def read_json(src: JsonSource, path: Found) -> Iterator[pd.DataFrame]:
     keys = plain_path(src.records) if ijson is not None else None
     if keys is None or not _is_list(src, path, ".".join(keys)):
         yield from _read_whole(src, path, src.framer(), learn=src.columns_option is None)
@@ -126,14 +126,14 @@ def read_json(src: JsonSource, path: Path) -> Iterator[pd.DataFrame]:
                 yield framer.frame(part, pd.RangeIndex(done + 1, done + 1 + len(part)))
                 done += len(part)
     except JSON_ERRORS:
-        src.ctx.log.debug("%s: the streaming parser stopped after %d records; parsing the file whole", src.path, done)
+        src.ctx.log.debug("%s: the streaming parser stopped after %d records; parsing the file whole", src.label, done)
         yield from _read_whole(src, path, framer if learned else src.framer(), learn=not learned, skip=done)
         return
     if done == 0:
         yield framer.empty()
 
 
-def _is_list(src: JsonSource, path: Path, prefix: str) -> bool:
+def _is_list(src: JsonSource, path: Found, prefix: str) -> bool:
     """Whether the value at `prefix` is an array (the first parse event there says so)."""
     try:
         with open_file(src, path) as f:
@@ -145,16 +145,14 @@ def _is_list(src: JsonSource, path: Path, prefix: str) -> bool:
     return False  # not a list, not there, or not JSON: the whole-document path says which
 
 
-def _read_whole(src: JsonSource, path: Path, framer: Framer, *, learn: bool, skip: int = 0) -> Iterator[pd.DataFrame]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RunFailed(f"json source: cannot read {src.path}: {exc.strerror or exc}") from None
-    document = parse_json(data.removeprefix(BOM), src.path, whole_file=True)
+def _read_whole(src: JsonSource, path: Found, framer: Framer, *, learn: bool, skip: int = 0) -> Iterator[pd.DataFrame]:
+    with path.open() as f:
+        data = f.read()
+    document = parse_json(data.removeprefix(BOM), src.label, whole_file=True)
     del data
-    records = select(document, src.records, src.records_text, src.path)
+    records = select(document, src.records, src.records_text, src.label)
     if records is None:
-        raise missing(document, src.records_text, src.path)
+        raise missing(document, src.records_text, src.label)
     del document  # what is not the records can go now
     if src.flatten:
         for i, record in enumerate(records):
