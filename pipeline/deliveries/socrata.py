@@ -2,7 +2,8 @@
 
 Modes: upsert and append send SODA batches (several in flight over one keep-alive session);
 delete sends `{row_id, ":deleted": true}` rows; replace uploads the rows as CSV into a revision
-and applies it, so readers see the old rows until the new ones are complete. Before anything is
+and applies it, so readers see the old rows until the new ones are complete; sync upserts only the
+rows that changed and deletes the ones that left (socrata/sync.py). Before anything is
 sent the dataset's columns are read and every mismatch is reported at once. See docs/socrata.md.
 
     deliver:
@@ -13,10 +14,12 @@ sent the dataset's columns are read and every mismatch is reported at once. See 
         auth: {username: "${SOCRATA_USERNAME}", password: "${SOCRATA_PASSWORD}"}
 """
 
-# Longer than 400 lines because one delivery serves four modes (upsert, append, delete, replace),
+# Longer than 400 lines because one delivery serves five modes (upsert, append, delete, replace, sync),
 # dry runs, dataset creation and resume; the wire protocol itself lives in pipeline/socrata/.
 
 from __future__ import annotations
+
+import os
 
 import pyarrow as pa
 
@@ -37,6 +40,7 @@ from pipeline.socrata.options import DELIVERY_SCHEMA, bind_delivery, check_deliv
 from pipeline.socrata.replace import Spool, replace
 from pipeline.socrata.resume import Resume
 from pipeline.socrata.soda import BatchSender
+from pipeline.socrata.sync import SyncRun, problems
 from pipeline.socrata.views import Dataset, create_dataset, field_name, parse_view, publish_dataset, read_dataset
 
 NUMERIC = ("number", "money", "double")
@@ -44,7 +48,8 @@ NUMERIC = ("number", "money", "double")
 
 @delivery(DELIVERY_SCHEMA, bind=bind_delivery)
 class SocrataDelivery:
-    """Publish rows to a Socrata dataset: upsert, append, delete, or replace through a revision.
+    """Publish rows to a Socrata dataset: upsert, append, delete, replace through a revision, or sync
+    (the dataset ends up holding exactly the route's rows; only the rows that changed are sent).
 
     Example:
 
@@ -82,6 +87,7 @@ class SocrataDelivery:
         # A replace swaps the rows in all at once; the other modes deliver batch by batch.
         self.atomic = self.mode == "replace"
         self.resume: Resume | None = None
+        self.syncer: SyncRun | None = None  # mode sync (socrata/sync.py)
         self.metadata = Sync(self.options.get("metadata"), self.dry_run)  # see socrata/metadata.py
 
     # -- messages ---------------------------------------------------------------------------
@@ -109,9 +115,9 @@ class SocrataDelivery:
         """Connect and read the dataset; checks run now when column types are known, else on the
         first chunk (still before anything is sent)."""
         opts = self.run.options
-        if self.mode == "replace" and opts.limit is not None and not opts.force and not opts.dry_run:
+        if self.mode in ("replace", "sync") and opts.limit is not None and not opts.force and not opts.dry_run:
             raise RunFailed(
-                f"{self.head}: --limit reads only the first {opts.limit} rows, and a replace would leave "
+                f"{self.head}: --limit reads only the first {opts.limit} rows, and a {self.mode} would leave "
                 "the dataset with only those; use --dry-run to try the route, or add --force"
             )
         self.route_columns = route_types(columns)
@@ -189,6 +195,8 @@ class SocrataDelivery:
             explicit=self.options.get("columns"),
             row_identifier=self.options.get("row_identifier"),
         )
+        if self.mode == "sync":
+            self.mapping.problems += problems(self.mapping, self.dataset)
         if self.mapping.problems:
             listed = "\n".join(f"  - {p}" for p in self.mapping.problems)
             raise self.error(
@@ -200,7 +208,10 @@ class SocrataDelivery:
                 "%s: delete uses only the row identifier; ignoring %s", self.head, ", ".join(self.mapping.ignored)
             )
         if self.dry_run:
-            self._start_plan()
+            if self.mode == "sync":
+                self.syncer = SyncRun(self)
+            else:
+                self._start_plan()
             return
         journal, name = self.run.journal, self.ctx.target
         key = self.mapping.key
@@ -241,6 +252,8 @@ class SocrataDelivery:
             on_done=lambda o: journal.confirmed(name, o.batch.seq),
             on_refused=lambda b: journal.refused(name, b.seq),
         )
+        if self.mode == "sync":
+            self.syncer = SyncRun(self)
 
     def _create_dataset(self) -> None:
         create = self.options.get("create")
@@ -349,7 +362,9 @@ class SocrataDelivery:
             wc = self.resume.remaining(wc, chunk.attrs.get("source") or "")
         if wc.table.num_rows == 0:
             return
-        if self.dry_run:
+        if self.syncer is not None:
+            self.syncer.add(wc, chunk.attrs.get("source") or "")
+        elif self.dry_run:
             self.plan.add(wc.keys if key is not None and key.field != ID else None, wc.table.num_rows)
         elif self.mode == "replace":
             self.spool.add(wc.table)
@@ -388,7 +403,7 @@ class SocrataDelivery:
                 if not self.route_columns:
                     # No chunk ever came (nothing was routed here): nothing to check or send; a
                     # replace still means "the dataset has no rows", which the shrink guard judges.
-                    if self.dataset is None or self.mode != "replace":
+                    if self.dataset is None or self.mode not in ("replace", "sync"):
                         self._sync_metadata()
                         return self._nothing()
                     self.route_columns = {c.field: None for c in self.dataset.columns}
@@ -397,6 +412,8 @@ class SocrataDelivery:
                 return self._dry_result()
             if self.mode == "replace":
                 return self._replace()
+            if self.syncer is not None:
+                return self._sync_result()
             self._send(final=True)
             self.sender.drain()
             self._raise_if_failed()
@@ -418,6 +435,8 @@ class SocrataDelivery:
     def _cleanup(self) -> None:
         if self.sender is not None:
             self.sender.close()
+        if self.syncer is not None:
+            self.syncer.cleanup()
         if self.spool is not None:
             self.spool.remove()
             self.run.journal.let(self.ctx.target, "spool", path=str(self.spool.path))
@@ -526,7 +545,11 @@ class SocrataDelivery:
             refused = report.row_errors(outcomes, head=self.head, delivered=delivered, mask=self.run.mask)
             if refused is not None:
                 raise refused
-        details = self._details(request_ids=[o.request_id for o in outcomes][:1000], batches=len(outcomes))
+        details = self._details(
+            request_ids=[o.request_id for o in outcomes][:1000],
+            batches=len(outcomes),
+            bytes_sent=sum(o.bytes for o in outcomes),
+        )
         if self.resume is not None:
             details["resumed"] = self.resume.summary()
         if self.mode == "delete":
@@ -566,6 +589,7 @@ class SocrataDelivery:
             request_ids=[done["request_id"]],
             rows_before=done["rows_before"],
             status=done["status"],
+            bytes_sent=os.path.getsize(self.spool.path),
         )
         return DeliveryResult(
             delivered=self.spool.rows,
@@ -577,8 +601,20 @@ class SocrataDelivery:
             details=details,
         )
 
+    def _sync_result(self) -> DeliveryResult:
+        done = self.syncer.close(self._raise_if_failed)
+        return DeliveryResult(
+            delivered=done["delivered"],
+            created=done["created"],
+            updated=done["updated"],
+            deleted=done["deleted"],
+            rejected=self.rejected,
+            location=self._location(),
+            details=self._details(**done["details"]),
+        )
+
     def _dry_result(self) -> DeliveryResult:
-        counts = self.plan.finish()
+        counts = self.syncer.plan() if self.syncer is not None else self.plan.finish()
         # Counts first: the summary prints the details of a dry run in order.
         details = {**counts, "reject": self.rejected, **self._details(dry_run=True)}
         if self.would_create:

@@ -2,7 +2,8 @@
 
 The dataset's row identifiers are read once (one column, page by page) and every chunk's keys are
 looked up in them with vectorised set membership; keys seen earlier in the run count as updates.
-`describe` puts the plan in words for the dry run's summary.
+`describe` puts the plan in words for the dry run's summary (a sync's counts and samples come from
+socrata/sync.py).
 """
 
 from __future__ import annotations
@@ -92,9 +93,26 @@ def describe(details: dict) -> str:
         "append": f"append to {where}",
         "replace": f"replace every row of {where}",
         "delete": f"delete rows of {where}",
+        "sync": f"sync {where}",
     }.get(mode, f"{mode} {where}")
     if mode == "replace" and isinstance(details.get("rows_after"), int):
         text += f", leaving {details['rows_after']:,} rows"
+    if mode == "sync":
+        text += _sync_text(details)
     if mode == "delete" and details.get("not_found"):
         text += f"; {details['not_found']:,} of the keys are not there"
+    return text
+
+
+def _sync_text(details: dict) -> str:
+    """A sync's plan: the rows it leaves, a few keys of each change (socrata/sync.py's `plan`)."""
+    text = ""
+    if isinstance(details.get("rows_after"), int):
+        text += f", leaving {details['rows_after']:,} rows ({details.get('unchanged', 0):,} unchanged, not sent)"
+    for kind, keys in (details.get("samples") or {}).items():
+        count = details.get(kind, len(keys))
+        more = ", ..." if isinstance(count, int) and count > len(keys) else ""
+        text += f"; {kind} {', '.join(map(str, keys))}{more}"
+    if details.get("read_dataset"):
+        text += "; no hashes kept from a last sync matched the dataset, so its rows were read to compare"
     return text

@@ -52,7 +52,12 @@ DELIVERY_SCHEMA = {
     "required": ["mode"],
     "properties": {
         **COMMON,
-        "mode": {"enum": ["replace", "append", "upsert", "delete"]},
+        "mode": {
+            "enum": ["replace", "append", "upsert", "delete", "sync"],
+            "description": "upsert, append, delete, replace, or sync (the dataset ends up holding exactly "
+            "the route's rows; only new and changed rows are sent and rows that left are deleted; needs "
+            "row_identifier)",
+        },
         "row_identifier": {"type": "string"},
         "batch_rows": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 10_000},
         "concurrency": {"type": "integer", "minimum": 1, "maximum": 32, "default": 4},
@@ -67,6 +72,12 @@ DELIVERY_SCHEMA = {
                 {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"},
             ],
             "default": "50%",
+            "description": "replace: stop when the dataset would lose more than this share of its rows; "
+            'sync: when it would delete more than this share (0.5 or "50%", the default); --force goes ahead anyway',
+        },
+        "allow_empty": {
+            "type": "boolean",
+            "description": "replace and sync: an empty or much smaller dataset is intended; do not stop (default false)",
         },
         "metadata": METADATA_SCHEMA,
         "create": {
@@ -150,6 +161,12 @@ def check_delivery(options: dict) -> dict:
         raise OptionError(
             "give `dataset` (the 4x4 id of the dataset), or `create: {name: ...}` to have route create it",
             path=("dataset",),
+        )
+    if out["mode"] == "sync" and not out.get("row_identifier"):
+        raise OptionError(
+            "mode sync needs `row_identifier`: the column whose value says which row of the dataset a "
+            "route row is (the dataset's row identifier), to find the rows that changed or left",
+            path=("mode",),
         )
     if create and out["mode"] == "delete" and out.get("dataset") is None:
         pass  # delete finds a dataset created by another route under the same name (see state.py)

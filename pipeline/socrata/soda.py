@@ -67,6 +67,7 @@ class BatchOutcome:
     errors: list = field(default_factory=list)  # (line or None, message)
     error_count: int = 0
     request_id: str = ""
+    bytes: int = 0  # the request body's size
 
 
 def parse_summary(body, batch: Batch) -> BatchOutcome:
@@ -149,6 +150,7 @@ def send_batch(
         raise SocrataError(f"{what}: the portal's answer is not JSON") from None
     outcome = parse_summary(summary, batch)
     outcome.request_id = getattr(response, "request_id", "")
+    outcome.bytes = len(body)
     return outcome
 
 
