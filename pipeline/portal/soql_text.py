@@ -70,11 +70,13 @@ def search(c, texts: list[Expr], q: str) -> str | None:
         return "0"
     prefilter = []
     for token in tokens:
+        if not token.isascii():
+            continue  # SQLite's lower() folds ASCII only: the Python check alone decides
         p = c.param(token)
         prefilter.append("(" + " OR ".join(f"instr(lower({t.sql}), {p}) > 0" for t in texts) + ")")
     p = c.param(orjson.dumps(tokens).decode())
     columns = ", ".join(t.sql for t in texts)
-    return "(" + " AND ".join(prefilter) + f" AND soql_q({p}, {columns}))"
+    return "(" + " AND ".join(prefilter + [f"soql_q({p}, {columns})"]) + ")"
 
 
 def _q(tokens_json, *values) -> int:

@@ -280,3 +280,12 @@ def test_columns_beside_aggregates_must_be_grouped(ct_portal):
 def test_q_is_full_text_search(ct_portal, q, expected):
     """$q: "a full text search for a specific string" across the text columns (f"{DEV}/queries/q")."""
     assert [r["town"] for r in rows(ct_portal, **{"$select": "town", "$q": q})] == expected
+
+
+def test_q_folds_case_beyond_ascii(ct_portal):
+    """$q is case-insensitive for every letter, not only ASCII ones."""
+    portal, _ff = ct_portal
+    ff = portal.create(columns=[{"fieldName": "name", "dataTypeName": "text"}], row_identifier=None)
+    assert portal.post(f"/resource/{ff}.json", [{"name": "CAFÉ ÉLAN"}, {"name": "Cafe Elan"}]).status_code == 200
+    assert portal.rows(ff, **{"$q": "élan café"}) == [{"name": "CAFÉ ÉLAN"}]
+    assert portal.rows(ff, **{"$q": "ELAN"}) == [{"name": "Cafe Elan"}]
