@@ -28,6 +28,7 @@ from pipeline.portal.numbers import number_text, plain_decimal
 from pipeline.portal.wire import column_type
 
 MAX_DEPTH = 40
+MAX_TREE_DEPTH = 100
 MAX_LENGTH = 20_000
 
 _TOKEN = re.compile(
@@ -88,6 +89,17 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def _depth(root) -> int:
+    """How deep a parsed tree is, counted without recursion."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if node[0] == "call":
+            stack.extend((arg, depth + 1) for arg in node[2])
+    return deepest
+
+
 class _Parser:
     def __init__(self, text: str):
         if len(text) > MAX_LENGTH:
@@ -115,6 +127,8 @@ class _Parser:
         node = self.expr()
         if self.at != len(self.tokens):
             raise TransformError(f"unexpected '{self.tokens[self.at][1]}'")
+        if _depth(node) > MAX_TREE_DEPTH:  # a long chain of || or + nests without parentheses
+            raise TransformError(f"the transform is more than {MAX_TREE_DEPTH} levels deep")
         return node
 
     def expr(self):
@@ -575,8 +589,11 @@ def _run(node, rows: list[int], columns: dict, errors: dict) -> list:
         except _RowError as exc:
             errors.setdefault(r, str(exc))
             out.append(None)
-        except (ValueError, TypeError, ArithmeticError, KeyError, IndexError) as exc:
-            errors.setdefault(r, f"{name} failed on {values}: {exc}")
+        except ArithmeticError:
+            errors.setdefault(r, f"{name}: the result does not fit a number")
+            out.append(None)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            errors.setdefault(r, f"{name} failed on {', '.join(map(str, values))[:200]}: {exc}")
             out.append(None)
     return out
 
@@ -591,5 +608,8 @@ def _each(fn, rows, values, errors) -> list:
             out.append(fn(v))
         except _RowError as exc:
             errors.setdefault(r, str(exc))
+            out.append(None)
+        except (ValueError, TypeError, ArithmeticError, KeyError, IndexError):
+            errors.setdefault(r, f'Unable to convert "{v}"')
             out.append(None)
     return out

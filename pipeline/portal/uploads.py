@@ -20,7 +20,7 @@ from itertools import islice
 
 import orjson
 
-from pipeline.portal import behaviour, dsm_store, storage, uploads_excel
+from pipeline.portal import behaviour, dsm_store, storage, uploads_excel, uploads_geo
 from pipeline.portal.dsm_store import now_iso
 from pipeline.portal.errors import Maltyped
 from pipeline.portal.rows import insert_many
@@ -96,8 +96,14 @@ def read_rows(conn, source: dict):
     content_type = (source.get("content_type") or "text/csv").lower()
     filename = (source.get("source_type") or {}).get("filename") or ""
     excel = uploads_excel.is_excel(content_type, filename)
-    if not excel and not any(t in content_type for t in ("csv", "tab-separated", "text/plain", "octet-stream")):
-        raise UploadError(f"the local portal does not support {content_type} uploads; it reads CSV, TSV and Excel")
+    geo = None if excel else uploads_geo.geo_kind(content_type, filename)
+    if not (excel or geo) and not any(
+        t in content_type for t in ("csv", "tab-separated", "text/plain", "octet-stream")
+    ):
+        raise UploadError(
+            f"the local portal does not support {content_type} uploads; it reads CSV, TSV, Excel, "
+            "GeoJSON, KML and zipped shapefiles"
+        )
     opts = _options(source)
     encoding = opts["encoding"]
     try:
@@ -106,9 +112,10 @@ def read_rows(conn, source: dict):
         raise UploadError(f"unknown encoding '{encoding}'") from None
     if encoding.replace("-", "").lower() == "utf8":
         encoding = "utf-8-sig"
-    if excel:
+    if excel or geo:
         try:
-            reader = uploads_excel.excel_rows(_Chunks(conn, source["id"]).read())
+            data = _Chunks(conn, source["id"]).read()
+            reader = uploads_excel.excel_rows(data) if excel else uploads_geo.rows(geo, data)
         except ValueError as exc:
             raise UploadError(str(exc)) from None
     else:
@@ -168,15 +175,18 @@ def read_rows(conn, source: dict):
 def input_schema(conn, source: dict, dataset: storage.Dataset | None) -> dict:
     """Read the upload once: its columns, row count and a type guess for unknown columns."""
     header, batches = read_rows(conn, source)
+    content_type = (source.get("content_type") or "text/csv").lower()
+    filename = (source.get("source_type") or {}).get("filename") or ""
     known = dataset.by_field() if dataset else {}
     guesses = {
         i: behaviour.TypeGuess()
         for i, h in enumerate(header)
         if behaviour.field_name_for(h) not in known and h not in known
     }
-    total = 0
+    total, first = 0, None
     for batch in batches:
         total += len(batch)
+        first = first or batch[0]
         if guesses:
             columns = list(zip(*batch))
             for i, guess in guesses.items():
@@ -185,6 +195,8 @@ def input_schema(conn, source: dict, dataset: storage.Dataset | None) -> dict:
     for i, h in enumerate(header):
         col = known.get(h) or known.get(behaviour.field_name_for(h))
         guessed = col.type_name if col else guesses[i].result()
+        if i == 0 and first and not col and uploads_geo.geo_kind(content_type, filename):  # the geometry
+            guessed = uploads_geo.geometry_type(h, first[0]) or guessed
         # a header that is already a field name (lower case, digits, _) stays as it is
         field = unique_field(h if _FIELD.fullmatch(h) else behaviour.field_name_for(h), taken)
         typed = (source.get("_types") or {}).get(h)  # a view source keeps its columns' types

@@ -34,12 +34,31 @@ def _text(value) -> str:
     return str(value)
 
 
+MAX_INFLATED = 1 << 30  # an .xlsx whose parts declare more than this, or 50 times its size, is refused
+
+
+def _check_inflation(data: bytes) -> None:
+    """An .xlsx is a zip: refuse one whose parts would inflate far beyond the upload (a zip bomb)."""
+    if not data.startswith(b"PK"):
+        return
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ValueError(f"the upload is not a readable Excel workbook: {exc}") from None
+    if inflated > min(MAX_INFLATED, max(64 << 20, 50 * len(data))):
+        raise ValueError(f"the workbook would inflate to {inflated} bytes, too many for the local portal")
+
+
 def excel_rows(data: bytes):
     """Rows (lists of text) of the workbook's first sheet; ValueError when it cannot be read."""
     try:
         from python_calamine import CalamineWorkbook
     except ImportError:
         raise ValueError("reading Excel uploads needs python-calamine (pip install 'route-etl[excel]')") from None
+    _check_inflation(data)
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)

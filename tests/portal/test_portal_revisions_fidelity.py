@@ -239,3 +239,29 @@ def test_view_source_keeps_the_dataset_types(publishing, tls):
         output = output.add_column("d", "D", "`a` + 5").run().wait_for_finish()
         assert rev.apply(output_schema=output).wait_for_finish().attributes["status"] == "successful"
     assert tls.rows(ff) == [{"a": "1", "d": "6"}, {"a": "2", "d": "7"}]
+
+
+GEOJSON = b"""{"type": "FeatureCollection", "features": [
+ {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-122.3, 47.6]}, "properties": {"name": "a", "n": 2}},
+ {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-122.4, 47.7]}, "properties": {"name": "b", "n": 3}}
+]}"""
+
+
+def test_geojson_upload_gives_a_point_column_and_its_properties(publishing, tls):
+    # dsmapi "Sources": geojson uploads, one row per feature, the geometry in a column named after
+    # its type; applied as a new dataset with the proposed output schema
+    with _quiet():
+        rev = publishing.new({"name": "Places"})
+        source = rev.create_upload("places.geojson").geojson(io.BytesIO(GEOJSON))
+        input_schema = source.get_latest_input_schema()
+        assert [(c["field_name"], c["guessed_soql_type"]) for c in input_schema.attributes["input_columns"]] == [
+            ("point", "point"),
+            ("name", "text"),
+            ("n", "number"),
+        ]
+        output = input_schema.get_latest_output_schema().wait_for_finish()
+        assert rev.apply(output_schema=output).wait_for_finish().attributes["status"] == "successful"
+    assert tls.rows(rev.attributes["fourfour"]) == [
+        {"point": {"type": "Point", "coordinates": [-122.3, 47.6]}, "name": "a", "n": "2"},
+        {"point": {"type": "Point", "coordinates": [-122.4, 47.7]}, "name": "b", "n": "3"},
+    ]

@@ -27,10 +27,6 @@ SUITE = os.environ.get("SOCRATA_PY_SUITE", "")
 EXPECTED_FAILURES = {
     "test_geocode_column": "geocoding is not supported by the local portal",
     "test_create_from_url": "the URL is on a Socrata test server on the internet",
-    "test_upload_kml": "KML uploads are not read by the local portal",
-    "test_upload_geojson": "GeoJSON uploads are not read by the local portal",
-    "test_upload_shapefile": "shapefile uploads are not read by the local portal",
-    "test_create_new_shapefile": "shapefile uploads are not read by the local portal",
 }
 
 pytestmark = pytest.mark.skipif(
