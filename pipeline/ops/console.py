@@ -262,6 +262,8 @@ def target_notes(details: dict) -> list[str]:
     notes = []
     if details.get("unchanged"):
         notes.append(f"{_fmt(details['unchanged'])} rows unchanged, not sent")
+    if details.get("bytes_sent"):
+        notes.append(f"{details['bytes_sent'] / 1e6:,.1f} MB sent")
     metadata = details.get("metadata") or {}
     if metadata.get("applied") and metadata.get("changes"):
         notes.append("metadata updated: " + ", ".join(str(c.get("what")) for c in metadata["changes"]))
