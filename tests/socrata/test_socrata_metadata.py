@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
 import requests
 import yaml
 from click.testing import CliRunner
@@ -278,3 +279,35 @@ def test_pull_says_what_is_wrong(portal):
     assert CliRunner().invoke(metadata_group, ["pull", "abcd", "--domain", portal.url]).exit_code == 2
     missing = pull(portal, "zzzz-9999")
     assert missing.exit_code == 1 and "zzzz-9999" in missing.output
+
+
+def test_sodapy_sees_what_the_route_declared(portal, route_cli, write_route):
+    """sodapy, unchanged, reading the dataset's metadata and rows from the portal the route wrote."""
+    import warnings
+
+    sodapy = pytest.importorskip("sodapy")
+    from requests.adapters import HTTPAdapter
+
+    ds = portal.create(COLUMNS)
+    route = write_route(route_text(portal, ds, AFTER), **{"rows.csv": ROWS})
+    assert execute(route_cli, route).exit_code == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = sodapy.Socrata(
+            portal.domain,
+            None,
+            username=USER,
+            password=SECRET,
+            session_adapter={"prefix": "http://", "adapter": HTTPAdapter()},
+        )
+    try:
+        meta = client.get_metadata(ds)
+        rows = client.get(ds, order=":id")
+    finally:
+        client.close()
+    assert meta["description"] == "Every case since 2020, updated daily."
+    assert meta["tags"] == ["housing", "code enforcement", "fines"]
+    assert meta["metadata"]["custom_fields"]["Dataset Information"]["Update Frequency"] == "Daily"
+    amount = next(c for c in meta["columns"] if c["fieldName"] == "amount")
+    assert (amount["name"], amount["description"]) == ("Fine amount", "The fine in US dollars")
+    assert [(r["case_id"], r["amount"]) for r in rows] == [("C-1", "5"), ("C-2", "7.5")]
