@@ -265,3 +265,81 @@ def test_geojson_upload_gives_a_point_column_and_its_properties(publishing, tls)
         {"point": {"type": "Point", "coordinates": [-122.3, 47.6]}, "name": "a", "n": "2"},
         {"point": {"type": "Point", "coordinates": [-122.4, 47.7]}, "name": "b", "n": "3"},
     ]
+
+
+def test_url_source_reads_a_csv_served_on_127_0_0_1(publishing, tmp_path):
+    # dsmapi "Sources" of type url: the portal fetches the file itself
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "cases.csv").write_bytes(b"Case ID,Amount\nA,1\nB,2\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with _quiet():
+            rev = publishing.new({"name": "From a URL"})
+            url = f"http://127.0.0.1:{server.server_address[1]}/cases.csv"
+            source = rev.source_from_url(url).wait_for_finish()
+            output = source.get_latest_input_schema().get_latest_output_schema().wait_for_finish()
+            assert [c["field_name"] for c in output.attributes["output_columns"]] == ["case_id", "amount"]
+            assert [r["amount"]["ok"] for r in output.rows()] == ["1", "2"]
+            missing = rev.source_from_url(url + ".nope")
+            assert missing.attributes["failed_at"] and "404" in missing.attributes["failure_details"]["message"]
+            rev.discard()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "`a`" + " || `a`" * 150,  # a chain deeper than 100 levels
+        "(" * 50 + "`a`" + ")" * 50,  # nested deeper than 40
+        "to_number(`a`) + 'x'",  # a type error
+        "nope(`a`)",  # an unknown function
+        "`missing`",  # an unknown column
+        "'unterminated",
+        "to_number(`a`) * 1e999999 * 1e999999",  # beyond a decimal: a row error, not the request
+    ],
+)
+def test_hostile_transforms_fail_their_column_or_rows_never_the_request(tls, expr):
+    # never a 500: a transform that cannot be evaluated fails its column (transform.failed_at),
+    # one that fails on a value fails that row
+    rev = tls.post("/api/publishing/v1/revision", {"action": {"type": "update"}, "metadata": {"name": "H"}}).json()
+    src = tls.post(rev["links"]["create_source"], {"source_type": {"type": "upload", "filename": "h.csv"}}).json()
+    src = tls.post(src["links"]["bytes"], b"a\n1e300\n", headers={"Content-Type": "text/csv"}).json()
+    schema = src["resource"]["schemas"][0]
+    path = src["links"]["input_schema_links"]["transform"].replace("{input_schema_id}", str(schema["id"]))
+    r = tls.post(path, {"output_columns": [_column("x", expr, 1)]})
+    assert r.status_code == 201, r.text
+    out = r.json()["resource"]
+    transform = out["output_columns"][0]["transform"]
+    assert transform["failed_at"] or out["error_count"] == 1
+
+
+def test_restore_the_last_applied_revision(publishing, tls):
+    # dsmapi "Revisions" restore: a new revision (the next revision_seq) with the restored one's
+    # metadata and its data as a source; the portal keeps no archive, so an older one is a 400
+    with _quiet():
+        rev = publishing.new({"name": "Restore me"})
+        source = rev.create_upload("a.csv").csv(io.BytesIO(b"a,b\n1,x\n2,y\n"))
+        output = source.get_latest_input_schema().get_latest_output_schema().wait_for_finish()
+        rev.apply(output_schema=output).wait_for_finish()
+        view = publishing.views.lookup(rev.attributes["fourfour"])
+        second = view.revisions.create_replace_revision(metadata={"description": "second"})
+        source = second.create_upload("a.csv").csv(io.BytesIO(b"a,b\n3,z\n"))
+        second.apply(output_schema=source.get_latest_input_schema().get_latest_output_schema()).wait_for_finish()
+        second.show()
+        restored = second.restore()
+        assert restored.attributes["revision_seq"] == second.attributes["revision_seq"] + 1
+        assert restored.attributes["metadata"] == second.attributes["metadata"]
+        output = restored.list_sources()[0].get_latest_input_schema().get_latest_output_schema()
+        assert output.attributes["total_rows"] == 1
+        assert {c["transform"]["transform_expr"] for c in output.attributes["output_columns"]} == {"`a`", "`b`"}
+        restored.discard()
+    older = tls.post(f"/api/publishing/v1/revision/{rev.attributes['fourfour']}/0/restore")
+    assert older.status_code == 400 and "does not support" in older.json()["message"]
