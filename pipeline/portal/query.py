@@ -19,7 +19,7 @@ from pipeline.portal import behaviour, rowids, soql_functions, soql_geo, soql_te
 from pipeline.portal.errors import Maltyped, bad_request
 from pipeline.portal.numbers import number_text
 from pipeline.portal.soql import Parser, split_query
-from pipeline.portal.soql_expr import NUMERIC, SOQL_TYPES, Expr, merged, mismatch, unsupported
+from pipeline.portal.soql_expr import NUMERIC, SOQL_TYPES, Expr, merged, mismatch
 from pipeline.portal.storage import Dataset, quote
 
 _SYSTEM = {":id": ("_sid", "row_id"), ":created_at": ("_created", "fixed_ts"), ":updated_at": ("_updated", "fixed_ts")}
@@ -100,8 +100,6 @@ class Compiler:
         if name in _SYSTEM:
             sql, kind = _SYSTEM[name]
             return Expr(sql, kind, free=frozenset([name]))
-        if "::" in name:
-            raise unsupported("'::' casts", column=name)
         raise bad_request("query.soql.no-such-column", f"No such column: {name}", column=name, dataset=self.ds.id)
 
     def literal(self, value, kind) -> Expr:
@@ -177,6 +175,8 @@ class Compiler:
             return self.literal(node[1], node[2])
         if kind == "sub":
             return soql_text.subfield(self.compile(node[1]), node[2])
+        if kind == "cast":
+            return soql_functions.cast(self, self.compile(node[1]), node[2])
         if kind == "bin":
             op, a, b = node[1], self.compile(node[2]), self.compile(node[3])
             if op in ("AND", "OR"):
@@ -247,7 +247,7 @@ def _auto_name(node, tokens, taken: set) -> str:
         name = f"{node[1]}_{node[2][0][1]}"
     else:
         words = [t.value.lower() for t in tokens if t.kind in ("ident", "ident_q", "num")]
-        name = "_".join(w.strip(":") for w in words) or "expr"
+        name = "_".join(w.strip(":").replace("::", "_") for w in words) or "expr"
     base, n = name, 2
     while name in taken:
         name, n = f"{base}_{n}", n + 1
@@ -425,7 +425,10 @@ def run(conn, q: Query) -> tuple[list[str], list[list]]:
     except (sqlite3.OperationalError, sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
         # SQLite's own limits (too many terms, expression too deep, a value out of range) are the
         # query's fault: 400. Anything else (a broken file) stays a 500.
-        raise bad_request("query.compiler.malformed", f"Could not run the query: {exc}") from None
+        why = str(exc)
+        if "user-defined function raised exception" in why:
+            why = "a value could not be converted (a ::cast of a text that is not of that type)"
+        raise bad_request("query.compiler.malformed", f"Could not run the query: {why}") from None
     names = [o.name for o in q.outputs]
     if not rows:
         return names, [[] for _ in names]

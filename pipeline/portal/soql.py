@@ -358,7 +358,24 @@ class Parser:
         return self.primary()
 
     def primary(self):
+        """A value, then any `::type` casts after it (`amount::number`, `'2024-01-05'::floating_timestamp`)."""
+        node = self.value()
+        while self.peek() is not None and self.peek().kind == "ident" and self.peek().value.startswith("::"):
+            node = self.cast(node, self.take().value[2:])
+        return node
+
+    def cast(self, node, types: str):
+        for name in types.split("::"):
+            if not name:
+                raise self.error("expected a type after '::'")
+            node = ("cast", node, name.lower())
+        return node
+
+    def value(self):
         t = self.take()
+        if t.kind == "ident" and "::" in t.value.lstrip(":")[1:] and not t.value.startswith("::"):
+            head, _, types = t.value.partition("::") if not t.value.startswith(":") else self._system_cast(t.value)
+            return self.cast(self.subfields(("col", head)), types)
         if t.kind == "str":
             if len(t.value) > MAX_TEXT_CHARS:
                 self.i -= 1
@@ -399,6 +416,11 @@ class Parser:
             return self.subfields(("col", t.value))
         self.i -= 1
         raise self.error("expected a value")
+
+    @staticmethod
+    def _system_cast(value: str):
+        head, sep, types = value[1:].partition("::")
+        return ":" + head, sep, types
 
     def subfields(self, node):
         """`location.latitude`, `url.description`: a column's subfield."""

@@ -20,6 +20,7 @@ from pipeline.portal.soql_expr import (
     merged,
     mismatch,
     no_such_function,
+    unsupported,
 )
 
 AGGREGATES = {"count", "sum", "avg", "min", "max", "stddev_pop", "stddev_samp", "median"}
@@ -127,6 +128,37 @@ def function(c, name: str, args: list, distinct: bool) -> Expr:
         fn = "max" if name == "greatest" else "min"  # ignoring nulls, as Postgres' greatest/least do
         return merged(f"{fn}({', '.join(rotations)})", kind, *items, **_typed(items))
     raise no_such_function(name, n)
+
+
+_CASTS = {
+    "text": "text",
+    "number": "number",
+    "double": "double",
+    "money": "number",
+    "floating_timestamp": "float_ts",
+    "calendar_date": "float_ts",
+    "fixed_timestamp": "fixed_ts",
+    "date": "fixed_ts",
+    "boolean": "bool",
+    "checkbox": "bool",
+}
+
+
+def cast(c, e: Expr, type_name: str) -> Expr:
+    """`value::type` (https://dev.socrata.com/docs/datatypes/, "converting"): text to and from
+    numbers, timestamps and booleans; a text value that does not convert fails the query (400)."""
+    kind = _CASTS.get(type_name)
+    if kind is None:
+        raise unsupported(f"'::{type_name}' casts (only ::{', ::'.join(sorted(_CASTS))})", type=type_name)
+    if e.kind == kind or (kind in NUMERIC and e.kind in NUMERIC) or is_null(e):
+        return merged(c.num(e) if kind in NUMERIC else e.sql, kind, e) if e.kind != kind else e
+    if e.literal is not None and e.literal[0] == "text" and kind != "text":
+        return c.coerce(e, Expr("NULL", kind))
+    if e.kind == "text" and e.type == "text":
+        return merged(f"soql_cast({e.sql}, '{kind}')", kind, e)
+    if kind == "text" and e.kind in NUMERIC | TIMESTAMPS | {"bool"}:
+        return merged(f"soql_text_of({e.sql}, '{e.kind}')", "text", e)
+    raise mismatch(f"::{type_name}", e)
 
 
 def _aggregate(c, name, args, distinct) -> Expr:
@@ -299,7 +331,40 @@ class _StddevSamp(_Values):
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
 
+def _cast(value, kind):
+    """A text value read as `kind` (the stored form); ValueError (the query's 400) when it is not one."""
+    from pipeline.portal.numbers import number_text
+    from pipeline.portal.wire import TYPES, fixed_text, floating_text
+
+    if value is None:
+        return None
+    text = str(value).strip()
+    if kind in ("number", "double"):
+        return float(number_text(text))
+    if kind == "float_ts":
+        return floating_text(text)
+    if kind == "fixed_ts":
+        return fixed_text(text)
+    return TYPES["checkbox"].literal(text)
+
+
+def _text_of(value, kind):
+    from pipeline.portal.numbers import number_text
+
+    if value is None:
+        return None
+    if kind in NUMERIC:
+        if type(value) is float and value.is_integer() and abs(value) < 1e15:
+            value = int(value)
+        return number_text(value)
+    if kind == "bool":
+        return "true" if value else "false"
+    return str(value)
+
+
 def register(conn) -> None:
+    conn.create_function("soql_cast", 2, _cast, deterministic=True)
+    conn.create_function("soql_text_of", 2, _text_of, deterministic=True)
     conn.create_function("soql_pad", 4, _pad, deterministic=True)
     conn.create_function("soql_split_part", 3, _split_part, deterministic=True)
     conn.create_aggregate("soql_median", 1, _Median)

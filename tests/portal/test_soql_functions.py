@@ -289,3 +289,22 @@ def test_q_folds_case_beyond_ascii(ct_portal):
     assert portal.post(f"/resource/{ff}.json", [{"name": "CAFÉ ÉLAN"}, {"name": "Cafe Elan"}]).status_code == 200
     assert portal.rows(ff, **{"$q": "élan café"}) == [{"name": "CAFÉ ÉLAN"}]
     assert portal.rows(ff, **{"$q": "ELAN"}) == [{"name": "Cafe Elan"}]
+
+
+# ---- casts: https://dev.socrata.com/docs/datatypes/ ("::" type conversion) -----------------------------
+
+
+def test_casts(ct_portal):
+    """`value::type` converts text to and from numbers, timestamps and booleans."""
+    got = rows(
+        ct_portal,
+        **{
+            "$select": "population::text AS t, '12.5'::number + 1 AS n, '1800-01-01'::floating_timestamp AS f",
+            "$where": "town = 'Hartford'",
+        },
+    )
+    assert got == [{"t": "121054", "n": "13.5", "f": "1800-01-01T00:00:00.000"}]
+    assert towns(ct_portal, "split_part(nickname, ' ', 1)::text = 'Elm'") == ["New Haven"]
+    assert towns(ct_portal, "population::text like '12%'") == ["Hartford"]
+    refused(ct_portal, "query.compiler.malformed", "converted", **{"$where": "town::number > 1"})
+    refused(ct_portal, "query.soql.type-mismatch", "::text", **{"$select": "center::text"})
