@@ -159,7 +159,9 @@ class SftpFiles:
                 return keys is not None
 
             def validate_public_key(self, username, key):
-                return username == USER and keys is not None and bool(keys.validate(key, "127.0.0.1", "127.0.0.1"))
+                return (
+                    username == USER and keys is not None and keys.validate(key, "127.0.0.1", "127.0.0.1") is not None
+                )
 
         def sftp(chan):
             return asyncssh.SFTPServer(chan, chroot=root_text)

@@ -194,6 +194,11 @@ class CsvSource(Source):
         encoding: cp1252            # default utf-8; a byte order mark is skipped
         null_values: ["NA", "N/A"]
         file_column: source_file    # a column holding each row's file
+    # or a remote glob, its newest file, moved away once delivered (docs/files.md):
+    #   path: sftp://files.example.org/out/sales-*.csv
+    #   auth: {username: etl, password: "${SFTP_PASSWORD}"}
+    #   pick: newest
+    #   after_read: {move_to: done}
     ```
     """
 

@@ -167,7 +167,11 @@ class ExcelSource(Source):
         self._book = None  # the open openpyxl workbook of a streamed read
         self._download = contextlib.ExitStack()  # removes a remote workbook's download
 
-    def columns(self) -> list[str]:
+    def columns(self) -> list[str] | None:
+        """The columns, from the workbook; None for a remote one not read yet (it is not
+        downloaded just to check a route)."""
+        if self.fileset.location.remote and self._names is None:
+            return None
         self._load()
         return list(self._names)
 

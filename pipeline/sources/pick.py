@@ -113,6 +113,12 @@ class FileSet:
         elif "pattern" in pick or "format" in pick:
             raise OptionError("pattern and format go with newest_by: name", ("pick",))
         self.after = options.get("after_read") or {}
+        location = self.location
+        if self.after and location.remote and (location.chain or location.protocol == "http"):
+            raise OptionError(
+                "after_read cannot move or delete a file read over http(s) or inside a zip archive",
+                ("after_read",),
+            )
         self._found: list[Found] | None = None
         self.details: dict = {}
 

@@ -377,6 +377,8 @@ class Location:
             "credentials": f"{what}: {host} refused the credentials for {shown} ({detail}); check auth "
             f"(or the user and password in the URL)",
             "denied": f"{what}: not allowed to {doing} {shown} ({detail})",
+            "key": f"{what}: cannot use the key file to log in for {shown} ({detail}); check auth: key_file "
+            f"and passphrase",
             "unreachable": f"{what}: cannot reach {host} for {shown}: {detail}",
         }.get(kind, f"{what}: cannot {doing} {shown}: {detail}")
         return RunFailed(self.run.mask(text))

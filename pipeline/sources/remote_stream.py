@@ -53,6 +53,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
             return inner, words
     if isinstance(exc, FileNotFoundError) or code in ("NoSuchKey", "NoSuchBucket", "404") or status == 404:
         return "missing", text
+    if name in ("SSHException", "PasswordRequiredException") and "key" in text.lower():
+        return "key", text
     if name in ("AuthenticationException", "BadAuthenticationType", "PasswordRequiredException") or (
         name == "SSHException" and "auth" in text.lower()
     ):

@@ -264,6 +264,8 @@ def test_options_that_do_not_fit_are_refused_when_the_route_is_checked(tmp_path)
         CsvSource({"path": "sftp://h/x.csv", "auth": {"access_key_id": "k"}}, ctx)
     with pytest.raises(OptionError, match="route reads files over"):
         CsvSource({"path": "gopher://h/x.csv"}, ctx)
+    with pytest.raises(OptionError, match="after_read cannot move or delete a file read over http"):
+        CsvSource({"path": "https://h/x.csv", "after_read": {"delete": True}}, ctx)
     with pytest.raises(OptionError, match="the excel source reads one file"):
         ExcelSource({"path": "in/*.xlsx", "pick": "all"}, ctx)
 
@@ -361,3 +363,26 @@ def test_a_remote_file_is_read_in_blocks_not_whole(served, tmp_path):
         while block := stream.read(1 << 20):
             sizes.append(len(block))
     assert sum(sizes) == os.path.getsize(root / "blocks/b.csv") and max(sizes) == 1 << 20
+
+
+def test_an_sftp_login_with_a_key_file(tmp_path, tmp_path_factory):
+    asyncssh = pytest.importorskip("asyncssh")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key_file = tmp_path / "id_route"
+    key_file.write_bytes(key.export_private_key("openssh", passphrase="Key-Phrase-4321"))
+    root = tmp_path_factory.mktemp("keyed")
+    (root / "k.csv").write_text("id\n8\n")
+    server = SftpFiles(root, authorized=key.export_public_key("openssh").decode())
+    try:
+        auth = {"username": USER, "key_file": str(key_file), "passphrase": "Key-Phrase-4321"}
+        source = CsvSource({"path": server.url("k.csv"), "auth": auth}, make_ctx(tmp_path))
+        assert rows(list(source.chunks())) == [(2, {"id": "8"})]
+        wrong = {"username": USER, "key_file": str(key_file), "passphrase": "Not-The-Phrase-99"}
+        with pytest.raises(RunFailed) as failed:
+            list(CsvSource({"path": server.url("k.csv"), "auth": wrong}, make_ctx(tmp_path)).chunks())
+        assert "Not-The-Phrase-99" not in str(failed.value)
+        assert str(failed.value).startswith(
+            f"csv source: cannot use the key file to log in for {server.url('k.csv')} ("
+        )
+    finally:
+        server.stop()
