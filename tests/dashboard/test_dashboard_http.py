@@ -184,3 +184,25 @@ def test_the_command_serves_on_loopback_until_stopped(project):
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "pw-from-env-7" not in line + out + err
+
+
+def test_a_run_that_cannot_start_says_why(dashboard, project):
+    (project / "typo").mkdir()
+    (project / "typo" / "typo.csv").write_text("id,town\n1,Avon\n")
+    (project / "typo" / "typo.yaml").write_text(
+        "name: typo\nsource:\n  csv: {path: typo.csv}\nsource_transforms:\n  - trim: [towm]\n"
+        "targets:\n  - name: out\n    deliver:\n      csv: {path: out/typo.csv}\n"
+    )
+    token = csrf_of(dashboard.url, "typo")
+    status, headers, _ = call(f"{dashboard.url}/routes/typo/run", f"action=run&csrf={token}".encode(), method="POST")
+    assert status == 303
+    run_id = headers["Location"].rsplit("/", 1)[1]
+
+    def told():
+        return get_json(f"{dashboard.url}/api/runs/{run_id}.json")["status"] not in ("starting", "running")
+
+    wait_until(told, 60, "the run's outcome")
+    run = get_json(f"{dashboard.url}/api/runs/{run_id}.json")
+    assert run["status"] == "invalid" and "towm" in run["error"] and "did you mean 'town'" in run["error"]
+    page = call(f"{dashboard.url}/runs/{run_id}")[2].decode()
+    assert "did not start" in page and "towm" in page

@@ -161,7 +161,7 @@ class Handler(BaseHTTPRequestHandler):
             pending = app.launcher.pending(rest)
             found = state.find_run(rest)
             if found is None and pending:
-                return html(runpages.starting_page(pending, rest))
+                return html(runpages.starting_page(pending, rest, app.launcher.outcome(rest)))
             entry, run = self._run_of(rest, found)
             offset = int(q["offset"]) if q.get("offset", "").isdigit() else 0
             return html(runpages.run_page(state, entry, run, q.get("q", ""), q.get("reason", ""), offset))
@@ -185,6 +185,9 @@ class Handler(BaseHTTPRequestHandler):
         if found is None:
             route = self.app.launcher.pending(run_id)
             if route:
+                ended = self.app.launcher.outcome(run_id)
+                if ended is not None and state.find_run(run_id) is None:  # it never reached the history
+                    return {"run_id": run_id, "route": route, **ended}
                 return {"run_id": run_id, "route": route, "status": "starting"}
             raise Answer(404, f"No run {run_id!r} here.")
         entry, run = found

@@ -162,7 +162,13 @@ def progress_html(progress: dict) -> str:
     )
 
 
-def starting_page(route: str, run_id: str) -> str:
+def starting_page(route: str, run_id: str, outcome: dict | None = None) -> str:
+    if outcome is not None:  # its process ended before the run reached the history
+        body = (
+            f"<p>The run of <a href='{e(route_href(route))}'>{e(route)}</a> did not start: "
+            f"<span id='run-status'>{badge(outcome['status'])}</span></p><pre class='problem'>{e(outcome['error'])}</pre>"
+        )
+        return layout(f"Run {run_id}", body, [(route_href(route), route), (run_href(run_id), run_id)])
     body = (
         f"<p>The run of <a href='{e(route_href(route))}'>{e(route)}</a> is starting.</p>"
         f"<div id='live' data-run='{e(run_id)}' aria-live='polite'><p>Starting\u2026</p></div>"

@@ -13,8 +13,11 @@ import io
 import json
 import os
 import re
+import socket
+import sqlite3
 import threading
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,16 +94,31 @@ class DashboardState:
     def runs(self, entry: RouteEntry, limit: int = 200) -> list[dict[str, Any]]:
         rows = History(entry.state_dir).runs(entry.name, limit=limit)
         for r in rows:
+            finishing(r)
             r["report_data"] = load_report(r)
             r["delivered"] = delivered_per_target(r, r["report_data"])
             r["seconds"] = seconds_of(r)
         return rows
 
     def find_run(self, run_id: str) -> tuple[RouteEntry, dict[str, Any]] | None:
-        for entry in self.entries():
-            for r in self.runs(entry, limit=10_000):
-                if r["run_id"] == run_id:
-                    return entry, r
+        """The run `run_id` of one of the routes, looked up by its id in each state folder's history."""
+        entries = self.entries()
+        for state_dir in dict.fromkeys(Path(e.state_dir) for e in entries):
+            history = History(state_dir)
+            row = _run_row(history.path, run_id)
+            entry = next(
+                (e for e in entries if Path(e.state_dir) == state_dir and row and e.name == row["route"]), None
+            )
+            if row is None or entry is None:
+                continue
+            if row["status"] == "running" and not process_alive(row):  # gone: settle it as route status would
+                history.settle(entry.name)
+                row = _run_row(history.path, run_id) or row
+            finishing(row)
+            row["report_data"] = load_report(row)
+            row["delivered"] = delivered_per_target(row, row["report_data"])
+            row["seconds"] = seconds_of(row)
+            return entry, row
         return None
 
     def files(self, entry: RouteEntry, run: dict) -> RunFiles:
@@ -149,6 +167,33 @@ class DashboardState:
             for r in History(entry.state_dir).runs(entry.name, status="running", limit=20):
                 found.append(run_json(entry, r, self.progress(entry, r)))
         return found
+
+
+def process_alive(row: dict) -> bool:
+    """Is the process that recorded this run still running (on this machine)?"""
+    pid, host = row.get("pid"), row.get("host")
+    return bool(pid) and (not host or host == socket.gethostname()) and J.pid_alive(int(pid))
+
+
+def finishing(row: dict) -> dict:
+    """A run whose journal has ended but whose process has not yet written its result: reading the
+    history in between settles it from the journal (runs/history.py), without its counts, and its
+    own result replaces that a moment later. Until then it is shown as still running."""
+    if row.get("ended") is None and row.get("status") not in ("running", "dry-run") and process_alive(row):
+        row["status"] = "running"
+    return row
+
+
+def _run_row(path: Path, run_id: str) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(path, timeout=10)) as con:
+            con.row_factory = sqlite3.Row
+            row = con.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return dict(row) if row else None
 
 
 def load_report(run: dict) -> dict:
