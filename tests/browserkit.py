@@ -3,7 +3,7 @@
 `browser` is a pytest fixture: a selenium WebDriver on a headless Chromium, quit after the test.
 Without selenium, /usr/bin/chromium or /usr/bin/chromedriver the test is skipped, and under
 CI=true it fails instead, saying what is missing (`.ci/run` installs them where apt is there).
-`shoot(driver, tmp_path, name)` writes a screenshot of the whole page and prints its path.
+`By`, `Keys` and `Select` are selenium's, re-exported. `shoot(driver, tmp_path, name)` writes a screenshot of the whole page and prints its path.
 """
 
 from __future__ import annotations
@@ -14,6 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+
+try:  # re-exported for the tests, so that a machine without selenium skips them instead of erroring
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+except ImportError:  # pragma: no cover
+    By = Keys = Select = None
 
 CHROMIUM = os.environ.get("ROUTE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = os.environ.get("ROUTE_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"

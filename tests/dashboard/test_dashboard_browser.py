@@ -5,9 +5,8 @@ to the test's tmp folder (their paths are printed)."""
 
 from __future__ import annotations
 
-from browserkit import browser, shoot, wait_for  # noqa: F401  (fixture)
+from browserkit import By, Keys, browser, shoot, wait_for  # noqa: F401  (fixture)
 from dashkit import dashboard, project  # noqa: F401  (fixtures)
-from selenium.webdriver.common.by import By
 
 
 def text_of(driver, css):
@@ -23,6 +22,9 @@ def test_the_route_list_shows_a_failing_route_as_failing(browser, dashboard, tmp
     ok = browser.find_element(By.XPATH, "//tbody/tr[th//a[text()='payroll']]")
     assert "portal 4, published 4, archive 5" in ok.text
     shoot(browser, tmp_path, "dashboard-routes")
+    # the keyboard reaches the skip link first
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"
     # the status filter, by keyboard: only the failing route is left
     select = browser.find_element(By.ID, "state")
     select.send_keys("failing")
@@ -59,7 +61,7 @@ def test_run_now_starts_a_run_that_shows_live_and_ends_with_its_counts(browser, 
     wait_for(browser, lambda d: d.find_elements(By.ID, "confirm"), what="the confirmation page")
     assert "Start a run now of slow" in browser.find_element(By.TAG_NAME, "main").text
     shoot(browser, tmp_path, "dashboard-confirm")
-    browser.find_element(By.ID, "confirm").click()
+    browser.find_element(By.ID, "confirm").send_keys(Keys.ENTER)  # by keyboard
     wait_for(browser, lambda d: "/runs/" in d.current_url, what="the run's page")
     live = wait_for(
         browser, lambda d: "Running for" in d.find_element(By.ID, "live").text, 60, "the run to show as running"

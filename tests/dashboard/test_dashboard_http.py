@@ -97,6 +97,8 @@ def test_nothing_starts_on_a_get_and_a_post_needs_the_token(dashboard, project):
     other = {"Origin": "http://evil.example"}
     assert call(f"{base}/routes/payroll/run", f"action=run&csrf={token}".encode(), other, "POST")[0] == 403
     assert call(f"{base}/", b"x", method="POST")[0] == 405
+    assert call(f"{base}/routes/payroll/confirm", headers={"Host": "evil.example:8700"})[0] == 403  # rebinding
+    assert call(f"{base}/api/routes.json", headers={"Host": f"localhost:{dashboard.port}"})[0] == 200
     assert call(f"{base}/", method="DELETE")[0] == 405
     assert len(get_json(f"{base}/api/routes/payroll/runs.json")) == before
     status, headers, _ = call(f"{base}/routes/payroll/run", f"action=run&csrf={token}".encode(), method="POST")

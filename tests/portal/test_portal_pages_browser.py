@@ -13,10 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
-from browserkit import browser, shoot, wait_for  # noqa: F401  (fixture)
+from browserkit import By, Select, browser, shoot, wait_for  # noqa: F401  (fixture)
 from conftest import run_route_cli
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
 
 from pipeline.portal import LocalPortal
 

@@ -1,6 +1,7 @@
 """The dashboard's HTTP server: the stdlib's threaded server, as the local portal uses.
 
-Rules it keeps: nothing changes on a GET (run now and dry run are a POST carrying the page's CSRF
+Rules it keeps: bound to this machine, it answers only requests addressed to 127.0.0.1,
+localhost or [::1] (a DNS rebinding page cannot reach it); nothing changes on a GET (run now and dry run are a POST carrying the page's CSRF
 token, reached through a confirmation page); a POST from another origin is refused; with users
 (`--user NAME:PASSWORD`) every request needs HTTP Basic credentials; pages come with a strict
 Content-Security-Policy (scripts and styles from /static only) and may not be framed.
@@ -96,6 +97,10 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), {k: v[0] for k, v in parse_qs(parts.query).items()}
         try:
+            if self.server.loopback and not _local_host(self.headers.get("Host", "")):
+                # bound to this machine: a page of another site reaching it by DNS rebinding names
+                # its own host here, never 127.0.0.1 or localhost
+                raise Answer(403, "This dashboard answers only to 127.0.0.1, localhost and [::1].")
             if not self.app.allowed(self.headers.get("Authorization")):
                 raise Answer(
                     401, "Sign in to see the dashboard.", {"WWW-Authenticate": 'Basic realm="route dashboard"'}
@@ -222,6 +227,19 @@ class Handler(BaseHTTPRequestHandler):
         return 303, "text/plain", b"", {"Location": pages.run_href(run_id)}
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _local_host(header: str) -> bool:
+    """Does a Host header name this machine's loopback address (with any port)?"""
+    name = header.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name
+    else:
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    return name in LOOPBACK
+
+
 def html(text: str):
     return 200, "text/html; charset=utf-8", text.encode(), {}
 
@@ -245,6 +263,7 @@ class DashboardServer:
     def __init__(self, app: Dashboard, host: str = "127.0.0.1", port: int = 0):
         self._server = (_Server6 if ":" in host else _Server)((host, port), Handler)
         self._server.app = app
+        self._server.loopback = host in LOOPBACK
         self.port = self._server.server_address[1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{self.port}"
