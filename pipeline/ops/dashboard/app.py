@@ -150,7 +150,7 @@ class Handler(BaseHTTPRequestHandler):
                 return html(pages.confirm_page(entry, action, app.csrf))
             if rest.endswith("/run"):
                 raise Answer(405, "Starting a run needs the confirmation page's POST.", {"Allow": "POST"})
-            return html(pages.route_page(state, self._entry(rest), app.registry, app.csrf))
+            return html(pages.route_page(state, self._entry(rest), app.registry))
         if path.startswith("/runs/"):
             rest = path[len("/runs/") :]
             if rest.endswith("/rejects.csv"):

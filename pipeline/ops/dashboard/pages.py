@@ -212,7 +212,7 @@ def chart_data(runs: list[dict]) -> list[dict]:
     return out
 
 
-def route_page(state: DashboardState, entry: RouteEntry, registry, csrf: str) -> str:
+def route_page(state: DashboardState, entry: RouteEntry, registry) -> str:
     s = state.status(entry)
     runs = state.runs(entry)
     ok, message = validation(entry, state, registry)
