@@ -21,6 +21,9 @@ The executor drives every source the same way, from its reader thread:
                                         # commit what the next run starts from
     s.incremental                       # True when the source reads only what is new: a read of
                                         # no rows then leaves every target as it is
+    s.details                           # optional, a dict: what the source read, for the run
+                                        # report (the file sources: `files`, and `picked` and
+                                        # `matched` when pick chose from a glob; see pick.py)
 
 Only chunks() is required. The other members are optional for a class that does not inherit from
 Source (the executor treats a missing one as the default below); inheriting gives the defaults and

@@ -251,7 +251,7 @@ class CsvSource(Source):
             raise OptionError(
                 f"file_column {self.file_column!r} is also in names; choose another name", path=("file_column",)
             )
-        self.fileset = FileSet(options, ctx, "csv source")
+        self.fileset = FileSet(options, ctx, "csv source", glob_hint="*.csv")
 
     # -- files -------------------------------------------------------------------------------
 

@@ -93,8 +93,10 @@ DEFAULT_NAME_PATTERN = r"(?P<date>\d{4}-?\d{2}-?\d{2})"
 class FileSet:
     """The files of one source's `path`, picked; see the module docstring."""
 
-    def __init__(self, options: dict, ctx, what: str, *, many: bool = True):
-        self.options, self.ctx, self.what, self.many = options, ctx, what, many
+    def __init__(self, options: dict, ctx, what: str, *, many: bool = True, glob_hint: str = "*"):
+        """`what` names the source in messages ("csv source"); `many`: whether it reads several
+        files one after the other (pick: all); `glob_hint` ends the glob a folder's message suggests."""
+        self.options, self.ctx, self.what, self.many, self.glob_hint = options, ctx, what, many, glob_hint
         self.path = str(options["path"])
         self.location = Location(self.path, ctx.run, what=what, auth=options.get("auth"))
         self.globbed = self.location.globbed if self.location.remote else has_glob(self.path)
@@ -150,7 +152,8 @@ class FileSet:
             return [self._stat(Path(p), self._shown(Path(p), relative)) for p in found]
         if resolved.is_dir():
             raise RunFailed(
-                f"{self.what}: {pattern} is a folder; to read its files use a glob such as {pattern.rstrip('/')}/*"
+                f"{self.what}: {pattern} is a folder; to read its files use a glob such as "
+                f"{pattern.rstrip('/')}/{self.glob_hint}"
             )
         if not resolved.is_file():
             raise RunFailed(f"{self.what}: file not found: {pattern}{where}")
