@@ -19,6 +19,7 @@ def test_the_route_list_shows_a_failing_route_as_failing(browser, dashboard, tmp
     assert row.get_attribute("data-state") == "failing"
     assert row.find_element(By.CSS_SELECTOR, ".badge").text == "failing"
     assert "every row was rejected" in row.text
+    assert "/runs/" in row.find_element(By.XPATH, "./td[4]/a").get_attribute("href")  # its last run
     ok = browser.find_element(By.XPATH, "//tbody/tr[th//a[text()='payroll']]")
     assert "portal 4, published 4, archive 5" in ok.text
     shoot(browser, tmp_path, "dashboard-routes")

@@ -68,6 +68,9 @@ def route_list(state: DashboardState, q: str = "", wanted: str = "") -> str:
             continue
         shown += 1
         last = f"{when(s.last_run)} {badge(s.last_status)}" if s.last_status else "-"
+        run_id = state.last_run_id(entry, s.last_run)
+        if run_id:
+            last = f"<a href='{e(run_href(run_id))}'>{when(s.last_run)}</a> {badge(s.last_status)}"
         rows.append(
             f"<tr data-state='{e(s.state)}'><th scope='row'><a href='{e(route_href(s.route))}'>{e(s.route)}</a>"
             f"<div class='muted small'>{e(s.file)}</div></th>"

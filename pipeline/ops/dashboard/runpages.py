@@ -170,7 +170,7 @@ def starting_page(route: str, run_id: str, outcome: dict | None = None) -> str:
         )
         return layout(f"Run {run_id}", body, [(route_href(route), route), (run_href(run_id), run_id)])
     body = (
-        f"<p>The run of <a href='{e(route_href(route))}'>{e(route)}</a> is starting.</p>"
+        f"<p>A run of <a href='{e(route_href(route))}'>{e(route)}</a>, started from this dashboard.</p>"
         f"<div id='live' data-run='{e(run_id)}' aria-live='polite'><p>Starting\u2026</p></div>"
     )
     return layout(f"Run {run_id}", body, [(route_href(route), route), (run_href(run_id), run_id)])

@@ -100,6 +100,24 @@ class DashboardState:
             r["seconds"] = seconds_of(r)
         return rows
 
+    def last_run_id(self, entry: RouteEntry, started: str | None) -> str | None:
+        """The id of the route's run that started at `started` (its status's last run)."""
+        if not started:
+            return None
+        path = History(entry.state_dir).path
+        if not path.exists():
+            return None
+        try:
+            with closing(sqlite3.connect(path, timeout=10)) as con:
+                row = con.execute(
+                    "SELECT run_id FROM runs WHERE route = ? AND started = ? AND status != 'dry-run' "
+                    "ORDER BY run_id DESC LIMIT 1",
+                    (entry.name, started),
+                ).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row else None
+
     def find_run(self, run_id: str) -> tuple[RouteEntry, dict[str, Any]] | None:
         """The run `run_id` of one of the routes, looked up by its id in each state folder's history."""
         entries = self.entries()
