@@ -26,7 +26,10 @@ _DEBUG = {"on": False}
 # validate` must not wait for the libraries of the portal, the scheduler or `route test`. Each entry
 # is the command's place and its one-line help (tests/test_cli_startup.py keeps them in step).
 LAZY_COMMANDS = {
-    "dashboard": ("pipeline.dashboard.command:dashboard_command", "Runs and data in a web browser, on this machine."),
+    "dashboard": (
+        "pipeline.commands.dashboard:dashboard_command",
+        "Serve a dashboard of the routes in PATH (default: .): status, runs, rejects, logs, run now.",
+    ),
     "import": ("pipeline.commands.datasync:import_group", "Turn another tool's job into a route file."),
     "init": (
         "pipeline.commands.init:init_command",
