@@ -234,6 +234,48 @@ class S3Files:
         self.server.stop()
 
 
+class S3WithKeys:
+    """moto's server in a process of its own that checks credentials (after the first requests,
+    which make an IAM user, its key and a bucket): `key_id`, `secret` are the good ones."""
+
+    def __init__(self, bucket: str = "locked"):
+        import json
+        import subprocess
+        import sys
+
+        import boto3
+
+        port = _free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.endpoint, self.bucket = f"http://127.0.0.1:{port}", bucket
+        wait_listening(port, 60)
+        iam = boto3.client(
+            "iam", endpoint_url=self.endpoint, aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1"
+        )
+        iam.create_user(UserName="etl")
+        allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="etl", PolicyName="all", PolicyDocument=json.dumps(allow))
+        key = iam.create_access_key(UserName="etl")["AccessKey"]
+        self.key_id, self.secret = key["AccessKeyId"], key["SecretAccessKey"]
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+            region_name="us-east-1",
+        )
+        self.client.create_bucket(Bucket=bucket)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
 # -- FTP -------------------------------------------------------------------------------------------
 
 

@@ -372,10 +372,15 @@ class Location:
         """One clear message for what a user can cause: a missing file, a refused login, no server."""
         kind, detail = classify(exc)
         what, host = self.what, self.host or "the server"
+        if self.protocol == "s3":  # the host is the bucket: name the store
+            endpoint = urlsplit(self.auth.get("endpoint_url") or "")
+            host = f"the S3 store at {endpoint.netloc}" if endpoint.netloc else "S3"
+            if kind == "denied":  # a 403 without a body: wrong keys, or keys that may not read it
+                kind, detail = "credentials", f"{detail}: wrong keys, or keys not allowed to read it"
         text = {
             "missing": f"{what}: file not found: {shown}",
-            "credentials": f"{what}: {host} refused the credentials for {shown} ({detail}); check auth "
-            f"(or the user and password in the URL)",
+            "credentials": f"{what}: {host} refused the credentials for {shown} ({detail}); check auth"
+            + ("" if self.protocol == "s3" else " (or the user and password in the URL)"),
             "denied": f"{what}: not allowed to {doing} {shown} ({detail})",
             "key": f"{what}: cannot use the key file to log in for {shown} ({detail}); check auth: key_file "
             f"and passphrase",

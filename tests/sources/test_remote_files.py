@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import read_jsonl
-from remotekit import PASSWORD, USER, FtpFiles, HttpFiles, S3Files, SftpFiles, set_mtime
+from remotekit import PASSWORD, USER, FtpFiles, HttpFiles, S3Files, S3WithKeys, SftpFiles, set_mtime
 from sourcekit import logged, make_ctx, rows
 
 from pipeline.basics.errors import OptionError, RunFailed
@@ -386,3 +386,29 @@ def test_an_sftp_login_with_a_key_file(tmp_path, tmp_path_factory):
         )
     finally:
         server.stop()
+
+
+def test_wrong_s3_keys_give_one_clean_message_without_the_secret(tmp_path, write_route, route_cli):
+    store = S3WithKeys()
+    try:
+        store.client.put_object(Bucket=store.bucket, Key="in/x.csv", Body=b"id\n1\n")
+        auth = (
+            "{access_key_id: '${S3_KEY_ID}', secret_access_key: '${S3_SECRET}', "
+            f"endpoint_url: '{store.endpoint}', region: us-east-1}}"
+        )
+        # one file: moto checks the signature of a listing's query wrongly, whatever the keys
+        route = write_route(route_text(f"s3://{store.bucket}/in/x.csv", auth))
+        good = route_cli("execute", str(route), env={"S3_KEY_ID": store.key_id, "S3_SECRET": store.secret})
+        assert good.exit_code == 0, good.output
+        wrong = "Wr0ng-S3-Secret-5150"
+        result = route_cli("execute", str(route), env={"S3_KEY_ID": store.key_id, "S3_SECRET": wrong})
+    finally:
+        store.stop()
+    assert result.exit_code != 0
+    where = store.endpoint.removeprefix("http://")
+    assert (
+        f"csv source: the S3 store at {where} refused the credentials for s3://{store.bucket}/in/x.csv ("
+        in result.output
+    )
+    everything = result.output + state_text(tmp_path)
+    assert wrong not in everything and store.secret not in everything and "Traceback" not in result.output
