@@ -134,7 +134,8 @@ class FileSet:
     def files(self) -> list[Found]:
         """The files to read, in order (listed once per run)."""
         if self._found is None:
-            found = self.location.matches() if self.location.remote else self._local()
+            by_time = self.globbed and self.pick.get("newest_by") == "modified"
+            found = self.location.matches(modified=by_time) if self.location.remote else self._local()
             self.details = {"matched": len(found)} if self.globbed else {}
             self._found = self._picked(found)
             self.details["files"] = [f.shown for f in self._found]

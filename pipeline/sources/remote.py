@@ -81,6 +81,9 @@ def _datetime(value: Any) -> float | None:
 
 
 def modified_of(info: dict) -> float | None:
+    stamp = info.get("date_time")  # a zip member's (year, month, day, hour, minute, second)
+    if isinstance(stamp, tuple | list) and len(stamp) == 6:
+        return dt.datetime(*stamp, tzinfo=dt.UTC).timestamp()
     for key in ("mtime", "LastModified", "last_modified", "modify", "Last-Modified", "updated", "created"):
         when = _datetime(info.get(key))
         if when is not None:
@@ -291,8 +294,9 @@ class Location:
 
     # -- listing ---------------------------------------------------------------------------------
 
-    def matches(self) -> list[Found]:
-        """The remote files the path names (one, or those its glob matches), sorted by path."""
+    def matches(self, modified: bool = False) -> list[Found]:
+        """The remote files the path names (one, or those its glob matches), sorted by path;
+        `modified`: ask an HTTP server for each file's Last-Modified (a folder listing has none)."""
         fs, path = self.fs()
         try:
             if self.globbed:
@@ -313,7 +317,7 @@ class Location:
             close_fs(fs)
         found = []
         for p, info in items:
-            if self.protocol == "http" and not self.chain and "Last-Modified" not in info and self.globbed:
+            if modified and self.protocol == "http" and not self.chain and "Last-Modified" not in info:
                 info = self._info(p, info)
             found.append(Found(p, self.shown_of(p), self, info.get("size"), modified_of(info)))
         return found

@@ -347,6 +347,16 @@ def test_json_lines_over_sftp_and_a_zip_member_over_http(served, tmp_path):
     chunks = list(source.chunks())
     assert rows(chunks) == [(2, {"id": "9", "city": "Bath"})]
     assert chunks[0].attrs["source"] == f"zip://inside/data.csv::{url}"
+    # a glob inside the archive, picked by the date in the member's name
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("d/x-20240301.csv", "id\n3\n")
+        z.writestr("d/x-20240101.csv", "id\n1\n")
+        z.writestr("d/readme.txt", "not data")
+    url = put(served, "http", "zipped", {"dated.zip": (archive.getvalue(), T0)}) + "dated.zip"
+    source = CsvSource({"path": f"zip://d/*.csv::{url}", "pick": {"newest_by": "name"}}, make_ctx(tmp_path))
+    assert rows(list(source.chunks())) == [(2, {"id": "3"})]
+    assert source.details["picked"] == f"zip://d/x-20240301.csv::{url}" and source.details["matched"] == 2
 
 
 def test_a_remote_file_is_read_in_blocks_not_whole(served, tmp_path):
