@@ -186,6 +186,8 @@ def interrupted(row: dict, state_dir: Path) -> tuple[str, str, int, dict] | None
     if log is not None and log.pid is not None:
         if J.alive(log):
             return None
+        if log.ended and (not log.host or log.host == socket.gethostname()) and J.pid_alive(log.pid):
+            return None  # the journal has ended and the run is writing its result to this history now
     elif pid is None or (host and host != socket.gethostname()) or J.pid_alive(pid):
         return None  # an older row without a pid, another machine's run, or still running
     targets = []
