@@ -95,6 +95,20 @@ class SocrataSource(Source):
             if is_local:
                 local.release(self.run)
 
+    def progress(self) -> tuple[int, int | None, str] | None:
+        """Rows read of the dataset's rows (counted once; None when a $where or $select makes the
+        count meaningless or it could not be had), for the progress bar's percent and time left."""
+        total = getattr(self, "_total", None)
+        return None if total is None else (getattr(self, "_done", 0), total, "rows")
+
+    def _count(self, http: SocrataSession, dataset_id: str) -> int | None:
+        if self.options.get("where") or self.options.get("select"):
+            return None
+        try:
+            return reader.count(http, dataset_id)
+        except SocrataError:
+            return None  # a progress figure is not worth failing a read for
+
     def _read(self, http: SocrataSession) -> Dataset:
         try:
             return read_dataset(http, self.options["dataset"])
@@ -109,6 +123,7 @@ class SocrataSource(Source):
             label = f"{http.base if not is_local else 'local portal'} dataset {dataset.id}"
             page_rows = self.options.get("page_rows") or min(self.run.chunk_rows or 50_000, 50_000)
             limit = getattr(self.run.options, "limit", None)
+            self._total = self._count(http, dataset.id)
             start = 1
             produced = False
             pages = reader.pages(
@@ -130,6 +145,7 @@ class SocrataSource(Source):
                     frame = frame_from_arrow(table, index=pd.RangeIndex(start, start + table.num_rows))
                     frame.attrs["source"] = label
                     start += table.num_rows
+                    self._done = start - 1
                     produced = True
                     yield frame
             except SocrataError as exc:

@@ -115,3 +115,23 @@ def test_system_ids_port_to_a_dataset_without_row_identifier(portal, deliver, tm
     assert list(chunks[0].columns) == [":id", "case_id", "amount"]
     deliver({"domain": portal.url, "dataset": ds, "mode": "delete"}, *chunks)
     assert [r["case_id"] for r in portal.rows(ds)] == ["C-0001", "C-0003"]
+
+
+def test_the_source_says_how_far_it_has_read_of_the_dataset(portal, typed, route_cli, write_route):
+    """The dataset's row count, asked once, gives the progress bar its total: the run report has it."""
+    path = write_route(
+        f"""
+        name: port
+        source:
+          socrata: {{domain: "{portal.url}", dataset: {typed}, page_rows: 3, auth: {{username: {ROUTE_AUTH["username"]}, password: "{ROUTE_AUTH["password"]}"}}}}
+        targets:
+          - name: out
+            deliver: {{jsonl: {{path: out.jsonl}}}}
+        """
+    )
+    import json
+
+    result = route_cli("execute", "--json", str(path))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["source_done"], report["source_total"], report["source_unit"]) == (7, 7, "rows")
