@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import socket
 import threading
 from typing import Any
@@ -96,7 +97,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    return re.sub(r"^\[Errno [^\]]*\]\s*", "", text)[:200]
 
 
 class Dropped(Exception):

@@ -298,6 +298,21 @@ def test_after_read_moves_or_deletes_only_after_a_successful_run(served, tmp_pat
     assert "del/gone.csv" not in s3.keys()
 
 
+def test_after_read_moves_into_an_absolute_folder_on_an_ftp_server(served, tmp_path):
+    root, _ = served
+    folder = put(served, "ftp", "ftp-after", {"f.csv": ("id\n1\n", T0)})
+    options = {
+        "path": folder + "*.csv",
+        "auth": {"username": USER, "password": PASSWORD},
+        "after_read": {"move_to": "/ftp-archive"},
+    }
+    source = CsvSource(options, make_ctx(tmp_path))
+    list(source.chunks())
+    assert (root / "ftp-after/f.csv").exists()  # reading moves nothing
+    source.on_delivered()
+    assert not (root / "ftp-after/f.csv").exists() and (root / "ftp-archive/f.csv").read_text() == "id\n1\n"
+
+
 def test_after_read_on_this_machine_and_never_with_limit(tmp_path, write_route, route_cli):
     route = write_route(
         route_text("in/*.csv", "{}", "after_read: {move_to: done}").replace("auth: {}", ""),
