@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.http import is_loopback
 from pipeline.sources.remote_stream import BLOCK, RemoteReader, classify, close_fs
 
 DISK_MARGIN = 256 << 20  # left free on the state folder's disk after a download
@@ -200,6 +201,9 @@ class Location:
         if unknown and protocol != "file":
             raise OptionError(f"auth: {', '.join(unknown)} does not go with {protocol}://", ("auth",))
         self.kwargs = self._kwargs(protocol, user, password, parts)
+        clear = parts.scheme.lower() == "http" and (password or self.auth) and not is_loopback(self.host)
+        if clear:
+            raise OptionError("credentials would travel in clear text over http://; use https://", ("path",))
         self.globbed = has_glob(chain[0].split("://", 1)[1] if chain else parts.path)
         self.inner = parts.path if not chain else chain[0].split("://", 1)[1]
 

@@ -264,6 +264,8 @@ def test_options_that_do_not_fit_are_refused_when_the_route_is_checked(tmp_path)
         CsvSource({"path": "sftp://h/x.csv", "auth": {"access_key_id": "k"}}, ctx)
     with pytest.raises(OptionError, match="route reads files over"):
         CsvSource({"path": "gopher://h/x.csv"}, ctx)
+    with pytest.raises(OptionError, match="credentials would travel in clear text over http://; use https://"):
+        CsvSource({"path": "http://files.example.org/x.csv", "auth": {"username": "u", "password": "abcd1234"}}, ctx)
     with pytest.raises(OptionError, match="after_read cannot move or delete a file read over http"):
         CsvSource({"path": "https://h/x.csv", "after_read": {"delete": True}}, ctx)
     with pytest.raises(OptionError, match="the excel source reads one file"):
