@@ -65,6 +65,9 @@ class RunContext:
     resume: dict[str, Any] = field(default_factory=dict)
     # Per target name: revisions and other remote leftovers of interrupted runs, to discard.
     leftovers: dict[str, list] = field(default_factory=dict)
+    # on_phase(target, phase): what a delivery is doing now (uploading, applying a revision), for
+    # the progress a person watches; set by the executor, None elsewhere.
+    on_phase: Any = None
 
     @property
     def route_dir(self) -> Path:
@@ -105,6 +108,11 @@ class StepContext:
     @property
     def log(self) -> logging.Logger:
         return self.run.log
+
+    def phase(self, text: str) -> None:
+        """Say what this step is doing now (`applying the revision`): shown beside its progress."""
+        if self.run.on_phase is not None:
+            self.run.on_phase(self.target, text)
 
     def reject(self, rows: pd.DataFrame, reason, column: str | None = None, value=None) -> int:
         """Send `rows` to the rejects file with `reason` (a string or a Series aligned with rows).

@@ -577,6 +577,7 @@ class SocrataDelivery:
                 log=self.ctx.log,
                 on_revision=self._hold_revision,
                 on_opening=self._hold_opening,
+                on_phase=self.ctx.phase,
             )
         except SocrataError as exc:
             raise self.error(f"{self.head}: {exc} The dataset keeps its old rows.") from None

@@ -117,6 +117,7 @@ class Executor:
             self.prepare()
             source, deliveries = self._prepared
             report.targets = [TargetStats(t.name, t.delivery.name) for t in plan.targets]
+            run.on_phase = self._on_phase
             self.steps = Steps(plan, report)
             self._start_journal(deliveries)
             channels = [Channel(cancel, maxsize=1) for _ in plan.targets]
@@ -265,6 +266,12 @@ class Executor:
         if not yielded:
             columns = source.columns() or []
             yield pd.DataFrame({c: pd.Series([], dtype=TEXT) for c in columns})
+
+    def _on_phase(self, target: str | None, text: str) -> None:
+        for stats in self.report.targets:
+            if stats.name == target:
+                stats.phase = text
+        self.progress(self.report)
 
     def _extent(self, source) -> None:
         """How much of the source is read, when it can say (`progress()`: done, total, unit)."""

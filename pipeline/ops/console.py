@@ -58,7 +58,7 @@ class ProgressView:
         self._task = None
         self._targets: dict[str, object] = {}
         self._report: RunReport | None = None
-        self._phase = ""
+        self._phase: tuple = ()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -94,9 +94,11 @@ class ProgressView:
             self._report = report
             if self._progress is not None:
                 self._draw(report)
-            elif report.phase != self._phase:
-                self._phase = report.phase
-                self._line(report)
+            else:
+                phases = (report.phase, *(t.phase for t in report.targets))
+                if phases != self._phase:  # the run, or a target, moved on: say so at once
+                    self._phase = phases
+                    self._line(report)
 
     def _draw(self, report: RunReport) -> None:
         elapsed = max(time.time() - self._t0, 1e-9)

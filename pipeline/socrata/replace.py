@@ -67,6 +67,7 @@ def replace(
     log,
     on_revision=None,
     on_opening=None,
+    on_phase=None,
 ) -> dict:
     """Swap the dataset's rows for the spooled ones; returns the counts and ids for the result."""
     current = reader.count(http, dataset.id)
@@ -87,9 +88,12 @@ def replace(
     revision.open()
     if on_revision is not None:
         on_revision(revision)
+    say = on_phase or (lambda text: None)
     try:
+        say(f"uploading {spool.rows:,} rows")
         schema = revision.upload(path, f"{dataset.id}.csv")
         output = revision.output_schema(schema, dataset.row_identifier)
+        say("applying the revision")
         job = revision.apply(output.get("id"))
     except BaseException:
         revision.discard()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 
 
 def test_piped_output_names_each_phase_and_the_summary_times_each_target(write_route, tmp_path):
@@ -55,3 +56,25 @@ def test_quiet_prints_no_progress(route_cli, write_route):
     )
     assert done.returncode == 0, done.stderr
     assert "reading" not in done.stderr and done.stderr.strip() == ""
+
+
+def test_a_replace_says_when_it_uploads_and_applies_its_revision(portal, tmp_path):
+    ds = portal.create()
+    rows = "".join(f"C-{i},open,{i},2024-01-01,false\n" for i in range(2_000))
+    (tmp_path / "cases.csv").write_text("case_id,status,amount,opened,closed\n" + rows)
+    target = textwrap.indent(portal.target(ds) + "mode: replace\n", " " * 8)
+    path = tmp_path / "swap.yaml"
+    path.write_text(
+        "name: swap\nsource: {csv: {path: cases.csv}}\ntargets:\n  - name: portal\n    deliver:\n"
+        "      socrata:\n" + target
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "execute", str(path), *portal.route_args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    uploading = done.stderr.find("portal uploading 2,000 rows")
+    applying = done.stderr.find("portal applying the revision")
+    assert 0 <= uploading < applying, done.stderr
