@@ -258,6 +258,9 @@ class Executor:
         except Exception as exc:
             raise wrapped(exc, self.plan, self.plan.source, None) from exc
         finally:
+            details = getattr(source, "details", None)
+            if isinstance(details, dict):
+                report.source_details = {k: v for k, v in details.items()}
             source.close()
         stats.rejected = self.plan.source.ctx.rejected
         stats.rows_in = stats.rows_out + stats.rejected

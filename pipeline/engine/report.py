@@ -74,6 +74,9 @@ class RunReport:
     # A run that writes no rejects file (a dry run, a preview): its first rejected rows, with why,
     # as the rejects file would have them (pipeline/basics/rejects.py), for the summary to show.
     first_rejects: list[dict[str, str]] = field(default_factory=list)
+    # What the source says it read (a file source: `files`, and `picked`/`matched` for a glob it
+    # picked from), from its optional `details` member; names are masked by the source.
+    source_details: dict[str, Any] = field(default_factory=dict)
     # Progress: the phase (starting, reading, sending, committing, done), how much of the source
     # was read when it can say (bytes of its files, or rows), and how long reading took.
     phase: str = "starting"

@@ -8,6 +8,7 @@ delivered per step and target, with each target's seconds and rows/s.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -19,6 +20,8 @@ from rich.table import Table
 from pipeline.engine.report import RunReport
 
 PLAIN_EVERY = 5.0
+# Off a terminal a run quicker than this prints no progress at all: its summary says everything.
+PLAIN_AFTER = 2.0
 # Details a delivery reports for the history that mean nothing in a dry-run summary line.
 _INTERNAL_DETAILS = {
     "dataset",
@@ -47,7 +50,8 @@ class ProgressView:
     when the source can say how much there is (bytes of its files, or rows), rows/s while reading,
     and a line per target beneath it with the rows it was given. Off a terminal, one plain line
     when the phase changes and one every PLAIN_EVERY seconds, also while nothing is read (a
-    revision being applied), so that a log under cron shows the run is alive."""
+    revision being applied), so that a log under cron shows the run is alive. A run that ends within
+    PLAIN_AFTER seconds (ROUTE_PROGRESS_AFTER overrides it) prints no plain lines: only its summary."""
 
     def __init__(self, stream=None, quiet: bool = False):
         self.stream = stream or sys.stderr
@@ -61,6 +65,10 @@ class ProgressView:
         self._phase: tuple = ()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        try:
+            self._after = float(os.environ.get("ROUTE_PROGRESS_AFTER", PLAIN_AFTER))
+        except ValueError:
+            self._after = PLAIN_AFTER
 
     def start(self, route: str) -> None:
         self._route = route
@@ -96,8 +104,8 @@ class ProgressView:
                 self._draw(report)
             else:
                 phases = (report.phase, *(t.phase for t in report.targets))
-                if phases != self._phase:  # the run, or a target, moved on: say so at once
-                    self._phase = phases
+                if phases != self._phase and time.time() - self._t0 >= self._after:
+                    self._phase = phases  # the run, or a target, moved on: say so at once
                     self._line(report)
 
     def _draw(self, report: RunReport) -> None:
@@ -150,9 +158,12 @@ class ProgressView:
         )
 
     def _tick(self) -> None:
-        while not self._stop.wait(PLAIN_EVERY):
+        wait = self._after
+        while not self._stop.wait(wait):
+            wait = PLAIN_EVERY
             with self._lock:
                 if self._report is not None:
+                    self._phase = (self._report.phase, *(t.phase for t in self._report.targets))
                     self._line(self._report)
 
     def stop(self) -> None:
@@ -206,6 +217,10 @@ def summary(report: RunReport, console: Console) -> None:
             f"{s.seconds:.2f}",
         )
     console.print(steps)
+    picked = report.source_details.get("picked")
+    if picked:
+        matched = report.source_details.get("matched")
+        console.print(f"source: read {escape(str(picked))}" + (f", picked from {matched} files" if matched else ""))
     if report.dry_run:
         dry_run_plan(report, console)
     else:

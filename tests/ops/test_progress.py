@@ -3,6 +3,7 @@ cron), and a summary whose rows/s is the rate the progress showed while reading.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -25,7 +26,11 @@ def test_piped_output_names_each_phase_and_the_summary_times_each_target(write_r
         **{"data.csv": "id,name\n" + rows},
     )
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "execute", str(path)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "pipeline.cli", "execute", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, ROUTE_PROGRESS_AFTER="0"),  # every phase, however quick the run
     )
     assert done.returncode == 0, done.stderr
     phases = [m.group(1) for m in re.finditer(r"^phases: (\w+): ", done.stderr, re.M)]
@@ -38,6 +43,22 @@ def test_piped_output_names_each_phase_and_the_summary_times_each_target(write_r
     table = lines[next(i for i, line in enumerate(lines) if line.startswith("target ")) :]
     assert "seconds" in table[0] and "rows/s" in table[0]
     assert table[1].split()[:2] == ["archive", "jsonl"] and table[2].split()[:2] == ["table", "csv"]
+
+
+def test_a_quick_run_prints_only_its_summary_when_piped(write_route):
+    path = write_route(
+        """
+        name: quick
+        source: {csv: {path: data.csv}}
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+        """,
+        **{"data.csv": "id\n1\n"},
+    )
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "execute", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.startswith("route quick run ")
 
 
 def test_quiet_prints_no_progress(route_cli, write_route):
@@ -73,6 +94,7 @@ def test_a_replace_says_when_it_uploads_and_applies_its_revision(portal, tmp_pat
         capture_output=True,
         text=True,
         timeout=120,
+        env=dict(os.environ, ROUTE_PROGRESS_AFTER="0"),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     uploading = done.stderr.find("portal uploading 2,000 rows")

@@ -120,6 +120,7 @@ def test_a_route_picks_the_newest_file_on_each_server_and_delivers_it(
     state = state_text(tmp_path)
     assert f"picked {chosen}, the newest of 3 files (by modification time)" in state  # the run's log
     assert f'"src":"{chosen}"' in state  # the journal: the file the rows came from
+    assert f"source: read {chosen}, picked from 3 files" in result.output  # the summary
     assert PASSWORD not in state + result.output and S3Files.SECRET not in state + result.output
 
 
