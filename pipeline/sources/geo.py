@@ -17,6 +17,7 @@ shapely, imported only when a geo source runs.
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from pipeline.basics.dtypes import TEXT, frame_from_arrow
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import source
 from pipeline.sources.base import Source
+from pipeline.sources.pick import FILE_OPTIONS, FileSet
 
 _NAME = {"type": "string", "minLength": 1}
 EXTRA = "the geo source needs the geo extra: pip install 'route-etl[geo]' (pyogrio, pyproj, shapely)"
@@ -41,8 +43,10 @@ OPTIONS_SCHEMA = {
         "path": {
             **_NAME,
             "description": "a .geojson, .shp (or its folder, or a .zip of it), .kml, .kmz, .gpkg or "
-            ".gdb folder; relative to the route file",
+            ".gdb folder; relative to the route file; or a URL of one file: https://, sftp://, s3://, "
+            "ftp://, zip://member::URL (see docs/files.md)",
         },
+        **FILE_OPTIONS,
         "layer": {**_NAME, "description": "the layer to read, by name (needed when the file has several)"},
         "crs": {
             **_NAME,
@@ -93,6 +97,9 @@ class GeoSource(Source):
     def __init__(self, options: dict, ctx):
         super().__init__(options, ctx)
         self.path = options["path"]
+        # A remote file (or a glob, picked) is copied here first: GDAL reads a local file.
+        self.fileset = FileSet(options, ctx, "geo source", many=False, glob_hint="*.geojson")
+        self._download = contextlib.ExitStack()
         self.layer = options.get("layer")
         self.geometry_column = options.get("geometry_column", "geometry")
         self.repair = bool(options.get("repair", False))
@@ -115,13 +122,28 @@ class GeoSource(Source):
     # -- the contract ------------------------------------------------------------------------
 
     def columns(self) -> list[str] | None:
+        if self._fetched:
+            return None  # a remote file is not downloaded only to check its columns
         info = self._info(self._open_path())
         return [*info["fields"], self.geometry_column]
+
+    @property
+    def _fetched(self) -> bool:
+        return self.fileset.location.remote or self.fileset.globbed
+
+    @property
+    def details(self) -> dict:
+        """The file read (and the one picked), for the run report."""
+        return self.fileset.details
+
+    def on_delivered(self) -> None:
+        self.fileset.after_read()
 
     def close(self) -> None:
         if self._gen is not None:
             self._gen.close()
             self._gen = None
+        self._download.close()
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         self._gen = self._read()
@@ -202,7 +224,12 @@ class GeoSource(Source):
             import pyogrio  # noqa: F401
         except ImportError:
             raise RunFailed(EXTRA) from None
-        resolved = self.ctx.resolve_path(self.path)
+        if self._fetched:
+            found = self.fileset.files()[0]
+            self.path = found.shown
+            resolved = Path(self._download.enter_context(found.local_copy()))
+        else:
+            resolved = self.ctx.resolve_path(self.path)
         if not resolved.exists():
             where = "" if Path(self.path).expanduser().is_absolute() else f" (looked in {resolved.parent})"
             raise RunFailed(f"geo source: file not found: {self.path}{where}")

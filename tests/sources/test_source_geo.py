@@ -265,3 +265,29 @@ def test_coordinates_that_are_no_longitudes_and_latitudes_are_rejected(tmp_path)
         "feature 1: its coordinates, read as EPSG:4326 (WGS 84), give no valid longitude and latitude; "
         "check the file's coordinate system (or crs)",
     )
+
+
+def test_a_geojson_over_http_is_read_like_a_local_one(tmp_path, route_cli):
+    """The geo source takes the remote paths every file source takes (docs/files.md)."""
+    from remotekit import HttpFiles
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "stops.geojson").write_text(
+        '{"type": "FeatureCollection", "features": ['
+        '{"type": "Feature", "properties": {"name": "Main St"}, "geometry": {"type": "Point", "coordinates": [-72.68, 41.76]}}'
+        "]}"
+    )
+    http = HttpFiles(served)
+    try:
+        (tmp_path / "route.yaml").write_text(
+            f"name: stops\nsource:\n  geo: {{path: '{http.url('stops.geojson')}'}}\n"
+            "targets:\n  - name: out\n    deliver: {jsonl: {path: out.jsonl}}\n"
+        )
+        result = route_cli("execute", str(tmp_path / "route.yaml"))
+    finally:
+        http.stop()
+    assert result.exit_code == 0, result.output
+    assert [line for line in (tmp_path / "out.jsonl").read_text().splitlines()] == [
+        '{"name":"Main St","geometry":"POINT (-72.68 41.76)"}'
+    ]
