@@ -330,11 +330,25 @@ class CsvSource(Source):
             return None
         return self._names(head, shown) + ([self.file_column] if self.file_column else [])
 
+    def progress(self) -> tuple[int, int | None, str] | None:
+        """Bytes read of the files' bytes, for the progress bar (None until reading starts)."""
+        state = getattr(self, "_progress", None)
+        if state is None:
+            return None
+        before, total, stream = state
+        return before + (stream.bytes_read if stream is not None else 0), total, "bytes"
+
     def chunks(self) -> Iterator[pd.DataFrame]:
         first: tuple[list[str], str] | None = None
-        for found in self.files():
+        files = self.files()
+        sizes = [f.size for f in files]
+        total = None if any(s is None for s in sizes) else sum(sizes)
+        before = 0
+        for found in files:
             shown = found.shown
             stream, lines, head = self._open(found)
+            self._progress = (before, total, stream)
+            before += found.size or 0
             try:
                 if head is None and self.header:
                     raise RunFailed(

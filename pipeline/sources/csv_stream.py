@@ -51,6 +51,11 @@ class Utf8Stream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    @property
+    def bytes_read(self) -> int:
+        """The file's bytes read so far (for a progress bar's percent)."""
+        return self._offset
+
     def close(self) -> None:
         self._raw.close()
         super().close()

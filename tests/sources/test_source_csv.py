@@ -585,3 +585,27 @@ def test_route_execute_reads_a_messy_file(write_route, route_cli, tmp_path):
     with open(rejected, newline="", encoding="utf-8") as f:
         got = [(r["line"], r["reason"]) for r in csv.DictReader(f)]
     assert got == [("3", "line 3 has 2 fields, the header has 3"), ("5", "line 5 has 4 fields, the header has 3")]
+
+
+def test_the_source_says_how_many_bytes_of_its_files_it_has_read(route_cli, write_route):
+    """What the progress bar's percent and time left come from: the run report has the figures."""
+    import json
+
+    first = "id,name\n" + "".join(f"{i},n{i}\n" for i in range(3_000))
+    second = "id,name\n" + "".join(f"{i},m{i}\n" for i in range(2_000))
+    path = write_route(
+        """
+        name: bytes
+        chunk_rows: 500
+        source: {csv: {path: "parts/*.csv"}}
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+        """,
+        **{"parts__a.csv": first, "parts__b.csv": second},
+    )
+    result = route_cli("execute", "--json", str(path))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    total = len(first.encode()) + len(second.encode())
+    assert (report["source_done"], report["source_total"], report["source_unit"]) == (total, total, "bytes")
