@@ -160,6 +160,7 @@ class SqlSource(Source):
         self.incremental_key = f"sql:{where or 'query'}.{self.inc_column}" if inc else None
         self.label = f"{mask_url(self.url)} {where or 'query'}"
         self._seen = None
+        self._read = 0  # rows yielded so far, for progress()
         self._gen = None
         # Decimals are read as floats (the route's number type) by the driver itself, which is far
         # faster, unless the mark may be a decimal: a query's incremental column, or a NUMERIC one.
@@ -179,6 +180,22 @@ class SqlSource(Source):
         except Exception as exc:  # noqa: BLE001 - drivers raise many kinds; the message says which
             raise self._fail("cannot read the table's columns", exc) from None
         return [c["name"] for c in found]
+
+    def progress(self) -> tuple[int, int | None, str] | None:
+        """Rows read of the rows the table (with its where and mark) holds, counted once before the
+        read; None for a query, which would have to run twice to be counted."""
+        total = getattr(self, "_total", None)
+        return None if total is None else (getattr(self, "_read", 0), total, "rows")
+
+    def _count(self, conn, stmt, params) -> int | None:
+        from sqlalchemy import exc as sa_exc
+        from sqlalchemy import func, select
+
+        try:
+            return int(conn.execute(select(func.count()).select_from(stmt.subquery()), params).scalar() or 0)
+        except sa_exc.DBAPIError:
+            conn.rollback()  # a count is not worth failing a read for
+            return None
 
     def incremental_mark(self) -> Any:
         """The greatest value of the incremental column read so far (None if none, or not incremental)."""
@@ -228,6 +245,7 @@ class SqlSource(Source):
         finished, cursor = False, None
         try:
             stmt, params, kinds = self._statement(conn, last)
+            self._total = self._count(conn, stmt, params) if self.table else None
             if not self._exact_mark:
                 st.decimals_as_floats(conn)
             errors = driver_errors(conn)
@@ -242,7 +260,9 @@ class SqlSource(Source):
                 if kinds is None:
                     kinds = [st.kind_of_description(self.engine.dialect.name, c) for c in cursor.codes or []]
                 kinds = kinds or [st.UNKNOWN] * len(names)
-                yield from self._frames(cursor.batches(), names, kinds)
+                for frame in self._frames(cursor.batches(), names, kinds):
+                    self._read += len(frame)
+                    yield frame
                 finished = True
             except errors as exc:
                 raise self._fail("reading failed", exc) from None

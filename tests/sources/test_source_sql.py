@@ -303,3 +303,27 @@ def test_a_relative_sqlite_path_is_relative_to_the_route_file(tmp_path):
         "sqlite:/// URL are relative to the route file)"
     )
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_a_table_source_says_how_many_of_its_rows_it_has_read(route_cli, write_route, tmp_path):
+    """The table's rows (its where included) are counted once, for the progress bar's percent."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, keep INTEGER)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, i % 2) for i in range(1, 1001)])
+    path = write_route(
+        """
+        name: counted
+        chunk_rows: 100
+        source: {sql: {url: "sqlite:///s.db", table: t, where: "keep = 1"}}
+        targets:
+          - name: out
+            deliver: {jsonl: {path: out.jsonl}}
+        """
+    )
+    result = route_cli("execute", "--json", str(path))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["source_done"], report["source_total"], report["source_unit"]) == (500, 500, "rows")
