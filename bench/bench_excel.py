@@ -4,7 +4,11 @@
 
 Writes a typed workbook (int, float, date, datetime, text, text codes, empty cells; about 13
 columns like shared/bench/gen.py) once, then times each case in a fresh interpreter and prints the
-median seconds, rows/s, peak RSS and the RSS before the timed region (imports done):
+best and median seconds, rows/s (of the best), peak RSS, the RSS before the timed region (imports
+done), the speed as a fraction of calamine_iter's (best against best) and the best process CPU
+seconds (steadier than wall time when other work shares the cores). The cases run
+interleaved, one repetition of each in turn, and the load average is printed before and after
+(the machine may be shared):
 
     openpyxl_ro      openpyxl load_workbook(read_only=True, data_only=True) + iter_rows(values_only)
     calamine_iter    python_calamine sheet.iter_rows(), rows as Python lists
@@ -83,7 +87,7 @@ def run_case(case: str, path: str) -> dict:
         from pipeline.basics.context import RunContext, StepContext
         from pipeline.sources.excel import ExcelSource
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     rows = 0
     if case == "openpyxl_ro":
         from openpyxl import load_workbook
@@ -107,6 +111,7 @@ def run_case(case: str, path: str) -> dict:
         "case": case,
         "rows": rows,
         "seconds": seconds,
+        "cpu_s": time.process_time() - cpu,
         "base_rss_mb": base,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -127,30 +132,41 @@ def main(argv=None) -> None:
     if not path.exists():
         print(f"writing {path} ({args.rows:,} rows) ...", file=sys.stderr)
         write_workbook(path, args.rows)
-    print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, {args.reps} fresh processes per case\n")
     print(
-        f"{'case':<15} {'rows':>9} {'median s':>9} {'min-max s':>13} {'rows/s':>9} {'peak RSS MB':>12} {'RSS before':>11}"
+        f"{path}: {path.stat().st_size / 1e6:.1f} MB, {args.reps} fresh processes per case, "
+        f"interleaved (case after case, rep after rep); load average before: {_load()}\n"
     )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    for case in args.cases.split(","):
-        runs = [
-            json.loads(
-                subprocess.run(
-                    [sys.executable, __file__, "--one", case, "--file", str(path)],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                ).stdout
-            )
-            for _ in range(args.reps)
-        ]
-        secs = [r["seconds"] for r in runs]
-        med = statistics.median(secs)
+    cases = args.cases.split(",")
+    runs: dict[str, list[dict]] = {case: [] for case in cases}
+    for _ in range(args.reps):
+        for case in cases:
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", case, "--file", str(path)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            ).stdout
+            runs[case].append(json.loads(out))
+    print(
+        f"{'case':<15} {'rows':>9} {'best s':>7} {'median s':>9} {'best rows/s':>12} {'peak RSS MB':>12} "
+        f"{'RSS before':>11} {'x calamine':>11} {'best CPU s':>11}"
+    )
+    best = {case: min(r["seconds"] for r in got) for case, got in runs.items()}
+    for case, got in runs.items():
+        rows = got[0]["rows"]
+        ratio = f"{best['calamine_iter'] / best[case]:.2f}" if "calamine_iter" in best else "-"
         print(
-            f"{case:<15} {runs[0]['rows']:>9,} {med:>9.3f} {min(secs):>6.2f}-{max(secs):<6.2f} "
-            f"{runs[0]['rows'] / med:>9,.0f} {max(r['peak_rss_mb'] for r in runs):>12.0f} {runs[0]['base_rss_mb']:>11.0f}"
+            f"{case:<15} {rows:>9,} {best[case]:>7.3f} {statistics.median(r['seconds'] for r in got):>9.3f} "
+            f"{rows / best[case]:>12,.0f} {max(r['peak_rss_mb'] for r in got):>12.0f} "
+            f"{got[0]['base_rss_mb']:>11.0f} {ratio:>11} {min(r['cpu_s'] for r in got):>11.3f}"
         )
+    print(f"\nload average after: {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

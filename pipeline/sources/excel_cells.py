@@ -36,6 +36,7 @@ ARROW = {
 _NUMBERS = {float, int}
 _TEMPORAL = {dt.date, dt.datetime}
 _EXACT = 2.0**53  # floats above this are not exact integers
+_NONE = type(None)
 
 
 def render(value) -> str | None:
@@ -58,33 +59,56 @@ def render(value) -> str | None:
     return str(value)
 
 
-def convert(values: np.ndarray) -> tuple[str, pa.Array, np.ndarray]:
+def convert(values: np.ndarray, cleared: bool = False) -> tuple[str, pa.Array, np.ndarray]:
     """(kind, Arrow array, empty mask) of one column of a block.
 
-    `values` is a 1-D object array that this function may change (empty cells become None).
+    `values` is a 1-D object array that this function may change (empty cells become None);
+    `cleared`: the caller has already made every empty cell ('') None. The kind comes from the set
+    of the cells' types (one pass in C: no Python call per cell), the values are converted by
+    pyarrow in one call for the column's type, and the empty mask is the array's validity. Only a
+    mixed column (text) is written cell by cell, as a person would write each value.
     """
-    empty = values == ""
-    if not isinstance(empty, np.ndarray):  # numpy gives a scalar for a zero-length comparison
-        empty = np.zeros(len(values), dtype=bool)
     vals = values  # the caller's copy, ours to change
-    vals[empty] = None
-    empty |= np.equal(vals, None)
-    types = set(map(type, vals[~empty]))
+    if not cleared:
+        empty = vals == ""
+        if isinstance(empty, np.ndarray) and empty.any():  # numpy gives a scalar for a zero-length comparison
+            vals[empty] = None
+    types = set(map(type, vals))
+    types.discard(_NONE)
     if not types:
-        return NULL, pa.nulls(len(vals)), empty
+        return NULL, pa.nulls(len(vals)), np.ones(len(vals), dtype=bool)
     if types == {str}:
-        return TEXT, pa.array(vals, pa.string()), empty
-    if types <= _NUMBERS:
-        arr = pa.array(vals, pa.float64())
-        return (INT if _whole(arr) else FLOAT), arr, empty
-    if types == {bool}:
-        return BOOL, pa.array(vals, pa.bool_()), empty
-    if types == {dt.date}:
-        return DATE, pa.array(vals, pa.date32()), empty
-    if types <= _TEMPORAL:
-        stamps = [v if type(v) is not dt.date else dt.datetime(v.year, v.month, v.day) for v in vals]
-        return DATETIME, pa.array(stamps, pa.timestamp("us")), empty
-    return TEXT, pa.array([render(v) for v in vals], pa.string()), empty
+        kind, arr = TEXT, pa.array(vals, pa.string())
+    elif types <= _NUMBERS:
+        try:
+            arr = pa.array(vals, pa.float64())
+        except pa.ArrowInvalid:  # an integer past 2**53 (.xls/.ods): pyarrow will not round it
+            arr = pa.array([None if v is None else float(v) for v in vals], pa.float64())
+        kind = INT if _whole(arr) else FLOAT
+    elif types == {bool}:
+        kind, arr = BOOL, pa.array(vals, pa.bool_())
+    elif types == {dt.date}:
+        kind, arr = DATE, pa.array(vals, pa.date32())
+    elif types <= _TEMPORAL:
+        kind, arr = DATETIME, _stamps(vals)
+    else:
+        kind, arr = TEXT, pa.array([render(v) for v in vals], pa.string())
+    if not arr.null_count:
+        return kind, arr, np.zeros(len(vals), dtype=bool)
+    return kind, arr, arr.is_null().to_numpy(zero_copy_only=False)
+
+
+def _stamps(vals: np.ndarray) -> pa.Array:
+    """Dates and date-times (and None) as one timestamp array, dates at midnight: each part is
+    converted by pyarrow for its own type, then placed by mask."""
+    types = np.fromiter(map(type, vals), dtype=object, count=len(vals))
+    dates, stamps = types == dt.date, types == dt.datetime
+    micros = np.zeros(len(vals), dtype="datetime64[us]")
+    if dates.any():
+        micros[dates] = pa.array(vals[dates], pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    if stamps.any():
+        micros[stamps] = pa.array(vals[stamps], pa.timestamp("us")).to_numpy(zero_copy_only=False)
+    return pa.array(micros, pa.timestamp("us"), mask=~(dates | stamps))
 
 
 def _whole(arr: pa.Array) -> bool:
@@ -115,6 +139,9 @@ def finish(kind: str, arr: pa.Array, target: str) -> pa.Array:
     """A block's array in the column's unified kind (`target`)."""
     if kind == target or kind == NULL:
         return arr.cast(ARROW[target]) if kind == NULL or target == INT else arr
-    if target == TEXT:
-        return pa.array([render(v) for v in arr.to_pylist()], pa.string())
+    if target == TEXT:  # a mixed column (rare): written cell by cell
+        values = arr.to_pylist()
+        if kind == DATETIME:  # a date-time at midnight was a date cell (readers give dates for those)
+            values = [v.date() if v is not None and v.time() == dt.time() else v for v in values]
+        return pa.array([render(v) for v in values], pa.string())
     return arr.cast(ARROW[target])  # int -> float, date -> datetime

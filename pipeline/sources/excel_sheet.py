@@ -33,6 +33,8 @@ from pipeline.sources import excel_cells as cells
 MAX_BLOCK_CELLS = 4_000_000
 MAX_READ_CELLS = 200_000_000
 
+SUB_ROWS = 8192  # rows of Python values typed at once (a chunk is typed in parts of this many rows)
+
 _RANGE = re.compile(r"^([A-Z]{1,3})([1-9][0-9]*)?(?::([A-Z]{1,3})([1-9][0-9]*)?)?$")
 
 
@@ -98,6 +100,27 @@ def sheet_kind(kinds) -> str:
     """The kind of a column over the blocks that gave `kinds`; NULL when none held a value."""
     kinds = set(kinds)
     return cells.unify(kinds) if kinds - {cells.NULL} else cells.NULL
+
+
+def _join(parts: list) -> tuple[np.ndarray, dict] | None:
+    """The typed parts of one chunk as one block: each column in the kind its parts unify to."""
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    index = np.concatenate([idx for idx, _ in parts])
+    block = {}
+    for name in parts[0][1]:
+        kinds = [blk[name][0] for _, blk in parts]
+        target = sheet_kind(kinds)
+        arrays = []
+        for kind, arr in (blk[name] for _, blk in parts):
+            if kind == target:
+                arrays.append(arr)
+            elif kind == cells.NULL:  # an INT part is held as floats until the chunk is made
+                arrays.append(pa.nulls(len(arr), pa.float64() if target == cells.INT else cells.ARROW[target]))
+            else:
+                arrays.append(cells.finish(kind, arr, target))
+        block[name] = (target, pa.concat_arrays(arrays) if target != cells.NULL else pa.nulls(len(index)))
+    return index, block
 
 
 class SheetReader:
@@ -189,13 +212,21 @@ class SheetReader:
             out.names = [column_letters(c) for c in self.cols]
         r = start
         while r <= last:
-            block = list(islice(rows, min(step, last - r + 1)))
-            if not block:
-                break
-            taken = self._take_block(out, block, r)
+            # a chunk's rows are typed SUB_ROWS at a time, so only that many rows of Python
+            # values are alive at once; the typed parts are joined into the chunk
+            want, got, parts = min(step, last - r + 1), 0, []
+            while got < want:
+                block = list(islice(rows, min(SUB_ROWS, want - got)))
+                if not block:
+                    break
+                parts.append(self._take_block(out, block, r + got))
+                got += len(block)
+            taken = _join([part for part in parts if part is not None])
             if taken is not None:
                 yield taken
-            r += len(block)
+            if got < want:
+                break
+            r += got
 
     def _first_filled(self, first: int) -> int:
         a, b = self.first_at, self.first_at + len(self.cols)
@@ -240,15 +271,18 @@ class SheetReader:
         r_last = r_first + len(block) - 1
         grid = np.empty((len(block), len(block[0])), dtype=object)
         grid[:] = block  # rows are lists of one length: numpy copies them in C
-        arrays = [grid[:, self.first_at + i].copy() for i in range(len(self.cols))]
+        grid = grid[:, self.first_at : self.first_at + len(self.cols)]
+        grid[grid == ""] = None  # empty cells, for every column at once
+        arrays = [grid[:, i].copy() for i in range(len(self.cols))]
         for r0, c0, r1, c1 in self.merges:
             if r1 < r_first or r0 > r_last:
                 continue
             value = self.topleft.get((r0, c0), "")
+            value = None if isinstance(value, str) and value == "" else value
             a, b = max(r0, r_first) - r_first, min(r1, r_last) - r_first + 1
             for i in self._merged_columns(c0, c1):
                 arrays[i][a:b] = value
-        converted = [cells.convert(values) for values in arrays]
+        converted = [cells.convert(values, cleared=True) for values in arrays]
         filled = ~np.logical_and.reduce([empty for _, _, empty in converted])
         if not filled.any():
             return None

@@ -325,3 +325,63 @@ def test_an_opendocument_spreadsheet(tmp_path):
     frame = read(tmp_path, path="towns.ods", sheet="Towns")
     assert frame.dtypes.to_dict() == {"town": TEXT, "zip": TEXT, "since": DATE, "n": INTEGER}
     assert rows(frame) == [["Hartford", "06103", dt.date(2024, 1, 5), 3]]
+
+
+def _mixed_book(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["n", "when", "code", "flag"])
+    values = [
+        (1, dt.date(2024, 3, 1), 3, True),
+        (2, dt.datetime(2024, 3, 1, 8, 0), 2.5, None),
+        (None, None, None, None),  # an empty row inside the data
+        (3, dt.date(2024, 3, 2), "N/A", False),
+        (4.5, dt.datetime(2024, 3, 2, 9, 15, 30), dt.date(2024, 3, 1), True),
+        (5, "soon", True, False),
+    ]
+    for row in values:
+        ws.append(list(row))
+    save(wb, tmp_path)
+
+
+@pytest.mark.parametrize("sub_rows", [1, 2, 3, 8192])
+@pytest.mark.parametrize("chunk_rows", [1, 2, 50_000])
+def test_values_and_types_do_not_depend_on_how_rows_are_cut(tmp_path, monkeypatch, sub_rows, chunk_rows):
+    """Rows are typed a few thousand at a time (SUB_ROWS) and joined into a chunk: wherever the
+    cuts fall, every chunk has the sheet's types and a mixed column reads as a person wrote it."""
+    from pipeline.sources import excel_sheet
+
+    monkeypatch.setattr(excel_sheet, "SUB_ROWS", sub_rows)
+    _mixed_book(tmp_path)
+    chunks = read_chunks(tmp_path, chunk_rows=chunk_rows)
+    for chunk in chunks:
+        assert chunk.dtypes.to_dict() == {"n": NUMBER, "when": TEXT, "code": TEXT, "flag": BOOLEAN}
+    frame = pd.concat(chunks)
+    assert list(frame.index) == [2, 3, 5, 6, 7]
+    assert rows(frame) == [
+        [1.0, "2024-03-01", "3", True],
+        [2.0, "2024-03-01T08:00:00", "2.5", None],
+        [3.0, "2024-03-02", "N/A", False],
+        [4.5, "2024-03-02T09:15:30", "2024-03-01", True],
+        [5.0, "soon", "true", False],
+    ]
+
+
+def test_a_column_of_dates_and_date_times_is_typed_in_one_pass():
+    """Typing is vectorised: a column's kind from its cells' types, its values converted by pyarrow."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pipeline.sources import excel_cells as cells
+
+    values = np.array([dt.date(2024, 1, 5), "", dt.datetime(2024, 1, 6, 9, 30, 0, 5), None], dtype=object)
+    kind, arr, empty = cells.convert(values)
+    assert kind == cells.DATETIME and arr.type == pa.timestamp("us")
+    assert arr.to_pylist() == [dt.datetime(2024, 1, 5), None, dt.datetime(2024, 1, 6, 9, 30, 0, 5), None]
+    assert empty.tolist() == [False, True, False, True]
+    kind, arr, empty = cells.convert(np.array([3.0, "", 2**60, 4], dtype=object))
+    assert kind == cells.FLOAT and empty.tolist() == [False, True, False, False]  # 2**60 is past 2**53
+    kind, arr, empty = cells.convert(np.array(["", ""], dtype=object))
+    assert kind == cells.NULL and empty.tolist() == [True, True]
+    kind, arr, _ = cells.convert(np.array([1.0, True], dtype=object))
+    assert kind == cells.TEXT and arr.to_pylist() == ["1", "true"]
