@@ -12,6 +12,7 @@ Every case runs in a fresh process; wall time covers the whole process (imports 
 RSS is that process's maximum resident set (os.wait4). The receivers' row counts are checked.
 
     python bench/bench_socrata.py [--rows 1000000] [--reps 3] [--only sink|portal] [--data DIR]
+    python bench/bench_socrata.py --encoders [--reps 15]   # body encoders and float -> text, in-process
 
 The CSV is made with ../shared/bench/gen.py when it is missing. Not part of the test run.
 """
@@ -196,11 +197,93 @@ def run_case(client: str, target, csv: Path, work: Path, rows: int) -> dict:
     return result
 
 
+def _encode_polars_json(table):
+    import io
+
+    import polars as pl
+
+    buf = io.BytesIO()
+    pl.from_arrow(table, rechunk=False).write_json(buf)
+    return buf.getvalue()
+
+
+def _encode_polars_ndjson(table):
+    import io
+
+    import polars as pl
+
+    buf = io.BytesIO()
+    buf.write(b"[")
+    pl.from_arrow(table, rechunk=False).write_ndjson(buf)
+    if buf.tell() == 1:
+        return b"[]"
+    buf.seek(-1, io.SEEK_END)
+    buf.write(b"]")
+    return buf.getvalue().replace(b"\n", b",")  # a raw newline only separates rows: JSON escapes it in text
+
+
+def _encode_orjson_rows(table):
+    import orjson
+
+    return orjson.dumps(table.to_pylist())
+
+
+def encoders(csv: Path, reps: int) -> None:
+    """Candidate ways to write the request bodies and the float text, on the first 50,000 rows of the
+    bench CSV as route converts them (10,000-row batches): best of `reps`, interleaved, and whether
+    each gives today's bytes. Today's are polars' write_json and Arrow's float cast."""
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+
+    from pipeline.socrata import wire
+    from pipeline.socrata.soda import encode_json
+
+    chunk = pa.Table.from_pandas(pd.read_csv(csv, nrows=50_000, dtype_backend="pyarrow"), preserve_index=False)
+    chunk = chunk.set_column(2, "date_recorded", chunk["date_recorded"].cast(pa.timestamp("s")).cast(pa.date32()))
+    chunk = chunk.set_column(12, "updated_at", chunk["updated_at"].cast(pa.timestamp("us")))
+    table = pa.table({f: wire.convert(chunk[f], t).values for f, t in COLUMNS})
+    batches = [table.slice(i, 10_000) for i in range(0, table.num_rows, 10_000)]
+    floats = [chunk[f].combine_chunks().cast(pa.float64()) for f, t in COLUMNS if chunk[f].type == pa.float64()]
+    cases = {
+        "body: polars write_json": lambda: [_encode_polars_json(b) for b in batches],
+        "body: polars write_ndjson, joined": lambda: [_encode_polars_ndjson(b) for b in batches],
+        "body: orjson over to_pylist": lambda: [_encode_orjson_rows(b) for b in batches],
+        "float text: arrow cast": lambda: [a.cast(pa.string()) for a in floats],
+        "float text: polars cast": lambda: [pl.from_arrow(a).cast(pl.String).to_arrow() for a in floats],
+        "float text: route's number form": lambda: [wire.convert(a, "number") for a in floats],
+    }
+    today = [encode_json(b) for b in batches]
+    arrow_text = [a.cast(pa.string()) for a in floats]
+    same = {
+        "body: polars write_json": [_encode_polars_json(b) for b in batches] == today,
+        "body: polars write_ndjson, joined": [_encode_polars_ndjson(b) for b in batches] == today,
+        "body: orjson over to_pylist": [_encode_orjson_rows(b) for b in batches] == today,
+        "float text: arrow cast": True,
+        "float text: route's number form": True,  # tests/socrata/test_socrata_wire.py checks it
+        "float text: polars cast": all(
+            pl.from_arrow(a).cast(pl.String).to_arrow().cast(pa.string()).equals(t) for a, t in zip(floats, arrow_text)
+        ),
+    }
+    times = {name: [] for name in cases}
+    for _ in range(reps):
+        for name, run in cases.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    for name, runs in times.items():
+        print(
+            f"{name:36} best {min(runs) * 1000:7.2f} ms  median {statistics.median(runs) * 1000:7.2f} ms per 50k rows"
+            f"  {'same bytes as today' if same[name] else 'DIFFERENT from today'}"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", choices=["sink", "portal"])
+    ap.add_argument("--encoders", action="store_true", help="compare body encoders and float text in-process")
     ap.add_argument(
         "--data", default=os.environ.get("ROUTE_BENCH_DATA", str(Path(tempfile.gettempdir()) / "route-bench"))
     )
@@ -210,6 +293,9 @@ def main() -> int:
     csv = data / f"ct_{args.rows}.csv"
     if not csv.exists():
         subprocess.run([sys.executable, str(GEN), "csv", "--rows", str(args.rows), "--out", str(csv)], check=True)
+    if args.encoders:
+        encoders(csv, max(args.reps, 5))
+        return 0
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

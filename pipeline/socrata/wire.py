@@ -9,6 +9,7 @@ url). Nulls stay null: on an upsert a null clears the cell, which is what a null
 
 from __future__ import annotations
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -37,6 +38,7 @@ HINTS = {
 NUMBER_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 LOCAL_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
 OFFSET_RE = r"(Z|[+-]\d{2}:?\d{2})$"
+FLOAT_WINDOW = (1e-4, 1e9)  # where polars and Arrow write a float that is not whole alike
 TRUE_WORDS = ["true", "t", "yes", "y", "1"]
 FALSE_WORDS = ["false", "f", "no", "n", "0"]
 
@@ -116,12 +118,23 @@ def _float_form(arr: pa.Array, form: str) -> pa.Array:
     reads back the same whatever else its chunk holds and whichever mode sent it, and a port job
     copies "7" as "7". (Numeric text costs the local portal no more than JSON floats: measured.)"""
     arr = arr.cast(pa.float64())
-    whole = pc.fill_null(pc.and_(pc.equal(pc.floor(arr), arr), pc.less(pc.abs(arr), 2.0**53)), True)
+    magnitude = pc.abs(arr)
+    whole = pc.fill_null(pc.and_(pc.equal(pc.floor(arr), arr), pc.less(magnitude, 2.0**53)), True)
     if pc.all(whole).as_py():
         ints = arr.cast(pa.int64())
         return ints if form == "json" else ints.cast(pa.string())
-    ints = pc.if_else(whole, arr, pa.scalar(None, pa.float64())).cast(pa.int64()).cast(pa.string())
-    return pc.if_else(whole, ints, arr.cast(pa.string()))
+    # Polars writes floats 2.5x faster than Arrow's cast and, for values that are not whole between
+    # 1e-4 and 1e9, the very same text (the shortest that reads back, ties to even: checked against
+    # Arrow on every magnitude in tests/socrata/test_socrata_wire.py). Whole values and the others
+    # (Arrow writes an exponent below 1e-6 and from 1e10, polars at other bounds) go as before.
+    text = pl.from_arrow(arr).cast(pl.String).to_arrow().cast(pa.string())
+    window = pc.and_(pc.greater_equal(magnitude, FLOAT_WINDOW[0]), pc.less(magnitude, FLOAT_WINDOW[1]))
+    redo = pc.fill_null(pc.and_(pc.is_valid(arr), pc.or_(whole, pc.invert(window))), False)
+    if not pc.any(redo).as_py():
+        return text
+    values, whole = arr.filter(redo), whole.filter(redo)
+    ints = pc.if_else(whole, values, pa.scalar(None, pa.float64())).cast(pa.int64()).cast(pa.string())
+    return pc.replace_with_mask(text, redo, pc.if_else(whole, ints, values.cast(pa.string())))
 
 
 def _number(arr: pa.Array, form: str = "json") -> Conversion:
