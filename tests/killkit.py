@@ -91,6 +91,19 @@ def start(route: Path, *args: str) -> subprocess.Popen:
     )
 
 
+def held_for(condition, seconds: float):
+    """A kill point: `condition()` has been true for `seconds` (some chunks into a load, say)."""
+    since: list[float] = []
+
+    def ready() -> bool:
+        if not condition():
+            return False
+        since[:] = since or [time.monotonic()]
+        return time.monotonic() - since[0] >= seconds
+
+    return ready
+
+
 def kill_when(proc: subprocess.Popen, ready, timeout: float = 120, sig=signal.SIGKILL) -> None:
     """Kill `proc` with `sig` as soon as `ready()` is true (polled), or fail if it ended first."""
     deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ from pipeline.basics.errors import OptionError, Problem, RouteError, RouteInvali
 from pipeline.basics.plugins import KIND_WORD, ComponentSpec, PluginLoadError, Registry, signature_problems, spec_of
 from pipeline.route.columncheck import Mode, column_problems
 from pipeline.route.project import Project, state_dir_for, with_project
-from pipeline.route.schemacheck import check, route_schema
+from pipeline.route.schemacheck import check, route_schema, shown
 from pipeline.route.yamlfile import Document, load_yaml_file
 
 DEFAULT_CHUNK_ROWS = 50_000
@@ -194,23 +194,9 @@ def _max_rejects(doc: Document, data: dict) -> tuple[int | float | None, list[Pr
         return float(raw[:-1]) / 100.0, []
     message = (
         f"expected a number of rejected rows such as 100, or a percentage of the rows read "
-        f'such as "5%" (quoted), got {_shown(raw)}'
+        f'such as "5%" (quoted), got {shown(raw)}'
     )
     return None, [doc.problem(("on_error", "max_rejects"), message)]
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        return f"'{value}'" if len(value) < 60 else f"'{value[:57]}...'"
-    return repr(value)
 
 
 class Binder:

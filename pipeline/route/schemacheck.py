@@ -86,19 +86,19 @@ def to_problems(doc: Document, error: ValidationError, base: tuple, implied: str
         if len(best.absolute_path) > len(error.absolute_path):  # the branch got into the value
             return to_problems(doc, best, base, implied)
         expected = " or ".join(_describe(s) for s in error.validator_value)
-        return [doc.problem(path, f"expected {expected}, got {_show(error.instance)}")]
+        return [doc.problem(path, f"expected {expected}, got {shown(error.instance)}")]
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return [doc.problem(path, f"expected {_article(expected)}, got {_show(error.instance)}")]
+        return [doc.problem(path, f"expected {_article(expected)}, got {shown(error.instance)}")]
     if error.validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         hint = (
             suggest(error.instance, [str(c) for c in error.validator_value]) if isinstance(error.instance, str) else ""
         )
-        return [doc.problem(path, f"{_show(error.instance)} is not one of: {choices}{hint}")]
+        return [doc.problem(path, f"{shown(error.instance)} is not one of: {choices}{hint}")]
     if error.validator == "pattern":
-        return [doc.problem(path, f"{_show(error.instance)} does not have the expected form ({error.validator_value})")]
+        return [doc.problem(path, f"{shown(error.instance)} does not have the expected form ({error.validator_value})")]
     return [doc.problem(path, error.message)]
 
 
@@ -126,7 +126,8 @@ def _describe(schema: dict) -> str:
     return "a value of another form"
 
 
-def _show(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value as a message quotes it: 'text', a mapping, a list, nothing (null)..."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):

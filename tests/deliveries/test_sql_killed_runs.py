@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from dbfixtures import db, make_db  # noqa: F401 - fixture
+from killkit import held_for, kill_when, start
 from sqlalchemy import inspect
 
 ROWS = 300_000
@@ -57,30 +58,10 @@ def side_tables(db, table: str) -> list[str]:
 
 
 def kill_mid_load(path: Path, db, table: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "execute", "--chunk-rows", "1000", str(path)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not loading(db, table, tmp_path):
-            assert proc.poll() is None, f"the run ended before it began loading:\n{proc.stdout.read()}"
-            assert time.monotonic() < deadline, "the run did not begin loading within 60 s"
-            time.sleep(0.02)
-        time.sleep(0.3)  # some chunks into the load
-        assert proc.poll() is None, f"the run finished before it could be killed:\n{proc.stdout.read()}"
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+    """A real `route execute` killed with SIGKILL some chunks into its load."""
+    proc = start(path, "--chunk-rows", "1000")
+    kill_when(proc, held_for(lambda: loading(db, table, tmp_path), 0.3), timeout=60)
+    assert proc.returncode == -signal.SIGKILL
 
 
 def test_a_replace_killed_mid_load_leaves_the_table_as_it_was(db, route_cli, write_route, tmp_path):

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from dbfixtures import db  # noqa: F401 - fixture
+from killkit import held_for, kill_when, start
 from sqlalchemy import inspect
 
 N = 1_000  # rows of the first export
@@ -310,30 +311,9 @@ def test_a_sync_killed_mid_run_leaves_the_table_as_it_was(db, route_cli, write_r
     assert route_cli("execute", str(path)).exit_code == 0
     big_export(tmp_path, "data.csv", "new")  # every row changed: every chunk writes to the table
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "execute", "--chunk-rows", "1000", str(path)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not writing(db, table, tmp_path):
-            assert proc.poll() is None, f"the run ended before it began writing:\n{proc.stdout.read()}"
-            assert time.monotonic() < deadline, "the run did not begin writing within 60 s"
-            time.sleep(0.02)
-        time.sleep(0.3)  # some chunks into the sync
-        assert proc.poll() is None, f"the run finished before it could be killed:\n{proc.stdout.read()}"
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+    proc = start(path, "--chunk-rows", "1000")  # killed some chunks into the sync
+    kill_when(proc, held_for(lambda: writing(db, table, tmp_path), 0.3), timeout=60)
+    assert proc.returncode == -signal.SIGKILL
 
     old = "name = 'old ' || id" if db.kind != "mariadb" else "name = CONCAT('old ', id)"
     assert db.rows(f"SELECT count(*) FROM {table}") == [(BIG,)]
