@@ -221,8 +221,18 @@ class S3Files:
             region_name="us-east-1",
         )
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, modified: float | None = None) -> None:
+        """Upload `key`; `modified` (seconds since the epoch) sets its LastModified, which S3
+        otherwise makes the upload time (the server runs in this process: its store is reachable)."""
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        if modified is not None:
+            import datetime as dt
+
+            from moto.core import DEFAULT_ACCOUNT_ID
+            from moto.s3.models import s3_backends
+
+            stored = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[self.bucket].keys[key]
+            stored.last_modified = dt.datetime.fromtimestamp(modified, dt.UTC).replace(tzinfo=None)
 
     def keys(self) -> list[str]:
         return sorted(o["Key"] for o in self.client.list_objects_v2(Bucket=self.bucket).get("Contents", []))
