@@ -23,6 +23,7 @@ from decimal import Decimal, DivisionByZero, InvalidOperation
 
 import orjson
 
+from pipeline.portal.behaviour import TRANSFORM_FUNCTIONS
 from pipeline.portal.errors import Maltyped
 from pipeline.portal.numbers import number_text, plain_decimal
 from pipeline.portal.wire import column_type
@@ -36,26 +37,7 @@ _TOKEN = re.compile(
     r"|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<op>\|\||<=|>=|<>|!=|==|[-+*/%=<>(),]))"
 )
-_CONVERSIONS = {
-    "to_text": "text",
-    "to_number": "number",
-    "to_money": "money",
-    "to_double": "double",
-    "to_boolean": "checkbox",
-    "to_checkbox": "checkbox",
-    "to_floating_timestamp": "calendar_date",
-    "to_fixed_timestamp": "date",
-    "to_point": "point",
-    "to_multipoint": "multipoint",
-    "to_line": "line",
-    "to_multiline": "multiline",
-    "to_polygon": "polygon",
-    "to_multipolygon": "multipolygon",
-    "to_location": "location",
-    "to_url": "url",
-    "to_photo": "photo",
-    "to_blob": "blob",
-}
+_CONVERSIONS = TRANSFORM_FUNCTIONS  # the to_* functions and the type each makes
 _NUMERIC = ("number", "money", "double")
 _TIMESTAMPS = ("calendar_date", "date")
 _UNSUPPORTED = {
