@@ -143,3 +143,22 @@ def make_workbook(path: Path) -> Path:
         },
     )
     return path
+
+
+def report_sheet(tmp_path: Path) -> Path:
+    """A merged title, a header on row 3, typed cells, formulas with and without cached values."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Permits"
+    ws["A1"] = "Building permits, 2024"
+    ws.merge_cells("A1:G1")
+    ws.append([])
+    ws.append(["id", "zip", "issued", "inspected", "fee", "paid", "fee_x2"])
+    ws.append([1, "06103", dt.date(2024, 1, 5), dt.datetime(2024, 1, 6, 9, 30), 120.5, True, "=E4*2"])
+    ws.append([2, "06010", dt.date(2024, 2, 1), dt.datetime(2024, 2, 2, 14, 0, 15), 80, False, "=E5*2"])
+    ws.append([])
+    ws.append([3, "00501", None, None, None, None, "=E7*2"])
+    wb.create_sheet("Notes")["A1"] = "about"
+    path = save(wb, tmp_path)
+    set_cached_values(path, 1, {"G4": 241, "G5": 160})  # G7 keeps no cached value
+    return path

@@ -11,7 +11,7 @@ import jsonschema
 import openpyxl
 import pandas as pd
 import pytest
-from excelkit import make_ctx, read, read_chunks, rows, save, set_cached_values
+from excelkit import make_ctx, read, read_chunks, report_sheet, rows, save, set_cached_values
 
 from pipeline.basics.context import RunContext, StepContext
 from pipeline.basics.dtypes import BOOLEAN, DATE, DATETIME, INTEGER, NUMBER, TEXT
@@ -24,21 +24,7 @@ from pipeline.sources.excel_sheet import column_index, column_letters, parse_ran
 @pytest.fixture
 def permits(tmp_path):
     """A report-style sheet: a merged title, a header on row 3, typed cells, a formula, an empty row."""
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "Permits"
-    ws["A1"] = "Building permits, 2024"
-    ws.merge_cells("A1:G1")
-    ws.append([])
-    ws.append(["id", "zip", "issued", "inspected", "fee", "paid", "fee_x2"])
-    ws.append([1, "06103", dt.date(2024, 1, 5), dt.datetime(2024, 1, 6, 9, 30), 120.5, True, "=E4*2"])
-    ws.append([2, "06010", dt.date(2024, 2, 1), dt.datetime(2024, 2, 2, 14, 0, 15), 80, False, "=E5*2"])
-    ws.append([])
-    ws.append([3, "00501", None, None, None, None, "=E7*2"])
-    wb.create_sheet("Notes")["A1"] = "about"
-    path = save(wb, tmp_path)
-    set_cached_values(path, 1, {"G4": 241, "G5": 160})  # G7 keeps no cached value
-    return path
+    return report_sheet(tmp_path)
 
 
 def test_header_on_row_3_gives_typed_rows_indexed_by_excel_row(tmp_path, permits):
