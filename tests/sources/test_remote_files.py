@@ -391,11 +391,13 @@ def test_a_remote_file_is_read_in_blocks_not_whole(served, tmp_path):
     assert sum(sizes) == os.path.getsize(root / "blocks/b.csv") and max(sizes) == 1 << 20
 
 
+@pytest.mark.filterwarnings("ignore:.*bcrypt.kdf\\(\\) called with only:UserWarning")
 def test_an_sftp_login_with_a_key_file(tmp_path, tmp_path_factory):
     asyncssh = pytest.importorskip("asyncssh")
     key = asyncssh.generate_private_key("ssh-ed25519")
     key_file = tmp_path / "id_route"
-    key_file.write_bytes(key.export_private_key("openssh", passphrase="Key-Phrase-4321"))
+    # few bcrypt rounds: the default 128 make each decryption of the key take about a second
+    key_file.write_bytes(key.export_private_key("openssh", passphrase="Key-Phrase-4321", rounds=2))
     root = tmp_path_factory.mktemp("keyed")
     (root / "k.csv").write_text("id\n8\n")
     server = SftpFiles(root, authorized=key.export_public_key("openssh").decode())
