@@ -176,8 +176,8 @@ def test_status_says_an_unfinished_append_needs_attention(tmp_path, portal_proce
 
 
 def test_repair_discards_the_revision_a_killed_replace_left_open(tmp_path, portal_process):
-    # Every write to a revision waits 3 s: the run is killed while its revision is open.
-    served = portal_process(faults="delay@1x*=3/api/publishing/v1/revision")
+    # Every write to a revision waits 1 s: the run is killed while its revision is open.
+    served = portal_process(faults="delay@1x*=1/api/publishing/v1/revision")
     ds = served.create(CASES, row_identifier="case_id")
     write_cases(tmp_path / "cases.csv", 2_000)
     route = socrata_route(tmp_path, served.url, ds, "replace", row_identifier="case_id")
