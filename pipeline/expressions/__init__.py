@@ -16,14 +16,9 @@ functions exist. Null behaves as in SQL; the type rules are in coerce.py.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
-from pipeline.expressions import coerce
-from pipeline.expressions.errors import ExpressionError
-from pipeline.expressions.evaluator import Evaluator
+from pipeline.expressions.errors import NAMES, ExpressionError
 from pipeline.expressions.functions import FUNCTIONS
 from pipeline.expressions.nodes import (
     ARITHMETIC,
@@ -39,6 +34,10 @@ from pipeline.expressions.nodes import (
 )
 from pipeline.expressions.parser import TOO_DEEP, parse_tree
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
 __all__ = ["parse", "Expression", "ExpressionError", "FUNCTIONS"]
 
 
@@ -52,7 +51,7 @@ def parse(text: str, *, condition: bool = False) -> Expression:
     if condition and expr.kind not in ("boolean", "any", "null"):
         raise ExpressionError(
             f"this must be a condition (true or false for each row), but it gives "
-            f"{coerce.NAMES.get(expr.kind, 'values')}; compare it, e.g. `... > 0`",
+            f"{NAMES.get(expr.kind, 'values')}; compare it, e.g. `... > 0`",
             0,
         )
     return expr
@@ -70,43 +69,19 @@ class Expression:
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
 
+    # Evaluating needs pandas and Arrow (evaluator.py); parsing does not, so `route validate` and the
+    # planner never load them for an expression.
     def evaluate(self, frame: pd.DataFrame) -> pd.Series:
         """The value for every row of `frame`, as an Arrow-backed Series on frame.index."""
-        data = self._arrow(frame)
-        if pa.types.is_null(data.type):
-            data = data.cast(pa.string())  # an all-null column is text until something says otherwise
-        return pd.Series(pd.arrays.ArrowExtensionArray(data), index=frame.index)
+        from pipeline.expressions.evaluator import evaluate
+
+        return evaluate(self, frame)
 
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         """Where the condition is true (null and false are both False), for row selection."""
-        data = self._arrow(frame)
-        cat = coerce.category(data)
-        if cat == "null":
-            return np.zeros(len(frame), dtype=bool)
-        if cat != "boolean":
-            raise ExpressionError(
-                f"this must be a condition (true or false for each row), but it gives "
-                f"{coerce.NAMES[cat]}; compare it, e.g. `... > 0`",
-                0,
-            )
-        return pc.fill_null(data, False).to_numpy(zero_copy_only=False)
+        from pipeline.expressions.evaluator import mask
 
-    def _arrow(self, frame: pd.DataFrame):
-        evaluator = Evaluator(self.text, frame)
-        for col in columns_of(self.tree):  # the first unknown column, as written, is the one to name
-            if col.name not in frame.columns:
-                evaluator.column(col)
-        try:
-            return _column(evaluator.eval(self.tree), len(frame))
-        except RecursionError:
-            raise ExpressionError(TOO_DEEP, 0) from None
-
-
-def _column(value, n: int) -> pa.ChunkedArray | pa.Array:
-    """A full-length column of a canonical type; literal results are repeated to n rows."""
-    if isinstance(value, pa.Scalar):
-        value = pa.nulls(n, value.type) if not value.is_valid else pa.repeat(value, n)
-    return coerce.normalize(value)
+        return mask(self, frame)
 
 
 def static_kind(node: Node) -> str:

@@ -24,20 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.basics.dtypes import ROUTE_TYPES, arrow_type_name
-from pipeline.expressions.errors import ExpressionError
+from pipeline.expressions.errors import NAMES, ExpressionError
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
 
-NAMES = {
-    "null": "null",
-    "boolean": "true/false",
-    "integer": "a number",
-    "number": "a number",
-    "text": "text",
-    "date": "a date",
-    "datetime": "a date and time",
-    "other": "an unsupported type",
-}
 _FAILED_VALUE = re.compile(r"Failed to parse (?:string|value): '?(.*?)'?(?: as a scalar|$)", re.S)
 _ISO_DATE_PREFIX = r"^\d{4}-\d{2}-\d{2}([T ].*)?$"
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"

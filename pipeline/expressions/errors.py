@@ -6,6 +6,18 @@ import difflib
 
 from pipeline.basics.errors import RouteError
 
+# What a value of each type category (coerce.category) is called in messages.
+NAMES = {
+    "null": "null",
+    "boolean": "true/false",
+    "integer": "a number",
+    "number": "a number",
+    "text": "text",
+    "date": "a date",
+    "datetime": "a date and time",
+    "other": "an unsupported type",
+}
+
 
 class ExpressionError(RouteError):
     """An expression is wrong (syntax, unknown name) or cannot be evaluated on a chunk.

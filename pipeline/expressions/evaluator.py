@@ -8,6 +8,9 @@ remainder by zero gives null rather than failing the run.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,8 +18,8 @@ import pyarrow.compute as pc
 from pipeline.basics.dtypes import arrow
 from pipeline.expressions import coerce
 from pipeline.expressions.coerce import Datum, Subject
-from pipeline.expressions.errors import ExpressionError, nearest
-from pipeline.expressions.functions import FUNCTIONS
+from pipeline.expressions.errors import NAMES, ExpressionError, nearest
+from pipeline.expressions.kernels import KERNELS
 from pipeline.expressions.nodes import (
     ARITHMETIC,
     COMPARISON,
@@ -28,7 +31,12 @@ from pipeline.expressions.nodes import (
     Literal,
     Node,
     Unary,
+    columns_of,
 )
+from pipeline.expressions.parser import TOO_DEEP
+
+if TYPE_CHECKING:
+    from pipeline.expressions import Expression
 
 _LITERAL_TYPES = {
     "integer": pa.int64(),
@@ -48,6 +56,47 @@ _COMPARE = {
 }
 _ARITHMETIC = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}
 _US_PER_DAY = 86_400_000_000
+
+
+def evaluate(expr: Expression, frame: pd.DataFrame) -> pd.Series:
+    """The value of `expr` for every row of `frame`, as an Arrow-backed Series on frame.index."""
+    data = _values(expr, frame)
+    if pa.types.is_null(data.type):
+        data = data.cast(pa.string())  # an all-null column is text until something says otherwise
+    return pd.Series(pd.arrays.ArrowExtensionArray(data), index=frame.index)
+
+
+def mask(expr: Expression, frame: pd.DataFrame) -> np.ndarray:
+    """Where the condition `expr` is true (null and false are both False), for row selection."""
+    data = _values(expr, frame)
+    cat = coerce.category(data)
+    if cat == "null":
+        return np.zeros(len(frame), dtype=bool)
+    if cat != "boolean":
+        raise ExpressionError(
+            f"this must be a condition (true or false for each row), but it gives "
+            f"{NAMES[cat]}; compare it, e.g. `... > 0`",
+            0,
+        )
+    return pc.fill_null(data, False).to_numpy(zero_copy_only=False)
+
+
+def _values(expr: Expression, frame: pd.DataFrame) -> pa.ChunkedArray | pa.Array:
+    evaluator = Evaluator(expr.text, frame)
+    for col in columns_of(expr.tree):  # the first unknown column, as written, is the one to name
+        if col.name not in frame.columns:
+            evaluator.column(col)
+    try:
+        return _full_column(evaluator.eval(expr.tree), len(frame))
+    except RecursionError:
+        raise ExpressionError(TOO_DEEP, 0) from None
+
+
+def _full_column(value, n: int) -> pa.ChunkedArray | pa.Array:
+    """A full-length column of a canonical type; literal results are repeated to n rows."""
+    if isinstance(value, pa.Scalar):
+        value = pa.nulls(n, value.type) if not value.is_valid else pa.repeat(value, n)
+    return coerce.normalize(value)
 
 
 def literal(node: Literal) -> pa.Scalar:
@@ -97,7 +146,7 @@ class Evaluator:
             return pc.invert(isnull) if node.negated else isnull
         if isinstance(node, Call):
             args = [self.eval(a) for a in node.args]
-            return FUNCTIONS[node.name].impl(self, node, args)
+            return KERNELS[node.name](self, node, args)
         raise AssertionError(f"unknown node {node!r}")
 
     def column(self, node: Column) -> Datum:
@@ -155,7 +204,7 @@ class Evaluator:
         if node.op == "+" and cb in temporal and ca not in temporal:
             return _shift(b, coerce.to_number(a, sa), "+")
         raise ExpressionError(
-            f"cannot use '{node.op}' with {coerce.NAMES[ca]} and {coerce.NAMES[cb]}: dates take "
+            f"cannot use '{node.op}' with {NAMES[ca]} and {NAMES[cb]}: dates take "
             f"'date + days', 'date - days' and 'date - date' (days between)",
             node.op_pos,
         )

@@ -672,3 +672,19 @@ def test_the_markdown_reference_lists_every_function():
     text = markdown()
     for fn in FUNCTIONS.values():
         assert f"| `{fn.signature}` | {fn.doc} |" in text
+
+
+def test_every_function_has_a_kernel_and_parsing_needs_no_arrow():
+    import subprocess
+    import sys
+
+    from pipeline.expressions.kernels import KERNELS
+
+    assert set(KERNELS) == set(FUNCTIONS) - {"today"}  # today() becomes a literal when parsed
+    code = (
+        "import sys\nfrom pipeline.expressions import parse\n"
+        "parse('if(month(d) >= 7, year(d) + 1, round(to_number(x), 2)) > 0 and t in [1, 2]', condition=True)\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
