@@ -1,10 +1,12 @@
-"""Spilling chunks to disk for the stream rules that cannot hold the stream (sort, dedupe keep: last).
+"""Spilling to disk for the stream rules that cannot hold the stream (sort, dedupe keep: last,
+aggregate, pivot).
 
-Chunks are written as Arrow IPC files in a temporary folder under the state folder (`<state>/tmp`),
-which is removed when the rule finishes or is abandoned. FrameCodec turns a chunk into an Arrow
-table and back exactly: Arrow-backed columns go as they are (no copy), numpy columns through
-Arrow, and object columns (which Arrow cannot always type) as pickled values; the index, which is
-the source line, travels as a column.
+Every such rule holds at most `buffer_mb` (BUFFER_MB, default 64) in memory and writes the rest as
+Arrow IPC files in a temporary folder under the state folder (`<state>/tmp`, SpillDir), which is
+removed when the rule finishes or is abandoned. Sorted runs are merged back batch by batch
+(merge_runs). FrameCodec turns a chunk into an Arrow table and back exactly: Arrow-backed columns go
+as they are (no copy), numpy columns through Arrow, and object columns (which Arrow cannot always
+type) as pickled values; the index, which is the source line, travels as a column.
 """
 
 from __future__ import annotations
@@ -15,14 +17,24 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from pipeline.basics.dtypes import arrow
 from pipeline.basics.errors import RunFailed
 
 LINE = "__line__"
+# The `buffer_mb` option of every rule that spills, and its default.
+BUFFER_MB = {"type": "number", "exclusiveMinimum": 0}
+DEFAULT_BUFFER_MB = 64
+
+
+def buffer_bytes(options) -> int:
+    """The rule's in-memory budget in bytes, from its `buffer_mb` option."""
+    return int(float(options.get("buffer_mb", DEFAULT_BUFFER_MB)) * 1024 * 1024)
 
 
 class FrameCodec:
@@ -158,3 +170,71 @@ class RunReader:
 def slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
     for start in range(0, table.num_rows, max(1, rows)):
         yield table.slice(start, rows)
+
+
+def rebatch(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The same rows in tables of exactly `rows` rows (the last one fewer), whatever sizes come in;
+    rows that are no rows at all come out as one empty table."""
+    held, count, yielded = [], 0, False
+    for table in tables:
+        held.append(table)
+        count += table.num_rows
+        if count < rows:
+            continue
+        whole, start = pa.concat_tables(held), 0
+        while count - start >= rows:
+            yield whole.slice(start, rows)
+            start += rows
+        held, count, yielded = [whole.slice(start)], count - start, True
+    if held and (count or not yielded):
+        yield pa.concat_tables(held)
+
+
+def merge_runs(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
+    """k-way merge of sorted runs, a block of each run at a time. Every row carries its run number
+    and position, which break ties (so the merge is stable) and make every key distinct: all rows
+    up to the smallest "last loaded row" of a run that still has rows on disk are in final order."""
+    readers = [RunReader(p) for p in paths]
+    done = [False] * len(readers)
+    last_pos = np.full(len(readers), -1, dtype=np.int64)
+    pending: pa.Table | None = None
+    order_keys = keys + [("__run", "ascending", "at_end"), ("__pos", "ascending", "at_end")]
+    try:
+
+        def load(r: int) -> pa.Table | None:
+            t = readers[r].block(block)
+            if t is None:
+                done[r] = True
+                return None
+            start = last_pos[r] + 1
+            last_pos[r] = start + t.num_rows - 1
+            if readers[r].next_batch >= readers[r].num_batches:
+                done[r] = True
+            return t.append_column("__run", pa.array(np.full(t.num_rows, r, dtype=np.int32))).append_column(
+                "__pos", pa.array(np.arange(start, start + t.num_rows, dtype=np.int64))
+            )
+
+        loaded = [t for t in (load(r) for r in range(len(readers))) if t is not None]
+        pending = pa.concat_tables(loaded) if loaded else None
+        while pending is not None and pending.num_rows:
+            pending = pending.combine_chunks()
+            order = pc.sort_indices(pending, sort_keys=order_keys)
+            ordered = pending.take(order)
+            run_ids = ordered.column("__run").to_numpy()
+            live = ~np.array(done)
+            if live.any():
+                bound = live[run_ids] & (ordered.column("__pos").to_numpy() == last_pos[run_ids])
+                cut = int(np.argmax(bound)) + 1 if bound.any() else ordered.num_rows
+            else:
+                cut = ordered.num_rows
+            for part in slices(ordered.slice(0, cut), rows_out):
+                yield part.drop_columns(["__run", "__pos"])
+            pending = ordered.slice(cut)
+            left = np.bincount(run_ids[cut:], minlength=len(readers))
+            fresh = [load(r) for r in range(len(readers)) if not done[r] and left[r] == 0]
+            fresh = [t for t in fresh if t is not None]
+            if fresh:
+                pending = pa.concat_tables([pending, *fresh])
+    finally:
+        for reader in readers:
+            reader.close()

@@ -21,7 +21,7 @@ from pipeline.basics.plugins import rule
 from transforms import column_use
 from transforms._frames import as_list, bounded, chunk_rows, need_columns
 from transforms._keys import SeenKeys, first_positions, key_hashes
-from transforms._spill import FrameCodec, RunReader, SpillDir, slices, write_run
+from transforms._spill import BUFFER_MB, FrameCodec, RunReader, SpillDir, buffer_bytes, merge_runs, write_run
 
 NAMES = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "uniqueItems": True}
 
@@ -167,7 +167,7 @@ def _bind_sort(options, ctx):
             "by": {"oneOf": [{"type": "string", "minLength": 1}, NAMES]},
             "descending": {"oneOf": [{"type": "boolean"}, NAMES]},
             "nulls": {"enum": ["first", "last"]},
-            "buffer_mb": {"type": "number", "exclusiveMinimum": 0},
+            "buffer_mb": BUFFER_MB,
         },
     },
     scope="stream",
@@ -186,7 +186,7 @@ def sort(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]
         - sort: {by: [town, sale_date], descending: [sale_date]}
     """
     by, descending = _sort_spec(options)
-    budget = int(float(options.get("buffer_mb", 64)) * 1024 * 1024)
+    budget = buffer_bytes(options)
     rows_out = chunk_rows(ctx)
     codec, buffered, size, total, rows, runs, spill, attrs = None, [], 0, 0, 0, [], None, {}
     try:
@@ -225,7 +225,7 @@ def sort(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame]
         ctx.log.info("sort spilled %d rows in %d sorted runs to %s", rows, len(runs), spill.path)
         bytes_per_row = max(1, total // max(1, rows))
         block = max(1024, budget // bytes_per_row // (2 * len(runs)))
-        for table in _merge(runs, keys, block, rows_out):
+        for table in merge_runs(runs, keys, block, rows_out):
             yield codec.decode(table, attrs)
     finally:
         if spill is not None:
@@ -238,56 +238,6 @@ def _write_sorted(spill: SpillDir, number: int, tables, keys):
     path = spill.file(f"run-{number:05d}.arrow")
     write_run(path, table, batch_rows=4096)
     return path
-
-
-def _merge(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
-    """k-way merge of sorted runs, a block of each run at a time. Every row carries its run number
-    and position, which break ties (so the merge is stable) and make every key distinct: all rows
-    up to the smallest "last loaded row" of a run that still has rows on disk are in final order."""
-    readers = [RunReader(p) for p in paths]
-    done = [False] * len(readers)
-    last_pos = np.full(len(readers), -1, dtype=np.int64)
-    pending: pa.Table | None = None
-    order_keys = keys + [("__run", "ascending", "at_end"), ("__pos", "ascending", "at_end")]
-    try:
-
-        def load(r: int) -> pa.Table | None:
-            t = readers[r].block(block)
-            if t is None:
-                done[r] = True
-                return None
-            start = last_pos[r] + 1
-            last_pos[r] = start + t.num_rows - 1
-            if readers[r].next_batch >= readers[r].num_batches:
-                done[r] = True
-            return t.append_column("__run", pa.array(np.full(t.num_rows, r, dtype=np.int32))).append_column(
-                "__pos", pa.array(np.arange(start, start + t.num_rows, dtype=np.int64))
-            )
-
-        loaded = [t for t in (load(r) for r in range(len(readers))) if t is not None]
-        pending = pa.concat_tables(loaded) if loaded else None
-        while pending is not None and pending.num_rows:
-            pending = pending.combine_chunks()
-            order = pc.sort_indices(pending, sort_keys=order_keys)
-            ordered = pending.take(order)
-            run_ids = ordered.column("__run").to_numpy()
-            live = ~np.array(done)
-            if live.any():
-                bound = live[run_ids] & (ordered.column("__pos").to_numpy() == last_pos[run_ids])
-                cut = int(np.argmax(bound)) + 1 if bound.any() else ordered.num_rows
-            else:
-                cut = ordered.num_rows
-            for part in slices(ordered.slice(0, cut), rows_out):
-                yield part.drop_columns(["__run", "__pos"])
-            pending = ordered.slice(cut)
-            left = np.bincount(run_ids[cut:], minlength=len(readers))
-            fresh = [load(r) for r in range(len(readers)) if not done[r] and left[r] == 0]
-            fresh = [t for t in fresh if t is not None]
-            if fresh:
-                pending = pa.concat_tables([pending, *fresh])
-    finally:
-        for reader in readers:
-            reader.close()
 
 
 @rule(
