@@ -67,6 +67,9 @@ class MarkStore:
     """The marks of one state folder; pending marks are written only by commit()."""
 
     def __init__(self, state_dir: Path, run_id: str | None = None):
+        from pipeline.state.place import shared
+
+        self.shared = shared(state_dir)  # a database state keeps marks in route_marks
         self.path = Path(state_dir) / "state.sqlite"
         self.run_id = run_id
         self._pending: dict[tuple[str, str], Any] = {}
@@ -82,6 +85,11 @@ class MarkStore:
 
     def get(self, route: str, key: str) -> Any:
         """The committed mark, or None on the first run."""
+        if self.shared is not None:
+            from pipeline.state.records import mark_get
+
+            row = mark_get(self.shared, route, key)
+            return decode(*row) if row else None
         if not self.path.exists():
             return None
         db = self._connect()
@@ -112,6 +120,10 @@ class MarkStore:
             return 0
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         rows = [(route, key, *encode(value), self.run_id, now) for (route, key), value in self._pending.items()]
+        if self.shared is not None:
+            self._commit_shared(rows)
+            self._pending.clear()
+            return len(rows)
         db = self._connect()
         try:
             with db:
@@ -132,8 +144,24 @@ class MarkStore:
         self._pending.clear()
         return len(rows)
 
+    def _commit_shared(self, rows: list[tuple]) -> None:
+        from pipeline.state.records import marks_put
+
+        names = ("route", "key", "type", "value", "run_id", "updated_at")
+        try:
+            marks_put(self.shared, [dict(zip(names, row)) for row in rows])
+        except Exception as exc:
+            raise RunFailed(
+                f"the rows were delivered but the incremental mark could not be saved in the state "
+                f"{self.shared}: {exc}; the next run will read them again"
+            ) from exc
+
     def forget(self, route: str, key: str | None = None) -> int:
         """Drop committed marks (all of a route's when key is None): the next run reads everything."""
+        if self.shared is not None:
+            from pipeline.state.records import marks_forget
+
+            return marks_forget(self.shared, route, key)
         if not self.path.exists():
             return 0
         db = self._connect()

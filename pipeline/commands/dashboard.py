@@ -46,8 +46,8 @@ def parse_users(specs: tuple[str, ...], env=None) -> dict[str, str]:
 )
 @click.option(
     "--state",
-    type=click.Path(file_okay=False),
-    help="State folder for every route (default: defaults.yaml's `state`, else .route beside each route file).",
+    help="State folder or database URL for every route (default: defaults.yaml's `state`, else .route beside "
+    "each route file).",
 )
 @click.option("--profile", help="A profile of defaults.yaml (`local`: the embedded local portal).")
 @click.option(

@@ -29,6 +29,7 @@ from pipeline.ops.scheduling.catalog import RouteEntry, load_entry
 from pipeline.route.files import find_route_files
 from pipeline.route.project import LenientVariables, load_project, state_dir_for
 from pipeline.runs.history import History, delivered_per_target
+from pipeline.state.place import from_option, identity
 
 ERROR_WIDTH = 80
 # Per target in `--json`: rows created, updated, deleted, rejected, and the revision or request ids.
@@ -98,11 +99,11 @@ def where_runs_are(route: str | None, state: str | None) -> list[tuple[list[str]
             raise RouteInvalid(entry.problem)
         return [(entry.name, entry.state_dir)]
     if state:
-        return [(route, Path(state))]
+        return [(route, from_option(state))]
     entries = _routes_here()
     if route:
         matches = [e for e in entries if e.name == route]
-        folders = {e.state_dir.resolve() for e in matches}
+        folders = {identity(e.state_dir) for e in matches}
         if len(folders) > 1:
             files = ", ".join(str(e.file) for e in matches)
             raise RouteInvalid(
@@ -114,10 +115,10 @@ def where_runs_are(route: str | None, state: str | None) -> list[tuple[list[str]
         return [(route, _state_here())]  # a route whose file is gone: the project's state, or ./.route
     if not entries:
         return [(None, _state_here())]
-    by_folder: dict[Path, list[str]] = {}
+    by_place: dict[str, tuple[Path, list[str]]] = {}
     for e in entries:
-        by_folder.setdefault(e.state_dir, []).append(e.name)
-    return [(names, folder) for folder, names in by_folder.items()]
+        by_place.setdefault(identity(e.state_dir), (e.state_dir, []))[1].append(e.name)
+    return [(names, place) for place, names in by_place.values()]
 
 
 def shorten(text: str, width: int = ERROR_WIDTH) -> str:

@@ -14,8 +14,8 @@ from pipeline.basics.errors import EXIT_FAILED, EXIT_OK, RouteInvalid
 
 _STATE = click.option(
     "--state",
-    type=click.Path(file_okay=False),
-    help="State folder for every route (default: defaults.yaml's `state`, else .route beside each route file).",
+    help="State folder or database URL for every route (default: defaults.yaml's `state`, else .route beside "
+    "each route file).",
 )
 _PROFILE = click.option("--profile", help="A profile of defaults.yaml (`local`: the embedded local portal).")
 

@@ -43,6 +43,7 @@ from pipeline.engine.routing import Router
 from pipeline.engine.steps import Steps, located, message_of, wrapped
 from pipeline.route.plan import Component, Plan, Target
 from pipeline.sources.base import Source, as_source
+from pipeline.state.place import artifacts_folder
 
 Progress = Callable[[RunReport], None]
 __all__ = ["Executor", "UNROUTED", "commit_order"]
@@ -109,7 +110,7 @@ class Executor:
 
     def execute(self) -> RunReport:
         run, plan, report = self.run, self.plan, self.report
-        rejects_path = run.state_dir / "rejects" / f"{plan.name}-{run.run_id}.csv"
+        rejects_path = artifacts_folder(run.state_dir) / "rejects" / f"{plan.name}-{run.run_id}.csv"
         run.rejects = RejectSink(rejects_path)
         cancel = run.cancelled
         deliveries = []

@@ -26,7 +26,9 @@ from pipeline.basics.rejects import rejects_not_written
 from pipeline.engine.executor import Executor
 from pipeline.engine.report import RunReport
 from pipeline.ops.afterrun import finish_run
+from pipeline.ops.artifacts import publish
 from pipeline.ops.console import ProgressView, summary
+from pipeline.ops.writers import one_writer
 from pipeline.route.plan import build_plan
 from pipeline.runs.history import History
 from pipeline.runs.locks import route_lock
@@ -68,8 +70,8 @@ def run_route(
     )
     run = plan.run
     dry = run.options.dry_run
-    exclusive = nullcontext() if dry or not lock else route_lock(run.state_dir, plan.name)
-    with exclusive:
+    exclusive = nullcontext() if dry or not lock else route_lock(run.state_dir, plan.name, run.run_id)
+    with exclusive, nullcontext() if dry else one_writer(plan, run):
         progress = ProgressView(quiet=quiet)
         executor = Executor(
             plan,
@@ -115,12 +117,16 @@ def run_route(
                 run_log.stop_echo()
             if run.rejects is not None and not run.rejects.to_file:
                 report.first_rejects = list(run.rejects.first)
+            report.rejects_file = publish(run.state_dir, report.rejects_file, "rejects", run.log) or report.rejects_file
             history.finish(report)
             _log_result(run_log, report)
             if not dry:
                 finish_run(plan, report, run.log, run_log.path)
         finally:
             run_log.close()
+            if run_log.path is not None:
+                for path in (run_log.path, run_log.path.with_suffix(".json")):
+                    publish(run.state_dir, path, "logs", run.log)
     if console is not None:
         summary(report, console)
     return report

@@ -116,7 +116,7 @@ def build_plan(
     max_rejects, wrong = _max_rejects(doc, data)
     # The schema's own message for a wrong max_rejects names only one of its two forms.
     problems += [p for p in check(doc, data, route_schema()) if not (wrong and p.path == _MAX_REJECTS)] + wrong
-    state = state_dir_for(route_path, state_dir, project)
+    state = state_dir_for(route_path, state_dir, project, data)
     options = options or RunOptions()
     run = RunContext(
         route_name=str(data.get("name") or route_path.stem),

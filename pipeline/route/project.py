@@ -27,6 +27,7 @@ from typing import Any
 from pipeline.basics.errors import Problem, RouteInvalid, suggest
 from pipeline.route.schemacheck import route_schema, to_problems
 from pipeline.route.yamlfile import Document, format_path, load_yaml_file, value_at
+from pipeline.state.place import SharedState, artifacts_place, state_place
 
 DEFAULTS_NAMES = ("defaults.yaml", "defaults.yml")
 # Profiles that work without a defaults.yaml: `--profile local` writes to the embedded portal.
@@ -107,9 +108,17 @@ class Project:
     datasets: dict = field(default_factory=dict)  # delivery dataset id -> profile's id
 
     @property
-    def state_dir(self) -> Path | None:
+    def state_dir(self) -> Path | SharedState | None:
+        """The `state:` setting: a folder (relative to defaults.yaml) or a database (state/place.py)."""
         state = self.settings.get("state")
-        return (self.folder / Path(state).expanduser()).resolve() if isinstance(state, str) else None
+        if not isinstance(state, str):
+            return None
+        return state_place(state, base=self.folder, scratch=self.folder / ".route", artifacts=self.artifacts)
+
+    @property
+    def artifacts(self) -> str | None:
+        value = self.settings.get("artifacts")
+        return artifacts_place(value, self.folder) if isinstance(value, str) else None
 
     def setting(self, key: str, default: Any = None) -> Any:
         value = self.settings.get(key)
@@ -299,13 +308,27 @@ def with_project(
     return merged, project, problems + found
 
 
-def state_dir_for(route_file: Path, explicit: str | Path | None, project: Project | None) -> Path:
-    """--state, else the project's `state`, else `.route` beside the route file."""
+def state_dir_for(
+    route_file: Path, explicit: str | Path | None, project: Project | None, route_data: Any = None
+) -> Path | SharedState:
+    """--state, else the route's `state`, else the project's, else `.route` beside the route file.
+
+    A database URL gives a SharedState whose scratch folder is `.route` beside the route file and
+    whose artifacts are the route's `artifacts`, else the project's."""
+    folder = Path(route_file).resolve().parent
+    own = route_data if isinstance(route_data, dict) else {}
+    artifacts = own.get("artifacts") if isinstance(own.get("artifacts"), str) else None
+    artifacts = artifacts_place(artifacts, folder) if artifacts else (project.artifacts if project else None)
     if explicit:
-        return Path(explicit)
+        return state_place(explicit, base=Path.cwd(), scratch=folder / ".route", artifacts=artifacts)
+    if isinstance(own.get("state"), str):
+        return state_place(own["state"], base=folder, scratch=folder / ".route", artifacts=artifacts)
     if project is not None and project.state_dir is not None:
-        return project.state_dir
-    return Path(route_file).resolve().parent / ".route"
+        found = project.state_dir
+        if isinstance(found, SharedState):
+            return SharedState(found.url, folder / ".route", artifacts)
+        return found
+    return folder / ".route"
 
 
 def parse_duration(text: str) -> float:

@@ -1,4 +1,5 @@
-"""Run history: one row per run in `<state>/history.sqlite`, for `route history` and `route status`.
+"""Run history: one row per run in `<state>/history.sqlite` (or a database state's `route_runs`),
+for `route history` and `route status`.
 
 A run is recorded when it starts (status running, with its process id) and updated when it ends.
 A run whose process died first stays `running` in the table until someone reads the history:
@@ -38,21 +39,34 @@ CREATE TABLE IF NOT EXISTS runs (
     rejects_file TEXT,
     report TEXT,
     pid INTEGER,
-    host TEXT
+    host TEXT,
+    slot TEXT,
+    attempt INTEGER DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS runs_route_started ON runs(route, started);
 """
 # Columns added since the first release, added to older files as they are opened.
-_ADDED = {"pid": "INTEGER", "host": "TEXT"}
+_ADDED = {"pid": "INTEGER", "host": "TEXT", "slot": "TEXT", "attempt": "INTEGER DEFAULT 1"}
+_COLUMNS = (
+    "run_id, route, route_file, started, ended, status, rows_read, rows_rejected, rows_delivered, "
+    "error, rejects_file, report, pid, host, slot, attempt"
+)
 
 
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds")
 
 
-class History:
+class _FolderRuns:
+    """The runs table of a state folder: `history.sqlite`, in WAL mode (readers never wait)."""
+
+    table = "runs"
+
     def __init__(self, state_dir: Path):
         self.path = Path(state_dir) / "history.sqlite"
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,68 +99,144 @@ class History:
             raise
         return con
 
-    def start(self, report: RunReport) -> None:
+    def read(self, sql: str, args: dict) -> list[dict[str, Any]]:
+        with closing(self._connect()) as con:
+            con.row_factory = sqlite3.Row
+            return [dict(r) for r in con.execute(sql, args)]
+
+    def write(self, sql: str, args: dict) -> int:
         with closing(self._connect()) as con, con:
-            con.execute(
-                "INSERT OR REPLACE INTO runs(run_id, route, route_file, started, status, pid, host) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (
-                    report.run_id,
-                    report.route,
-                    report.route_file,
-                    _iso(report.started),
-                    "running",
-                    os.getpid(),
-                    socket.gethostname(),
-                ),
-            )
+            return con.execute(sql, args).rowcount
+
+
+class _DatabaseRuns:
+    """The runs table of a database state (`route_runs`)."""
+
+    table = "route_runs"
+
+    def __init__(self, state):
+        self.state = state
+        self.path = None
+
+    def exists(self) -> bool:
+        return True
+
+    def read(self, sql: str, args: dict) -> list[dict[str, Any]]:
+        from sqlalchemy import text
+
+        from pipeline.state.database import engine_for
+
+        with engine_for(self.state).connect() as con:
+            return [dict(r) for r in con.execute(text(sql), args).mappings()]
+
+    def write(self, sql: str, args: dict) -> int:
+        from sqlalchemy import text
+
+        from pipeline.state.database import engine_for
+
+        with engine_for(self.state).begin() as con:
+            return con.execute(text(sql), args).rowcount
+
+
+class History:
+    """The runs of a state: in its folder's history.sqlite, or in its database's route_runs."""
+
+    def __init__(self, state_dir: Path):
+        from pipeline.state.place import shared
+
+        found = shared(state_dir)
+        self.state_dir = state_dir
+        self._db = _DatabaseRuns(found) if found is not None else _FolderRuns(state_dir)
+        self.path = self._db.path  # the folder's file (None for a database)
+        self._t = self._db.table
+
+    def _put(self, row: dict[str, Any]) -> None:
+        """Insert the run, or update the columns given of the one recorded."""
+        names = list(row)
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "run_id")
+        self._db.write(
+            f"INSERT INTO {self._t} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
+            f"ON CONFLICT (run_id) DO UPDATE SET {updates}",
+            row,
+        )
+
+    def queue(self, route: str, route_file: str, run_id: str, slot: dt.datetime, attempt: int = 1) -> None:
+        """A run handed to a cluster: recorded as `queued` until a worker starts it."""
+        now = _iso(time.time())
+        self._put(
+            {
+                "run_id": run_id,
+                "route": route,
+                "route_file": route_file,
+                "started": now,
+                "status": "queued",
+                "slot": slot.isoformat(timespec="seconds"),
+                "attempt": attempt,
+            }
+        )
+
+    def start(self, report: RunReport) -> None:
+        self._put(
+            {
+                "run_id": report.run_id,
+                "route": report.route,
+                "route_file": report.route_file,
+                "started": _iso(report.started),
+                "status": "running",
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            }
+        )
 
     def settle(self, route: str | None = None) -> int:
         """Record runs whose process died as `interrupted`, with their journals' counts; how many."""
-        if not self.path.exists():
+        if not self._db.exists():
             return 0
-        sql, args = "SELECT * FROM runs WHERE status = 'running'", []
+        sql, args = f"SELECT * FROM {self._t} WHERE status = 'running'", {}
         if route:
-            sql += " AND route = ?"
-            args.append(route)
-        with closing(self._connect()) as con:
-            con.row_factory = sqlite3.Row
-            running = [dict(r) for r in con.execute(sql, args)]
+            sql += " AND route = :route"
+            args["route"] = route
         settled = 0
-        for row in running:
-            found = interrupted(row, self.path.parent)
+        for row in self._db.read(sql, args):
+            found = interrupted(row, self.state_dir)
             if found is None:
                 continue
             status, error, delivered, report = found
-            with closing(self._connect()) as con, con:
-                con.execute(
-                    "UPDATE runs SET status = ?, error = ?, rows_delivered = ?, report = ? "
-                    "WHERE run_id = ? AND status = 'running'",
-                    (status, error, delivered, json.dumps(report, default=str), row["run_id"]),
-                )
+            self._db.write(
+                f"UPDATE {self._t} SET status = :status, error = :error, rows_delivered = :delivered, "
+                "report = :report WHERE run_id = :run_id AND status = 'running'",
+                {
+                    "status": status,
+                    "error": error,
+                    "delivered": delivered,
+                    "report": json.dumps(report, default=str),
+                    "run_id": row["run_id"],
+                },
+            )
             settled += 1
         return settled
 
     def finish(self, report: RunReport) -> None:
-        with closing(self._connect()) as con, con:
-            con.execute(
-                "INSERT OR REPLACE INTO runs(run_id, route, route_file, started, ended, status, rows_read, "
-                "rows_rejected, rows_delivered, error, rejects_file, report) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    report.run_id,
-                    report.route,
-                    report.route_file,
-                    _iso(report.started),
-                    _iso(report.ended),
-                    report.status,
-                    report.rows_read,
-                    report.rows_rejected,
-                    report.rows_delivered,
-                    report.error or None,
-                    report.rejects_file or None,
-                    json.dumps(report.to_dict(), default=str),
-                ),
-            )
+        self._put(
+            {
+                "run_id": report.run_id,
+                "route": report.route,
+                "route_file": report.route_file,
+                "started": _iso(report.started),
+                "ended": _iso(report.ended),
+                "status": report.status,
+                "rows_read": report.rows_read,
+                "rows_rejected": report.rows_rejected,
+                "rows_delivered": report.rows_delivered,
+                "error": report.error or None,
+                "rejects_file": report.rejects_file or None,
+                "report": json.dumps(report.to_dict(), default=str),
+            }
+        )
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._db.read(f"SELECT * FROM {self._t} WHERE run_id = :run_id", {"run_id": run_id})
+        return rows[0] if rows else None
 
     def runs(
         self,
@@ -156,34 +246,38 @@ class History:
         limit: int = 50,
     ) -> list[dict[str, Any]]:
         """The newest runs first, of `route` (a name, or several) or of every route."""
-        if not self.path.exists():
+        if not self._db.exists():
             return []
         names = [route] if isinstance(route, str) else list(route or [])
         for name in names or [None]:
             self.settle(name)
-        sql, args = "SELECT * FROM runs WHERE 1=1", []
+        sql, args = f"SELECT {_COLUMNS} FROM {self._t} WHERE 1=1", {}
         if names:
-            sql += f" AND route IN ({','.join('?' * len(names))})"
-            args.extend(names)
+            sql += f" AND route IN ({', '.join(f':r{i}' for i in range(len(names)))})"
+            args.update({f"r{i}": n for i, n in enumerate(names)})
         if status:
-            sql += " AND status = ?"
-            args.append(status)
+            sql += " AND status = :status"
+            args["status"] = status
         if since:
-            sql += " AND started >= ?"
-            args.append(since)
-        sql += " ORDER BY started DESC, run_id DESC LIMIT ?"
-        args.append(limit)
-        with closing(self._connect()) as con:
-            con.row_factory = sqlite3.Row
-            return [dict(r) for r in con.execute(sql, args)]
+            sql += " AND started >= :since"
+            args["since"] = since
+        sql += " ORDER BY started DESC, run_id DESC LIMIT :limit"
+        args["limit"] = limit
+        return self._db.read(sql, args)
 
 
 def interrupted(row: dict, state_dir: Path) -> tuple[str, str, int, dict] | None:
     """(status, error, rows delivered, report) for a `running` row whose process is gone, else None."""
-    path = J.journal_dir(state_dir, row["route"]) / f"{row['run_id']}.jsonl"
-    log = J.read(path) if path.exists() else None
+    book = J.book_for(state_dir)
+    log = J.read_run(book, row["route"], row["run_id"])
+    if not log.targets and log.pid is None:
+        log = None  # no journal (yet)
     pid, host = row.get("pid"), row.get("host")
-    if log is not None and log.pid is not None:
+    running = book.running(row["route"], row["run_id"])
+    if running is not None:  # a database state: the run's lease tells, wherever it runs
+        if running:
+            return None
+    elif log is not None and log.pid is not None:
         if J.alive(log):
             return None
         if log.ended and (not log.host or log.host == socket.gethostname()) and J.pid_alive(log.pid):

@@ -1,7 +1,7 @@
 """The delivery journal: what each target of a run sent, and what the server confirmed.
 
 A run writes `<state>/journals/<route>/<run_id>.jsonl`, one JSON object a line, flushed and fsynced
-before the run goes on, so that a process killed at any instant leaves a journal that tells exactly
+before the run goes on (in a database state, rows of a table, committed: pipeline/state/journals.py), so that a process killed at any instant leaves a journal that tells exactly
 what arrived:
 
     {"e": "run", ...}                         who ran it (pid, host) and when
@@ -41,26 +41,86 @@ def journal_dir(state_dir: Path, route: str) -> Path:
     return Path(state_dir) / "journals" / route
 
 
+class FolderBook:
+    """The journals of a state folder: a file each, `journals/<route>/<run_id>.jsonl`."""
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = Path(state_dir)
+
+    def path(self, route: str, run_id: str) -> Path:
+        return journal_dir(self.state_dir, route) / f"{run_id}.jsonl"
+
+    def where(self, route: str, run_id: str) -> str:
+        return str(self.path(route, run_id))
+
+    def start(self, route: str, run_id: str) -> None:
+        self.path(route, run_id).parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, route: str, run_id: str, data: bytes) -> None:
+        with open(self.path(route, run_id), "ab") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read(self, route: str, run_id: str) -> bytes:
+        try:
+            return self.path(route, run_id).read_bytes()
+        except OSError:
+            return b""
+
+    def names(self, route: str) -> list[str]:
+        folder = journal_dir(self.state_dir, route)
+        if not folder.is_dir():
+            return []
+        return [p.stem for p in sorted(folder.glob("*.jsonl"), key=lambda p: (p.stat().st_mtime, p.name))]
+
+    def remove(self, route: str, run_id: str) -> None:
+        self.path(route, run_id).unlink(missing_ok=True)
+
+    def running(self, route: str, run_id: str) -> bool | None:
+        return None  # told by the process id the journal records (see alive)
+
+
+def book_for(state_dir):
+    """Where this state keeps its journals: files in its folder, or rows of its database."""
+    from pipeline.state.place import shared
+
+    found = shared(state_dir)
+    if found is None:
+        return FolderBook(state_dir)
+    from pipeline.state.journals import DatabaseBook
+
+    return DatabaseBook(found)
+
+
 class Journal:
     """The journal a running run writes; every record reaches the disk before `write` returns."""
 
     def __init__(self, state_dir: Path, route: str, run_id: str, fingerprint=lambda label: None):
-        self.path = journal_dir(state_dir, route) / f"{run_id}.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.book = book_for(state_dir)
+        self.book.start(route, run_id)
+        self.route = route
+        self._fd = None
+        if isinstance(self.book, FolderBook):
+            self.path = self.book.path(route, run_id)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._open = True
         self._lock = threading.Lock()
         self.run_id = run_id
         self.fingerprint = fingerprint  # label -> size and modification time of a source file
-        self.state = RunLog(self.path, run_id=run_id)  # what the file says, kept in memory too
+        self.state = RunLog(getattr(self, "path", None), run_id=run_id, route=route, book=self.book)
 
     def write(self, record: dict, sync: bool = True) -> None:
         data = orjson.dumps(record) + b"\n"
         with self._lock:
-            if self._fd is None:
+            if not self._open:
                 return
-            os.write(self._fd, data)
-            if sync:
-                os.fsync(self._fd)
+            if self._fd is not None:
+                os.write(self._fd, data)
+                if sync:
+                    os.fsync(self._fd)
+            else:
+                self.book.append(self.route, self.run_id, data)
             _apply(self.state, record)
 
     # -- the records -------------------------------------------------------------------------
@@ -126,17 +186,20 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
+            self._open = False
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
 
 
-def resolve(path: Path, by: str) -> None:
+def add(log: RunLog, record: dict) -> None:
+    """Add a record to a journal another run wrote (it is over): a hold let go, a take-over."""
+    log.book.append(log.route, log.run_id, orjson.dumps(record) + b"\n")
+
+
+def resolve(log: RunLog, by: str) -> None:
     """Mark an older journal as taken over by run `by` (its unfinished appends are handled there)."""
-    with open(path, "ab") as f:
-        f.write(orjson.dumps({"e": "resolved", "by": by}) + b"\n")
-        f.flush()
-        os.fsync(f.fileno())
+    add(log, {"e": "resolved", "by": by})
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -218,7 +281,7 @@ class TargetLog:
 class RunLog:
     """A journal read back."""
 
-    path: Path
+    path: Path | None
     run_id: str = ""
     route: str = ""
     pid: int | None = None
@@ -230,6 +293,7 @@ class RunLog:
     targets: dict[str, TargetLog] = field(default_factory=dict)
     sources: dict[str, dict | None] = field(default_factory=dict)
     holds: dict[tuple, dict] = field(default_factory=dict)  # not yet let go
+    book: object = None  # where it is kept (FolderBook or a database's), to add to it or remove it
 
     @property
     def unfinished_appends(self) -> list[TargetLog]:
@@ -239,12 +303,27 @@ class RunLog:
 
 
 def read(path: Path) -> RunLog:
-    """Read a journal; a last line cut short by a kill is ignored."""
-    log = RunLog(Path(path), run_id=Path(path).stem)
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return log
+    """Read a journal file; a last line cut short by a kill is ignored."""
+    path = Path(path)
+    book = FolderBook(path.parent.parent.parent)
+    return _parse(
+        RunLog(path, run_id=path.stem, route=path.parent.name, book=book), book.read(path.parent.name, path.stem)
+    )
+
+
+def read_run(book, route: str, run_id: str) -> RunLog:
+    """Read one run's journal from where its state keeps it."""
+    path = book.path(route, run_id) if isinstance(book, FolderBook) else None
+    return _parse(RunLog(path, run_id=run_id, route=route, book=book), book.read(route, run_id))
+
+
+def logs(state_dir, route: str) -> list[RunLog]:
+    """A route's journals read back, oldest first."""
+    book = book_for(state_dir)
+    return [read_run(book, route, run_id) for run_id in book.names(route)]
+
+
+def _parse(log: RunLog, data: bytes) -> RunLog:
     for line in data.splitlines():
         try:
             r = orjson.loads(line)
@@ -304,18 +383,14 @@ def _hold_key(r: dict) -> tuple:
     return (r.get("t"), r.get("kind"), r.get("path") or r.get("id"))
 
 
-def journals(state_dir: Path, route: str) -> list[Path]:
-    """A route's journals, oldest first (run ids sort by time)."""
-    folder = journal_dir(state_dir, route)
-    if not folder.is_dir():
-        return []
-    return sorted(folder.glob("*.jsonl"), key=lambda p: (p.stat().st_mtime, p.name))
-
-
 def alive(log: RunLog) -> bool:
-    """Is the process that wrote this journal still running (on this machine)?"""
+    """Is the run that wrote this journal still going? In a database state, does it hold its lease;
+    in a folder, is its process still running (on this machine)?"""
     if log.ended:
         return False
+    held = log.book.running(log.route, log.run_id) if log.book is not None else None
+    if held is not None:
+        return held
     if log.pid is None:
         return False
     if log.host and log.host != socket.gethostname():

@@ -30,7 +30,7 @@ class UnfinishedAppend(RunFailed):
 
 def dead_journals(state_dir: Path, route: str) -> list[J.RunLog]:
     """The route's journals whose runs are over (ended, or their process is gone), oldest first."""
-    return [log for log in map(J.read, J.journals(state_dir, route)) if not J.alive(log)]
+    return [log for log in J.logs(state_dir, route) if not J.alive(log)]
 
 
 def clean_leftovers(state_dir: Path, route: str, log: logging.Logger) -> dict[str, list]:
@@ -56,28 +56,22 @@ def clean_leftovers(state_dir: Path, route: str, log: logging.Logger) -> dict[st
                 except OSError as exc:
                     log.warning("could not remove %s left by run %s: %s", path, run.run_id, exc.strerror)
                     continue
-                _let(run.path, hold)
+                _let(run, hold)
             elif kind == "revision":
-                revisions.setdefault(hold.get("t") or "", []).append(
-                    (hold, lambda path=run.path, hold=hold: _let(path, hold))
-                )
+                revisions.setdefault(hold.get("t") or "", []).append((hold, lambda run=run, hold=hold: _let(run, hold)))
     _prune(logs)
     return revisions
 
 
-def _let(path: Path, hold: dict) -> None:
-    import orjson
-
-    record = {**hold, "e": "let"}
-    with open(path, "ab") as f:
-        f.write(orjson.dumps(record) + b"\n")
+def _let(run: J.RunLog, hold: dict) -> None:
+    J.add(run, {**hold, "e": "let"})
 
 
 def _prune(logs: list[J.RunLog]) -> None:
     """Keep the newest journals; older ones that hold nothing and left nothing unfinished go."""
     for run in logs[:-KEEP_JOURNALS]:
         if not run.holds and not run.unfinished_appends:
-            run.path.unlink(missing_ok=True)
+            run.book.remove(run.route, run.run_id)
 
 
 # -- unfinished appends ------------------------------------------------------------------------
@@ -138,7 +132,7 @@ def take_over(plan, run, journal) -> dict[str, J.TargetLog]:
             journal.carried(name, target)
             resume[name] = target
     for name, target in pending.items():
-        J.resolve(_journal_path(run, plan, target), run.run_id)
+        J.resolve(_journal_of(run, plan, target), run.run_id)
         run.log.info(
             "target %s: %s the append left unfinished by run %s",
             name,
@@ -171,13 +165,13 @@ def refusal(plan, pending: dict[str, J.TargetLog]) -> str:
     )
 
 
-def _journal_path(run, plan, target: J.TargetLog) -> Path:
-    return J.journal_dir(run.state_dir, plan.name) / f"{target.run_id}.jsonl"
+def _journal_of(run, plan, target: J.TargetLog) -> J.RunLog:
+    return J.read_run(J.book_for(run.state_dir), plan.name, target.run_id)
 
 
 def _changed_sources(plan, run, target: J.TargetLog) -> str:
     """Which source file the resumed rows came from has changed since (empty: none)."""
-    old = J.read(_journal_path(run, plan, target)).sources
+    old = _journal_of(run, plan, target).sources
     for label in target.confirmed_lines():
         before = old.get(label)
         if before is None:

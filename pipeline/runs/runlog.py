@@ -19,13 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pipeline.state.place import artifacts_folder
+
 DEFAULT_KEEP = 100
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 
 
 def log_path(state_dir: Path, route: str, run_id: str) -> Path:
-    """Where a run's log file goes."""
-    return Path(state_dir) / "logs" / f"{route}-{run_id}.log"
+    """Where a run's log file goes (in a database state, the artifacts folder: state/place.py)."""
+    return artifacts_folder(state_dir) / "logs" / f"{route}-{run_id}.log"
 
 
 def report_path(state_dir: Path, route: str, run_id: str) -> Path:

@@ -1,4 +1,5 @@
-"""Datasets route created, remembered in <state>/datasets.json so the next run updates the same one.
+"""Datasets route created, remembered in <state>/datasets.json (a database state: route_datasets) so
+the next run updates the same one.
 
     {"http://127.0.0.1|local": {"my-route/portal": {"id": "abcd-1234", "name": "Cases"}}}
 
@@ -14,6 +15,8 @@ import os
 import threading
 from pathlib import Path
 
+from pipeline.state.place import shared
+
 FILE = "datasets.json"
 _lock = threading.Lock()
 
@@ -28,7 +31,12 @@ def _load(path: Path) -> dict:
 
 def lookup(state_dir: Path, portal: str, key: str, name: str | None = None) -> str | None:
     """The 4x4 recorded for `key` (route/target) on `portal`, else for a dataset called `name`."""
-    datasets = _load(Path(state_dir) / FILE).get(portal) or {}
+    if shared(state_dir) is not None:
+        from pipeline.state.records import datasets_of
+
+        datasets = datasets_of(shared(state_dir), portal)
+    else:
+        datasets = _load(Path(state_dir) / FILE).get(portal) or {}
     entry = datasets.get(key)
     if entry:
         return entry.get("id")
@@ -41,6 +49,11 @@ def lookup(state_dir: Path, portal: str, key: str, name: str | None = None) -> s
 
 def record(state_dir: Path, portal: str, key: str, dataset_id: str, name: str) -> None:
     """Remember a created dataset (written atomically: a crash never leaves half a file)."""
+    if shared(state_dir) is not None:
+        from pipeline.state.records import dataset_put
+
+        dataset_put(shared(state_dir), portal, key, dataset_id, name)
+        return
     path = Path(state_dir) / FILE
     with _lock:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,6 +65,11 @@ def record(state_dir: Path, portal: str, key: str, dataset_id: str, name: str) -
 
 
 def forget(state_dir: Path, portal: str, key: str) -> None:
+    if shared(state_dir) is not None:
+        from pipeline.state.records import dataset_forget
+
+        dataset_forget(shared(state_dir), portal, key)
+        return
     path = Path(state_dir) / FILE
     with _lock:
         data = _load(path)

@@ -35,6 +35,7 @@ from pipeline.socrata import reader, wire
 from pipeline.socrata.errors import SocrataError
 from pipeline.socrata.http import SocrataSession
 from pipeline.socrata.views import socrata_type
+from pipeline.state.place import shared
 
 SCHEME = 1  # bump when the canonical form or the hash changes: older files are then rebuilt
 HASH_KEY = "route-socrata-v1"  # SipHash keys (16 bytes): rows
@@ -180,10 +181,28 @@ class StateFile:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.target}-{self.dataset}")
         return Path(self.state_dir) / FOLDER / re.sub(r"[^A-Za-z0-9_.-]", "_", self.route) / f"{safe}.parquet"
 
+    @property
+    def blob(self) -> str:
+        """Its name in a database state, which keeps the same bytes (route_blobs)."""
+        return "sync/" + "/".join(self.path.parts[-2:])
+
+    def _source(self):
+        """Where to read the file from: its path, or its bytes from a database state."""
+        state = shared(self.state_dir)
+        if state is None:
+            return self.path
+        from pipeline.state.records import blob_get
+
+        data = blob_get(state, self.blob)
+        if data is None:
+            raise FileNotFoundError(self.blob)
+        return pa.BufferReader(data)
+
     def load(self, columns: list, now: dict) -> tuple[Hashes | None, str]:
         """The hashes when they still describe the dataset (`now`: its marks), else None and why."""
         try:
-            meta = json.loads(pq.read_schema(self.path).metadata[b"route"])
+            source = self._source()
+            meta = json.loads(pq.read_schema(source).metadata[b"route"])
         except FileNotFoundError:
             return None, "no hashes kept from an earlier sync"
         except (OSError, KeyError, TypeError, ValueError, pa.ArrowException):
@@ -199,7 +218,7 @@ class StateFile:
             if meta.get(k) != now.get(k):
                 return None, f"the dataset changed since the last sync (its {label})"
         try:
-            table = pq.read_table(self.path)
+            table = pq.read_table(self._source())
         except (OSError, pa.ArrowException) as exc:
             return None, f"the kept hashes could not be read ({exc})"
         if table.num_rows != now.get("rows"):
@@ -211,6 +230,14 @@ class StateFile:
         meta = {"scheme": SCHEME, "domain": self.domain, "dataset": self.dataset, "columns": columns, **now}
         table = pa.table({"key": keys, "hash": pa.array(hashes, pa.uint64())})
         table = table.replace_schema_metadata({"route": json.dumps(meta)})
+        state = shared(self.state_dir)
+        if state is not None:
+            from pipeline.state.records import blob_put
+
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink, compression="zstd")
+            blob_put(state, self.blob, sink.getvalue().to_pybytes())
+            return
         path = self.path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -222,6 +249,12 @@ class StateFile:
 
     def drop(self) -> None:
         """Forget the hashes (before anything is sent: should the run stop, the next one reads the dataset)."""
+        state = shared(self.state_dir)
+        if state is not None:
+            from pipeline.state.records import blob_drop
+
+            blob_drop(state, self.blob)
+            return
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -26,6 +26,7 @@ from pipeline.ops.scheduling.catalog import Catalog, RouteEntry
 from pipeline.ops.scheduling.status import RouteStatus, route_status
 from pipeline.runs import journal as J
 from pipeline.runs.history import History, delivered_per_target
+from pipeline.state.place import artifacts_folder
 
 LOG_TAIL_BYTES = 256 * 1024  # a run's log shown on its page: its last 256 KB
 REJECTS_MAX_BYTES = 64 * 1024 * 1024  # a rejects file larger than this is read only this far
@@ -140,7 +141,7 @@ class DashboardState:
         return None
 
     def files(self, entry: RouteEntry, run: dict) -> RunFiles:
-        base = Path(entry.state_dir)
+        base = artifacts_folder(entry.state_dir)
         stem = f"{entry.name}-{run['run_id']}"
         rejects = Path(run["rejects_file"]) if run.get("rejects_file") else base / "rejects" / f"{stem}.csv"
         return RunFiles(
@@ -165,9 +166,8 @@ class DashboardState:
     def progress(self, entry: RouteEntry, run: dict) -> dict[str, Any]:
         """A running run as its journal tells it: per target, rows that arrived so far."""
         out: dict[str, Any] = {"targets": []}
-        path = self.files(entry, run).journal
-        if path.exists():
-            log = J.read(path)
+        log = J.read_run(J.book_for(entry.state_dir), entry.name, run["run_id"])
+        if log.targets:
             out["targets"] = [
                 {"name": t.name, "kind": t.delivery, "arrived": t.arrived, "in_doubt": t.in_doubt_rows,
                  "committed": t.committed}

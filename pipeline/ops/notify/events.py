@@ -157,23 +157,43 @@ class Notices:
     """What was already announced per route (`<state>/notices.json`), so stale is said once."""
 
     def __init__(self, state_dir: Path):
+        from pipeline.state.place import shared
+
+        self.shared = shared(state_dir)  # a database state: route_notices
         self.path = Path(state_dir) / "notices.json"
 
     def _load(self) -> dict:
+        if self.shared is not None:
+            raise AssertionError("a database state's notices are read per route")
         try:
             return json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
 
     def said(self, route: str, kind: str) -> bool:
+        if self.shared is not None:
+            from pipeline.state.records import notices_of
+
+            return kind in notices_of(self.shared, route)
         return kind in self._load().get(route, {})
 
     def mark(self, route: str, kind: str) -> None:
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        if self.shared is not None:
+            from pipeline.state.records import notice_put
+
+            notice_put(self.shared, route, kind, now)
+            return
         data = self._load()
-        data.setdefault(route, {})[kind] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        data.setdefault(route, {})[kind] = now
         self._save(data)
 
     def clear(self, route: str) -> None:
+        if self.shared is not None:
+            from pipeline.state.records import notices_clear
+
+            notices_clear(self.shared, route)
+            return
         data = self._load()
         if data.pop(route, None) is not None:
             self._save(data)

@@ -76,7 +76,7 @@ def load_entry(
     data = doc.data
     entry.data, entry.project = data, project
     entry.name = str(data.get("name") or file.stem)
-    entry.state_dir = state_dir_for(file, state, project)
+    entry.state_dir = state_dir_for(file, state, project, data)
     entry.notify = data.get("notify")
     entry.keys = write_keys(data, file, entry.state_dir)
     text = data.get("schedule")
@@ -101,7 +101,7 @@ def write_keys(data: dict, file: Path, state_dir: Path) -> frozenset:
         opts = opts if isinstance(opts, dict) else {}
         if kind == "socrata":
             domain = str(opts.get("domain") or "local").rstrip("/").lower()
-            portal = f"local:{state_dir.resolve()}" if domain == "local" else domain.split("://")[-1]
+            portal = f"local:{Path(state_dir).resolve()}" if domain == "local" else domain.split("://")[-1]
             keys.add(("socrata", portal, opts.get("dataset") or f"create:{(opts.get('create') or {}).get('name')}"))
         elif "path" in opts:
             # normpath, not resolve(): the path may still hold an unset ${VAR} marker
