@@ -19,9 +19,11 @@ write nothing: open() checks what it can and close() reports what would happen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 # When a delivery commits (its `commit_order` attribute; plugins without one count as remote):
 # remote datasets first, then database tables, then files. Once a target has failed, nothing

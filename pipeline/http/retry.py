@@ -14,11 +14,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, TypeVar
 
 from pipeline.http.errors import NOT_APPLIED, Cancelled, GaveUp, OutcomeUnknown, Transient
+
+if TYPE_CHECKING:
+    import tenacity
 
 MAX_WAIT = 300.0  # never sleep longer than this between attempts, whatever Retry-After says
 T = TypeVar("T")
@@ -74,6 +75,8 @@ class RetryPolicy:
         `what` names the request in messages and log lines; `peer` names the other side ("the
         portal") in the OutcomeUnknown message.
         """
+        import tenacity  # loaded with the first request, not with every module that can make one
+
         cancelled = cancelled or threading.Event()
         last: list[Transient] = []
 

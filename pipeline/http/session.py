@@ -14,11 +14,10 @@ import ipaddress
 import re
 import threading
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import orjson
-import requests
-from requests.adapters import HTTPAdapter
 
 from pipeline.http.errors import (
     NOT_APPLIED,
@@ -31,6 +30,12 @@ from pipeline.http.errors import (
     Transient,
 )
 from pipeline.http.retry import RetryPolicy, retry_after_seconds
+
+if TYPE_CHECKING:
+    import requests
+
+# requests (and urllib3) load when a Session is made: every stage package imports this layer, and
+# planning a route (`route validate`) makes no request.
 
 MAX_REDIRECTS = 10
 
@@ -84,6 +89,9 @@ class Session:
             known |= {auth[1], base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()}
         self.secrets = sorted((s for s in known if s), key=len, reverse=True)
         self.outer_mask = mask
+        import requests  # see the top: loaded by the first Session
+        from requests.adapters import HTTPAdapter
+
         self.requests = requests.Session()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool, 2), max_retries=0)
         self.requests.mount("http://", adapter)
@@ -147,6 +155,8 @@ class Session:
         ok: Callable[[int], bool] = lambda status: status < 300,
     ) -> requests.Response:
         """One try: the response when its status is accepted; Transient or Refused otherwise."""
+        import requests
+
         host = urlsplit(url).netloc
         try:
             response = self._send(method, url, what=what, params=params, data=data, headers=headers)

@@ -37,20 +37,26 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
-from pipeline.basics.dtypes import TEXT, frame_from_arrow
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import source
 from pipeline.sources.base import Source
+from pipeline.sources.csv_dialect import Dialect
 from pipeline.sources.csv_head import Head, read_head, unique_names
-from pipeline.sources.csv_readers import PARSE_BLOCK, BadRow, Dialect, Part, RecordTooLong, read_careful, read_fast
 from pipeline.sources.csv_stream import LineReader, Utf8Stream, any_line_starts_with
 from pipeline.sources.pick import FILE_OPTIONS, FileSet
 from pipeline.sources.remote import Found
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from pipeline.sources.csv_readers import BadRow, Part, RecordTooLong
+
+# The readers (csv_readers: Arrow, numpy) and pandas are imported where rows are read, in _parts,
+# _chunked, _frame and _reject: planning a route reads only the header and loads none of them.
 
 _CHAR = {"type": "string", "minLength": 1, "maxLength": 1}
 # A record must fit in one of pyarrow's parse blocks, which start at 1 MiB and grow 4 times on
@@ -372,6 +378,8 @@ class CsvSource(Source):
         """The reader's parts. pyarrow needs each record inside one parse block: on a longer one,
         read the file again with a block 4 times larger, skipping the records already read, up to
         max_field_mib; past it, or with Python's csv module, stop with the record's line."""
+        from pipeline.sources.csv_readers import PARSE_BLOCK, RecordTooLong, read_careful, read_fast
+
         shown = found.shown
         trailer = self.dialect.trailer(head.ncols)
         careful = self._careful(found)
@@ -459,6 +467,9 @@ class CsvSource(Source):
 
         Rejected rows are sent in batches (before the chunk that follows them), since each
         ctx.reject call has a fixed cost."""
+        import numpy as np
+        import pyarrow as pa
+
         size = max(1, int(self.ctx.run.chunk_rows))
         tables: list[pa.Table] = []
         line_parts: list[np.ndarray] = []
@@ -494,6 +505,11 @@ class CsvSource(Source):
     def _frame(
         self, table: pa.Table | None, lines: np.ndarray, names: list[str], order: list[int] | None, shown: str
     ) -> pd.DataFrame:
+        import pandas as pd
+        import pyarrow as pa
+
+        from pipeline.basics.dtypes import frame_from_arrow
+
         if table is None:
             table = pa.table({f"f{i}": pa.array([], pa.string()) for i in range(len(names))})
         table = table.combine_chunks().rename_columns(names)
@@ -506,6 +522,10 @@ class CsvSource(Source):
         return frame
 
     def _reject(self, bad: list[BadRow], names: list[str], shown: str) -> None:
+        import pandas as pd
+
+        from pipeline.basics.dtypes import TEXT
+
         width = max(len(r.fields) for r in bad)
         columns = names[:width] + [f"column_{i}" for i in range(len(names) + 1, width + 1)]
         index = pd.Index([r.line for r in bad], dtype="int64")

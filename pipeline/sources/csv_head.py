@@ -11,7 +11,7 @@ import csv
 from dataclasses import dataclass
 
 from pipeline.basics.errors import RunFailed
-from pipeline.sources.csv_readers import Dialect, unterminated
+from pipeline.sources.csv_dialect import Dialect, unterminated
 from pipeline.sources.csv_stream import SENTINEL, LineReader
 
 

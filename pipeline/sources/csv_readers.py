@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipeline.basics.errors import RunFailed
+from pipeline.sources.csv_dialect import Dialect, unterminated
 from pipeline.sources.csv_stream import BLOCK, SENTINEL
 
 CAREFUL_ROWS = 10_000
@@ -38,35 +39,6 @@ CAREFUL_ROWS = 10_000
 # 150 MB lower on a 1M-row file (260 vs 413 MB for the source alone); a longer record grows the
 # block (see CsvSource._parts).
 PARSE_BLOCK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """How fields are written: the same settings for pyarrow and for Python's csv module."""
-
-    delimiter: str = ","
-    quote: str | None = '"'
-    escape: str | None = None
-    comment: str | None = None
-    null_values: tuple[str, ...] = ()
-
-    def python(self) -> dict:
-        quoting = {"quotechar": self.quote} if self.quote else {"quoting": csv.QUOTE_NONE}
-        return dict(
-            delimiter=self.delimiter,
-            escapechar=self.escape,
-            doublequote=True,
-            skipinitialspace=False,
-            strict=False,
-            **quoting,
-        )
-
-    def fields(self, text: str) -> list[str]:
-        """The fields of one record's raw text (for rejected rows and headers)."""
-        return next(csv.reader(io.StringIO(text, newline=""), **self.python()), [])
-
-    def trailer(self, ncols: int) -> bytes:
-        return (self.delimiter.join([SENTINEL] * ncols) + "\n").encode("utf-8")
 
 
 @dataclass
@@ -89,14 +61,6 @@ def _breaks_in(text: str) -> int:
 
 def _is_blank(fields: list[str], ncols: int) -> bool:
     return not fields or (ncols > 1 and len(fields) == 1 and not fields[0].strip())
-
-
-def unterminated(shown: str, line: int) -> RunFailed:
-    return RunFailed(
-        f"{shown}: the record starting on line {line} opens a quoted field that is never "
-        "closed, so the rest of the file would be read into it; look for a stray quote "
-        "character there (or set quote: false if the file does not quote its fields)"
-    )
 
 
 def _row_breaks(batch: pa.RecordBatch) -> np.ndarray | None:
