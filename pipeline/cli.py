@@ -150,7 +150,10 @@ def cli(debug: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Read and check everything, deliver nothing; say what would happen.")
 @click.option("--limit", type=click.IntRange(min=0), help="Read at most N rows from the source.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
-@click.option("--state", type=click.Path(file_okay=False), help="State folder (default: .route beside the route file).")
+@click.option(
+    "--state",
+    help="State folder, or a database URL shared by several machines (default: .route beside the route file).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON instead of a table.")
 @click.option(
     "--force",
@@ -170,10 +173,25 @@ def cli(debug: bool) -> None:
 @click.option("--chunk-rows", type=click.IntRange(min=1), help="Rows per chunk (default 50,000).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--profile", help="A profile of the folder's defaults.yaml (`local`: the embedded local portal).")
-def execute(routes, dry_run, limit, sets, state, as_json, force, resume, in_doubt, full, chunk_rows, quiet, profile):
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="Read a partitioned source and run its source rules on the Dask cluster at ADDRESS "
+    "(tcp://HOST:8786); deliveries stay here (docs/cluster-execute.md).",
+)
+def execute(
+    routes, dry_run, limit, sets, state, as_json, force, resume, in_doubt, full, chunk_rows, quiet, profile, cluster
+):
     """Run ROUTES (route files or folders of them) and print a summary."""
     from pipeline.ops.runner import run_route
     from pipeline.runs.locks import RouteBusy
+
+    if cluster:  # the routes run on a Dask cluster; distributed is imported only then
+        from functools import partial
+
+        from pipeline.ops.cluster.execute_run import connect, run_on_cluster
+
+        run_route = partial(run_on_cluster, client=connect(cluster))
 
     if in_doubt and not resume:
         raise click.UsageError("--in-doubt goes with --resume")
@@ -263,7 +281,7 @@ def rules(name):
 @click.argument("route", type=click.Path())
 @click.option("--rows", default=10, show_default=True, type=click.IntRange(min=1), help="Rows to show per stage.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a ${NAME} variable (repeatable).")
-@click.option("--state", type=click.Path(file_okay=False), help="State folder.")
+@click.option("--state", help="State folder, or a database URL.")
 def preview(route, rows, sets, state):
     """Show the first rows after every stage, per target, without delivering anything.
 
@@ -283,7 +301,7 @@ def preview(route, rows, sets, state):
 
 @cli.command()
 @click.argument("route", required=False)
-@click.option("--state", type=click.Path(file_okay=False), help="Read this state folder (default: each route's own).")
+@click.option("--state", help="Read this state folder or database URL (default: each route's own).")
 @click.option(
     "--status",
     "status",

@@ -1,0 +1,243 @@
+"""`route execute --cluster`: one route's row-local work on a Dask cluster, its deliveries here.
+
+    client (this process)                         workers (each: one partition at a time)
+    list the partitions ──► submit, a few ahead ──► read the partition, source_transforms, when
+    deliveries ◄── target_transforms ◄── pieces ◄── the rows of each target, as Arrow tables
+
+Partitions are the files of a glob (the csv source) or the ranges of an sql source's
+`partition: {column, parts}`. The client fetches each partition's pieces in the order a local run
+reads them, one piece at a time, while the workers read the next partitions (at most `window`
+partitions are held on the workers); so the targets get the same rows in the same order as a
+local run, and deliveries stay single writers here: a replace or sync is committed once, an append
+is journaled, rejected rows land in this run's rejects file with the file and line they came from.
+
+Source rules that need every row (scope "stream": sort, dedupe, aggregate, pivot, limit, sample,
+...) cannot be split between workers and are refused before anything runs (`cluster_problems`);
+target rules run here, after the gather, as they do locally.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+
+from pipeline.basics import errors as route_errors
+from pipeline.basics.dtypes import TEXT
+from pipeline.basics.errors import Problem, RouteError, RunFailed
+from pipeline.engine.accounting import check_rejects
+from pipeline.engine.channels import Cancelled, Channel
+from pipeline.engine.executor import Executor
+from pipeline.ops.cluster.partitioned_work import FilePart, Job, from_arrow, piece_at, result_head, run_partition
+from pipeline.route.plan import Plan
+from pipeline.sources.remote import has_glob
+
+STREAM_REFUSED = (
+    "{name} needs every row of the stream (a stream rule), which --cluster cannot split between "
+    "workers; move it to a target's target_transforms (they run on this machine, after the gather), "
+    "or run the route without --cluster"
+)
+NOT_PARTITIONED = (
+    "--cluster needs a partitioned source: a glob of files (csv: {{path: data/*.csv}}, each file a "
+    "partition) or sql with partition: {{column: id, parts: 4}}; {why}; run the route without --cluster"
+)
+
+
+def cluster_problems(plan: Plan, source: Any) -> list[Problem]:
+    """Why this route cannot run with --cluster (every reason, each at its line), or nothing."""
+    doc = plan.doc
+    problems = []
+    for step in plan.steps:
+        if step.scope != "chunk":
+            problems.append(doc.problem(step.path, STREAM_REFUSED.format(name=step.name), at_key=True))
+    why = not_partitioned(plan, source)
+    if why:
+        problems.append(doc.problem(plan.source.path, NOT_PARTITIONED.format(why=why), at_key=True))
+    if plan.run.options.limit is not None:
+        problems.append(
+            doc.problem(
+                plan.source.path,
+                "--limit reads the first rows in the source's order, which --cluster does not keep "
+                "while reading; run without --cluster to try a route on its first rows",
+                at_key=True,
+            )
+        )
+    return sorted(problems)
+
+
+def not_partitioned(plan: Plan, source: Any) -> str:
+    """Why `source` has no partitions ('' when it has)."""
+    fileset = getattr(source, "fileset", None)
+    if fileset is not None:
+        if fileset.location.remote:
+            return "its path is remote (partitions are local or shared-folder globs for now)"
+        if not fileset.many or not has_glob(fileset.path):
+            return "it reads one file"
+        if fileset.pick.get("mode") != "all":
+            return "pick reads one file of the glob"
+        return ""
+    if callable(getattr(source, "partition_chunks", None)):
+        if not getattr(source, "partitioned", False):
+            return "add partition: {column, parts} to the sql source"
+        if getattr(source, "incremental", False):
+            return "an incremental sql source is read in one piece (its mark is kept here)"
+        return ""
+    return f"the {plan.source.name} source is read in one piece"
+
+
+def partitions_of(plan: Plan, source: Any) -> list:
+    """The partitions to read, in the order a local run reads them (listing files, or asking the
+    database for the range of the partition column)."""
+    fileset = getattr(source, "fileset", None)
+    if fileset is not None:
+        files = source.files()
+        columns = source.columns() if getattr(source, "plan_columns", "never") == "local" else None
+        if source.options.get("file_column") and columns:
+            columns = columns[:-1]  # the source adds it itself, after the file's columns
+        return [FilePart(f.shown, columns, fileset.path) for f in files]
+    return list(source.partitions())
+
+
+class PartitionedExecutor(Executor):
+    """The executor of pipeline/engine/executor.py, with the reading, source rules and routing done
+    by Dask workers: only `_route_chunks` differs, so targets, commits, aborts and the journal are
+    the ones a local run uses."""
+
+    def __init__(self, plan: Plan, client, *, window: int, **kwargs):
+        super().__init__(plan, **kwargs)
+        self.client = client
+        self.window = max(1, window)
+
+    @property
+    def source(self):
+        """The source prepare() built (here on the client: it lists the partitions)."""
+        self.prepare()
+        return self._prepared[0]
+
+    def job(self) -> Job:
+        run = self.run
+        return Job(
+            doc=self.plan.doc,
+            route_file=str(run.route_file),
+            state_dir=str(run.state_dir),
+            route_name=run.route_name,
+            run_id=run.run_id,
+            options=run.options,
+            chunk_rows=run.chunk_rows,
+            secrets=set(run.secrets),
+        )
+
+    def _route_chunks(self, source, channels: list[Channel]) -> None:
+        plan, run, report = self.plan, self.run, self.report
+        comps = [plan.source, *plan.steps]
+        stats = [self.steps.stats(c) for c in comps]
+        report.phase = "reading"
+        self.progress(report)
+        unrouted, opened, any_piece = self._unrouted, False, False
+        try:
+            parts = partitions_of(plan, source)
+            report.source_details = dict(getattr(source, "details", None) or {})
+            report.source_details["partitions"] = len(parts)
+            run.log.info("--cluster: %d partitions, at most %d on the workers at once", len(parts), self.window)
+            last: dict[int, list] = {}
+            for k, piece in self._fetched(parts):
+                any_piece = True
+                for level, text in piece.logs:
+                    run.log.log(level, "%s (on a worker)", text)
+                for rows, fields in piece.rejects:
+                    run.rejects.write(rows, **fields)
+                before = last.get(k) or [(0, 0, 0, 0.0)] * len(comps)
+                for s, now, was in zip(stats, piece.stats, before):
+                    s.rows_in += now[0] - was[0]
+                    s.rows_out += now[1] - was[1]
+                    s.rejected += now[2] - was[2]
+                    s.seconds += now[3] - was[3]
+                last[k] = piece.stats
+                for comp, s in zip(comps, stats):
+                    comp.ctx.rejected = s.rejected  # the rejects limit counts the source's own
+                for label in piece.labels:
+                    if label not in self._sources:
+                        self._sources.add(label)
+                        run.journal.source(label)
+                report.rows_read += piece.rows_read
+                self.progress(report)
+                check_rejects(plan, run, report, final=False)
+                frames = [from_arrow(t, lines, a) for t, lines, a in zip(piece.tables, piece.lines, piece.attrs)]
+                for ref, channel in zip(piece.targets, channels):
+                    channel.put(frames[ref])
+                if piece.unrouted is not None:
+                    missed = frames[piece.unrouted]
+                    self.router.unrouted += len(missed)
+                    if unrouted is not None and not self._draining.is_set():
+                        if not opened:
+                            unrouted.open(list(missed.columns))
+                            opened = True
+                        unrouted.write(missed)
+            if not any_piece:  # no partition gave a chunk (every file empty): the targets still get the columns
+                columns = source.columns() or []
+                empty = pd.DataFrame({c: pd.Series([], dtype=TEXT) for c in columns})
+                for chunk in self.steps.apply(plan.steps, iter([empty])):
+                    for part, channel in zip(self.router.route(chunk)[0], channels):
+                        channel.put(part)
+        finally:
+            source.close()
+        report.read_seconds, report.phase = time.time() - report.started, "sending"
+        self.progress(report)
+
+    def _fetched(self, parts: list) -> Iterator[tuple[int, Any]]:
+        """Every piece of every partition, in order; a few partitions are being read ahead."""
+        client, job, cancel = self.client, self.job(), self.run.cancelled
+        futures: dict[int, Any] = {}
+        ahead = 0
+
+        def submit_upto(n: int) -> None:
+            nonlocal ahead
+            while ahead < min(n, len(parts)):
+                futures[ahead] = client.submit(run_partition, job, parts[ahead], pure=False)
+                ahead += 1
+
+        try:
+            for k, part in enumerate(parts):
+                submit_upto(k + self.window)
+                future = futures.pop(k)
+                count, error, kind, worker = _result(client.submit(result_head, future, pure=False), part)
+                pending = [client.submit(piece_at, future, j, pure=False) for j in range(min(2, count))]
+                for j in range(count):
+                    if cancel.is_set():
+                        raise Cancelled()
+                    if j + 2 < count:
+                        pending.append(client.submit(piece_at, future, j + 2, pure=False))
+                    got = pending.pop(0)
+                    piece = _result(got, part)
+                    got.release()
+                    yield k, piece
+                future.release()
+                if error:
+                    raise _error(kind, error)
+        finally:
+            for f in futures.values():
+                f.cancel()
+
+
+def _result(future, part):
+    try:
+        return future.result()
+    except RouteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a lost worker, a cancelled task: one line, never a traceback
+        raise RunFailed(
+            f"the Dask cluster failed while reading {getattr(part, 'label', part)}: {type(exc).__name__}: {exc}"
+            " (are route-etl and its plugins installed on every worker, and can they reach the source?)"
+        ) from None
+
+
+def _error(kind: str, text: str) -> RouteError:
+    """The worker's error as the same kind of RouteError a local run raises (exit codes follow)."""
+    cls = getattr(route_errors, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, RunFailed)):
+        cls = RunFailed
+    exc = cls.__new__(cls)
+    RouteError.__init__(exc, text)
+    return exc
