@@ -11,12 +11,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
 from transforms import column_use
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 _NAME = {"type": "string", "minLength": 1}
 # The schema of a column list option (a name or a list of names), shared by the rules that take one.

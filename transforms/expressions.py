@@ -8,13 +8,16 @@ over whole columns (pipeline.expressions). The language is described in that pac
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
 from pipeline.expressions import Expression, ExpressionError, parse
 from transforms import column_use
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 FILTER_SCHEMA = {
     "type": "object",

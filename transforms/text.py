@@ -9,16 +9,18 @@ always a mistake in the route, and `cast` it to text first says what was meant.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from pipeline.basics import dtypes
 from pipeline.basics.columnflow import ColumnFlow
 from pipeline.basics.errors import RunFailed
 from pipeline.basics.plugins import rule
 from transforms.columns import NAMES_OPTION, as_names, require
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas and Arrow are imported in the functions that touch a chunk: binding these rules, which
+# `route validate` does, needs neither.
 
 ALL = ("all", "*")
 
@@ -57,6 +59,11 @@ def _schema(**extra) -> dict:
 
 def _apply(chunk: pd.DataFrame, plan: TextPlan, name: str, fn) -> pd.DataFrame:
     """A new frame with `fn` applied to the Arrow data of each chosen text column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipeline.basics import dtypes
+
     if plan.columns is None:
         columns = [c for c in chunk.columns if dtypes.route_type_of(chunk[c].dtype) == "text"]
     else:
@@ -100,6 +107,9 @@ def trim(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     - trim: {columns: [address], collapse: true}
     ```
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     plan = _bind(options, ctx)
 
     def fn(data):
@@ -124,6 +134,8 @@ def upper(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     - upper: [state, plate]
     ```
     """
+    import pyarrow.compute as pc
+
     return _apply(chunk, _bind(options, ctx), "upper", pc.utf8_upper)
 
 
@@ -135,6 +147,8 @@ def lower(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     - lower: [email]
     ```
     """
+    import pyarrow.compute as pc
+
     return _apply(chunk, _bind(options, ctx), "lower", pc.utf8_lower)
 
 
@@ -147,6 +161,8 @@ _AFTER_DIGIT = [("St", "st"), ("Nd", "nd"), ("Rd", "rd"), ("Th", "th")]
 
 def _fix(data, marker: str, pairs, prefix: str):
     """Apply the lower-casing `pairs` only to the values that contain `marker` (usually few)."""
+    import pyarrow.compute as pc
+
     mask = pc.fill_null(pc.match_substring_regex(data, marker), False)
     if not pc.any(mask).as_py():
         return data
@@ -157,6 +173,8 @@ def _fix(data, marker: str, pairs, prefix: str):
 
 
 def _title_case(data):
+    import pyarrow.compute as pc
+
     data = pc.utf8_title(data)
     data = _fix(data, r"\pL['’]\pL", _AFTER_APOSTROPHE, r"(\pL['’])")
     return _fix(data, r"\d(St|Nd|Rd|Th)", _AFTER_DIGIT, r"(\d)")

@@ -593,3 +593,10 @@ def test_casting_four_columns_of_a_full_chunk_is_vectorised(tmp_path):
     assert len(out) == n and ctx.rejected == 0
     # Measured about 14 ms here; a per-row Python loop would take ten times as long.
     assert best < 0.25, f"cast took {best * 1000:.0f} ms for 4 columns of {n} rows"
+
+
+def test_the_cast_rule_knows_the_route_types_without_pandas():
+    from pipeline.basics.dtypes import ROUTE_TYPES
+    from transforms import types
+
+    assert types.ROUTE_TYPES == ROUTE_TYPES  # spelt twice so that binding a cast loads no pandas

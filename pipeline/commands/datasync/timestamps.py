@@ -151,7 +151,8 @@ def timestamp_casts(control: dict, columns: list[str], dataset, sample: pd.DataF
 
 def _converts(values: pd.Series, column: str, spec: dict) -> bool:
     """Every sampled value converts with `spec` (and there is at least one)."""
-    from transforms.types import bind, convert
+    from transforms._casting import convert
+    from transforms.types import bind
 
     if not values.notna().any():
         return False
