@@ -186,17 +186,18 @@ def execute(
     from pipeline.ops.runner import run_route
     from pipeline.runs.locks import RouteBusy
 
+    if in_doubt and not resume:
+        raise click.UsageError("--in-doubt goes with --resume")
+    if resume and force:
+        raise click.UsageError("--resume sends only what did not arrive, --force sends everything: choose one")
     if cluster:  # the routes run on a Dask cluster; distributed is imported only then
         from functools import partial
 
         from pipeline.ops.cluster.execute_run import connect, run_on_cluster
 
-        run_route = partial(run_on_cluster, client=connect(cluster))
-
-    if in_doubt and not resume:
-        raise click.UsageError("--in-doubt goes with --resume")
-    if resume and force:
-        raise click.UsageError("--resume sends only what did not arrive, --force sends everything: choose one")
+        client = connect(cluster)
+        click.get_current_context().call_on_close(client.close)
+        run_route = partial(run_on_cluster, client=client)
     variables = variables_with(sets)
     options = RunOptions(
         dry_run=dry_run, limit=limit, force=force, full=full, chunk_rows=chunk_rows, resume=resume, in_doubt=in_doubt

@@ -13,7 +13,16 @@ read: use a column that only grows (an id, a modification time stamped by the da
 new mark is only recorded as pending when the last row has been read (a run cut short by --limit
 records none); the executor calls `on_delivered()` once every target has confirmed delivery, and
 only then is it committed (see pipeline/basics/marks.py).
+
+`partition: {column, parts}` reads the rows as ranges of a column, one query each, and its nulls
+as one more (pipeline/sources/sql_partition.py): one after the other here, on several Dask workers
+at once with `route execute --cluster`. Each part numbers its rows from 1 and names itself in
+chunk.attrs["source"].
 """
+
+# Longer than 400 lines because a table or a query, its incremental mark and its partitions meet in
+# one read; cursors, types and partition ranges live in sql_cursor.py, sql_types.py and
+# sql_partition.py.
 
 from __future__ import annotations
 
@@ -36,6 +45,7 @@ from pipeline.basics.sqlurls import connect_error, make_engine, mask_text, mask_
 from pipeline.sources import sql_types as st
 from pipeline.sources.base import Source
 from pipeline.sources.sql_cursor import driver_errors, open_cursor
+from pipeline.sources.sql_partition import PARTITION_SCHEMA, SqlPart, minmax_table, part_of_table, query_sql, split
 
 OPTIONS_SCHEMA = {
     "type": "object",
@@ -77,6 +87,7 @@ OPTIONS_SCHEMA = {
             },
             "description": "read only the rows added or changed since the last successful run",
         },
+        "partition": PARTITION_SCHEMA,
     },
 }
 
@@ -120,6 +131,8 @@ class SqlSource(Source):
         columns: [id, paid_on, amount, updated_at]
         where: "amount > 0"
         incremental: {column: updated_at, start: "2024-01-01"}
+        partition: {column: id, parts: 4}   # read in 4 ranges of id (and its nulls), one query
+                                            # each: in parallel with route execute --cluster
     ```
     """
 
@@ -158,6 +171,8 @@ class SqlSource(Source):
             )
         where = f"{self.schema}.{self.table}" if self.schema else self.table
         self.incremental_key = f"sql:{where or 'query'}.{self.inc_column}" if inc else None
+        self.partition = options.get("partition")
+        self.partitioned = bool(self.partition)  # read as ranges of a column: sql_partition.py
         self.label = f"{mask_url(self.url)} {where or 'query'}"
         self._seen = None
         self._read = 0  # rows yielded so far, for progress()
@@ -230,22 +245,78 @@ class SqlSource(Source):
                 )
             )
 
+    def _last_mark(self) -> Any:
+        run = self.ctx.run
+        if self.inc_column and not run.options.full:
+            return marks_for(run).get(run.route_name, self.incremental_key)
+        return None
+
     def _chunks(self) -> Iterator[pd.DataFrame]:
+        run = self.ctx.run
+        last = self._last_mark()
+        if self.partitioned:
+            for part in self.partitions(last):
+                yield from self._read_part(last, part)
+        else:
+            yield from self._read_part(last, None)
+        if (
+            self.inc_column
+            and self._seen is not None
+            and not (run.options.dry_run or run.options.preview or run.options.test)
+        ):
+            try:
+                marks_for(run).pending(run.route_name, self.incremental_key, self._seen)
+            except TypeError as exc:
+                raise RunFailed(
+                    f"incremental column '{self.inc_column}' of {self.label}: {exc}; use a "
+                    "number, date, time stamp or text column"
+                ) from None
+
+    def partition_chunks(self, part: SqlPart) -> Iterator[pd.DataFrame]:
+        """The rows of one part (of `partitions()`), as a Dask worker reads them for --cluster."""
+        self._gen = self._read_part(self._last_mark(), part)
+        return self._gen
+
+    def _connect(self):
         from sqlalchemy import exc as sa_exc
 
-        run = self.ctx.run
-        last = None
-        if self.inc_column and not run.options.full:
-            last = marks_for(run).get(run.route_name, self.incremental_key)
         self._check_sqlite_file()
         try:
-            conn = self.engine.connect()
+            return self.engine.connect()
         except sa_exc.DBAPIError as exc:
             raise connect_error(exc, self.url) from None
+
+    def partitions(self, last: Any = None) -> list[SqlPart]:
+        """The ranges of the partition column to read (its min and max asked first), then its nulls."""
+        column, parts = self.partition["column"], int(self.partition["parts"])
+        conn = self._connect()
+        try:
+            if self.table:
+                stmt, params, _ = self._table_statement(conn, last, self.options.get("incremental"))
+                query = minmax_table(stmt, self._table_obj.c[column])
+                self._total = self._count(conn, stmt, params)
+            else:
+                sql, params = self._query(last)
+                query = sa.text(query_sql(sql, self._quoted(column), None)[0])
+            low, high = conn.execute(query, params).one()
+        except driver_errors(conn) as exc:
+            raise self._fail(f"cannot read the range of the partition column '{column}'", exc) from None
+        finally:
+            conn.close()
+        low, high = typed_start(low), typed_start(high)  # ISO text (SQLite keeps dates as text) as dates
+        return split(column, low, high, parts, self.label)
+
+    def _quoted(self, column: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote(column)
+
+    def _read_part(self, last: Any, part: SqlPart | None) -> Iterator[pd.DataFrame]:
+        run = self.ctx.run
+        conn = self._connect()
         finished, cursor = False, None
         try:
-            stmt, params, kinds = self._statement(conn, last)
-            self._total = self._count(conn, stmt, params) if self.table else None
+            stmt, params, kinds = self._statement(conn, last, part)
+            if part is None:
+                self._total = self._count(conn, stmt, params) if self.table else None
             if not self._exact_mark:
                 st.decimals_as_floats(conn)
             errors = driver_errors(conn)
@@ -260,7 +331,8 @@ class SqlSource(Source):
                 if kinds is None:
                     kinds = [st.kind_of_description(self.engine.dialect.name, c) for c in cursor.codes or []]
                 kinds = kinds or [st.UNKNOWN] * len(names)
-                for frame in self._frames(cursor.batches(), names, kinds):
+                label = part.describe(self.label) if part is not None else self.label
+                for frame in self._frames(cursor.batches(), names, kinds, label):
                     self._read += len(frame)
                     yield frame
                 finished = True
@@ -273,20 +345,8 @@ class SqlSource(Source):
                 except Exception:  # noqa: BLE001 - the connection is closed next anyway
                     pass
             conn.close()
-        if (
-            self.inc_column
-            and self._seen is not None
-            and not (run.options.dry_run or run.options.preview or run.options.test)
-        ):
-            try:
-                marks_for(run).pending(run.route_name, self.incremental_key, self._seen)
-            except TypeError as exc:
-                raise RunFailed(
-                    f"incremental column '{self.inc_column}' of {self.label}: {exc}; use a "
-                    "number, date, time stamp or text column"
-                ) from None
 
-    def _frames(self, partitions, names: list[str], kinds: list[str]) -> Iterator[pd.DataFrame]:
+    def _frames(self, partitions, names: list[str], kinds: list[str], label: str) -> Iterator[pd.DataFrame]:
         row = 1
         inc = names.index(self.inc_column) if self.inc_column in names else None
         for part in partitions:
@@ -309,14 +369,14 @@ class SqlSource(Source):
             frame = frame_from_arrow(
                 pa.Table.from_arrays(arrays, names=names), index=pd.RangeIndex(row, row + len(part))
             )
-            frame.attrs["source"] = self.label
+            frame.attrs["source"] = label
             row += len(part)
             yield frame
         if row == 1:  # no rows: one empty chunk still tells the targets the columns and types
             frame = frame_from_arrow(
                 pa.Table.from_arrays([pa.array([], st.ARROW[k]) for k in kinds], names=names), index=pd.RangeIndex(1, 1)
             )
-            frame.attrs["source"] = self.label
+            frame.attrs["source"] = label
             yield frame
 
     def _see(self, raw: pa.Array) -> None:
@@ -324,22 +384,32 @@ class SqlSource(Source):
         if top is not None and (self._seen is None or top > self._seen):
             self._seen = top
 
-    def _statement(self, conn, last):
-        """(statement, params, kinds or None) of what to read."""
+    def _statement(self, conn, last, part: SqlPart | None = None):
+        """(statement, params, kinds or None) of what to read (of one part, when given)."""
         from sqlalchemy import text
 
-        inc = self.options.get("incremental")
         if self.options.get("query"):
-            sql = self.options["query"].strip().rstrip(";").strip()
-            params = dict(self.options.get("params") or {})
-            if inc:
-                quoted = self.engine.dialect.identifier_preparer.quote(self.inc_column)
-                op, bound = (">", last) if last is not None else (">=", typed_start(inc.get("start")))
-                if bound is not None:
-                    sql = f"SELECT * FROM ({sql}) route_q WHERE route_q.{quoted} {op} :route_mark"
-                    params["route_mark"] = bound
+            sql, params = self._query(last)
+            if part is not None:
+                sql, more = query_sql(sql, self._quoted(part.column), part)
+                params.update(more)
             return text(sql), params, None
-        return self._table_statement(conn, last, inc)
+        stmt, params, kinds = self._table_statement(conn, last, self.options.get("incremental"))
+        if part is not None:
+            stmt = part_of_table(stmt, self._table_obj.c[part.column], part)
+        return stmt, params, kinds
+
+    def _query(self, last) -> tuple[str, dict]:
+        """The query's SQL and parameters, past the incremental mark."""
+        inc = self.options.get("incremental")
+        sql = self.options["query"].strip().rstrip(";").strip()
+        params = dict(self.options.get("params") or {})
+        if inc:
+            op, bound = (">", last) if last is not None else (">=", typed_start(inc.get("start")))
+            if bound is not None:
+                sql = f"SELECT * FROM ({sql}) route_q WHERE route_q.{self._quoted(self.inc_column)} {op} :route_mark"
+                params["route_mark"] = bound
+        return sql, params
 
     def _table_statement(self, conn, last, inc):
         import difflib
@@ -363,8 +433,11 @@ class SqlSource(Source):
             ) from None
         except sa_exc.DBAPIError as exc:
             raise self._fail("cannot read the table's columns", exc) from None
+        self._table_obj = table
         names = self.options.get("columns") or [c.name for c in table.columns]
-        for i, name in enumerate(names + ([self.inc_column] if self.inc_column else [])):
+        also = [self.inc_column] if self.inc_column else []
+        also += [self.partition["column"]] if self.partition else []
+        for name in names + also:
             if name not in table.c:
                 close = difflib.get_close_matches(name, list(table.c.keys()), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""

@@ -30,6 +30,7 @@ from pipeline.basics.errors import Problem, RouteError, RunFailed
 from pipeline.engine.accounting import check_rejects
 from pipeline.engine.channels import Cancelled, Channel
 from pipeline.engine.executor import Executor
+from pipeline.engine.steps import located, wrapped
 from pipeline.ops.cluster.partitioned_work import FilePart, Job, from_arrow, piece_at, result_head, run_partition
 from pipeline.route.plan import Plan
 from pipeline.sources.remote import has_glob
@@ -137,7 +138,12 @@ class PartitionedExecutor(Executor):
         self.progress(report)
         unrouted, opened, any_piece = self._unrouted, False, False
         try:
-            parts = partitions_of(plan, source)
+            try:
+                parts = partitions_of(plan, source)
+            except RouteError as exc:
+                raise located(exc, plan, plan.source) from None
+            except Exception as exc:  # noqa: BLE001 - said as a local run says it
+                raise wrapped(exc, plan, plan.source, None) from None
             report.source_details = dict(getattr(source, "details", None) or {})
             report.source_details["partitions"] = len(parts)
             run.log.info("--cluster: %d partitions, at most %d on the workers at once", len(parts), self.window)
