@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_RANGES = 12
 
 
 def ranges(lines) -> list[tuple[int, int]]:
     """Sorted, merged (first, last) runs of consecutive line numbers (vectorised)."""
+    import numpy as np  # run time only: messages about lines need no numpy when planning
+
     arr = np.asarray(lines, dtype=np.int64)
     if arr.size == 0:
         return []
@@ -62,6 +67,8 @@ def merge(runs) -> list[tuple[int, int]]:
 
 def within(lines, runs: list[tuple[int, int]]) -> np.ndarray:
     """A boolean mask: which of `lines` fall inside the merged `runs` (vectorised)."""
+    import numpy as np  # run time only: messages about lines need no numpy when planning
+
     arr = np.asarray(lines, dtype=np.int64)
     if not runs or arr.size == 0:
         return np.zeros(arr.size, dtype=bool)

@@ -13,17 +13,19 @@ import io
 import os
 import tempfile
 from pathlib import Path
-
-import pandas as pd
-import polars as pl
-import pyarrow as pa
-import pyarrow.csv as pacsv
+from typing import TYPE_CHECKING
 
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.guards import SHRINK_OPTIONS, guard, shrink_fraction, stop_message
 from pipeline.basics.plugins import delivery
-from pipeline.basics.textformat import iso_timestamps, to_arrow
 from pipeline.deliveries.base import FILE, Delivery, DeliveryResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+# Arrow and polars are imported in the methods that write or count rows: planning a route
+# (`route validate`) loads these classes without them.
 
 COMMON = {
     "path": {"type": "string", "minLength": 1, "description": "The file to write; relative to the route file."},
@@ -83,6 +85,8 @@ class AtomicFile(Delivery):
         self._start()
 
     def write(self, chunk: pd.DataFrame) -> None:
+        from pipeline.basics.textformat import iso_timestamps, to_arrow
+
         if list(chunk.columns) != self.columns:
             raise RunFailed(
                 f"the columns changed between chunks ({', '.join(map(str, self.columns))} then "
@@ -209,6 +213,9 @@ class CsvDelivery(AtomicFile):
         if self.options.get("bom"):
             self._out.write("\ufeff".encode(self.encoding))
         if self._header:
+            import pyarrow as pa
+            import pyarrow.csv as pacsv
+
             buf = io.BytesIO()
             names = pa.schema([(str(c), pa.string()) for c in self.columns])
             pacsv.write_csv(
@@ -225,6 +232,9 @@ class CsvDelivery(AtomicFile):
 
     def _count_rows(self) -> int:
         """Rows of the existing file, quoted line breaks and all (a streaming read, bounded memory)."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         header = self._header_lines()
         try:  # one column, as text: counting is all this read is for
             reader = pacsv.open_csv(
@@ -240,6 +250,8 @@ class CsvDelivery(AtomicFile):
             return max(0, count_lines(self.path) - self._header_lines())
 
     def _encode(self, table: pa.Table) -> bytes:
+        import pyarrow.csv as pacsv
+
         buf = io.BytesIO()
         pacsv.write_csv(
             table, buf, pacsv.WriteOptions(include_header=False, delimiter=self._delimiter, quoting_style="needed")
@@ -271,12 +283,16 @@ class JsonlDelivery(AtomicFile):
     """
 
     def _emit(self, table: pa.Table) -> None:
+        import polars as pl
+
         if self._utf8:  # straight into the file: no second copy of the chunk's JSON in memory
             pl.from_arrow(table, rechunk=False).write_ndjson(self._out)
         else:
             super()._emit(table)
 
     def _encode(self, table: pa.Table) -> bytes:
+        import polars as pl
+
         buf = io.BytesIO()
         pl.from_arrow(table, rechunk=False).write_ndjson(buf)
         return self._recode(buf.getvalue())

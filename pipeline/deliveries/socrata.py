@@ -20,28 +20,31 @@ sent the dataset's columns are read and every mismatch is reported at once. See 
 from __future__ import annotations
 
 import os
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from pipeline.basics.errors import DeliveryFailed, RunFailed
 from pipeline.basics.guards import shrink_problem
 from pipeline.basics.plugins import delivery
 from pipeline.deliveries.base import DeliveryResult
-from pipeline.socrata import local, reader, report, state
-from pipeline.socrata.batching import Rebatcher
+from pipeline.socrata import local, report, state
 from pipeline.socrata.columns import ID, Mapping, creation_columns, match, route_types, tz_columns
-from pipeline.socrata.convert import to_wire
-from pipeline.socrata.dryrun import Plan, normalise
 from pipeline.socrata.dsmapi import discard_revision, open_revisions
 from pipeline.socrata.errors import SocrataError
 from pipeline.socrata.http import SocrataSession
 from pipeline.socrata.metadata import Sync
 from pipeline.socrata.options import DELIVERY_SCHEMA, bind_delivery, check_delivery
-from pipeline.socrata.replace import Spool, replace
-from pipeline.socrata.resume import Resume
-from pipeline.socrata.soda import BatchSender
-from pipeline.socrata.sync import SyncRun, problems
 from pipeline.socrata.views import Dataset, create_dataset, field_name, parse_view, publish_dataset, read_dataset
+
+if TYPE_CHECKING:
+    from pipeline.socrata.dryrun import Plan
+    from pipeline.socrata.replace import Spool
+    from pipeline.socrata.resume import Resume
+    from pipeline.socrata.soda import BatchSender
+    from pipeline.socrata.sync import SyncRun
+
+# The modules that move rows (batching, convert, soda, sync, replace, resume, reader, dryrun: Arrow,
+# numpy, polars) are imported in the methods that use them, once a run opens the delivery:
+# planning a route (`route validate`) loads this class without them.
 
 NUMERIC = ("number", "money", "double")
 
@@ -59,6 +62,8 @@ class SocrataDelivery:
     """
 
     def __init__(self, options: dict, ctx):
+        from pipeline.socrata.batching import Rebatcher
+
         self.options = check_delivery(options)
         self.ctx = ctx
         self.run = ctx.run
@@ -185,6 +190,12 @@ class SocrataDelivery:
     # -- prepare: once types are known, check everything, create the dataset, get ready -------
 
     def _prepare(self) -> None:
+        from pipeline.socrata import reader
+        from pipeline.socrata.replace import Spool
+        from pipeline.socrata.resume import Resume
+        from pipeline.socrata.soda import BatchSender
+        from pipeline.socrata.sync import SyncRun, problems
+
         self.prepared = True
         if self.dataset is None:
             self._create_dataset()
@@ -322,6 +333,11 @@ class SocrataDelivery:
             self.dataset = parse_view(view)
 
     def _start_plan(self) -> None:
+        import pyarrow as pa
+
+        from pipeline.socrata import reader
+        from pipeline.socrata.dryrun import Plan, normalise
+
         key = self.mapping.key
         existing, existing_rows, key_type = None, None, "text"
         try:
@@ -340,6 +356,8 @@ class SocrataDelivery:
     # -- write ------------------------------------------------------------------------------
 
     def write(self, chunk) -> None:
+        from pipeline.socrata.convert import to_wire
+
         if not self.prepared:
             self.route_columns = route_types(chunk.dtypes, self.route_columns)
             self.zoned = tz_columns(chunk.dtypes)
@@ -565,6 +583,8 @@ class SocrataDelivery:
         )
 
     def _replace(self) -> DeliveryResult:
+        from pipeline.socrata.replace import replace
+
         try:
             done = replace(
                 self.http,

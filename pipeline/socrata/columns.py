@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.socrata import wire
 from pipeline.socrata.views import SUPPORTED, TYPE_WORDS, Column, Dataset, field_name
 
 ID = ":id"
@@ -139,6 +138,8 @@ def _check_key(m: Mapping, dataset: Dataset, mode: str, row_identifier: str | No
 
 
 def _check_types(m: Mapping, route_columns: dict[str, str | None]) -> None:
+    from pipeline.socrata import wire  # polars and Arrow: checked at run time, not while planning
+
     for t in m.targets:
         rtype = route_columns.get(t.column)
         if t.field == ID:

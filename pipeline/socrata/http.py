@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import threading
 import uuid
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import orjson
-import requests
 
 from pipeline import http as layer
 from pipeline.http import is_loopback
 from pipeline.socrata.errors import NOT_APPLIED, UNKNOWN, OutcomeUnknown, SocrataError, error_fields, explain
+
+if TYPE_CHECKING:
+    import requests
+
 
 USER_AGENT = "route-etl (socrata delivery)"
 

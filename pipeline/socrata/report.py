@@ -7,10 +7,14 @@ may not be in the dataset now.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pipeline.basics import lines as L
 from pipeline.basics.errors import DeliveryFailed
 from pipeline.socrata.errors import OutcomeUnknown
-from pipeline.socrata.soda import BatchSender
+
+if TYPE_CHECKING:
+    from pipeline.socrata.soda import BatchSender
 
 
 def _rows(batches) -> int:
