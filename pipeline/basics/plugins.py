@@ -11,7 +11,6 @@ import failure is reported at the route line that uses it.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata as metadata
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,6 +119,8 @@ class Registry:
 
     @classmethod
     def discover(cls) -> Registry:
+        import importlib.metadata as metadata  # here, not at the top: `route --help` lists no plugins
+
         entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         for kind, group in GROUPS.items():
             for ep in metadata.entry_points(group=group):

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from pipeline.basics.errors import RouteInvalid
-from pipeline.route.files import scan_route_files
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# rich and the route file scanner (YAML) are imported by the functions that use them, so that
+# `route --help`, which imports this module, loads neither.
 
 
 def print_error(message: str) -> None:
@@ -23,6 +28,8 @@ def print_error(message: str) -> None:
 
 def make_console() -> Console:
     """stdout as a rich console; wide enough off a terminal that tables never wrap in logs."""
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=True)
     if not console.is_terminal:
         console = Console(highlight=False, soft_wrap=True, width=240)
@@ -49,6 +56,8 @@ def route_files(paths: tuple[str, ...]) -> list[Path]:
     """Route files named on the command line; a folder means every route file under it, at any
     depth (see pipeline/route/files.py). The YAML files of a folder that are not routes are
     skipped, and one line on stderr names them."""
+    from pipeline.route.files import scan_route_files
+
     found = scan_route_files(paths)
     if found.skipped:
         click.echo(found.note(), err=True)
