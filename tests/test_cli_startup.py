@@ -1,10 +1,14 @@
 """`route --help` and the commands that live beside their feature: imported only when run, listed
-with the same one-line help as their own, and none of the heavy libraries loaded to show help."""
+with the same one-line help as their own, and none of the heavy libraries loaded to show help or
+to check a route (issue 19: commands start fast). The checks are on the modules a fresh
+interpreter loads, never on timings; bench/bench_startup.py measures the time."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,11 +24,20 @@ def test_a_lazy_command_is_where_it_says_with_the_help_it_says(name):
     assert command.get_short_help_str(limit=300) == LAZY_COMMANDS[name][1]
 
 
+# What `route --help` must not load: the data libraries, and what only some commands use.
+HEAVY_FOR_HELP = ("pandas", "pyarrow", "polars", "numpy", "requests", "jsonschema", "rich", "yaml")
+# What checking a route must not load: the data libraries and the HTTP client (no row is read and
+# no request made; a plugin that does not follow this is its author's choice).
+HEAVY_FOR_VALIDATE = ("pandas", "pyarrow", "polars", "numpy", "requests", "sqlalchemy")
+PAYROLL = Path(__file__).resolve().parents[1] / "routes" / "payroll"
+
+
 def test_help_lists_every_command_without_importing_pandas():
     code = (
+        f"HEAVY_FOR_HELP = {HEAVY_FOR_HELP!r}\n"
         "import sys\nfrom click.testing import CliRunner\nfrom pipeline.cli import cli\n"
         "out = CliRunner().invoke(cli, ['--help']).output\n"
-        "print(out)\nprint('HEAVY', sorted(m for m in ('pandas', 'pyarrow', 'polars') if m in sys.modules))"
+        "print(out)\nprint('HEAVY', sorted(m for m in HEAVY_FOR_HELP if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -36,3 +49,33 @@ def test_help_lists_every_command_without_importing_pandas():
 def test_a_lazy_command_runs(route_cli):
     result = route_cli("portal", "--help")
     assert result.exit_code == 0 and "serve" in result.stdout
+
+
+def validate_in_a_fresh_interpreter(folder: Path) -> subprocess.CompletedProcess:
+    """`route validate payroll.yaml` in `folder`; stdout ends with its exit code and the heavy
+    libraries it loaded."""
+    code = (
+        "import sys\nfrom pipeline.cli import main\n"
+        "sys.argv = ['route', 'validate', 'payroll.yaml']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    print('EXIT', exc.code)\n"
+        f"print('HEAVY', sorted(m for m in {HEAVY_FOR_VALIDATE!r} if m in sys.modules))"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=folder)
+
+
+def test_validate_checks_a_route_without_loading_the_data_libraries(tmp_path):
+    """The payroll example: a csv source, rename, trim, cast, filter, derive and select, and socrata,
+    jsonl and csv targets, every one resolved, bound and its columns checked."""
+    for name in ("payroll.yaml", "payroll.csv"):
+        shutil.copy(PAYROLL / name, tmp_path / name)
+    done = validate_in_a_fresh_interpreter(tmp_path)
+    assert done.stdout.splitlines() == ["payroll.yaml: ok", "EXIT 0", "HEAVY []"], done.stdout + done.stderr
+
+
+def test_a_mistake_found_by_validate_loads_no_data_library_either(tmp_path):
+    shutil.copy(PAYROLL / "payroll.csv", tmp_path / "payroll.csv")
+    text = (PAYROLL / "payroll.yaml").read_text().replace("gross >= 0", "gros >= 0")
+    (tmp_path / "payroll.yaml").write_text(text)
+    done = validate_in_a_fresh_interpreter(tmp_path)
+    assert "unknown column 'gros'" in done.stderr
+    assert done.stdout.splitlines() == ["EXIT 2", "HEAVY []"], done.stdout + done.stderr
