@@ -185,7 +185,10 @@ def rebatch(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
         while count - start >= rows:
             yield whole.slice(start, rows)
             start += rows
-        held, count, yielded = [whole.slice(start)], count - start, True
+        # Arrow keeps empty slices of every chunk before the cut, and with them whole earlier
+        # buffers: the rest goes on as batches that all hold rows.
+        rest = [b for b in whole.slice(start).to_batches() if b.num_rows]
+        held, count, yielded = [pa.Table.from_batches(rest, whole.schema)], count - start, True
     if held and (count or not yielded):
         yield pa.concat_tables(held)
 
@@ -219,22 +222,125 @@ def merge_runs(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
         while pending is not None and pending.num_rows:
             pending = pending.combine_chunks()
             order = pc.sort_indices(pending, sort_keys=order_keys)
-            ordered = pending.take(order)
-            run_ids = ordered.column("__run").to_numpy()
+            run_ids = pc.take(pending.column("__run"), order).to_numpy()
             live = ~np.array(done)
             if live.any():
-                bound = live[run_ids] & (ordered.column("__pos").to_numpy() == last_pos[run_ids])
-                cut = int(np.argmax(bound)) + 1 if bound.any() else ordered.num_rows
+                bound = live[run_ids] & (pc.take(pending.column("__pos"), order).to_numpy() == last_pos[run_ids])
+                cut = int(np.argmax(bound)) + 1 if bound.any() else pending.num_rows
             else:
-                cut = ordered.num_rows
-            for part in slices(ordered.slice(0, cut), rows_out):
-                yield part.drop_columns(["__run", "__pos"])
-            pending = ordered.slice(cut)
+                cut = pending.num_rows
+            # Two takes, not slices of one: a small slice passed on would keep the whole block alive.
+            head = pending.take(order.slice(0, cut)).drop_columns(["__run", "__pos"])
+            pending = pending.take(order.slice(cut))
+            yield from slices(head, rows_out)
+            # A run is read on before it runs out, so that the next cut moves on by about half a
+            # block of every run, not by the few rows up to the next run's end.
             left = np.bincount(run_ids[cut:], minlength=len(readers))
-            fresh = [load(r) for r in range(len(readers)) if not done[r] and left[r] == 0]
+            fresh = [load(r) for r in range(len(readers)) if not done[r] and left[r] < max(1, block // 2)]
             fresh = [t for t in fresh if t is not None]
             if fresh:
                 pending = pa.concat_tables([pending, *fresh])
     finally:
         for reader in readers:
             reader.close()
+
+
+def partition_ids(columns, parts: int, seed: int = 0) -> np.ndarray:
+    """Which of `parts` partitions each row goes to, by a hash of its values in `columns`. Keys
+    that group together always meet in one partition, also when a column's type changes between
+    chunks: numbers are hashed as float64, dictionaries by their values, and a null alike in any type."""
+    import polars as pl  # only the rules that spill by key need it
+
+    h = None
+    for data in columns:
+        valid, data = _hashable(data)
+        hashed = np.zeros(len(valid), dtype=np.uint64)
+        if data is not None:
+            hashed = pl.from_arrow(data).hash(seed=seed).to_numpy()
+            hashed = np.where(valid, hashed, np.uint64(0x5EED))
+        h = hashed if h is None else h * np.uint64(0x9E3779B97F4A7C15) + hashed
+    if h is None:
+        return np.zeros(0, dtype=np.int64)
+    return ((h ^ (h >> np.uint64(29))) % np.uint64(parts)).astype(np.int64)
+
+
+def _hashable(data) -> tuple[np.ndarray, pa.Array | None]:
+    """The valid mask and a form of the column whose hash depends on the value only."""
+    if isinstance(data, pa.ChunkedArray):
+        data = data.combine_chunks() if data.num_chunks else pa.array([], data.type)
+    valid = np.asarray(pc.is_valid(data).to_numpy(zero_copy_only=False), dtype=bool)
+    kind = data.type
+    if pa.types.is_null(kind):
+        return valid, None
+    if pa.types.is_dictionary(kind):
+        data, kind = data.cast(kind.value_type), kind.value_type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        data = pc.cast(data, pa.float64(), safe=False)
+    elif pa.types.is_large_string(kind):
+        data = data.cast(pa.string())
+    return valid, data
+
+
+class Partitions:
+    """Tables split row by row into `count` spill files, appended in the order written, so a key's
+    rows come back in the order they went in. A table whose types differ from the ones written so
+    far (a column all null in one chunk) starts new files; read() casts every batch to the types of
+    all of them together."""
+
+    def __init__(self, spill: SpillDir, count: int, name: str):
+        self.spill, self.count, self.name = spill, count, name
+        self.files: list[list[Path]] = [[] for _ in range(count)]
+        self._writers: list = [None] * count
+        self._sinks: list = [None] * count
+        self.schema: pa.Schema | None = None
+        self._schemas: list[pa.Schema] = []
+        self.rows = 0
+
+    def write(self, table: pa.Table, ids: np.ndarray) -> None:
+        """Append row i of `table` to partition ids[i]."""
+        if self.schema is not None and table.schema != self.schema:
+            unified = pa.unify_schemas([self.schema, table.schema], promote_options="permissive")
+            if unified == self.schema:
+                table = table.cast(unified)
+            else:
+                self.finish()
+                table = table.cast(unified)
+        if self.schema is None or table.schema != self.schema:
+            self.schema = table.schema
+            self._schemas.append(table.schema)
+        counts = np.bincount(ids, minlength=self.count)
+        table = table.take(pa.array(np.argsort(ids, kind="stable")))
+        start = 0
+        for p in np.flatnonzero(counts):
+            self._writer(p).write_table(table.slice(start, int(counts[p])))
+            start += int(counts[p])
+        self.rows += table.num_rows
+
+    def _writer(self, p: int):
+        if self._writers[p] is None:
+            path = self.spill.file(f"{self.name}-{p:03d}-{len(self.files[p]):03d}.arrow")
+            self.files[p].append(path)
+            self._sinks[p] = pa.OSFile(str(path), "wb")
+            self._writers[p] = ipc.new_file(self._sinks[p], self.schema)
+        return self._writers[p]
+
+    def finish(self) -> None:
+        """Close the files being written (the next write starts new ones)."""
+        for p in range(self.count):
+            if self._writers[p] is not None:
+                self._writers[p].close()
+                self._sinks[p].close()
+            self._writers[p] = self._sinks[p] = None
+
+    def read(self, p: int) -> Iterator[pa.Table]:
+        """Partition `p`'s rows, a written batch at a time, in the order written."""
+        self.finish()
+        schema = pa.unify_schemas(self._schemas, promote_options="permissive") if self._schemas else None
+        for path in self.files[p]:
+            reader = RunReader(path)
+            try:
+                for i in range(reader.num_batches):
+                    table = pa.Table.from_batches([reader.batch(i)])
+                    yield table if table.schema == schema else table.cast(schema)
+            finally:
+                reader.close()

@@ -1,10 +1,9 @@
 """Reshaping rules: aggregate (group by), unpivot (wide to long), pivot (long to wide).
 
-aggregate and pivot read the whole stream but hold only one row per group: each chunk is reduced
-to partial results with Arrow's hash aggregation (Table.group_by), and partial results are folded
-together as they accumulate (sum of sums, min of mins, first of firsts...), so memory follows the
-number of groups, not of rows. Groups come out in the order they first appear, nulls forming a
-group of their own. Output rows have no source line: their index counts them from 1.
+aggregate and pivot read the whole stream but hold only partial results per group
+(transforms._groups), spilled to disk by key past `buffer_mb`, so memory is bounded whatever the
+number of groups. Groups come out in the order they first appear, nulls forming a group of their
+own. Output rows have no source line: their index counts them from 1.
 """
 
 from __future__ import annotations
@@ -20,82 +19,12 @@ from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
 from transforms import column_use
 from transforms._frames import arrow_series, as_list, bounded, chunk_rows, mask_of, need_columns, text_of, to_arrow
+from transforms._groups import SEQ, GroupState, write_tables
+from transforms._spill import BUFFER_MB, buffer_bytes, merge_runs, rebatch
 
 NAME = {"type": "string", "minLength": 1}
 NAMES = {"type": "array", "items": NAME, "uniqueItems": True}
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "first", "last")
-# How partial results of each Arrow aggregation fold into the next.
-_FOLD = {"count_all": "sum", "count": "sum", "sum": "sum", "min": "min", "max": "max", "first": "first", "last": "last"}
-_NUMERIC = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
-
-
-class GroupState:
-    """Partial aggregates per group, folded as chunks arrive; memory grows with groups only."""
-
-    def __init__(self, keys: list[str], parts: list[tuple[str | None, str]], rule_name: str):
-        self.keys, self.parts, self.rule_name = keys, parts, rule_name
-        self.fields = [f"k{i}" for i in range(len(keys))]
-        self.values = sorted({c for c, _ in parts if c is not None})
-        self.state: pa.Table | None = None
-        self.pending: list[pa.Table] = []
-        self.pending_rows = 0
-        self.types: dict[str, pa.DataType] = {}
-        self.rows = 0
-
-    def _names(self) -> list[str]:
-        """Partial result fields, then the group's first row number (Arrow's hash aggregation does
-        not promise any group order, so the order of appearance is kept explicitly)."""
-        return [("count_all" if c is None else f"v{self.values.index(c)}_{fn}") for c, fn in self.parts] + ["seq_min"]
-
-    def add(self, chunk: pd.DataFrame) -> None:
-        arrays = {f: to_arrow(chunk[k]) for f, k in zip(self.fields, self.keys)}
-        for i, c in enumerate(self.values):
-            arrays[f"v{i}"] = to_arrow(chunk[c])
-            self.types.setdefault(c, arrays[f"v{i}"].type)
-        for f, k in zip(self.fields, self.keys):
-            self.types.setdefault(k, arrays[f].type)
-        arrays["seq"] = pa.array(np.arange(self.rows, self.rows + len(chunk), dtype=np.int64))
-        self.rows += len(chunk)
-        table = pa.table(arrays)
-        aggs = [([], "count_all") if c is None else (f"v{self.values.index(c)}", fn) for c, fn in self.parts]
-        aggs.append(("seq", "min"))
-        try:
-            partial = table.group_by(self.fields, use_threads=False).aggregate(aggs)
-        except pa.ArrowNotImplementedError:
-            bad = next(
-                (c, fn)
-                for c, fn in self.parts
-                if fn in ("sum", "mean") and c is not None and not any(t(self.types[c]) for t in _NUMERIC)
-            )
-            raise RunFailed(
-                f"{self.rule_name}: cannot {bad[1]} column {bad[0]!r}: it holds "
-                f"{self.types[bad[0]]}, not numbers; cast it to number first"
-            ) from None
-        self.pending.append(partial.select(self.fields + self._names()))
-        self.pending_rows += partial.num_rows
-        if self.pending_rows >= max(100_000, self.state.num_rows if self.state is not None else 0):
-            self._fold()
-
-    def _fold(self) -> None:
-        tables = ([self.state] if self.state is not None else []) + self.pending
-        self.pending, self.pending_rows = [], 0
-        if not tables:
-            return
-        table = pa.concat_tables(tables, promote_options="permissive")
-        names = self._names()
-        folds = ["sum" if n == "count_all" else _FOLD[n.split("_", 1)[1]] for n in names]
-        folded = table.group_by(self.fields, use_threads=False).aggregate(list(zip(names, folds)))
-        self.state = folded.select(self.fields + [f"{n}_{f}" for n, f in zip(names, folds)]).rename_columns(
-            self.fields + names
-        )
-
-    def result(self) -> pa.Table | None:
-        """One row per group in order of appearance: the key fields, then one field per partial
-        aggregate, in `parts` order."""
-        self._fold()
-        if self.state is None:
-            return None
-        return self.state.sort_by("seq_min").drop_columns(["seq_min"])
 
 
 def _parse_compute(compute: dict) -> list[tuple[str, str, str | None]]:
@@ -139,6 +68,7 @@ def _bind_aggregate(options, ctx):
         "properties": {
             "by": {"oneOf": [NAME, NAMES]},
             "compute": {"type": "object", "minProperties": 1, "additionalProperties": _AGGREGATE},
+            "buffer_mb": BUFFER_MB,
         },
     },
     scope="stream",
@@ -149,7 +79,9 @@ def aggregate(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataF
     """Group the whole stream by the `by` columns (none: one row for everything) and compute, per
     group, `count` (rows), or {count|sum|mean|min|max|first|last: column}; counts and sums skip
     nulls, first and last are the first and last non-null values, and a sum or mean of no values is
-    null. Memory follows the number of groups, not rows.
+    null. Up to `buffer_mb` (default 64) of groups are held in memory; beyond that they are spilled
+    by key to Arrow files in the state folder and each part aggregated alone, so any number of
+    groups fits in bounded memory.
 
     Example:
 
@@ -172,20 +104,31 @@ def aggregate(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataF
             else [(column, fn)]
         )
         parts += [p for p in wanted if p not in parts]
-    state, seen = GroupState(by, parts, "aggregate"), False
-    for chunk in chunks:
-        need_columns(chunk, by + [c for _, _, c in compute if c], "aggregate")
-        state.add(chunk)
-        seen = True
-    if not seen:
-        return
-    table = state.result()
-    columns = {k: table.column(f) for k, f in zip(by, state.fields)}
+    state, seen = GroupState(by, parts, "aggregate", ctx, buffer_bytes(options)), False
+    try:
+        for chunk in chunks:
+            need_columns(chunk, by + [c for _, _, c in compute if c], "aggregate")
+            state.add(chunk)
+            seen = True
+        if not seen:
+            return
+        done = 0
+        for table in rebatch(state.sorted(), chunk_rows(ctx)):
+            columns = _aggregated(table, by, compute, parts)
+            yield _frame(columns, table.num_rows, done)
+            done += table.num_rows
+    finally:
+        state.close()
+
+
+def _aggregated(table: pa.Table, by: list[str], compute, parts) -> dict:
+    """The output columns of some groups from their key fields and partial results."""
+    columns = {k: table.column(i) for i, k in enumerate(by)}
+
+    def part(c, f):
+        return table.column(parts.index((c, f)) + len(by))
+
     for name, fn, column in compute:
-
-        def part(c, f):
-            return table.column(parts.index((c, f)) + len(by))
-
         if column is None:
             columns[name] = part(None, "count_all")
         elif fn == "mean":
@@ -195,13 +138,14 @@ def aggregate(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataF
             )
         else:
             columns[name] = part(column, fn)
-    yield from bounded([_frame(columns, table.num_rows)], chunk_rows(ctx))
+    return columns
 
 
-def _frame(columns: dict, rows: int) -> pd.DataFrame:
-    index = pd.RangeIndex(1, rows + 1)
+def _frame(columns: dict, rows: int, done: int = 0) -> pd.DataFrame:
+    """Output rows `done` + 1 ... `done` + `rows`, numbered from 1 over the whole output."""
+    index = pd.RangeIndex(done + 1, done + rows + 1)
     out = pd.DataFrame({n: arrow_series(v, index, n) for n, v in columns.items()}, index=index)
-    out.index = pd.Index(np.arange(1, rows + 1, dtype=np.int64))
+    out.index = pd.Index(np.arange(done + 1, done + rows + 1, dtype=np.int64))
     return out
 
 
@@ -294,6 +238,7 @@ def _bind_pivot(options, ctx):
                 "uniqueItems": True,
             },
             "agg": {"enum": list(FUNCTIONS)},
+            "buffer_mb": BUFFER_MB,
         },
     },
     scope="stream",
@@ -306,7 +251,8 @@ def pivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame
     an index and name occur more than once, `agg` combines their values (default first; also
     last, sum, mean, min, max, count). Rows with a null name are left out. `names` fixes the new
     columns (in that order, whatever the data holds; rows with another name are rejected), which a
-    target with a fixed set of columns needs. Memory follows the number of index-name pairs.
+    target with a fixed set of columns needs. Up to `buffer_mb` (default 64) of index-name pairs
+    are held in memory; beyond that they are spilled by index to Arrow files in the state folder.
 
     Example:
 
@@ -314,58 +260,109 @@ def pivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame
     """
     index, name_col, value_col, agg = options["index"], options["name"], options["value"], options["agg"]
     parts = [(value_col, "sum"), (value_col, "count")] if agg == "mean" else [(value_col, agg)]
-    state, seen = GroupState(index + [name_col], parts, "pivot"), False
-    fixed = options["names"]
-    for chunk in chunks:
-        need_columns(chunk, index + [name_col, value_col], "pivot")
-        if fixed:
-            text = text_of(chunk[name_col])
-            bad = mask_of(pc.and_kleene(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=pa.array(fixed)))))
-            if bad.any():
-                ctx.reject(chunk[bad], f"{name_col} is not one of the pivot's names", column=name_col)
-                chunk = chunk[~bad]
-        state.add(chunk)
-        seen = True
-    if not seen:
-        return
-    table = state.result()
-    named = pc.is_valid(table.column(len(index)))
-    skipped = table.num_rows - pc.sum(named).as_py() if table.num_rows else 0
+    state = GroupState(index + [name_col], parts, "pivot", ctx, buffer_bytes(options), split_keys=len(index))
+    fixed, seen = options["names"], False
+    try:
+        for chunk in chunks:
+            need_columns(chunk, index + [name_col, value_col], "pivot")
+            if fixed:
+                text = text_of(chunk[name_col])
+                bad = mask_of(pc.and_kleene(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=pa.array(fixed)))))
+                if bad.any():
+                    ctx.reject(chunk[bad], f"{name_col} is not one of the pivot's names", column=name_col)
+                    chunk = chunk[~bad]
+            state.add(chunk)
+            seen = True
+        if seen:
+            yield from _pivot_rows(state, index, name_col, agg, fixed, ctx)
+    finally:
+        state.close()
+
+
+def _pivot_rows(state: GroupState, index, name_col, agg, fixed, ctx) -> Iterator[pd.DataFrame]:
+    """Pass 1 folds each partition of the index-name groups, leaves out those with a null name and
+    finds where each name first appears, which orders the new columns; pass 2 turns each
+    partition's groups into wide rows, and the partitions are merged on the first appearance of
+    their index. In memory it is one partition and no file."""
+    k = len(index)
+    folded, first_seen, skipped, value_type = [], {}, 0, None
+    for p, stream in enumerate(state.partition_results()):
+        table = pa.concat_tables(list(stream))
+        named = pc.is_valid(table.column(k))
+        dropped = table.num_rows - pc.sum(named).as_py() if table.num_rows else 0
+        if dropped:
+            skipped += dropped
+            table = table.filter(named)
+        value_type = value_type or (pa.float64() if agg == "mean" else table.schema.field(k + 1).type)
+        name_codes, uniques = _names_of(table, k)
+        firsts = np.unique(name_codes, return_index=True)[1]
+        seqs = table.column(SEQ).to_numpy()
+        for j, name in enumerate(uniques):
+            first_seen[str(name)] = min(first_seen.get(str(name), seqs[firsts[j]]), seqs[firsts[j]])
+        if not state.spilled:
+            folded.append(table)
+        elif table.num_rows and write_tables(state.spill.file(f"named-{p:03d}.arrow"), [table]):
+            folded.append(state.spill.file(f"named-{p:03d}.arrow"))
     if skipped:
         ctx.log.info("pivot left out %d groups with a null %s", skipped, name_col)
-        table = table.filter(named)
-    values = table.column(len(index) + 1)
+    labels = sorted(first_seen, key=first_seen.get)
+    clash = next((label for label in labels if label in index), None)
+    if clash is not None:
+        raise RunFailed(f"pivot: the name {clash!r} is also an `index` column; rename one of them first")
+    labels = fixed or labels
+    where = {label: j for j, label in enumerate(labels)}
+    if not state.spilled:
+        wide = (_wide(t, k, agg, where, value_type) for t in folded)
+    else:
+        runs, size, rows = [], 0, 0
+        for p, path in enumerate(folded):
+            with pa.OSFile(str(path), "rb") as f:
+                table = _wide(pa.ipc.open_file(f).read_all(), k, agg, where, value_type)
+            path.unlink()
+            runs.append(state.spill.file(f"wide-{p:03d}.arrow"))
+            rows += write_tables(runs[-1], [table])
+            size += table.nbytes
+        block = max(1024, state.budget // max(1, size // max(1, rows)) // (4 * max(1, len(runs))))
+        wide = merge_runs(runs, [(SEQ, "ascending", "at_end")], block, chunk_rows(ctx))
+    done = 0
+    for table in rebatch(wide, chunk_rows(ctx)):
+        columns = {name: table.column(i) for i, name in enumerate(index)}
+        columns.update({label: table.column(k + j) for j, label in enumerate(labels)})
+        yield _frame(columns, table.num_rows, done)
+        done += table.num_rows
+
+
+def _names_of(table: pa.Table, k: int):
+    """The name of each group as a code, and the names as text in order of appearance."""
+    names = pc.cast(table.column(k), pa.string())
+    return pd.factorize(
+        pd.Series(pd.arrays.ArrowExtensionArray(names)) if table.num_rows else pd.Series([], dtype=object)
+    )
+
+
+def _wide(table: pa.Table, k: int, agg: str, where: dict, value_type) -> pa.Table:
+    """One row per index of these index-name groups (in order of appearance), with the index
+    columns, one column per name of `where` (at its position) and the first appearance (SEQ)."""
+    values = table.column(k + 1)
     if agg == "mean":
-        values = pc.divide(
-            pc.cast(values, pa.float64(), safe=False), pc.cast(table.column(len(index) + 2), pa.float64())
-        )
+        values = pc.divide(pc.cast(values, pa.float64(), safe=False), pc.cast(table.column(k + 2), pa.float64()))
     n = table.num_rows
-    if index:
-        keys = pd.DataFrame(
-            {f"k{i}": arrow_series(table.column(i), pd.RangeIndex(n), f"k{i}") for i in range(len(index))}
-        )
+    if k:
+        keys = pd.DataFrame({f"k{i}": arrow_series(table.column(i), pd.RangeIndex(n), f"k{i}") for i in range(k)})
         codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
     else:
         codes = np.zeros(n, dtype=np.int64)
     groups = int(codes.max()) + 1 if n else 0
-    first_rows = np.unique(codes, return_index=True)[1] if n else np.zeros(0, dtype=np.int64)
-    columns = {k: pc.take(table.column(i), pa.array(first_rows, type=pa.int64())) for i, k in enumerate(index)}
-    names = pc.cast(table.column(len(index)), pa.string())
-    name_codes, uniques = pd.factorize(
-        pd.Series(pd.arrays.ArrowExtensionArray(names)) if n else pd.Series([], dtype=object)
-    )
-    labels = [str(u) for u in uniques]
-    for label in fixed:
-        if label not in labels:
-            labels.append(label)
-            columns[label] = pa.nulls(groups, values.type)
-    for j, label in enumerate(labels[: len(uniques)]):
-        if label in columns:
-            raise RunFailed(f"pivot: the name {label!r} is also an `index` column; rename one of them first")
-        where = np.flatnonzero(name_codes == j)
-        slot = np.full(groups, -1, dtype=np.int64)
-        slot[codes[where]] = where
-        columns[label] = pc.take(values, pa.array(slot, mask=slot < 0))
-    if fixed:
-        columns = {**{k: columns[k] for k in index}, **{k: columns[k] for k in fixed}}
-    yield from bounded([_frame(columns, groups)], chunk_rows(ctx))
+    first_rows = pa.array(np.unique(codes, return_index=True)[1] if n else np.zeros(0, dtype=np.int64), pa.int64())
+    columns = {f"k{i}": pc.take(table.column(i), first_rows) for i in range(k)}
+    wide = [pa.nulls(groups, value_type)] * len(where)
+    name_codes, uniques = _names_of(table, k)
+    for j, name in enumerate(uniques):
+        if str(name) in where:
+            rows = np.flatnonzero(name_codes == j)
+            slot = np.full(groups, -1, dtype=np.int64)
+            slot[codes[rows]] = rows
+            wide[where[str(name)]] = pc.take(values, pa.array(slot, mask=slot < 0))
+    columns.update({f"l{j}": column for j, column in enumerate(wide)})
+    columns[SEQ] = pc.take(table.column(SEQ), first_rows)
+    return pa.table(columns)

@@ -1,6 +1,8 @@
 """aggregate, unpivot, pivot: exact tables on tricky input, and aggregate against pandas on a
 300,000-row stream."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -188,3 +190,106 @@ def test_pivot_with_fixed_names_rejects_others(tmp_path):
 )
 def test_reshape_rules_keep_the_contract(rule, options):
     check_rule(rule, options, SALES)
+
+
+def _many_groups(n: int, groups: int, seed: int = 5) -> list[pd.DataFrame]:
+    """A stream whose groups outgrow a tiny buffer: keys with nulls, floats of very different sizes
+    (a sum in another order would differ in the last bits), null values, a chunk whose `kind` is
+    untyped nulls (its type changes between chunks), and an empty chunk."""
+    rng = np.random.default_rng(seed)
+    town = rng.integers(0, groups, n).astype(str).astype(object)
+    town[rng.random(n) < 0.02] = None
+    name = rng.integers(2000, 2012, n).astype(str).astype(object)
+    name[rng.random(n) < 0.02] = None
+    amount = rng.random(n) * rng.choice([1e9, -1.0, 1e-7], n)
+    amount[rng.random(n) < 0.05] = np.nan
+    df = pd.DataFrame(
+        {
+            "town": pd.array(town, dtype=TEXT),
+            "kind": pd.array(rng.integers(0, 3, n), dtype=INTEGER),
+            "yr": pd.array(name, dtype=TEXT),
+            "amt": pd.array(amount, dtype=NUMBER),
+        },
+        index=pd.RangeIndex(2, n + 2),
+    )
+    size = n // 20
+    chunks = [df.iloc[i : i + size] for i in range(0, n, size)]
+    untyped = chunks[3].copy()
+    untyped["kind"] = pd.Series([None] * len(untyped), index=untyped.index, dtype=object)
+    return chunks[:3] + [untyped, df.iloc[:0]] + chunks[4:]
+
+
+def _in_memory_and_spilled(tmp_path, rule, options, chunks, buffer_mb, caplog):
+    outs = []
+    for name, extra in (("memory", {}), ("spilled", {"buffer_mb": buffer_mb})):
+        ctx = make_ctx(tmp_path / name, chunk_rows=700)
+        with caplog.at_level(min(logging.INFO, caplog.handler.level or logging.INFO), logger="route"):
+            caplog.clear()
+            outs.append(run_rule(rule, bind_options(rule, {**options, **extra}, ctx), chunks, ctx))
+        assert ("spilling them to 16 partitions" in caplog.text) == (name == "spilled")
+        spills = ctx.run.state_dir / "tmp"
+        assert not spills.exists() or not list(spills.iterdir())  # spill folder removed
+    memory, spilled = outs
+    assert [len(o) for o in spilled] == [len(o) for o in memory] and len(memory) > 1
+    for a, b in zip(memory, spilled):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    return pd.concat(memory)
+
+
+AGGREGATE_ALL = {
+    "by": ["town", "kind"],
+    "compute": {
+        "n": "count",
+        "with_amt": {"count": "amt"},
+        "total": {"sum": "amt"},
+        "average": {"mean": "amt"},
+        "low": {"min": "amt"},
+        "high": {"max": "yr"},
+        "first": {"first": "amt"},
+        "last": {"last": "yr"},
+    },
+}
+
+
+def test_aggregate_spilled_by_key_gives_exactly_the_in_memory_result(tmp_path, caplog):
+    out = _in_memory_and_spilled(tmp_path, aggregate, AGGREGATE_ALL, _many_groups(20_000, 4_000), 0.3, caplog)
+    assert out.index.tolist() == list(range(1, len(out) + 1)) and len(out) > 8_000
+    assert [str(out[c].dtype) for c in ("town", "kind", "n", "total", "high")] == [
+        "string[pyarrow]",
+        "int64[pyarrow]",
+        "int64[pyarrow]",
+        "double[pyarrow]",
+        "string[pyarrow]",
+    ]
+
+
+def test_aggregate_spills_partitions_again_when_they_are_still_too_big(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="route")
+    _in_memory_and_spilled(tmp_path, aggregate, AGGREGATE_ALL, _many_groups(2_000, 1_000), 0.004, caplog)
+    assert "a partition of the groups spilled again (level 2)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"index": ["town"], "name": "yr", "value": "amt", "agg": "sum"},
+        {"index": ["town", "kind"], "name": "yr", "value": "amt", "agg": "mean"},
+        {"index": "town", "name": "kind", "value": "yr", "agg": "last"},
+        {"index": "town", "name": "yr", "value": "amt", "names": ["2005", "2001", "1999"]},
+    ],
+    ids=["sum", "mean-two-keys", "last-text", "fixed-names"],
+)
+def test_pivot_spilled_by_index_gives_exactly_the_in_memory_result(tmp_path, caplog, options):
+    out = _in_memory_and_spilled(tmp_path, pivot, options, _many_groups(20_000, 4_000), 0.3, caplog)
+    assert out.index.tolist() == list(range(1, len(out) + 1))
+
+
+def test_aggregate_abandoned_while_spilled_leaves_no_files(tmp_path):
+    ctx = make_ctx(tmp_path, chunk_rows=500)
+    outs = aggregate(
+        _many_groups(10_000, 4_000), bind_options(aggregate, {**AGGREGATE_ALL, "buffer_mb": 0.1}, ctx), ctx
+    )
+    assert len(next(outs)) == 500
+    assert list((ctx.run.state_dir / "tmp").iterdir())
+    outs.close()
+    assert not list((ctx.run.state_dir / "tmp").iterdir())
