@@ -11,16 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from pipeline.basics import dtypes
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
 from transforms import column_use
 from transforms.columns import require
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+# pandas and Arrow are imported by the functions that touch a chunk: binding fill and replace,
+# which `route validate` does, needs neither.
 
 _TRUE = {"true", "yes", "y", "t", "1"}
 _FALSE = {"false", "no", "n", "f", "0"}
@@ -53,6 +56,11 @@ def _show(value) -> str:
 
 def literal(value, data_type: pa.DataType, column: str, rule_name: str, what: str) -> pa.Scalar:
     """`value` from the route as a scalar of `data_type`; a RunFailed saying how to write it if not."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from pipeline.basics import dtypes
+
     kind = dtypes.route_type_of(pd.ArrowDtype(data_type))
 
     def refuse(hint: str = "") -> RunFailed:
@@ -112,6 +120,9 @@ def literal(value, data_type: pa.DataType, column: str, rule_name: str, what: st
 
 def _instant(value: dt.datetime, data_type: pa.TimestampType) -> dt.datetime:
     """A naive value in a zoned column is local time there; an aware one keeps its instant."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if value.tzinfo is None:
         local = pc.assume_timezone(
             pa.array([value], pa.timestamp("us")), timezone=data_type.tz, ambiguous="earliest", nonexistent="raise"
@@ -154,6 +165,10 @@ def fill(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     - fill: {department: "UNASSIGNED", overtime: 0, active: true, end_date: 2099-12-31}
     ```
     """
+    import pyarrow.compute as pc
+
+    from pipeline.basics import dtypes
+
     plan = _bind_fill(options, ctx)
     require(chunk, plan.values, "fill")
     out = chunk.copy(deep=False)
@@ -207,6 +222,11 @@ def replace(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
         status: {"N/A": null, "?": null}
     ```
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipeline.basics import dtypes
+
     plan = _bind_replace(options, ctx)
     require(chunk, plan.mappings, "replace")
     out = chunk.copy(deep=False)
@@ -233,6 +253,11 @@ def replace(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
 def _data(column: pd.Series):
     """A column's Arrow data, with columns of untyped nulls read as text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipeline.basics import dtypes
+
     data = dtypes.arrow(column)
     if isinstance(data, pa.ChunkedArray):
         data = data.combine_chunks()
