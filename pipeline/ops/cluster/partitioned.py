@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -28,10 +29,10 @@ from pipeline.basics import errors as route_errors
 from pipeline.basics.dtypes import TEXT
 from pipeline.basics.errors import Problem, RouteError, RunFailed
 from pipeline.engine.accounting import check_rejects
-from pipeline.engine.channels import Cancelled, Channel
+from pipeline.engine.channels import Cancelled, Channel, produce_in_thread
 from pipeline.engine.executor import Executor
 from pipeline.engine.steps import located, wrapped
-from pipeline.ops.cluster.partitioned_work import FilePart, Job, from_arrow, piece_at, result_head, run_partition
+from pipeline.ops.cluster.partitioned_work import FilePart, Job, from_arrow, pieces_at, result_head, run_partition
 from pipeline.route.plan import Plan
 from pipeline.sources.remote import has_glob
 
@@ -40,6 +41,7 @@ STREAM_REFUSED = (
     "workers; move it to a target's target_transforms (they run on this machine, after the gather), "
     "or run the route without --cluster"
 )
+FETCH = 4  # pieces (chunks) fetched from a worker at once
 NOT_PARTITIONED = (
     "--cluster needs a partitioned source: a glob of files (csv: {{path: data/*.csv}}, each file a "
     "partition) or sql with partition: {{column: id, parts: 4}}; {why}; run the route without --cluster"
@@ -148,7 +150,11 @@ class PartitionedExecutor(Executor):
             report.source_details["partitions"] = len(parts)
             run.log.info("--cluster: %d partitions, at most %d on the workers at once", len(parts), self.window)
             last: dict[int, list] = {}
-            for k, piece in self._fetched(parts):
+            # fetched in a thread of its own, so that the next pieces travel while these are delivered
+            fetched = produce_in_thread(
+                lambda: self._fetched(parts), run.cancelled, self._errors, "route-cluster-fetch"
+            )
+            for k, piece in fetched:
                 any_piece = True
                 for level, text in piece.logs:
                     run.log.log(level, "%s (on a worker)", text)
@@ -208,17 +214,18 @@ class PartitionedExecutor(Executor):
             for k, part in enumerate(parts):
                 submit_upto(k + self.window)
                 future = futures.pop(k)
-                count, error, kind, worker = _result(client.submit(result_head, future, pure=False), part)
-                pending = [client.submit(piece_at, future, j, pure=False) for j in range(min(2, count))]
-                for j in range(count):
+                where = _finished(client, future, part, cancel)
+                count, error, kind, worker = _result(
+                    partial(client.run, result_head, future.key, workers=[where]), part
+                )
+                for start in range(0, count, FETCH):
                     if cancel.is_set():
                         raise Cancelled()
-                    if j + 2 < count:
-                        pending.append(client.submit(piece_at, future, j + 2, pure=False))
-                    got = pending.pop(0)
-                    piece = _result(got, part)
-                    got.release()
-                    yield k, piece
+                    got = _result(
+                        partial(client.run, pieces_at, future.key, start, start + FETCH, workers=[where]), part
+                    )
+                    for piece in got:
+                        yield k, piece
                 future.release()
                 if error:
                     raise _error(kind, error)
@@ -227,16 +234,32 @@ class PartitionedExecutor(Executor):
                 f.cancel()
 
 
-def _result(future, part):
+def _finished(client, future, part, cancel) -> str:
+    """Wait for a partition to be read; the address of the worker holding its pieces."""
+    while not future.done():
+        if cancel.is_set():
+            raise Cancelled()
+        time.sleep(0.01)
+    if future.status != "finished":
+        _result(future.result, part)  # raises the task's error, said in one line
+    held = client.who_has([future]).get(future.key) or ()
+    if not held:
+        raise RunFailed(f"the Dask cluster lost the rows of {getattr(part, 'label', part)} (its worker went away)")
+    return held[0]
+
+
+def _result(fetch, part):
+    """fetch(), with what the cluster says when it fails as one line, never a traceback."""
     try:
-        return future.result()
+        got = fetch()
     except RouteError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a lost worker, a cancelled task: one line, never a traceback
+    except Exception as exc:  # noqa: BLE001 - a lost worker, a cancelled task: one line
         raise RunFailed(
             f"the Dask cluster failed while reading {getattr(part, 'label', part)}: {type(exc).__name__}: {exc}"
             " (are route-etl and its plugins installed on every worker, and can they reach the source?)"
         ) from None
+    return next(iter(got.values())) if isinstance(got, dict) else got
 
 
 def _error(kind: str, text: str) -> RouteError:

@@ -34,7 +34,7 @@ from pipeline.basics.plugins import Registry
 from pipeline.basics.rejects import RejectSink
 from pipeline.engine.report import RunReport
 from pipeline.engine.routing import Router
-from pipeline.engine.steps import Steps, located, message_of, wrapped
+from pipeline.engine.steps import Steps, located, wrapped
 from pipeline.route.plan import Binder, Plan, Target
 from pipeline.route.yamlfile import Document
 from pipeline.sources.base import as_source
@@ -96,13 +96,15 @@ class PartitionResult:
         return len(self.pieces)
 
 
-def piece_at(result: PartitionResult, index: int) -> Piece:
-    """The `index`th piece of a partition (run where the partition's result is held)."""
-    return result.pieces[index]
+def pieces_at(key: str, start: int, stop: int, dask_worker=None) -> list[Piece]:
+    """Pieces start to stop of the partition held under `key` on this worker (Client.run calls it in
+    the worker's own loop, not in its task threads, which are busy reading the next partitions)."""
+    return dask_worker.data[key].pieces[start:stop]
 
 
-def result_head(result: PartitionResult) -> tuple[int, str | None, str, str]:
-    """How many pieces, and the error, without moving the rows."""
+def result_head(key: str, dask_worker=None) -> tuple[int, str | None, str, str]:
+    """How many pieces the partition held under `key` has, and its error, without moving the rows."""
+    result = dask_worker.data[key]
     return len(result.pieces), result.error, result.error_kind, result.worker
 
 
@@ -331,7 +333,8 @@ def to_arrow(frame: pd.DataFrame) -> tuple[Any, dict]:
     """A chunk as an Arrow table (its index apart), or itself when a column is not Arrow-backed
     (a plugin's object column), so that the client gets exactly the dtypes a local run has."""
     attrs = dict(frame.attrs)
-    if all(isinstance(t, pd.ArrowDtype) for t in frame.dtypes) and all(isinstance(c, str) for c in frame.columns):
+    arrow_backed = all(isinstance(t, pd.ArrowDtype) for t in frame.dtypes)
+    if arrow_backed and frame.columns.is_unique and all(isinstance(c, str) for c in frame.columns):
         table = pa.Table.from_arrays([arrow(frame[c]) for c in frame.columns], names=list(frame.columns))
         return table, attrs
     plain = frame.reset_index(drop=True)
@@ -349,8 +352,3 @@ def from_arrow(table: Any, lines: np.ndarray, attrs: dict) -> pd.DataFrame:
         frame.index = index
     frame.attrs = dict(attrs)
     return frame
-
-
-def message(exc: BaseException) -> str:
-    """The text a local run would show for `exc`."""
-    return message_of(exc)
