@@ -32,6 +32,30 @@ def _paths(paths: tuple[str, ...]) -> list[str]:
     return list(paths)
 
 
+def _cluster_setting(paths, variables, profile, state) -> str | None:
+    """defaults.yaml's `cluster`, when the routes' projects give one."""
+    from pipeline.ops.scheduling.catalog import Catalog
+
+    catalog = Catalog(paths, variables, profile, state)
+    catalog.scan()
+    found = {e.project.setting("cluster") for e in catalog.routes() if e.project is not None}
+    found.discard(None)
+    return sorted(found)[0] if found else None
+
+
+def _check_shared_state(paths, variables, profile, state) -> None:
+    """--cluster needs one database state for every scheduled route: say so before starting."""
+    from pipeline.ops.cluster.submit import ClusterNeedsSharedState, shared_state_of
+    from pipeline.ops.scheduling.catalog import Catalog
+
+    catalog = Catalog(paths, variables, profile, state)
+    catalog.scan()
+    try:
+        shared_state_of([e for e in catalog.routes() if e.schedule is not None], state)
+    except ClusterNeedsSharedState as exc:
+        raise RouteInvalid(f"error: {exc}") from None
+
+
 def _scheduler_log() -> logging.Logger:
     """The scheduler's own lines, on this command's stderr (journald / the terminal)."""
     log = logging.getLogger("route.schedule")
@@ -49,7 +73,15 @@ def _scheduler_log() -> logging.Logger:
 @click.command("schedule")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
-    "--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Routes run at the same time."
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Routes run at the same time (default 2; on a cluster, as many as its workers take).",
+)
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="Submit each due run to the Dask scheduler at ADDRESS (tcp://HOST:8786); the state must be a "
+    "database (docs/cluster.md). Default: defaults.yaml's `cluster`.",
 )
 @click.option("--once", is_flag=True, help="Run what is due now, then exit (for cron or Task Scheduler).")
 @click.option(
@@ -75,7 +107,7 @@ def _scheduler_log() -> logging.Logger:
     type=click.FloatRange(min=0),
     help="On SIGTERM, seconds running routes get to finish before they are stopped.",
 )
-def schedule_command(paths, workers, once, print_as, profile, state, sets, isolation, grace):
+def schedule_command(paths, workers, cluster, once, print_as, profile, state, sets, isolation, grace):
     """Run the routes in PATHS (folders or route files; default: .) on their schedules until stopped.
 
     A route is due when its cron `schedule` fired since it last ran; one that never ran is due at
@@ -83,7 +115,8 @@ def schedule_command(paths, workers, once, print_as, profile, state, sets, isola
     when they change. SIGTERM or Ctrl-C: start nothing more, let running routes finish (--grace),
     then stop them cleanly.
     """
-    from pipeline.commands.common import variables_with
+    from pipeline.basics.errors import RunFailed
+    from pipeline.commands.common import parse_sets, variables_with
     from pipeline.ops.scheduling.scheduler import Scheduler
 
     paths = _paths(paths)
@@ -97,28 +130,39 @@ def schedule_command(paths, workers, once, print_as, profile, state, sets, isola
         click.echo(PRINTERS[print_as](catalog.routes(), profile, state), nl=False)
         return
     log = _scheduler_log()
-    scheduler = Scheduler(
-        paths,
-        variables=variables,
-        workers=workers,
-        profile=profile,
-        state=state,
-        isolation=isolation,
-        grace=grace,
-        log=log,
-    )
+    cluster = cluster or _cluster_setting(paths, variables, profile, state)
+    if cluster:
+        _check_shared_state(paths, variables, profile, state)
+    try:
+        scheduler = Scheduler(
+            paths,
+            variables=variables,
+            workers=workers or (10_000 if cluster else 2),
+            profile=profile,
+            state=state,
+            isolation=isolation,
+            grace=grace,
+            log=log,
+            cluster=cluster,
+            sets=parse_sets(sets),
+        )
+    except RunFailed as exc:  # the cluster cannot be reached
+        raise RouteInvalid(f"error: {exc}") from None
     if once:
         jobs = scheduler.run_once()
         failed = [j for j in jobs if j.outcome.status not in ("success", "dry-run", "busy")]
         if not jobs:
             log.info("nothing is due")
         raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
-    log.info(
-        "route schedule: %d worker%s, %s isolation; SIGTERM or Ctrl-C to stop",
-        workers,
-        "" if workers == 1 else "s",
-        isolation,
-    )
+    if cluster:
+        log.info("route schedule: submitting to the Dask cluster at %s; SIGTERM or Ctrl-C to stop", cluster)
+    else:
+        log.info(
+            "route schedule: %d worker%s, %s isolation; SIGTERM or Ctrl-C to stop",
+            scheduler.workers,
+            "" if scheduler.workers == 1 else "s",
+            isolation,
+        )
     scheduler.run_forever()
     raise SystemExit(EXIT_OK)
 

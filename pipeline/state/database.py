@@ -13,7 +13,8 @@ import socket
 import threading
 from collections.abc import Callable
 
-from pipeline.basics.errors import RunFailed
+from pipeline.basics.errors import OptionError, RunFailed
+from pipeline.basics.sqlurls import make_engine, mask_text, reason
 from pipeline.state import tables as T
 from pipeline.state.place import SharedState, masked
 
@@ -47,15 +48,10 @@ def engine_for(state: SharedState):
 
 def _open(state: SharedState):
     try:
-        from sqlalchemy import create_engine, event
-    except ImportError as exc:  # pragma: no cover - the extra is missing
-        raise StateUnavailable(
-            f"state {masked(state.url)} is a database, which needs SQLAlchemy: pip install 'route-etl[cluster]'"
-        ) from exc
-    url = state.sqlalchemy_url
-    try:
-        if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30})
+        if state.url.lower().startswith("sqlite"):
+            from sqlalchemy import event
+
+            engine = make_engine(state.url, connect_args={"timeout": 30})
 
             @event.listens_for(engine, "connect")
             def _sqlite_settings(dbapi_con, _record):
@@ -63,18 +59,14 @@ def _open(state: SharedState):
                 dbapi_con.execute("PRAGMA synchronous=NORMAL")
 
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+            engine = make_engine(state.url, pool_pre_ping=True, pool_size=4, max_overflow=8)
         migrate(engine)
     except StateUnavailable:
         raise
-    except Exception as exc:
-        raise StateUnavailable(f"cannot use the state database {masked(state.url)}: {_reason(exc)}") from exc
+    except Exception as exc:  # an OptionError (no driver) or the database's refusal
+        why = str(exc) if isinstance(exc, OptionError) else mask_text(reason(exc), state.url)
+        raise StateUnavailable(f"cannot use the state database {masked(state.url)}: {why}") from exc
     return engine
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return masked(text[0] if text else type(exc).__name__)
 
 
 def migrate(engine) -> list[int]:

@@ -30,7 +30,9 @@ def is_database_url(text: object) -> bool:
 
 def masked(url: str) -> str:
     """The URL as it may be shown: any password replaced by ***."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", str(url))
+    from pipeline.basics.sqlurls import mask_url
+
+    return mask_url(url)
 
 
 @dataclass(frozen=True)
@@ -60,14 +62,6 @@ class SharedState(os.PathLike):
 
     def __repr__(self) -> str:
         return f"SharedState({masked(self.url)!r})"
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        """postgres:// and postgresql:// go through psycopg 3, the driver route installs."""
-        scheme, rest = self.url.split("://", 1)
-        if scheme.lower() in ("postgres", "postgresql"):
-            scheme = "postgresql+psycopg"
-        return f"{scheme}://{rest}"
 
 
 def shared(state_dir: object) -> SharedState | None:

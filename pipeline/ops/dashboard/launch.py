@@ -14,10 +14,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from pipeline.ops.scheduling.catalog import RouteEntry
 from pipeline.route.plan import new_run_id
+from pipeline.runs.runlog import log_path
 
 
 class Launcher:
@@ -39,9 +39,9 @@ class Launcher:
         """Start a run of `entry`; returns its run id."""
         run_id = new_run_id()
         args = [sys.executable, "-m", "pipeline.ops.scheduling.worker", "--run-id", run_id, *self._common()]
-        logs = Path(entry.state_dir) / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{entry.name}-{run_id}.log", "ab") as stderr:
+        log_file = log_path(entry.state_dir, entry.name, run_id)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "ab") as stderr:
             self._start([*args, str(entry.file)], stderr, run_id)
         with self._lock:
             self.started[run_id] = (entry.name, time.time())

@@ -19,13 +19,13 @@ import threading
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pipeline.basics.context import RunOptions
 from pipeline.basics.errors import RouteInvalid
 from pipeline.ops.scheduling.catalog import RouteEntry
 from pipeline.runs.locks import RouteBusy, RouteLock
+from pipeline.runs.runlog import log_path
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Job:
     lock: RouteLock | None = None  # held by the scheduler for the whole run
     thread: threading.Thread | None = None
     process: subprocess.Popen | None = None
+    future: Any = None  # on a cluster: the Dask future of the task running it
 
     @property
     def done(self) -> bool:
@@ -120,9 +121,9 @@ def start_process(job: Job, variables: Mapping[str, str], profile: str | None, s
     if state:
         args += ["--state", str(state)]
     args.append(str(job.entry.file))
-    logs = Path(job.entry.state_dir) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    stderr = open(logs / f"{job.entry.name}-{job.run_id}.log", "ab")
+    log_file = log_path(job.entry.state_dir, job.entry.name, job.run_id)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    stderr = open(log_file, "ab")
     try:
         job.process = subprocess.Popen(
             args,

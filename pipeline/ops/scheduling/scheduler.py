@@ -12,6 +12,10 @@ Every tick it re-reads changed route files, collects finished runs, and starts d
 On SIGTERM (or Ctrl-C) it starts nothing more, lets running routes finish for `grace` seconds,
 then stops them cleanly (deliveries abort, nothing half-written is committed) and returns. The
 clock is an object so tests can move time by minutes without waiting for them.
+
+With `cluster` (a Dask scheduler's address) runs are submitted to the cluster instead
+(pipeline/ops/cluster/submit.py), only while this scheduler holds the leader lease of the shared
+state; on SIGTERM it stops submitting and leaves the submitted runs to finish on their workers.
 """
 
 # Longer than 400 lines because the scheduler's loop (ticks, jobs, locks, reloads, shutdown) reads
@@ -36,6 +40,7 @@ from pipeline.ops.scheduling.jobs import Job, Outcome, start_process, start_thre
 from pipeline.route.plan import new_run_id
 from pipeline.runs.history import History
 from pipeline.runs.locks import RouteLock
+from pipeline.runs.runlog import log_path
 
 TICK_SECONDS = 1.0
 
@@ -66,6 +71,8 @@ class Scheduler:
         clock=None,
         log: logging.Logger | None = None,
         registry=None,
+        cluster: str | None = None,
+        sets: Mapping[str, str] | None = None,
     ):
         self.catalog = Catalog(paths, variables, profile, state)
         self.variables, self.workers, self.profile, self.state = dict(variables), max(int(workers), 1), profile, state
@@ -82,6 +89,26 @@ class Scheduler:
         self._stale_checked: dt.datetime | None = None
         self._not_before: dict[str, tuple[RouteEntry, dt.datetime]] = {}  # name -> (entry, earliest due time)
         self._told: dict[str, str] = {}  # name -> why it runs in its own process, once said
+        self.launcher = None
+        if cluster:
+            from pipeline.ops.cluster.submit import ClusterLauncher
+
+            self.launcher = ClusterLauncher(cluster, self.log, sets, profile=profile)
+
+    def _leading(self) -> bool:
+        """On a cluster: does this scheduler hold the leader lease (and so submit)? Alone: always."""
+        if self.launcher is None:
+            return True
+        from pipeline.ops.cluster.submit import ClusterNeedsSharedState, shared_state_of
+
+        entries = [e for e in self.catalog.routes() if e.schedule is not None]
+        if not entries:
+            return False
+        try:
+            return self.launcher.leading(shared_state_of(entries, self.state))
+        except ClusterNeedsSharedState as exc:
+            self.log.error("%s", exc)
+            return False
 
     # -- one pass -----------------------------------------------------------------------------
 
@@ -91,9 +118,9 @@ class Scheduler:
         self.reap()
         for change, entry in self.catalog.scan():
             self._announce(change, entry)
-        self._check_stale(now)
-        if self.stopping.is_set() or not launch:
+        if self.stopping.is_set() or not launch or not self._leading():
             return []
+        self._check_stale(now)
         started = []
         busy_keys = set().union(*(j.entry.keys for j in self.running.values())) if self.running else set()
         due = self.due(now)
@@ -131,19 +158,32 @@ class Scheduler:
         return sorted(out, key=lambda item: (item[1], item[0].name))
 
     def _last_start(self, entry: RouteEntry) -> dt.datetime | None:
-        """When the route last started: here (in scheduler time) or anywhere (in the history)."""
+        """When the route last started: here (in scheduler time) or anywhere (in the history; a run
+        another scheduler submitted to a cluster counts from the slot it was submitted for)."""
         known = self.slots.get(entry.name)
         runs = History(entry.state_dir).runs(entry.name, limit=5)
-        recorded = next((parse_iso(r["started"]) for r in runs if r["status"] != "dry-run"), None)
-        return max((t for t in (known, recorded) if t is not None), default=None)
+        last = next((r for r in runs if r["status"] != "dry-run"), None)
+        recorded = [parse_iso(last["started"])] if last else []
+        if last and last.get("slot"):
+            recorded.append(parse_iso(last["slot"]))
+        return max((t for t in (known, *recorded) if t is not None), default=None)
 
     def _launch(self, entry: RouteEntry, slot: dt.datetime) -> Job | None:
-        lock = RouteLock(entry.state_dir, entry.name)
+        if self.launcher is not None:  # the worker that runs it takes the route's lease
+            job = Job(entry, new_run_id(), slot, started=time.time())
+            self.slots[entry.name] = max(slot, self.clock.now())
+            with self._lock:
+                self.running[entry.name] = job
+            self.log.info("%s: run %s submitted to the cluster (due %s)", entry.name, job.run_id, _hm(slot))
+            self.launcher.submit(job, self.profile, self.state, self._done)
+            return job
+        run_id = new_run_id()
+        lock = RouteLock(entry.state_dir, entry.name, run_id)
         if not lock.acquire():
             self.log.info("%s: due, but running in another process (%s); skipped", entry.name, lock.owner())
             self.slots[entry.name] = self.clock.now()
             return None
-        job = Job(entry, new_run_id(), slot, started=time.time(), lock=lock)
+        job = Job(entry, run_id, slot, started=time.time(), lock=lock)
         self.slots[entry.name] = max(slot, self.clock.now())
         with self._lock:
             self.running[entry.name] = job
@@ -218,7 +258,7 @@ class Scheduler:
         entry = job.entry
         history = History(entry.state_dir)
         mine = [r for r in history.runs(entry.name, limit=20) if r["run_id"] == job.run_id]
-        if mine and mine[0]["status"] not in ("running", "interrupted"):
+        if mine and mine[0]["status"] not in ("queued", "running", "interrupted"):
             return  # the run recorded itself before it died
         what = (
             "the route file is invalid, so the run did not start"
@@ -251,7 +291,7 @@ class Scheduler:
             history.finish(report)
             from pipeline.ops.afterrun import notify_run, where_to_look
 
-            log_file = Path(entry.state_dir) / "logs" / f"{entry.name}-{job.run_id}.log"
+            log_file = log_path(entry.state_dir, entry.name, job.run_id)
             where = where_to_look(
                 entry.name, str(entry.file), entry.state_dir, log_file if log_file.exists() else None, None
             )
@@ -325,6 +365,8 @@ class Scheduler:
         tried: set[str] = set()
         while True:
             self.tick(launch=False)
+            if not self.running and not self._leading():
+                return self.finished
             now = self.clock.now()
             pending = [(e, s) for e, s in self.due(now) if e.name not in tried]
             if not pending and not self.running:
@@ -372,7 +414,14 @@ class Scheduler:
             signal.signal(sig, handler)
 
     def shutdown(self) -> None:
-        """Wait `grace` seconds for running routes, then stop them cleanly; return when all ended."""
+        """Wait `grace` seconds for running routes, then stop them cleanly; return when all ended.
+        On a cluster: submit nothing more; the runs go on on their workers."""
+        if self.launcher is not None:
+            if self.running:
+                self.log.info("stopping: %s go on on the cluster", ", ".join(sorted(self.running)))
+            self.launcher.close()
+            self.log.info("stopped")
+            return
         if self.running:
             names = ", ".join(sorted(self.running))
             self.log.info(

@@ -1,0 +1,182 @@
+"""`route schedule --cluster`: the scheduler submits each due run to a Dask cluster.
+
+The scheduler decides what is due as it does on one machine; here a run becomes a Dask task
+(scheduled.py) instead of a process of its own. Several schedulers may run for failover: only the
+one holding the `scheduler` lease of the shared state submits, renewing it every tick; another
+takes over within one lease period of the leader's death. Before a run is submitted it is recorded
+in the shared history as `queued`, with its schedule slot, so that a scheduler taking over sees it
+and never submits that slot again; tasks are fire-and-forget, so they run even when the
+scheduler that submitted them is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from pipeline.basics.errors import RunFailed
+from pipeline.state.place import SharedState, shared
+
+
+class ClusterNeedsSharedState(RunFailed):
+    """--cluster with a state folder: workers on other machines could not reach it."""
+
+
+def shared_state_of(entries, state_option) -> SharedState:
+    """The one database state every scheduled route uses (the leader lease lives there)."""
+    states = {shared(e.state_dir).url: shared(e.state_dir) for e in entries if shared(e.state_dir) is not None}
+    folders = [e for e in entries if shared(e.state_dir) is None and not e.problem]
+    if folders or not states:
+        names = ", ".join(e.name for e in folders[:5]) or "every route"
+        raise ClusterNeedsSharedState(
+            f"route schedule --cluster runs routes on other machines, so their state must be a database "
+            f"they all reach: {names} keep{'s' if len(folders) == 1 else ''} state in a folder. Give "
+            f"`state: postgresql://...` in defaults.yaml, or --state postgresql://... (docs/cluster.md)"
+        )
+    if len(states) > 1:
+        raise ClusterNeedsSharedState(
+            "route schedule --cluster: the routes use different state databases ("
+            + ", ".join(sorted(str(s) for s in states.values()))
+            + "); schedule each set with a scheduler of its own"
+        )
+    return next(iter(states.values()))
+
+
+class ClusterLauncher:
+    """Submits runs to the Dask scheduler at `address` while holding the leader lease."""
+
+    def __init__(
+        self,
+        address: str,
+        log: logging.Logger,
+        sets: Mapping[str, str] | None = None,
+        client=None,
+        profile: str | None = None,
+    ):
+        from pipeline.ops.cluster.execute_run import connect
+
+        self.address, self.log, self.sets, self.profile = address, log, dict(sets or {}), profile
+        self.client = client or connect(address)
+        self.lease = None
+        self.leading_now: bool | None = None
+
+    def leading(self, state: SharedState) -> bool:
+        """Take or renew the leader lease; True while this scheduler is the one that submits."""
+        from pipeline.state.leases import Lease, holder
+
+        if self.lease is None or self.lease.state.url != state.url:
+            self.lease = Lease(state, "scheduler")
+        try:
+            now = self.lease.acquire()
+        except Exception as exc:  # the state database is unreachable: submit nothing
+            self.log.warning("cannot reach the state %s to renew the leader lease: %s", state, exc)
+            now = False
+        if now != self.leading_now:
+            if now:
+                self.log.info("leading: this scheduler submits the due runs to %s", self.address)
+                self.adopt(state)
+            else:
+                other = holder(state, "scheduler") or {}
+                self.log.info(
+                    "standing by: the scheduler in %s submits the runs", other.get("holder", "another process")
+                )
+        self.leading_now = now
+        return now
+
+    def adopt(self, state: SharedState) -> int:
+        """On taking the lead: runs an earlier leader recorded as queued but that the cluster does
+        not have (it died between the two) are submitted now, under their run ids; how many."""
+        from pipeline.runs.history import History
+
+        queued = History(state).runs(status="queued", limit=1000)
+        if not queued:
+            return 0
+        keys = {task_key(r["route"], r["run_id"]): r for r in queued}
+        known = set(self.client.run_on_scheduler(_known_keys, keys=list(keys)))
+        lost = [r for key, r in keys.items() if key not in known]
+        for row in lost:
+            self.log.info(
+                "%s: run %s was queued but never reached the cluster; submitting it now", row["route"], row["run_id"]
+            )
+            spec = {
+                "route_file": row["route_file"],
+                "run_id": row["run_id"],
+                "slot": row["slot"],
+                "state": state.url,
+                "profile": self.profile,
+                "sets": self.sets,
+            }
+            self._send(row["route"], spec, None)
+        return len(lost)
+
+    def submit(self, job, profile: str | None, state_option, on_done) -> None:
+        """Record the run as queued, then hand it to the cluster; `on_done(job)` once it ends."""
+        from pipeline.ops.scheduling.jobs import Outcome
+        from pipeline.runs.history import History
+
+        entry = job.entry
+        History(entry.state_dir).queue(entry.name, str(entry.file), job.run_id, job.slot)
+        spec = {
+            "route_file": str(Path(entry.file).resolve()),
+            "run_id": job.run_id,
+            "slot": job.slot.isoformat(),
+            "profile": profile,
+            "state": str(state_option) if state_option and not isinstance(state_option, SharedState) else None,
+            "sets": self.sets,
+        }
+        if isinstance(state_option, SharedState):
+            spec["state"] = state_option.url
+        resources = entry.data.get("resources") if isinstance(entry.data, dict) else None
+        future = job.future = self._send(entry.name, spec, resources)
+
+        def finished(fut):
+            try:
+                data = fut.result()
+                job.outcome = Outcome(**{k: v for k, v in data.items() if k in Outcome.__dataclass_fields__})
+            except Exception as exc:  # KilledWorker: Dask gave up on it; the history says the rest
+                job.outcome = Outcome("crashed", f"{type(exc).__name__}: {exc}")
+            on_done(job)
+
+        future.add_done_callback(finished)
+
+    def _send(self, route: str, spec: dict, resources):
+        """Submit the task; it runs to its end even if this scheduler goes away (fire and forget)."""
+        from distributed import fire_and_forget
+
+        from pipeline.ops.cluster.scheduled import run_scheduled
+
+        future = self.client.submit(
+            run_scheduled, spec, key=task_key(route, spec["run_id"]), pure=False, resources=_resources(resources)
+        )
+        fire_and_forget(future)
+        return future
+
+    def close(self) -> None:
+        if self.lease is not None and self.lease.held:
+            try:
+                self.lease.release()
+            except Exception:
+                pass
+        self.client.close()
+
+
+def task_key(route: str, run_id: str) -> str:
+    return f"route-{route}-{run_id}"
+
+
+def _known_keys(dask_scheduler, keys: list[str]) -> list[str]:
+    """Run on the Dask scheduler: which of these task keys it holds."""
+    return [k for k in keys if k in dask_scheduler.tasks]
+
+
+def _resources(hint) -> dict | None:
+    """A route's `resources:` as Dask resources: {memory: 4GB} -> {"MEMORY": 4e9}."""
+    if not isinstance(hint, dict) or not hint:
+        return None
+    from dask.utils import parse_bytes
+
+    out = {}
+    for name, value in hint.items():
+        out[str(name).upper()] = float(parse_bytes(value)) if isinstance(value, str) else float(value)
+    return out

@@ -1,0 +1,215 @@
+"""Issue 18: `route schedule --cluster`: runs submitted to a real Dask LocalCluster of process
+workers, against a state in the real PostgreSQL; schedulers and workers killed with signals."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from clusterkit import fresh_database, local_cluster, set_clock, start_scheduler, worker_pids
+from killkit import CASES, case_ids, socrata_route, write_cases
+from polling import wait_until
+from portalkit import ROUTE_ARGS
+
+from pipeline.runs.history import History
+from pipeline.state.leases import holder
+from pipeline.state.place import from_option
+
+pytestmark = pytest.mark.timeout(600)
+LEASE = "3"  # seconds: a dead scheduler or run lets go this fast
+UTC = dt.UTC
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import Client
+
+    with local_cluster(2, ROUTE_LEASE_SECONDS=LEASE) as found, Client(found) as client:
+        yield found, client
+
+
+@pytest.fixture
+def state():
+    with fresh_database() as url:
+        yield url
+
+
+def route_files(folder: Path, count: int, schedule: str = "* * * * *") -> list[Path]:
+    (folder / "data.csv").write_text("id,name\n1,a\n2,b\n3,c\n")
+    files = []
+    for i in range(1, count + 1):
+        path = folder / f"r{i:02d}.yaml"
+        path.write_text(
+            f"name: r{i:02d}\nschedule: '{schedule}'\nsource:\n  csv: {{path: data.csv}}\n"
+            f"targets:\n  - name: out\n    deliver:\n      csv: {{path: out/r{i:02d}.csv}}\n"
+        )
+        files.append(path)
+    return files
+
+
+def runs_of(state: str) -> list[dict]:
+    return History(from_option(state)).runs(limit=10_000)
+
+
+def route_cmd(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "ROUTE_LEASE_SECONDS": LEASE, **(env or {})},
+    )
+
+
+def test_route_schedule_cluster_runs_each_route_on_a_worker(tmp_path, cluster, state):
+    found, client = cluster
+    route_files(tmp_path, 3)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "schedule", ".", "--cluster", found.scheduler_address, "--state", state],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ROUTE_LEASE_SECONDS": LEASE},
+    )
+    try:
+        wait_until(lambda: sum(r["status"] == "success" for r in runs_of(state)) == 3, timeout=120, every=0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "leading: this scheduler submits the due runs" in err
+    runs = runs_of(state)
+    assert sorted(r["route"] for r in runs) == ["r01", "r02", "r03"]
+    workers = set(worker_pids(client).values())
+    assert {r["pid"] for r in runs} <= workers  # each ran in a worker process, not in the scheduler
+    with open(tmp_path / "out" / "r01.csv", newline="") as f:
+        assert list(csv.reader(f)) == [["id", "name"], ["1", "a"], ["2", "b"], ["3", "c"]]
+    # the history and status commands read the same shared state
+    shown = route_cmd("history", "--state", state, cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.count("success") == 3
+    status = route_cmd("status", ".", "--state", state, "--json", cwd=tmp_path)
+    assert {s["route"]: s["last_status"] for s in json.loads(status.stdout)} == {
+        "r01": "success",
+        "r02": "success",
+        "r03": "success",
+    }
+
+
+def test_cluster_needs_a_database_state_and_a_reachable_scheduler(tmp_path):
+    route_files(tmp_path, 1)
+    folder = route_cmd("schedule", ".", "--cluster", "tcp://127.0.0.1:9", cwd=tmp_path)
+    assert folder.returncode == 2
+    assert "their state must be a database" in folder.stderr and "Traceback" not in folder.stderr
+    gone = route_cmd(
+        "schedule",
+        ".",
+        "--cluster",
+        "tcp://127.0.0.1:9",
+        "--state",
+        "sqlite:///state.db",
+        cwd=tmp_path,
+        env={"ROUTE_CLUSTER_TIMEOUT": "2"},
+    )
+    assert gone.returncode == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in gone.stderr and "Traceback" not in gone.stderr
+
+
+def _leader_pid(state: str) -> int | None:
+    found = holder(from_option(state), "scheduler")
+    match = re.match(r"process (\d+)", (found or {}).get("holder") or "")
+    return int(match.group(1)) if match else None
+
+
+def test_two_schedulers_run_every_due_route_once_a_minute_and_survive_the_leaders_death(tmp_path, cluster, state):
+    found, _ = cluster
+    files = route_files(tmp_path, 20)
+    now = dt.datetime.now(UTC)
+    start = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=5)  # ahead of real time, on a minute
+    clock = tmp_path / "clock"
+    set_clock(clock, start)
+    env = {"ROUTE_LEASE_SECONDS": LEASE}
+    schedulers = [start_scheduler(clock, found.scheduler_address, state, *files, env=env) for _ in range(2)]
+
+    def done(count: int) -> bool:
+        runs = runs_of(state)
+        bad = [r for r in runs if r["status"] not in ("success", "queued", "running")]
+        assert not bad, bad
+        return sum(r["status"] == "success" for r in runs) >= count
+
+    try:
+        wait_until(lambda: done(20), timeout=180, every=0.5)  # never run: every route is due at once
+        set_clock(clock, start + dt.timedelta(minutes=1, seconds=1))
+        wait_until(lambda: done(40), timeout=180, every=0.5)
+        leader = _leader_pid(state)
+        standby = next(p for p in schedulers if p.pid != leader)
+        assert leader in [p.pid for p in schedulers]
+        os.kill(leader, signal.SIGKILL)  # the leading scheduler dies
+        set_clock(clock, start + dt.timedelta(minutes=2, seconds=1))
+        wait_until(lambda: done(60), timeout=180, every=0.5)
+        assert _leader_pid(state) == standby.pid
+        set_clock(clock, start + dt.timedelta(minutes=3, seconds=1))
+        wait_until(lambda: done(80), timeout=180, every=0.5)
+        time.sleep(2 * float(LEASE))  # nothing more is submitted for minutes already served
+        set_clock(clock, start + dt.timedelta(minutes=3, seconds=30))
+        time.sleep(2)
+    finally:
+        for proc in schedulers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        logs = [proc.communicate(timeout=60)[1] for proc in schedulers]
+    runs = runs_of(state)
+    assert len(runs) == 80, logs
+    assert all(r["status"] == "success" for r in runs)
+    slots = Counter((r["route"], r["slot"]) for r in runs)
+    minutes = [(start + dt.timedelta(minutes=k)).isoformat(timespec="seconds") for k in range(4)]
+    assert slots == Counter({(f"r{i:02d}", m): 1 for i in range(1, 21) for m in minutes})
+    assert any("standing by" in log for log in logs) and any("leading" in log for log in logs)
+
+
+def test_a_worker_killed_mid_upsert_leaves_the_run_interrupted_and_it_is_retried_elsewhere(
+    tmp_path, cluster, state, portal_process
+):
+    found, client = cluster
+    rows = 150_000
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier="case_id")
+    write_cases(tmp_path / "cases.csv", rows)
+    route = socrata_route(tmp_path, portal.url, ds, "upsert", row_identifier="case_id", batch_rows=2000)
+    text = route.read_text().replace("name: kill", "name: kill\nschedule: '0 0 1 1 *'\nretries: 2")
+    route.write_text(text)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "schedule", str(route), "--cluster", found.scheduler_address,
+         "--state", state, *ROUTE_ARGS],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "ROUTE_LEASE_SECONDS": LEASE},
+    )  # fmt: skip
+    try:
+        wait_until(lambda: any(r["status"] == "running" for r in runs_of(state)), timeout=120, every=0.5)
+        wait_until(lambda: portal.count(ds) >= 20_000, timeout=120, every=0.5)
+        victim = next(r for r in runs_of(state) if r["status"] == "running")
+        assert victim["pid"] in worker_pids(client).values()
+        os.kill(victim["pid"], signal.SIGKILL)  # the worker process dies mid-run
+        wait_until(lambda: any(r["status"] == "success" for r in runs_of(state)), timeout=240, every=0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    runs = {r["run_id"]: r for r in runs_of(state)}
+    first = runs[victim["run_id"]]
+    assert first["status"] == "interrupted", err
+    assert "its process is gone" in first["error"] or "stopped before it finished" in first["error"]
+    retry = runs[victim["run_id"] + "-r1"]
+    assert retry["status"] == "success" and retry["pid"] != victim["pid"]
+    assert Counter(case_ids(portal, ds)) == Counter(f"C-{i:07d}" for i in range(1, rows + 1))
+    wait_until(lambda: len(worker_pids(client)) == 2, timeout=60, every=0.5)  # the nanny restarted the worker
