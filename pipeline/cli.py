@@ -306,7 +306,7 @@ def preview(route, rows, sets, state):
 @click.option(
     "--status",
     "status",
-    type=click.Choice(["success", "failed", "partial", "cancelled", "interrupted", "dry-run", "running"]),
+    type=click.Choice(["success", "failed", "partial", "cancelled", "interrupted", "dry-run", "running", "queued"]),
     help="Only runs with this status.",
 )
 @click.option("--since", help="Only runs started on or after this date (YYYY-MM-DD).")

@@ -227,6 +227,7 @@ def _table(statuses, console) -> None:
         "failing": "red",
         "invalid": "red",
         "running": "cyan",
+        "queued": "cyan",
         "needs attention": "red",
     }
     loud = ("stale", "failing", "invalid", "needs attention")

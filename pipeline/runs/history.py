@@ -235,6 +235,9 @@ class History:
         )
 
     def get(self, run_id: str) -> dict[str, Any] | None:
+        """One run by its id (as recorded: not settled), or None."""
+        if not self._db.exists():
+            return None
         rows = self._db.read(f"SELECT * FROM {self._t} WHERE run_id = :run_id", {"run_id": run_id})
         return rows[0] if rows else None
 

@@ -17,7 +17,6 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Mapping
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from pipeline.ops.scheduling.catalog import Catalog, RouteEntry
 from pipeline.ops.scheduling.status import RouteStatus, route_status
 from pipeline.runs import journal as J
 from pipeline.runs.history import History, delivered_per_target
-from pipeline.state.place import artifacts_folder
+from pipeline.state.place import artifacts_folder, identity
 
 LOG_TAIL_BYTES = 256 * 1024  # a run's log shown on its page: its last 256 KB
 REJECTS_MAX_BYTES = 64 * 1024 * 1024  # a rejects file larger than this is read only this far
@@ -105,34 +104,25 @@ class DashboardState:
         """The id of the route's run that started at `started` (its status's last run)."""
         if not started:
             return None
-        path = History(entry.state_dir).path
-        if not path.exists():
-            return None
-        try:
-            with closing(sqlite3.connect(path, timeout=10)) as con:
-                row = con.execute(
-                    "SELECT run_id FROM runs WHERE route = ? AND started = ? AND status != 'dry-run' "
-                    "ORDER BY run_id DESC LIMIT 1",
-                    (entry.name, started),
-                ).fetchone()
-        except sqlite3.Error:
-            return None
-        return row[0] if row else None
+        rows = History(entry.state_dir).runs(entry.name, since=started, limit=50)
+        same = [r["run_id"] for r in rows if r["started"] == started and r["status"] != "dry-run"]
+        return max(same) if same else None
 
     def find_run(self, run_id: str) -> tuple[RouteEntry, dict[str, Any]] | None:
-        """The run `run_id` of one of the routes, looked up by its id in each state folder's history."""
+        """The run `run_id` of one of the routes, looked up by its id in each state's history."""
         entries = self.entries()
-        for state_dir in dict.fromkeys(Path(e.state_dir) for e in entries):
+        states = {identity(e.state_dir): e.state_dir for e in entries}
+        for place, state_dir in states.items():
             history = History(state_dir)
-            row = _run_row(history.path, run_id)
+            row = _run_row(history, run_id)
             entry = next(
-                (e for e in entries if Path(e.state_dir) == state_dir and row and e.name == row["route"]), None
+                (e for e in entries if identity(e.state_dir) == place and row and e.name == row["route"]), None
             )
             if row is None or entry is None:
                 continue
-            if row["status"] == "running" and not process_alive(row):  # gone: settle it as route status would
+            if row["status"] == "running":  # gone? settle it as route status would
                 history.settle(entry.name)
-                row = _run_row(history.path, run_id) or row
+                row = _run_row(history, run_id) or row
             finishing(row)
             row["report_data"] = load_report(row)
             row["delivered"] = delivered_per_target(row, row["report_data"])
@@ -202,16 +192,11 @@ def finishing(row: dict) -> dict:
     return row
 
 
-def _run_row(path: Path, run_id: str) -> dict | None:
-    if not path.exists():
-        return None
+def _run_row(history: History, run_id: str) -> dict | None:
     try:
-        with closing(sqlite3.connect(path, timeout=10)) as con:
-            con.row_factory = sqlite3.Row
-            row = con.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return history.get(run_id)
     except sqlite3.Error:
         return None
-    return dict(row) if row else None
 
 
 def load_report(run: dict) -> dict:

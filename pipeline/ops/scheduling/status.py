@@ -31,8 +31,8 @@ class RouteStatus:
 
     route: str
     file: str
-    state: str  # ok, failing, stale, running, needs attention, never run, invalid,
-    # not scheduled
+    state: str  # ok, failing, stale, running, queued (on a cluster), needs attention, never run,
+    # invalid, not scheduled
     schedule: str | None = None
     next_run: str | None = None  # ISO UTC
     due: bool = False
@@ -68,8 +68,11 @@ def route_status(entry: RouteEntry, now: dt.datetime) -> RouteStatus:
         out.state, out.reason = "invalid", entry.problem.splitlines()[0]
         return out
     runs = [r for r in History(entry.state_dir).runs(entry.name, limit=100) if r["status"] != "dry-run"]
-    running = False
+    running = queued = False
     for r in runs:
+        if r["status"] == "queued":  # submitted to a cluster, not started on a worker yet
+            queued = queued or r is runs[0]
+            continue
         if r["status"] == "running":
             if r is runs[0] and is_locked(entry.state_dir, entry.name):
                 running = True
@@ -117,6 +120,8 @@ def route_status(entry: RouteEntry, now: dt.datetime) -> RouteStatus:
         out.reason = "; ".join(reasons)
     if running:
         out.state = "running"
+    elif queued:
+        out.state = "queued"
     elif attention:
         out.state = "needs attention"
     elif out.stale:
