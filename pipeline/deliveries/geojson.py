@@ -8,18 +8,19 @@ columns written as the properties (polars' JSON), one feature a line, so memory 
 from __future__ import annotations
 
 import io
-
-import numpy as np
-import pandas as pd
-import polars as pl
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from pipeline.basics.errors import RunFailed
 from pipeline.basics.guards import SHRINK_OPTIONS
 from pipeline.basics.plugins import delivery
-from pipeline.basics.textformat import iso_timestamps, to_arrow
 from pipeline.deliveries.base import DeliveryResult
 from pipeline.deliveries.files import COMMON, AtomicFile, count_lines
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy, Arrow and polars are imported where rows are written: planning a route loads this
+# delivery without them.
 
 EXTRA = "the geojson delivery needs the geo extra: pip install 'route-etl[geo]' (shapely)"
 
@@ -77,7 +78,12 @@ class GeojsonDelivery(AtomicFile):
         self._out.write(b'{"type":"FeatureCollection","features":[\n')
 
     def write(self, chunk: pd.DataFrame) -> None:
+        import numpy as np
+        import polars as pl
+        import pyarrow as pa
         import shapely
+
+        from pipeline.basics.textformat import iso_timestamps, to_arrow
 
         if list(chunk.columns) != self.columns:
             super().write(chunk)  # the same message as the other files

@@ -16,18 +16,22 @@ the socrata delivery this makes port jobs: copy a dataset within or between port
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from pipeline.basics.dtypes import frame_from_arrow
 from pipeline.basics.errors import RunFailed
 from pipeline.basics.plugins import source
-from pipeline.socrata import local, reader
+from pipeline.socrata import local
 from pipeline.socrata.errors import SocrataError
 from pipeline.socrata.http import SocrataSession
 from pipeline.socrata.options import SOURCE_SCHEMA, bind_source, check_source
 from pipeline.socrata.views import Dataset, read_dataset
 from pipeline.sources.base import Source
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The dataset reader (Arrow) and pandas are imported where rows are counted or read: planning a
+# route loads this source without them.
 
 
 @source(SOURCE_SCHEMA, bind=bind_source)
@@ -102,6 +106,8 @@ class SocrataSource(Source):
         return None if total is None else (getattr(self, "_done", 0), total, "rows")
 
     def _count(self, http: SocrataSession, dataset_id: str) -> int | None:
+        from pipeline.socrata import reader
+
         if self.options.get("where") or self.options.get("select"):
             return None
         try:
@@ -116,6 +122,11 @@ class SocrataSource(Source):
             raise RunFailed(self.run.mask(f"socrata source: {exc}")) from None
 
     def chunks(self) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
+        from pipeline.basics.dtypes import frame_from_arrow
+        from pipeline.socrata import reader
+
         http, is_local = self._connect()
         try:
             dataset = self._read(http)
