@@ -26,7 +26,8 @@ import pyarrow.ipc as ipc
 
 from pipeline.basics.errors import RunFailed
 from transforms._frames import to_arrow
-from transforms._spill import Partitions, SpillDir, merge_runs, partition_ids
+from transforms._partition import Partitions, partition_ids
+from transforms._spill import SpillDir, merge_runs
 
 # How partial results of each Arrow aggregation fold into the next.
 _FOLD = {"count_all": "sum", "count": "sum", "sum": "sum", "min": "min", "max": "max", "first": "first", "last": "last"}
