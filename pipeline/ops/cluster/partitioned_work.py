@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pipeline.basics.dtypes import arrow, frame_from_arrow
 from pipeline.basics.errors import RouteError, RunFailed
 from pipeline.basics.plugins import Registry
 from pipeline.basics.rejects import RejectSink
+from pipeline.engine.channels import Cancelled, produce_in_thread
 from pipeline.engine.report import RunReport
 from pipeline.engine.routing import Router
 from pipeline.engine.steps import Steps, located, wrapped
@@ -119,12 +121,14 @@ class CollectedRejects(RejectSink):
     def write(self, rows, **fields) -> int:
         if len(rows) == 0:
             return 0
-        self.count += len(rows)
-        self.calls.append((rows, fields))
+        with self._lock:  # the source rejects from the reader thread, rules from the routing one
+            self.count += len(rows)
+            self.calls.append((rows, fields))
         return len(rows)
 
     def drain(self) -> list[tuple[Any, dict]]:
-        calls, self.calls = self.calls, []
+        with self._lock:
+            calls, self.calls = self.calls, []
         return calls
 
 
@@ -142,7 +146,8 @@ class _Kept(logging.Handler):
             pass
 
     def drain(self) -> list[tuple[int, str]]:
-        out, self.records = self.records, []
+        with self.lock:
+            out, self.records = self.records, []
         return out
 
 
@@ -223,7 +228,24 @@ def _pieces(job: Job, part: Any) -> Iterator[Piece]:
     except RouteError as exc:
         raise located(exc, plan, plan.source) from None
     read = _Read(plan, source, steps, part)
-    for chunk in steps.apply(plan.steps, read):
+    # read in a thread of its own while the rules run on the chunk before, as a local run does
+    stop, errors = threading.Event(), []
+    chunks = produce_in_thread(lambda: iter(read), stop, errors, "route-partition-reader")
+    try:
+        yield from _routed(plan, steps, router, read, chunks, comps, run, kept)
+    except Cancelled:
+        if errors:
+            raise errors[0] from None
+        raise
+    finally:
+        stop.set()
+
+
+def _routed(plan: Plan, steps: Steps, router: Router, read, chunks, comps, run, kept) -> Iterator[Piece]:
+    """A piece per chunk. Each is handed on once the next chunk is routed (the last once the reader
+    is done), so that it carries every count, reject and warning up to then."""
+    held = None
+    for chunk in steps.apply(plan.steps, chunks):
         parts, missed = router.route(chunk)
         tables, lines, attrs, index = [], [], [], {}
         refs: list[int | None] = []
@@ -238,19 +260,29 @@ def _pieces(job: Job, part: Any) -> Iterator[Piece]:
                 lines.append(np.asarray(frame.index, dtype=np.int64))
                 attrs.append(at)
             refs.append(index[id(frame)])
-        stats = [steps.stats(c) for c in comps]
-        yield Piece(
-            tables,
-            lines,
-            attrs,
-            refs[:-1],
-            refs[-1],
-            read.take_rows(),
-            read.take_labels(),
-            run.rejects.drain(),
-            [(s.rows_in, s.rows_out, s.rejected, s.seconds) for s in stats],
-            kept.drain(),
-        )
+        if held is not None:
+            yield _piece(held, read, comps, steps, run, kept)
+        held = (tables, lines, attrs, refs)
+    if held is not None:
+        yield _piece(held, read, comps, steps, run, kept)
+
+
+def _piece(held, read, comps, steps: Steps, run, kept) -> Piece:
+    tables, lines, attrs, refs = held
+    stats = [steps.stats(c) for c in comps]
+    rows, labels = read.take()
+    return Piece(
+        tables,
+        lines,
+        attrs,
+        refs[:-1],
+        refs[-1],
+        rows,
+        labels,
+        run.rejects.drain(),
+        [(s.rows_in, s.rows_out, s.rejected, s.seconds) for s in stats],
+        kept.drain(),
+    )
 
 
 class _Read:
@@ -260,13 +292,13 @@ class _Read:
         self.plan, self.source, self.part = plan, source, part
         self.stats = steps.stats(plan.source)
         self.rows, self.labels, self.seen = 0, [], set()
+        self.lock = threading.Lock()  # the reader thread counts, the routing thread takes
 
-    def take_rows(self) -> int:
-        n, self.rows = self.rows, 0
-        return n
-
-    def take_labels(self) -> list[str]:
-        out, self.labels = self.labels, []
+    def take(self) -> tuple[int, list[str]]:
+        """Rows read and sources named since the last take."""
+        with self.lock:
+            out = self.rows, self.labels
+            self.rows, self.labels = 0, []
         return out
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
@@ -284,10 +316,11 @@ class _Read:
                     break
                 chunk = self._aligned(chunk)
                 label = chunk.attrs.get("source")
-                if label is not None and label not in self.seen:
-                    self.seen.add(label)
-                    self.labels.append(str(label))
-                self.rows += len(chunk)
+                with self.lock:
+                    if label is not None and label not in self.seen:
+                        self.seen.add(label)
+                        self.labels.append(str(label))
+                    self.rows += len(chunk)
                 stats.rows_out += len(chunk)
                 stats.rejected = plan.source.ctx.rejected
                 stats.rows_in = stats.rows_out + stats.rejected
