@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from pipeline.basics.dtypes import TEXT, arrow
 from pipeline.basics.errors import RunFailed
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+# Each helper that touches a chunk imports pandas, Arrow or numpy itself, so that a rule module can
+# use the light ones (as_list, need_columns, quote_list) while its options are bound, which
+# `route validate` does without loading any of them.
 
 
 def as_list(value) -> list:
@@ -41,6 +44,11 @@ def need_columns(chunk: pd.DataFrame, names: Iterable[str], rule: str) -> None:
 
 def to_arrow(series: pd.Series) -> pa.ChunkedArray | pa.Array:
     """The column as Arrow data; object columns that mix types become their text form."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from pipeline.basics.dtypes import arrow
+
     if isinstance(series.dtype, pd.ArrowDtype):
         return arrow(series)
     try:
@@ -51,6 +59,9 @@ def to_arrow(series: pd.Series) -> pa.ChunkedArray | pa.Array:
 
 def text_of(series: pd.Series) -> pa.ChunkedArray | pa.Array:
     """The column as Arrow strings: text stays as it is, numbers and dates become their text form."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     data = to_arrow(series)
     if pa.types.is_string(data.type):
         return data
@@ -64,6 +75,11 @@ def text_of(series: pd.Series) -> pa.ChunkedArray | pa.Array:
 
 def text_series(data, like: pd.Series, name=None) -> pd.Series:
     """Arrow strings as a TEXT column with `like`'s index."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from pipeline.basics.dtypes import TEXT
+
     if isinstance(data, pa.ChunkedArray) and data.num_chunks == 0:
         data = pa.array([], type=pa.string())
     out = pd.Series(pd.arrays.ArrowExtensionArray(data), index=like.index, name=like.name if name is None else name)
@@ -72,6 +88,9 @@ def text_series(data, like: pd.Series, name=None) -> pd.Series:
 
 def arrow_series(data, index: pd.Index, name) -> pd.Series:
     """Any Arrow data as an Arrow-backed column with the given index."""
+    import pandas as pd
+    import pyarrow as pa
+
     if isinstance(data, pa.ChunkedArray) and data.num_chunks == 0:
         data = pa.array([], type=data.type)
     return pd.Series(pd.arrays.ArrowExtensionArray(data), index=index, name=name)
@@ -88,6 +107,10 @@ def with_columns(chunk: pd.DataFrame, columns: dict) -> pd.DataFrame:
 
 def mask_of(data) -> pd.api.extensions.ExtensionArray:
     """An Arrow boolean result as a numpy bool array, null counted as False."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     filled = pc.fill_null(data, False)
     if isinstance(filled, pa.ChunkedArray):
         filled = filled.combine_chunks() if filled.num_chunks else pa.array([], type=pa.bool_())

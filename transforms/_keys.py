@@ -16,19 +16,26 @@ arrays.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import numpy as np
-import pandas as pd
-import polars as pl
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from transforms._frames import to_arrow
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+# numpy, Arrow and polars are imported by the functions that hash or look up keys, not with the
+# rule modules that use them (binding those loads none of them).
 
 _SEEDS = (0x5EED_0001, 0x0DDB_A11_5EED)
 
 
 def key_hashes(chunk: pd.DataFrame, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Two uint64 hashes per row of the key columns (all columns when `keys` is empty)."""
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+
     part = chunk[list(keys)] if keys else chunk
     if part.shape[1] == 0 or len(part) == 0:
         zeros = np.zeros(len(chunk), dtype=np.uint64)
@@ -40,6 +47,8 @@ def key_hashes(chunk: pd.DataFrame, keys: Sequence[str]) -> tuple[np.ndarray, np
 
 def _plain(data):
     """Types polars hashes as values (dictionaries and extension types by their values)."""
+    import pyarrow as pa
+
     if pa.types.is_dictionary(data.type):
         return data.cast(data.type.value_type)
     return data
@@ -47,6 +56,9 @@ def _plain(data):
 
 def first_positions(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
     """For each row, the position of the first row in the same array with the same key."""
+    import numpy as np
+    import pandas as pd
+
     n = len(h1)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
@@ -76,6 +88,8 @@ class SeenKeys:
 
     def lookup(self, h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Which keys are in the set, and their payloads (-1 where absent)."""
+        import numpy as np
+
         found = np.zeros(len(h1), dtype=bool)
         payload = np.full(len(h1), -1, dtype=np.int64) if self._payload else None
         if not self._runs or not len(h1):
@@ -102,6 +116,8 @@ class SeenKeys:
 
     def add(self, h1: np.ndarray, h2: np.ndarray, payload: np.ndarray | None = None) -> None:
         """Add keys known to be new and distinct."""
+        import numpy as np
+
         if not len(h1):
             return
         order = np.argsort(h1)
@@ -115,6 +131,8 @@ class SeenKeys:
 def _merge(a, b):
     """Merge two sorted runs by scattering the smaller into place: no argsort, and no more
     temporary memory than the merged arrays themselves."""
+    import numpy as np
+
     n = len(a[0]) + len(b[0])
     slots = np.searchsorted(a[0], b[0], "right") + np.arange(len(b[0]))
     from_b = np.zeros(n, dtype=bool)

@@ -10,16 +10,20 @@ is reported before any row is read. Keys are compared as text, so the number 12 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from pipeline.basics.columnflow import uses
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
 from transforms import column_use
 from transforms._frames import arrow_series, mask_of, need_columns, text_of, to_arrow, with_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+# pandas, Arrow and numpy are imported by the functions that touch a chunk, so that binding these
+# rules (`route validate`) loads none of them.
 
 NAME = {"type": "string", "minLength": 1}
 TABLE = {
@@ -52,6 +56,9 @@ class Table:
 
 
 def _read_table(spec: dict, ctx) -> pa.Table:
+    import pandas as pd
+    import pyarrow as pa
+
     if "values" in spec:
         try:
             values = pa.array(list(spec["values"].values()))
@@ -85,6 +92,8 @@ def _read_table(spec: dict, ctx) -> pa.Table:
 
 
 def _read_sql(spec: dict, ctx) -> pa.Table:
+    import pyarrow as pa
+
     try:
         import sqlalchemy
     except ImportError:
@@ -116,6 +125,9 @@ def _read_sql(spec: dict, ctx) -> pa.Table:
 
 def load_table(options: dict, ctx, key: str, ignore_case: bool = False) -> Table:
     """Read the `table` option and index it by its `key` column (as text); errors are OptionErrors."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     table = _read_table(options["table"], ctx)
     if key not in table.column_names:
         raise OptionError(
@@ -135,6 +147,8 @@ def load_table(options: dict, ctx, key: str, ignore_case: bool = False) -> Table
 
 def _match(chunk: pd.DataFrame, column: str, table: Table, ignore_case: bool):
     """Position of each row's key in the table (null when unmatched) and the unmatched-key mask."""
+    import pyarrow.compute as pc
+
     keys = text_of(chunk[column])
     if ignore_case:
         keys = pc.utf8_lower(keys)
@@ -144,6 +158,8 @@ def _match(chunk: pd.DataFrame, column: str, table: Table, ignore_case: bool):
 
 
 def _bind_lookup(options, ctx):
+    import pyarrow as pa
+
     key, value = options.get("key", "key"), options.get("value", "value")
     table = load_table(options, ctx, key, options.get("ignore_case", False))
     if value not in table.columns:
@@ -200,6 +216,9 @@ def lookup(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
             value: town_name
             into: town
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     column, table = options["column"], options["table"]
     into = options.get("into", column)
     need_columns(chunk, [column], "lookup")
@@ -267,6 +286,9 @@ def join(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
             table: {sql: {url: "postgresql://${DB_USER}@db/census", query: "SELECT tract, population FROM acs"}}
             columns: [population]
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     on, table = options["column"], options["table"]
     need_columns(chunk, [on], "join")
     names = {options.get("prefix", "") + c: c for c in options["columns"]}

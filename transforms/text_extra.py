@@ -11,16 +11,19 @@ read as their text form and come out as text. An empty result is null, as an emp
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from pipeline.basics.columnflow import uses
 from pipeline.basics.errors import OptionError
 from pipeline.basics.plugins import rule
 from transforms import column_use
 from transforms._frames import as_list, need_columns, text_of, text_series, with_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas, Arrow and numpy are imported by the functions that touch a chunk, so that binding these
+# rules (`route validate`) loads none of them.
 
 NAMES = {
     "oneOf": [
@@ -33,11 +36,17 @@ NAME_LIST = {"type": "array", "items": NAME, "minItems": 1, "uniqueItems": True}
 
 
 def _null_if_empty(data):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     return pc.if_else(pc.equal(data, ""), pa.scalar(None, pa.string()), data)
 
 
 def _check_regex(pattern: str, path: tuple, replacement: str | None = None) -> None:
     """Compile the pattern (and rewrite) once with RE2 so that a bad one is an option error."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
         if replacement is None:
             pc.match_substring_regex(pa.array(["x"]), pattern)
@@ -55,6 +64,9 @@ def _flags(options) -> str:
 
 
 def _bind_replace(options, ctx):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     pattern = _flags(options) + options["pattern"]
     replacement = options.get("replacement", "")
     if "\\g<" in replacement:
@@ -90,6 +102,8 @@ def regex_replace(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - regex_replace: {columns: [phone], pattern: '[^0-9]+', replacement: ''}
     """
+    import pyarrow.compute as pc
+
     need_columns(chunk, options["columns"], "regex_replace")
     out = {}
     for name in options["columns"]:
@@ -188,6 +202,9 @@ def regex_extract(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
             column: permit
             pattern: '^(?P<permit_year>\\d{4})-(?P<permit_seq>\\d+)$'
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     column = options["column"]
     need_columns(chunk, [column], "regex_extract")
     source = text_of(chunk[column])
@@ -206,6 +223,10 @@ def regex_extract(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
 def _split_parts(lists, count: int) -> list:
     """The first `count` elements of each list as separate arrays (null where a list is shorter)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if isinstance(lists, pa.ChunkedArray):
         lists = lists.combine_chunks() if lists.num_chunks else pa.array([], type=pa.list_(pa.string()))
     lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
@@ -251,6 +272,8 @@ def split(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - split: {column: owner_name, separator: ", ", into: [last_name, first_name]}
     """
+    import pyarrow.compute as pc
+
     column, into = options["column"], options["into"]
     need_columns(chunk, [column], "split")
     source = text_of(chunk[column])
@@ -288,6 +311,8 @@ def concat(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - concat: {columns: [street, city, zip], separator: ", ", into: full_address}
     """
+    import pyarrow.compute as pc
+
     columns = options["columns"]
     need_columns(chunk, columns, "concat")
     separator = options.get("separator", "")
@@ -326,6 +351,8 @@ def pad(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - pad: {columns: [zip], width: 5}
     """
+    import pyarrow.compute as pc
+
     columns = as_list(options["columns"])
     need_columns(chunk, columns, "pad")
     func = {"left": pc.utf8_lpad, "right": pc.utf8_rpad, "both": pc.utf8_center}[options.get("side", "left")]
@@ -357,6 +384,8 @@ def normalize_space(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - normalize_space: [owner_name, address]
     """
+    import pyarrow.compute as pc
+
     columns = as_list(options["columns"])
     need_columns(chunk, columns, "normalize_space")
     out = {}
@@ -393,6 +422,8 @@ def truncate(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - truncate: {columns: [remarks], length: 255, ellipsis: "…"}
     """
+    import pyarrow.compute as pc
+
     columns = as_list(options["columns"])
     need_columns(chunk, columns, "truncate")
     length, ellipsis = options["length"], options.get("ellipsis", "")

@@ -13,11 +13,7 @@ jsonschema, once per distinct value of each column when the schema allows it (se
 from __future__ import annotations
 
 import datetime as dt
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from pipeline.basics.columnflow import uses
 from pipeline.basics.errors import OptionError, RunFailed
@@ -25,12 +21,22 @@ from pipeline.basics.plugins import rule
 from transforms._frames import as_list, mask_of, need_columns, quote_list, text_of, to_arrow
 from transforms._keys import SeenKeys, first_positions, key_hashes
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+# pandas, Arrow and numpy are imported by the functions that touch a chunk, so that binding these
+# rules (`route validate`) loads none of them.
+
 NAME = {"type": "string", "minLength": 1}
 NAMES = {"oneOf": [NAME, {"type": "array", "items": NAME, "minItems": 1, "uniqueItems": True}]}
 
 
 def reject_where(chunk: pd.DataFrame, bad: np.ndarray, reason, column: str | None, ctx, value=None) -> pd.DataFrame:
     """Reject the rows where `bad` holds (reason may be a Series over the chunk); return the rest."""
+    import pandas as pd
+
     if not bad.any():
         return chunk
     rows = chunk[bad]
@@ -54,6 +60,9 @@ def require(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - require: [parcel_id, sale_date]
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     columns = as_list(options["columns"])
     need_columns(chunk, columns, "require")
     for name in columns:
@@ -80,6 +89,9 @@ def unique(chunks, options, ctx):
 
         - unique: [permit_number]
     """
+    import numpy as np
+    import pandas as pd
+
     columns = as_list(options["columns"])
     seen, label, yielded, last = SeenKeys(payload=True), ", ".join(columns), False, None
     for chunk in chunks:
@@ -114,12 +126,18 @@ def unique(chunks, options, ctx):
 
 def _key_text(chunk: pd.DataFrame, columns: list[str]) -> pd.Series:
     """The key of each row as text, for the rejects file (parts joined with " | ")."""
+    import pandas as pd
+    import pyarrow.compute as pc
+
     parts = [pc.fill_null(text_of(chunk[c]), "") for c in columns]
     joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, " | ")
     return pd.Series(pd.arrays.ArrowExtensionArray(joined), index=chunk.index)
 
 
 def _bind_pattern(options, ctx):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     pattern = options["pattern"]
     full = f"^(?:{pattern})$" if options.get("full", True) else pattern
     full = ("(?i)" if options.get("ignore_case") else "") + full
@@ -156,6 +174,8 @@ def pattern(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - pattern: {columns: [zip], pattern: '\\d{5}(-\\d{4})?'}
     """
+    import pyarrow.compute as pc
+
     need_columns(chunk, options["columns"], "pattern")
     for name in options["columns"]:
         text = text_of(chunk[name])
@@ -174,6 +194,8 @@ def _bind_range(options, ctx):
 
 
 def _bound(value, data_type: pa.DataType, column: str):
+    import pyarrow as pa
+
     if isinstance(value, (int, float)):
         return pa.scalar(float(value))
     try:
@@ -211,6 +233,9 @@ def range(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:  # noqa: A001 - th
 
         - range: {column: sale_amount, min: 0, max: 100000000}
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     column = options["column"]
     need_columns(chunk, [column], "range")
     data = to_arrow(chunk[column])
@@ -260,6 +285,9 @@ def one_of(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - one_of: {column: property_type, values: [Residential, Commercial, Vacant Land]}
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     column = options["column"]
     need_columns(chunk, [column], "one_of")
     allowed = [
@@ -340,6 +368,9 @@ def _bind_schema(options, ctx):
 
 def _json_ready(data: pa.ChunkedArray | pa.Array):
     """Arrow data as the values JSON would hold: dates and times as ISO text, decimals as floats."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if pa.types.is_date(data.type):
         return pc.cast(data, pa.string())
     if pa.types.is_timestamp(data.type):
@@ -384,6 +415,11 @@ def schema(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
 
 def _schema_columns(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     for name in options["required"]:
         missing = chunk[name].isna().to_numpy() if name in chunk.columns else np.ones(len(chunk), bool)
         chunk = reject_where(chunk, missing, f"{name!r} is a required property", name, ctx)
@@ -420,6 +456,8 @@ def _best(validator, instance):
 
 
 def _schema_rows(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
+    import pandas as pd
+
     if not len(chunk):
         return chunk
     names = [str(c) for c in chunk.columns]
