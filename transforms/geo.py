@@ -14,23 +14,32 @@ over whole columns, never parsed row by row.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 import orjson
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline.basics.columnflow import uses
 from pipeline.basics.plugins import rule
 from transforms._frames import mask_of, need_columns, text_of, text_series, to_arrow, with_columns
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+# pandas, Arrow and numpy are imported by the functions that touch a chunk, so that binding these
+# rules (`route validate`) loads none of them.
+
 NAME = {"type": "string", "minLength": 1}
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_NULL_TEXT = pa.scalar(None, pa.string())
 
 
 def _coordinates(series: pd.Series):
     """A column of coordinates as float64 (NaN for null) and a mask of values that are not numbers."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     data = to_arrow(series)
     if pa.types.is_integer(data.type) or pa.types.is_floating(data.type) or pa.types.is_decimal(data.type):
         numbers = pc.cast(data, pa.float64(), safe=False)  # a huge integer is then out of range, not a crash
@@ -38,7 +47,7 @@ def _coordinates(series: pd.Series):
     else:
         text = pc.utf8_trim_whitespace(text_of(series))
         ok = pc.match_substring_regex(text, f"^{_NUMBER}$")
-        numbers = pc.cast(pc.if_else(ok, text, _NULL_TEXT), pa.float64())
+        numbers = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
         bad = mask_of(pc.and_kleene(pc.invert(ok), pc.is_valid(text)))
     values = pc.fill_null(numbers, float("nan"))
     return np.asarray(values.to_numpy(), dtype=float), bad
@@ -47,6 +56,10 @@ def _coordinates(series: pd.Series):
 def _number_text(values: np.ndarray) -> pa.Array:
     """Floats as the shortest text that reads back the same, never in exponent form (WKT readers
     and Socrata's location parser do not all accept 1e-07)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     text = pc.cast(pa.array(values, from_pandas=True), pa.string())
     odd = mask_of(pc.match_substring(text, "e"))
     if odd.any():  # only values below 1e-6 in size: a handful at most, fixed one by one
@@ -60,6 +73,8 @@ def _number_text(values: np.ndarray) -> pa.Array:
 def _checked_pair(chunk: pd.DataFrame, lat_col: str, lon_col: str, ctx):
     """Latitude and longitude as floats; rows with a bad or half coordinate are rejected.
     Returns (kept chunk, lat, lon, present mask)."""
+    import numpy as np
+
     lat, lat_bad = _coordinates(chunk[lat_col])
     lon, lon_bad = _coordinates(chunk[lon_col])
     problems = [
@@ -100,11 +115,14 @@ def point(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - point: {latitude: lat, longitude: lon, into: geocoded_column}
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     lat_col, lon_col, into = options["latitude"], options["longitude"], options["into"]
     need_columns(chunk, [lat_col, lon_col], "point")
     kept, lat, lon, present = _checked_pair(chunk, lat_col, lon_col, ctx)
     wkt = pc.binary_join_element_wise("POINT (", _number_text(lon), " ", _number_text(lat), ")", "")
-    wkt = pc.if_else(pa.array(present), wkt, _NULL_TEXT)
+    wkt = pc.if_else(pa.array(present), wkt, pa.scalar(None, pa.string()))
     like = kept[lat_col]
     return with_columns(kept, {into: text_series(wkt, like, name=into)})
 
@@ -114,6 +132,8 @@ _ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "
 
 def _json_string(data) -> pa.Array:
     """Each value as a JSON string literal (quoted and escaped); null stays null."""
+    import pyarrow.compute as pc
+
     for raw, escaped in _ESCAPES:
         data = pc.replace_substring(data, raw, escaped)
     if pc.any(pc.match_substring_regex(data, r"[\x00-\x1f]")).as_py():
@@ -154,6 +174,10 @@ def location(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
         - location: {address: street, city: town, state: state, zip: zip,
                      latitude: lat, longitude: lon, into: location_1}
     """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     into = options["into"]
     used = [options[p] for p in _PARTS if p in options]
     coords = "latitude" in options
@@ -184,7 +208,7 @@ def location(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     else:
         pieces.append(pa.array(['{"human_address":'] * n, type=pa.string()))
     joined = pc.binary_join_element_wise(pieces[0], _json_string(human), "}", "")
-    joined = pc.if_else(pa.array(any_part), joined, _NULL_TEXT)
+    joined = pc.if_else(pa.array(any_part), joined, pa.scalar(None, pa.string()))
     like = chunk[used[0]] if used else chunk[options["latitude"]]
     return with_columns(chunk, {into: text_series(joined, like, name=into)})
 
@@ -220,6 +244,8 @@ _EMPTY_WKT = r"^(?i)\s*[A-Z]+\s+EMPTY\s*$"
 
 def _json_numbers(data):
     """Numbers as JSON writes them: no leading +, no bare leading or trailing dot, no leading zeros."""
+    import pyarrow.compute as pc
+
     data = pc.replace_substring_regex(data, r"\+(\d|\.)", r"\1")
     data = pc.replace_substring_regex(data, r"(^|[^\d])\.(\d)", r"\10.\2")  # RE2: \1 then "0."
     data = pc.replace_substring_regex(data, r"(\d)\.([^\d]|$)", r"\1\2")
@@ -227,6 +253,9 @@ def _json_numbers(data):
 
 
 def _wkt_to_geojson(text):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     upper = pc.utf8_upper(pc.utf8_trim_whitespace(text))
     kind = pc.struct_field(pc.extract_regex(upper, r"^(?P<k>[A-Z]+)"), "k")
     body = pc.replace_substring_regex(upper, r"^[A-Z]+\s*(?:Z\s*)?", "")
@@ -247,6 +276,9 @@ def _wkt_to_geojson(text):
 
 
 def _geojson_to_wkt(text):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     kind = pc.struct_field(pc.extract_regex(text, r'"type"\s*:\s*"(?P<k>[A-Za-z]+)"'), "k")
     coords = pc.struct_field(pc.extract_regex(text, r'"coordinates"\s*:\s*(?P<c>\[[-+0-9.eE,\s\[\]]*\])'), "c")
     body = pc.replace_substring_regex(coords, r"\s+", "")
@@ -263,6 +295,8 @@ def _geojson_to_wkt(text):
 
 def _geometry_text(series: pd.Series):
     """Text of a geometry column; GeoJSON held as dicts (a Socrata source) is written as JSON."""
+    import pyarrow.compute as pc
+
     if series.dtype == object:
         series = series.map(
             lambda v: orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v, na_action="ignore"
@@ -289,6 +323,9 @@ def wkt(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
 
         - wkt: {column: the_geom, to: geojson}
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     column = options["column"]
     into = options.get("into", column)
     need_columns(chunk, [column], "wkt")
@@ -306,7 +343,7 @@ def wkt(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
     empty_np, valid_np = mask_of(empty), mask_of(valid)
     present = chunk[column].notna().to_numpy()
     bad = present & ~valid_np & ~empty_np
-    result = pc.if_else(pa.array(valid_np & ~empty_np), result, _NULL_TEXT)
+    result = pc.if_else(pa.array(valid_np & ~empty_np), result, pa.scalar(None, pa.string()))
     if bad.any():
         ctx.reject(chunk[bad], what, column=column)
         keep = ~bad

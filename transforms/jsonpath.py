@@ -9,12 +9,10 @@ second (small documents, three expressions, on the 2-core bench machine).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import jmespath as jmespath_lib
 import orjson
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from jmespath.exceptions import JMESPathError, ParseError
 
 from pipeline.basics.errors import OptionError
@@ -22,8 +20,14 @@ from pipeline.basics.plugins import rule
 from transforms import column_use
 from transforms._frames import arrow_series, mask_of, need_columns, text_of, with_columns
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas, Arrow and numpy are imported by the functions that touch a chunk, so that binding these
+# rules (`route validate`) loads none of them.
+
 NAME = {"type": "string", "minLength": 1}
-TYPES = {"text": pa.string(), "json": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
+TYPES = ("text", "json", "integer", "number", "boolean")  # what an extracted value may be read as
 
 
 class _NotConvertible(ValueError):
@@ -116,6 +120,10 @@ def jmespath(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
               violations: {expression: "length(inspection.violations)", type: integer}
               codes: "inspection.violations[*].code"
     """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     column = options["column"]
     need_columns(chunk, [column], "jmespath")
     text = text_of(chunk[column])
@@ -148,8 +156,9 @@ def jmespath(chunk: pd.DataFrame, options, ctx) -> pd.DataFrame:
             reason = pd.Series(pc.take(reasons, where).to_pylist(), index=chunk.index)
             ctx.reject(chunk[bad], reason[bad], column=column)
             chunk, where = chunk[~bad], pc.filter(where, pa.array(~bad))
+    arrow_types = {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}  # text and json: string
     added = {}
     for name, (_, kind, _) in compiled.items():
-        values = pa.array(results[name], type=TYPES[kind])
+        values = pa.array(results[name], type=arrow_types.get(kind, pa.string()))
         added[name] = arrow_series(pc.take(values, where), chunk.index, name)
     return with_columns(chunk, added)
