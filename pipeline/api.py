@@ -13,34 +13,78 @@ nothing to install and keeps one version number for the engine and the API it pr
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pipeline.basics.columnflow import ColumnFlow, uses
 from pipeline.basics.context import StepContext
-from pipeline.basics.dtypes import (
-    BOOLEAN,
-    DATE,
-    DATETIME,
-    INTEGER,
-    NUMBER,
-    TEXT,
-    arrow,
-    datetime_dtype,
-    frame_from_arrow,
-    route_type_of,
-    series,
-)
 from pipeline.basics.errors import DeliveryFailed, OptionError, RouteError, RunFailed
 from pipeline.basics.plugins import delivery, rule, source
 from pipeline.deliveries.base import Delivery, DeliveryResult
 from pipeline.sources.base import Source, SourceProtocol
-from pipeline.testing import (
-    CheckResult,
-    DeliveryCheck,
-    SourceCheck,
-    check_delivery,
-    check_rule,
-    check_source,
-    step_context,
-)
+
+if TYPE_CHECKING:
+    from pipeline.basics.dtypes import (
+        BOOLEAN,
+        DATE,
+        DATETIME,
+        INTEGER,
+        NUMBER,
+        TEXT,
+        arrow,
+        datetime_dtype,
+        frame_from_arrow,
+        route_type_of,
+        series,
+    )
+    from pipeline.testing import (
+        CheckResult,
+        DeliveryCheck,
+        SourceCheck,
+        check_delivery,
+        check_rule,
+        check_source,
+        step_context,
+    )
+
+# The column types (pandas dtypes) and the conformance kits need pandas: they are imported when a
+# plugin first asks for one (PEP 562), so that a plugin module importing only `rule` or `source`
+# from here costs `route validate` no pandas.
+_LATER = {
+    **dict.fromkeys(
+        (
+            "BOOLEAN",
+            "DATE",
+            "DATETIME",
+            "INTEGER",
+            "NUMBER",
+            "TEXT",
+            "arrow",
+            "datetime_dtype",
+            "frame_from_arrow",
+            "route_type_of",
+            "series",
+        ),
+        "pipeline.basics.dtypes",
+    ),
+    **dict.fromkeys(
+        ("CheckResult", "DeliveryCheck", "SourceCheck", "check_delivery", "check_rule", "check_source", "step_context"),
+        "pipeline.testing",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LATER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LATER[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LATER})
+
 
 __all__ = [
     # markers: declare a component (registration is by entry point or dotted path)
