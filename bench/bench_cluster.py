@@ -8,11 +8,12 @@ reused, per row count); the route renames, casts four columns, trims, filters an
 work), routes by `when` to two CSV files. Each run is `route execute` in a process of its own;
 the figures are the run's own seconds (its JSON report: reading, rules, routing and delivery, not
 the start of Python) and rows read per second, the wall time of the whole command, and the ratio
-to the local run. The delivered row count must be the same in every run.
+to the local run. The delivered row count, and every output file byte for byte, must be the same in every run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -78,7 +79,9 @@ def run(folder: Path, *args: str) -> tuple[float, dict]:
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"route execute {' '.join(args)} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
-    return wall, json.loads(done.stdout)
+    report = json.loads(done.stdout)
+    report["outputs"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("out/*.csv"))}
+    return wall, report
 
 
 def main() -> None:
@@ -109,6 +112,8 @@ def main() -> None:
             raise SystemExit(
                 f"{name}: {report['rows_delivered']:,} rows delivered, the local run {base['rows_delivered']:,}"
             )
+        if report["outputs"] != base["outputs"]:
+            raise SystemExit(f"{name}: the output files differ from the local run's")
         seconds = report["seconds"]
         rate = report["rows_read"] / seconds
         print(
