@@ -26,9 +26,8 @@ See json_http for retries, refusals and secrets.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import pandas as pd
 
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import source
@@ -39,6 +38,9 @@ from pipeline.sources.json_files import BOM, parse_json, read_json, read_jsonl
 from pipeline.sources.json_records import Framer, compile_expression, missing, select
 from pipeline.sources.pick import FILE_OPTIONS, FileSet
 from pipeline.sources.remote import Found
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _NAME = {"type": "string", "minLength": 1}
 _SCALAR = {"type": ["string", "number", "boolean"]}
@@ -321,6 +323,8 @@ class JsonSource(Source):
     # -- HTTP --------------------------------------------------------------------------------
 
     def _http(self) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
         run = self.ctx.run
         options = self.options
         client = json_http.HttpClient(

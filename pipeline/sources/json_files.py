@@ -19,7 +19,6 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 import orjson
-import pandas as pd
 
 from pipeline.basics.errors import RunFailed
 from pipeline.sources.json_records import Framer, flat, missing, select
@@ -33,6 +32,8 @@ except ImportError:  # pragma: no cover - a declared dependency; without it JSON
     JSON_ERRORS = ()
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from pipeline.sources.json import JsonSource
     from pipeline.sources.remote import Found
 
@@ -78,6 +79,8 @@ def read_jsonl(src: JsonSource, path: Found) -> Iterator[pd.DataFrame]:
 
 def lines(src: JsonSource, path: Found) -> Iterator[tuple[pd.Index, list]]:
     """(line numbers, records) of up to chunk_rows lines at a time; blank lines are skipped."""
+    import pandas as pd
+
     loads, size, number = orjson.loads, src.chunk_size, 0
     with open_file(src, path) as f:
         while batch := list(islice(f, size)):
@@ -109,6 +112,8 @@ def plain_path(expression) -> list[str] | None:
 
 
 def read_json(src: JsonSource, path: Found) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
     keys = plain_path(src.records) if ijson is not None else None
     if keys is None or not _is_list(src, path, ".".join(keys)):
         yield from _read_whole(src, path, src.framer(), learn=src.columns_option is None)
@@ -146,6 +151,8 @@ def _is_list(src: JsonSource, path: Found, prefix: str) -> bool:
 
 
 def _read_whole(src: JsonSource, path: Found, framer: Framer, *, learn: bool, skip: int = 0) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
     with path.open() as f:
         data = f.read()
     document = parse_json(data.removeprefix(BOM), src.label, whole_file=True)

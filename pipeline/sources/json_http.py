@@ -13,13 +13,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
-
-import requests
 
 from pipeline import http as layer
 from pipeline.basics.errors import RunFailed
+
+if TYPE_CHECKING:
+    import requests  # the responses pipeline.http's Session returns (it imports requests when made)
 
 USER_AGENT = "route-etl (json source)"
 _HINTS = {

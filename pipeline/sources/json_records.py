@@ -8,18 +8,20 @@ never changes between chunks: deliveries refuse a chunk whose columns differ fro
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jmespath
-import numpy as np
 import orjson
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from jmespath.exceptions import LexerError, ParseError
 
-from pipeline.basics.dtypes import TEXT, frame_from_arrow
 from pipeline.basics.errors import OptionError, RunFailed
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+# pandas, Arrow and numpy are imported where records become a frame: planning a route with a json
+# source (its records and paging expressions compiled) loads none of them.
 
 _KIND = {
     dict: "an object",
@@ -121,6 +123,9 @@ def _text(value: Any) -> str:
 
 def text_array(values: list) -> pa.Array:
     """Values as Arrow text: strings as they are, null as null, anything else as its JSON text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
         return pa.array(values, pa.string())  # all strings or nulls: the usual case, no Python loop
     except (pa.ArrowTypeError, pa.ArrowInvalid):
@@ -165,6 +170,11 @@ class Framer:
 
     def frame(self, records: list, index: pd.Index, *, flattened: bool = False, where: str = "") -> pd.DataFrame:
         """One chunk of `records` (index: their lines or record numbers); non-objects are rejected."""
+        import pandas as pd
+        import pyarrow as pa
+
+        from pipeline.basics.dtypes import frame_from_arrow
+
         objects = [r.__class__ is dict for r in records]
         if not all(objects):
             records, index = self._reject(records, index, objects)
@@ -185,11 +195,20 @@ class Framer:
         return frame
 
     def empty(self) -> pd.DataFrame:
+        import pandas as pd
+
+        from pipeline.basics.dtypes import TEXT
+
         frame = pd.DataFrame({n: pd.Series([], dtype=TEXT) for n in self.columns() or []})
         frame.attrs["source"] = self.shown
         return frame
 
     def _reject(self, records: list, index: pd.Index, objects: list[bool]) -> tuple[list, pd.Index]:
+        import numpy as np
+        import pandas as pd
+
+        from pipeline.basics.dtypes import TEXT
+
         keep = np.array(objects, dtype=bool)
         bad = [r for r, ok in zip(records, objects) if not ok]
         texts = [_text(r) for r in bad]
