@@ -219,6 +219,7 @@ def merge_runs(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
 
         loaded = [t for t in (load(r) for r in range(len(readers))) if t is not None]
         pending = pa.concat_tables(loaded) if loaded else None
+        del loaded  # (and fresh below) not kept across a yield: combine_chunks copied them
         while pending is not None and pending.num_rows:
             pending = pending.combine_chunks()
             order = pc.sort_indices(pending, sort_keys=order_keys)
@@ -240,6 +241,7 @@ def merge_runs(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
             fresh = [t for t in fresh if t is not None]
             if fresh:
                 pending = pa.concat_tables([pending, *fresh])
+            del fresh
     finally:
         for reader in readers:
             reader.close()

@@ -298,7 +298,7 @@ def _pivot_rows(state: GroupState, index, name_col, agg, fixed, ctx) -> Iterator
         firsts = np.unique(name_codes, return_index=True)[1]
         seqs = table.column(SEQ).to_numpy()
         for j, name in enumerate(uniques):
-            first_seen[str(name)] = min(first_seen.get(str(name), seqs[firsts[j]]), seqs[firsts[j]])
+            first_seen[name] = min(first_seen.get(name, seqs[firsts[j]]), seqs[firsts[j]])
         if not state.spilled:
             folded.append(table)
         elif table.num_rows and write_tables(state.spill.file(f"named-{p:03d}.arrow"), [table]):
@@ -332,12 +332,31 @@ def _pivot_rows(state: GroupState, index, name_col, agg, fixed, ctx) -> Iterator
         done += table.num_rows
 
 
-def _names_of(table: pa.Table, k: int):
+def _names_of(table: pa.Table, k: int) -> tuple[np.ndarray, list[str]]:
     """The name of each group as a code, and the names as text in order of appearance."""
-    names = pc.cast(table.column(k), pa.string())
-    return pd.factorize(
-        pd.Series(pd.arrays.ArrowExtensionArray(names)) if table.num_rows else pd.Series([], dtype=object)
-    )
+    names = _encoded(pc.cast(table.column(k), pa.string()))
+    return names.indices.to_numpy(zero_copy_only=False), [str(n) for n in names.dictionary.to_pylist()]
+
+
+def _encoded(data) -> pa.DictionaryArray:
+    """Arrow's dictionary encoding (codes in order of first appearance, a null its own code): what
+    pandas' factorize and groupby(sort=False, dropna=False) do, without Python objects."""
+    if isinstance(data, pa.ChunkedArray):
+        data = data.combine_chunks() if data.num_chunks else pa.array([], data.type)
+    return pc.dictionary_encode(data, null_encoding="encode")
+
+
+def _group_codes(columns: list) -> np.ndarray:
+    """For each row, the number of its distinct combination of `columns`, in order of appearance."""
+    codes = None
+    for column in columns:
+        indices = _encoded(column).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        if codes is None:
+            codes = indices
+        elif len(indices):
+            combined = codes * (int(indices.max()) + 1) + indices
+            codes = _encoded(pa.array(combined)).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes
 
 
 def _wide(table: pa.Table, k: int, agg: str, where: dict, value_type) -> pa.Table:
@@ -347,22 +366,18 @@ def _wide(table: pa.Table, k: int, agg: str, where: dict, value_type) -> pa.Tabl
     if agg == "mean":
         values = pc.divide(pc.cast(values, pa.float64(), safe=False), pc.cast(table.column(k + 2), pa.float64()))
     n = table.num_rows
-    if k:
-        keys = pd.DataFrame({f"k{i}": arrow_series(table.column(i), pd.RangeIndex(n), f"k{i}") for i in range(k)})
-        codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
-    else:
-        codes = np.zeros(n, dtype=np.int64)
+    codes = _group_codes([table.column(i) for i in range(k)]) if k else np.zeros(n, dtype=np.int64)
     groups = int(codes.max()) + 1 if n else 0
     first_rows = pa.array(np.unique(codes, return_index=True)[1] if n else np.zeros(0, dtype=np.int64), pa.int64())
     columns = {f"k{i}": pc.take(table.column(i), first_rows) for i in range(k)}
     wide = [pa.nulls(groups, value_type)] * len(where)
     name_codes, uniques = _names_of(table, k)
     for j, name in enumerate(uniques):
-        if str(name) in where:
+        if name in where:
             rows = np.flatnonzero(name_codes == j)
             slot = np.full(groups, -1, dtype=np.int64)
             slot[codes[rows]] = rows
-            wide[where[str(name)]] = pc.take(values, pa.array(slot, mask=slot < 0))
+            wide[where[name]] = pc.take(values, pa.array(slot, mask=slot < 0))
     columns.update({f"l{j}": column for j, column in enumerate(wide)})
     columns[SEQ] = pc.take(table.column(SEQ), first_rows)
     return pa.table(columns)
