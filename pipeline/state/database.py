@@ -49,7 +49,13 @@ def engine_for(state: SharedState):
 def _open(state: SharedState):
     try:
         if state.url.lower().startswith("sqlite"):
+            from pathlib import Path
+
             from sqlalchemy import event
+
+            file = state.url.split(":///", 1)[-1].split("?", 1)[0]
+            if file and file != ":memory:":
+                Path(file).parent.mkdir(parents=True, exist_ok=True)
 
             engine = make_engine(state.url, connect_args={"timeout": 30})
 

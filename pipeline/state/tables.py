@@ -28,16 +28,16 @@ runs = Table(
     Column("started", Text, nullable=False),
     Column("ended", Text),
     Column("status", String(32), nullable=False),
-    Column("rows_read", Integer, default=0),
-    Column("rows_rejected", Integer, default=0),
-    Column("rows_delivered", Integer, default=0),
+    Column("rows_read", Integer, server_default="0"),
+    Column("rows_rejected", Integer, server_default="0"),
+    Column("rows_delivered", Integer, server_default="0"),
     Column("error", Text),
     Column("rejects_file", Text),
     Column("report", Text),
     Column("pid", Integer),
     Column("host", Text),
     Column("slot", Text),  # the schedule slot a scheduled run answers (the scheduler's clock)
-    Column("attempt", Integer, default=1),
+    Column("attempt", Integer, server_default="1"),
     Index("route_runs_route_started", "route", "started"),
 )
 

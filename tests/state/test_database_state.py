@@ -1,0 +1,191 @@
+"""Issue 18: `state:` as a database. Routes run end to end with their state in the real PostgreSQL
+(and in a SQLite file): history, incremental marks, created datasets, sync hashes, journals and
+locks live in route's tables, nothing of it in a folder, and a killed run is settled the same way."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from clusterkit import fresh_database
+from killkit import CASES, socrata_route, start, write_cases
+from polling import wait_until
+from portalkit import ROUTE_ARGS
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from pipeline.runs.history import History
+from pipeline.state.place import from_option
+
+STATE_FILES = ("history.sqlite", "state.sqlite", "datasets.json", "notices.json", "journals", "locks", "sync")
+
+
+@pytest.fixture
+def state():
+    with fresh_database() as url:
+        yield url
+
+
+def sql(url: str, query: str) -> list[tuple]:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=NullPool)
+    try:
+        with engine.connect() as con:
+            return [tuple(r) for r in con.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def route_cmd(*args, cwd, env=None, timeout=120) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+INCREMENTAL = """
+name: orders
+source:
+  sql:
+    url: sqlite:///shop.db
+    table: orders
+    incremental: {column: id}
+targets:
+  - name: copy
+    deliver:
+      sql: {url: "sqlite:///copy.db", table: orders, mode: append}
+"""
+
+
+def shop(folder, ids) -> None:
+    with sqlite3.connect(folder / "shop.db") as con:
+        con.execute("CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, item TEXT)")
+        con.executemany("INSERT INTO orders VALUES (?, ?)", [(i, f"item {i}") for i in ids])
+
+
+def test_marks_history_and_journals_live_in_the_database_and_nothing_in_a_folder(tmp_path, state):
+    shop(tmp_path, range(1, 4))
+    (tmp_path / "orders.yaml").write_text(INCREMENTAL)
+    first = route_cmd("execute", "orders.yaml", "--state", state, "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["rows_read"] == 3
+    shop(tmp_path, range(4, 6))
+    second = route_cmd("execute", "orders.yaml", "--state", state, "--json", cwd=tmp_path)
+    assert json.loads(second.stdout)["rows_read"] == 2  # the mark, kept in route_marks, moved on
+    assert sql(state, "SELECT route, key, value FROM route_marks") == [("orders", "sql:orders.id", "5")]
+    assert [r[0] for r in sql(state, "SELECT status FROM route_runs ORDER BY started")] == ["success", "success"]
+    assert sql(state, "SELECT count(*) FROM route_journals")[0][0] == 2
+    assert sql(state, "SELECT version FROM route_migrations") == [(1,)]
+    scratch = tmp_path / ".route"
+    assert [p.name for p in scratch.iterdir() if p.name in STATE_FILES] == [] if scratch.exists() else True
+    shown = route_cmd("history", "orders.yaml", "--state", state, cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.count("success") == 2
+
+
+def test_a_dataset_route_created_is_found_again_through_the_database(tmp_path, state):
+    from pathlib import Path
+    from shutil import copytree
+
+    copytree(Path(__file__).resolve().parents[2] / "routes" / "payroll", tmp_path / "payroll")
+    folder = tmp_path / "payroll"
+    runs = [route_cmd("execute", "payroll.yaml", "--state", state, "--json", cwd=folder) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    created = sql(state, "SELECT key, id FROM route_datasets")
+    assert len(created) == 1 and created[0][0] == "payroll/portal"
+    where = [json.loads(r.stdout)["targets"][0]["location"] for r in runs]
+    assert created[0][1] in where[0] and where[0] == where[1]  # the second run updated the same dataset
+
+
+def test_a_run_holds_the_routes_lease_and_a_killed_run_is_settled_as_interrupted(tmp_path, state, portal_process):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier=None)
+    write_cases(tmp_path / "cases.csv", 150_000)
+    route = socrata_route(tmp_path, portal.url, ds, "append")
+    env = {"ROUTE_LEASE_SECONDS": "6"}
+    import os
+
+    os.environ.update(env)
+    try:
+        proc = start(route, "--state", state)
+        wait_until(lambda: portal.count(ds) >= 4_000, timeout=120, every=0.2)
+        proc.send_signal(signal.SIGSTOP)  # frozen part way: its lease is still good for a few seconds
+        busy = route_cmd("execute", str(route), "--state", state, *ROUTE_ARGS, cwd=tmp_path, env=env)
+        assert busy.returncode == 1
+        assert re.search(r"route kill is already running \(run \S+, process \d+ on ", busy.stderr), busy.stderr
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        arrived = portal.count(ds)
+        wait_until(
+            lambda: History(from_option(state)).runs("kill")[0]["status"] == "interrupted", timeout=30, every=0.5
+        )
+        again = route_cmd("execute", str(route), "--state", state, *ROUTE_ARGS, cwd=tmp_path, env=env)
+        assert again.returncode == 1 and "stopped part way through its append" in again.stderr
+        resumed = route_cmd("execute", str(route), "--state", state, "--resume", *ROUTE_ARGS, cwd=tmp_path, env=env)
+        assert resumed.returncode == 0, resumed.stderr
+    finally:
+        for key in env:
+            os.environ.pop(key, None)
+    assert portal.count(ds) == 150_000 and arrived < 150_000
+    statuses = [r["status"] for r in History(from_option(state)).runs("kill")]
+    assert statuses == ["success", "failed", "interrupted"]
+
+
+def test_a_password_in_the_state_url_is_never_shown_nor_kept(tmp_path, state):
+    secret_url = state.replace("postgresql://postgres@", "postgresql://postgres:hunter2-secret@")
+    shop(tmp_path, [1])
+    (tmp_path / "orders.yaml").write_text(INCREMENTAL)
+    failed = route_cmd("execute", "orders.yaml", "--state", secret_url, cwd=tmp_path)
+    assert failed.returncode == 0, failed.stderr
+    assert sql(state, "SELECT count(*) FROM route_runs") == [(1,)]
+    shown = route_cmd("history", "--state", secret_url, "--json", cwd=tmp_path)
+    everything = failed.stdout + failed.stderr + shown.stdout + shown.stderr
+    everything += repr(sql(state, "SELECT * FROM route_runs")) + repr(sql(state, "SELECT * FROM route_journal_lines"))
+    assert "hunter2-secret" not in everything
+    unreachable = route_cmd("history", "--state", "postgresql://u:hunter2-secret@127.0.0.1:9/x", cwd=tmp_path)
+    assert unreachable.returncode == 1
+    assert "cannot use the state database" in unreachable.stderr and "***" in unreachable.stderr
+    assert "hunter2-secret" not in unreachable.stderr and "Traceback" not in unreachable.stderr
+
+
+def test_a_database_migrated_by_a_newer_route_is_refused(tmp_path, state):
+    shop(tmp_path, [1])
+    (tmp_path / "orders.yaml").write_text(INCREMENTAL)
+    assert route_cmd("execute", "orders.yaml", "--state", state, cwd=tmp_path).returncode == 0
+    sql_exec(state, "INSERT INTO route_migrations (version, name, applied) VALUES (99, 'future', 'x')")
+    refused = route_cmd("execute", "orders.yaml", "--state", state, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "was migrated by a newer route (migration 99; this route knows up to 1)" in refused.stderr
+
+
+def sql_exec(url: str, statement: str) -> None:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=NullPool)
+    with engine.begin() as con:
+        con.execute(text(statement))
+    engine.dispose()
+
+
+def test_a_sqlite_state_file_and_artifacts_in_a_folder(tmp_path):
+    shop(tmp_path, range(1, 3))
+    (tmp_path / "defaults.yaml").write_text("state: sqlite:///shared/state.db\nartifacts: shared/files\n")
+    (tmp_path / "orders.yaml").write_text(
+        INCREMENTAL.replace("    incremental: {column: id}\n", "    incremental: {column: id}\nsource_transforms:\n"
+                            "  - cast: {item: integer}\n")  # every row rejected
+    )  # fmt: skip
+    run = route_cmd("execute", "orders.yaml", "--json", cwd=tmp_path)
+    report = json.loads(run.stdout)
+    assert (tmp_path / "shared" / "state.db").exists()
+    assert report["rejects_file"].startswith(str(tmp_path / "shared" / "files" / "rejects"))
+    assert list((tmp_path / "shared" / "files" / "logs").glob("orders-*.log"))
+    with sqlite3.connect(tmp_path / "shared" / "state.db") as con:
+        assert con.execute("SELECT count(*) FROM route_runs").fetchone() == (1,)
+    assert not (tmp_path / ".route" / "history.sqlite").exists()
