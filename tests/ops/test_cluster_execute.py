@@ -243,3 +243,30 @@ def test_sql_partitions_give_the_rows_of_a_local_run_nulls_included(cluster, tmp
     assert len(lines) == 201 and sorted(lines) == sorted((tmp_path / "whole/all.csv").read_text().splitlines())
     assert sum(1 for line in lines if line.startswith(',"p')) == 22  # the null ids, read by the null part
     assert local["high.csv"].count(b"\n") == 1 + 101
+
+
+def test_rows_no_target_takes_go_to_the_unrouted_file_as_locally(cluster, tmp_path):
+    write_parts(tmp_path, files=3, rows=40)
+    route = tmp_path / "route.yaml"
+    text = ROUTE.replace("    when: \"kind == 'b'\"\n", "    when: \"kind == 'b' and id < 60\"\n")
+    route.write_text(text + "routing:\n  unrouted: out/unrouted.csv\n")
+    assert execute(route).exit_code == 0
+    local = (tmp_path / "out/unrouted.csv").read_bytes()
+    result = execute(route, "--cluster", cluster)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out/unrouted.csv").read_bytes() == local
+    assert local.count(b"\n") == 1 + 19  # kind b from id 60 on, less 102 (a ragged row)
+
+
+def test_an_incremental_sql_source_is_not_partitioned_on_the_cluster(cluster, tmp_path):
+    with sqlite3.connect(tmp_path / "src.db") as conn:
+        conn.execute("CREATE TABLE people (id INTEGER, name TEXT, score REAL)")
+    route = tmp_path / "route.yaml"
+    route.write_text(SQL_ROUTE.replace("    partition:", "    incremental: {column: id}\n    partition:"))
+    result = execute(route, "--cluster", cluster)
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(
+        "source.sql: --cluster needs a partitioned source: a glob of files (csv: {path: data/*.csv}, each "
+        "file a partition) or sql with partition: {column: id, parts: 4}; an incremental sql source is read "
+        "in one piece (its mark is kept here); run the route without --cluster"
+    )
