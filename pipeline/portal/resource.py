@@ -95,14 +95,14 @@ def write(req: Request, fourfour: str, ext: str | None = None, replace: bool = F
     req.require_user()
     text = req.content_type in ("text/csv", "application/csv")
     store = req.portal.store
-    # Parsing runs beside another request's SQLite work (which releases the GIL); checking and
-    # writing take the write lock, so requests do not interleave Python and SQLite row by row.
+    # Parsing and checking run beside another request's write (SQLite writes without the GIL, and
+    # polars parses without it); only writing takes the write lock.
     batch = rows.batch_from_csv(req.body) if text else rows.batch_from_json(req.body)
-    with store.write_lock:
-        with store.read() as conn:
-            ds = _dataset(req, fourfour, conn)
+    with store.connection() as conn:
+        ds = storage.require(conn, fourfour)
+        req.check_read(ds)
         prepared = rows.prepare(ds, batch, replace)  # checked whole before anything is written
-        with store.write() as conn:
+        with store.write(conn):
             ds = storage.require(conn, fourfour)
             if ds.signature != prepared.signature:  # the columns changed meanwhile: check again
                 prepared = rows.prepare(ds, batch, replace)

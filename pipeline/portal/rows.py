@@ -16,6 +16,7 @@ from operator import itemgetter
 import orjson
 
 from pipeline.portal import behaviour, rowids
+from pipeline.portal.bulk import insert_many
 from pipeline.portal.errors import Maltyped, bad_request
 from pipeline.portal.storage import Dataset, quote, reserve_sids, touch
 
@@ -231,6 +232,20 @@ def _group(ds, batch, values, indices, action, data_fields) -> list[Run]:
 # ---- Prepared -> the table (inside a write transaction) -----------------------------------------------
 
 
+def _run_columns(ds: Dataset, prep: Prepared, run: Run) -> tuple[list[list], list[str]]:
+    """The values (by column) and the physical columns an insert or upsert run writes."""
+    fields = ds.by_field()
+    rows = run.rows
+    whole = isinstance(rows, range) and len(rows) == prep.n
+    cols = [prep.values[f] if whole else [prep.values[f][i] for i in rows] for f in run.fields]
+    phys = [quote(fields[f].phys) for f in run.fields]
+    ri = ds.ri
+    if run.action == "upsert" and ri.field not in run.fields:
+        cols.append(prep.keys if whole else [prep.keys[i] for i in rows])
+        phys.append(quote(ri.phys))
+    return cols, phys
+
+
 def apply(conn, ds: Dataset, prep: Prepared, now: str, counts: Counts | None = None) -> Counts:
     counts = counts or Counts()
     table = quote(ds.table)
@@ -238,28 +253,21 @@ def apply(conn, ds: Dataset, prep: Prepared, now: str, counts: Counts | None = N
     ri = ds.ri
     for run in prep.runs:
         rows = run.rows
-        whole = isinstance(rows, range) and len(rows) == prep.n
-        cols = [prep.values[f] if whole else [prep.values[f][i] for i in rows] for f in run.fields]
-        phys = [quote(fields[f].phys) for f in run.fields]
-        stamp = "'" + now + "'"
         if run.action in ("upsert", "insert"):
+            cols, phys = _run_columns(ds, prep, run)
             first = reserve_sids(conn, ds.id, len(rows))
-            if run.action == "upsert" and ri.field not in run.fields:
-                cols.append(prep.keys if whole else [prep.keys[i] for i in rows])
-                phys.append(quote(ri.phys))
             conflict = ""
             if run.action == "upsert":
-                sets = ", ".join(
-                    ["_updated=excluded._updated"] + [f"{p}=excluded.{p}" for p in phys if p != quote(ri.phys)]
-                )
-                conflict = f" ON CONFLICT ({quote(ri.phys)}) DO UPDATE SET {sets}"
-            head = f"INSERT INTO {table} (_sid, _created, _updated{''.join(', ' + p for p in phys)}) VALUES "
+                key = quote(ri.phys)
+                sets = ", ".join(["_updated=excluded._updated"] + [f"{p}=excluded.{p}" for p in phys if p != key])
+                conflict = f" ON CONFLICT ({key}) DO UPDATE SET {sets}"
             insert_many(
                 conn,
-                head,
-                f"(?, {stamp}, {stamp}{', ?' * len(phys)})",
+                f"INSERT INTO {table} (_sid, _created, _updated{''.join(', ' + p for p in phys)}) VALUES ",
+                [None, "?1", "?1"] + [None] * len(phys),
                 conflict,
                 [range(first, first + len(rows))] + cols,
+                lead=(now,),
             )
             # rows that were inserted kept the keys reserved for them; updated rows kept their own
             created = conn.execute(
@@ -269,10 +277,14 @@ def apply(conn, ds: Dataset, prep: Prepared, now: str, counts: Counts | None = N
             if run.action == "upsert":
                 counts.updated += len(rows) - created
                 counts.by_ri += len(rows) - created
-        elif run.action == "update_sid":
+            continue
+        whole = isinstance(rows, range) and len(rows) == prep.n
+        cols = [prep.values[f] if whole else [prep.values[f][i] for i in rows] for f in run.fields]
+        phys = [quote(fields[f].phys) for f in run.fields]
+        if run.action == "update_sid":
             sids = [prep.sids[i] for i in rows]
             found = _existing(conn, table, "_sid", sids)
-            sets = ", ".join([f"_updated={stamp}"] + [f"{p}=?" for p in phys])
+            sets = ", ".join([f"_updated='{now}'"] + [f"{p}=?" for p in phys])
             todo = []
             for j, (i, sid) in enumerate(zip(rows, sids)):
                 if sid in found:
@@ -305,24 +317,6 @@ def apply(conn, ds: Dataset, prep: Prepared, now: str, counts: Counts | None = N
                 counts.error(i, "no_primary_key", None)
     touch(conn, ds.id)
     return counts
-
-
-def insert_many(conn, head: str, one: str, tail: str, columns: list[list], per: int = 64) -> None:
-    """Insert rows given by column, `per` rows to a statement: the parameters are laid out once in
-    one flat list (slice assignment, no tuple per row), which costs a fraction of executemany's
-    row-by-row binding."""
-    width, count = len(columns), len(columns[0])
-    flat = [None] * (width * count)
-    for i, column in enumerate(columns):
-        flat[i::width] = column
-    step = per * width
-    full = count - count % per
-    if full:
-        sql = head + ", ".join([one] * per) + tail
-        conn.executemany(sql, (flat[j : j + step] for j in range(0, full * width, step)))
-    if count - full:
-        rest = flat[full * width :]
-        conn.executemany(head + one + tail, (rest[j : j + width] for j in range(0, len(rest), width)))
 
 
 def batch_id(prep: Prepared, i: int):

@@ -161,10 +161,24 @@ class Store:
             self._release(conn)
 
     @contextmanager
-    def write(self):
-        """A write transaction: all of it commits, or none of it does."""
+    def connection(self):
+        """A pooled connection outside any transaction, for work that is private to it (a row
+        upsert stages its rows in the connection's temporary tables before it takes the write lock)
+        and then `write(conn)`."""
+        conn = self._acquire()
+        try:
+            yield conn
+        finally:
+            self._release(conn)
+
+    @contextmanager
+    def write(self, conn: sqlite3.Connection | None = None):
+        """A write transaction: all of it commits, or none of it does. On `conn` when given (from
+        `connection()`), otherwise on a pooled connection."""
         with self.write_lock:
-            conn = self._acquire()
+            own = conn is None
+            if own:
+                conn = self._acquire()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -174,7 +188,8 @@ class Store:
                     raise
                 conn.execute("COMMIT")
             finally:
-                self._release(conn)
+                if own:
+                    self._release(conn)
 
     def close(self) -> None:
         with self._pool_lock:

@@ -21,9 +21,9 @@ from itertools import islice
 import orjson
 
 from pipeline.portal import behaviour, dsm_store, storage, uploads_excel, uploads_geo
+from pipeline.portal.bulk import insert_many
 from pipeline.portal.dsm_store import now_iso
 from pipeline.portal.errors import Maltyped
-from pipeline.portal.rows import insert_many
 from pipeline.portal.storage import quote
 from pipeline.portal.wire import column_type, now_fixed
 
@@ -387,7 +387,7 @@ def evaluate(store, fourfour: str, os_id: int) -> None:
     row_base = 0
     stamp = "'" + now_fixed() + "'"
     head = f"INSERT INTO {quote(table)} (_sid, _created, _updated{''.join(', ' + quote(p) for p in phys)}) VALUES "
-    one = f"(?, {stamp}, {stamp}{', ?' * len(phys)})"
+    one = [None, stamp, stamp] + [None] * len(phys)
     trim = _options(source)["trim"]
     with store.read() as reader:
         _header, batches = read_rows(reader, source)
