@@ -42,6 +42,8 @@ STREAM_REFUSED = (
     "or run the route without --cluster"
 )
 FETCH = 4  # pieces (chunks) fetched from a worker at once
+LOST_WAIT = 30.0  # seconds to wait for a partition whose worker went away to be read again
+ATTEMPTS = 3  # fetches of a partition whose worker went away, read again elsewhere by the scheduler
 NOT_PARTITIONED = (
     "--cluster needs a partitioned source: a glob of files (csv: {{path: data/*.csv}}, each file a "
     "partition) or sql with partition: {{column: id, parts: 4}}; {why}; run the route without --cluster"
@@ -214,16 +216,11 @@ class PartitionedExecutor(Executor):
             for k, part in enumerate(parts):
                 submit_upto(k + self.window)
                 future = futures.pop(k)
-                where = _finished(client, future, part, cancel)
-                count, error, kind, worker = _result(
-                    partial(client.run, result_head, future.key, workers=[where]), part
-                )
+                count, error, kind, worker = _held(client, future, part, cancel, result_head)
                 for start in range(0, count, FETCH):
                     if cancel.is_set():
                         raise Cancelled()
-                    got = _result(
-                        partial(client.run, pieces_at, future.key, start, start + FETCH, workers=[where]), part
-                    )
+                    got = _held(client, future, part, cancel, pieces_at, start, start + FETCH)
                     for piece in got:
                         yield k, piece
                 future.release()
@@ -234,18 +231,40 @@ class PartitionedExecutor(Executor):
                 f.cancel()
 
 
+def _held(client, future, part, cancel, fn, *args):
+    """fn(key, *args) run on the worker holding the partition's pieces. When that worker went away
+    after reading it, the scheduler reads the partition again elsewhere: wait for it and go on."""
+    for attempt in range(ATTEMPTS):
+        where = _finished(client, future, part, cancel)
+        try:
+            return next(iter(client.run(fn, future.key, *args, workers=[where]).values()))
+        except Exception as exc:  # noqa: BLE001 - a worker gone; said in one line at the last attempt
+            if attempt == ATTEMPTS - 1:
+                return _result(partial(_raise, exc), part)
+            time.sleep(1.0)  # time for the scheduler to notice, and to read the partition again
+    return None
+
+
+def _raise(exc: BaseException):
+    raise exc
+
+
 def _finished(client, future, part, cancel) -> str:
     """Wait for a partition to be read; the address of the worker holding its pieces."""
-    while not future.done():
-        if cancel.is_set():
-            raise Cancelled()
-        time.sleep(0.01)
-    if future.status != "finished":
-        _result(future.result, part)  # raises the task's error, said in one line
-    held = client.who_has([future]).get(future.key) or ()
-    if not held:
-        raise RunFailed(f"the Dask cluster lost the rows of {getattr(part, 'label', part)} (its worker went away)")
-    return held[0]
+    deadline = time.monotonic() + LOST_WAIT
+    while True:
+        while not future.done():
+            if cancel.is_set():
+                raise Cancelled()
+            time.sleep(0.01)
+        if future.status != "finished":
+            _result(future.result, part)  # raises the task's error, said in one line
+        held = client.who_has([future]).get(future.key) or ()
+        if held:
+            return held[0]
+        if time.monotonic() > deadline:
+            raise RunFailed(f"the Dask cluster lost the rows of {getattr(part, 'label', part)} (its worker went away)")
+        time.sleep(0.1)  # the scheduler has not yet noticed that the worker went away
 
 
 def _result(fetch, part):
