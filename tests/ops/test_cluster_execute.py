@@ -108,13 +108,13 @@ def test_a_file_with_its_columns_in_another_order_is_aligned(cluster, tmp_path):
     write_parts(tmp_path, files=2, rows=20)
     (tmp_path / "data/part2.csv").write_text("kind,id,amount,name\na,900,1.5,late\n")
     route = tmp_path / "route.yaml"
-    route.write_text(ROUTE)
+    route.write_text(ROUTE.replace("    path: data/*.csv\n", "    path: data/*.csv\n    file_column: file\n"))
     assert execute(route).exit_code == 0
     local = (tmp_path / "out/a.csv").read_bytes()
     result = execute(route, "--cluster", cluster)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out/a.csv").read_bytes() == local
-    assert b'900,"late",1.5,"a",3\n' in local
+    assert b'900,"late",1.5,"a","data/part2.csv",3\n' in local
 
 
 def test_the_local_portal_gets_the_same_rows(cluster, tmp_path, shared_portal):

@@ -99,8 +99,6 @@ def partitions_of(plan: Plan, source: Any) -> list:
     if fileset is not None:
         files = source.files()
         columns = source.columns() if getattr(source, "plan_columns", "never") == "local" else None
-        if source.options.get("file_column") and columns:
-            columns = columns[:-1]  # the source adds it itself, after the file's columns
         return [FilePart(f.shown, columns, fileset.path) for f in files]
     return list(source.partitions())
 
