@@ -5,11 +5,12 @@
     deliveries ◄── target_transforms ◄── pieces ◄── the rows of each target, as Arrow tables
 
 Partitions are the files of a glob (the csv source) or the ranges of an sql source's
-`partition: {column, parts}`. The client fetches each partition's pieces in the order a local run
-reads them, one piece at a time, while the workers read the next partitions (at most `window`
-partitions are held on the workers); so the targets get the same rows in the same order as a
-local run, and deliveries stay single writers here: a replace or sync is committed once, an append
-is journaled, rejected rows land in this run's rejects file with the file and line they came from.
+`partition: {column, parts}`. The client fetches each partition's pieces (one per chunk, FETCH at
+a time, straight from the worker's memory) in the order a local run reads the partitions, while
+the workers read the next ones (at most `window` partitions are held on the workers); so the
+targets get the same rows in the same order as a local run, and deliveries stay single writers
+here: a replace or sync is committed once, an append is journaled, rejected rows land in this
+run's rejects file with the file and line they came from.
 
 Source rules that need every row (scope "stream": sort, dedupe, aggregate, pivot, limit, sample,
 ...) cannot be split between workers and are refused before anything runs (`cluster_problems`);
@@ -156,24 +157,8 @@ class PartitionedExecutor(Executor):
             )
             for k, piece in fetched:
                 any_piece = True
-                for level, text in piece.logs:
-                    run.log.log(level, "%s (on a worker)", text)
-                for rows, fields in piece.rejects:
-                    run.rejects.write(rows, **fields)
-                before = last.get(k) or [(0, 0, 0, 0.0)] * len(comps)
-                for s, now, was in zip(stats, piece.stats, before):
-                    s.rows_in += now[0] - was[0]
-                    s.rows_out += now[1] - was[1]
-                    s.rejected += now[2] - was[2]
-                    s.seconds += now[3] - was[3]
+                self._account(piece, last.get(k), comps, stats)
                 last[k] = piece.stats
-                for comp, s in zip(comps, stats):
-                    comp.ctx.rejected = s.rejected  # the rejects limit counts the source's own
-                for label in piece.labels:
-                    if label not in self._sources:
-                        self._sources.add(label)
-                        run.journal.source(label)
-                report.rows_read += piece.rows_read
                 self.progress(report)
                 check_rejects(plan, run, report, final=False)
                 frames = [from_arrow(t, lines, a) for t, lines, a in zip(piece.tables, piece.lines, piece.attrs)]
@@ -197,6 +182,28 @@ class PartitionedExecutor(Executor):
             source.close()
         report.read_seconds, report.phase = time.time() - report.started, "sending"
         self.progress(report)
+
+    def _account(self, piece, before, comps, stats) -> None:
+        """What a worker said of a piece, recorded as a local run records it: warnings in the run
+        log, rejected rows in the rejects file, step counts (the piece's minus the partition's last
+        piece's), sources in the journal, rows read."""
+        run = self.run
+        for level, text in piece.logs:
+            run.log.log(level, "%s (on a worker)", text)
+        for rows, fields in piece.rejects:
+            run.rejects.write(rows, **fields)
+        for s, now, was in zip(stats, piece.stats, before or [(0, 0, 0, 0.0)] * len(comps)):
+            s.rows_in += now[0] - was[0]
+            s.rows_out += now[1] - was[1]
+            s.rejected += now[2] - was[2]
+            s.seconds += now[3] - was[3]
+        for comp, s in zip(comps, stats):
+            comp.ctx.rejected = s.rejected  # the rejects limit counts the source's own
+        for label in piece.labels:
+            if label not in self._sources:
+                self._sources.add(label)
+                run.journal.source(label)
+        self.report.rows_read += piece.rows_read
 
     def _fetched(self, parts: list) -> Iterator[tuple[int, Any]]:
         """Every piece of every partition, in order; a few partitions are being read ahead."""
