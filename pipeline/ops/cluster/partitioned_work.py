@@ -9,8 +9,11 @@ worker reads itself. Nothing here writes: rejected rows, warnings and step count
 each piece, and the client writes them (pipeline/ops/cluster/partitioned.py).
 
 A partition's result is a list of pieces, one per chunk, each holding Arrow tables (the columns of
-each target's part, once per distinct frame) with the source lines as their own array. The client
-fetches them one at a time, so it never holds a whole partition.
+each target's part, once per distinct frame) with the source lines as their own array. It stays
+in the worker's memory; the client fetches a few pieces at a time (Client.run, which the worker
+answers from its event loop even while its task thread reads the next partition), so the client
+never holds a whole partition. The partition is read in a thread of its own while the rules run on
+the chunk before, as a local run does.
 """
 
 from __future__ import annotations
