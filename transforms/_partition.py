@@ -84,9 +84,13 @@ def _bytes_hash(data: pa.Array) -> np.ndarray:
     offsets = offsets[data.offset : data.offset + n + 1].astype(np.int64)
     body = data.buffers()[2]
     raw = np.frombuffer(body, dtype=np.uint8) if body is not None and n else np.zeros(0, dtype=np.uint8)
-    out = np.diff(offsets).astype(np.uint64)
+    lengths = np.diff(offsets)
+    out = lengths.astype(np.uint64)
+    # Slices of about _SLICE_BYTES (under twice that), and each longer value a slice of its own,
+    # hashed alone and always the same way wherever it is.
+    longer = np.flatnonzero(lengths > _SLICE_BYTES)
     cuts = np.searchsorted(offsets, np.arange(offsets[0], offsets[-1], _SLICE_BYTES), side="right") - 1
-    bounds = [int(c) for c in np.unique(cuts) if c > 0] + [n]
+    bounds = sorted({int(c) for c in np.concatenate([cuts, longer, longer + 1]) if c > 0} | {n})
     powers = inverse = None
     start = 0
     with np.errstate(over="ignore"):
@@ -95,10 +99,9 @@ def _bytes_hash(data: pa.Array) -> np.ndarray:
             if stop <= start or last == first:
                 start = max(start, stop)
                 continue
-            if last - first > 2 * _SLICE_BYTES:  # values of megabytes: one by one
-                for i in range(start, stop):
-                    value = raw[offsets[i] : offsets[i + 1]].tobytes()
-                    out[i] += np.uint64(int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "little"))
+            if stop - start == 1 and lengths[start] > _SLICE_BYTES:
+                digest = hashlib.blake2b(raw[first:last].tobytes(), digest_size=8).digest()
+                out[start] += np.uint64(int.from_bytes(digest, "little"))
                 start = stop
                 continue
             if powers is None:
