@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Higher layers may import lower ones, never the reverse. Stage packages sit side by side on one
 # layer and may use each other, as long as no circle forms between packages.
 LAYERS = [
-    ("basics", ["pipeline.basics"]),
+    ("basics", ["pipeline.basics", "pipeline.state"]),
     (
         "stages",
         [

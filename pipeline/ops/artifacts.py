@@ -40,3 +40,24 @@ def publish(state_dir, local: Path | str | None, kind: str, log: logging.Logger)
         return None
     Path(local).unlink(missing_ok=True)
     return target
+
+
+def local_copy(state_dir, location: str) -> Path:
+    """A run's file to read here: the path itself, or a copy of a file at the artifacts URL, fetched
+    once into the scratch folder (`.route/artifacts/`). A file that cannot be fetched is a path
+    that does not exist, which readers already take as "gone"."""
+    if "://" not in str(location):
+        return Path(location)
+    cached = Path(state_dir) / "artifacts" / str(location).rstrip("/").rsplit("/", 2)[-2] / Path(location).name
+    if not cached.exists():
+        try:
+            import fsspec
+
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with fsspec.open(location, "rb") as src, open(cached.with_suffix(".part"), "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            cached.with_suffix(".part").replace(cached)
+        except Exception:
+            return cached.with_suffix(".missing")
+    return cached

@@ -189,3 +189,45 @@ def test_a_sqlite_state_file_and_artifacts_in_a_folder(tmp_path):
     with sqlite3.connect(tmp_path / "shared" / "state.db") as con:
         assert con.execute("SELECT count(*) FROM route_runs").fetchone() == (1,)
     assert not (tmp_path / ".route" / "history.sqlite").exists()
+
+
+def test_artifacts_at_an_s3_url_take_the_rejects_and_logs_and_the_dashboard_reads_them(tmp_path, monkeypatch):
+    from remotekit import S3Files
+
+    from pipeline.ops.dashboard.state import DashboardState
+
+    s3 = S3Files(bucket="route-files")
+    try:
+        env = {
+            "AWS_ACCESS_KEY_ID": s3.KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": s3.SECRET,
+            "AWS_ENDPOINT_URL": s3.endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        shop(tmp_path, range(1, 4))
+        (tmp_path / "defaults.yaml").write_text("state: sqlite:///state.db\nartifacts: s3://route-files/prod\n")
+        (tmp_path / "orders.yaml").write_text(
+            INCREMENTAL.replace("targets:", "source_transforms:\n  - filter: \"id != 2\"\n  - cast: {item: integer}\n"
+                                "on_error: {max_rejects: 100%}\ntargets:")
+        )  # fmt: skip
+        run = route_cmd("execute", "orders.yaml", "--json", cwd=tmp_path, env=env)
+        report = json.loads(run.stdout)
+        run_id = report["run_id"]
+        assert report["rejects_file"] == f"s3://route-files/prod/rejects/orders-{run_id}.csv", run.stderr
+        assert s3.keys() == [
+            f"prod/logs/orders-{run_id}.json",
+            f"prod/logs/orders-{run_id}.log",
+            f"prod/rejects/orders-{run_id}.csv",
+        ]
+        assert not list((tmp_path / ".route").rglob("*.csv"))  # copied there, not left here
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.chdir(tmp_path)
+        dashboard = DashboardState([tmp_path])
+        entry = dashboard.entries()[0]
+        row = History(entry.state_dir).get(run_id)
+        files = dashboard.files(entry, row)
+        assert "cannot be read as integer" in files.rejects.read_text() or "integer" in files.rejects.read_text()
+        assert f"route orders run {run_id} started" in dashboard.log_text(entry, row)
+    finally:
+        s3.stop()

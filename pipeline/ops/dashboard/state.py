@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.ops.artifacts import artifacts_url, local_copy
 from pipeline.ops.scheduling.catalog import Catalog, RouteEntry
 from pipeline.ops.scheduling.status import RouteStatus, route_status
 from pipeline.runs import journal as J
@@ -56,7 +57,6 @@ class RunFiles:
     log: Path
     report: Path
     rejects: Path
-    journal: Path
 
 
 class DashboardState:
@@ -131,15 +131,15 @@ class DashboardState:
         return None
 
     def files(self, entry: RouteEntry, run: dict) -> RunFiles:
+        """The run's log, report and rejects file, here (a copy, when they went to an artifacts URL)."""
         base = artifacts_folder(entry.state_dir)
         stem = f"{entry.name}-{run['run_id']}"
-        rejects = Path(run["rejects_file"]) if run.get("rejects_file") else base / "rejects" / f"{stem}.csv"
-        return RunFiles(
-            base / "logs" / f"{stem}.log",
-            base / "logs" / f"{stem}.json",
-            rejects,
-            J.journal_dir(base, entry.name) / f"{run['run_id']}.jsonl",
-        )
+        rejects = run.get("rejects_file") or str(base / "rejects" / f"{stem}.csv")
+        url = artifacts_url(entry.state_dir)
+        logs = [base / "logs" / f"{stem}{suffix}" for suffix in (".log", ".json")]
+        if url is not None:  # there once the run has ended; until then in the scratch folder
+            logs = [p if p.exists() else local_copy(entry.state_dir, f"{url}/logs/{p.name}") for p in logs]
+        return RunFiles(logs[0], logs[1], local_copy(entry.state_dir, rejects))
 
     def log_text(self, entry: RouteEntry, run: dict) -> str:
         path = self.files(entry, run).log
