@@ -54,8 +54,7 @@ def test_a_date_column_and_a_where(db, tmp_path):
     assert "(born 2000-02-20 to" in got[0].attrs["source"]
 
 
-def test_a_query_is_partitioned_too(tmp_path):
-    db = make_db("sqlite", tmp_path)
+def test_a_query_is_partitioned_too(db, tmp_path):
     table = people(db)
     query = f"SELECT id, name FROM {table} WHERE id > 2 OR id IS NULL"
     got = read(tmp_path, url=db.url, query=query, partition={"column": "id", "parts": 2})
