@@ -178,15 +178,18 @@ def test_two_schedulers_run_every_due_route_once_a_minute_and_survive_the_leader
     assert any("standing by" in log for log in logs) and any("leading" in log for log in logs)
 
 
-def test_a_worker_killed_mid_upsert_leaves_the_run_interrupted_and_it_is_retried_elsewhere(
-    tmp_path, cluster, state, portal_process
+@pytest.mark.parametrize("mode", ["upsert", "append"])
+def test_a_worker_killed_mid_run_leaves_the_run_interrupted_and_it_is_retried_elsewhere(
+    tmp_path, cluster, state, portal_process, mode
 ):
+    """An upsert simply runs again; an append resumes from what its journal says arrived."""
     found, client = cluster
     rows = 150_000
     portal = portal_process()
-    ds = portal.create(CASES, row_identifier="case_id")
+    key = "case_id" if mode == "upsert" else None
+    ds = portal.create(CASES, row_identifier=key)
     write_cases(tmp_path / "cases.csv", rows)
-    route = socrata_route(tmp_path, portal.url, ds, "upsert", row_identifier="case_id", batch_rows=2000)
+    route = socrata_route(tmp_path, portal.url, ds, mode, row_identifier=key, batch_rows=2000)
     text = route.read_text().replace("name: kill", "name: kill\nschedule: '0 0 1 1 *'\nretries: 2")
     route.write_text(text)
     proc = subprocess.Popen(
