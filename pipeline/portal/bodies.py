@@ -88,9 +88,15 @@ def framing(headers, limit: int) -> int | None:
 
 def read(rfile, headers, length: int | None, limit: int) -> bytes:
     """The whole body, decoded when it is gzip; `length` is what `framing` returned."""
-    pieces = _chunked(rfile, limit) if length is None else _exact(rfile, length)
     encoding = (headers.get("Content-Encoding") or "").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
+    gzipped = encoding in ("gzip", "x-gzip")
+    if length is not None and not gzipped:  # the common case: one read, no pieces to join
+        data = rfile.read(length)
+        if len(data) < length:
+            raise ClientGone()
+        return data
+    pieces = _chunked(rfile, limit) if length is None else _exact(rfile, length)
+    if gzipped:
         pieces = Gunzip(limit).inflate(pieces)
     return b"".join(list(pieces))
 
