@@ -12,11 +12,14 @@ scheduler that submitted them is gone.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.basics.errors import RunFailed
 from pipeline.state.place import SharedState, shared
+
+ADOPT_EVERY = 60.0  # seconds between checks for queued runs the cluster does not have
 
 
 class ClusterNeedsSharedState(RunFailed):
@@ -60,6 +63,7 @@ class ClusterLauncher:
         self.client = client or connect(address)
         self.lease = None
         self.leading_now: bool | None = None
+        self.adopted: float | None = None  # when queued runs were last checked against the cluster
 
     def leading(self, state: SharedState) -> bool:
         """Take or renew the leader lease; True while this scheduler is the one that submits."""
@@ -75,18 +79,24 @@ class ClusterLauncher:
         if now != self.leading_now:
             if now:
                 self.log.info("leading: this scheduler submits the due runs to %s", self.address)
-                self.adopt(state)
             else:
                 other = holder(state, "scheduler") or {}
                 self.log.info(
                     "standing by: the scheduler in %s submits the runs", other.get("holder", "another process")
                 )
         self.leading_now = now
+        if now and (self.adopted is None or time.monotonic() - self.adopted > ADOPT_EVERY):
+            self.adopted = time.monotonic()
+            try:
+                self.adopt(state)
+            except Exception as exc:  # the Dask scheduler is away: try again later
+                self.log.warning("could not check the cluster for queued runs: %s", exc)
         return now
 
     def adopt(self, state: SharedState) -> int:
-        """On taking the lead: runs an earlier leader recorded as queued but that the cluster does
-        not have (it died between the two) are submitted now, under their run ids; how many."""
+        """On taking the lead, and every minute: runs recorded as queued that the cluster does not
+        have (a leader died between the two, or the Dask scheduler restarted) are submitted again,
+        under their run ids; how many."""
         from pipeline.runs.history import History
 
         queued = History(state).runs(status="queued", limit=1000)
