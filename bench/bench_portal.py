@@ -1,16 +1,27 @@
 #!/usr/bin/env python3
-"""How fast the local portal takes upserts: 1,000,000 rows in 10,000-row batches (issue 3).
+"""How fast the local portal takes upserts, and a route to it beside a sodapy script (issue 19).
 
-The portal runs in its own process (as `route portal serve` would), on a fresh SQLite file, with a
-dataset shaped like the CT real-estate test data (13 columns, row identifier `id`). The client
-pre-encodes every batch before the clock starts and posts them over keep-alive sessions, so the
-figure is the portal's, not the client's. Two passes: inserts (new keys), then updates (same keys).
+The portal runs in its own process (as `route portal serve` would) on a fresh SQLite file; every run
+gets a fresh dataset shaped like the CT real-estate data (13 columns, row identifier `id`). Three
+cases, interleaved (portal, route, sodapy, portal, ...) so that a busy machine slows them alike, and
+the best of `--reps` of each:
 
-    python bench/bench_portal.py [--rows 1000000] [--batch 10000] [--clients 2] [--numbers json|text]
+  portal  the portal alone: 10,000-row bodies encoded before the clock starts, posted by `--clients`
+          keep-alive sessions; two passes on one dataset, inserts (new keys) then updates (same keys).
+  route   `route execute` of a route that reads the CSV, casts ids, years, dates and amounts, and
+          upserts to the portal at the socrata delivery's defaults (10,000-row batches, 4 in flight).
+  sodapy  bench_socrata.py's plain script doing the same work: pandas chunks, the same conversions,
+          sodapy's upsert at its defaults (10,000-row batches, one at a time).
 
-`--numbers text` sends every number as a JSON string ("93755.88"), as a client that keeps the
-source's decimal text does; the default sends JSON numbers. Prints rows/s for each pass and the
-portal process's CPU seconds (per 1M rows too, so the two forms can be compared).
+route and sodapy are whole processes (imports included), rows / wall seconds. Prints rows/s, the
+portal process's CPU seconds per 1M rows for each case, and route / sodapy.
+
+    python bench/bench_portal.py [--rows 1000000] [--reps 3] [--clients 2] [--numbers json|text]
+    python bench/bench_portal.py --only portal     # the portal alone, as before
+
+`--numbers text` has the portal case send every number as a JSON string ("93755.88"); the default
+sends JSON numbers. The CSV is made with ../shared/bench/gen.py when it is missing (as bench_socrata.py
+does). Not part of the test run.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +40,11 @@ import numpy as np
 import orjson
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(1, str(HERE))  # bench_socrata: the route and the sodapy script
+GEN = Path(os.environ.get("ROUTE_BENCH_GEN", "/work/shared/bench/gen.py"))
+USER, SECRET = "bench", "bench-secret"
 
 COLUMNS = [
     ("id", "number"),
@@ -118,16 +134,54 @@ def bodies(rows: int, batch: int, seed: int = 1, numbers: str = "json") -> list[
 def serve(path: str, ready, stop) -> None:
     from pipeline.portal import LocalPortal
 
-    portal = LocalPortal(path, users={"bench": "secret"})
-    ff = portal.create_dataset(
-        name="bench", columns=[{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS], row_identifier="id"
-    )
+    portal = LocalPortal(path, users={USER: SECRET})
     server = portal.serve()
-    ready.send((server.url, ff))
+    ready.send((server.url, os.getpid()))
     stop.recv()
-    cpu = time.process_time()
     server.stop()
-    ready.send(cpu)
+    ready.send(True)
+
+
+class Portal:
+    """The portal process, and a session that makes its datasets and counts their rows."""
+
+    def __init__(self, folder: str):
+        ctx = mp.get_context("spawn")
+        self._ready, ready_child = ctx.Pipe()
+        self._stop, stop_child = ctx.Pipe()
+        self.proc = ctx.Process(target=serve, args=(os.path.join(folder, "portal.sqlite"), ready_child, stop_child))
+        self.proc.start()
+        self.url, self.pid = self._ready.recv()
+        self.session = requests.Session()
+        self.session.auth = (USER, SECRET)
+        self.n = 0
+
+    def dataset(self) -> str:
+        self.n += 1
+        body = {
+            "name": f"bench {self.n}",
+            "columns": [{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS],
+            "metadata": {"rowIdentifier": "id"},
+        }
+        view = self.session.post(self.url + "/api/views.json", json=body, timeout=60).json()
+        self.session.post(f"{self.url}/api/views/{view['id']}/publication.json", timeout=60)
+        return view["id"]
+
+    def rows(self, dataset: str) -> int:
+        body = self.session.get(
+            f"{self.url}/resource/{dataset}.json", params={"$select": "count(*)"}, timeout=600
+        ).json()
+        return int(next(iter(body[0].values())))
+
+    def cpu(self) -> float:
+        """The portal process's CPU seconds so far (user + system)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self._stop.send(True)
+        self._ready.recv()
+        self.proc.join()
 
 
 def post_all(url: str, ff: str, payloads: list[bytes], clients: int) -> float:
@@ -137,7 +191,7 @@ def post_all(url: str, ff: str, payloads: list[bytes], clients: int) -> float:
 
     def worker():
         session = requests.Session()
-        session.auth = ("bench", "secret")
+        session.auth = (USER, SECRET)
         while True:
             with lock:
                 if not todo:
@@ -159,42 +213,101 @@ def post_all(url: str, ff: str, payloads: list[bytes], clients: int) -> float:
     return time.perf_counter() - start
 
 
+def portal_case(portal: Portal, payloads: list[bytes], rows: int, clients: int) -> dict:
+    """Both passes on a fresh dataset; the faster pass counts (as UPSERT_ROWS_PER_S always did)."""
+    ff = portal.dataset()
+    cpu = portal.cpu()
+    passes = [post_all(portal.url, ff, payloads, clients) for _ in ("insert", "update")]
+    cpu = portal.cpu() - cpu
+    got = portal.rows(ff)
+    if got != rows:
+        raise SystemExit(f"portal: the dataset has {got} rows, expected {rows}")
+    return {"seconds": min(passes), "passes": passes, "portal_cpu": cpu / 2}
+
+
+def client_case(client: str, portal: Portal, csv: Path, work: Path, rows: int) -> dict:
+    from bench_socrata import ROUTE, SODAPY, delivery_name, timed
+
+    ff = portal.dataset()
+    cpu = portal.cpu()
+    if client == "route":
+        route = work / "route.yaml"
+        # the socrata delivery's defaults: batch_rows and concurrency are left out
+        text = ROUTE.format(csv=csv, delivery=delivery_name(), url=portal.url, dataset=ff, user=USER, secret=SECRET)
+        route.write_text(text.replace("        batch_rows: 10000\n", ""))
+        result = timed(["route", "execute", str(route), "--state", str(work / "state")], work)
+    else:
+        script = work / "sodapy_upsert.py"
+        script.write_text(SODAPY)
+        host = portal.url.split("://", 1)[1]
+        result = timed([sys.executable, str(script), str(csv), host, ff, USER, SECRET], work)
+    result["portal_cpu"] = portal.cpu() - cpu
+    got = portal.rows(ff)
+    if got != rows:
+        raise SystemExit(f"{client}: the dataset has {got} rows, expected {rows}")
+    return result
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--batch", type=int, default=10_000)
-    ap.add_argument("--clients", type=int, default=2, help="requests in flight at once")
+    ap.add_argument("--batch", type=int, default=10_000, help="rows per request in the portal case")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--clients", type=int, default=2, help="requests in flight at once in the portal case")
     ap.add_argument("--numbers", choices=("json", "text"), default="json", help="numbers as JSON numbers or as text")
-    a = ap.parse_args(argv)
-    print(f"encoding {a.rows:,} rows in batches of {a.batch:,}, numbers as {a.numbers} ...", flush=True)
-    payloads = bodies(a.rows, a.batch, numbers=a.numbers)
-    size = sum(map(len, payloads))
-    with tempfile.TemporaryDirectory(prefix="bench-portal-") as tmp:
-        ctx = mp.get_context("spawn")
-        ready_parent, ready_child = ctx.Pipe()
-        stop_parent, stop_child = ctx.Pipe()
-        proc = ctx.Process(target=serve, args=(os.path.join(tmp, "portal.sqlite"), ready_child, stop_child))
-        proc.start()
-        url, ff = ready_parent.recv()
-        results = []
-        for label in ("insert (new keys)", "update (same keys)"):
-            seconds = post_all(url, ff, payloads, a.clients)
-            results.append((label, seconds))
-            print(
-                f"{label:20s} {a.rows:,} rows, {size / 1e6:.0f} MB JSON in {seconds:.2f} s: "
-                f"{a.rows / seconds:,.0f} rows/s",
-                flush=True,
-            )
-        count = requests.get(f"{url}/resource/{ff}.json", params={"$select": "count(*)"}).json()[0]["count"]
-        stop_parent.send(True)
-        cpu = ready_parent.recv()
-        proc.join()
-    assert int(count) == a.rows, f"portal holds {count} rows, expected {a.rows}"
-    print(
-        f"portal CPU {cpu:.1f} s for both passes ({cpu / 2 / a.rows * 1e6:.1f} CPU-s per 1M rows); "
-        f"rows in the dataset: {int(count):,}"
+    ap.add_argument("--only", choices=CASES)
+    ap.add_argument(
+        "--data", default=os.environ.get("ROUTE_BENCH_DATA", str(Path(tempfile.gettempdir()) / "route-bench"))
     )
-    print(f"UPSERT_ROWS_PER_S {a.rows / min(s for _, s in results):,.0f}")
+    a = ap.parse_args(argv)
+    cases = [a.only] if a.only else list(CASES)
+    payloads, csv = [], None
+    if "portal" in cases:
+        print(f"encoding {a.rows:,} rows in batches of {a.batch:,}, numbers as {a.numbers} ...", flush=True)
+        payloads = bodies(a.rows, a.batch, numbers=a.numbers)
+    if "route" in cases or "sodapy" in cases:
+        data = Path(a.data)
+        data.mkdir(parents=True, exist_ok=True)
+        csv = data / f"ct_{a.rows}.csv"
+        if not csv.exists():
+            subprocess.run([sys.executable, str(GEN), "csv", "--rows", str(a.rows), "--out", str(csv)], check=True)
+    results: dict[str, list[dict]] = {c: [] for c in cases}
+    with tempfile.TemporaryDirectory(prefix="bench-portal-") as tmp:
+        portal = Portal(tmp)
+        try:
+            for rep in range(a.reps):
+                for case in cases:
+                    if case == "portal":
+                        r = portal_case(portal, payloads, a.rows, a.clients)
+                        detail = "insert {:.2f} s, update {:.2f} s".format(*r["passes"])
+                    else:
+                        r = client_case(case, portal, csv, Path(tmp), a.rows)
+                        detail = f"peak RSS {r['peak_rss_mb']:.0f} MB, client CPU {r['cpu_s']:.1f} s"
+                    results[case].append(r)
+                    print(
+                        f"run {rep + 1} {case:7s} {a.rows / r['seconds']:>9,.0f} rows/s  "
+                        f"portal CPU {r['portal_cpu'] / a.rows * 1e6:4.1f} s per 1M rows  ({detail})",
+                        flush=True,
+                    )
+        finally:
+            portal.stop()
+    best = {c: min(results[c], key=lambda r: r["seconds"]) for c in cases}
+    print(f"best of {a.reps}, {a.rows:,} rows:")
+    for c in cases:
+        print(f"  {c:7s} {a.rows / best[c]['seconds']:>9,.0f} rows/s  ({LABELS[c]})")
+    if "route" in best and "sodapy" in best:
+        ratio = best["sodapy"]["seconds"] / best["route"]["seconds"]
+        print(f"  route / sodapy: {ratio:.2f}x (goal 2x)")
+    if "portal" in best:
+        print(f"UPSERT_ROWS_PER_S {a.rows / best['portal']['seconds']:,.0f}")
+
+
+CASES = ("portal", "route", "sodapy")
+LABELS = {
+    "portal": "the portal alone, pre-encoded bodies, the faster of inserts and updates",
+    "route": "route execute, CSV to the portal, whole process",
+    "sodapy": "a pandas + sodapy script, CSV to the portal, whole process",
+}
 
 
 if __name__ == "__main__":
