@@ -231,3 +231,35 @@ def test_artifacts_at_an_s3_url_take_the_rejects_and_logs_and_the_dashboard_read
         assert f"route orders run {run_id} started" in dashboard.log_text(entry, row)
     finally:
         s3.stop()
+
+
+def test_two_routes_never_write_one_dataset_at_once(tmp_path, state, portal_process):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier=None)
+    write_cases(tmp_path / "cases.csv", 150_000)
+    first = socrata_route(tmp_path, portal.url, ds, "append", name="first")
+    second = first.with_name("second.yaml")
+    second.write_text(first.read_text().replace("name: first", "name: second"))
+    proc = start(first, "--state", state)
+    try:
+        wait_until(lambda: portal.count(ds) >= 4_000, timeout=120, every=0.2)
+        proc.send_signal(signal.SIGSTOP)  # holding its leases, frozen
+        waited = route_cmd(
+            "execute", str(second), "--state", state, *ROUTE_ARGS, cwd=tmp_path, env={"ROUTE_WRITER_WAIT": "3"}
+        )
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.wait(timeout=120)
+    assert waited.returncode == 1
+    assert "another run has been writing" in waited.stderr and "this run was not started" in waited.stderr
+    assert portal.count(ds) == 150_000  # only the first route's rows
+
+
+def test_a_route_names_its_own_state(tmp_path):
+    shop(tmp_path, range(1, 3))
+    (tmp_path / "orders.yaml").write_text("state: sqlite:///own-state.db\n" + INCREMENTAL)
+    assert route_cmd("execute", "orders.yaml", "-q", cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "own-state.db") as con:
+        assert con.execute("SELECT route, status FROM route_runs").fetchall() == [("orders", "success")]
+    shown = route_cmd("history", "orders.yaml", cwd=tmp_path)
+    assert "success" in shown.stdout
