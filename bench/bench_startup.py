@@ -4,8 +4,8 @@
 
 Times `route --help`, `route validate` of the payroll example (routes/payroll) and `route execute`
 of the same route (on a copy in a temporary folder, so the run's files and local portal stay out
-of the repository), each in a fresh process. Prints the best wall time of N runs (default 5) and
-the peak RSS of that run. With `--against TREE` (a checkout of another commit, e.g. made with
+of the repository), each in a fresh process. Prints the best wall time of N runs (default 5), with
+that run's CPU time (user + system: less swayed by other work on the machine) and peak RSS. With `--against TREE` (a checkout of another commit, e.g. made with
 `git archive COMMIT pipeline transforms | tar -x -C TREE`), TREE's pipeline/ and transforms/ are put
 first on PYTHONPATH for a second column, with the runs interleaved so that load on the machine
 falls on both alike, and the ratio is printed.
@@ -36,8 +36,8 @@ def route_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
 
 
-def run_once(args: list[str], cwd: Path, tree: str | None) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS in MB, exit code) of one run in a fresh process."""
+def run_once(args: list[str], cwd: Path, tree: str | None) -> tuple[float, float, int, int]:
+    """(wall seconds, CPU seconds, peak RSS in MB, exit code) of one run in a fresh process."""
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if tree:
@@ -47,7 +47,7 @@ def run_once(args: list[str], cwd: Path, tree: str | None) -> tuple[float, int, 
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss // 1024, proc.returncode
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, proc.returncode
 
 
 def main() -> None:
@@ -66,25 +66,25 @@ def main() -> None:
             "route execute (payroll)": route + ["execute", "-q", "payroll.yaml"],
         }
         trees = {"this tree": None, **({"against": opts.against} if opts.against else {})}
-        best: dict[tuple[str, str], tuple[float, int]] = {}
+        best: dict[tuple[str, str], tuple[float, float, int]] = {}
         for label, args in commands.items():
             for tree in trees.values():
                 run_once(args, work, tree)  # writes the bytecode cache
             for _ in range(opts.runs):
                 for tree_label, tree in trees.items():  # interleaved: load hits both alike
-                    wall, rss, code = run_once(args, work, tree)
+                    wall, cpu, rss, code = run_once(args, work, tree)
                     if code != 0:
                         sys.exit(f"{label} ({tree_label}) exited {code}")
                     key = (label, tree_label)
                     if key not in best or wall < best[key][0]:
-                        best[key] = (wall, rss)
+                        best[key] = (wall, cpu, rss)
     print(f"best of {opts.runs}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     for label in commands:
-        wall, rss = best[(label, "this tree")]
-        line = f"{label:28} {wall:6.2f} s {rss:5d} MB"
+        wall, cpu, rss = best[(label, "this tree")]
+        line = f"{label:28} {wall:6.2f} s (cpu {cpu:5.2f} s) {rss:5d} MB"
         if opts.against:
-            other, other_rss = best[(label, "against")]
-            line += f"   against: {other:6.2f} s {other_rss:5d} MB   ({other / wall:.1f}x)"
+            other, other_cpu, other_rss = best[(label, "against")]
+            line += f"   against: {other:6.2f} s (cpu {other_cpu:5.2f} s) {other_rss:5d} MB   ({other / wall:.1f}x)"
         print(line)
 
 
