@@ -119,6 +119,15 @@ def db_now(con) -> float:
     return float(con.execute(text("SELECT (julianday('now') - 2440587.5) * 86400.0")).scalar())
 
 
+def insert_for(con):
+    """The INSERT of this connection's dialect, which knows ON CONFLICT (PostgreSQL and SQLite)."""
+    if con.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def forget_engines() -> None:
     """Close every engine (a forked child must not share its parent's connections)."""
     with _LOCK:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 
 from pipeline.state import tables as T
-from pipeline.state.database import db_now, engine_for
+from pipeline.state.database import db_now, engine_for, insert_for
 from pipeline.state.place import SharedState
 
 DEFAULT_TTL = 30.0
@@ -51,10 +51,9 @@ class Lease:
 
     def acquire(self) -> bool:
         """Take the lease if it is free, expired, or already ours."""
-        from sqlalchemy import insert, update
+        from sqlalchemy import update
 
-        engine = engine_for(self.state)
-        with engine.begin() as con:
+        with engine_for(self.state).begin() as con:
             now = db_now(con)
             values = {"owner": self.owner, "holder": holder_text(), "acquired": now, "expires": now + self.ttl}
             taken = con.execute(
@@ -64,9 +63,11 @@ class Lease:
                 .values(**values)
                 .returning(T.leases.c.name)
             ).first()
-            if not taken:
-                stmt = _insert_ignoring_conflict(engine, insert(T.leases).values(name=self.name, **values))
-                taken = con.execute(stmt.returning(T.leases.c.name)).first()
+            if not taken:  # no row yet: insert it, unless another process just did
+                stmt = insert_for(con)(T.leases).values(name=self.name, **values)
+                taken = con.execute(
+                    stmt.on_conflict_do_nothing(index_elements=["name"]).returning(T.leases.c.name)
+                ).first()
         self.held = bool(taken)
         return self.held
 
@@ -126,16 +127,6 @@ class Lease:
 
         self._keeper = threading.Thread(target=loop, name=f"lease {self.name}", daemon=True)
         self._keeper.start()
-
-
-def _insert_ignoring_conflict(engine, stmt):
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(T.leases).values(stmt.compile().params).on_conflict_do_nothing(index_elements=["name"])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(T.leases).values(stmt.compile().params).on_conflict_do_nothing(index_elements=["name"])
 
 
 def holder(state: SharedState, name: str) -> dict | None:

@@ -10,17 +10,13 @@ import time
 from typing import Any
 
 from pipeline.state import tables as T
-from pipeline.state.database import engine_for
+from pipeline.state.database import engine_for, insert_for
 from pipeline.state.place import SharedState
 
 
 def _upsert(con, table, values: dict, keys: list[str]) -> None:
     """Insert a row, or update it where its key is already there (PostgreSQL and SQLite alike)."""
-    if con.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(values)
+    stmt = insert_for(con)(table).values(values)
     con.execute(
         stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in values if k not in keys})
     )
