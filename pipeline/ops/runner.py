@@ -71,7 +71,7 @@ def run_route(
     run = plan.run
     dry = run.options.dry_run
     exclusive = nullcontext() if dry or not lock else route_lock(run.state_dir, plan.name, run.run_id)
-    with exclusive, nullcontext() if dry else one_writer(plan, run):
+    with exclusive as held, nullcontext() if dry else one_writer(plan, run):
         progress = ProgressView(quiet=quiet)
         executor = Executor(
             plan,
@@ -79,6 +79,14 @@ def run_route(
             open_journal=lambda deliveries, started: open_journal(plan, run, deliveries, started),
         )
         executor.prepare()  # an option a component refuses is exit 2: no run is recorded, no log file left
+        if getattr(held, "lease", None) is not None:  # a database state: the lock is a lease
+            held.lease.on_lost = lambda: executor.fail(
+                RunStopped(
+                    f"the run lost its lease on route {plan.name} in the state {run.state_dir} (the database "
+                    "was unreachable too long); it stopped so that two runs never write at once, and "
+                    "nothing more was delivered"
+                )
+            )
         logs = (plan.project.setting("logs", {}) if plan.project is not None else {}) or {}
         run_log = RunLog(
             run.state_dir,

@@ -48,6 +48,7 @@ class Lease:
         self._keeper: threading.Thread | None = None
         self._stop = threading.Event()
         self.lost = threading.Event()
+        self.on_lost: Callable[[], None] | None = None  # called (once) from the keeper when lost
 
     def acquire(self) -> bool:
         """Take the lease if it is free, expired, or already ours."""
@@ -105,6 +106,8 @@ class Lease:
     def keep(self, on_lost: Callable[[], None] | None = None, log: logging.Logger | None = None) -> None:
         """Renew the lease every ttl/3 from a thread until released; `on_lost` when it is lost."""
         self._stop.clear()
+        if on_lost is not None:
+            self.on_lost = on_lost
 
         def loop():
             failures = 0
@@ -121,8 +124,8 @@ class Lease:
                     reason = f"it could not be renewed: {exc}"
                 self.lost.set()
                 (log or logging.getLogger("route")).warning("lost the lease %s: %s", self.name, reason)
-                if on_lost is not None:
-                    on_lost()
+                if self.on_lost is not None:
+                    self.on_lost()
                 return
 
         self._keeper = threading.Thread(target=loop, name=f"lease {self.name}", daemon=True)

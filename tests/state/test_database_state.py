@@ -263,3 +263,23 @@ def test_a_route_names_its_own_state(tmp_path):
         assert con.execute("SELECT route, status FROM route_runs").fetchall() == [("orders", "success")]
     shown = route_cmd("history", "orders.yaml", cwd=tmp_path)
     assert "success" in shown.stdout
+
+
+def test_a_run_that_loses_its_lease_stops_and_says_why(tmp_path, state, portal_process):
+    portal = portal_process()
+    ds = portal.create(CASES, row_identifier="case_id")
+    write_cases(tmp_path / "cases.csv", 150_000)
+    route = socrata_route(tmp_path, portal.url, ds, "upsert", row_identifier="case_id")
+    import os
+
+    os.environ["ROUTE_LEASE_SECONDS"] = "3"
+    try:
+        proc = start(route, "--state", state)
+    finally:
+        os.environ.pop("ROUTE_LEASE_SECONDS")
+    wait_until(lambda: portal.count(ds) >= 4_000, timeout=120, every=0.2)
+    sql_exec(state, "UPDATE route_leases SET owner = 'another-run' WHERE name = 'route:kill'")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    assert "the run lost its lease on route kill" in err
+    assert History(from_option(state)).runs("kill")[0]["status"] == "partial"  # some rows had arrived
