@@ -27,7 +27,7 @@ import pyarrow.ipc as ipc
 from pipeline.basics.errors import RunFailed
 from transforms._frames import to_arrow
 from transforms._partition import Partitions, partition_ids
-from transforms._spill import SpillDir, merge_runs
+from transforms._spill import SpillDir, merge_on
 
 # How partial results of each Arrow aggregation fold into the next.
 _FOLD = {"count_all": "sum", "count": "sum", "sum": "sum", "min": "min", "max": "max", "first": "first", "last": "last"}
@@ -179,7 +179,7 @@ class GroupState:
             finally:
                 sub.close()
 
-    def sorted(self, rows: int = 65_536) -> Iterator[pa.Table]:
+    def sorted(self) -> Iterator[pa.Table]:
         """All groups in order of appearance (sorted by seq_min), in tables of any size."""
         if not self.spilled:
             for stream in self.partition_results():
@@ -192,7 +192,7 @@ class GroupState:
                 runs.append(path)
         bytes_per_row = max(1, self.partitions.rows and self.spill_bytes() // self.partitions.rows)
         block = max(1024, self.budget // bytes_per_row // (_SPREAD * max(1, len(runs))))
-        yield from merge_runs(runs, [(SEQ, "ascending", "at_end")], block, rows)
+        yield from merge_on(runs, SEQ, block)
 
     def spill_bytes(self) -> int:
         return sum(path.stat().st_size for files in self.partitions.files for path in files)
@@ -205,15 +205,16 @@ class GroupState:
             self.spill.close()
 
 
-def write_tables(path, tables) -> int:
-    """Write the tables (of one schema) to an Arrow IPC file; the rows written."""
+def write_tables(path, tables, batch_rows: int = 4096) -> int:
+    """Write the tables (of one schema) to an Arrow IPC file in batches of at most `batch_rows`
+    rows; the rows written."""
     rows, writer, sink = 0, None, None
     try:
         for table in tables:
             if writer is None:
                 sink = pa.OSFile(str(path), "wb")
                 writer = ipc.new_file(sink, table.schema)
-            writer.write_table(table, max_chunksize=4096)
+            writer.write_table(table, max_chunksize=batch_rows)
             rows += table.num_rows
     finally:
         if writer is not None:

@@ -104,9 +104,10 @@ def _bytes_hash(data: pa.Array) -> np.ndarray:
                 out[start] += np.uint64(int.from_bytes(digest, "little"))
                 start = stop
                 continue
-            if powers is None:
-                powers = np.cumprod(np.full(2 * _SLICE_BYTES, _M, dtype=np.uint64))
-                inverse = np.cumprod(np.full(2 * _SLICE_BYTES + 1, _M_INV, dtype=np.uint64))
+            if powers is None:  # as long as the longest slice can be, no longer
+                need = min(2 * _SLICE_BYTES, int(offsets[-1] - offsets[0]))
+                powers = np.cumprod(np.full(need, _M, dtype=np.uint64))
+                inverse = np.cumprod(np.full(need + 1, _M_INV, dtype=np.uint64))
                 inverse[1:], inverse[0] = inverse[:-1], np.uint64(1)  # M**-s at s
             terms = (raw[first:last] + np.uint64(1)) * powers[: last - first]
             sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(terms, dtype=np.uint64)])

@@ -245,3 +245,37 @@ def merge_runs(paths, keys, block: int, rows_out: int) -> Iterator[pa.Table]:
     finally:
         for reader in readers:
             reader.close()
+
+
+def merge_on(paths, column: str, block: int) -> Iterator[pa.Table]:
+    """k-way merge of runs sorted on one int64 column without nulls (aggregate's and pivot's first
+    appearance), a block of each run at a time. Every round cuts at the smallest last value loaded
+    of the runs that have rows left on disk: each run's rows up to it are a prefix, and only these
+    are sorted and passed on (as a new table, holding no block alive)."""
+    readers = [RunReader(p) for p in paths]
+    held: list[pa.Table | None] = [None] * len(readers)
+    values: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(readers)
+    try:
+        while True:
+            for r, reader in enumerate(readers):
+                if len(values[r]) < max(1, block // 2) and reader.next_batch < reader.num_batches:
+                    more = reader.block(block)
+                    held[r] = more if held[r] is None else pa.concat_tables([held[r], more]).combine_chunks()
+                    values[r] = held[r].column(column).to_numpy()
+            left = [r for r in range(len(readers)) if len(values[r])]
+            if not left:
+                return
+            on_disk = [values[r][-1] for r in left if readers[r].next_batch < readers[r].num_batches]
+            cut = min(on_disk) if on_disk else None
+            parts = []
+            for r in left:
+                n = len(values[r]) if cut is None else int(np.searchsorted(values[r], cut, "right"))
+                if n:
+                    parts.append(held[r].slice(0, n))
+                    held[r], values[r] = held[r].slice(n), values[r][n:]
+            table = pa.concat_tables(parts)
+            del parts
+            yield table.take(pc.sort_indices(table, sort_keys=[(column, "ascending")]))
+    finally:
+        for reader in readers:
+            reader.close()

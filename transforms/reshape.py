@@ -19,8 +19,9 @@ from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import rule
 from transforms import column_use
 from transforms._frames import arrow_series, as_list, bounded, chunk_rows, mask_of, need_columns, text_of, to_arrow
-from transforms._groups import SEQ, GroupState, write_tables
-from transforms._spill import BUFFER_MB, buffer_bytes, merge_runs, rebatch
+from transforms._groups import GroupState
+from transforms._spill import BUFFER_MB, buffer_bytes, rebatch
+from transforms._widen import widen
 
 NAME = {"type": "string", "minLength": 1}
 NAMES = {"type": "array", "items": NAME, "uniqueItems": True}
@@ -280,104 +281,14 @@ def pivot(chunks: Iterator[pd.DataFrame], options, ctx) -> Iterator[pd.DataFrame
 
 
 def _pivot_rows(state: GroupState, index, name_col, agg, fixed, ctx) -> Iterator[pd.DataFrame]:
-    """Pass 1 folds each partition of the index-name groups, leaves out those with a null name and
-    finds where each name first appears, which orders the new columns; pass 2 turns each
-    partition's groups into wide rows, and the partitions are merged on the first appearance of
-    their index. In memory it is one partition and no file."""
-    k = len(index)
-    folded, first_seen, skipped, value_type = [], {}, 0, None
-    for p, stream in enumerate(state.partition_results()):
-        table = pa.concat_tables(list(stream))
-        named = pc.is_valid(table.column(k))
-        dropped = table.num_rows - pc.sum(named).as_py() if table.num_rows else 0
-        if dropped:
-            skipped += dropped
-            table = table.filter(named)
-        value_type = value_type or (pa.float64() if agg == "mean" else table.schema.field(k + 1).type)
-        name_codes, uniques = _names_of(table, k)
-        firsts = np.unique(name_codes, return_index=True)[1]
-        seqs = table.column(SEQ).to_numpy()
-        for j, name in enumerate(uniques):
-            first_seen[name] = min(first_seen.get(name, seqs[firsts[j]]), seqs[firsts[j]])
-        if not state.spilled:
-            folded.append(table)
-        elif table.num_rows and write_tables(state.spill.file(f"named-{p:03d}.arrow"), [table]):
-            folded.append(state.spill.file(f"named-{p:03d}.arrow"))
-    if skipped:
-        ctx.log.info("pivot left out %d groups with a null %s", skipped, name_col)
-    labels = sorted(first_seen, key=first_seen.get)
+    labels, tables = widen(state, len(index), name_col, agg, ctx)
     clash = next((label for label in labels if label in index), None)
     if clash is not None:
         raise RunFailed(f"pivot: the name {clash!r} is also an `index` column; rename one of them first")
     labels = fixed or labels
-    where = {label: j for j, label in enumerate(labels)}
-    if not state.spilled:
-        wide = (_wide(t, k, agg, where, value_type) for t in folded)
-    else:
-        runs, size, rows = [], 0, 0
-        for p, path in enumerate(folded):
-            with pa.OSFile(str(path), "rb") as f:
-                table = _wide(pa.ipc.open_file(f).read_all(), k, agg, where, value_type)
-            path.unlink()
-            runs.append(state.spill.file(f"wide-{p:03d}.arrow"))
-            rows += write_tables(runs[-1], [table])
-            size += table.nbytes
-        block = max(1024, state.budget // max(1, size // max(1, rows)) // (4 * max(1, len(runs))))
-        wide = merge_runs(runs, [(SEQ, "ascending", "at_end")], block, chunk_rows(ctx))
     done = 0
-    for table in rebatch(wide, chunk_rows(ctx)):
+    for table in rebatch(tables(labels), chunk_rows(ctx)):
         columns = {name: table.column(i) for i, name in enumerate(index)}
-        columns.update({label: table.column(k + j) for j, label in enumerate(labels)})
+        columns.update({label: table.column(len(index) + j) for j, label in enumerate(labels)})
         yield _frame(columns, table.num_rows, done)
         done += table.num_rows
-
-
-def _names_of(table: pa.Table, k: int) -> tuple[np.ndarray, list[str]]:
-    """The name of each group as a code, and the names as text in order of appearance."""
-    names = _encoded(pc.cast(table.column(k), pa.string()))
-    return names.indices.to_numpy(zero_copy_only=False), [str(n) for n in names.dictionary.to_pylist()]
-
-
-def _encoded(data) -> pa.DictionaryArray:
-    """Arrow's dictionary encoding (codes in order of first appearance, a null its own code): what
-    pandas' factorize and groupby(sort=False, dropna=False) do, without Python objects."""
-    if isinstance(data, pa.ChunkedArray):
-        data = data.combine_chunks() if data.num_chunks else pa.array([], data.type)
-    return pc.dictionary_encode(data, null_encoding="encode")
-
-
-def _group_codes(columns: list) -> np.ndarray:
-    """For each row, the number of its distinct combination of `columns`, in order of appearance."""
-    codes = None
-    for column in columns:
-        indices = _encoded(column).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        if codes is None:
-            codes = indices
-        elif len(indices):
-            combined = codes * (int(indices.max()) + 1) + indices
-            codes = _encoded(pa.array(combined)).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes
-
-
-def _wide(table: pa.Table, k: int, agg: str, where: dict, value_type) -> pa.Table:
-    """One row per index of these index-name groups (in order of appearance), with the index
-    columns, one column per name of `where` (at its position) and the first appearance (SEQ)."""
-    values = table.column(k + 1)
-    if agg == "mean":
-        values = pc.divide(pc.cast(values, pa.float64(), safe=False), pc.cast(table.column(k + 2), pa.float64()))
-    n = table.num_rows
-    codes = _group_codes([table.column(i) for i in range(k)]) if k else np.zeros(n, dtype=np.int64)
-    groups = int(codes.max()) + 1 if n else 0
-    first_rows = pa.array(np.unique(codes, return_index=True)[1] if n else np.zeros(0, dtype=np.int64), pa.int64())
-    columns = {f"k{i}": pc.take(table.column(i), first_rows) for i in range(k)}
-    wide = [pa.nulls(groups, value_type)] * len(where)
-    name_codes, uniques = _names_of(table, k)
-    for j, name in enumerate(uniques):
-        if name in where:
-            rows = np.flatnonzero(name_codes == j)
-            slot = np.full(groups, -1, dtype=np.int64)
-            slot[codes[rows]] = rows
-            wide[where[name]] = pc.take(values, pa.array(slot, mask=slot < 0))
-    columns.update({f"l{j}": column for j, column in enumerate(wide)})
-    columns[SEQ] = pc.take(table.column(SEQ), first_rows)
-    return pa.table(columns)

@@ -270,18 +270,21 @@ def test_aggregate_spills_partitions_again_when_they_are_still_too_big(tmp_path,
 
 
 @pytest.mark.parametrize(
-    "options",
+    "options, buffer_mb",
     [
-        {"index": ["town"], "name": "yr", "value": "amt", "agg": "sum"},
-        {"index": ["town", "kind"], "name": "yr", "value": "amt", "agg": "mean"},
-        {"index": "town", "name": "kind", "value": "yr", "agg": "last"},
-        {"index": "town", "name": "yr", "value": "amt", "names": ["2005", "2001", "1999"]},
+        ({"index": ["town"], "name": "yr", "value": "amt", "agg": "sum"}, 0.3),
+        ({"index": ["town", "kind"], "name": "yr", "value": "amt", "agg": "mean"}, 0.3),
+        ({"index": "town", "name": "kind", "value": "yr", "agg": "last"}, 0.3),
+        ({"index": "town", "name": "yr", "value": "amt", "names": ["2005", "2001", "1999"]}, 0.3),
+        ({"index": ["town"], "name": "yr", "value": "amt", "agg": "max"}, 0.05),
     ],
-    ids=["sum", "mean-two-keys", "last-text", "fixed-names"],
+    ids=["sum", "mean-two-keys", "last-text", "fixed-names", "split-in-pieces"],
 )
-def test_pivot_spilled_by_index_gives_exactly_the_in_memory_result(tmp_path, caplog, options):
-    out = _in_memory_and_spilled(tmp_path, pivot, options, _many_groups(20_000, 4_000), 0.3, caplog)
+def test_pivot_spilled_by_index_gives_exactly_the_in_memory_result(tmp_path, caplog, options, buffer_mb):
+    caplog.set_level(logging.DEBUG, logger="route")
+    out = _in_memory_and_spilled(tmp_path, pivot, options, _many_groups(20_000, 4_000), buffer_mb, caplog)
     assert out.index.tolist() == list(range(1, len(out) + 1))
+    assert "pieces by index" in caplog.text or buffer_mb > 0.1
 
 
 def test_aggregate_abandoned_while_spilled_leaves_no_files(tmp_path):
