@@ -39,9 +39,7 @@ compares as a run would, and says what it would create, update and delete).
 from __future__ import annotations
 
 from contextlib import contextmanager
-
-import pandas as pd
-from sqlalchemy.pool import NullPool
+from typing import TYPE_CHECKING
 
 from pipeline.basics.errors import DeliveryFailed, OptionError, RouteError
 from pipeline.basics.guards import SHRINK_OPTIONS, guard, shrink_fraction, shrink_problem, stop_message
@@ -52,6 +50,12 @@ from pipeline.deliveries.base import DATABASE, DeliveryResult
 from pipeline.deliveries.sql_links import link_for
 from pipeline.deliveries.sql_sync import Sync, sync_guard, sync_problem
 from pipeline.deliveries.sql_writers import PARAMSTYLES, Writer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# SQLAlchemy loads when the delivery makes its engine, pandas and Arrow when its helpers touch a chunk
+# (sql_tables, sql_writers, sql_sync import them where used): planning a route loads none of them.
 
 MODES = ("append", "replace", "upsert", "delete", "sync")
 
@@ -157,6 +161,8 @@ class SqlDelivery:
     commit_order = DATABASE  # after remote revisions, before files
 
     def __init__(self, options: dict, ctx):
+        from sqlalchemy.pool import NullPool
+
         self.options = options
         self.ctx = ctx
         self.mode = options.get("mode", "append")
@@ -418,6 +424,8 @@ class SqlDelivery:
 
     def _settle(self) -> DeliveryResult:
         """All rows written: the counts to report, or the replace guard's stop. Once only."""
+        import pandas as pd
+
         if self.settled is not None:
             return self.settled
         if self.writer is None and self.mode in ("replace", "sync") and self.info is not None:

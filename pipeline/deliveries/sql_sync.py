@@ -33,11 +33,13 @@ compares the same way, writes nothing to the table, and counts what the DELETE w
 from __future__ import annotations
 
 import uuid
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.basics.guards import shrink_fraction
 from pipeline.deliveries.sql_writers import Writer, arrays, python_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NEW = "route_sync_new"  # the diff's column saying a row is new (1) or changed (0)
 

@@ -11,11 +11,12 @@ with a primary key on `key` when the route gives one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from pipeline.basics.dtypes import route_type_of
 from pipeline.basics.errors import DeliveryFailed
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -49,8 +50,11 @@ def reflect(conn, name: str, schema: str | None) -> TableInfo | None:
 
 def sql_type(dtype, dialect: str, is_key: bool):
     """The SQLAlchemy type for a column of pandas dtype `dtype`."""
+    import pandas as pd
     import sqlalchemy as sa
     from sqlalchemy.dialects import mysql
+
+    from pipeline.basics.dtypes import route_type_of
 
     kind = route_type_of(dtype)
     if kind == "integer":

@@ -13,13 +13,12 @@ MariaDB 2.4 s; SQLite 0.64 s.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
-from pipeline.basics.dtypes import arrow
 
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 PARAMSTYLES = tuple(_MARKS)
@@ -27,6 +26,11 @@ PARAMSTYLES = tuple(_MARKS)
 
 def arrays(chunk: pd.DataFrame, columns: list[str], dialect: str) -> list[pa.Array]:
     """The chunk's columns as Arrow arrays ready for the driver."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipeline.basics.dtypes import arrow
+
     out = []
     for name in columns:
         arr = arrow(chunk[name])
@@ -94,6 +98,9 @@ class Writer:
 
     def copy(self, target: str, arrs: list[pa.Array], cols_sql: str | None = None) -> None:
         """PostgreSQL COPY FROM STDIN of the arrays as CSV (empty unquoted = NULL, "" = empty text)."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         buf = io.BytesIO()
         names = [f"c{i}" for i in range(len(arrs))]
         pacsv.write_csv(
