@@ -79,3 +79,37 @@ def test_a_mistake_found_by_validate_loads_no_data_library_either(tmp_path):
     done = validate_in_a_fresh_interpreter(tmp_path)
     assert "unknown column 'gros'" in done.stderr
     assert done.stdout.splitlines() == ["EXIT 2", "HEAVY []"], done.stdout + done.stderr
+
+
+# Built-in components whose module may load the data libraries when imported: reading a workbook
+# or a layer needs them to plan (their columns are read then), and the SQL source, dedupe/sort and
+# aggregate/pivot have not been split yet.
+HEAVY_AT_IMPORT = {
+    "pipeline.sources.excel",
+    "pipeline.sources.geo",
+    "pipeline.sources.sql",
+    "transforms.rows",
+    "transforms.reshape",
+}
+
+
+def test_the_built_in_components_import_without_the_data_libraries():
+    """Every other built-in rule, source and delivery module, imported one after another in one
+    fresh interpreter: the first that loads one of them is named."""
+    code = (
+        "import importlib, importlib.metadata as md, sys\n"
+        f"skip = {sorted(HEAVY_AT_IMPORT)!r}\n"
+        "names = sorted({ep.value.split(':')[0] for g in ('route.rules', 'route.sources', 'route.deliveries')\n"
+        "    for ep in md.entry_points(group=g) if ep.dist and ep.dist.name == 'route-etl'} - set(skip))\n"
+        "for name in names:\n"
+        "    importlib.import_module(name)\n"
+        f"    heavy = sorted(m for m in {HEAVY_FOR_VALIDATE!r} if m in sys.modules)\n"
+        "    if heavy:\n"
+        "        print('LOADS', name, heavy)\n"
+        "        break\n"
+        "else:\n"
+        "    print('NONE of', len(names))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("NONE of"), done.stdout
