@@ -50,7 +50,9 @@ def connect(address: str, timeout: float | None = None):
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)
+        # direct_to_workers: rows come from the workers straight to this process, not through the
+        # scheduler; the default client of this process, which the actors' proxies talk through
+        client = Client(address, timeout=timeout, set_as_default=True, direct_to_workers=True)
     except (OSError, TimeoutError, ValueError) as exc:
         reason = str(exc).split("\n")[0] or type(exc).__name__
         raise ClusterUnreachable(f"cannot reach the Dask scheduler at {address}: {reason}; {hint}") from None

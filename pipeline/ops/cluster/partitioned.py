@@ -6,7 +6,7 @@
 
 Partitions are the files of a glob (the csv source) or the ranges of an sql source's
 `partition: {column, parts}`. The client fetches each partition's pieces (one per chunk, FETCH at
-a time, straight from the worker's memory) in the order a local run reads the partitions, while
+a time, from the worker's memory through an actor) in the order a local run reads the partitions, while
 the workers read the next ones (at most `window` partitions are held on the workers); so the
 targets get the same rows in the same order as a local run, and deliveries stay single writers
 here: a replace or sync is committed once, an append is journaled, rejected rows land in this
@@ -33,7 +33,7 @@ from pipeline.engine.accounting import check_rejects
 from pipeline.engine.channels import Cancelled, Channel, produce_in_thread
 from pipeline.engine.executor import Executor
 from pipeline.engine.steps import located, wrapped
-from pipeline.ops.cluster.partitioned_work import FilePart, Job, from_arrow, pieces_at, result_head, run_partition
+from pipeline.ops.cluster.partitioned_work import FilePart, Job, PieceServer, from_arrow, run_partition
 from pipeline.route.plan import Plan
 from pipeline.sources.remote import has_glob
 
@@ -217,16 +217,17 @@ class PartitionedExecutor(Executor):
                 futures[ahead] = client.submit(run_partition, job, parts[ahead], pure=False)
                 ahead += 1
 
+        servers = Servers(client)
+        servers.start(list(client.nthreads()))  # before the partitions take the workers' threads
         try:
             for k, part in enumerate(parts):
                 submit_upto(k + self.window)
                 future = futures.pop(k)
-                count, error, kind, worker = _held(client, future, part, cancel, result_head)
+                count, error, kind, worker = _held(servers, future, part, cancel, "head")
                 for start in range(0, count, FETCH):
                     if cancel.is_set():
                         raise Cancelled()
-                    got = _held(client, future, part, cancel, pieces_at, start, start + FETCH)
-                    for piece in got:
+                    for piece in _held(servers, future, part, cancel, "pieces", start, start + FETCH):
                         yield k, piece
                 future.release()
                 if error:
@@ -234,16 +235,49 @@ class PartitionedExecutor(Executor):
         finally:
             for f in futures.values():
                 f.cancel()
+            servers.close()
 
 
-def _held(client, future, part, cancel, fn, *args):
-    """fn(key, *args) run on the worker holding the partition's pieces. When that worker went away
-    after reading it, the scheduler reads the partition again elsewhere: wait for it and go on."""
+class Servers:
+    """The PieceServer actor of each worker (one is started for a worker that joins later)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.futures: dict[str, Any] = {}
+        self.actors: dict[str, Any] = {}
+
+    def start(self, addresses: list[str]) -> None:
+        for where in addresses:
+            if where not in self.futures:
+                self.futures[where] = self.client.submit(
+                    PieceServer, actor=True, workers=[where], allow_other_workers=False, pure=False
+                )
+        for where in addresses:
+            if where not in self.actors:
+                self.actors[where] = self.futures[where].result()
+
+    def call(self, where: str, method: str, *args):
+        self.start([where])
+        return getattr(self.actors[where], method)(*args).result()
+
+    def close(self) -> None:
+        for future in self.futures.values():
+            future.release()
+        self.futures.clear()
+        self.actors.clear()
+
+
+def _held(servers: Servers, future, part, cancel, method: str, *args):
+    """The worker's PieceServer's `method(key, *args)` for the partition of `future`. When the
+    worker went away after reading it, the scheduler reads the partition again elsewhere: wait for
+    it and go on."""
     for attempt in range(ATTEMPTS):
-        where = _finished(client, future, part, cancel)
+        where = _finished(servers.client, future, part, cancel)
         try:
-            return next(iter(client.run(fn, future.key, *args, workers=[where]).values()))
+            return servers.call(where, method, future.key, *args)
         except Exception as exc:  # noqa: BLE001 - a worker gone; said in one line at the last attempt
+            servers.actors.pop(where, None)
+            servers.futures.pop(where, None)
             if attempt == ATTEMPTS - 1:
                 return _result(partial(_raise, exc), part)
             time.sleep(1.0)  # time for the scheduler to notice, and to read the partition again

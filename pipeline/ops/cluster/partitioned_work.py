@@ -10,7 +10,7 @@ each piece, and the client writes them (pipeline/ops/cluster/partitioned.py).
 
 A partition's result is a list of pieces, one per chunk, each holding Arrow tables (the columns of
 each target's part, once per distinct frame) with the source lines as their own array. It stays
-in the worker's memory; the client fetches a few pieces at a time (Client.run, which the worker
+in the worker's memory; the client fetches a few pieces at a time (through a PieceServer actor, which the worker
 answers from its event loop even while its task thread reads the next partition), so the client
 never holds a whole partition. The partition is read in a thread of its own while the rules run on
 the chunk before, as a local run does.
@@ -101,16 +101,25 @@ class PartitionResult:
         return len(self.pieces)
 
 
-def pieces_at(key: str, start: int, stop: int, dask_worker=None) -> list[Piece]:
-    """Pieces start to stop of the partition held under `key` on this worker (Client.run calls it in
-    the worker's own loop, not in its task threads, which are busy reading the next partitions)."""
-    return dask_worker.data[key].pieces[start:stop]
+class PieceServer:
+    """A Dask actor, one per worker, that hands the client the pieces of the partitions held there.
 
+    Its methods are coroutines, so the worker answers from its event loop even while its task
+    thread reads the next partition, and the rows go straight from the worker to the client (an
+    actor's calls do not pass through the scheduler when the client talks to workers directly)."""
 
-def result_head(key: str, dask_worker=None) -> tuple[int, str | None, str, str]:
-    """How many pieces the partition held under `key` has, and its error, without moving the rows."""
-    result = dask_worker.data[key]
-    return len(result.pieces), result.error, result.error_kind, result.worker
+    async def head(self, key: str) -> tuple[int, str | None, str, str]:
+        """How many pieces the partition held under `key` has, and its error, without the rows."""
+        from distributed import get_worker
+
+        result = get_worker().data[key]
+        return len(result.pieces), result.error, result.error_kind, result.worker
+
+    async def pieces(self, key: str, start: int, stop: int) -> list[Piece]:
+        """Pieces start to stop of the partition held under `key`."""
+        from distributed import get_worker
+
+        return get_worker().data[key].pieces[start:stop]
 
 
 class CollectedRejects(RejectSink):
