@@ -270,3 +270,21 @@ def test_an_incremental_sql_source_is_not_partitioned_on_the_cluster(cluster, tm
         "file a partition) or sql with partition: {column: id, parts: 4}; an incremental sql source is read "
         "in one piece (its mark is kept here); run the route without --cluster"
     )
+
+
+def test_a_piece_keeps_its_dtypes_lines_and_source_on_the_way():
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.basics.dtypes import INTEGER, TEXT
+    from pipeline.ops.cluster.partitioned_work import from_arrow, to_arrow
+
+    arrow = pd.DataFrame({"a": pd.Series(["x", None], dtype=TEXT), "n": pd.Series([1, None], dtype=INTEGER)})
+    plain = pd.DataFrame({"n": np.array([1, 2]), "o": [{"k": 1}, None]})  # a plugin's numpy and object columns
+    for frame in (arrow, plain):
+        frame.index = pd.Index([7, 19], dtype="int64")
+        frame.attrs["source"] = "data/part1.csv"
+        table, attrs = to_arrow(frame)
+        back = from_arrow(table, np.asarray(frame.index), attrs)
+        pd.testing.assert_frame_equal(back, frame)
+        assert back.attrs == {"source": "data/part1.csv"}
