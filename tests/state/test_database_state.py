@@ -283,3 +283,13 @@ def test_a_run_that_loses_its_lease_stops_and_says_why(tmp_path, state, portal_p
     assert proc.returncode == 1, out + err
     assert "the run lost its lease on route kill" in err
     assert History(from_option(state)).runs("kill")[0]["status"] == "partial"  # some rows had arrived
+
+
+@pytest.mark.parametrize("isolation", ["process", "thread"])
+def test_route_schedule_on_one_machine_with_a_database_state(tmp_path, state, isolation):
+    shop(tmp_path, range(1, 4))
+    (tmp_path / "orders.yaml").write_text("schedule: '0 6 * * *'\n" + INCREMENTAL)
+    done = route_cmd("schedule", ".", "--once", "--isolation", isolation, "--state", state, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [r["status"] for r in History(from_option(state)).runs("orders")] == ["success"]
+    assert sql(state, "SELECT count(*) FROM route_leases WHERE expires > 0 AND name = 'route:orders'") == [(0,)]

@@ -115,7 +115,13 @@ def start_thread(job: Job, variables: Mapping[str, str], profile: str | None, st
 
 def start_process(job: Job, variables: Mapping[str, str], profile: str | None, state, on_done) -> None:
     """Run the job in `python -m pipeline.ops.scheduling.worker`; a thread here waits for it."""
-    args = [sys.executable, "-m", "pipeline.ops.scheduling.worker", "--run-id", job.run_id, "--locked"]
+    if job.lock is not None and job.lock.lease is not None:
+        # a database state: the child takes the route's lease itself (under the same run id), so
+        # that the lease lives exactly as long as the run, wherever the scheduler goes
+        job.lock.release()
+        job.lock = None
+    locked = ["--locked"] if job.lock is not None else []
+    args = [sys.executable, "-m", "pipeline.ops.scheduling.worker", "--run-id", job.run_id, *locked]
     if profile:
         args += ["--profile", profile]
     if state:
