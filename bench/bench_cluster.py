@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -95,7 +96,12 @@ def main() -> None:
     results = [("local", *run(folder))]
     for workers in (1, 2):
         with LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,  # the workers' farewells when the cluster closes
         ) as cluster:
             run(folder, "--cluster", cluster.scheduler_address)  # warm the workers (imports) once
             results.append(
