@@ -254,7 +254,7 @@ class Servers:
                 )
         for where in addresses:
             if where not in self.actors:
-                self.actors[where] = self.futures[where].result()
+                self.actors[where] = self.futures[where].result(timeout=LOST_WAIT)  # the worker may go away
 
     def call(self, where: str, method: str, *args):
         self.start([where])
