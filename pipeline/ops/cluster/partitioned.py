@@ -218,7 +218,14 @@ class PartitionedExecutor(Executor):
                 ahead += 1
 
         servers = Servers(client)
-        servers.start(list(client.nthreads()))  # before the partitions take the workers' threads
+        try:
+            servers.start(list(client.nthreads()))  # before the partitions take the workers' threads
+        except Exception as exc:  # noqa: BLE001 - a worker that went away, or will not import route
+            servers.close()
+            raise RunFailed(
+                f"the Dask workers could not start the reading: {type(exc).__name__}: {exc} (are route-etl "
+                "and its plugins installed on every worker?)"
+            ) from None
         try:
             for k, part in enumerate(parts):
                 submit_upto(k + self.window)
