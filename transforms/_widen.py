@@ -88,8 +88,14 @@ def _pieces(state: GroupState, path, k: int, count: int) -> Iterator[pa.Table]:
     """The named groups of one partition file, whole or split in `count` pieces by the index."""
     reader = RunReader(path)
     try:
-        if count == 1:
-            yield reader.block(1 << 62)
+        if count == 1 or path.stat().st_size <= state.budget // 4:  # small enough to split in memory
+            whole = reader.block(1 << 62)
+            if count == 1:
+                yield whole
+                return
+            ids = partition_ids([whole.column(f) for f in range(k)], count, seed=_SPLIT_SEED)
+            for q in range(count):
+                yield whole.take(pa.array(np.flatnonzero(ids == q)))
             return
         split = Partitions(state.spill, count, f"{path.stem}-piece")
         while (rows := reader.block(65_536)) is not None:
