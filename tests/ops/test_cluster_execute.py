@@ -288,3 +288,33 @@ def test_a_piece_keeps_its_dtypes_lines_and_source_on_the_way():
         back = from_arrow(table, np.asarray(frame.index), attrs)
         pd.testing.assert_frame_equal(back, frame)
         assert back.attrs == {"source": "data/part1.csv"}
+
+
+def test_an_append_is_journaled_batch_by_batch_with_its_files_and_lines(cluster, tmp_path, shared_portal):
+    import json
+
+    write_parts(tmp_path, files=4, rows=30)
+    columns = [
+        {"fieldName": "id", "name": "id", "dataTypeName": "number"},
+        {"fieldName": "name", "name": "name", "dataTypeName": "text"},
+    ]
+    dataset = shared_portal.create(columns, row_identifier=None, name="Appended")
+    target = "\n".join("        " + line for line in shared_portal.target(dataset).splitlines())
+    route = tmp_path / "route.yaml"
+    route.write_text(
+        "name: appended\nsource:\n  csv:\n    path: data/*.csv\nsource_transforms:\n"
+        "  - cast: {id: integer}\n  - select: [id, name]\n"
+        f"targets:\n  - name: portal\n    deliver:\n      socrata:\n        mode: append\n        batch_rows: 25\n{target}\n"
+    )
+    result = execute(route, *ROUTE_ARGS, "--cluster", cluster)
+    assert result.exit_code == 0, result.output
+    assert len(shared_portal.rows(dataset)) == 118  # 120 rows, less the ragged ones (5, 102)
+    [journal] = (tmp_path / ".route" / "journals" / "appended").glob("*.jsonl")
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [e["src"] for e in events if e["e"] == "source"] == [f"data/part{i}.csv" for i in range(4)]
+    sent = [e for e in events if e["e"] == "sent"]
+    assert sum(e["rows"] for e in sent) == 118
+    assert {e["src"] for e in sent} == {f"data/part{i}.csv" for i in range(4)}
+    assert [e["runs"] for e in sent if e["src"] == "data/part1.csv"][0][0][0] == 2  # part1's first row is on line 2
+    assert len([e for e in events if e["e"] == "ok"]) == len(sent)
+    assert events[-1]["e"] == "end" and events[-1]["status"] == "success"
