@@ -32,14 +32,15 @@ def _paths(paths: tuple[str, ...]) -> list[str]:
     return list(paths)
 
 
-def _cluster_setting(paths, variables, profile, state) -> str | None:
-    """defaults.yaml's `cluster`, when the routes' projects give one."""
-    from pipeline.ops.scheduling.catalog import Catalog
+def _cluster_setting(paths, variables, profile) -> str | None:
+    """defaults.yaml's `cluster`, when the folders' (or route files') projects give one."""
+    from pipeline.route.project import LenientVariables, load_project
 
-    catalog = Catalog(paths, variables, profile, state)
-    catalog.scan()
-    found = {e.project.setting("cluster") for e in catalog.routes() if e.project is not None}
-    found.discard(None)
+    found = set()
+    for path in map(Path, paths):
+        project = load_project(path if path.is_dir() else path.parent, LenientVariables(variables), profile)
+        if project is not None and project.setting("cluster"):
+            found.add(str(project.setting("cluster")))
     return sorted(found)[0] if found else None
 
 
@@ -130,7 +131,7 @@ def schedule_command(paths, workers, cluster, once, print_as, profile, state, se
         click.echo(PRINTERS[print_as](catalog.routes(), profile, state), nl=False)
         return
     log = _scheduler_log()
-    cluster = cluster or _cluster_setting(paths, variables, profile, state)
+    cluster = cluster or _cluster_setting(paths, variables, profile)
     if cluster:
         _check_shared_state(paths, variables, profile, state)
     try:

@@ -216,3 +216,20 @@ def test_a_worker_killed_mid_run_leaves_the_run_interrupted_and_it_is_retried_el
     assert retry["status"] == "success" and retry["pid"] != victim["pid"]
     assert Counter(case_ids(portal, ds)) == Counter(f"C-{i:07d}" for i in range(1, rows + 1))
     wait_until(lambda: len(worker_pids(client)) == 2, timeout=60, every=0.5)  # the nanny restarted the worker
+
+
+def test_the_cluster_and_the_state_can_come_from_defaults_yaml(tmp_path, cluster):
+    found, _ = cluster
+    route_files(tmp_path, 1)
+    (tmp_path / "defaults.yaml").write_text(f"state: sqlite:///state.db\ncluster: {found.scheduler_address}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "schedule", "."],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    state = f"sqlite:///{tmp_path}/state.db"
+    try:
+        wait_until(lambda: [r["status"] for r in runs_of(state)] == ["success"], timeout=120, every=0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert f"submitting to the Dask cluster at {found.scheduler_address}" in err
