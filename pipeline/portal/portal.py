@@ -10,6 +10,7 @@ portal.faults.fail(2)                   # program failures: see pipeline.portal.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from pipeline.portal import storage
@@ -22,6 +23,11 @@ from pipeline.portal.storage import Store
 class LocalPortal:
     def __init__(self, data_path: str | Path, users: dict[str, str] | None = None, faults: Faults | str | None = None):
         self.store = Store(data_path)
+        # Row writes parse and check their body one at a time (resource.write): that work holds
+        # the GIL, so two requests doing it at once only take turns, in slices, with their caches
+        # cold. One at a time, it still runs beside the write before it, which SQLite does
+        # without the GIL.
+        self.check_lock = threading.Lock()
         self.data_path = Path(data_path)
         self.auth = Auth(users)
         self.faults = faults if isinstance(faults, Faults) else Faults(faults)

@@ -95,20 +95,20 @@ def write(req: Request, fourfour: str, ext: str | None = None, replace: bool = F
     req.require_user()
     text = req.content_type in ("text/csv", "application/csv")
     store = req.portal.store
-    # Parsing and checking run beside another request's write (SQLite writes without the GIL, and
-    # polars parses without it); only writing takes the write lock.
-    batch = rows.batch_from_csv(req.body) if text else rows.batch_from_json(req.body)
-    with store.connection() as conn:
-        ds = storage.require(conn, fourfour)
-        req.check_read(ds)
+    # Parsing and checking run beside another request's write (SQLite writes without the GIL),
+    # one request at a time (LocalPortal.check_lock); only writing takes the write lock.
+    with req.portal.check_lock:
+        batch = rows.batch_from_csv(req.body) if text else rows.batch_from_json(req.body)
+        with store.read() as conn:
+            ds = _dataset(req, fourfour, conn)
         prepared = rows.prepare(ds, batch, replace)  # checked whole before anything is written
-        with store.write(conn):
-            ds = storage.require(conn, fourfour)
-            if ds.signature != prepared.signature:  # the columns changed meanwhile: check again
-                prepared = rows.prepare(ds, batch, replace)
-            if replace:
-                conn.execute(f"DELETE FROM {storage.quote(ds.table)}")
-            counts = rows.apply(conn, ds, prepared, now_fixed())
+    with store.write() as conn:
+        ds = storage.require(conn, fourfour)
+        if ds.signature != prepared.signature:  # the columns changed meanwhile: check again
+            prepared = rows.prepare(ds, batch, replace)
+        if replace:
+            conn.execute(f"DELETE FROM {storage.quote(ds.table)}")
+        counts = rows.apply(conn, ds, prepared, now_fixed())
     return json_response(
         behaviour.upsert_response(counts, req.param("$$version")),
         headers={"X-SODA2-Truth-Version": str(int(time.time() * 1000))},

@@ -119,6 +119,7 @@ class Store:
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self.write_lock = threading.RLock()
+        self._writer: sqlite3.Connection | None = None  # the one connection that writes (see write)
         conn = self._connect()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
@@ -162,41 +163,35 @@ class Store:
             self._release(conn)
 
     @contextmanager
-    def connection(self):
-        """A pooled connection outside any transaction, for work that is private to it (a row
-        upsert stages its rows in the connection's temporary tables before it takes the write lock)
-        and then `write(conn)`."""
-        conn = self._acquire()
-        try:
-            yield conn
-        finally:
-            self._release(conn)
+    def write(self):
+        """A write transaction: all of it commits, or none of it does.
 
-    @contextmanager
-    def write(self, conn: sqlite3.Connection | None = None):
-        """A write transaction: all of it commits, or none of it does. On `conn` when given (from
-        `connection()`), otherwise on a pooled connection."""
+        Every write goes through one connection (under the write lock): SQLite keeps a
+        connection's page cache across its transactions only while no other connection has written,
+        so with one writer the pages of the tables and their row-identifier indexes stay cached
+        from one request to the next, instead of being read again by whichever pooled connection
+        comes next."""
         with self.write_lock:
-            own = conn is None
-            if own:
-                conn = self._acquire()
+            if self._writer is None:
+                self._writer = self._connect()
+            conn = self._writer
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                yield conn
                 conn.execute("COMMIT")
             finally:
-                if own:
-                    self._release(conn)
+                if conn.in_transaction:  # the body or the commit failed: leave the connection clean
+                    conn.execute("ROLLBACK")
 
     def close(self) -> None:
         with self._pool_lock:
             pool, self._pool = self._pool, []
         for conn in pool:
             conn.close()
+        with self.write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
 
 # ---- counters and ids -------------------------------------------------------------------------------
