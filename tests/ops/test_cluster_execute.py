@@ -318,3 +318,19 @@ def test_an_append_is_journaled_batch_by_batch_with_its_files_and_lines(cluster,
     assert [e["runs"] for e in sent if e["src"] == "data/part1.csv"][0][0][0] == 2  # part1's first row is on line 2
     assert len([e for e in events if e["e"] == "ok"]) == len(sent)
     assert events[-1]["e"] == "end" and events[-1]["status"] == "success"
+
+
+def test_a_file_a_worker_cannot_see_is_named_with_what_to_do(tmp_path):
+    from pipeline.basics.context import RunOptions
+    from pipeline.ops.cluster.partitioned_work import FilePart, Job, run_partition
+    from pipeline.route.yamlfile import Document
+
+    doc = Document("route.yaml", {"name": "r", "source": {"csv": {"path": "data/*.csv"}}, "targets": []})
+    job = Job(doc, str(tmp_path / "route.yaml"), str(tmp_path / ".route"), "r", "1", RunOptions(), 100)
+    result = run_partition(job, FilePart("data/part7.csv", None, "data/*.csv"))
+    assert result.pieces == [] and result.error_kind == "RunFailed"
+    assert result.error == "route.yaml:1: source 'csv': " + (
+        f"data/part7.csv: no such file on the Dask worker here ({tmp_path / 'data/part7.csv'}); with --cluster "
+        "every worker reads the files itself, at the path the route names: put them in a folder every worker "
+        "mounts at that path"
+    )

@@ -229,6 +229,15 @@ def worker_plan(job: Job, part: Any) -> Plan:
 
 def _pieces(job: Job, part: Any) -> Iterator[Piece]:
     plan = worker_plan(job, part)
+    if isinstance(part, FilePart):
+        where = Path(job.route_file).parent / part.shown
+        if not where.is_file():
+            missing = RunFailed(
+                f"{part.shown}: no such file on the Dask worker {_worker_address() or 'here'} ({where}); "
+                "with --cluster every worker reads the files itself, at the path the route names: put them "
+                "in a folder every worker mounts at that path"
+            )
+            raise located(missing, plan, plan.source)
     run = plan.run
     kept = run.extras["kept_logs"]
     report = RunReport(plan.name, job.route_file, job.run_id)
