@@ -277,7 +277,7 @@ def test_a_piece_keeps_its_dtypes_lines_and_source_on_the_way():
     import pandas as pd
 
     from pipeline.basics.dtypes import INTEGER, TEXT
-    from pipeline.ops.cluster.partitioned_work import from_arrow, to_arrow
+    from pipeline.ops.cluster.partitioned_pieces import from_arrow, to_arrow
 
     arrow = pd.DataFrame({"a": pd.Series(["x", None], dtype=TEXT), "n": pd.Series([1, None], dtype=INTEGER)})
     plain = pd.DataFrame({"n": np.array([1, 2]), "o": [{"k": 1}, None]})  # a plugin's numpy and object columns

@@ -33,7 +33,8 @@ from pipeline.engine.accounting import check_rejects
 from pipeline.engine.channels import Cancelled, Channel, produce_in_thread
 from pipeline.engine.executor import Executor
 from pipeline.engine.steps import located, wrapped
-from pipeline.ops.cluster.partitioned_work import FilePart, Job, PieceServer, from_arrow, run_partition
+from pipeline.ops.cluster.partitioned_pieces import PieceServer, from_arrow
+from pipeline.ops.cluster.partitioned_work import FilePart, Job, run_partition
 from pipeline.route.plan import Plan
 from pipeline.sources.remote import has_glob
 
