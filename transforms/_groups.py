@@ -36,8 +36,9 @@ PARTITIONS = 16
 _MAX_LEVEL = 3  # partitions of partitions of partitions: 4096 of them, then folded in memory
 SEQ = "seq_min"
 # Arrow's hash aggregation takes about 3.5 times the bytes it folds (its hash table, the result),
-# so partial results are held up to a quarter of the budget.
-_SPREAD = 4
+# and the chunks, the rows going out and the allocator's slack come on top, so partial results
+# are held up to an eighth of the budget: the rule as a whole stays near `buffer_mb`.
+SPREAD = 8
 
 
 class GroupState:
@@ -110,10 +111,10 @@ class GroupState:
         self.pending_rows += partial.num_rows
         self.pending_bytes += partial.nbytes
         if self.spilled:
-            if self.pending_bytes >= self.budget // _SPREAD:
+            if self.pending_bytes >= self.budget // SPREAD:
                 self._flush()
             return
-        if self.split and self.level < _MAX_LEVEL and self.state_bytes + self.pending_bytes > self.budget // _SPREAD:
+        if self.split and self.level < _MAX_LEVEL and self.state_bytes + self.pending_bytes > self.budget // SPREAD:
             self._start_spilling()
         elif self.pending_rows >= max(100_000, self.state.num_rows if self.state is not None else 0):
             self._fold()
@@ -188,10 +189,10 @@ class GroupState:
         runs = []
         for p, stream in enumerate(self.partition_results()):
             path = self.spill.file(f"sorted-{p:03d}.arrow")
-            if write_tables(path, stream):
+            if write_tables(path, stream, batch_rows=1024):
                 runs.append(path)
         bytes_per_row = max(1, self.partitions.rows and self.spill_bytes() // self.partitions.rows)
-        block = max(1024, self.budget // bytes_per_row // (_SPREAD * max(1, len(runs))))
+        block = max(64, self.budget // bytes_per_row // (SPREAD * max(1, len(runs))))
         yield from merge_on(runs, SEQ, block)
 
     def spill_bytes(self) -> int:

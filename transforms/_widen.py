@@ -5,7 +5,7 @@ name and finds where each name first appears, which orders the new columns. Pass
 partition's groups into wide rows, one per index with one column per name: pivot splits its
 groups by the index alone, so the rows of a partition are complete. They come out in order of
 the first appearance of their index, and the partitions are merged on it. Nothing spilled: one
-partition, no file. A partition whose wide rows could pass a share of the buffer is split again
+partition, no file. A partition whose wide rows could pass a quarter of the buffer is split again
 by a hash of the index before pass 2, so memory stays bounded whatever the input.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms._groups import SEQ, GroupState, write_tables
+from transforms._groups import SEQ, SPREAD, GroupState, write_tables
 from transforms._partition import Partitions, partition_ids
 from transforms._spill import RunReader, merge_on
 
@@ -67,10 +67,11 @@ def widen(state: GroupState, k: int, name_col: str, agg: str, ctx) -> tuple[list
             for table in parts:
                 yield wide(table, k, agg, where, value_type)
             return
-        share = max(1, state.budget // 2)
+        share = max(1, 2 * state.budget // SPREAD)
         pieces = [max(1, math.ceil(rows * (9 * len(where) + size / rows) / share)) for _, rows, size in parts]
         runs = []
-        block = max(1024, state.budget // (9 * len(where) + 64) // (4 * sum(pieces)))
+        # No floor of a thousand rows: a run per piece can mean hundreds of runs.
+        block = max(64, state.budget // (9 * len(where) + 64) // (SPREAD * sum(pieces)))
         for (path, _, _), count in zip(parts, pieces):
             if count > 1:
                 ctx.log.debug("pivot: %s split in %d pieces by index", path.name, count)
@@ -88,7 +89,7 @@ def _pieces(state: GroupState, path, k: int, count: int) -> Iterator[pa.Table]:
     """The named groups of one partition file, whole or split in `count` pieces by the index."""
     reader = RunReader(path)
     try:
-        if count == 1 or path.stat().st_size <= state.budget // 4:  # small enough to split in memory
+        if count == 1 or path.stat().st_size <= state.budget // SPREAD:  # small enough to split in memory
             whole = reader.block(1 << 62)
             if count == 1:
                 yield whole
