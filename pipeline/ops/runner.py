@@ -13,7 +13,7 @@ the summary to show), no JSON report, and nothing earlier runs left is cleaned u
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -53,12 +53,14 @@ def run_route(
     run_id: str | None = None,
     stop: threading.Event | None = None,
     lock: bool = True,
+    executor_for: Callable[..., Executor] = Executor,
 ) -> RunReport:
     """Plan and execute one route; print its summary on `console` when given.
 
     `stop`, when set by another thread, stops the run cleanly: deliveries are aborted, nothing is
     committed, and the report says it was stopped. `lock=False` when the caller (the scheduler)
-    already holds the route's lock."""
+    already holds the route's lock. `executor_for(plan, progress=, open_journal=)` builds the
+    executor: the partitioned one of `route execute --cluster` (ops/cluster/execute_run.py)."""
     plan = build_plan(
         route_file,
         variables=variables,
@@ -73,7 +75,7 @@ def run_route(
     exclusive = nullcontext() if dry or not lock else route_lock(run.state_dir, plan.name, run.run_id)
     with exclusive as held, nullcontext() if dry else one_writer(plan, run):
         progress = ProgressView(quiet=quiet)
-        executor = Executor(
+        executor = executor_for(
             plan,
             progress=progress,
             open_journal=lambda deliveries, started: open_journal(plan, run, deliveries, started),

@@ -1,6 +1,6 @@
-"""`route execute --cluster ADDRESS`: connect to a Dask scheduler, then run routes as
-pipeline/ops/runner.py does (lock, history, run log, after-run, summary), with the partitioned
-executor of partitioned.py in place of the local one.
+"""`route execute --cluster ADDRESS`: connect to a Dask scheduler, then run routes with
+pipeline/ops/runner.py (lock, history, run log, after-run, summary) and the partitioned executor
+of partitioned.py in place of the local one.
 
 `distributed` is imported here only, when --cluster is given, so that `route --help` and every
 local run stay quick and need no Dask.
@@ -9,25 +9,11 @@ local run stay quick and need no Dask.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from contextlib import nullcontext
 from pathlib import Path
 
-from rich.console import Console
-
-from pipeline.basics.context import RunOptions
-from pipeline.basics.errors import RouteInvalid, RunFailed
-from pipeline.basics.plugins import Registry
-from pipeline.basics.rejects import rejects_not_written
+from pipeline.basics.errors import RunFailed
 from pipeline.engine.report import RunReport
-from pipeline.ops.afterrun import finish_run
-from pipeline.ops.cluster.partitioned import PartitionedExecutor, cluster_problems
-from pipeline.ops.console import ProgressView, summary
-from pipeline.route.plan import build_plan
-from pipeline.runs.history import History
-from pipeline.runs.locks import route_lock
-from pipeline.runs.recovery import clean_leftovers, open_journal
-from pipeline.runs.runlog import DEFAULT_KEEP, RunLog
+from pipeline.ops.cluster.partitioned import PartitionedExecutor
 
 # Seconds to wait for the scheduler to answer, and for at least one worker (ROUTE_CLUSTER_TIMEOUT).
 CONNECT_TIMEOUT = 10.0
@@ -74,90 +60,13 @@ def window_of(client) -> int:
     return sum(client.nthreads().values()) + 1
 
 
-def run_on_cluster(
-    route_file: str | Path,
-    *,
-    client,
-    variables: Mapping[str, str],
-    registry: Registry | None = None,
-    state_dir: str | Path | None = None,
-    options: RunOptions | None = None,
-    quiet: bool = False,
-    console: Console | None = None,
-    profile: str | None = None,
-) -> RunReport:
-    """Plan one route, check it can run partitioned (RouteInvalid if not: nothing ran), and run it
-    with the workers of `client`; the summary is printed on `console` when given."""
-    plan = build_plan(
-        route_file,
-        variables=variables,
-        registry=registry or Registry.discover(),
-        state_dir=state_dir,
-        options=options,
-        profile=profile,
-    )
-    run = plan.run
-    dry = run.options.dry_run
-    with nullcontext() if dry else route_lock(run.state_dir, plan.name):
-        progress = ProgressView(quiet=quiet)
-        executor = PartitionedExecutor(
-            plan,
-            client,
-            window=window_of(client),
-            progress=progress,
-            open_journal=lambda deliveries, started: open_journal(plan, run, deliveries, started),
-        )
-        executor.prepare()
-        problems = cluster_problems(plan, executor.source)
-        if problems:
-            raise RouteInvalid(problems)
-        logs = (plan.project.setting("logs", {}) if plan.project is not None else {}) or {}
-        run_log = RunLog(
-            run.state_dir,
-            plan.name,
-            run.run_id,
-            run.mask,
-            fmt=logs.get("format", "plain"),
-            level=logs.get("level", "info"),
-            keep=logs.get("keep", DEFAULT_KEEP),
-            to_file=not dry,
-        )
-        run.log = run_log.logger
-        if not quiet:
-            run_log.echo_warnings()
-        try:
-            run_log.info(
-                f"route {plan.name} run {run.run_id} started on the Dask cluster at {client.scheduler.address}",
-                route_file=str(plan.route_file),
-                state=str(run.state_dir),
-                profile=profile,
-                dry_run=dry,
-            )
-            history = History(run.state_dir)
-            if not dry:
-                history.settle(plan.name)
-                run.leftovers = clean_leftovers(run.state_dir, plan.name, run.log)
-            history.start(executor.report)
-            progress.start(plan.name)
-            try:
-                with rejects_not_written() if dry else nullcontext():
-                    report = executor.execute()
-            finally:
-                progress.stop()
-                run_log.stop_echo()
-            if run.rejects is not None and not run.rejects.to_file:
-                report.first_rejects = list(run.rejects.first)
-            history.finish(report)
-            run_log.info(
-                f"route {report.route} run {report.run_id} ended: {report.status}; {report.rows_read:,} rows read, "
-                f"{report.rows_rejected:,} rejected, {report.rows_delivered:,} delivered in {report.seconds:.2f} s"
-                + (f"; error: {report.error}" if report.error else ""),
-                status=report.status,
-            )
-            if not dry:
-                finish_run(plan, report, run.log, run_log.path)
-        finally:
-            run_log.close()
-    if console is not None:
-        summary(report, console)
-    return report
+def run_on_cluster(route_file: str | Path, *, client, **options) -> RunReport:
+    """Run one route as `route execute` does (ops/runner.py: lock, history, run log, after-run,
+    summary), with the partitioned executor reading on the workers of `client`. RouteInvalid when
+    the route cannot run partitioned (nothing ran)."""
+    from pipeline.ops.runner import run_route
+
+    def executor_for(plan, **kwargs):
+        return PartitionedExecutor(plan, client, window=window_of(client), **kwargs)
+
+    return run_route(route_file, executor_for=executor_for, **options)

@@ -19,6 +19,7 @@ target rules run here, after the gather, as they do locally.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -28,7 +29,7 @@ import pandas as pd
 
 from pipeline.basics import errors as route_errors
 from pipeline.basics.dtypes import TEXT
-from pipeline.basics.errors import Problem, RouteError, RunFailed
+from pipeline.basics.errors import Problem, RouteError, RouteInvalid, RunFailed
 from pipeline.engine.accounting import check_rejects
 from pipeline.engine.channels import Cancelled, Channel, produce_in_thread
 from pipeline.engine.executor import Executor
@@ -115,6 +116,15 @@ class PartitionedExecutor(Executor):
         self.client = client
         self.window = max(1, window)
 
+    def prepare(self) -> None:
+        """As a local run prepares, then RouteInvalid (exit 2, nothing ran) for every reason this
+        route cannot run partitioned: a stream rule among the source rules, a source that is not
+        partitioned, --limit."""
+        super().prepare()
+        problems = cluster_problems(self.plan, self._prepared[0])
+        if problems:
+            raise RouteInvalid(problems)
+
     @property
     def source(self):
         """The source prepare() built (here on the client: it lists the partitions)."""
@@ -126,7 +136,7 @@ class PartitionedExecutor(Executor):
         return Job(
             doc=self.plan.doc,
             route_file=str(run.route_file),
-            state_dir=str(run.state_dir),
+            state_dir=os.fspath(run.state_dir),  # the folder (a database state's scratch folder)
             route_name=run.route_name,
             run_id=run.run_id,
             options=run.options,
