@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from clusterkit import local_cluster
 from conftest import run_route_cli
 from portalkit import ROUTE_ARGS
 
@@ -17,9 +18,7 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as running:
+    with local_cluster(2) as running:
         yield running.scheduler_address
 
 
