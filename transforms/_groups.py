@@ -6,10 +6,11 @@ partial results are folded together as they accumulate (sum of sums, min of mins
 firsts...), so memory follows the number of groups, not of rows. Each group also keeps the number
 of its first row (seq_min): groups come out in the order they first appear.
 
-When the groups held and the partial results waiting to be folded pass the buffer (`buffer_mb`),
-they, and every later chunk's partial results, are split by a hash of the group key into
-PARTITIONS Arrow files in the state folder (transforms._spill), so one group's partial results all
-land in one file, in the order of their chunks. At the end each partition is folded alone (split
+When the groups held and the partial results waiting to be folded pass an eighth of the buffer
+(`buffer_mb`; folding takes several times what it folds), they, and every later chunk's partial
+results, are split by a hash of the group key (transforms._partition) into PARTITIONS Arrow files
+in the state folder, so one group's partial results all land in one file, in the order of their
+chunks. At the end each partition is folded alone (split
 again, with another hash, if it is still too big), sorted by seq_min, and the partitions are
 merged on seq_min. Arrow folds a group's values in row order, so a group's result is the same
 left fold of its chunks' partial results on either path: sums of floats agree to the last bit.
@@ -114,10 +115,11 @@ class GroupState:
             if self.pending_bytes >= self.budget // SPREAD:
                 self._flush()
             return
+        rows = self.state.num_rows if self.state is not None else 0
+        if self.pending_rows >= max(100_000, rows) or self.pending_bytes >= self.budget // (2 * SPREAD):
+            self._fold()
         if self.split and self.level < _MAX_LEVEL and self.state_bytes + self.pending_bytes > self.budget // SPREAD:
             self._start_spilling()
-        elif self.pending_rows >= max(100_000, self.state.num_rows if self.state is not None else 0):
-            self._fold()
 
     def _fold(self) -> None:
         tables = ([self.state] if self.state is not None else []) + self.pending
