@@ -72,6 +72,18 @@ def fresh_database():
         admin.dispose()
 
 
+def route_cmd(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`route ARGS` in a process of its own, in `cwd`, with `env` added to this one's."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
 def set_clock(file: Path, when: dt.datetime) -> None:
     tmp = file.with_suffix(".tmp")
     tmp.write_text(when.isoformat())

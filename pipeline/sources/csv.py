@@ -45,7 +45,7 @@ from pipeline.sources.base import Source
 from pipeline.sources.csv_dialect import Dialect
 from pipeline.sources.csv_head import Head, read_head, unique_names
 from pipeline.sources.csv_stream import LineReader, Utf8Stream, any_line_starts_with
-from pipeline.sources.pick import FILE_OPTIONS, FileSet
+from pipeline.sources.pick import FILE_OPTIONS, FileSet, column_difference
 from pipeline.sources.remote import Found
 
 if TYPE_CHECKING:
@@ -444,16 +444,7 @@ class CsvSource(Source):
     def _align(self, names: list[str], first: tuple[list[str], str], shown: str) -> list[int]:
         want, first_shown = first
         if sorted(names) != sorted(want):
-            missing = [n for n in want if n not in names]
-            extra = [n for n in names if n not in want]
-            said = "; ".join(
-                p
-                for p in (
-                    f"missing {', '.join(missing)}" if missing else "",
-                    f"extra {', '.join(extra)}" if extra else "",
-                )
-                if p
-            )
+            said = column_difference(want, names)
             raise RunFailed(
                 f"{shown}: its columns differ from {first_shown}'s ({said}); every file "
                 f"that {self.options['path']} matches must have the same columns"

@@ -266,3 +266,14 @@ class FileSet:
             found.where.unlink()
         except OSError as exc:
             raise RunFailed(f"{self.what}: could not delete {found.shown}: {exc.strerror or exc}") from None
+
+
+def column_difference(want: list, have: list) -> str:
+    """`missing a, b; extra c`: how a file's columns differ from the first file's of a glob."""
+    missing = [n for n in want if n not in have]
+    extra = [n for n in have if n not in want]
+    return "; ".join(
+        p
+        for p in (f"missing {', '.join(missing)}" if missing else "", f"extra {', '.join(extra)}" if extra else "")
+        if p
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from clusterkit import fresh_database, local_cluster, set_clock, start_scheduler, worker_pids
+from clusterkit import route_cmd as run_route
 from killkit import CASES, case_ids, socrata_route, write_cases
 from polling import wait_until
 from portalkit import ROUTE_ARGS
@@ -61,15 +62,8 @@ def runs_of(state: str) -> list[dict]:
     return History(from_option(state)).runs(limit=10_000)
 
 
-def route_cmd(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "ROUTE_LEASE_SECONDS": LEASE, **(env or {})},
-    )
+def route_cmd(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run_route(*args, cwd=cwd, env={"ROUTE_LEASE_SECONDS": LEASE, **(env or {})})
 
 
 def test_route_schedule_cluster_runs_each_route_on_a_worker(tmp_path, cluster, state):

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from clusterkit import fresh_database
+from clusterkit import fresh_database, route_cmd
 from killkit import CASES, socrata_route, start, write_cases
 from polling import wait_until
 from portalkit import ROUTE_ARGS
@@ -38,19 +38,6 @@ def sql(url: str, query: str) -> list[tuple]:
             return [tuple(r) for r in con.execute(text(query))]
     finally:
         engine.dispose()
-
-
-def route_cmd(*args, cwd, env=None, timeout=120) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 INCREMENTAL = """

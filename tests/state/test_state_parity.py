@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 
-from clusterkit import fresh_database
-from test_database_state import route_cmd
+from clusterkit import fresh_database, route_cmd
 
 ROUTES = {
     "good.yaml": "name: good\nschedule: '0 6 * * *'\nsource:\n  csv: {path: data.csv}\n"

@@ -40,6 +40,7 @@ from pipeline.ops.cluster.partitioned_pieces import PartitionResult, Piece, to_a
 from pipeline.route.plan import Binder, Plan, Target
 from pipeline.route.yamlfile import Document
 from pipeline.sources.base import as_source
+from pipeline.sources.pick import column_difference
 
 
 @dataclass
@@ -311,16 +312,7 @@ class _Read:
         if want is None or have == want:
             return chunk
         if sorted(map(str, have)) != sorted(map(str, want)):
-            missing = [n for n in want if n not in have]
-            extra = [n for n in have if n not in want]
-            said = "; ".join(
-                p
-                for p in (
-                    f"missing {', '.join(missing)}" if missing else "",
-                    f"extra {', '.join(extra)}" if extra else "",
-                )
-                if p
-            )
+            said = column_difference(want, have)
             raise RunFailed(
                 f"{part.shown}: its columns differ from the first file's ({said}); every file "
                 f"that {part.glob_path} matches must have the same columns"
