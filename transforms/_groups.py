@@ -181,6 +181,8 @@ class GroupState:
                 yield sub.sorted()
             finally:
                 sub.close()
+                for path in self.partitions.files[p]:  # read: its disk is free for what comes next
+                    path.unlink(missing_ok=True)
 
     def sorted(self) -> Iterator[pa.Table]:
         """All groups in order of appearance (sorted by seq_min), in tables of any size."""
@@ -193,12 +195,9 @@ class GroupState:
             path = self.spill.file(f"sorted-{p:03d}.arrow")
             if write_tables(path, stream, batch_rows=1024):
                 runs.append(path)
-        bytes_per_row = max(1, self.partitions.rows and self.spill_bytes() // self.partitions.rows)
+        bytes_per_row = max(1, self.partitions.rows and self.partitions.bytes // self.partitions.rows)
         block = max(64, self.budget // bytes_per_row // (SPREAD * max(1, len(runs))))
         yield from merge_on(runs, SEQ, block)
-
-    def spill_bytes(self) -> int:
-        return sum(path.stat().st_size for files in self.partitions.files for path in files)
 
     def close(self) -> None:
         """Remove the spill files (also when the stream is abandoned)."""

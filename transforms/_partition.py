@@ -142,7 +142,7 @@ class Partitions:
         self._sinks: list = [None] * count
         self.schema: pa.Schema | None = None
         self._schemas: list[pa.Schema] = []
-        self.rows = 0
+        self.rows = self.bytes = 0
 
     def write(self, table: pa.Table, ids: np.ndarray) -> None:
         """Append row i of `table` to partition ids[i]."""
@@ -163,6 +163,7 @@ class Partitions:
             self._writer(p).write_table(table.slice(start, int(counts[p])))
             start += int(counts[p])
         self.rows += table.num_rows
+        self.bytes += table.nbytes
 
     def _writer(self, p: int):
         if self._writers[p] is None:
