@@ -1,10 +1,12 @@
 """Spilling to disk for the stream rules that cannot hold the stream (sort, dedupe keep: last,
 aggregate, pivot).
 
-Every such rule holds at most `buffer_mb` (BUFFER_MB, default 64) in memory and writes the rest as
-Arrow IPC files in a temporary folder under the state folder (`<state>/tmp`, SpillDir), which is
-removed when the rule finishes or is abandoned. Sorted runs are merged back batch by batch
-(merge_runs). FrameCodec turns a chunk into an Arrow table and back exactly: Arrow-backed columns go
+Such a rule writes Arrow IPC files in a temporary folder under the state folder (`<state>/tmp`,
+SpillDir), which is removed when the rule finishes or is abandoned; sort, aggregate and pivot hold
+about `buffer_mb` (BUFFER_MB, default 64) in memory. Sorted runs are merged back a block at a time:
+merge_runs on any sort keys (sort), merge_on on one int64 column of distinct values (the first
+appearance of a group), which sorts only the rows it passes on; rebatch cuts what comes out to
+the run's chunk size. FrameCodec turns a chunk into an Arrow table and back exactly: Arrow-backed columns go
 as they are (no copy), numpy columns through Arrow, and object columns (which Arrow cannot always
 type) as pickled values; the index, which is the source line, travels as a column.
 """
