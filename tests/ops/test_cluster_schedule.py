@@ -227,3 +227,57 @@ def test_the_cluster_and_the_state_can_come_from_defaults_yaml(tmp_path, cluster
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert f"submitting to the Dask cluster at {found.scheduler_address}" in err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dask(*args: str) -> subprocess.Popen:
+    exe = Path(sys.executable).parent / "dask"
+    return subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_a_dask_scheduler_that_dies_and_comes_back_gets_the_runs_that_fell_due_meanwhile(tmp_path, state):
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+
+    def start_cluster():
+        scheduler = _dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0")
+        worker = _dask("worker", address, "--nthreads", "1", "--no-dashboard")
+        return [scheduler, worker]
+
+    cluster = start_cluster()
+    route_files(tmp_path, 1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "schedule", ".", "--cluster", address, "--state", state],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "ROUTE_LEASE_SECONDS": LEASE, "ROUTE_CLUSTER_TIMEOUT": "30"},
+    )  # fmt: skip
+    try:
+        wait_until(lambda: [r["status"] for r in runs_of(state)] == ["success"], timeout=120, every=0.5)
+        for p in cluster:
+            p.kill()
+            p.wait()
+        time.sleep(2)
+        route_files(tmp_path, 2)  # a route that never ran: due at once, while the cluster is away
+        time.sleep(4)
+        cluster = start_cluster()
+        wait_until(
+            lambda: (
+                sorted((r["route"], r["status"]) for r in runs_of(state)) == [("r01", "success"), ("r02", "success")]
+            ),
+            timeout=120,
+            every=0.5,
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        for p in cluster:
+            p.kill()
+    assert "lost the Dask scheduler at" in err and "answers again" in err
+    assert "Traceback" not in err

@@ -9,6 +9,7 @@ local run stay quick and need no Dask.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.basics.errors import RunFailed
@@ -23,27 +24,35 @@ class ClusterUnreachable(RunFailed):
     """The Dask scheduler does not answer, or has no workers (exit 1, as a failed run)."""
 
 
-def connect(address: str, timeout: float | None = None):
-    """A Dask client of the scheduler at `address`, with at least one worker; ClusterUnreachable if not."""
+@contextmanager
+def quiet_dask():
+    """Keep distributed's own log lines (tracebacks of connection attempts) off route's output for
+    the block: route says what went wrong in one line of its own."""
     import logging
 
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def connect(address: str, timeout: float | None = None):
+    """A Dask client of the scheduler at `address`, with at least one worker; ClusterUnreachable if not."""
     from distributed import Client
 
     timeout = timeout if timeout is not None else float(os.environ.get("ROUTE_CLUSTER_TIMEOUT", CONNECT_TIMEOUT))
     hint = f"start one with `dask scheduler` (and workers with `dask worker {address}`), or check the address"
-    # distributed logs each failed attempt to connect; the one message below says it all
-    quiet = logging.getLogger("distributed")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
     try:
-        # direct_to_workers: rows come from the workers straight to this process, not through the
-        # scheduler; the default client of this process, which the actors' proxies talk through
-        client = Client(address, timeout=timeout, set_as_default=True, direct_to_workers=True)
+        with quiet_dask():  # distributed logs each failed attempt; the one message below says it all
+            # direct_to_workers: rows come from the workers straight to this process, not through the
+            # scheduler; the default client of this process, which the actors' proxies talk through
+            client = Client(address, timeout=timeout, set_as_default=True, direct_to_workers=True)
     except (OSError, TimeoutError, ValueError) as exc:
         reason = str(exc).split("\n")[0] or type(exc).__name__
         raise ClusterUnreachable(f"cannot reach the Dask scheduler at {address}: {reason}; {hint}") from None
-    finally:
-        quiet.setLevel(level)
     try:
         client.wait_for_workers(1, timeout=timeout)
     except (OSError, TimeoutError) as exc:

@@ -60,15 +60,47 @@ class ClusterLauncher:
         from pipeline.ops.cluster.execute_run import connect
 
         self.address, self.log, self.sets, self.profile = address, log, dict(sets or {}), profile
+        _one_line_dask_logs()
         self.client = client or connect(address)
         self.lease = None
         self.leading_now: bool | None = None
         self.adopted: float | None = None  # when queued runs were last checked against the cluster
+        self.away_since: float | None = None  # the Dask scheduler cannot be reached since then
+
+    def connected(self) -> bool:
+        """Is the Dask client up? A client that gave up on a scheduler that went away is replaced
+        by a new connection when the scheduler answers again (tried every tick)."""
+        from pipeline.ops.cluster.execute_run import connect, quiet_dask
+
+        if self.client.status == "running":
+            return True
+        if self.away_since is None:
+            self.away_since = time.monotonic()
+            self.log.warning(
+                "lost the Dask scheduler at %s; submitting nothing until it answers again (due runs "
+                "wait, and run once it is back)",
+                self.address,
+            )
+        try:
+            with quiet_dask():
+                self.client.close()
+        except Exception:
+            pass
+        try:
+            self.client = connect(self.address, timeout=2.0)
+        except RunFailed:
+            return False
+        self.log.info("the Dask scheduler at %s answers again", self.address)
+        self.away_since, self.adopted = None, None  # check at once what it lost
+        return True
 
     def leading(self, state: SharedState) -> bool:
-        """Take or renew the leader lease; True while this scheduler is the one that submits."""
+        """Take or renew the leader lease; True while this scheduler is the one that submits (and
+        its Dask scheduler answers)."""
         from pipeline.state.leases import Lease, holder
 
+        if not self.connected():
+            return False
         if self.lease is None or self.lease.state.url != state.url:
             self.lease = Lease(state, "scheduler")
         try:
@@ -138,14 +170,26 @@ class ClusterLauncher:
         if isinstance(state_option, SharedState):
             spec["state"] = state_option.url
         resources = entry.data.get("resources") if isinstance(entry.data, dict) else None
-        future = job.future = self._send(entry.name, spec, resources)
+        try:
+            future = job.future = self._send(entry.name, spec, resources)
+        except Exception as exc:  # the cluster went away since this tick began: it stays queued
+            job.outcome = Outcome("lost", f"not submitted ({exc}); it stays queued until the cluster is back")
+            on_done(job)
+            return
 
         def finished(fut):
-            try:
-                data = fut.result()
-                job.outcome = Outcome(**{k: v for k, v in data.items() if k in Outcome.__dataclass_fields__})
-            except Exception as exc:  # KilledWorker: Dask gave up on it; the history says the rest
-                job.outcome = Outcome("crashed", f"{type(exc).__name__}: {exc}")
+            if fut.cancelled() or _cancelled(fut):  # the Dask scheduler went away with it
+                job.outcome = Outcome(
+                    "lost",
+                    "the cluster lost the run (its scheduler went away): a run that had not started is "
+                    "submitted again once the cluster is back; one that had is settled from its journal",
+                )
+            else:
+                try:
+                    data = fut.result()
+                    job.outcome = Outcome(**{k: v for k, v in data.items() if k in Outcome.__dataclass_fields__})
+                except Exception as exc:  # KilledWorker: Dask gave up on it; the history says the rest
+                    job.outcome = Outcome("crashed", f"{type(exc).__name__}: {exc}")
             on_done(job)
 
         future.add_done_callback(finished)
@@ -169,6 +213,30 @@ class ClusterLauncher:
             except Exception:
                 pass
         self.client.close()
+
+
+class _NoTraceback(logging.Filter):
+    """distributed's own log lines, as one line each: its tracebacks (of a scheduler it lost) say
+    nothing a route user can act on, and route logs what happened in its own words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def _one_line_dask_logs() -> None:
+    for name in ("distributed", "distributed.client", "distributed.core", "distributed.comm"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoTraceback) for f in logger.filters):
+            logger.addFilter(_NoTraceback())
+
+
+def _cancelled(fut) -> bool:
+    try:
+        fut.result(timeout=0)
+    except Exception as exc:
+        return type(exc).__name__ in ("FutureCancelledError", "CancelledError")
+    return False
 
 
 def task_key(route: str, run_id: str) -> str:

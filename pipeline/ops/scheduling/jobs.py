@@ -32,7 +32,7 @@ from pipeline.runs.runlog import log_path
 class Outcome:
     """How a run ended, as the scheduler sees it (also when the run could not say so itself)."""
 
-    status: str  # success, failed, partial, invalid, busy, crashed
+    status: str  # success, failed, partial, invalid, busy, crashed, lost (by the cluster)
     error: str = ""
     rows_read: int = 0
     rows_rejected: int = 0
