@@ -1,10 +1,13 @@
 """SODA row writes (`POST /resource/{4x4}.json`) in batches, several in flight.
 
-A BatchSender keeps at most `concurrency` batches in flight over one keep-alive session, so memory
-stays bounded whatever the input size. Bodies are encoded in the sender threads (polars writes
-JSON without holding the GIL). Two batches that touch the same row identifier are never in flight
-together, so the last value in the route is the one that stays. The first failure stops the
-sender; batches already in flight finish, so the caller can say exactly what arrived.
+A BatchSender keeps at most `concurrency` batches, and at most MAX_BYTES_IN_FLIGHT bytes of request
+bodies, in flight over one keep-alive session, so memory stays bounded whatever the input size
+and however wide the rows. Each body is encoded in the caller's thread while the batches before it
+are on the wire, one body at a time: encoding in every sender thread at once held four bodies
+and four of polars' working buffers (60-80 MB more peak RSS for 10,000-row batches, measured), and
+the sender threads wait on the network anyway. Two batches that touch the same row identifier are
+never in flight together, so the last value in the route is the one that stays. The first failure
+stops the sender; batches already in flight finish, so the caller can say exactly what arrived.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from pipeline.basics.lines import describe_runs, ranges
 from pipeline.socrata.errors import OutcomeUnknown, SocrataError
 from pipeline.socrata.http import SocrataSession
 
+# Request bodies in flight per sender (a target): 4 batches of 10,000 typical rows are ~14 MB;
+# wider rows or larger batches send fewer at once rather than hold more.
+MAX_BYTES_IN_FLIGHT = 32 << 20
+
 
 def encode_json(table: pa.Table) -> bytes:
     """A JSON array of row objects, nulls written as null (polars is the fastest measured way)."""
@@ -34,7 +41,7 @@ def encode_json(table: pa.Table) -> bytes:
 @dataclass
 class Batch:
     seq: int
-    table: pa.Table | None  # wire columns keyed by field name (dropped once sent)
+    table: pa.Table | None  # wire columns keyed by field name (dropped once encoded)
     lines: np.ndarray | None  # the source line of each row (kept as runs once sent)
     source: str = ""
     keys: pa.Array | None = None  # row identifier values, to keep same-key batches in order
@@ -126,12 +133,15 @@ def send_batch(
     repeatable: bool,
     on_send=None,
     what: str | None = None,
+    body: bytes | None = None,
 ) -> BatchOutcome:
     """POST one batch to the dataset's `/resource` endpoint, in the caller's thread.
 
-    `on_send(batch)` runs once the body is encoded, just before it goes out; `what` names the
-    request in messages (default: the verb and the batch's source lines)."""
-    body = encode_json(batch.table)
+    `body` is the batch already encoded (else it is encoded here); `on_send(batch)` runs once the
+    body is encoded, just before it goes out; `what` names the request in messages (default: the
+    verb and the batch's source lines)."""
+    if body is None:
+        body = encode_json(batch.table)
     what = what or f"{verb} of {batch.describe()} to dataset {dataset_id}"
     if on_send is not None:
         on_send(batch)
@@ -168,6 +178,7 @@ class BatchSender:
         on_send=None,
         on_done=None,
         on_refused=None,
+        max_bytes: int = MAX_BYTES_IN_FLIGHT,
     ):
         self.http = http
         self.dataset_id = dataset_id
@@ -178,8 +189,10 @@ class BatchSender:
         self.on_send = on_send
         self.on_done = on_done
         self.on_refused = on_refused
+        self.max_bytes = max_bytes
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="socrata-batch")
         self.inflight: dict[Future, Batch] = {}
+        self.inflight_bytes: dict[Future, int] = {}
         self.outcomes: list[BatchOutcome] = []
         self.failures: list[tuple[Batch, BaseException]] = []
         self.lock = threading.Lock()
@@ -190,16 +203,28 @@ class BatchSender:
         return bool(self.failures)
 
     def submit(self, batch: Batch) -> None:
-        """Queue one batch; blocks while `concurrency` batches are in flight (bounded memory)."""
+        """Encode one batch and queue it; blocks while `concurrency` batches, or `max_bytes` of
+        bodies, are in flight (bounded memory). The rows are dropped once encoded."""
         if batch.keys is not None:
             self._wait_for_same_keys(batch)
-        while len(self.inflight) >= self.concurrency:
-            self._collect(wait(list(self.inflight), return_when=FIRST_COMPLETED).done)
         if self.failures or self.stopped:
             self.failures.append((batch, _Skipped()))  # counted as not sent
             return
-        future = self.pool.submit(self._send, batch)
+        body = encode_json(batch.table)  # while the batches before it are on the wire
+        batch.table = None
+        while self.inflight and (
+            len(self.inflight) >= self.concurrency or sum(self.inflight_bytes.values()) + len(body) > self.max_bytes
+        ):
+            self._next_done()
+        if self.failures or self.stopped:
+            self.failures.append((batch, _Skipped()))
+            return
+        future = self.pool.submit(self._send, batch, body)
         self.inflight[future] = batch
+        self.inflight_bytes[future] = len(body)
+
+    def _next_done(self) -> None:
+        self._collect(wait(list(self.inflight), return_when=FIRST_COMPLETED).done)
 
     def _wait_for_same_keys(self, batch: Batch) -> None:
         low, high = batch.key_range
@@ -218,6 +243,7 @@ class BatchSender:
     def _collect(self, done) -> None:
         for future in done:
             batch = self.inflight.pop(future)
+            self.inflight_bytes.pop(future, None)
             batch.release()
             exc = future.exception()
             if exc is not None:
@@ -228,11 +254,17 @@ class BatchSender:
             else:
                 self.outcomes.append(future.result())
 
-    def _send(self, batch: Batch) -> BatchOutcome:
+    def _send(self, batch: Batch, body: bytes) -> BatchOutcome:
         if self.failures or self.stopped:
             raise _Skipped()
         outcome = send_batch(
-            self.http, self.dataset_id, batch, verb=self.verb, repeatable=self.repeatable, on_send=self.on_send
+            self.http,
+            self.dataset_id,
+            batch,
+            verb=self.verb,
+            repeatable=self.repeatable,
+            on_send=self.on_send,
+            body=body,
         )
         if self.on_done is not None:
             self.on_done(outcome)
