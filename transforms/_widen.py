@@ -31,7 +31,7 @@ def widen(state: GroupState, k: int, name_col: str, agg: str, ctx) -> tuple[list
     column names (a list of names) giving the wide rows in tables of any size, with the k index
     fields, one field per name and SEQ."""
     first_seen: dict[str, int] = {}
-    found = {"skipped": 0, "type": None}
+    found = {"skipped": 0, "type": None, "indexes": 0}
 
     def named(stream) -> Iterator[pa.Table]:
         for table in stream:
@@ -46,17 +46,20 @@ def widen(state: GroupState, k: int, name_col: str, agg: str, ctx) -> tuple[list
             seqs = table.column(SEQ).to_numpy()
             for j, name in enumerate(uniques):
                 first_seen[name] = min(first_seen.get(name, seqs[firsts[j]]), seqs[firsts[j]])
+            if state.spilled and table.num_rows:  # wide rows to come (over-counted if a stream has several tables)
+                found["indexes"] += int(_group_codes([table.column(i) for i in range(k)]).max()) + 1
             yield table
 
-    parts: list = []  # in memory: the one table; spilled: (file, rows, bytes) per partition
+    parts: list = []  # in memory: the one table; spilled: (file, index values, bytes a group) per partition
     for p, stream in enumerate(state.partition_results()):
         if not state.spilled:
             parts.append(pa.concat_tables(list(named(stream))))
             continue
         path = state.spill.file(f"named-{p:03d}.arrow")
+        found["indexes"] = 0
         rows = write_tables(path, named(stream))
         if rows:
-            parts.append((path, rows, path.stat().st_size))
+            parts.append((path, found["indexes"], path.stat().st_size // rows))
     if found["skipped"]:
         ctx.log.info("pivot left out %d groups with a null %s", found["skipped"], name_col)
     value_type = found["type"] or pa.null()
@@ -68,7 +71,7 @@ def widen(state: GroupState, k: int, name_col: str, agg: str, ctx) -> tuple[list
                 yield wide(table, k, agg, where, value_type)
             return
         share = max(1, 2 * state.budget // SPREAD)
-        pieces = [max(1, math.ceil(rows * (9 * len(where) + size / rows) / share)) for _, rows, size in parts]
+        pieces = [max(1, math.ceil(indexes * (9 * len(where) + size) / share)) for _, indexes, size in parts]
         runs = []
         # No floor of a thousand rows: a run per piece can mean hundreds of runs.
         block = max(64, state.budget // (9 * len(where) + 64) // (SPREAD * sum(pieces)))
