@@ -52,6 +52,7 @@ class Channel:
             if item is _END:
                 return
             yield item
+            del item  # not held while waiting for the next one
 
 
 def produce_in_thread(iterator_factory, cancel: threading.Event, errors: list, name: str, maxsize: int = 1) -> Channel:
@@ -62,6 +63,7 @@ def produce_in_thread(iterator_factory, cancel: threading.Event, errors: list, n
         try:
             for item in iterator_factory():
                 channel.put(item)
+                del item  # the consumer's now: not held while the next one is made
             channel.close()
         except Cancelled:
             pass

@@ -219,6 +219,8 @@ class Executor:
                     unrouted.open(list(missed.columns))
                     opened = True
                 unrouted.write(missed)
+            # A chunk is released as soon as every target has it, not kept while the next is made.
+            chunk = parts = part = missed = None
 
     def _read(self, source: Source) -> Iterator[pd.DataFrame]:
         """The source's chunks, cut at --limit, counted; at least one (maybe empty) chunk."""
@@ -252,6 +254,7 @@ class Executor:
                 self._extent(source)
                 self.progress(report)
                 yield chunk
+                chunk = None  # not held while the source reads the next one
         except (Cancelled, GeneratorExit):
             raise
         except RouteError as exc:
@@ -300,6 +303,7 @@ class Executor:
                             self._call(delivery, "open", target, list(chunk.columns))
                             opened = True
                         self._call(delivery, "write", target, chunk)
+                        chunk = None  # written: not held while the next one arrives
                     except DeliveryFailed as exc:
                         if not (exc.delivered or exc.uncertain):
                             raise  # nothing went out: no need to count the rest
@@ -458,6 +462,7 @@ def _counted(channel: Channel, stats: TargetStats) -> Iterator[pd.DataFrame]:
     for chunk in channel:
         stats.routed += len(chunk)
         yield chunk
+        del chunk
 
 
 def commit_order(delivery) -> int:

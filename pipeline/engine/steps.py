@@ -64,6 +64,7 @@ class Steps:
             stats.rows_out += len(out)
             stats.rejected = ctx.rejected
             yield out
+            del chunk, out  # not held while the next chunk is read and transformed
 
     def _stream_step(self, step: Component, chunks: Iterable[pd.DataFrame]):
         stats = self.stats(step)
