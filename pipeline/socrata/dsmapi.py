@@ -47,6 +47,25 @@ def _unwrap(body) -> tuple[dict, dict]:
     return (body if isinstance(body, dict) else {}), {}
 
 
+class FileBody:
+    """A file sent as a request body from disk, a block at a time (the spool is never read into
+    memory whole); every attempt reads it again from the start, so a retry sends all of it. Its
+    length gives the Content-Length."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self, path: str, size: int):
+        self.path, self.size = path, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        with open(self.path, "rb") as f:
+            while block := f.read(self.BLOCK):
+                yield block
+
+
 def _fill(template: str, **values) -> str:
     for key, value in values.items():
         template = template.replace("{" + key + "}", str(value))
@@ -106,15 +125,14 @@ class Revision:
         if links.get("initiate") and links.get("chunk") and links.get("commit"):
             self._chunked(links, path, size)
         else:
-            with open(path, "rb") as f:
-                self.http.request(
-                    "POST",
-                    links["bytes"],
-                    what=self._what("uploading the rows"),
-                    dataset=self.dataset.id,
-                    data=f.read(),
-                    headers={"Content-Type": "text/csv"},
-                )
+            self.http.request(
+                "POST",
+                links["bytes"],
+                what=self._what("uploading the rows"),
+                dataset=self.dataset.id,
+                data=FileBody(path, size),
+                headers={"Content-Type": "text/csv"},
+            )
         show = links.get("show") or f"{ROOT}/source/{source.get('id')}"
         return self._wait_parsed(show)
 
