@@ -13,9 +13,18 @@ RSS is that process's maximum resident set (os.wait4). The receivers' row counts
 
     python bench/bench_socrata.py [--rows 1000000] [--reps 3] [--only sink|portal] [--data DIR]
     python bench/bench_socrata.py --encoders [--reps 15]   # body encoders and float -> text, in-process
+    python bench/bench_socrata.py --memory 250000,1000000,3000000 [--reps 2] [--against TREE]
+
+--memory runs route alone to the sink for each size (the CSV of a size beyond the generated file
+repeats its rows) and prints peak RSS and rows/s; with `--against TREE` (a checkout of another
+commit: `git archive COMMIT pipeline transforms schemas | tar -x -C TREE`) TREE's code runs too,
+interleaved, for before/after figures.
 
 The CSV is made with ../shared/bench/gen.py when it is missing. Not part of the test run.
 """
+
+# Longer than 400 lines because the three comparisons (against sodapy, of the encoders, of memory)
+# share the sink, the route and the runner, and read best next to them.
 
 from __future__ import annotations
 
@@ -278,18 +287,92 @@ def encoders(csv: Path, reps: int) -> None:
         )
 
 
+def sized_csv(data: Path, rows: int) -> Path:
+    """A CSV of `rows` rows: the first rows of, or the rows repeated of, the largest CSV made so far."""
+    csv = data / f"ct_{rows}.csv"
+    if csv.exists():
+        return csv
+    base = data / "ct_1000000.csv"
+    if not base.exists():
+        subprocess.run([sys.executable, str(GEN), "csv", "--rows", "1000000", "--out", str(base)], check=True)
+    with base.open("rb") as src, csv.open("wb") as out:
+        header = src.readline()
+        out.write(header)
+        left = rows
+        while left:
+            src.seek(len(header))
+            for line in src:
+                out.write(line)
+                left -= 1
+                if not left:
+                    break
+    return csv
+
+
+def memory(data: Path, sizes: list[int], reps: int, against: str | None) -> None:
+    """Peak RSS and rows/s of route upserting each size to the sink, this tree (and TREE), interleaved."""
+    trees = {"this tree": ["route"]}
+    if against:
+        boot = (
+            f"import sys; sys.path.insert(0, {against!r}); sys.argv[0] = 'route'; from pipeline.cli import main; main()"
+        )
+        trees["against"] = [sys.executable, "-c", boot]
+    sink = Sink()
+    results: dict[tuple[int, str], list[dict]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            for _ in range(reps):
+                for rows in sizes:
+                    csv = sized_csv(data, rows)
+                    route = work / f"route_{rows}.yaml"
+                    route.write_text(
+                        ROUTE.format(
+                            csv=csv,
+                            delivery=delivery_name(),
+                            url=sink.url,
+                            dataset="abcd-1234",
+                            user=USER,
+                            secret=SECRET,
+                        )
+                    )
+                    for label, cmd in trees.items():
+                        sink.dataset()
+                        result = timed([*cmd, "execute", str(route), "--state", str(work / "state"), "-q"], work)
+                        if sink.rows("abcd-1234") != rows:
+                            raise SystemExit(f"{label}: the sink has {sink.rows('abcd-1234')} rows, expected {rows}")
+                        results.setdefault((rows, label), []).append(result)
+    finally:
+        sink.stop()
+    for rows in sizes:
+        line = f"{rows:>10,} rows"
+        for label in trees:
+            runs = results[(rows, label)]
+            line += (
+                f"   {label}: peak RSS {max(r['peak_rss_mb'] for r in runs):4.0f} MB"
+                f" ({', '.join(format(r['peak_rss_mb'], '.0f') for r in runs)}),"
+                f" best {rows / min(r['seconds'] for r in runs):>9,.0f} rows/s"
+            )
+        print(line, flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", choices=["sink", "portal"])
     ap.add_argument("--encoders", action="store_true", help="compare body encoders and float text in-process")
+    ap.add_argument("--memory", help="sizes (e.g. 250000,1000000): peak RSS of route to the sink for each")
+    ap.add_argument("--against", help="with --memory: another source tree to compare with (interleaved)")
     ap.add_argument(
         "--data", default=os.environ.get("ROUTE_BENCH_DATA", str(Path(tempfile.gettempdir()) / "route-bench"))
     )
     args = ap.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
+    if args.memory:
+        memory(data, [int(n) for n in args.memory.split(",")], args.reps, args.against)
+        return 0
     csv = data / f"ct_{args.rows}.csv"
     if not csv.exists():
         subprocess.run([sys.executable, str(GEN), "csv", "--rows", str(args.rows), "--out", str(csv)], check=True)
