@@ -27,7 +27,7 @@ from pipeline.state.leases import holder
 from pipeline.state.place import from_option
 
 pytestmark = pytest.mark.timeout(600)
-LEASE = "3"  # seconds: a dead scheduler or run lets go this fast
+LEASE = "5"  # seconds: a dead scheduler or run lets go this fast (a live one renews every third)
 UTC = dt.UTC
 
 
