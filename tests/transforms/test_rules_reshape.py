@@ -296,3 +296,14 @@ def test_aggregate_abandoned_while_spilled_leaves_no_files(tmp_path):
     assert list((ctx.run.state_dir / "tmp").iterdir())
     outs.close()
     assert not list((ctx.run.state_dir / "tmp").iterdir())
+
+
+def test_aggregate_over_a_chunk_with_no_value_in_a_numeric_column(ctx):
+    """A database gives a chunk whose column is all NULL as Python None (object dtype): it adds
+    nothing to the sums, and is no error."""
+    first = pd.DataFrame({"town": ["A", "B"], "amt": pd.array([1.5, 2.0], dtype="double[pyarrow]")})
+    empty = pd.DataFrame({"town": ["A", "C"], "amt": pd.Series([None, None], dtype=object)})
+    out = apply(aggregate, {"by": ["town"], "compute": {"total": {"sum": "amt"}, "n": "count"}}, [first, empty], ctx)
+    assert values(out["town"]) == ["A", "B", "C"]
+    assert values(out["total"]) == [1.5, 2.0, None]
+    assert values(out["n"]) == [2, 1, 1]
