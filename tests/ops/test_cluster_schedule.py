@@ -120,6 +120,15 @@ def test_cluster_needs_a_database_state_and_a_reachable_scheduler(tmp_path):
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in gone.stderr and "Traceback" not in gone.stderr
 
 
+def leader_ticks(state: str, ticks: int) -> None:
+    """Wait for `ticks` ticks of the leading scheduler: each renews its lease before it submits."""
+    for _ in range(ticks):
+        seen = holder(from_option(state), "scheduler")["expires"]
+        wait_until(
+            lambda seen=seen: (holder(from_option(state), "scheduler") or {}).get("expires", 0) > seen, timeout=30
+        )
+
+
 def _leader_pid(state: str) -> int | None:
     found = holder(from_option(state), "scheduler")
     match = re.match(r"process (\d+)", (found or {}).get("holder") or "")
@@ -155,9 +164,8 @@ def test_two_schedulers_run_every_due_route_once_a_minute_and_survive_the_leader
         assert _leader_pid(state) == standby.pid
         set_clock(clock, start + dt.timedelta(minutes=3, seconds=1))
         wait_until(lambda: done(80), timeout=180, every=0.5)
-        time.sleep(2 * float(LEASE))  # nothing more is submitted for minutes already served
         set_clock(clock, start + dt.timedelta(minutes=3, seconds=30))
-        time.sleep(2)
+        leader_ticks(state, 2)  # whole ticks within minutes already served: nothing more is submitted
     finally:
         for proc in schedulers:
             if proc.poll() is None:
@@ -253,19 +261,21 @@ def test_a_dask_scheduler_that_dies_and_comes_back_gets_the_runs_that_fell_due_m
 
     cluster = start_cluster()
     route_files(tmp_path, 1)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "schedule", ".", "--cluster", address, "--state", state],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "ROUTE_LEASE_SECONDS": LEASE, "ROUTE_CLUSTER_TIMEOUT": "30"},
-    )  # fmt: skip
+    log = tmp_path / "schedule.log"
+    with open(log, "w") as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "schedule", ".", "--cluster", address, "--state", state],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err_file, text=True,
+            env={**os.environ, "ROUTE_LEASE_SECONDS": LEASE, "ROUTE_CLUSTER_TIMEOUT": "30"},
+        )  # fmt: skip
     try:
         wait_until(lambda: [r["status"] for r in runs_of(state)] == ["success"], timeout=120, every=0.5)
         for p in cluster:
             p.kill()
             p.wait()
-        time.sleep(2)
+        wait_until(lambda: "lost the Dask scheduler at" in log.read_text(), timeout=60, every=0.2)
         route_files(tmp_path, 2)  # a route that never ran: due at once, while the cluster is away
-        time.sleep(4)
+        wait_until(lambda: "r02: r02.yaml read" in log.read_text(), timeout=60, every=0.2)
         cluster = start_cluster()
         wait_until(
             lambda: (
@@ -276,8 +286,9 @@ def test_a_dask_scheduler_that_dies_and_comes_back_gets_the_runs_that_fell_due_m
         )
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
         for p in cluster:
             p.kill()
+    err = log.read_text()
     assert "lost the Dask scheduler at" in err and "answers again" in err
     assert "Traceback" not in err
