@@ -10,6 +10,7 @@ the file stays in the local folder, named in the warning.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from pipeline.state.place import shared
@@ -33,8 +34,7 @@ def publish(state_dir, local: Path | str | None, kind: str, log: logging.Logger)
         import fsspec
 
         with open(local, "rb") as src, fsspec.open(target, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
+            shutil.copyfileobj(src, dst, 1 << 20)
     except Exception as exc:
         log.warning("could not copy %s to %s: %s; it stays in %s", Path(local).name, target, exc, local)
         return None
@@ -55,8 +55,7 @@ def local_copy(state_dir, location: str) -> Path:
 
             cached.parent.mkdir(parents=True, exist_ok=True)
             with fsspec.open(location, "rb") as src, open(cached.with_suffix(".part"), "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
+                shutil.copyfileobj(src, dst, 1 << 20)
             cached.with_suffix(".part").replace(cached)
         except Exception:
             return cached.with_suffix(".missing")

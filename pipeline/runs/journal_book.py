@@ -21,9 +21,6 @@ class FolderBook:
     def path(self, route: str, run_id: str) -> Path:
         return journal_dir(self.state_dir, route) / f"{run_id}.jsonl"
 
-    def where(self, route: str, run_id: str) -> str:
-        return str(self.path(route, run_id))
-
     def start(self, route: str, run_id: str) -> None:
         self.path(route, run_id).parent.mkdir(parents=True, exist_ok=True)
 

@@ -23,9 +23,6 @@ class DatabaseBook:
     def __init__(self, state: SharedState):
         self.state = state
 
-    def where(self, route: str, run_id: str) -> str:
-        return f"journal {run_id} in {self.state}"
-
     def start(self, route: str, run_id: str) -> None:
         from sqlalchemy import select
 

@@ -140,15 +140,3 @@ def holder(state: SharedState, name: str) -> dict | None:
         now = db_now(con)
         row = con.execute(select(T.leases).where(T.leases.c.name == name, T.leases.c.expires >= now)).mappings().first()
     return dict(row) if row else None
-
-
-def held(state: SharedState, prefix: str) -> dict[str, dict]:
-    """Every live lease whose name starts with `prefix`, by name."""
-    from sqlalchemy import select
-
-    with engine_for(state).connect() as con:
-        now = db_now(con)
-        rows = con.execute(
-            select(T.leases).where(T.leases.c.name.startswith(prefix), T.leases.c.expires >= now)
-        ).mappings()
-        return {r["name"]: dict(r) for r in rows}

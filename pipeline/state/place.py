@@ -99,14 +99,6 @@ def artifacts_place(value: str | os.PathLike | None, base: Path) -> str | None:
     return str(path if path.is_absolute() else (Path(base) / path).resolve())
 
 
-def artifacts_of(state_dir: Path | SharedState) -> str:
-    """Where rejects files and run logs of this state go: a folder or an fsspec URL."""
-    found = shared(state_dir)
-    if found is None:
-        return str(state_dir)
-    return found.artifacts or str(found.scratch)
-
-
 def artifacts_folder(state_dir: Path | SharedState) -> Path:
     """The local folder a run writes its log and rejects file in: the state folder, the artifacts
     folder, or (when artifacts are an fsspec URL, copied there once the run ends) the scratch folder."""
