@@ -253,7 +253,9 @@ def test_a_route_names_its_own_state(tmp_path):
 
 
 def test_a_run_that_loses_its_lease_stops_and_says_why(tmp_path, state, portal_process):
-    portal = portal_process()
+    # Every write waits 0.2 s, so the 75 batches take several renewals of a 3 s lease (one a second)
+    # even on a fast machine: the run is still going when its lease is taken.
+    portal = portal_process(faults="delay@1x*=0.2")
     ds = portal.create(CASES, row_identifier="case_id")
     write_cases(tmp_path / "cases.csv", 150_000)
     route = socrata_route(tmp_path, portal.url, ds, "upsert", row_identifier="case_id")
