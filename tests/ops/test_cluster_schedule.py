@@ -187,7 +187,7 @@ def test_a_worker_killed_mid_run_leaves_the_run_interrupted_and_it_is_retried_el
     """An upsert simply runs again; an append resumes from what its journal says arrived."""
     found, client = cluster
     rows = 150_000
-    portal = portal_process()
+    portal = portal_process(faults="delay@1x*=0.15")  # the run still going when its worker is killed
     key = "case_id" if mode == "upsert" else None
     ds = portal.create(CASES, row_identifier=key)
     write_cases(tmp_path / "cases.csv", rows)
@@ -202,7 +202,7 @@ def test_a_worker_killed_mid_run_leaves_the_run_interrupted_and_it_is_retried_el
     )  # fmt: skip
     try:
         wait_until(lambda: any(r["status"] == "running" for r in runs_of(state)), timeout=120, every=0.5)
-        wait_until(lambda: portal.count(ds) >= 20_000, timeout=120, every=0.5)
+        wait_until(lambda: portal.count(ds) >= 20_000, timeout=120, every=0.2)
         victim = next(r for r in runs_of(state) if r["status"] == "running")
         assert victim["pid"] in worker_pids(client).values()
         os.kill(victim["pid"], signal.SIGKILL)  # the worker process dies mid-run

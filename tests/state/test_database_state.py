@@ -22,6 +22,10 @@ from sqlalchemy.pool import NullPool
 from pipeline.runs.history import History
 from pipeline.state.place import from_option
 
+# Each write to the portal waits 0.2 s: 150,000 rows in 2,000-row batches, two at a time, take several
+# seconds however fast the machine, so a run is still going when a test stops it, kills it or takes
+# its lease (a run finished in 0.9 s on CI before its lease could be taken).
+SLOW_WRITES = "delay@1x*=0.2"
 STATE_FILES = ("history.sqlite", "state.sqlite", "datasets.json", "notices.json", "journals", "locks", "sync")
 
 
@@ -94,7 +98,7 @@ def test_a_dataset_route_created_is_found_again_through_the_database(tmp_path, s
 
 
 def test_a_run_holds_the_routes_lease_and_a_killed_run_is_settled_as_interrupted(tmp_path, state, portal_process):
-    portal = portal_process()
+    portal = portal_process(faults=SLOW_WRITES)
     ds = portal.create(CASES, row_identifier=None)
     write_cases(tmp_path / "cases.csv", 150_000)
     route = socrata_route(tmp_path, portal.url, ds, "append")
@@ -221,7 +225,7 @@ def test_artifacts_at_an_s3_url_take_the_rejects_and_logs_and_the_dashboard_read
 
 
 def test_two_routes_never_write_one_dataset_at_once(tmp_path, state, portal_process):
-    portal = portal_process()
+    portal = portal_process(faults=SLOW_WRITES)
     ds = portal.create(CASES, row_identifier=None)
     write_cases(tmp_path / "cases.csv", 150_000)
     first = socrata_route(tmp_path, portal.url, ds, "append", name="first")
@@ -253,9 +257,7 @@ def test_a_route_names_its_own_state(tmp_path):
 
 
 def test_a_run_that_loses_its_lease_stops_and_says_why(tmp_path, state, portal_process):
-    # Every write waits 0.2 s, so the 75 batches take several renewals of a 3 s lease (one a second)
-    # even on a fast machine: the run is still going when its lease is taken.
-    portal = portal_process(faults="delay@1x*=0.2")
+    portal = portal_process(faults=SLOW_WRITES)
     ds = portal.create(CASES, row_identifier="case_id")
     write_cases(tmp_path / "cases.csv", 150_000)
     route = socrata_route(tmp_path, portal.url, ds, "upsert", row_identifier="case_id")
