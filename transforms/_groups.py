@@ -94,15 +94,22 @@ class GroupState:
         aggs.append(("seq", "min"))
         try:
             partial = table.group_by(self.fields, use_threads=False).aggregate(aggs)
-        except pa.ArrowNotImplementedError:
+        except pa.ArrowNotImplementedError as exc:
+            # This chunk's own types: a column can be numbers in one chunk and text in the next.
+            kinds = {c: arrays[f"v{i}"].type for i, c in enumerate(self.values)}
             bad = next(
-                (c, fn)
-                for c, fn in self.parts
-                if fn in ("sum", "mean") and c is not None and not any(t(self.types[c]) for t in _NUMERIC)
+                (
+                    (c, fn)
+                    for c, fn in self.parts
+                    if fn in ("sum", "mean") and c is not None and not any(t(kinds[c]) for t in _NUMERIC)
+                ),
+                None,
             )
+            if bad is None:
+                raise RunFailed(f"{self.rule_name}: cannot aggregate these columns: {exc}") from None
             raise RunFailed(
                 f"{self.rule_name}: cannot {bad[1]} column {bad[0]!r}: it holds "
-                f"{self.types[bad[0]]}, not numbers; cast it to number first"
+                f"{kinds[bad[0]]}, not numbers; cast it to number first"
             ) from None
         self.take(partial.select(self.fields + self._names()))
 

@@ -307,3 +307,12 @@ def test_aggregate_over_a_chunk_with_no_value_in_a_numeric_column(ctx):
     assert values(out["town"]) == ["A", "B", "C"]
     assert values(out["total"]) == [1.5, 2.0, None]
     assert values(out["n"]) == [2, 1, 1]
+
+
+def test_aggregate_of_a_column_that_turns_to_text_in_a_later_chunk_says_so(ctx):
+    """A column of numbers in the first chunk and of text in a later one (an untyped source): the
+    sum is refused with the column named, not a Python error."""
+    first = pd.DataFrame({"town": ["A", "B"], "amt": pd.array([1.5, 2.0], dtype="double[pyarrow]")})
+    later = pd.DataFrame({"town": ["A", "C"], "amt": pd.Series(["n/a", "3"], dtype=TEXT)})
+    with pytest.raises(RunFailed, match=r"cannot sum column 'amt': it holds string, not numbers"):
+        apply(aggregate, {"by": ["town"], "compute": {"total": {"sum": "amt"}}}, [first, later], ctx)
