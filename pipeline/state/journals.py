@@ -22,6 +22,9 @@ class DatabaseBook:
 
     def __init__(self, state: SharedState):
         self.state = state
+        # The last seq written to each journal by this book: a journal has one writer, so the next
+        # append needs no MAX(seq) round trip; a clash (another writer after all) counts again.
+        self._last: dict[str, int] = {}
 
     def start(self, route: str, run_id: str) -> None:
         from sqlalchemy import select
@@ -39,17 +42,21 @@ class DatabaseBook:
         for attempt in range(5):
             try:
                 with engine_for(self.state).begin() as con:
-                    last = con.execute(
-                        select(func.coalesce(func.max(T.journal_lines.c.seq), 0)).where(
-                            T.journal_lines.c.run_id == run_id
-                        )
-                    ).scalar()
+                    last = self._last.get(run_id)
+                    if last is None:
+                        last = con.execute(
+                            select(func.coalesce(func.max(T.journal_lines.c.seq), 0)).where(
+                                T.journal_lines.c.run_id == run_id
+                            )
+                        ).scalar()
                     con.execute(
                         T.journal_lines.insert(),
                         [{"run_id": run_id, "seq": last + i + 1, "line": line} for i, line in enumerate(lines)],
                     )
+                self._last[run_id] = last + len(lines)
                 return
             except IntegrityError:  # another process added a line at the same moment: count again
+                self._last.pop(run_id, None)
                 if attempt == 4:
                     raise
 
@@ -76,6 +83,7 @@ class DatabaseBook:
             )
 
     def remove(self, route: str, run_id: str) -> None:
+        self._last.pop(run_id, None)
         with engine_for(self.state).begin() as con:
             con.execute(T.journal_lines.delete().where(T.journal_lines.c.run_id == run_id))
             con.execute(T.journals.delete().where(T.journals.c.run_id == run_id))
