@@ -29,7 +29,7 @@ def run_scheduled(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one scheduled route on this worker; the Outcome as a dict (never raises)."""
     from pipeline.basics.context import RunOptions
     from pipeline.basics.errors import RouteInvalid
-    from pipeline.ops.scheduling.catalog import load_entry
+    from pipeline.ops.scheduling.catalog import delivery_of, load_entry
     from pipeline.ops.scheduling.jobs import Outcome
     from pipeline.runs.history import History
     from pipeline.runs.locks import RouteBusy
@@ -54,9 +54,7 @@ def run_scheduled(spec: dict[str, Any]) -> dict[str, Any]:
         return _give_up(entry, history, ids).__dict__
     if earlier is not None:
         _wait_for_lease(entry, earlier)
-    appends = any(
-        isinstance(t, dict) and (_delivery_options(t).get("mode") == "append") for t in entry.data.get("targets") or []
-    )
+    appends = any((delivery_of(t) or ("", {}))[1].get("mode") == "append" for t in entry.data.get("targets") or [])
     options = RunOptions(resume=bool(earlier and appends))
     try:
         from pipeline.ops.runner import run_route
@@ -83,14 +81,6 @@ def _slot(spec):
     import datetime as dt
 
     return dt.datetime.fromisoformat(spec["slot"])
-
-
-def _delivery_options(target: dict) -> dict:
-    deliver = target.get("deliver")
-    if isinstance(deliver, dict) and len(deliver) == 1:
-        options = next(iter(deliver.values()))
-        return options if isinstance(options, dict) else {}
-    return {}
 
 
 def _this_attempt(history, ids: list[str]) -> tuple[str | None, str | None, dict | None]:

@@ -89,16 +89,24 @@ def load_entry(
     return entry
 
 
+def delivery_of(target) -> tuple[str, dict] | None:
+    """(kind, options) of a target as the route file spells it, before validation; None if unclear."""
+    deliver = target.get("deliver") if isinstance(target, dict) else None
+    kinds = [k for k in deliver if k != "label"] if isinstance(deliver, dict) else []
+    if len(kinds) != 1:
+        return None
+    opts = deliver[kinds[0]]
+    return kinds[0], opts if isinstance(opts, dict) else {}
+
+
 def write_keys(data: dict, file: Path, state_dir: Path) -> frozenset:
     """One key per thing a target writes: a dataset, a file, a table."""
     keys = set()
     for i, target in enumerate(data.get("targets") or []):
-        deliver = target.get("deliver") if isinstance(target, dict) else None
-        kinds = [k for k in deliver if k != "label"] if isinstance(deliver, dict) else []
-        if len(kinds) != 1:
+        found = delivery_of(target)
+        if found is None:
             continue
-        kind, opts = kinds[0], deliver[kinds[0]]
-        opts = opts if isinstance(opts, dict) else {}
+        kind, opts = found
         if kind == "socrata":
             domain = str(opts.get("domain") or "local").rstrip("/").lower()
             portal = f"local:{Path(state_dir).resolve()}" if domain == "local" else domain.split("://")[-1]
