@@ -23,6 +23,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def canonical(values: pa.Array | pa.ChunkedArray, stype: str) -> pa.Array:
         return pc.if_else(values.is_valid(), joined, pa.scalar(None, pa.string()))
     text = values if pa.types.is_string(values.type) else values.cast(pa.string())
     if stype in NUMBERS:
-        return wire.number_key(pc.utf8_trim_whitespace(pc.utf8_ltrim(text, "+")))
+        return wire.number_key(_positional(pc.utf8_trim_whitespace(pc.utf8_ltrim(text, "+"))))
     if stype in ("calendar_date", "date"):
         try:
             if stype == "date":
@@ -71,6 +72,17 @@ def canonical(values: pa.Array | pa.ChunkedArray, stype: str) -> pa.Array:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return text  # a spelling Arrow does not parse: compared as it is
     return text
+
+
+def _positional(text: pa.Array) -> pa.Array:
+    """Numbers with an exponent in positional form ("1e3" -> "1000", "1.5e-3" -> "0.0015"), exactly:
+    route sends a number as the source spelled it, and a portal may read it back in either form."""
+    exponent = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d{1,4}$"), False)
+    if not pc.any(exponent).as_py():
+        return text
+    where = np.flatnonzero(exponent.to_numpy(zero_copy_only=False))
+    plain = [format(Decimal(v), "f") for v in text.take(pa.array(where)).to_pylist()]  # a few values, rarely
+    return pc.replace_with_mask(text, exponent, pa.array(plain, pa.string()))
 
 
 def row_hashes(table: pa.Table, fields: list[str], types: dict[str, str]) -> np.ndarray:

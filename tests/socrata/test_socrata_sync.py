@@ -313,3 +313,33 @@ def test_a_sync_that_failed_part_way_says_so_and_the_next_run_ends_exact(portal,
     run = deliver(opts, changed)
     assert run.result.details["read_dataset"] is True and run.result.deleted == 4
     assert {r["case_id"]: r["status"] for r in portal.rows(ds)} == dict(zip(ids[:16], ["a"] * 10 + ["b"] * 6))
+
+
+def test_numbers_spelled_with_an_exponent_are_unchanged_after_the_hashes_are_rebuilt(tmp_path, portal, route_cli):
+    """Text numbers go on the wire as spelled ("1e3"); read back from the dataset they may be spelled
+    otherwise ("1000"). Both are one number: a sync whose kept hashes were lost sends nothing."""
+    ds = portal.create(CASES)
+    amounts = ["1e3", "2.50E+2", "1.5e-3", "-4E0", "7", "10.0", "0.25", ""]
+    rows = pd.DataFrame(
+        {
+            "case_id": [f"C-{i}" for i in range(len(amounts))],
+            "status": "open",
+            "amount": amounts,
+            "opened": "2024-01-01",
+            "closed": "false",
+        }
+    )
+    rows.to_csv(tmp_path / "cases.csv", index=False)
+    path = route_file(tmp_path, portal, ds)
+    path.write_text(path.read_text().replace("cast: {amount: number, ", "cast: {"), encoding="utf-8")
+    result, report = execute(route_cli, path)
+    assert result.exit_code == 0, result.output
+    assert report["targets"][0]["created"] == len(amounts)
+    shutil.rmtree(tmp_path / ".route")
+    writes = portal.writes
+    result, report = execute(route_cli, path)
+    assert result.exit_code == 0, result.output
+    target = report["targets"][0]
+    assert target["details"]["read_dataset"] is True
+    assert (target["created"], target["updated"], target["deleted"]) == (0, 0, 0), target
+    assert portal.writes == writes
