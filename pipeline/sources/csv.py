@@ -375,48 +375,30 @@ class CsvSource(Source):
                 stream.close()
 
     def _parts(self, found: Found, head: Head, lines: LineReader) -> Iterator[Part]:
-        """The reader's parts. pyarrow needs each record inside one parse block: on a longer one,
-        read the file again with a block 4 times larger, skipping the records already read, up to
-        max_field_mib; past it, or with Python's csv module, stop with the record's line."""
-        from pipeline.sources.csv_readers import PARSE_BLOCK, RecordTooLong, read_careful, read_fast
+        """The reader's parts: pyarrow's, a block of the file per thread (csv_blocks), or Python's
+        csv module (csv_readers.read_careful). A record longer than max_field_mib stops the run
+        with its line."""
+        from pipeline.sources import csv_readers
+        from pipeline.sources.csv_blocks import read_blocks
+        from pipeline.sources.csv_readers import RecordTooLong, read_careful
 
         shown = found.shown
         trailer = self.dialect.trailer(head.ncols)
         careful = self._careful(found)
         self.ctx.log.debug("%s: reading with %s", shown, "Python's csv module" if careful else "pyarrow")
-        if careful:
-            try:
-                yield from read_careful(
-                    lines.rest(trailer), head.ncols, head.first_line, self.dialect, shown, max_record=self.max_field
-                )
-            except RecordTooLong as exc:
-                raise self._too_long(shown, exc) from None
-            return
-        block, skip, data, again = min(PARSE_BLOCK, self.max_field), 0, lines.rest(trailer), None
+        data = lines.rest(trailer)
         try:
-            while True:
-                try:
-                    yield from read_fast(
-                        data, head.ncols, head.first_line, self.dialect, shown, block_size=block, skip=skip
-                    )
-                    return
-                except RecordTooLong as exc:
-                    if block >= self.max_field:
-                        raise self._too_long(shown, exc) from None
-                    skip, block = exc.done, min(block * 4, self.max_field)
-                    self.ctx.log.debug(
-                        "%s: line %d holds a record longer than the parse block; reading again with a block of %d MiB",
-                        shown,
-                        exc.line,
-                        block >> 20,
-                    )
-                    if again is not None:
-                        again.close()
-                    again, reopened, _ = self._open(found)
-                    data = reopened.rest(trailer)
-        finally:
-            if again is not None:
-                again.close()
+            if careful:
+                yield from read_careful(
+                    data, head.ncols, head.first_line, self.dialect, shown, max_record=self.max_field
+                )
+            else:
+                block = min(csv_readers.PARSE_BLOCK, self.max_field)
+                yield from read_blocks(
+                    data, head.ncols, head.first_line, self.dialect, shown, block_size=block, max_record=self.max_field
+                )
+        except RecordTooLong as exc:
+            raise self._too_long(shown, exc) from None
 
     def _too_long(self, shown: str, exc: RecordTooLong) -> RunFailed:
         mib = self.max_field >> 20

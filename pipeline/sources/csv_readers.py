@@ -55,7 +55,7 @@ class Part:
     bad: list[BadRow] = field(default_factory=list)
 
 
-def _breaks_in(text: str) -> int:
+def breaks_in(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
@@ -63,7 +63,7 @@ def _is_blank(fields: list[str], ncols: int) -> bool:
     return not fields or (ncols > 1 and len(fields) == 1 and not fields[0].strip())
 
 
-def _row_breaks(batch: pa.RecordBatch) -> np.ndarray | None:
+def row_breaks(batch: pa.RecordBatch) -> np.ndarray | None:
     """Line breaks (\n, \r\n or \r) inside each row's values, or None when there are none (the
     usual case: one min() over each column's bytes says so)."""
     total = None
@@ -100,7 +100,7 @@ def drop_empty_rows(table: pa.Table, lines: np.ndarray) -> tuple[pa.Table, np.nd
     return table.filter(keep), lines[keep.to_numpy(zero_copy_only=False)]
 
 
-def _bad_rows(lines, texts, dialect: Dialect, ncols: int) -> list[BadRow]:
+def bad_rows(lines, texts, dialect: Dialect, ncols: int) -> list[BadRow]:
     rows = []
     for line, text in zip(lines, texts):
         fields = dialect.fields(text)
@@ -148,7 +148,7 @@ def read_fast(
         done, breaks = at
         # The long record follows the last one placed, and any bad ones still waiting.
         waiting = [b for b in bad if b[0] > done]
-        line = first_line + breaks + done + sum(1 + _breaks_in(t) for _, t in waiting)
+        line = first_line + breaks + done + sum(1 + breaks_in(t) for _, t in waiting)
         raise RecordTooLong(done, line) from None  # the waiting bad ones were not yielded yet
 
 
@@ -211,7 +211,7 @@ def _parts(
         gaps = pending - (done + 1) - np.arange(len(pending))
         ordinals = done + 1 + k + np.searchsorted(gaps, k, side="right")
         m = int(np.searchsorted(pending, ordinals[-1]))
-        good_breaks = _row_breaks(batch)
+        good_breaks = row_breaks(batch)
         bad_texts = [b[1] for b in bad[:m]]
         if m == 0 and good_breaks is None:
             lines = first_line - 1 + breaks + ordinals
@@ -221,7 +221,7 @@ def _parts(
             if good_breaks is None:
                 good_breaks = np.zeros(n, np.int64)
             all_ord = np.concatenate([ordinals, pending[:m]])
-            all_breaks = np.concatenate([good_breaks, [_breaks_in(t) for t in bad_texts]]).astype(np.int64)
+            all_breaks = np.concatenate([good_breaks, [breaks_in(t) for t in bad_texts]]).astype(np.int64)
             order = np.argsort(all_ord, kind="stable")
             before = np.cumsum(all_breaks[order]) - all_breaks[order]
             all_lines = np.empty_like(all_ord)
@@ -246,11 +246,11 @@ def _parts(
                 [t for o, t in zip(pending[:m], bad_texts) if o > skip],
             )
         table, lines = drop_empty_rows(table, lines)
-        yield Part(table, lines, _bad_rows(bad_lines, bad_texts, dialect, ncols))
+        yield Part(table, lines, bad_rows(bad_lines, bad_texts, dialect, ncols))
     if not ended:
         # The sentinel was read into an open quoted field: the last record (good or bad) holds it.
         if bad:
-            own = np.array([_breaks_in(b[1]) for b in bad], dtype=np.int64)
+            own = np.array([breaks_in(b[1]) for b in bad], dtype=np.int64)
             last_line = int(first_line - 1 + breaks + bad[-1][0] + own[:-1].sum())
         raise unterminated(shown, last_line)
 

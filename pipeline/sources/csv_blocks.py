@@ -1,0 +1,312 @@
+"""The csv source's fast reader: pyarrow parsing blocks of the file on every core, lines exact.
+
+Why not pyarrow's own readers: its streaming reader parses on one core (about 1.4M rows/s here),
+and its multi-threaded read_csv reads a whole file into memory and cannot number bad records
+(`InvalidRow.number` is None with threads). So this reader cuts the data (csv_stream.DataStream)
+into blocks at line breaks, parses each block whole with a single-threaded `read_csv` in a thread
+pool (pyarrow releases the GIL, so blocks parse at once on all cores), and yields them in order.
+Each block numbers its own records, bad ones included, so every line is exact with no fallback.
+
+A cut at a line break is a record boundary unless the break is inside a quoted field (or follows
+an escape). To know, each block is parsed followed by a sentinel record (csv_stream.SENTINEL): if
+the block's last record is the sentinel, the cut was a boundary. If not, the block's last record
+is the one the cut fell into: it is held back, and the next block starts on its line (its byte
+offset found from the line breaks); the blocks parsed after it, on a wrong start, are cut and
+parsed again. A record that fills its whole block grows the block, 4 times each time, up to
+`max_record` bytes; past it RecordTooLong names its line. At the end of the data (which
+DataStream ends with the real sentinel), a last record that is not the sentinel opened a quote
+that never closed.
+
+Lines: a block starts on a known line (the one before it plus the line breaks in its bytes), and
+record k of the block starts on `first + (k - 1) + the line breaks inside records 1..k-1`
+(csv_readers counts those in good rows' values and bad rows' text).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pipeline.sources.csv_dialect import Dialect, unterminated
+from pipeline.sources.csv_readers import (
+    BadRow,
+    Part,
+    RecordTooLong,
+    bad_rows,
+    breaks_in,
+    drop_empty_rows,
+    row_breaks,
+)
+from pipeline.sources.csv_stream import SENTINEL, UTF8_BOM
+
+# Bytes per block: 1 MiB parses as fast as 4 or 16 (measured with bench/bench_csv_source.py) and
+# keeps the blocks in flight small; csv.py passes csv_readers.PARSE_BLOCK, which tests shrink.
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass
+class _Block:
+    raw: bytes  # the block's bytes, starting on a record, ending after a line break
+    final: bool  # the last block: it ends with the real sentinel record
+    want: int  # the block size it was cut to (grown for a long record)
+
+
+def _last_break_end(buf: bytes, start: int, end: int) -> int:
+    """The offset just past the last line break ending in buf[start:end], or -1. A \\r is taken
+    only when the byte after it is known (a \\r\\n is never split between two blocks)."""
+    nl = buf.rfind(b"\n", start, end)
+    cr = buf.rfind(b"\r", max(start, nl + 1), min(end, len(buf) - 1))
+    if cr >= 0:
+        return cr + 2 if buf[cr + 1] == 10 else cr + 1
+    return nl + 1 if nl >= 0 else -1
+
+
+def _first_break_end(buf: bytes, start: int) -> int:
+    """The offset just past the first line break at or after `start` whose end is known, or -1."""
+    nl = buf.find(b"\n", start)
+    cr = buf.find(b"\r", start, nl if nl >= 0 else len(buf))
+    if cr >= 0 and cr + 1 < len(buf):
+        return cr + 2 if buf[cr + 1] == 10 else cr + 1
+    return nl + 1 if nl >= 0 else -1
+
+
+def _break_offset(raw: bytes, count: int) -> int:
+    """The offset just past the `count`-th line break of `raw` (0 when count is 0)."""
+    if count <= 0:
+        return 0
+    arr = np.frombuffer(raw, np.uint8)
+    lf = arr == 10
+    cr = arr == 13
+    cr[:-1] &= ~lf[1:]  # a \r followed by \n ends its line at the \n
+    return int(np.flatnonzero(lf | cr)[count - 1]) + 1
+
+
+_TOO_LONG = _Block(b"", True, 0)  # in the flight queue: the record after the blocks before it is too long
+
+
+class _Cutter:
+    """The data, cut into blocks that end after a line break."""
+
+    def __init__(self, stream, block_size: int, max_record: int):
+        self.stream = stream
+        self.block_size, self.max_record = block_size, max_record
+        self.buf = b""
+        self.eof = False
+        self.want = block_size
+
+    def _fill(self, size: int) -> None:
+        pieces = [self.buf]
+        have = len(self.buf)
+        while have < size and not self.eof:
+            piece = self.stream.read(max(size - have, 1 << 16))
+            if not piece:
+                self.eof = True
+                break
+            pieces.append(piece)
+            have += len(piece)
+        if len(pieces) > 1:
+            self.buf = b"".join(pieces)
+
+    def push_back(self, data: bytes, want: int) -> None:
+        """Put `data` back in front of what is left to cut; cut the next block to `want` bytes
+        (0: the usual block size)."""
+        self.buf, self.want = data + self.buf, want or self.block_size
+
+    def next(self) -> _Block | None:
+        """The next block, None at the end; RecordTooLong when a record starting the data left
+        runs past max_record without a line break."""
+        want = self.want
+        self._fill(want + 1)
+        if not self.buf:
+            return None
+        if self.eof and len(self.buf) <= want:
+            cut, final = len(self.buf), True
+        else:
+            cut, final = _last_break_end(self.buf, 0, want), False
+            while cut <= 0:  # no line break in the block: look past it, up to max_record
+                limit = self.max_record + 1
+                if len(self.buf) > limit or (self.eof and len(self.buf) == limit):
+                    raise RecordTooLong(0, 0)
+                cut = _first_break_end(self.buf, want)
+                if cut > 0:
+                    break
+                if self.eof:
+                    cut, final = len(self.buf), True
+                    break
+                self._fill(min(2 * len(self.buf), limit + 1))
+            if cut > self.max_record + 1:
+                raise RecordTooLong(0, 0)
+            if cut == len(self.buf):  # the data may end here: then this is the last block
+                self._fill(cut + 1)
+                final = self.eof and cut == len(self.buf)
+        raw, self.buf = self.buf[:cut], self.buf[cut:]
+        block = _Block(raw, final, want)
+        self.want = self.block_size
+        return block
+
+
+def _parse(data: bytes, names: list[str], dialect: Dialect) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """One block parsed whole on this thread: its good rows, and its bad records' (ordinal, text)."""
+    bad: list[tuple[int, str]] = []
+
+    def on_invalid(row) -> str:
+        bad.append((row.number, row.text))
+        return "skip"
+
+    table = pacsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=len(data) + 1, column_names=names),
+        parse_options=pacsv.ParseOptions(
+            delimiter=dialect.delimiter,
+            quote_char=dialect.quote or False,
+            double_quote=True,
+            escape_char=dialect.escape or False,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            null_values=["", *dialect.null_values],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            check_utf8=False,
+        ),
+    )
+    return table, bad
+
+
+def _record_lines(table: pa.Table, bad: list[tuple[int, str]], first: int) -> tuple[np.ndarray, np.ndarray]:
+    """The line each good row and each bad record starts on (records numbered from 1 on `first`)."""
+    n = table.num_rows
+    good_breaks = None
+    if n:
+        parts = [row_breaks(b) for b in table.to_batches()]
+        if any(p is not None for p in parts):
+            good_breaks = np.concatenate(
+                [p if p is not None else np.zeros(b.num_rows, np.int64) for p, b in zip(parts, table.to_batches())]
+            )
+    if not bad and good_breaks is None:  # one line a record: lines by offset
+        return first + np.arange(n, dtype=np.int64), np.empty(0, np.int64)
+    bad_ord = np.array([b[0] for b in bad], dtype=np.int64)
+    records = n + len(bad)
+    is_bad = np.zeros(records + 1, bool)
+    is_bad[bad_ord] = True
+    good_ord = np.flatnonzero(~is_bad[1:]) + 1
+    breaks = np.zeros(records + 1, np.int64)
+    if good_breaks is not None:
+        breaks[good_ord] = good_breaks
+    breaks[bad_ord] = [breaks_in(b[1]) for b in bad]
+    before = np.cumsum(breaks) - breaks  # breaks inside the records before each one
+    line = first - 1 + np.arange(records + 1, dtype=np.int64) + before
+    return line[good_ord], line[bad_ord]
+
+
+def read_blocks(
+    stream,
+    ncols: int,
+    first_line: int,
+    dialect: Dialect,
+    shown: str,
+    block_size: int,
+    max_record: int,
+    workers: int = WORKERS,
+) -> Iterator[Part]:
+    """Parts of the data in `stream` (a csv_stream.DataStream), parsed a block at a time on
+    `workers` threads, in order (see the module docstring)."""
+    names = [f"f{i}" for i in range(ncols)]
+    trailer = dialect.trailer(ncols)
+    cutter = _Cutter(stream, max(1, block_size), max_record)
+    line = first_line  # the line the next block to place starts on
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="route-csv")
+    flight: deque[tuple[_Block, Future]] = deque()
+
+    def submit() -> bool:
+        try:
+            block = cutter.next()
+        except RecordTooLong:  # raised in turn, when the blocks before it are placed
+            flight.append((_TOO_LONG, None))
+            return False
+        if block is None:
+            return False
+        # pyarrow skips a byte order mark that starts its input; at a block's start it is data:
+        # behind a blank line (no row) it stays data.
+        lead = b"\n" if block.raw.startswith(UTF8_BOM) else b""
+        data = lead + block.raw + (b"" if block.final else trailer)
+        flight.append((block, pool.submit(_parse, data, names, dialect)))
+        return True
+
+    try:
+        more = True
+        while True:
+            while more and len(flight) <= workers:
+                more = submit() and not flight[-1][0].final
+            if not flight:
+                return
+            block, future = flight.popleft()
+            if block is _TOO_LONG:
+                raise RecordTooLong(0, line)
+            table, bad = future.result()
+            lead = 1 if block.raw.startswith(UTF8_BOM) else 0
+            good_lines, bad_lines = _record_lines(table, bad, line - lead)
+            n = table.num_rows
+            last_good = n > 0 and (not bad or bad[-1][0] < n + len(bad))  # the last record is good
+            if last_good and table.column(0)[n - 1].as_py() == SENTINEL:
+                part = _part(table.slice(0, n - 1), good_lines[: n - 1], bad, bad_lines, None, dialect, ncols)
+                if part is not None:
+                    yield part
+                if block.final:
+                    return
+                line = int(good_lines[-1])  # the sentinel's line: the one after the block
+                continue
+            # The last record holds the sentinel: the data ended inside it (a quote never closed),
+            # or the cut did. Keep the records before it, and cut again from its start.
+            last = int(good_lines[-1] if last_good else bad_lines[-1])
+            part = _part(table, good_lines, bad, bad_lines, last, dialect, ncols)
+            if part is not None:
+                yield part
+            if block.final:
+                raise unterminated(shown, last)
+            offset = _break_offset(block.raw, last - line)
+            if offset == 0 and block.want >= max_record:
+                raise RecordTooLong(0, last)
+            later = b"".join(b.raw for b, _ in flight)
+            for _, f in flight:
+                if f is not None:
+                    f.cancel()
+            flight.clear()
+            cutter.push_back(block.raw[offset:] + later, min(4 * block.want, max_record) if offset == 0 else 0)
+            line, more = last, True
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _part(
+    table: pa.Table,
+    good_lines: np.ndarray,
+    bad: list[tuple[int, str]],
+    bad_lines: np.ndarray,
+    before: int | None,
+    dialect: Dialect,
+    ncols: int,
+) -> Part | None:
+    """The block's rows (those starting before line `before` when it is given) as a Part."""
+    texts = [b[1] for b in bad]
+    if before is not None:
+        keep = good_lines < before
+        if not keep.all():
+            table, good_lines = table.filter(pa.array(keep)), good_lines[keep]
+        kept = bad_lines < before
+        bad_lines, texts = bad_lines[kept], [t for t, k in zip(texts, kept) if k]
+    table, good_lines = drop_empty_rows(table, good_lines)
+    rows: list[BadRow] = bad_rows(bad_lines, texts, dialect, ncols)
+    if not table.num_rows and not rows:
+        return None
+    return Part(table, good_lines, rows)
