@@ -17,12 +17,13 @@ def ranges(lines) -> list[tuple[int, int]]:
     arr = np.asarray(lines, dtype=np.int64)
     if arr.size == 0:
         return []
-    if arr[-1] - arr[0] == arr.size - 1 and np.all(np.diff(arr) == 1):
-        return [(int(arr[0]), int(arr[-1]))]  # the usual case: one run of lines
     steps = np.diff(arr)
+    if arr[-1] - arr[0] == arr.size - 1 and (steps == 1).all():
+        return [(int(arr[0]), int(arr[-1]))]  # the usual case: one run of lines
     if not (steps > 0).all():  # lines usually arrive ascending (filtered rows leave gaps): sort only when not
         arr = np.unique(arr)
-    breaks = np.flatnonzero(np.diff(arr) != 1)
+        steps = np.diff(arr)
+    breaks = np.flatnonzero(steps != 1)
     starts = np.concatenate(([arr[0]], arr[breaks + 1]))
     ends = np.concatenate((arr[breaks], [arr[-1]]))
     return list(zip(starts.tolist(), ends.tolist()))

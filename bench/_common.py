@@ -1,0 +1,43 @@
+"""Pieces the side-by-side benchmarks share: the sink in a process of its own, and the load average.
+
+The process runner (`timed`, wall seconds and peak RSS through os.wait4) lives in bench_socrata.py
+and is imported from there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+
+
+class SinkProcess:
+    """bench/sink.py in its own process, serving a dataset with `columns` ((field, type) pairs)."""
+
+    def __init__(self, columns: list[tuple[str, str]], row_id: str | None = None):
+        spec = ",".join(f"{f}:{t}" for f, t in columns)
+        cmd = [sys.executable, str(HERE / "sink.py"), "--columns", spec, "--max-seconds", "7200"]
+        if row_id:
+            cmd += ["--row-id", row_id]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.url = f"http://127.0.0.1:{self.proc.stdout.readline().split()[1]}"
+
+    def reset(self) -> None:
+        requests.post(self.url + "/reset", timeout=10)
+
+    def stats(self) -> dict:
+        return requests.get(self.url + "/stats", timeout=10).json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def load() -> str:
+    """The 1, 5 and 15-minute load averages, as `uptime` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
