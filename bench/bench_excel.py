@@ -11,7 +11,8 @@ interleaved, one repetition of each in turn, and the load average is printed bef
 (the machine may be shared):
 
     openpyxl_ro      openpyxl load_workbook(read_only=True, data_only=True) + iter_rows(values_only)
-    calamine_iter    python_calamine sheet.iter_rows(), rows as Python lists
+    calamine_iter    python_calamine sheet.iter_rows(), rows as Python lists (the yardstick)
+    fastexcel        fastexcel read_excel().load_sheet(0).to_arrow(): calamine straight into Arrow
     excel_source     pipeline.sources.excel.ExcelSource: typed Arrow-backed chunks of 50,000 rows
 """
 
@@ -29,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-CASES = ("openpyxl_ro", "calamine_iter", "excel_source")
+CASES = ("calamine_iter", "fastexcel", "excel_source", "openpyxl_ro")
 HEADER = [
     "id",
     "list_year",
@@ -96,6 +97,10 @@ def run_case(case: str, path: str) -> dict:
         for _ in wb.worksheets[0].iter_rows(values_only=True):
             rows += 1
         rows -= 1
+    elif case == "fastexcel":
+        import fastexcel
+
+        rows = fastexcel.read_excel(path).load_sheet(0).to_arrow().num_rows
     elif case == "calamine_iter":
         from python_calamine import CalamineWorkbook
 

@@ -47,8 +47,8 @@ import pyarrow as pa
 from pipeline.basics.dtypes import frame_from_arrow
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import source
+from pipeline.sources import excel_arrow, excel_engine
 from pipeline.sources import excel_cells as cells
-from pipeline.sources import excel_engine
 from pipeline.sources.base import Source
 from pipeline.sources.excel_guard import check_shared_strings, guarded
 from pipeline.sources.excel_sheet import Sheet, SheetReader, Window, parse_range
@@ -165,6 +165,7 @@ class ExcelSource(Source):
         self._sheets: list[Sheet] | None = None
         self._names: list[str] | None = None
         self._book = None  # the open openpyxl workbook of a streamed read
+        self._extents: dict = {}  # sheet name -> excel_extent.Extent, of the sheets scanned
         self._download = contextlib.ExitStack()  # removes a remote workbook's download
 
     def columns(self) -> list[str] | None:
@@ -263,6 +264,7 @@ class ExcelSource(Source):
         choice = excel_engine.choose(self.path, self.engine, names, str(self.label))
         for warning in choice.warnings:
             self.ctx.log.warning("%s", warning)
+        self._extents = choice.extents
         return choice.engine
 
     def _reader(self, sheet) -> SheetReader:
@@ -300,7 +302,33 @@ class ExcelSource(Source):
         with guarded(self.path, str(self.label), stream_sheet.name):
             yield from self._reader(stream_sheet).stream(surveyed)
 
+    def _load_fast(self) -> list[Sheet] | None:
+        """The sheets read by excel_arrow (plain .xlsx sheets, straight into Arrow); None when any
+        of them is not such a sheet (python-calamine then reads them all, cell by cell)."""
+        if not self._extents or not any(excel_arrow.eligible(self.options, e) for e in self._extents.values()):
+            return None
+        book = excel_arrow.open_book(self.path)
+        if book is None:
+            return None
+        try:
+            names = self._choose(list(book.sheet_names), list(sheet_members(self.path)))
+        except (RunFailed, OSError, KeyError, ValueError, zipfile.BadZipFile, ET.ParseError):
+            return None  # python-calamine reads the workbook again and says what is wrong
+        sheets = []
+        for name in names:
+            extent = self._extents.get(name)
+            if not excel_arrow.eligible(self.options, extent):
+                return None
+            sheet = excel_arrow.read_sheet(book, name, self.options.get("header_row"), extent, self.ctx.run.chunk_rows)
+            if sheet is None:
+                return None
+            sheets.append(sheet)
+        return sheets
+
     def _load_calamine(self) -> list[Sheet]:
+        fast = self._load_fast()
+        if fast is not None:
+            return fast
         import python_calamine
 
         try:

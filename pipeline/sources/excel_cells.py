@@ -84,7 +84,7 @@ def convert(values: np.ndarray, cleared: bool = False) -> tuple[str, pa.Array, n
             arr = pa.array(vals, pa.float64())
         except pa.ArrowInvalid:  # an integer past 2**53 (.xls/.ods): pyarrow will not round it
             arr = pa.array([None if v is None else float(v) for v in vals], pa.float64())
-        kind = INT if _whole(arr) else FLOAT
+        kind = INT if whole(arr) else FLOAT
     elif types == {bool}:
         kind, arr = BOOL, pa.array(vals, pa.bool_())
     elif types == {dt.date}:
@@ -111,7 +111,7 @@ def _stamps(vals: np.ndarray) -> pa.Array:
     return pa.array(micros, pa.timestamp("us"), mask=~(dates | stamps))
 
 
-def _whole(arr: pa.Array) -> bool:
+def whole(arr: pa.Array) -> bool:
     """True when every value is an integer that a float holds exactly."""
     if arr.null_count == len(arr):
         return True

@@ -38,6 +38,7 @@ class EngineChoice:
 
     engine: str
     warnings: list[str] = field(default_factory=list)
+    extents: dict[str, Extent] = field(default_factory=dict)  # of the sheets scanned, by name
 
 
 def choose(path: Path, engine: str, names: list[str], label: str) -> EngineChoice:
@@ -55,9 +56,12 @@ def choose(path: Path, engine: str, names: list[str], label: str) -> EngineChoic
         if name not in members:
             continue  # a chart sheet: calamine reads it as empty
         try:
-            extent = scan_sheet(path, members[name])
+            extent = scan_sheet(path, members[name], quick=True)
+            if extent.bounded and extent.cells > CALAMINE_MAX_CELLS:  # perhaps: scan every cell
+                extent = scan_sheet(path, members[name])
         except (OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise RunFailed(f"{label}: cannot read sheet '{name}': {exc}") from exc
+        choice.extents[name] = extent
         if extent.cells <= CALAMINE_MAX_CELLS:
             continue
         if engine == "calamine":

@@ -27,10 +27,14 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from pipeline.sources.excel_xml import MAX_TOKEN, TokenTooLong, clean_pieces, raw_chunks
+from pipeline.sources.excel_xml import MAX_TOKEN, TokenTooLong, clean_pieces, prefetched, raw_chunks
 
 SHEET_ROWS, SHEET_COLUMNS = 1_048_576, 16_384
 _DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref=[\"']([A-Za-z0-9:$]+)[\"']")
+# A quick scan checks, rather than decodes, the cells of columns A to X and rows 1 to 999,999:
+# a grid within that box holds at most 23,999,976 cells, fewer than calamine is allowed.
+QUICK_BOX = (999_999, 24)
+_OUTSIDE_BOX = re.compile(rb'<c(?=[\s/>])(?! r="[A-X][1-9][0-9]{0,5}")')
 _TAG_WINDOW = 40  # most cells' tags end within this many bytes of their name
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[9, 10, 13, 32]] = True
@@ -49,36 +53,50 @@ class Extent:
     reach: dict[str, str] = field(default_factory=dict)  # "row"/"column": the cell that reaches furthest
     declared: str | None = None  # the sheet's <dimension ref=...>, as written
     irregular: bool = False  # cells whose place the scan could not read
+    merged: bool = False  # the sheet has merged ranges (<mergeCell>)
+    bounded: bool = False  # quick scan: some cells were only checked to lie in QUICK_BOX
+    closed: int = 0  # cells written with a closing tag (</c>): those that can hold a value
     xml_bytes: int = 0  # uncompressed size of the sheet's XML
     comment_bytes: int = 0  # of which comments
     long_tokens: list[TokenTooLong] = field(default_factory=list)
 
     @property
     def cells(self) -> int:
-        """Cells in the grid calamine would build (every cell of a sheet when irregular)."""
+        """Cells in the grid calamine would build (every cell of a sheet when irregular); after a
+        quick scan, at most that many (the grid is then taken to reach the corner of QUICK_BOX)."""
         if self.irregular:
             return SHEET_ROWS * SHEET_COLUMNS
+        if self.bounded:
+            rows, cols = QUICK_BOX
+            last = self.last or (0, 0)
+            return max(last[0] + 1, rows) * max(last[1] + 1, cols)
         if self.first is None:
             return 0
         return (self.last[0] - self.first[0] + 1) * (self.last[1] - self.first[1] + 1)
 
 
-def scan_sheet(path: Path, member: str) -> Extent:
+def scan_sheet(path: Path, member: str, quick: bool = False) -> Extent:
     """Scan the sheet stored as `member` of the workbook at `path` (see the module docstring)."""
     out = Extent()
     with zipfile.ZipFile(path) as z:
         out.xml_bytes = z.getinfo(member).file_size
         with z.open(member) as stream:
-            scan_stream(stream, out)
+            scan_stream(stream, out, quick)
     return out
 
 
-def scan_stream(stream, out: Extent) -> Extent:
-    """Scan a sheet's XML from a binary file into `out`."""
+def scan_stream(stream, out: Extent, quick: bool = False) -> Extent:
+    """Scan a sheet's XML from a binary file into `out`.
+
+    `quick`: after the first buffer that holds cells (scanned exactly: out.first is its first
+    cell), a buffer whose cells all have a plain reference inside QUICK_BOX is only checked, with
+    two C-speed passes, not decoded; out.bounded then says the grid is known only to fit the box.
+    """
     kept = 0
     carry = b""
     looking = True  # for the <dimension>, which comes before <sheetData>
-    for piece in clean_pieces(raw_chunks(stream), on_long=out.long_tokens.append):
+    pieces = clean_pieces(raw_chunks(stream), on_long=out.long_tokens.append)
+    for piece in prefetched(pieces) if quick else pieces:
         kept += len(piece)
         buf = carry + piece
         if looking:
@@ -86,7 +104,12 @@ def scan_stream(stream, out: Extent) -> Extent:
             out.declared = found.group(1).decode("ascii") if found else None
             looking = not found and b"sheetData" not in buf
         cut = buf.rfind(b">") + 1  # every tag before the cut is whole
-        _scan_buffer(buf[:cut], out)
+        out.merged = out.merged or buf.find(b"mergeCell", 0, cut) >= 0
+        out.closed += buf.count(b"</c>", 0, cut)
+        if quick and out.first is not None and _in_box(buf, cut):
+            out.bounded = True
+        else:
+            _scan_buffer(buf[:cut], out)
         lt = buf.rfind(b"<", cut)
         carry = buf[lt:] if lt >= 0 else b""  # the start of a tag (the text before it holds no cell)
         if len(carry) > 2 * MAX_TOKEN:  # a tag that never ends: we cannot tell what it holds
@@ -98,6 +121,11 @@ def scan_stream(stream, out: Extent) -> Extent:
     if any(t.kind == "DOCTYPE" for t in out.long_tokens):
         out.irregular = True  # entities could put cells anywhere
     return out
+
+
+def _in_box(buf: bytes, cut: int) -> bool:
+    """Whether every cell of buf[:cut] is written <c r="A1" with its place inside QUICK_BOX."""
+    return buf.find(b":c", 0, cut) < 0 and _OUTSIDE_BOX.search(buf, 0, cut) is None
 
 
 def _scan_buffer(buf: bytes, out: Extent) -> None:

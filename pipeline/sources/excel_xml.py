@@ -19,6 +19,8 @@ openpyxl's sheet parser read from.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 
 MAX_TOKEN = 1 << 20  # 1 MB: expat reads one in 0.03 s; 8 MB would take 3 s, 90 MB hours
@@ -211,3 +213,45 @@ class GuardedXml:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def prefetched(items: Iterable[bytes], depth: int = 4) -> Iterator[bytes]:
+    """`items` again, produced by a thread of their own up to `depth` ahead of the consumer.
+
+    Reading a zip member is mostly zlib inflating, which releases the GIL: with the pieces made
+    in a thread, inflating the next piece overlaps whatever the consumer does with this one (the
+    quick extent scan: its regular-expression pass). An error in the producer is raised here; a
+    consumer that stops early stops the producer.
+    """
+    done = object()
+    pipe: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        pipe.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            pipe.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            pipe.put(exc)
+
+    worker = threading.Thread(target=produce, name="xml-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = pipe.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

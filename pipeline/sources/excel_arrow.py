@@ -1,0 +1,176 @@
+"""The excel source's fast path: a plain .xlsx/.xlsm sheet read by fastexcel straight into Arrow.
+
+python-calamine hands over every cell as a Python object, and typing those objects cost as much as
+reading them (bench/bench_excel.py). fastexcel runs the same calamine parser but builds Arrow
+columns in Rust, so the source types whole columns with vectorised Arrow operations instead: a
+number column is `integer` when every value is whole (and below 2**53), a date-time column is
+`date` when every value is at midnight, and so on, exactly as pipeline/sources/excel_cells.py
+types the cells one by one.
+
+The fast path takes a sheet only when it gives the very rows the cell-by-cell reader
+(excel_sheet.SheetReader) gives, and declines (returns None) whenever it cannot be sure:
+
+- options: no `range`, no `skip_rows`, a header (header_row not 0);
+- the sheet, as scanned before it is read (excel_extent.Extent): cells with plain references, no
+  merged ranges;
+- fastexcel, in its strict mode over the whole sheet, refuses a column that mixes types (mixed
+  columns become text, written cell by cell, which only the slow path does);
+- a time-only or duration column, or an integer one (.xls/.ods, not read here);
+- a header cell that is empty, repeated, padded, or a number or date whose text fastexcel and
+  Python would write differently.
+
+Memory: fastexcel, like python-calamine, holds the whole sheet while it is read (calamine's cells,
+then one Arrow batch, about 1 KB a row of 13 columns); chunks are zero-copy slices of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.sources import excel_cells as cells
+from pipeline.sources.excel_extent import Extent
+from pipeline.sources.excel_sheet import MAX_BLOCK_CELLS, Sheet
+
+_MS_A_DAY = 86_400_000
+_EXCEL_DAY_ONE = -2_208_988_800_000  # 1900-01-01 in ms since 1970: below it a cell is a time of day
+_NUMERIC = re.compile(r"[\d\s.:+eE-]+")
+_INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,14})")
+_SUFFIXED = re.compile(r"(.+)_\d+")
+
+
+def eligible(options: dict, extent: Extent | None) -> bool:
+    """Whether the options and the scanned sheet allow the fast path at all."""
+    return (
+        "range" not in options
+        and not options.get("skip_rows")
+        and options.get("header_row") != 0
+        and extent is not None
+        and extent.first is not None
+        and not extent.irregular
+        and not extent.merged
+    )
+
+
+def open_book(path):
+    """A fastexcel reader of the workbook, or None (fastexcel missing, or the file unreadable)."""
+    try:
+        import fastexcel
+    except ImportError:
+        return None
+    logging.getLogger("fastexcel").setLevel(logging.ERROR)  # it warns of every all-empty column
+    try:
+        return fastexcel.read_excel(str(path))
+    except Exception:  # noqa: BLE001 - any failure: the slow path reads it and says what is wrong
+        return None
+
+
+def read_sheet(book, name: str, header_row: int | None, extent: Extent, chunk_rows: int) -> Sheet | None:
+    """The sheet `name` as typed blocks, as SheetReader.read gives it; None to decline."""
+    import fastexcel
+
+    # fastexcel's header_row is a row of the sheet, 0 excepted: the first row of calamine's grid.
+    # Without a header_row, the header is the scan's first cell's row, and the cells fastexcel
+    # gives must be every cell the sheet writes (a cell above it would be missing).
+    header = header_row - 1 if header_row else extent.first[0]
+    if header == 0 and extent.first[0] != 0:
+        return None
+    try:
+        sheet = book.load_sheet(name, header_row=header, schema_sample_rows=None, dtype_coercion="strict")
+        columns = sheet.available_columns()
+        batch = sheet.to_arrow()
+    except fastexcel.FastExcelError:
+        return None  # a mixed column, most often
+    names = _names(columns)
+    if names is None or not batch.num_rows:
+        return None
+    if header == extent.first[0]:
+        given = len(names) + sum(len(arr) - arr.null_count for arr in batch.columns)
+        if given != extent.closed:
+            return None  # a cell above the header, or cells calamine reads as empty
+    typed = []
+    for column, arr in zip(columns, batch.columns):
+        got = _typed(column.dtype, arr)
+        if got is None:
+            return None
+        typed.append(got)
+    filled = np.zeros(batch.num_rows, dtype=bool)
+    for kind, arr in typed:
+        if kind != cells.NULL:
+            filled |= arr.is_valid().to_numpy(zero_copy_only=False)
+    out = Sheet(name, names=names, kinds={n: kind for n, (kind, _) in zip(names, typed)})
+    out.renames = {n: n for n in names}
+    # cut as SheetReader cuts: `step` rows of the sheet a block, the empty ones left out
+    step = max(1, min(chunk_rows, MAX_BLOCK_CELLS // len(names)))
+    first = header + 1  # the sheet's (0-based) row of the batch's first row
+    for lo in range(0, batch.num_rows, step):
+        keep = filled[lo : lo + step]
+        if not keep.any():
+            continue
+        mask = pa.array(keep)
+        index = np.flatnonzero(keep).astype(np.int64) + (first + lo)
+        block = {}
+        for n, (kind, arr) in zip(names, typed):
+            part = arr.slice(lo, len(keep))
+            block[n] = (kind, pa.nulls(len(index)) if kind == cells.NULL else part.filter(mask))
+        out.blocks.append((index, block))
+    if not out.blocks:
+        return None  # no data row: the slow path gives the typed empty frame
+    out.rows = sum(len(index) for index, _ in out.blocks)
+    return out
+
+
+def _names(columns) -> list[str] | None:
+    """The header's names, if SheetReader would give the same ones; else None."""
+    names = []
+    for column in columns:
+        name = column.name
+        if str(column.column_name_from) != "looked_up" or not name or name != name.strip():
+            return None  # an empty header cell, or padding SheetReader strips
+        if _NUMERIC.fullmatch(name) and not _INTEGER.fullmatch(name):
+            return None  # a fraction, an exponent or a date, which Python may write otherwise
+        names.append(name)
+    given = set(names)
+    if len(given) < len(names):
+        return None
+    for name in names:
+        m = _SUFFIXED.fullmatch(name)
+        if m and m.group(1) in given:
+            return None  # fastexcel's "a_1" for a repeated "a" (SheetReader writes "a_2")
+    return names
+
+
+def _typed(dtype: str, arr: pa.Array) -> tuple[str, pa.Array] | None:
+    """(kind, array) of one column, as excel_cells would type its cells; None to decline."""
+    dtype = str(dtype)
+    if arr.null_count == len(arr):
+        return cells.NULL, arr
+    if dtype == "float":
+        arr = arr.cast(pa.float64())
+        return (cells.INT if cells.whole(arr) else cells.FLOAT), arr
+    if dtype == "string":
+        arr = arr.cast(pa.string())
+        empty = pc.equal(arr, "")
+        if pc.any(empty).as_py():
+            arr = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
+            if arr.null_count == len(arr):
+                return cells.NULL, arr
+        return cells.TEXT, arr
+    if dtype == "boolean":
+        return cells.BOOL, arr.cast(pa.bool_())
+    if dtype == "date":
+        return cells.DATE, arr.cast(pa.date32())
+    if dtype == "datetime":
+        stamps = arr.cast(pa.timestamp("ms"))
+        millis = pc.drop_null(stamps).cast(pa.int64()).to_numpy()
+        if millis.min() < _EXCEL_DAY_ONE:
+            return None  # a time of day, which is text
+        stamps = stamps.cast(pa.timestamp("us"))
+        if (millis % _MS_A_DAY == 0).all():  # python-calamine gives a date for a cell at midnight
+            return cells.DATE, stamps.cast(pa.date32())
+        return cells.DATETIME, stamps
+    return None  # int (.xls/.ods), duration, or a type added later

@@ -1,0 +1,220 @@
+"""The excel source's fast path (fastexcel straight into Arrow) gives exactly the rows of the
+cell-by-cell readers, and steps aside for every sheet where it could not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from excelkit import make_ctx, read_chunks, rows, save
+
+from pipeline.basics.errors import RunFailed
+from pipeline.sources import excel_arrow
+from pipeline.sources.excel_extent import scan_sheet
+from pipeline.sources.excel_stream import sheet_members
+
+pytest.importorskip("fastexcel")
+
+
+def fast_sheet(path: Path, sheet: str | None = None, header_row: int | None = None):
+    """What the fast path makes of a sheet: a Sheet, or None when it steps aside."""
+    members = sheet_members(path)
+    name = sheet or next(iter(members))
+    extent = scan_sheet(path, members[name], quick=True)
+    options = {"header_row": header_row} if header_row is not None else {}
+    if not excel_arrow.eligible(options, extent):
+        return None
+    return excel_arrow.read_sheet(excel_arrow.open_book(path), name, header_row, extent, 50_000)
+
+
+def same_as_streamed(tmp_path: Path, chunk_rows: int = 50_000, **options) -> list[pd.DataFrame]:
+    """The chunks of engine auto and of engine openpyxl, checked equal (values, types, row numbers)."""
+    fast = read_chunks(tmp_path, chunk_rows, engine="auto", **options)
+    streamed = read_chunks(tmp_path, chunk_rows, engine="openpyxl", **options)
+    assert [len(c) for c in fast] == [len(c) for c in streamed]
+    for a, b in zip(fast, streamed):
+        pd.testing.assert_frame_equal(a, b)
+        assert a.attrs == b.attrs
+    return fast
+
+
+def typed_book(tmp_path: Path, above: list | None = None) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data"
+    for row in above or []:
+        ws.append(row)
+    ws.append(["id", "amount", "big", "day", "stamp", "ok", "name", "zip", "nothing"])
+    for i in range(1, 41):
+        ws.append(
+            [
+                i,
+                None if i % 7 == 0 else i * 1.25 - 20,
+                2**52 + i,
+                dt.date(1965 + i, 1 + i % 12, 1 + i % 28),
+                dt.datetime(2024, 1, 1, i % 24, i, i, 1000 * i) if i % 3 else dt.datetime(2024, 2, i % 28 + 1),
+                i % 2 == 0,
+                None if i % 5 == 0 else f"name {i}",
+                f"{6000 + i:05d}",
+                None,
+            ]
+        )
+        if i % 9 == 0:
+            ws.append([])  # an empty row: left out, the row numbers go on
+    return save(wb, tmp_path)
+
+
+def test_a_typed_sheet_is_read_by_the_fast_path_with_the_same_rows_and_types(tmp_path):
+    path = typed_book(tmp_path)
+    assert fast_sheet(path) is not None
+    frame = pd.concat(same_as_streamed(tmp_path))
+    assert list(frame.columns) == ["id", "amount", "big", "day", "stamp", "ok", "name", "zip", "nothing"]
+    assert rows(frame.head(2)) == [
+        [
+            1,
+            -18.75,
+            2**52 + 1,
+            dt.date(1966, 2, 2),
+            pd.Timestamp(2024, 1, 1, 1, 1, 1, 1000),
+            False,
+            "name 1",
+            "06001",
+            None,
+        ],
+        [
+            2,
+            -17.5,
+            2**52 + 2,
+            dt.date(1967, 3, 3),
+            pd.Timestamp(2024, 1, 1, 2, 2, 2, 2000),
+            True,
+            "name 2",
+            "06002",
+            None,
+        ],
+    ]
+    assert frame.index[8:10].tolist() == [10, 12]  # row 11 is empty
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 50_000])
+def test_chunks_are_cut_as_the_cell_by_cell_reader_cuts_them(tmp_path, chunk_rows):
+    typed_book(tmp_path)
+    assert sum(len(c) for c in same_as_streamed(tmp_path, chunk_rows)) == 40
+
+
+def test_the_header_is_found_below_a_title_and_empty_rows(tmp_path):
+    path = typed_book(tmp_path, above=[[], [], []])
+    assert fast_sheet(path) is not None
+    assert same_as_streamed(tmp_path)[0].index[0] == 5
+
+
+def test_a_header_row_under_a_title(tmp_path):
+    path = typed_book(tmp_path, above=[["Sales, 2024"], []])
+    assert fast_sheet(path, header_row=3) is not None
+    assert fast_sheet(path) is None  # the title is the first row: the cell-by-cell reader decides
+    assert same_as_streamed(tmp_path, header_row=3)[0].index[0] == 4
+
+
+def declining(tmp_path: Path, header: list, cells: list) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(header)
+    for row in cells:
+        ws.append(row)
+    return save(wb, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "header, cells",
+    [
+        (["a", "b"], [[1, "x"], ["y", 2.5]]),  # mixed columns: text, written as a person would
+        (["a", "b"], [[dt.time(8, 30), 1]]),  # a time of day: text
+        (["a", "b"], [[dt.timedelta(hours=30), 1]]),  # a duration: text
+        (["a", "b"], [[True, 1], [2, 1]]),  # booleans and numbers
+        (["a", None, "c"], [[1, 2, 3]]),  # a header cell left empty: named by its letter
+        (["a", "a", "a_2"], [[1, 2, 3]]),  # repeated names
+        ([" a ", "b"], [[1, 2]]),  # padded name
+        ([1.5, 2], [[1, 2]]),  # numbers as names
+    ],
+    ids=["mixed", "time", "duration", "bool-number", "empty-header", "repeated", "padded", "numbers"],
+)
+def test_sheets_the_fast_path_cannot_type_exactly_are_read_cell_by_cell(tmp_path, header, cells):
+    path = declining(tmp_path, header, cells)
+    assert fast_sheet(path) is None
+    same_as_streamed(tmp_path)
+
+
+def test_merged_cells_and_error_cells_are_read_cell_by_cell(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["region", "town", "n"])
+    ws.append(["North", "Enfield", 1])
+    ws.append([None, "Suffield", 2])
+    ws.merge_cells("A2:A3")
+    save(wb, tmp_path)
+    assert fast_sheet(tmp_path / "book.xlsx") is None
+    assert rows(pd.concat(same_as_streamed(tmp_path))) == [["North", "Enfield", 1], ["North", "Suffield", 2]]
+
+
+def test_a_stray_far_cell_deep_in_a_long_sheet_is_still_found(tmp_path):
+    """The quick scan only checks most of the sheet's cells: one outside its box is decoded."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data"
+    ws.append(["id", "name"])
+    for i in range(30_000):  # about 1.5 MB of XML: several buffers after the first
+        ws.append([i, f"n{i}"])
+    ws["XFD1048576"] = "x"
+    path = save(wb, tmp_path)
+    member = sheet_members(path)["Data"]
+    with zipfile.ZipFile(path) as z:
+        xml = z.read(member)
+    assert xml.rindex(b'<c r="XFD1048576"') > 1 << 20
+    exact, quick = scan_sheet(path, member), scan_sheet(path, member, quick=True)
+    assert exact.last == (1_048_575, 16_383) and quick.cells >= exact.cells
+    with pytest.raises(RunFailed, match="has a cell as far as XFD1048576"):
+        read_chunks(tmp_path, engine="calamine")
+
+
+def test_a_fast_read_keeps_the_source_label_and_the_sheet_column(tmp_path):
+    wb = openpyxl.Workbook()
+    a = wb.active
+    a.title = "2023"
+    a.append(["id", "amount"])
+    a.append([1, 10])
+    b = wb.create_sheet("2024")
+    b.append(["id", "amount", "note"])
+    b.append([2, 20.5, "late"])
+    path = save(wb, tmp_path)
+    assert fast_sheet(path, "2023") is not None and fast_sheet(path, "2024") is not None
+    frame = pd.concat(same_as_streamed(tmp_path, sheets="*"))
+    assert rows(frame) == [["2023", 1, 10.0, None], ["2024", 2, 20.5, "late"]]
+    assert make_ctx(tmp_path).run.chunk_rows == 50_000
+
+
+def test_a_row_written_out_of_order_far_down_the_xml_is_not_missed(tmp_path):
+    """The header is the first filled row, wherever its row is written in the sheet's XML."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data"
+    ws.append([])
+    ws.append(["id", "name"])
+    for i in range(30_000):
+        ws.append([i, f"n{i}"])
+    path = save(wb, tmp_path)
+    member = sheet_members(path)["Data"]
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    title = b'<row r="1"><c r="A1" t="inlineStr"><is><t>Sales</t></is></c></row>'
+    parts[member] = parts[member].replace(b"</sheetData>", title + b"</sheetData>")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    assert fast_sheet(path) is None
+    frame = pd.concat(read_chunks(tmp_path))
+    assert list(frame.columns) == ["Sales", "B"] and frame.index[0] == 2
+    assert rows(frame.head(1)) == [["id", "name"]]
