@@ -217,10 +217,11 @@ def read_blocks(
     shown: str,
     block_size: int,
     max_record: int,
-    workers: int = WORKERS,
+    workers: int | None = None,
 ) -> Iterator[Part]:
     """Parts of the data in `stream` (a csv_stream.DataStream), parsed a block at a time on
     `workers` threads, in order (see the module docstring)."""
+    workers = workers or WORKERS
     names = [f"f{i}" for i in range(ncols)]
     trailer = dialect.trailer(ncols)
     cutter = _Cutter(stream, max(1, block_size), max_record)
