@@ -41,6 +41,7 @@ _EXCEL_DAY_ONE = -2_208_988_800_000  # 1900-01-01 in ms since 1970: below it a c
 _NUMERIC = re.compile(r"[\d\s.:+eE-]+")
 _INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,14})")
 _SUFFIXED = re.compile(r"(.+)_\d+")
+_UNNAMED = re.compile(r"__UNNAMED__\d+")
 
 
 def eligible(options: dict, extent: Extent | None) -> bool:
@@ -81,11 +82,10 @@ def read_sheet(book, name: str, header_row: int | None, extent: Extent, chunk_ro
         return None
     try:
         sheet = book.load_sheet(name, header_row=header, schema_sample_rows=None, dtype_coercion="strict")
-        columns = sheet.available_columns()
-        batch = sheet.to_arrow()
+        batch = sheet.to_arrow()  # (its schema, not available_columns(), which types the sheet again)
     except fastexcel.FastExcelError:
         return None  # a mixed column, most often
-    names = _names(columns)
+    names = _names(batch.schema.names)
     if names is None or not batch.num_rows:
         return None
     if header == extent.first[0]:
@@ -93,8 +93,8 @@ def read_sheet(book, name: str, header_row: int | None, extent: Extent, chunk_ro
         if given != extent.closed:
             return None  # a cell above the header, or cells calamine reads as empty
     typed = []
-    for column, arr in zip(columns, batch.columns):
-        got = _typed(column.dtype, arr)
+    for arr in batch.columns:
+        got = _typed(arr)
         if got is None:
             return None
         typed.append(got)
@@ -124,13 +124,12 @@ def read_sheet(book, name: str, header_row: int | None, extent: Extent, chunk_ro
     return out
 
 
-def _names(columns) -> list[str] | None:
+def _names(given: list[str]) -> list[str] | None:
     """The header's names, if SheetReader would give the same ones; else None."""
     names = []
-    for column in columns:
-        name = column.name
-        if str(column.column_name_from) != "looked_up" or not name or name != name.strip():
-            return None  # an empty header cell, or padding SheetReader strips
+    for name in given:
+        if _UNNAMED.fullmatch(name) or not name or name != name.strip():
+            return None  # an empty header cell (fastexcel names it), or padding SheetReader strips
         if _NUMERIC.fullmatch(name) and not _INTEGER.fullmatch(name):
             return None  # a fraction, an exponent or a date, which Python may write otherwise
         names.append(name)
@@ -144,15 +143,15 @@ def _names(columns) -> list[str] | None:
     return names
 
 
-def _typed(dtype: str, arr: pa.Array) -> tuple[str, pa.Array] | None:
+def _typed(arr: pa.Array) -> tuple[str, pa.Array] | None:
     """(kind, array) of one column, as excel_cells would type its cells; None to decline."""
-    dtype = str(dtype)
+    kind = arr.type
     if arr.null_count == len(arr):
         return cells.NULL, arr
-    if dtype == "float":
+    if pa.types.is_float64(kind):
         arr = arr.cast(pa.float64())
         return (cells.INT if cells.whole(arr) else cells.FLOAT), arr
-    if dtype == "string":
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         arr = arr.cast(pa.string())
         empty = pc.equal(arr, "")
         if pc.any(empty).as_py():
@@ -160,11 +159,11 @@ def _typed(dtype: str, arr: pa.Array) -> tuple[str, pa.Array] | None:
             if arr.null_count == len(arr):
                 return cells.NULL, arr
         return cells.TEXT, arr
-    if dtype == "boolean":
+    if pa.types.is_boolean(kind):
         return cells.BOOL, arr.cast(pa.bool_())
-    if dtype == "date":
+    if pa.types.is_date(kind):
         return cells.DATE, arr.cast(pa.date32())
-    if dtype == "datetime":
+    if pa.types.is_timestamp(kind):
         stamps = arr.cast(pa.timestamp("ms"))
         millis = pc.drop_null(stamps).cast(pa.int64()).to_numpy()
         if millis.min() < _EXCEL_DAY_ONE:
