@@ -53,7 +53,7 @@ WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 @dataclass
 class _Block:
-    raw: bytes  # the block's bytes, starting on a record, ending after a line break
+    raw: memoryview  # the block's bytes, starting on a record, ending after a line break
     final: bool  # the last block: it ends with the real sentinel record
     want: int  # the block size it was cut to (grown for a long record)
 
@@ -64,15 +64,6 @@ def _last_break_end(buf: bytes, start: int, end: int) -> int:
     nl = buf.rfind(b"\n", start, end)
     cr = buf.rfind(b"\r", max(start, nl + 1), min(end, len(buf) - 1))
     if cr >= 0:
-        return cr + 2 if buf[cr + 1] == 10 else cr + 1
-    return nl + 1 if nl >= 0 else -1
-
-
-def _first_break_end(buf: bytes, start: int) -> int:
-    """The offset just past the first line break at or after `start` whose end is known, or -1."""
-    nl = buf.find(b"\n", start)
-    cr = buf.find(b"\r", start, nl if nl >= 0 else len(buf))
-    if cr >= 0 and cr + 1 < len(buf):
         return cr + 2 if buf[cr + 1] == 10 else cr + 1
     return nl + 1 if nl >= 0 else -1
 
@@ -102,10 +93,11 @@ class _Cutter:
         self.want = block_size
 
     def _fill(self, size: int) -> None:
+        """Read whole pieces of the stream (no copy) until `size` bytes are in, or the end."""
         pieces = [self.buf]
         have = len(self.buf)
         while have < size and not self.eof:
-            piece = self.stream.read(max(size - have, 1 << 16))
+            piece = self.stream.read(-1)
             if not piece:
                 self.eof = True
                 break
@@ -117,36 +109,29 @@ class _Cutter:
     def push_back(self, data: bytes, want: int) -> None:
         """Put `data` back in front of what is left to cut; cut the next block to `want` bytes
         (0: the usual block size)."""
-        self.buf, self.want = data + self.buf, want or self.block_size
+        self.buf, self.want = b"".join((data, self.buf)), want or self.block_size
 
     def next(self) -> _Block | None:
-        """The next block, None at the end; RecordTooLong when a record starting the data left
-        runs past max_record without a line break."""
+        """The next block: the complete lines of the next `want` bytes or more; None at the end.
+        RecordTooLong when a record runs past max_record bytes without a line break."""
         want = self.want
         self._fill(want + 1)
         if not self.buf:
             return None
-        if self.eof and len(self.buf) <= want:
-            cut, final = len(self.buf), True
-        else:
-            cut, final = _last_break_end(self.buf, 0, want), False
-            while cut <= 0:  # no line break in the block: look past it, up to max_record
-                limit = self.max_record + 1
-                if len(self.buf) > limit or (self.eof and len(self.buf) == limit):
-                    raise RecordTooLong(0, 0)
-                cut = _first_break_end(self.buf, want)
-                if cut > 0:
-                    break
-                if self.eof:
-                    cut, final = len(self.buf), True
-                    break
-                self._fill(min(2 * len(self.buf), limit + 1))
-            if cut > self.max_record + 1:
+        cut, final = _last_break_end(self.buf, 0, len(self.buf)), False
+        while cut <= 0:  # no line break yet: read on, up to max_record
+            if len(self.buf) > self.max_record:
                 raise RecordTooLong(0, 0)
-            if cut == len(self.buf):  # the data may end here: then this is the last block
-                self._fill(cut + 1)
-                final = self.eof and cut == len(self.buf)
-        raw, self.buf = self.buf[:cut], self.buf[cut:]
+            if self.eof:
+                cut = len(self.buf)
+                break
+            self._fill(len(self.buf) + 1)
+            cut = _last_break_end(self.buf, 0, len(self.buf))
+        if cut == len(self.buf):  # the data may end here: then this is the last block
+            self._fill(cut + 1)
+            final = self.eof and cut == len(self.buf)
+        # the block is a view of the buffer (no copy); what follows it is short, the end of a line
+        raw, self.buf = memoryview(self.buf)[:cut], self.buf[cut:]
         block = _Block(raw, final, want)
         self.want = self.block_size
         return block
@@ -237,11 +222,7 @@ def read_blocks(
             return False
         if block is None:
             return False
-        # pyarrow skips a byte order mark that starts its input; at a block's start it is data:
-        # behind a blank line (no row) it stays data.
-        lead = b"\n" if block.raw.startswith(UTF8_BOM) else b""
-        data = lead + block.raw + (b"" if block.final else trailer)
-        flight.append((block, pool.submit(_parse, data, names, dialect)))
+        flight.append((block, pool.submit(_parse_block, block, trailer, names, dialect)))
         return True
 
     try:
@@ -254,28 +235,23 @@ def read_blocks(
             block, future = flight.popleft()
             if block is _TOO_LONG:
                 raise RecordTooLong(0, line)
-            table, bad = future.result()
-            lead = 1 if block.raw.startswith(UTF8_BOM) else 0
-            good_lines, bad_lines = _record_lines(table, bad, line - lead)
-            n = table.num_rows
-            last_good = n > 0 and (not bad or bad[-1][0] < n + len(bad))  # the last record is good
-            if last_good and table.column(0)[n - 1].as_py() == SENTINEL:
-                part = _part(table.slice(0, n - 1), good_lines[: n - 1], bad, bad_lines, None, dialect, ncols)
-                if part is not None:
-                    yield part
+            parsed: _Parsed = future.result()
+            if parsed.part is not None:
+                parsed.part.lines += line
+                for row in parsed.part.bad:
+                    row.line += line
+                yield parsed.part
+            if parsed.ends:
                 if block.final:
                     return
-                line = int(good_lines[-1])  # the sentinel's line: the one after the block
+                line += parsed.next  # the sentinel's line: the one after the block
                 continue
             # The last record holds the sentinel: the data ended inside it (a quote never closed),
-            # or the cut did. Keep the records before it, and cut again from its start.
-            last = int(good_lines[-1] if last_good else bad_lines[-1])
-            part = _part(table, good_lines, bad, bad_lines, last, dialect, ncols)
-            if part is not None:
-                yield part
+            # or the cut did. The records before it were kept; cut again from its start.
+            last = line + parsed.next
             if block.final:
                 raise unterminated(shown, last)
-            offset = _break_offset(block.raw, last - line)
+            offset = _break_offset(block.raw, parsed.next)
             if offset == 0 and block.want >= max_record:
                 raise RecordTooLong(0, last)
             later = b"".join(b.raw for b, _ in flight)
@@ -283,10 +259,41 @@ def read_blocks(
                 if f is not None:
                     f.cancel()
             flight.clear()
-            cutter.push_back(block.raw[offset:] + later, min(4 * block.want, max_record) if offset == 0 else 0)
+            cutter.push_back(
+                b"".join((block.raw[offset:], later)), min(4 * block.want, max_record) if offset == 0 else 0
+            )
             line, more = last, True
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _Parsed:
+    """A block parsed, its lines counted from its first line (0): its rows (before the last
+    record when that is not the sentinel), whether it ends with the sentinel, and the line of
+    its last record (the sentinel's, or the one the cut fell into)."""
+
+    part: Part | None
+    ends: bool
+    next: int
+
+
+def _parse_block(block: _Block, trailer: bytes, names: list[str], dialect: Dialect) -> _Parsed:
+    """Parse and number one block (on a worker thread: pyarrow and numpy release the GIL)."""
+    # pyarrow skips a byte order mark that starts its input; at a block's start it is data:
+    # behind a blank line (no row) it stays data.
+    lead = block.raw[:3] == UTF8_BOM
+    data = b"".join((b"\n" if lead else b"", block.raw, b"" if block.final else trailer))
+    table, bad = _parse(data, names, dialect)
+    good_lines, bad_lines = _record_lines(table, bad, -int(lead))
+    n = table.num_rows
+    last_good = n > 0 and (not bad or bad[-1][0] < n + len(bad))  # the last record is good
+    ncols = len(names)
+    if last_good and table.column(0)[n - 1].as_py() == SENTINEL:
+        part = _part(table.slice(0, n - 1), good_lines[: n - 1], bad, bad_lines, None, dialect, ncols)
+        return _Parsed(part, True, int(good_lines[-1]))
+    last = int(good_lines[-1] if last_good else bad_lines[-1])
+    return _Parsed(_part(table, good_lines, bad, bad_lines, last, dialect, ncols), False, last)
 
 
 def _part(
