@@ -225,10 +225,11 @@ def main() -> int:
         sink.stop()
     best = {name: min(r["seconds"] for r in runs) for name, runs in results.items()}
     print(f"\nbest of {args.reps}, whole process, {rows:,} rows to the sink (load at the end {load()}):")
+    cpu = {name: min(r["cpu_s"] for r in runs) for name, runs in results.items()}
     for name, runs in results.items():
         print(
             f"  {name:12} {rows / best[name]:>9,.0f} rows/s  ({best[name]:.2f} s)"
-            f"  peak RSS {max(r['peak_rss_mb'] for r in runs):4.0f} MB"
+            f"  peak RSS {max(r['peak_rss_mb'] for r in runs):4.0f} MB  CPU {cpu[name]:5.1f} s (least of the runs)"
         )
     for name in ("route", "route-before"):
         if name not in best:
@@ -239,6 +240,10 @@ def main() -> int:
             print(f"  {name}/sodapy (speed): {best['sodapy'] / best[name]:.2f}  (goal >= 5)")
     if "route" in best and "route-before" in best:
         print(f"  route/route-before (speed): {best['route-before'] / best['route']:.2f}")
+    # On a busy machine wall time says little; the CPU each one spends says more (the sink's not counted).
+    for name in ("route", "route-before"):
+        if name in cpu and "polars" in cpu:
+            print(f"  {name}/polars (CPU, lower is better): {cpu[name] / cpu['polars']:.2f}")
     return 0
 
 

@@ -32,20 +32,15 @@ MAX_BYTES_IN_FLIGHT = 32 << 20
 
 
 def encode_json(table: pa.Table) -> bytes:
-    """A JSON array of row objects, nulls written as null: the same bytes as polars' write_json.
+    """A JSON array of row objects, nulls written as null (polars is the fastest measured way).
 
-    Written as JSON Lines and joined: polars serialises JSON Lines on its thread pool, in parts of
-    the batch at once, where write_json goes row by row on one thread. The instructions spent are the
-    same (callgrind: 345M against 337M per 50,000 rows of the end-to-end bench) but the target's
-    thread, which converts and encodes one batch after another, waits half as long (28 against 55 ms
-    of its CPU per 50,000 rows). A raw newline in JSON Lines only ever ends a row (JSON escapes it
-    inside text), so turning each into a comma gives the array."""
+    Measured against it (bench/bench_end_to_end.py, 2026-12-03): polars' JSON Lines writer, joined,
+    gives the same bytes with the same instructions (callgrind, 345M against 337M per 50,000 rows)
+    on its thread pool, but no faster run end to end, and 20-25 MB more peak RSS; Arrow compute
+    string joins took 2.5x the CPU; orjson needs row dicts, slower to build than the whole encode."""
     buf = io.BytesIO()
-    pl.from_arrow(table, rechunk=False).write_ndjson(buf)
-    lines = buf.getbuffer()
-    if not lines:
-        return b"[]"
-    return b"[" + lines[:-1].tobytes().replace(b"\n", b",") + b"]"
+    pl.from_arrow(table, rechunk=False).write_json(buf)
+    return buf.getvalue()
 
 
 @dataclass
