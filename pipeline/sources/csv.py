@@ -22,10 +22,12 @@ must have the same columns (in any order: later files are put in the first file'
 (or before the data with `header: false`); without either, blank and comment lines above the
 header are skipped.
 
-Reader: pyarrow's streaming reader (about 2M rows/s here, see bench/bench_csv_source.py), or
-Python's csv module (exact as well, about 0.15M rows/s) when comment lines follow the header (a
-quick scan looks for them when `comment` is set) or with `engine: python`. Both are tested
-against the same files.
+Reader: pyarrow, on blocks of the file cut at line breaks and parsed on every core
+(csv_blocks; see bench/bench_csv_source.py for its speed against the streaming reader it
+replaced and polars), or Python's csv module (exact as well, about 0.15M rows/s) when comment
+lines follow the header (a quick scan looks for them when `comment` is set) or with `engine:
+python`. Both are tested against the same files (tests/sources/test_csv_blocks.py cuts blocks
+everywhere).
 """
 
 # Longer than 400 lines because the CSV source drives two readers (pyarrow's and Python's careful

@@ -46,8 +46,8 @@ from pipeline.sources.csv_readers import (
 )
 from pipeline.sources.csv_stream import SENTINEL, UTF8_BOM
 
-# Bytes per block: 1 MiB parses as fast as 4 or 16 (measured with bench/bench_csv_source.py) and
-# keeps the blocks in flight small; csv.py passes csv_readers.PARSE_BLOCK, which tests shrink.
+# Parsing threads: one a core (a few at most: the thread that cuts blocks, numbers lines and builds
+# the frames must keep up with them). Blocks are csv_readers.PARSE_BLOCK bytes (csv.py passes it).
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 

@@ -1,20 +1,24 @@
-"""The two record readers behind the csv source, and how each numbers its records by line.
+"""The record readers of the csv source, the parts they yield, and how records are numbered by line.
 
-Both take the UTF-8 data stream that follows the header (see csv_stream) and yield `Part`s: the
+Each takes the UTF-8 data stream that follows the header (see csv_stream) and yields `Part`s: the
 good rows as Arrow string columns with the physical line each record starts on, and the rows with
 the wrong number of fields.
 
+- csv_blocks.read_blocks (the csv source's reader): pyarrow on blocks of the file, on every core;
+  it numbers records with `row_breaks`, `breaks_in` and `bad_rows` from here.
 - `read_fast`: pyarrow's streaming reader, single-threaded so that `invalid_row_handler` numbers
-  each bad record. pyarrow's numbers are record ordinals, not lines, so lines are computed: record k
-  starts at `first_line + (k - 1) + the line breaks inside records 1..k-1`. Line breaks inside a
-  good record are counted in its values (a column's data buffer is scanned for \\r and \\n first,
-  so a batch without any costs one min() per column); inside a bad record, in its text.
+  each bad record; the source read with it before read_blocks, and bench/bench_csv_source.py
+  still measures it as the baseline. pyarrow's numbers are record ordinals, not lines, so lines
+  are computed: record k starts at `first_line + (k - 1) + the line breaks inside records
+  1..k-1`. Line breaks inside a good record are counted in its values (a column's data buffer is
+  scanned for \\r and \\n first, so a batch without any costs one min() per column); inside a bad
+  record, in its text.
 - `read_careful`: Python's csv module, record by record: slower (about 0.15M rows/s) but it sees
   where each record starts, so it also skips comment lines there (and only there: a line inside a
   quoted field that starts with the comment character is data).
 
-Both treat a blank line, a line of whitespace where several fields are expected, and a row whose
-cells are all empty as no row; both stop on an unterminated quote (see csv_stream.SENTINEL).
+All treat a blank line, a line of whitespace where several fields are expected, and a row whose
+cells are all empty as no row; all stop on an unterminated quote (see csv_stream.SENTINEL).
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ from pipeline.sources.csv_dialect import Dialect, unterminated
 from pipeline.sources.csv_stream import BLOCK, SENTINEL
 
 CAREFUL_ROWS = 10_000
-# pyarrow's parse block, which reads now fill: 1 MiB reads as fast as 4 MiB and keeps peak memory
-# 150 MB lower on a 1M-row file (260 vs 413 MB for the source alone); a longer record grows the
-# block (see CsvSource._parts).
+# The bytes of a block (csv_blocks) or of a parse block (read_fast): 1 MiB parses about as fast
+# as 4 MiB per core and keeps the blocks in flight and peak memory small; a longer record grows
+# the block, up to max_field_mib. Tests shrink it to cut blocks everywhere.
 PARSE_BLOCK = 1 << 20
 
 
