@@ -34,7 +34,7 @@ _DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref=[\"']([A-Za-z0
 # A quick scan checks, rather than decodes, the cells of columns A to X and rows 1 to 999,999:
 # a grid within that box holds at most 23,999,976 cells, fewer than calamine is allowed.
 QUICK_BOX = (999_999, 24)
-_OUTSIDE_BOX = re.compile(rb'<c(?=[\s/>])(?! r="[A-X][1-9][0-9]{0,5}")')
+_OUTSIDE_BOX = re.compile(rb'<c(?! r="[A-X][1-9][0-9]{0,5}")[\s/>]')  # (twice as fast as a lookahead first)
 _TAG_WINDOW = 40  # most cells' tags end within this many bytes of their name
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[9, 10, 13, 32]] = True
@@ -125,7 +125,8 @@ def scan_stream(stream, out: Extent, quick: bool = False) -> Extent:
 
 def _in_box(buf: bytes, cut: int) -> bool:
     """Whether every cell of buf[:cut] is written <c r="A1" with its place inside QUICK_BOX."""
-    return buf.find(b":c", 0, cut) < 0 and _OUTSIDE_BOX.search(buf, 0, cut) is None
+    # a prefixed cell (<x:c) is decoded; ':' alone is found at memchr speed, ':c' is not
+    return (buf.find(b":", 0, cut) < 0 or buf.find(b":c", 0, cut) < 0) and _OUTSIDE_BOX.search(buf, 0, cut) is None
 
 
 def _scan_buffer(buf: bytes, out: Extent) -> None:
