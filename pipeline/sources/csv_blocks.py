@@ -36,7 +36,6 @@ import pyarrow.csv as pacsv
 
 from pipeline.sources.csv_dialect import Dialect, unterminated
 from pipeline.sources.csv_readers import (
-    BadRow,
     Part,
     RecordTooLong,
     bad_rows,
@@ -125,7 +124,7 @@ class _Cutter:
             if self.eof:
                 cut = len(self.buf)
                 break
-            self._fill(len(self.buf) + 1)
+            self._fill(min(2 * len(self.buf), self.max_record + 1))  # doubling: linear in the record
             cut = _last_break_end(self.buf, 0, len(self.buf))
         if cut == len(self.buf):  # the data may end here: then this is the last block
             self._fill(cut + 1)
@@ -168,8 +167,9 @@ def _parse(data: bytes, names: list[str], dialect: Dialect) -> tuple[pa.Table, l
     return table, bad
 
 
-def _record_lines(table: pa.Table, bad: list[tuple[int, str]], first: int) -> tuple[np.ndarray, np.ndarray]:
-    """The line each good row and each bad record starts on (records numbered from 1 on `first`)."""
+def _record_lines(table: pa.Table, bad: list[tuple[int, str]], first: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The line each good row and each bad record starts on (records numbered from 1 on `first`),
+    and the line the record after them starts on."""
     n = table.num_rows
     good_breaks = None
     if n:
@@ -179,7 +179,7 @@ def _record_lines(table: pa.Table, bad: list[tuple[int, str]], first: int) -> tu
                 [p if p is not None else np.zeros(b.num_rows, np.int64) for p, b in zip(parts, table.to_batches())]
             )
     if not bad and good_breaks is None:  # one line a record: lines by offset
-        return first + np.arange(n, dtype=np.int64), np.empty(0, np.int64)
+        return first + np.arange(n, dtype=np.int64), np.empty(0, np.int64), first + n
     bad_ord = np.array([b[0] for b in bad], dtype=np.int64)
     records = n + len(bad)
     is_bad = np.zeros(records + 1, bool)
@@ -191,7 +191,7 @@ def _record_lines(table: pa.Table, bad: list[tuple[int, str]], first: int) -> tu
     breaks[bad_ord] = [breaks_in(b[1]) for b in bad]
     before = np.cumsum(breaks) - breaks  # breaks inside the records before each one
     line = first - 1 + np.arange(records + 1, dtype=np.int64) + before
-    return line[good_ord], line[bad_ord]
+    return line[good_ord], line[bad_ord], int(first + records + breaks.sum())
 
 
 def read_blocks(
@@ -285,36 +285,14 @@ def _parse_block(block: _Block, trailer: bytes, names: list[str], dialect: Diale
     lead = block.raw[:3] == UTF8_BOM
     data = b"".join((b"\n" if lead else b"", block.raw, b"" if block.final else trailer))
     table, bad = _parse(data, names, dialect)
-    good_lines, bad_lines = _record_lines(table, bad, -int(lead))
     n = table.num_rows
     last_good = n > 0 and (not bad or bad[-1][0] < n + len(bad))  # the last record is good
-    ncols = len(names)
-    if last_good and table.column(0)[n - 1].as_py() == SENTINEL:
-        part = _part(table.slice(0, n - 1), good_lines[: n - 1], bad, bad_lines, None, dialect, ncols)
-        return _Parsed(part, True, int(good_lines[-1]))
-    last = int(good_lines[-1] if last_good else bad_lines[-1])
-    return _Parsed(_part(table, good_lines, bad, bad_lines, last, dialect, ncols), False, last)
-
-
-def _part(
-    table: pa.Table,
-    good_lines: np.ndarray,
-    bad: list[tuple[int, str]],
-    bad_lines: np.ndarray,
-    before: int | None,
-    dialect: Dialect,
-    ncols: int,
-) -> Part | None:
-    """The block's rows (those starting before line `before` when it is given) as a Part."""
-    texts = [b[1] for b in bad]
-    if before is not None:
-        keep = good_lines < before
-        if not keep.all():
-            table, good_lines = table.filter(pa.array(keep)), good_lines[keep]
-        kept = bad_lines < before
-        bad_lines, texts = bad_lines[kept], [t for t, k in zip(texts, kept) if k]
+    ends = last_good and table.column(0)[n - 1].as_py() == SENTINEL
+    # The last record, the sentinel or the one that swallowed it, is no row: number the others
+    # (not counting the line breaks of a record that may hold the rest of the block).
+    table, bad = (table.slice(0, n - 1), bad) if last_good else (table, bad[:-1])
+    good_lines, bad_lines, last = _record_lines(table, bad, -int(lead))
     table, good_lines = drop_empty_rows(table, good_lines)
-    rows: list[BadRow] = bad_rows(bad_lines, texts, dialect, ncols)
-    if not table.num_rows and not rows:
-        return None
-    return Part(table, good_lines, rows)
+    rows = bad_rows(bad_lines, [b[1] for b in bad], dialect, len(names))
+    part = Part(table, good_lines, rows) if table.num_rows or rows else None
+    return _Parsed(part, ends, last)
