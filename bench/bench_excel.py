@@ -1,6 +1,6 @@
 """How fast the excel source reads, against the readers it could be built on.
 
-    python bench/bench_excel.py [--rows 100000] [--reps 3] [--file path.xlsx]
+    python bench/bench_excel.py [--rows 100000] [--reps 3] [--file path.xlsx] [--against TREE]
 
 Writes a typed workbook (int, float, date, datetime, text, text codes, empty cells; about 13
 columns like shared/bench/gen.py) once, then times each case in a fresh interpreter and prints the
@@ -16,6 +16,8 @@ interleaved, one repetition of each in turn, and the load average is printed bef
     calamine_iter    python_calamine sheet.iter_rows(), rows as Python lists (the yardstick)
     fastexcel        fastexcel read_excel().load_sheet(0).to_arrow(): calamine straight into Arrow
     excel_source     pipeline.sources.excel.ExcelSource: typed Arrow-backed chunks of 50,000 rows
+    excel_before     the same from another source tree (--against TREE, made with
+                     `git archive COMMIT pipeline | tar -x -C TREE`), in the same interleaving
 """
 
 from __future__ import annotations
@@ -84,9 +86,11 @@ def write_workbook(path: Path, rows: int) -> None:
     wb.save(path)
 
 
-def run_case(case: str, path: str) -> dict:
+def run_case(case: str, path: str, tree: str | None = None) -> dict:
     """One repetition, in this (fresh) process; imports are outside the timed region."""
-    if case == "excel_source":
+    if tree:
+        sys.path.insert(0, tree)
+    if case in ("excel_source", "excel_before"):
         from pipeline.basics.context import RunContext, StepContext
         from pipeline.sources.excel import ExcelSource
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -130,10 +134,12 @@ def main(argv=None) -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--file", help="an existing workbook to read instead of a generated one")
     ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--against", help="also time the excel source of this source tree (excel_before)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--tree", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(run_case(args.one, args.file)))
+        print(json.dumps(run_case(args.one, args.file, args.tree)))
         return
     path = Path(args.file) if args.file else Path(tempfile.gettempdir()) / f"route_bench_{args.rows}.xlsx"
     if not path.exists():
@@ -144,12 +150,13 @@ def main(argv=None) -> None:
         f"interleaved (case after case, rep after rep); load average before: {_load()}\n"
     )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    cases = args.cases.split(",")
+    cases = args.cases.split(",") + (["excel_before"] if args.against else [])
     runs: dict[str, list[dict]] = {case: [] for case in cases}
     for _ in range(args.reps):
         for case in cases:
             out = subprocess.run(
-                [sys.executable, __file__, "--one", case, "--file", str(path)],
+                [sys.executable, __file__, "--one", case, "--file", str(path)]
+                + (["--tree", str(Path(args.against).resolve())] if case == "excel_before" else []),
                 check=True,
                 capture_output=True,
                 text=True,
