@@ -19,8 +19,10 @@ the streaming reader, which reads every cell exactly.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from pipeline.sources.excel_xml import MAX_TOKEN, TokenTooLong, clean_pieces, prefetched, raw_chunks
+from pipeline.sources.excel_zip import member_chunks
 
 SHEET_ROWS, SHEET_COLUMNS = 1_048_576, 16_384
 _DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref=[\"']([A-Za-z0-9:$]+)[\"']")
@@ -80,23 +83,36 @@ def scan_sheet(path: Path, member: str, quick: bool = False) -> Extent:
     out = Extent()
     with zipfile.ZipFile(path) as z:
         out.xml_bytes = z.getinfo(member).file_size
-        with z.open(member) as stream:
-            scan_stream(stream, out, quick)
-    return out
+    return scan_chunks(member_chunks(path, member), out, quick)
 
 
 def scan_stream(stream, out: Extent, quick: bool = False) -> Extent:
-    """Scan a sheet's XML from a binary file into `out`.
+    """Scan a sheet's XML from a binary file into `out` (see scan_chunks)."""
+    return scan_chunks(raw_chunks(stream), out, quick)
+
+
+def scan_chunks(chunks: Iterator[bytes], out: Extent, quick: bool = False) -> Extent:
+    """Scan a sheet's XML, given as pieces of bytes, into `out`.
 
     `quick`: after the first buffer that holds cells (scanned exactly: out.first is its first
     cell), a buffer whose cells all have a plain reference inside QUICK_BOX is only checked, with
     two C-speed passes, not decoded; out.bounded then says the grid is known only to fit the box.
     """
+    pieces = clean_pieces(chunks, on_long=out.long_tokens.append)
+    with contextlib.closing(prefetched(pieces) if quick else pieces) as pieces:  # stops the thread
+        kept = _scan_pieces(pieces, out, quick)
+    out.comment_bytes = max(out.xml_bytes - kept, 0)
+    if any(t.kind == "DOCTYPE" for t in out.long_tokens):
+        out.irregular = True  # entities could put cells anywhere
+    return out
+
+
+def _scan_pieces(pieces, out: Extent, quick: bool) -> int:
+    """scan_stream's loop over the cleaned pieces of the XML; the bytes of XML kept."""
     kept = 0
     carry = b""
     looking = True  # for the <dimension>, which comes before <sheetData>
-    pieces = clean_pieces(raw_chunks(stream), on_long=out.long_tokens.append)
-    for piece in prefetched(pieces) if quick else pieces:
+    for piece in pieces:
         kept += len(piece)
         buf = carry + piece
         if looking:
@@ -117,10 +133,7 @@ def scan_stream(stream, out: Extent, quick: bool = False) -> Extent:
             carry = b""
     if carry.strip():
         _scan_buffer(carry + b">", out)
-    out.comment_bytes = max(out.xml_bytes - kept, 0)
-    if any(t.kind == "DOCTYPE" for t in out.long_tokens):
-        out.irregular = True  # entities could put cells anywhere
-    return out
+    return kept
 
 
 def _in_box(buf: bytes, cut: int) -> bool:

@@ -227,20 +227,28 @@ def prefetched(items: Iterable[bytes], depth: int = 4) -> Iterator[bytes]:
     pipe: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
 
+    def put(item) -> bool:
+        """Hand `item` over, unless the consumer has stopped; False then."""
+        while not stop.is_set():
+            try:
+                pipe.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        pipe.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            pipe.put(done)
+            put(done)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            pipe.put(exc)
+            put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's files, closed by the thread that ran it
 
     worker = threading.Thread(target=produce, name="xml-prefetch", daemon=True)
     worker.start()

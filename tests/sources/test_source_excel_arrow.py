@@ -4,7 +4,9 @@ cell-by-cell readers, and steps aside for every sheet where it could not."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import zipfile
+import zlib
 from pathlib import Path
 
 import openpyxl
@@ -16,6 +18,8 @@ from pipeline.basics.errors import RunFailed
 from pipeline.sources import excel_arrow
 from pipeline.sources.excel_extent import scan_sheet
 from pipeline.sources.excel_stream import sheet_members
+from pipeline.sources.excel_xml import prefetched
+from pipeline.sources.excel_zip import member_chunks
 
 pytest.importorskip("fastexcel")
 
@@ -218,3 +222,44 @@ def test_a_row_written_out_of_order_far_down_the_xml_is_not_missed(tmp_path):
     frame = pd.concat(read_chunks(tmp_path))
     assert list(frame.columns) == ["Sales", "B"] and frame.index[0] == 2
     assert rows(frame.head(1)) == [["id", "name"]]
+
+
+def test_the_scan_s_reading_thread_hands_over_every_piece_and_error_and_stops_with_its_reader():
+    assert list(prefetched(iter([b"a", b"b", b"c"]), depth=1)) == [b"a", b"b", b"c"]
+
+    def broken():
+        yield b"a"
+        raise zipfile.BadZipFile("Bad CRC-32 for file 'xl/worksheets/sheet1.xml'")
+
+    with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):
+        list(prefetched(broken()))
+    made = []
+
+    def endless():
+        while True:
+            made.append(1)
+            yield b"x"
+
+    pieces = prefetched(endless(), depth=2)
+    assert next(pieces) == b"x"
+    pieces.close()  # the thread stops: it makes no more than the queue holds
+    assert len(made) <= 5
+    assert not [t for t in threading.enumerate() if t.name == "xml-prefetch"]
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED], ids=["deflated", "stored"])
+def test_a_sheet_s_xml_is_inflated_exactly_in_bounded_pieces_and_damage_is_refused(tmp_path, method):
+    path = tmp_path / "book.xlsx"
+    xml = b"<sheetData>" + b"<!--" + b" " * 3_000_000 + b"-->" + b'<c r="A1"><v>1</v></c>' * 50_000 + b"</sheetData>"
+    with zipfile.ZipFile(path, "w", method) as z:
+        z.writestr("xl/worksheets/sheet1.xml", xml)
+    pieces = list(member_chunks(path, "xl/worksheets/sheet1.xml"))
+    assert b"".join(pieces) == xml and max(map(len, pieces)) <= 1 << 18
+    data = bytearray(path.read_bytes())
+    at = data.index(b"<v>1</v>") if method == zipfile.ZIP_STORED else len(data) // 2
+    data[at + 3] ^= 0x01
+    path.write_bytes(data)
+    with pytest.raises((zipfile.BadZipFile, zlib.error)):
+        b"".join(member_chunks(path, "xl/worksheets/sheet1.xml"))
+    with pytest.raises(KeyError):
+        list(member_chunks(path, "xl/worksheets/sheet9.xml"))
