@@ -106,9 +106,37 @@ def _text(arr: pa.Array) -> pa.Array:
 def _iso(arr: pa.Array) -> pa.Array:
     """ISO 8601 text with milliseconds, `2024-01-05T09:30:00.123` (+ `Z` or offset when zoned).
 
-    Arrow's cast to string is ~30x faster than strftime; it only needs the T put in."""
+    Arrow's cast to string is ~30x faster than strftime; it only needs the T put in: at byte 10
+    when every year has four digits (4x faster than a search for the space), else by searching."""
     ms = pc.cast(arr, pa.timestamp("ms", tz=arr.type.tz), safe=False)
-    return pc.replace_substring(ms.cast(pa.string()), " ", "T", max_replacements=1)
+    text = ms.cast(pa.string())
+    if _four_digit_years(ms.cast(pa.int64()), MS_PER_DAY):
+        return pc.binary_replace_slice(text, 10, 11, "T")
+    return pc.replace_substring(text, " ", "T", max_replacements=1)
+
+
+MS_PER_DAY = 86_400_000
+# Days from 1970-01-01 to 1001-01-01 and to 9998-12-31: a day a year inside 1000-9999, so a
+# timestamp shown in any time zone still has a four-digit year.
+FOUR_DIGIT_DAYS = (-353_920, 2_932_531)
+
+
+def _four_digit_years(values: pa.Array, per_day: int) -> bool:
+    """Whether every value (days, or `per_day` units a day, since 1970) falls in a four-digit year,
+    so that its text puts the date in bytes 0-9."""
+    bounds = pc.min_max(values)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None:  # all null
+        return True
+    return FOUR_DIGIT_DAYS[0] * per_day <= low and high <= FOUR_DIGIT_DAYS[1] * per_day
+
+
+def _midnight(days: pa.Array) -> pa.Array:
+    """Dates as floating timestamps at midnight, `2024-01-05T00:00:00`."""
+    text = days.cast(pa.string())
+    if _four_digit_years(days.cast(pa.int32()), 1):
+        return pc.binary_replace_slice(text, 10, 10, "T00:00:00")  # 2x faster than joining
+    return pc.binary_join_element_wise(text, "T00:00:00", "")
 
 
 def _float_form(arr: pa.Array, form: str) -> pa.Array:
@@ -187,7 +215,7 @@ def _checkbox(arr: pa.Array) -> Conversion:
 def _floating(arr: pa.Array, timezone: str | None) -> Conversion:
     t = arr.type
     if pa.types.is_date(t):
-        return Conversion(pc.binary_join_element_wise(arr.cast(pa.string()), "T00:00:00", ""))
+        return Conversion(_midnight(arr))
     if pa.types.is_timestamp(t):
         if t.tz:
             # A zoned instant as wall-clock time: in `timezone` when given, else in its own zone.
