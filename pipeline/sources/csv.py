@@ -441,7 +441,12 @@ class CsvSource(Source):
         """Re-cut the readers' parts into chunks of exactly chunk_rows rows (the last may be short).
 
         Rejected rows are sent in batches (before the chunk that follows them), since each
-        ctx.reject call has a fixed cost."""
+        ctx.reject call has a fixed cost. A chunk's frame is built on a thread (joining its
+        parts' Arrow buffers releases the GIL) while the next chunk is gathered; rejects and
+        chunks still go out in the order they come."""
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
         import numpy as np
         import pyarrow as pa
 
@@ -451,31 +456,53 @@ class CsvSource(Source):
         bad: list[BadRow] = []
         held = 0
         emitted = False
-        for part in parts:
-            bad += part.bad
-            if len(bad) >= size:
-                self._reject(bad, names, shown)
-                bad = []
-            if part.table.num_rows:
-                tables.append(part.table)
-                line_parts.append(part.lines)
-                held += part.table.num_rows
-            while held >= size:
-                if bad:
-                    self._reject(bad, names, shown)
+        pending: deque = deque()  # ("reject", rows) and ("frame", future), in their order
+        pool = ThreadPoolExecutor(1, thread_name_prefix="route-csv-frames")
+
+        def settle(keep: int) -> Iterator[pd.DataFrame]:
+            """Send the rejects and yield the frames waiting, until `keep` frames are left."""
+            while pending and sum(kind == "frame" for kind, _ in pending) > keep:
+                kind, item = pending.popleft()
+                if kind == "reject":
+                    self._reject(item, names, shown)
+                else:
+                    yield item.result()
+
+        def frame(table, lines) -> None:
+            pending.append(("frame", pool.submit(self._frame, table, lines, names, order, shown)))
+
+        try:
+            for part in parts:
+                bad += part.bad
+                if len(bad) >= size:
+                    pending.append(("reject", bad))
                     bad = []
-                table = pa.concat_tables(tables)
-                lines = np.concatenate(line_parts)
-                yield self._frame(table.slice(0, size), lines[:size], names, order, shown)
-                emitted = True
-                tables, line_parts = [table.slice(size)], [lines[size:]]
-                held -= size
-        if bad:
-            self._reject(bad, names, shown)
-        if held or not emitted:
-            table = pa.concat_tables(tables) if tables else None
-            lines = np.concatenate(line_parts) if line_parts else np.empty(0, np.int64)
-            yield self._frame(table, lines, names, order, shown)
+                if part.table.num_rows:
+                    tables.append(part.table)
+                    line_parts.append(part.lines)
+                    held += part.table.num_rows
+                while held >= size:
+                    if bad:
+                        pending.append(("reject", bad))
+                        bad = []
+                    table = pa.concat_tables(tables)
+                    lines = np.concatenate(line_parts)
+                    frame(table.slice(0, size), lines[:size])
+                    emitted = True
+                    tables, line_parts = [table.slice(size)], [lines[size:]]
+                    held -= size
+                    yield from settle(1)
+            if bad:
+                pending.append(("reject", bad))
+            if held or not emitted:
+                table = pa.concat_tables(tables) if tables else None
+                lines = np.concatenate(line_parts) if line_parts else np.empty(0, np.int64)
+                frame(table, lines)
+            yield from settle(0)
+            while pending:  # rejects after the last chunk
+                self._reject(pending.popleft()[1], names, shown)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _frame(
         self, table: pa.Table | None, lines: np.ndarray, names: list[str], order: list[int] | None, shown: str
