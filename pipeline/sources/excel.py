@@ -52,7 +52,7 @@ from pipeline.sources import excel_cells as cells
 from pipeline.sources.base import Source
 from pipeline.sources.excel_guard import check_shared_strings, guarded
 from pipeline.sources.excel_sheet import Sheet, SheetReader, Window, parse_range
-from pipeline.sources.excel_stream import STREAM_SUFFIXES, StreamSheet, sheet_members
+from pipeline.sources.excel_stream import STREAM_SUFFIXES, StreamSheet, sheet_members, sheet_names
 from pipeline.sources.pick import FILE_OPTIONS, FileSet
 
 SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
@@ -257,8 +257,9 @@ class ExcelSource(Source):
     def _engine(self) -> str:
         """calamine or openpyxl, by excel_engine.choose; warns when a far cell decided it."""
         try:
-            members = list(sheet_members(self.path))
-            names = self._choose(members, members)
+            # positions count chart sheets too, as calamine counts them: the sheets scanned are
+            # the sheets read
+            names = self._choose(sheet_names(self.path), list(sheet_members(self.path)))
         except (OSError, KeyError, ValueError, RunFailed, zipfile.BadZipFile, ET.ParseError):
             names = []  # not a readable .xlsx: the reader says what is wrong
         choice = excel_engine.choose(self.path, self.engine, names, str(self.label))

@@ -65,6 +65,14 @@ def sheet_members(path: Path) -> dict[str, str]:
     }
 
 
+def sheet_names(path: Path) -> list[str]:
+    """Every sheet's name (worksheets and chart sheets), in workbook order: the list a sheet's
+    position counts in, as calamine counts it."""
+    with zipfile.ZipFile(path) as z:
+        book = ET.fromstring(z.read("xl/workbook.xml"))
+    return [s.get("name") for s in book.iter() if _local(s.tag) == "sheet" and s.get("name") is not None]
+
+
 def choose_engine(path: Path, names: list[str], threshold: int = AUTO_STREAM_BYTES) -> str:
     """`auto`: 'openpyxl' when one of the sheets `names` has more than `threshold` bytes of XML."""
     if path.suffix.lower() not in STREAM_SUFFIXES:

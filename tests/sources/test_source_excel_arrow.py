@@ -263,3 +263,51 @@ def test_a_sheet_s_xml_is_inflated_exactly_in_bounded_pieces_and_damage_is_refus
         b"".join(member_chunks(path, "xl/worksheets/sheet1.xml"))
     with pytest.raises(KeyError):
         list(member_chunks(path, "xl/worksheets/sheet9.xml"))
+
+
+def test_sheets_are_counted_as_excel_counts_them_chart_sheets_and_hidden_ones_too(tmp_path):
+    from openpyxl.chart import BarChart, Reference
+
+    wb = openpyxl.Workbook()
+    data = wb.active
+    data.title = "Data"
+    data.append(["a", "b"])
+    data.append([1, 2])
+    chart = wb.create_chartsheet("Chart")
+    bars = BarChart()
+    bars.add_data(Reference(data, min_col=1, min_row=1, max_row=2))
+    chart.add_chart(bars)
+    hidden = wb.create_sheet("Hidden")
+    hidden.append(["x"])
+    hidden.append([7])
+    hidden.sheet_state = "hidden"
+    wb.move_sheet("Chart", offset=-1)
+    path = save(wb, tmp_path)
+    assert fast_sheet(path, "Hidden") is not None
+    assert rows(pd.concat(same_as_streamed(tmp_path, sheet=3))) == [[7]]
+    assert rows(pd.concat(same_as_streamed(tmp_path, sheet=2))) == [[1, 2]]
+    assert rows(pd.concat(same_as_streamed(tmp_path, sheets="*"))) == [["Data", 1, 2, None], ["Hidden", None, None, 7]]
+
+
+def test_the_sheet_scanned_is_the_sheet_read_when_a_chart_sheet_comes_first(tmp_path):
+    """sheet: 2 is the second sheet counting chart sheets, for the scan as for calamine."""
+    from openpyxl.chart import BarChart, Reference
+
+    wb = openpyxl.Workbook()
+    data = wb.active
+    data.title = "Data"
+    data.append(["a"])
+    data.append([1])
+    data["XFD1048576"] = "x"
+    small = wb.create_sheet("Small")
+    small.append(["b"])
+    small.append([2])
+    chart = wb.create_chartsheet("Chart")
+    bars = BarChart()
+    bars.add_data(Reference(small, min_col=1, min_row=1, max_row=2))
+    chart.add_chart(bars)
+    wb.move_sheet("Chart", offset=-2)
+    save(wb, tmp_path)
+    with pytest.raises(RunFailed, match="sheet 'Data' has a cell as far as XFD1048576"):
+        read_chunks(tmp_path, engine="calamine", sheet=2)
+    assert rows(pd.concat(same_as_streamed(tmp_path, sheet=3))) == [[2]]
