@@ -1,9 +1,11 @@
 """The excel source: rows of one worksheet (or several, stacked) of an .xlsx/.xlsm/.xlsb/.xls/.ods.
 
-Cells are read with python-calamine, which bench/bench_excel.py measured at about 8x the speed of
+Cells are read with calamine, which bench/bench_excel.py measured at about 8x the speed of
 openpyxl's read-only mode and which gives what the route needs: cached values of formulas, dates
-as dates, text as text and the merged ranges of .xlsx/.xls sheets. calamine holds the whole sheet
-in memory while it is read (about 1.6 KB per row of 13 columns); chunks are cut from it.
+as dates, text as text and the merged ranges of .xlsx/.xls sheets. A plain .xlsx sheet is read by
+fastexcel (calamine into Arrow, typed per column: pipeline/sources/excel_arrow.py), any other
+sheet by python-calamine cell by cell; both give the same rows. calamine holds the whole sheet in
+memory while it is read (about 1 KB per row of 13 columns); chunks are cut from it.
 
 `engine` chooses the reader: `calamine`; `openpyxl`, which streams an .xlsx/.xlsm sheet with
 openpyxl's read-only mode in bounded memory (one chunk at a time; slower, as the sheet is read

@@ -15,6 +15,12 @@ formatted empty cell, which calamine skips) does not count. It errs only towards
 a formula cell without a cached value counts, and a cell whose reference is written in any other
 way than `<c r="A1"` (or missing) could be anywhere (`Extent.irregular`); the caller then takes
 the streaming reader, which reads every cell exactly.
+
+Most sheets need less: `quick` scans decode only the first buffer of cells and check the others
+with one regular-expression pass (cells written `<c r="B7"`, in columns A to X and rows below
+1,000,000: QUICK_BOX, a grid calamine can always hold), while the XML is inflated in a thread of
+its own (ISA-L when installed, excel_zip.py). The engine choice scans again, exactly, only when
+the quick answer is not enough (excel_engine.choose).
 """
 
 from __future__ import annotations
