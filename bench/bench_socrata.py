@@ -14,11 +14,13 @@ RSS is that process's maximum resident set (os.wait4). The receivers' row counts
     python bench/bench_socrata.py [--rows 1000000] [--reps 3] [--only sink|portal] [--data DIR]
     python bench/bench_socrata.py --encoders [--reps 15]   # body encoders and float -> text, in-process
     python bench/bench_socrata.py --memory 250000,1000000,3000000 [--reps 2] [--against TREE]
+                                  [--to sink|portal] [--mode upsert|replace]
 
---memory runs route alone to the sink for each size (the CSV of a size beyond the generated file
-repeats its rows) and prints peak RSS and rows/s; with `--against TREE` (a checkout of another
-commit: `git archive COMMIT pipeline transforms schemas | tar -x -C TREE`) TREE's code runs too,
-interleaved, for before/after figures.
+--memory runs route alone to the sink (or the local portal, a fresh dataset per run) for each size
+(the CSV of a size beyond the generated file repeats its rows) and prints peak RSS and rows/s; with
+`--against TREE` (a checkout of another commit: `git archive COMMIT pipeline transforms schemas |
+tar -x -C TREE`) TREE's code runs too, interleaved, for before/after figures. A replace goes to the
+local portal only (the sink speaks no revisions).
 
 The CSV is made with ../shared/bench/gen.py when it is missing. Not part of the test run.
 """
@@ -72,7 +74,7 @@ targets:
       {delivery}:
         domain: {url}
         dataset: {dataset}
-        mode: upsert
+        mode: {mode}
         batch_rows: 10000
         auth: {{username: {user}, password: {secret}}}
 """
@@ -191,7 +193,15 @@ def run_case(client: str, target, csv: Path, work: Path, rows: int) -> dict:
     if client == "route":
         route = work / "route.yaml"
         route.write_text(
-            ROUTE.format(csv=csv, delivery=delivery_name(), url=target.url, dataset=dataset, user=USER, secret=SECRET)
+            ROUTE.format(
+                csv=csv,
+                delivery=delivery_name(),
+                url=target.url,
+                dataset=dataset,
+                user=USER,
+                secret=SECRET,
+                mode="upsert",
+            )
         )
         result = timed(["route", "execute", str(route), "--state", str(work / "state")], work)
     else:
@@ -290,11 +300,11 @@ def encoders(csv: Path, reps: int) -> None:
 def sized_csv(data: Path, rows: int) -> Path:
     """A CSV of `rows` rows: the first rows of, or the rows repeated of, the largest CSV made so far."""
     csv = data / f"ct_{rows}.csv"
-    if csv.exists():
-        return csv
     base = data / "ct_1000000.csv"
     if not base.exists():
         subprocess.run([sys.executable, str(GEN), "csv", "--rows", "1000000", "--out", str(base)], check=True)
+    if csv.exists():  # (the base itself, when 1,000,000 rows are asked for)
+        return csv
     with base.open("rb") as src, csv.open("wb") as out:
         header = src.readline()
         out.write(header)
@@ -309,41 +319,46 @@ def sized_csv(data: Path, rows: int) -> Path:
     return csv
 
 
-def memory(data: Path, sizes: list[int], reps: int, against: str | None) -> None:
-    """Peak RSS and rows/s of route upserting each size to the sink, this tree (and TREE), interleaved."""
+def memory(
+    data: Path, sizes: list[int], reps: int, against: str | None, to: str = "sink", mode: str = "upsert"
+) -> None:
+    """Peak RSS and rows/s of route delivering each size to the sink or the local portal (upsert or
+    replace), this tree (and TREE), interleaved."""
     trees = {"this tree": ["route"]}
     if against:
         boot = (
             f"import sys; sys.path.insert(0, {against!r}); sys.argv[0] = 'route'; from pipeline.cli import main; main()"
         )
         trees["against"] = [sys.executable, "-c", boot]
-    sink = Sink()
     results: dict[tuple[int, str], list[dict]] = {}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        target = Sink() if to == "sink" else Portal(work)
+        try:
             for _ in range(reps):
                 for rows in sizes:
                     csv = sized_csv(data, rows)
                     route = work / f"route_{rows}.yaml"
-                    route.write_text(
-                        ROUTE.format(
-                            csv=csv,
-                            delivery=delivery_name(),
-                            url=sink.url,
-                            dataset="abcd-1234",
-                            user=USER,
-                            secret=SECRET,
-                        )
-                    )
                     for label, cmd in trees.items():
-                        sink.dataset()
+                        dataset = target.dataset()
+                        route.write_text(
+                            ROUTE.format(
+                                csv=csv,
+                                delivery=delivery_name(),
+                                url=target.url,
+                                dataset=dataset,
+                                user=USER,
+                                secret=SECRET,
+                                mode=mode,
+                            )
+                        )
                         result = timed([*cmd, "execute", str(route), "--state", str(work / "state"), "-q"], work)
-                        if sink.rows("abcd-1234") != rows:
-                            raise SystemExit(f"{label}: the sink has {sink.rows('abcd-1234')} rows, expected {rows}")
+                        if target.rows(dataset) != rows:
+                            raise SystemExit(f"{label}: {to} has {target.rows(dataset)} rows, expected {rows}")
                         results.setdefault((rows, label), []).append(result)
-    finally:
-        sink.stop()
+        finally:
+            target.stop()
+    print(f"route {mode} to the {to}, best of {reps}, interleaved; load average {os.getloadavg()}", flush=True)
     for rows in sizes:
         line = f"{rows:>10,} rows"
         for label in trees:
@@ -364,6 +379,8 @@ def main() -> int:
     ap.add_argument("--encoders", action="store_true", help="compare body encoders and float text in-process")
     ap.add_argument("--memory", help="sizes (e.g. 250000,1000000): peak RSS of route to the sink for each")
     ap.add_argument("--against", help="with --memory: another source tree to compare with (interleaved)")
+    ap.add_argument("--to", choices=["sink", "portal"], default="sink", help="with --memory: where to deliver")
+    ap.add_argument("--mode", choices=["upsert", "replace"], default="upsert", help="with --memory: how")
     ap.add_argument(
         "--data", default=os.environ.get("ROUTE_BENCH_DATA", str(Path(tempfile.gettempdir()) / "route-bench"))
     )
@@ -371,7 +388,9 @@ def main() -> int:
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     if args.memory:
-        memory(data, [int(n) for n in args.memory.split(",")], args.reps, args.against)
+        if args.mode == "replace" and args.to == "sink":
+            raise SystemExit("a replace goes to the local portal: add --to portal")
+        memory(data, [int(n) for n in args.memory.split(",")], args.reps, args.against, args.to, args.mode)
         return 0
     csv = data / f"ct_{args.rows}.csv"
     if not csv.exists():

@@ -365,6 +365,14 @@ class SocrataDelivery:
         self._raise_if_failed()
         if len(chunk) == 0:
             return
+        # Converted a batch's rows at a time when they go out in batches (or to the replace
+        # spool): the wire values of a whole 50,000-row chunk, and their converting, are not
+        # held at once beside the chunk and the bodies in flight (about 15 MB less at the peak).
+        step = len(chunk) if self.syncer is not None or self.dry_run else self.options["batch_rows"]
+        for start in range(0, len(chunk), step):
+            self._write_part(chunk.iloc[start : start + step] if step < len(chunk) else chunk, to_wire)
+
+    def _write_part(self, chunk, to_wire) -> None:
         key = self.mapping.key
         wc = to_wire(
             chunk,
@@ -391,6 +399,8 @@ class SocrataDelivery:
             self._send(final=False)
 
     def _send(self, final: bool) -> None:
+        if self.sender.failed and not final:
+            return  # the rest of a chunk after a failure stays in the rebatcher, as a whole chunk did
         for batch in self.batches.batches(final):
             self.sender.submit(batch)
             if self.sender.failed:

@@ -219,8 +219,11 @@ class Executor:
                     unrouted.open(list(missed.columns))
                     opened = True
                 unrouted.write(missed)
-            # A chunk is released as soon as every target has it, not kept while the next is made.
+            # A chunk is released as soon as every target has it, and the next one is made only
+            # then (channels.py): no finished chunk waits here for a target to be ready.
             chunk = parts = part = missed = None
+            for channel in channels:
+                channel.wait_taken()
 
     def _read(self, source: Source) -> Iterator[pd.DataFrame]:
         """The source's chunks, cut at --limit, counted; at least one (maybe empty) chunk."""
@@ -253,8 +256,11 @@ class Executor:
                 yielded = True
                 self._extent(source)
                 self.progress(report)
-                yield chunk
-                chunk = None  # not held while the source reads the next one
+                # Yielded out of a one-item list: this generator keeps no reference to the chunk
+                # while suspended, so the chunk is freed as soon as the steps are done with it.
+                box = [chunk]
+                chunk = None
+                yield box.pop()
         except (Cancelled, GeneratorExit):
             raise
         except RouteError as exc:
@@ -461,8 +467,9 @@ class Executor:
 def _counted(channel: Channel, stats: TargetStats) -> Iterator[pd.DataFrame]:
     for chunk in channel:
         stats.routed += len(chunk)
-        yield chunk
+        box = [chunk]  # yielded from a list: not held here while the target writes it
         del chunk
+        yield box.pop()
 
 
 def commit_order(delivery) -> int:

@@ -63,8 +63,12 @@ class Steps:
             stats.rows_in += len(chunk)
             stats.rows_out += len(out)
             stats.rejected = ctx.rejected
-            yield out
-            del chunk, out  # not held while the next chunk is read and transformed
+            # Neither the input nor the output is held by this generator while it is suspended
+            # (the output is yielded out of a one-item list): the consumer alone decides when a
+            # chunk is freed, and the input goes as soon as the rule is done with it.
+            box = [out]
+            del chunk, out
+            yield box.pop()
 
     def _stream_step(self, step: Component, chunks: Iterable[pd.DataFrame]):
         stats = self.stats(step)
@@ -74,7 +78,9 @@ class Steps:
             for out in step.impl(upstream, step.options, ctx):
                 stats.rows_out += len(out)
                 stats.rejected = ctx.rejected
-                yield out
+                box = [out]  # as in _chunk_step: not held here while suspended
+                del out
+                yield box.pop()
         except (Cancelled, GeneratorExit):
             raise
         except RouteError as exc:
