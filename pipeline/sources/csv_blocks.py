@@ -12,14 +12,15 @@ an escape). To know, each block is parsed followed by a sentinel record (csv_str
 the block's last record is the sentinel, the cut was a boundary. If not, the block's last record
 is the one the cut fell into: it is held back, and the next block starts on its line (its byte
 offset found from the line breaks); the blocks parsed after it, on a wrong start, are cut and
-parsed again. A record that fills its whole block grows the block, 4 times each time, up to
-`max_record` bytes; past it RecordTooLong names its line. At the end of the data (which
-DataStream ends with the real sentinel), a last record that is not the sentinel opened a quote
-that never closed.
+parsed again. Once that has happened, cuts are first moved before any quote left open (quote
+parity), so a file full of multi-line fields is cut again once, not at every block. A record
+that fills its whole block grows the block, 4 times each time, up to `max_record` bytes; past it
+RecordTooLong names its line. At the end of the data (which DataStream ends with the real
+sentinel), a last record that is not the sentinel opened a quote that never closed.
 
-Lines: a block starts on a known line (the one before it plus the line breaks in its bytes), and
-record k of the block starts on `first + (k - 1) + the line breaks inside records 1..k-1`
-(csv_readers counts those in good rows' values and bad rows' text).
+Lines: record k of a block starts on `first + (k - 1) + the line breaks inside records 1..k-1`
+(csv_readers counts those in good rows' values and bad rows' text), counted on the worker thread
+from the block's first line; the sentinel's line is where the next block starts.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ from pipeline.sources.csv_readers import (
 )
 from pipeline.sources.csv_stream import SENTINEL, UTF8_BOM
 
-# Parsing threads: one a core (a few at most: the thread that cuts blocks, numbers lines and builds
-# the frames must keep up with them). Blocks are csv_readers.PARSE_BLOCK bytes (csv.py passes it).
+# Parsing threads: one a core (a few at most: the thread that reads and cuts the blocks and
+# gathers the chunks must keep up with them). Blocks are csv_readers.PARSE_BLOCK bytes (csv.py passes it).
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 # Blocks in flight: the threads parse on while the rows of the chunk before are transformed and
 # delivered (8 blocks of 1 MiB, about 50,000 rows of 150 bytes, one chunk).
