@@ -18,6 +18,12 @@ portal process's CPU seconds per 1M rows for each case, and route / sodapy.
 
     python bench/bench_portal.py [--rows 1000000] [--reps 3] [--clients 2] [--numbers json|text]
     python bench/bench_portal.py --only portal     # the portal alone, as before
+    python bench/bench_portal.py --only portal --baseline /tmp/old   # ... beside an older portal
+
+`--baseline DIR` serves a second portal from another source tree (DIR/pipeline, e.g. made with
+`git archive OLD pipeline | tar -x -C DIR`) and adds a case `baseline`, the portal alone on it,
+interleaved with the others, so a change to the portal is measured against what it replaces in the
+same run: on a shared machine only such ratios mean anything.
 
 `--numbers text` has the portal case send every number as a JSON string ("93755.88"); the default
 sends JSON numbers. The CSV is made with ../shared/bench/gen.py when it is missing (as bench_socrata.py
@@ -131,7 +137,9 @@ def bodies(rows: int, batch: int, seed: int = 1, numbers: str = "json") -> list[
     return out
 
 
-def serve(path: str, ready, stop) -> None:
+def serve(path: str, ready, stop, tree: str | None = None) -> None:
+    if tree:  # the portal of another source tree (--baseline)
+        sys.path.insert(0, tree)
     from pipeline.portal import LocalPortal
 
     portal = LocalPortal(path, users={USER: SECRET})
@@ -145,11 +153,12 @@ def serve(path: str, ready, stop) -> None:
 class Portal:
     """The portal process, and a session that makes its datasets and counts their rows."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, tree: str | None = None):
         ctx = mp.get_context("spawn")
         self._ready, ready_child = ctx.Pipe()
         self._stop, stop_child = ctx.Pipe()
-        self.proc = ctx.Process(target=serve, args=(os.path.join(folder, "portal.sqlite"), ready_child, stop_child))
+        name = "baseline.sqlite" if tree else "portal.sqlite"
+        self.proc = ctx.Process(target=serve, args=(os.path.join(folder, name), ready_child, stop_child, tree))
         self.proc.start()
         self.url, self.pid = self._ready.recv()
         self.session = requests.Session()
@@ -256,13 +265,16 @@ def main(argv=None) -> None:
     ap.add_argument("--clients", type=int, default=2, help="requests in flight at once in the portal case")
     ap.add_argument("--numbers", choices=("json", "text"), default="json", help="numbers as JSON numbers or as text")
     ap.add_argument("--only", choices=CASES)
+    ap.add_argument("--baseline", metavar="DIR", help="also time the portal alone as served from DIR/pipeline")
     ap.add_argument(
         "--data", default=os.environ.get("ROUTE_BENCH_DATA", str(Path(tempfile.gettempdir()) / "route-bench"))
     )
     a = ap.parse_args(argv)
     cases = [a.only] if a.only else list(CASES)
+    if a.baseline:
+        cases.insert(cases.index("portal") + 1 if "portal" in cases else 0, "baseline")
     payloads, csv = [], None
-    if "portal" in cases:
+    if "portal" in cases or "baseline" in cases:
         print(f"encoding {a.rows:,} rows in batches of {a.batch:,}, numbers as {a.numbers} ...", flush=True)
         payloads = bodies(a.rows, a.batch, numbers=a.numbers)
     if "route" in cases or "sodapy" in cases:
@@ -274,11 +286,12 @@ def main(argv=None) -> None:
     results: dict[str, list[dict]] = {c: [] for c in cases}
     with tempfile.TemporaryDirectory(prefix="bench-portal-") as tmp:
         portal = Portal(tmp)
+        baseline = Portal(tmp, a.baseline) if a.baseline else None
         try:
             for rep in range(a.reps):
                 for case in cases:
-                    if case == "portal":
-                        r = portal_case(portal, payloads, a.rows, a.clients)
+                    if case in ("portal", "baseline"):
+                        r = portal_case(portal if case == "portal" else baseline, payloads, a.rows, a.clients)
                         detail = "insert {:.2f} s, update {:.2f} s".format(*r["passes"])
                     else:
                         r = client_case(case, portal, csv, Path(tmp), a.rows)
@@ -291,6 +304,8 @@ def main(argv=None) -> None:
                     )
         finally:
             portal.stop()
+            if baseline is not None:
+                baseline.stop()
     best = {c: min(results[c], key=lambda r: r["seconds"]) for c in cases}
     print(f"best of {a.reps}, {a.rows:,} rows:")
     for c in cases:
@@ -298,12 +313,18 @@ def main(argv=None) -> None:
     if "route" in best and "sodapy" in best:
         ratio = best["sodapy"]["seconds"] / best["route"]["seconds"]
         print(f"  route / sodapy: {ratio:.2f}x (goal 2x)")
+    if "portal" in best and "baseline" in best:
+        ratio = best["baseline"]["seconds"] / best["portal"]["seconds"]
+        cpu = best["portal"]["portal_cpu"] / best["baseline"]["portal_cpu"]
+        print(f"  portal / baseline: {ratio:.2f}x rows/s, {cpu:.2f}x the portal CPU per row")
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if "portal" in best:
         print(f"UPSERT_ROWS_PER_S {a.rows / best['portal']['seconds']:,.0f}")
 
 
 CASES = ("portal", "route", "sodapy")
 LABELS = {
+    "baseline": "the portal alone as served from --baseline, same bodies",
     "portal": "the portal alone, pre-encoded bodies, the faster of inserts and updates",
     "route": "route execute, CSV to the portal, whole process",
     "sodapy": "a pandas + sodapy script, CSV to the portal, whole process",

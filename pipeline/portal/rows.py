@@ -8,19 +8,18 @@ update only the fields the row carries (merge); without one, rows append unless 
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 import orjson
 
 from pipeline.portal import behaviour, rowids
-from pipeline.portal.bulk import insert_many
+from pipeline.portal.batches import KEY, Batch
+from pipeline.portal.batches import batch_from_csv as batch_from_csv  # re-exported: callers parse through rows
+from pipeline.portal.batches import batch_from_json as batch_from_json
+from pipeline.portal.bulk import SERIAL, drop_columns, insert_many, insert_rows
 from pipeline.portal.errors import Maltyped, bad_request
 from pipeline.portal.storage import Dataset, quote, reserve_sids, touch
 
-KEY = "\x00key"  # where a [key] delete row puts its key (no real field can be named so)
 _SPECIAL = {":id", ":deleted", KEY}
 
 
@@ -40,16 +39,6 @@ class Counts:
 
 
 @dataclass
-class Batch:
-    """Rows of one request, by column: values as sent (JSON values, or CSV text when `text`)."""
-
-    n: int
-    columns: dict[str, list]
-    keysets: list | None = None  # per-row field sets when rows do not all carry the same fields
-    text: bool = False
-
-
-@dataclass
 class Run:
     action: str  # upsert | insert | update_sid | delete_ri | delete_sid | error
     fields: tuple
@@ -64,60 +53,7 @@ class Prepared:
     keys: list | None
     sids: list | None
     runs: list[Run]
-
-
-# ---- request bodies -> Batch ------------------------------------------------------------------------
-
-
-def batch_from_json(body: bytes) -> Batch:
-    try:
-        payload = orjson.loads(body) if body.strip() else []
-    except orjson.JSONDecodeError as exc:
-        raise bad_request("req.body.malformed-json", f"The request body is not valid JSON: {exc}") from None
-    if isinstance(payload, dict):
-        payload = [payload]
-    if not isinstance(payload, list):
-        raise bad_request("soda.row.upsert-row-not-an-object", "The request body must be a JSON array of row objects")
-    if set(map(type, payload)) - {dict}:
-        payload = [_row_object(i, r) for i, r in enumerate(payload)]
-    if not payload:
-        return Batch(0, {})
-    keys = set().union(*payload)
-    if set(map(len, payload)) == {len(keys)}:  # every row carries every field: the fast path
-        return Batch(len(payload), {k: list(map(itemgetter(k), payload)) for k in keys})
-    keysets = [frozenset(r) for r in payload]
-    return Batch(len(payload), {k: [r.get(k) for r in payload] for k in keys}, keysets)
-
-
-def _row_object(index: int, row):
-    if isinstance(row, dict):
-        return row
-    if behaviour.ARRAY_ROW_IS_DELETE and isinstance(row, list) and len(row) == 1:
-        return {KEY: row[0], ":deleted": True}
-    raise bad_request(
-        "soda.row.upsert-row-not-an-object", f"Row {index} of the request body is not a JSON object", index=index
-    )
-
-
-def batch_from_csv(body: bytes) -> Batch:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise bad_request("req.body.malformed-csv", f"The CSV body is not UTF-8: {exc}") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if not header:
-        return Batch(0, {})
-    header = [h.strip() for h in header]
-    rows = [r for r in reader if r]
-    width = len(header)
-    for i, r in enumerate(rows):
-        if len(r) != width:
-            raise bad_request(
-                "req.body.malformed-csv", f"CSV line {i + 2} has {len(r)} cells; the header has {width}", line=i + 2
-            )
-    columns = list(zip(*rows)) if rows else [()] * width
-    return Batch(len(rows), {h: list(c) for h, c in zip(header, columns)}, None, text=True)
+    flat: list | None = None  # the values of the one run, row by row, when the batch had them so
 
 
 # ---- Batch -> Prepared (checks; nothing is written) ---------------------------------------------------
@@ -160,7 +96,27 @@ def prepare(ds: Dataset, batch: Batch, replace: bool = False) -> Prepared:
     if ri is not None and batch.n:
         keys = _keys(ds, batch, values.get(ri.field))
     runs = _runs(ds, batch, values, keys, sids, deleted, replace)
-    return Prepared(ds.signature, batch.n, values, keys, sids, runs)
+    return Prepared(ds.signature, batch.n, values, keys, sids, runs, _flat(batch, values, runs))
+
+
+def _flat(batch: Batch, values: dict, runs: list) -> list | None:
+    """The batch's row-by-row values with the checked values in place, when one run writes every
+    field of every row (as most requests do); None otherwise."""
+    if (
+        batch.flat is None
+        or len(runs) != 1
+        or runs[0].fields != batch.order
+        or runs[0].action not in ("upsert", "insert")
+    ):
+        return None
+    width = len(batch.order)
+    changed = [(i, values[f]) for i, f in enumerate(batch.order) if values[f] is not batch.columns[f]]
+    if not changed:
+        return batch.flat
+    flat = batch.flat.copy()  # the batch stays as sent: it is checked again if the columns change
+    for i, column in changed:
+        flat[i::width] = column
+    return flat
 
 
 def _deleted(batch: Batch) -> list | None:
@@ -261,14 +217,12 @@ def apply(conn, ds: Dataset, prep: Prepared, now: str, counts: Counts | None = N
                 key = quote(ri.phys)
                 sets = ", ".join(["_updated=excluded._updated"] + [f"{p}=excluded.{p}" for p in phys if p != key])
                 conflict = f" ON CONFLICT ({key}) DO UPDATE SET {sets}"
-            insert_many(
-                conn,
-                f"INSERT INTO {table} (_sid, _created, _updated{''.join(', ' + p for p in phys)}) VALUES ",
-                [None, "?1", "?1"] + [None] * len(phys),
-                conflict,
-                [range(first, first + len(rows))] + cols,
-                lead=(now,),
-            )
+            head = f"INSERT INTO {table} (_sid, _created, _updated{''.join(', ' + p for p in phys)}) VALUES "
+            row = [SERIAL, "?1", "?1"] + [None] * len(phys)
+            if prep.flat is not None and len(phys) == len(run.fields):
+                _insert_flat(conn, head, row, conflict, prep.flat, cols, len(rows), now, first)
+            else:
+                insert_many(conn, head, row, conflict, cols, lead=(now,), serial=first)
             # rows that were inserted kept the keys reserved for them; updated rows kept their own
             created = conn.execute(
                 f"SELECT count(*) FROM {table} WHERE _sid >= ? AND _sid < ?", (first, first + len(rows))
@@ -317,6 +271,18 @@ def apply(conn, ds: Dataset, prep: Prepared, now: str, counts: Counts | None = N
                 counts.error(i, "no_primary_key", None)
     touch(conn, ds.id)
     return counts
+
+
+def _insert_flat(conn, head, row, tail, flat, cols, count, now, first) -> None:
+    """insert_rows over the batch's row-by-row values; a column null in every row is written as
+    NULL, not bound (binding a null costs as much as binding a value)."""
+    nulls = [i for i, c in enumerate(cols) if type(c) is list and c[0] is None and c.count(None) == count]
+    if nulls:
+        flat = flat.copy()
+        drop_columns(flat, len(cols), nulls)
+        for i in nulls:
+            row[3 + i] = "NULL"
+    insert_rows(conn, head, row, tail, flat, count, (now,), first)
 
 
 def batch_id(prep: Prepared, i: int):
