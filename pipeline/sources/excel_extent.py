@@ -17,8 +17,8 @@ way than `<c r="A1"` (or missing) could be anywhere (`Extent.irregular`); the ca
 the streaming reader, which reads every cell exactly.
 
 Most sheets need less: `quick` scans decode only the first buffer of cells and check the others
-with one regular-expression pass (cells written `<c r="B7"`, in columns A to X and rows below
-1,000,000: QUICK_BOX, a grid calamine can always hold), while the XML is inflated in a thread of
+with one regular-expression pass (cells written `<c r="B7"` inside one of QUICK_BOXES, each a
+grid calamine can always hold, the first that holds the first buffer's cells), while the XML is inflated in a thread of
 its own (ISA-L when installed, excel_zip.py). The engine choice scans again, exactly, only when
 the quick answer is not enough (excel_engine.choose).
 """
@@ -42,8 +42,14 @@ SHEET_ROWS, SHEET_COLUMNS = 1_048_576, 16_384
 _DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref=[\"']([A-Za-z0-9:$]+)[\"']")
 # A quick scan checks, rather than decodes, the cells of columns A to X and rows 1 to 999,999:
 # a grid within that box holds at most 23,999,976 cells, fewer than calamine is allowed.
-QUICK_BOX = (999_999, 24)
-_OUTSIDE_BOX = re.compile(rb'<c(?! r="[A-X][1-9][0-9]{0,5}")[\s/>]')  # (twice as fast as a lookahead first)
+# A quick scan checks, rather than decodes, the cells inside a box of rows 1 to R and columns A to
+# C, where R x C is under calamine's 25,000,000 cells: (R, C, a pattern that finds any cell outside
+# the box). The negative lookahead comes first: twice as fast as a lookahead for the delimiter.
+QUICK_BOXES = [
+    (999_999, 24, re.compile(rb'<c(?! r="[A-X][1-9][0-9]{0,5}")[\s/>]')),  # A-X
+    (199_999, 104, re.compile(rb'<c(?! r="(?:[A-Z]|[A-C][A-Z])(?:[1-9][0-9]{0,4}|1[0-9]{5})")[\s/>]')),  # A-CZ
+    (29_999, 702, re.compile(rb'<c(?! r="[A-Z]{1,2}(?:[1-9][0-9]{0,3}|[12][0-9]{4})")[\s/>]')),  # A-ZZ
+]
 _TAG_WINDOW = 40  # most cells' tags end within this many bytes of their name
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[9, 10, 13, 32]] = True
@@ -63,7 +69,8 @@ class Extent:
     declared: str | None = None  # the sheet's <dimension ref=...>, as written
     irregular: bool = False  # cells whose place the scan could not read
     merged: bool = False  # the sheet has merged ranges (<mergeCell>)
-    bounded: bool = False  # quick scan: some cells were only checked to lie in QUICK_BOX
+    bounded: bool = False  # quick scan: some cells were only checked to lie in `box`
+    box: tuple[int, int] = (0, 0)  # (rows, columns) of the QUICK_BOXES box they were checked in
     closed: int = 0  # cells written with a closing tag (</c>): those that can hold a value
     xml_bytes: int = 0  # uncompressed size of the sheet's XML
     comment_bytes: int = 0  # of which comments
@@ -72,11 +79,11 @@ class Extent:
     @property
     def cells(self) -> int:
         """Cells in the grid calamine would build (every cell of a sheet when irregular); after a
-        quick scan, at most that many (the grid is then taken to reach the corner of QUICK_BOX)."""
+        quick scan, at most that many (the grid is then taken to reach the corner of `box`)."""
         if self.irregular:
             return SHEET_ROWS * SHEET_COLUMNS
         if self.bounded:
-            rows, cols = QUICK_BOX
+            rows, cols = self.box
             last = self.last or (0, 0)
             return max(last[0] + 1, rows) * max(last[1] + 1, cols)
         if self.first is None:
@@ -101,8 +108,9 @@ def scan_chunks(chunks: Iterator[bytes], out: Extent, quick: bool = False) -> Ex
     """Scan a sheet's XML, given as pieces of bytes, into `out`.
 
     `quick`: after the first buffer that holds cells (scanned exactly: out.first is its first
-    cell), a buffer whose cells all have a plain reference inside QUICK_BOX is only checked, with
-    two C-speed passes, not decoded; out.bounded then says the grid is known only to fit the box.
+    cell), a buffer whose cells all have a plain reference inside a box of QUICK_BOXES is only
+    checked with C-speed passes, not decoded; out.bounded then says the grid is known only to fit
+    the box (out.box).
     """
     pieces = clean_pieces(chunks, on_long=out.long_tokens.append)
     with contextlib.closing(prefetched(pieces) if quick else pieces) as pieces:  # stops the thread
@@ -118,6 +126,7 @@ def _scan_pieces(pieces, out: Extent, quick: bool) -> int:
     kept = 0
     carry = b""
     looking = True  # for the <dimension>, which comes before <sheetData>
+    box = None  # of QUICK_BOXES, once the first cells are scanned; False: none holds them
     for piece in pieces:
         kept += len(piece)
         buf = carry + piece
@@ -128,8 +137,10 @@ def _scan_pieces(pieces, out: Extent, quick: bool) -> int:
         cut = buf.rfind(b">") + 1  # every tag before the cut is whole
         out.merged = out.merged or buf.find(b"mergeCell", 0, cut) >= 0
         out.closed += buf.count(b"</c>", 0, cut)
-        if quick and out.first is not None and _in_box(buf, cut):
-            out.bounded = True
+        if quick and out.first is not None and box is None:
+            box = _box_for(out)
+        if box and _in_box(buf, cut, box[2]):
+            out.bounded, out.box = True, box[:2]
         else:
             _scan_buffer(buf[:cut], out)
         lt = buf.rfind(b"<", cut)
@@ -142,10 +153,18 @@ def _scan_pieces(pieces, out: Extent, quick: bool) -> int:
     return kept
 
 
-def _in_box(buf: bytes, cut: int) -> bool:
-    """Whether every cell of buf[:cut] is written <c r="A1" with its place inside QUICK_BOX."""
+def _box_for(out: Extent):
+    """The first of QUICK_BOXES that holds the cells scanned so far; False when none does."""
+    for box in QUICK_BOXES:
+        if out.last[0] < box[0] and out.last[1] < box[1]:
+            return box
+    return False
+
+
+def _in_box(buf: bytes, cut: int, outside: re.Pattern) -> bool:
+    """Whether every cell of buf[:cut] is written <c r="A1" with its place inside the box."""
     # a prefixed cell (<x:c) is decoded; ':' alone is found at memchr speed, ':c' is not
-    return (buf.find(b":", 0, cut) < 0 or buf.find(b":c", 0, cut) < 0) and _OUTSIDE_BOX.search(buf, 0, cut) is None
+    return (buf.find(b":", 0, cut) < 0 or buf.find(b":c", 0, cut) < 0) and outside.search(buf, 0, cut) is None
 
 
 def _scan_buffer(buf: bytes, out: Extent) -> None:

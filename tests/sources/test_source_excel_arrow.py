@@ -4,6 +4,7 @@ cell-by-cell readers, and steps aside for every sheet where it could not."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 import zipfile
 import zlib
@@ -16,7 +17,8 @@ from excelkit import make_ctx, read_chunks, rows, save
 
 from pipeline.basics.errors import RunFailed
 from pipeline.sources import excel_arrow
-from pipeline.sources.excel_extent import scan_sheet
+from pipeline.sources.excel_extent import Extent, scan_sheet, scan_stream
+from pipeline.sources.excel_sheet import column_letters
 from pipeline.sources.excel_stream import sheet_members
 from pipeline.sources.excel_xml import prefetched
 from pipeline.sources.excel_zip import member_chunks
@@ -311,3 +313,37 @@ def test_the_sheet_scanned_is_the_sheet_read_when_a_chart_sheet_comes_first(tmp_
     with pytest.raises(RunFailed, match="sheet 'Data' has a cell as far as XFD1048576"):
         read_chunks(tmp_path, engine="calamine", sheet=2)
     assert rows(pd.concat(same_as_streamed(tmp_path, sheet=3))) == [[2]]
+
+
+def sheet_xml(columns: int, rows: int, extra: str = "") -> bytes:
+    cells = "".join(
+        f'<row r="{r}">' + "".join(f'<c r="{column_letters(c)}{r}"><v>{c}</v></c>' for c in range(columns)) + "</row>"
+        for r in range(1, rows + 1)
+    )
+    return f"<worksheet><sheetData>{cells}{extra}</sheetData></worksheet>".encode()
+
+
+@pytest.mark.parametrize(
+    "columns, rows, extra, box",
+    [
+        (13, 8_000, "", (999_999, 24)),
+        (40, 3_000, "", (199_999, 104)),
+        (300, 400, "", (29_999, 702)),
+        (800, 150, "", (0, 0)),  # wider than every box: every cell decoded
+        (13, 8_000, '<row r="500000"><c r="B500000"><v>1</v></c></row>', (999_999, 24)),
+        (40, 3_000, '<row r="250000"><c r="A250000"><v>1</v></c></row>', (199_999, 104)),
+        (40, 3_000, '<row r="9"><c r="ZZZ9"><v>1</v></c></row>', (199_999, 104)),
+        (13, 8_000, '<row r="9"><c t="n" r="C9"><v>1</v></c></row>', (999_999, 24)),
+    ],
+    ids=["narrow", "wide", "wider", "widest", "far-row", "far-row-wide", "far-column", "irregular"],
+)
+def test_the_quick_scan_never_says_less_than_the_exact_one(columns, rows, extra, box):
+    """A quick scan's grid is at least the exact grid (over calamine's limit, the engine choice
+    scans again, exactly, for the message)."""
+    xml = sheet_xml(columns, rows, extra)
+    assert len(xml) > 3 << 18  # several buffers
+    exact = scan_stream(io.BytesIO(xml), Extent())
+    quick = scan_stream(io.BytesIO(xml), Extent(), quick=True)
+    assert (quick.first, quick.box, quick.irregular) == (exact.first, box, exact.irregular)
+    assert quick.cells >= exact.cells
+    assert quick.bounded == (box != (0, 0))
