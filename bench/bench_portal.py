@@ -242,7 +242,9 @@ def client_case(client: str, portal: Portal, csv: Path, work: Path, rows: int) -
     if client == "route":
         route = work / "route.yaml"
         # the socrata delivery's defaults: batch_rows and concurrency are left out
-        text = ROUTE.format(csv=csv, delivery=delivery_name(), url=portal.url, dataset=ff, user=USER, secret=SECRET)
+        text = ROUTE.format(
+            csv=csv, delivery=delivery_name(), url=portal.url, dataset=ff, mode="upsert", user=USER, secret=SECRET
+        )
         route.write_text(text.replace("        batch_rows: 10000\n", ""))
         result = timed(["route", "execute", str(route), "--state", str(work / "state")], work)
     else:
