@@ -17,10 +17,12 @@ The fast path takes a sheet only when it gives the very rows the cell-by-cell re
   columns become text, written cell by cell, which only the slow path does);
 - a time-only or duration column, or an integer one (.xls/.ods, not read here);
 - a header cell that is empty, repeated, padded, or a number or date whose text fastexcel and
-  Python would write differently.
+  Python would write differently;
+- without a header_row, fewer values than the scan counted cells written `<c ...>...</c>`: a
+  cell above the header (its row written out of order), or cells calamine reads as empty.
 
 Memory: fastexcel, like python-calamine, holds the whole sheet while it is read (calamine's cells,
-then one Arrow batch, about 1 KB a row of 13 columns); chunks are zero-copy slices of it.
+then one Arrow batch, about 1 KB a row of 13 columns); chunks are cut from that batch.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pipeline.sources.excel_sheet import MAX_BLOCK_CELLS, Sheet
 
 _MS_A_DAY = 86_400_000
 _EXCEL_DAY_ONE = -2_208_988_800_000  # 1900-01-01 in ms since 1970: below it a cell is a time of day
-_NUMERIC = re.compile(r"[\d\s.:+eE-]+")
+_NUMERIC = re.compile(r"(?=.*\d)[\d\s.:+eE-]+")  # a number or date, written as text
 _INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,14})")
 _SUFFIXED = re.compile(r"(.+)_\d+")
 _UNNAMED = re.compile(r"__UNNAMED__\d+")
