@@ -56,3 +56,27 @@ def test_a_day_its_month_does_not_have_is_refused_in_a_big_column_too(portal):
     assert r.status_code == 400
     assert r.json()["code"] == "soda.column.maltyped" and r.json()["data"]["got"] == "2023-02-29"
     assert portal.count(ff) == 0
+
+
+def test_rows_listing_their_fields_in_other_orders_keep_each_value_in_its_field_and_get_ids_in_order(portal):
+    ff = portal.create()
+    body = cases(ROWS, status=lambda i: f"S{i}", amount=lambda i: i, opened="2024-02-01")
+    for i in range(0, ROWS, 3):  # every third row lists its fields backwards
+        body[i] = dict(reversed(list(body[i].items())))
+    r = portal.post(f"/resource/{ff}.json", body)
+    assert r.status_code == 200, r.text
+    rows = portal.rows(ff, **{"$select": ":id, case_id, status, amount, opened"})
+    assert [row["case_id"] for row in rows] == [f"C-{i:05d}" for i in range(ROWS)]  # in :id order
+    assert all(row["status"] == f"S{i}" and row["amount"] == str(i) for i, row in enumerate(rows))
+    assert all(row["opened"] == "2024-02-01T00:00:00.000" for row in rows)
+    ids = [row[":id"] for row in rows]
+    assert len(set(ids)) == ROWS
+    # updates keep their row ids; new keys (a full statement's worth and a remainder) get new ones
+    more = cases(ROWS + 100, status="again")
+    r = portal.post(f"/resource/{ff}.json", more)
+    assert r.json()["Rows Updated"] == ROWS and r.json()["Rows Created"] == 100
+    after = portal.rows(ff, **{"$select": ":id, case_id, status, amount"})
+    assert [row[":id"] for row in after[:ROWS]] == ids
+    assert [row["case_id"] for row in after[ROWS:]] == [f"C-{i:05d}" for i in range(ROWS, ROWS + 100)]
+    assert len({row[":id"] for row in after}) == ROWS + 100
+    assert all(row["status"] == "again" for row in after) and after[7]["amount"] == "7"
