@@ -29,7 +29,7 @@ class Number(ColumnType):
         types = set(map(type, values))
         if types <= {int, float, NoneType}:
             if int in types:
-                ints = [v for v in values if type(v) is int]
+                ints = values if len(types) == 1 else [v for v in values if type(v) is int]
                 if min(ints) < INT64[0] or max(ints) > INT64[1]:  # beyond SQLite integers: keep as text
                     return [str(v) if type(v) is int else v for v in values]
             return values
@@ -46,7 +46,7 @@ class Number(ColumnType):
         canonical text, so 7, "7" and "007" are one key (and "7.0" another, as in Socrata)."""
         types = set(map(type, values))
         if types <= {int, NoneType} and int in types:
-            ints = [v for v in values if v is not None]
+            ints = values if len(types) == 1 else [v for v in values if v is not None]
             if INT64[0] <= min(ints) and max(ints) <= INT64[1]:
                 return values
         if bool in types or not types <= {int, float, str, NoneType}:
