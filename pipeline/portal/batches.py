@@ -55,6 +55,8 @@ def batch_from_json(body: bytes) -> Batch:
         # its keys came in), then each column is a slice: cheaper than a pass over the rows per field
         order = tuple(payload[0])
         width = len(order)
+        if not width:  # rows with no fields at all: nothing to lay out
+            return Batch(len(payload), {})
         if width == 1:
             flat = list(map(itemgetter(order[0]), payload))
         else:

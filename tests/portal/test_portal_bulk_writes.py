@@ -80,3 +80,13 @@ def test_rows_listing_their_fields_in_other_orders_keep_each_value_in_its_field_
     assert [row["case_id"] for row in after[ROWS:]] == [f"C-{i:05d}" for i in range(ROWS, ROWS + 100)]
     assert len({row[":id"] for row in after}) == ROWS + 100
     assert all(row["status"] == "again" for row in after) and after[7]["amount"] == "7"
+
+
+def test_rows_with_no_fields_at_all_are_refused_for_their_missing_row_identifier(portal):
+    from pipeline.portal import behaviour
+
+    ff = portal.create()
+    r = portal.post(f"/resource/{ff}.json", [{}, {}])
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == behaviour.MISSING_KEY_CODE
+    assert portal.count(ff) == 0
