@@ -366,7 +366,8 @@ def memory(
             line += (
                 f"   {label}: peak RSS {max(r['peak_rss_mb'] for r in runs):4.0f} MB"
                 f" ({', '.join(format(r['peak_rss_mb'], '.0f') for r in runs)}),"
-                f" best {rows / min(r['seconds'] for r in runs):>9,.0f} rows/s"
+                f" best {rows / min(r['seconds'] for r in runs):>9,.0f} rows/s,"
+                f" CPU {min(r['cpu_s'] for r in runs):5.1f} s"
             )
         print(line, flush=True)
 
