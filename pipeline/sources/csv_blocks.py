@@ -43,6 +43,7 @@ from pipeline.sources.csv_readers import (
     breaks_in,
     drop_empty_rows,
     row_breaks,
+    string_csv_options,
 )
 from pipeline.sources.csv_stream import SENTINEL, UTF8_BOM
 
@@ -170,25 +171,12 @@ def _parse(data: bytes, names: list[str], dialect: Dialect) -> tuple[pa.Table, l
         bad.append((row.number, row.text))
         return "skip"
 
+    parse, convert = string_csv_options(names, dialect, on_invalid)
     table = pacsv.read_csv(
         pa.BufferReader(data),
         read_options=pacsv.ReadOptions(use_threads=False, block_size=len(data) + 1, column_names=names),
-        parse_options=pacsv.ParseOptions(
-            delimiter=dialect.delimiter,
-            quote_char=dialect.quote or False,
-            double_quote=True,
-            escape_char=dialect.escape or False,
-            newlines_in_values=True,
-            ignore_empty_lines=False,
-            invalid_row_handler=on_invalid,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            null_values=["", *dialect.null_values],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-            check_utf8=False,
-        ),
+        parse_options=parse,
+        convert_options=convert,
     )
     return table, bad
 

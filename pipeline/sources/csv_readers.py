@@ -174,26 +174,34 @@ class _Lead(io.RawIOBase):
         return b"\n" + (self._stream.read(size - 1) if size != 1 else b"")
 
 
+def string_csv_options(names: list[str], dialect: Dialect, on_invalid) -> tuple:
+    """pyarrow's parse and convert options for reading every column as text, as both readers do."""
+    parse = pacsv.ParseOptions(
+        delimiter=dialect.delimiter,
+        quote_char=dialect.quote or False,
+        double_quote=True,
+        escape_char=dialect.escape or False,
+        newlines_in_values=True,
+        ignore_empty_lines=False,
+        invalid_row_handler=on_invalid,
+    )
+    convert = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names},
+        null_values=["", *dialect.null_values],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        check_utf8=False,
+    )
+    return parse, convert
+
+
 def _open_fast(stream, names: list[str], dialect: Dialect, block_size: int, on_invalid):
+    parse, convert = string_csv_options(names, dialect, on_invalid)
     return pacsv.open_csv(
         stream,
         read_options=pacsv.ReadOptions(use_threads=False, block_size=block_size, column_names=names),
-        parse_options=pacsv.ParseOptions(
-            delimiter=dialect.delimiter,
-            quote_char=dialect.quote or False,
-            double_quote=True,
-            escape_char=dialect.escape or False,
-            newlines_in_values=True,
-            ignore_empty_lines=False,
-            invalid_row_handler=on_invalid,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            null_values=["", *dialect.null_values],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-            check_utf8=False,
-        ),
+        parse_options=parse,
+        convert_options=convert,
     )
 
 
