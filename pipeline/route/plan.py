@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.basics.context import RunContext, RunOptions, StepContext
+from pipeline.basics.context import DEFAULT_CHUNK_ROWS, RunContext, RunOptions, StepContext
 from pipeline.basics.errors import OptionError, Problem, RouteError, RouteInvalid, suggest
 from pipeline.basics.plugins import KIND_WORD, ComponentSpec, PluginLoadError, Registry, signature_problems, spec_of
 from pipeline.route.columncheck import Mode, column_problems
 from pipeline.route.project import Project, state_dir_for, with_project
 from pipeline.route.schemacheck import check, route_schema, shown
 from pipeline.route.yamlfile import Document, load_yaml_file
-
-DEFAULT_CHUNK_ROWS = 50_000
 
 
 @dataclass
