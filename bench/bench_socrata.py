@@ -298,7 +298,9 @@ def encoders(csv: Path, reps: int) -> None:
 
 
 def sized_csv(data: Path, rows: int) -> Path:
-    """A CSV of `rows` rows: the first rows of, or the rows repeated of, the largest CSV made so far."""
+    """A CSV of `rows` rows: the first rows of the 1,000,000-row CSV, or its rows repeated with their
+    ids (the first field) moved on by 1,000,000 each time, so that every row is a new row to an upsert
+    or a replace (repeated ids would leave the portal with 1,000,000 rows)."""
     csv = data / f"ct_{rows}.csv"
     base = data / "ct_1000000.csv"
     if not base.exists():
@@ -308,14 +310,18 @@ def sized_csv(data: Path, rows: int) -> Path:
     with base.open("rb") as src, csv.open("wb") as out:
         header = src.readline()
         out.write(header)
-        left = rows
+        left, shift = rows, 0
         while left:
             src.seek(len(header))
             for line in src:
+                if shift:
+                    first, rest = line.split(b",", 1)
+                    line = b"%d,%s" % (int(first) + shift, rest)
                 out.write(line)
                 left -= 1
                 if not left:
                     break
+            shift += 1_000_000
     return csv
 
 
