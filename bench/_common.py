@@ -1,4 +1,5 @@
-"""Pieces the side-by-side benchmarks share: the sink in a process of its own, and the load average.
+"""Pieces the side-by-side benchmarks share: the sink in a process of its own, the datasets of a
+local portal, and the load average.
 
 The process runner (`timed`, wall seconds and peak RSS through os.wait4) lives in bench_socrata.py
 and is imported from there.
@@ -36,6 +37,38 @@ class SinkProcess:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait()
+
+
+class PortalDatasets:
+    """A portal's side that the benches drive: a fresh published dataset of `columns` per run, and
+    the rows it holds afterwards. Each bench's Portal serves the portal its own way, then calls
+    `connect` with the URL it serves on."""
+
+    columns: list[tuple[str, str]] = []
+    row_id = "id"
+
+    def connect(self, url: str, user: str, secret: str) -> None:
+        self.url = url
+        self.session = requests.Session()
+        self.session.auth = (user, secret)
+        self.n = 0
+
+    def dataset(self, name: str | None = None) -> str:
+        self.n += 1
+        body = {
+            "name": name or f"bench {self.n}",
+            "columns": [{"fieldName": f, "name": f, "dataTypeName": t} for f, t in self.columns],
+            "metadata": {"rowIdentifier": self.row_id},
+        }
+        view = self.session.post(self.url + "/api/views.json", json=body, timeout=60).json()
+        self.session.post(f"{self.url}/api/views/{view['id']}/publication.json", timeout=60)
+        return view["id"]
+
+    def rows(self, dataset: str) -> int:
+        body = self.session.get(
+            f"{self.url}/resource/{dataset}.json", params={"$select": "count(*)"}, timeout=600
+        ).json()
+        return int(next(iter(body[0].values())))
 
 
 def load() -> str:

@@ -68,23 +68,15 @@ def _use_streaming_reader() -> None:
 def rows_of(path: str, case: str, chunk_rows: int) -> int:
     """Read the whole file with `case`; the rows read."""
     if case in ("new", "old", "python"):
-        from pipeline.basics.context import RunContext, StepContext
-        from pipeline.basics.rejects import RejectSink
         from pipeline.sources.csv import CsvSource
+        from pipeline.testing import step_context
 
         if case == "old":
             _use_streaming_reader()
-        state = Path(tempfile.mkdtemp(prefix="bench-csv-"))
-        run = RunContext(
-            route_name="bench",
-            route_file=state / "route.yaml",
-            state_dir=state,
-            run_id="1",
-            rejects=RejectSink(state / "rejects.csv"),
-            chunk_rows=chunk_rows,
-        )
+        folder = tempfile.mkdtemp(prefix="bench-csv-")
+        ctx = step_context(folder, chunk_rows=chunk_rows, stage="source", step="csv", route_name="bench")
         engine = "python" if case == "python" else "auto"
-        src = CsvSource({"path": path, "engine": engine}, StepContext(run=run, stage="source", step="csv"))
+        src = CsvSource({"path": path, "engine": engine}, ctx)
         return sum(len(chunk) for chunk in src.chunks())
     import pandas as pd
     import pyarrow as pa

@@ -49,6 +49,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(1, str(HERE))  # bench_socrata: the route and the sodapy script
+from _common import PortalDatasets  # noqa: E402
+
 GEN = Path(os.environ.get("ROUTE_BENCH_GEN", "/work/shared/bench/gen.py"))
 USER, SECRET = "bench", "bench-secret"
 
@@ -150,8 +152,10 @@ def serve(path: str, ready, stop, tree: str | None = None) -> None:
     ready.send(True)
 
 
-class Portal:
+class Portal(PortalDatasets):
     """The portal process, and a session that makes its datasets and counts their rows."""
+
+    columns = COLUMNS
 
     def __init__(self, folder: str, tree: str | None = None):
         ctx = mp.get_context("spawn")
@@ -160,27 +164,8 @@ class Portal:
         name = "baseline.sqlite" if tree else "portal.sqlite"
         self.proc = ctx.Process(target=serve, args=(os.path.join(folder, name), ready_child, stop_child, tree))
         self.proc.start()
-        self.url, self.pid = self._ready.recv()
-        self.session = requests.Session()
-        self.session.auth = (USER, SECRET)
-        self.n = 0
-
-    def dataset(self) -> str:
-        self.n += 1
-        body = {
-            "name": f"bench {self.n}",
-            "columns": [{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS],
-            "metadata": {"rowIdentifier": "id"},
-        }
-        view = self.session.post(self.url + "/api/views.json", json=body, timeout=60).json()
-        self.session.post(f"{self.url}/api/views/{view['id']}/publication.json", timeout=60)
-        return view["id"]
-
-    def rows(self, dataset: str) -> int:
-        body = self.session.get(
-            f"{self.url}/resource/{dataset}.json", params={"$select": "count(*)"}, timeout=600
-        ).json()
-        return int(next(iter(body[0].values())))
+        url, self.pid = self._ready.recv()
+        self.connect(url, USER, SECRET)
 
     def cpu(self) -> float:
         """The portal process's CPU seconds so far (user + system)."""

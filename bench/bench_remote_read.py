@@ -48,21 +48,13 @@ def generate(path: Path, mb: int) -> int:
 
 def child(path: str, auth: str, chunk_rows: int) -> None:
     """Read every chunk of `path` with the csv source; print rows, seconds, peak RSS as JSON."""
-    from pipeline.basics.context import RunContext, StepContext
-    from pipeline.basics.rejects import RejectSink
     from pipeline.sources.csv import CsvSource
+    from pipeline.testing import step_context
 
-    state = Path(tempfile.mkdtemp(prefix="bench-remote-"))
-    run = RunContext(
-        route_name="bench",
-        route_file=state / "route.yaml",
-        state_dir=state,
-        run_id="1",
-        rejects=RejectSink(state / "rejects.csv"),
-        chunk_rows=chunk_rows,
-    )
+    folder = tempfile.mkdtemp(prefix="bench-remote-")
+    ctx = step_context(folder, chunk_rows=chunk_rows, stage="source", step="csv", route_name="bench")
     options = {"path": path, **({"auth": json.loads(auth)} if auth else {})}
-    source = CsvSource(options, StepContext(run=run, stage="source", step="csv"))
+    source = CsvSource(options, ctx)
     t0, rows = time.perf_counter(), 0
     for chunk in source.chunks():
         rows += len(chunk)

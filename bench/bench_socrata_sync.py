@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PortalDatasets  # noqa: E402
 
 USER, SECRET = "bench", "bench-secret"
 COLUMNS = [
@@ -100,7 +102,10 @@ def timed(cmd: list[str], cwd: Path) -> tuple[dict, dict]:
     return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}, report["targets"][0]
 
 
-class Portal:
+class Portal(PortalDatasets):
+    columns = COLUMNS
+    row_id = "case_id"
+
     def __init__(self, folder: Path):
         self.proc = subprocess.Popen(
             [sys.executable, "-c", PORTAL, str(folder / "portal.sqlite"), USER, SECRET],
@@ -108,19 +113,7 @@ class Portal:
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        self.url = self.proc.stdout.readline().strip()
-        self.session = requests.Session()
-        self.session.auth = (USER, SECRET)
-
-    def dataset(self, name: str) -> str:
-        body = {
-            "name": name,
-            "columns": [{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS],
-            "metadata": {"rowIdentifier": "case_id"},
-        }
-        view = self.session.post(self.url + "/api/views.json", json=body, timeout=60).json()
-        self.session.post(f"{self.url}/api/views/{view['id']}/publication.json", timeout=60)
-        return view["id"]
+        self.connect(self.proc.stdout.readline().strip(), USER, SECRET)
 
     def summary(self, ds: str) -> tuple:
         get = self.session.get

@@ -32,7 +32,7 @@ import jsonschema
 import pandas as pd
 
 from pipeline.basics.columnflow import ColumnFlow
-from pipeline.basics.context import RunContext, StepContext
+from pipeline.basics.context import DEFAULT_CHUNK_ROWS, RunContext, StepContext
 from pipeline.basics.errors import OptionError
 from pipeline.basics.plugins import KIND_WORD, signature_problems, spec_of
 from pipeline.basics.rejects import RejectSink
@@ -54,7 +54,7 @@ class RecordingContext(StepContext):
 def step_context(
     folder: str | Path,
     *,
-    chunk_rows: int = 50_000,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
     step: str = "rule",
     route_name: str = "test",
     stage: str = "source_transforms",

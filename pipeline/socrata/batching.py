@@ -1,6 +1,6 @@
 """Re-batch converted chunks into requests of exactly `batch_rows` rows (the last may be shorter).
 
-Chunks arrive in the route's size (50,000 rows by default); requests go in the delivery's size
+Chunks arrive in the route's size (25,000 rows by default); requests go in the delivery's size
 (10,000). Slicing Arrow tables is zero-copy, so re-batching costs nothing but bookkeeping.
 """
 
