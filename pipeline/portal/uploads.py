@@ -36,11 +36,15 @@ class UploadError(ValueError):
     """The uploaded bytes cannot be read as the source's parse options say."""
 
 
+# An upload's bytes in order, chunk by chunk, streamed by the (source, offset) index: never sorted
+CHUNKS_IN_ORDER = "SELECT data FROM dsm_chunks WHERE source=? ORDER BY offset"
+
+
 class _Chunks(io.RawIOBase):
     """The chunks of one source, in byte order, as a readable stream."""
 
     def __init__(self, conn, source_id: int):
-        self._cursor = conn.execute("SELECT data FROM dsm_chunks WHERE source=? ORDER BY offset", (source_id,))
+        self._cursor = conn.execute(CHUNKS_IN_ORDER, (source_id,))
         self._buffer = memoryview(b"")
         self._at = 0
 
