@@ -43,6 +43,9 @@ from pathlib import Path
 import requests
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import PortalDatasets  # noqa: E402
+
 GEN = Path(os.environ.get("ROUTE_BENCH_GEN", "/work/shared/bench/gen.py"))
 COLUMNS = [
     ("id", "number"),
@@ -159,29 +162,12 @@ class Sink:
         self.proc.wait()
 
 
-class Portal:
+class Portal(PortalDatasets):
+    columns = COLUMNS
+
     def __init__(self, folder: Path):
-        self.proc, self.url = start([sys.executable, "-c", PORTAL, str(folder / "portal.sqlite"), USER, SECRET, "3600"])
-        self.session = requests.Session()
-        self.session.auth = (USER, SECRET)
-        self.n = 0
-
-    def dataset(self) -> str:
-        self.n += 1
-        body = {
-            "name": f"bench {self.n}",
-            "columns": [{"fieldName": f, "name": f, "dataTypeName": t} for f, t in COLUMNS],
-            "metadata": {"rowIdentifier": "id"},
-        }
-        view = self.session.post(self.url + "/api/views.json", json=body, timeout=60).json()
-        self.session.post(f"{self.url}/api/views/{view['id']}/publication.json", timeout=60)
-        return view["id"]
-
-    def rows(self, dataset: str) -> int:
-        body = self.session.get(
-            f"{self.url}/resource/{dataset}.json", params={"$select": "count(*)"}, timeout=600
-        ).json()
-        return int(next(iter(body[0].values())))
+        self.proc, url = start([sys.executable, "-c", PORTAL, str(folder / "portal.sqlite"), USER, SECRET, "3600"])
+        self.connect(url, USER, SECRET)
 
     def stop(self):
         self.proc.terminate()
