@@ -325,16 +325,14 @@ def main() -> None:
     # here) let system time and peak memory swing from run to run (issue 19); read by Arrow when
     # it first allocates, so it is set before pyarrow loads. An explicit setting is kept.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
-    # ...and gives freed pages back after 100 ms rather than 10 s (a 1M-row upsert peaked 379-383 MB
-    # with the default decay). Not at once: with no decay every chunk's buffers were faulted in
-    # afresh (580k page faults, 2.1-2.7 s of system time per 1M rows upserted, against 300k and
-    # 1.1-1.5 s at 100 ms), for 25-30 MB less peak, which the smaller default chunk gives back.
-    os.environ.setdefault("JE_ARROW_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
-    # polars has a jemalloc of its own (the request bodies are written in it), read when polars
-    # loads: its freed pages stayed mapped for 10 s (10-25 MB of peak). Not 0 as for Arrow: giving
-    # every body's pages back at once cost ~1.5 s of CPU per 1M rows upserted (up to 0.8 of the
-    # speed); 100 ms keeps most of the gain at no measurable cost.
-    os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
+    # ...and, like polars' own jemalloc (the request bodies are written in it; read when polars
+    # loads), gives freed pages back after 100 ms rather than 10 s, which kept 10-45 MB more at the
+    # peak (a 1M-row upsert peaked 379-383 MB with the default decay). Not at once: with no decay
+    # every chunk's and every body's buffers were faulted in afresh (Arrow: 580k page faults,
+    # 2.1-2.7 s of system time per 1M rows upserted, against 300k and 1.1-1.5 s at 100 ms;
+    # polars: ~1.5 s of CPU), for 25-30 MB less peak, which the smaller default chunk gives back.
+    for variable in ("JE_ARROW_MALLOC_CONF", "_RJEM_MALLOC_CONF"):
+        os.environ.setdefault(variable, "dirty_decay_ms:100,muzzy_decay_ms:0")
     _few_malloc_arenas()
     cli(prog_name="route")
 
