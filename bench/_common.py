@@ -71,6 +71,23 @@ class PortalDatasets:
         return int(next(iter(body[0].values())))
 
 
+def bytecode_env() -> dict[str, str]:
+    """The environment for a timed run: Python's bytecode cache on, as it is for an installed package
+    (pip compiles it at install). Where PYTHONDONTWRITEBYTECODE is set, as on our machines, route
+    from a source checkout would compile about a hundred of its modules again on every start (about
+    0.2 s a run); see warm_bytecode."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def warm_bytecode(*trees: Path) -> None:
+    """Compile route's packages in each source tree once, before the clock starts."""
+    for tree in trees:
+        folders = [str(tree / name) for name in ("pipeline", "transforms") if (tree / name).is_dir()]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], check=True, stdout=subprocess.DEVNULL)
+
+
 def load() -> str:
     """The 1, 5 and 15-minute load averages, as `uptime` prints them."""
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())

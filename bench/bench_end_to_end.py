@@ -10,9 +10,10 @@ A 1,000,000-row CSV goes through rename + 8 casts + trim + filter + derive and i
   polars  the polars-pipelined limit: scan_csv -> the same transforms in polars ->
           collect_batches(50,000) -> write_json per 10,000 rows -> POST from a sender thread.
 
-Each run is a fresh process timed whole (interpreter start and imports included), peak RSS from
-os.wait4; runs are interleaved (route, sodapy, polars, route, ...) so a busy machine slows all
-alike, and the best of --reps counts. The sink's row count is checked after every run.
+Each run is a fresh process timed whole (interpreter start and imports included, with Python's
+bytecode cache warmed and on, as for an installed package), peak RSS from os.wait4; runs are
+interleaved (route, sodapy, polars, route, ...) so a busy machine slows all alike, and the best of
+--reps counts. The sink's row count is checked after every run.
 
     python bench/bench_end_to_end.py [--rows 1000000] [--reps 3] [--against TREE] [--only route,polars]
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import SinkProcess, load  # noqa: E402
+from _common import SinkProcess, load, warm_bytecode  # noqa: E402
 from bench_socrata import GEN, sized_csv, timed  # noqa: E402
 
 DATASET = "abcd-1234"
@@ -199,6 +200,7 @@ def main() -> int:
     elif not csv.exists():
         subprocess.run([sys.executable, str(GEN), "csv", "--rows", str(args.rows), "--out", str(csv)], check=True)
     rows = expected_rows(csv)
+    warm_bytecode(HERE.parent, *([Path(args.against)] if args.against else []))
     sink = SinkProcess(COLUMNS, row_id="id")
     results: dict[str, list[dict]] = {}
     print(f"{args.rows:,} CSV rows ({rows:,} after the filter), {csv.stat().st_size / 1e6:.0f} MB; load {load()}")

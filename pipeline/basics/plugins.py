@@ -122,10 +122,14 @@ class Registry:
         import importlib.metadata as metadata  # here, not at the top: `route --help` lists no plugins
 
         entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        listed = metadata.entry_points()  # one scan of the installed packages for every group
+        dist_names: dict[int, str] = {}  # a distribution's name reads its METADATA file: once each
         for kind, group in GROUPS.items():
-            for ep in metadata.entry_points(group=group):
+            for ep in listed.select(group=group):
                 dist = getattr(ep, "dist", None)
-                entries[kind].setdefault(ep.name, Entry(ep.name, ep.value, dist.name if dist else None))
+                if dist is not None and id(dist) not in dist_names:
+                    dist_names[id(dist)] = dist.name
+                entries[kind].setdefault(ep.name, Entry(ep.name, ep.value, dist_names[id(dist)] if dist else None))
         return cls(entries)
 
     def add(self, kind: str, name: str, component: Any) -> None:

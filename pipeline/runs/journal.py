@@ -169,12 +169,20 @@ class TargetLog:
     mode: str | None = None
     atomic: bool = True
     info: dict = field(default_factory=dict)
-    batches: dict[int, BatchLog] = field(default_factory=dict)
     carried_rows: int = 0
     carried_lines: dict[str, Runs] = field(default_factory=dict)
     carried_baseline: int | None = None
     committed: bool = False
     committed_rows: int = 0
+    _batches: dict[int, BatchLog] = field(default_factory=dict, repr=False)
+    _log: RunLog | None = field(default=None, repr=False, compare=False)  # whose deferred records hold them
+
+    @property
+    def batches(self) -> dict[int, BatchLog]:
+        """The batches sent, by sequence number, with what became of each."""
+        if self._log is not None and self._log.deferred:
+            _settle_batches(self._log)
+        return self._batches
 
     @property
     def baseline(self) -> int | None:
@@ -239,6 +247,10 @@ class RunLog:
     sources: dict[str, dict | None] = field(default_factory=dict)
     holds: dict[tuple, dict] = field(default_factory=dict)  # not yet let go
     book: object = None  # where it is kept (FolderBook or a database's), to add to it or remove it
+    # A journal read back keeps its batch records as they were read, decoded only when a target's
+    # batches are asked for: most reads (the journals an earlier run left) never ask, and a big run
+    # writes two records a batch (a 10M-row run, megabytes of them).
+    deferred: list = field(default_factory=list, repr=False)
 
     @property
     def unfinished_appends(self) -> list[TargetLog]:
@@ -268,15 +280,38 @@ def logs(state_dir, route: str) -> list[RunLog]:
     return [read_run(book, route, run_id) for run_id in book.names(route)]
 
 
+_BATCH_EVENTS = ("sent", "ok", "refused")
+_BATCH_LINES = tuple(b'{"e":"%s"' % e.encode() for e in _BATCH_EVENTS)  # as Journal.write spells them
+
+
 def _parse(log: RunLog, data: bytes) -> RunLog:
     for line in data.splitlines():
+        if line.startswith(_BATCH_LINES):
+            log.deferred.append(line)
+            continue
         try:
             r = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
         if isinstance(r, dict):
-            _apply(log, r)
+            if r.get("e") in _BATCH_EVENTS:
+                log.deferred.append(r)  # in file order with the lines deferred above
+            else:
+                _apply(log, r)
     return log
+
+
+def _settle_batches(log: RunLog) -> None:
+    """Apply the batch records `_parse` deferred, in the order they were written."""
+    pending, log.deferred = log.deferred, []
+    for item in pending:
+        if isinstance(item, bytes):
+            try:
+                item = orjson.loads(item)
+            except orjson.JSONDecodeError:  # a last line cut short by a kill
+                continue
+        if isinstance(item, dict):
+            _apply_batch(item, log.targets.get(item.get("t")))
 
 
 def _apply(log: RunLog, r: dict) -> None:
@@ -292,7 +327,7 @@ def _apply(log: RunLog, r: dict) -> None:
     elif e == "target":
         info = {k: v for k, v in r.items() if k not in ("e", "t", "delivery", "mode", "atomic")}
         log.targets[r["t"]] = TargetLog(
-            r["t"], log.run_id, r.get("delivery", ""), r.get("mode"), bool(r.get("atomic", True)), info
+            r["t"], log.run_id, r.get("delivery", ""), r.get("mode"), bool(r.get("atomic", True)), info, _log=log
         )
     elif e == "source":
         log.sources[r.get("src", "")] = r.get("fp")
@@ -306,12 +341,8 @@ def _apply(log: RunLog, r: dict) -> None:
             t.carried_lines[src] = merge(list(t.carried_lines.get(src, [])) + [tuple(x) for x in runs])
     elif e == "info" and t is not None:
         t.info.update({k: v for k, v in r.items() if k not in ("e", "t")})
-    elif e == "sent" and t is not None:
-        t.batches[r["b"]] = BatchLog(
-            r["b"], r.get("src", ""), [tuple(x) for x in r.get("runs") or []], int(r.get("rows") or 0)
-        )
-    elif e in ("ok", "refused") and t is not None and r.get("b") in t.batches:
-        t.batches[r["b"]].state = e
+    elif e in _BATCH_EVENTS:
+        _apply_batch(r, t)
     elif e == "committed" and t is not None:
         t.committed, t.committed_rows = True, int(r.get("rows") or 0)
     elif e == "hold":
@@ -322,6 +353,17 @@ def _apply(log: RunLog, r: dict) -> None:
         log.ended, log.status = True, r.get("status")
     elif e == "resolved":
         log.resolved_by = r.get("by")
+
+
+def _apply_batch(r: dict, t: TargetLog | None) -> None:
+    if t is None:
+        return
+    e = r.get("e")
+    if e == "sent":
+        runs = [tuple(x) for x in r.get("runs") or []]
+        t._batches[r["b"]] = BatchLog(r["b"], r.get("src", ""), runs, int(r.get("rows") or 0))
+    elif r.get("b") in t._batches:
+        t._batches[r["b"]].state = e
 
 
 def _hold_key(r: dict) -> tuple:

@@ -104,16 +104,18 @@ def open_journal(plan, run, deliveries, started: float) -> J.Journal:
             (target.delivery.options or {}).get("mode"),
             bool(getattr(delivery, "atomic", True)),
         )
-    run.resume = take_over(plan, run, journal)
+    run.resume = take_over(plan, run, journal, pending)
     return journal
 
 
-def take_over(plan, run, journal) -> dict[str, J.TargetLog]:
+def take_over(plan, run, journal, pending: dict[str, J.TargetLog] | None = None) -> dict[str, J.TargetLog]:
     """Before the run: refuse to append over an unfinished append, or take it over.
 
     Returns, per target, what the earlier run(s) delivered for the delivery to skip (--resume);
-    the earlier journals are marked as resolved by this run."""
-    pending = unfinished(plan, run)
+    the earlier journals are marked as resolved by this run. `pending`: unfinished(plan, run), when
+    the caller has it already (the journals are read once)."""
+    if pending is None:
+        pending = unfinished(plan, run)
     if not pending:
         return {}
     options = run.options
