@@ -99,8 +99,7 @@ def _arrow(source: pd.Series) -> pa.Array:
         data = dtypes.arrow(source)
     except (pa.ArrowException, TypeError, ValueError):  # object columns of mixed Python values
         data = pa.array(source.map(lambda v: None if pd.isna(v) else str(v)), pa.string())
-    if isinstance(data, pa.ChunkedArray):
-        data = data.combine_chunks()
+    data = dtypes.contiguous(data)
     t = data.type
     if pa.types.is_dictionary(t):
         data = data.dictionary_decode()

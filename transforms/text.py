@@ -78,9 +78,7 @@ def _apply(chunk: pd.DataFrame, plan: TextPlan, name: str, fn) -> pd.DataFrame:
                 )
     out = chunk.copy(deep=False)
     for c in columns:
-        data = dtypes.arrow(chunk[c])
-        if isinstance(data, pa.ChunkedArray):
-            data = data.combine_chunks()
+        data = dtypes.contiguous(dtypes.arrow(chunk[c]))
         if not pa.types.is_string(data.type):
             data = pc.cast(data, pa.string())
         out[c] = dtypes.series(fn(data), chunk[c])

@@ -258,9 +258,7 @@ def _data(column: pd.Series):
 
     from pipeline.basics import dtypes
 
-    data = dtypes.arrow(column)
-    if isinstance(data, pa.ChunkedArray):
-        data = data.combine_chunks()
+    data = dtypes.contiguous(dtypes.arrow(column))
     if pa.types.is_null(data.type):
         data = pc.cast(data, pa.string())
     return data

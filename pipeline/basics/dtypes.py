@@ -34,6 +34,14 @@ def arrow(series: pd.Series) -> pa.ChunkedArray | pa.Array:
     return pa.array(series, from_pandas=True)
 
 
+def contiguous(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One Arrow array: a lone chunk as it is (Arrow's combine_chunks copies even one chunk, and a
+    pandas column always holds a ChunkedArray), several joined."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+    return values
+
+
 def series(data: pa.Array | pa.ChunkedArray, like: pd.Series, name=None) -> pd.Series:
     """Wrap Arrow data as an Arrow-backed Series with `like`'s index."""
     return pd.Series(pd.arrays.ArrowExtensionArray(data), index=like.index, name=like.name if name is None else name)

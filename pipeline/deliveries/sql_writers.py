@@ -29,13 +29,11 @@ def arrays(chunk: pd.DataFrame, columns: list[str], dialect: str) -> list[pa.Arr
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipeline.basics.dtypes import arrow
+    from pipeline.basics.dtypes import arrow, contiguous
 
     out = []
     for name in columns:
-        arr = arrow(chunk[name])
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
+        arr = contiguous(arrow(chunk[name]))
         t = arr.type
         if pa.types.is_floating(t):
             arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, t), arr)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.basics.dtypes import contiguous
+
 
 @dataclass(frozen=True)
 class Conversion:
@@ -20,8 +22,7 @@ class Conversion:
 
 def with_bad(values: pa.Array, bad: pa.Array, reason: str) -> Conversion:
     """`values` with the `bad` ones set to null, and the reason they are bad (none bad: values as they are)."""
-    if isinstance(bad, pa.ChunkedArray):
-        bad = bad.combine_chunks()
+    bad = contiguous(bad)
     if not pc.any(bad).as_py():
         return Conversion(values)
     return Conversion(pc.if_else(bad, pa.scalar(None, values.type), values), bad, reason)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.basics.dtypes import contiguous
 from pipeline.socrata.views import socrata_type
 
 NUMERIC = ("number", "money", "double")
@@ -18,8 +19,7 @@ NUMERIC = ("number", "money", "double")
 
 def normalise(keys: pa.Array, stype: str) -> pa.Array:
     """Keys in one comparable form: numbers as float64 (so 42, "42" and "42.0" agree), else text."""
-    if isinstance(keys, pa.ChunkedArray):
-        keys = keys.combine_chunks()
+    keys = contiguous(keys)
     if socrata_type(stype) in NUMERIC:
         return pc.cast(keys, pa.float64())
     if not pa.types.is_string(keys.type):

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.basics.dtypes import contiguous
 from pipeline.socrata import reader, wire
 from pipeline.socrata.errors import SocrataError
 from pipeline.socrata.http import SocrataSession
@@ -52,8 +53,7 @@ SLICE = 65_536  # rows turned into Python strings at once, for pandas' hash
 
 def canonical(values: pa.Array | pa.ChunkedArray, stype: str) -> pa.Array:
     """Wire values of one column as comparable text (null stays null)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+    values = contiguous(values)
     stype = socrata_type(stype)
     if pa.types.is_struct(values.type):  # location and url objects: their fields, in order
         parts = [canonical(values.field(i), "text") for i in range(values.type.num_fields)]

@@ -13,6 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.basics.dtypes import contiguous
 from pipeline.socrata import geo
 from pipeline.socrata.conversion import Conversion, with_bad
 from pipeline.socrata.views import GEOMETRY, TYPE_WORDS
@@ -59,7 +60,7 @@ def convert(
     values: pa.Array | pa.ChunkedArray, socrata_type: str, *, form: str = "json", timezone: str | None = None
 ) -> Conversion:
     """The wire values of one column for a dataset column of `socrata_type`."""
-    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    arr = contiguous(values)
     t = arr.type
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         arr = arr.cast(pa.string())
