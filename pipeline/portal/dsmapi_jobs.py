@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from pipeline.portal import behaviour, dsm_store, storage
+from pipeline.portal import behaviour, dsm_store, storage, uploads
 from pipeline.portal.dsm_store import now_iso
 from pipeline.portal.errors import PortalError, bad_request
 from pipeline.portal.rows import Counts
@@ -24,30 +24,77 @@ log = logging.getLogger("pipeline.portal")
 
 
 class Jobs:
-    """Runs applies now, or after `faults.slow_jobs(seconds)` in a background thread."""
+    """The portal's work behind the requests: output schemas converted in the background (as
+    Socrata converts them: the request that made one answers at once, and clients poll it until it
+    is complete), and applies, run at once unless they wait for such a conversion or for
+    `faults.slow_jobs(seconds)`."""
 
     def __init__(self, portal):
         self.portal = portal
         self._threads: list[threading.Thread] = []
+        self._evaluating: dict[int, threading.Thread] = {}  # output schema id -> its conversion
+        self._lock = threading.Lock()
+
+    def evaluate(self, fourfour: str, output_schema_id: int) -> None:
+        """Convert the upload's rows for an output schema in a background thread."""
+        thread = self._spawn(
+            f"portal-evaluate-{output_schema_id}", evaluate, self.portal.store, fourfour, output_schema_id
+        )
+        with self._lock:
+            self._evaluating[output_schema_id] = thread
 
     def start(self, fourfour: str, revision_id: int, task_set_id: int, output_schema_id) -> None:
         delay = self.portal.faults.job_delay
-        if delay <= 0:
+        with self._lock:
+            converting = self._evaluating.get(output_schema_id)
+        if delay <= 0 and (converting is None or not converting.is_alive()):
             run(self.portal.store, fourfour, revision_id, task_set_id, output_schema_id)
             return
 
         def later():
-            time.sleep(delay)
+            if converting is not None:
+                converting.join()  # apply what the schema's conversion made, once it is made
+            time.sleep(max(delay, 0))
             run(self.portal.store, fourfour, revision_id, task_set_id, output_schema_id)
 
-        thread = threading.Thread(target=later, name=f"portal-apply-{task_set_id}", daemon=True)
-        self._threads.append(thread)
+        self._spawn(f"portal-apply-{task_set_id}", later)
+
+    def _spawn(self, name: str, target, *args) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._evaluating = {k: t for k, t in self._evaluating.items() if t.is_alive()}
+            self._threads.append(thread)
         thread.start()
+        return thread
 
     def wait(self) -> None:
-        for thread in self._threads:
-            thread.join()
-        self._threads.clear()
+        """Let every background conversion and apply finish (before the portal closes)."""
+        while True:
+            with self._lock:
+                pending = [t for t in self._threads if t.is_alive()]
+                if not pending:
+                    self._threads.clear()
+                    self._evaluating.clear()
+                    return
+            for thread in pending:
+                thread.join()
+
+
+def evaluate(store, fourfour: str, output_schema_id: int) -> None:
+    """An output schema's conversion; a failure the portal did not foresee marks the schema failed
+    (with the message) rather than leaving clients to poll it for ever."""
+    try:
+        uploads.evaluate(store, fourfour, output_schema_id)
+    except uploads.UploadError as exc:  # bytes the first reading took but the conversion cannot
+        uploads.fail_evaluation(store, output_schema_id, str(exc))
+    except Exception as exc:
+        if uploads.revision_closed(store, output_schema_id):  # closed while it converted
+            log.info("local portal: stopped converting output schema %s: its revision is closed", output_schema_id)
+            return
+        # a bug: fail the schema with a message instead of leaving clients to poll it for ever
+        log.exception("local portal: converting output schema %s of %s failed", output_schema_id, fourfour)
+        uploads.fail_evaluation(store, output_schema_id, f"the local portal failed: {exc}")
 
 
 def run(store, fourfour: str, revision_id: int, task_set_id: int, output_schema_id) -> None:

@@ -59,15 +59,17 @@ def transform(req: Request, source: str, input_schema: str) -> Response:
             raise bad_request("no_revision", f"Source {source} is not part of a revision")
         schema = uploads.build_output_schema(conn, src, is_, columns, body.get("sort_bys"))
         os_ = dsm_store.new(conn, "output_schema", schema, dataset=fourfour, parent=is_["id"])
-    uploads.evaluate(req.portal.store, fourfour, os_["id"])
     with req.portal.store.write() as conn:
-        os_ = dsm_store.need(conn, "output_schema", os_["id"])
         revision_id = dsm_store.parent_of(conn, "source", src["id"])
         if revision_id and (req.param("increment_revision") or "true").lower() != "false":
             rev = dsm_store.need(conn, "revision", revision_id)
             rev["output_schema_id"] = os_["id"]
             dsm_store.save(conn, "revision", rev)
-        return _output_answer(conn, src, os_, 201)
+    # The rows are converted behind the answer, as Socrata does: clients poll the schema until
+    # completed_at is set.
+    req.portal.jobs.evaluate(fourfour, os_["id"])
+    with req.portal.store.read() as conn:
+        return _output_answer(conn, src, dsm_store.need(conn, "output_schema", os_["id"]), 201)
 
 
 def show_output_schema(req: Request, source: str, input_schema: str, output_schema: str) -> Response:

@@ -432,6 +432,29 @@ def evaluate(store, fourfour: str, os_id: int) -> None:
         _finish(conn, os_, errors, error_rows, row_base)
 
 
+def revision_closed(store, os_id: int) -> bool:
+    """Whether an output schema's revision was applied or discarded (its converted tables dropped),
+    or the schema is gone: a conversion still running for it has nothing left to do."""
+    with store.read() as conn:
+        os_ = dsm_store.get(conn, "output_schema", os_id)
+        if os_ is None:
+            return True
+        revision_id = dsm_store.parent_of(conn, "source", os_.get("_source"))
+        revision = dsm_store.get(conn, "revision", revision_id) if revision_id else None
+        return bool(revision and revision.get("closed_at"))
+
+
+def fail_evaluation(store, os_id: int, message: str) -> None:
+    """Mark an output schema whose conversion broke off as failed, every column with `message`."""
+    now = now_iso()
+    with store.write() as conn:
+        os_ = dsm_store.need(conn, "output_schema", os_id)
+        for c in os_["output_columns"]:
+            c["transform"].update(failed_at=now, failure_details={"message": message})
+        os_.update(completed_at=now, finished_at=now)
+        dsm_store.save(conn, "output_schema", os_)
+
+
 def _signature(column: dict, ctype, input_index: int) -> tuple:
     return ctype.name, input_index, bool(column["is_primary_key"])
 

@@ -13,6 +13,7 @@ import io
 import warnings
 
 import pytest
+from polling import wait_until
 from portalkit import SECRET, USER, ServedPortal
 
 pytest.importorskip("socrata")
@@ -151,6 +152,8 @@ def test_a_transform_the_portal_cannot_evaluate_fails_its_column(publishing):
         output = source.get_latest_input_schema().transform(
             {"output_columns": [_column("where", "geocode(`address`, `city`, 'WA', '98101')", 1)]}
         )
+        # converted behind the answer, as Socrata does: the schema says when it is done
+        wait_until(lambda: output.show().attributes["completed_at"], what="the output schema to be converted")
         column = output.attributes["output_columns"][0]
         rev.discard()
     assert column["transform"]["failed_at"]
@@ -316,7 +319,9 @@ def test_hostile_transforms_fail_their_column_or_rows_never_the_request(tls, exp
     path = src["links"]["input_schema_links"]["transform"].replace("{input_schema_id}", str(schema["id"]))
     r = tls.post(path, {"output_columns": [_column("x", expr, 1)]})
     assert r.status_code == 201, r.text
-    out = r.json()["resource"]
+    show = r.json()["links"]["show"]
+    wait_until(lambda: tls.get(show).json()["resource"]["completed_at"], what="the output schema to be converted")
+    out = tls.get(show).json()["resource"]
     transform = out["output_columns"][0]["transform"]
     assert transform["failed_at"] or out["error_count"] == 1
 
