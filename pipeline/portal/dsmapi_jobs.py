@@ -37,8 +37,9 @@ class Jobs:
 
     def evaluate(self, fourfour: str, output_schema_id: int) -> None:
         """Convert the upload's rows for an output schema in a background thread."""
+        delay = self.portal.faults.job_delay
         thread = self._spawn(
-            f"portal-evaluate-{output_schema_id}", evaluate, self.portal.store, fourfour, output_schema_id
+            f"portal-evaluate-{output_schema_id}", evaluate, self.portal.store, fourfour, output_schema_id, delay
         )
         with self._lock:
             self._evaluating[output_schema_id] = thread
@@ -81,9 +82,12 @@ class Jobs:
                 thread.join()
 
 
-def evaluate(store, fourfour: str, output_schema_id: int) -> None:
-    """An output schema's conversion; a failure the portal did not foresee marks the schema failed
-    (with the message) rather than leaving clients to poll it for ever."""
+def evaluate(store, fourfour: str, output_schema_id: int, delay: float = 0.0) -> None:
+    """An output schema's conversion (after `delay` s: faults.slow_jobs); a failure the portal did
+    not foresee marks the schema failed (with the message) rather than leaving clients to poll it
+    for ever."""
+    if delay > 0:
+        time.sleep(delay)
     try:
         uploads.evaluate(store, fourfour, output_schema_id)
     except uploads.UploadError as exc:  # bytes the first reading took but the conversion cannot

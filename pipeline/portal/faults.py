@@ -9,7 +9,8 @@
     faults.drop(4, after_commit=True)     # the 4th write is committed, then the connection closes
                                           #   without an answer (the client cannot know it worked)
     faults.fail(1, path="/resource/")     # count only writes whose path starts with /resource/
-    faults.slow_jobs(0.5)                 # revision applies answer "in progress", finish 0.5 s later
+    faults.slow_jobs(0.5)                 # revision applies answer "in progress", finish 0.5 s later;
+                                          #   output schema conversions finish 0.5 s later too
     faults.clear()                        # forget every rule (and slow_jobs)
     faults.fired                          # [(rule, method, path), ...] what fired, in order
     faults.writes                         # writes seen since the portal started

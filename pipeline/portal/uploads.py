@@ -371,6 +371,8 @@ def evaluate(store, fourfour: str, os_id: int) -> None:
             plan.append((c, column_type(compiled.type_name), None, compiled))
     phys = [f"c{c['id']}" for c in columns]
     with store.write() as conn:
+        if _closed(conn, os_):  # applied or discarded before its conversion began: nothing to do
+            return
         table = storage.new_rows_table(conn, phys)
         os_["_table"] = table
         donor = _donor(conn, os_, plan)
@@ -437,11 +439,13 @@ def revision_closed(store, os_id: int) -> bool:
     or the schema is gone: a conversion still running for it has nothing left to do."""
     with store.read() as conn:
         os_ = dsm_store.get(conn, "output_schema", os_id)
-        if os_ is None:
-            return True
-        revision_id = dsm_store.parent_of(conn, "source", os_.get("_source"))
-        revision = dsm_store.get(conn, "revision", revision_id) if revision_id else None
-        return bool(revision and revision.get("closed_at"))
+        return os_ is None or _closed(conn, os_)
+
+
+def _closed(conn, os_: dict) -> bool:
+    revision_id = dsm_store.parent_of(conn, "source", os_.get("_source"))
+    revision = dsm_store.get(conn, "revision", revision_id) if revision_id else None
+    return bool(revision and revision.get("closed_at"))
 
 
 def fail_evaluation(store, os_id: int, message: str) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
 from polling import wait_until
+
+from pipeline.portal import storage
 
 P = "/api/publishing/v1"
 REVISION_LINKS = {"show", "update", "apply", "discard", "create_source", "list_sources", "plan"}
@@ -240,6 +243,45 @@ def test_slow_job_is_polled_until_done(portal):
     wait_until(lambda: portal.get(show).json()["resource"]["finished_at"], what="the slow job finishes")
     shown = portal.get(show).json()["resource"]
     assert shown["status"] == "successful" and portal.rows(ff) == [{"case_id": "A"}]
+
+
+def test_commit_answers_before_the_rows_are_converted(portal):
+    # as on Socrata: the commit's answer has the input schema and the proposed output schema, whose
+    # rows are converted behind it; a client polls completed_at, and an apply waits for it
+    ff = portal.create()
+    portal.post(f"/resource/{ff}.json", [{"case_id": "OLD"}])
+    portal.faults.slow_jobs(0.5)
+    rev = open_revision(portal, ff)
+    source = upload(portal, rev, b"case_id,status\nA,open\nB,closed\n")
+    schema = source["resource"]["schemas"][0]
+    assert schema["total_rows"] == 2
+    out = schema["output_schemas"][0]
+    assert out["completed_at"] is None and out["finished_at"] is None
+    os_links = source["links"]["input_schema_links"]["output_schema_links"]
+    show = fill(os_links["show"], input_schema_id=schema["id"], output_schema_id=out["id"])
+    assert portal.get(show).json()["resource"]["completed_at"] is None  # still converting
+    r = portal.put(rev["links"]["apply"], {})
+    assert r.status_code == 200 and r.json()["resource"]["finished_at"] is None  # waits in its job
+    assert portal.rows(ff) == [{"case_id": "OLD"}]
+    assert converted(portal, show)["error_count"] == 0
+    job_show = r.json()["links"]["show"]
+    wait_until(lambda: portal.get(job_show).json()["resource"]["finished_at"], what="the apply to finish")
+    assert portal.get(job_show).json()["resource"]["status"] == "successful"
+    assert sorted(r["case_id"] for r in portal.rows(ff)) == ["A", "B"]
+
+
+def test_discarding_a_revision_stops_its_conversion(portal, caplog):
+    ff = portal.create()
+    portal.faults.slow_jobs(0.3)
+    rev = open_revision(portal, ff)
+    upload(portal, rev, b"case_id\n" + b"".join(b"C-%d\n" % i for i in range(1000)))
+    assert portal.delete(rev["links"]["discard"]).status_code == 200
+    portal.local.jobs.wait()  # the conversion, due after the discard, makes nothing and fails nothing
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    with portal.local.store.read() as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        datasets = {ds.table for ds in storage.all_datasets(conn)}
+    assert {t for t in tables if re.fullmatch(r"r\d+", t)} == datasets  # no converted rows left behind
 
 
 def test_discard_and_list_revisions(portal):
