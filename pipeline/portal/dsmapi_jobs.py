@@ -33,16 +33,27 @@ class Jobs:
         self.portal = portal
         self._threads: list[threading.Thread] = []
         self._evaluating: dict[int, threading.Thread] = {}  # output schema id -> its conversion
+        self._of_input: dict[int, list[threading.Thread]] = {}  # input schema id -> its conversions
         self._lock = threading.Lock()
 
-    def evaluate(self, fourfour: str, output_schema_id: int) -> None:
-        """Convert the upload's rows for an output schema in a background thread."""
+    def evaluate(self, fourfour: str, input_schema_id: int, output_schema_id: int) -> None:
+        """Convert the upload's rows for an output schema in a background thread, after the
+        conversions of the same upload already under way: a schema whose columns one of them
+        converts alike copies them (uploads.evaluate's donor) instead of converting the upload
+        again beside it (a client posting its own schema right after the commit, as route does)."""
         delay = self.portal.faults.job_delay
-        thread = self._spawn(
-            f"portal-evaluate-{output_schema_id}", evaluate, self.portal.store, fourfour, output_schema_id, delay
-        )
+        with self._lock:
+            before = [t for t in self._of_input.get(input_schema_id, []) if t.is_alive()]
+
+        def convert():
+            for thread in before:
+                thread.join()
+            evaluate(self.portal.store, fourfour, output_schema_id, delay)
+
+        thread = self._spawn(f"portal-evaluate-{output_schema_id}", convert)
         with self._lock:
             self._evaluating[output_schema_id] = thread
+            self._of_input[input_schema_id] = [*before, thread]
 
     def start(self, fourfour: str, revision_id: int, task_set_id: int, output_schema_id) -> None:
         delay = self.portal.faults.job_delay
@@ -65,6 +76,9 @@ class Jobs:
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
             self._evaluating = {k: t for k, t in self._evaluating.items() if t.is_alive()}
+            self._of_input = {
+                k: alive for k, ts in self._of_input.items() if (alive := [t for t in ts if t.is_alive()])
+            }
             self._threads.append(thread)
         thread.start()
         return thread
@@ -77,6 +91,7 @@ class Jobs:
                 if not pending:
                     self._threads.clear()
                     self._evaluating.clear()
+                    self._of_input.clear()
                     return
             for thread in pending:
                 thread.join()

@@ -67,7 +67,7 @@ def transform(req: Request, source: str, input_schema: str) -> Response:
             dsm_store.save(conn, "revision", rev)
     # The rows are converted behind the answer, as Socrata does: clients poll the schema until
     # completed_at is set.
-    req.portal.jobs.evaluate(fourfour, os_["id"])
+    req.portal.jobs.evaluate(fourfour, is_["id"], os_["id"])
     with req.portal.store.read() as conn:
         return _output_answer(conn, src, dsm_store.need(conn, "output_schema", os_["id"]), 201)
 

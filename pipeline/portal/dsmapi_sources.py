@@ -285,4 +285,4 @@ def _process(portal, source_id: int) -> None:
             rev["output_schema_id"] = os_["id"]
             dsm_store.save(conn, "revision", rev)
     if fourfour:  # the rows are converted behind the answer; the output schema says when it is done
-        portal.jobs.evaluate(fourfour, os_["id"])
+        portal.jobs.evaluate(fourfour, is_["id"], os_["id"])
