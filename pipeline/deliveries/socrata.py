@@ -32,7 +32,7 @@ from pipeline.socrata.dsmapi import discard_revision, open_revisions
 from pipeline.socrata.errors import SocrataError
 from pipeline.socrata.http import SocrataSession
 from pipeline.socrata.metadata import Sync
-from pipeline.socrata.options import DELIVERY_SCHEMA, bind_delivery, check_delivery
+from pipeline.socrata.options import DEFAULT_CONCURRENCY, DELIVERY_SCHEMA, bind_delivery, check_delivery
 from pipeline.socrata.views import Dataset, create_dataset, field_name, parse_view, publish_dataset, read_dataset
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class SocrataDelivery:
                 timeout=self.options["timeout"],
                 retries=self.options["retries"],
                 backoff=self.options["backoff"],
-                pool=self.options["concurrency"] + 2,
+                pool=(self.options.get("concurrency") or DEFAULT_CONCURRENCY) + 2,
                 cancelled=self.run.cancelled,
                 log=self.ctx.log,
                 label=local.label(self.run) if self.local else None,
@@ -244,7 +244,8 @@ class SocrataDelivery:
             return
         if name in self.run.resume:
             self.resume = Resume(self, self.run.resume[name])
-        concurrency = self.options["concurrency"]
+        # as given; else as the portal asks (the local portal: one at a time); else the default
+        concurrency = self.options.get("concurrency") or self.http.preferred_concurrency or DEFAULT_CONCURRENCY
         if self.mode == "append" and key is None and concurrency > 1:
             # One batch at a time: a batch left in doubt (a kill, a lost answer) can then always be
             # settled by the dataset's row count on --resume; with several in flight, batches of

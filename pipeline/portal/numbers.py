@@ -8,7 +8,7 @@ from decimal import Decimal
 from pipeline.portal.errors import Maltyped
 
 INTEGER = re.compile(r"-?[0-9]+")
-PLAIN = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+PLAIN = re.compile(r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+")  # possessive: never backtracks
 ANY_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 

@@ -35,6 +35,7 @@ log = logging.getLogger("pipeline.portal")
 DEFAULT_READ_TIMEOUT = 30.0  # seconds a connection may stay silent (between requests or inside one)
 _LINGER_SECONDS = 2.0  # at most this long discarding an unread body after answering
 _LINGER_READ = 0.5  # ... and at most this long waiting for each piece of it
+PREFERRED_CONCURRENCY = "1"  # requests in flight clients are asked for (see Handler._send)
 
 
 class _Dropped(Exception):
@@ -209,6 +210,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("X-Socrata-RequestId", self.headers.get("X-Socrata-RequestId") or uuid.uuid4().hex)
+        # Writes are handled one at a time on one Python thread: requests sent side by side only take
+        # turns, and cost more (measured: 182k upserted rows/s one at a time, 168k two at a time).
+        # Route's socrata delivery takes this as its default concurrency.
+        self.send_header("X-Preferred-Concurrency", PREFERRED_CONCURRENCY)
         for key, value in response.headers.items():
             self.send_header(key, value)
         if self.close_connection:

@@ -73,6 +73,8 @@ class SocrataSession:
     ):
         self.base = normalise_domain(domain)
         self.label = label or self.base  # the portal as messages name it
+        # Requests in flight the portal asks for (the local portal: one), when it says so; Socrata does not.
+        self.preferred_concurrency: int | None = None
         self.host = urlsplit(self.base).netloc
         auth = auth or {}
         user = auth.get("username") or auth.get("api_key_id")
@@ -162,6 +164,9 @@ class SocrataSession:
         except layer.HttpError as exc:
             raise SocrataError(str(exc), status=exc.status, request_id=request_id, outcome=exc.outcome) from None
         response.request_id = response.headers.get("X-Socrata-RequestId") or request_id
+        preferred = response.headers.get("X-Preferred-Concurrency", "")
+        if preferred.isdigit() and 1 <= int(preferred) <= 32:
+            self.preferred_concurrency = int(preferred)
         return response
 
     def retrying(self, attempt, *, what: str):

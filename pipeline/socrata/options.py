@@ -46,6 +46,8 @@ COMMON = {
     "timezone": {"type": "string", "description": "IANA zone of date-times that carry none (default UTC)"},
 }
 
+DEFAULT_CONCURRENCY = 4  # requests in flight to a portal that asks for no other number (Socrata)
+
 DELIVERY_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
@@ -60,7 +62,7 @@ DELIVERY_SCHEMA = {
         },
         "row_identifier": {"type": "string"},
         "batch_rows": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 10_000},
-        "concurrency": {"type": "integer", "minimum": 1, "maximum": 32, "default": 4},
+        "concurrency": {"type": "integer", "minimum": 1, "maximum": 32, "default": DEFAULT_CONCURRENCY},
         "columns": {
             "type": "object",
             "additionalProperties": {"type": "string"},
@@ -151,7 +153,8 @@ def check_delivery(options: dict) -> dict:
     out = _common(options)
     out.setdefault("mode", "upsert")
     out.setdefault("batch_rows", 10_000)
-    out.setdefault("concurrency", 4)
+    # concurrency stays unset unless given: the delivery then takes the portal's preferred one
+    # (the local portal asks for 1), else DEFAULT_CONCURRENCY
     out.setdefault("timeout", 120)
     out.setdefault("retries", 5)
     out.setdefault("backoff", 1.0)
