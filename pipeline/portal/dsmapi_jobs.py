@@ -42,18 +42,19 @@ class Jobs:
         converts alike copies them (uploads.evaluate's donor) instead of converting the upload
         again beside it (a client posting its own schema right after the commit, as route does)."""
         delay = self.portal.faults.job_delay
-        with self._lock:
-            before = [t for t in self._of_input.get(input_schema_id, []) if t.is_alive()]
+        before: list[threading.Thread] = []
 
         def convert():
             for thread in before:
                 thread.join()
             evaluate(self.portal.store, fourfour, output_schema_id, delay)
 
-        thread = self._spawn(f"portal-evaluate-{output_schema_id}", convert)
-        with self._lock:
+        def register(thread: threading.Thread) -> None:  # under the lock, before it starts
+            before.extend(t for t in self._of_input.get(input_schema_id, []) if t.is_alive())
             self._evaluating[output_schema_id] = thread
             self._of_input[input_schema_id] = [*before, thread]
+
+        self._spawn(f"portal-evaluate-{output_schema_id}", convert, register)
 
     def start(self, fourfour: str, revision_id: int, task_set_id: int, output_schema_id) -> None:
         delay = self.portal.faults.job_delay
@@ -71,8 +72,10 @@ class Jobs:
 
         self._spawn(f"portal-apply-{task_set_id}", later)
 
-    def _spawn(self, name: str, target, *args) -> threading.Thread:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    def _spawn(self, name: str, target, register=None) -> None:
+        """Start `target` in a thread of its own, known to wait() (and to `register`, under the
+        same lock, before it starts); threads that ended are forgotten."""
+        thread = threading.Thread(target=target, name=name, daemon=True)
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
             self._evaluating = {k: t for k, t in self._evaluating.items() if t.is_alive()}
@@ -80,8 +83,9 @@ class Jobs:
                 k: alive for k, ts in self._of_input.items() if (alive := [t for t in ts if t.is_alive()])
             }
             self._threads.append(thread)
+            if register is not None:
+                register(thread)
         thread.start()
-        return thread
 
     def wait(self) -> None:
         """Let every background conversion and apply finish (before the portal closes)."""
