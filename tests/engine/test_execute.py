@@ -259,3 +259,32 @@ def test_preview_shows_each_step(route_cli, write_route):
     assert "source_transforms[0] clean towns" in result.stdout
     assert "target out: would deliver (jsonl)" in result.stdout
     assert "Hartford" in result.stdout and "New Haven" in result.stdout
+
+
+def test_a_run_leaves_the_collector_as_it_found_it(route_cli, write_route):
+    # A run freezes the objects made at import out of its full collections; a process that runs
+    # routes one after another (the scheduler, the dashboard) must collect what each run left, so
+    # every run, good or failed, thaws them again.
+    import gc
+
+    path = write_route(
+        """
+        name: thaw
+        source:
+          csv: {path: data.csv}
+        source_transforms:
+          - cast: {id: integer}
+        targets:
+          - name: out
+            deliver:
+              csv: {path: out/rows.csv}
+        on_error: {max_rejects: 1}
+    """,
+        **{"data.csv": DATA},
+    )
+    assert route_cli("execute", str(path)).exit_code == 0  # one row rejected: allowed
+    assert gc.get_freeze_count() == 0
+    (path.parent / "data.csv").write_text("id\nnot a number\nnor this\n")
+    failed = route_cli("execute", str(path))  # two rows rejected: the run fails while it reads
+    assert failed.exit_code != 0 and "more than on_error.max_rejects allows (1)" in failed.output
+    assert gc.get_freeze_count() == 0
