@@ -27,6 +27,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import bytecode_env  # noqa: E402
+
 PAYROLL = ROOT / "routes" / "payroll"
 
 
@@ -38,8 +41,7 @@ def route_command() -> list[str]:
 
 def run_once(args: list[str], cwd: Path, tree: str | None) -> tuple[float, float, int, int]:
     """(wall seconds, CPU seconds, peak RSS in MB, exit code) of one run in a fresh process."""
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = bytecode_env()
     if tree:
         env["PYTHONPATH"] = os.pathsep.join([tree, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     start = time.perf_counter()

@@ -31,7 +31,7 @@ def _schemas(conn, source: str, input_schema: str):
     return src, is_
 
 
-def _output_answer(conn, src: dict, os_: dict, status: int = 200) -> Response:
+def _output_answer(src: dict, os_: dict, status: int = 200) -> Response:
     return _enveloped(
         dsm_store.render_output_schema(os_),
         dsm_store.output_schema_links(src["id"], os_["input_schema_id"], os_["id"]),
@@ -59,17 +59,15 @@ def transform(req: Request, source: str, input_schema: str) -> Response:
             raise bad_request("no_revision", f"Source {source} is not part of a revision")
         schema = uploads.build_output_schema(conn, src, is_, columns, body.get("sort_bys"))
         os_ = dsm_store.new(conn, "output_schema", schema, dataset=fourfour, parent=is_["id"])
-    with req.portal.store.write() as conn:
         revision_id = dsm_store.parent_of(conn, "source", src["id"])
         if revision_id and (req.param("increment_revision") or "true").lower() != "false":
             rev = dsm_store.need(conn, "revision", revision_id)
             rev["output_schema_id"] = os_["id"]
             dsm_store.save(conn, "revision", rev)
-    # The rows are converted behind the answer, as Socrata does: clients poll the schema until
-    # completed_at is set.
+    # The rows are converted behind the answer, as Socrata does: the answer shows the schema as
+    # made, and clients poll it until completed_at is set.
     req.portal.jobs.evaluate(fourfour, is_["id"], os_["id"])
-    with req.portal.store.read() as conn:
-        return _output_answer(conn, src, dsm_store.need(conn, "output_schema", os_["id"]), 201)
+    return _output_answer(src, os_, 201)
 
 
 def show_output_schema(req: Request, source: str, input_schema: str, output_schema: str) -> Response:
@@ -83,7 +81,7 @@ def show_output_schema(req: Request, source: str, input_schema: str, output_sche
             os_ = found[-1]
         else:
             os_ = dsm_store.need(conn, "output_schema", output_schema)
-        return _output_answer(conn, src, os_)
+        return _output_answer(src, os_)
 
 
 def _limit_offset(req: Request) -> tuple[int, int]:

@@ -108,14 +108,12 @@ def open_journal(plan, run, deliveries, started: float) -> J.Journal:
     return journal
 
 
-def take_over(plan, run, journal, pending: dict[str, J.TargetLog] | None = None) -> dict[str, J.TargetLog]:
-    """Before the run: refuse to append over an unfinished append, or take it over.
+def take_over(plan, run, journal, pending: dict[str, J.TargetLog]) -> dict[str, J.TargetLog]:
+    """Before the run: refuse to append over an unfinished append (`pending`: unfinished(plan,
+    run)), or take it over.
 
     Returns, per target, what the earlier run(s) delivered for the delivery to skip (--resume);
-    the earlier journals are marked as resolved by this run. `pending`: unfinished(plan, run), when
-    the caller has it already (the journals are read once)."""
-    if pending is None:
-        pending = unfinished(plan, run)
+    the earlier journals are marked as resolved by this run."""
     if not pending:
         return {}
     options = run.options
