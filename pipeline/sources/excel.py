@@ -4,15 +4,18 @@ Cells are read with calamine, which bench/bench_excel.py measured at about 8x th
 openpyxl's read-only mode and which gives what the route needs: cached values of formulas, dates
 as dates, text as text and the merged ranges of .xlsx/.xls sheets. A plain .xlsx sheet is read by
 fastexcel (calamine into Arrow, typed per column: pipeline/sources/excel_arrow.py), any other
-sheet by python-calamine cell by cell; both give the same rows. calamine holds the whole sheet in
-memory while it is read (about 1 KB per row of 13 columns); chunks are cut from it.
+sheet by python-calamine cell by cell; both give the same rows. calamine holds a whole sheet in
+memory while it is read (about 1 KB per row of 13 columns), so a plain sheet with more than
+excel_windows.WINDOW_BYTES of XML is read a window of rows at a time (pipeline/sources/
+excel_windows.py): memory is then bounded by the window, not the sheet.
 
 `engine` chooses the reader: `calamine`; `openpyxl`, which streams an .xlsx/.xlsm sheet with
 openpyxl's read-only mode in bounded memory (one chunk at a time; slower, as the sheet is read
 twice: once to settle the column types, once for the rows; see pipeline/sources/excel_stream.py);
-or `auto` (the default): calamine, unless a chosen sheet's XML is larger than 100 MB
-uncompressed or its cells span a grid calamine cannot hold (a stray value in XFD1048576; see
-pipeline/sources/excel_engine.py). Both give the same rows, values, row numbers and types.
+or `auto` (the default): calamine, unless a chosen sheet's cells span a grid calamine cannot hold
+(a stray value in XFD1048576; see pipeline/sources/excel_engine.py), or its XML is larger than
+100 MB and it cannot be read a window at a time. All give the same rows, values, row numbers and
+types.
 
 Rules, as a user sees them:
 
@@ -49,11 +52,12 @@ import pyarrow as pa
 from pipeline.basics.dtypes import frame_from_arrow
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import source
-from pipeline.sources import excel_arrow, excel_engine
+from pipeline.sources import excel_arrow, excel_engine, excel_windows
 from pipeline.sources import excel_cells as cells
 from pipeline.sources.base import Source
 from pipeline.sources.excel_guard import check_shared_strings, guarded
 from pipeline.sources.excel_sheet import Sheet, SheetReader, Window, parse_range
+from pipeline.sources.excel_spool import BlockSpool
 from pipeline.sources.excel_stream import STREAM_SUFFIXES, StreamSheet, sheet_members, sheet_names
 from pipeline.sources.pick import FILE_OPTIONS, FileSet
 
@@ -106,11 +110,11 @@ OPTIONS_SCHEMA = {
         "range": {"type": "string", "description": "the cells to read: A3:H500, A3:H (to the last row) or B:F"},
         "engine": {
             "enum": ["auto", "calamine", "openpyxl"],
-            "description": "the reader: calamine (fast, holds the sheet in memory; refuses a sheet "
-            "whose cells span over 25,000,000 cells), openpyxl (.xlsx/.xlsm only: streams "
-            "the sheet in bounded memory, slower) or auto (default: calamine unless a "
-            "sheet's XML is over 100 MB or its cells span over 25,000,000 cells, then "
-            "openpyxl)",
+            "description": "the reader: calamine (fast; a large .xlsx sheet is read a window of rows "
+            "at a time, others whole; refuses a sheet whose cells span over 25,000,000 cells), "
+            "openpyxl (.xlsx/.xlsm only: streams the sheet in bounded memory, slower) or auto "
+            "(default: calamine unless a sheet's cells span over 25,000,000 cells, or its XML is "
+            "over 100 MB and cannot be read in windows, then openpyxl)",
         },
     },
 }
@@ -168,6 +172,7 @@ class ExcelSource(Source):
         self._names: list[str] | None = None
         self._book = None  # the open openpyxl workbook of a streamed read
         self._extents: dict = {}  # sheet name -> excel_extent.Extent, of the sheets scanned
+        self._large = False  # a sheet too large for whole-sheet calamine: streamed unless windowed
         self._download = contextlib.ExitStack()  # removes a remote workbook's download
 
     def columns(self) -> list[str] | None:
@@ -268,6 +273,7 @@ class ExcelSource(Source):
         for warning in choice.warnings:
             self.ctx.log.warning("%s", warning)
         self._extents = choice.extents
+        self._large = choice.large
         return choice.engine
 
     def _reader(self, sheet) -> SheetReader:
@@ -306,24 +312,39 @@ class ExcelSource(Source):
             yield from self._reader(stream_sheet).stream(surveyed)
 
     def _load_fast(self) -> list[Sheet] | None:
-        """The sheets read by excel_arrow (plain .xlsx sheets, straight into Arrow); None when any
-        of them is not such a sheet (python-calamine then reads them all, cell by cell)."""
+        """The sheets read by excel_arrow (plain .xlsx sheets, straight into Arrow; one larger than
+        a window a window at a time, excel_windows.py); None when any of them is not such a sheet
+        (python-calamine then reads them all, cell by cell, or openpyxl streams them)."""
         if not self._extents or not any(excel_arrow.eligible(self.options, e) for e in self._extents.values()):
             return None
-        book = excel_arrow.open_book(self.path)
-        if book is None:
-            return None
         try:
-            names = self._choose(list(book.sheet_names), list(sheet_members(self.path)))
+            members = sheet_members(self.path)
+            names = self._choose(sheet_names(self.path), list(members))
         except (RunFailed, OSError, KeyError, ValueError, zipfile.BadZipFile, ET.ParseError):
             return None  # python-calamine reads the workbook again and says what is wrong
-        sheets = []
+        book = None  # fastexcel's reader of the whole workbook, opened for the first small sheet
+        sheets, spools = [], []
         for name in names:
             extent = self._extents.get(name)
             if not excel_arrow.eligible(self.options, extent):
-                return None
-            sheet = excel_arrow.read_sheet(book, name, self.options.get("header_row"), extent, self.ctx.run.chunk_rows)
+                sheet = None
+            elif extent.xml_bytes > excel_windows.WINDOW_BYTES:
+                spools.append(spool := BlockSpool(Path(self.ctx.run.state_dir) / "tmp"))
+                self._download.callback(spool.remove)
+                sheet = excel_windows.read_sheet(
+                    self.path, name, self.options.get("header_row"), extent, self.ctx.run.chunk_rows, spool
+                )
+            elif (book := book or excel_arrow.open_book(self.path)) is None:
+                sheet = None
+            else:
+                header_row = self.options.get("header_row")
+                above = 0  # the cells above a header_row below the sheet's first cell, to check the rest
+                if header_row and header_row - 1 != extent.first[0]:
+                    above = excel_windows.closed_above(self.path, members[name], header_row)
+                sheet = excel_arrow.read_sheet(book, name, header_row, extent, self.ctx.run.chunk_rows, above)
             if sheet is None:
+                for spool in spools:
+                    spool.remove()
                 return None
             sheets.append(sheet)
         return sheets
@@ -332,6 +353,8 @@ class ExcelSource(Source):
         fast = self._load_fast()
         if fast is not None:
             return fast
+        if self._large:  # too large for calamine's whole-sheet grid
+            return self._load_stream()
         import python_calamine
 
         try:

@@ -14,15 +14,19 @@ The fast path takes a sheet only when it gives the very rows the cell-by-cell re
 - the sheet, as scanned before it is read (excel_extent.Extent): cells with plain references, no
   merged ranges;
 - fastexcel, in its strict mode over the whole sheet, refuses a column that mixes types (mixed
-  columns become text, written cell by cell, which only the slow path does);
+  columns become text, written cell by cell, which only the slow path does), except for text it
+  reads as empty ("n/a", "NA", "null"...) or as NaN ("nan"): a float column holding NaN is
+  declined, and so is a sheet whose cells from the header on are not all given (below);
 - a time-only or duration column, or an integer one (.xls/.ods, not read here);
 - a header cell that is empty, repeated, padded, or a number or date whose text fastexcel and
   Python would write differently;
-- without a header_row, fewer values than the scan counted cells written `<c ...>...</c>`: a
-  cell above the header (its row written out of order), or cells calamine reads as empty.
+- fewer values than the scan counted cells written `<c ...>...</c>` from the header on (`above`:
+  those before a given header row): a cell above the header (its row written out of order),
+  cells calamine reads as empty, text fastexcel reads as empty.
 
 Memory: fastexcel, like python-calamine, holds the whole sheet while it is read (calamine's cells,
-then one Arrow batch, about 1 KB a row of 13 columns); chunks are cut from that batch.
+then one Arrow batch, about 1 KB a row of 13 columns); chunks are cut from that batch. A sheet
+larger than a window is read by excel_windows.py instead, a window at a time.
 """
 
 from __future__ import annotations
@@ -72,61 +76,102 @@ def open_book(path):
         return None
 
 
-def read_sheet(book, name: str, header_row: int | None, extent: Extent, chunk_rows: int) -> Sheet | None:
-    """The sheet `name` as typed blocks, as SheetReader.read gives it; None to decline."""
-    import fastexcel
+def read_sheet(
+    book, name: str, header_row: int | None, extent: Extent, chunk_rows: int, above: int | None = 0
+) -> Sheet | None:
+    """The sheet `name` as typed blocks, as SheetReader.read gives it; None to decline.
 
+    `above`: the cells the sheet closes (`</c>`) before its header row, when header_row puts the
+    header below the sheet's first cell (excel_windows.closed_above); None when unknown."""
     # fastexcel's header_row is a row of the sheet, 0 excepted: the first row of calamine's grid.
-    # Without a header_row, the header is the scan's first cell's row, and the cells fastexcel
-    # gives must be every cell the sheet writes (a cell above it would be missing).
+    # Without a header_row, the header is the scan's first cell's row. Either way the cells
+    # fastexcel gives must be every cell the sheet writes from the header on: strict fastexcel
+    # still reads "n/a", "NA", "null" and the like among numbers or dates as empty, and only this
+    # count sees it.
     header = header_row - 1 if header_row else extent.first[0]
     if header == 0 and extent.first[0] != 0:
         return None
-    try:
-        sheet = book.load_sheet(name, header_row=header, schema_sample_rows=None, dtype_coercion="strict")
-        batch = sheet.to_arrow()  # (its schema, not available_columns(), which types the sheet again)
-    except fastexcel.FastExcelError:
-        return None  # a mixed column, most often
-    names = _names(batch.schema.names)
+    if header == extent.first[0]:
+        above = 0
+    if above is None:
+        return None
+    batch = load(book, name, header)
+    names = header_names(batch.schema.names) if batch is not None else None
     if names is None or not batch.num_rows:
         return None
-    if header == extent.first[0]:
-        given = len(names) + sum(len(arr) - arr.null_count for arr in batch.columns)
-        if given != extent.closed:
-            return None  # a cell above the header, or cells calamine reads as empty
-    typed = []
-    for arr in batch.columns:
-        got = _typed(arr)
-        if got is None:
-            return None
-        typed.append(got)
-    filled = np.zeros(batch.num_rows, dtype=bool)
-    for kind, arr in typed:
-        if kind != cells.NULL:
-            filled |= arr.is_valid().to_numpy(zero_copy_only=False)
+    if given(batch) != extent.closed - above:
+        return None  # a cell above the header, or cells calamine (or fastexcel) reads as empty
+    typed = typed_columns(batch)
+    if typed is None:
+        return None
     out = Sheet(name, names=names, kinds={n: kind for n, (kind, _) in zip(names, typed)})
     out.renames = {n: n for n in names}
-    # cut as SheetReader cuts: `step` rows of the sheet a block, the empty ones left out
-    step = max(1, min(chunk_rows, MAX_BLOCK_CELLS // len(names)))
-    first = header + 1  # the sheet's (0-based) row of the batch's first row
-    for lo in range(0, batch.num_rows, step):
-        keep = filled[lo : lo + step]
-        if not keep.any():
-            continue
-        mask = pa.array(keep)
-        index = np.flatnonzero(keep).astype(np.int64) + (first + lo)
-        block = {}
-        for n, (kind, arr) in zip(names, typed):
-            part = arr.slice(lo, len(keep))
-            block[n] = (kind, pa.nulls(len(index)) if kind == cells.NULL else part.filter(mask))
-        out.blocks.append((index, block))
+    out.blocks = [(index, block) for _, index, block in cut(names, typed, batch.num_rows, header + 1, chunk_rows)]
     if not out.blocks:
         return None  # no data row: the slow path gives the typed empty frame
     out.rows = sum(len(index) for index, _ in out.blocks)
     return out
 
 
-def _names(given: list[str]) -> list[str] | None:
+def load(book, name: str, header: int) -> pa.RecordBatch | None:
+    """fastexcel's batch of the sheet under the header at (0-based) row `header`, every column
+    of one type (strict: a column that mixes types is refused); None when it refuses."""
+    import fastexcel
+
+    try:
+        sheet = book.load_sheet(name, header_row=header, schema_sample_rows=None, dtype_coercion="strict")
+        return sheet.to_arrow()  # (its schema, not available_columns(), which types the sheet again)
+    except fastexcel.FastExcelError:
+        return None  # a mixed column, most often
+
+
+def given(batch: pa.RecordBatch) -> int:
+    """The cells that hold something in the header and the rows of `batch`."""
+    return batch.num_columns + sum(len(arr) - arr.null_count for arr in batch.columns)
+
+
+def typed_columns(batch: pa.RecordBatch) -> list[tuple[str, pa.Array]] | None:
+    """(kind, array) of each column of `batch`; None when one cannot be typed here."""
+    typed = []
+    for arr in batch.columns:
+        got = _typed(arr)
+        if got is None:
+            return None
+        typed.append(got)
+    return typed
+
+
+def cut(names: list[str], typed: list, count: int, first: int, chunk_rows: int, origin: int | None = None) -> list:
+    """The typed columns of `count` rows as blocks cut as SheetReader cuts them: `step` rows of the
+    sheet a block, counted from the sheet row `origin` (default `first`), the empty rows left out.
+    `first` is the sheet's (0-based) row of the first of the `count` rows. Gives (block number,
+    index, block) for each block that keeps a row; a window of a sheet (excel_windows) may give
+    the two ends of blocks it shares with its neighbours."""
+    filled = np.zeros(count, dtype=bool)
+    for kind, arr in typed:
+        if kind != cells.NULL:
+            filled |= arr.is_valid().to_numpy(zero_copy_only=False)
+    step = max(1, min(chunk_rows, MAX_BLOCK_CELLS // len(names)))
+    origin = first if origin is None else origin
+    blocks = []
+    lo = 0
+    while lo < count:
+        number = (first + lo - origin) // step
+        hi = min(count, origin + (number + 1) * step - first)
+        keep = filled[lo:hi]
+        if keep.any():
+            mask = pa.array(keep)
+            index = np.flatnonzero(keep).astype(np.int64) + (first + lo)
+            block = {}
+            for n, (kind, arr) in zip(names, typed):
+                part = arr.slice(lo, len(keep))
+                block[n] = (kind, pa.nulls(len(index)) if kind == cells.NULL else part.filter(mask))
+            blocks.append((number, index, block))
+        lo = hi
+    return blocks
+
+
+def header_names(given: list[str]) -> list[str] | None:
     """The header's names, if SheetReader would give the same ones; else None."""
     names = []
     for name in given:
@@ -152,6 +197,8 @@ def _typed(arr: pa.Array) -> tuple[str, pa.Array] | None:
         return cells.NULL, arr
     if pa.types.is_float64(kind):
         arr = arr.cast(pa.float64())
+        if pc.any(pc.is_nan(arr)).as_py():
+            return None  # no cell holds NaN: strict fastexcel reads the text "nan" as one
         return (cells.INT if cells.whole(arr) else cells.FLOAT), arr
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         arr = arr.cast(pa.string())

@@ -6,9 +6,10 @@ streaming reader (excel_stream.py) holds only the cells that have values, one bl
 so it is the safe path for a sheet calamine cannot hold. For an .xlsx/.xlsm sheet, the rule is:
 
 - `openpyxl`: always the streaming reader;
-- `auto`: the streaming reader when the sheet's XML is over AUTO_STREAM_BYTES (calamine's memory
-  would grow with it), or when the grid its cells span (excel_extent.scan_sheet) is over
-  CALAMINE_MAX_CELLS; the far cell is then named in a warning. Otherwise calamine;
+- `auto`: the streaming reader when the grid its cells span (excel_extent.scan_sheet) is over
+  CALAMINE_MAX_CELLS; the far cell is then named in a warning. Otherwise calamine, a window at a
+  time where it can (excel_windows.py); a sheet whose XML is over AUTO_STREAM_BYTES that cannot
+  be read that way is streamed (the whole-sheet calamine's memory would grow with it);
 - `calamine`: calamine, unless the grid is over CALAMINE_MAX_CELLS: then the run stops with a
   message naming the sheet and the cell, and the engine that can read it.
 
@@ -39,6 +40,7 @@ class EngineChoice:
     engine: str
     warnings: list[str] = field(default_factory=list)
     extents: dict[str, Extent] = field(default_factory=dict)  # of the sheets scanned, by name
+    large: bool = False  # auto, and a sheet's XML is over AUTO_STREAM_BYTES: openpyxl unless windowed
 
 
 def choose(path: Path, engine: str, names: list[str], label: str) -> EngineChoice:
@@ -49,9 +51,9 @@ def choose(path: Path, engine: str, names: list[str], label: str) -> EngineChoic
         members = sheet_members(path)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, ET.ParseError):
         return EngineChoice("calamine")  # not a workbook calamine can open either: it says why
-    if engine == "auto" and choose_engine(path, names) == "openpyxl":
-        return EngineChoice("openpyxl")
-    choice = EngineChoice(engine if engine != "auto" else "calamine")
+    # a large sheet is read a window at a time (excel_windows.py) when it can be; else streamed
+    large = engine == "auto" and choose_engine(path, names) == "openpyxl"
+    choice = EngineChoice(engine if engine != "auto" else "calamine", large=large)
     for name in names:
         if name not in members:
             continue  # a chart sheet: calamine reads it as empty

@@ -102,7 +102,7 @@ def sheet_kind(kinds) -> str:
     return cells.unify(kinds) if kinds - {cells.NULL} else cells.NULL
 
 
-def _join(parts: list) -> tuple[np.ndarray, dict] | None:
+def join_parts(parts: list) -> tuple[np.ndarray, dict] | None:
     """The typed parts of one chunk as one block: each column in the kind its parts unify to."""
     if len(parts) <= 1:
         return parts[0] if parts else None
@@ -221,7 +221,7 @@ class SheetReader:
                     break
                 parts.append(self._take_block(out, block, r + got))
                 got += len(block)
-            taken = _join([part for part in parts if part is not None])
+            taken = join_parts([part for part in parts if part is not None])
             if taken is not None:
                 yield taken
             if got < want:

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from pipeline.basics.errors import RunFailed
 from pipeline.sources.excel_xml import GuardedXml
 
 AUTO_STREAM_BYTES = 100 * 1024 * 1024  # above this uncompressed sheet XML, auto streams with openpyxl
@@ -175,6 +176,13 @@ class StreamSheet:
             r = 0
             for idx, cells in parser.parse():
                 idx -= 1
+                if idx < r:  # calamine places it by its number; a stream has given that place away
+                    raise RunFailed(
+                        f"sheet '{self.name}' writes its row {idx + 1} after row {r}: the openpyxl engine "
+                        f"reads rows in the order they are written, so it cannot number these rows. "
+                        f"Use engine: calamine, which places every cell by its reference (and holds "
+                        f"the whole sheet in memory), or save the workbook again from a spreadsheet program"
+                    )
                 if idx > last:
                     break
                 while r < idx:

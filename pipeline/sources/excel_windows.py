@@ -1,0 +1,375 @@
+"""The excel source's fast path for a sheet larger than a window: calamine reads it a window at a time.
+
+fastexcel (calamine) builds a whole sheet before it gives a row, about 1 KB a row of 13 columns:
+a 1M-row sheet needed 900 MB. But a sheet's rows stand on their own in its XML, so a run of rows
+is a sheet of its own. This module inflates the sheet's XML once, cuts it after a `</row>` every
+WINDOW_BYTES, and writes each window as a sheet of a workbook of its own under <state>/tmp (stored,
+not compressed: writing it costs little more than copying), beside the original's shared strings,
+styles (so dates stay dates) and date system (1904 stays 1904). Every window after the first starts
+with a copy of the header row, numbered just above the window's first row, so every window gives
+the same columns at their own row numbers. fastexcel then opens that workbook once (the shared
+strings are read once) and loads its sheets one after the other: each is typed as excel_arrow
+types a whole sheet, cut into blocks on the same grid as a whole-sheet read, and kept in a
+BlockSpool. A column's kind is its kind over the whole sheet, so no row is given before the last
+window is read; the blocks are then read back one at a time. Memory: one window's cells, the shared
+strings, and the spool's SPOOL_MEMORY. Disk: about the sheet's XML, until the sheet is read.
+
+A window gives exactly what the whole sheet would give, or the sheet is declined (read_sheet
+returns None and the caller reads it another way): besides excel_arrow's own reasons (a column
+mixing types within a window, a header fastexcel names otherwise), when a window's header does not
+give the first window's column names; when the cells given fall short of the cells the sheet
+closes (`</c>`, counted by the extent scan, as excel_arrow checks a whole sheet: a cell above the
+header or its copy, a row out of order, a cell calamine reads as empty); when a window starts at or
+above the previous window's last row; when the sheet holds a comment, a CDATA section or a
+processing instruction (where `</row>` could be text); when the header row is not in the first
+window; or when the disk has not room for the window workbook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from pipeline.sources import excel_arrow
+from pipeline.sources.excel_extent import Extent
+from pipeline.sources.excel_sheet import Sheet, join_parts, sheet_kind
+from pipeline.sources.excel_spool import BlockSpool
+from pipeline.sources.excel_stream import sheet_members
+from pipeline.sources.excel_xml import prefetched
+from pipeline.sources.excel_zip import member_chunks
+
+WINDOW_BYTES = 2 << 20  # of sheet XML a window: 1 to 4 MB measured fastest; each MB is 12 MB of cells
+DISK_MARGIN = 256 << 20  # left free on the state folder's disk by the window workbook
+_MAX_HEAD = 64 << 20  # the sheet's XML before its rows (<cols>, <sheetViews>...), at most
+
+_NAME = rb"(?:[A-Za-z_][\w.-]*:)?"
+_SHEET_DATA = re.compile(rb"<(" + _NAME + rb")sheetData\b[^>]*?(/?)>")
+_ROOT = re.compile(rb"<(" + _NAME + rb")worksheet\b")
+_DIMENSION = re.compile(rb"<" + _NAME + rb"dimension\b[^>]*>")
+_ROW_NUMBER = re.compile(rb'(\br=")([A-Z]{0,3})\d+(")')
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_RELS = "xl/_rels/workbook.xml.rels"
+
+
+class Declined(Exception):
+    """The sheet cannot be read a window at a time with the same result: read it another way."""
+
+
+@dataclass
+class _Window:
+    """What the first pass learnt of one window, for the second to check."""
+
+    top: int  # the 0-based row of its header (the first window's) or header copy
+    first: int  # the row number (from 1) of its first cell; 0 for the first window
+    closed: int = 0  # the first window: the cells it closes (</c>) from its header on
+    above: int = 0  # the first window: the cells it closes above its header row
+
+
+def read_sheet(
+    path: Path, name: str, header_row: int | None, extent: Extent, chunk_rows: int, spool: BlockSpool
+) -> Sheet | None:
+    """The sheet `name` as typed blocks in `spool`, as SheetReader.read gives it; None to decline."""
+    header = header_row - 1 if header_row else extent.first[0]
+    if header == 0 and extent.first[0] != 0:
+        return None
+    book = None
+    try:
+        book = WindowBook(path, sheet_members(path)[name], spool.folder, extent.xml_bytes)
+        windows = book.write(header)
+        return _read(book, windows, name, header, extent, chunk_rows, spool)
+    except Declined:
+        return None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, ET.ParseError):
+        return None  # the slow path reads the workbook again and says what is wrong
+    finally:
+        if book is not None:
+            book.remove()
+
+
+def _read(
+    book: WindowBook, windows: list[_Window], name: str, header: int, extent: Extent, chunk_rows: int, spool: BlockSpool
+) -> Sheet | None:
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(str(book.path))
+    except Exception:  # noqa: BLE001 - calamine refused the workbook: read the sheet another way
+        raise Declined from None
+    names = given = None
+    last = -1  # the 0-based row of the previous window's last row (a header copy may take it)
+    later = 0  # cells given by the windows after the first, header copies left out
+    kinds: dict[str, list[str]] = {}
+    pending, pending_number = [], None  # the parts of a block that windows share, until it is whole
+    for k, window in enumerate(windows):
+        if k and window.first - 1 <= last:
+            raise Declined  # rows out of order
+        batch = excel_arrow.load(reader, k, window.top)
+        if batch is None:
+            raise Declined
+        if k == 0:
+            given = batch.schema.names
+            names = excel_arrow.header_names(given)
+            if names is None:
+                raise Declined
+            if excel_arrow.given(batch) != window.closed:
+                raise Declined  # a cell above the header, or cells calamine (or fastexcel) reads as empty
+        elif batch.schema.names != given:
+            raise Declined
+        else:
+            later += excel_arrow.given(batch) - batch.num_columns
+        typed = excel_arrow.typed_columns(batch)
+        if typed is None:
+            raise Declined
+        for number, index, block in excel_arrow.cut(
+            names, typed, batch.num_rows, window.top + 1, chunk_rows, header + 1
+        ):
+            if number != pending_number and pending:
+                spool.add(*join_parts(pending))
+                pending = []
+            pending.append((index, block))
+            pending_number = number
+        for n, (kind, _) in zip(names, typed):
+            kinds.setdefault(n, []).append(kind)
+        last = window.top + batch.num_rows
+        del batch, typed
+    if later != extent.closed - windows[0].closed - windows[0].above:
+        raise Declined  # a cell above a header copy (a row out of order), or one calamine reads as empty
+    if pending:
+        spool.add(*join_parts(pending))
+    if names is None or not spool.rows:
+        return None  # no data row: the slow path gives the typed empty frame
+    out = Sheet(name, names=names, kinds={n: sheet_kind(kinds[n]) for n in names}, rows=spool.rows)
+    out.renames = {n: n for n in names}
+    out.again = spool.blocks
+    return out
+
+
+class WindowBook:
+    """The workbook of a sheet's windows, one sheet each, written under <state>/tmp."""
+
+    def __init__(self, path: Path, member: str, folder: Path, xml_bytes: int):
+        self.source, self.member = path, member
+        folder.mkdir(parents=True, exist_ok=True)
+        if shutil.disk_usage(folder).free < xml_bytes + DISK_MARGIN:
+            raise Declined  # no room: streaming needs none
+        fd, name = tempfile.mkstemp(prefix="excel-windows-", suffix=".xlsx", dir=folder)
+        os.close(fd)
+        self.path = Path(name)
+
+    def write(self, header: int) -> list[_Window]:
+        """Write the windows (the header of the sheet at 0-based row `header`); what each holds."""
+        xml = _SheetXml(self.source, self.member, WINDOW_BYTES)
+        windows: list[_Window] = []
+        header_copy = None
+        with zipfile.ZipFile(self.source) as z, zipfile.ZipFile(self.path, "w", zipfile.ZIP_STORED) as out:
+            _copy_parts(z, out)
+            with contextlib.closing(xml.windows()) as pieces:
+                for k, rows in enumerate(pieces):
+                    if k == 0:
+                        start, header_copy = xml.row(rows, header + 1)
+                        if header_copy is None:
+                            raise Declined  # the header row is not in the first window
+                        window = _Window(header, 0, xml.closed(rows, start), xml.closed(rows, 0, start))
+                        body = [rows]
+                    else:
+                        first = xml.first_row(rows)
+                        if first is None:
+                            if xml.closed(rows):
+                                raise Declined  # cells without a reference
+                            continue  # empty rows only
+                        copy = _ROW_NUMBER.sub(rb"\g<1>\g<2>%d\g<3>" % (first - 1), header_copy)
+                        window, body = _Window(first - 2, first), [copy, rows]
+                    with out.open(f"xl/worksheets/w{len(windows)}.xml", "w", force_zip64=True) as w:
+                        for piece in (xml.written, *body, xml.tail):
+                            w.write(piece)
+                    windows.append(window)
+            _write_book(z, out, len(windows))
+        return windows
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _copy_parts(z: zipfile.ZipFile, out: zipfile.ZipFile) -> None:
+    """The shared strings and the styles of the workbook `z`, where the window workbook names them."""
+    for kind, target in (("/sharedStrings", "xl/sharedStrings.xml"), ("/styles", "xl/styles.xml")):
+        member = _related(z, kind)
+        if member is not None:
+            with z.open(member) as src, out.open(target, "w", force_zip64=True) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _write_book(z: zipfile.ZipFile, out: zipfile.ZipFile, count: int) -> None:
+    """The window workbook's own parts: its sheets w0, w1, ... in the source's date system."""
+    pr = next((e for e in ET.fromstring(z.read("xl/workbook.xml")).iter() if e.tag.endswith("workbookPr")), None)
+    date1904 = pr is not None and pr.get("date1904", "").lower() in ("1", "true")
+    names = set(out.namelist())
+    sheets = "".join(f'<sheet name="w{i}" sheetId="{i + 1}" r:id="w{i}"/>' for i in range(count))
+    rels = "".join(
+        f'<Relationship Id="w{i}" Type="{_REL}/worksheet" Target="worksheets/w{i}.xml"/>' for i in range(count)
+    )
+    for kind, target in (("sharedStrings", "sharedStrings.xml"), ("styles", "styles.xml")):
+        if f"xl/{target}" in names:
+            rels += f'<Relationship Id="{kind}" Type="{_REL}/{kind}" Target="{target}"/>'
+    out.writestr(
+        "[Content_Types].xml",
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>',
+    )
+    out.writestr(
+        "_rels/.rels",
+        f'<Relationships xmlns="{_PACKAGE_RELS}"><Relationship Id="book" '
+        f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+    )
+    out.writestr(
+        "xl/workbook.xml",
+        f'<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><workbookPr date1904="{int(date1904)}"/>'
+        f"<sheets>{sheets}</sheets></workbook>",
+    )
+    out.writestr(_RELS, f'<Relationships xmlns="{_PACKAGE_RELS}">{rels}</Relationships>')
+
+
+def _related(z: zipfile.ZipFile, kind: str) -> str | None:
+    """The part the workbook's relationships name for `kind` (/sharedStrings, /styles), if it is there."""
+    try:
+        rels = ET.fromstring(z.read(_RELS))
+    except KeyError:
+        return None
+    for rel in rels:
+        if rel.get("Type", "").endswith(kind):
+            target = rel.get("Target", "")
+            member = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+            return member if member in z.namelist() else None
+    return None
+
+
+class _SheetXml:
+    """One sheet's XML as it is inflated: the part before its rows, then its rows a window at a time."""
+
+    def __init__(self, path: Path, member: str, size: int):
+        self.path, self.member, self.size = path, member, size
+        self.head = self.written = self.tail = self.prefix = b""
+
+    def windows(self) -> Iterator[bytes]:
+        """The sheet's rows, about `size` bytes at a time, each window ending after a row."""
+        pieces = prefetched(member_chunks(self.path, self.member, 1 << 20))
+        parts: list[bytes] = []
+        held = 0
+        close = None
+        try:
+            for piece in pieces:
+                parts.append(piece)
+                held += len(piece)
+                if close is None:
+                    buf = b"".join(parts)
+                    if not self._start(buf):
+                        if held > _MAX_HEAD:
+                            raise Declined
+                        parts = [buf]
+                        continue
+                    parts = [buf[len(self.head) :]]
+                    held = len(parts[0])
+                    close = b"</" + self.prefix + b"row>"
+                if held < self.size:
+                    continue
+                buf = b"".join(parts)
+                cut = buf.rfind(close)
+                if cut < 0:
+                    parts = [buf]  # one row larger than a window: read on to its end
+                    continue
+                cut += len(close)
+                yield _plain(buf[:cut])
+                parts = [buf[cut:]]
+                held = len(parts[0])
+        finally:
+            pieces.close()
+        if close is None:
+            raise Declined  # no <sheetData> with rows
+        buf = b"".join(parts)
+        end = buf.find(b"</" + self.prefix + b"sheetData>")
+        if end < 0:
+            raise Declined
+        yield _plain(buf[:end])
+
+    def _start(self, buf: bytes) -> bool:
+        """Find where the rows begin in `buf`, the sheet's first bytes; False if not yet there."""
+        m = _SHEET_DATA.search(buf)
+        if m is None:
+            return False
+        if m.group(2):
+            raise Declined  # <sheetData/>: no rows
+        root = _ROOT.search(buf, 0, m.start())
+        if root is None:
+            raise Declined
+        self.prefix = m.group(1)
+        self.head = buf[: m.end()]
+        self.tail = b"</" + self.prefix + b"sheetData></" + root.group(1) + b"worksheet>"
+        # calamine may size its grid by the declared dimension; a window's is not the sheet's
+        self.written = _DIMENSION.sub(b"", self.head)
+        return True
+
+    def closed(self, xml: bytes, start: int = 0, end: int | None = None) -> int:
+        """The cells `xml[start:end]` writes with a closing tag: those that can hold a value."""
+        return xml.count(b"</" + self.prefix + b"c>", start, len(xml) if end is None else end)
+
+    def first_row(self, rows: bytes) -> int | None:
+        """The row number (from 1) of the first cell in `rows`; None when it holds none with a reference."""
+        m = re.search(rb"<" + re.escape(self.prefix) + rb'c\b[^>]*?\br="[A-Z]{1,3}(\d+)"', rows)
+        return int(m.group(1)) if m else None
+
+    def row(self, rows: bytes, number: int) -> tuple[int, bytes | None]:
+        """Where row `number` (from 1) starts in `rows`, found by its first cell, and its XML;
+        (0, None) if it is not there."""
+        p = re.escape(self.prefix)
+        m = re.search(rb"<" + p + rb'c\b[^>]*?\br="[A-Z]{1,3}' + str(number).encode() + rb'"', rows)
+        if m is None:
+            return 0, None
+        start = max(
+            rows.rfind(b"<" + self.prefix + b"row ", 0, m.start()),
+            rows.rfind(b"<" + self.prefix + b"row>", 0, m.start()),
+        )
+        end = rows.find(b"</" + self.prefix + b"row>", m.end())
+        if start < 0 or end < 0:
+            return 0, None
+        return start, rows[start : end + len(self.prefix) + 6]
+
+
+def closed_above(path: Path, member: str, number: int) -> int | None:
+    """The cells (`</c>`) the sheet's XML closes before its row `number` (from 1), found by its first
+    cell; None when it is not found (or the XML is not plain). Only the XML up to it is inflated."""
+    xml = _SheetXml(path, member, WINDOW_BYTES)
+    before = 0
+    try:
+        with contextlib.closing(xml.windows()) as pieces:
+            for rows in pieces:
+                start, found = xml.row(rows, number)
+                if found is not None:
+                    return before + xml.closed(rows, 0, start)
+                before += xml.closed(rows)
+    except (Declined, OSError, KeyError, zipfile.BadZipFile):
+        return None
+    return None
+
+
+def _plain(rows: bytes) -> bytes:
+    """`rows`, unless they hold XML where `</row>` could be text (a comment, a CDATA section, a
+    processing instruction): then the sheet is declined. `!` and `?` are rare in a sheet's XML and
+    found at memchr's speed; `<` is everywhere, so `<!` alone would be slow to look for."""
+    for mark in (b"!", b"?"):
+        if mark in rows and b"<" + mark in rows:
+            raise Declined
+    return rows
