@@ -140,6 +140,12 @@ def serve(host, port, data, state, create_new, users, tls, cert, key, faults, ma
         portal = _open(path, users=accounts, faults=faults)
     except FaultError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
+    # SIGTERM stops the portal cleanly from the moment it serves: a client that has had an answer
+    # may stop it before the lines below are printed
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         server = portal.serve(
             host=host,
@@ -150,12 +156,14 @@ def serve(host, port, data, state, create_new, users, tls, cert, key, faults, ma
             max_body=max_body,
             read_timeout=read_timeout,
         )
-    except OSError as exc:
+    except (OSError, PortalError) as exc:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if isinstance(exc, PortalError):
+            raise click.ClickException(exc.message) from None
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
         ) from None
-    except PortalError as err:
-        raise click.ClickException(err.message) from None
     click.echo(f"Local portal at {server.url}  (data: {portal.data_path})")
     if new:
         click.echo(f"A new, empty portal: there was none at {path}.")
@@ -166,10 +174,6 @@ def serve(host, port, data, state, create_new, users, tls, cert, key, faults, ma
     if faults:
         click.echo(f"Faults: {faults}")
     click.echo("Press Ctrl+C to stop.")
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass

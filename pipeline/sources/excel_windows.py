@@ -60,6 +60,7 @@ _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _RELS = "xl/_rels/workbook.xml.rels"
+_COPIED = {"/sharedStrings": "xl/sharedStrings.xml", "/styles": "xl/styles.xml"}  # relation: where it goes
 
 
 class Declined(Exception):
@@ -161,7 +162,10 @@ class WindowBook:
     def __init__(self, path: Path, member: str, folder: Path, xml_bytes: int):
         self.source, self.member = path, member
         folder.mkdir(parents=True, exist_ok=True)
-        if shutil.disk_usage(folder).free < xml_bytes + DISK_MARGIN:
+        with zipfile.ZipFile(path) as z:  # the windows, and the parts copied beside them
+            members = [_related(z, kind) for kind in _COPIED]
+            copied = sum(z.getinfo(member).file_size for member in members if member)
+        if shutil.disk_usage(folder).free < xml_bytes + copied + DISK_MARGIN:
             raise Declined  # no room: streaming needs none
         fd, name = tempfile.mkstemp(prefix="excel-windows-", suffix=".xlsx", dir=folder)
         os.close(fd)
@@ -203,7 +207,7 @@ class WindowBook:
 
 def _copy_parts(z: zipfile.ZipFile, out: zipfile.ZipFile) -> None:
     """The shared strings and the styles of the workbook `z`, where the window workbook names them."""
-    for kind, target in (("/sharedStrings", "xl/sharedStrings.xml"), ("/styles", "xl/styles.xml")):
+    for kind, target in _COPIED.items():
         member = _related(z, kind)
         if member is not None:
             with z.open(member) as src, out.open(target, "w", force_zip64=True) as dst:

@@ -84,3 +84,14 @@ def test_an_existing_portal_is_served_as_it_is(route_cli, tmp_path):
     code, out, err = served.proc.returncode, served.stdout, served.stderr
     assert code == 0, err
     assert "new, empty" not in out and out.splitlines()[-1] == "Stopped."
+
+
+def test_a_portal_stopped_the_moment_it_serves_stops_cleanly(tmp_path):
+    """SIGTERM as soon as the portal says where it serves (a script that needed one answer): it stops
+    as Ctrl+C stops it. Its handler was once set only after the lines it prints, and a CI run under
+    load killed it in between (exit -15); the window is too short to hit on purpose."""
+    for _ in range(3):
+        served = ServedPortal(None, process=True, users={}, args=("--state", ".route", "--create"), cwd=tmp_path)
+        served.stop()
+        assert served.proc.returncode == 0, served.stderr
+        assert served.stdout.splitlines()[-1] == "Stopped."
