@@ -111,10 +111,10 @@ OPTIONS_SCHEMA = {
         "engine": {
             "enum": ["auto", "calamine", "openpyxl"],
             "description": "the reader: calamine (fast; a large .xlsx sheet is read a window of rows "
-            "at a time, others whole; refuses a sheet whose cells span over 25,000,000 cells), "
-            "openpyxl (.xlsx/.xlsm only: streams the sheet in bounded memory, slower) or auto "
-            "(default: calamine unless a sheet's cells span over 25,000,000 cells, or its XML is "
-            "over 100 MB and cannot be read in windows, then openpyxl)",
+            "at a time, others whole; refuses a sheet whose cells span over 25,000,000 cells that "
+            "cannot be read in windows), openpyxl (.xlsx/.xlsm only: streams the sheet in bounded "
+            "memory, slower) or auto (default: calamine unless a sheet that cannot be read in "
+            "windows spans over 25,000,000 cells or has over 100 MB of XML, then openpyxl)",
         },
     },
 }
@@ -173,6 +173,7 @@ class ExcelSource(Source):
         self._book = None  # the open openpyxl workbook of a streamed read
         self._extents: dict = {}  # sheet name -> excel_extent.Extent, of the sheets scanned
         self._large = False  # a sheet too large for whole-sheet calamine: streamed unless windowed
+        self._oversized: dict = {}  # sheet name -> (refusal, warning): its whole grid is too big
         self._download = contextlib.ExitStack()  # removes a remote workbook's download
 
     def columns(self) -> list[str] | None:
@@ -274,6 +275,7 @@ class ExcelSource(Source):
             self.ctx.log.warning("%s", warning)
         self._extents = choice.extents
         self._large = choice.large
+        self._oversized = choice.oversized
         return choice.engine
 
     def _reader(self, sheet) -> SheetReader:
@@ -328,11 +330,17 @@ class ExcelSource(Source):
             extent = self._extents.get(name)
             if not excel_arrow.eligible(self.options, extent):
                 sheet = None
-            elif extent.xml_bytes > excel_windows.WINDOW_BYTES:
+            elif extent.xml_bytes > excel_windows.WINDOW_BYTES or name in self._oversized:
                 spools.append(spool := BlockSpool(Path(self.ctx.run.state_dir) / "tmp"))
                 self._download.callback(spool.remove)
                 sheet = excel_windows.read_sheet(
-                    self.path, name, self.options.get("header_row"), extent, self.ctx.run.chunk_rows, spool
+                    self.path,
+                    name,
+                    self.options.get("header_row"),
+                    extent,
+                    self.ctx.run.chunk_rows,
+                    spool,
+                    guard=name in self._oversized,
                 )
             elif (book := book or excel_arrow.open_book(self.path)) is None:
                 sheet = None
@@ -353,6 +361,12 @@ class ExcelSource(Source):
         fast = self._load_fast()
         if fast is not None:
             return fast
+        if self._oversized:  # calamine cannot hold the whole grid
+            if self.engine == "calamine":
+                raise RunFailed(next(iter(self._oversized.values()))[0])
+            for _, warning in self._oversized.values():
+                self.ctx.log.warning("%s", warning)
+            return self._load_stream()
         if self._large:  # too large for calamine's whole-sheet grid
             return self._load_stream()
         import python_calamine

@@ -13,6 +13,10 @@ so it is the safe path for a sheet calamine cannot hold. For an .xlsx/.xlsm shee
 - `calamine`: calamine, unless the grid is over CALAMINE_MAX_CELLS: then the run stops with a
   message naming the sheet and the cell, and the engine that can read it.
 
+A plain sheet whose whole grid is over CALAMINE_MAX_CELLS (a million rows of 30 columns, or a
+stray far cell) may still be read a window at a time (excel_windows.py), each window's grid checked
+before calamine sees it; `oversized` keeps the refusal and the warning for when it cannot be.
+
 .xls, .xlsb and .ods are not XML sheets that can be scanned cheaply: calamine reads them as
 before (under `route schedule --isolation thread` such a route runs in a process of its own,
 see pipeline/ops/scheduling/isolation.py).
@@ -41,6 +45,9 @@ class EngineChoice:
     warnings: list[str] = field(default_factory=list)
     extents: dict[str, Extent] = field(default_factory=dict)  # of the sheets scanned, by name
     large: bool = False  # auto, and a sheet's XML is over AUTO_STREAM_BYTES: openpyxl unless windowed
+    # sheets whose whole grid calamine cannot hold, but whose windows it may: name -> (the refusal
+    # of engine calamine, the warning of auto) if they cannot be read a window at a time
+    oversized: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def choose(path: Path, engine: str, names: list[str], label: str) -> EngineChoice:
@@ -66,21 +73,26 @@ def choose(path: Path, engine: str, names: list[str], label: str) -> EngineChoic
         choice.extents[name] = extent
         if extent.cells <= CALAMINE_MAX_CELLS:
             continue
-        if engine == "calamine":
-            raise RunFailed(
-                f"{label}: sheet '{name}' {_too_big(extent)} (at most {CALAMINE_MAX_CELLS:,} cells; "
-                f"more would abort the run). Use engine: auto or openpyxl, which hold only the "
-                f"cells that have values"
-            )
-        choice.engine = "openpyxl"
+        refusal = (
+            f"{label}: sheet '{name}' {_too_big(extent)} (at most {CALAMINE_MAX_CELLS:,} cells; "
+            f"more would abort the run). Use engine: auto or openpyxl, which hold only the "
+            f"cells that have values"
+        )
         stray = (
             f" If {' or '.join(_reach(extent))} is a stray, set range to leave it out." if not extent.irregular else ""
         )
-        choice.warnings.append(
+        warning = (
             f"{label}: sheet '{name}' {_too_big(extent)} (at most {CALAMINE_MAX_CELLS:,} "
             f"cells), so it is read with openpyxl, which holds only the cells that have "
             f"values.{stray}"
         )
+        if not extent.irregular:  # its windows may each be small enough (excel_windows.py)
+            choice.oversized[name] = (refusal, warning)
+            continue
+        if engine == "calamine":
+            raise RunFailed(refusal)
+        choice.engine = "openpyxl"
+        choice.warnings.append(warning)
     return choice
 
 

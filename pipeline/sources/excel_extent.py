@@ -77,6 +77,15 @@ class Extent:
     long_tokens: list[TokenTooLong] = field(default_factory=list)
 
     @property
+    def columns(self) -> int:
+        """Columns of the grid calamine would build (after a quick scan, at most that many)."""
+        if self.irregular:
+            return SHEET_COLUMNS
+        if self.bounded:
+            return max((self.last or (0, 0))[1] + 1, self.box[1])
+        return 0 if self.first is None else self.last[1] - self.first[1] + 1
+
+    @property
     def cells(self) -> int:
         """Cells in the grid calamine would build (every cell of a sheet when irregular); after a
         quick scan, at most that many (the grid is then taken to reach the corner of `box`)."""

@@ -39,7 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import numpy as np
+
 from pipeline.sources import excel_arrow
+from pipeline.sources.excel_engine import CALAMINE_MAX_CELLS
 from pipeline.sources.excel_extent import Extent
 from pipeline.sources.excel_sheet import Sheet, join_parts, sheet_kind
 from pipeline.sources.excel_spool import BlockSpool
@@ -56,6 +59,7 @@ _SHEET_DATA = re.compile(rb"<(" + _NAME + rb")sheetData\b[^>]*?(/?)>")
 _ROOT = re.compile(rb"<(" + _NAME + rb")worksheet\b")
 _DIMENSION = re.compile(rb"<" + _NAME + rb"dimension\b[^>]*>")
 _ROW_NUMBER = re.compile(rb'(\br=")([A-Z]{0,3})\d+(")')
+_CELL_ROW = re.compile(rb'\br="[A-Z]{1,3}(\d{1,7})"')  # a cell's row number, from its reference
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -78,16 +82,26 @@ class _Window:
 
 
 def read_sheet(
-    path: Path, name: str, header_row: int | None, extent: Extent, chunk_rows: int, spool: BlockSpool
+    path: Path,
+    name: str,
+    header_row: int | None,
+    extent: Extent,
+    chunk_rows: int,
+    spool: BlockSpool,
+    guard: bool = False,
 ) -> Sheet | None:
-    """The sheet `name` as typed blocks in `spool`, as SheetReader.read gives it; None to decline."""
+    """The sheet `name` as typed blocks in `spool`, as SheetReader.read gives it; None to decline.
+
+    `guard`: the sheet's whole grid is more than calamine can hold, so each window's grid is
+    measured from its cells' references before calamine reads it (a window of it would otherwise
+    abort the process as the whole sheet would)."""
     header = header_row - 1 if header_row else extent.first[0]
     if header == 0 and extent.first[0] != 0:
         return None
     book = None
     try:
         book = WindowBook(path, sheet_members(path)[name], spool.folder, extent.xml_bytes)
-        windows = book.write(header)
+        windows = book.write(header, extent if guard else None)
         return _read(book, windows, name, header, extent, chunk_rows, spool)
     except Declined:
         return None
@@ -171,8 +185,9 @@ class WindowBook:
         os.close(fd)
         self.path = Path(name)
 
-    def write(self, header: int) -> list[_Window]:
-        """Write the windows (the header of the sheet at 0-based row `header`); what each holds."""
+    def write(self, header: int, guard: Extent | None = None) -> list[_Window]:
+        """Write the windows (the header of the sheet at 0-based row `header`); what each holds.
+        With `guard` (the sheet's extent), a window whose grid calamine could not hold declines."""
         xml = _SheetXml(self.source, self.member, WINDOW_BYTES)
         windows: list[_Window] = []
         header_copy = None
@@ -194,6 +209,8 @@ class WindowBook:
                             continue  # empty rows only
                         copy = _ROW_NUMBER.sub(rb"\g<1>\g<2>%d\g<3>" % (first - 1), header_copy)
                         window, body = _Window(first - 2, first), [copy, rows]
+                    if guard is not None:
+                        _check_grid(rows, k and first - 1, guard)
                     with out.open(f"xl/worksheets/w{len(windows)}.xml", "w", force_zip64=True) as w:
                         for piece in (xml.written, *body, xml.tail):
                             w.write(piece)
@@ -203,6 +220,18 @@ class WindowBook:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _check_grid(rows: bytes, copy_row: int, extent: Extent) -> None:
+    """Decline a window whose grid (from its header or header copy at row `copy_row`, 0 for the
+    sheet's own, to its furthest cell, over the sheet's columns) calamine could not hold."""
+    found = _CELL_ROW.findall(rows)
+    if not found:
+        return
+    numbers = np.array(found).astype(np.int64)
+    top = min(int(numbers.min()), copy_row or extent.first[0] + 1)
+    if (int(numbers.max()) - top + 1) * extent.columns > CALAMINE_MAX_CELLS:
+        raise Declined
 
 
 def _copy_parts(z: zipfile.ZipFile, out: zipfile.ZipFile) -> None:

@@ -795,3 +795,45 @@ def test_route_execute_delivers_a_sheet_read_a_window_at_a_time(inline_book, rou
             "2002-08-06",
         )
     assert not [p.name for p in (tmp_path / ".route").rglob("excel-*")]
+
+
+# -- a sheet whose whole grid calamine cannot hold, but whose windows it can ---------------------------
+
+WIDE = [f"c{i}" for i in range(1, 31)]  # 30 columns: a million rows of them is 30,000,000 cells
+
+
+def sparse_book(folder: Path, every: int) -> Path:
+    """The header, then a row every `every` rows down to row 1,000,000: a grid of 30,000,000 cells
+    (more than calamine's 25,000,000) in 2 to 4 MB of XML."""
+    w = Writer()
+    rows_ = [w.row(1, WIDE)]
+    rows_ += [w.row(r, [r * 100 + c for c in range(30)]) for r in range(2, 1_000_001, every)]
+    return book(folder, rows_, w)
+
+
+def test_a_sheet_too_big_for_calamine_whole_is_read_a_window_at_a_time(tmp_path, caplog):
+    """A million rows of 30 columns: before, auto streamed it with openpyxl and warned of a stray far
+    cell, and engine calamine refused it. Each window's grid is small, so calamine reads it."""
+    path = sparse_book(tmp_path, 250)
+    extent = scan_sheet(path, sheet_members(path)["Data"])
+    assert extent.cells > 25_000_000 and len(windows(path)) >= 2
+    spool = BlockSpool(tmp_path / "spool")
+    assert excel_windows.read_sheet(path, "Data", None, extent, 50_000, spool, guard=True) is not None
+    spool.remove()
+    chunks = same_as_streamed(tmp_path, 100_000)
+    assert "openpyxl" not in caplog.text
+    frame = pd.concat(chunks)
+    assert len(frame) == 4_000 and list(frame.columns) == WIDE
+    assert frame.loc[999_752, "c30"] == 999_752 * 100 + 29
+    same_chunks(read_chunks(tmp_path, 100_000, engine="calamine"), chunks)
+
+
+def test_a_window_too_big_for_calamine_still_streams_with_the_warning(tmp_path, caplog):
+    """Rows so far apart that the first window alone spans a million rows of 30 columns: declined
+    before calamine sees it; auto warns and streams, engine calamine refuses as before."""
+    sparse_book(tmp_path, 500)
+    chunks = same_as_streamed(tmp_path, 100_000)
+    assert len(pd.concat(chunks)) == 2_000
+    assert "so it is read with openpyxl" in caplog.text
+    with pytest.raises(RunFailed, match=r"too many for the calamine engine .* Use engine: auto or openpyxl"):
+        read_chunks(tmp_path, engine="calamine")
