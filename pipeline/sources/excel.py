@@ -6,7 +6,7 @@ as dates, text as text and the merged ranges of .xlsx/.xls sheets. A plain .xlsx
 fastexcel (calamine into Arrow, typed per column: pipeline/sources/excel_arrow.py), any other
 sheet by python-calamine cell by cell; both give the same rows. calamine holds a whole sheet in
 memory while it is read (about 1 KB per row of 13 columns), so a plain sheet with more than
-excel_windows.WINDOW_BYTES of XML is read a window of rows at a time (pipeline/sources/
+excel_sheet_xml.WINDOW_BYTES of XML is read a window of rows at a time (pipeline/sources/
 excel_windows.py): memory is then bounded by the window, not the sheet.
 
 `engine` chooses the reader: `calamine`; `openpyxl`, which streams an .xlsx/.xlsm sheet with
@@ -52,12 +52,12 @@ import pyarrow as pa
 from pipeline.basics.dtypes import frame_from_arrow
 from pipeline.basics.errors import OptionError, RunFailed
 from pipeline.basics.plugins import source
-from pipeline.sources import excel_arrow, excel_engine, excel_windows
+from pipeline.sources import excel_arrow, excel_engine
 from pipeline.sources import excel_cells as cells
 from pipeline.sources.base import Source
+from pipeline.sources.excel_fast import FastSheets
 from pipeline.sources.excel_guard import check_shared_strings, guarded
 from pipeline.sources.excel_sheet import Sheet, SheetReader, Window, parse_range
-from pipeline.sources.excel_spool import BlockSpool
 from pipeline.sources.excel_stream import STREAM_SUFFIXES, StreamSheet, sheet_members, sheet_names
 from pipeline.sources.pick import FILE_OPTIONS, FileSet
 
@@ -324,35 +324,14 @@ class ExcelSource(Source):
             names = self._choose(sheet_names(self.path), list(members))
         except (RunFailed, OSError, KeyError, ValueError, zipfile.BadZipFile, ET.ParseError):
             return None  # python-calamine reads the workbook again and says what is wrong
-        book = None  # fastexcel's reader of the whole workbook, opened for the first small sheet
-        sheets, spools = [], []
+        fast = FastSheets(self.path, self.options, self.ctx.run.chunk_rows, self.ctx.run.state_dir, self._download)
+        sheets = []
         for name in names:
             extent = self._extents.get(name)
-            if not excel_arrow.eligible(self.options, extent):
-                sheet = None
-            elif extent.xml_bytes > excel_windows.WINDOW_BYTES or name in self._oversized:
-                spools.append(spool := BlockSpool(Path(self.ctx.run.state_dir) / "tmp"))
-                self._download.callback(spool.remove)
-                sheet = excel_windows.read_sheet(
-                    self.path,
-                    name,
-                    self.options.get("header_row"),
-                    extent,
-                    self.ctx.run.chunk_rows,
-                    spool,
-                    guard=name in self._oversized,
-                )
-            elif (book := book or excel_arrow.open_book(self.path)) is None:
-                sheet = None
-            else:
-                header_row = self.options.get("header_row")
-                above = 0  # the cells above a header_row below the sheet's first cell, to check the rest
-                if header_row and header_row - 1 != extent.first[0]:
-                    above = excel_windows.closed_above(self.path, members[name], header_row)
-                sheet = excel_arrow.read_sheet(book, name, header_row, extent, self.ctx.run.chunk_rows, above)
+            eligible = excel_arrow.eligible(self.options, extent)
+            sheet = fast.read(name, members[name], extent, name in self._oversized) if eligible else None
             if sheet is None:
-                for spool in spools:
-                    spool.remove()
+                fast.discard()
                 return None
             sheets.append(sheet)
         return sheets

@@ -82,7 +82,7 @@ def read_sheet(
     """The sheet `name` as typed blocks, as SheetReader.read gives it; None to decline.
 
     `above`: the cells the sheet closes (`</c>`) before its header row, when header_row puts the
-    header below the sheet's first cell (excel_windows.closed_above); None when unknown."""
+    header below the sheet's first cell (excel_sheet_xml.closed_above); None when unknown."""
     # fastexcel's header_row is a row of the sheet, 0 excepted: the first row of calamine's grid.
     # Without a header_row, the header is the scan's first cell's row. Either way the cells
     # fastexcel gives must be every cell the sheet writes from the header on: strict fastexcel

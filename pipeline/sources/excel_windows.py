@@ -34,7 +34,6 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -45,19 +44,12 @@ from pipeline.sources import excel_arrow
 from pipeline.sources.excel_engine import CALAMINE_MAX_CELLS
 from pipeline.sources.excel_extent import Extent
 from pipeline.sources.excel_sheet import Sheet, join_parts, sheet_kind
+from pipeline.sources.excel_sheet_xml import WINDOW_BYTES, Declined, SheetXml
 from pipeline.sources.excel_spool import BlockSpool
 from pipeline.sources.excel_stream import sheet_members
-from pipeline.sources.excel_xml import prefetched
-from pipeline.sources.excel_zip import member_chunks
 
-WINDOW_BYTES = 2 << 20  # of sheet XML a window: 1 to 4 MB measured fastest; each MB is 12 MB of cells
 DISK_MARGIN = 256 << 20  # left free on the state folder's disk by the window workbook
-_MAX_HEAD = 64 << 20  # the sheet's XML before its rows (<cols>, <sheetViews>...), at most
 
-_NAME = rb"(?:[A-Za-z_][\w.-]*:)?"
-_SHEET_DATA = re.compile(rb"<(" + _NAME + rb")sheetData\b[^>]*?(/?)>")
-_ROOT = re.compile(rb"<(" + _NAME + rb")worksheet\b")
-_DIMENSION = re.compile(rb"<" + _NAME + rb"dimension\b[^>]*>")
 _ROW_NUMBER = re.compile(rb'(\br=")([A-Z]{0,3})\d+(")')
 _CELL_ROW = re.compile(rb'\br="[A-Z]{1,3}(\d{1,7})"')  # a cell's row number, from its reference
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -65,10 +57,6 @@ _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _RELS = "xl/_rels/workbook.xml.rels"
 _COPIED = {"/sharedStrings": "xl/sharedStrings.xml", "/styles": "xl/styles.xml"}  # relation: where it goes
-
-
-class Declined(Exception):
-    """The sheet cannot be read a window at a time with the same result: read it another way."""
 
 
 @dataclass
@@ -188,7 +176,7 @@ class WindowBook:
     def write(self, header: int, guard: Extent | None = None) -> list[_Window]:
         """Write the windows (the header of the sheet at 0-based row `header`); what each holds.
         With `guard` (the sheet's extent), a window whose grid calamine could not hold declines."""
-        xml = _SheetXml(self.source, self.member, WINDOW_BYTES)
+        xml = SheetXml(self.source, self.member, WINDOW_BYTES)
         windows: list[_Window] = []
         header_copy = None
         with zipfile.ZipFile(self.source) as z, zipfile.ZipFile(self.path, "w", zipfile.ZIP_STORED) as out:
@@ -288,121 +276,3 @@ def _related(z: zipfile.ZipFile, kind: str) -> str | None:
             member = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
             return member if member in z.namelist() else None
     return None
-
-
-class _SheetXml:
-    """One sheet's XML as it is inflated: the part before its rows, then its rows a window at a time."""
-
-    def __init__(self, path: Path, member: str, size: int):
-        self.path, self.member, self.size = path, member, size
-        self.head = self.written = self.tail = self.prefix = b""
-
-    def windows(self) -> Iterator[bytes]:
-        """The sheet's rows, about `size` bytes at a time, each window ending after a row."""
-        pieces = prefetched(member_chunks(self.path, self.member, 1 << 20))
-        parts: list[bytes] = []
-        held = 0
-        close = None
-        try:
-            for piece in pieces:
-                parts.append(piece)
-                held += len(piece)
-                if close is None:
-                    buf = b"".join(parts)
-                    if not self._start(buf):
-                        if held > _MAX_HEAD:
-                            raise Declined
-                        parts = [buf]
-                        continue
-                    parts = [buf[len(self.head) :]]
-                    held = len(parts[0])
-                    close = b"</" + self.prefix + b"row>"
-                if held < self.size:
-                    continue
-                buf = b"".join(parts)
-                cut = buf.rfind(close)
-                if cut < 0:
-                    parts = [buf]  # one row larger than a window: read on to its end
-                    continue
-                cut += len(close)
-                yield _plain(buf[:cut])
-                parts = [buf[cut:]]
-                held = len(parts[0])
-        finally:
-            pieces.close()
-        if close is None:
-            raise Declined  # no <sheetData> with rows
-        buf = b"".join(parts)
-        end = buf.find(b"</" + self.prefix + b"sheetData>")
-        if end < 0:
-            raise Declined
-        yield _plain(buf[:end])
-
-    def _start(self, buf: bytes) -> bool:
-        """Find where the rows begin in `buf`, the sheet's first bytes; False if not yet there."""
-        m = _SHEET_DATA.search(buf)
-        if m is None:
-            return False
-        if m.group(2):
-            raise Declined  # <sheetData/>: no rows
-        root = _ROOT.search(buf, 0, m.start())
-        if root is None:
-            raise Declined
-        self.prefix = m.group(1)
-        self.head = buf[: m.end()]
-        self.tail = b"</" + self.prefix + b"sheetData></" + root.group(1) + b"worksheet>"
-        # calamine may size its grid by the declared dimension; a window's is not the sheet's
-        self.written = _DIMENSION.sub(b"", self.head)
-        return True
-
-    def closed(self, xml: bytes, start: int = 0, end: int | None = None) -> int:
-        """The cells `xml[start:end]` writes with a closing tag: those that can hold a value."""
-        return xml.count(b"</" + self.prefix + b"c>", start, len(xml) if end is None else end)
-
-    def first_row(self, rows: bytes) -> int | None:
-        """The row number (from 1) of the first cell in `rows`; None when it holds none with a reference."""
-        m = re.search(rb"<" + re.escape(self.prefix) + rb'c\b[^>]*?\br="[A-Z]{1,3}(\d+)"', rows)
-        return int(m.group(1)) if m else None
-
-    def row(self, rows: bytes, number: int) -> tuple[int, bytes | None]:
-        """Where row `number` (from 1) starts in `rows`, found by its first cell, and its XML;
-        (0, None) if it is not there."""
-        p = re.escape(self.prefix)
-        m = re.search(rb"<" + p + rb'c\b[^>]*?\br="[A-Z]{1,3}' + str(number).encode() + rb'"', rows)
-        if m is None:
-            return 0, None
-        start = max(
-            rows.rfind(b"<" + self.prefix + b"row ", 0, m.start()),
-            rows.rfind(b"<" + self.prefix + b"row>", 0, m.start()),
-        )
-        end = rows.find(b"</" + self.prefix + b"row>", m.end())
-        if start < 0 or end < 0:
-            return 0, None
-        return start, rows[start : end + len(self.prefix) + 6]
-
-
-def closed_above(path: Path, member: str, number: int) -> int | None:
-    """The cells (`</c>`) the sheet's XML closes before its row `number` (from 1), found by its first
-    cell; None when it is not found (or the XML is not plain). Only the XML up to it is inflated."""
-    xml = _SheetXml(path, member, WINDOW_BYTES)
-    before = 0
-    try:
-        with contextlib.closing(xml.windows()) as pieces:
-            for rows in pieces:
-                start, found = xml.row(rows, number)
-                if found is not None:
-                    return before + xml.closed(rows, 0, start)
-                before += xml.closed(rows)
-    except (Declined, OSError, KeyError, zipfile.BadZipFile):
-        return None
-    return None
-
-
-def _plain(rows: bytes) -> bytes:
-    """`rows`, unless they hold XML where `</row>` could be text (a comment, a CDATA section, a
-    processing instruction): then the sheet is declined. `!` and `?` are rare in a sheet's XML and
-    found at memchr's speed; `<` is everywhere, so `<!` alone would be slow to look for."""
-    for mark in (b"!", b"?"):
-        if mark in rows and b"<" + mark in rows:
-            raise Declined
-    return rows

@@ -19,6 +19,7 @@ from pipeline.basics.errors import RunFailed
 from pipeline.sources import excel_arrow, excel_windows
 from pipeline.sources.excel_extent import Extent, scan_sheet, scan_stream
 from pipeline.sources.excel_sheet import column_letters
+from pipeline.sources.excel_sheet_xml import closed_above
 from pipeline.sources.excel_stream import sheet_members
 from pipeline.sources.excel_xml import prefetched
 from pipeline.sources.excel_zip import member_chunks
@@ -34,7 +35,7 @@ def fast_sheet(path: Path, sheet: str | None = None, header_row: int | None = No
     options = {"header_row": header_row} if header_row is not None else {}
     if not excel_arrow.eligible(options, extent):
         return None
-    above = excel_windows.closed_above(path, members[name], header_row) if header_row else 0
+    above = closed_above(path, members[name], header_row) if header_row else 0
     return excel_arrow.read_sheet(excel_arrow.open_book(path), name, header_row, extent, 50_000, above)
 
 

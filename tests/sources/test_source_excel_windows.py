@@ -29,6 +29,7 @@ from pipeline.sources import excel_windows
 from pipeline.sources.excel import ExcelSource
 from pipeline.sources.excel_extent import scan_sheet
 from pipeline.sources.excel_sheet import column_letters
+from pipeline.sources.excel_sheet_xml import SheetXml
 from pipeline.sources.excel_spool import SPOOL_MEMORY, BlockSpool
 from pipeline.sources.excel_stream import sheet_members
 
@@ -236,7 +237,7 @@ def xml_size(path: Path, sheet: str = "Data") -> int:
 
 def windows(path: Path, sheet: str = "Data") -> list[int]:
     """The first row (from 1) of each window excel_windows cuts the sheet's XML into."""
-    xml = excel_windows._SheetXml(path, sheet_members(path)[sheet], excel_windows.WINDOW_BYTES)
+    xml = SheetXml(path, sheet_members(path)[sheet], excel_windows.WINDOW_BYTES)
     return [xml.first_row(part) for part in xml.windows()]
 
 
