@@ -23,6 +23,10 @@ header or its copy, a row out of order, a cell calamine reads as empty); when a 
 above the previous window's last row; when the sheet holds a comment, a CDATA section or a
 processing instruction (where `</row>` could be text); when the header row is not in the first
 window; or when the disk has not room for the window workbook.
+
+A sheet whose whole grid is more than calamine can hold (excel_engine.CALAMINE_MAX_CELLS: a
+million rows of 30 columns) is read so too, with `guard`: each window's grid is measured from its
+cells' references before calamine sees it, and one too big declines the sheet.
 """
 
 from __future__ import annotations
