@@ -36,7 +36,9 @@ class FastSheets:
             spool = BlockSpool(self.folder)
             self.spools.append(spool)
             self.cleanup.callback(spool.remove)
-            return excel_windows.read_sheet(self.path, name, header_row, extent, self.chunk_rows, spool, oversized)
+            return excel_windows.read_sheet(
+                self.path, name, member, header_row, extent, self.chunk_rows, spool, oversized
+            )
         self.book = self.book or excel_arrow.open_book(self.path)
         if self.book is None:
             return None

@@ -58,12 +58,15 @@ def sheet_members(path: Path) -> dict[str, str]:
     for rel in rels:
         if rel.get("Type", "").endswith("/worksheet"):
             target = rel.get("Target", "")
-            targets[rel.get("Id")] = (
-                target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-            )
+            targets[rel.get("Id")] = part_name(target)
     return {
         s.get("name"): targets[s.get(_REL)] for s in book.iter() if _local(s.tag) == "sheet" and s.get(_REL) in targets
     }
+
+
+def part_name(target: str) -> str:
+    """The zip member a relationship of the workbook names: its target, from xl/ unless absolute."""
+    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
 
 
 def sheet_names(path: Path) -> list[str]:

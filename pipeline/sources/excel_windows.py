@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 import re
 import shutil
 import tempfile
@@ -50,7 +49,7 @@ from pipeline.sources.excel_extent import Extent
 from pipeline.sources.excel_sheet import Sheet, join_parts, sheet_kind
 from pipeline.sources.excel_sheet_xml import WINDOW_BYTES, Declined, SheetXml
 from pipeline.sources.excel_spool import BlockSpool
-from pipeline.sources.excel_stream import sheet_members
+from pipeline.sources.excel_stream import part_name
 
 DISK_MARGIN = 256 << 20  # left free on the state folder's disk by the window workbook
 
@@ -60,7 +59,7 @@ _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _RELS = "xl/_rels/workbook.xml.rels"
-_COPIED = {"/sharedStrings": "xl/sharedStrings.xml", "/styles": "xl/styles.xml"}  # relation: where it goes
+_COPIED = {"sharedStrings": "sharedStrings.xml", "styles": "styles.xml"}  # relation: its part, under xl/
 
 
 @dataclass
@@ -76,13 +75,15 @@ class _Window:
 def read_sheet(
     path: Path,
     name: str,
+    member: str,
     header_row: int | None,
     extent: Extent,
     chunk_rows: int,
     spool: BlockSpool,
     guard: bool = False,
 ) -> Sheet | None:
-    """The sheet `name` as typed blocks in `spool`, as SheetReader.read gives it; None to decline.
+    """The sheet `name` (the zip's `member`) as typed blocks in `spool`, as SheetReader.read
+    gives it; None to decline.
 
     `guard`: the sheet's whole grid is more than calamine can hold, so each window's grid is
     measured from its cells' references before calamine reads it (a window of it would otherwise
@@ -92,9 +93,9 @@ def read_sheet(
         return None
     book = None
     try:
-        book = WindowBook(path, sheet_members(path)[name], spool.folder, extent.xml_bytes)
+        book = WindowBook(path, member, spool.folder, extent.xml_bytes)
         windows = book.write(header, extent if guard else None)
-        return _read(book, windows, name, header, extent, chunk_rows, spool)
+        return _read(book.path, windows, name, header, extent, chunk_rows, spool)
     except Declined:
         return None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, ET.ParseError):
@@ -105,12 +106,13 @@ def read_sheet(
 
 
 def _read(
-    book: WindowBook, windows: list[_Window], name: str, header: int, extent: Extent, chunk_rows: int, spool: BlockSpool
+    book: Path, windows: list[_Window], name: str, header: int, extent: Extent, chunk_rows: int, spool: BlockSpool
 ) -> Sheet | None:
+    """The second pass: fastexcel reads the windows of the workbook at `book`, one after another."""
     import fastexcel
 
     try:
-        reader = fastexcel.read_excel(str(book.path))
+        reader = fastexcel.read_excel(str(book))
     except Exception:  # noqa: BLE001 - calamine refused the workbook: read the sheet another way
         raise Declined from None
     names = given = None
@@ -168,10 +170,10 @@ class WindowBook:
     def __init__(self, path: Path, member: str, folder: Path, xml_bytes: int):
         self.source, self.member = path, member
         folder.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(path) as z:  # the windows, and the parts copied beside them
-            members = [_related(z, kind) for kind in _COPIED]
-            copied = sum(z.getinfo(member).file_size for member in members if member)
-        if shutil.disk_usage(folder).free < xml_bytes + copied + DISK_MARGIN:
+        with zipfile.ZipFile(path) as z:
+            self.copied = _copied_parts(z)  # where each goes in the window workbook: its part in z
+            copied = sum(z.getinfo(part).file_size for part in self.copied.values())
+        if shutil.disk_usage(folder).free < xml_bytes + copied + DISK_MARGIN:  # the windows and those
             raise Declined  # no room: streaming needs none
         fd, name = tempfile.mkstemp(prefix="excel-windows-", suffix=".xlsx", dir=folder)
         os.close(fd)
@@ -184,7 +186,9 @@ class WindowBook:
         windows: list[_Window] = []
         header_copy = None
         with zipfile.ZipFile(self.source) as z, zipfile.ZipFile(self.path, "w", zipfile.ZIP_STORED) as out:
-            _copy_parts(z, out)
+            for target, member in self.copied.items():
+                with z.open(member) as src, out.open(target, "w", force_zip64=True) as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
             with contextlib.closing(xml.windows()) as pieces:
                 for k, rows in enumerate(pieces):
                     if k == 0:
@@ -226,25 +230,16 @@ def _check_grid(rows: bytes, copy_row: int, extent: Extent) -> None:
         raise Declined
 
 
-def _copy_parts(z: zipfile.ZipFile, out: zipfile.ZipFile) -> None:
-    """The shared strings and the styles of the workbook `z`, where the window workbook names them."""
-    for kind, target in _COPIED.items():
-        member = _related(z, kind)
-        if member is not None:
-            with z.open(member) as src, out.open(target, "w", force_zip64=True) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-
-
 def _write_book(z: zipfile.ZipFile, out: zipfile.ZipFile, count: int) -> None:
     """The window workbook's own parts: its sheets w0, w1, ... in the source's date system."""
     pr = next((e for e in ET.fromstring(z.read("xl/workbook.xml")).iter() if e.tag.endswith("workbookPr")), None)
     date1904 = pr is not None and pr.get("date1904", "").lower() in ("1", "true")
-    names = set(out.namelist())
+    names = set(out.namelist())  # the parts copied
     sheets = "".join(f'<sheet name="w{i}" sheetId="{i + 1}" r:id="w{i}"/>' for i in range(count))
     rels = "".join(
         f'<Relationship Id="w{i}" Type="{_REL}/worksheet" Target="worksheets/w{i}.xml"/>' for i in range(count)
     )
-    for kind, target in (("sharedStrings", "sharedStrings.xml"), ("styles", "styles.xml")):
+    for kind, target in _COPIED.items():
         if f"xl/{target}" in names:
             rels += f'<Relationship Id="{kind}" Type="{_REL}/{kind}" Target="{target}"/>'
     out.writestr(
@@ -268,15 +263,16 @@ def _write_book(z: zipfile.ZipFile, out: zipfile.ZipFile, count: int) -> None:
     out.writestr(_RELS, f'<Relationships xmlns="{_PACKAGE_RELS}">{rels}</Relationships>')
 
 
-def _related(z: zipfile.ZipFile, kind: str) -> str | None:
-    """The part the workbook's relationships name for `kind` (/sharedStrings, /styles), if it is there."""
+def _copied_parts(z: zipfile.ZipFile) -> dict[str, str]:
+    """The shared strings and the styles of the workbook `z` that are there: their place in the
+    window workbook -> their part in `z`, as the workbook's relationships name them."""
     try:
         rels = ET.fromstring(z.read(_RELS))
     except KeyError:
-        return None
-    for rel in rels:
-        if rel.get("Type", "").endswith(kind):
-            target = rel.get("Target", "")
-            member = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-            return member if member in z.namelist() else None
-    return None
+        return {}
+    names, found = set(z.namelist()), {}
+    for kind, target in _COPIED.items():
+        member = next((part_name(r.get("Target", "")) for r in rels if r.get("Type", "").endswith("/" + kind)), None)
+        if member in names:
+            found[f"xl/{target}"] = member
+    return found

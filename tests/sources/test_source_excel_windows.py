@@ -243,12 +243,13 @@ def windows(path: Path, sheet: str = "Data") -> list[int]:
 
 def windowed(path: Path, sheet: str = "Data", header_row: int | None = None, chunk_rows: int = 50_000):
     """What excel_windows makes of the sheet: a Sheet, or None when it declines."""
-    extent = scan_sheet(path, sheet_members(path)[sheet], quick=True)
+    member = sheet_members(path)[sheet]
+    extent = scan_sheet(path, member, quick=True)
     assert extent.xml_bytes > excel_windows.WINDOW_BYTES
     folder = path.parent / "spool"
     spool = BlockSpool(folder)
     try:
-        return excel_windows.read_sheet(path, sheet, header_row, extent, chunk_rows, spool)
+        return excel_windows.read_sheet(path, sheet, member, header_row, extent, chunk_rows, spool)
     finally:
         spool.remove()
         assert not list(folder.glob("excel-*"))  # nor is the workbook of its windows left
@@ -819,7 +820,8 @@ def test_a_sheet_too_big_for_calamine_whole_is_read_a_window_at_a_time(tmp_path,
     extent = scan_sheet(path, sheet_members(path)["Data"])
     assert extent.cells > 25_000_000 and len(windows(path)) >= 2
     spool = BlockSpool(tmp_path / "spool")
-    assert excel_windows.read_sheet(path, "Data", None, extent, 50_000, spool, guard=True) is not None
+    member = sheet_members(path)["Data"]
+    assert excel_windows.read_sheet(path, "Data", member, None, extent, 50_000, spool, guard=True) is not None
     spool.remove()
     chunks = same_as_streamed(tmp_path, 100_000)
     assert "openpyxl" not in caplog.text
