@@ -18,7 +18,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from pipeline.basics.errors import RunFailed
-from pipeline.sources.excel_stream import sheet_members
+from pipeline.sources.excel_stream import RowOutOfOrder, sheet_members
 from pipeline.sources.excel_xml import TokenTooLong, clean_pieces, raw_chunks
 
 SHARED_STRINGS = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
@@ -48,13 +48,21 @@ def check_shared_strings(path: Path, label: str) -> None:
 
 @contextlib.contextmanager
 def guarded(path: Path, label: str, sheet: str) -> Iterator[None]:
-    """Report a token the sheet's guarded stream refused, with the cell it comes after."""
+    """Report a token the sheet's guarded stream refused, with the cell it comes after, or a row
+    it cannot number, as one message naming the workbook and the sheet."""
     try:
         yield
     except TokenTooLong as exc:
         where = cell_before(path, sheet, exc.offset)
         after = f", after cell {where}" if where else ""
         raise RunFailed(f"{label}: sheet '{sheet}' holds {exc}{after}; {_ADVICE}") from None
+    except RowOutOfOrder as exc:
+        raise RunFailed(
+            f"{label}: sheet '{sheet}' writes its row {exc.row} after row {exc.after}: the openpyxl engine "
+            f"reads rows in the order they are written, so it cannot number these rows. Use engine: "
+            f"calamine, which places every cell by its reference (and holds the whole sheet in memory), "
+            f"or save the workbook again from a spreadsheet program"
+        ) from None
 
 
 def cell_before(path: Path, sheet: str, offset: int) -> str | None:

@@ -25,13 +25,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from pipeline.basics.errors import RunFailed
 from pipeline.sources.excel_xml import GuardedXml
 
 AUTO_STREAM_BYTES = 100 * 1024 * 1024  # above this uncompressed sheet XML, auto streams with openpyxl
 STREAM_SUFFIXES = (".xlsx", ".xlsm")
 
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
+
+class RowOutOfOrder(Exception):
+    """A row written after a later one, which a stream cannot number (excel_guard.guarded says so)."""
+
+    def __init__(self, row: int, after: int):
+        super().__init__(f"row {row} after row {after}")
+        self.row, self.after = row, after
 
 
 def _local(tag: str) -> str:
@@ -180,12 +187,7 @@ class StreamSheet:
             for idx, cells in parser.parse():
                 idx -= 1
                 if idx < r:  # calamine places it by its number; a stream has given that place away
-                    raise RunFailed(
-                        f"sheet '{self.name}' writes its row {idx + 1} after row {r}: the openpyxl engine "
-                        f"reads rows in the order they are written, so it cannot number these rows. "
-                        f"Use engine: calamine, which places every cell by its reference (and holds "
-                        f"the whole sheet in memory), or save the workbook again from a spreadsheet program"
-                    )
+                    raise RowOutOfOrder(idx + 1, r)
                 if idx > last:
                     break
                 while r < idx:

@@ -763,7 +763,9 @@ def test_the_openpyxl_engine_stops_at_a_row_written_out_of_order(tmp_path):
     rows_ = permit_rows(w, 40)
     rows_[10], rows_[11] = rows_[11], rows_[10]  # rows 12 and 11 (the header is row 1)
     book(tmp_path, rows_, w)
-    with pytest.raises(RunFailed, match=r"writes its row 11 after row 12: .*Use engine: calamine"):
+    with pytest.raises(
+        RunFailed, match=r"^book\.xlsx: sheet 'Data' writes its row 11 after row 12: .*Use engine: calamine"
+    ):
         read_chunks(tmp_path, engine="openpyxl")
     frame = first_frame(read_chunks(tmp_path, engine="calamine"))
     assert frame.loc[11, "id"] == 10 and frame.loc[12, "id"] == 11
