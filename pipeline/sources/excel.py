@@ -324,7 +324,7 @@ class ExcelSource(Source):
             names = self._choose(sheet_names(self.path), list(members))
         except (RunFailed, OSError, KeyError, ValueError, zipfile.BadZipFile, ET.ParseError):
             return None  # python-calamine reads the workbook again and says what is wrong
-        fast = FastSheets(self.path, self.options, self.ctx.run.chunk_rows, self.ctx.run.state_dir, self._download)
+        fast = FastSheets(self.path, self.options, self.ctx.run, self._download)
         sheets = []
         for name in names:
             extent = self._extents.get(name)

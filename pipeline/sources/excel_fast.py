@@ -22,9 +22,10 @@ from pipeline.sources.excel_spool import BlockSpool
 class FastSheets:
     """Reads the plain sheets of one workbook, one `read` a sheet."""
 
-    def __init__(self, path: Path, options: dict, chunk_rows: int, state_dir: Path, cleanup: contextlib.ExitStack):
-        self.path, self.options, self.chunk_rows = path, options, chunk_rows
-        self.folder = Path(state_dir) / "tmp"  # the window workbook and the spools
+    def __init__(self, path: Path, options: dict, run, cleanup: contextlib.ExitStack):
+        self.path, self.options, self.chunk_rows = path, options, run.chunk_rows
+        self.folder = Path(run.state_dir) / "tmp"  # the window workbook and the spools
+        self.journal = run.journal  # holds their files, for the next run to remove after a kill
         self.cleanup = cleanup  # removes the spools when the source closes
         self.book = None  # fastexcel's reader of the whole workbook, opened for the first small sheet
         self.spools: list[BlockSpool] = []
@@ -33,7 +34,7 @@ class FastSheets:
         """The sheet as typed blocks; None to decline it. `oversized`: its whole grid is too big."""
         header_row = self.options.get("header_row")
         if extent.xml_bytes > WINDOW_BYTES or oversized:
-            spool = BlockSpool(self.folder)
+            spool = BlockSpool(self.folder, self.journal)
             self.spools.append(spool)
             self.cleanup.callback(spool.remove)
             return excel_windows.read_sheet(

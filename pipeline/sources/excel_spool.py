@@ -16,15 +16,22 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from pipeline.basics.context import NoJournal
+
 SPOOL_MEMORY = 32 << 20  # typed blocks held in memory before they go to a file
 
 
 class BlockSpool:
     """Typed blocks of rows, kept until they are read back one at a time: in memory up to
-    SPOOL_MEMORY bytes, then in a file under <state>/tmp (Arrow IPC streams, one a block)."""
+    SPOOL_MEMORY bytes, then in a file under <state>/tmp (Arrow IPC streams, one a block).
 
-    def __init__(self, folder: Path):
+    `journal`: the run's journal, which holds every file made here (the spool's, and excel_windows'
+    window workbook) until it is removed, so that a run killed while it reads leaves none behind
+    (the next run removes them: pipeline/runs/recovery.py)."""
+
+    def __init__(self, folder: Path, journal=NoJournal()):
         self.folder = folder
+        self.journal = journal
         self.path: Path | None = None
         self.file = None
         self.parts: list[list] = []  # [a table, or (offset, size) in the file; names; kinds]
@@ -46,6 +53,7 @@ class BlockSpool:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, path = tempfile.mkstemp(prefix="excel-", suffix=".arrows", dir=self.folder)
             self.path, self.file = Path(path), os.fdopen(fd, "wb")
+            self.journal.hold(None, "tmp", path=path)
         for part in self.parts:
             table = part[0]
             if isinstance(table, pa.Table):
@@ -82,3 +90,5 @@ class BlockSpool:
             self.file.close()
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+            self.journal.let(None, "tmp", path=str(self.path))
+            self.path = None

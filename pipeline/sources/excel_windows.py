@@ -93,7 +93,7 @@ def read_sheet(
         return None
     book = None
     try:
-        book = WindowBook(path, member, spool.folder, extent.xml_bytes)
+        book = WindowBook(path, member, spool.folder, extent.xml_bytes, spool.journal)
         windows = book.write(header, extent if guard else None)
         return _read(book.path, windows, name, header, extent, chunk_rows, spool)
     except Declined:
@@ -167,8 +167,8 @@ def _read(
 class WindowBook:
     """The workbook of a sheet's windows, one sheet each, written under <state>/tmp."""
 
-    def __init__(self, path: Path, member: str, folder: Path, xml_bytes: int):
-        self.source, self.member = path, member
+    def __init__(self, path: Path, member: str, folder: Path, xml_bytes: int, journal):
+        self.source, self.member, self.journal = path, member, journal
         folder.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(path) as z:
             self.copied = _copied_parts(z)  # where each goes in the window workbook: its part in z
@@ -178,6 +178,7 @@ class WindowBook:
         fd, name = tempfile.mkstemp(prefix="excel-windows-", suffix=".xlsx", dir=folder)
         os.close(fd)
         self.path = Path(name)
+        journal.hold(None, "tmp", path=name)  # removed by the next run if this one is killed
 
     def write(self, header: int, guard: Extent | None = None) -> list[_Window]:
         """Write the windows (the header of the sheet at 0-based row `header`); what each holds.
@@ -216,6 +217,7 @@ class WindowBook:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.journal.let(None, "tmp", path=str(self.path))
 
 
 def _check_grid(rows: bytes, copy_row: int, extent: Extent) -> None:

@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 import pandas as pd
 import pytest
 from excelkit import make_ctx, read_chunks, rows
+from killkit import execute, held_for, kill_when, start
 
 from pipeline.basics.errors import RunFailed
 from pipeline.sources import excel_windows
@@ -771,9 +772,10 @@ def test_the_openpyxl_engine_stops_at_a_row_written_out_of_order(tmp_path):
     assert frame.loc[11, "id"] == 10 and frame.loc[12, "id"] == 11
 
 
-def test_route_execute_delivers_a_sheet_read_a_window_at_a_time(inline_book, route_cli, write_route, tmp_path):
-    """As a publisher runs it: every row reaches the table at its type, and the window workbook and
-    the spool are gone from the state folder once the run has ended."""
+def test_route_execute_delivers_a_sheet_read_a_window_at_a_time(inline_book, write_route, tmp_path):
+    """As a publisher runs it, `route execute` in a process of its own: every row reaches the table
+    at its type, and the window workbook and the spool are gone from the state folder once the run
+    has ended."""
     shutil.copy(inline_book, tmp_path / "permits.xlsx")
     path = write_route("""
         name: permits
@@ -783,8 +785,8 @@ def test_route_execute_delivers_a_sheet_read_a_window_at_a_time(inline_book, rou
           - name: db
             deliver: {sql: {url: "sqlite:///out.db", table: permits, mode: replace}}
     """)
-    result = route_cli("execute", "--json", str(path))
-    assert result.exit_code == 0, result.output
+    result = execute(path, "--json")
+    assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rows_read"] == 9_000 - 9 - 6 - 14
     with closing(sqlite3.connect(tmp_path / "out.db")) as conn:
         assert conn.execute("SELECT count(*), min(id), max(id), sum(ok) FROM permits").fetchone() == (
@@ -842,3 +844,35 @@ def test_a_window_too_big_for_calamine_still_streams_with_the_warning(tmp_path, 
     assert "so it is read with openpyxl" in caplog.text
     with pytest.raises(RunFailed, match=r"too many for the calamine engine .* Use engine: auto or openpyxl"):
         read_chunks(tmp_path, engine="calamine")
+
+
+def test_a_run_killed_while_it_reads_leaves_no_temporary_file_after_the_next(tmp_path):
+    """kill -9 while the window workbook is on disk: the run's journal held it, so the next run of
+    the route removes it (and any spool), then delivers every row."""
+    w = Writer()
+    book(tmp_path, permit_rows(w, 60_000, pad=260), w)
+    route = tmp_path / "route.yaml"
+    route.write_text(
+        "name: permits\nsource:\n  excel: {path: book.xlsx}\ntargets:\n"
+        "  - name: db\n    deliver: {sql: {url: 'sqlite:///out.db', table: permits, mode: replace}}\n"
+    )
+    scratch = tmp_path / ".route"
+
+    def temporary() -> list[Path]:
+        return sorted(scratch.rglob("excel-*"))
+
+    proc = start(route)
+    kill_when(proc, held_for(lambda: any(p.name.startswith("excel-windows-") for p in temporary()), 0.2))
+    assert proc.returncode == -9 and temporary()  # killed while its files were there
+    assert not (tmp_path / "out.db").exists() or ("permits",) not in _tables(tmp_path / "out.db")  # nothing published
+    again = execute(route)
+    assert again.returncode == 0, again.stderr
+    assert not temporary()
+    with closing(sqlite3.connect(tmp_path / "out.db")) as conn:
+        with_values = sum(1 for i in range(1, 60_001) if i % 997 and i % 1_499 and i % 613)  # see permit_rows
+        assert conn.execute("SELECT count(*), max(id) FROM permits").fetchone() == (with_values, 60_000)
+
+
+def _tables(db: Path) -> list:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
