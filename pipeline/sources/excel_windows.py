@@ -109,12 +109,9 @@ def _read(
     book: Path, windows: list[_Window], name: str, header: int, extent: Extent, chunk_rows: int, spool: BlockSpool
 ) -> Sheet | None:
     """The second pass: fastexcel reads the windows of the workbook at `book`, one after another."""
-    import fastexcel
-
-    try:
-        reader = fastexcel.read_excel(str(book))
-    except Exception:  # noqa: BLE001 - calamine refused the workbook: read the sheet another way
-        raise Declined from None
+    reader = excel_arrow.open_book(book)  # (fastexcel's warnings of empty columns silenced)
+    if reader is None:
+        raise Declined  # fastexcel is not installed, or refused the workbook
     names = given = None
     last = -1  # the 0-based row of the previous window's last row (a header copy may take it)
     later = 0  # cells given by the windows after the first, header copies left out

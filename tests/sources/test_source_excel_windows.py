@@ -774,8 +774,8 @@ def test_the_openpyxl_engine_stops_at_a_row_written_out_of_order(tmp_path):
 
 def test_route_execute_delivers_a_sheet_read_a_window_at_a_time(inline_book, write_route, tmp_path):
     """As a publisher runs it, `route execute` in a process of its own: every row reaches the table
-    at its type, and the window workbook and the spool are gone from the state folder once the run
-    has ended."""
+    at its type, the window workbook and the spool are gone from the state folder once the run has
+    ended, and nothing but the run's own lines is printed (fastexcel notes every empty column)."""
     shutil.copy(inline_book, tmp_path / "permits.xlsx")
     path = write_route("""
         name: permits
@@ -787,6 +787,7 @@ def test_route_execute_delivers_a_sheet_read_a_window_at_a_time(inline_book, wri
     """)
     result = execute(path, "--json")
     assert result.returncode == 0, result.stderr
+    assert "Could not determine dtype" not in result.stderr + result.stdout
     assert json.loads(result.stdout)["rows_read"] == 9_000 - 9 - 6 - 14
     with closing(sqlite3.connect(tmp_path / "out.db")) as conn:
         assert conn.execute("SELECT count(*), min(id), max(id), sum(ok) FROM permits").fetchone() == (
