@@ -49,21 +49,38 @@ def batch_from_json(body: bytes) -> Batch:
         payload = [_row_object(i, r) for i, r in enumerate(payload)]
     if not payload:
         return Batch(0, {})
-    keys = set().union(*payload)
-    if set(map(len, payload)) == {len(keys)}:  # every row carries every field: the fast path
-        # one pass over the rows (itemgetter puts every row's values in one order, whatever order
-        # its keys came in), then each column is a slice: cheaper than a pass over the rows per field
+    flat = _same_fields(payload)
+    if flat is not None:  # every row carries the same fields: the fast path
         order = tuple(payload[0])
         width = len(order)
         if not width:  # rows with no fields at all: nothing to lay out
             return Batch(len(payload), {})
-        if width == 1:
-            flat = list(map(itemgetter(order[0]), payload))
-        else:
-            flat = list(chain.from_iterable(map(itemgetter(*order), payload)))
         return Batch(len(payload), {k: flat[i::width] for i, k in enumerate(order)}, flat=flat, order=order)
+    keys = set().union(*payload)
     keysets = [frozenset(r) for r in payload]
     return Batch(len(payload), {k: [r.get(k) for r in payload] for k in keys}, keysets)
+
+
+def _same_fields(payload: list[dict]) -> list | None:
+    """Every row's values, row after row in the first row's field order, when every row carries
+    exactly the first row's fields (nearly every request); else None.
+
+    One pass over the rows (itemgetter puts every row's values in one order, whatever order its
+    keys came in); each column is then a slice, cheaper than a pass over the rows per field. Rows
+    of the first row's size whose values itemgetter finds hold exactly its fields, so no set of every
+    row's keys is built (a sixth of the parse)."""
+    order = tuple(payload[0])
+    width = len(order)
+    if set(map(len, payload)) != {width}:
+        return None
+    if not width:
+        return []
+    try:
+        if width == 1:
+            return list(map(itemgetter(order[0]), payload))
+        return list(chain.from_iterable(map(itemgetter(*order), payload)))
+    except KeyError:  # a row of the same size with another field
+        return None
 
 
 def _row_object(index: int, row):

@@ -90,3 +90,24 @@ def test_rows_with_no_fields_at_all_are_refused_for_their_missing_row_identifier
     assert r.status_code == 400, r.text
     assert r.json()["code"] == behaviour.MISSING_KEY_CODE
     assert portal.count(ff) == 0
+
+
+def test_rows_of_one_size_that_name_other_fields_change_only_the_fields_each_names(portal):
+    """Every row has three fields, but not the same three: each row sets what it names and leaves
+    the rest as it was (no value lands in another row's field)."""
+    ff = portal.create()
+    assert portal.post(f"/resource/{ff}.json", cases(ROWS, status="old", amount=1)).status_code == 200
+    body = [
+        {"case_id": f"C-{i:05d}", "status": f"S{i}"} if i % 2 else {"case_id": f"C-{i:05d}", "amount": i}
+        for i in range(ROWS)
+    ]
+    for row in body:
+        row["opened"] = "2024-02-01"
+    r = portal.post(f"/resource/{ff}.json", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["Rows Updated"] == ROWS
+    rows = portal.rows(ff, **{"$select": "case_id, status, amount, opened"})
+    assert all(row["opened"] == "2024-02-01T00:00:00.000" for row in rows)
+    assert all(
+        (row["status"], row["amount"]) == ((f"S{i}", "1") if i % 2 else ("old", str(i))) for i, row in enumerate(rows)
+    )
