@@ -15,8 +15,8 @@ opens as a binary stream:
   request, or skipping what was read), so the reader above never notices.
 
 `Found.local_copy()` downloads a remote file into the state folder for readers that need to seek
-(Excel, GDAL), after checking the disk has room for it, and removes it when done; the run's journal
-holds it meanwhile, so the next run removes it when this one is killed.
+(Excel, GDAL), after checking the disk has room for it, and removes it when done (held in the
+run's journal meanwhile, so the next run removes it if this one is killed).
 
 Unreachable hosts, refused credentials and missing files end in one RunFailed naming the URL
 without its password, through the run's secret mask (every credential is added to it).
@@ -138,9 +138,8 @@ class Found:
                 )
         suffix = "".join(Path(self.name).suffixes[-1:])
         fd, name = tempfile.mkstemp(prefix="download-", suffix=suffix, dir=folder)
-        target = Path(name)
-        journal = self.location.run.journal
-        journal.hold(None, "tmp", path=name)  # removed by the next run if this one is killed
+        target, journal = Path(name), self.location.run.journal
+        journal.hold(None, "tmp", path=name)
         try:
             with os.fdopen(fd, "wb") as out, self.open() as stream:
                 while block := stream.read(BLOCK):
