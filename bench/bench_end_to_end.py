@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import SinkProcess, load, warm_bytecode  # noqa: E402
 from bench_socrata import GEN, sized_csv, timed  # noqa: E402
+from bench_startup import route_command  # noqa: E402
 
 DATASET = "abcd-1234"
 COLUMNS = [
@@ -170,7 +171,7 @@ def commands(work: Path, csv: Path, url: str, against: str | None) -> dict[str, 
     run = ["execute", str(route), "--state", str(work / "state"), "-q"]
     host = url.split("://", 1)[1]
     cases = {
-        "route": ["route", *run],
+        "route": [*route_command(), *run],  # the script itself, as the others run python itself
         "sodapy": [sys.executable, str(work / "sodapy_upsert.py"), str(csv), host, DATASET, str(FIRST_YEAR)],
         "polars": [sys.executable, str(work / "polars_limit.py"), str(csv), url, DATASET, str(FIRST_YEAR)],
     }
