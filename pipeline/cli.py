@@ -333,6 +333,10 @@ def main() -> None:
     # polars: ~1.5 s of CPU), for 25-30 MB less peak, which the smaller default chunk gives back.
     for variable in ("JE_ARROW_MALLOC_CONF", "_RJEM_MALLOC_CONF"):
         os.environ.setdefault(variable, "dirty_decay_ms:100,muzzy_decay_ms:0")
+    # numpy's OpenBLAS starts a thread per extra core when numpy loads, and each spins about 0.1 s
+    # of CPU waiting for matrix work that a route never gives it (measured: `import numpy` costs
+    # 0.20-0.23 CPU-s with it, 0.12-0.14 without), CPU that the reader and the senders want.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     _few_malloc_arenas()
     try:
         cli(prog_name="route")

@@ -5,6 +5,7 @@ interpreter loads, never on timings; bench/bench_startup.py measures the time.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -141,3 +142,20 @@ def test_a_run_ends_without_a_last_collection_and_its_files_are_whole(tmp_path):
     assert len(table) == rows + 1 and table[-1] == f'"{rows - 1}","Town {(rows - 1) % 7}"'
     records = (tmp_path / "out" / "all.jsonl").read_text().splitlines()
     assert len(records) == rows and records[-1] == f'{{"id":"{rows - 1}","town":"Town {(rows - 1) % 7}"}}'
+
+
+@pytest.mark.parametrize(("given", "kept"), [(None, "1"), ("4", "4")])
+def test_numpy_matrix_threads_are_one_unless_the_user_says_otherwise(tmp_path, given, kept):
+    """OpenBLAS's idle threads would spin about 0.1 CPU-s a run; a user who wants them says so."""
+    code = (
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: print('OPENBLAS', os.environ.get('OPENBLAS_NUM_THREADS'), flush=True))\n"
+        "sys.argv = ['route', '--help']\n"
+        "from pipeline.cli import main\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given:
+        env["OPENBLAS_NUM_THREADS"] = given
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert done.stdout.splitlines()[-1] == f"OPENBLAS {kept}", done.stdout + done.stderr
