@@ -33,11 +33,15 @@ def set_mtime(path: Path, when: float) -> None:
 
 class HttpFiles:
     """Serves `root` over HTTP; `drop_once` holds paths whose next GET ends half-way (the socket
-    shut down after half the body), `auth` = (user, password) asks for basic auth."""
+    shut down after half the body), `stall` paths whose GETs send half the body and then wait until
+    `released` is set (a download that hangs part way), `auth` = (user, password) asks for basic
+    auth."""
 
     def __init__(self, root: Path, auth: tuple[str, str] | None = None):
         self.root, self.auth = Path(root), auth
         self.drop_once: set[str] = set()
+        self.stall: set[str] = set()
+        self.released = threading.Event()
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range)
         kit = self
 
@@ -94,7 +98,8 @@ class HttpFiles:
                     return
                 drop = self.path in kit.drop_once
                 kit.drop_once.discard(self.path)
-                sent, stop = 0, (end - start + 1) // 2 if drop else None
+                stalled = self.path in kit.stall
+                sent, stop = 0, (end - start + 1) // 2 if drop or stalled else None
                 with open(path, "rb") as f:
                     f.seek(start)
                     left = end - start + 1
@@ -105,6 +110,8 @@ class HttpFiles:
                         if stop is not None and sent + len(block) > stop:
                             self.wfile.write(block[: stop - sent])
                             self.wfile.flush()
+                            if stalled:
+                                kit.released.wait(30)
                             self.connection.shutdown(socket.SHUT_RDWR)
                             self.close_connection = True
                             return
@@ -125,6 +132,7 @@ class HttpFiles:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
 
     def stop(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -10,7 +10,6 @@ import os
 import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -445,49 +444,6 @@ def test_wrong_s3_keys_give_one_clean_message_without_the_secret(tmp_path, write
     assert wrong not in everything and store.secret not in everything and "Traceback" not in result.output
 
 
-class _StalledBook:
-    """Serves one workbook over HTTP; while `stall` is set, a GET sends half of it and then waits
-    (a download that hangs part way), so a run can be killed with its download on disk."""
-
-    def __init__(self, data: bytes):
-        self.stall, self.released = threading.Event(), threading.Event()
-        self.stall.set()
-        kit = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_HEAD(self):
-                self._head()
-
-            def do_GET(self):
-                self._head()
-                half = len(data) // 2 if kit.stall.is_set() else len(data)
-                self.wfile.write(data[:half])
-                self.wfile.flush()
-                if half < len(data):
-                    kit.released.wait(30)
-                    return
-                self.wfile.write(data[half:])
-
-            def _head(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/book.xlsx"
-
-    def stop(self) -> None:
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_run_killed_while_it_downloads_a_workbook_leaves_no_download_after_the_next(tmp_path):
     """kill -9 while a remote workbook is half downloaded: the run's journal held the download, so
     the next run of the route removes it, then reads the workbook whole and delivers its rows."""
@@ -497,13 +453,14 @@ def test_a_run_killed_while_it_downloads_a_workbook_leaves_no_download_after_the
     book.active.append(["id", "city"])
     for i in range(1, 2_001):
         book.active.append([i, f"City {i}"])
-    data = io.BytesIO()
-    book.save(data)
-    served = _StalledBook(data.getvalue())
+    (tmp_path / "served").mkdir()
+    book.save(tmp_path / "served" / "book.xlsx")
+    served = HttpFiles(tmp_path / "served")
+    served.stall.add("/book.xlsx")
     try:
         route = tmp_path / "route.yaml"
         route.write_text(
-            f"name: remote-book\nsource:\n  excel: {{path: '{served.url}'}}\ntargets:\n"
+            f"name: remote-book\nsource:\n  excel: {{path: '{served.url('book.xlsx')}'}}\ntargets:\n"
             "  - name: out\n    deliver: {jsonl: {path: out/rows.jsonl}}\n"
         )
         downloads = tmp_path / ".route" / "downloads"
@@ -515,6 +472,7 @@ def test_a_run_killed_while_it_downloads_a_workbook_leaves_no_download_after_the
         kill_when(proc, held_for(downloading, 0.3))
         assert proc.returncode == -9 and list(downloads.glob("download-*"))  # killed mid-download
         served.stall.clear()
+        served.released.set()
         again = execute(route)
         assert again.returncode == 0, again.stderr
         assert list(downloads.glob("download-*")) == []
