@@ -49,9 +49,9 @@ def batch_from_json(body: bytes) -> Batch:
         payload = [_row_object(i, r) for i, r in enumerate(payload)]
     if not payload:
         return Batch(0, {})
-    flat = _same_fields(payload)
+    order = tuple(payload[0])
+    flat = _same_fields(payload, order)
     if flat is not None:  # every row carries the same fields: the fast path
-        order = tuple(payload[0])
         width = len(order)
         if not width:  # rows with no fields at all: nothing to lay out
             return Batch(len(payload), {})
@@ -61,15 +61,14 @@ def batch_from_json(body: bytes) -> Batch:
     return Batch(len(payload), {k: [r.get(k) for r in payload] for k in keys}, keysets)
 
 
-def _same_fields(payload: list[dict]) -> list | None:
-    """Every row's values, row after row in the first row's field order, when every row carries
-    exactly the first row's fields (nearly every request); else None.
+def _same_fields(payload: list[dict], order: tuple) -> list | None:
+    """Every row's values, row after row in `order` (the first row's fields), when every row
+    carries exactly those fields (nearly every request); else None.
 
     One pass over the rows (itemgetter puts every row's values in one order, whatever order its
     keys came in); each column is then a slice, cheaper than a pass over the rows per field. Rows
     of the first row's size whose values itemgetter finds hold exactly its fields, so no set of every
     row's keys is built (a sixth of the parse)."""
-    order = tuple(payload[0])
     width = len(order)
     if set(map(len, payload)) != {width}:
         return None
